@@ -1,0 +1,47 @@
+# habsburg — quick start: `make run` then `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+SCENARIO ?= baseline
+OUT ?= results/$(SCENARIO)
+
+.PHONY: run test lint format viz validate bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e .
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	touch $(VENV)/.installed $@
+
+run: $(VENV)/.installed
+	$(BIN)/habsburg run $(SCENARIO) --out $(OUT)
+
+test: $(VENV)/.installed-dev
+	$(BIN)/ruff check habsburg tests benchmarks examples
+	$(BIN)/ruff format --check habsburg tests benchmarks examples
+	$(BIN)/python -m pytest -q
+
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check habsburg tests benchmarks examples
+
+format: $(VENV)/.installed-dev
+	$(BIN)/ruff format habsburg tests benchmarks examples
+	$(BIN)/ruff check --fix habsburg tests benchmarks examples
+
+viz: $(VENV)/.installed-dev
+	$(BIN)/habsburg viz $(SCENARIO)
+
+validate: $(VENV)/.installed
+	$(BIN)/habsburg validate
+
+bench: $(VENV)/.installed-dev
+	$(BIN)/python benchmarks/bench_baseline.py
+
+clean:
+	rm -rf $(VENV) results .pytest_cache

@@ -1,0 +1,215 @@
+"""Generative models: serve demand, publish (watermarked if their lab does), retrain on schedule."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import mesa
+import numpy as np
+
+from habsburg.agents.learners import (
+    ConceptLearner,
+    FactLearner,
+    Learners,
+    StyleLearner,
+    sample_categorical,
+)
+from habsburg.ecosystem.publishing import beta_with_mean, lognormal_tokens, model_claims
+from habsburg.ecosystem.store import MODEL, Batch
+
+if TYPE_CHECKING:
+    from habsburg.ecosystem.model import EcosystemModel
+    from habsburg.scenarios.schema import LabConfig, ModelConfig
+
+
+class GenerativeModel(mesa.Agent):
+    """A model lineage. Each retrain fits new learners: a new generation replaces the deployed one.
+
+    ``index`` is the model id documents carry in their ``model`` column.
+    """
+
+    def __init__(
+        self, model: EcosystemModel, config: ModelConfig, lab: LabConfig, index: int
+    ) -> None:
+        super().__init__(model)
+        self.config = config
+        self.lab = lab
+        self.index = index
+        self.launch_step = model.scenario.month_to_step(
+            config.launch, f"models.{config.name}.launch"
+        )
+        self.generation = -1
+        self.learners: Learners | None = None
+        self.market_share = 0.0
+        self.metrics: dict[str, float] = {}
+        self.last_retrain_step = -1
+        self.accumulated: np.ndarray = np.zeros(0, dtype=np.int64)
+        self.believed_errors: np.ndarray = np.zeros(0, dtype=np.int32)
+        self.docs_published = 0
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    @property
+    def lab_name(self) -> str:
+        return self.lab.name
+
+    def _metric(self, key: str) -> float:
+        return self.metrics.get(key, float("nan"))
+
+    capability = property(
+        lambda self: self._metric("capability"), doc="cross-entropy to p_H (nats)"
+    )
+    tail_coverage = property(
+        lambda self: self._metric("tail_coverage"), doc="share of tail concepts kept"
+    )
+    support = property(lambda self: self._metric("support"), doc="share of all concepts kept")
+    fact_accuracy = property(
+        lambda self: self._metric("fact_accuracy"), doc="expected share of facts right"
+    )
+    tail_fact_accuracy = property(
+        lambda self: self._metric("tail_fact_accuracy"), doc="same, tail facts"
+    )
+    style_variance_ratio = property(
+        lambda self: self._metric("style_variance_ratio"), doc="style variance / human"
+    )
+
+    @property
+    def wrong_beliefs(self) -> int:
+        return int(self.believed_errors.size)
+
+    @property
+    def deployed(self) -> bool:
+        return self.learners is not None
+
+    @property
+    def watermark_probability(self) -> float:
+        """Share of this model's output carrying the watermark: all of it if the lab watermarks,
+        otherwise the mandate's compliance level (``watermark.adoption``)."""
+        return 1.0 if self.lab.watermarks else self.model.scenario.watermark.adoption
+
+    def retrain_due(self, step: int) -> bool:
+        if step < self.launch_step:
+            return False
+        return (step - self.launch_step) % self.config.retrain_interval == 0
+
+    def concept_sampler(self):
+        probs, rng = self.learners.concepts.sampling_probs, self.model.rng
+        return lambda k: sample_categorical(probs, k, rng)
+
+    def new_learners(self) -> Learners:
+        c, w = self.config, self.model.world.config
+        return Learners(
+            concepts=ConceptLearner(
+                w.concepts,
+                temperature=c.temperature,
+                top_p=c.top_p,
+                smoothing=c.data.smoothing,
+                tail_reweighting=c.data.tail_reweighting,
+            ),
+            facts=FactLearner(
+                w.facts,
+                w.values_per_fact,
+                temperature=c.temperature,
+                hallucination_rate=c.hallucination_rate,
+                unseen_hallucination_rate=c.unseen_hallucination_rate,
+            ),
+            style=StyleLearner(w.style_dim, temperature=c.temperature, estimator=c.style_estimator),
+        )
+
+    def apply_decoding(self) -> None:
+        """Push (possibly changed) decoding settings into the deployed learners."""
+        if self.learners is None:
+            return
+        c = self.config
+        self.learners.concepts.set_decoding(temperature=c.temperature, top_p=c.top_p)
+        self.learners.facts.set_decoding(
+            temperature=c.temperature, hallucination_rate=c.hallucination_rate
+        )
+        self.learners.facts.unseen_hallucination_rate = c.unseen_hallucination_rate
+        self.learners.style.temperature = c.temperature
+
+    # --- behaviour ----------------------------------------------------------------------------
+    def compose(
+        self,
+        n: int,
+        sites: np.ndarray,
+        kind: int,
+        producer: int,
+        *,
+        tokens_mean: float,
+        quality_mean: float,
+        paraphrase_share: float = 0.0,
+        paraphrase_rate: float = 0.0,
+    ) -> Batch:
+        """``n`` documents written by this model, published on ``sites`` (drawn uniformly)."""
+        m = self.model
+        rng, world = m.rng, m.world
+        tokens = lognormal_tokens(n, tokens_mean, rng)
+        lengths = np.maximum(1, np.rint(tokens / m.scenario.humans.tokens_per_concept)).astype(
+            np.int64
+        )
+        concepts = self.learners.concepts.sample(int(lengths.sum()), rng)
+        claim_lengths, facts, values = model_claims(
+            self.learners, n, m.scenario.humans.facts_per_doc, world.fact_popularity, rng
+        )
+        errors = m.errors.register(facts, values, kind, producer, self.index, m.month)
+        marked = rng.random(n) < self.watermark_probability
+        paraphrased = np.where(rng.random(n) < paraphrase_share, paraphrase_rate, 0.0)
+        green = m.watermark.draw_green_counts(
+            tokens, np.where(marked, tokens, 0), rng, paraphrase=paraphrased
+        )
+        return Batch(
+            site=sites[rng.integers(0, len(sites), size=n)],
+            kind=kind,
+            producer=producer,
+            model=self.index,
+            synthetic_fraction=np.ones(n),
+            tokens=tokens,
+            green=green,
+            style=self.learners.style.sample(n, rng),
+            quality=beta_with_mean(quality_mean, n, rng),
+            concept_lengths=lengths,
+            concepts=concepts,
+            claim_lengths=claim_lengths,
+            claim_facts=facts,
+            claim_values=values,
+            claim_errors=errors,
+            paraphrase=paraphrased,
+        )
+
+    def publish(self) -> None:
+        """Serve this model's share of AI demand; users post the outputs on human sites."""
+        if not self.deployed:
+            return
+        m = self.model
+        n = int(m.rng.poisson(m.ai_demand() * self.market_share))
+        if n == 0:
+            return
+        d = m.scenario.demand
+        batch = self.compose(
+            n,
+            m.human_sites,
+            MODEL,
+            self.index,
+            tokens_mean=d.tokens_mean,
+            quality_mean=d.quality_mean,
+        )
+        m.publish(batch)
+        self.docs_published += n
+
+    def retrain(self) -> None:
+        """Build a training set from the data policy and fit a new generation."""
+        from habsburg.ecosystem.training import build_training_set
+
+        m = self.model
+        data = build_training_set(m, self)
+        learners = self.new_learners()
+        learners.concepts.fit(data.concept_counts)
+        learners.facts.fit(data.fact_counts)
+        learners.style.fit(data.style)
+        self.learners = learners
+        self.generation += 1
+        self.last_retrain_step = m.month
+        m.record_generation(self, data)

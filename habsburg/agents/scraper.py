@@ -1,0 +1,204 @@
+"""Scrapers: crawl the site graph, filter what they collect, and repost part of it on their own
+aggregator/mirror sites."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import mesa
+import numpy as np
+
+from habsburg.ecosystem.internet import AGGREGATOR_SITE
+from habsburg.ecosystem.store import REPOST, Batch
+
+if TYPE_CHECKING:
+    from habsburg.ecosystem.model import EcosystemModel
+    from habsburg.scenarios.schema import ScraperConfig
+
+#: how many crawled documents per crawl keep their z-score for ROC analysis
+Z_SAMPLE = 400
+
+
+def weighted_sample_without_replacement(
+    weights: np.ndarray, k: int, rng: np.random.Generator
+) -> np.ndarray:
+    """Indices of ``k`` items drawn without replacement with probability ∝ weight
+    (Efraimidis & Spirakis 2006: the k largest of u^(1/w))."""
+    n = weights.size
+    if k >= n:
+        return np.arange(n)
+    keys = np.log(rng.random(n)) / weights
+    return np.sort(np.argpartition(-keys, k - 1)[:k])
+
+
+class Scraper(mesa.Agent):
+    """A crawler with a filter pipeline; each crawl yields a dataset and a confusion matrix."""
+
+    def __init__(self, model: EcosystemModel, config: ScraperConfig, index: int) -> None:
+        super().__init__(model)
+        self.config = config
+        self.index = index
+        self.sites = model.internet.sites_of(AGGREGATOR_SITE, index)
+        self.crawls: list[np.ndarray] = []
+        self.crawl_steps: list[int] = []
+        self.seen_root = np.zeros(1024, dtype=bool)
+        self.last: dict[str, float] = {}
+        self.reposts_published = 0
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    def _stat(self, key: str) -> float:
+        return self.last.get(key, float("nan"))
+
+    sampled = property(lambda self: self._stat("sampled"))
+    kept = property(lambda self: self._stat("kept"))
+    precision = property(lambda self: self._stat("precision"))
+    recall = property(lambda self: self._stat("recall"))
+    false_positive_rate = property(lambda self: self._stat("false_positive_rate"))
+    synthetic_before = property(lambda self: self._stat("synthetic_before"))
+    synthetic_after = property(lambda self: self._stat("synthetic_after"))
+    human_lost = property(lambda self: self._stat("human_lost"))
+    dedup_removed = property(lambda self: self._stat("dedup_removed"))
+    dedup_wrongly_dropped = property(lambda self: self._stat("dedup_wrongly_dropped"))
+
+    # --- crawling ----------------------------------------------------------------------------
+    def crawl(self) -> None:
+        """Random-walk the site graph, sample recent documents from visited sites (recency
+        weighted), filter them, keep the dataset, and repost part of what was crawled."""
+        m = self.model
+        c, rng, store, t = self.config, m.rng, m.internet.store, m.month
+        visits = m.internet.random_walks(c.budget_sites, c.walk_length, rng)
+        window = store.step_slice(t - c.window_months + 1, t)
+        sites = store.site[window]
+        age = t - store.step[window]
+        weight = visits[sites] * np.exp(-age / c.recency_months)
+        candidates = np.flatnonzero(weight > 0)
+        chosen = weighted_sample_without_replacement(weight[candidates], c.docs_per_crawl, rng)
+        sampled = window.start + candidates[chosen]
+        kept, stats = self.filter(sampled)
+        self.crawls.append(kept)
+        self.crawl_steps.append(t)
+        self.last = stats
+        m.record_crawl(self, stats, sampled)
+        self.repost(sampled)
+
+    def filter(self, ids: np.ndarray) -> tuple[np.ndarray, dict[str, float]]:
+        """The filter pipeline: quality, watermark detector, AI-text classifier, near-duplicates.
+
+        Returns the kept ids and the crawl's figures: the AI filters' confusion matrix against
+        ground truth (synthetic fraction ≥ the measurement threshold), the synthetic share before
+        and after filtering, human documents lost, and what dedup removed or wrongly dropped."""
+        m = self.model
+        f, rng, store = self.config.filters, m.rng, m.internet.store
+        sf = store.synthetic_fraction[ids].astype(np.float64)
+        truth = sf >= m.scenario.measurement.threshold
+        low_quality = store.quality[ids] < f.quality_threshold
+        flagged = np.zeros(ids.size, dtype=bool)
+        if f.watermark_detector:
+            flagged |= m.watermark.detect(
+                store.green[ids], store.tokens[ids], f.watermark_threshold
+            )
+        if f.classifier:
+            p_flag = f.classifier_fpr + (f.classifier_tpr - f.classifier_fpr) * sf
+            flagged |= rng.random(ids.size) < p_flag
+        survive = ~low_quality & ~flagged
+        dup_removed = dup_wrong = 0
+        roots = store.root(ids)
+        is_copy = store.original[ids] >= 0
+        if f.dedup:
+            self._grow_seen(len(store))
+            detectable = (1.0 - store.paraphrase[ids]) >= f.dedup_similarity
+            order_first = np.zeros(ids.size, dtype=bool)
+            _, first = np.unique(roots, return_index=True)
+            order_first[first] = True
+            seen_before = self.seen_root[roots] | ~order_first
+            duplicate = survive & seen_before & (detectable | ~is_copy)
+            false_drop = survive & ~duplicate & ~is_copy & ~seen_before
+            false_drop &= rng.random(ids.size) < f.dedup_false_positive_rate
+            dup_removed = int(duplicate.sum())
+            dup_wrong = int(false_drop.sum())
+            survive &= ~duplicate & ~false_drop
+            self.seen_root[roots[survive]] = True
+        kept = ids[survive]
+        tp = int((flagged & truth).sum())
+        fp = int((flagged & ~truth).sum())
+        fn = int((~flagged & truth).sum())
+        tn = int((~flagged & ~truth).sum())
+        stats = {
+            "sampled": int(ids.size),
+            "kept": int(kept.size),
+            "tp": tp,
+            "fp": fp,
+            "fn": fn,
+            "tn": tn,
+            "precision": tp / (tp + fp) if tp + fp else float("nan"),
+            "recall": tp / (tp + fn) if tp + fn else float("nan"),
+            "false_positive_rate": fp / (fp + tn) if fp + tn else float("nan"),
+            "synthetic_before": float(sf.mean()) if sf.size else float("nan"),
+            "synthetic_after": float(sf[survive].mean()) if survive.any() else float("nan"),
+            "human_lost": fp,
+            "quality_removed": int(low_quality.sum()),
+            "duplicate_share_before": float(is_copy.mean()) if ids.size else float("nan"),
+            "duplicate_share_after": float(is_copy[survive].mean())
+            if survive.any()
+            else float("nan"),
+            "dedup_removed": dup_removed,
+            "dedup_wrongly_dropped": dup_wrong,
+        }
+        return kept, stats
+
+    def _grow_seen(self, n: int) -> None:
+        if n > self.seen_root.size:
+            grown = np.zeros(max(n, 2 * self.seen_root.size), dtype=bool)
+            grown[: self.seen_root.size] = self.seen_root
+            self.seen_root = grown
+
+    # --- publishing --------------------------------------------------------------------------
+    def repost(self, crawled: np.ndarray) -> None:
+        """Repost a share of what was crawled on this scraper's aggregator sites; a share of the
+        reposts is spun (paraphrased), eroding watermark evidence as paraphrasing does. Reposts
+        point to their original and inherit its provenance (synthetic fraction, fact claims with
+        their error ids)."""
+        c, m = self.config, self.model
+        if self.sites.size == 0 or c.repost_share <= 0 or crawled.size == 0:
+            return
+        rng, store = m.rng, m.internet.store
+        ids = crawled[rng.random(crawled.size) < c.repost_share]
+        n = ids.size
+        if n == 0:
+            return
+        spun = rng.random(n) < c.spin_share
+        green = store.green[ids].astype(np.int64)
+        tokens = store.tokens[ids]
+        if spun.any():
+            green[spun] = m.watermark.paraphrase(green[spun], tokens[spun], c.spin_rate, rng)
+        concept_lengths, concepts = store.concept_rows(ids)
+        claim_lengths, claim_idx = store.claim_rows(ids)
+        batch = Batch(
+            site=self.sites[rng.integers(0, self.sites.size, size=n)],
+            kind=REPOST,
+            producer=self.index,
+            model=store.model[ids],
+            synthetic_fraction=store.synthetic_fraction[ids],
+            tokens=tokens,
+            green=green,
+            style=store.style[ids],
+            quality=store.quality[ids],
+            concept_lengths=concept_lengths,
+            concepts=concepts,
+            claim_lengths=claim_lengths,
+            claim_facts=store.claim_facts[claim_idx],
+            claim_values=store.claim_values[claim_idx],
+            claim_errors=store.claim_errors[claim_idx],
+            original=store.root(ids),
+            paraphrase=np.where(spun, c.spin_rate, store.paraphrase[ids]),
+        )
+        m.publish(batch)
+        self.reposts_published += n
+
+    def datasets_since(self, step: int) -> np.ndarray:
+        """Document ids this scraper kept in crawls at or after ``step``."""
+        parts = [ids for ids, s in zip(self.crawls, self.crawl_steps, strict=True) if s >= step]
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)

@@ -1,0 +1,116 @@
+"""The error registry: every wrong fact value ever published, with its origin (who, when), and
+every adoption of an error as a model's belief."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from habsburg.ecosystem.store import KIND_NAMES
+
+
+class ErrorRegistry:
+    """Registry of wrong (fact, value) pairs.
+
+    An error is a wrong value for a fact. Its id is assigned the first time any producer publishes
+    it, and its origin (producer kind, producer id, model id, step) is recorded then. Adoptions
+    record when a model generation comes to believe an error (its modal belief for the fact).
+    """
+
+    def __init__(self, n_facts: int, n_values: int, true_values: np.ndarray) -> None:
+        self.n_facts, self.n_values = n_facts, n_values
+        self.true_values = np.asarray(true_values)
+        self._id_of_key = np.full(n_facts * n_values, -1, dtype=np.int32)
+        self._cols: dict[str, list[np.ndarray]] = {
+            k: []
+            for k in ("fact", "value", "origin_kind", "origin_producer", "origin_model", "step")
+        }
+        self._n = 0
+        self._adoptions: list[tuple[int, int, int, int, int]] = []
+
+    def __len__(self) -> int:
+        return self._n
+
+    def register(
+        self,
+        facts: np.ndarray,
+        values: np.ndarray,
+        kind: np.ndarray | int,
+        producer: np.ndarray | int,
+        model: np.ndarray | int,
+        step: int,
+    ) -> np.ndarray:
+        """Error id of each claim (-1 where the value is true or the claim is empty); new wrong
+        values are registered with the given origin (the first claimant in array order)."""
+        facts = np.asarray(facts, dtype=np.int64)
+        values = np.asarray(values, dtype=np.int64)
+        n = facts.size
+        wrong = (values >= 0) & (values != self.true_values[facts])
+        ids = np.full(n, -1, dtype=np.int32)
+        if not wrong.any():
+            return ids
+        keys = facts * self.n_values + np.where(wrong, values, 0)
+        known = self._id_of_key[keys]
+        new = wrong & (known < 0)
+        if new.any():
+            new_keys, first = np.unique(keys[new], return_index=True)
+            rows = np.flatnonzero(new)[first]
+            order = np.argsort(rows, kind="stable")  # ids in order of first appearance
+            new_keys, rows = new_keys[order], rows[order]
+            new_ids = np.arange(self._n, self._n + len(new_keys), dtype=np.int32)
+            self._id_of_key[new_keys] = new_ids
+            self._n += len(new_keys)
+            self._cols["fact"].append(facts[rows].astype(np.int32))
+            self._cols["value"].append(values[rows].astype(np.int16))
+            for name, v in (
+                ("origin_kind", kind),
+                ("origin_producer", producer),
+                ("origin_model", model),
+            ):
+                arr = np.broadcast_to(np.asarray(v), (n,))
+                self._cols[name].append(np.asarray(arr[rows], dtype=np.int32))
+            self._cols["step"].append(np.full(len(rows), step, np.int32))
+            known = self._id_of_key[keys]
+        ids[wrong] = known[wrong]
+        return ids
+
+    def error_id(self, facts: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """Registered id of (fact, value) pairs, -1 if true or never published."""
+        facts = np.asarray(facts, dtype=np.int64)
+        values = np.asarray(values, dtype=np.int64)
+        ids = self._id_of_key[facts * self.n_values + values]
+        return np.where(values == self.true_values[facts], -1, ids)
+
+    def column(self, name: str) -> np.ndarray:
+        parts = self._cols[name]
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int32)
+
+    def record_adoptions(
+        self, error_ids: np.ndarray, model: int, generation: int, step: int
+    ) -> int:
+        """Record that ``model`` (at ``generation``) now believes these errors; returns how many
+        of them originated outside this model (cross-model adoptions)."""
+        error_ids = np.asarray(error_ids)
+        error_ids = error_ids[error_ids >= 0]
+        origin_model = self.column("origin_model")
+        cross = 0
+        for e in error_ids.tolist():
+            self._adoptions.append((e, model, generation, step, int(origin_model[e] != model)))
+            cross += int(origin_model[e] != model)
+        return cross
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per error: id, fact, value, origin (kind name, producer, model), step."""
+        df = pd.DataFrame({k: self.column(k) for k in self._cols})
+        df.insert(0, "error_id", np.arange(len(df), dtype=np.int32))
+        df["origin_kind"] = (
+            pd.Categorical.from_codes(df["origin_kind"].to_numpy(), categories=list(KIND_NAMES))
+            if len(df)
+            else pd.Categorical([], categories=list(KIND_NAMES))
+        )
+        return df
+
+    def adoptions_frame(self) -> pd.DataFrame:
+        """One row per adoption: error_id, model, generation, step, cross_model."""
+        cols = ["error_id", "model", "generation", "step", "cross_model"]
+        return pd.DataFrame(self._adoptions, columns=cols).astype("int32")

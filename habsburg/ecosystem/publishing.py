@@ -1,0 +1,52 @@
+"""Kernels that compose batches of documents (pure functions of arrays; agents call them)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from habsburg.agents.learners import Learners, sample_categorical
+
+
+def lognormal_tokens(
+    n: int, mean: float, rng: np.random.Generator, sigma: float = 0.5
+) -> np.ndarray:
+    """Document lengths in tokens: lognormal with the given mean, at least 20."""
+    mu = np.log(mean) - 0.5 * sigma**2
+    return np.maximum(20, rng.lognormal(mu, sigma, size=n)).astype(np.int32)
+
+
+def beta_with_mean(mean: float, n: int, rng: np.random.Generator, concentration: float = 8.0):
+    m = min(max(mean, 1e-3), 1 - 1e-3)
+    return rng.beta(m * concentration, (1 - m) * concentration, size=n)
+
+
+def fill_by_source(source: np.ndarray, samplers: dict[int, callable], dtype=np.int32) -> np.ndarray:
+    """``out[i] = draw from samplers[source[i]]``, one vectorised call per distinct source."""
+    out = np.empty(source.size, dtype=dtype)
+    for key in np.unique(source).tolist():
+        mask = source == key
+        out[mask] = samplers[key](int(mask.sum()))
+    return out
+
+
+def model_concepts(learners: Learners, lengths: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    return sample_categorical(learners.concepts.sampling_probs, int(lengths.sum()), rng)
+
+
+def model_claims(
+    learners: Learners,
+    n_docs: int,
+    facts_per_doc: float,
+    fact_popularity: np.ndarray,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Fact claims of ``n_docs`` model-written documents: ``(lengths, facts, values)``.
+
+    Users ask about facts in proportion to their popularity; abstentions are dropped.
+    """
+    lengths = rng.poisson(facts_per_doc, size=n_docs)
+    facts = sample_categorical(fact_popularity, int(lengths.sum()), rng)
+    values, answered = learners.facts.sample(facts, rng)
+    owner = np.repeat(np.arange(n_docs), lengths)
+    lengths = np.bincount(owner[answered], minlength=n_docs)
+    return lengths, facts[answered], values[answered]

@@ -1,0 +1,157 @@
+"""The one place a training set is built from a model's data policy.
+
+A training set is held as sufficient statistics for the three learners (concept counts, fact
+claim counts, style vectors) plus the document ids it used and provenance figures.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from habsburg.agents.learners import sample_categorical
+from habsburg.ecosystem.store import HUMAN
+
+if TYPE_CHECKING:
+    from habsburg.agents.generative import GenerativeModel
+    from habsburg.ecosystem.model import EcosystemModel
+
+
+@dataclass
+class TrainingSet:
+    concept_counts: np.ndarray
+    fact_counts: np.ndarray
+    style: np.ndarray
+    doc_ids: np.ndarray
+    stats: dict[str, float] = field(default_factory=dict)
+    #: share of the training data written by each model id (synthetic-fraction weighted)
+    sources: dict[int, float] = field(default_factory=dict)
+
+
+def _sample(ids: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    if k >= ids.size:
+        return ids
+    return np.sort(rng.choice(ids, size=k, replace=False))
+
+
+def _dedup_roots(store, ids: np.ndarray) -> np.ndarray:
+    """Keep one copy per original (the first in ``ids``)."""
+    _, first = np.unique(store.root(ids), return_index=True)
+    return ids[np.sort(first)]
+
+
+def build_training_set(m: EcosystemModel, agent: GenerativeModel) -> TrainingSet:
+    """Assemble the training data of ``agent``'s next generation from its data policy:
+
+    web documents from its scrapers' filtered crawls (``replace``: crawls since the last retrain;
+    ``accumulate``: everything used before plus a new budget; ``accumulate_subsample``: a budget
+    drawn from all crawls ever), deduplicated by original, passed through the verifier; plus the
+    licensed pre-AI human reservoir, fresh sensor (ground-truth) data, and distillation samples.
+    """
+    policy = agent.config.data
+    rng, store, world = m.rng, m.internet.store, m.world
+    budget = policy.budget
+    n_reservoir = round(policy.human_reservoir * budget)
+    n_sensor = round(policy.sensor_fraction * budget)
+    n_distill = round(policy.distill_fraction * budget) if policy.distill_from else 0
+    n_web = max(0, budget - n_reservoir - n_sensor - n_distill)
+
+    scrapers = [s for s in m.scrapers if not policy.scrapers or s.name in policy.scrapers]
+    since = 0 if policy.mode == "accumulate_subsample" else agent.last_retrain_step + 1
+    pool = np.concatenate([s.datasets_since(since) for s in scrapers] or [np.zeros(0, np.int64)])
+    if policy.dedup and pool.size:
+        pool = _dedup_roots(store, pool)
+    web = _sample(pool, n_web, rng)
+    if policy.mode == "accumulate":
+        web = np.concatenate([agent.accumulated, web])
+        if policy.dedup and web.size:
+            web = _dedup_roots(store, web)
+        agent.accumulated = web
+
+    verified_out = 0
+    if (policy.verifier_recall > 0 or policy.verifier_false_reject > 0) and web.size:
+        lengths, claim_idx = store.claim_rows(web)
+        owner = np.repeat(np.arange(web.size), lengths)
+        has_error = (
+            np.bincount(owner, weights=store.claim_errors[claim_idx] >= 0, minlength=web.size) > 0
+        )
+        synthetic = store.synthetic_fraction[web] > 0
+        p_drop = np.where(has_error, policy.verifier_recall, policy.verifier_false_reject)
+        drop = synthetic & (rng.random(web.size) < p_drop)
+        verified_out = int(drop.sum())
+        web = web[~drop]
+
+    reservoir = np.zeros(0, np.int64)
+    if n_reservoir:
+        archive = store.step_slice(0, m.scenario.launch_step - 1)
+        kinds = store.kind[archive]
+        candidates = archive.start + np.flatnonzero(kinds == HUMAN)
+        reservoir = _sample(candidates, n_reservoir, rng)
+
+    ids = np.concatenate([web, reservoir])
+    K, F, V = world.config.concepts, world.config.facts, world.config.values_per_fact
+    concept_counts = store.concept_counts(ids, K).astype(np.float64)
+    _, claim_idx = store.claim_rows(ids)
+    values = store.claim_values[claim_idx].astype(np.int64)
+    facts = store.claim_facts[claim_idx].astype(np.int64)
+    fact_counts = np.bincount(facts * V + values, minlength=F * V).reshape(F, V).astype(np.float64)
+    style = store.style[ids].astype(np.float64)
+    mean_concepts = concept_counts.sum() / max(ids.size, 1) if ids.size else 12.0
+    mean_claims = facts.size / max(ids.size, 1) if ids.size else m.scenario.humans.facts_per_doc
+
+    if n_sensor:
+        concept_counts += rng.multinomial(int(n_sensor * mean_concepts), world.p_human)
+        sf = sample_categorical(world.fact_popularity, int(n_sensor * mean_claims), rng)
+        np.add.at(fact_counts, (sf, world.true_values[sf]), 1)
+        style = np.vstack([style, m.sample_human_style(n_sensor)])
+
+    distilled = 0
+    teacher = m.model_by_name(policy.distill_from) if n_distill else None
+    if teacher is not None and teacher.deployed:
+        distilled = n_distill
+        concept_counts += teacher.learners.concepts.sample_counts(
+            int(n_distill * mean_concepts), rng
+        )
+        df = sample_categorical(world.fact_popularity, int(n_distill * mean_claims), rng)
+        dv, answered = teacher.learners.facts.sample(df, rng)
+        df, dv = df[answered], dv[answered]
+        m.errors.register(df, dv, 2, teacher.index, teacher.index, m.month)
+        np.add.at(fact_counts, (df, dv), 1)
+        style = np.vstack([style, teacher.learners.style.sample(n_distill, rng)])
+
+    if concept_counts.sum() == 0:  # nothing crawled yet: fall back to the human archive
+        concept_counts += rng.multinomial(max(1000, int(budget * 12)), world.p_human)
+        style = np.vstack([style, m.sample_human_style(max(10, budget // 10))])
+
+    sf = store.synthetic_fraction[ids].astype(np.float64)
+    model_ids = store.model[ids]
+    total_units = ids.size + n_sensor + distilled
+    synthetic_units = sf.sum() + distilled
+    sources: dict[int, float] = {}
+    if total_units:
+        weights = np.bincount(model_ids[model_ids >= 0], weights=sf[model_ids >= 0])
+        for mid, w in enumerate(weights):
+            if w > 0:
+                sources[mid] = float(w / total_units)
+        if distilled:
+            sources[teacher.index] = sources.get(teacher.index, 0.0) + distilled / total_units
+    claim_errors = store.claim_errors[claim_idx]
+    stats = {
+        "documents": int(total_units),
+        "web_documents": int(web.size),
+        "reservoir_documents": int(reservoir.size),
+        "sensor_documents": int(n_sensor),
+        "distilled_documents": int(distilled),
+        "verifier_dropped": verified_out,
+        "synthetic_share": float(synthetic_units / total_units) if total_units else 0.0,
+        "duplicate_share": float((store.original[ids] >= 0).mean()) if ids.size else 0.0,
+        "wrong_claim_share": float((claim_errors >= 0).mean()) if claim_errors.size else 0.0,
+        "wrong_claim_share_originals": float(
+            (store.claim_errors[store.claim_rows(_dedup_roots(store, ids))[1]] >= 0).mean()
+        )
+        if ids.size
+        else 0.0,
+    }
+    return TrainingSet(concept_counts, fact_counts, style, ids, stats, sources)

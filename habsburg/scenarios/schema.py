@@ -1,0 +1,584 @@
+"""Scenario schema: TOML validated into typed dataclasses.
+
+Every parameter is declared once, here, as a dataclass field with its range and a one-line help
+(``field(metadata=...)`` through :func:`param`). The TOML loader, the interventions, the sweep
+specs and the viz sliders all read these declarations, so a bad value gets the same error wherever
+it comes from: the file, the key, the allowed values.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+import re
+import tomllib
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+class ScenarioError(ValueError):
+    """A user error in a scenario, a setting path or a value (printed without a traceback)."""
+
+
+def param(
+    default: Any,
+    low: float | None = None,
+    high: float | None = None,
+    help: str = "",
+    *,
+    choices: tuple | None = None,
+    factory: Any = None,
+) -> Any:
+    """A scenario parameter: default, allowed range (inclusive) or choices, and help text."""
+    meta = {"low": low, "high": high, "help": help, "choices": choices}
+    if factory is not None:
+        return field(default_factory=factory, metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+DATE_RE = re.compile(r"^(\d{4})-(\d{2})$")
+
+
+def parse_month(text: str, where: str) -> tuple[int, int]:
+    m = DATE_RE.match(str(text))
+    if not m or not 1 <= int(m.group(2)) <= 12:
+        raise ScenarioError(f"{where}: expected a month as 'YYYY-MM', got {text!r}")
+    return int(m.group(1)), int(m.group(2))
+
+
+# --------------------------------------------------------------------------------------------
+# Sections
+# --------------------------------------------------------------------------------------------
+@dataclass
+class WorldConfig:
+    """Ground truth: concepts, facts and style."""
+
+    concepts: int = param(5000, 10, 10_000_000, "number of concepts K (Zipf popularity)")
+    concept_zipf: float = param(1.1, 0.1, 5.0, "Zipf exponent β of concept popularity")
+    communities: int = param(20, 1, 10_000, "human communities (niches)")
+    niche_boost: float = param(
+        6.0, 1.0, 1000.0, "how strongly a community tilts to its own tail concepts"
+    )
+    niche_floor: float = param(
+        0.15, 0.0, 1.0, "weight a community gives other niches' tail concepts"
+    )
+    facts: int = param(2000, 1, 10_000_000, "number of facts F (Zipf popularity)")
+    fact_zipf: float = param(1.0, 0.1, 5.0, "Zipf exponent of fact popularity")
+    values_per_fact: int = param(8, 2, 1000, "possible values per fact V (one true)")
+    style_dim: int = param(8, 1, 256, "style dimensions d")
+    style_between: float = param(1.0, 0.0, 100.0, "spread of community style centroids")
+    style_within: float = param(0.5, 0.0, 100.0, "spread of authors around their community")
+    style_doc: float = param(0.5, 0.0, 100.0, "spread of documents around their author")
+    tail_mass: float = param(
+        0.1, 0.001, 0.999, "tail = least popular items holding this share of mass"
+    )
+
+
+@dataclass
+class AdoptionCurve:
+    """Logistic adoption: ``ceiling / (1 + exp(-rate·(months since start − midpoint)))``, zero
+    before ``start``."""
+
+    start: str = param("2022-11", help="first month of adoption (YYYY-MM)")
+    midpoint: float = param(12.0, 0.0, 600.0, "months from start to half the ceiling")
+    rate: float = param(0.25, 0.0, 10.0, "logistic steepness per month")
+    ceiling: float = param(1.0, 0.0, 1e9, "level reached at saturation")
+
+
+@dataclass
+class HumanConfig:
+    """Human authors."""
+
+    authors: int = param(2000, 1, 10_000_000, "number of human authors")
+    docs_per_month: float = param(4.0, 0.0, 1000.0, "mean documents per author per month")
+    tokens_mean: float = param(600.0, 10.0, 1e6, "mean tokens per document")
+    tokens_per_concept: float = param(50.0, 1.0, 1e6, "tokens per concept draw")
+    facts_per_doc: float = param(2.0, 0.0, 1000.0, "mean fact claims per document (Poisson)")
+    error_rate: float = param(0.02, 0.0, 1.0, "probability a human claim is wrong")
+    quality_mean: float = param(0.7, 0.0, 1.0, "mean quality of human documents")
+    assistant: AdoptionCurve = param(
+        None,
+        help="share of authors using an AI assistant",
+        factory=lambda: AdoptionCurve(start="2022-11", midpoint=24.0, rate=0.15, ceiling=0.6),
+    )
+    assisted_fraction: float = param(
+        0.3, 0.0, 1.0, "mean share of a hybrid document the assistant writes"
+    )
+    drift_rate: float = param(
+        0.01, 0.0, 1.0, "monthly drift of authors' interests toward what they read"
+    )
+
+
+@dataclass
+class LabConfig:
+    name: str = param("lab", help="lab name")
+    watermarks: bool = param(False, help="the lab watermarks all its models' output")
+
+
+@dataclass
+class DataPolicy:
+    """How a model builds its training set at each retrain."""
+
+    budget: int = param(40_000, 1, 1_000_000_000, "documents per retrain")
+    scrapers: list[str] = param(None, help="scrapers this model buys crawls from", factory=list)
+    mode: str = param(
+        "accumulate_subsample",
+        help="how generations of data combine",
+        choices=("replace", "accumulate", "accumulate_subsample"),
+    )
+    human_reservoir: float = param(
+        0.0, 0.0, 1.0, "share of the budget from licensed pre-AI human data"
+    )
+    sensor_fraction: float = param(0.0, 0.0, 1.0, "share of fresh physical-world ground-truth data")
+    verifier_recall: float = param(
+        0.0, 0.0, 1.0, "rate a verifier drops synthetic documents with wrong facts"
+    )
+    verifier_false_reject: float = param(
+        0.0, 0.0, 1.0, "rate the verifier drops correct synthetic documents"
+    )
+    tail_reweighting: float = param(
+        0.0, 0.0, 1.0, "tail-preserving reweighting a: fit counts^(1-a)"
+    )
+    smoothing: float = param(0.0, 0.0, 1e6, "additive smoothing of the concept fit")
+    distill_from: str = param(
+        "", help="model whose outputs are distilled into this one ('' for none)"
+    )
+    distill_fraction: float = param(
+        0.0, 0.0, 1.0, "share of the budget distilled from distill_from"
+    )
+    dedup: bool = param(True, help="drop repeated copies of one original from the training set")
+
+
+@dataclass
+class ModelConfig:
+    """A generative model (a lineage of generations)."""
+
+    name: str = param("model", help="model name")
+    lab: str = param("lab", help="lab that trains it")
+    launch: str = param("2022-11", help="first deployment month (YYYY-MM)")
+    temperature: float = param(1.0, 0.01, 10.0, "decoding temperature τ")
+    top_p: float = param(0.95, 0.01, 1.0, "top-p (nucleus) truncation of concept sampling")
+    hallucination_rate: float = param(0.03, 0.0, 1.0, "rate of wrong values on facts it has seen")
+    unseen_hallucination_rate: float = param(
+        0.8, 0.0, 1.0, "rate it answers facts it never saw (at random)"
+    )
+    style_estimator: str = param(
+        "unbiased", help="style covariance estimator", choices=("unbiased", "mle")
+    )
+    cost: float = param(1.0, 0.0, 1e6, "price per document (farms use the cheapest)")
+    appeal: float = param(1.0, 0.0, 1e6, "brand appeal multiplying its market attractiveness")
+    retrain_interval: int = param(12, 1, 10_000, "months between retrains")
+    data: DataPolicy = param(None, help="training data policy", factory=DataPolicy)
+
+
+@dataclass
+class DemandConfig:
+    """AI demand: documents per month that model users publish, split by market share."""
+
+    adoption: AdoptionCurve = param(
+        None,
+        help="documents per month published by model users",
+        factory=lambda: AdoptionCurve(start="2022-11", midpoint=10.0, rate=0.3, ceiling=6000.0),
+    )
+    quality_sensitivity: float = param(3.0, 0.0, 1000.0, "how strongly users follow capability")
+    inertia: float = param(0.8, 0.0, 1.0, "share of last month's market share users keep")
+    tokens_mean: float = param(450.0, 10.0, 1e6, "mean tokens of a model-written document")
+    quality_mean: float = param(0.75, 0.0, 1.0, "mean quality of model output")
+
+
+@dataclass
+class FarmConfig:
+    name: str = param("farm", help="farm name")
+    sites: int = param(10, 1, 100_000, "sites the farm owns")
+    output: AdoptionCurve = param(
+        None,
+        help="documents per month",
+        factory=lambda: AdoptionCurve(start="2023-01", midpoint=10.0, rate=0.3, ceiling=1000.0),
+    )
+    paraphrase_share: float = param(0.3, 0.0, 1.0, "share of farm documents paraphrased")
+    paraphrase_rate: float = param(0.25, 0.0, 0.5, "fraction ε of tokens a paraphrase changes")
+    link_spam: int = param(20, 0, 100_000, "spam links per farm site from other sites")
+    quality_mean: float = param(0.45, 0.0, 1.0, "mean quality of farm documents")
+    tokens_mean: float = param(400.0, 10.0, 1e6, "mean tokens per farm document")
+
+
+@dataclass
+class FilterConfig:
+    """A scraper's filter pipeline."""
+
+    watermark_detector: bool = param(
+        True, help="drop documents whose watermark z-score exceeds the threshold"
+    )
+    watermark_threshold: float = param(4.0, 0.0, 100.0, "detector z-score threshold")
+    classifier: bool = param(False, help="drop documents an AI-text classifier flags")
+    classifier_tpr: float = param(
+        0.8, 0.0, 1.0, "classifier detection rate on fully synthetic text"
+    )
+    classifier_fpr: float = param(0.05, 0.0, 1.0, "classifier false-positive rate on human text")
+    quality_threshold: float = param(0.2, 0.0, 1.0, "drop documents of lower quality")
+    dedup: bool = param(True, help="near-duplicate filter")
+    dedup_similarity: float = param(0.5, 0.0, 1.0, "copies at least this similar are duplicates")
+    dedup_false_positive_rate: float = param(
+        0.002, 0.0, 1.0, "rate originals are wrongly dropped as duplicates"
+    )
+
+
+@dataclass
+class ScraperConfig:
+    name: str = param("crawler", help="scraper name")
+    budget_sites: int = param(150, 1, 10_000_000, "site visits per crawl")
+    walk_length: int = param(10, 1, 10_000, "visits per random walk before a restart")
+    docs_per_crawl: int = param(6000, 1, 1_000_000_000, "documents sampled per crawl (monthly)")
+    recency_months: float = param(6.0, 0.1, 1000.0, "recency weighting scale (months)")
+    window_months: int = param(24, 1, 10_000, "how far back a crawl looks")
+    filters: FilterConfig = param(None, help="filter pipeline", factory=FilterConfig)
+    aggregator_sites: int = param(3, 0, 100_000, "aggregator/mirror sites it runs")
+    repost_share: float = param(0.05, 0.0, 1.0, "share of crawled documents it reposts")
+    spin_share: float = param(0.5, 0.0, 1.0, "share of reposts spun (paraphrased)")
+    spin_rate: float = param(0.2, 0.0, 0.5, "fraction of tokens spinning changes")
+
+
+@dataclass
+class WatermarkConfig:
+    gamma: float = param(0.25, 0.01, 0.99, "green-list share γ")
+    delta: float = param(2.0, 0.0, 20.0, "green logit bias δ")
+    entropy_a: float = param(3.3, 0.01, 1000.0, "Beta(a, b) spike-entropy factor: a")
+    entropy_b: float = param(1.7, 0.01, 1000.0, "Beta(a, b) spike-entropy factor: b")
+    adoption: float = param(
+        0.0, 0.0, 1.0, "share of non-watermarking labs' output watermarked (mandate compliance)"
+    )
+
+
+@dataclass
+class MeasurementConfig:
+    """The web study's AI-text detector (how studies measure the synthetic share)."""
+
+    tpr: float = param(0.9, 0.0, 1.0, "detection rate on fully synthetic text")
+    fpr: float = param(0.04, 0.0, 1.0, "false-positive rate on human text")
+    threshold: float = param(
+        0.5, 0.0, 1.0, "synthetic fraction above which a document counts as AI"
+    )
+
+
+@dataclass
+class WebConfig:
+    sites: int = param(400, 10, 10_000_000, "human-run sites")
+    attachment: int = param(3, 1, 1000, "links per new site (Barabási–Albert m)")
+
+
+@dataclass
+class Intervention:
+    """Settings changed at a given month (or step)."""
+
+    at: str = param("", help="month the change applies (YYYY-MM); or use at_step")
+    at_step: int = param(-1, -1, 10_000_000, "step the change applies")
+    set: dict[str, Any] = param(None, help="setting path -> new value", factory=dict)
+    note: str = param("", help="what this intervention represents")
+
+
+@dataclass
+class Scenario:
+    """A complete scenario."""
+
+    name: str = param("scenario", help="scenario name")
+    description: str = param("", help="one paragraph: what it asks")
+    seed: int = param(1, 0, 2**63 - 1, "random seed")
+    start: str = param("2020-01", help="first month (YYYY-MM)")
+    end: str = param("2030-12", help="last month (YYYY-MM)")
+    chatbot_launch: str = param("2022-11", help="first mass-market chatbot (YYYY-MM)")
+    world: WorldConfig = param(None, factory=WorldConfig)
+    humans: HumanConfig = param(None, factory=HumanConfig)
+    demand: DemandConfig = param(None, factory=DemandConfig)
+    web: WebConfig = param(None, factory=WebConfig)
+    watermark: WatermarkConfig = param(None, factory=WatermarkConfig)
+    measurement: MeasurementConfig = param(None, factory=MeasurementConfig)
+    labs: list[LabConfig] = param(None, factory=list)
+    models: list[ModelConfig] = param(None, factory=list)
+    farms: list[FarmConfig] = param(None, factory=list)
+    scrapers: list[ScraperConfig] = param(None, factory=list)
+    interventions: list[Intervention] = param(None, factory=list)
+    source: str = param("", help="file the scenario was read from")
+
+    # --- time -----------------------------------------------------------------------------
+    def month_to_step(self, month: str, where: str = "month") -> int:
+        y0, m0 = parse_month(self.start, "start")
+        y, m = parse_month(month, where)
+        return (y - y0) * 12 + (m - m0)
+
+    def step_to_month(self, step: int) -> str:
+        y0, m0 = parse_month(self.start, "start")
+        total = y0 * 12 + (m0 - 1) + step
+        return f"{total // 12:04d}-{total % 12 + 1:02d}"
+
+    @property
+    def steps(self) -> int:
+        return self.month_to_step(self.end, "end") + 1
+
+    @property
+    def launch_step(self) -> int:
+        return self.month_to_step(self.chatbot_launch, "chatbot_launch")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+# --------------------------------------------------------------------------------------------
+# Loading and validation
+# --------------------------------------------------------------------------------------------
+def _hints(cls) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _close(key: str, options) -> str:
+    match = difflib.get_close_matches(key, list(options), n=1)
+    return f" (did you mean {match[0]!r}?)" if match else ""
+
+
+def _check_value(f: dataclasses.Field, hint: Any, value: Any, where: str) -> Any:
+    """Type- and range-check one scalar value; returns it coerced (int -> float)."""
+    meta = f.metadata
+    origin = typing.get_origin(hint)
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ScenarioError(f"{where}: expected true or false, got {value!r}")
+    elif hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ScenarioError(f"{where}: expected an integer, got {value!r}")
+    elif hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ScenarioError(f"{where}: expected a number, got {value!r}")
+        value = float(value)
+        if not math.isfinite(value):
+            raise ScenarioError(f"{where}: expected a finite number, got {value!r}")
+    elif hint is str:
+        if not isinstance(value, str):
+            raise ScenarioError(f"{where}: expected a string, got {value!r}")
+    elif origin is list and typing.get_args(hint)[0] is str:
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ScenarioError(f"{where}: expected a list of strings, got {value!r}")
+    elif origin is dict:
+        if not isinstance(value, dict):
+            raise ScenarioError(f"{where}: expected a table, got {value!r}")
+    low, high, choices = meta.get("low"), meta.get("high"), meta.get("choices")
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if (low is not None and value < low) or (high is not None and value > high):
+            raise ScenarioError(f"{where}: {value!r} is out of range; allowed [{low}, {high}]")
+    if choices is not None and value not in choices:
+        allowed = ", ".join(repr(c) for c in choices)
+        raise ScenarioError(f"{where}: {value!r} is not allowed; choose one of {allowed}")
+    if f.name in ("start", "end", "chatbot_launch", "launch") and hint is str:
+        parse_month(value, where)
+    if f.name == "at" and value:
+        parse_month(value, where)
+    return value
+
+
+def build(cls, data: dict[str, Any], where: str):
+    """Build dataclass ``cls`` from a mapping, checking keys, types and ranges."""
+    if not isinstance(data, dict):
+        raise ScenarioError(f"{where}: expected a table, got {data!r}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    hints = _hints(cls)
+    kwargs: dict[str, Any] = {}
+    for key, value in data.items():
+        path = f"{where}.{key}" if where else key
+        if key not in fields:
+            raise ScenarioError(
+                f"unknown key {path!r}{_close(key, fields)}; allowed: {', '.join(fields)}"
+            )
+        hint = hints[key]
+        if dataclasses.is_dataclass(hint):
+            kwargs[key] = build(hint, value, path)
+        elif typing.get_origin(hint) is list and dataclasses.is_dataclass(typing.get_args(hint)[0]):
+            item_cls = typing.get_args(hint)[0]
+            if not isinstance(value, list):
+                raise ScenarioError(
+                    f"{path}: expected an array of tables ([[{key}]]), got {value!r}"
+                )
+            kwargs[key] = [build(item_cls, v, f"{path}[{i}]") for i, v in enumerate(value)]
+        else:
+            kwargs[key] = _check_value(fields[key], hint, value, path)
+    return cls(**kwargs)
+
+
+def _validate_references(sc: Scenario, where: str) -> None:
+    def names(items, kind):
+        seen = set()
+        for item in items:
+            if item.name in seen:
+                raise ScenarioError(f"{where}: duplicate {kind} name {item.name!r}")
+            seen.add(item.name)
+        return seen
+
+    labs = names(sc.labs, "lab")
+    models = names(sc.models, "model")
+    scrapers = names(sc.scrapers, "scraper")
+    names(sc.farms, "farm")
+    if sc.steps < 1:
+        raise ScenarioError(
+            f"{where}: end ({sc.end}) must not be before start ({sc.start}); zero steps"
+        )
+    for i, m in enumerate(sc.models):
+        key = f"models[{i}]"
+        if m.lab not in labs:
+            raise ScenarioError(f"{where}: {key}.lab {m.lab!r} is not a lab; labs: {sorted(labs)}")
+        for s in m.data.scrapers:
+            if s not in scrapers:
+                raise ScenarioError(
+                    f"{where}: {key}.data.scrapers names {s!r}{_close(s, scrapers)}; scrapers: {sorted(scrapers)}"
+                )
+        if m.data.distill_from and m.data.distill_from not in models:
+            raise ScenarioError(
+                f"{where}: {key}.data.distill_from {m.data.distill_from!r} is not a model; models: {sorted(models)}"
+            )
+        fractions = m.data.human_reservoir + m.data.sensor_fraction + m.data.distill_fraction
+        if fractions > 1.0 + 1e-9:
+            raise ScenarioError(
+                f"{where}: {key}.data: human_reservoir + sensor_fraction + distill_fraction = {fractions:g} > 1"
+            )
+    for i, iv in enumerate(sc.interventions):
+        key = f"interventions[{i}]"
+        if (iv.at == "") == (iv.at_step < 0):
+            raise ScenarioError(f"{where}: {key} needs exactly one of 'at' (YYYY-MM) or 'at_step'")
+        step = iv.at_step if iv.at_step >= 0 else sc.month_to_step(iv.at, f"{key}.at")
+        if not 0 <= step < sc.steps:
+            raise ScenarioError(
+                f"{where}: {key} applies at step {step}, outside the run (0..{sc.steps - 1})"
+            )
+        if not iv.set:
+            raise ScenarioError(f"{where}: {key}.set is empty; name at least one setting")
+        for path, value in iv.set.items():
+            check_setting(sc, path, value, f"{where}: {key}.set")
+
+
+def load_text(text: str, source: str = "<string>") -> Scenario:
+    """Parse and validate TOML text."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise ScenarioError(f"{source}: malformed TOML: {err}") from None
+    return from_dict(data, source)
+
+
+def from_dict(data: dict[str, Any], source: str = "<dict>") -> Scenario:
+    try:
+        sc = build(Scenario, data, "")
+    except ScenarioError as err:
+        raise ScenarioError(f"{source}: {err}") from None
+    sc.source = source
+    _validate_references(sc, source)
+    return sc
+
+
+def load_file(path: str | Path) -> Scenario:
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as err:
+        raise ScenarioError(f"cannot read scenario file {str(path)!r}: {err.strerror}") from None
+    return load_text(text, str(path))
+
+
+# --------------------------------------------------------------------------------------------
+# Setting paths: "watermark.adoption", "models.gpt-a.temperature", "models.*.data.mode"
+# --------------------------------------------------------------------------------------------
+def _resolve(sc: Scenario, path: str) -> list[tuple[Any, dataclasses.Field, Any]]:
+    """Targets ``(object, field, type hint)`` a setting path names (``*`` matches every item)."""
+    parts = path.split(".")
+    objs: list[Any] = [sc]
+    i = 0
+    while True:
+        if i >= len(parts):
+            raise ScenarioError(f"setting path {path!r} names a section, not a value")
+        key = parts[i]
+        cls = type(objs[0])
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        if key not in fields:
+            raise ScenarioError(
+                f"unknown setting path {path!r}: no key {key!r}{_close(key, fields)} in {cls.__name__}; keys: {', '.join(fields)}"
+            )
+        hint = _hints(cls)[key]
+        if typing.get_origin(hint) is list and dataclasses.is_dataclass(typing.get_args(hint)[0]):
+            if i + 1 >= len(parts):
+                raise ScenarioError(
+                    f"setting path {path!r} must name an item: {key}.<name>.<setting>"
+                )
+            item = parts[i + 1]
+            new = []
+            for o in objs:
+                items = getattr(o, key)
+                chosen = items if item == "*" else [x for x in items if x.name == item]
+                if not chosen:
+                    avail = [x.name for x in items]
+                    raise ScenarioError(
+                        f"unknown setting path {path!r}: no {key} item {item!r}{_close(item, avail)}; items: {avail}"
+                    )
+                new.extend(chosen)
+            objs, i = new, i + 2
+        elif dataclasses.is_dataclass(hint):
+            objs, i = [getattr(o, key) for o in objs], i + 1
+        else:
+            if i != len(parts) - 1:
+                raise ScenarioError(f"setting path {path!r}: {key!r} is a value, not a section")
+            return [(o, fields[key], hint) for o in objs]
+
+
+def check_setting(sc: Scenario, path: str, value: Any, where: str = "") -> Any:
+    """Validate that ``path`` names a setting and ``value`` is allowed there; returns the value."""
+    try:
+        targets = _resolve(sc, path)
+        f, hint = targets[0][1], targets[0][2]
+        if f.name == "name":
+            raise ScenarioError(f"setting path {path!r}: names cannot be changed")
+        return _check_value(f, hint, value, path)
+    except ScenarioError as err:
+        raise ScenarioError(f"{where}: {err}" if where else str(err)) from None
+
+
+def set_setting(sc: Scenario, path: str, value: Any) -> None:
+    """Set a validated value at ``path`` (used by interventions, sweeps and the viz)."""
+    value = check_setting(sc, path, value)
+    for obj, f, _ in _resolve(sc, path):
+        setattr(obj, f.name, value)
+
+
+def get_setting(sc: Scenario, path: str) -> Any:
+    targets = _resolve(sc, path)
+    return getattr(targets[0][0], targets[0][1].name)
+
+
+def setting_spec(sc: Scenario, path: str) -> dict[str, Any]:
+    """Declared range, choices, help and type of a setting (for sliders and sweep specs)."""
+    obj, f, hint = _resolve(sc, path)[0]
+    return {"path": path, "type": hint, "default": getattr(obj, f.name), **f.metadata}
+
+
+__all__ = [
+    "AdoptionCurve",
+    "DataPolicy",
+    "DemandConfig",
+    "FarmConfig",
+    "FilterConfig",
+    "HumanConfig",
+    "Intervention",
+    "LabConfig",
+    "MeasurementConfig",
+    "ModelConfig",
+    "Scenario",
+    "ScenarioError",
+    "ScraperConfig",
+    "WatermarkConfig",
+    "WebConfig",
+    "WorldConfig",
+    "build",
+    "check_setting",
+    "from_dict",
+    "get_setting",
+    "load_file",
+    "load_text",
+    "set_setting",
+    "setting_spec",
+]
