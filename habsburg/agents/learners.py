@@ -271,26 +271,48 @@ class StyleLearner:
         self.mean_ = np.zeros(self.dim)
         self.cov_ = np.eye(self.dim)
 
+    @property
+    def ddof(self) -> int:
+        """Delta degrees of freedom of the covariance: 1 for ``unbiased``, 0 for ``mle``."""
+        return 1 if self.estimator == "unbiased" else 0
+
     def fit(self, X: np.ndarray) -> StyleLearner:
         """Fit mean and covariance of an (M, d) array (or (M,) when d = 1)."""
         X = np.asarray(X, dtype=np.float64).reshape(-1, self.dim)
-        m = X.shape[0]
-        ddof = 1 if self.estimator == "unbiased" else 0
+        self.mean_, self.cov_ = self._fit_gaussian(X)
+        return self
+
+    def fit_batch(self, X: np.ndarray) -> StyleLearner:
+        """Fit R independent Gaussians at once from an (R, M, d) array, each exactly as ``fit``
+        fits one; ``mean_`` becomes (R, d), ``cov_`` (R, d, d) and ``sample`` draws (R, n, d).
+
+        The validation suite runs its Monte Carlo replicates this way (``habsburg validate``).
+        """
+        X = np.asarray(X, dtype=np.float64)
+        if X.ndim != 3 or X.shape[2] != self.dim:
+            raise ValueError(f"X must have shape (R, M, {self.dim}), got {X.shape}")
+        self.mean_, self.cov_ = self._fit_gaussian(X)
+        return self
+
+    def _fit_gaussian(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and scatter / (M − ddof) over the sample axis of an (..., M, d) array."""
+        m = X.shape[-2]
+        ddof = self.ddof
         if m - ddof < 1:
             raise ValueError(f"need at least {ddof + 1} samples to fit a StyleLearner, got {m}")
-        self.mean_ = X.mean(axis=0)
-        centred = X - self.mean_
-        self.cov_ = centred.T @ centred / (m - ddof)
-        return self
+        mean = X.mean(axis=-2)
+        centred = X - mean[..., None, :]
+        return mean, np.swapaxes(centred, -1, -2) @ centred / (m - ddof)
 
     @property
     def sampling_cov(self) -> np.ndarray:
         return self.temperature**2 * self.cov_
 
     def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
-        """Draw ``n`` style vectors, shape (n, d)."""
+        """Draw ``n`` style vectors, shape (n, d) (or (R, n, d) after ``fit_batch``)."""
         chol = _safe_cholesky(self.sampling_cov)
-        return self.mean_ + rng.standard_normal((int(n), self.dim)) @ chol.T
+        z = rng.standard_normal((*self.mean_.shape[:-1], int(n), self.dim))
+        return self.mean_[..., None, :] + z @ np.swapaxes(chol, -1, -2)
 
 
 def _safe_cholesky(cov: np.ndarray) -> np.ndarray:
@@ -298,7 +320,7 @@ def _safe_cholesky(cov: np.ndarray) -> np.ndarray:
         return np.linalg.cholesky(cov)
     except np.linalg.LinAlgError:
         vals, vecs = np.linalg.eigh(cov)
-        return vecs * np.sqrt(np.clip(vals, 0, None))
+        return vecs * np.sqrt(np.clip(vals, 0, None))[..., None, :]
 
 
 @dataclass
