@@ -1,0 +1,2 @@
+"""Post-run analysis: convergence, cascades, watermark effectiveness, tails, plots, reports, and
+the scientific validation suite (``habsburg validate``)."""
