@@ -89,15 +89,15 @@ class ErrorRegistry:
         self, error_ids: np.ndarray, model: int, generation: int, step: int
     ) -> int:
         """Record that ``model`` (at ``generation``) now believes these errors; returns how many
-        of them originated outside this model (cross-model adoptions)."""
-        error_ids = np.asarray(error_ids)
+        of them originated in another model (cross-model adoptions; human errors do not count)."""
+        error_ids = np.asarray(error_ids, dtype=np.int64)
         error_ids = error_ids[error_ids >= 0]
-        origin_model = self.column("origin_model")
-        cross = 0
-        for e in error_ids.tolist():
-            self._adoptions.append((e, model, generation, step, int(origin_model[e] != model)))
-            cross += int(origin_model[e] != model)
-        return cross
+        origin = self.column("origin_model")[error_ids]
+        cross = (origin >= 0) & (origin != model)
+        self._adoptions.extend(
+            (int(e), model, generation, step, int(c)) for e, c in zip(error_ids, cross, strict=True)
+        )
+        return int(cross.sum())
 
     def to_frame(self) -> pd.DataFrame:
         """One row per error: id, fact, value, origin (kind name, producer, model), step."""
@@ -109,6 +109,10 @@ class ErrorRegistry:
             else pd.Categorical([], categories=list(KIND_NAMES))
         )
         return df
+
+    def adoptions_array(self) -> np.ndarray:
+        """Adoptions as an (n, 5) int array: error_id, model, generation, step, cross_model."""
+        return np.asarray(self._adoptions, dtype=np.int64).reshape(-1, 5)
 
     def adoptions_frame(self) -> pd.DataFrame:
         """One row per adoption: error_id, model, generation, step, cross_model."""

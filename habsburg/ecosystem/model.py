@@ -376,16 +376,11 @@ class EcosystemModel(mesa.Model):
         else:
             cur["active_wrong_beliefs"] = 0
         cur["errors_registered"] = len(self.errors)
-        adoptions = self.errors._adoptions
-        if adoptions:
-            arr = np.array(adoptions)
-            per_error = (
-                np.array([len(set(arr[arr[:, 0] == e, 1])) for e in np.unique(arr[:, 0])])
-                if arr.shape[0] < 5000
-                else np.bincount(np.unique(arr[:, :2], axis=0)[:, 0])
-            )
-            cur["largest_cascade_models"] = int(per_error.max())
-            cur["cross_model_adoptions"] = int(arr[:, 4].sum())
+        adoptions = self.errors.adoptions_array()
+        if adoptions.size:
+            pairs = np.unique(adoptions[:, :2], axis=0)  # (error, model) pairs
+            cur["largest_cascade_models"] = int(np.bincount(pairs[:, 0]).max())
+            cur["cross_model_adoptions"] = int(adoptions[:, 4].sum())
         else:
             cur["largest_cascade_models"] = 0
             cur["cross_model_adoptions"] = 0

@@ -1,0 +1,116 @@
+import numpy as np
+import pytest
+
+from habsburg.ecosystem.errors import ErrorRegistry
+from habsburg.ecosystem.metrics import js_divergence, systemic_failure_ratio
+from habsburg.ecosystem.store import HUMAN, MODEL, Batch, DocumentStore
+from habsburg.ecosystem.watermark import WatermarkScheme
+from habsburg.ecosystem.world import World
+from habsburg.scenarios.schema import WorldConfig
+
+
+def _batch(n, concept_lengths, claim_lengths, start=0):
+    concepts = np.arange(start, start + sum(concept_lengths)) % 50
+    n_claims = sum(claim_lengths)
+    return Batch(
+        site=np.arange(n),
+        kind=HUMAN,
+        producer=np.arange(n),
+        model=-1,
+        synthetic_fraction=np.zeros(n),
+        tokens=np.full(n, 100),
+        green=np.full(n, 25),
+        style=np.zeros((n, 2)),
+        quality=np.ones(n),
+        concept_lengths=np.array(concept_lengths),
+        concepts=concepts,
+        claim_lengths=np.array(claim_lengths),
+        claim_facts=np.arange(n_claims),
+        claim_values=np.zeros(n_claims),
+        claim_errors=np.full(n_claims, -1),
+    )
+
+
+def test_document_store_grows_and_gathers_ragged_rows():
+    store = DocumentStore(style_dim=2, capacity=2)
+    store.begin_step(0)
+    store.append(_batch(3, [2, 0, 3], [1, 2, 0]), step=0)
+    store.begin_step(1)
+    ids = store.append(_batch(2, [1, 4], [0, 3], start=5), step=1)
+    assert len(store) == 5 and list(ids) == [3, 4]
+    lengths, values = store.concept_rows(np.array([2, 4]))
+    assert list(lengths) == [3, 4]
+    assert list(values) == [2, 3, 4, 6, 7, 8, 9]
+    lengths, claims = store.claim_rows(np.array([1, 4]))
+    assert list(lengths) == [2, 3] and list(store.claim_facts[claims]) == [1, 2, 0, 1, 2]
+    assert store.step_slice(1, 1) == slice(3, 5)
+    assert store.step_slice(0, 0) == slice(0, 3)
+    assert list(store.root(np.arange(5))) == [0, 1, 2, 3, 4]
+
+
+def test_world_p_human_is_the_exact_mixture_of_communities():
+    world = World.build(
+        WorldConfig(concepts=300, communities=4, facts=50), 200, np.random.default_rng(1)
+    )
+    np.testing.assert_allclose(world.p_human.sum(), 1.0)
+    np.testing.assert_allclose(world.p_human, world.community_weight @ world.community_concepts)
+    # niches: a community writes its own tail concepts more than others do
+    c = 0
+    own = world.niche_of == c
+    assert world.community_concepts[c, own].sum() > world.community_concepts[1, own].sum()
+    assert 0 < world.concept_tail.sum() < 300
+
+
+def test_world_style_covariance_matches_simulated_documents():
+    world = World.build(
+        WorldConfig(concepts=50, communities=3, facts=10, style_dim=2),
+        300,
+        np.random.default_rng(2),
+    )
+    rng = np.random.default_rng(3)
+    w = world.author_rate / world.author_rate.sum()
+    authors = rng.choice(w.size, size=200_000, p=w)
+    docs = world.author_style[authors] + rng.normal(0, world.config.style_doc, (authors.size, 2))
+    np.testing.assert_allclose(np.cov(docs.T), world.human_style_cov, rtol=0.05, atol=0.02)
+
+
+def test_watermark_statistics():
+    scheme = WatermarkScheme(gamma=0.25, delta=2.0)
+    assert scheme.green_probability == pytest.approx(0.25 * np.e**2 / (1 + (np.e**2 - 1) * 0.25))
+    rng = np.random.default_rng(0)
+    tokens = np.full(50_000, 200)
+    z_human = scheme.z_scores(scheme.draw_green_counts(tokens, 0 * tokens, rng), tokens)
+    assert abs(z_human.mean()) < 0.02 and abs(z_human.std() - 1) < 0.02
+    z_full = scheme.z_scores(scheme.draw_green_counts(tokens, tokens, rng), tokens)
+    z_hybrid = scheme.z_scores(scheme.draw_green_counts(tokens, tokens // 2, rng), tokens)
+    z_para = scheme.z_scores(scheme.draw_green_counts(tokens, tokens, rng, paraphrase=0.25), tokens)
+    assert z_full.mean() > 2 * z_hybrid.mean() * 0.9 > 0
+    assert z_para.mean() < 0.6 * z_full.mean()  # 2ε = 50% of scored tokens re-randomised
+    green = scheme.draw_green_counts(tokens, tokens, rng)
+    spun = scheme.paraphrase(green, tokens, 0.25, rng)
+    assert scheme.z_scores(spun, tokens).mean() < 0.6 * scheme.z_scores(green, tokens).mean()
+
+
+def test_error_registry_records_first_origin_and_cross_model_adoptions():
+    reg = ErrorRegistry(n_facts=3, n_values=4, true_values=np.array([0, 1, 2]))
+    ids = reg.register(np.array([0, 0, 1, 2]), np.array([0, 3, 2, 2]), MODEL, 7, 7, step=5)
+    assert list(ids) == [-1, 0, 1, -1]
+    again = reg.register(np.array([0, 1]), np.array([3, 0]), HUMAN, 1, -1, step=6)
+    assert list(again) == [0, 2]
+    df = reg.to_frame()
+    assert list(df["origin_model"]) == [7, 7, -1] and list(df["step"]) == [5, 5, 6]
+    assert list(df["origin_kind"].astype(str)) == ["model", "model", "human"]
+    cross = reg.record_adoptions(np.array([0, 2]), model=3, generation=1, step=9)
+    assert cross == 1  # error 0 came from model 7; error 2 from a human
+    assert reg.record_adoptions(np.array([1]), model=7, generation=2, step=9) == 0
+
+
+def test_js_and_systemic_failure_ratio_reference_values():
+    p = np.array([0.5, 0.5, 0, 0])
+    q = np.array([0, 0, 0.5, 0.5])
+    assert js_divergence(p, p) == pytest.approx(0)
+    assert js_divergence(p, q) == pytest.approx(np.log(2))
+    independent = np.array([[1, 0, 1, 0], [1, 1, 0, 0]], dtype=float)
+    assert systemic_failure_ratio(independent) == pytest.approx(1.0)
+    correlated = np.array([[1, 1, 0, 0], [1, 1, 0, 0]], dtype=float)
+    assert systemic_failure_ratio(correlated) == pytest.approx(2.0)

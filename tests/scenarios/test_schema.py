@@ -1,0 +1,130 @@
+"""Bad input gets a clear error naming the file, the key and the allowed values."""
+
+import subprocess
+import sys
+
+import pytest
+from conftest import tiny_dict
+
+from habsburg.cli import main
+from habsburg.scenarios import ScenarioError, load_scenario
+from habsburg.scenarios.schema import from_dict, get_setting, load_file, set_setting
+
+
+def test_baseline_loads_with_the_required_populations():
+    sc = load_scenario("baseline")
+    assert (sc.start, sc.end, sc.chatbot_launch) == ("2020-01", "2030-12", "2022-11")
+    assert sc.steps == 132 and sc.launch_step == 34
+    assert (
+        sc.humans.authors >= 2000 and len(sc.models) == 8 and len({m.lab for m in sc.models}) == 4
+    )
+    assert len(sc.scrapers) == 3 and len(sc.farms) == 2
+    assert sc.web.sites >= 400 and sc.world.concepts >= 5000 and sc.world.facts >= 2000
+
+
+def test_unknown_scenario_lists_the_available_ones():
+    with pytest.raises(ScenarioError, match="available: baseline"):
+        load_scenario("basline")
+    with pytest.raises(ScenarioError, match="did you mean 'baseline'"):
+        load_scenario("basline")
+
+
+def test_malformed_toml_names_file_and_line(tmp_path):
+    path = tmp_path / "broken.toml"
+    path.write_text('name = "x"\nseed = 3\n[world\nconcepts = 10\n')
+    with pytest.raises(ScenarioError, match=r"broken\.toml.*line 3"):
+        load_file(path)
+
+
+def test_unknown_key_names_the_key_and_a_close_match(tmp_path):
+    path = tmp_path / "typo.toml"
+    path.write_text("[world]\nconcept = 100\n")
+    with pytest.raises(
+        ScenarioError, match=r"typo\.toml.*'world\.concept'.*did you mean 'concepts'"
+    ):
+        load_file(path)
+
+
+@pytest.mark.parametrize(
+    ("section", "values", "pattern"),
+    [
+        (
+            "humans",
+            {"error_rate": 1.5},
+            r"humans\.error_rate: 1\.5 is out of range; allowed \[0\.0, 1\.0\]",
+        ),
+        ("humans", {"authors": -5}, r"humans\.authors: -5 is out of range"),
+        ("world", {"concepts": "many"}, r"world\.concepts: expected an integer"),
+        ("watermark", {"adoption": -0.1}, r"watermark\.adoption"),
+    ],
+)
+def test_out_of_range_values_are_named(section, values, pattern):
+    with pytest.raises(ScenarioError, match=pattern):
+        from_dict(tiny_dict(**{section: values}), "tiny.toml")
+
+
+def test_zero_steps_wrong_choices_and_dangling_references_are_named():
+    with pytest.raises(ScenarioError, match="zero steps"):
+        from_dict(tiny_dict(end="2019-12"), "t.toml")
+    bad_mode = tiny_dict()
+    bad_mode["models"][0]["data"]["mode"] = "recycle"
+    with pytest.raises(
+        ScenarioError, match=r"mode: 'recycle' is not allowed; choose one of 'replace'"
+    ):
+        from_dict(bad_mode, "t.toml")
+    bad_scraper = tiny_dict()
+    bad_scraper["models"][0]["data"]["scrapers"] = ["crawl-9"]
+    with pytest.raises(ScenarioError, match="'crawl-9'"):
+        from_dict(bad_scraper, "t.toml")
+    with pytest.raises(
+        ScenarioError, match=r"interventions\[0\].*'watermark\.adoptoin'.*did you mean 'adoption'"
+    ):
+        from_dict(
+            tiny_dict(interventions=[{"at": "2021-01", "set": {"watermark.adoptoin": 0.5}}]),
+            "t.toml",
+        )
+    with pytest.raises(ScenarioError, match="outside the run"):
+        from_dict(
+            tiny_dict(interventions=[{"at": "2031-01", "set": {"watermark.adoption": 0.5}}]),
+            "t.toml",
+        )
+
+
+def test_setting_paths_with_wildcards(tiny):
+    set_setting(tiny, "models.*.temperature", 0.7)
+    assert all(m.temperature == 0.7 for m in tiny.models)
+    set_setting(tiny, "models.b.data.mode", "replace")
+    assert get_setting(tiny, "models.b.data.mode") == "replace"
+    with pytest.raises(ScenarioError, match="no models item 'z'"):
+        set_setting(tiny, "models.z.temperature", 0.5)
+    with pytest.raises(ScenarioError, match="out of range"):
+        set_setting(tiny, "models.*.top_p", 2.0)
+
+
+def test_cli_user_errors_print_a_message_not_a_traceback(tmp_path, capsys):
+    assert main(["run", "no-such-scenario", "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("habsburg: error: unknown scenario") and "Traceback" not in err
+    assert main(["run", "baseline", "--steps", "0", "--out", str(tmp_path / "x")]) == 2
+    assert "--steps must be between 1 and 132" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
+
+
+def test_cli_entry_point_exits_non_zero_on_bad_file(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[humans]\nauthors = -1\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "habsburg.cli", "run", str(bad)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 2
+    assert "bad.toml" in proc.stderr and "humans.authors" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_scenarios_command_lists_the_library(capsys):
+    assert main(["scenarios"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("baseline\n") and "Calibrated baseline" in out
