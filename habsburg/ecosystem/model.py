@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 from collections import defaultdict
 from functools import partial
+from operator import attrgetter
 
 import mesa
 import numpy as np
@@ -162,8 +163,10 @@ class EcosystemModel(mesa.Model):
         self.datacollector = mesa.DataCollector(
             model_reporters={k: partial(current_value, key=k) for k in MODEL_METRICS},
             agenttype_reporters={
-                GenerativeModel: {k: k for k in AGENT_METRICS},
-                Scraper: {k: k for k in SCRAPER_METRICS},
+                # attrgetter, not the attribute name: Mesa wraps names in local closures,
+                # which do not pickle (checkpoints pickle the whole model)
+                GenerativeModel: {k: attrgetter(k) for k in AGENT_METRICS},
+                Scraper: {k: attrgetter(k) for k in SCRAPER_METRICS},
             },
         )
 
