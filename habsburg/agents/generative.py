@@ -42,6 +42,7 @@ class GenerativeModel(mesa.Agent):
         self.learners: Learners | None = None
         self.market_share = 0.0
         self.metrics: dict[str, float] = {}
+        self.training_stats: dict[str, float] = {}
         self.last_retrain_step = -1
         self.accumulated: np.ndarray = np.zeros(0, dtype=np.int64)
         self.believed_errors: np.ndarray = np.zeros(0, dtype=np.int32)

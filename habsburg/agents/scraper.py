@@ -165,7 +165,17 @@ class Scraper(mesa.Agent):
         if self.sites.size == 0 or c.repost_share <= 0 or crawled.size == 0:
             return
         rng, store = m.rng, m.internet.store
-        ids = crawled[rng.random(crawled.size) < c.repost_share]
+        # Reposts favour what spreads: a document with a wrong claim weighs 1 + error_virality
+        # (the mean repost probability stays ``repost_share``).
+        lengths, claim_idx = store.claim_rows(crawled)
+        owner = np.repeat(np.arange(crawled.size), lengths)
+        wrong = (
+            np.bincount(owner, weights=store.claim_errors[claim_idx] >= 0, minlength=crawled.size)
+            > 0
+        )
+        weight = 1.0 + c.error_virality * wrong
+        p = np.minimum(1.0, c.repost_share * weight / weight.mean())
+        ids = crawled[rng.random(crawled.size) < p]
         n = ids.size
         if n == 0:
             return

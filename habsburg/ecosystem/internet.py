@@ -97,11 +97,12 @@ def build_site_graph(
         ids = list(range(nxt, nxt + n_sites))
         G.add_nodes_from(ids)
         for a in ids:
+            # Aggregators link out to popular sites and are linked from them (they rank well).
             for dst in rng.choice(
                 n_human_sites, size=min(5, n_human_sites), replace=False, p=popular
             ):
                 G.add_edge(a, int(dst))
-            G.add_edge(int(rng.integers(0, n_human_sites)), a)
+                G.add_edge(int(dst), a)
         kind += [AGGREGATOR_SITE] * n_sites
         owner += [s] * n_sites
         nxt += n_sites

@@ -58,6 +58,8 @@ MODEL_METRICS = {
     "training_synthetic_after": "synthetic share of crawled data after filtering",
     "human_documents_lost": "human documents wrongly removed by the AI filters this month",
     "training_duplicate_share": "duplicate share of crawled data after filtering",
+    "training_set_duplicate_share": "mean share of reposts in deployed models' latest training sets",
+    "duplication_error_lift": "mean rise of the wrong-claim share of training sets due to reposts",
     "mean_capability": "mean capability (cross-entropy to p_H, nats) of deployed models",
     "mean_tail_coverage": "mean tail coverage of deployed models",
     "mean_fact_accuracy": "mean fact accuracy of deployed models",
@@ -266,6 +268,7 @@ class EcosystemModel(mesa.Model):
     def record_generation(self, agent: GenerativeModel, data: TrainingSet) -> None:
         """Lineage, training sources, quality metrics and error adoptions of a new generation."""
         agent.metrics = K.model_quality(agent.learners, self.world)
+        agent.training_stats = data.stats
         facts, values = K.wrong_beliefs(agent.learners, self.world.true_values)
         ids = self.errors.error_id(facts, values)
         unregistered = ids < 0
@@ -374,6 +377,9 @@ class EcosystemModel(mesa.Model):
             )
             cur["systemic_failure_ratio"] = K.systemic_failure_ratio(fails)
             cur["active_wrong_beliefs"] = int(sum(a.believed_errors.size for a in deployed))
+            for key in ("duplicate_share", "duplication_error_lift"):
+                name = "training_set_duplicate_share" if key == "duplicate_share" else key
+                cur[name] = float(np.mean([a.training_stats[key] for a in deployed]))
             for key in ("capability", "tail_coverage", "fact_accuracy"):
                 cur[f"mean_{key}"] = float(np.mean([a.metrics[key] for a in deployed]))
         else:

@@ -138,6 +138,12 @@ def build_training_set(m: EcosystemModel, agent: GenerativeModel) -> TrainingSet
         if distilled:
             sources[teacher.index] = sources.get(teacher.index, 0.0) + distilled / total_units
     claim_errors = store.claim_errors[claim_idx]
+    # Duplication's lift of wrong facts: the wrong-claim share of the whole training set against
+    # that of its original documents alone (reposts dropped, each document once).
+    originals = np.unique(ids[store.original[ids] < 0])
+    orig_claims = store.claim_errors[store.claim_rows(originals)[1]]
+    wrong_originals = float((orig_claims >= 0).mean()) if orig_claims.size else 0.0
+    wrong_all = float((claim_errors >= 0).mean()) if claim_errors.size else 0.0
     stats = {
         "documents": int(total_units),
         "web_documents": int(web.size),
@@ -147,11 +153,8 @@ def build_training_set(m: EcosystemModel, agent: GenerativeModel) -> TrainingSet
         "verifier_dropped": verified_out,
         "synthetic_share": float(synthetic_units / total_units) if total_units else 0.0,
         "duplicate_share": float((store.original[ids] >= 0).mean()) if ids.size else 0.0,
-        "wrong_claim_share": float((claim_errors >= 0).mean()) if claim_errors.size else 0.0,
-        "wrong_claim_share_originals": float(
-            (store.claim_errors[store.claim_rows(_dedup_roots(store, ids))[1]] >= 0).mean()
-        )
-        if ids.size
-        else 0.0,
+        "wrong_claim_share": wrong_all,
+        "wrong_claim_share_originals": wrong_originals,
+        "duplication_error_lift": wrong_all - wrong_originals,
     }
     return TrainingSet(concept_counts, fact_counts, style, ids, stats, sources)

@@ -239,6 +239,12 @@ class ScraperConfig:
     repost_share: float = param(0.05, 0.0, 1.0, "share of crawled documents it reposts")
     spin_share: float = param(0.5, 0.0, 1.0, "share of reposts spun (paraphrased)")
     spin_rate: float = param(0.2, 0.0, 0.5, "fraction of tokens spinning changes")
+    error_virality: float = param(
+        1.0,
+        0.0,
+        100.0,
+        "extra repost weight of documents with a wrong claim (false news spreads farther: Vosoughi et al. 2018)",
+    )
 
 
 @dataclass
