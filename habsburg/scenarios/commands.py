@@ -27,6 +27,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default=None, help="results directory (default: results/NAME)")
     p.add_argument("--no-report", action="store_true", help="skip report.md / report.html")
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    p.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=None,
+        metavar="N",
+        help="checkpoint the model every N months to OUT/.checkpoint.pkl (removed at the end)",
+    )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue from OUT/.checkpoint.pkl if it exists (same results as an uninterrupted run)",
+    )
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("scenarios", help="list the scenario library")
@@ -50,6 +62,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         out=out,
         progress=not args.quiet,
         report=not args.no_report,
+        checkpoint_every=args.checkpoint_every,
+        resume=args.resume,
     )
     if not args.quiet:
         print(summary_table(result.model))

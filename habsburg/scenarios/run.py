@@ -57,15 +57,46 @@ def simulate(
     seed: int | None = None,
     steps: int | None = None,
     progress: bool = False,
+    checkpoint_every: int | None = None,
+    checkpoint: str | Path | None = None,
+    resume: bool = False,
 ) -> EcosystemModel:
-    """Build the model and step it (``steps`` months, default the whole scenario)."""
+    """Build the model and step it (``steps`` months, default the whole scenario).
+
+    With ``checkpoint`` (a file) the model is pickled there every ``checkpoint_every`` months;
+    ``resume=True`` continues from that file when it exists (same tables as an uninterrupted
+    run: the checkpoint holds the random generators' state too).
+    """
+    from habsburg.scenarios.checkpoint import load_checkpoint, save_checkpoint
+
     n = check_steps(scenario, steps)
-    model = EcosystemModel(scenario, seed=seed)
-    bar = tqdm(total=n, desc=f"{scenario.name}", unit="month", disable=not progress, leave=False)
-    for _ in range(n):
+    if checkpoint_every is not None and checkpoint_every < 1:
+        raise ScenarioError(f"--checkpoint-every must be >= 1 month, got {checkpoint_every}")
+    model = None
+    if resume and checkpoint is not None and Path(checkpoint).exists():
+        model = load_checkpoint(checkpoint, scenario, seed)
+        if model.steps > n:
+            raise ScenarioError(
+                f"checkpoint {str(checkpoint)!r} is at month {model.steps}, past the {n} "
+                "months asked for; delete it or ask for more --steps"
+            )
+    if model is None:
+        model = EcosystemModel(scenario, seed=seed)
+    bar = tqdm(
+        total=n,
+        initial=model.steps,
+        desc=f"{scenario.name}",
+        unit="month",
+        disable=not progress,
+        leave=False,
+    )
+    while model.steps < n:
         model.step()
         bar.update(1)
         bar.set_postfix_str(model.date, refresh=False)
+        if checkpoint_every and checkpoint is not None and model.steps < n:
+            if model.steps % checkpoint_every == 0:
+                save_checkpoint(model, checkpoint, scenario, seed)
     bar.close()
     return model
 
@@ -104,6 +135,8 @@ def run_scenario(
     out: str | Path | None = None,
     progress: bool = False,
     report: bool = True,
+    checkpoint_every: int | None = None,
+    resume: bool = False,
 ) -> RunResult:
     """Run ``scenario`` and (when ``out`` is given) write its results directory:
 
@@ -111,10 +144,25 @@ def run_scenario(
     (per agent per month), ``lineage``, ``training_sources``, ``errors``, ``adoptions``,
     ``error_claims``, ``crawls``, ``z_samples``, ``documents``, ``sites``, ``interventions``, and
     ``manifest.json`` (the scenario as resolved, seed, package versions).
+
+    ``checkpoint_every`` months the model is checkpointed to ``OUT/.checkpoint.pkl`` (removed
+    when the results are written); ``resume=True`` continues from it.
     """
+    from habsburg.scenarios.checkpoint import checkpoint_path
+
     check_steps(scenario, steps)
+    if (checkpoint_every is not None or resume) and out is None:
+        raise ScenarioError("checkpoints (--checkpoint-every, --resume) need an output directory")
     started = time.time()
-    model = simulate(scenario, seed=seed, steps=steps, progress=progress)
+    model = simulate(
+        scenario,
+        seed=seed,
+        steps=steps,
+        progress=progress,
+        checkpoint_every=checkpoint_every,
+        checkpoint=checkpoint_path(out) if out is not None else None,
+        resume=resume,
+    )
     tables = model.tables()
     seconds = time.time() - started
     out_dir = None
