@@ -37,3 +37,33 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
             f"unknown scenario {text!r}{_close(text, names)}; available: {', '.join(names)}"
         )
     return load_text(entry.read_text(), f"library/{text}.toml")
+
+
+def scaled(scenario: Scenario, factor: float) -> Scenario:
+    """A copy of ``scenario`` with its populations and flows multiplied by ``factor``: authors,
+    sites, AI demand, farm output and sites, crawl sizes and training budgets. The world (concepts,
+    facts) is kept: a bigger internet about the same knowledge."""
+    import copy
+
+    if factor <= 0:
+        raise ScenarioError(f"scale factor must be > 0, got {factor}")
+    sc = copy.deepcopy(scenario)
+
+    def grow(x: float) -> int:
+        return max(1, int(round(x * factor)))
+
+    sc.name = f"{scenario.name}-x{factor:g}"
+    sc.humans.authors = grow(sc.humans.authors)
+    sc.web.sites = grow(sc.web.sites)
+    sc.demand.adoption.ceiling *= factor
+    for farm in sc.farms:
+        farm.output.ceiling *= factor
+        farm.sites = grow(farm.sites)
+        farm.link_spam = grow(farm.link_spam)
+    for scraper in sc.scrapers:
+        scraper.docs_per_crawl = grow(scraper.docs_per_crawl)
+        scraper.budget_sites = grow(scraper.budget_sites)
+        scraper.aggregator_sites = grow(scraper.aggregator_sites)
+    for model in sc.models:
+        model.data.budget = grow(model.data.budget)
+    return sc

@@ -1,0 +1,64 @@
+"""Benchmark: the calibrated baseline (target: <= 30 s, <= 2 GB peak on 2 cores) and a ten-times
+larger variant (20M+ documents; target: <= 5 min, <= 8 GB).
+
+Each case runs in a fresh process so peak memory (ru_maxrss) is its own. Usage:
+
+    python benchmarks/bench_baseline.py            # both
+    python benchmarks/bench_baseline.py --only 1   # baseline only
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+
+CHILD = r"""
+import json, resource, sys, time, tempfile
+from habsburg.scenarios import load_scenario
+from habsburg.scenarios.library import scaled
+from habsburg.scenarios.run import run_scenario
+factor = float(sys.argv[1])
+sc = load_scenario("baseline")
+if factor != 1:
+    sc = scaled(sc, factor)
+t0 = time.perf_counter()
+with tempfile.TemporaryDirectory() as out:
+    result = run_scenario(sc, out=out + "/run", report=False)
+    t_total = time.perf_counter() - t0
+print(json.dumps({
+    "factor": factor,
+    "documents": len(result.model.internet.store),
+    "simulate_and_tables_s": round(result.seconds, 1),
+    "total_with_parquet_s": round(t_total, 1),
+    "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
+}))
+"""
+
+TARGETS = {1.0: (30, 2.0), 10.0: (300, 8.0)}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--only", type=float, choices=sorted(TARGETS), default=None)
+    args = parser.parse_args()
+    ok = True
+    for factor, (max_s, max_gb) in TARGETS.items():
+        if args.only is not None and factor != args.only:
+            continue
+        with tempfile.TemporaryDirectory():
+            proc = subprocess.run([sys.executable, "-c", CHILD, str(factor)], capture_output=True,
+                                  text=True, check=True)
+        row = json.loads(proc.stdout.strip().splitlines()[-1])
+        passed = row["total_with_parquet_s"] <= max_s and row["peak_rss_gb"] <= max_gb
+        ok &= passed
+        row["target"] = f"<= {max_s} s, <= {max_gb} GB"
+        row["pass"] = passed
+        print(json.dumps(row))
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
