@@ -15,6 +15,7 @@ from habsburg.scenarios.schema import ScenarioError
 #: modules that add subcommands (each defines ``register(subparsers)``)
 COMMAND_MODULES = [
     "habsburg.scenarios.commands",
+    "habsburg.analysis.validation",
 ]
 
 
