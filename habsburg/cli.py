@@ -16,6 +16,7 @@ from habsburg.scenarios.schema import ScenarioError
 COMMAND_MODULES = [
     "habsburg.scenarios.commands",
     "habsburg.analysis.validation",
+    "habsburg.scenarios.sweep_commands",
 ]
 
 
