@@ -17,6 +17,7 @@ COMMAND_MODULES = [
     "habsburg.scenarios.commands",
     "habsburg.analysis.validation",
     "habsburg.scenarios.sweep_commands",
+    "habsburg.viz.commands",
 ]
 
 
