@@ -137,7 +137,6 @@ class Result:
     estimate: Estimate
     passed: bool
     allowed: str
-    seconds: float = 0.0
 
     def row(self) -> dict[str, object]:
         c, e = self.check, self.estimate
@@ -680,7 +679,7 @@ def run_validation(
         for check in (c for c in checks if c.experiment == name):
             est = estimates[check.estimate]
             ok, allowed = check.tolerance.judge(check.expected, est, quick)
-            report.results.append(Result(check, est, bool(ok), allowed, report.seconds[name]))
+            report.results.append(Result(check, est, bool(ok), allowed))
     bar.close()
     return report
 
