@@ -18,6 +18,7 @@ COMMAND_MODULES = [
     "habsburg.analysis.validation",
     "habsburg.scenarios.sweep_commands",
     "habsburg.viz.commands",
+    "habsburg.analysis.commands",
 ]
 
 

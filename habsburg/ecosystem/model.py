@@ -154,6 +154,7 @@ class EcosystemModel(mesa.Model):
         self.current: dict[str, float] = {}
         self.lineage: list[dict] = []
         self.concept_distributions: list[pd.DataFrame] = []
+        self.style_distributions: list[dict] = []
         self.training_sources: list[dict] = []
         self.crawl_log: list[dict] = []
         self.z_samples: list[pd.DataFrame] = []
@@ -302,6 +303,16 @@ class EcosystemModel(mesa.Model):
                     "probability": q,
                 }
             )
+        )
+        style = agent.learners.style
+        self.style_distributions.append(
+            {
+                "model": agent.name,
+                "generation": agent.generation,
+                "step": self.month,
+                "mean": style.mean_.tolist(),
+                "cov": style.sampling_cov.ravel().tolist(),
+            }
         )
         for source, share in data.sources.items():
             self.training_sources.append(
@@ -465,6 +476,15 @@ class EcosystemModel(mesa.Model):
         out["concept_distributions"] = pd.concat(
             [human, *self.concept_distributions], ignore_index=True
         )
+        human_style = {
+            "model": "human",
+            "generation": -1,
+            "step": 0,
+            "mean": self.world.human_style_mean.tolist(),
+            "cov": self.world.human_style_cov.ravel().tolist(),
+        }
+        # each generation's Gaussian style distribution (mean, sampling covariance d×d flattened)
+        out["style_distributions"] = pd.DataFrame([human_style, *self.style_distributions])
         out["concepts"] = pd.DataFrame(
             {
                 "concept": np.arange(self.world.p_human.size, dtype=np.int32),

@@ -172,7 +172,8 @@ def run_scenario(
         try:
             files = write_tables(tables, tmp)
             manifest = {
-                "scenario": model.scenario.to_dict(),
+                # as given (interventions change model.scenario during the run), with the seed used
+                "scenario": {**scenario.to_dict(), "seed": model.scenario.seed},
                 "scenario_name": scenario.name,
                 "seed": model.scenario.seed,
                 "steps": model.steps,

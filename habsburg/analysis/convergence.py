@@ -1,0 +1,260 @@
+"""Are the models converging on each other?
+
+Pairwise Jensen–Shannon divergence between the concept distributions of the deployed models over
+time, distances between their style distributions, the homogenization index (systemic-failure
+ratio), and the "who trains on whose output" graph with its heaviest paths.
+
+Inputs are a run's tables (``concept_distributions``, ``style_distributions``, ``model_metrics``,
+``training_sources``); a generation is deployed from the step it was trained until its model's
+next generation.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import networkx as nx
+import numpy as np
+import pandas as pd
+from scipy import linalg
+
+from habsburg.ecosystem.metrics import js_divergence
+
+HUMAN = "human"
+
+
+def generation_vectors(
+    table: pd.DataFrame, column: str = "probability"
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """Each generation's concept distribution as one row of a matrix.
+
+    ``table`` is ``concept_distributions`` (model, generation, step, concept, probability);
+    returns ``(keys, Q)``: keys has one row per (model, generation) with its ``step``; ``Q[i]`` is
+    the distribution of ``keys.iloc[i]`` over concepts ``0..K-1``.
+    """
+    if table.empty:
+        return pd.DataFrame(columns=["model", "generation", "step"]), np.zeros((0, 0))
+    concept = table["concept"].to_numpy()
+    k = int(concept.max()) + 1
+    if len(table) % k == 0 and np.array_equal(
+        concept.reshape(-1, k), np.broadcast_to(np.arange(k), (len(table) // k, k))
+    ):
+        # as runs write it: one block of K concepts per generation, in concept order
+        keys = table.iloc[::k][["model", "generation", "step"]].reset_index(drop=True)
+        if not keys.duplicated(["model", "generation"]).any():
+            return keys, table[column].to_numpy(dtype=float).reshape(-1, k)
+    t = table.sort_values(["model", "generation", "concept"], kind="stable")
+    keys = t.drop_duplicates(["model", "generation"])[["model", "generation", "step"]]
+    keys = keys.reset_index(drop=True)
+    q = np.zeros((len(keys), k))
+    row = t.groupby(["model", "generation"], sort=True).ngroup().to_numpy()
+    q[row, t["concept"].to_numpy()] = t[column].to_numpy()
+    return keys, q
+
+
+def deployed_at(keys: pd.DataFrame, steps: np.ndarray | list[int]) -> pd.DataFrame:
+    """Which generation of each model is deployed at each step: ``(step, model, generation,
+    row)`` where ``row`` indexes ``keys`` (the latest generation trained at or before the step)."""
+    keys = keys.reset_index(drop=True)
+    models = keys[keys["model"] != HUMAN]
+    parts = []
+    for model, g in models.groupby("model", sort=True):
+        g = g.sort_values("step", kind="stable")
+        at = np.searchsorted(g["step"].to_numpy(), np.asarray(steps), side="right") - 1
+        ok = at >= 0
+        parts.append(
+            pd.DataFrame(
+                {
+                    "step": np.asarray(steps)[ok],
+                    "model": model,
+                    "generation": g["generation"].to_numpy()[at[ok]],
+                    "row": g.index.to_numpy()[at[ok]],
+                }
+            )
+        )
+    if not parts:
+        return pd.DataFrame(columns=["step", "model", "generation", "row"])
+    return pd.concat(parts, ignore_index=True).sort_values(["step", "model"], ignore_index=True)
+
+
+def js_matrix(distributions: dict[str, np.ndarray]) -> pd.DataFrame:
+    """Square matrix of pairwise Jensen–Shannon divergences (nats) between named distributions."""
+    names = list(distributions)
+    m = np.zeros((len(names), len(names)))
+    for i, j in itertools.combinations(range(len(names)), 2):
+        m[i, j] = m[j, i] = js_divergence(distributions[names[i]], distributions[names[j]])
+    return pd.DataFrame(m, index=names, columns=names)
+
+
+def js_at_step(
+    concept_distributions: pd.DataFrame, step: int, *, include_human: bool = True
+) -> pd.DataFrame:
+    """JS matrix between the models deployed at ``step`` (and the human reference p_H)."""
+    keys, q = generation_vectors(concept_distributions)
+    deployed = deployed_at(keys, [step])
+    dists = {m: q[r] for m, r in zip(deployed["model"], deployed["row"], strict=True)}
+    if include_human:
+        human = keys.index[keys["model"] == HUMAN]
+        if len(human):
+            dists[HUMAN] = q[human[0]]
+    return js_matrix(dists)
+
+
+def js_over_time(concept_distributions: pd.DataFrame, steps: np.ndarray | None = None):
+    """Pairwise JS divergence between deployed models at every step: long table ``(step,
+    model_a, model_b, js)``, plus each model's JS to p_H as ``model_b = "human"``.
+
+    ``steps`` defaults to every step from the first generation to the last one recorded.
+    """
+    keys, q = generation_vectors(concept_distributions)
+    if steps is None:
+        trained = keys.loc[keys["model"] != HUMAN, "step"]
+        steps = np.arange(int(trained.min()), int(trained.max()) + 1) if len(trained) else []
+    deployed = deployed_at(keys, steps)
+    human = keys.index[keys["model"] == HUMAN]
+    cache: dict[tuple[int, int], float] = {}
+
+    def js(a: int, b: int) -> float:
+        key = (min(a, b), max(a, b))
+        if key not in cache:
+            cache[key] = js_divergence(q[a], q[b])
+        return cache[key]
+
+    rows = []
+    for step, g in deployed.groupby("step", sort=True):
+        models, idx = g["model"].tolist(), g["row"].tolist()
+        for i, j in itertools.combinations(range(len(models)), 2):
+            rows.append((step, models[i], models[j], js(idx[i], idx[j])))
+        if len(human):
+            rows.extend((step, m, HUMAN, js(r, human[0])) for m, r in zip(models, idx, strict=True))
+    return pd.DataFrame(rows, columns=["step", "model_a", "model_b", "js"])
+
+
+def mean_pairwise_over_time(pairs: pd.DataFrame) -> pd.Series:
+    """Mean JS between deployed models per step (the same figure as ``model_metrics``'s
+    ``mean_pairwise_js``); pairs with the human reference are left out."""
+    between = pairs[pairs["model_b"] != HUMAN]
+    return between.groupby("step")["js"].mean().rename("mean_pairwise_js")
+
+
+def gaussian_w2(mean_a: np.ndarray, cov_a: np.ndarray, mean_b: np.ndarray, cov_b: np.ndarray):
+    """2-Wasserstein distance between two Gaussians (Dowson & Landau 1982; Givens & Shortt 1984):
+    W2² = |μa − μb|² + tr(Σa + Σb − 2 (Σb^½ Σa Σb^½)^½)."""
+    root_b = linalg.sqrtm(cov_b)
+    cross = linalg.sqrtm(root_b @ cov_a @ root_b)
+    bures = np.trace(cov_a) + np.trace(cov_b) - 2.0 * np.real(np.trace(cross))
+    w2sq = float(np.sum((np.asarray(mean_a) - np.asarray(mean_b)) ** 2) + max(bures, 0.0))
+    return float(np.sqrt(max(w2sq, 0.0)))
+
+
+def style_distances_over_time(
+    style_distributions: pd.DataFrame, steps: np.ndarray | None = None
+) -> pd.DataFrame:
+    """Distances between the style distributions of deployed models at every step: long table
+    ``(step, model_a, model_b, mean_distance, w2)``; ``model_b = "human"`` rows compare each model
+    with the human documents' style. ``mean_distance`` is |μa − μb| (as ``mean_style_distance``
+    in ``model_metrics``), ``w2`` the Gaussian 2-Wasserstein distance."""
+    cols = ["step", "model_a", "model_b", "mean_distance", "w2"]
+    if style_distributions is None or style_distributions.empty:
+        return pd.DataFrame(columns=cols)
+    keys = style_distributions[["model", "generation", "step"]].reset_index(drop=True)
+    if steps is None:
+        trained = keys.loc[keys["model"] != HUMAN, "step"]
+        if trained.empty:
+            return pd.DataFrame(columns=cols)
+        steps = np.arange(int(trained.min()), int(trained.max()) + 1)
+    means = [np.asarray(m, dtype=float) for m in style_distributions["mean"]]
+    covs = [
+        np.asarray(c, dtype=float).reshape(len(m), len(m))
+        for m, c in zip(means, style_distributions["cov"], strict=True)
+    ]
+    deployed = deployed_at(keys, steps)
+    human = keys.index[keys["model"] == HUMAN]
+    cache: dict[tuple[int, int], tuple[float, float]] = {}
+
+    def dist(a: int, b: int) -> tuple[float, float]:
+        key = (min(a, b), max(a, b))
+        if key not in cache:
+            cache[key] = (
+                float(np.linalg.norm(means[a] - means[b])),
+                gaussian_w2(means[a], covs[a], means[b], covs[b]),
+            )
+        return cache[key]
+
+    rows = []
+    for step, g in deployed.groupby("step", sort=True):
+        models, idx = g["model"].tolist(), g["row"].tolist()
+        for i, j in itertools.combinations(range(len(models)), 2):
+            rows.append((step, models[i], models[j], *dist(idx[i], idx[j])))
+        if len(human):
+            rows.extend(
+                (step, m, HUMAN, *dist(r, human[0])) for m, r in zip(models, idx, strict=True)
+            )
+    return pd.DataFrame(rows, columns=cols)
+
+
+def homogenization(model_metrics: pd.DataFrame) -> pd.DataFrame:
+    """The homogenization index over time: the systemic-failure ratio (rate at which all deployed
+    models fail the same fact over the rate independence predicts; Bommasani et al. 2022)."""
+    cols = ["step", "month", "deployed_models", "systemic_failure_ratio"]
+    return model_metrics[[c for c in cols if c in model_metrics]].dropna(
+        subset=["systemic_failure_ratio"]
+    )
+
+
+def training_graph(training_sources: pd.DataFrame, step: int | None = None) -> nx.DiGraph:
+    """Who trains on whose output: an edge A → B weighted by the share of model B's training data
+    written by model A, for the generation of B deployed at ``step`` (default: B's latest).
+
+    Node attributes: ``generation`` (of the node's deployed generation) and ``synthetic_share``
+    (share of its training data written by any model; the rest is human or sensor data).
+    """
+    g = nx.DiGraph()
+    if training_sources is None or training_sources.empty:
+        return g
+    ts = training_sources
+    if step is not None:
+        ts = ts[ts["step"] <= step]
+    latest = ts.groupby("model")["generation"].transform("max")
+    ts = ts[ts["generation"] == latest]
+    for model, rows in ts.groupby("model", sort=True):
+        g.add_node(
+            model,
+            generation=int(rows["generation"].iloc[0]),
+            synthetic_share=float(rows["share"].sum()),
+        )
+    for src in ts["source_model"].unique():
+        if src not in g:
+            g.add_node(src, generation=-1, synthetic_share=float("nan"))
+    for src, dst, share in ts[["source_model", "model", "share"]].itertuples(index=False):
+        g.add_edge(src, dst, weight=float(share))
+    return g
+
+
+def heaviest_paths(graph: nx.DiGraph, k: int = 10, max_hops: int = 4) -> pd.DataFrame:
+    """The ``k`` heaviest training chains: simple paths A → … → Z of 1..``max_hops`` edges, weighed
+    by the product of their shares (the share of Z's training data that is, through that chain,
+    A's output passed on model to model). Self-loops (a model training on itself) are skipped."""
+    out = {
+        n: [(m, d["weight"]) for m, d in graph[n].items() if m != n and d["weight"] > 0]
+        for n in graph.nodes
+    }
+    rows = []
+
+    def extend(path: list, weight: float) -> None:
+        if len(path) > 1:
+            rows.append((" → ".join(map(str, path)), len(path) - 1, weight, path[0], path[-1]))
+        if len(path) > max_hops:
+            return
+        for nxt, w in out[path[-1]]:
+            if nxt not in path:
+                extend([*path, nxt], weight * w)
+
+    for node in graph.nodes:
+        extend([node], 1.0)
+    df = pd.DataFrame(rows, columns=["path", "hops", "weight", "source", "target"])
+    return (
+        df.sort_values(["weight", "hops", "path"], ascending=[False, True, True])
+        .head(k)
+        .reset_index(drop=True)
+    )
