@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import mesa
 import numpy as np
 
+from habsburg.agents.learners import sample_categorical
 from habsburg.ecosystem.internet import AGGREGATOR_SITE
 from habsburg.ecosystem.store import REPOST, Batch
 
@@ -70,19 +71,56 @@ class Scraper(mesa.Agent):
         m = self.model
         c, rng, store, t = self.config, m.rng, m.internet.store, m.month
         visits = m.internet.random_walks(c.budget_sites, c.walk_length, rng)
-        window = store.step_slice(t - c.window_months + 1, t)
-        sites = store.site[window]
-        age = t - store.step[window]
-        weight = visits[sites] * np.exp(-age / c.recency_months)
-        candidates = np.flatnonzero(weight > 0)
-        chosen = weighted_sample_without_replacement(weight[candidates], c.docs_per_crawl, rng)
-        sampled = window.start + candidates[chosen]
+        sampled = self.sample_recent(visits, t)
         kept, stats = self.filter(sampled)
         self.crawls.append(kept)
         self.crawl_steps.append(t)
         self.last = stats
         m.record_crawl(self, stats, sampled)
         self.repost(sampled)
+
+    def sample_recent(self, visits: np.ndarray, t: int) -> np.ndarray:
+        """Sample up to ``docs_per_crawl`` distinct documents from the last ``window_months``,
+        each with probability ∝ visits to its site × exp(−age / recency_months).
+
+        Works on (month, site) cells, so the cost grows with the sample, not with the web: cells
+        are drawn by weight × document count, then a document uniformly within the cell; repeats
+        are redrawn. When the sample would take most candidates, it is drawn exactly instead.
+        """
+        c, m = self.config, self.model
+        rng, store, n_sites = m.rng, m.internet.store, m.internet.n_sites
+        ages = np.arange(min(c.window_months, t + 1))
+        index = [store.site_index(t - a, n_sites) for a in ages]
+        counts = np.stack([np.diff(starts) for _, starts in index])  # (ages, sites)
+        visited = visits > 0
+        n_candidates = int(counts[:, visited].sum())
+        k = min(c.docs_per_crawl, n_candidates)
+        if k == 0:
+            return np.zeros(0, dtype=np.int64)
+        doc_weight = np.exp(-ages / c.recency_months)[:, None] * visits[None, :]
+        if k > n_candidates // 2:  # exact: weighted sampling without replacement
+            rows = [index[a][0][np.repeat(visited, counts[a])] for a in ages]
+            weights = [
+                np.repeat(doc_weight[a], counts[a])[np.repeat(visited, counts[a])] for a in ages
+            ]
+            rows, weights = np.concatenate(rows), np.concatenate(weights)
+            return np.sort(rows[weighted_sample_without_replacement(weights, k, rng)])
+        cell_weight = (doc_weight * counts).ravel()
+        chosen = np.zeros(0, dtype=np.int64)
+        while chosen.size < k:
+            need = int(1.2 * (k - chosen.size)) + 16
+            cells = sample_categorical(cell_weight, need, rng)
+            age, site = np.divmod(cells, n_sites)
+            within = (rng.random(need) * counts[age, site]).astype(np.int64)
+            docs = np.empty(need, dtype=np.int64)
+            for a in np.unique(age).tolist():
+                rows, starts = index[a]
+                sel = age == a
+                docs[sel] = rows[starts[site[sel]] + within[sel]]
+            chosen = np.unique(np.concatenate([chosen, docs]))
+        if chosen.size > k:
+            chosen = np.sort(rng.choice(chosen, size=k, replace=False))
+        return chosen
 
     def filter(self, ids: np.ndarray) -> tuple[np.ndarray, dict[str, float]]:
         """The filter pipeline: quality, watermark detector, AI-text classifier, near-duplicates.

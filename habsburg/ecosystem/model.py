@@ -19,7 +19,7 @@ from habsburg.agents.scraper import Z_SAMPLE, Scraper
 from habsburg.ecosystem import metrics as K
 from habsburg.ecosystem.errors import ErrorRegistry
 from habsburg.ecosystem.internet import HUMAN_SITE, Internet, build_site_graph, csr, pagerank
-from habsburg.ecosystem.store import KIND_NAMES, Batch, DocumentStore
+from habsburg.ecosystem.store import KIND_NAMES, MODEL, Batch, DocumentStore
 from habsburg.ecosystem.training import TrainingSet
 from habsburg.ecosystem.watermark import WatermarkScheme
 from habsburg.ecosystem.world import World
@@ -236,7 +236,7 @@ class EcosystemModel(mesa.Model):
             self.running = False
 
     def _do(self, cls: type, method: str) -> None:
-        agents = self.agents_by_type.get(cls) if hasattr(self.agents_by_type, "get") else None
+        agents = self.agents_by_type.get(cls)
         if agents:
             agents.shuffle_do(method)
 
@@ -275,7 +275,12 @@ class EcosystemModel(mesa.Model):
         unregistered = ids < 0
         if unregistered.any():  # a wrong belief nobody published: the model made it up itself
             ids[unregistered] = self.errors.register(
-                facts[unregistered], values[unregistered], 2, agent.index, agent.index, self.month
+                facts[unregistered],
+                values[unregistered],
+                MODEL,
+                agent.index,
+                agent.index,
+                self.month,
             )
         new = np.setdiff1d(ids, agent.believed_errors)
         self.errors.record_adoptions(new, agent.index, agent.generation, self.month)
@@ -447,7 +452,7 @@ class EcosystemModel(mesa.Model):
         mdf.insert(1, "month", [sc.step_to_month(int(s)) for s in mdf["step"]])
         out = {"model_metrics": mdf}
         for name, cls in (("models", GenerativeModel), ("scrapers", Scraper)):
-            if self.agents_by_type.get(cls) if hasattr(self.agents_by_type, "get") else None:
+            if self.agents_by_type.get(cls):
                 df = self.datacollector.get_agenttype_vars_dataframe(cls).reset_index()
                 df = df.rename(columns={"Step": "step", "AgentID": "agent_id"})
                 df["step"] = df["step"].astype(np.int32) - 1

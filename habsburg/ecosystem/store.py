@@ -98,6 +98,7 @@ class DocumentStore:
         self._claim_values = _Column(np.int16, capacity=capacity * 2)
         self._claim_errors = _Column(np.int32, capacity=capacity * 2)
         self._step_starts: list[int] = []
+        self._site_index: dict[int, tuple[int, np.ndarray, np.ndarray]] = {}
 
     # --- sizes and columns -------------------------------------------------------------------
     def __len__(self) -> int:
@@ -143,6 +144,20 @@ class DocumentStore:
         """Mark where ``step``'s documents begin (steps are begun in increasing order)."""
         while len(self._step_starts) <= step:
             self._step_starts.append(len(self))
+
+    def site_index(self, step: int, n_sites: int) -> tuple[np.ndarray, np.ndarray]:
+        """Rows of ``step`` grouped by site: ``(rows, starts)`` with the rows of site ``s`` at
+        ``rows[starts[s]:starts[s + 1]]``. Cached; rebuilt while the step is still growing."""
+        sl = self.step_slice(step, step)
+        cached = self._site_index.get(step)
+        if cached is not None and cached[0] == sl.stop:
+            return cached[1], cached[2]
+        sites = self.site[sl]
+        order = np.argsort(sites, kind="stable")
+        rows = sl.start + order.astype(np.int64)
+        starts = np.searchsorted(sites[order], np.arange(n_sites + 1))
+        self._site_index[step] = (sl.stop, rows, starts)
+        return rows, starts
 
     # --- appending ---------------------------------------------------------------------------
     def append(self, batch: Batch, step: int) -> np.ndarray:

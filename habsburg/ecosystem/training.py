@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from habsburg.agents.learners import sample_categorical
-from habsburg.ecosystem.store import HUMAN
+from habsburg.ecosystem.store import HUMAN, MODEL
 
 if TYPE_CHECKING:
     from habsburg.agents.generative import GenerativeModel
@@ -37,9 +37,11 @@ def _sample(ids: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def _dedup_roots(store, ids: np.ndarray) -> np.ndarray:
-    """Keep one copy per original (the first in ``ids``)."""
-    _, first = np.unique(store.root(ids), return_index=True)
-    return ids[np.sort(first)]
+    """Keep one copy per original: the first in ``ids`` (linear time, order kept)."""
+    roots = store.root(ids)
+    first = np.full(len(store), ids.size, dtype=np.int64)
+    np.minimum.at(first, roots, np.arange(ids.size))
+    return ids[first[roots] == np.arange(ids.size)]
 
 
 def build_training_set(m: EcosystemModel, agent: GenerativeModel) -> TrainingSet:
@@ -117,7 +119,7 @@ def build_training_set(m: EcosystemModel, agent: GenerativeModel) -> TrainingSet
         df = sample_categorical(world.fact_popularity, int(n_distill * mean_claims), rng)
         dv, answered = teacher.learners.facts.sample(df, rng)
         df, dv = df[answered], dv[answered]
-        m.errors.register(df, dv, 2, teacher.index, teacher.index, m.month)
+        m.errors.register(df, dv, MODEL, teacher.index, teacher.index, m.month)
         np.add.at(fact_counts, (df, dv), 1)
         style = np.vstack([style, teacher.learners.style.sample(n_distill, rng)])
 
