@@ -69,7 +69,7 @@ class Scraper(mesa.Agent):
         """Random-walk the site graph, sample recent documents from visited sites (recency
         weighted), filter them, keep the dataset, and repost part of what was crawled."""
         m = self.model
-        c, rng, store, t = self.config, m.rng, m.internet.store, m.month
+        c, rng, t = self.config, m.rng, m.month
         visits = m.internet.random_walks(c.budget_sites, c.walk_length, rng)
         sampled = self.sample_recent(visits, t)
         kept, stats = self.filter(sampled)
