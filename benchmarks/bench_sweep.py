@@ -1,0 +1,156 @@
+"""Sweep benchmark: 64 small runs serially, on a 2-worker Dask LocalCluster, and on a plain
+``concurrent.futures.ProcessPoolExecutor`` of 2 processes (the floor for process parallelism).
+
+Targets: Dask at least 1.7× faster than serial; Dask within 15% of the process pool. Every
+variant writes the same files (one Parquet file per run) and includes its start-up (worker
+processes, imports) and shut-down, as a user would see it. A run takes about 1-2 s here.
+
+    python benchmarks/bench_sweep.py [--runs 64] [--workers 2] [--json FILE]
+
+On a shared machine the numbers are noisy: the load average is printed with them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+
+from habsburg.scenarios.schema import from_dict
+from habsburg.scenarios.sweep import (
+    check_output,
+    execute_run,
+    plan_points,
+    run_sweep,
+    write_manifest,
+    write_run_output,
+)
+
+#: a small world: 400 authors, 2 models, 1 farm, 1 scraper, 60 months (about 1-2 s a run)
+SCENARIO = {
+    "name": "bench-sweep",
+    "seed": 5,
+    "start": "2022-01",
+    "end": "2026-12",
+    "chatbot_launch": "2022-03",
+    "world": {"concepts": 500, "facts": 200, "communities": 5},
+    "humans": {
+        "authors": 400,
+        "docs_per_month": 2.0,
+        "assistant": {"start": "2022-03", "midpoint": 6.0, "rate": 0.3, "ceiling": 0.5},
+    },
+    "demand": {"adoption": {"start": "2022-03", "midpoint": 6.0, "rate": 0.3, "ceiling": 800.0}},
+    "web": {"sites": 80},
+    "labs": [{"name": "open"}, {"name": "marked", "watermarks": True}],
+    "models": [
+        {
+            "name": "m1",
+            "lab": "open",
+            "launch": "2022-03",
+            "retrain_interval": 6,
+            "data": {"budget": 1000, "scrapers": ["web"]},
+        },
+        {
+            "name": "m2",
+            "lab": "marked",
+            "launch": "2022-05",
+            "retrain_interval": 4,
+            "data": {"budget": 800, "scrapers": ["web"], "mode": "replace"},
+        },
+    ],
+    "farms": [
+        {
+            "name": "farm",
+            "sites": 3,
+            "output": {"start": "2022-04", "midpoint": 6.0, "rate": 0.3, "ceiling": 120.0},
+        }
+    ],
+    "scrapers": [{"name": "web", "budget_sites": 40, "docs_per_crawl": 600, "aggregator_sites": 1}],
+}
+OUTCOMES = ["final_synthetic_share_new", "final_mean_tail_coverage", "synthetic_share_new"]
+
+
+def make_plan(runs: int):
+    """``runs`` runs: 4 seeds × a grid of watermark compliance and demand levels."""
+    base = from_dict(SCENARIO, "bench")
+    seeds = 4
+    points = [
+        {"watermark.adoption": a / 3, "demand.adoption.ceiling": 500.0 + 100.0 * c}
+        for a in range(4)
+        for c in range(max(1, runs // seeds // 4))
+    ][: max(1, runs // seeds)]
+    return plan_points("bench", base, points, seeds=seeds, seed=1, outcomes=OUTCOMES)
+
+
+def bench_serial(plan, out: Path) -> float:
+    started = time.perf_counter()
+    run_sweep(plan, out, serial=True, progress=False)
+    return time.perf_counter() - started
+
+
+def bench_dask(plan, out: Path, workers: int) -> float:
+    started = time.perf_counter()
+    run_sweep(plan, out, workers=workers, progress=False)
+    return time.perf_counter() - started
+
+
+def bench_pool(plan, out: Path, workers: int) -> float:
+    """The same runs and files through a plain process pool (no scheduler, no retries)."""
+    started = time.perf_counter()
+    check_output(plan, out, resume=False)
+    write_manifest(plan, out)
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        futures = [
+            pool.submit(execute_run, t, plan.base, plan.outcomes, plan.steps) for t in plan.tasks
+        ]
+        for future in as_completed(futures):
+            write_run_output(plan, out, future.result())
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=64)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--json", default=None, help="also write the numbers to this file")
+    args = parser.parse_args()
+
+    plan = make_plan(args.runs)
+    n = len(plan.tasks)
+    print(f"{n} runs, {args.workers} workers, {os.cpu_count()} cores")
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        load = os.getloadavg()[0]
+        serial = bench_serial(plan, tmp / "serial")
+        print(f"serial       {serial:7.1f} s   ({serial / n:.2f} s a run)")
+        pool = bench_pool(plan, tmp / "pool", args.workers)
+        print(f"process pool {pool:7.1f} s")
+        dask = bench_dask(plan, tmp / "dask", args.workers)
+        print(f"dask         {dask:7.1f} s")
+        load = max(load, os.getloadavg()[0])
+    numbers = {
+        "runs": n,
+        "workers": args.workers,
+        "seconds_per_run": serial / n,
+        "serial_s": serial,
+        "pool_s": pool,
+        "dask_s": dask,
+        "speedup_dask_vs_serial": serial / dask,
+        "dask_over_pool": dask / pool - 1.0,
+        "load_average_max": load,
+    }
+    print(
+        f"speed-up Dask vs serial: {numbers['speedup_dask_vs_serial']:.2f}x (target >= 1.7)\n"
+        f"Dask overhead vs process pool: {numbers['dask_over_pool']:+.1%} (target <= +15%)\n"
+        f"load average during the benchmark: up to {load:.1f} on {os.cpu_count()} cores"
+    )
+    if args.json:
+        Path(args.json).write_text(json.dumps(numbers, indent=2))
+
+
+if __name__ == "__main__":
+    main()
