@@ -897,6 +897,10 @@ def point_summary(results: pd.DataFrame, plan: SweepPlan) -> pd.DataFrame:
     scalars = [o for o in plan.outcomes if OUTCOMES[o].kind == SCALAR]
     if not len(results) or not scalars:
         return pd.DataFrame()
+    results = results.copy()
+    for path in plan.parameters:  # list-valued settings (e.g. a model's scrapers) as text
+        if results[path].map(lambda v: isinstance(v, list | tuple | np.ndarray)).any():
+            results[path] = results[path].map(lambda v: str(list(v)))
     grouped = results.groupby(["point", *plan.parameters], sort=True, dropna=False)
     table = grouped[scalars].mean()
     table.insert(0, "runs", grouped.size())
