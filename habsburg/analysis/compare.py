@@ -58,16 +58,18 @@ def paired_ci(differences: np.ndarray, confidence: float = 0.95) -> tuple[float,
     return mean, float(mean - half), float(mean + half), n
 
 
-def band(values: np.ndarray, confidence: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
-    """Pointwise t interval of the mean over runs (rows) for each column (time)."""
+def band(values: np.ndarray, confidence: float = 0.95) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean over runs (rows) for each column (month) and its pointwise t interval:
+    ``(mean, low, high)``; NaN where a column has no value (interval: fewer than two)."""
     v = np.asarray(values, dtype=float)
-    n = np.isfinite(v).sum(axis=0)
+    finite = np.isfinite(v)
+    n = finite.sum(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
-        mean = np.nanmean(v, axis=0) if v.size else np.zeros(0)
-        sd = np.nanstd(v, axis=0, ddof=1) if v.shape[0] > 1 else np.full(v.shape[1], np.nan)
-        half = stats.t.ppf(0.5 + confidence / 2, np.maximum(n - 1, 1)) * sd / np.sqrt(n)
+        mean = np.where(finite, v, 0.0).sum(axis=0) / n
+        var = (np.where(finite, v - mean, 0.0) ** 2).sum(axis=0) / (n - 1)
+        half = stats.t.ppf(0.5 + confidence / 2, np.maximum(n - 1, 1)) * np.sqrt(var / n)
     half = np.where(n > 1, half, np.nan)
-    return mean - half, mean + half
+    return mean, mean - half, mean + half
 
 
 def paired_differences(runs: pd.DataFrame, base: str, confidence: float = 0.95) -> pd.DataFrame:

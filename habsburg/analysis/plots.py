@@ -51,8 +51,32 @@ def months(labels) -> pd.DatetimeIndex:
     return pd.DatetimeIndex(pd.to_datetime(pd.Series(labels).astype(str), format="%Y-%m"))
 
 
-def _figure(rows: int = 1, cols: int = 1, size=(8.0, 4.2), **kw):
-    fig = Figure(figsize=size, layout="constrained")
+def _figure(
+    rows: int = 1,
+    cols: int = 1,
+    size=(8.0, 4.2),
+    *,
+    left: float = 0.85,
+    right: float = 0.25,
+    bottom: float = 0.55,
+    top: float = 0.45,
+    hspace: float = 0.3,
+    wspace: float = 0.3,
+    **kw,
+):
+    """A figure with a grid of axes and fixed margins (in inches). Fixed margins instead of a
+    layout engine: constrained layout measures every tick label twice and took more than half
+    of a report's drawing time."""
+    fig = Figure(figsize=size)
+    w, h = size
+    fig.subplots_adjust(
+        left=left / w,
+        right=1 - right / w,
+        bottom=bottom / h,
+        top=1 - top / h,
+        hspace=hspace,
+        wspace=wspace,
+    )
     axes = fig.subplots(rows, cols, squeeze=False, **kw)
     return fig, axes
 
@@ -119,7 +143,7 @@ def convergence(
     """JS divergence between every pair of deployed models over time (and each model's JS to
     p_H), the homogenization index, and style distances."""
     panels = 3 if style is not None and len(style) else 2
-    fig, axes = _figure(panels, 1, size=(8.5, 2.6 * panels), sharex=True)
+    fig, axes = _figure(panels, 1, size=(8.5, 2.6 * panels), sharex=True, hspace=0.12)
     step_month = dict(zip(model_metrics["step"], model_metrics["month"], strict=True))
     ax = axes[0, 0]
     between = pairs[pairs["model_b"] != HUMAN]
@@ -158,7 +182,7 @@ def convergence(
 def js_heatmap(matrix: pd.DataFrame, title: str) -> Figure:
     """A JS-divergence matrix as a heat map with the values written in."""
     n = len(matrix)
-    fig, ax = _figure(size=(1.0 + 0.75 * n, 0.6 + 0.65 * n))
+    fig, ax = _figure(size=(2.2 + 0.75 * n, 1.6 + 0.65 * n), left=1.0, bottom=1.0, right=1.2)
     ax = ax[0, 0]
     im = ax.imshow(matrix.to_numpy(), cmap="viridis")
     ax.set_xticks(range(n), matrix.columns, rotation=45, ha="right")
@@ -184,7 +208,7 @@ def js_heatmap(matrix: pd.DataFrame, title: str) -> Figure:
 def training_graph(graph: nx.DiGraph, paths: pd.DataFrame | None = None) -> Figure:
     """Who trains on whose output: arrows A → B as wide as the share of B's training data A
     wrote; the heaviest chain of two or more hops in red."""
-    fig, ax = _figure(size=(7.5, 6.5))
+    fig, ax = _figure(size=(7.5, 6.5), left=0.1, right=0.1, bottom=0.1)
     ax = ax[0, 0]
     ax.set_axis_off()
     if graph.number_of_nodes() == 0:
@@ -231,7 +255,7 @@ def training_graph(graph: nx.DiGraph, paths: pd.DataFrame | None = None) -> Figu
 def cascade_overview(cascades: pd.DataFrame, origins: pd.DataFrame) -> Figure:
     """Cascade sizes (complementary CDF of models and documents per error), time from origin to
     adoption, and where errors began."""
-    fig, axes = _figure(1, 3, size=(12.5, 3.8))
+    fig, axes = _figure(1, 3, size=(13.5, 3.8), wspace=0.55, top=0.35)
     ax = axes[0, 0]
     for col, color in (("models", "C3"), ("documents", "C0")):
         sizes = cascades[col].to_numpy()
@@ -276,7 +300,7 @@ def cascade_overview(cascades: pd.DataFrame, origins: pd.DataFrame) -> Figure:
 def cascade_graph(graph: nx.DiGraph, title: str) -> Figure:
     """One error's spread, left to right: origin, the others who published it, the models that
     came to believe it (arrows from the publishers whose documents came before)."""
-    fig, ax = _figure(size=(9.0, 5.5))
+    fig, ax = _figure(size=(9.0, 5.5), left=0.2, right=0.2, bottom=0.1, top=0.7)
     ax = ax[0, 0]
     ax.set_axis_off()
     layer = {}
@@ -311,7 +335,7 @@ def cascade_graph(graph: nx.DiGraph, title: str) -> Figure:
 # --- filters ------------------------------------------------------------------------------
 def filter_performance(over_time: pd.DataFrame, step_month: dict[int, str]) -> Figure:
     """Precision, recall and false-positive rate of each scraper's AI filters by month."""
-    fig, axes = _figure(3, 1, size=(8.5, 7.0), sharex=True)
+    fig, axes = _figure(3, 1, size=(8.5, 7.0), sharex=True, hspace=0.12)
     for i, (col, label) in enumerate(
         (("precision", "precision"), ("recall", "recall"), ("false_positive_rate", "FPR"))
     ):
@@ -330,7 +354,7 @@ def filter_performance(over_time: pd.DataFrame, step_month: dict[int, str]) -> F
 def training_data(over_time: pd.DataFrame, step_month: dict[int, str]) -> Figure:
     """Synthetic share of crawled data before and after filtering, and human documents the
     filters wrongly removed, by month."""
-    fig, axes = _figure(2, 1, size=(8.5, 5.6), sharex=True)
+    fig, axes = _figure(2, 1, size=(8.5, 5.6), sharex=True, hspace=0.12)
     ax = axes[0, 0]
     for j, (scraper, g) in enumerate(over_time.groupby("scraper", sort=True)):
         x = months(g["step"].map(step_month))
@@ -359,13 +383,14 @@ def roc(curves: pd.DataFrame, point: dict[str, float] | None = None) -> Figure:
     point."""
     from habsburg.analysis.filters import auc
 
-    fig, ax = _figure(size=(5.8, 5.4))
+    fig, ax = _figure(size=(5.8, 5.4), left=0.7)
     ax = ax[0, 0]
+    fixed = {"all AI documents": "k", "watermarking labs": "C2", "other labs and farms": "C1"}
     for i, (group, g) in enumerate(curves.groupby("group", sort=False)):
         ax.plot(
             g["fpr"],
             g["tpr"],
-            color="k" if i == 0 else f"C{i}",
+            color=fixed.get(group, f"C{i + 3}"),
             lw=2 if i == 0 else 1,
             label=f"{group} (AUC {auc(g):.2f})",
         )
@@ -389,7 +414,7 @@ def counterfactual(table: pd.DataFrame, n: int = 6) -> Figure:
     """Outcomes at the end of the run with the AI filters on and off (same seed): the first
     ``n`` rows of :func:`habsburg.analysis.filters.filter_counterfactual`'s table."""
     t = table.head(n)
-    fig, axes = _figure(1, len(t), size=(2.1 * max(len(t), 1), 3.4))
+    fig, axes = _figure(1, len(t), size=(2.1 * max(len(t), 1), 3.4), left=0.6, top=0.75, wspace=0.6)
     for i, row in enumerate(t.itertuples(index=False)):
         ax = axes[0, i]
         ax.bar(["on", "off"], [row.filters_on, row.filters_off], color=["C0", "C7"])
@@ -417,7 +442,7 @@ def _log_thin(curve: pd.DataFrame, points: int = 400) -> pd.DataFrame:
 def rank_frequency(rf: pd.DataFrame, ratio: pd.DataFrame, model: str) -> Figure:
     """Zipf plot of each generation of ``model`` against p_H, and its mass relative to p_H by
     p_H rank."""
-    fig, axes = _figure(1, 2, size=(11.5, 4.2))
+    fig, axes = _figure(1, 2, size=(11.5, 4.2), right=0.1, wspace=0.35)
     gens = sorted(rf.loc[rf["model"] == model, "generation"].unique())
     cmap = mpl.colormaps["viridis"]
     ax = axes[0, 0]
@@ -450,7 +475,7 @@ def rank_frequency(rf: pd.DataFrame, ratio: pd.DataFrame, model: str) -> Figure:
 def tail_survival(survival: pd.DataFrame) -> Figure:
     """Tail concepts each lineage can still produce, by generation (and as a share of what its
     generation 0 knew)."""
-    fig, axes = _figure(1, 2, size=(11.5, 4.0))
+    fig, axes = _figure(1, 2, size=(11.5, 4.0), wspace=0.25)
     colors = model_colors(survival["model"])
     for model, g in survival.groupby("model", sort=True):
         axes[0, 0].plot(
@@ -482,7 +507,7 @@ def generation_quality(quality: pd.DataFrame) -> Figure:
         ("tail_fact_accuracy", "fact accuracy, tail facts"),
         ("style_variance_ratio", "style variance / human"),
     ]
-    fig, axes = _figure(2, 2, size=(11.0, 6.8), sharex=True)
+    fig, axes = _figure(2, 2, size=(11.0, 6.8), sharex=True, top=0.6, hspace=0.1, wspace=0.22)
     colors = model_colors(quality["model"])
     for k, (col, label) in enumerate(panels):
         ax = axes[k // 2, k % 2]
@@ -505,14 +530,15 @@ def compare_series(
     from habsburg.analysis.compare import band
 
     rows = (len(metrics) + 1) // 2
-    fig, axes = _figure(rows, 2, size=(11.5, 2.8 * rows), sharex=True)
+    fig, axes = _figure(
+        rows, 2, size=(11.5, 2.8 * rows), sharex=True, top=0.6, hspace=0.12, wspace=0.25
+    )
     for k, metric in enumerate(metrics):
         ax = axes[k // 2, k % 2]
         for i, (scenario, g) in enumerate(series.groupby("scenario", sort=False)):
             wide = g.pivot_table(index="seed", columns="step", values=metric, dropna=False)
             x = wide.columns.to_numpy()
-            mean = np.nanmean(wide.to_numpy(dtype=float), axis=0)
-            low, high = band(wide.to_numpy(dtype=float), confidence)
+            mean, low, high = band(wide.to_numpy(dtype=float), confidence)
             ax.plot(x, mean, color=f"C{i}", label=scenario, lw=1.5)
             ax.fill_between(x, low, high, color=f"C{i}", alpha=0.2, lw=0)
         ax.set_ylabel(labels.get(metric, metric), fontsize=8)
@@ -530,7 +556,7 @@ def compare_differences(differences: pd.DataFrame, confidence: float = 0.95) -> 
     by the base mean so outcomes of different units share an axis."""
     outcomes = list(pd.unique(differences["outcome"]))
     scenarios = list(pd.unique(differences["scenario"]))
-    fig, ax = _figure(size=(8.5, 0.35 * len(outcomes) + 1.5))
+    fig, ax = _figure(size=(9.5, 0.35 * len(outcomes) + 1.5), left=2.6)
     ax = ax[0, 0]
     offset = np.linspace(-0.25, 0.25, len(scenarios)) if len(scenarios) > 1 else [0.0]
     for i, scenario in enumerate(scenarios):

@@ -1,0 +1,132 @@
+"""Watermark-filter effectiveness: confusion-matrix rates, ROC, counterfactual scenario."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import tiny_scenario
+from scipy import stats
+
+from habsburg.analysis import filters as F
+from habsburg.scenarios.schema import get_setting
+
+
+def crawl(step, scraper, tp, fp, fn, tn, synthetic_before, kept, synthetic_after):
+    sampled = tp + fp + fn + tn
+    return {
+        "step": step,
+        "scraper": scraper,
+        "sampled": sampled,
+        "kept": kept,
+        "tp": tp,
+        "fp": fp,
+        "fn": fn,
+        "tn": tn,
+        "synthetic_before": synthetic_before,
+        "synthetic_after": synthetic_after,
+        "human_lost": fp,
+        "dedup_removed": 0,
+    }
+
+
+def test_detector_with_known_counts_gives_expected_precision_and_recall():
+    r = F.rates(8, 2, 4, 86)
+    assert r["precision"] == pytest.approx(0.8)
+    assert r["recall"] == pytest.approx(8 / 12)
+    assert r["false_positive_rate"] == pytest.approx(2 / 88)
+    assert np.isnan(F.rates(0, 0, 0, 5)["precision"])
+
+
+def test_pooling_over_crawls_sums_counts_and_weights_shares():
+    crawls = pd.DataFrame(
+        [
+            crawl(
+                0, "x", tp=8, fp=2, fn=4, tn=86, synthetic_before=0.2, kept=90, synthetic_after=0.1
+            ),
+            crawl(
+                1, "x", tp=2, fp=0, fn=6, tn=92, synthetic_before=0.4, kept=60, synthetic_after=0.3
+            ),
+            crawl(
+                1, "y", tp=0, fp=5, fn=0, tn=45, synthetic_before=0.0, kept=45, synthetic_after=0.0
+            ),
+        ]
+    )
+    per = F.by_scraper(crawls).set_index("scraper")
+    assert per.loc["x", "precision"] == pytest.approx(10 / 12)
+    assert per.loc["x", "recall"] == pytest.approx(10 / 20)
+    assert per.loc["x", "synthetic_before"] == pytest.approx((0.2 * 100 + 0.4 * 100) / 200)
+    assert per.loc["x", "synthetic_after"] == pytest.approx((0.1 * 90 + 0.3 * 60) / 150)
+    assert per.loc["all", "human_lost"] == 7
+    assert per.loc["all", "false_positive_rate"] == pytest.approx(7 / (7 + 86 + 92 + 45))
+    since = F.by_scraper(crawls, since_step=1).set_index("scraper")
+    assert since.loc["x", "tp"] == 2
+    monthly = F.over_time(crawls).set_index(["scraper", "step"])
+    assert monthly.loc[("all", 1), "fp"] == 5
+    assert monthly.loc[("x", 0), "recall"] == pytest.approx(8 / 12)
+
+
+def test_roc_curve_and_auc_on_known_scores():
+    perfect = F.roc_curve([3.0, 2.0, 1.0, 0.0], [True, True, False, False])
+    assert F.auc(perfect) == pytest.approx(1.0)
+    assert F.auc(F.roc_curve([3.0, 2.0, 1.0, 0.0], [False, False, True, True])) == 0.0
+    # one positive ranked below one negative: 3 of 4 pairs ordered right
+    assert F.auc(F.roc_curve([0.9, 0.8, 0.7, 0.6], [1, 0, 1, 0])) == pytest.approx(0.75)
+    tied = F.roc_curve([1.0, 1.0, 1.0, 1.0], [1, 0, 1, 0])
+    assert len(tied) == 2 and F.auc(tied) == pytest.approx(0.5)
+    assert perfect["tpr"].is_monotonic_increasing and perfect["fpr"].is_monotonic_increasing
+
+
+def test_watermark_roc_matches_the_binormal_closed_form():
+    """Human z ~ N(0, 1), watermarked z ~ N(Δ, 1): AUC = Φ(Δ/√2) (e.g. Hanley & McNeil 1982)."""
+    rng = np.random.default_rng(3)
+    n, delta = 20_000, 1.0
+    z = pd.DataFrame(
+        {
+            "z": np.r_[rng.normal(0, 1, n), rng.normal(delta, 1, n)],
+            "synthetic_fraction": np.r_[np.zeros(n), np.ones(n)],
+            "kind": ["human"] * n + ["model"] * n,
+        }
+    )
+    curves = F.watermark_roc(z, by="kind")
+    aucs = {g: F.auc(c) for g, c in curves.groupby("group")}
+    assert aucs["all AI documents"] == pytest.approx(stats.norm.cdf(delta / np.sqrt(2)), abs=0.01)
+    assert aucs["model"] == pytest.approx(aucs["all AI documents"])
+    point = F.operating_point(z, 4.0)
+    assert point["fpr"] == pytest.approx(stats.norm.sf(4.0), abs=2e-4)
+    assert point["tpr"] == pytest.approx(stats.norm.sf(3.0), abs=0.005)
+
+
+def test_without_ai_filters_switches_off_detector_and_classifier_only():
+    sc = tiny_scenario(
+        interventions=[
+            {
+                "at": "2022-01",
+                "set": {
+                    "scrapers.*.filters.watermark_detector": True,
+                    "watermark.adoption": 0.5,
+                },
+            }
+        ]
+    )
+    off = F.without_ai_filters(sc)
+    assert get_setting(sc, "scrapers.crawl-2.filters.classifier") is True  # original untouched
+    for s in off.scrapers:
+        assert not s.filters.watermark_detector and not s.filters.classifier
+        assert s.filters.dedup  # other filters stay
+    assert off.interventions[0].set == {"watermark.adoption": 0.5}
+
+
+def test_filter_counterfactual_runs_the_same_seed_without_filters(tiny):
+    table = F.filter_counterfactual(tiny, steps=30)
+    t = table.set_index("outcome")
+    assert list(table["outcome"][: len(F.COUNTERFACTUAL_OUTCOMES)]) == list(
+        F.COUNTERFACTUAL_OUTCOMES
+    )
+    assert np.allclose(table["effect"], table["filters_on"] - table["filters_off"], equal_nan=True)
+    # with the filters off nothing is flagged: recall 0; with them on the classifier catches some
+    assert t.loc["mean_filter_recall", "filters_off"] == 0.0
+    assert t.loc["mean_filter_recall", "filters_on"] > 0.0
+    # and no human document is lost to them
+    assert t.loc["human_documents_lost", "filters_off"] == 0
+    assert t.loc["human_documents_lost", "filters_on"] > 0
