@@ -81,6 +81,13 @@ def _figure(
     return fig, axes
 
 
+def _room_for_legend(ax, ncols: int) -> None:
+    """Legend in one row at the top, with the y range raised so it covers no line."""
+    low, high = ax.get_ylim()
+    ax.set_ylim(min(low, 0.0), high + 0.3 * (high - min(low, 0.0)))
+    ax.legend(fontsize=8, loc="upper left", ncols=ncols)
+
+
 def _percent(ax) -> None:
     ax.yaxis.set_major_formatter(mpl.ticker.PercentFormatter(1.0, decimals=0))
 
@@ -154,7 +161,7 @@ def convergence(
     to_h = pairs[pairs["model_b"] == HUMAN].groupby("step")["js"].mean()
     ax.plot(months(to_h.index.map(step_month)), to_h, color="k", ls="--", label="mean to p_H")
     ax.set_ylabel("JS divergence (nats)")
-    ax.legend(fontsize=8, loc="upper right")
+    _room_for_legend(ax, ncols=2)
     ax.set_title("Are the models converging on each other?")
 
     ax = axes[1, 0]
@@ -175,7 +182,7 @@ def convergence(
         ax.plot(x, sb["mean_distance"], color="C2", ls=":", label="|μa − μb| between models")
         ax.plot(months(sh.index.map(step_month)), sh, color="k", ls="--", label="W2 to humans")
         ax.set_ylabel("style distance")
-        ax.legend(fontsize=8, loc="upper right")
+        _room_for_legend(ax, ncols=2)
     return fig
 
 
@@ -531,7 +538,7 @@ def compare_series(
 
     rows = (len(metrics) + 1) // 2
     fig, axes = _figure(
-        rows, 2, size=(11.5, 2.8 * rows), sharex=True, top=0.6, hspace=0.12, wspace=0.25
+        rows, 2, size=(11.5, 2.8 * rows), sharex=True, top=0.7, hspace=0.3, wspace=0.2
     )
     for k, metric in enumerate(metrics):
         ax = axes[k // 2, k % 2]
@@ -541,7 +548,7 @@ def compare_series(
             mean, low, high = band(wide.to_numpy(dtype=float), confidence)
             ax.plot(x, mean, color=f"C{i}", label=scenario, lw=1.5)
             ax.fill_between(x, low, high, color=f"C{i}", alpha=0.2, lw=0)
-        ax.set_ylabel(labels.get(metric, metric), fontsize=8)
+        ax.set_title(f"{metric}: {labels.get(metric, metric)}", fontsize=8)
         if k // 2 == rows - 1:
             ax.set_xlabel("month of the run")
     for k in range(len(metrics), rows * 2):
@@ -578,6 +585,8 @@ def compare_differences(differences: pd.DataFrame, confidence: float = 0.95) -> 
             capsize=2,
         )
     ax.axvline(0, color="k", lw=0.8)
+    # symmetric log: differences of 1% and of 300% both stay readable
+    ax.set_xscale("symlog", linthresh=0.01)
     ax.set_yticks(range(len(outcomes)), outcomes, fontsize=8)
     ax.invert_yaxis()
     ax.xaxis.set_major_formatter(mpl.ticker.PercentFormatter(1.0, decimals=0))

@@ -175,8 +175,11 @@ def analyse(run: Run) -> RunAnalysis:
     origins = casc.origin_shares(cascades) if len(cascades) else pd.DataFrame()
 
     crawls = run.table("crawls")
-    filters_total = filt.by_scraper(crawls, since_step=launch)
-    filters_time = filt.over_time(crawls)
+    if len(crawls):
+        filters_total = filt.by_scraper(crawls, since_step=launch)
+        filters_time = filt.over_time(crawls)
+    else:  # a scenario without scrapers
+        filters_total = filters_time = pd.DataFrame(columns=["scraper", "step"])
     z = run.table("z_samples")
     if len(z):
         models_of_docs = run.table("documents", ["id", "model"])
@@ -251,6 +254,13 @@ def num(x, digits: int = 3) -> str:
     return f"{x:.{digits}f}" if _ok(x) else "n/a"
 
 
+def ratio(x) -> str:
+    """A ratio: two decimals, or thousands separators once it is large."""
+    if not _ok(x):
+        return "n/a"
+    return f"{x:,.0f}" if abs(x) >= 100 else f"{x:.2f}"
+
+
 def count(x) -> str:
     return f"{round(x):,}" if _ok(x) else "n/a"
 
@@ -295,6 +305,7 @@ def key_figures(a: RunAnalysis) -> dict[str, dict[str, object]]:
         )
         to_h = a.pairs[a.pairs["model_b"] == conv.HUMAN].groupby("step")["js"].mean()
         conv_k["end_js_human"] = float(to_h.iloc[-1])
+        conv_k["first_js_human"] = float(to_h.loc[mean.index[0]])
         closest = between[between["step"] == mean.index[-1]].nsmallest(1, "js").iloc[0]
         conv_k["closest_pair"] = (closest["model_a"], closest["model_b"], float(closest["js"]))
     sfr = mm["systemic_failure_ratio"].dropna()
@@ -303,8 +314,10 @@ def key_figures(a: RunAnalysis) -> dict[str, dict[str, object]]:
         conv_k["sfr_max"] = float(sfr.max())
     if a.style is not None and len(a.style):
         sb = a.style[a.style["model_b"] != conv.HUMAN]
+        sh = a.style[a.style["model_b"] == conv.HUMAN]
         if len(sb):
             conv_k["style_w2_end"] = float(sb[sb["step"] == sb["step"].max()]["w2"].mean())
+            conv_k["style_w2_human_end"] = float(sh[sh["step"] == sh["step"].max()]["w2"].mean())
     direct = a.paths[a.paths["hops"] == 1]
     chains = a.paths[a.paths["hops"] >= 2]
     if len(direct):
@@ -404,13 +417,20 @@ def reading(k: dict) -> list[str]:
             f"Convergence: the deployed models' concept distributions ended {trend} than at their "
             f"most distinct — mean pairwise Jensen–Shannon divergence {num(c['first_js'], 4)} nats "
             f"when two models first coexisted, {num(c['peak_js'], 4)} at its peak, "
-            f"{num(c['end_js'], 4)} at the end (each model's distance to human writing p_H: "
-            f"{num(c['end_js_human'], 4)} nats). The closest pair at the end is "
-            f"{c['closest_pair'][0]} and {c['closest_pair'][1]} ({num(c['closest_pair'][2], 4)})."
+            f"{num(c['end_js'], 4)} at the end. Meanwhile their mean distance to human writing "
+            f"p_H went from {num(c['first_js_human'], 4)} to {num(c['end_js_human'], 4)} nats. "
+            f"The closest pair at the end is {c['closest_pair'][0]} and {c['closest_pair'][1]} "
+            f"({num(c['closest_pair'][2], 4)})."
         )
+        if "style_w2_end" in c:
+            text += (
+                f" Style: the models' style distributions are {num(c['style_w2_end'], 3)} apart "
+                f"(mean 2-Wasserstein distance) and {num(c['style_w2_human_end'], 3)} from the "
+                f"human style."
+            )
         if "sfr_end" in c:
             text += (
-                f" They fail the same facts {num(c['sfr_end'], 2)}× as often as independent "
+                f" They fail the same facts {ratio(c['sfr_end'])}× as often as independent "
                 f"models would (systemic-failure ratio; 1 = independent)."
             )
         out.append(text)
@@ -542,19 +562,27 @@ def summary_rows(k: dict) -> list[tuple[str, str, str]]:
             )
         )
         rows.append(
-            ("convergence", "mean JS to p_H at the end", f"{num(c['end_js_human'], 4)} nats")
+            (
+                "convergence",
+                "mean JS to p_H (first / end)",
+                f"{num(c['first_js_human'], 4)} / {num(c['end_js_human'], 4)} nats",
+            )
         )
     if "sfr_end" in c:
         rows.append(
             (
                 "convergence",
                 "systemic-failure ratio (end / max)",
-                f"{num(c['sfr_end'], 2)} / {num(c['sfr_max'], 2)}",
+                f"{ratio(c['sfr_end'])} / {ratio(c['sfr_max'])}",
             )
         )
     if "style_w2_end" in c:
         rows.append(
-            ("convergence", "style W2 between models at the end", num(c["style_w2_end"], 3))
+            (
+                "convergence",
+                "style W2 at the end: between models / to humans",
+                f"{num(c['style_w2_end'], 3)} / {num(c['style_w2_human_end'], 3)}",
+            )
         )
     if "heaviest_edge" in c:
         rows.append(
@@ -1068,7 +1096,10 @@ def write_comparison_report(result, out: Path) -> Path:
         )
     doc.heading("Runs")
     runs = result.runs
-    doc.table(runs.assign(**{c: [_g(x) for x in runs[c]] for c in runs.columns[2:]}))
+    table = {"outcome": list(runs.columns[2:])}
+    for r in runs.itertuples(index=False):
+        table[f"{r.scenario} {r.seed}"] = [_g(x) for x in r[2:]]
+    doc.table(pd.DataFrame(table))
     doc.heading("Figures")
     for path, caption in figures:
         doc.figure(path, caption)
@@ -1097,8 +1128,8 @@ def comparison_reading(differences: pd.DataFrame, base: str, level: str) -> list
             )
             continue
         parts = [
-            f"{r.outcome} {'higher' if r.difference > 0 else 'lower'} by {_g(abs(r.difference))} "
-            f"[{_g(r.ci_low)}, {_g(r.ci_high)}]"
+            f"{r.outcome} {'higher' if r.difference > 0 else 'lower'} "
+            f"({_g(r.difference)}, CI [{_g(r.ci_low)}, {_g(r.ci_high)}])"
             for r in clear.itertuples(index=False)
         ]
         out.append(
