@@ -8,6 +8,7 @@ rendering in parallel threads do not share state.
 
 from __future__ import annotations
 
+import html
 import io
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -16,9 +17,11 @@ import numpy as np
 import pandas as pd
 import reacton.ipywidgets as rw
 import solara
+from matplotlib import colormaps
 from matplotlib.collections import LineCollection
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from mesa.visualization.utils import update_counter
 
 from habsburg.agents.generative import GenerativeModel
@@ -73,8 +76,6 @@ def site_synthetic_share(eco: EcosystemModel, window: int = SITE_WINDOW) -> np.n
 
 def model_colors(eco: EcosystemModel) -> dict[str, tuple]:
     """One colour per model, the same in every panel."""
-    from matplotlib import colormaps
-
     cmap = colormaps["tab10"]
     return {a.name: cmap(a.index % 10) for a in eco.models}
 
@@ -106,6 +107,7 @@ def network_figure(eco: EcosystemModel, layout: np.ndarray) -> Figure:
     ax.add_collection(LineCollection(layout[edges], colors="0.75", linewidths=0.3, zorder=0))
     share = site_synthetic_share(eco)
     norm = Normalize(0.0, 1.0)
+    cmap = colormaps["coolwarm"].with_extremes(bad="0.85")  # grey: nothing published lately
     size = 15 + 600 * net.pagerank / net.pagerank.max()
     mappable = None
     for code, kind in enumerate(SITE_KIND_NAMES):
@@ -116,22 +118,23 @@ def network_figure(eco: EcosystemModel, layout: np.ndarray) -> Figure:
             layout[idx, 0],
             layout[idx, 1],
             c=share[idx],
-            cmap="coolwarm",
+            cmap=cmap,
             norm=norm,
             s=size[idx],
             marker=SITE_MARKERS[kind],
             edgecolors="k",
             linewidths=0.4,
             plotnonfinite=True,
-            label=f"{kind} ({idx.size})",
             zorder=2,
         )
     if mappable is not None:
-        mappable.cmap.set_bad("0.85")
         fig.colorbar(mappable, ax=ax, shrink=0.8, label=f"synthetic share, last {SITE_WINDOW} mo")
-    legend = ax.legend(loc="lower left", fontsize=7, markerscale=0.6, framealpha=0.8)
-    for handle in legend.legend_handles:
-        handle.set_facecolor("0.7")
+    kinds = [
+        Line2D([], [], ls="", marker=SITE_MARKERS[kind], mfc="0.8", mec="k", label=f"{kind} ({n})")
+        for code, kind in enumerate(SITE_KIND_NAMES)
+        if (n := int((net.site_kind == code).sum()))
+    ]
+    ax.legend(handles=kinds, loc="lower left", fontsize=7, framealpha=0.8)
     ax.set_title(f"Sites — {eco.date}" if eco.month >= 0 else "Sites", fontsize=10)
     ax.set_axis_off()
     ax.autoscale_view()
@@ -173,6 +176,8 @@ def models_figure(eco: EcosystemModel) -> Figure:
     colors = model_colors(eco)
     if len(df) and df["capability"].notna().any():
         for name, g in df.groupby("name", sort=False):
+            if g.capability.isna().all():  # not launched yet
+                continue
             ax_cap.plot(g.step, g.capability, color=colors.get(name), lw=1.2, label=name)
             ax_tail.plot(g.step, g.tail_coverage, color=colors.get(name), lw=1.2)
         ax_cap.axhline(eco.world.human_entropy, color="k", ls="--", lw=0.8, label="H(p_H)")
@@ -300,7 +305,8 @@ def SiteNetwork(model: EcosystemViz):
     """The status line (step, month, headline numbers, settings in force) over the site graph."""
     update_counter.get()
     with solara.Column(gap="0px") as column:
-        solara.Markdown(status_markdown(model), style={"font-size": "0.85em"})
+        # plain HTML: solara.Markdown would fetch KaTeX from a CDN, which is not bundled offline
+        rw.HTML(value=status_html(model), layout={"margin": "0 0 4px 8px"})
         FigurePanel(model, lambda m: network_figure(m.ecosystem, m.layout))
     return column
 
@@ -330,7 +336,7 @@ def LineageMarket(model: EcosystemViz):
     return FigurePanel(model, lambda m: lineage_figure(m.ecosystem))
 
 
-def status_markdown(model: EcosystemViz) -> str:
+def status_html(model: EcosystemViz) -> str:
     """The status lines: where the run is, headline numbers, the lever values the model was built
     with (Mesa's sliders show their value only while dragged), and any control value refused."""
     from habsburg.viz.model import LEVERS
@@ -338,7 +344,7 @@ def status_markdown(model: EcosystemViz) -> str:
     eco = model.ecosystem
     sc = eco.scenario
     where = f"month {eco.date}" if eco.month >= 0 else "not started"
-    head = f"**Step {model.steps}** of {sc.steps} · {where} · seed {sc.seed}"
+    head = f"<b>Step {model.steps} of {sc.steps}</b> · {where} · seed {sc.seed}"
     if eco.month >= 0:
         cur = eco.current
         head += (
@@ -352,18 +358,22 @@ def status_markdown(model: EcosystemViz) -> str:
         f"{short.get(k, k)} {v:g}" if isinstance(v, float | int) else f"{short.get(k, k)} {v}"
         for k, v in model.settings.items()
     )
-    lines = [head, f"<small>{settings}</small>" if settings else ""]
-    lines += [f"⚠ {problem}" for problem in model.problems]
-    return "\n\n".join(line for line in lines if line)
+    lines = [head, f"<small>{html.escape(settings)}</small>" if settings else ""]
+    lines += [f"<span style='color:#b00'>⚠ {html.escape(p)}</span>" for p in model.problems]
+    return (
+        "<div style='font-size:0.85em;line-height:1.5'>"
+        + "<br>".join(line for line in lines if line)
+        + "</div>"
+    )
 
 
-#: (component, page) pairs for SolaraViz: the overview on page 0, diagnostics on page 1 (Mesa draws
-#: only the open page, which halves the drawing per step)
+#: (component, page) pairs for SolaraViz: the web and the models on page 0, what happens to their
+#: quality on page 1 (Mesa draws only the open page, which halves the drawing per step)
 PANELS = [
     (SiteNetwork, 0),
     (SyntheticShare, 0),
     (LineageMarket, 0),
-    (ModelQuality, 0),
+    (ModelQuality, 1),
     (ConvergenceCascades, 1),
     (Filters, 1),
 ]
