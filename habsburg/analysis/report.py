@@ -495,7 +495,13 @@ def reading(k: dict) -> list[str]:
             "Counterfactual (same seed, AI filters off): with the filters on, tail coverage is "
             f"{eff('final_mean_tail_coverage', _signed_pp)}, fact accuracy "
             f"{eff('final_mean_fact_accuracy', _signed_pp)} and capability "
-            f"{eff('final_mean_capability', _signed_nats)} at the end of the run."
+            f"{eff('final_mean_capability', _signed_nats)} at the end of the run"
+            + (
+                "."
+                if cf.get("reproduces_run", pd.Series([True])).all()
+                else " (both arms are fresh runs: the installed code no longer reproduces this "
+                "run exactly)."
+            )
         )
 
     t = k["tails"]
@@ -1010,20 +1016,31 @@ def write_report(run_dir: Path) -> Path:
 
 
 def run_counterfactual(run_dir: Path, *, progress: bool = False) -> pd.DataFrame:
-    """Rerun a finished run's scenario on its seed with the AI filters off and store the
-    outcomes side by side in ``filter_counterfactual.parquet`` (the report then shows them)."""
-    from habsburg.scenarios.outcomes import read_outcome_tables
+    """Rerun a finished run's scenario on its seed twice, with the AI filters on and off, and
+    store the outcomes side by side in ``filter_counterfactual.parquet`` (the report shows them).
+
+    Both arms are fresh runs of the installed code, so the effect is the filters' alone even if
+    the code changed since the run; ``reproduces_run`` says whether the filters-on arm equals
+    the run's own ``model_metrics``.
+    """
+    from habsburg.scenarios.outcomes import outcome_tables, read_outcome_tables
+    from habsburg.scenarios.run import simulate
     from habsburg.scenarios.schema import from_dict
 
     run = Run(run_dir)
     scenario = from_dict(run.scenario, f"{run.dir}/manifest.json")
-    table = filt.filter_counterfactual(
-        scenario,
-        seed=int(run.manifest.get("seed", scenario.seed)),
-        steps=int(run.manifest.get("steps", scenario.steps)),
-        with_filters=read_outcome_tables(run.dir),
-        progress=progress,
+    seed = int(run.manifest.get("seed", scenario.seed))
+    steps = int(run.manifest.get("steps", scenario.steps))
+    on = outcome_tables(simulate(scenario, seed=seed, steps=steps, progress=progress))
+    stored = read_outcome_tables(run.dir).model_metrics
+    numeric = [c for c in stored.columns if c != "month"]
+    same = on.model_metrics.shape == stored.shape and np.allclose(
+        on.model_metrics[numeric].to_numpy(float), stored[numeric].to_numpy(float), equal_nan=True
     )
+    table = filt.filter_counterfactual(
+        scenario, seed=seed, steps=steps, with_filters=on, progress=progress
+    )
+    table["reproduces_run"] = bool(same)
     table.to_parquet(run.dir / COUNTERFACTUAL_FILE, index=False)
     return table
 
