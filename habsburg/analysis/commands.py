@@ -54,7 +54,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     from habsburg.analysis.compare import check_comparison, compare
-    from habsburg.analysis.report import _g
+    from habsburg.analysis.document import sig
     from habsburg.scenarios.library import load_scenario
 
     base = load_scenario(args.base)
@@ -77,8 +77,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
             for r in g.itertuples(index=False):
                 mark = " *" if r.excludes_zero else ""
                 print(
-                    f"  {r.outcome:<{width}}  {_g(r.difference):>10}  "
-                    f"[{_g(r.ci_low)}, {_g(r.ci_high)}]{mark}"
+                    f"  {r.outcome:<{width}}  {sig(r.difference):>10}  "
+                    f"[{sig(r.ci_low)}, {sig(r.ci_high)}]{mark}"
                 )
         print(f"\n* the interval excludes 0\nresults: {out}/ (report.md, report.html)")
     return 0

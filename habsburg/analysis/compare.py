@@ -1,5 +1,5 @@
 """Paired what-if comparisons: run scenarios on the same seeds and report each outcome's
-difference against a base scenario with a confidence interval.
+difference against a base scenario with a confidence interval (Parquet, figures, a report).
 
 Every scenario runs on the seeds ``base.seed + i`` (i = 0..N−1), so run i of every scenario
 shares its random seed with run i of the base: differences are paired, which removes the
@@ -9,6 +9,7 @@ difference (Student 1908): mean ± t_{0.975, n−1} · sd / √n.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +18,8 @@ import pandas as pd
 from scipy import stats
 from tqdm.auto import tqdm
 
+from habsburg.analysis import plots
+from habsburg.analysis.document import FIGURES, Document, sig, write_document
 from habsburg.scenarios.outcomes import (
     OUTCOMES,
     SCALAR,
@@ -125,7 +128,9 @@ def _labels(scenarios: list[Scenario]) -> list[str]:
     return labels
 
 
-def check_comparison(base: Scenario, alternatives: list[Scenario], seeds: int, steps: int | None):
+def check_comparison(
+    base: Scenario, alternatives: list[Scenario], seeds: int, steps: int | None
+) -> int:
     """Validate a comparison before any run starts; returns the months every run simulates."""
     from habsburg.cli import UserError
     from habsburg.scenarios.run import check_steps
@@ -194,11 +199,110 @@ def compare(
 
 def write_comparison(result: Comparison, out: Path) -> Path:
     """Write a comparison's Parquet files, figures and report into ``out``; returns the report."""
-    from habsburg.analysis.report import write_comparison_report
-
     out.mkdir(parents=True, exist_ok=True)
     result.out_dir = out
     result.runs.to_parquet(out / "runs.parquet", index=False)
     result.series.to_parquet(out / "series.parquet", index=False)
     result.differences.to_parquet(out / "differences.parquet", index=False)
     return write_comparison_report(result, out)
+
+
+def write_comparison_report(result, out: Path) -> Path:
+    """``report.md`` / ``report.html`` and figures of a paired comparison
+    (:class:`habsburg.analysis.compare.Comparison`)."""
+    fig_dir = out / FIGURES
+    if fig_dir.is_dir():
+        for old in fig_dir.glob("*.png"):
+            old.unlink()
+    level = f"{result.confidence:.0%}"
+    figures = []
+    if len(result.differences):
+        figures.append(
+            (
+                plots.save(
+                    plots.compare_differences(result.differences, result.confidence),
+                    fig_dir / "01-differences.png",
+                ),
+                f"Paired differences from {result.base} with {level} confidence intervals, "
+                "relative to the base mean.",
+            )
+        )
+    labels = {n: OUTCOMES[n].description for n in SERIES}
+    figures.append(
+        (
+            plots.save(
+                plots.compare_series(result.series, list(SERIES), labels, result.confidence),
+                fig_dir / "02-series.png",
+            ),
+            f"Monthly means over {len(result.seeds)} seeds with pointwise {level} bands.",
+        )
+    )
+    doc = Document(f"habsburg comparison: {' vs '.join(result.scenarios)}")
+    doc.paragraph(
+        f"Base {result.base}; alternatives {', '.join(result.scenarios[1:])}. Each scenario ran "
+        f"on the same {len(result.seeds)} seeds ({_seed_range(result.seeds)}) for "
+        f"{result.steps} months; differences are paired by seed, with {level} t intervals "
+        f"(n − 1 degrees of freedom). Numbers are read from runs.parquet and differences.parquet."
+    )
+    doc.heading("Reading")
+    for text in comparison_reading(result.differences, result.base, level):
+        doc.paragraph(text)
+    doc.heading("Differences from the base")
+    d = result.differences
+    if len(d):
+        doc.table(
+            pd.DataFrame(
+                {
+                    "scenario": d["scenario"],
+                    "outcome": d["outcome"],
+                    "base": [sig(x) for x in d["base_mean"]],
+                    "scenario mean": [sig(x) for x in d["scenario_mean"]],
+                    "difference": [sig(x) for x in d["difference"]],
+                    f"{level} CI": [
+                        f"[{sig(lo)}, {sig(hi)}]"
+                        for lo, hi in zip(d["ci_low"], d["ci_high"], strict=True)
+                    ],
+                    "pairs": d["pairs"],
+                    "CI excludes 0": ["yes" if x else "" for x in d["excludes_zero"]],
+                }
+            )
+        )
+    doc.heading("Runs")
+    runs = result.runs
+    table = {"outcome": list(runs.columns[2:])}
+    for r in runs.itertuples(index=False):
+        table[f"{r.scenario} {r.seed}"] = [sig(x) for x in r[2:]]
+    doc.table(pd.DataFrame(table))
+    doc.heading("Figures")
+    for path, caption in figures:
+        doc.figure(path, caption)
+    return write_document(doc, out)
+
+
+def _seed_range(seeds: Iterable[int]) -> str:
+    seeds = list(seeds)
+    return f"{seeds[0]}..{seeds[-1]}" if len(seeds) > 1 else str(seeds[0])
+
+
+def comparison_reading(differences: pd.DataFrame, base: str, level: str) -> list[str]:
+    """Plain-language lines: which differences the intervals resolve, and which they do not."""
+    out = []
+    for scenario, d in differences.groupby("scenario", sort=False):
+        clear = d[d["excludes_zero"]]
+        if clear.empty:
+            out.append(
+                f"{scenario}: no outcome differs from {base} clearly enough for a {level} "
+                f"interval to exclude zero with these seeds."
+            )
+            continue
+        parts = [
+            f"{r.outcome} {'higher' if r.difference > 0 else 'lower'} "
+            f"({sig(r.difference)}, CI [{sig(r.ci_low)}, {sig(r.ci_high)}])"
+            for r in clear.itertuples(index=False)
+        ]
+        out.append(
+            f"{scenario} vs {base} ({len(clear)} of {len(d)} outcomes resolved): "
+            + "; ".join(parts)
+            + "."
+        )
+    return out

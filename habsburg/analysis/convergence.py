@@ -100,7 +100,9 @@ def js_at_step(
     return js_matrix(dists)
 
 
-def js_over_time(concept_distributions: pd.DataFrame, steps: np.ndarray | None = None):
+def js_over_time(
+    concept_distributions: pd.DataFrame, steps: np.ndarray | None = None
+) -> pd.DataFrame:
     """Pairwise JS divergence between deployed models at every step: long table ``(step,
     model_a, model_b, js)``, plus each model's JS to p_H as ``model_b = "human"``.
 
@@ -137,7 +139,9 @@ def mean_pairwise_over_time(pairs: pd.DataFrame) -> pd.Series:
     return between.groupby("step")["js"].mean().rename("mean_pairwise_js")
 
 
-def gaussian_w2(mean_a: np.ndarray, cov_a: np.ndarray, mean_b: np.ndarray, cov_b: np.ndarray):
+def gaussian_w2(
+    mean_a: np.ndarray, cov_a: np.ndarray, mean_b: np.ndarray, cov_b: np.ndarray
+) -> float:
     """2-Wasserstein distance between two Gaussians (Dowson & Landau 1982; Givens & Shortt 1984):
     W2² = |μa − μb|² + tr(Σa + Σb − 2 (Σb^½ Σa Σb^½)^½)."""
     root_b = linalg.sqrtm(cov_b)

@@ -8,11 +8,7 @@ at the end of each run through :func:`write_report`.
 
 from __future__ import annotations
 
-import base64
-import html
 import json
-import math
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,8 +20,18 @@ from habsburg.analysis import cascades as casc
 from habsburg.analysis import convergence as conv
 from habsburg.analysis import filters as filt
 from habsburg.analysis import plots, tails
+from habsburg.analysis.document import (
+    FIGURES,
+    Document,
+    count,
+    num,
+    pct,
+    ratio,
+    signed_nats,
+    signed_pp,
+    write_document,
+)
 
-FIGURES = "figures"
 COUNTERFACTUAL_FILE = "filter_counterfactual.parquet"
 
 
@@ -237,32 +243,6 @@ def _month_index(month: str, start: str) -> int:
     y, m = (int(x) for x in month.split("-"))
     y0, m0 = (int(x) for x in start.split("-"))
     return (y - y0) * 12 + (m - m0)
-
-
-# --------------------------------------------------------------------------------------------
-# Formatting
-# --------------------------------------------------------------------------------------------
-def _ok(x) -> bool:
-    return x is not None and not (isinstance(x, float) and math.isnan(x))
-
-
-def pct(x, digits: int = 1) -> str:
-    return f"{100 * x:.{digits}f}%" if _ok(x) else "n/a"
-
-
-def num(x, digits: int = 3) -> str:
-    return f"{x:.{digits}f}" if _ok(x) else "n/a"
-
-
-def ratio(x) -> str:
-    """A ratio: two decimals, or thousands separators once it is large."""
-    if not _ok(x):
-        return "n/a"
-    return f"{x:,.0f}" if abs(x) >= 100 else f"{x:.2f}"
-
-
-def count(x) -> str:
-    return f"{round(x):,}" if _ok(x) else "n/a"
 
 
 # --------------------------------------------------------------------------------------------
@@ -493,9 +473,9 @@ def reading(k: dict) -> list[str]:
 
         out.append(
             "Counterfactual (same seed, AI filters off): with the filters on, tail coverage is "
-            f"{eff('final_mean_tail_coverage', _signed_pp)}, fact accuracy "
-            f"{eff('final_mean_fact_accuracy', _signed_pp)} and capability "
-            f"{eff('final_mean_capability', _signed_nats)} at the end of the run"
+            f"{eff('final_mean_tail_coverage', signed_pp)}, fact accuracy "
+            f"{eff('final_mean_fact_accuracy', signed_pp)} and capability "
+            f"{eff('final_mean_capability', signed_nats)} at the end of the run"
             + (
                 "."
                 if cf.get("reproduces_run", pd.Series([True])).all()
@@ -527,14 +507,6 @@ def reading(k: dict) -> list[str]:
         )
         out.append(text)
     return out
-
-
-def _signed_pp(x) -> str:
-    return f"{100 * x:+.2f} percentage points" if _ok(x) else "n/a"
-
-
-def _signed_nats(x) -> str:
-    return f"{x:+.4f} nats" if _ok(x) else "n/a"
 
 
 def summary_rows(k: dict) -> list[tuple[str, str, str]]:
@@ -830,99 +802,6 @@ def make_figures(a: RunAnalysis, out_dir: Path) -> list[tuple[Path, str]]:
 
 
 # --------------------------------------------------------------------------------------------
-# Documents: one list of blocks rendered as Markdown and as self-contained HTML
-# --------------------------------------------------------------------------------------------
-@dataclass
-class Document:
-    title: str
-    blocks: list[tuple[str, object]] = field(default_factory=list)
-
-    def heading(self, text: str, level: int = 2) -> None:
-        self.blocks.append(("heading", (level, text)))
-
-    def paragraph(self, text: str) -> None:
-        self.blocks.append(("paragraph", text))
-
-    def table(self, df: pd.DataFrame) -> None:
-        self.blocks.append(("table", df.astype(str)))
-
-    def figure(self, path: Path, caption: str) -> None:
-        self.blocks.append(("figure", (Path(path), caption)))
-
-    def markdown(self, base: Path) -> str:
-        lines = [f"# {self.title}", ""]
-        for kind, content in self.blocks:
-            if kind == "heading":
-                level, text = content
-                lines += [f"{'#' * level} {text}", ""]
-            elif kind == "paragraph":
-                lines += [str(content), ""]
-            elif kind == "table":
-                df = content
-                cells = [[c.replace("|", "\\|") for c in row] for row in df.to_numpy().tolist()]
-                lines.append("| " + " | ".join(map(str, df.columns)) + " |")
-                lines.append("|" + "|".join("---" for _ in df.columns) + "|")
-                lines += ["| " + " | ".join(row) + " |" for row in cells]
-                lines.append("")
-            elif kind == "figure":
-                path, caption = content
-                lines += [
-                    f"![{caption}]({path.relative_to(base).as_posix()})",
-                    "",
-                    f"*{caption}*",
-                    "",
-                ]
-        return "\n".join(lines)
-
-    def html(self) -> str:
-        body = [f"<h1>{html.escape(self.title)}</h1>"]
-        for kind, content in self.blocks:
-            if kind == "heading":
-                level, text = content
-                body.append(f"<h{level}>{html.escape(text)}</h{level}>")
-            elif kind == "paragraph":
-                body.append(f"<p>{html.escape(str(content))}</p>")
-            elif kind == "table":
-                df = content
-                head = "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns)
-                rows = "".join(
-                    "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>"
-                    for row in df.to_numpy().tolist()
-                )
-                body.append(f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
-            elif kind == "figure":
-                path, caption = content
-                data = base64.b64encode(path.read_bytes()).decode("ascii")
-                body.append(
-                    f'<figure><img src="data:image/png;base64,{data}" alt="{html.escape(caption)}">'
-                    f"<figcaption>{html.escape(caption)}</figcaption></figure>"
-                )
-        return HTML_PAGE.format(title=html.escape(self.title), body="\n".join(body))
-
-
-HTML_PAGE = """<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
-<style>
-body {{ font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em;
-       color: #222; line-height: 1.45; }}
-table {{ border-collapse: collapse; margin: 1em 0; font-size: 0.9em; }}
-th, td {{ border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: left; vertical-align: top; }}
-th {{ background: #f3f3f3; }}
-figure {{ margin: 1.5em 0; }} img {{ max-width: 100%; }}
-figcaption {{ font-size: 0.9em; color: #555; }}
-</style></head><body>
-{body}
-</body></html>
-"""
-
-
-def _write(doc: Document, out_dir: Path) -> Path:
-    (out_dir / "report.md").write_text(doc.markdown(out_dir))
-    (out_dir / "report.html").write_text(doc.html())
-    return out_dir / "report.md"
-
-
-# --------------------------------------------------------------------------------------------
 # The run report
 # --------------------------------------------------------------------------------------------
 def _tables_section(doc: Document, a: RunAnalysis) -> None:
@@ -1012,7 +891,7 @@ def write_report(run_dir: Path) -> Path:
             old.unlink()
     figures = make_figures(a, fig_dir)
     k = key_figures(a)
-    return _write(build_report(run, figures, k, a), run.dir)
+    return write_document(build_report(run, figures, k, a), run.dir)
 
 
 def run_counterfactual(run_dir: Path, *, progress: bool = False) -> pd.DataFrame:
@@ -1043,115 +922,3 @@ def run_counterfactual(run_dir: Path, *, progress: bool = False) -> pd.DataFrame
     table["reproduces_run"] = bool(same)
     table.to_parquet(run.dir / COUNTERFACTUAL_FILE, index=False)
     return table
-
-
-# --------------------------------------------------------------------------------------------
-# The comparison report
-# --------------------------------------------------------------------------------------------
-def write_comparison_report(result, out: Path) -> Path:
-    """``report.md`` / ``report.html`` and figures of a paired comparison
-    (:class:`habsburg.analysis.compare.Comparison`)."""
-    from habsburg.analysis.compare import SERIES
-    from habsburg.scenarios.outcomes import OUTCOMES
-
-    fig_dir = out / FIGURES
-    if fig_dir.is_dir():
-        for old in fig_dir.glob("*.png"):
-            old.unlink()
-    level = f"{result.confidence:.0%}"
-    figures = []
-    if len(result.differences):
-        figures.append(
-            (
-                plots.save(
-                    plots.compare_differences(result.differences, result.confidence),
-                    fig_dir / "01-differences.png",
-                ),
-                f"Paired differences from {result.base} with {level} confidence intervals, "
-                "relative to the base mean.",
-            )
-        )
-    labels = {n: OUTCOMES[n].description for n in SERIES}
-    figures.append(
-        (
-            plots.save(
-                plots.compare_series(result.series, list(SERIES), labels, result.confidence),
-                fig_dir / "02-series.png",
-            ),
-            f"Monthly means over {len(result.seeds)} seeds with pointwise {level} bands.",
-        )
-    )
-    doc = Document(f"habsburg comparison: {' vs '.join(result.scenarios)}")
-    doc.paragraph(
-        f"Base {result.base}; alternatives {', '.join(result.scenarios[1:])}. Each scenario ran "
-        f"on the same {len(result.seeds)} seeds ({_seed_range(result.seeds)}) for "
-        f"{result.steps} months; differences are paired by seed, with {level} t intervals "
-        f"(n − 1 degrees of freedom). Numbers are read from runs.parquet and differences.parquet."
-    )
-    doc.heading("Reading")
-    for text in comparison_reading(result.differences, result.base, level):
-        doc.paragraph(text)
-    doc.heading("Differences from the base")
-    d = result.differences
-    if len(d):
-        doc.table(
-            pd.DataFrame(
-                {
-                    "scenario": d["scenario"],
-                    "outcome": d["outcome"],
-                    "base": [_g(x) for x in d["base_mean"]],
-                    "scenario mean": [_g(x) for x in d["scenario_mean"]],
-                    "difference": [_g(x) for x in d["difference"]],
-                    f"{level} CI": [
-                        f"[{_g(lo)}, {_g(hi)}]"
-                        for lo, hi in zip(d["ci_low"], d["ci_high"], strict=True)
-                    ],
-                    "pairs": d["pairs"],
-                    "CI excludes 0": ["yes" if x else "" for x in d["excludes_zero"]],
-                }
-            )
-        )
-    doc.heading("Runs")
-    runs = result.runs
-    table = {"outcome": list(runs.columns[2:])}
-    for r in runs.itertuples(index=False):
-        table[f"{r.scenario} {r.seed}"] = [_g(x) for x in r[2:]]
-    doc.table(pd.DataFrame(table))
-    doc.heading("Figures")
-    for path, caption in figures:
-        doc.figure(path, caption)
-    return _write(doc, out)
-
-
-def _seed_range(seeds: Iterable[int]) -> str:
-    seeds = list(seeds)
-    return f"{seeds[0]}..{seeds[-1]}" if len(seeds) > 1 else str(seeds[0])
-
-
-def _g(x) -> str:
-    """Four significant digits (NaN as n/a)."""
-    return f"{x:.4g}" if _ok(x) else "n/a"
-
-
-def comparison_reading(differences: pd.DataFrame, base: str, level: str) -> list[str]:
-    """Plain-language lines: which differences the intervals resolve, and which they do not."""
-    out = []
-    for scenario, d in differences.groupby("scenario", sort=False):
-        clear = d[d["excludes_zero"]]
-        if clear.empty:
-            out.append(
-                f"{scenario}: no outcome differs from {base} clearly enough for a {level} "
-                f"interval to exclude zero with these seeds."
-            )
-            continue
-        parts = [
-            f"{r.outcome} {'higher' if r.difference > 0 else 'lower'} "
-            f"({_g(r.difference)}, CI [{_g(r.ci_low)}, {_g(r.ci_high)}])"
-            for r in clear.itertuples(index=False)
-        ]
-        out.append(
-            f"{scenario} vs {base} ({len(clear)} of {len(d)} outcomes resolved): "
-            + "; ".join(parts)
-            + "."
-        )
-    return out

@@ -136,7 +136,7 @@ GENERATION_COLUMNS = (
 )
 
 
-def generation_quality(lineage: pd.DataFrame, concepts: pd.DataFrame | None = None):
+def generation_quality(lineage: pd.DataFrame, concepts: pd.DataFrame | None = None) -> pd.DataFrame:
     """The collapse symptoms of every generation (from ``lineage``): capability (and, given
     ``concepts``, its excess over the entropy of p_H, ``excess_nats``), tail coverage, fact
     accuracy (all and tail facts), style variance ratio (lost variance), and the synthetic and

@@ -1,0 +1,151 @@
+"""Rendering reports: number formats, and a small document model written as Markdown and as
+self-contained HTML (used by the run report and the comparison report)."""
+
+from __future__ import annotations
+
+import base64
+import html
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+#: subdirectory of a report's figures
+FIGURES = "figures"
+
+
+def _ok(x) -> bool:
+    """A number to show (not None, not NaN)."""
+    return x is not None and not (isinstance(x, float) and math.isnan(x))
+
+
+def pct(x, digits: int = 1) -> str:
+    """A share as a percentage."""
+    return f"{100 * x:.{digits}f}%" if _ok(x) else "n/a"
+
+
+def num(x, digits: int = 3) -> str:
+    """A number with a fixed number of decimals."""
+    return f"{x:.{digits}f}" if _ok(x) else "n/a"
+
+
+def ratio(x) -> str:
+    """A ratio: two decimals, or thousands separators once it is large."""
+    if not _ok(x):
+        return "n/a"
+    return f"{x:,.0f}" if abs(x) >= 100 else f"{x:.2f}"
+
+
+def count(x) -> str:
+    """A count, rounded, with thousands separators."""
+    return f"{round(x):,}" if _ok(x) else "n/a"
+
+
+def signed_pp(x) -> str:
+    """A difference of shares in percentage points, with its sign."""
+    return f"{100 * x:+.2f} percentage points" if _ok(x) else "n/a"
+
+
+def signed_nats(x) -> str:
+    """A difference in nats, with its sign."""
+    return f"{x:+.4f} nats" if _ok(x) else "n/a"
+
+
+def sig(x) -> str:
+    """Four significant digits (NaN as n/a)."""
+    return f"{x:.4g}" if _ok(x) else "n/a"
+
+
+@dataclass
+class Document:
+    """A report as a list of blocks (headings, paragraphs, tables, figures), rendered as
+    Markdown (figures linked) and as self-contained HTML (figures embedded as base64)."""
+
+    title: str
+    blocks: list[tuple[str, object]] = field(default_factory=list)
+
+    def heading(self, text: str, level: int = 2) -> None:
+        self.blocks.append(("heading", (level, text)))
+
+    def paragraph(self, text: str) -> None:
+        self.blocks.append(("paragraph", text))
+
+    def table(self, df: pd.DataFrame) -> None:
+        self.blocks.append(("table", df.astype(str)))
+
+    def figure(self, path: Path, caption: str) -> None:
+        self.blocks.append(("figure", (Path(path), caption)))
+
+    def markdown(self, base: Path) -> str:
+        lines = [f"# {self.title}", ""]
+        for kind, content in self.blocks:
+            if kind == "heading":
+                level, text = content
+                lines += [f"{'#' * level} {text}", ""]
+            elif kind == "paragraph":
+                lines += [str(content), ""]
+            elif kind == "table":
+                df = content
+                cells = [[c.replace("|", "\\|") for c in row] for row in df.to_numpy().tolist()]
+                lines.append("| " + " | ".join(map(str, df.columns)) + " |")
+                lines.append("|" + "|".join("---" for _ in df.columns) + "|")
+                lines += ["| " + " | ".join(row) + " |" for row in cells]
+                lines.append("")
+            elif kind == "figure":
+                path, caption = content
+                lines += [
+                    f"![{caption}]({path.relative_to(base).as_posix()})",
+                    "",
+                    f"*{caption}*",
+                    "",
+                ]
+        return "\n".join(lines)
+
+    def html(self) -> str:
+        body = [f"<h1>{html.escape(self.title)}</h1>"]
+        for kind, content in self.blocks:
+            if kind == "heading":
+                level, text = content
+                body.append(f"<h{level}>{html.escape(text)}</h{level}>")
+            elif kind == "paragraph":
+                body.append(f"<p>{html.escape(str(content))}</p>")
+            elif kind == "table":
+                df = content
+                head = "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns)
+                rows = "".join(
+                    "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>"
+                    for row in df.to_numpy().tolist()
+                )
+                body.append(f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
+            elif kind == "figure":
+                path, caption = content
+                data = base64.b64encode(path.read_bytes()).decode("ascii")
+                body.append(
+                    f'<figure><img src="data:image/png;base64,{data}" alt="{html.escape(caption)}">'
+                    f"<figcaption>{html.escape(caption)}</figcaption></figure>"
+                )
+        return HTML_PAGE.format(title=html.escape(self.title), body="\n".join(body))
+
+
+HTML_PAGE = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em;
+       color: #222; line-height: 1.45; }}
+table {{ border-collapse: collapse; margin: 1em 0; font-size: 0.9em; }}
+th, td {{ border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: left; vertical-align: top; }}
+th {{ background: #f3f3f3; }}
+figure {{ margin: 1.5em 0; }} img {{ max-width: 100%; }}
+figcaption {{ font-size: 0.9em; color: #555; }}
+</style></head><body>
+{body}
+</body></html>
+"""
+
+
+def write_document(doc: Document, out_dir: Path) -> Path:
+    """``report.md`` and ``report.html`` of ``doc`` in ``out_dir``; returns the Markdown path."""
+    (out_dir / "report.md").write_text(doc.markdown(out_dir))
+    (out_dir / "report.html").write_text(doc.html())
+    return out_dir / "report.md"
