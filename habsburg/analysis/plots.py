@@ -392,7 +392,7 @@ def roc(curves: pd.DataFrame, point: dict[str, float] | None = None) -> Figure:
 
     fig, ax = _figure(size=(5.8, 5.4), left=0.7)
     ax = ax[0, 0]
-    fixed = {"all AI documents": "k", "watermarking labs": "C2", "other labs and farms": "C1"}
+    fixed = {"all AI documents": "k", "watermarking labs": "C2", "non-watermarking labs": "C1"}
     for i, (group, g) in enumerate(curves.groupby("group", sort=False)):
         ax.plot(
             g["fpr"],
@@ -424,10 +424,22 @@ def counterfactual(table: pd.DataFrame, n: int = 6) -> Figure:
     fig, axes = _figure(1, len(t), size=(2.1 * max(len(t), 1), 3.4), left=0.6, top=0.75, wspace=0.6)
     for i, row in enumerate(t.itertuples(index=False)):
         ax = axes[0, i]
-        ax.bar(["on", "off"], [row.filters_on, row.filters_off], color=["C0", "C7"])
+        # dots, not bars: the axis is zoomed in and bars would exaggerate the difference
+        ax.plot([0, 1], [row.filters_on, row.filters_off], color="0.7", zorder=1)
+        ax.scatter([0, 1], [row.filters_on, row.filters_off], color=["C0", "C7"], s=60, zorder=2)
+        ax.set_xticks([0, 1], ["on", "off"])
+        ax.set_xlim(-0.5, 1.5)
         lo, hi = sorted((row.filters_on, row.filters_off))
         pad = max((hi - lo) * 1.5, abs(hi) * 0.02, 1e-6)
-        ax.set_ylim(max(lo - pad, 0) if lo >= 0 else lo - pad, hi + pad)
+        ax.set_ylim(lo - pad, hi + pad)
+        ax.text(
+            0.5,
+            0.03,
+            f"on − off: {row.effect:+.4g}",
+            transform=ax.transAxes,
+            ha="center",
+            fontsize=7,
+        )
         title = row.outcome.removeprefix("final_").removeprefix("mean_").replace("_", " ")
         ax.set_title(title, fontsize=8)
         ax.tick_params(labelsize=7)

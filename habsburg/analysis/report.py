@@ -192,7 +192,7 @@ def analyse(run: Run) -> RunAnalysis:
         doc_model = np.full(int(models_of_docs["id"].max()) + 1, -1, dtype=np.int64)
         doc_model[models_of_docs["id"].to_numpy()] = models_of_docs["model"].to_numpy()
         marked = np.isin(doc_model[z["document"].to_numpy()], run.watermarking_models())
-        z = z.assign(source=np.where(marked, "watermarking labs", "other labs and farms"))
+        z = z.assign(source=np.where(marked, "watermarking labs", "non-watermarking labs"))
         roc = filt.watermark_roc(z, ai_threshold=run.ai_threshold, by="source")
         point = filt.operating_point(z, run.z_threshold, ai_threshold=run.ai_threshold)
     else:
