@@ -13,7 +13,7 @@ import solara
 from solara.server import kernel, kernel_context
 
 from habsburg.cli import main
-from habsburg.scenarios.library import load_scenario
+from habsburg.scenarios.library import list_scenarios, load_scenario
 from habsburg.scenarios.schema import from_dict, get_setting, setting_spec
 from habsburg.viz import app, commands, components
 from habsburg.viz.model import (
@@ -67,6 +67,14 @@ def test_viz_step_takes_under_a_second_and_tracks_the_web_curve():
     measured = eco.datacollector.get_model_vars_dataframe().synthetic_share_new_measured.to_numpy()
     assert measured[launch + 12] == pytest.approx(0.36, abs=0.05)
     assert measured[launch + 24] == pytest.approx(0.48, abs=0.05)
+
+
+def test_every_library_scenario_opens_in_the_viz():
+    for name in list_scenarios():
+        model = EcosystemViz(scenario_name=name, authors=AUTHORS)
+        model.step()
+        assert model.problems == []
+        assert model.ecosystem.scenario.humans.authors == AUTHORS
 
 
 # --- levers -------------------------------------------------------------------------------------
