@@ -41,8 +41,8 @@ def viz_sized(scenario: Scenario, authors: int = VIZ_AUTHORS) -> Scenario:
     scenario (AI demand, farm output, training budgets, crawl sizes, sites, link spam), and so do
     the numbers of concepts and facts (so each concept is drawn about as often as at full size and
     the tails are lost at a similar pace). Rates, shares and dates are kept: the synthetic-share
-    curve of the viz-sized baseline follows the full baseline (detector-measured ~37% at +12
-    months, ~48% at +24, a plateau near 50%).
+    curve of the viz-sized baseline follows the full baseline (detector-measured 35% at +12
+    months, 46% at +24, 50% from +36 on; the web study: 36%, 48%, ~50%).
     """
     sc = load_scenario_copy(scenario)
     f = min(1.0, authors / sc.humans.authors)
