@@ -78,6 +78,21 @@ def systemic_failure_ratio(failure_probs: np.ndarray) -> float:
     return float(observed / independent) if independent > 0 else float("nan")
 
 
+def pairwise_failure_ratio(failure_probs: np.ndarray) -> float:
+    """Mean over model pairs of P(both fail an item) / (P(A fails)·P(B fails)): the
+    homogenization ratio for two models, which, unlike the all-models ratio, does not grow
+    with the number of models merely because some items are hard for everyone."""
+    f = np.asarray(failure_probs, dtype=np.float64)
+    if f.ndim != 2 or f.shape[0] < 2:
+        return float("nan")
+    joint = (f @ f.T) / f.shape[1]
+    marginal = f.mean(axis=1)
+    expected = np.outer(marginal, marginal)
+    i, j = np.triu_indices(f.shape[0], k=1)
+    ok = expected[i, j] > 0
+    return float(np.mean(joint[i, j][ok] / expected[i, j][ok])) if ok.any() else float("nan")
+
+
 def wrong_beliefs(learners: Learners, true_values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Facts a model has seen whose modal belief is wrong: ``(facts, believed values)``."""
     mode = learners.facts.modal_value

@@ -47,6 +47,7 @@ MODEL_METRICS = {
     "mean_pairwise_js": "mean pairwise Jensen–Shannon divergence between deployed models (nats)",
     "mean_style_distance": "mean pairwise distance between deployed models' style means",
     "systemic_failure_ratio": "rate all models fail the same fact over the independence rate",
+    "pairwise_failure_ratio": "mean over model pairs of the both-fail rate over the independence rate",
     "active_wrong_beliefs": "wrong modal beliefs held by deployed models (model × fact)",
     "errors_registered": "distinct wrong fact values ever published",
     "largest_cascade_models": "most models that ever came to believe one error",
@@ -392,6 +393,7 @@ class EcosystemModel(mesa.Model):
                 [1 - a.learners.facts.correct_probability(self.world.true_values) for a in deployed]
             )
             cur["systemic_failure_ratio"] = K.systemic_failure_ratio(fails)
+            cur["pairwise_failure_ratio"] = K.pairwise_failure_ratio(fails)
             cur["active_wrong_beliefs"] = int(sum(a.believed_errors.size for a in deployed))
             for key in ("duplicate_share", "duplication_error_lift"):
                 name = "training_set_duplicate_share" if key == "duplicate_share" else key

@@ -2,7 +2,11 @@ import numpy as np
 import pytest
 
 from habsburg.ecosystem.errors import ErrorRegistry
-from habsburg.ecosystem.metrics import js_divergence, systemic_failure_ratio
+from habsburg.ecosystem.metrics import (
+    js_divergence,
+    pairwise_failure_ratio,
+    systemic_failure_ratio,
+)
 from habsburg.ecosystem.store import HUMAN, MODEL, Batch, DocumentStore
 from habsburg.ecosystem.watermark import WatermarkScheme
 from habsburg.ecosystem.world import World
@@ -114,3 +118,8 @@ def test_js_and_systemic_failure_ratio_reference_values():
     assert systemic_failure_ratio(independent) == pytest.approx(1.0)
     correlated = np.array([[1, 1, 0, 0], [1, 1, 0, 0]], dtype=float)
     assert systemic_failure_ratio(correlated) == pytest.approx(2.0)
+    assert pairwise_failure_ratio(independent) == pytest.approx(1.0)
+    assert pairwise_failure_ratio(correlated) == pytest.approx(2.0)
+    three = np.array([[1, 1, 0, 0], [1, 1, 0, 0], [1, 0, 1, 0]], dtype=float)
+    # pairs: (0,1) -> 2, (0,2) and (1,2) -> 1
+    assert pairwise_failure_ratio(three) == pytest.approx(4 / 3)
