@@ -1,0 +1,12 @@
+"""Mesa SolaraViz app: ``habsburg viz`` (commands), the viz model and levers (model), the panels
+(components) and the page (app)."""
+
+import warnings
+
+# Two warnings Solara prints on every start of this local-only app, neither actionable here: Mesa
+# 3.3's ComponentsView calls a hook after an early return (raised when mesa.visualization is
+# imported), and a session cookie on 127.0.0.1 (not "localhost") falls back to samesite=lax.
+warnings.filterwarnings(
+    "ignore", message=r".*ComponentsView: `use_state` found despite early return"
+)
+warnings.filterwarnings("ignore", message=r"Cookies with samesite=none require https")

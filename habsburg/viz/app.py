@@ -10,8 +10,6 @@ time would be shared by every session until its first Reset. Mesa's step counter
 
 from __future__ import annotations
 
-import warnings
-
 import solara
 import solara.server.settings
 from mesa.visualization import SolaraViz
@@ -25,10 +23,6 @@ PLAY_INTERVAL = 150
 # No usage data leaves the machine, also under a bare `solara run habsburg.viz.app` (`habsburg viz`
 # sets SOLARA_TELEMETRY_MIXPANEL_ENABLE=False before Solara starts; this covers later events).
 solara.server.settings.telemetry.mixpanel_enable = False
-# Mesa 3.3's ComponentsView returns early before a hook; Solara warns about it on every server start
-warnings.filterwarnings(
-    "ignore", message=r".*ComponentsView: `use_state` found despite early return"
-)
 
 
 def make_model(scenario_name: str, authors: int) -> tuple[EcosystemViz, dict]:
