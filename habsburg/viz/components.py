@@ -80,14 +80,15 @@ def model_colors(eco: EcosystemModel) -> dict[str, tuple]:
     return {a.name: cmap(a.index % 10) for a in eco.models}
 
 
-def _month_axis(ax, eco: EcosystemModel) -> None:
-    """x axis over the whole scenario, ticks at Januaries, the chatbot launch marked."""
+def _month_axis(ax, eco: EcosystemModel, ticks: bool = True) -> None:
+    """x axis over the whole scenario, ticks at Januaries, the chatbot launch marked. Axes that
+    share x with one below pass ``ticks=False`` (they share its locator; setting it twice costs)."""
     sc = eco.scenario
     ax.set_xlim(0, max(sc.steps - 1, 1))
-    years = [s for s in range(sc.steps) if sc.step_to_month(s).endswith("-01")]
-    every = max(1, len(years) // 6)
-    years = years[::every]
-    ax.set_xticks(years, [sc.step_to_month(s)[:4] for s in years])
+    if ticks:
+        years = [s for s in range(sc.steps) if sc.step_to_month(s).endswith("-01")]
+        years = years[:: max(1, len(years) // 11)]
+        ax.set_xticks(years, [sc.step_to_month(s)[:4] for s in years])
     ax.axvline(sc.launch_step, color="0.6", lw=0.8, ls=":")
     ax.grid(alpha=0.25)
 
@@ -185,7 +186,7 @@ def models_figure(eco: EcosystemModel) -> Figure:
     else:
         _empty(ax_cap, "no model deployed yet")
     for ax in (ax_cap, ax_tail):
-        _month_axis(ax, eco)
+        _month_axis(ax, eco, ticks=ax is ax_tail)
     ax_cap.set_ylabel("cross-entropy (nats)", fontsize=8)
     ax_tail.set_ylabel("tail coverage", fontsize=8)
     ax_tail.set_ylim(0, 1.02)
@@ -213,7 +214,7 @@ def convergence_figure(eco: EcosystemModel) -> Figure:
     else:
         _empty(ax_js)
     for ax in (ax_js, ax_err):
-        _month_axis(ax, eco)
+        _month_axis(ax, eco, ticks=ax is ax_err)
     ax_js.set_ylabel("mean pairwise JS", fontsize=8)
     ax_err.set_ylabel("wrong beliefs", fontsize=8, color="C3")
     ax_js.set_title("Convergence and error cascades", fontsize=10)
@@ -236,7 +237,7 @@ def filters_figure(eco: EcosystemModel) -> Figure:
     else:
         _empty(ax_pr)
     for ax in (ax_pr, ax_syn):
-        _month_axis(ax, eco)
+        _month_axis(ax, eco, ticks=ax is ax_syn)
         ax.set_ylim(0, 1.02)
     ax_pr.set_ylabel("filter", fontsize=8)
     ax_syn.set_ylabel("synthetic share\nof crawls", fontsize=8)
@@ -246,7 +247,7 @@ def filters_figure(eco: EcosystemModel) -> Figure:
 
 def lineage_figure(eco: EcosystemModel) -> Figure:
     """Market shares (stacked) and the model lineage: a marker per generation at the month it was
-    trained, numbered."""
+    trained, the deployed generation's number beside the last."""
     fig = Figure(figsize=FIGSIZE, dpi=DPI, layout=None)
     ax_mkt, ax_gen = fig.subplots(2, 1, sharex=True, height_ratios=(1, 1.2))
     df = agent_series(eco)
@@ -271,16 +272,20 @@ def lineage_figure(eco: EcosystemModel) -> Figure:
         if lineage.empty:
             continue
         g = lineage[lineage.model == name]
-        ax_gen.plot(g.step, np.full(len(g), row), "-o", color=colors[name], ms=5, lw=1)
-        for step, gen in zip(g.step, g.generation, strict=True):
+        ax_gen.plot(g.step, np.full(len(g), row), "-o", color=colors[name], ms=4, lw=1)
+        if len(g):  # the generation now deployed, beside its marker
             ax_gen.annotate(
-                str(gen), (step, row), xytext=(0, 4), textcoords="offset points", fontsize=6
+                f"g{g.generation.iloc[-1]}",
+                (g.step.iloc[-1], row),
+                xytext=(4, -3),
+                textcoords="offset points",
+                fontsize=6,
             )
     ax_gen.set_yticks(range(len(names)), names, fontsize=7)
     ax_gen.set_ylim(-0.6, len(names) - 0.4)
     ax_gen.invert_yaxis()
     for ax in (ax_mkt, ax_gen):
-        _month_axis(ax, eco)
+        _month_axis(ax, eco, ticks=ax is ax_gen)
     ax_mkt.set_title("Market shares and model lineage (generations)", fontsize=10)
     return fig
 
@@ -288,7 +293,7 @@ def lineage_figure(eco: EcosystemModel) -> Figure:
 # --- panels -------------------------------------------------------------------------------------
 def figure_png(fig: Figure) -> bytes:
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=DPI)
+    fig.savefig(buf, format="png", dpi=DPI, pil_kwargs={"compress_level": 1})
     return buf.getvalue()
 
 
