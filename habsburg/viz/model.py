@@ -16,11 +16,12 @@ import networkx as nx
 import numpy as np
 
 from habsburg.ecosystem.model import EcosystemModel
-from habsburg.scenarios.library import load_scenario
+from habsburg.scenarios.library import load_scenario, scaled
 from habsburg.scenarios.schema import (
     Scenario,
     ScenarioError,
     check_setting,
+    from_dict,
     get_setting,
     set_setting,
     setting_spec,
@@ -37,46 +38,30 @@ VIZ_AUTHORS = 400
 def viz_sized(scenario: Scenario, authors: int = VIZ_AUTHORS) -> Scenario:
     """A copy of ``scenario`` scaled down to ``authors`` human authors, so a month steps quickly.
 
-    Everything that counts documents or sites scales by the same factor f = authors / authors of the
-    scenario (AI demand, farm output, training budgets, crawl sizes, sites, link spam), and so do
-    the numbers of concepts and facts (so each concept is drawn about as often as at full size and
-    the tails are lost at a similar pace). Rates, shares and dates are kept: the synthetic-share
-    curve of the viz-sized baseline follows the full baseline (detector-measured 35% at +12
-    months, 46% at +24, 50% from +36 on; the web study: 36%, 48%, ~50%).
+    Populations and flows shrink by f = authors / the scenario's authors through
+    :func:`habsburg.scenarios.library.scaled` (sites, AI demand, farm output, crawl sizes, training
+    budgets); here the numbers of concepts and facts shrink by f too, so each concept is drawn
+    about as often as at full size and the tails are lost at a similar pace. Rates, shares and
+    dates are kept: the viz-sized baseline's detector-measured synthetic share of new documents
+    follows the web curve (see ``tests/viz/test_app.py``).
     """
-    sc = load_scenario_copy(scenario)
-    f = min(1.0, authors / sc.humans.authors)
+    sc = scenario_copy(scenario)
+    f = authors / sc.humans.authors
     if f >= 1.0:
         return sc
-
-    def scale(n: int, floor: int = 1) -> int:
-        return max(floor, round(n * f))
-
-    sc.humans.authors = scale(sc.humans.authors)
-    sc.world.concepts = scale(sc.world.concepts, 200)
-    sc.world.facts = scale(sc.world.facts, 100)
-    sc.world.communities = min(sc.world.communities, max(1, sc.humans.authors // 10))
-    sc.web.sites = scale(sc.web.sites, 30)
-    sc.demand.adoption.ceiling *= f
-    for farm in sc.farms:
-        farm.output.ceiling *= f
-        farm.sites = scale(farm.sites)
-        farm.link_spam = scale(farm.link_spam, 0)
-    for model in sc.models:
-        model.data.budget = scale(model.data.budget, 100)
-    for scraper in sc.scrapers:
-        scraper.docs_per_crawl = scale(scraper.docs_per_crawl, 100)
-        scraper.budget_sites = scale(scraper.budget_sites, 10)
-        scraper.aggregator_sites = scale(scraper.aggregator_sites, 0)
-    sc.name = f"{sc.name} (viz-sized)"
+    sc = scaled(sc, f)
+    sc.humans.authors = authors
+    sc.world.concepts = max(200, round(sc.world.concepts * f))
+    sc.world.facts = max(100, round(sc.world.facts * f))
+    sc.world.communities = min(sc.world.communities, max(1, authors // 10))
+    sc.web.sites = max(30, sc.web.sites)  # enough human sites for a readable graph
+    sc.name = f"{scenario.name} (viz-sized)"
     return sc
 
 
-def load_scenario_copy(scenario: Scenario) -> Scenario:
-    """A fresh, independent copy of ``scenario`` (round trip through its declared fields, so no
-    attribute a running model attached to it is copied along)."""
-    from habsburg.scenarios.schema import from_dict
-
+def scenario_copy(scenario: Scenario) -> Scenario:
+    """A fresh, independent copy of ``scenario`` (round trip through its declared fields: nothing
+    a running model attached to it comes along)."""
     data = scenario.to_dict()
     source = data.pop("source", "") or "<viz>"
     return from_dict(data, source)
