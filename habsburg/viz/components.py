@@ -52,7 +52,7 @@ def model_series(eco: EcosystemModel) -> pd.DataFrame:
 
 def agent_series(eco: EcosystemModel) -> pd.DataFrame:
     """Per-model metrics so far, one row per model and month (``step`` 0-based)."""
-    if not eco.models or not eco.datacollector._agenttype_records:
+    if not eco.models or eco.steps == 0:  # nothing collected yet
         return pd.DataFrame(columns=["step", "name", "market_share", "capability"])
     df = eco.datacollector.get_agenttype_vars_dataframe(GenerativeModel).reset_index()
     df = df.rename(columns={"Step": "step"})
@@ -70,8 +70,7 @@ def site_synthetic_share(eco: EcosystemModel, window: int = SITE_WINDOW) -> np.n
     sites = store.site[rows]
     docs = np.bincount(sites, minlength=n).astype(float)
     synthetic = np.bincount(sites, weights=store.synthetic_fraction[rows], minlength=n)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(docs > 0, synthetic / np.maximum(docs, 1), np.nan)
+    return np.where(docs > 0, synthetic / np.maximum(docs, 1), np.nan)
 
 
 def model_colors(eco: EcosystemModel) -> dict[str, tuple]:
