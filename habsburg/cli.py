@@ -46,6 +46,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ScenarioError, UserError) as err:
         print(f"habsburg: error: {err}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # e.g. `habsburg scenarios | head`
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         print("habsburg: interrupted", file=sys.stderr)
         return 130

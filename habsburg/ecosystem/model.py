@@ -59,7 +59,7 @@ MODEL_METRICS = {
     "training_synthetic_after": "synthetic share of crawled data after filtering",
     "human_documents_lost": "human documents wrongly removed by the AI filters this month",
     "training_duplicate_share": "duplicate share of crawled data after filtering",
-    "training_set_duplicate_share": "mean share of reposts in deployed models' latest training sets",
+    "training_set_duplicate_share": "mean share of repeated copies in deployed models' latest training sets",
     "duplication_error_lift": "mean rise of the wrong-claim share of training sets due to reposts",
     "mean_capability": "mean capability (cross-entropy to p_H, nats) of deployed models",
     "mean_tail_coverage": "mean tail coverage of deployed models",
@@ -244,6 +244,9 @@ class EcosystemModel(mesa.Model):
     def _apply_interventions(self, t: int) -> None:
         for path, value in self.interventions.get(t, []):
             set_setting(self.scenario, path, value)
+            if path.startswith("watermark."):
+                w = self.scenario.watermark
+                self.watermark = WatermarkScheme(w.gamma, w.delta, w.entropy_a, w.entropy_b)
             self.applied_interventions.append(
                 {"step": t, "month": self.date, "path": path, "value": str(value)}
             )

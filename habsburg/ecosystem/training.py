@@ -154,7 +154,10 @@ def build_training_set(m: EcosystemModel, agent: GenerativeModel) -> TrainingSet
         "distilled_documents": int(distilled),
         "verifier_dropped": verified_out,
         "synthetic_share": float(synthetic_units / total_units) if total_units else 0.0,
-        "duplicate_share": float((store.original[ids] >= 0).mean()) if ids.size else 0.0,
+        # reposts: copies of another document, whether or not its original is in the set
+        "repost_share": float((store.original[ids] >= 0).mean()) if ids.size else 0.0,
+        # repeats: documents whose original (or the same document) already is in the set
+        "duplicate_share": 1.0 - np.unique(store.root(ids)).size / ids.size if ids.size else 0.0,
         "wrong_claim_share": wrong_all,
         "wrong_claim_share_originals": wrong_originals,
         "duplication_error_lift": wrong_all - wrong_originals,

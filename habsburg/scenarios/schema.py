@@ -458,6 +458,40 @@ def _validate_references(sc: Scenario, where: str) -> None:
             raise ScenarioError(f"{where}: {key}.set is empty; name at least one setting")
         for path, value in iv.set.items():
             check_setting(sc, path, value, f"{where}: {key}.set")
+            if _fixed_at_start(path):
+                raise ScenarioError(
+                    f"{where}: {key}.set: {path!r} is fixed when the run starts and cannot be "
+                    f"changed by an intervention (fixed: {', '.join(FIXED_AT_START)})"
+                )
+
+
+#: settings read only when a run is built (an intervention cannot change them)
+FIXED_AT_START = (
+    "name",
+    "seed",
+    "start",
+    "end",
+    "chatbot_launch",
+    "world.*",
+    "web.*",
+    "humans.authors",
+    "farms.*.sites",
+    "farms.*.link_spam",
+    "scrapers.*.aggregator_sites",
+    "models.*.launch",
+    "models.*.lab",
+)
+
+
+def _fixed_at_start(path: str) -> bool:
+    parts = path.split(".")
+    for pattern in FIXED_AT_START:
+        pat = pattern.split(".")
+        if pat[-1] == "*" and len(parts) >= len(pat) - 1 and pat[:-1] == parts[: len(pat) - 1]:
+            return True
+        if len(pat) == len(parts) and all(p in ("*", q) for p, q in zip(pat, parts, strict=True)):
+            return True
+    return False
 
 
 def load_text(text: str, source: str = "<string>") -> Scenario:

@@ -134,6 +134,16 @@ def test_interventions_change_settings_at_their_month():
     assert np.median(z[before]) < 2 < np.median(z[after])
 
 
+def test_watermark_scheme_interventions_take_effect():
+    sc = tiny_scenario(interventions=[{"at_step": 30, "set": {"watermark.delta": 0.0}}])
+    m = simulate(sc)
+    store = m.internet.store
+    marked = (store.kind == MODEL) & (store.model == 0)  # lab "north" watermarks
+    z = m.watermark.z_scores(store.green, store.tokens)
+    assert np.median(z[marked & (store.step < 30)]) > 4
+    assert abs(np.median(z[marked & (store.step >= 30)])) < 1  # δ = 0: no green bias any more
+
+
 def test_agents_are_mesa_agents_and_reporters_per_type(run):
     assert len(run.agents_by_type[GenerativeModel]) == 3
     assert len(run.agents_by_type[Scraper]) == 2

@@ -83,6 +83,15 @@ def test_zero_steps_wrong_choices_and_dangling_references_are_named():
             tiny_dict(interventions=[{"at": "2021-01", "set": {"watermark.adoptoin": 0.5}}]),
             "t.toml",
         )
+    with pytest.raises(ScenarioError, match=r"'world\.concepts' is fixed when the run starts"):
+        from_dict(
+            tiny_dict(interventions=[{"at": "2021-01", "set": {"world.concepts": 50}}]), "t.toml"
+        )
+    with pytest.raises(ScenarioError, match=r"'models\.a\.launch' is fixed"):
+        from_dict(
+            tiny_dict(interventions=[{"at": "2021-01", "set": {"models.a.launch": "2022-01"}}]),
+            "t.toml",
+        )
     with pytest.raises(ScenarioError, match="outside the run"):
         from_dict(
             tiny_dict(interventions=[{"at": "2031-01", "set": {"watermark.adoption": 0.5}}]),
@@ -128,3 +137,15 @@ def test_scenarios_command_lists_the_library(capsys):
     assert main(["scenarios"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("baseline\n") and "Calibrated baseline" in out
+
+
+def test_cli_output_into_a_closed_pipe_is_quiet():
+    proc = subprocess.run(
+        f"{sys.executable} -m habsburg.cli scenarios | head -1",
+        shell=True,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.stdout.strip() == "baseline"
+    assert "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr
