@@ -8,6 +8,7 @@ from functools import partial
 from operator import attrgetter
 
 import mesa
+import networkx as nx
 import numpy as np
 import pandas as pd
 from mesa.discrete_space import Network
@@ -98,6 +99,25 @@ SCRAPER_METRICS = (
 )
 
 
+def home_sites(
+    graph, human_sites: np.ndarray, author_community: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
+    """Each author's home site. Communities live in regions of the web: the human sites are split
+    into link clusters (Louvain, seeded) and a community's authors settle in its cluster, more of
+    them on well-linked sites. A crawler that covers part of the web thus sees some niches more
+    than others."""
+    human = graph.subgraph(human_sites.tolist()).to_undirected()
+    clusters = nx.community.louvain_communities(human, seed=int(rng.integers(2**31 - 1)))
+    clusters = sorted((sorted(c) for c in clusters), key=lambda c: c[0])
+    homes = np.empty(author_community.size, dtype=np.int64)
+    for c in np.unique(author_community).tolist():
+        sites = np.array(clusters[c % len(clusters)])
+        degree = np.array([graph.degree(int(x)) for x in sites], dtype=float)
+        members = np.flatnonzero(author_community == c)
+        homes[members] = sites[rng.choice(sites.size, size=members.size, p=degree / degree.sum())]
+    return homes
+
+
 class EcosystemModel(mesa.Model):
     """Human authors, generative models, content farms and scrapers publishing into one internet.
 
@@ -134,11 +154,7 @@ class EcosystemModel(mesa.Model):
             sc.world.facts, sc.world.values_per_fact, self.world.true_values
         )
 
-        # Authors live on human sites, more of them on well-linked sites.
-        degree = np.array([graph.degree(int(s)) for s in self.human_sites], dtype=float)
-        homes = self.human_sites[
-            self.rng.choice(self.human_sites.size, size=sc.humans.authors, p=degree / degree.sum())
-        ]
+        homes = home_sites(graph, self.human_sites, self.world.author_community, self.rng)
         self.humans = HumanPopulation(self, homes)
         for i in range(sc.humans.authors):
             HumanAuthor(self, self.humans, i, self.space[int(homes[i])])
