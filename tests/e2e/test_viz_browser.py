@@ -223,12 +223,27 @@ def test_explore_in_the_browser(server, browser, first):
     page.wait_for_timeout(4000)
     assert first.step() == paused_at >= 2
 
+    # Mesa's render interval: one Step click runs many months, drawn once (for a telling screenshot)
+    interval = page.get_by_role("slider", name="Render Interval (steps)")
+    interval.focus()
+    interval.press("End")
+    page.wait_for_timeout(1500)
+    jump = int(float(interval.get_attribute("aria-valuenow")))
+    assert jump > 1
+    first.click("Step")
+    paused_at += jump
+    first.wait_step(paused_at)
+    page.get_by_text(re.compile(r"\d/\d+ models deployed")).first.wait_for(timeout=STEP_MS)
+
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=ARTIFACTS / "viz.png", full_page=True)
     page.get_by_role("tab", name="Page 1").click()
-    page.locator(".vue-grid-item img").first.wait_for(timeout=STEP_MS)
+    page.get_by_text(STATUS).first.wait_for(state="detached", timeout=STEP_MS)  # page 0 is gone
+    page.locator(".vue-grid-item img").nth(2).wait_for(timeout=STEP_MS)
+    page.wait_for_timeout(1500)  # the tab's slide-in transition
     page.screenshot(path=ARTIFACTS / "viz-page1.png", full_page=True)
     page.get_by_role("tab", name="Page 0").click()
+    first.wait_step(paused_at)
 
     # a second browser session has its own model: its steps never move the first one's
     second = Watched(browser, server)
