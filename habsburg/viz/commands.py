@@ -29,9 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="NAME|FILE",
         help="library scenario name or TOML file (default: baseline)",
     )
-    p.add_argument(
-        "--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0: any)"
-    )
+    p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
     p.add_argument(
         "--authors",
         type=int,
@@ -76,8 +74,8 @@ def cmd_viz(args: argparse.Namespace) -> int:
     from habsburg.scenarios.library import load_scenario
     from habsburg.viz.model import viz_sized
 
-    if not 0 <= args.port <= 65535:
-        raise UserError(f"--port must be between 0 and 65535, got {args.port}")
+    if not 1 <= args.port <= 65535:
+        raise UserError(f"--port must be between 1 and 65535, got {args.port}")
     if args.authors < 10:
         raise UserError(f"--authors must be at least 10, got {args.authors}")
     scenario = load_scenario(args.scenario)  # a bad name or file fails here, before the server
