@@ -72,17 +72,17 @@ def server_env(scenario: str, authors: int) -> dict[str, str]:
 def cmd_viz(args: argparse.Namespace) -> int:
     from habsburg.cli import UserError
     from habsburg.scenarios.library import load_scenario
-    from habsburg.viz.model import viz_sized
+    from habsburg.viz.model import EcosystemViz
 
     if not 1 <= args.port <= 65535:
         raise UserError(f"--port must be between 1 and 65535, got {args.port}")
     if args.authors < 10:
         raise UserError(f"--authors must be at least 10, got {args.authors}")
     scenario = load_scenario(args.scenario)  # a bad name or file fails here, before the server
-    viz_sized(scenario, args.authors)
     scenario_arg = args.scenario
     if os.path.exists(scenario_arg):
         scenario_arg = os.path.abspath(scenario_arg)
+    EcosystemViz(scenario_name=scenario_arg, authors=args.authors)  # so does one it cannot build
     print(
         f"habsburg viz: {scenario.name} ({args.authors} authors) on http://127.0.0.1:{args.port}"
         " — Ctrl-C stops",
