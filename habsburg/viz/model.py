@@ -43,7 +43,7 @@ def viz_sized(scenario: Scenario, authors: int = VIZ_AUTHORS) -> Scenario:
     budgets); here the numbers of concepts and facts shrink by f too, so each concept is drawn
     about as often as at full size and the tails are lost at a similar pace. Rates, shares and
     dates are kept: the viz-sized baseline's detector-measured synthetic share of new documents
-    follows the web curve (see ``tests/viz/test_app.py``).
+    follows the web curve (see ``tests/viz/test_viz_app.py``).
     """
     sc = scenario_copy(scenario)
     f = authors / sc.humans.authors

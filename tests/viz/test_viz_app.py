@@ -194,7 +194,7 @@ def step_of(box) -> int:
 
 @solara.component
 def CheapFigure(model, build):
-    """Stands in for the matplotlib panels here (test_components.py checks the drawing)."""
+    """Stands in for the matplotlib panels here (test_viz_components.py checks the drawing)."""
     return ipywidgets.Image.element(value=f"step {model.steps}".encode(), format="png")
 
 
