@@ -30,7 +30,7 @@ class ContentFarm(CellAgent):
         return self.config.name
 
     def output(self) -> float:
-        sc = self.model.scenario
+        sc = self.model.config
         curve = self.config.output
         return adoption_level(curve, self.model.month - sc.month_to_step(curve.start))
 

@@ -35,9 +35,7 @@ class GenerativeModel(mesa.Agent):
         self.config = config
         self.lab = lab
         self.index = index
-        self.launch_step = model.scenario.month_to_step(
-            config.launch, f"models.{config.name}.launch"
-        )
+        self.launch_step = model.config.month_to_step(config.launch, f"models.{config.name}.launch")
         self.generation = -1
         self.learners: Learners | None = None
         self.market_share = 0.0
@@ -88,7 +86,7 @@ class GenerativeModel(mesa.Agent):
     def watermark_probability(self) -> float:
         """Share of this model's output carrying the watermark: all of it if the lab watermarks,
         otherwise the mandate's compliance level (``watermark.adoption``)."""
-        return 1.0 if self.lab.watermarks else self.model.scenario.watermark.adoption
+        return 1.0 if self.lab.watermarks else self.model.config.watermark.adoption
 
     def retrain_due(self, step: int) -> bool:
         if step < self.launch_step:
@@ -148,12 +146,12 @@ class GenerativeModel(mesa.Agent):
         m = self.model
         rng, world = m.rng, m.world
         tokens = lognormal_tokens(n, tokens_mean, rng)
-        lengths = np.maximum(1, np.rint(tokens / m.scenario.humans.tokens_per_concept)).astype(
+        lengths = np.maximum(1, np.rint(tokens / m.config.humans.tokens_per_concept)).astype(
             np.int64
         )
         concepts = self.learners.concepts.sample(int(lengths.sum()), rng)
         claim_lengths, facts, values = model_claims(
-            self.learners, n, m.scenario.humans.facts_per_doc, world.fact_popularity, rng
+            self.learners, n, m.config.humans.facts_per_doc, world.fact_popularity, rng
         )
         errors = m.errors.register(facts, values, kind, producer, self.index, m.month)
         marked = rng.random(n) < self.watermark_probability
@@ -188,7 +186,7 @@ class GenerativeModel(mesa.Agent):
         n = int(m.rng.poisson(m.ai_demand() * self.market_share))
         if n == 0:
             return
-        d = m.scenario.demand
+        d = m.config.demand
         batch = self.compose(
             n,
             m.human_sites,

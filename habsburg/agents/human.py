@@ -46,7 +46,7 @@ class HumanPopulation:
         self.community_concepts = world.community_concepts.copy()
 
     def assisted(self, step: int) -> np.ndarray:
-        sc = self.model.scenario
+        sc = self.model.config
         curve = sc.humans.assistant
         level = adoption_level(curve, step - sc.month_to_step(curve.start))
         return self.adoption_threshold < level
@@ -55,7 +55,7 @@ class HumanPopulation:
         """One month of human writing: plain documents, and hybrids where an author uses an AI
         assistant (the assistant writes a share of the document)."""
         m = self.model
-        rng, cfg, world = m.rng, m.scenario.humans, m.world
+        rng, cfg, world = m.rng, m.config.humans, m.world
         counts = rng.poisson(cfg.docs_per_month * self.rate)
         author = np.repeat(np.arange(self.n), counts)
         n = author.size
@@ -157,7 +157,7 @@ class HumanPopulation:
     def drift(self, synthetic_share: float, synthetic_mix: np.ndarray | None) -> None:
         """Authors drift toward what they read: each community's interests move toward the
         concept mix of synthetic text in proportion to how much of what they read is synthetic."""
-        rate = self.model.scenario.humans.drift_rate * synthetic_share
+        rate = self.model.config.humans.drift_rate * synthetic_share
         if rate <= 0 or synthetic_mix is None:
             return
         self.community_concepts *= 1.0 - rate

@@ -131,7 +131,7 @@ class Scraper(mesa.Agent):
         m = self.model
         f, rng, store = self.config.filters, m.rng, m.internet.store
         sf = store.synthetic_fraction[ids].astype(np.float64)
-        truth = sf >= m.scenario.measurement.threshold
+        truth = sf >= m.config.measurement.threshold
         low_quality = store.quality[ids] < f.quality_threshold
         flagged = np.zeros(ids.size, dtype=bool)
         if f.watermark_detector:

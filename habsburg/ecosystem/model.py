@@ -132,7 +132,8 @@ class EcosystemModel(mesa.Model):
         if seed is not None:
             sc.seed = int(seed)
         super().__init__(rng=sc.seed)
-        self.scenario = sc
+        # The run's Scenario. Not ``self.scenario``: Mesa >= 3.4 reserves that for its own type.
+        self.config = sc
         self.world = World.build(sc.world, sc.humans.authors, self.rng)
         w = sc.watermark
         self.watermark = WatermarkScheme(w.gamma, w.delta, w.entropy_a, w.entropy_b)
@@ -198,7 +199,7 @@ class EcosystemModel(mesa.Model):
 
     @property
     def date(self) -> str:
-        return self.scenario.step_to_month(max(self.month, 0))
+        return self.config.step_to_month(max(self.month, 0))
 
     def deployed_models(self) -> list[GenerativeModel]:
         return [a for a in self.models if a.deployed]
@@ -207,8 +208,8 @@ class EcosystemModel(mesa.Model):
         return next((a for a in self.models if a.name == name), None)
 
     def ai_demand(self) -> float:
-        d = self.scenario.demand.adoption
-        return adoption_level(d, self.month - self.scenario.month_to_step(d.start))
+        d = self.config.demand.adoption
+        return adoption_level(d, self.month - self.config.month_to_step(d.start))
 
     def sample_human_style(self, n: int) -> np.ndarray:
         """Fresh draws from the human style mixture (ground truth, for sensor data)."""
@@ -249,7 +250,7 @@ class EcosystemModel(mesa.Model):
         self._update_market()
         self._measure(t)
         self.datacollector.collect(self)
-        if t >= self.scenario.steps - 1:
+        if t >= self.config.steps - 1:
             self.running = False
 
     def _do(self, cls: type, method: str) -> None:
@@ -259,9 +260,9 @@ class EcosystemModel(mesa.Model):
 
     def _apply_interventions(self, t: int) -> None:
         for path, value in self.interventions.get(t, []):
-            set_setting(self.scenario, path, value)
+            set_setting(self.config, path, value)
             if path.startswith("watermark."):
-                w = self.scenario.watermark
+                w = self.config.watermark
                 self.watermark = WatermarkScheme(w.gamma, w.delta, w.entropy_a, w.entropy_b)
             self.applied_interventions.append(
                 {"step": t, "month": self.date, "path": path, "value": str(value)}
@@ -274,7 +275,7 @@ class EcosystemModel(mesa.Model):
         deployed = self.deployed_models()
         if not deployed:
             return
-        d = self.scenario.demand
+        d = self.config.demand
         cap = np.array([a.metrics["capability"] for a in deployed])
         appeal = np.array([a.config.appeal for a in deployed])
         attract = appeal * np.exp(-d.quality_sensitivity * (cap - cap.min()))
@@ -381,7 +382,7 @@ class EcosystemModel(mesa.Model):
 
     def _measure(self, t: int) -> None:
         """This month's model-level metrics (read by the DataCollector reporters)."""
-        store, sc, cur = self.internet.store, self.scenario, {}
+        store, sc, cur = self.internet.store, self.config, {}
         new = store.step_slice(t, t)
         sf = store.synthetic_fraction[new].astype(np.float64)
         meas = sc.measurement
@@ -467,7 +468,7 @@ class EcosystemModel(mesa.Model):
     # --- results -----------------------------------------------------------------------------
     def tables(self) -> dict[str, pd.DataFrame]:
         """Every result table of the run, by file stem."""
-        sc = self.scenario
+        sc = self.config
         mdf = self.datacollector.get_model_vars_dataframe().reset_index(drop=True)
         mdf.insert(0, "step", np.arange(len(mdf), dtype=np.int32))
         mdf.insert(1, "month", [sc.step_to_month(int(s)) for s in mdf["step"]])

@@ -87,7 +87,7 @@ def build_training_set(m: EcosystemModel, agent: GenerativeModel) -> TrainingSet
 
     reservoir = np.zeros(0, np.int64)
     if n_reservoir:
-        archive = store.step_slice(0, m.scenario.launch_step - 1)
+        archive = store.step_slice(0, m.config.launch_step - 1)
         kinds = store.kind[archive]
         candidates = archive.start + np.flatnonzero(kinds == HUMAN)
         reservoir = _sample(candidates, n_reservoir, rng)
@@ -101,7 +101,7 @@ def build_training_set(m: EcosystemModel, agent: GenerativeModel) -> TrainingSet
     fact_counts = np.bincount(facts * V + values, minlength=F * V).reshape(F, V).astype(np.float64)
     style = store.style[ids].astype(np.float64)
     mean_concepts = concept_counts.sum() / max(ids.size, 1) if ids.size else 12.0
-    mean_claims = facts.size / max(ids.size, 1) if ids.size else m.scenario.humans.facts_per_doc
+    mean_claims = facts.size / max(ids.size, 1) if ids.size else m.config.humans.facts_per_doc
 
     if n_sensor:
         concept_counts += rng.multinomial(int(n_sensor * mean_concepts), world.p_human)

@@ -50,7 +50,7 @@ def scaled(scenario: Scenario, factor: float) -> Scenario:
     sc = copy.deepcopy(scenario)
 
     def grow(x: float) -> int:
-        return max(1, int(round(x * factor)))
+        return max(1, round(x * factor))
 
     sc.name = f"{scenario.name}-x{factor:g}"
     sc.humans.authors = grow(sc.humans.authors)

@@ -50,7 +50,7 @@ def outcome_tables(model: EcosystemModel) -> OutcomeTables:
     document-level tables of :meth:`EcosystemModel.tables`."""
     from habsburg.agents.generative import GenerativeModel
 
-    sc = model.scenario
+    sc = model.config
     dc = model.datacollector
     mm = dc.get_model_vars_dataframe().reset_index(drop=True)
     mm.insert(0, "step", np.arange(len(mm), dtype=np.int32))

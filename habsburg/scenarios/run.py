@@ -172,10 +172,10 @@ def run_scenario(
         try:
             files = write_tables(tables, tmp)
             manifest = {
-                # as given (interventions change model.scenario during the run), with the seed used
-                "scenario": {**scenario.to_dict(), "seed": model.scenario.seed},
+                # as given (interventions change model.config during the run), with the seed used
+                "scenario": {**scenario.to_dict(), "seed": model.config.seed},
                 "scenario_name": scenario.name,
-                "seed": model.scenario.seed,
+                "seed": model.config.seed,
                 "steps": model.steps,
                 "first_month": scenario.start,
                 "last_month": model.date,
@@ -206,7 +206,7 @@ def _write_report(run_dir: Path) -> None:
 
 def summary_table(model: EcosystemModel) -> str:
     """A short plain-text summary of the end of a run (printed by ``habsburg run``)."""
-    sc = model.scenario
+    sc = model.config
     mm = model.datacollector.get_model_vars_dataframe().reset_index(drop=True)
     last = mm.iloc[-1]
     lines = [

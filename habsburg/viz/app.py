@@ -39,6 +39,6 @@ def Page():
         model,
         components=PANELS,
         model_params=params,
-        name=f"habsburg — {model.ecosystem.scenario.name}",
+        name=f"habsburg — {model.ecosystem.config.name}",
         play_interval=PLAY_INTERVAL,
     )

@@ -82,7 +82,7 @@ def model_colors(eco: EcosystemModel) -> dict[str, tuple]:
 def _month_axis(ax, eco: EcosystemModel, ticks: bool = True) -> None:
     """x axis over the whole scenario, ticks at Januaries, the chatbot launch marked. Axes that
     share x with one below pass ``ticks=False`` (they share its locator; setting it twice costs)."""
-    sc = eco.scenario
+    sc = eco.config
     ax.set_xlim(0, max(sc.steps - 1, 1))
     if ticks:
         years = [s for s in range(sc.steps) if sc.step_to_month(s).endswith("-01")]
@@ -147,10 +147,10 @@ def synthetic_share_figure(eco: EcosystemModel) -> Figure:
     fig = Figure(figsize=FIGSIZE, dpi=DPI, layout=None)
     ax = fig.subplots()
     df = model_series(eco)
-    launch = eco.scenario.launch_step
+    launch = eco.config.launch_step
     months = np.array(sorted(WEB_STUDY)) + launch
     ax.plot(months, [WEB_STUDY[m - launch] for m in months], "kD", ms=6, label="web study")
-    ax.hlines(WEB_PLATEAU, launch + 30, eco.scenario.steps - 1, colors="k", lw=1, ls="--")
+    ax.hlines(WEB_PLATEAU, launch + 30, eco.config.steps - 1, colors="k", lw=1, ls="--")
     if len(df):
         ax.plot(df.step, df.synthetic_share_new, color="C3", label="new docs, true")
         ax.plot(
@@ -346,7 +346,7 @@ def status_html(model: EcosystemViz) -> str:
     from habsburg.viz.model import LEVERS
 
     eco = model.ecosystem
-    sc = eco.scenario
+    sc = eco.config
     where = f"month {eco.date}" if eco.month >= 0 else "not started"
     head = f"<b>Step {model.steps} of {sc.steps}</b> · {where} · seed {sc.seed}"
     if eco.month >= 0:

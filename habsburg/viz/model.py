@@ -285,7 +285,7 @@ def site_layout(eco: EcosystemModel) -> np.ndarray:
     """Fixed 2-d positions of the sites (spring layout of the undirected site graph, seeded by the
     scenario so a reset with the same seed draws the same picture)."""
     g = nx.Graph(eco.internet.graph)
-    pos = nx.spring_layout(g, seed=int(eco.scenario.seed % (2**32)), iterations=60)
+    pos = nx.spring_layout(g, seed=int(eco.config.seed % (2**32)), iterations=60)
     return np.array([pos[i] for i in range(eco.internet.n_sites)])
 
 

@@ -21,7 +21,7 @@ def run():
 
 
 def test_tiny_run_end_to_end(run):
-    sc = run.scenario
+    sc = run.config
     assert run.steps == sc.steps == 48 and not run.running
     store = run.internet.store
     kinds = set(np.unique(store.kind))
@@ -65,7 +65,7 @@ def test_site_graph_is_seeded_and_farms_gain_pagerank_from_link_spam():
     assert spam.internet.pagerank[farm].sum() > 2 * quiet.internet.pagerank[farm].sum()
     again = simulate(tiny_scenario(), steps=1)
     assert sorted(again.internet.graph.edges()) == sorted(spam.internet.graph.edges())
-    assert (spam.internet.site_kind[: spam.scenario.web.sites] == HUMAN_SITE).all()
+    assert (spam.internet.site_kind[: spam.config.web.sites] == HUMAN_SITE).all()
 
 
 def test_watermark_filter_lowers_the_synthetic_share_of_training_data():
@@ -122,7 +122,7 @@ def test_interventions_change_settings_at_their_month():
         ]
     )
     m = simulate(sc)
-    assert m.scenario.watermark.adoption == 1.0
+    assert m.config.watermark.adoption == 1.0
     assert all(a.learners.concepts.temperature == 0.5 for a in m.models)
     applied = m.tables()["interventions"]
     assert list(applied["step"]) == [29, 40]

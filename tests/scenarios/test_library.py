@@ -105,4 +105,4 @@ def test_scenario_runs_and_applies_its_interventions(name):
     for iv in sc.interventions:
         final.update(iv.set)
     for path, value in final.items():
-        assert get_setting(model.scenario, path) == value, f"{name}: {path} was not applied"
+        assert get_setting(model.config, path) == value, f"{name}: {path} was not applied"

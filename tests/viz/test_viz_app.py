@@ -57,7 +57,7 @@ def test_viz_step_takes_under_a_second_and_tracks_the_web_curve():
     of new documents stays near the measured web curve (36% at +12 months, 48% at +24)."""
     model = EcosystemViz()
     eco = model.ecosystem
-    launch = eco.scenario.launch_step
+    launch = eco.config.launch_step
     seconds = []
     for _ in range(launch + 25):
         started = time.perf_counter()
@@ -74,7 +74,7 @@ def test_every_library_scenario_opens_in_the_viz():
         model = EcosystemViz(scenario_name=name, authors=AUTHORS)
         model.step()
         assert model.problems == []
-        assert model.ecosystem.scenario.humans.authors == AUTHORS
+        assert model.ecosystem.config.humans.authors == AUTHORS
 
 
 # --- levers -------------------------------------------------------------------------------------
@@ -107,7 +107,7 @@ def test_levers_set_every_item_through_set_setting():
         "retrain_interval": 5,
     }
     model = EcosystemViz(authors=AUTHORS, n_models=3, seed="11", **values)
-    sc = model.ecosystem.scenario
+    sc = model.ecosystem.config
     assert model.problems == ["models removed: mer-2, lat-base, lat-large, open-7b, open-70b"]
     assert [m.name for m in sc.models] == ["nw-chat", "nw-pro", "mer-1"]
     assert sc.seed == 11
@@ -124,7 +124,7 @@ def test_levers_set_every_item_through_set_setting():
 
 def test_bad_control_values_are_reported_not_raised():
     model = EcosystemViz(authors=AUTHORS, seed="abc", watermark_adoption=1.5)
-    sc = model.ecosystem.scenario
+    sc = model.ecosystem.config
     assert sc.seed == load_scenario("baseline").seed
     assert any("seed 'abc'" in p for p in model.problems)
     assert any("watermark.adoption" in p and "out of range" in p for p in model.problems)

@@ -111,7 +111,7 @@ def test_synthetic_share_plot_draws_the_collected_series(stepped):
         lines["new, measured"].get_ydata(), series.synthetic_share_new_measured
     )
     study = lines["web study"]
-    assert list(study.get_xdata()) == [eco.scenario.launch_step + m for m in sorted(C.WEB_STUDY)]
+    assert list(study.get_xdata()) == [eco.config.launch_step + m for m in sorted(C.WEB_STUDY)]
 
 
 def test_model_panels_have_one_line_per_deployed_model(stepped):
