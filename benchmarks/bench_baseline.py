@@ -13,7 +13,6 @@ import argparse
 import json
 import subprocess
 import sys
-import tempfile
 
 CHILD = r"""
 import json, resource, sys, time, tempfile
@@ -48,9 +47,9 @@ def main() -> int:
     for factor, (max_s, max_gb) in TARGETS.items():
         if args.only is not None and factor != args.only:
             continue
-        with tempfile.TemporaryDirectory():
-            proc = subprocess.run([sys.executable, "-c", CHILD, str(factor)], capture_output=True,
-                                  text=True, check=True)
+        proc = subprocess.run(
+            [sys.executable, "-c", CHILD, str(factor)], capture_output=True, text=True, check=True
+        )
         row = json.loads(proc.stdout.strip().splitlines()[-1])
         passed = row["total_with_parquet_s"] <= max_s and row["peak_rss_gb"] <= max_gb
         ok &= passed
