@@ -234,7 +234,10 @@ def summary_table(model: EcosystemModel) -> str:
             f"true {last.synthetic_share_stock:.1%}  measured {last.synthetic_share_stock_measured:.1%}",
         ),
         ("mean pairwise JS between models", f"{last.mean_pairwise_js:.4f} nats"),
-        ("systemic-failure ratio", f"{last.systemic_failure_ratio:.2f}"),
+        (
+            "failure ratio vs independence: all models / pairwise",
+            f"{last.systemic_failure_ratio:.2f} / {last.pairwise_failure_ratio:.2f}",
+        ),
         (
             "active wrong beliefs / largest cascade",
             f"{last.active_wrong_beliefs:.0f} / {last.largest_cascade_models:.0f} models",
