@@ -205,12 +205,7 @@ class Scraper(mesa.Agent):
         rng, store = m.rng, m.internet.store
         # Reposts favour what spreads: a document with a wrong claim weighs 1 + error_virality
         # (the mean repost probability stays ``repost_share``).
-        lengths, claim_idx = store.claim_rows(crawled)
-        owner = np.repeat(np.arange(crawled.size), lengths)
-        wrong = (
-            np.bincount(owner, weights=store.claim_errors[claim_idx] >= 0, minlength=crawled.size)
-            > 0
-        )
+        wrong = store.has_wrong_claim(crawled)
         weight = 1.0 + c.error_virality * wrong
         p = np.minimum(1.0, c.repost_share * weight / weight.mean())
         ids = crawled[rng.random(crawled.size) < p]

@@ -207,6 +207,14 @@ class DocumentStore:
         lengths = offsets[ids + 1] - offsets[ids]
         return lengths, _ragged_index(offsets[ids], lengths)
 
+    def has_wrong_claim(self, ids: np.ndarray) -> np.ndarray:
+        """Whether each document carries at least one wrong fact value."""
+        ids = np.asarray(ids, dtype=np.int64)
+        lengths, claim_idx = self.claim_rows(ids)
+        owner = np.repeat(np.arange(ids.size), lengths)
+        wrong = self.claim_errors[claim_idx] >= 0
+        return np.bincount(owner, weights=wrong, minlength=ids.size) > 0
+
     def concept_counts(self, ids: np.ndarray, n_concepts: int) -> np.ndarray:
         _, values = self.concept_rows(ids)
         return np.bincount(values, minlength=n_concepts)

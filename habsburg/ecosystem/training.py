@@ -74,11 +74,7 @@ def build_training_set(m: EcosystemModel, agent: GenerativeModel) -> TrainingSet
 
     verified_out = 0
     if (policy.verifier_recall > 0 or policy.verifier_false_reject > 0) and web.size:
-        lengths, claim_idx = store.claim_rows(web)
-        owner = np.repeat(np.arange(web.size), lengths)
-        has_error = (
-            np.bincount(owner, weights=store.claim_errors[claim_idx] >= 0, minlength=web.size) > 0
-        )
+        has_error = store.has_wrong_claim(web)
         synthetic = store.synthetic_fraction[web] > 0
         p_drop = np.where(has_error, policy.verifier_recall, policy.verifier_false_reject)
         drop = synthetic & (rng.random(web.size) < p_drop)
