@@ -189,15 +189,19 @@ def replicate_seeds(seed: int, n: int) -> list[int]:
     ]
 
 
+def _check_keys(data: dict, allowed, where: str) -> None:
+    """A named error for the first key of ``data`` that is not ``allowed``."""
+    for key in data:
+        if key not in allowed:
+            raise SweepError(
+                f"{where}: unknown key {key!r}{_close(key, allowed)}; allowed: {', '.join(allowed)}"
+            )
+
+
 def _parameter(base: Scenario, data: Any, where: str, method: str) -> Parameter:
     if not isinstance(data, dict):
         raise SweepError(f"{where}: expected a table with 'path', got {data!r}")
-    for key in data:
-        if key not in PARAMETER_KEYS:
-            raise SweepError(
-                f"{where}: unknown key {key!r}{_close(key, PARAMETER_KEYS)}; "
-                f"allowed: {', '.join(PARAMETER_KEYS)}"
-            )
+    _check_keys(data, PARAMETER_KEYS, where)
     path = data.get("path")
     if not isinstance(path, str) or not path:
         raise SweepError(f"{where}.path: expected a setting path such as 'watermark.adoption'")
@@ -283,11 +287,7 @@ def spec_from_dict(
     """
     if not isinstance(data, dict):
         raise SweepError(f"{source}: expected a table")
-    for key in data:
-        if key not in SPEC_KEYS:
-            raise SweepError(
-                f"{source}: unknown key {key!r}{_close(key, SPEC_KEYS)}; allowed: {', '.join(SPEC_KEYS)}"
-            )
+    _check_keys(data, SPEC_KEYS, source)
     scenario = data.get("scenario", "baseline")
     if not isinstance(scenario, str):
         raise SweepError(f"{source}: 'scenario' must be a library name or a file, got {scenario!r}")
