@@ -18,7 +18,7 @@ CHILD = r"""
 import json, resource, sys, time, tempfile
 from habsburg.scenarios import load_scenario
 from habsburg.scenarios.library import scaled
-from habsburg.scenarios.run import run_scenario
+from habsburg.experiments.run import run_scenario
 factor = float(sys.argv[1])
 sc = load_scenario("baseline")
 if factor != 1:

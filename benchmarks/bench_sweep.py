@@ -22,7 +22,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 from habsburg.scenarios.schema import from_dict
-from habsburg.scenarios.sweep import (
+from habsburg.experiments.sweep import (
     check_output,
     execute_run,
     plan_points,

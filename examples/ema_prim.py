@@ -1,6 +1,6 @@
 """Scenario discovery with EMA Workbench and PRIM: under which conditions do models lose the tails?
 
-The simulator becomes an EMA model (habsburg.scenarios.ema.ema_model): deep uncertainties
+The simulator becomes an EMA model (habsburg.experiments.ema.ema_model): deep uncertainties
 (how fast AI demand grows, how hard content farms paraphrase, how strict crawler filters are) and
 policy levers (watermark mandate compliance, licensed human-data reservoirs) are setting paths
 with ranges from the scenario schema. EMA samples them (Latin hypercube), runs the experiments
@@ -23,7 +23,7 @@ import pandas as pd
 from ema_workbench import MultiprocessingEvaluator, SequentialEvaluator, perform_experiments
 
 from habsburg.scenarios import load_scenario, set_setting
-from habsburg.scenarios.ema import ema_model, find_box, parameter_frame
+from habsburg.experiments.ema import ema_model, find_box, parameter_frame
 
 UNCERTAINTIES = {
     "demand.adoption.ceiling": (2000.0, 12000.0),  # documents/month from model users

@@ -34,7 +34,7 @@ from tqdm.auto import tqdm
 from habsburg.ecosystem.metrics import js_divergence
 from habsburg.scenarios import load_scenario, set_setting
 from habsburg.scenarios.library import scaled
-from habsburg.scenarios.run import simulate
+from habsburg.experiments.run import simulate
 from habsburg.scenarios.schema import Intervention
 
 OPEN_WEB = "open web (baseline)"

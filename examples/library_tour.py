@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 
 from habsburg.scenarios import list_scenarios, load_scenario, set_setting
 from habsburg.scenarios.library import scaled
-from habsburg.scenarios.run import simulate
+from habsburg.experiments.run import simulate
 
 QUICK = ["baseline", "replace_only", "human_reservoir", "tail_preserving"]
 

@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 
 from habsburg.scenarios import load_scenario, set_setting
 from habsburg.scenarios.library import scaled
-from habsburg.scenarios.run import simulate
+from habsburg.experiments.run import simulate
 
 OUTCOMES = {
     "mean_tail_coverage": "tail coverage",

@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 
 from habsburg.scenarios import load_scenario, set_setting
 from habsburg.scenarios.library import scaled
-from habsburg.scenarios.run import simulate
+from habsburg.experiments.run import simulate
 from habsburg.scenarios.schema import Intervention, Scenario, check_setting
 
 MANDATE = "2025-01"

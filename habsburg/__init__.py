@@ -3,8 +3,8 @@
 Public API (the functions the CLI, the viz and the sweeps call):
 
 - :func:`habsburg.scenarios.load_scenario` / :func:`habsburg.scenarios.list_scenarios`
-- :class:`habsburg.ecosystem.EcosystemModel` — the Mesa model
-- :func:`habsburg.scenarios.run_scenario` — run a scenario and write results
+- :class:`habsburg.model.model.EcosystemModel` — the Mesa model
+- :func:`habsburg.experiments.run.run_scenario` — run a scenario and write results
 """
 
 __version__ = "0.1.0"

@@ -110,7 +110,7 @@ def tiny():
 def tiny_run_dir(tmp_path_factory):
     """Results directory of the tiny scenario as ``habsburg run`` writes it (report included);
     shared by the tests that read a finished run."""
-    from habsburg.scenarios.run import run_scenario
+    from habsburg.experiments.run import run_scenario
 
     out = tmp_path_factory.mktemp("runs") / "tiny"
     run_scenario(tiny_scenario(), out=out)

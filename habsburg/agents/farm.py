@@ -11,7 +11,7 @@ from habsburg.ecosystem.internet import FARM_SITE
 from habsburg.ecosystem.store import FARM
 
 if TYPE_CHECKING:
-    from habsburg.ecosystem.model import EcosystemModel
+    from habsburg.model.model import EcosystemModel
     from habsburg.scenarios.schema import FarmConfig
 
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import mesa
 import numpy as np
 
-from habsburg.agents.learners import (
+from habsburg.ecosystem.learners import (
     ConceptLearner,
     FactLearner,
     Learners,
@@ -18,7 +18,7 @@ from habsburg.ecosystem.publishing import beta_with_mean, lognormal_tokens, mode
 from habsburg.ecosystem.store import MODEL, Batch
 
 if TYPE_CHECKING:
-    from habsburg.ecosystem.model import EcosystemModel
+    from habsburg.model.model import EcosystemModel
     from habsburg.scenarios.schema import LabConfig, ModelConfig
 
 

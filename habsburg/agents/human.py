@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 from mesa.discrete_space import CellAgent
 
-from habsburg.agents.learners import sample_categorical
+from habsburg.ecosystem.learners import sample_categorical
 from habsburg.ecosystem.publishing import beta_with_mean, fill_by_source, lognormal_tokens
 from habsburg.ecosystem.store import HUMAN, HYBRID, MODEL, Batch
 
 if TYPE_CHECKING:
-    from habsburg.ecosystem.model import EcosystemModel
+    from habsburg.model.model import EcosystemModel
 
 
 def adoption_level(curve, months_since_start: float) -> float:

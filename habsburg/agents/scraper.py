@@ -8,12 +8,12 @@ from typing import TYPE_CHECKING
 import mesa
 import numpy as np
 
-from habsburg.agents.learners import sample_categorical
+from habsburg.ecosystem.learners import sample_categorical
 from habsburg.ecosystem.internet import AGGREGATOR_SITE
 from habsburg.ecosystem.store import REPOST, Batch
 
 if TYPE_CHECKING:
-    from habsburg.ecosystem.model import EcosystemModel
+    from habsburg.model.model import EcosystemModel
     from habsburg.scenarios.schema import ScraperConfig
 
 #: how many crawled documents per crawl keep their z-score for ROC analysis

@@ -15,7 +15,7 @@ import copy
 import numpy as np
 import pandas as pd
 
-from habsburg.scenarios.outcomes import OutcomeTables
+from habsburg.experiments.outcomes import OutcomeTables
 from habsburg.scenarios.schema import Scenario, set_setting
 
 #: the AI-text filters the counterfactual switches off (quality and dedup filters stay on)
@@ -168,13 +168,13 @@ def filter_counterfactual(
     filters' doing (for this seed).
 
     ``with_filters``: the outcome tables of the run with the filters on, when it already exists
-    (e.g. :func:`habsburg.scenarios.outcomes.read_outcome_tables` of its directory); otherwise
+    (e.g. :func:`habsburg.experiments.outcomes.read_outcome_tables` of its directory); otherwise
     that run is simulated too. Returns one row per scalar outcome: ``filters_on``,
     ``filters_off`` and ``effect`` (on − off).
     """
-    from habsburg.analysis.compare import SCALARS, run_outcomes
-    from habsburg.scenarios.outcomes import OUTCOMES, outcome_tables
-    from habsburg.scenarios.run import simulate
+    from habsburg.experiments.compare import SCALARS, run_outcomes
+    from habsburg.experiments.outcomes import OUTCOMES, outcome_tables
+    from habsburg.experiments.run import simulate
 
     if with_filters is None:
         with_filters = outcome_tables(simulate(scenario, seed=seed, steps=steps, progress=progress))

@@ -7,7 +7,7 @@ import itertools
 
 import numpy as np
 
-from habsburg.agents.learners import Learners
+from habsburg.ecosystem.learners import Learners
 from habsburg.ecosystem.world import World
 
 #: probability floor (mixed in uniformly) so a model that lost a concept has a finite loss on it

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from habsburg.agents.learners import Learners, sample_categorical
+from habsburg.ecosystem.learners import Learners, sample_categorical
 
 
 def lognormal_tokens(

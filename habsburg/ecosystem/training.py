@@ -11,12 +11,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from habsburg.agents.learners import sample_categorical
+from habsburg.ecosystem.learners import sample_categorical
 from habsburg.ecosystem.store import HUMAN, MODEL
 
 if TYPE_CHECKING:
     from habsburg.agents.generative import GenerativeModel
-    from habsburg.ecosystem.model import EcosystemModel
+    from habsburg.model.model import EcosystemModel
 
 
 @dataclass

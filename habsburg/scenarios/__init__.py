@@ -1,22 +1,16 @@
-"""Scenarios: the schema, the library, and the run / compare / sweep / sensitivity entry points."""
+"""Declarations: the scenario schema, typed settings, the scenario library and the error types."""
 
+from habsburg.scenarios.errors import HabsburgError, ScenarioError, UserError
 from habsburg.scenarios.library import list_scenarios, load_scenario
-from habsburg.scenarios.schema import Scenario, ScenarioError, get_setting, set_setting
+from habsburg.scenarios.schema import Scenario, get_setting, set_setting
 
 __all__ = [
+    "HabsburgError",
     "Scenario",
     "ScenarioError",
+    "UserError",
     "get_setting",
     "list_scenarios",
     "load_scenario",
-    "run_scenario",
     "set_setting",
 ]
-
-
-def __getattr__(name: str):
-    if name == "run_scenario":
-        from habsburg.scenarios.run import run_scenario
-
-        return run_scenario
-    raise AttributeError(name)

@@ -18,9 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-
-class ScenarioError(ValueError):
-    """A user error in a scenario, a setting path or a value (printed without a traceback)."""
+from habsburg.scenarios.errors import ScenarioError  # noqa: F401  (re-exported)
 
 
 def param(

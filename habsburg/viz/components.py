@@ -26,7 +26,7 @@ from mesa.visualization.utils import update_counter
 
 from habsburg.agents.generative import GenerativeModel
 from habsburg.ecosystem.internet import SITE_KIND_NAMES
-from habsburg.ecosystem.model import EcosystemModel
+from habsburg.model.model import EcosystemModel
 
 if TYPE_CHECKING:
     from habsburg.viz.model import EcosystemViz

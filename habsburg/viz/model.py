@@ -15,7 +15,7 @@ import mesa
 import networkx as nx
 import numpy as np
 
-from habsburg.ecosystem.model import EcosystemModel
+from habsburg.model.model import EcosystemModel
 from habsburg.scenarios.library import load_scenario, scaled
 from habsburg.scenarios.schema import (
     Scenario,

@@ -6,7 +6,7 @@ from conftest import tiny_scenario
 
 from habsburg.ecosystem.store import MODEL, REPOST
 from habsburg.ecosystem.training import build_training_set
-from habsburg.scenarios.run import simulate
+from habsburg.experiments.run import simulate
 from habsburg.scenarios.schema import set_setting
 
 

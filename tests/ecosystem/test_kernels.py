@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from habsburg.ecosystem.errors import ErrorRegistry
+from habsburg.ecosystem.registry import ErrorRegistry
 from habsburg.ecosystem.metrics import (
     js_divergence,
     pairwise_failure_ratio,

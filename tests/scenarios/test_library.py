@@ -10,7 +10,7 @@ import pytest
 
 from habsburg.scenarios import get_setting, list_scenarios, load_scenario
 from habsburg.scenarios.library import scaled
-from habsburg.scenarios.run import simulate
+from habsburg.experiments.run import simulate
 from habsburg.scenarios.schema import check_setting
 
 LIBRARY = list(list_scenarios())

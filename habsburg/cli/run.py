@@ -1,0 +1,81 @@
+"""``habsburg run`` and ``habsburg scenarios``."""
+
+from __future__ import annotations
+
+from habsburg.scenarios.errors import UserError
+
+import argparse
+import textwrap
+from pathlib import Path
+
+from habsburg.reports.report import write_report
+from habsburg.scenarios.library import list_scenarios, load_scenario
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "run",
+        help="run a scenario and write results + report",
+        description="Run a library scenario (by name) or a scenario file.",
+    )
+    p.add_argument(
+        "scenario",
+        nargs="?",
+        default="baseline",
+        metavar="NAME|FILE",
+        help="library scenario name or TOML file (default: baseline)",
+    )
+    p.add_argument("--seed", type=int, default=None, help="random seed (default: the scenario's)")
+    p.add_argument("--steps", type=int, default=None, help="months to simulate (default: all)")
+    p.add_argument("--out", default=None, help="results directory (default: results/NAME)")
+    p.add_argument("--no-report", action="store_true", help="skip report.md / report.html")
+    p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    p.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=None,
+        metavar="N",
+        help="checkpoint the model every N months to OUT/.checkpoint.pkl (removed at the end)",
+    )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue from OUT/.checkpoint.pkl if it exists (same results as an uninterrupted run)",
+    )
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("scenarios", help="list the scenario library")
+    p.set_defaults(func=cmd_scenarios)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from habsburg.experiments.run import check_steps, run_scenario, summary_table
+
+    scenario = load_scenario(args.scenario)
+    if args.seed is not None and args.seed < 0:
+
+        raise UserError(f"--seed must be >= 0, got {args.seed}")
+    check_steps(scenario, args.steps)
+    out = Path(args.out) if args.out else Path("results") / scenario.name
+    result = run_scenario(
+        scenario,
+        seed=args.seed,
+        steps=args.steps,
+        out=out,
+        progress=not args.quiet,
+        finish=None if args.no_report else write_report,
+        checkpoint_every=args.checkpoint_every,
+        resume=args.resume,
+    )
+    if not args.quiet:
+        print(summary_table(result.model))
+        print(f"\nresults: {out}/ ({result.seconds:.1f} s)")
+    return 0
+
+
+def cmd_scenarios(args: argparse.Namespace) -> int:
+    for name, description in list_scenarios().items():
+        print(name)
+        print(textwrap.indent(textwrap.fill(description, 96), "    "))
+        print()
+    return 0

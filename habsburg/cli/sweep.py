@@ -1,0 +1,120 @@
+"""``habsburg sweep`` and ``habsburg sensitivity``."""
+
+from __future__ import annotations
+
+from habsburg.scenarios.errors import UserError
+
+import argparse
+from pathlib import Path
+
+
+def _executor_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="tcp://HOST:PORT",
+        help="a running dask.distributed scheduler (default: a local cluster in this process)",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        metavar="N",
+        help="worker processes of the local cluster (default: one per core)",
+    )
+    p.add_argument(
+        "--serial",
+        action="store_true",
+        help="run one by one in this process, without Dask (same results; for debugging)",
+    )
+    p.add_argument("--resume", action="store_true", help="skip the runs already finished in OUT")
+    p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "sweep",
+        help="run a parameter sweep (grid, Latin hypercube or Sobol sample × seeds) on Dask",
+        description="Run the sweep a spec TOML describes; one Parquet file per run in OUT/runs/.",
+    )
+    p.add_argument("spec", metavar="SPEC.toml", help="sweep spec (see examples/sweeps/)")
+    p.add_argument("--out", default=None, help="sweep directory (default: results/sweeps/NAME)")
+    _executor_flags(p)
+    p.set_defaults(func=cmd_sweep)
+
+    p = sub.add_parser(
+        "sensitivity",
+        help="Sobol and Morris sensitivity indices (SALib) of scalar outcomes",
+        description="Run the Sobol / Morris designs of a sweep spec's parameter ranges and "
+        "write the indices (CSV, Parquet, PNG).",
+    )
+    p.add_argument("spec", metavar="SPEC.toml", help="sweep spec with parameter ranges")
+    p.add_argument("--out", default=None, help="directory (default: results/sensitivity/NAME)")
+    _executor_flags(p)
+    p.set_defaults(func=cmd_sensitivity)
+
+
+def _check_flags(args: argparse.Namespace) -> None:
+    from habsburg.experiments.sweep import check_scheduler_address
+
+    if args.workers is not None and args.workers < 1:
+        raise UserError(f"--workers must be >= 1, got {args.workers}")
+    if args.serial and (args.scheduler or args.workers):
+        raise UserError("--serial runs in this process; drop --scheduler / --workers")
+    if args.scheduler and args.workers:
+        raise UserError("--workers sizes a local cluster; a --scheduler has its own workers")
+    if args.scheduler:
+        check_scheduler_address(args.scheduler)
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from habsburg.experiments.sweep import load_spec, plan_spec, point_summary, run_sweep
+
+    _check_flags(args)
+    spec = load_spec(args.spec)
+    plan = plan_spec(spec)
+    out = Path(args.out) if args.out else Path("results") / "sweeps" / spec.name
+    result = run_sweep(
+        plan,
+        out,
+        scheduler=args.scheduler,
+        workers=args.workers,
+        serial=args.serial,
+        resume=args.resume,
+        progress=not args.quiet,
+    )
+    if not args.quiet:
+        summary = point_summary(result.results, plan)
+        if len(summary):
+            print(summary.head(40).to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+            if len(summary) > 40:
+                print(f"... {len(summary) - 40} more points in {out}/results.parquet")
+        print(
+            f"\n{result.ran} runs ran, {result.skipped} already finished, {result.failed} failed "
+            f"({result.seconds:.1f} s); results: {out}/results.parquet"
+        )
+        if result.failed:
+            print(f"failed runs: {out}/errors/ (run again with --resume to retry them)")
+    return 1 if result.failed else 0
+
+
+def cmd_sensitivity(args: argparse.Namespace) -> int:
+    from habsburg.experiments.sensitivity import format_table, run_sensitivity
+    from habsburg.experiments.sweep import load_spec
+
+    _check_flags(args)
+    spec = load_spec(args.spec, sampled=True)
+    out = Path(args.out) if args.out else Path("results") / "sensitivity" / spec.name
+    result = run_sensitivity(
+        spec,
+        out,
+        scheduler=args.scheduler,
+        workers=args.workers,
+        serial=args.serial,
+        resume=args.resume,
+        progress=not args.quiet,
+    )
+    if not args.quiet:
+        print(format_table(result.table))
+        print(f"\nindices: {out}/sensitivity.csv, figure: {result.figure}")
+    return 0

@@ -1,0 +1,61 @@
+"""``habsburg validate``: the published results (SCIENCE.md) reproduced with the simulator's code."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from habsburg.experiments.validation import (
+    DEFAULT_SEED,
+    EXPERIMENTS,
+    format_table,
+    parse_only,
+    run_validation,
+    write_outputs,
+)
+from habsburg.scenarios.errors import UserError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "validate",
+        help="reproduce the published results (SCIENCE.md V1–V5) with the simulator's own code",
+        description="Run checks V1–V5 against the project's learners, watermark scheme and "
+        "calibrated baseline; print the table, write validation.md and validation.csv, exit 1 "
+        "if a check fails.",
+    )
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="fewer replicates; fixed tolerances widened by 3 standard errors",
+    )
+    p.add_argument(
+        "--out",
+        default="results/validation",
+        help="directory for validation.md / validation.csv (default: results/validation)",
+    )
+    p.add_argument(
+        "--only",
+        default=None,
+        metavar="V1,V3",
+        help=f"run only these check groups ({', '.join(EXPERIMENTS)})",
+    )
+    p.add_argument("--seed", type=int, default=DEFAULT_SEED, help="Monte Carlo seed")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_validate)
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    groups = parse_only(args.only)
+    if args.seed < 0:
+
+        raise UserError(f"--seed must be >= 0, got {args.seed}")
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+
+        raise UserError(f"--out {args.out!r} exists and is not a directory")
+    report = run_validation(groups, quick=args.quick, seed=args.seed, progress=not args.quiet)
+    print(format_table(report))
+    paths = write_outputs(report, out)
+    print(f"written: {', '.join(str(p) for p in paths)}")
+    return 0 if report.passed else 1

@@ -1,0 +1,103 @@
+"""``habsburg viz``: serve the SolaraViz app on 127.0.0.1."""
+
+from __future__ import annotations
+
+from habsburg.scenarios.errors import UserError
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+
+from habsburg.viz.model import AUTHORS_ENV, SCENARIO_ENV, VIZ_AUTHORS
+
+DEFAULT_PORT = 8765
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "viz",
+        help="explore a scenario in the browser (Mesa SolaraViz)",
+        description=(
+            "Serve the interactive visualization of a viz-sized copy of a scenario on "
+            "http://127.0.0.1:PORT (no internet needed; Solara's assets are bundled)."
+        ),
+    )
+    p.add_argument(
+        "scenario",
+        nargs="?",
+        default="baseline",
+        metavar="NAME|FILE",
+        help="library scenario name or TOML file (default: baseline)",
+    )
+    p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
+    p.add_argument(
+        "--authors",
+        type=int,
+        default=VIZ_AUTHORS,
+        help=f"human authors of the viz-sized scenario (default {VIZ_AUTHORS}); "
+        "demand, budgets and sites scale with it",
+    )
+    p.add_argument("--open", action="store_true", help="open a browser tab")
+    p.set_defaults(func=cmd_viz)
+
+
+def server_command(port: int, *, open_browser: bool = False) -> list[str]:
+    """The ``solara run`` command line serving the app on 127.0.0.1 only."""
+    return [
+        sys.executable,
+        "-m",
+        "solara",
+        "run",
+        "habsburg.viz.app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--production",
+        "--no-check-version",
+        "--open" if open_browser else "--no-open",
+    ]
+
+
+def server_env(scenario: str, authors: int) -> dict[str, str]:
+    """Environment of the server process: the scenario, no telemetry, offline assets."""
+    env = dict(os.environ)
+    env[SCENARIO_ENV] = scenario
+    env[AUTHORS_ENV] = str(authors)
+    env["SOLARA_TELEMETRY_MIXPANEL_ENABLE"] = "False"
+    env.setdefault("MPLBACKEND", "Agg")
+    return env
+
+
+def cmd_viz(args: argparse.Namespace) -> int:
+    from habsburg.scenarios.library import load_scenario
+    from habsburg.viz.model import EcosystemViz
+
+    if not 1 <= args.port <= 65535:
+        raise UserError(f"--port must be between 1 and 65535, got {args.port}")
+    if args.authors < 10:
+        raise UserError(f"--authors must be at least 10, got {args.authors}")
+    scenario = load_scenario(args.scenario)  # a bad name or file fails here, before the server
+    scenario_arg = args.scenario
+    if os.path.exists(scenario_arg):
+        scenario_arg = os.path.abspath(scenario_arg)
+    EcosystemViz(scenario_name=scenario_arg, authors=args.authors)  # so does one it cannot build
+    print(
+        f"habsburg viz: {scenario.name} ({args.authors} authors) on http://127.0.0.1:{args.port}"
+        " — Ctrl-C stops",
+        flush=True,
+    )
+    server = subprocess.Popen(
+        server_command(args.port, open_browser=args.open),
+        env=server_env(scenario_arg, args.authors),
+    )
+    # stopping `habsburg viz` stops the server (Ctrl-C reaches both through the terminal)
+    signal.signal(signal.SIGTERM, lambda signum, frame: server.terminate())
+    try:
+        return server.wait()
+    except KeyboardInterrupt:
+        server.terminate()
+        server.wait()
+        return 130

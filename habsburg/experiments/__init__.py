@@ -1,0 +1,1 @@
+"""Experiments: run, checkpoint, outcomes, compare, sweeps, sensitivity, EMA, validation."""

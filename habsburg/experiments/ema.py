@@ -1,0 +1,187 @@
+"""EMA Workbench adapter: the simulator as an EMA ``Model`` with declared uncertainties, levers
+and outcomes, for exploratory modelling and scenario discovery (PRIM).
+
+Uncertainties and levers are setting paths of the scenario schema; their ranges default to the
+ranges the schema declares (:func:`~habsburg.scenarios.schema.setting_spec`), their type follows
+the setting's (float -> ``RealParameter``, int -> ``IntegerParameter``, bool ->
+``BooleanParameter``, choices -> ``CategoricalParameter``). Outcomes are the named outcomes of
+:mod:`habsburg.experiments.outcomes`. Each experiment is one sweep run
+(:func:`~habsburg.experiments.sweep.execute_run`), so EMA, ``habsburg sweep`` and ``habsburg
+sensitivity`` compute the same numbers for the same settings and seed.
+
+Needs the ``ema`` extra (``pip install 'habsburg[ema]'``): ema-workbench 2.5 or 3.x.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from habsburg.scenarios.library import load_scenario
+from habsburg.experiments.outcomes import DEFAULT_OUTCOMES, OUTCOMES, SCALAR, check_outcomes
+from habsburg.experiments.run import check_steps
+from habsburg.scenarios.schema import Scenario, ScenarioError, check_setting, setting_spec
+from habsburg.experiments.sweep import RunTask, _native, execute_run, replicate_seeds
+
+Bounds = tuple[float, float] | list[Any] | None
+
+
+def _ema():
+    try:
+        import ema_workbench
+    except ImportError:
+        raise ScenarioError(
+            "the EMA Workbench adapter needs the 'ema' extra: pip install 'habsburg[ema]'"
+        ) from None
+    return ema_workbench
+
+
+def variable_name(path: str) -> str:
+    """An EMA variable name (a Python identifier) for a setting path:
+    ``models.*.temperature`` -> ``models_all_temperature``."""
+    return re.sub(r"\W", "_", path.replace("*", "all"))
+
+
+def ema_parameter(base: Scenario, path: str, bounds: Bounds = None):
+    """The EMA parameter of a setting path: its type from the schema, its range from ``bounds``
+    (``(low, high)`` or a list of categories) or else the schema's declared range."""
+    ema = _ema()
+    where = f"EMA parameter {path!r}"
+    try:
+        spec = setting_spec(base, path)
+        check_setting(base, path, spec["default"])
+    except ScenarioError as err:
+        raise ScenarioError(f"{where}: {err}") from None
+    name, hint = variable_name(path), spec["type"]
+    if isinstance(bounds, list) or hint is bool or spec.get("choices") is not None:
+        categories = bounds if isinstance(bounds, list) else None
+        if categories is None:
+            categories = [False, True] if hint is bool else list(spec.get("choices") or [])
+        if not categories:
+            raise ScenarioError(f"{where}: give its categories as a list")
+        for value in categories:
+            check_setting(base, path, value, where)
+        if hint is bool and bounds is None:
+            return ema.BooleanParameter(name)
+        return ema.CategoricalParameter(name, categories)
+    if hint not in (int, float):
+        raise ScenarioError(f"{where}: a {getattr(hint, '__name__', hint)} setting needs a list")
+    if bounds is None:
+        low, high = spec.get("low"), spec.get("high")
+        if low is None or high is None:
+            raise ScenarioError(f"{where}: no declared range; give (low, high)")
+    else:
+        if len(bounds) != 2:
+            raise ScenarioError(f"{where}: expected (low, high), got {bounds!r}")
+        low, high = (check_setting(base, path, v, where) for v in bounds)
+    if not (math.isfinite(low) and math.isfinite(high)) or low >= high:
+        raise ScenarioError(f"{where}: range [{low}, {high}] is empty or unbounded")
+    if hint is int:
+        return ema.IntegerParameter(name, int(low), int(high))
+    return ema.RealParameter(name, float(low), float(high))
+
+
+class HabsburgFunction:
+    """The model function EMA calls: keyword arguments named after the variables (plus
+    ``seed``) -> a dict of outcomes. A module-level class, so it pickles to EMA's worker
+    processes."""
+
+    def __init__(
+        self,
+        base: Scenario,
+        paths: Mapping[str, str],
+        outcomes: Sequence[str],
+        steps: int | None = None,
+    ) -> None:
+        self.base = base
+        self.paths = dict(paths)  # variable name -> setting path
+        self.outcomes = tuple(outcomes)
+        self.steps = steps
+
+    def __call__(self, **kwargs: Any) -> dict[str, Any]:
+        seed = kwargs.pop("seed", None)
+        settings = tuple((self.paths[k], _native(v)) for k, v in kwargs.items())
+        task = RunTask("ema", 0, 0, self.base.seed if seed is None else int(seed), settings)
+        out = execute_run(task, self.base, self.outcomes, self.steps)
+        if out.error is not None:
+            raise RuntimeError(f"habsburg run failed for {dict(settings)}: {out.error}")
+        result: dict[str, Any] = dict(out.scalars)
+        for name in self.outcomes:
+            if OUTCOMES[name].kind != SCALAR:
+                result[name] = out.series[name].to_numpy()
+        return result
+
+
+def ema_model(
+    scenario: Scenario | str,
+    uncertainties: Mapping[str, Bounds] | Sequence[str],
+    levers: Mapping[str, Bounds] | Sequence[str] = (),
+    outcomes: Sequence[str] = DEFAULT_OUTCOMES,
+    *,
+    steps: int | None = None,
+    replications: int | None = None,
+    name: str = "habsburg",
+):
+    """An EMA Workbench model of ``scenario`` (a Scenario, library name or file).
+
+    ``uncertainties`` and ``levers`` map setting paths to ``(low, high)``, a list of categories,
+    or ``None`` for the schema's declared range (a plain list of paths means all ``None``).
+    With ``replications`` the model is a ``ReplicatorModel`` run on that many seeds derived
+    from the scenario's seed; otherwise the scenario's seed is a constant.
+    """
+    ema = _ema()
+    base = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
+    check_steps(base, steps)
+    outcomes = check_outcomes(outcomes, "EMA outcomes")
+
+    def as_mapping(items) -> dict[str, Bounds]:
+        return dict(items) if isinstance(items, Mapping) else dict.fromkeys(items)
+
+    unc, lev = as_mapping(uncertainties), as_mapping(levers)
+    if not unc and not lev:
+        raise ScenarioError("EMA model: name at least one uncertainty or lever")
+    paths: dict[str, str] = {}
+    for path in [*unc, *lev]:
+        var = variable_name(path)
+        if var in paths or var == "seed":
+            raise ScenarioError(f"EMA model: {path!r} is listed twice (as variable {var!r})")
+        paths[var] = path
+    function = HabsburgFunction(base, paths, outcomes, steps)
+    if replications is None:
+        model = ema.Model(name, function=function)
+        model.constants = [ema.Constant("seed", base.seed)]
+    else:
+        if replications < 1:
+            raise ScenarioError(f"EMA model: replications must be >= 1, got {replications}")
+        model = ema.ReplicatorModel(name, function=function)
+        model.replications = [{"seed": s} for s in replicate_seeds(base.seed, replications)]
+    model.uncertainties = [ema_parameter(base, p, b) for p, b in unc.items()]
+    model.levers = [ema_parameter(base, p, b) for p, b in lev.items()]
+    model.outcomes = [
+        ema.ScalarOutcome(o) if OUTCOMES[o].kind == SCALAR else ema.TimeSeriesOutcome(o)
+        for o in outcomes
+    ]
+    return model
+
+
+def parameter_frame(experiments: pd.DataFrame, model) -> pd.DataFrame:
+    """The uncertainty and lever columns of EMA's experiments table (what PRIM reads)."""
+    names = [p.name for p in [*model.uncertainties, *model.levers]]
+    return experiments[names].copy()
+
+
+def find_box(x: pd.DataFrame, y: np.ndarray, *, threshold: float = 0.8, **kwargs: Any):
+    """PRIM scenario discovery (Friedman & Fisher 1999): a box of ``x`` dense in the cases of
+    interest ``y`` (booleans). Works with ema-workbench 2.5 (which takes ``threshold``) and 3.x
+    (which does not)."""
+    from ema_workbench.analysis import prim
+
+    if "threshold" in inspect.signature(prim.Prim.__init__).parameters:
+        kwargs["threshold"] = threshold
+    return prim.Prim(x, np.asarray(y, dtype=bool), **kwargs).find_box()

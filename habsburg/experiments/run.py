@@ -1,0 +1,263 @@
+"""Run a scenario and write its results: Parquet tables, a manifest, (optionally) a report."""
+
+from __future__ import annotations
+
+import json
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+import pandas as pd
+from tqdm.auto import tqdm
+
+from habsburg.model.model import EcosystemModel
+from habsburg.scenarios.schema import Scenario, ScenarioError
+
+PACKAGES = ("habsburg", "mesa", "numpy", "scipy", "pandas", "networkx", "pyarrow", "matplotlib")
+
+
+def package_versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+@dataclass
+class RunResult:
+    model: EcosystemModel
+    tables: dict[str, pd.DataFrame]
+    out_dir: Path | None
+    seconds: float
+
+
+def check_steps(scenario: Scenario, steps: int | None) -> int:
+    total = scenario.steps
+    if steps is None:
+        return total
+    if steps < 1 or steps > total:
+        raise ScenarioError(
+            f"--steps must be between 1 and {total} for scenario {scenario.name!r} "
+            f"({scenario.start}..{scenario.end}), got {steps}"
+        )
+    return steps
+
+
+def simulate(
+    scenario: Scenario,
+    *,
+    seed: int | None = None,
+    steps: int | None = None,
+    progress: bool = False,
+    checkpoint_every: int | None = None,
+    checkpoint: str | Path | None = None,
+    resume: bool = False,
+) -> EcosystemModel:
+    """Build the model and step it (``steps`` months, default the whole scenario).
+
+    With ``checkpoint`` (a file) the model is pickled there every ``checkpoint_every`` months;
+    ``resume=True`` continues from that file when it exists (same tables as an uninterrupted
+    run: the checkpoint holds the random generators' state too).
+    """
+    from habsburg.experiments.checkpoint import load_checkpoint, save_checkpoint
+
+    n = check_steps(scenario, steps)
+    if checkpoint_every is not None and checkpoint_every < 1:
+        raise ScenarioError(f"--checkpoint-every must be >= 1 month, got {checkpoint_every}")
+    model = None
+    if resume and checkpoint is not None and Path(checkpoint).exists():
+        model = load_checkpoint(checkpoint, scenario, seed)
+        if model.steps > n:
+            raise ScenarioError(
+                f"checkpoint {str(checkpoint)!r} is at month {model.steps}, past the {n} "
+                "months asked for; delete it or ask for more --steps"
+            )
+    if model is None:
+        model = EcosystemModel(scenario, seed=seed)
+    bar = tqdm(
+        total=n,
+        initial=model.steps,
+        desc=f"{scenario.name}",
+        unit="month",
+        disable=not progress,
+        leave=False,
+    )
+    while model.steps < n:
+        model.step()
+        bar.update(1)
+        bar.set_postfix_str(model.date, refresh=False)
+        if checkpoint_every and checkpoint is not None and model.steps < n:
+            if model.steps % checkpoint_every == 0:
+                save_checkpoint(model, checkpoint, scenario, seed)
+    bar.close()
+    return model
+
+
+def write_tables(tables: dict[str, pd.DataFrame], out_dir: Path) -> list[str]:
+    files = []
+    for name, df in tables.items():
+        path = out_dir / f"{name}.parquet"
+        df.to_parquet(path, index=False)
+        files.append(path.name)
+    return files
+
+
+def atomic_output(out: Path):
+    """A temporary directory beside ``out``; :func:`commit_output` moves it into place, so a
+    failing run never leaves ``out`` half-written or destroys what was there."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+
+
+def commit_output(tmp: Path, out: Path) -> None:
+    backup = None
+    if out.exists():
+        backup = out.with_name(f".{out.name}.old-{int(time.time() * 1e6)}")
+        out.rename(backup)
+    tmp.rename(out)
+    if backup is not None:
+        shutil.rmtree(backup, ignore_errors=True)
+
+
+def run_scenario(
+    scenario: Scenario,
+    *,
+    seed: int | None = None,
+    steps: int | None = None,
+    out: str | Path | None = None,
+    progress: bool = False,
+    finish: Callable[[Path], object] | None = None,
+    checkpoint_every: int | None = None,
+    resume: bool = False,
+) -> RunResult:
+    """Run ``scenario`` and (when ``out`` is given) write its results directory:
+
+    ``model_metrics.parquet`` (one row per month), ``models.parquet`` / ``scrapers.parquet``
+    (per agent per month), ``lineage``, ``training_sources``, ``errors``, ``adoptions``,
+    ``error_claims``, ``crawls``, ``z_samples``, ``documents``, ``sites``, ``interventions``, and
+    ``manifest.json`` (the scenario as resolved, seed, package versions).
+
+    ``checkpoint_every`` months the model is checkpointed to ``OUT/.checkpoint.pkl`` (removed
+    when the results are written); ``resume=True`` continues from it.
+    """
+    from habsburg.experiments.checkpoint import checkpoint_path
+
+    check_steps(scenario, steps)
+    if (checkpoint_every is not None or resume) and out is None:
+        raise ScenarioError("checkpoints (--checkpoint-every, --resume) need an output directory")
+    started = time.time()
+    model = simulate(
+        scenario,
+        seed=seed,
+        steps=steps,
+        progress=progress,
+        checkpoint_every=checkpoint_every,
+        checkpoint=checkpoint_path(out) if out is not None else None,
+        resume=resume,
+    )
+    tables = model.tables()
+    seconds = time.time() - started
+    out_dir = None
+    if out is not None:
+        out_dir = Path(out)
+        tmp = atomic_output(out_dir)
+        try:
+            files = write_tables(tables, tmp)
+            manifest = {
+                # as given (interventions change model.config during the run), with the seed used
+                "scenario": {**scenario.to_dict(), "seed": model.config.seed},
+                "scenario_name": scenario.name,
+                "seed": model.config.seed,
+                "steps": model.steps,
+                "first_month": scenario.start,
+                "last_month": model.date,
+                "seconds": round(seconds, 3),
+                "documents": len(model.internet.store),
+                "versions": package_versions(),
+                "command": " ".join(sys.argv),
+                "files": files,
+            }
+            (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
+            if finish is not None:  # e.g. the CLI's report writer, on the not-yet-committed dir
+                finish(tmp)
+            commit_output(tmp, out_dir)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+    return RunResult(model, tables, out_dir, seconds)
+
+
+def summary_table(model: EcosystemModel) -> str:
+    """A short plain-text summary of the end of a run (printed by ``habsburg run``)."""
+    sc = model.config
+    mm = model.datacollector.get_model_vars_dataframe().reset_index(drop=True)
+    last = mm.iloc[-1]
+    lines = [
+        f"{sc.name}: {model.steps} months ({sc.start}..{model.date}), seed {sc.seed}, "
+        f"{len(model.internet.store):,} documents"
+    ]
+    launch = sc.launch_step
+    rows = []
+    for label, step in (
+        ("+12 months", launch + 12),
+        ("+24 months", launch + 24),
+        ("end", len(mm) - 1),
+    ):
+        if 0 <= step < len(mm):
+            r = mm.iloc[step]
+            rows.append(
+                (
+                    f"synthetic share of new docs, {label} ({sc.step_to_month(step)})",
+                    f"true {r.synthetic_share_new:.1%}  measured {r.synthetic_share_new_measured:.1%}",
+                )
+            )
+    rows += [
+        (
+            "synthetic share of the whole web",
+            f"true {last.synthetic_share_stock:.1%}  measured {last.synthetic_share_stock_measured:.1%}",
+        ),
+        ("mean pairwise JS between models", f"{last.mean_pairwise_js:.4f} nats"),
+        (
+            "failure ratio vs independence: all models / pairwise",
+            f"{last.systemic_failure_ratio:.2f} / {last.pairwise_failure_ratio:.2f}",
+        ),
+        (
+            "active wrong beliefs / largest cascade",
+            f"{last.active_wrong_beliefs:.0f} / {last.largest_cascade_models:.0f} models",
+        ),
+        (
+            "filter precision / recall (last month)",
+            f"{last.filter_precision:.2f} / {last.filter_recall:.2f}",
+        ),
+        (
+            "synthetic share of crawls before / after filters",
+            f"{last.training_synthetic_before:.1%} / {last.training_synthetic_after:.1%}",
+        ),
+    ]
+    width = max(len(k) for k, _ in rows)
+    lines += [f"  {k:<{width}}  {v}" for k, v in rows]
+    lines.append("")
+    header = f"  {'model':<12} {'gen':>3} {'share':>6} {'capability':>10} {'tail cov':>8} {'facts':>6} {'tail facts':>10} {'style var':>9}"
+    lines.append(header)
+    for a in model.models:
+        if not a.deployed:
+            lines.append(f"  {a.name:<12} not deployed")
+            continue
+        lines.append(
+            f"  {a.name:<12} {a.generation:>3} {a.market_share:>6.1%} {a.capability:>10.3f} "
+            f"{a.tail_coverage:>8.1%} {a.fact_accuracy:>6.1%} {a.tail_fact_accuracy:>10.1%} "
+            f"{a.style_variance_ratio:>9.2f}"
+        )
+    lines.append(
+        f"  (human reference: capability = entropy of p_H = {model.world.human_entropy:.3f} nats)"
+    )
+    return "\n".join(lines)

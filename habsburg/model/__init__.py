@@ -1,0 +1,1 @@
+"""The Mesa model: wiring, the monthly step, reporters, the event log and the export of tables."""

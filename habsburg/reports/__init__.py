@@ -1,0 +1,1 @@
+"""Reports: figures and Markdown/HTML documents built from result tables."""

@@ -1,0 +1,113 @@
+import numpy as np
+import pytest
+
+from habsburg.ecosystem.learners import (
+    ConceptLearner,
+    FactLearner,
+    StyleLearner,
+    apply_temperature_top_p,
+)
+from habsburg.ecosystem.world import tail_mask, zipf
+
+
+def test_concept_fit_is_mle_and_smoothing_adds_pseudocounts():
+    learner = ConceptLearner(4).fit(np.array([6, 3, 1, 0]))
+    np.testing.assert_allclose(learner.probs_, [0.6, 0.3, 0.1, 0.0])
+    smoothed = ConceptLearner(4, smoothing=1.0).fit(np.array([6, 3, 1, 0]))
+    np.testing.assert_allclose(smoothed.probs_, np.array([7, 4, 2, 1]) / 14)
+
+
+def test_temperature_sharpens_and_top_p_truncates():
+    p = np.array([0.5, 0.3, 0.15, 0.05])
+    cold = apply_temperature_top_p(p, 0.5, 1.0)
+    np.testing.assert_allclose(cold, p**2 / (p**2).sum())
+    nucleus = apply_temperature_top_p(p, 1.0, 0.8)
+    np.testing.assert_allclose(nucleus, [0.5 / 0.8, 0.3 / 0.8, 0, 0])
+    assert apply_temperature_top_p(p, 1.0, 0.81)[2] > 0  # the third is needed to reach 0.81
+
+
+def test_zero_counts_are_absorbing():
+    rng = np.random.default_rng(0)
+    learner = ConceptLearner(3).fit(np.array([5, 5, 0]))
+    draws = learner.sample(10_000, rng)
+    assert not (draws == 2).any()
+    learner.fit(np.bincount(draws, minlength=3))
+    assert learner.probs_[2] == 0
+
+
+def _generations(top_p: float, n_samples: int, generations: int, seed: int) -> list[float]:
+    p = zipf(300, 1.1)
+    tail = tail_mask(p, 0.1)
+    rng = np.random.default_rng(seed)
+    learner = ConceptLearner(p.size, top_p=top_p).fit(p * 1e9)
+    coverage = []
+    for _ in range(generations):
+        coverage.append(float((learner.sampling_probs[tail] > 0).mean()))
+        learner.fit(learner.sample_counts(n_samples, rng))
+    return coverage
+
+
+def test_top_p_below_one_loses_tail_over_generations_while_top_p_one_keeps_it():
+    truncated = _generations(0.95, 1_000_000, 6, seed=1)
+    full = _generations(1.0, 1_000_000, 6, seed=1)
+    assert truncated[-1] < 0.5 * truncated[0] or truncated[-1] == 0
+    assert truncated[-1] < truncated[1] <= truncated[0]
+    assert full[-1] > 0.95  # large samples, no truncation: the tail survives
+
+
+def test_concept_learner_rejects_bad_hyperparameters():
+    with pytest.raises(ValueError, match="top_p"):
+        ConceptLearner(10, top_p=1.5)
+    with pytest.raises(ValueError, match="temperature"):
+        ConceptLearner(10, temperature=0)
+    with pytest.raises(ValueError, match="shape"):
+        ConceptLearner(10).fit(np.ones(9))
+
+
+def test_fact_learner_beliefs_and_answers():
+    counts = np.array([[8, 2, 0], [0, 0, 0], [1, 1, 8]], dtype=float)
+    fl = FactLearner(3, 3, hallucination_rate=0.0, unseen_hallucination_rate=1.0).fit(counts)
+    np.testing.assert_allclose(fl.belief_[0], [0.8, 0.2, 0.0])
+    assert list(fl.seen_) == [True, False, True]
+    assert list(fl.modal_value) == [0, 0, 2]
+    rng = np.random.default_rng(3)
+    facts = np.repeat([0, 1, 2], 20_000)
+    values, answered = fl.sample(facts, rng)
+    assert answered.all()
+    assert abs((values[:20_000] == 0).mean() - 0.8) < 0.01
+    assert abs((values[20_000:40_000] == 1).mean() - 1 / 3) < 0.01  # unseen: uniform guesses
+    truth = np.array([0, 1, 2])
+    expected = fl.correct_probability(truth)
+    measured = [(values[i * 20_000 : (i + 1) * 20_000] == truth[i]).mean() for i in range(3)]
+    np.testing.assert_allclose(measured, expected, atol=0.012)
+
+
+def test_hallucinations_pick_values_other_than_the_belief():
+    counts = np.zeros((50, 4))
+    counts[:, 1] = 10
+    fl = FactLearner(50, 4, hallucination_rate=0.3).fit(counts)
+    values, _ = fl.sample(np.repeat(np.arange(50), 400), np.random.default_rng(0))
+    wrong = values != 1
+    assert abs(wrong.mean() - 0.3) < 0.02
+    assert set(np.unique(values[wrong])) == {0, 2, 3}
+    np.testing.assert_allclose(fl.correct_probability(np.ones(50, int)), 0.7)
+
+
+def test_unseen_facts_can_abstain():
+    fl = FactLearner(5, 4, unseen_hallucination_rate=0.0).fit(np.zeros((5, 4)))
+    values, answered = fl.sample(np.arange(5), np.random.default_rng(0))
+    assert not answered.any() and (values == -1).all()
+
+
+def test_style_learner_estimators_and_temperature():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(10, 2))
+    unbiased = StyleLearner(2).fit(x)
+    mle = StyleLearner(2, estimator="mle").fit(x)
+    np.testing.assert_allclose(unbiased.cov_, np.cov(x.T, ddof=1))
+    np.testing.assert_allclose(mle.cov_, np.cov(x.T, ddof=0))
+    cold = StyleLearner(2, temperature=0.5).fit(x)
+    samples = cold.sample(200_000, rng)
+    np.testing.assert_allclose(np.cov(samples.T), 0.25 * unbiased.cov_, rtol=0.05, atol=0.01)
+    with pytest.raises(ValueError, match="estimator"):
+        StyleLearner(2, estimator="biased")

@@ -1,0 +1,159 @@
+"""Paired what-if comparisons: the t interval, pairing by seed, files, CLI."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from habsburg.experiments import compare as K
+from habsburg.cli import main
+from habsburg.scenarios.library import load_scenario
+
+DATA = Path(__file__).parent / "data"
+BASE = DATA / "compare_tiny.toml"
+
+
+def test_paired_ci_on_known_differences():
+    mean, low, high, n = K.paired_ci(np.array([1.0, 2.0, 3.0, 4.0, 5.0]))
+    half = stats.t.ppf(0.975, 4) * np.std([1, 2, 3, 4, 5], ddof=1) / np.sqrt(5)
+    assert (mean, n) == (3.0, 5)
+    assert (low, high) == pytest.approx((3.0 - half, 3.0 + half))
+    assert low == pytest.approx(1.0367, abs=1e-4)
+    mean, low, high, n = K.paired_ci(np.array([0.5, np.nan]))  # one pair left: no interval
+    assert mean == 0.5 and n == 1 and np.isnan(low) and np.isnan(high)
+
+
+def test_paired_ci_covers_a_known_difference_at_its_level():
+    rng = np.random.default_rng(0)
+    true, n, reps = 0.3, 6, 4000
+    seed_effect = rng.normal(0, 5.0, (reps, n))  # large, shared by both arms: pairing removes it
+    base = seed_effect + rng.normal(0, 1, (reps, n))
+    alt = seed_effect + true + rng.normal(0, 1, (reps, n))
+    covered = [
+        K.paired_ci(a - b)[1] <= true <= K.paired_ci(a - b)[2]
+        for a, b in zip(alt, base, strict=True)
+    ]
+    assert np.mean(covered) == pytest.approx(0.95, abs=0.015)
+
+
+def test_band_is_the_t_interval_per_month():
+    runs = np.array([[1.0, 2.0, np.nan], [3.0, 2.0, np.nan], [5.0, 2.0, 4.0]])
+    mean, low, high = K.band(runs)
+    assert mean.tolist() == [3.0, 2.0, 4.0]
+    half = stats.t.ppf(0.975, 2) * 2.0 / np.sqrt(3)
+    assert (low[0], high[0]) == pytest.approx((3.0 - half, 3.0 + half))
+    assert low[1] == high[1] == 2.0  # no spread
+    assert np.isnan(low[2]) and np.isnan(high[2])  # a single run: no interval
+
+
+def test_paired_differences_pair_runs_by_seed():
+    seeds = [1, 2, 3, 4]
+    base = {"final_mean_fact_accuracy": [0.9, 0.5, 0.7, 0.8]}
+    rows = [
+        {"scenario": "base", "seed": s, "final_mean_fact_accuracy": v}
+        for s, v in zip(seeds, base["final_mean_fact_accuracy"], strict=True)
+    ] + [
+        # runs listed in another order: the pairing must follow the seed, not the row
+        {"scenario": "alt", "seed": s, "final_mean_fact_accuracy": v + 0.05}
+        for s, v in reversed(list(zip(seeds, base["final_mean_fact_accuracy"], strict=True)))
+    ]
+    for name in K.SCALARS:
+        for r in rows:
+            r.setdefault(name, 1.0)
+    d = K.paired_differences(pd.DataFrame(rows), "base").set_index("outcome")
+    row = d.loc["final_mean_fact_accuracy"]
+    assert row["difference"] == pytest.approx(0.05)
+    assert row["ci_low"] == pytest.approx(0.05) and row["ci_high"] == pytest.approx(0.05)
+    assert row["excludes_zero"] and row["pairs"] == 4
+    assert d.loc["final_mean_capability", "difference"] == 0.0
+    assert not d.loc["final_mean_capability", "excludes_zero"]
+
+
+def test_comparing_a_scenario_with_itself_gives_exact_zeros(tmp_path):
+    """Same seeds, same scenario: every paired difference is exactly 0 (runs reproduce)."""
+    base = load_scenario(BASE)
+    result = K.compare(base, [copy.deepcopy(base)], seeds=2, steps=14, progress=False)
+    assert result.scenarios == ["compare-tiny", "compare-tiny-2"]
+    assert result.seeds == [11, 12]
+    d = result.differences.dropna(subset=["difference"])
+    assert len(d) > 0 and (d["difference"] == 0).all() and (d["ci_high"] == 0).all()
+
+
+def test_compare_writes_parquet_and_report(tmp_path):
+    base = load_scenario(BASE)
+    alt = copy.deepcopy(base)
+    alt.name = "no-filters"
+    for s in alt.scrapers:
+        s.filters.watermark_detector = s.filters.classifier = False
+    out = tmp_path / "cmp"
+    result = K.compare(base, [alt], seeds=3, steps=18, out=out, progress=False)
+    runs = pd.read_parquet(out / "runs.parquet")
+    assert sorted(map(tuple, runs[["scenario", "seed"]].to_numpy())) == sorted(
+        (name, seed) for name in ("compare-tiny", "no-filters") for seed in (11, 12, 13)
+    )
+    series = pd.read_parquet(out / "series.parquet")
+    assert len(series) == 6 * 18 and set(K.SERIES) <= set(series.columns)
+    diffs = pd.read_parquet(out / "differences.parquet")
+    pd.testing.assert_frame_equal(diffs, result.differences)
+    # recompute one difference from runs.parquet
+    wide = runs.pivot(index="seed", columns="scenario", values="mean_filter_recall")
+    mean, low, high, _ = K.paired_ci((wide["no-filters"] - wide["compare-tiny"]).to_numpy())
+    row = diffs.set_index("outcome").loc["mean_filter_recall"]
+    assert (row["difference"], row["ci_low"], row["ci_high"]) == pytest.approx((mean, low, high))
+    assert row["excludes_zero"] and row["difference"] < 0  # filters off: recall 0
+    report = (out / "report.md").read_text()
+    assert "95% CI" in report and "mean_filter_recall" in report
+    assert f"[{low:.4g}, {high:.4g}]" in report
+    assert len(list((out / "figures").glob("*.png"))) == 2
+    assert "data:image/png;base64," in (out / "report.html").read_text()
+
+
+@pytest.mark.slow
+def test_compare_cli_with_five_seeds(tmp_path, capsys):
+    alt = tmp_path / "mandate.toml"
+    alt.write_text(
+        BASE.read_text().replace('name = "compare-tiny"', 'name = "mandate"')
+        + "\n[watermark]\nadoption = 1.0\n"
+    )
+    out = tmp_path / "cmp"
+    code = main(
+        [
+            "compare",
+            str(BASE),
+            str(alt),
+            "--seeds",
+            "5",
+            "--steps",
+            "20",
+            "--out",
+            str(out),
+            "--quiet",
+        ]
+    )
+    assert code == 0
+    diffs = pd.read_parquet(out / "differences.parquet")
+    assert (diffs["pairs"] == 5).all()
+    assert diffs["ci_low"].notna().any()
+    # every model watermarks: the filters catch far more of the synthetic text
+    assert diffs.set_index("outcome").loc["mean_filter_recall", "excludes_zero"]
+    assert "95% CI" in (out / "report.md").read_text()
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["compare", str(BASE), str(BASE), "--seeds", "0"], "--seeds must be at least 1"),
+        (["compare", str(BASE), "no-such-scenario"], "unknown scenario 'no-such-scenario'"),
+        (["compare", str(BASE), str(BASE), "--steps", "999"], "--steps must be between 1 and 24"),
+        (["compare", str(BASE), "missing.toml"], "scenario file 'missing.toml' does not exist"),
+    ],
+)
+def test_compare_cli_bad_input_names_the_problem(argv, message, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err

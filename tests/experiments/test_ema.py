@@ -1,0 +1,111 @@
+"""EMA Workbench adapter: parameters from the schema, outcomes equal to sweep runs, PRIM."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")  # "ipyparallel not installed"
+    ema_workbench = pytest.importorskip("ema_workbench")
+
+from habsburg.experiments.ema import ema_model, ema_parameter, find_box, parameter_frame
+from habsburg.scenarios.schema import ScenarioError, load_file
+from habsburg.experiments.sweep import RunTask, execute_run
+
+TINY = Path(__file__).parent / "data" / "sweep_tiny.toml"
+STEPS = 10
+OUTCOMES = ["final_synthetic_share_new", "final_mean_tail_coverage", "synthetic_share_new"]
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return load_file(TINY)
+
+
+@pytest.fixture(scope="module")
+def experiments(tiny):
+    model = ema_model(
+        tiny,
+        {"demand.adoption.ceiling": (0.0, 800.0), "humans.error_rate": None},
+        {"watermark.adoption": None, "models.*.data.mode": None},
+        OUTCOMES,
+        steps=STEPS,
+    )
+    with ema_workbench.SequentialEvaluator(model) as evaluator:
+        exps, outs = ema_workbench.perform_experiments(
+            model, scenarios=12, policies=1, evaluator=evaluator
+        )
+    return model, exps, outs
+
+
+def test_parameters_follow_the_schema(tiny):
+    p = ema_parameter(tiny, "watermark.adoption")
+    assert isinstance(p, ema_workbench.RealParameter)
+    assert (p.lower_bound, p.upper_bound) == (0.0, 1.0)  # the declared range
+    p = ema_parameter(tiny, "models.*.retrain_interval", (2, 8))
+    assert isinstance(p, ema_workbench.IntegerParameter) and p.name == "models_all_retrain_interval"
+    assert isinstance(ema_parameter(tiny, "models.*.data.dedup"), ema_workbench.BooleanParameter)
+    modes = ema_parameter(tiny, "models.*.data.mode")
+    assert isinstance(modes, ema_workbench.CategoricalParameter)
+    assert {c.value for c in modes.categories} == {"replace", "accumulate", "accumulate_subsample"}
+
+
+@pytest.mark.parametrize(
+    ("path", "bounds", "message"),
+    [
+        ("watermark.adoptoin", None, "did you mean 'adoption'"),
+        ("watermark.adoption", (0.0, 2.0), "out of range"),
+        ("watermark.adoption", (0.5, 0.5), "empty"),
+        ("models.*.data.distill_from", None, "needs a list"),
+        ("models.*.name", None, "names cannot be changed"),
+    ],
+)
+def test_bad_parameters_are_named_errors(tiny, path, bounds, message):
+    with pytest.raises(ScenarioError, match=message):
+        ema_parameter(tiny, path, bounds)
+
+
+def test_experiments_are_sweep_runs(tiny, experiments):
+    _, exps, outs = experiments
+    assert len(exps) == 12
+    assert outs["synthetic_share_new"].shape == (12, STEPS)
+    assert np.isfinite(outs["final_synthetic_share_new"]).all()
+    # experiment 3 again, as a sweep run with the same settings and seed: same numbers
+    row = exps.iloc[3]
+    settings = (
+        ("demand.adoption.ceiling", float(row["demand_adoption_ceiling"])),
+        ("humans.error_rate", float(row["humans_error_rate"])),
+        ("watermark.adoption", float(row["watermark_adoption"])),
+        ("models.*.data.mode", str(row["models_all_data_mode"])),
+    )
+    run = execute_run(RunTask("check", 0, 0, tiny.seed, settings), tiny, OUTCOMES, STEPS)
+    assert run.scalars["final_synthetic_share_new"] == outs["final_synthetic_share_new"][3]
+    np.testing.assert_array_equal(run.series["synthetic_share_new"], outs["synthetic_share_new"][3])
+
+
+def test_prim_finds_the_demand_driven_box(experiments):
+    model, exps, outs = experiments
+    share = outs["final_synthetic_share_new"]
+    box = find_box(parameter_frame(exps, model), share > np.median(share), threshold=0.8)
+    stats, limits = box.inspect(style="data")[0]
+    assert "demand_adoption_ceiling" in limits.index  # more AI demand, more synthetic text
+    low = limits.loc["demand_adoption_ceiling"].iloc[0]
+    assert low > 100.0 and stats["density"] >= 0.8
+
+
+def test_replications_run_on_derived_seeds(tiny):
+    model = ema_model(
+        tiny,
+        ["watermark.adoption"],
+        outcomes=["final_synthetic_share_new"],
+        steps=4,
+        replications=2,
+    )
+    seeds = [r["seed"] for r in model.replications]
+    assert len(set(seeds)) == 2
+    with pytest.raises(ScenarioError, match="listed twice"):
+        ema_model(tiny, ["watermark.adoption"], ["watermark.adoption"], steps=4)

@@ -1,0 +1,104 @@
+"""Sensitivity: Sobol and Morris indices through the sweep machinery."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from habsburg.cli import main
+from habsburg.experiments.sensitivity import design, sensitivity_settings
+from habsburg.experiments.sweep import SweepError, load_results, load_spec
+
+pytest.importorskip("SALib")
+
+TINY = Path(__file__).parent / "data" / "sweep_tiny.toml"
+SPEC = f"""
+name = "tiny-sensitivity"
+scenario = "{TINY.as_posix()}"
+steps = 10
+seed = 3
+outcomes = ["final_synthetic_share_new", "final_mean_tail_coverage"]
+
+[[parameters]]
+path = "demand.adoption.ceiling"
+range = [0.0, 800.0]
+
+[[parameters]]
+path = "humans.error_rate"
+range = [0.0, 0.05]
+
+[sensitivity]
+sobol_samples = 8
+morris_trajectories = 4
+"""
+
+
+@pytest.fixture(scope="module")
+def spec_file(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("sens") / "tiny_sensitivity.toml"
+    path.write_text(SPEC)
+    return path
+
+
+def test_sensitivity_ranks_the_driving_parameter_first(spec_file, tmp_path, capsys):
+    out = tmp_path / "sens"
+    assert main(["sensitivity", str(spec_file), "--serial", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "mu_star" in printed and "demand.adoption.ceiling" in printed
+
+    table = pd.read_csv(out / "sensitivity.csv")
+    assert table.equals(pd.read_parquet(out / "sensitivity.parquet"))
+    assert (out / "sensitivity.png").stat().st_size > 10_000
+    assert set(table["outcome"]) == {"final_synthetic_share_new", "final_mean_tail_coverage"}
+    # the model evaluations are sweeps: N·(D+2) Sobol points and r·(D+1) Morris points
+    assert len(load_results(out / "sobol")) == 8 * (2 + 2)
+    assert len(load_results(out / "morris")) == 4 * (2 + 1)
+
+    # AI demand, not the human error rate, drives the synthetic share of new documents
+    share = table[table["outcome"] == "final_synthetic_share_new"].set_index("parameter")
+    ceiling, errors = share.loc["demand.adoption.ceiling"], share.loc["humans.error_rate"]
+    assert ceiling["mu_star"] > 5 * errors["mu_star"]
+    assert ceiling["ST"] > errors["ST"]
+
+    # resumable like any sweep: nothing left to run, same indices
+    assert (
+        main(["sensitivity", str(spec_file), "--serial", "--resume", "--quiet", "--out", str(out)])
+        == 0
+    )
+    pd.testing.assert_frame_equal(table, pd.read_csv(out / "sensitivity.csv"))
+
+
+def test_designs_follow_salib_sizes_and_ranges(spec_file):
+    spec = load_spec(spec_file, sampled=True)
+    settings = sensitivity_settings(spec)
+    sobol = design(spec, settings, "sobol")
+    morris = design(spec, settings, "morris")
+    assert sobol.shape == (8 * 4, 2) and morris.shape == (4 * 3, 2)
+    assert sobol[:, 0].min() >= 0.0 and sobol[:, 0].max() <= 800.0
+    assert morris[:, 1].min() >= 0.0 and morris[:, 1].max() <= 0.05
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ("[sensitivity]\nsobol_samples = 6\n", "power of two"),
+        ('[sensitivity]\nmethods = ["fast"]\n', "expected a list of sobol, morris"),
+        ('[sensitivity]\noutcomes = ["synthetic_share_new"]\n', "is a timeseries"),
+        ("[sensitivity]\nmorris_levels = 1\n", "morris_levels"),
+    ],
+)
+def test_bad_sensitivity_settings_are_named_errors(tmp_path, extra, message):
+    text = SPEC.split("[sensitivity]")[0] + extra
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(SweepError, match=message):
+        sensitivity_settings(load_spec(path, sampled=True))
+
+
+def test_value_lists_are_refused(tmp_path):
+    path = tmp_path / "values.toml"
+    path.write_text(SPEC.replace("range = [0.0, 0.05]", "values = [0.0, 0.05]"))
+    with pytest.raises(SweepError, match=r"parameters\[1\].*needs a numeric range"):
+        sensitivity_settings(load_spec(path, sampled=True))

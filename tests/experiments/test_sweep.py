@@ -1,0 +1,290 @@
+"""Sweeps: Dask and serial give the same numbers; resume, worker loss, failing runs, bad specs."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from habsburg.cli import main
+from habsburg.experiments import sweep as sweep_mod
+from habsburg.experiments.sweep import (
+    SweepError,
+    connect,
+    load_results,
+    load_spec,
+    plan_spec,
+    replicate_seeds,
+    run_sweep,
+    spec_from_dict,
+)
+
+pytest.importorskip("distributed")
+
+TINY = Path(__file__).parent / "data" / "sweep_tiny.toml"
+SPEC = f"""
+name = "tiny-sweep"
+scenario = "{TINY.as_posix()}"
+seeds = 2
+seed = 11
+steps = 12
+outcomes = ["final_synthetic_share_new", "final_mean_tail_coverage", "largest_cascade",
+            "synthetic_share_new"]
+
+[[parameters]]
+path = "watermark.adoption"
+values = [0.0, 1.0]
+
+[[parameters]]
+path = "demand.adoption.ceiling"
+range = [200.0, 600.0]
+num = 2
+"""
+
+
+@pytest.fixture(scope="module")
+def spec_file(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("spec") / "tiny_sweep.toml"
+    path.write_text(SPEC)
+    return path
+
+
+@pytest.fixture(scope="module")
+def plan(spec_file):
+    return plan_spec(load_spec(spec_file))
+
+
+@pytest.fixture(scope="module")
+def serial(plan, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("serial") / "sweep"
+    result = run_sweep(plan, out, serial=True, progress=False)
+    assert (result.ran, result.failed) == (len(plan.tasks), 0)
+    return out
+
+
+@pytest.fixture(scope="module")
+def client():
+    """One local cluster (2 single-threaded worker processes) shared by the Dask tests."""
+    client = connect(workers=2)
+    yield client
+    cluster = client.cluster
+    client.close()
+    cluster.close()
+
+
+def _same_results(a: Path, b: Path) -> None:
+    for kind in ("runs", "series"):
+        ta, tb = load_results(a, kind), load_results(b, kind)
+        assert len(ta) and len(ta) == len(tb)
+        ta, tb = (
+            ta.drop(columns="seconds", errors="ignore"),
+            tb.drop(columns="seconds", errors="ignore"),
+        )
+        pd.testing.assert_frame_equal(ta, tb, check_exact=True, obj=kind)
+
+
+def test_plan_points_and_seeds(plan):
+    assert len(plan.tasks) == 2 * 2 * 2
+    assert [t.settings for t in plan.tasks[::2]] == [
+        (("watermark.adoption", a), ("demand.adoption.ceiling", c))
+        for a in (0.0, 1.0)
+        for c in (200.0, 600.0)
+    ]
+    # common random numbers: every point runs the same two seeds, derived from the spec's seed
+    seeds = replicate_seeds(11, 2)
+    assert [t.seed for t in plan.tasks] == seeds * 4
+    assert seeds != replicate_seeds(12, 2) and len(set(seeds)) == 2
+
+
+def test_latin_and_sobol_samples_respect_ranges_and_types(tmp_path):
+    base = {"scenario": str(TINY), "steps": 5}
+    params = [
+        {"path": "watermark.adoption", "range": [0.2, 0.4]},
+        {"path": "models.*.retrain_interval", "range": [2, 5]},
+        {"path": "models.*.data.mode", "values": ["replace", "accumulate"]},
+    ]
+    for method in ("latin", "sobol"):
+        spec = spec_from_dict({**base, "method": method, "samples": 16, "parameters": params})
+        points = spec.points()
+        assert len(points) == 16
+        adoption = np.array([p["watermark.adoption"] for p in points])
+        interval = [p["models.*.retrain_interval"] for p in points]
+        assert ((adoption >= 0.2) & (adoption <= 0.4)).all()
+        assert all(isinstance(v, int) and 2 <= v <= 5 for v in interval)
+        assert {p["models.*.data.mode"] for p in points} == {"replace", "accumulate"}
+        # stratified: a Latin hypercube / Sobol sample covers each quarter of the range
+        assert len(set(np.floor((adoption - 0.2) / 0.05 - 1e-9).clip(0, 3))) == 4
+        assert spec.points() == points  # seeded
+
+
+def test_dask_sweep_equals_serial_and_writes_dataset(spec_file, plan, serial, client, tmp_path):
+    out = tmp_path / "dask"
+    address = client.scheduler.address
+    assert (
+        main(["sweep", str(spec_file), "--scheduler", address, "--out", str(out), "--quiet"]) == 0
+    )
+    _same_results(serial, out)
+    assert sorted(p.stem for p in (out / "runs").glob("*.parquet")) == [
+        t.run_id for t in plan.tasks
+    ]
+    manifest = json.loads((out / "sweep.json").read_text())
+    assert manifest["fingerprint"] == plan.fingerprint
+    assert [r["seed"] for r in manifest["runs"]] == [t.seed for t in plan.tasks]
+    results = pd.read_parquet(out / "results.parquet")
+    assert len(results) == len(plan.tasks) and len(pd.read_csv(out / "results.csv")) == len(results)
+    # the settings reach the model: more AI demand, more synthetic text; seeds differ
+    by_ceiling = results.groupby("demand.adoption.ceiling")["final_synthetic_share_new"].mean()
+    assert by_ceiling[600.0] > by_ceiling[200.0]
+    assert results.groupby("point")["final_synthetic_share_new"].nunique().eq(2).all()
+    series = pd.read_parquet(out / "series.parquet")
+    assert len(series) == len(plan.tasks) * 12 and series["synthetic_share_new"].notna().all()
+
+
+def test_worker_killed_mid_sweep_loses_no_run(plan, serial, client, tmp_path):
+    pids = client.run(os.getpid)
+    killed = []
+
+    def kill_a_busy_worker():
+        deadline = time.time() + 60
+        while time.time() < deadline and not killed:
+            busy = [w for w, tasks in client.processing().items() if tasks and w in pids]
+            if busy:
+                os.kill(pids[busy[0]], signal.SIGKILL)
+                killed.append(pids[busy[0]])
+            time.sleep(0.02)
+
+    thread = threading.Thread(target=kill_a_busy_worker)
+    thread.start()
+    result = run_sweep(plan, tmp_path / "killed", client=client, progress=False)
+    thread.join()
+    assert killed and killed[0] not in client.run(os.getpid).values()  # it really died
+    assert (result.ran, result.failed) == (len(plan.tasks), 0)
+    _same_results(serial, tmp_path / "killed")
+
+
+def test_resume_after_interruption_redoes_no_finished_run(spec_file, plan, serial, tmp_path):
+    out = tmp_path / "resumed"
+    cmd = [sys.executable, "-m", "habsburg.cli", "sweep", str(spec_file), "--serial", "--quiet"]
+    proc = subprocess.Popen(
+        [*cmd, "--out", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list((out / "runs").glob("*.parquet"))) < 3:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)  # the harshest interruption: no cleanup at all
+    proc.wait()
+    before = {p.name: p.stat().st_mtime_ns for p in (out / "runs").glob("*.parquet")}
+    assert 3 <= len(before) < len(plan.tasks)
+
+    assert main(["sweep", str(spec_file), "--serial", "--out", str(out), "--quiet"]) == 2
+    ran = []
+    real = sweep_mod.execute_run
+
+    def counted(task, *args, **kwargs):
+        ran.append(task.run_id)
+        return real(task, *args, **kwargs)
+
+    sweep_mod.execute_run = counted
+    try:
+        code = main(["sweep", str(spec_file), "--serial", "--resume", "--out", str(out), "--quiet"])
+    finally:
+        sweep_mod.execute_run = real
+    assert code == 0
+    assert sorted(ran) == sorted({t.run_id for t in plan.tasks} - {n[:-8] for n in before})
+    after = {p.name: p.stat().st_mtime_ns for p in (out / "runs").glob("*.parquet")}
+    assert {k: after[k] for k in before} == before  # finished runs were not rewritten
+    assert not list(out.rglob(".*.tmp-*"))
+    _same_results(serial, out)
+
+
+def test_failing_run_is_recorded_and_the_sweep_goes_on(plan, tmp_path, monkeypatch):
+    import habsburg.experiments.run as run_mod
+
+    real = run_mod.simulate
+
+    def flaky(scenario, **kwargs):
+        if scenario.watermark.adoption == 1.0 and scenario.demand.adoption.ceiling == 600.0:
+            raise FloatingPointError("boom in the model")
+        return real(scenario, **kwargs)
+
+    monkeypatch.setattr(run_mod, "simulate", flaky)
+    out = tmp_path / "flaky"
+    result = run_sweep(plan, out, serial=True, progress=False)
+    assert (result.ran, result.failed) == (len(plan.tasks), 2)
+    failures = result.failures
+    assert sorted(failures["run_id"]) == ["p00003-s000", "p00003-s001"]
+    assert failures["error"].str.contains("FloatingPointError: boom").all()
+    assert failures["traceback"].str.contains("flaky").all()
+    assert len(result.results) == len(plan.tasks) - 2
+
+    monkeypatch.setattr(run_mod, "simulate", real)
+    again = run_sweep(plan, out, serial=True, resume=True, progress=False)
+    assert (again.ran, again.skipped, again.failed) == (2, len(plan.tasks) - 2, 0)
+    assert not list((out / "errors").glob("*.json"))
+
+
+def _spec(**changes) -> dict:
+    data = {
+        "scenario": str(TINY),
+        "steps": 5,
+        "parameters": [{"path": "watermark.adoption", "values": [0.0, 1.0]}],
+    }
+    data.update(changes)
+    return data
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        (
+            {"parameters": [{"path": "watermark.adoptoin", "values": [0.5]}]},
+            "did you mean 'adoption'",
+        ),
+        (
+            {"parameters": [{"path": "models.m9.temperature", "values": [1.0]}]},
+            "no models item 'm9'",
+        ),
+        ({"parameters": [{"path": "watermark.adoption", "values": []}]}, r"values is empty"),
+        ({"parameters": [{"path": "watermark.adoption", "values": [2.0]}]}, r"out of range"),
+        (
+            {"parameters": [{"path": "watermark.adoption", "range": [0, 1]}]},
+            "needs 'values' or 'range' with 'num'",
+        ),
+        ({"parameters": []}, "at least one"),
+        ({"outcomes": ["tail"]}, "unknown outcome 'tail'"),
+        ({"method": "sobol", "samples": 10}, "power of two"),
+        ({"seeds": 0}, "'seeds' must be an integer >= 1"),
+        ({"stepz": 3}, "did you mean 'steps'"),
+        ({"scenario": "no-such-scenario"}, "unknown scenario"),
+    ],
+)
+def test_bad_spec_is_a_named_error(changes, message):
+    with pytest.raises(SweepError, match=message):
+        spec_from_dict(_spec(**changes), "bad.toml")
+
+
+def test_bad_spec_or_scheduler_fails_before_any_run(spec_file, tmp_path, capsys):
+    bad = tmp_path / "bad.toml"
+    bad.write_text(SPEC.replace('"watermark.adoption"', '"watermark.adoptoin"'))
+    assert main(["sweep", str(bad), "--out", str(tmp_path / "a"), "--serial"]) == 2
+    assert "parameters[0].path" in capsys.readouterr().err
+    assert (
+        main(
+            ["sweep", str(spec_file), "--scheduler", "localhost:8786", "--out", str(tmp_path / "b")]
+        )
+        == 2
+    )
+    assert "not a Dask scheduler address" in capsys.readouterr().err
+    plan = plan_spec(load_spec(spec_file))
+    with pytest.raises(SweepError, match="cannot reach the Dask scheduler"):
+        run_sweep(plan, tmp_path / "c", scheduler="tcp://127.0.0.1:9", connect_timeout=1.0)
+    assert not any(tmp_path.glob("[abc]"))  # nothing written, no run started

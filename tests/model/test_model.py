@@ -1,0 +1,162 @@
+"""End-to-end behaviour of the Mesa model on the tiny scenario, and one test per mechanism that
+fails if the mechanism is removed."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import tiny_scenario
+
+from habsburg.agents.generative import GenerativeModel
+from habsburg.agents.human import HumanAuthor
+from habsburg.agents.scraper import Scraper
+from habsburg.ecosystem.internet import FARM_SITE, HUMAN_SITE
+from habsburg.ecosystem.store import FARM, HYBRID, MODEL, REPOST
+from habsburg.experiments.run import simulate
+from habsburg.scenarios.schema import set_setting
+
+
+@pytest.fixture(scope="module")
+def run():
+    return simulate(tiny_scenario())
+
+
+def test_tiny_run_end_to_end(run):
+    sc = run.config
+    assert run.steps == sc.steps == 48 and not run.running
+    store = run.internet.store
+    kinds = set(np.unique(store.kind))
+    assert {0, HYBRID, MODEL, FARM, REPOST} <= kinds
+    assert len(run.agents_by_type[HumanAuthor]) == sc.humans.authors
+    assert all(a.generation >= 1 for a in run.models)
+    mm = run.datacollector.get_model_vars_dataframe()
+    assert len(mm) == 48
+    pre = mm.iloc[: sc.launch_step]
+    assert (pre["synthetic_share_new"] == 0).all()
+    assert mm["synthetic_share_new"].iloc[-1] > 0.3
+    assert mm["synthetic_share_stock"].is_monotonic_increasing
+    tables = run.tables()
+    models = tables["models"]
+    assert set(models["name"]) == {"a", "b", "c"} and models["step"].max() == 47
+    lineage = tables["lineage"]
+    assert list(lineage.groupby("model")["generation"].max().sort_index()) == [
+        a.generation for a in sorted(run.models, key=lambda a: a.name)
+    ]
+    assert (tables["errors"]["step"] <= 47).all()
+
+
+def test_same_seed_reproduces_a_run_and_another_seed_does_not(run):
+    again = simulate(tiny_scenario())
+    other = simulate(tiny_scenario(), seed=8)
+    a, b, c = (m.tables() for m in (run, again, other))
+    for name in ("model_metrics", "models", "lineage", "errors", "documents", "crawls"):
+        pd.testing.assert_frame_equal(a[name], b[name])
+    assert not a["documents"].equals(c["documents"])
+    assert not np.allclose(
+        a["model_metrics"]["synthetic_share_new"], c["model_metrics"]["synthetic_share_new"]
+    )
+
+
+def test_site_graph_is_seeded_and_farms_gain_pagerank_from_link_spam():
+    spam = simulate(tiny_scenario(), steps=1)
+    quiet_sc = tiny_scenario()
+    set_setting(quiet_sc, "farms.farm.link_spam", 0)
+    quiet = simulate(quiet_sc, steps=1)
+    farm = spam.internet.site_kind == FARM_SITE
+    assert spam.internet.pagerank[farm].sum() > 2 * quiet.internet.pagerank[farm].sum()
+    again = simulate(tiny_scenario(), steps=1)
+    assert sorted(again.internet.graph.edges()) == sorted(spam.internet.graph.edges())
+    assert (spam.internet.site_kind[: spam.config.web.sites] == HUMAN_SITE).all()
+
+
+def test_watermark_filter_lowers_the_synthetic_share_of_training_data():
+    def training_synthetic(detector: bool) -> float:
+        sc = tiny_scenario()
+        set_setting(sc, "watermark.adoption", 1.0)
+        set_setting(sc, "scrapers.*.filters.watermark_detector", detector)
+        set_setting(sc, "scrapers.*.filters.classifier", False)
+        m = simulate(sc)
+        lineage = m.tables()["lineage"]
+        return lineage[lineage.step > 24]["synthetic_share"].mean()
+
+    with_filter, without = training_synthetic(True), training_synthetic(False)
+    assert with_filter < without - 0.1
+
+
+def test_accumulate_keeps_capability_better_than_replace():
+    def final_capability(mode: str, seed: int) -> float:
+        sc = tiny_scenario()
+        set_setting(sc, "models.*.data.mode", mode)
+        set_setting(sc, "models.*.retrain_interval", 3)
+        m = simulate(sc, seed=seed)
+        return np.mean([a.capability for a in m.models])
+
+    diffs = [final_capability("replace", s) - final_capability("accumulate", s) for s in (1, 2)]
+    assert min(diffs) > 0  # lower cross-entropy to p_H is better
+
+
+def test_hallucinations_of_one_model_become_beliefs_of_another():
+    sc = tiny_scenario()
+    set_setting(sc, "models.a.hallucination_rate", 0.6)
+    set_setting(sc, "models.a.unseen_hallucination_rate", 1.0)
+    for name in ("b", "c"):
+        set_setting(sc, f"models.{name}.hallucination_rate", 0.0)
+        set_setting(sc, f"models.{name}.unseen_hallucination_rate", 0.0)
+    set_setting(sc, "humans.error_rate", 0.0)
+    set_setting(sc, "labs.north.watermarks", False)  # a's text reaches the training sets
+    m = simulate(sc)
+    t = m.tables()
+    errors, adoptions = t["errors"], t["adoptions"]
+    others = adoptions[adoptions.model_name != "a"].merge(errors, on="error_id")
+    assert len(others) > 0
+    # b and c never hallucinate and humans never err: all they wrongly believe came from a
+    assert set(others["origin_model_name"]) == {"a"}
+    assert (others["cross_model"] == 1).all()
+    assert m.datacollector.get_model_vars_dataframe()["cross_model_adoptions"].iloc[-1] > 0
+
+
+def test_interventions_change_settings_at_their_month():
+    sc = tiny_scenario(
+        interventions=[
+            {"at": "2022-06", "set": {"watermark.adoption": 1.0}},
+            {"at_step": 40, "set": {"models.*.temperature": 0.5}},
+        ]
+    )
+    m = simulate(sc)
+    assert m.config.watermark.adoption == 1.0
+    assert all(a.learners.concepts.temperature == 0.5 for a in m.models)
+    applied = m.tables()["interventions"]
+    assert list(applied["step"]) == [29, 40]
+    store = m.internet.store
+    model_b = (store.kind == MODEL) & (store.model == 1)  # lab "south" does not watermark
+    z = m.watermark.z_scores(store.green, store.tokens)
+    before = model_b & (store.step < 29)
+    after = model_b & (store.step >= 29)
+    assert np.median(z[before]) < 2 < np.median(z[after])
+
+
+def test_watermark_scheme_interventions_take_effect():
+    sc = tiny_scenario(interventions=[{"at_step": 30, "set": {"watermark.delta": 0.0}}])
+    m = simulate(sc)
+    store = m.internet.store
+    marked = (store.kind == MODEL) & (store.model == 0)  # lab "north" watermarks
+    z = m.watermark.z_scores(store.green, store.tokens)
+    assert np.median(z[marked & (store.step < 30)]) > 4
+    assert abs(np.median(z[marked & (store.step >= 30)])) < 1  # δ = 0: no green bias any more
+
+
+def test_agents_are_mesa_agents_and_reporters_per_type(run):
+    assert len(run.agents_by_type[GenerativeModel]) == 3
+    assert len(run.agents_by_type[Scraper]) == 2
+    author = next(iter(run.agents_by_type[HumanAuthor]))
+    assert author.cell.coordinate == author.home_site
+    assert author.docs_published > 0
+    scrapers = run.datacollector.get_agenttype_vars_dataframe(Scraper)
+    assert {"precision", "recall", "synthetic_before", "synthetic_after"} <= set(scrapers.columns)
+
+
+def test_market_share_follows_capability(run):
+    shares = {a.name: a.market_share for a in run.models}
+    assert sum(shares.values()) == pytest.approx(1.0)
+    best = min(run.models, key=lambda a: a.capability)
+    worst = max(run.models, key=lambda a: a.capability)
+    assert shares[best.name] >= shares[worst.name]

@@ -1,0 +1,149 @@
+"""Run reports: figures, Markdown and self-contained HTML, every number read from the run."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import tiny_scenario
+from scipy import stats
+
+from habsburg.reports.report import write_report
+from habsburg.cli import main
+from habsburg.experiments.run import run_scenario
+
+
+def copy_run(src, dst):
+    """A private copy of a run (the shared fixture must stay untouched)."""
+    shutil.copytree(src, dst)
+    return dst
+
+
+def test_run_writes_a_report_with_figures(tiny_run_dir):
+    md = (tiny_run_dir / "report.md").read_text()
+    page = (tiny_run_dir / "report.html").read_text()
+    figures = sorted((tiny_run_dir / "figures").glob("*.png"))
+    assert len(figures) >= 8
+    for fig in figures:
+        assert fig.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert f"figures/{fig.name}" in md
+    # self-contained: every figure embedded, nothing linked
+    assert page.count('src="data:image/png;base64,') == len(figures)
+    assert "figures/" not in page
+    for heading in ("## Reading", "## Summary", "## Figures"):
+        assert heading in md
+
+
+def test_report_numbers_are_read_from_the_runs_parquet(tiny_run_dir):
+    run = tiny_run_dir
+    md = (run / "report.md").read_text()
+    read = lambda name: pd.read_parquet(run / f"{name}.parquet")  # noqa: E731
+    mm, errors, adoptions, crawls = (
+        read("model_metrics"),
+        read("errors"),
+        read("adoptions"),
+        read("crawls"),
+    )
+
+    assert f"new {100 * mm['synthetic_share_new'].iloc[-1]:.1f}%" in md
+    assert f"| wrong fact values published | {len(errors):,} |" in md
+    biggest = adoptions.groupby("error_id")["model"].nunique().max()
+    assert re.search(rf"\| biggest cascade \| {biggest} models", md)
+
+    manifest = json.loads((run / "manifest.json").read_text())
+    launch = tiny_scenario().launch_step
+    assert manifest["scenario"]["chatbot_launch"] == tiny_scenario().chatbot_launch
+    c = crawls[crawls["step"] >= launch]
+    precision = c["tp"].sum() / (c["tp"].sum() + c["fp"].sum())
+    recall = c["tp"].sum() / (c["tp"].sum() + c["fn"].sum())
+    assert f"| {100 * precision:.1f}% / {100 * recall:.1f}% /" in md
+
+    # ROC AUC of the z-test equals the Mann–Whitney statistic U / (n⁺ n⁻)
+    z = read("z_samples")
+    ai = z["synthetic_fraction"] >= manifest["scenario"]["measurement"]["threshold"]
+    u = stats.mannwhitneyu(z.loc[ai, "z"], z.loc[~ai, "z"]).statistic
+    assert f"watermark ROC AUC, all AI documents | {u / (ai.sum() * (~ai).sum()):.3f} |" in md
+
+
+def test_report_regenerates_from_the_parquet_files(tiny_run_dir, tmp_path):
+    """Rebuilt from a copy of the run with one number changed in its Parquet, the report is the
+    same except exactly where that number is shown."""
+    run = copy_run(tiny_run_dir, tmp_path / "run")
+    before = (run / "report.md").read_text().splitlines()
+    names = sorted(p.name for p in (run / "figures").glob("*.png"))
+    mm = pd.read_parquet(run / "model_metrics.parquet")
+    old = mm["synthetic_share_new"].iloc[-1]
+    mm.loc[mm.index[-1], "synthetic_share_new"] = 0.123456
+    mm.to_parquet(run / "model_metrics.parquet", index=False)
+    for name in ("report.md", "report.html"):
+        (run / name).unlink()
+    shutil.rmtree(run / "figures")
+
+    assert write_report(run) == run / "report.md"
+    after = (run / "report.md").read_text().splitlines()
+    assert len(after) == len(before)
+    changed = [(b, a) for b, a in zip(before, after, strict=True) if a != b]
+    assert len(changed) == 2  # the reading and the summary row
+    for b, a in changed:
+        assert f"{100 * old:.0f}%" in b or f"{100 * old:.1f}%" in b
+        assert "12%" in a or "12.3%" in a
+    assert sorted(p.name for p in (run / "figures").glob("*.png")) == names
+
+
+def test_report_of_a_run_that_ended_before_any_model(tmp_path):
+    out = tmp_path / "early"
+    run_scenario(tiny_scenario(), steps=6, out=out)  # the chatbot arrives at month 12
+    md = (out / "report.md").read_text()
+    assert "## Summary" in md and "synthetic share at the end" in md
+    assert "tail concepts known" not in md  # no model, no generations
+    assert len(list((out / "figures").glob("*.png"))) >= 1
+
+
+def test_report_cli_with_counterfactual(tiny_run_dir, tmp_path, capsys):
+    run = copy_run(tiny_run_dir, tmp_path / "run")
+    assert main(["report", str(run), "--counterfactual", "--quiet"]) == 0
+    cf = pd.read_parquet(run / "filter_counterfactual.parquet").set_index("outcome")
+    assert cf.loc["mean_filter_recall", "filters_off"] == 0.0
+    # the filters-on arm is a fresh run of the same seed: it reproduces the run itself
+    assert cf["reproduces_run"].all()
+    mm = pd.read_parquet(run / "model_metrics.parquet")
+    assert cf.loc["final_mean_tail_coverage", "filters_on"] == mm["mean_tail_coverage"].iloc[-1]
+    md = (run / "report.md").read_text()
+    assert "Counterfactual (same seed, AI filters off)" in md
+    effect = cf.loc["final_mean_fact_accuracy", "effect"]
+    assert f"fact accuracy {100 * effect:+.2f} percentage points" in md
+    assert any("counterfactual" in p.name for p in (run / "figures").glob("*.png"))
+    assert np.isfinite(cf["effect"]).any()
+
+
+@pytest.mark.parametrize("kind", ["missing", "not-a-run", "bad-manifest"])
+def test_report_cli_names_bad_run_dirs(kind, tmp_path, capsys):
+    path = tmp_path / "dir"
+    if kind != "missing":
+        path.mkdir()
+    if kind == "bad-manifest":
+        (path / "manifest.json").write_text("{not json")
+    assert main(["report", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert str(path) in err and "Traceback" not in err
+    expected = {
+        "missing": "does not exist",
+        "not-a-run": "no manifest.json",
+        "bad-manifest": "cannot read",
+    }
+    assert expected[kind] in err
+
+
+@pytest.mark.slow
+def test_report_on_a_baseline_run_has_at_least_eight_figures(tmp_path, capsys):
+    out = tmp_path / "baseline"
+    assert (
+        main(["run", "baseline", "--steps", "48", "--out", str(out), "--quiet", "--no-report"]) == 0
+    )
+    assert main(["report", str(out)]) == 0
+    assert "report.md" in capsys.readouterr().out
+    assert len(list((out / "figures").glob("*.png"))) >= 8
