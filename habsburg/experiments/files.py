@@ -1,0 +1,351 @@
+"""Safe output directories and atomic writers: habsburg never loses or overwrites a user's files.
+
+Every command that writes results goes through this module:
+
+* :func:`prepare_output_dir` before any work: accepts a new path, an empty directory, or a
+  directory whose manifest says habsburg wrote it; refuses an existing file, a directory of
+  someone else's files (unless ``force``) and any path that cannot be created or written to.
+* :func:`atomic_write_bytes` / :func:`atomic_write_text` / :func:`atomic_write_json` /
+  :func:`atomic_write_parquet`: a temporary file in the same directory, ``fsync``, ``os.replace``,
+  so a reader sees the old file or the new one, never half of one.
+* :func:`write_results_dir`: the files of a results directory are written into a temporary
+  directory inside ``out`` and moved into place one by one (replacing only files of the same name
+  that habsburg wrote, as listed by the manifest), the manifest last. Files the user keeps beside
+  the results are never touched, with or without ``force``.
+* :func:`deferred_signals` holds SIGINT/SIGTERM while files move into place, and
+  :func:`sigterm_as_interrupt` turns SIGTERM into ``KeyboardInterrupt`` so both end a command the
+  same clean way.
+
+A manifest (``manifest.json``, or ``sweep.json`` for a sweep) is habsburg's when it is a JSON object
+with ``"written_by": "habsburg"`` or (older results) a ``versions`` entry for habsburg.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import tempfile
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from habsburg.scenarios.errors import OutputPathError
+
+#: manifest files that mark a directory as habsburg's own output (run/report/compare; sweep)
+MANIFEST_NAMES = ("manifest.json", "sweep.json")
+#: format of results directories written through :func:`write_results_dir`
+RESULTS_FORMAT = 2
+#: files habsburg keeps in a results directory that no manifest lists
+INTERNAL_PREFIXES = (".checkpoint", ".habsburg-")
+#: report files written into run directories before manifests listed every file (format 1)
+LEGACY_OWNED = ("report.md", "report.html", "filter_counterfactual.parquet", "figures/")
+TMP_PREFIX = ".habsburg-tmp-"
+
+
+# --------------------------------------------------------------------------- manifests
+
+
+def read_manifest(directory: str | Path) -> dict[str, Any] | None:
+    """The habsburg manifest in ``directory`` (``None`` if there is none or it is not ours)."""
+    directory = Path(directory)
+    for name in MANIFEST_NAMES:
+        path = directory / name
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if is_habsburg_manifest(data):
+            return data
+    return None
+
+
+def is_habsburg_manifest(data: Any) -> bool:
+    """Whether parsed JSON ``data`` is a manifest habsburg wrote."""
+    if not isinstance(data, dict):
+        return False
+    versions = data.get("versions")
+    return data.get("written_by") == "habsburg" or (
+        isinstance(versions, dict) and "habsburg" in versions
+    )
+
+
+def _internal(name: str) -> bool:
+    return name.startswith(INTERNAL_PREFIXES) or (name.startswith(".") and ".tmp-" in name)
+
+
+def owned_files(directory: str | Path) -> set[str]:
+    """Relative paths (``/``-separated) of files in ``directory`` that habsburg wrote: those
+    its manifest lists, the manifest itself and habsburg's internal files (checkpoints)."""
+    directory = Path(directory)
+    manifest = read_manifest(directory)
+    if manifest is None:
+        return set()
+    owned = {n for n in MANIFEST_NAMES if (directory / n).is_file()}
+    listed = manifest.get("files", [])
+    if isinstance(listed, list):
+        owned |= {str(f) for f in listed if isinstance(f, str)}
+    if "format" not in manifest:  # format 1: the report files were not listed
+        for entry in LEGACY_OWNED:
+            if entry.endswith("/"):
+                sub = directory / entry
+                if sub.is_dir():
+                    owned |= {f"{entry}{p.name}" for p in sub.iterdir() if p.is_file()}
+            else:
+                owned.add(entry)
+    owned |= {p.name for p in directory.iterdir() if _internal(p.name)}
+    return owned
+
+
+def _is_habsburg_dir(directory: Path) -> bool:
+    entries = [p.name for p in directory.iterdir()]
+    return read_manifest(directory) is not None or all(_internal(n) for n in entries)
+
+
+# --------------------------------------------------------------------------- output directories
+
+
+def prepare_output_dir(
+    path: str | Path,
+    *,
+    command: str,
+    force: bool = False,
+    expect: Iterable[str] = (),
+) -> Path:
+    """Check (and create) the output directory of ``command`` before any work starts.
+
+    Accepted: a new path (created with its parents), an empty directory, or a directory holding
+    habsburg's own earlier output (a habsburg manifest). Refused with :class:`OutputPathError`
+    naming the path: an existing file (even with ``force``), a directory holding other files
+    (unless ``force``: habsburg then writes beside them, never deleting or replacing them), a
+    path that cannot be created or written to. ``expect`` names files the command will write
+    (relative paths): a file of that name that habsburg did not write is refused even with
+    ``force``.
+    """
+    out = Path(path)
+    flag = f"habsburg {command}: output {str(out)!r}"
+    if out.exists() and not out.is_dir():
+        raise OutputPathError(
+            f"{flag} is an existing file; habsburg never replaces a file with a results "
+            "directory: choose another --out"
+        )
+    if out.is_dir():
+        try:
+            foreign = not _is_habsburg_dir(out)
+        except OSError as err:
+            raise OutputPathError(f"{flag} cannot be read: {err.strerror or err}") from None
+        if foreign and not force:
+            raise OutputPathError(
+                f"{flag} already holds files habsburg did not write (it has no habsburg "
+                f"manifest); choose a new or empty directory, or pass --force to write beside "
+                "them (habsburg never deletes or replaces files it did not write)"
+            )
+    else:
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise OutputPathError(
+                f"{flag} cannot be created: {err.strerror or err}; choose another --out"
+            ) from None
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".habsburg-probe-", dir=out)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        raise OutputPathError(
+            f"{flag} is not writable: {err.strerror or err}; choose another --out"
+        ) from None
+    clashes = _clashes(out, expect)
+    if clashes:
+        raise OutputPathError(_clash_message(out, command, clashes))
+    return out
+
+
+def _clashes(out: Path, names: Iterable[str]) -> list[str]:
+    """Of ``names`` (relative paths), those that exist in ``out`` but habsburg did not write
+    (or that a directory or file blocks)."""
+    owned = owned_files(out) if out.is_dir() else set()
+    clashes = []
+    for name in names:
+        target = out / name
+        parent = target.parent
+        while parent != out and not parent.exists():
+            parent = parent.parent
+        if parent != out and not parent.is_dir():
+            clashes.append(str(parent.relative_to(out)))
+        elif target.is_dir() or (target.exists() and name not in owned):
+            clashes.append(name)
+    return sorted(set(clashes))
+
+
+def _clash_message(out: Path, command: str, clashes: list[str]) -> str:
+    shown = ", ".join(clashes[:5]) + (f" and {len(clashes) - 5} more" if len(clashes) > 5 else "")
+    return (
+        f"habsburg {command}: output {str(out)!r} already holds {shown}, which habsburg did not "
+        "write; habsburg never replaces a user's files (not even with --force): move them or "
+        "choose another --out"
+    )
+
+
+# --------------------------------------------------------------------------- atomic writers
+
+
+def atomic_write(path: str | Path, write: Callable[[Path], object]) -> Path:
+    """Call ``write(tmp)`` on a temporary path beside ``path``, then move it into place with
+    ``os.replace`` (a reader sees the old file or the new one, never half of one)."""
+    path = Path(path)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        write(tmp)
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically."""
+    return atomic_write(path, lambda p: p.write_bytes(data))
+
+
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` atomically."""
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_json(path: str | Path, data: Any) -> Path:
+    """Write ``data`` as indented JSON to ``path`` atomically."""
+    return atomic_write_text(path, json.dumps(data, indent=2, default=str))
+
+
+def atomic_write_parquet(df: Any, path: str | Path) -> Path:
+    """Write the DataFrame ``df`` as Parquet (no index) to ``path`` atomically."""
+    return atomic_write(path, lambda p: df.to_parquet(p, index=False))
+
+
+# --------------------------------------------------------------------------- results directories
+
+
+def _relative_files(root: Path) -> list[str]:
+    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
+
+
+def write_results_dir(
+    out: str | Path,
+    fill: Callable[[Path], object],
+    manifest: dict[str, Any],
+    *,
+    command: str,
+    manifest_name: str = "manifest.json",
+) -> list[str]:
+    """Write a results directory into ``out`` (prepared by :func:`prepare_output_dir`).
+
+    ``fill(tmp)`` writes the files into a temporary directory inside ``out``; they are then moved
+    into place one by one, replacing only files of the same names that habsburg wrote, and the
+    manifest (``manifest`` plus ``written_by``, ``format``, ``files``) is written last. Files
+    listed by the previous manifest that this write does not produce are removed (they were
+    habsburg's and would no longer describe the results); nothing else is touched. Returns the
+    files written (relative paths).
+    """
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    for stale in out.glob(f"{TMP_PREFIX}*"):  # left by an interrupted write
+        shutil.rmtree(stale, ignore_errors=True)
+    tmp = Path(tempfile.mkdtemp(prefix=TMP_PREFIX, dir=out))
+    try:
+        fill(tmp)
+        files = [f for f in _relative_files(tmp) if f != manifest_name]
+        clashes = _clashes(out, files)
+        if clashes:
+            raise OutputPathError(_clash_message(out, command, clashes))
+        previous = read_manifest(out)
+        old = owned_files(out) - set(MANIFEST_NAMES) if previous is not None else set()
+        old = {f for f in old if not _internal(f.split("/")[0])}
+        record = {**manifest, "written_by": "habsburg", "format": RESULTS_FORMAT}
+        with deferred_signals():
+            # a manifest listing old and new files while they move: an interruption here leaves a
+            # directory habsburg still recognises (marked incomplete), never an orphaned one
+            atomic_write_json(
+                out / manifest_name,
+                {**record, "complete": False, "files": sorted(old | set(files))},
+            )
+            for name in files:
+                target = out / name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(tmp / name, target)
+            for name in sorted(old - set(files)):
+                (out / name).unlink(missing_ok=True)
+                with contextlib.suppress(OSError):  # an emptied habsburg subdirectory
+                    if "/" in name:
+                        (out / name).parent.rmdir()
+            atomic_write_json(out / manifest_name, {**record, "complete": True, "files": files})
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return files
+
+
+def add_to_manifest(directory: str | Path, files: Iterable[str]) -> None:
+    """Record ``files`` (relative paths written into a habsburg directory after its manifest,
+    e.g. a report) in its manifest, so later writes may replace them."""
+    directory = Path(directory)
+    for name in MANIFEST_NAMES:
+        path = directory / name
+        if path.is_file():
+            try:
+                data = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                continue
+            if is_habsburg_manifest(data):
+                listed = data.get("files") if isinstance(data.get("files"), list) else []
+                data["files"] = sorted(set(listed) | set(files))
+                atomic_write_json(path, data)
+                return
+
+
+# --------------------------------------------------------------------------- signals
+
+
+@contextlib.contextmanager
+def deferred_signals() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM for the duration of the block (files moving into place) and
+    raise ``KeyboardInterrupt`` after it if one arrived. Outside the main thread, a no-op."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+    saved = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        saved[sig] = signal.signal(sig, lambda signum, frame: received.append(signum))
+    try:
+        yield
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+    if received:
+        raise KeyboardInterrupt
+
+
+def _raise_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM raises ``KeyboardInterrupt`` in the block, so ``kill`` ends a command as cleanly as
+    Ctrl-C does (temporary files removed, checkpoint kept). Outside the main thread, a no-op."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    saved = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, saved)
