@@ -38,6 +38,8 @@ def param(
 
 
 DATE_RE = re.compile(r"^(\d{4})-(\d{2})$")
+#: string settings that hold a month (``YYYY-MM``)
+MONTH_FIELDS = ("start", "end", "chatbot_launch", "launch")
 
 
 def parse_month(text: str, where: str) -> tuple[int, int]:
@@ -373,7 +375,7 @@ def _check_value(f: dataclasses.Field, hint: Any, value: Any, where: str) -> Any
     if choices is not None and value not in choices:
         allowed = ", ".join(repr(c) for c in choices)
         raise ScenarioError(f"{where}: {value!r} is not allowed; choose one of {allowed}")
-    if f.name in ("start", "end", "chatbot_launch", "launch") and hint is str:
+    if f.name in MONTH_FIELDS and hint is str:
         parse_month(value, where)
     if f.name == "at" and value:
         parse_month(value, where)
