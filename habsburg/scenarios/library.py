@@ -26,10 +26,8 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
     """A library scenario by name, or a scenario file by path."""
     text = str(name_or_path)
     path = Path(text)
-    if text.endswith(".toml") or path.exists():
-        if not path.exists():
-            raise ScenarioError(f"scenario file {text!r} does not exist")
-        return load_file(path)
+    if text.endswith(".toml") or path.is_file() or "/" in text or "\\" in text:
+        return load_file(path)  # InputFileError when missing, binary, not UTF-8 or empty
     entry = _library_dir() / f"{text}.toml"
     if not entry.is_file():
         names = list(list_scenarios())

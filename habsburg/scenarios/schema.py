@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from habsburg.scenarios.errors import ScenarioError  # noqa: F401  (re-exported)
+from habsburg.scenarios.inputs import read_text_file
 
 
 def param(
@@ -509,17 +510,29 @@ def from_dict(data: dict[str, Any], source: str = "<dict>") -> Scenario:
     except ScenarioError as err:
         raise ScenarioError(f"{source}: {err}") from None
     sc.source = source
+    check_name(sc.name, f"{source}: name")
     _validate_references(sc, source)
     return sc
 
 
+#: a scenario name is a safe slug: it names the default results directory, so it can never steer
+#: a path (no separators, no leading dot, no "..")
+NAME_RE = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$")
+
+
+def check_name(name: str, where: str = "name") -> str:
+    """``name`` if it is a safe slug (letters, digits, ``-``, ``_``, ``.``; no leading dot)."""
+    if not NAME_RE.match(name):
+        raise ScenarioError(
+            f"{where}: {name!r} is not a valid scenario name; use 1-128 letters, digits, '-', '_' "
+            "or '.', not starting with '.' (it names the results directory)"
+        )
+    return name
+
+
 def load_file(path: str | Path) -> Scenario:
     path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as err:
-        raise ScenarioError(f"cannot read scenario file {str(path)!r}: {err.strerror}") from None
-    return load_text(text, str(path))
+    return load_text(read_text_file(path, "scenario file"), str(path))
 
 
 # --------------------------------------------------------------------------------------------

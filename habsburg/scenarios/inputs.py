@@ -1,0 +1,46 @@
+"""Reading the text files users give habsburg (scenario files, sweep/sensitivity/calibration
+specs), with one clear :class:`~habsburg.scenarios.errors.InputFileError` for each way a file can
+be unreadable: missing, a directory, too large, binary, not UTF-8, empty. What the text says is
+the parser's business (a truncated TOML file is a TOML error naming the line)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from habsburg.scenarios.errors import InputFileError
+
+#: larger than any scenario or spec a person writes; refuses e.g. a data file given by mistake
+MAX_BYTES = 8 * 2**20
+
+
+def read_text_file(path: str | Path, what: str = "scenario file") -> str:
+    """The UTF-8 text of ``path`` (a ``what``), or an :class:`InputFileError` naming the file."""
+    path = Path(path)
+    label = f"{what} {str(path)!r}"
+    try:
+        if path.is_dir():
+            raise InputFileError(f"{label} is a directory, not a file")
+        size = path.stat().st_size
+        if size > MAX_BYTES:
+            raise InputFileError(
+                f"{label} is {size / 2**20:.0f} MiB, too large for a {what} "
+                f"(at most {MAX_BYTES // 2**20} MiB); is it the right file?"
+            )
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise InputFileError(f"{label} does not exist") from None
+    except OSError as err:
+        raise InputFileError(f"cannot read {label}: {err.strerror or err}") from None
+    if b"\x00" in data:
+        raise InputFileError(f"{label} is a binary file, not TOML text")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = data[: err.start].count(b"\n") + 1
+        raise InputFileError(
+            f"{label} is not UTF-8 text (byte 0x{data[err.start]:02x} on line {line}); save it "
+            "as UTF-8"
+        ) from None
+    if not text.strip():
+        raise InputFileError(f"{label} is empty")
+    return text
