@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+import mesa
 from mesa.discrete_space import CellAgent
 
-from habsburg.agents.human import adoption_level
 from habsburg.ecosystem.internet import FARM_SITE
+from habsburg.ecosystem.publishing import adoption_level
 from habsburg.ecosystem.store import FARM
-
-if TYPE_CHECKING:
-    from habsburg.model.model import EcosystemModel
-    from habsburg.scenarios.schema import FarmConfig
+from habsburg.scenarios.schema import FarmConfig
 
 
 class ContentFarm(CellAgent):
-    def __init__(self, model: EcosystemModel, config: FarmConfig, index: int) -> None:
+    """A content farm on its first site in the site-graph space."""
+
+    def __init__(self, model: mesa.Model, config: FarmConfig, index: int) -> None:
         super().__init__(model)
         self.config = config
         self.index = index

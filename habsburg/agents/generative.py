@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import mesa
 import numpy as np
 
+from habsburg.agents.scraper import Scraper
+from habsburg.ecosystem import metrics as K
 from habsburg.ecosystem.learners import (
     ConceptLearner,
     FactLearner,
@@ -16,10 +16,8 @@ from habsburg.ecosystem.learners import (
 )
 from habsburg.ecosystem.publishing import beta_with_mean, lognormal_tokens, model_claims
 from habsburg.ecosystem.store import MODEL, Batch
-
-if TYPE_CHECKING:
-    from habsburg.model.model import EcosystemModel
-    from habsburg.scenarios.schema import LabConfig, ModelConfig
+from habsburg.ecosystem.training import Teacher, TrainingSet, build_training_set
+from habsburg.scenarios.schema import LabConfig, ModelConfig
 
 
 class GenerativeModel(mesa.Agent):
@@ -28,9 +26,7 @@ class GenerativeModel(mesa.Agent):
     ``index`` is the model id documents carry in their ``model`` column.
     """
 
-    def __init__(
-        self, model: EcosystemModel, config: ModelConfig, lab: LabConfig, index: int
-    ) -> None:
+    def __init__(self, model: mesa.Model, config: ModelConfig, lab: LabConfig, index: int) -> None:
         super().__init__(model)
         self.config = config
         self.lab = lab
@@ -45,6 +41,7 @@ class GenerativeModel(mesa.Agent):
         self.accumulated: np.ndarray = np.zeros(0, dtype=np.int64)
         self.believed_errors: np.ndarray = np.zeros(0, dtype=np.int32)
         self.docs_published = 0
+        self.errors_adopted = 0
 
     @property
     def name(self) -> str:
@@ -54,25 +51,10 @@ class GenerativeModel(mesa.Agent):
     def lab_name(self) -> str:
         return self.lab.name
 
-    def _metric(self, key: str) -> float:
+    def quality(self, key: str) -> float:
+        """One of this generation's quality metrics (:func:`habsburg.ecosystem.metrics.model_quality`;
+        NaN before the first training)."""
         return self.metrics.get(key, float("nan"))
-
-    capability = property(
-        lambda self: self._metric("capability"), doc="cross-entropy to p_H (nats)"
-    )
-    tail_coverage = property(
-        lambda self: self._metric("tail_coverage"), doc="share of tail concepts kept"
-    )
-    support = property(lambda self: self._metric("support"), doc="share of all concepts kept")
-    fact_accuracy = property(
-        lambda self: self._metric("fact_accuracy"), doc="expected share of facts right"
-    )
-    tail_fact_accuracy = property(
-        lambda self: self._metric("tail_fact_accuracy"), doc="same, tail facts"
-    )
-    style_variance_ratio = property(
-        lambda self: self._metric("style_variance_ratio"), doc="style variance / human"
-    )
 
     @property
     def wrong_beliefs(self) -> int:
@@ -199,11 +181,15 @@ class GenerativeModel(mesa.Agent):
         self.docs_published += n
 
     def retrain(self) -> None:
-        """Build a training set from the data policy and fit a new generation."""
-        from habsburg.ecosystem.training import build_training_set
+        """Build a training set from the data policy and fit a new generation.
 
+        The pool is what this model's scrapers kept since its last retrain (all crawls ever for
+        ``accumulate_subsample``); the training set itself is a pure function of the policy, the
+        pool, the store and the world (:func:`~habsburg.ecosystem.training.build_training_set`).
+        """
         m = self.model
-        data = build_training_set(m, self)
+        data = self.training_set()
+        self.accumulated = data.accumulated
         learners = self.new_learners()
         learners.concepts.fit(data.concept_counts)
         learners.facts.fit(data.fact_counts)
@@ -211,4 +197,54 @@ class GenerativeModel(mesa.Agent):
         self.learners = learners
         self.generation += 1
         self.last_retrain_step = m.month
-        m.record_generation(self, data)
+        self.adopt_beliefs(data)
+        m.events.record_generation(self, data)
+
+    def training_set(self) -> TrainingSet:
+        """The training set of this model's next generation (changes no agent's state)."""
+        m = self.model
+        policy = self.config.data
+        since = 0 if policy.mode == "accumulate_subsample" else self.last_retrain_step + 1
+        scrapers = m.agents_by_type.get(Scraper, [])
+        pool = [s.datasets_since(since) for s in scrapers if s.serves(policy)]
+        return build_training_set(
+            policy,
+            np.concatenate(pool) if pool else np.zeros(0, np.int64),
+            m.internet.store,
+            m.world,
+            m.rng,
+            previous=self.accumulated,
+            archive_last_step=m.config.launch_step - 1,
+            facts_per_doc=m.config.humans.facts_per_doc,
+            teacher=self.teacher(),
+            registry=m.errors,
+            step=m.month,
+        )
+
+    def teacher(self) -> Teacher | None:
+        """The deployed model this one distils from, if its policy asks for one."""
+        policy = self.config.data
+        if not (policy.distill_from and round(policy.distill_fraction * policy.budget)):
+            return None
+        other = self.model.model_by_name(policy.distill_from)
+        if other is None or not other.deployed:
+            return None
+        return Teacher(other.index, other.learners)
+
+    def adopt_beliefs(self, data: TrainingSet) -> None:
+        """Quality metrics of the new generation, and the errors it came to believe (registered
+        as its own when nobody published them), recorded as adoptions in the error registry."""
+        m = self.model
+        self.metrics = K.model_quality(self.learners, m.world)
+        self.training_stats = data.stats
+        facts, values = K.wrong_beliefs(self.learners, m.world.true_values)
+        ids = m.errors.error_id(facts, values)
+        unregistered = ids < 0
+        if unregistered.any():  # a wrong belief nobody published: the model made it up itself
+            ids[unregistered] = m.errors.register(
+                facts[unregistered], values[unregistered], MODEL, self.index, self.index, m.month
+            )
+        new = np.setdiff1d(ids, self.believed_errors)
+        self.errors_adopted = int(new.size)
+        m.errors.record_adoptions(new, self.index, self.generation, m.month)
+        self.believed_errors = np.unique(ids)

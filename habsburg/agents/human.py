@@ -1,37 +1,31 @@
-"""Human authors.
+"""Human authors, as one Mesa agent holding the population's arrays.
 
-The population's state lives in arrays (struct of arrays) so that a month of publishing is one
-vectorised call over every author; each :class:`HumanAuthor` Mesa agent is a view on its row and
-sits on its home site in the network space.
+Thousands of authors publish every month; one agent whose state is a struct of arrays (one row per
+author) makes a month of human writing one vectorised call, and the drift of their interests one
+more. (An agent per author would be thousands of objects that never act on their own.)
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+import mesa
 import numpy as np
-from mesa.discrete_space import CellAgent
 
 from habsburg.ecosystem.learners import sample_categorical
-from habsburg.ecosystem.publishing import beta_with_mean, fill_by_source, lognormal_tokens
+from habsburg.ecosystem.publishing import (
+    adoption_level,
+    beta_with_mean,
+    fill_by_source,
+    lognormal_tokens,
+)
 from habsburg.ecosystem.store import HUMAN, HYBRID, MODEL, Batch
 
-if TYPE_CHECKING:
-    from habsburg.model.model import EcosystemModel
 
+class HumanPopulation(mesa.Agent):
+    """Every human author: per-author arrays (community, style, productivity, home site,
+    assistant-adoption threshold) and the vectorised ``publish`` / ``drift`` behaviour."""
 
-def adoption_level(curve, months_since_start: float) -> float:
-    """Logistic adoption curve value (0 before its start)."""
-    if months_since_start < 0:
-        return 0.0
-    return curve.ceiling / (1.0 + np.exp(-curve.rate * (months_since_start - curve.midpoint)))
-
-
-class HumanPopulation:
-    """Arrays of per-author state and the vectorised ``publish`` / ``drift`` behaviour."""
-
-    def __init__(self, model: EcosystemModel, home_sites: np.ndarray) -> None:
-        self.model = model
+    def __init__(self, model: mesa.Model, home_sites: np.ndarray) -> None:
+        super().__init__(model)
         world = model.world
         n = len(world.author_community)
         self.n = n
@@ -51,10 +45,11 @@ class HumanPopulation:
         level = adoption_level(curve, step - sc.month_to_step(curve.start))
         return self.adoption_threshold < level
 
-    def publish(self, step: int) -> None:
+    def publish(self) -> None:
         """One month of human writing: plain documents, and hybrids where an author uses an AI
         assistant (the assistant writes a share of the document)."""
         m = self.model
+        step = m.month
         rng, cfg, world = m.rng, m.config.humans, m.world
         counts = rng.poisson(cfg.docs_per_month * self.rate)
         author = np.repeat(np.arange(self.n), counts)
@@ -154,39 +149,20 @@ class HumanPopulation:
         rng = self.model.rng
         return lambda k: sample_categorical(probs, k, rng)
 
-    def drift(self, synthetic_share: float, synthetic_mix: np.ndarray | None) -> None:
+    def drift(self) -> None:
         """Authors drift toward what they read: each community's interests move toward the
-        concept mix of synthetic text in proportion to how much of what they read is synthetic."""
-        rate = self.model.config.humans.drift_rate * synthetic_share
-        if rate <= 0 or synthetic_mix is None:
+        concept mix of this month's synthetic documents (synthetic fraction >= 0.5), in
+        proportion to the synthetic share of all new documents."""
+        m = self.model
+        store = m.internet.store
+        new = store.step_slice(m.month, m.month)
+        sf = store.synthetic_fraction[new]
+        synthetic = new.start + np.flatnonzero(sf >= 0.5)
+        if not synthetic.size:
             return
+        rate = m.config.humans.drift_rate * float(sf.astype(np.float64).mean())
+        if rate <= 0:
+            return
+        counts = store.concept_counts(synthetic, m.world.config.concepts).astype(float)
         self.community_concepts *= 1.0 - rate
-        self.community_concepts += rate * synthetic_mix[None, :]
-
-
-class HumanAuthor(CellAgent):
-    """A human author on their home site; state is a row of :class:`HumanPopulation`."""
-
-    def __init__(
-        self, model: EcosystemModel, population: HumanPopulation, index: int, cell
-    ) -> None:
-        super().__init__(model)
-        self.population = population
-        self.index = index
-        self.cell = cell
-
-    @property
-    def community(self) -> int:
-        return int(self.population.community[self.index])
-
-    @property
-    def home_site(self) -> int:
-        return int(self.population.home_site[self.index])
-
-    @property
-    def uses_assistant(self) -> bool:
-        return bool(self.population.assisted(self.model.month)[self.index])
-
-    @property
-    def docs_published(self) -> int:
-        return int(self.population.docs_published[self.index])
+        self.community_concepts += rate * (counts / counts.sum())[None, :]

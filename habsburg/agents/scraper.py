@@ -3,21 +3,14 @@ aggregator/mirror sites."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import mesa
 import numpy as np
+from mesa.discrete_space import CellAgent
 
-from habsburg.ecosystem.learners import sample_categorical
 from habsburg.ecosystem.internet import AGGREGATOR_SITE
+from habsburg.ecosystem.learners import sample_categorical
 from habsburg.ecosystem.store import REPOST, Batch
-
-if TYPE_CHECKING:
-    from habsburg.model.model import EcosystemModel
-    from habsburg.scenarios.schema import ScraperConfig
-
-#: how many crawled documents per crawl keep their z-score for ROC analysis
-Z_SAMPLE = 400
+from habsburg.scenarios.schema import DataPolicy, ScraperConfig
 
 
 def weighted_sample_without_replacement(
@@ -32,14 +25,19 @@ def weighted_sample_without_replacement(
     return np.sort(np.argpartition(-keys, k - 1)[:k])
 
 
-class Scraper(mesa.Agent):
-    """A crawler with a filter pipeline; each crawl yields a dataset and a confusion matrix."""
+class Scraper(CellAgent):
+    """A crawler with a filter pipeline; each crawl yields a dataset and a confusion matrix.
 
-    def __init__(self, model: EcosystemModel, config: ScraperConfig, index: int) -> None:
+    It lives on its first aggregator site in the model's site-graph space (none if it runs no
+    aggregator) and walks that graph when it crawls."""
+
+    def __init__(self, model: mesa.Model, config: ScraperConfig, index: int) -> None:
         super().__init__(model)
         self.config = config
         self.index = index
         self.sites = model.internet.sites_of(AGGREGATOR_SITE, index)
+        if self.sites.size:
+            self.cell = model.space[int(self.sites[0])]
         self.crawls: list[np.ndarray] = []
         self.crawl_steps: list[int] = []
         self.seen_root = np.zeros(1024, dtype=bool)
@@ -50,19 +48,13 @@ class Scraper(mesa.Agent):
     def name(self) -> str:
         return self.config.name
 
-    def _stat(self, key: str) -> float:
+    def last_crawl(self, key: str) -> float:
+        """A figure of this scraper's latest crawl (NaN before the first)."""
         return self.last.get(key, float("nan"))
 
-    sampled = property(lambda self: self._stat("sampled"))
-    kept = property(lambda self: self._stat("kept"))
-    precision = property(lambda self: self._stat("precision"))
-    recall = property(lambda self: self._stat("recall"))
-    false_positive_rate = property(lambda self: self._stat("false_positive_rate"))
-    synthetic_before = property(lambda self: self._stat("synthetic_before"))
-    synthetic_after = property(lambda self: self._stat("synthetic_after"))
-    human_lost = property(lambda self: self._stat("human_lost"))
-    dedup_removed = property(lambda self: self._stat("dedup_removed"))
-    dedup_wrongly_dropped = property(lambda self: self._stat("dedup_wrongly_dropped"))
+    def serves(self, policy: DataPolicy) -> bool:
+        """Whether a model with this data policy buys this scraper's crawls."""
+        return not policy.scrapers or self.name in policy.scrapers
 
     # --- crawling ----------------------------------------------------------------------------
     def crawl(self) -> None:
@@ -70,13 +62,14 @@ class Scraper(mesa.Agent):
         weighted), filter them, keep the dataset, and repost part of what was crawled."""
         m = self.model
         c, rng, t = self.config, m.rng, m.month
-        visits = m.internet.random_walks(c.budget_sites, c.walk_length, rng)
+        visits = m.internet.random_walks(c.budget_sites, c.walk_length, rng)  # on model.space
         sampled = self.sample_recent(visits, t)
         kept, stats = self.filter(sampled)
         self.crawls.append(kept)
         self.crawl_steps.append(t)
         self.last = stats
-        m.record_crawl(self, stats, sampled)
+        m.events.record_crawl(self, stats, m.month, m.date)
+        m.observer.sample_crawl(m, self, sampled)
         self.repost(sampled)
 
     def sample_recent(self, visits: np.ndarray, t: int) -> np.ndarray:

@@ -7,6 +7,13 @@ import numpy as np
 from habsburg.ecosystem.learners import Learners, sample_categorical
 
 
+def adoption_level(curve, months_since_start: float) -> float:
+    """Logistic adoption curve value (0 before its start)."""
+    if months_since_start < 0:
+        return 0.0
+    return curve.ceiling / (1.0 + np.exp(-curve.rate * (months_since_start - curve.midpoint)))
+
+
 def lognormal_tokens(
     n: int, mean: float, rng: np.random.Generator, sigma: float = 0.5
 ) -> np.ndarray:

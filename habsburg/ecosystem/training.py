@@ -7,16 +7,14 @@ claim counts, style vectors) plus the document ids it used and provenance figure
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-from habsburg.ecosystem.learners import sample_categorical
-from habsburg.ecosystem.store import HUMAN, MODEL
-
-if TYPE_CHECKING:
-    from habsburg.agents.generative import GenerativeModel
-    from habsburg.model.model import EcosystemModel
+from habsburg.ecosystem.learners import Learners, sample_categorical
+from habsburg.ecosystem.registry import ErrorRegistry
+from habsburg.ecosystem.store import HUMAN, MODEL, DocumentStore
+from habsburg.ecosystem.world import World
+from habsburg.scenarios.schema import DataPolicy
 
 
 @dataclass
@@ -28,6 +26,8 @@ class TrainingSet:
     stats: dict[str, float] = field(default_factory=dict)
     #: share of the training data written by each model id (synthetic-fraction weighted)
     sources: dict[int, float] = field(default_factory=dict)
+    #: documents an ``accumulate`` policy carries into the next generation
+    accumulated: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
 
 
 def _sample(ids: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
@@ -36,7 +36,7 @@ def _sample(ids: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
     return np.sort(rng.choice(ids, size=k, replace=False))
 
 
-def _dedup_roots(store, ids: np.ndarray) -> np.ndarray:
+def dedup_roots(store: DocumentStore, ids: np.ndarray) -> np.ndarray:
     """Keep one copy per original: the first in ``ids`` (linear time, order kept)."""
     roots = store.root(ids)
     first = np.full(len(store), ids.size, dtype=np.int64)
@@ -44,33 +44,53 @@ def _dedup_roots(store, ids: np.ndarray) -> np.ndarray:
     return ids[first[roots] == np.arange(ids.size)]
 
 
-def build_training_set(m: EcosystemModel, agent: GenerativeModel) -> TrainingSet:
-    """Assemble the training data of ``agent``'s next generation from its data policy:
+@dataclass(frozen=True)
+class Teacher:
+    """A deployed model whose outputs are distilled into the student's training set."""
 
-    web documents from its scrapers' filtered crawls (``replace``: crawls since the last retrain;
-    ``accumulate``: everything used before plus a new budget; ``accumulate_subsample``: a budget
-    drawn from all crawls ever), deduplicated by original, passed through the verifier; plus the
-    licensed pre-AI human reservoir, fresh sensor (ground-truth) data, and distillation samples.
+    index: int
+    learners: Learners
+
+
+def build_training_set(
+    policy: DataPolicy,
+    pool: np.ndarray,
+    store: DocumentStore,
+    world: World,
+    rng: np.random.Generator,
+    *,
+    previous: np.ndarray,
+    archive_last_step: int,
+    facts_per_doc: float,
+    teacher: Teacher | None = None,
+    registry: ErrorRegistry | None = None,
+    step: int = 0,
+) -> TrainingSet:
+    """Assemble the training data of a model's next generation from its data ``policy``.
+
+    ``pool``: the filtered crawls the policy may draw from (``replace``/``accumulate``: crawls
+    since the last retrain; ``accumulate_subsample``: all crawls ever), deduplicated by original,
+    sampled to the web budget and passed through the verifier; ``accumulate`` adds ``previous``
+    (the documents of every earlier generation; the new set's ``accumulated`` replaces it). Then
+    the licensed pre-AI human reservoir (human documents published up to ``archive_last_step``),
+    fresh sensor (ground-truth) data, and distillation samples from ``teacher`` (whose wrong
+    values are registered in ``registry`` as its own, at ``step``).
     """
-    policy = agent.config.data
-    rng, store, world = m.rng, m.internet.store, m.world
     budget = policy.budget
     n_reservoir = round(policy.human_reservoir * budget)
     n_sensor = round(policy.sensor_fraction * budget)
     n_distill = round(policy.distill_fraction * budget) if policy.distill_from else 0
     n_web = max(0, budget - n_reservoir - n_sensor - n_distill)
 
-    scrapers = [s for s in m.scrapers if not policy.scrapers or s.name in policy.scrapers]
-    since = 0 if policy.mode == "accumulate_subsample" else agent.last_retrain_step + 1
-    pool = np.concatenate([s.datasets_since(since) for s in scrapers] or [np.zeros(0, np.int64)])
     if policy.dedup and pool.size:
-        pool = _dedup_roots(store, pool)
+        pool = dedup_roots(store, pool)
     web = _sample(pool, n_web, rng)
+    accumulated = previous
     if policy.mode == "accumulate":
-        web = np.concatenate([agent.accumulated, web])
+        web = np.concatenate([previous, web])
         if policy.dedup and web.size:
-            web = _dedup_roots(store, web)
-        agent.accumulated = web
+            web = dedup_roots(store, web)
+        accumulated = web
 
     verified_out = 0
     if (policy.verifier_recall > 0 or policy.verifier_false_reject > 0) and web.size:
@@ -83,7 +103,7 @@ def build_training_set(m: EcosystemModel, agent: GenerativeModel) -> TrainingSet
 
     reservoir = np.zeros(0, np.int64)
     if n_reservoir:
-        archive = store.step_slice(0, m.config.launch_step - 1)
+        archive = store.step_slice(0, archive_last_step)
         kinds = store.kind[archive]
         candidates = archive.start + np.flatnonzero(kinds == HUMAN)
         reservoir = _sample(candidates, n_reservoir, rng)
@@ -97,17 +117,16 @@ def build_training_set(m: EcosystemModel, agent: GenerativeModel) -> TrainingSet
     fact_counts = np.bincount(facts * V + values, minlength=F * V).reshape(F, V).astype(np.float64)
     style = store.style[ids].astype(np.float64)
     mean_concepts = concept_counts.sum() / max(ids.size, 1) if ids.size else 12.0
-    mean_claims = facts.size / max(ids.size, 1) if ids.size else m.config.humans.facts_per_doc
+    mean_claims = facts.size / max(ids.size, 1) if ids.size else facts_per_doc
 
     if n_sensor:
         concept_counts += rng.multinomial(int(n_sensor * mean_concepts), world.p_human)
         sf = sample_categorical(world.fact_popularity, int(n_sensor * mean_claims), rng)
         np.add.at(fact_counts, (sf, world.true_values[sf]), 1)
-        style = np.vstack([style, m.sample_human_style(n_sensor)])
+        style = np.vstack([style, world.sample_human_style(n_sensor, rng)])
 
     distilled = 0
-    teacher = m.model_by_name(policy.distill_from) if n_distill else None
-    if teacher is not None and teacher.deployed:
+    if n_distill and teacher is not None:
         distilled = n_distill
         concept_counts += teacher.learners.concepts.sample_counts(
             int(n_distill * mean_concepts), rng
@@ -115,13 +134,14 @@ def build_training_set(m: EcosystemModel, agent: GenerativeModel) -> TrainingSet
         df = sample_categorical(world.fact_popularity, int(n_distill * mean_claims), rng)
         dv, answered = teacher.learners.facts.sample(df, rng)
         df, dv = df[answered], dv[answered]
-        m.errors.register(df, dv, MODEL, teacher.index, teacher.index, m.month)
+        if registry is not None:
+            registry.register(df, dv, MODEL, teacher.index, teacher.index, step)
         np.add.at(fact_counts, (df, dv), 1)
         style = np.vstack([style, teacher.learners.style.sample(n_distill, rng)])
 
     if concept_counts.sum() == 0:  # nothing crawled yet: fall back to the human archive
         concept_counts += rng.multinomial(max(1000, int(budget * 12)), world.p_human)
-        style = np.vstack([style, m.sample_human_style(max(10, budget // 10))])
+        style = np.vstack([style, world.sample_human_style(max(10, budget // 10), rng)])
 
     sf = store.synthetic_fraction[ids].astype(np.float64)
     model_ids = store.model[ids]
@@ -158,4 +178,4 @@ def build_training_set(m: EcosystemModel, agent: GenerativeModel) -> TrainingSet
         "wrong_claim_share_originals": wrong_originals,
         "duplication_error_lift": wrong_all - wrong_originals,
     }
-    return TrainingSet(concept_counts, fact_counts, style, ids, stats, sources)
+    return TrainingSet(concept_counts, fact_counts, style, ids, stats, sources, accumulated)

@@ -104,6 +104,15 @@ class World:
             human_style_cov=cov,
         )
 
+    def sample_human_style(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """Fresh draws from the human style mixture (ground truth, e.g. for sensor data)."""
+        authors = rng.choice(
+            self.author_rate.size, size=n, p=self.author_rate / self.author_rate.sum()
+        )
+        return self.author_style[authors] + rng.normal(
+            0, self.config.style_doc, (n, self.config.style_dim)
+        )
+
     @property
     def human_entropy(self) -> float:
         p = self.p_human[self.p_human > 0]

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import json
 import platform
-import shutil
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,7 +14,16 @@ from pathlib import Path
 import pandas as pd
 from tqdm.auto import tqdm
 
+from habsburg.experiments.checkpoint import (
+    checkpoint_path,
+    load_checkpoint,
+    read_header,
+    save_checkpoint,
+)
+from habsburg.experiments.files import prepare_output_dir, write_results_dir
+from habsburg.experiments.limits import check_limits
 from habsburg.model.model import EcosystemModel
+from habsburg.scenarios.errors import CheckpointError, HabsburgError, Interrupted
 from habsburg.scenarios.schema import Scenario, ScenarioError
 
 PACKAGES = ("habsburg", "mesa", "numpy", "scipy", "pandas", "networkx", "pyarrow", "matplotlib")
@@ -68,8 +75,6 @@ def simulate(
     ``resume=True`` continues from that file when it exists (same tables as an uninterrupted
     run: the checkpoint holds the random generators' state too).
     """
-    from habsburg.experiments.checkpoint import load_checkpoint, save_checkpoint
-
     n = check_steps(scenario, steps)
     if checkpoint_every is not None and checkpoint_every < 1:
         raise ScenarioError(f"--checkpoint-every must be >= 1 month, got {checkpoint_every}")
@@ -77,7 +82,7 @@ def simulate(
     if resume and checkpoint is not None and Path(checkpoint).exists():
         model = load_checkpoint(checkpoint, scenario, seed)
         if model.steps > n:
-            raise ScenarioError(
+            raise CheckpointError(
                 f"checkpoint {str(checkpoint)!r} is at month {model.steps}, past the {n} "
                 "months asked for; delete it or ask for more --steps"
             )
@@ -95,8 +100,9 @@ def simulate(
         model.step()
         bar.update(1)
         bar.set_postfix_str(model.date, refresh=False)
-        if checkpoint_every and checkpoint is not None and model.steps < n:
-            if model.steps % checkpoint_every == 0:
+        if checkpoint_every and checkpoint is not None:
+            # also after the last month, so an interruption while writing loses no simulation
+            if model.steps % checkpoint_every == 0 or model.steps == n:
                 save_checkpoint(model, checkpoint, scenario, seed)
     bar.close()
     return model
@@ -111,23 +117,6 @@ def write_tables(tables: dict[str, pd.DataFrame], out_dir: Path) -> list[str]:
     return files
 
 
-def atomic_output(out: Path):
-    """A temporary directory beside ``out``; :func:`commit_output` moves it into place, so a
-    failing run never leaves ``out`` half-written or destroys what was there."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-
-
-def commit_output(tmp: Path, out: Path) -> None:
-    backup = None
-    if out.exists():
-        backup = out.with_name(f".{out.name}.old-{int(time.time() * 1e6)}")
-        out.rename(backup)
-    tmp.rename(out)
-    if backup is not None:
-        shutil.rmtree(backup, ignore_errors=True)
-
-
 def run_scenario(
     scenario: Scenario,
     *,
@@ -138,62 +127,101 @@ def run_scenario(
     finish: Callable[[Path], object] | None = None,
     checkpoint_every: int | None = None,
     resume: bool = False,
+    force: bool = False,
+    resume_command: str | None = None,
 ) -> RunResult:
     """Run ``scenario`` and (when ``out`` is given) write its results directory:
 
     ``model_metrics.parquet`` (one row per month), ``models.parquet`` / ``scrapers.parquet``
     (per agent per month), ``lineage``, ``training_sources``, ``errors``, ``adoptions``,
     ``error_claims``, ``crawls``, ``z_samples``, ``documents``, ``sites``, ``interventions``, and
-    ``manifest.json`` (the scenario as resolved, seed, package versions).
+    ``manifest.json`` (the scenario as resolved, seed, package versions, the files written).
+
+    Before any work: ``out`` is checked by :func:`~habsburg.experiments.files.prepare_output_dir`
+    (new, empty, or habsburg's own earlier output; ``force`` writes beside other files without
+    touching them) and the run's projected memory by
+    :func:`~habsburg.experiments.limits.check_limits` (``force`` skips it). The results are
+    written by :func:`~habsburg.experiments.files.write_results_dir`: a failing or interrupted
+    run leaves ``out`` as it was.
 
     ``checkpoint_every`` months the model is checkpointed to ``OUT/.checkpoint.pkl`` (removed
-    when the results are written); ``resume=True`` continues from it.
+    when the results are written); ``resume=True`` continues from it. An interruption
+    (``KeyboardInterrupt``: Ctrl-C, or SIGTERM under the CLI) raises
+    :class:`~habsburg.scenarios.errors.Interrupted` saying whether a checkpoint was kept and
+    how to resume (``resume_command``, default: the same call with ``resume=True``).
     """
-    from habsburg.experiments.checkpoint import checkpoint_path
-
-    check_steps(scenario, steps)
+    n = check_steps(scenario, steps)
     if (checkpoint_every is not None or resume) and out is None:
         raise ScenarioError("checkpoints (--checkpoint-every, --resume) need an output directory")
+    if checkpoint_every is not None and checkpoint_every < 1:
+        raise ScenarioError(f"--checkpoint-every must be >= 1 month, got {checkpoint_every}")
+    out_dir = Path(out) if out is not None else None
+    if out_dir is not None:
+        prepare_output_dir(out_dir, command="run", force=force)
+    check_limits(scenario, n, force=force)
+    ckpt = checkpoint_path(out_dir) if out_dir is not None else None
     started = time.time()
-    model = simulate(
-        scenario,
-        seed=seed,
-        steps=steps,
-        progress=progress,
-        checkpoint_every=checkpoint_every,
-        checkpoint=checkpoint_path(out) if out is not None else None,
-        resume=resume,
-    )
+    try:
+        model = simulate(
+            scenario,
+            seed=seed,
+            steps=steps,
+            progress=progress,
+            checkpoint_every=checkpoint_every,
+            checkpoint=ckpt,
+            resume=resume,
+        )
+    except KeyboardInterrupt:
+        raise Interrupted(_interrupted_message(ckpt, resume_command)) from None
     tables = model.tables()
     seconds = time.time() - started
-    out_dir = None
-    if out is not None:
-        out_dir = Path(out)
-        tmp = atomic_output(out_dir)
-        try:
+    if out_dir is not None:
+        manifest = {
+            # as given (interventions change model.config during the run), with the seed used
+            "scenario": {**scenario.to_dict(), "seed": model.config.seed},
+            "scenario_name": scenario.name,
+            "seed": model.config.seed,
+            "steps": model.steps,
+            "first_month": scenario.start,
+            "last_month": model.date,
+            "seconds": round(seconds, 3),
+            "documents": len(model.internet.store),
+            "versions": package_versions(),
+            "habsburg_command": "run",
+            "command": " ".join(sys.argv),
+        }
+
+        def fill(tmp: Path) -> None:
             files = write_tables(tables, tmp)
-            manifest = {
-                # as given (interventions change model.config during the run), with the seed used
-                "scenario": {**scenario.to_dict(), "seed": model.config.seed},
-                "scenario_name": scenario.name,
-                "seed": model.config.seed,
-                "steps": model.steps,
-                "first_month": scenario.start,
-                "last_month": model.date,
-                "seconds": round(seconds, 3),
-                "documents": len(model.internet.store),
-                "versions": package_versions(),
-                "command": " ".join(sys.argv),
-                "files": files,
-            }
-            (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
-            if finish is not None:  # e.g. the CLI's report writer, on the not-yet-committed dir
+            # the report (``finish``) reads the manifest: a provisional one, replaced at the end
+            (tmp / "manifest.json").write_text(
+                json.dumps({**manifest, "files": files}, indent=2, default=str)
+            )
+            if finish is not None:
                 finish(tmp)
-            commit_output(tmp, out_dir)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
+
+        try:
+            write_results_dir(out_dir, fill, manifest, command="run")
+        except KeyboardInterrupt:
+            raise Interrupted(_interrupted_message(ckpt, resume_command, writing=True)) from None
+        if ckpt is not None:
+            ckpt.unlink(missing_ok=True)
     return RunResult(model, tables, out_dir, seconds)
+
+
+def _interrupted_message(ckpt: Path | None, command: str | None, writing: bool = False) -> str:
+    when = " while writing the results (nothing was replaced)" if writing else ""
+    if ckpt is not None and ckpt.exists():
+        try:
+            month = read_header(ckpt)[0].get("steps", "?")
+        except HabsburgError:
+            month = "?"
+        how = f"resume with: {command}" if command else "resume with resume=True"
+        return f"interrupted{when}; checkpoint after month {month} kept in {ckpt}; {how}"
+    return (
+        f"interrupted{when}; no checkpoint was written (use --checkpoint-every N to make a run "
+        "resumable)"
+    )
 
 
 def summary_table(model: EcosystemModel) -> str:
@@ -253,9 +281,10 @@ def summary_table(model: EcosystemModel) -> str:
             lines.append(f"  {a.name:<12} not deployed")
             continue
         lines.append(
-            f"  {a.name:<12} {a.generation:>3} {a.market_share:>6.1%} {a.capability:>10.3f} "
-            f"{a.tail_coverage:>8.1%} {a.fact_accuracy:>6.1%} {a.tail_fact_accuracy:>10.1%} "
-            f"{a.style_variance_ratio:>9.2f}"
+            f"  {a.name:<12} {a.generation:>3} {a.market_share:>6.1%} "
+            f"{a.quality('capability'):>10.3f} {a.quality('tail_coverage'):>8.1%} "
+            f"{a.quality('fact_accuracy'):>6.1%} {a.quality('tail_fact_accuracy'):>10.1%} "
+            f"{a.quality('style_variance_ratio'):>9.2f}"
         )
     lines.append(
         f"  (human reference: capability = entropy of p_H = {model.world.human_entropy:.3f} nats)"

@@ -5,7 +5,6 @@ import pytest
 from conftest import tiny_scenario
 
 from habsburg.ecosystem.store import MODEL, REPOST
-from habsburg.ecosystem.training import build_training_set
 from habsburg.experiments.run import simulate
 from habsburg.scenarios.schema import set_setting
 
@@ -63,7 +62,7 @@ def test_spinning_lowers_z_scores_like_paraphrasing(reposted):
 
 def test_dedup_keeps_one_copy_per_original_in_training_sets(reposted):
     for agent in reposted.models:
-        data = build_training_set(reposted, agent)
+        data = agent.training_set()
         roots = reposted.internet.store.root(data.doc_ids)
         assert data.doc_ids.size > 0 and np.unique(roots).size == roots.size
     crawls = reposted.tables()["crawls"]
@@ -72,7 +71,7 @@ def test_dedup_keeps_one_copy_per_original_in_training_sets(reposted):
 
 def test_without_dedup_training_sets_hold_copies():
     m = simulate(_reposting(**{"scrapers.*.filters.dedup": False, "models.*.data.dedup": False}))
-    data = build_training_set(m, m.models[0])
+    data = m.models[0].training_set()
     roots = m.internet.store.root(data.doc_ids)
     assert np.unique(roots).size < roots.size
     assert m.tables()["crawls"]["dedup_removed"].sum() == 0

@@ -7,7 +7,7 @@ import pytest
 from conftest import tiny_scenario
 
 from habsburg.agents.generative import GenerativeModel
-from habsburg.agents.human import HumanAuthor
+from habsburg.agents.human import HumanPopulation
 from habsburg.agents.scraper import Scraper
 from habsburg.ecosystem.internet import FARM_SITE, HUMAN_SITE
 from habsburg.ecosystem.store import FARM, HYBRID, MODEL, REPOST
@@ -26,7 +26,8 @@ def test_tiny_run_end_to_end(run):
     store = run.internet.store
     kinds = set(np.unique(store.kind))
     assert {0, HYBRID, MODEL, FARM, REPOST} <= kinds
-    assert len(run.agents_by_type[HumanAuthor]) == sc.humans.authors
+    humans = list(run.agents_by_type[HumanPopulation])
+    assert len(humans) == 1 and humans[0].n == sc.humans.authors
     assert all(a.generation >= 1 for a in run.models)
     mm = run.datacollector.get_model_vars_dataframe()
     assert len(mm) == 48
@@ -88,7 +89,7 @@ def test_accumulate_keeps_capability_better_than_replace():
         set_setting(sc, "models.*.data.mode", mode)
         set_setting(sc, "models.*.retrain_interval", 3)
         m = simulate(sc, seed=seed)
-        return np.mean([a.capability for a in m.models])
+        return np.mean([a.quality("capability") for a in m.models])
 
     diffs = [final_capability("replace", s) - final_capability("accumulate", s) for s in (1, 2)]
     assert min(diffs) > 0  # lower cross-entropy to p_H is better
@@ -147,9 +148,11 @@ def test_watermark_scheme_interventions_take_effect():
 def test_agents_are_mesa_agents_and_reporters_per_type(run):
     assert len(run.agents_by_type[GenerativeModel]) == 3
     assert len(run.agents_by_type[Scraper]) == 2
-    author = next(iter(run.agents_by_type[HumanAuthor]))
-    assert author.cell.coordinate == author.home_site
-    assert author.docs_published > 0
+    humans = run.humans
+    assert humans.docs_published.sum() > 0
+    for scraper in run.agents_by_type[Scraper]:  # scrapers sit on their aggregator in the space
+        assert scraper.cell.coordinate == int(scraper.sites[0])
+        assert scraper.cell in run.space.all_cells
     scrapers = run.datacollector.get_agenttype_vars_dataframe(Scraper)
     assert {"precision", "recall", "synthetic_before", "synthetic_after"} <= set(scrapers.columns)
 
@@ -157,6 +160,6 @@ def test_agents_are_mesa_agents_and_reporters_per_type(run):
 def test_market_share_follows_capability(run):
     shares = {a.name: a.market_share for a in run.models}
     assert sum(shares.values()) == pytest.approx(1.0)
-    best = min(run.models, key=lambda a: a.capability)
-    worst = max(run.models, key=lambda a: a.capability)
+    best = min(run.models, key=lambda a: a.quality("capability"))
+    worst = max(run.models, key=lambda a: a.quality("capability"))
     assert shares[best.name] >= shares[worst.name]

@@ -1,0 +1,351 @@
+"""Every metric the DataCollector records, declared once: name, meaning, and the module-level
+function that computes it (functions, not lambdas, so a model pickles for checkpoints and Dask).
+
+:data:`MODEL_METRICS` (one value per month), :data:`GENERATIVE_METRICS` (per generative model per
+month) and :data:`SCRAPER_METRICS` (per scraper per month) drive the DataCollector, the outcome
+registry of the experiments and the column descriptions of the results tables.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from operator import attrgetter
+from typing import Any
+
+import mesa
+import numpy as np
+
+from habsburg.agents.generative import GenerativeModel
+from habsburg.agents.scraper import Scraper
+from habsburg.ecosystem import metrics as K
+
+NAN = float("nan")
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A recorded metric: ``function(model)`` (model level) or ``function(agent)`` (agent level)."""
+
+    name: str
+    description: str
+    function: Callable[[Any], Any]
+
+
+MODEL_METRICS: dict[str, Metric] = {}
+
+
+def model_metric(description: str) -> Callable:
+    """Register a module-level function of the model as a model-level metric (by its name)."""
+
+    def register(function: Callable) -> Callable:
+        MODEL_METRICS[function.__name__] = Metric(function.__name__, description, function)
+        return function
+
+    return register
+
+
+# --- the web (as observed this month; see habsburg.model.observation) --------------------------
+def _observed(model: Any, key: str) -> float:
+    month = model.observer.month
+    return NAN if month is None else getattr(month, key)
+
+
+for _key, _text in (
+    ("new_documents", "documents published this month"),
+    ("documents", "documents on the web"),
+    ("synthetic_share_new", "true synthetic share of new documents (mean synthetic fraction)"),
+    (
+        "synthetic_share_new_measured",
+        "share of new documents an AI-text detector flags (as web studies measure it)",
+    ),
+    ("synthetic_share_stock", "true synthetic share of all documents"),
+    ("synthetic_share_stock_measured", "detector-flagged share of all documents"),
+    ("duplicate_share_web", "share of new documents that are reposts"),
+):
+    MODEL_METRICS[_key] = Metric(_key, _text, partial(_observed, key=_key))
+
+
+@model_metric("documents per month published by model users")
+def ai_demand(model: Any) -> float:
+    return model.ai_demand()
+
+
+@model_metric("share of human authors using an AI assistant")
+def assisted_authors(model: Any) -> float:
+    return float(model.humans.assisted(model.month).mean())
+
+
+# --- the models --------------------------------------------------------------------------------
+@model_metric("models deployed")
+def deployed_models(model: Any) -> int:
+    return len(model.deployed_models())
+
+
+@model_metric("mean pairwise Jensen–Shannon divergence between deployed models (nats)")
+def mean_pairwise_js(model: Any) -> float:
+    deployed = model.deployed_models()
+    if not deployed:
+        return NAN
+    return K.mean_pairwise_js([a.learners.concepts.sampling_probs for a in deployed])
+
+
+@model_metric("mean pairwise distance between deployed models' style means")
+def mean_style_distance(model: Any) -> float:
+    means = [a.learners.style.mean_ for a in model.deployed_models()]
+    dists = [np.linalg.norm(a - b) for i, a in enumerate(means) for b in means[i + 1 :]]
+    return float(np.mean(dists)) if dists else NAN
+
+
+def _failure_probs(model: Any) -> np.ndarray:
+    truth = model.world.true_values
+    return np.array(
+        [1 - a.learners.facts.correct_probability(truth) for a in model.deployed_models()]
+    )
+
+
+@model_metric("rate all models fail the same fact over the independence rate")
+def systemic_failure_ratio(model: Any) -> float:
+    return K.systemic_failure_ratio(_failure_probs(model)) if model.deployed_models() else NAN
+
+
+@model_metric("mean over model pairs of the both-fail rate over the independence rate")
+def pairwise_failure_ratio(model: Any) -> float:
+    return K.pairwise_failure_ratio(_failure_probs(model)) if model.deployed_models() else NAN
+
+
+@model_metric("wrong modal beliefs held by deployed models (model × fact)")
+def active_wrong_beliefs(model: Any) -> int:
+    return int(sum(a.believed_errors.size for a in model.deployed_models()))
+
+
+def _mean_over_deployed(model: Any, read: Callable[[Any], float]) -> float:
+    deployed = model.deployed_models()
+    return float(np.mean([read(a) for a in deployed])) if deployed else NAN
+
+
+@model_metric("mean share of repeated copies in deployed models' latest training sets")
+def training_set_duplicate_share(model: Any) -> float:
+    return _mean_over_deployed(model, lambda a: a.training_stats["duplicate_share"])
+
+
+@model_metric("mean rise of the wrong-claim share of training sets due to reposts")
+def duplication_error_lift(model: Any) -> float:
+    return _mean_over_deployed(model, lambda a: a.training_stats["duplication_error_lift"])
+
+
+@model_metric("mean capability (cross-entropy to p_H, nats) of deployed models")
+def mean_capability(model: Any) -> float:
+    return _mean_over_deployed(model, lambda a: a.metrics["capability"])
+
+
+@model_metric("mean tail coverage of deployed models")
+def mean_tail_coverage(model: Any) -> float:
+    return _mean_over_deployed(model, lambda a: a.metrics["tail_coverage"])
+
+
+@model_metric("mean fact accuracy of deployed models")
+def mean_fact_accuracy(model: Any) -> float:
+    return _mean_over_deployed(model, lambda a: a.metrics["fact_accuracy"])
+
+
+# --- errors and cascades -----------------------------------------------------------------------
+@model_metric("distinct wrong fact values ever published")
+def errors_registered(model: Any) -> int:
+    return len(model.errors)
+
+
+@model_metric("most models that ever came to believe one error")
+def largest_cascade_models(model: Any) -> int:
+    adoptions = model.errors.adoptions_array()
+    if not adoptions.size:
+        return 0
+    pairs = np.unique(adoptions[:, :2], axis=0)  # (error, model) pairs
+    return int(np.bincount(pairs[:, 0]).max())
+
+
+@model_metric("most documents carrying one error")
+def largest_cascade_documents(model: Any) -> int:
+    counts = model.error_documents
+    return int(counts.max()) if counts.size else 0
+
+
+@model_metric("cumulative adoptions of errors that originated elsewhere")
+def cross_model_adoptions(model: Any) -> int:
+    adoptions = model.errors.adoptions_array()
+    return int(adoptions[:, 4].sum()) if adoptions.size else 0
+
+
+# --- filters (this month's crawls) -------------------------------------------------------------
+def _crawl_total(model: Any, key: str) -> int:
+    return sum(c[key] for c in model.events.crawls_at(model.month))
+
+
+def _crawl_mean(model: Any, key: str, weight: str) -> float:
+    crawls = [c for c in model.events.crawls_at(model.month) if c[weight]]
+    total = sum(c[weight] for c in crawls)
+    return sum(c[key] * c[weight] for c in crawls) / total if total else NAN
+
+
+@model_metric("precision of the AI filters over this month's crawls")
+def filter_precision(model: Any) -> float:
+    tp, fp = _crawl_total(model, "tp"), _crawl_total(model, "fp")
+    return tp / (tp + fp) if tp + fp else NAN
+
+
+@model_metric("recall of the AI filters over this month's crawls")
+def filter_recall(model: Any) -> float:
+    tp, fn = _crawl_total(model, "tp"), _crawl_total(model, "fn")
+    return tp / (tp + fn) if tp + fn else NAN
+
+
+@model_metric("synthetic share of crawled data before filtering")
+def training_synthetic_before(model: Any) -> float:
+    return _crawl_mean(model, "synthetic_before", "sampled")
+
+
+@model_metric("synthetic share of crawled data after filtering")
+def training_synthetic_after(model: Any) -> float:
+    return _crawl_mean(model, "synthetic_after", "kept")
+
+
+@model_metric("human documents wrongly removed by the AI filters this month")
+def human_documents_lost(model: Any) -> float:
+    crawls = model.events.crawls_at(model.month)
+    return float(sum(c["fp"] for c in crawls)) if crawls else NAN
+
+
+@model_metric("duplicate share of crawled data after filtering")
+def training_duplicate_share(model: Any) -> float:
+    return _crawl_mean(model, "duplicate_share_after", "kept")
+
+
+# --- per agent ---------------------------------------------------------------------------------
+def _quality(agent: GenerativeModel, key: str) -> float:
+    return agent.quality(key)
+
+
+def _last_crawl(agent: Scraper, key: str) -> float:
+    return agent.last_crawl(key)
+
+
+GENERATIVE_METRICS: dict[str, Metric] = {
+    m.name: m
+    for m in (
+        Metric("name", "model name", attrgetter("name")),
+        Metric("lab_name", "lab that trains it", attrgetter("lab_name")),
+        Metric("deployed", "a generation is deployed", attrgetter("deployed")),
+        Metric("generation", "generation deployed (-1 before launch)", attrgetter("generation")),
+        Metric("market_share", "share of AI demand served", attrgetter("market_share")),
+        Metric("docs_published", "documents published so far", attrgetter("docs_published")),
+        Metric("wrong_beliefs", "facts whose modal belief is wrong", attrgetter("wrong_beliefs")),
+    )
+}
+for _key, _text in (
+    ("capability", "cross-entropy to p_H (nats)"),
+    ("tail_coverage", "share of tail concepts kept"),
+    ("support", "share of all concepts kept"),
+    ("fact_accuracy", "expected share of facts right"),
+    ("tail_fact_accuracy", "expected share of tail facts right"),
+    ("style_variance_ratio", "style variance over the human style variance"),
+):
+    GENERATIVE_METRICS[_key] = Metric(_key, _text, partial(_quality, key=_key))
+# column order of the ``models`` table
+GENERATIVE_METRICS = {
+    k: GENERATIVE_METRICS[k]
+    for k in (
+        "name",
+        "lab_name",
+        "deployed",
+        "generation",
+        "market_share",
+        "capability",
+        "tail_coverage",
+        "support",
+        "fact_accuracy",
+        "tail_fact_accuracy",
+        "style_variance_ratio",
+        "docs_published",
+        "wrong_beliefs",
+    )
+}
+
+SCRAPER_METRICS: dict[str, Metric] = {"name": Metric("name", "scraper name", attrgetter("name"))}
+for _key, _text in (
+    ("sampled", "documents sampled by the latest crawl"),
+    ("kept", "documents kept after the filters"),
+    ("precision", "precision of the AI filters"),
+    ("recall", "recall of the AI filters"),
+    ("false_positive_rate", "share of human documents flagged"),
+    ("synthetic_before", "synthetic share before filtering"),
+    ("synthetic_after", "synthetic share after filtering"),
+    ("human_lost", "human documents wrongly removed"),
+    ("dedup_removed", "repeated copies removed"),
+    ("dedup_wrongly_dropped", "originals wrongly dropped as duplicates"),
+):
+    SCRAPER_METRICS[_key] = Metric(_key, _text, partial(_last_crawl, key=_key))
+SCRAPER_METRICS["reposts_published"] = Metric(
+    "reposts_published", "reposts published so far", attrgetter("reposts_published")
+)
+
+
+# column order of the ``model_metrics`` table (as recorded since the first release)
+MODEL_METRICS = {
+    k: MODEL_METRICS[k]
+    for k in (
+        "new_documents",
+        "documents",
+        "synthetic_share_new",
+        "synthetic_share_new_measured",
+        "synthetic_share_stock",
+        "synthetic_share_stock_measured",
+        "duplicate_share_web",
+        "ai_demand",
+        "assisted_authors",
+        "deployed_models",
+        "mean_pairwise_js",
+        "mean_style_distance",
+        "systemic_failure_ratio",
+        "pairwise_failure_ratio",
+        "active_wrong_beliefs",
+        "errors_registered",
+        "largest_cascade_models",
+        "largest_cascade_documents",
+        "cross_model_adoptions",
+        "filter_precision",
+        "filter_recall",
+        "training_synthetic_before",
+        "training_synthetic_after",
+        "human_documents_lost",
+        "training_duplicate_share",
+        "training_set_duplicate_share",
+        "duplication_error_lift",
+        "mean_capability",
+        "mean_tail_coverage",
+        "mean_fact_accuracy",
+    )
+}
+
+
+def data_collector(
+    model_metrics: dict[str, Metric] | None = None,
+) -> mesa.DataCollector:
+    """The DataCollector of a run: every model metric (or the given subset) and the per-type
+    agent metrics."""
+    metrics = MODEL_METRICS if model_metrics is None else model_metrics
+    return mesa.DataCollector(
+        model_reporters={k: m.function for k, m in metrics.items()},
+        agenttype_reporters={
+            GenerativeModel: {k: m.function for k, m in GENERATIVE_METRICS.items()},
+            Scraper: {k: m.function for k, m in SCRAPER_METRICS.items()},
+        },
+    )
+
+
+def column_descriptions() -> dict[str, str]:
+    """Meaning of every recorded column (model level and per agent), for tables and reports."""
+    out = {k: m.description for k, m in MODEL_METRICS.items()}
+    for table in (GENERATIVE_METRICS, SCRAPER_METRICS):
+        out.update({k: m.description for k, m in table.items() if k not in out})
+    return out

@@ -1,0 +1,96 @@
+"""The model's reporters, observation stream and Mesa conventions: measuring more or less never
+changes the simulated trajectory; flat setting-path keywords work with ``mesa.batch_run``."""
+
+import mesa
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import tiny_scenario
+
+from habsburg.model import reporters
+from habsburg.model.model import EcosystemModel
+from habsburg.scenarios.errors import ScenarioError
+
+STEPS = 30
+
+
+def _run(model: EcosystemModel, steps: int = STEPS) -> EcosystemModel:
+    while model.steps < steps:
+        model.step()
+    return model
+
+
+def _trajectory(model: EcosystemModel) -> dict[str, np.ndarray]:
+    store = model.internet.store
+    return {
+        "kind": store.kind.copy(),
+        "site": store.site.copy(),
+        "green": store.green.copy(),
+        "concepts": store.concepts.copy(),
+        "claim_values": store.claim_values.copy(),
+        "style": store.style.copy(),
+        "shares": np.array([a.market_share for a in model.models]),
+    }
+
+
+def test_removing_or_adding_reporters_leaves_the_trajectory_bit_identical():
+    full = _run(EcosystemModel(tiny_scenario(), seed=4))
+    lean = EcosystemModel(tiny_scenario(), seed=4)
+    keep = {"new_documents": reporters.MODEL_METRICS["new_documents"]}
+    lean.datacollector = reporters.data_collector(keep)
+    _run(lean)
+    extra = EcosystemModel(tiny_scenario(), seed=4)
+    more = dict(reporters.MODEL_METRICS)
+    # an extra reporter that itself draws from the observation stream
+    more["probe"] = reporters.Metric("probe", "draws", lambda m: float(m.observer.rng.random()))
+    extra.datacollector = reporters.data_collector(more)
+    _run(extra)
+    a, b, c = _trajectory(full), _trajectory(lean), _trajectory(extra)
+    for key in a:
+        np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+        np.testing.assert_array_equal(a[key], c[key], err_msg=key)
+    # the measured series of the full run differ from the lean run only in what was recorded
+    assert list(lean.datacollector.get_model_vars_dataframe().columns) == ["new_documents"]
+
+
+def test_observation_has_its_own_stream():
+    m = EcosystemModel(tiny_scenario(), seed=4)
+    before = m.rng.bit_generator.state
+    m.observer.rng.random(1000)
+    assert m.rng.bit_generator.state == before
+
+
+def test_every_metric_is_declared_once_with_a_meaning():
+    cols = set(reporters.column_descriptions())
+    for table in (reporters.MODEL_METRICS, reporters.GENERATIVE_METRICS, reporters.SCRAPER_METRICS):
+        for name, metric in table.items():
+            assert metric.name == name and metric.description and name in cols
+    m = _run(EcosystemModel(tiny_scenario(), seed=1), 3)
+    assert list(m.datacollector.get_model_vars_dataframe().columns) == list(reporters.MODEL_METRICS)
+
+
+def test_flat_setting_keywords_and_batch_run():
+    m = EcosystemModel("baseline", seed=3, **{"watermark.adoption": 0.5})
+    assert m.config.watermark.adoption == 0.5 and m.config.seed == 3
+    with pytest.raises(ScenarioError, match="watermark.adoption"):
+        EcosystemModel(tiny_scenario(), **{"watermark.adoption": 1.5})
+    with pytest.raises(ScenarioError, match="no_such"):
+        EcosystemModel(tiny_scenario(), **{"watermark.no_such": 1})
+    results = mesa.batch_run(
+        EcosystemModel,
+        parameters={
+            "scenario": [tiny_scenario()],
+            "seed": [1, 2],
+            "watermark.adoption": [0.0, 1.0],
+        },
+        iterations=1,
+        max_steps=6,
+        number_processes=1,
+        display_progress=False,
+    )
+    df = pd.DataFrame(results)
+    assert set(df["watermark.adoption"]) == {0.0, 1.0} and set(df["seed"]) == {1, 2}
+    assert (df["Step"] == 6).all()
+    assert {"synthetic_share_new", "mean_capability"} <= set(df.columns)
+    by_adoption = df.groupby("watermark.adoption")["synthetic_share_new"].mean()
+    assert by_adoption.notna().all()
