@@ -1,7 +1,10 @@
 """The ``habsburg`` command.
 
-Each subcommand lives in a module exposing ``register(subparsers)``; user errors
-(:class:`~habsburg.scenarios.schema.ScenarioError`) print a message and exit 2, no traceback.
+Each subcommand lives in a module exposing ``register(subparsers)``. Errors are caught once,
+here: a :class:`~habsburg.scenarios.errors.HabsburgError` prints its one-line message and exits
+with its status (2 bad input, 1 a failed check, 130 interrupted); Ctrl-C and SIGTERM end a
+command the same way; anything else is a bug and says so. ``--debug`` (anywhere on the command
+line) adds the traceback.
 """
 
 from __future__ import annotations
@@ -9,7 +12,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import traceback
 
+from habsburg.experiments.files import sigterm_as_interrupt
 from habsburg.scenarios.errors import HabsburgError, ScenarioError, UserError  # noqa: F401
 
 #: modules that add subcommands (each defines ``register(subparsers)``)
@@ -21,11 +26,19 @@ COMMAND_MODULES = [
     "habsburg.cli.report",
 ]
 
+#: exit status of an unexpected error (a bug in habsburg, not bad input)
+EXIT_BUG = 3
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="habsburg",
         description="Agent-based simulator of model collapse across an AI ecosystem.",
+        epilog="Exit status: 0 success, 1 a check failed, 2 bad input, 3 internal error, "
+        "130 interrupted.",
+    )
+    parser.add_argument(
+        "--debug", action="store_true", help="show the traceback of an error (any position)"
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
@@ -34,20 +47,47 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _fail(message: str, status: int, debug: bool) -> int:
+    if debug:
+        traceback.print_exc()
+    print(f"habsburg: {message}", file=sys.stderr)
+    return status
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    argv = [a for a in argv if a != "--debug"]
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.func(args) or 0)
+        with sigterm_as_interrupt():
+            return int(args.func(args) or 0)
     except HabsburgError as err:
-        print(f"habsburg: error: {err}", file=sys.stderr)
-        return 2
+        kind = "interrupted" if err.exit_status == 130 else "error"
+        return _fail(f"{kind}: {err}", err.exit_status, debug)
     except BrokenPipeError:  # e.g. `habsburg scenarios | head`
         sys.stderr.close()
         return 0
     except KeyboardInterrupt:
-        print("habsburg: interrupted", file=sys.stderr)
-        return 130
+        return _fail("interrupted", 130, debug)
+    except MemoryError:
+        return _fail(
+            "error: out of memory; lower the scenario's sizes (authors, AI demand, facts) or "
+            "--steps",
+            2,
+            debug,
+        )
+    except OSError as err:  # the disk or the file system refused: not a bug
+        where = f": {err.filename}" if err.filename else ""
+        return _fail(f"error: {err.strerror or err}{where}", 2, debug)
+    except Exception as err:
+        return _fail(
+            f"internal error ({type(err).__name__}: {err}); this is a bug: rerun with --debug "
+            "for the traceback and report it",
+            EXIT_BUG,
+            debug,
+        )
 
 
 if __name__ == "__main__":

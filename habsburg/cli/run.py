@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from habsburg.scenarios.errors import UserError
-
 import argparse
+import shlex
 import textwrap
 from pathlib import Path
 
 from habsburg.reports.report import write_report
+from habsburg.scenarios.errors import UserError
 from habsburg.scenarios.library import list_scenarios, load_scenario
 
 
@@ -40,7 +40,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--resume",
         action="store_true",
-        help="continue from OUT/.checkpoint.pkl if it exists (same results as an uninterrupted run)",
+        help="continue from OUT/.checkpoint.pkl if it exists (same results as an uninterrupted "
+        "run; only checkpoints written by you, for this scenario, seed and version, are loaded)",
+    )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="write into an --out directory holding other files (they are never deleted or "
+        "replaced) and run even if the projected memory exceeds this machine's",
     )
     p.set_defaults(func=cmd_run)
 
@@ -53,7 +60,6 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     scenario = load_scenario(args.scenario)
     if args.seed is not None and args.seed < 0:
-
         raise UserError(f"--seed must be >= 0, got {args.seed}")
     check_steps(scenario, args.steps)
     out = Path(args.out) if args.out else Path("results") / scenario.name
@@ -66,11 +72,25 @@ def cmd_run(args: argparse.Namespace) -> int:
         finish=None if args.no_report else write_report,
         checkpoint_every=args.checkpoint_every,
         resume=args.resume,
+        force=args.force,
+        resume_command=resume_command(args, out),
     )
     if not args.quiet:
         print(summary_table(result.model))
         print(f"\nresults: {out}/ ({result.seconds:.1f} s)")
     return 0
+
+
+def resume_command(args: argparse.Namespace, out: Path) -> str:
+    """The command line that resumes this run from its checkpoint."""
+    cmd = ["habsburg", "run", args.scenario, "--out", str(out)]
+    for flag, value in (("--seed", args.seed), ("--steps", args.steps)):
+        if value is not None:
+            cmd += [flag, str(value)]
+    if args.checkpoint_every is not None:
+        cmd += ["--checkpoint-every", str(args.checkpoint_every)]
+    cmd += [f for f, on in (("--no-report", args.no_report), ("--quiet", args.quiet)) if on]
+    return shlex.join([*cmd, "--resume"])
 
 
 def cmd_scenarios(args: argparse.Namespace) -> int:

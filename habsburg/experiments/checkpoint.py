@@ -1,26 +1,47 @@
-"""Checkpoints of a long run: the whole model (Mesa model, agents, document store, the random
-generators' state) pickled every N months, so a run resumed from its last checkpoint gives the
-same tables as one that was never interrupted.
+"""Checkpoints of a long run that ``--resume`` can trust.
 
-A checkpoint is written atomically (temporary file + ``os.replace``) as ``OUT/.checkpoint.pkl``
-and removed when the run completes. It is a pickle: load only checkpoints you wrote yourself.
+The whole model (Mesa model, agents, document store, the random generators' state) is pickled
+every N months, so a run resumed from its last checkpoint gives the same tables as one that was
+never interrupted. A pickle can run code when it is read, so a checkpoint is only unpickled after
+two checks:
+
+1. **Authenticity**: the file carries an HMAC-SHA256 of its header and body, keyed by a per-user
+   secret kept in the user's own configuration directory (``$XDG_CONFIG_HOME/habsburg/
+   checkpoint.key``, else ``~/.config/habsburg/checkpoint.key``; created once, mode 0600), never in
+   the results directory. A checkpoint written by another account or machine, or edited after it
+   was written, fails the check and is refused *before* anything is unpickled.
+2. **Identity**: the (authenticated) header records the scenario's hash, the seed and the
+   habsburg version that wrote it; resuming a different scenario, seed or version is refused.
+
+A checkpoint is written atomically as ``OUT/.checkpoint.pkl`` and removed when the run's results
+are written. What resuming trusts: whoever can read your key file can forge checkpoints you will
+load; keep it private (``chmod 600``), as you would an SSH key.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import os
 import pickle
+import secrets
+from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from habsburg.scenarios.schema import Scenario, ScenarioError
+from habsburg.experiments.files import atomic_write_bytes
+from habsburg.scenarios.errors import CheckpointError
+from habsburg.scenarios.schema import Scenario
 
 if TYPE_CHECKING:
     from habsburg.model.model import EcosystemModel
 
 CHECKPOINT_NAME = ".checkpoint.pkl"
-FORMAT = 1
+MAGIC = b"HABSBURG-CHECKPOINT 2\n"
+KEY_NAME = "checkpoint.key"
+FORMAT = 2
+DIGEST = hashlib.sha256().digest_size
 
 
 def checkpoint_path(out: str | Path) -> Path:
@@ -28,58 +49,141 @@ def checkpoint_path(out: str | Path) -> Path:
     return Path(out) / CHECKPOINT_NAME
 
 
-def _identity(scenario: Scenario, seed: int | None) -> str:
-    """What a checkpoint must match to be resumed: the scenario as run (with its seed)."""
+def config_dir() -> Path:
+    """The user's habsburg configuration directory (XDG base directory convention)."""
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "habsburg"
+
+
+def checkpoint_key() -> bytes:
+    """The per-user secret that authenticates checkpoints (created on first use, mode 0600)."""
+    path = config_dir() / KEY_NAME
+    try:
+        key = path.read_bytes()
+    except FileNotFoundError:
+        key = b""
+    except OSError as err:
+        raise CheckpointError(f"cannot read the checkpoint key {str(path)!r}: {err}") from None
+    if len(key) >= 32:
+        return key
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # created meanwhile by another process, or too short: refuse
+        key = path.read_bytes()
+        if len(key) >= 32:
+            return key
+        raise CheckpointError(
+            f"the checkpoint key {str(path)!r} is damaged (shorter than 32 bytes); delete it "
+            "(checkpoints written with it can then no longer be resumed)"
+        ) from None
+    except OSError as err:
+        raise CheckpointError(
+            f"cannot create the checkpoint key {str(path)!r}: {err.strerror or err}; set "
+            "XDG_CONFIG_HOME to a writable directory or run without --checkpoint-every"
+        ) from None
+    key = secrets.token_bytes(32)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(key)
+    return key
+
+
+def scenario_hash(scenario: Scenario) -> str:
+    """SHA-256 of the scenario as run (without its seed and source file name)."""
     data = scenario.to_dict()
     data.pop("source", None)
-    if seed is not None:
-        data["seed"] = int(seed)
-    return json.dumps(data, sort_keys=True, default=str)
+    data.pop("seed", None)
+    text = json.dumps(data, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _version() -> str:
+    try:
+        return metadata.version("habsburg")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def _identity(scenario: Scenario, seed: int | None) -> dict[str, Any]:
+    return {
+        "format": FORMAT,
+        "scenario": scenario.name,
+        "scenario_hash": scenario_hash(scenario),
+        "seed": int(seed if seed is not None else scenario.seed),
+        "habsburg": _version(),
+    }
 
 
 def save_checkpoint(
     model: EcosystemModel, path: str | Path, scenario: Scenario, seed: int | None
 ) -> Path:
-    """Pickle ``model`` to ``path`` atomically, tagged with the scenario and seed it runs."""
+    """Pickle ``model`` to ``path`` atomically, with an authenticated header saying what wrote it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-    payload = {
-        "format": FORMAT,
-        "identity": _identity(scenario, seed),
-        "steps": model.steps,
-        "model": model,
-    }
+    header = json.dumps({**_identity(scenario, seed), "steps": model.steps}, sort_keys=True)
+    head = header.encode("utf-8") + b"\n"
+    body = pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL)
+    mac = hmac.new(checkpoint_key(), head + body, hashlib.sha256).digest()
+    return atomic_write_bytes(path, MAGIC + mac + head + body)
+
+
+def read_header(path: str | Path) -> tuple[dict[str, Any], bytes, bytes, bytes]:
+    """The header of the checkpoint at ``path`` and its (unchecked) MAC, header bytes, body."""
+    path = Path(path)
     try:
-        with tmp.open("wb") as fh:
-            pickle.dump(payload, fh, protocol=pickle.HIGHEST_PROTOCOL)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
+        data = path.read_bytes()
+    except OSError as err:
+        raise CheckpointError(
+            f"cannot read checkpoint {str(path)!r}: {err.strerror or err}"
+        ) from None
+    rest = data[len(MAGIC) :]
+    end = rest.find(b"\n", DIGEST)
+    if not data.startswith(MAGIC) or end < 0:
+        raise CheckpointError(
+            f"{str(path)!r} is not a habsburg checkpoint (or one written by an older version, "
+            "which is not authenticated); delete it to start over"
+        )
+    mac, head, body = rest[:DIGEST], rest[DIGEST : end + 1], rest[end + 1 :]
+    try:
+        header = json.loads(head.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        header = None
+    if not isinstance(header, dict):
+        raise CheckpointError(f"checkpoint {str(path)!r} has a damaged header; delete it")
+    return header, mac, head, body
 
 
 def load_checkpoint(path: str | Path, scenario: Scenario, seed: int | None) -> EcosystemModel:
-    """The model saved at ``path``; an error naming the file if it was written for another
-    scenario or seed, or is unreadable."""
-    path = Path(path)
+    """The model saved at ``path``, after checking it was written by this user (HMAC) for this
+    scenario, seed and habsburg version; :class:`CheckpointError` naming the file otherwise.
+    Nothing is unpickled before both checks pass."""
+    header, mac, head, body = read_header(path)
+    expected = hmac.new(checkpoint_key(), head + body, hashlib.sha256).digest()
+    if not hmac.compare_digest(mac, expected):
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} is not authenticated by your key "
+            f"({config_dir() / KEY_NAME}): it was written by another account or machine, or "
+            "changed since; habsburg will not load it. Delete it to start over"
+        )
+    want = _identity(scenario, seed)
+    for key, label in (
+        ("format", "checkpoint format"),
+        ("scenario_hash", "scenario"),
+        ("seed", "seed"),
+        ("habsburg", "habsburg version"),
+    ):
+        if header.get(key) != want[key]:
+            raise CheckpointError(
+                f"checkpoint {str(path)!r} was written for a different {label} "
+                f"({header.get(key)!r}, this run has {want[key]!r}); delete it (or drop "
+                "--resume) to start over"
+            )
     try:
-        with path.open("rb") as fh:
-            payload: dict[str, Any] = pickle.load(fh)
-    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError) as err:
-        raise ScenarioError(
+        model = pickle.loads(body)
+    except Exception as err:  # authenticated yet unreadable: e.g. classes renamed since
+        raise CheckpointError(
             f"cannot resume from checkpoint {str(path)!r}: {err}; delete it to start over"
         ) from None
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise ScenarioError(
-            f"checkpoint {str(path)!r} has an unknown format; delete it to start over"
-        )
-    if payload["identity"] != _identity(scenario, seed):
-        raise ScenarioError(
-            f"checkpoint {str(path)!r} was written for a different scenario or seed; "
-            "delete it (or drop --resume) to start over"
-        )
-    return payload["model"]
+    if getattr(model, "steps", None) != header.get("steps"):
+        raise CheckpointError(f"checkpoint {str(path)!r} is inconsistent; delete it")
+    return model

@@ -1,7 +1,9 @@
-"""Checkpoints: a run resumed from its last checkpoint gives the tables of an uninterrupted run."""
+"""Checkpoints: a run resumed from its last checkpoint gives the tables of an uninterrupted run,
+and ``--resume`` loads only checkpoints this user wrote for this scenario, seed and version."""
 
 from __future__ import annotations
 
+import os
 import pickle
 from pathlib import Path
 
@@ -9,13 +11,28 @@ import pandas as pd
 import pytest
 
 from habsburg.cli import main
-from habsburg.model.model import EcosystemModel
-from habsburg.experiments.checkpoint import checkpoint_path, load_checkpoint, save_checkpoint
+from habsburg.experiments import checkpoint as ckpt_mod
+from habsburg.experiments import run as run_mod
+from habsburg.experiments.checkpoint import (
+    MAGIC,
+    checkpoint_key,
+    checkpoint_path,
+    load_checkpoint,
+    save_checkpoint,
+)
 from habsburg.experiments.run import run_scenario, simulate
-from habsburg.scenarios.schema import ScenarioError, load_file
+from habsburg.scenarios.errors import CheckpointError, Interrupted
+from habsburg.scenarios.schema import load_file
 
 TINY = Path(__file__).parent / "data" / "sweep_tiny.toml"
 STEPS = 24
+
+
+@pytest.fixture(autouse=True)
+def private_config(tmp_path, monkeypatch):
+    """Each test gets its own user configuration directory (and so its own checkpoint key)."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    return tmp_path / "config"
 
 
 @pytest.fixture(scope="module")
@@ -41,10 +58,6 @@ def _assert_same_tables(a: Path, b: Path) -> None:
         pd.testing.assert_frame_equal(ta[name], tb[name], check_exact=True, obj=name)
 
 
-class Interrupt(Exception):
-    pass
-
-
 def test_model_pickles_with_its_random_state(tiny):
     model = simulate(tiny, steps=8)
     copy = pickle.loads(pickle.dumps(model))
@@ -62,30 +75,33 @@ def test_resume_after_interruption_gives_identical_tables(
     tiny, uninterrupted, tmp_path, monkeypatch
 ):
     out = tmp_path / "run"
-    # Interrupt inside the month (not by patching ``step``, which Mesa keeps as a bound method).
-    real = EcosystemModel._apply_interventions
+    real_save, real_load = run_mod.save_checkpoint, run_mod.load_checkpoint
+    saved = []
 
-    def interrupted(self, t):
-        if t == 18:  # months 0..17 done, so the checkpoint after month 16 exists
-            raise Interrupt
-        real(self, t)
+    def save_then_interrupt(model, *args):
+        real_save(model, *args)
+        saved.append(model.steps)
+        if model.steps == 16:  # Ctrl-C in the month after the second checkpoint
+            raise KeyboardInterrupt
 
-    monkeypatch.setattr(EcosystemModel, "_apply_interventions", interrupted)
-    with pytest.raises(Interrupt):
+    monkeypatch.setattr(run_mod, "save_checkpoint", save_then_interrupt)
+    with pytest.raises(Interrupted, match=r"after month 16 .*resume with"):
         run_scenario(tiny, steps=STEPS, out=out, checkpoint_every=8)
     ckpt = checkpoint_path(out)
-    assert ckpt.exists()
+    assert ckpt.exists() and saved == [8, 16]
     assert not (out / "model_metrics.parquet").exists()
 
-    months = []
+    resumed_at = []
 
-    def counting(self, t):
-        months.append(t)
-        real(self, t)
+    def loading(*args):
+        model = real_load(*args)
+        resumed_at.append(model.steps)
+        return model
 
-    monkeypatch.setattr(EcosystemModel, "_apply_interventions", counting)
+    monkeypatch.setattr(run_mod, "save_checkpoint", real_save)
+    monkeypatch.setattr(run_mod, "load_checkpoint", loading)
     run_scenario(tiny, steps=STEPS, out=out, checkpoint_every=8, resume=True)
-    assert months == list(range(16, STEPS))  # resumed after month 16, not from the start
+    assert resumed_at == [16]  # resumed after month 16, not from the start
     assert not ckpt.exists()  # removed once the results are written
     _assert_same_tables(uninterrupted, out)
 
@@ -99,14 +115,81 @@ def test_cli_flags_checkpoint_and_resume(uninterrupted, tmp_path):
     assert main([*argv, "--checkpoint-every", "0"]) == 2
 
 
-def test_checkpoint_of_another_scenario_or_seed_is_refused(tiny, tmp_path):
+def test_checkpoint_of_another_scenario_seed_or_version_is_refused(tiny, tmp_path, monkeypatch):
     model = simulate(tiny, steps=3)
     path = save_checkpoint(model, tmp_path / "c.pkl", tiny, None)
     assert load_checkpoint(path, tiny, None).steps == 3
-    with pytest.raises(ScenarioError, match="different scenario or seed"):
+    with pytest.raises(CheckpointError, match="different seed"):
         load_checkpoint(path, tiny, 99)
-    (tmp_path / "bad.pkl").write_bytes(b"not a pickle")
-    with pytest.raises(ScenarioError, match=r"bad\.pkl"):
+    other = load_file(TINY)
+    other.humans.authors += 1
+    with pytest.raises(CheckpointError, match="different scenario"):
+        load_checkpoint(path, other, None)
+    with monkeypatch.context() as patch:
+        patch.setattr(ckpt_mod, "_version", lambda: "9.9.9")
+        with pytest.raises(CheckpointError, match="different habsburg version"):
+            load_checkpoint(path, tiny, None)
+    (tmp_path / "bad.pkl").write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match=r"bad\.pkl.*not a habsburg checkpoint"):
         load_checkpoint(tmp_path / "bad.pkl", tiny, None)
-    with pytest.raises(ScenarioError, match="past the 2 months"):
+    with pytest.raises(CheckpointError, match="past the 2 months"):
         simulate(tiny, steps=2, checkpoint=path, resume=True)
+
+
+class _Exploit:
+    """A pickle that would create a file when loaded."""
+
+    def __init__(self, target: Path) -> None:
+        self.target = target
+
+    def __reduce__(self):
+        return (Path.touch, (self.target,))
+
+
+def test_a_tampered_or_foreign_checkpoint_is_refused_before_unpickling(
+    tiny, tmp_path, private_config, monkeypatch
+):
+    model = simulate(tiny, steps=2)
+    path = save_checkpoint(model, tmp_path / "c.pkl", tiny, None)
+    key = private_config / "habsburg" / "checkpoint.key"
+    assert key.is_file() and (key.stat().st_mode & 0o777) == 0o600  # the user's own secret
+    assert not (tmp_path / "checkpoint.key").exists()
+
+    # A crafted checkpoint: the header copied from a real one, the body an exploit pickle.
+    pwned = tmp_path / "pwned"
+    data = path.read_bytes()
+    head_end = data.index(b"\n", len(MAGIC) + 32) + 1
+    crafted = data[:head_end] + pickle.dumps(_Exploit(pwned))
+    (tmp_path / "crafted.pkl").write_bytes(crafted)
+    with pytest.raises(CheckpointError, match="not authenticated by your key"):
+        load_checkpoint(tmp_path / "crafted.pkl", tiny, None)
+    assert not pwned.exists()  # nothing was unpickled
+
+    # One flipped byte anywhere in the body.
+    flipped = bytearray(data)
+    flipped[-10] ^= 0xFF
+    (tmp_path / "flipped.pkl").write_bytes(bytes(flipped))
+    with pytest.raises(CheckpointError, match="not authenticated"):
+        load_checkpoint(tmp_path / "flipped.pkl", tiny, None)
+
+    # Written by another user (another key): refused too.
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "other-user"))
+    assert checkpoint_key() != key.read_bytes()
+    with pytest.raises(CheckpointError, match="another account or machine"):
+        load_checkpoint(path, tiny, None)
+
+
+def test_cli_resume_refuses_a_tampered_checkpoint(tmp_path):
+    out = tmp_path / "run"
+    argv = ["run", str(TINY), "--steps", "6", "--out", str(out), "--no-report", "--quiet"]
+    ckpt = checkpoint_path(out)
+    out.mkdir()
+    model = simulate(load_file(TINY), steps=4)
+    save_checkpoint(model, ckpt, load_file(TINY), None)
+    data = bytearray(ckpt.read_bytes())
+    data[-5] ^= 0x01
+    ckpt.write_bytes(bytes(data))
+    assert main([*argv, "--resume"]) == 2
+    assert not (out / "manifest.json").exists()
+    os.unlink(ckpt)
+    assert main([*argv, "--resume"]) == 0  # no checkpoint: starts from the beginning
