@@ -140,20 +140,33 @@ def size_distribution(cascades: pd.DataFrame, column: str = "models") -> pd.Data
     return pd.DataFrame({column: values, "errors": counts, "ccdf": ccdf})
 
 
+#: the three groups of errors :func:`origin_shares` compares, in order
+ORIGIN_GROUPS = ("all errors", "believed by a model", "believed by 2+ models")
+
+
 def origin_shares(cascades: pd.DataFrame) -> pd.DataFrame:
     """Where errors began (human authors vs models directly, through assistants or farms), among
     all errors, errors at least one model believed, and errors that reached two or more models."""
-    groups = {
-        "all errors": cascades,
-        "believed by a model": cascades[cascades["models"] >= 1],
-        "believed by 2+ models": cascades[cascades["models"] >= 2],
-    }
+    groups = dict(
+        zip(
+            ORIGIN_GROUPS,
+            (cascades, cascades[cascades["models"] >= 1], cascades[cascades["models"] >= 2]),
+            strict=True,
+        )
+    )
     rows = []
     for label, df in groups.items():
         total = len(df)
         for kind, n in df["origin_kind"].value_counts().sort_index().items():
             rows.append((label, kind, int(n), n / total if total else float("nan")))
     return pd.DataFrame(rows, columns=["errors", "origin_kind", "count", "share"])
+
+
+def origin_share_matrix(origins: pd.DataFrame) -> pd.DataFrame:
+    """:func:`origin_shares` as a matrix: one row per group of errors (in the order of
+    :data:`ORIGIN_GROUPS`), one column per origin kind, 0 where a kind began none."""
+    wide = origins.pivot_table(index="errors", columns="origin_kind", values="share", aggfunc="sum")
+    return wide.reindex(list(ORIGIN_GROUPS)).fillna(0)
 
 
 def human_share(cascades: pd.DataFrame, min_models: int = 0) -> float:

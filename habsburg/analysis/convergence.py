@@ -135,8 +135,20 @@ def js_over_time(
 def mean_pairwise_over_time(pairs: pd.DataFrame) -> pd.Series:
     """Mean JS between deployed models per step (the same figure as ``model_metrics``'s
     ``mean_pairwise_js``); pairs with the human reference are left out."""
-    between = pairs[pairs["model_b"] != HUMAN]
-    return between.groupby("step")["js"].mean().rename("mean_pairwise_js")
+    return means_over_time(pairs, "js")[0].rename("mean_pairwise_js")
+
+
+def means_over_time(
+    pairs: pd.DataFrame, columns: str | list[str]
+) -> tuple[pd.Series | pd.DataFrame, pd.Series | pd.DataFrame]:
+    """Per step, the mean of ``columns`` of a long pair table (:func:`js_over_time`,
+    :func:`style_distances_over_time`) over the pairs of models, and over each model's distance
+    to the human reference: ``(between models, to humans)``, indexed by step."""
+    to_human = pairs["model_b"] == HUMAN
+    return (
+        pairs[~to_human].groupby("step")[columns].mean(),
+        pairs[to_human].groupby("step")[columns].mean(),
+    )
 
 
 def gaussian_w2(

@@ -3,40 +3,31 @@
 Per scraper and over time: the AI filters' confusion matrix against ground truth (a document
 counts as AI when its synthetic fraction reaches the measurement threshold), precision, recall,
 false-positive rate, the synthetic share of crawled data before and after filtering and the
-human documents lost (``crawls``); an ROC curve of the watermark z-test over detector thresholds
-from the recorded z-scores of crawled documents (``z_samples``); and the counterfactual: the same
-seed run with the AI filters off.
+human documents lost (``crawls``); and an ROC curve of the watermark z-test over detector
+thresholds from the recorded z-scores of crawled documents (``z_samples``). The counterfactual
+(the same seed run with the AI filters off) is a simulation:
+:mod:`habsburg.experiments.counterfactual`.
 """
 
 from __future__ import annotations
 
-import copy
-
 import numpy as np
 import pandas as pd
 
-from habsburg.experiments.outcomes import OutcomeTables
-from habsburg.scenarios.schema import Scenario, set_setting
-
-#: the AI-text filters the counterfactual switches off (quality and dedup filters stay on)
-AI_FILTER_SETTINGS = {
-    "scrapers.*.filters.watermark_detector": False,
-    "scrapers.*.filters.classifier": False,
-}
+from habsburg.ecosystem.rates import false_positive_rate, precision_recall, safe_rate
 
 COUNTS = ["sampled", "kept", "tp", "fp", "fn", "tn", "human_lost", "dedup_removed"]
 
 
-def rates(tp, fp, fn, tn) -> dict[str, np.ndarray]:
+def rates(tp, fp, fn, tn) -> dict[str, float | np.ndarray]:
     """Precision tp/(tp+fp), recall tp/(tp+fn), false-positive rate fp/(fp+tn) (NaN when the
     denominator is 0)."""
-    tp, fp, fn, tn = (np.asarray(x, dtype=float) for x in (tp, fp, fn, tn))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return {
-            "precision": np.where(tp + fp > 0, tp / (tp + fp), np.nan),
-            "recall": np.where(tp + fn > 0, tp / (tp + fn), np.nan),
-            "false_positive_rate": np.where(fp + tn > 0, fp / (fp + tn), np.nan),
-        }
+    precision, recall = precision_recall(tp, fp, fn)
+    return {
+        "precision": precision,
+        "recall": recall,
+        "false_positive_rate": false_positive_rate(fp, tn),
+    }
 
 
 def _pool(crawls: pd.DataFrame, by: list[str]) -> pd.DataFrame:
@@ -48,9 +39,8 @@ def _pool(crawls: pd.DataFrame, by: list[str]) -> pd.DataFrame:
     g = c.groupby(by, sort=True)[[*COUNTS, "_syn_before", "_syn_after"]].sum()
     for k, v in rates(g["tp"], g["fp"], g["fn"], g["tn"]).items():
         g[k] = v
-    with np.errstate(invalid="ignore", divide="ignore"):
-        g["synthetic_before"] = np.where(g["sampled"] > 0, g["_syn_before"] / g["sampled"], np.nan)
-        g["synthetic_after"] = np.where(g["kept"] > 0, g["_syn_after"] / g["kept"], np.nan)
+    g["synthetic_before"] = safe_rate(g["_syn_before"], g["sampled"])
+    g["synthetic_after"] = safe_rate(g["_syn_after"], g["kept"])
     return g.drop(columns=["_syn_before", "_syn_after"]).reset_index()
 
 
@@ -125,65 +115,3 @@ def operating_point(
         "tpr": float(flagged[positive].mean()) if positive.any() else float("nan"),
         "fpr": float(flagged[~positive].mean()) if (~positive).any() else float("nan"),
     }
-
-
-def without_ai_filters(scenario: Scenario) -> Scenario:
-    """A copy of ``scenario`` whose scrapers run no watermark detector and no AI-text classifier
-    (interventions that would switch them back on are dropped)."""
-    sc = copy.deepcopy(scenario)
-    for path, value in AI_FILTER_SETTINGS.items():
-        set_setting(sc, path, value)
-    for iv in sc.interventions:
-        iv.set = {
-            k: v
-            for k, v in iv.set.items()
-            if not k.endswith((".watermark_detector", ".classifier"))
-        }
-    sc.interventions = [iv for iv in sc.interventions if iv.set]
-    return sc
-
-
-#: outcomes the counterfactual reports first (the rest of the scalar outcomes follow)
-COUNTERFACTUAL_OUTCOMES = (
-    "final_mean_tail_coverage",
-    "final_mean_fact_accuracy",
-    "final_mean_tail_fact_accuracy",
-    "final_mean_capability",
-    "final_training_synthetic_after",
-    "final_synthetic_share_new",
-)
-
-
-def filter_counterfactual(
-    scenario: Scenario,
-    *,
-    seed: int | None = None,
-    steps: int | None = None,
-    with_filters: OutcomeTables | None = None,
-    progress: bool = False,
-) -> pd.DataFrame:
-    """The AI filters' effect: run ``scenario`` on the same seed with the watermark detector and
-    the AI-text classifier off, and compare the end-of-run outcomes (tail coverage, fact
-    accuracy, capability, ...). One seed reproduces a run exactly, so the difference is the
-    filters' doing (for this seed).
-
-    ``with_filters``: the outcome tables of the run with the filters on, when it already exists
-    (e.g. :func:`habsburg.experiments.outcomes.read_outcome_tables` of its directory); otherwise
-    that run is simulated too. Returns one row per scalar outcome: ``filters_on``,
-    ``filters_off`` and ``effect`` (on − off).
-    """
-    from habsburg.experiments.compare import SCALARS, run_outcomes
-    from habsburg.experiments.outcomes import OUTCOMES, outcome_tables
-    from habsburg.experiments.run import simulate
-
-    if with_filters is None:
-        with_filters = outcome_tables(simulate(scenario, seed=seed, steps=steps, progress=progress))
-    off = outcome_tables(
-        simulate(without_ai_filters(scenario), seed=seed, steps=steps, progress=progress)
-    )
-    on, without = run_outcomes(with_filters), run_outcomes(off)
-    names = [*COUNTERFACTUAL_OUTCOMES, *(n for n in SCALARS if n not in COUNTERFACTUAL_OUTCOMES)]
-    rows = [(n, OUTCOMES[n].description, on[n], without[n]) for n in names if n in on]
-    df = pd.DataFrame(rows, columns=["outcome", "meaning", "filters_on", "filters_off"])
-    df["effect"] = df["filters_on"] - df["filters_off"]
-    return df

@@ -5,6 +5,18 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from habsburg.analysis.compare import paired_differences
+from habsburg.analysis.results import COUNTERFACTUAL_TABLE, Run
+from habsburg.experiments.compare import check_comparison, compare
+from habsburg.experiments.counterfactual import rerun_counterfactual
+from habsburg.experiments.sweep import check_executor_options
+from habsburg.reports.compare import format_differences, prepare_comparison_dir, write_comparison
+from habsburg.reports.report import write_report
+from habsburg.scenarios.library import load_scenario
+
+#: confidence level of the intervals ``habsburg compare`` reports
+CONFIDENCE = 0.95
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -26,8 +38,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "compare",
         help="paired what-if comparison of scenarios over seeds, with confidence intervals",
-        description="Run BASE and each ALT on the same seeds (BASE's seed + 0..N-1) and report "
-        "each outcome's difference from BASE with a paired t confidence interval.",
+        description="Run BASE and each ALT on the same replicate seeds (derived from BASE's seed, "
+        "as in a sweep) and report each outcome's difference from BASE with a paired t "
+        "confidence interval.",
     )
     p.add_argument("base", metavar="BASE", help="library scenario name or TOML file")
     p.add_argument("alternatives", nargs="+", metavar="ALT", help="scenarios to compare")
@@ -36,49 +49,66 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--out", default=None, help="output directory (default: results/compare-BASE-vs-ALT)"
     )
+    p.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="tcp://HOST:PORT",
+        help="run on a running dask.distributed scheduler (default: serially in this process)",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        metavar="N",
+        help="run on a local Dask cluster of N worker processes",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar or table")
     p.set_defaults(func=cmd_compare)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from habsburg.reports.report import Run, run_counterfactual, write_report
-
-    Run(args.run_dir)  # a named error before any work when RUN_DIR is not a run
+    run = Run(args.run_dir)  # a named error before any work when RUN_DIR is not a run
     if args.counterfactual:
-        run_counterfactual(Path(args.run_dir), progress=not args.quiet)
-    path = write_report(Path(args.run_dir))
+        scenario = run.scenario_config()
+        table = rerun_counterfactual(
+            scenario,
+            seed=run.seed,
+            steps=run.steps if run.steps is not None else scenario.steps,
+            stored_metrics=run.table("model_metrics"),
+            progress=not args.quiet,
+        )
+        run.write_table(COUNTERFACTUAL_TABLE, table)
+    path = write_report(run.dir)
     if not args.quiet:
         print(f"report: {path} and {path.with_suffix('.html')}")
     return 0
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from habsburg.experiments.compare import check_comparison, compare
-    from habsburg.reports.document import sig
-    from habsburg.scenarios.library import load_scenario
-
+    """Run the comparison (experiments), pair the runs (analysis), write the report (reports)."""
     base = load_scenario(args.base)
     alternatives = [load_scenario(a) for a in args.alternatives]
     check_comparison(base, alternatives, args.seeds, args.steps)
+    serial = args.scheduler is None and args.workers is None
+    check_executor_options(scheduler=args.scheduler, workers=args.workers, serial=serial)
     out = (
         Path(args.out)
         if args.out
         else Path("results") / f"compare-{base.name}-vs-{'-'.join(a.name for a in alternatives)}"
     )
+    prepare_comparison_dir(out)
     result = compare(
-        base, alternatives, seeds=args.seeds, steps=args.steps, out=out, progress=not args.quiet
+        base,
+        alternatives,
+        seeds=args.seeds,
+        steps=args.steps,
+        progress=not args.quiet,
+        scheduler=args.scheduler,
+        workers=args.workers,
     )
+    differences = paired_differences(result.runs, result.base, CONFIDENCE, result.descriptions)
+    write_comparison(result, differences, out, CONFIDENCE)
     if not args.quiet:
-        d = result.differences
-        width = max((len(x) for x in d["outcome"]), default=10)
-        print(f"difference from {result.base} (paired over {len(result.seeds)} seeds, 95% CI)")
-        for scenario, g in d.groupby("scenario", sort=False):
-            print(f"\n{scenario}")
-            for r in g.itertuples(index=False):
-                mark = " *" if r.excludes_zero else ""
-                print(
-                    f"  {r.outcome:<{width}}  {sig(r.difference):>10}  "
-                    f"[{sig(r.ci_low)}, {sig(r.ci_high)}]{mark}"
-                )
+        print(format_differences(differences, result.base, len(result.seeds), f"{CONFIDENCE:.0%}"))
         print(f"\n* the interval excludes 0\nresults: {out}/ (report.md, report.html)")
     return 0

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from habsburg.experiments.files import atomic_write_text
+
 #: subdirectory of a report's figures
 FIGURES = "figures"
 
@@ -145,7 +147,7 @@ figcaption {{ font-size: 0.9em; color: #555; }}
 
 
 def write_document(doc: Document, out_dir: Path) -> Path:
-    """``report.md`` and ``report.html`` of ``doc`` in ``out_dir``; returns the Markdown path."""
-    (out_dir / "report.md").write_text(doc.markdown(out_dir))
-    (out_dir / "report.html").write_text(doc.html())
-    return out_dir / "report.md"
+    """``report.md`` and ``report.html`` of ``doc`` in ``out_dir`` (each written atomically);
+    returns the Markdown path."""
+    atomic_write_text(out_dir / "report.html", doc.html())
+    return atomic_write_text(out_dir / "report.md", doc.markdown(out_dir))

@@ -1,15 +1,13 @@
-"""Watermark-filter effectiveness: confusion-matrix rates, ROC, counterfactual scenario."""
+"""Watermark-filter effectiveness: confusion-matrix rates, pooling, ROC."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import tiny_scenario
 from scipy import stats
 
 from habsburg.analysis import filters as F
-from habsburg.scenarios.schema import get_setting
 
 
 def crawl(step, scraper, tp, fp, fn, tn, synthetic_before, kept, synthetic_after):
@@ -95,38 +93,3 @@ def test_watermark_roc_matches_the_binormal_closed_form():
     point = F.operating_point(z, 4.0)
     assert point["fpr"] == pytest.approx(stats.norm.sf(4.0), abs=2e-4)
     assert point["tpr"] == pytest.approx(stats.norm.sf(3.0), abs=0.005)
-
-
-def test_without_ai_filters_switches_off_detector_and_classifier_only():
-    sc = tiny_scenario(
-        interventions=[
-            {
-                "at": "2022-01",
-                "set": {
-                    "scrapers.*.filters.watermark_detector": True,
-                    "watermark.adoption": 0.5,
-                },
-            }
-        ]
-    )
-    off = F.without_ai_filters(sc)
-    assert get_setting(sc, "scrapers.crawl-2.filters.classifier") is True  # original untouched
-    for s in off.scrapers:
-        assert not s.filters.watermark_detector and not s.filters.classifier
-        assert s.filters.dedup  # other filters stay
-    assert off.interventions[0].set == {"watermark.adoption": 0.5}
-
-
-def test_filter_counterfactual_runs_the_same_seed_without_filters(tiny):
-    table = F.filter_counterfactual(tiny, steps=30)
-    t = table.set_index("outcome")
-    assert list(table["outcome"][: len(F.COUNTERFACTUAL_OUTCOMES)]) == list(
-        F.COUNTERFACTUAL_OUTCOMES
-    )
-    assert np.allclose(table["effect"], table["filters_on"] - table["filters_off"], equal_nan=True)
-    # with the filters off nothing is flagged: recall 0; with them on the classifier catches some
-    assert t.loc["mean_filter_recall", "filters_off"] == 0.0
-    assert t.loc["mean_filter_recall", "filters_on"] > 0.0
-    # and no human document is lost to them
-    assert t.loc["human_documents_lost", "filters_off"] == 0
-    assert t.loc["human_documents_lost", "filters_on"] > 0

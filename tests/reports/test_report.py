@@ -12,9 +12,18 @@ import pytest
 from conftest import tiny_scenario
 from scipy import stats
 
-from habsburg.reports.report import write_report
 from habsburg.cli import main
 from habsburg.experiments.run import run_scenario
+from habsburg.reports.report import write_report
+
+
+@pytest.fixture(scope="module")
+def reported_run(tmp_path_factory):
+    """The tiny scenario's results directory as ``habsburg run`` writes it: the report is
+    written by ``finish`` before the results move into place."""
+    out = tmp_path_factory.mktemp("reported") / "tiny"
+    run_scenario(tiny_scenario(), out=out, finish=write_report)
+    return out
 
 
 def copy_run(src, dst):
@@ -23,10 +32,10 @@ def copy_run(src, dst):
     return dst
 
 
-def test_run_writes_a_report_with_figures(tiny_run_dir):
-    md = (tiny_run_dir / "report.md").read_text()
-    page = (tiny_run_dir / "report.html").read_text()
-    figures = sorted((tiny_run_dir / "figures").glob("*.png"))
+def test_run_writes_a_report_with_figures(reported_run):
+    md = (reported_run / "report.md").read_text()
+    page = (reported_run / "report.html").read_text()
+    figures = sorted((reported_run / "figures").glob("*.png"))
     assert len(figures) >= 8
     for fig in figures:
         assert fig.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -38,8 +47,8 @@ def test_run_writes_a_report_with_figures(tiny_run_dir):
         assert heading in md
 
 
-def test_report_numbers_are_read_from_the_runs_parquet(tiny_run_dir):
-    run = tiny_run_dir
+def test_report_numbers_are_read_from_the_runs_parquet(reported_run):
+    run = reported_run
     md = (run / "report.md").read_text()
     read = lambda name: pd.read_parquet(run / f"{name}.parquet")  # noqa: E731
     mm, errors, adoptions, crawls = (
@@ -69,10 +78,10 @@ def test_report_numbers_are_read_from_the_runs_parquet(tiny_run_dir):
     assert f"watermark ROC AUC, all AI documents | {u / (ai.sum() * (~ai).sum()):.3f} |" in md
 
 
-def test_report_regenerates_from_the_parquet_files(tiny_run_dir, tmp_path):
+def test_report_regenerates_from_the_parquet_files(reported_run, tmp_path):
     """Rebuilt from a copy of the run with one number changed in its Parquet, the report is the
     same except exactly where that number is shown."""
-    run = copy_run(tiny_run_dir, tmp_path / "run")
+    run = copy_run(reported_run, tmp_path / "run")
     before = (run / "report.md").read_text().splitlines()
     names = sorted(p.name for p in (run / "figures").glob("*.png"))
     mm = pd.read_parquet(run / "model_metrics.parquet")
@@ -96,15 +105,17 @@ def test_report_regenerates_from_the_parquet_files(tiny_run_dir, tmp_path):
 
 def test_report_of_a_run_that_ended_before_any_model(tmp_path):
     out = tmp_path / "early"
-    run_scenario(tiny_scenario(), steps=6, out=out)  # the chatbot arrives at month 12
+    run_scenario(
+        tiny_scenario(), steps=6, out=out, finish=write_report
+    )  # the chatbot arrives at month 12
     md = (out / "report.md").read_text()
     assert "## Summary" in md and "synthetic share at the end" in md
     assert "tail concepts known" not in md  # no model, no generations
     assert len(list((out / "figures").glob("*.png"))) >= 1
 
 
-def test_report_cli_with_counterfactual(tiny_run_dir, tmp_path, capsys):
-    run = copy_run(tiny_run_dir, tmp_path / "run")
+def test_report_cli_with_counterfactual(reported_run, tmp_path, capsys):
+    run = copy_run(reported_run, tmp_path / "run")
     assert main(["report", str(run), "--counterfactual", "--quiet"]) == 0
     cf = pd.read_parquet(run / "filter_counterfactual.parquet").set_index("outcome")
     assert cf.loc["mean_filter_recall", "filters_off"] == 0.0

@@ -1,0 +1,170 @@
+"""The comparison report: a finished comparison's tables, figures and ``report.md`` /
+``report.html`` written into one results directory.
+
+Reads what :func:`habsburg.experiments.compare.compare` returned (runs and monthly series per
+scenario and seed) and the paired differences of
+:func:`habsburg.analysis.compare.paired_differences`; it runs nothing and computes no
+statistics of its own beyond the figures' bands.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from habsburg.experiments.files import (
+    atomic_write_parquet,
+    prepare_output_dir,
+    write_results_dir,
+)
+from habsburg.reports import plots
+from habsburg.reports.document import FIGURES, Document, sig, write_document
+
+#: the files a comparison directory holds (besides its manifest)
+FILES = ("runs.parquet", "series.parquet", "differences.parquet", "report.md", "report.html")
+
+
+def prepare_comparison_dir(out: str | Path, force: bool = False) -> Path:
+    """Check (and create) a comparison's output directory before any run starts."""
+    return prepare_output_dir(out, command="compare", force=force, expect=FILES)
+
+
+def write_comparison(
+    result: Any, differences: pd.DataFrame, out: str | Path, confidence: float = 0.95
+) -> Path:
+    """Write a comparison (a :class:`habsburg.experiments.compare.Comparison`) and its paired
+    ``differences`` into ``out``: ``runs.parquet``, ``series.parquet``,
+    ``differences.parquet``, ``figures/`` and the report; returns the Markdown report's path."""
+    out = Path(out)
+
+    def fill(tmp: Path) -> None:
+        atomic_write_parquet(result.runs, tmp / "runs.parquet")
+        atomic_write_parquet(result.series, tmp / "series.parquet")
+        atomic_write_parquet(differences, tmp / "differences.parquet")
+        write_comparison_report(result, differences, tmp, confidence)
+
+    manifest = {
+        "habsburg_command": "compare",
+        "base": result.base,
+        "scenarios": result.scenarios,
+        "seeds": result.seeds,
+        "steps": result.steps,
+        "confidence": confidence,
+        "command": " ".join(sys.argv),
+    }
+    write_results_dir(out, fill, manifest, command="compare")
+    return out / "report.md"
+
+
+def write_comparison_report(
+    result: Any, differences: pd.DataFrame, out: Path, confidence: float = 0.95
+) -> Path:
+    """``report.md`` / ``report.html`` and the figures of a paired comparison in ``out``."""
+    level = f"{confidence:.0%}"
+    fig_dir = out / FIGURES
+    figures = []
+    if len(differences):
+        fig = plots.compare_differences(differences, confidence)
+        figures.append(
+            (
+                plots.save(fig, fig_dir / "01-differences.png"),
+                f"Paired differences from {result.base} with {level} confidence intervals, "
+                "relative to the base mean.",
+            )
+        )
+    series = [c for c in result.series.columns if c not in ("step", "month", "scenario", "seed")]
+    fig = plots.compare_series(result.series, series, result.descriptions, confidence)
+    figures.append(
+        (
+            plots.save(fig, fig_dir / "02-series.png"),
+            f"Monthly means over {len(result.seeds)} seeds with pointwise {level} bands.",
+        )
+    )
+    doc = Document(f"habsburg comparison: {' vs '.join(result.scenarios)}")
+    doc.paragraph(
+        f"Base {result.base}; alternatives {', '.join(result.scenarios[1:])}. Each scenario ran "
+        f"on the same {len(result.seeds)} seeds ({_seed_list(result.seeds)}) for "
+        f"{result.steps} months; differences are paired by seed, with {level} t intervals "
+        f"(n − 1 degrees of freedom). Numbers are read from runs.parquet and differences.parquet."
+    )
+    doc.heading("Reading")
+    for text in comparison_reading(differences, result.base, level):
+        doc.paragraph(text)
+    doc.heading("Differences from the base")
+    if len(differences):
+        doc.table(_differences_table(differences, level))
+    doc.heading("Runs")
+    runs = result.runs
+    table = {"outcome": list(runs.columns[2:])}
+    for r in runs.itertuples(index=False):
+        table[f"{r.scenario} {r.seed}"] = [sig(x) for x in r[2:]]
+    doc.table(pd.DataFrame(table))
+    doc.heading("Figures")
+    for path, caption in figures:
+        doc.figure(path, caption)
+    return write_document(doc, out)
+
+
+def _differences_table(d: pd.DataFrame, level: str) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "scenario": d["scenario"],
+            "outcome": d["outcome"],
+            "base": [sig(x) for x in d["base_mean"]],
+            "scenario mean": [sig(x) for x in d["scenario_mean"]],
+            "difference": [sig(x) for x in d["difference"]],
+            f"{level} CI": [
+                f"[{sig(lo)}, {sig(hi)}]" for lo, hi in zip(d["ci_low"], d["ci_high"], strict=True)
+            ],
+            "pairs": d["pairs"],
+            "CI excludes 0": ["yes" if x else "" for x in d["excludes_zero"]],
+        }
+    )
+
+
+def _seed_list(seeds: Iterable[int]) -> str:
+    seeds = list(seeds)
+    return ", ".join(map(str, seeds)) if len(seeds) <= 3 else f"{seeds[0]}, ..., {seeds[-1]}"
+
+
+def comparison_reading(differences: pd.DataFrame, base: str, level: str) -> list[str]:
+    """Plain-language lines: which differences the intervals resolve, and which they do not."""
+    out = []
+    for scenario, d in differences.groupby("scenario", sort=False):
+        clear = d[d["excludes_zero"]]
+        if clear.empty:
+            out.append(
+                f"{scenario}: no outcome differs from {base} clearly enough for a {level} "
+                f"interval to exclude zero with these seeds."
+            )
+            continue
+        parts = [
+            f"{r.outcome} {'higher' if r.difference > 0 else 'lower'} "
+            f"({sig(r.difference)}, CI [{sig(r.ci_low)}, {sig(r.ci_high)}])"
+            for r in clear.itertuples(index=False)
+        ]
+        out.append(
+            f"{scenario} vs {base} ({len(clear)} of {len(d)} outcomes resolved): "
+            + "; ".join(parts)
+            + "."
+        )
+    return out
+
+
+def format_differences(differences: pd.DataFrame, base: str, seeds: int, level: str) -> str:
+    """The differences as plain text (printed by ``habsburg compare``)."""
+    width = max((len(x) for x in differences["outcome"]), default=10)
+    lines = [f"difference from {base} (paired over {seeds} seeds, {level} CI)"]
+    for scenario, g in differences.groupby("scenario", sort=False):
+        lines += ["", scenario]
+        for r in g.itertuples(index=False):
+            mark = " *" if r.excludes_zero else ""
+            lines.append(
+                f"  {r.outcome:<{width}}  {sig(r.difference):>10}  "
+                f"[{sig(r.ci_low)}, {sig(r.ci_high)}]{mark}"
+            )
+    return "\n".join(lines)

@@ -1,0 +1,316 @@
+"""The words of a run report: a plain-language reading, one paragraph per question, and the
+summary table, both written from the key figures of
+:func:`habsburg.analysis.run_analysis.key_figures`."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from habsburg.analysis import tails
+from habsburg.reports.document import count, num, pct, ratio, signed_nats, signed_pp
+from habsburg.scenarios.targets import WEB_STUDY, WEB_STUDY_NAME
+
+
+def reading(k: dict) -> list[str]:
+    """A short plain-language reading of the run, one paragraph per question."""
+    out = []
+    web = k["web"]
+    text = (
+        f"By {web['end_month']}, {pct(web['end_true'], 0)} of new documents are model-written "
+        f"(a detector would measure {pct(web['end_measured'], 0)}); "
+        f"{pct(web['stock_true'], 0)} of everything ever published is."
+    )
+    if web["at"]:
+        parts = [
+            f"{pct(m, 0)} at +{offset} months ({month}; measured web: {pct(WEB_STUDY[offset], 0)})"
+            for offset, (month, _, m) in web["at"].items()
+        ]
+        text += " The detector-measured share of new documents was " + " and ".join(parts) + "."
+    out.append(text)
+
+    c = k["convergence"]
+    if "end_js" in c:
+        trend = (
+            "closer together"
+            if c["end_js"] < c["peak_js"] * 0.9
+            else ("further apart" if c["end_js"] > c["first_js"] * 1.1 else "about as far apart")
+        )
+        text = (
+            f"Convergence: the deployed models' concept distributions ended {trend} than at their "
+            f"most distinct — mean pairwise Jensen–Shannon divergence {num(c['first_js'], 4)} nats "
+            f"when two models first coexisted, {num(c['peak_js'], 4)} at its peak, "
+            f"{num(c['end_js'], 4)} at the end. Meanwhile their mean distance to human writing "
+            f"p_H went from {num(c['first_js_human'], 4)} to {num(c['end_js_human'], 4)} nats. "
+            f"The closest pair at the end is {c['closest_pair'][0]} and {c['closest_pair'][1]} "
+            f"({num(c['closest_pair'][2], 4)})."
+        )
+        if "style_w2_end" in c:
+            text += (
+                f" Style: the models' style distributions are {num(c['style_w2_end'], 3)} apart "
+                f"(mean 2-Wasserstein distance) and {num(c['style_w2_human_end'], 3)} from the "
+                f"human style."
+            )
+        if "sfr_end" in c:
+            text += (
+                f" They fail the same facts {ratio(c['sfr_end'])}× as often as independent "
+                f"models would (systemic-failure ratio; 1 = independent)."
+            )
+        out.append(text)
+    if "heaviest_edge" in c:
+        path, w = c["heaviest_edge"]
+        src, dst = path.split(" → ")
+        text = f"Who trains on whom: {src} wrote {pct(w)} of {dst}'s latest training data"
+        if "heaviest_chain" in c:
+            text += (
+                f"; the heaviest chain is {c['heaviest_chain'][0]} "
+                f"({pct(c['heaviest_chain'][1], 2)} of the last model's data passed along it)"
+            )
+        out.append(text + ".")
+
+    e = k["cascades"]
+    if e.get("errors"):
+        text = (
+            f"Errors: {count(e['errors'])} wrong fact values were published; "
+            f"{count(e['believed'])} came to be believed by a model and {count(e['multi'])} by two "
+            f"or more."
+        )
+        if e["believed"]:
+            b = e["biggest"]
+            text += (
+                f" The biggest cascade reached {b['models']} models and {count(b['documents'])} "
+                f"documents: error {b['error_id']} (fact {b['fact']}), patient zero "
+                f"{b['origin']} in {b['origin_month']}. Humans started "
+                f"{pct(e['human_share_all'], 0)} of all errors and "
+                f"{pct(e['human_share_multi'], 0)} of those two or more models believe; the "
+                f"median error a model learned took {num(e['median_to_adoption'], 0)} months from "
+                f"first appearance, and {num(e['median_to_cross'], 0)} months for a model-made "
+                f"error to reach another model."
+            )
+        out.append(text)
+
+    f = k["filters"]
+    if "precision" in f:
+        text = (
+            f"Filters (since the chatbot launch, all scrapers): the AI filters flagged "
+            f"{pct(f['recall'], 0)} of AI documents at {pct(f['precision'], 0)} precision, "
+            f"wrongly removing {count(f['human_lost'])} human documents "
+            f"({pct(f['fpr'])} of them); the synthetic share of crawled data went from "
+            f"{pct(f['before'], 0)} before filtering to {pct(f['after'], 0)} after."
+        )
+        aucs = f["aucs"]
+        if aucs:
+            text += f" The watermark z-test alone has an ROC AUC of {num(aucs.get('all AI documents'), 2)}"
+            if "watermarking labs" in aucs:
+                text += (
+                    f" over all AI text but {num(aucs['watermarking labs'], 2)} over the output of "
+                    f"labs that watermark: it finds what is watermarked and little else"
+                )
+            text += "."
+        out.append(text)
+    if "counterfactual" in f:
+        cf = f["counterfactual"].set_index("outcome")
+
+        def eff(name, fmt):
+            return fmt(cf.at[name, "effect"]) if name in cf.index else "n/a"
+
+        out.append(
+            "Counterfactual (same seed, AI filters off): with the filters on, tail coverage is "
+            f"{eff('final_mean_tail_coverage', signed_pp)}, fact accuracy "
+            f"{eff('final_mean_fact_accuracy', signed_pp)} and capability "
+            f"{eff('final_mean_capability', signed_nats)} at the end of the run"
+            + (
+                "."
+                if cf.get("reproduces_run", pd.Series([True])).all()
+                else " (both arms are fresh runs: the installed code no longer reproduces this "
+                "run exactly)."
+            )
+        )
+
+    t = k["tails"]
+    if t:
+        tk, sv = t["tail_known"], t["survival"]
+        phases = [p for p in tails.PHASES if p in tk]
+        text = (
+            f"Lost tails: of the {count(t['tail_total'])} rare (tail) concepts, the average "
+            "lineage can still produce " + ", ".join(f"{count(tk[p])} in {p}" for p in phases)
+        )
+        if "generation 2+" in sv:
+            text += (
+                f" ({pct(sv['generation 2+'], 0)} of what generation 0 knew survives into "
+                "generations 2+)"
+            )
+        text += "."
+        ex, fa, sv2 = t["excess_nats"], t["fact_accuracy"], t["style_variance_ratio"]
+        first, lastp = phases[0], phases[-1]
+        text += (
+            f" From {first} to {lastp}: capability loss {num(ex[first], 3)} → {num(ex[lastp], 3)} "
+            f"nats over the entropy of p_H, fact accuracy {pct(fa[first])} → {pct(fa[lastp])}, "
+            f"style variance {num(sv2[first], 2)} → {num(sv2[lastp], 2)} of human."
+        )
+        out.append(text)
+    return out
+
+
+def summary_rows(k: dict) -> list[tuple[str, str, str]]:
+    """The summary table: (topic, measure, value)."""
+    rows = []
+    web = k["web"]
+    for offset, (month, true, measured) in web["at"].items():
+        rows.append(
+            (
+                "web",
+                f"synthetic share of new documents, +{offset} months ({month})",
+                f"true {pct(true)}, measured {pct(measured)} "
+                f"({WEB_STUDY_NAME} {pct(WEB_STUDY[offset], 0)})",
+            )
+        )
+    rows.append(
+        (
+            "web",
+            f"synthetic share at the end ({web['end_month']})",
+            f"new {pct(web['end_true'])} (measured {pct(web['end_measured'])}), whole web "
+            f"{pct(web['stock_true'])}",
+        )
+    )
+    c = k["convergence"]
+    if "end_js" in c:
+        rows.append(
+            (
+                "convergence",
+                "mean pairwise JS divergence (first / peak / end)",
+                f"{num(c['first_js'], 4)} / {num(c['peak_js'], 4)} / {num(c['end_js'], 4)} nats",
+            )
+        )
+        rows.append(
+            (
+                "convergence",
+                "mean JS to p_H (first / end)",
+                f"{num(c['first_js_human'], 4)} / {num(c['end_js_human'], 4)} nats",
+            )
+        )
+    if "sfr_end" in c:
+        rows.append(
+            (
+                "convergence",
+                "systemic-failure ratio (end / max)",
+                f"{ratio(c['sfr_end'])} / {ratio(c['sfr_max'])}",
+            )
+        )
+    if "style_w2_end" in c:
+        rows.append(
+            (
+                "convergence",
+                "style W2 at the end: between models / to humans",
+                f"{num(c['style_w2_end'], 3)} / {num(c['style_w2_human_end'], 3)}",
+            )
+        )
+    if "heaviest_edge" in c:
+        rows.append(
+            (
+                "convergence",
+                "heaviest training link",
+                f"{c['heaviest_edge'][0]} ({pct(c['heaviest_edge'][1])})",
+            )
+        )
+    if "heaviest_chain" in c:
+        rows.append(
+            (
+                "convergence",
+                "heaviest training chain",
+                f"{c['heaviest_chain'][0]} ({pct(c['heaviest_chain'][1], 2)})",
+            )
+        )
+    e = k["cascades"]
+    rows.append(("cascades", "wrong fact values published", count(e.get("errors", 0))))
+    if e.get("errors"):
+        rows.append(
+            (
+                "cascades",
+                "believed by 1+ / 2+ models",
+                f"{count(e['believed'])} / {count(e['multi'])}",
+            )
+        )
+        if e["believed"]:
+            b = e["biggest"]
+            rows.append(
+                (
+                    "cascades",
+                    "biggest cascade",
+                    f"{b['models']} models, {count(b['documents'])} documents: error {b['error_id']}, "
+                    f"patient zero {b['origin']} ({b['origin_month']})",
+                )
+            )
+            rows.append(
+                (
+                    "cascades",
+                    "errors begun by humans (all / 2+ models)",
+                    f"{pct(e['human_share_all'])} / {pct(e['human_share_multi'])}",
+                )
+            )
+            rows.append(
+                (
+                    "cascades",
+                    "median months to first / cross-model adoption",
+                    f"{num(e['median_to_adoption'], 0)} / {num(e['median_to_cross'], 0)}",
+                )
+            )
+    f = k["filters"]
+    if "precision" in f:
+        rows.append(
+            (
+                "filters",
+                "precision / recall / FPR since launch",
+                f"{pct(f['precision'])} / {pct(f['recall'])} / {pct(f['fpr'])}",
+            )
+        )
+        rows.append(
+            (
+                "filters",
+                "synthetic share of crawls before → after",
+                f"{pct(f['before'])} → {pct(f['after'])}",
+            )
+        )
+        rows.append(("filters", "human documents lost", count(f["human_lost"])))
+    for group, value in f.get("aucs", {}).items():
+        rows.append(("filters", f"watermark ROC AUC, {group}", num(value, 3)))
+    p = f.get("point") or {}
+    if p:
+        rows.append(
+            (
+                "filters",
+                f"z-test at z ≥ {p['threshold']:g}: TPR / FPR",
+                f"{pct(p['tpr'])} / {pct(p['fpr'], 2)}",
+            )
+        )
+    if "counterfactual" in f:
+        for r in f["counterfactual"].head(6).itertuples(index=False):
+            rows.append(
+                (
+                    "filters",
+                    f"counterfactual: {r.outcome} (on / off / effect)",
+                    f"{num(r.filters_on, 4)} / {num(r.filters_off, 4)} / {num(r.effect, 4)}",
+                )
+            )
+    t = k["tails"]
+    if t:
+        for key, label, fmt in (
+            (
+                "tail_known",
+                f"tail concepts known (of {count(t['tail_total'])})",
+                lambda x: num(x, 0),
+            ),
+            ("survival", "share of generation 0's tail still known", pct),
+            ("excess_nats", "capability loss (nats over H(p_H))", lambda x: num(x, 3)),
+            ("fact_accuracy", "fact accuracy", pct),
+            ("tail_fact_accuracy", "fact accuracy on tail facts", pct),
+            ("style_variance_ratio", "style variance / human", lambda x: num(x, 3)),
+        ):
+            values = t[key]
+            rows.append(
+                (
+                    "tails",
+                    f"{label}: " + " / ".join(p for p in tails.PHASES if p in values),
+                    " / ".join(fmt(values[p]) for p in tails.PHASES if p in values),
+                )
+            )
+    return rows
