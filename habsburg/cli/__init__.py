@@ -15,7 +15,12 @@ import sys
 import traceback
 
 from habsburg.experiments.files import sigterm_as_interrupt
-from habsburg.scenarios.errors import HabsburgError, ScenarioError, UserError  # noqa: F401
+from habsburg.scenarios.errors import (  # noqa: F401  (re-exported)
+    HabsburgError,
+    Interrupted,
+    ScenarioError,
+    UserError,
+)
 
 #: modules that add subcommands (each defines ``register(subparsers)``)
 COMMAND_MODULES = [
@@ -64,8 +69,8 @@ def main(argv: list[str] | None = None) -> int:
         with sigterm_as_interrupt():
             return int(args.func(args) or 0)
     except HabsburgError as err:
-        kind = "interrupted" if err.exit_status == 130 else "error"
-        return _fail(f"{kind}: {err}", err.exit_status, debug)
+        message = str(err) if isinstance(err, Interrupted) else f"error: {err}"
+        return _fail(message, err.exit_status, debug)
     except BrokenPipeError:  # e.g. `habsburg scenarios | head`
         sys.stderr.close()
         return 0

@@ -1,0 +1,90 @@
+"""The CLI catches errors once: one line, no traceback (unless --debug), and an exit status that
+says what happened (2 bad input, 1 a failed check, 3 a bug)."""
+
+from __future__ import annotations
+
+import pytest
+
+from habsburg.cli import main
+from habsburg.experiments import limits
+from habsburg.scenarios.errors import CheckFailed
+
+MINI = (
+    'name = "mini"\nstart = "2020-01"\nend = "2020-06"\nchatbot_launch = "2020-03"\n'
+    "[world]\nconcepts = 100\nfacts = 20\n[humans]\nauthors = 30\n[web]\nsites = 20\n"
+    '[[labs]]\nname = "l"\n[[models]]\nname = "m"\nlab = "l"\nlaunch = "2020-03"\n'
+    '[[scrapers]]\nname = "s"\n'
+)
+
+
+@pytest.fixture(autouse=True)
+def private_config(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.chdir(tmp_path)
+
+
+def run(argv, capsys) -> tuple[int, str]:
+    status = main(argv)
+    return status, capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "is a binary file"),
+        ('name = "caf\u00e9"\n'.encode("latin-1"), "is not UTF-8 text (byte 0xe9 on line 1)"),
+        (b"", "is empty"),
+        (b"  \n\n", "is empty"),
+        (MINI.encode()[:80], "malformed TOML"),  # truncated mid-table
+        (b'name = "../../../escaped"\n', "not a valid scenario name"),
+    ],
+)
+def test_unreadable_scenario_files_get_one_clear_line(tmp_path, capsys, content, message):
+    path = tmp_path / "scenario.toml"
+    path.write_bytes(content)
+    status, err = run(["run", str(path), "--out", "out", "--quiet"], capsys)
+    assert status == 2
+    assert message in err and "scenario.toml" in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists() and not (tmp_path / "results").exists()
+
+
+def test_debug_adds_the_traceback(tmp_path, capsys):
+    path = tmp_path / "scenario.toml"
+    path.write_bytes(b"\xff\xfe")
+    status, err = run(["run", str(path), "--debug", "--quiet"], capsys)
+    assert status == 2 and "Traceback" in err and "not UTF-8" in err
+
+
+def test_a_bug_is_reported_as_one_without_a_traceback(capsys, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr("habsburg.experiments.run.run_scenario", broken)
+    status, err = run(["run", "baseline", "--quiet"], capsys)
+    assert status == 3 and "internal error (RuntimeError: boom)" in err and "--debug" in err
+    assert "Traceback" not in err
+    status, err = run(["--debug", "run", "baseline", "--quiet"], capsys)
+    assert status == 3 and "Traceback" in err
+
+
+def test_a_failed_check_exits_1(capsys, monkeypatch):
+    def failing(*args, **kwargs):
+        raise CheckFailed("3 of 12 checks failed")
+
+    monkeypatch.setattr("habsburg.experiments.run.run_scenario", failing)
+    status, err = run(["run", "baseline", "--quiet"], capsys)
+    assert status == 1 and err.strip() == "habsburg: error: 3 of 12 checks failed"
+
+
+def test_a_run_too_big_for_the_machine_is_refused_before_work(tmp_path, capsys, monkeypatch):
+    (tmp_path / "mini.toml").write_text(MINI)
+    monkeypatch.setattr(limits, "available_memory", lambda: 2**20)  # a 1 MiB machine
+    status, err = run(["run", "mini.toml", "--out", "out", "--quiet", "--no-report"], capsys)
+    assert status == 2
+    assert "projected to publish" in err and "humans.authors" in err and "--force" in err
+    assert not (tmp_path / "out" / "manifest.json").exists()
+    status, err = run(
+        ["run", "mini.toml", "--out", "out", "--quiet", "--no-report", "--force"], capsys
+    )
+    assert status == 0 and (tmp_path / "out" / "manifest.json").is_file()
