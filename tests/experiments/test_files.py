@@ -1,0 +1,179 @@
+"""Safe output directories, atomic writers, results-directory checks and limits before work."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from conftest import tiny_scenario
+
+from habsburg.experiments import files
+from habsburg.experiments.files import (
+    add_to_manifest,
+    atomic_write_parquet,
+    atomic_write_text,
+    deferred_signals,
+    owned_files,
+    prepare_output_dir,
+    write_results_dir,
+)
+from habsburg.experiments.limits import check_limits, project
+from habsburg.experiments.results_check import check_results_dir, read_table
+from habsburg.scenarios.errors import (
+    LimitError,
+    OutputPathError,
+    ResultsDirError,
+    ResultsVersionError,
+)
+
+
+def _fill(tmp: Path) -> None:
+    pd.DataFrame({"x": [1, 2]}).to_parquet(tmp / "t.parquet")
+    (tmp / "figures").mkdir()
+    (tmp / "figures" / "a.png").write_bytes(b"png")
+
+
+def test_prepare_accepts_new_empty_and_own_directories(tmp_path):
+    assert prepare_output_dir(tmp_path / "a" / "b", command="run").is_dir()
+    (tmp_path / "empty").mkdir()
+    prepare_output_dir(tmp_path / "empty", command="run")
+    write_results_dir(tmp_path / "empty", _fill, {"seed": 1}, command="run")
+    prepare_output_dir(tmp_path / "empty", command="run")  # its own output now
+    (tmp_path / "resumable").mkdir()
+    (tmp_path / "resumable" / ".checkpoint.pkl").write_bytes(b"x")  # an interrupted run
+    prepare_output_dir(tmp_path / "resumable", command="run")
+    assert not list(tmp_path.rglob(".habsburg-probe-*"))
+
+
+def test_prepare_refuses_foreign_directories_files_and_clashes(tmp_path):
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("n")
+    (tmp_path / "mine" / "manifest.json").write_text('{"author": "me"}')  # not habsburg's
+    with pytest.raises(OutputPathError, match=r"mine.*--force"):
+        prepare_output_dir(tmp_path / "mine", command="compare")
+    prepare_output_dir(tmp_path / "mine", command="compare", force=True)
+    with pytest.raises(OutputPathError, match=r"notes\.txt"):
+        prepare_output_dir(tmp_path / "mine", command="compare", force=True, expect=["notes.txt"])
+    (tmp_path / "f").write_text("f")
+    with pytest.raises(OutputPathError, match="existing file"):
+        prepare_output_dir(tmp_path / "f", command="run", force=True)
+    with pytest.raises(OutputPathError, match="cannot be created"):
+        prepare_output_dir(tmp_path / "f" / "sub", command="run")
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can write anywhere")
+def test_prepare_refuses_an_unwritable_directory(tmp_path):
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    with pytest.raises(OutputPathError, match="not writable"):
+        prepare_output_dir(locked, command="run")
+
+
+def test_results_dir_replaces_only_its_own_files_manifest_last(tmp_path):
+    out = prepare_output_dir(tmp_path / "out", command="run")
+    (out / "user.txt").write_text("mine")
+    written = write_results_dir(out, _fill, {"seed": 1}, command="run")
+    assert written == ["figures/a.png", "t.parquet"]
+    assert owned_files(out) >= {"figures/a.png", "t.parquet", "manifest.json"}
+    assert "user.txt" not in owned_files(out)
+    # a later write without figures: the old figure (habsburg's) goes, the user's file stays
+    write_results_dir(out, lambda t: (t / "u.parquet").write_bytes(b"1"), {}, command="run")
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*")) == [
+        "manifest.json",
+        "u.parquet",
+        "user.txt",
+    ]
+    assert (out / "user.txt").read_text() == "mine"
+    add_to_manifest(out, ["report.md"])
+    assert "report.md" in json.loads((out / "manifest.json").read_text())["files"]
+
+
+def test_a_failing_fill_leaves_the_directory_as_it_was(tmp_path):
+    out = prepare_output_dir(tmp_path / "out", command="run")
+    write_results_dir(out, _fill, {"seed": 1}, command="run")
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+
+    def half(tmp: Path) -> None:
+        (tmp / "t.parquet").write_bytes(b"half")
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        write_results_dir(out, half, {"seed": 2}, command="run")
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+
+
+def test_atomic_writers_leave_no_temporary_file(tmp_path):
+    atomic_write_text(tmp_path / "a.txt", "héllo")
+    assert (tmp_path / "a.txt").read_text(encoding="utf-8") == "héllo"
+    atomic_write_parquet(pd.DataFrame({"x": [1]}), tmp_path / "t.parquet")
+    with pytest.raises(ZeroDivisionError):
+        files.atomic_write(tmp_path / "a.txt", lambda p: 1 / 0)
+    assert (tmp_path / "a.txt").read_text(encoding="utf-8") == "héllo"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt", "t.parquet"]
+
+
+def test_signals_are_deferred_while_files_move(tmp_path):
+    import signal
+
+    done = []
+    with pytest.raises(KeyboardInterrupt), deferred_signals():
+        os.kill(os.getpid(), signal.SIGINT)
+        done.append("moved")  # still runs: the interrupt waits for the block's end
+    assert done == ["moved"]
+
+
+@pytest.fixture
+def results(tmp_path):
+    out = prepare_output_dir(tmp_path / "run", command="run")
+    write_results_dir(out, _fill, {"versions": {"habsburg": "0.1.0"}}, command="run")
+    return out
+
+
+def test_check_results_dir_names_each_kind_of_damage(results):
+    assert check_results_dir(results)["written_by"] == "habsburg"
+    assert read_table(results / "t.parquet")["x"].tolist() == [1, 2]
+    data = (results / "t.parquet").read_bytes()
+    (results / "t.parquet").write_bytes(data[: len(data) // 2])  # truncated
+    with pytest.raises(ResultsDirError, match=r"t\.parquet: damaged table"):
+        check_results_dir(results)
+    with pytest.raises(ResultsDirError, match=r"t\.parquet: damaged table"):
+        read_table(results / "t.parquet")
+    (results / "t.parquet").unlink()
+    with pytest.raises(ResultsDirError, match=r"table t\.parquet is missing"):
+        check_results_dir(results)
+    with pytest.raises(ResultsDirError, match=r"table other\.parquet is missing"):
+        check_results_dir(results, tables=["other"])
+    manifest = results / "manifest.json"
+    record = json.loads(manifest.read_text())
+    manifest.write_text(json.dumps({**record, "format": 99}))
+    with pytest.raises(ResultsVersionError, match="format 99"):
+        check_results_dir(results)
+    manifest.write_text(json.dumps({**record, "complete": False}))
+    with pytest.raises(ResultsDirError, match="interrupted"):
+        check_results_dir(results)
+    manifest.write_bytes(b"\x00\x01")
+    with pytest.raises(ResultsDirError, match="manifest is damaged"):
+        check_results_dir(results)
+    manifest.unlink()
+    with pytest.raises(ResultsDirError, match=r"no manifest\.json"):
+        check_results_dir(results)
+    with pytest.raises(ResultsDirError, match="does not exist"):
+        check_results_dir(results / "nope")
+
+
+def test_limits_project_documents_and_refuse_with_the_setting_to_lower():
+    sc = tiny_scenario()
+    p = project(sc)
+    # measured: the tiny scenario publishes 49,822 documents over its 48 months
+    assert 45_000 < p.documents < 60_000
+    assert p.contributors[0][0] == "humans.authors"
+    assert check_limits(sc, available=2**40).documents == p.documents
+    with pytest.raises(LimitError, match=r"humans\.authors.*--steps.*--force"):
+        check_limits(sc, available=2**20)
+    check_limits(sc, available=2**20, force=True)
+    sc.world.facts, sc.world.values_per_fact = 10_000_000, 1000  # fact beliefs dominate
+    with pytest.raises(LimitError, match=r"world\.facts x world\.values_per_fact"):
+        check_limits(sc, available=2**34)
