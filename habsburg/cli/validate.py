@@ -5,14 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from habsburg.experiments.validation import (
-    DEFAULT_SEED,
-    EXPERIMENTS,
-    format_table,
-    parse_only,
-    run_validation,
-    write_outputs,
-)
+from habsburg.experiments.validation.experiments import EXPERIMENTS
+from habsburg.experiments.validation.output import format_table, write_outputs
+from habsburg.experiments.validation.runner import DEFAULT_SEED, parse_only, run_validation
 from habsburg.scenarios.errors import UserError
 
 
@@ -21,8 +16,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "validate",
         help="reproduce the published results (SCIENCE.md V1–V5) with the simulator's own code",
         description="Run checks V1–V5 against the project's learners, watermark scheme and "
-        "calibrated baseline; print the table, write validation.md and validation.csv, exit 1 "
-        "if a check fails.",
+        "calibrated baseline; print the table (each row marked evidence or calibration), write "
+        "validation.md and validation.csv, exit 1 if a check fails.",
     )
     p.add_argument(
         "--quick",
@@ -48,11 +43,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 def cmd_validate(args: argparse.Namespace) -> int:
     groups = parse_only(args.only)
     if args.seed < 0:
-
         raise UserError(f"--seed must be >= 0, got {args.seed}")
     out = Path(args.out)
     if out.exists() and not out.is_dir():
-
         raise UserError(f"--out {args.out!r} exists and is not a directory")
     report = run_validation(groups, quick=args.quick, seed=args.seed, progress=not args.quiet)
     print(format_table(report))

@@ -8,27 +8,28 @@ import math
 import numpy as np
 import pytest
 
-from habsburg.ecosystem.learners import ConceptLearner, StyleLearner
-from habsburg.experiments import validation as V
 from habsburg.cli import main
+from habsburg.ecosystem.learners import ConceptLearner, StyleLearner
 from habsburg.ecosystem.watermark import WatermarkScheme
+from habsburg.experiments.validation import checks, closedforms, output, runner
+from habsburg.experiments.validation import framework as FW
 
 
-def failed(report: V.Report) -> set[str]:
+def failed(report: FW.Report) -> set[str]:
     return {r.check.name for r in report.results if not r.passed}
 
 
 def names(group: str) -> set[str]:
-    return {c.name for c in V.default_checks() if c.experiment == group}
+    return {c.name for c in checks.default_checks() if c.experiment == group}
 
 
 # --- closed forms against the Monte Carlo figures quoted in SCIENCE.md -------------------------
 def test_closed_forms_match_the_published_figures() -> None:
-    assert V.c4(20) ** 50 == pytest.approx(0.518, abs=5e-4)
-    assert V.expected_w2(100, 10) == pytest.approx(0.150, abs=5e-4)
-    assert V.expected_w2(20, 50) == pytest.approx(3.464, abs=5e-4)
-    assert V.accumulate_mu2(50, 10**6) < (math.pi**2 / 6) / 50 <= 0.0329
-    assert V.binomial_tail(200, 0.25, 4.0) == pytest.approx(6.2e-5, rel=0.01)
+    assert closedforms.c4(20) ** 50 == pytest.approx(0.518, abs=5e-4)
+    assert closedforms.expected_w2(100, 10) == pytest.approx(0.150, abs=5e-4)
+    assert closedforms.expected_w2(20, 50) == pytest.approx(3.464, abs=5e-4)
+    assert closedforms.accumulate_mu2(50, 10**6) < (math.pi**2 / 6) / 50 <= 0.0329
+    assert closedforms.binomial_tail(200, 0.25, 4.0) == pytest.approx(6.2e-5, rel=0.01)
     for q, miss in ((0.02, 0.133), (0.01, 0.366), (0.005, 0.606)):
         assert (1 - q) ** 100 == pytest.approx(miss, abs=5e-4)
 
@@ -37,7 +38,7 @@ def test_fpr_green_threshold_is_the_smallest_count_at_the_rate() -> None:
     from scipy import stats
 
     for tokens in (50, 100, 200):
-        cut = V.fpr_green_threshold(tokens, 0.25, 1e-3)
+        cut = closedforms.fpr_green_threshold(tokens, 0.25, 1e-3)
         assert stats.binom.sf(cut - 1, tokens, 0.25) <= 1e-3 < stats.binom.sf(cut - 2, tokens, 0.25)
 
 
@@ -57,28 +58,67 @@ def test_fit_batch_is_fit_per_replicate() -> None:
 
 # --- tolerance rules -----------------------------------------------------------------------------
 def test_tolerance_rules() -> None:
-    est = V.Estimate(1.04, n=100, se=0.01)
-    assert V.Tolerance("se", 3).judge(1.0, est, quick=False)[0] is False
-    assert V.Tolerance("se", 3).judge(1.02, est, quick=False)[0] is True
+    est = FW.Estimate(1.04, n=100, se=0.01)
+    assert FW.Tolerance("se", 3).judge(1.0, est, quick=False)[0] is False
+    assert FW.Tolerance("se", 3).judge(1.02, est, quick=False)[0] is True
     # fixed tolerances widen by 3 SE in quick mode only
-    assert V.Tolerance("absolute", 0.02).judge(1.0, est, quick=False)[0] is False
-    assert V.Tolerance("absolute", 0.02).judge(1.0, est, quick=True)[0] is True
-    assert V.Tolerance("relative", 0.05).judge(1.0, est, quick=False)[0] is True
-    share = V.Estimate.share(37, 100)
-    assert V.Tolerance("binomial_ci", 0.99).judge(0.366, share, quick=False)[0] is True
-    assert V.Tolerance("binomial_ci", 0.99).judge(0.6, share, quick=False)[0] is False
-    assert V.Tolerance("never").judge(0.0, V.Estimate(0.0, 10, count=0), False)[0] is True
-    assert V.Tolerance("never").judge(0.0, V.Estimate(0.1, 10, count=1), False)[0] is False
-    assert V.Tolerance("never").judge(0.0, V.Estimate(0.0, 0, count=0), False)[0] is False
-    assert V.Tolerance("at_least").judge(0.99, V.Estimate(0.985), False)[0] is False
+    assert FW.Tolerance("absolute", 0.02).judge(1.0, est, quick=False)[0] is False
+    assert FW.Tolerance("absolute", 0.02).judge(1.0, est, quick=True)[0] is True
+    assert FW.Tolerance("relative", 0.05).judge(1.0, est, quick=False)[0] is True
+    share = FW.Estimate.share(37, 100)
+    assert FW.Tolerance("binomial_ci", 0.99).judge(0.366, share, quick=False)[0] is True
+    assert FW.Tolerance("binomial_ci", 0.99).judge(0.6, share, quick=False)[0] is False
+    assert FW.Tolerance("never").judge(0.0, FW.Estimate(0.0, 10, count=0), False)[0] is True
+    assert FW.Tolerance("never").judge(0.0, FW.Estimate(0.1, 10, count=1), False)[0] is False
+    assert FW.Tolerance("never").judge(0.0, FW.Estimate(0.0, 0, count=0), False)[0] is False
+    assert FW.Tolerance("at_least").judge(0.99, FW.Estimate(0.985), False)[0] is False
     with pytest.raises(ValueError, match="rule"):
-        V.Tolerance("roughly")
+        FW.Tolerance("roughly")
+
+
+# --- evidence and calibration ---------------------------------------------------------------------
+def test_rows_fitted_to_measurements_are_marked_calibration() -> None:
+    """SCIENCE.md, "Calibration is not evidence": V4's detection rates and V5's web shares are
+    what the simulator was fitted to; every other row is evidence."""
+    kinds = {(c.name, c.estimate): c.kind for c in checks.default_checks()}
+    calibration = {key for key, kind in kinds.items() if kind == FW.CALIBRATION}
+    assert calibration == {
+        ("V4 TPR at 0.1% FPR", "tpr_50"),
+        ("V4 TPR at 0.1% FPR", "tpr_100"),
+        ("V4 TPR at 0.1% FPR", "tpr_200"),
+        ("V5 measured synthetic share", "share_12"),
+        ("V5 measured synthetic share", "share_24"),
+    }
+    assert set(kinds.values()) == {FW.EVIDENCE, FW.CALIBRATION}
+    with pytest.raises(ValueError, match="kind"):
+        FW.Check("x", "V1", "x", "s", "s", 0.0, FW.Tolerance("se", 3), kind="proof")
+
+
+def test_tables_show_the_kind_of_every_row(tmp_path) -> None:
+    by_name = {c.estimate: c for c in checks.default_checks()}
+    report = FW.Report(
+        [
+            FW.Result(by_name["w2_100_10"], FW.Estimate(0.15, n=10, se=0.01), True, "±3 SE"),
+            FW.Result(by_name["tpr_50"], FW.Estimate(0.77, n=10), True, "±0.02"),
+        ],
+        quick=True,
+        seed=1,
+    )
+    table = output.format_table(report).splitlines()
+    assert table[0].split()[:2] == ["check", "kind"]
+    assert "  evidence  " in table[2] and "  calibration  " in table[3]
+    assert "Rows: 1 evidence, 1 calibration." in table[-1]
+    md_path, csv_path = output.write_outputs(report, tmp_path)
+    md = md_path.read_text()
+    assert "| check | kind |" in md and "| calibration |" in md
+    assert "Calibration is not evidence" in md
+    assert csv_path.read_text().splitlines()[0].startswith("check,kind,")
 
 
 # --- the suite on the real code ------------------------------------------------------------------
 def test_groups_draw_from_their_own_streams() -> None:
-    alone = V.run_validation(["V3"], quick=True)
-    together = V.run_validation(["V2", "V3"], quick=True)
+    alone = runner.run_validation(["V3"], quick=True)
+    together = runner.run_validation(["V2", "V3"], quick=True)
     v3 = [r.estimate for r in together.results if r.check.experiment == "V3"]
     assert [r.estimate for r in alone.results] == v3
 
@@ -88,18 +128,18 @@ def test_quick_validation_passes_and_writes_its_files(tmp_path, capsys) -> None:
     code = main(["validate", "--quick", "--quiet", "--out", str(tmp_path)])
     out = capsys.readouterr().out
     assert code == 0, out
-    assert f"{len(V.default_checks())}/{len(V.default_checks())} checks passed" in out
+    assert f"{len(checks.default_checks())}/{len(checks.default_checks())} checks passed" in out
     md = (tmp_path / "validation.md").read_text()
-    for check in V.default_checks():
+    for check in checks.default_checks():
         assert check.name in md
     assert "FAIL" not in md
-    assert (tmp_path / "validation.csv").read_text().count("PASS") == len(V.default_checks())
+    assert (tmp_path / "validation.csv").read_text().count("PASS") == len(checks.default_checks())
 
 
 # --- broken on purpose ---------------------------------------------------------------------------
 def test_mle_variance_where_unbiased_is_configured_fails_v1(monkeypatch, tmp_path, capsys) -> None:
     monkeypatch.setattr(StyleLearner, "ddof", property(lambda self: 0))
-    report = V.run_validation(["V1"], quick=True)
+    report = runner.run_validation(["V1"], quick=True)
     assert {"V1 E[σ²] martingale", "V1 E[σ_n]", "V1 Var(μ)+E[σ²]"} <= failed(report)
     assert "V1 E[σ²] MLE" not in failed(report)  # the MLE check still holds: it is the MLE
     code = main(["validate", "--quick", "--quiet", "--only", "V1", "--out", str(tmp_path)])
@@ -110,7 +150,7 @@ def test_mle_variance_where_unbiased_is_configured_fails_v1(monkeypatch, tmp_pat
 
 def test_unbiased_variance_where_mle_is_configured_fails_the_mle_check(monkeypatch) -> None:
     monkeypatch.setattr(StyleLearner, "ddof", property(lambda self: 1))
-    assert failed(V.run_validation(["V1"], quick=True)) == {"V1 E[σ²] MLE"}
+    assert failed(runner.run_validation(["V1"], quick=True)) == {"V1 E[σ²] MLE"}
 
 
 def test_smoothing_drops_absorbing_zeros_and_fails_v3(monkeypatch) -> None:
@@ -120,7 +160,7 @@ def test_smoothing_drops_absorbing_zeros_and_fails_v3(monkeypatch) -> None:
         original(self, n_concepts, **{**kwargs, "smoothing": 0.5})
 
     monkeypatch.setattr(ConceptLearner, "__init__", smoothed)
-    assert failed(V.run_validation(["V3"], quick=True)) == {"V3 absorbing zeros"}
+    assert failed(runner.run_validation(["V3"], quick=True)) == {"V3 absorbing zeros"}
 
 
 def test_top_p_truncation_fails_the_miss_probabilities(monkeypatch) -> None:
@@ -131,7 +171,7 @@ def test_top_p_truncation_fails_the_miss_probabilities(monkeypatch) -> None:
 
     monkeypatch.setattr(ConceptLearner, "__init__", truncated)
     assert {"V3 miss q=0.02", "V3 miss q=0.01", "V3 miss q=0.005"} <= failed(
-        V.run_validation(["V3"], quick=True)
+        runner.run_validation(["V3"], quick=True)
     )
 
 
@@ -141,7 +181,7 @@ def test_wrong_z_variance_fails_v4(monkeypatch) -> None:
         return (np.asarray(green) - self.gamma * t) / np.sqrt(t * self.gamma)
 
     monkeypatch.setattr(WatermarkScheme, "z_scores", z_without_one_minus_gamma)
-    broken = failed(V.run_validation(["V4"], quick=True))
+    broken = failed(runner.run_validation(["V4"], quick=True))
     assert {"V4 human z sd", "V4 FPR z>4", "V4 watermarked mean z"} <= broken
     assert "V4 z ∝ sqrt(T)" not in broken  # a constant factor does not change the slope
 

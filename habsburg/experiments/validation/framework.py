@@ -1,0 +1,172 @@
+"""The validation framework: a measured :class:`Estimate`, the :class:`Tolerance` rule that
+judges it, the :class:`Check` that names what is expected and why, and the :class:`Result` /
+:class:`Report` of a run of checks.
+
+Each check says whether it is *evidence* (a closed form, a null distribution or a scaling law the
+simulator was not tuned to) or *calibration* (a measurement the simulator's parameters were fitted
+to: it shows the fit, not that the model is right; SCIENCE.md, "Calibration is not evidence").
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+#: standard errors a fixed tolerance is widened by in ``--quick`` mode
+QUICK_WIDENING_SE = 3.0
+#: what a check's expected value is: a result the code was not tuned to, or a fitted target
+EVIDENCE = "evidence"
+CALIBRATION = "calibration"
+KINDS = (EVIDENCE, CALIBRATION)
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A measured value: ``n`` is the sample size (counted in ``unit``: runs, documents), ``se``
+    its Monte Carlo standard error, ``count`` the successes when the value is a share, ``detail``
+    shown beside it."""
+
+    value: float
+    n: int = 0
+    se: float = 0.0
+    count: int | None = None
+    detail: str = ""
+    unit: str = "runs"
+
+    @classmethod
+    def mean_of(cls, samples: np.ndarray, detail: str = "", unit: str = "runs") -> Estimate:
+        s = np.asarray(samples, dtype=np.float64)
+        se = float(s.std(ddof=1) / math.sqrt(s.size))
+        return cls(float(s.mean()), s.size, se, None, detail, unit)
+
+    @classmethod
+    def share(cls, count: int, n: int, detail: str = "", unit: str = "runs") -> Estimate:
+        p = count / n
+        return cls(p, n, math.sqrt(p * (1 - p) / n), int(count), detail, unit)
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """How close ``measured`` must be to ``expected``.
+
+    - ``se``: within ``value`` standard errors of the run itself;
+    - ``relative``: within ``value`` × |expected| (plus 3 SE in quick mode);
+    - ``absolute``: within ``value`` (plus 3 SE in quick mode);
+    - ``binomial_ci``: expected inside the exact (Clopper–Pearson) interval at level ``value``;
+    - ``at_least``: measured ≥ expected;
+    - ``never``: no event among ``n`` opportunities (and at least one opportunity).
+
+    ``why`` says where a fixed tolerance comes from.
+    """
+
+    rule: str
+    value: float = 0.0
+    why: str = ""
+
+    RULES = ("se", "relative", "absolute", "binomial_ci", "at_least", "never")
+
+    def __post_init__(self) -> None:
+        if self.rule not in self.RULES:
+            raise ValueError(f"tolerance rule must be one of {self.RULES}, got {self.rule!r}")
+
+    def judge(self, expected: float, est: Estimate, quick: bool) -> tuple[bool, str]:
+        """``(passed, allowed)``: whether the estimate passes and the tolerance as applied."""
+        passed, allowed = self._judge(expected, est, quick)
+        return bool(passed), allowed  # a plain bool, whichever numpy/scipy computed it
+
+    def _judge(self, expected: float, est: Estimate, quick: bool) -> tuple[bool, str]:
+        widen = QUICK_WIDENING_SE * est.se if quick else 0.0
+        diff = abs(est.value - expected)
+        if self.rule == "se":
+            bound = self.value * est.se
+            return diff <= bound, f"±{self.value:g} SE = ±{fmt(bound)}"
+        if self.rule in ("relative", "absolute"):
+            bound = (self.value * abs(expected) if self.rule == "relative" else self.value) + widen
+            text = f"±{self.value:.0%}" if self.rule == "relative" else f"±{fmt(self.value)}"
+            if widen:
+                text += f" + 3 SE = ±{fmt(bound)}"
+            elif self.rule == "relative":
+                text += f" = ±{fmt(bound)}"
+            return diff <= bound, text
+        if self.rule == "binomial_ci":
+            ci = stats.binomtest(est.count, est.n).proportion_ci(self.value, method="exact")
+            inside = ci.low <= expected <= ci.high
+            return inside, f"{self.value:.0%} CI [{fmt(ci.low)}, {fmt(ci.high)}]"
+        if self.rule == "at_least":
+            return est.value >= expected, f"≥ {fmt(expected)}"
+        # never
+        return (est.count == 0 and est.n > 0), f"none of {est.n:,}"
+
+
+@dataclass(frozen=True)
+class Check:
+    """One published result: the experiment and estimate it reads, what it expects, how close,
+    and whether it is evidence or a calibration target (``kind``)."""
+
+    name: str
+    experiment: str
+    estimate: str
+    source: str
+    setting: str
+    expected: float
+    tolerance: Tolerance
+    kind: str = EVIDENCE
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"check kind must be one of {KINDS}, got {self.kind!r}")
+
+
+@dataclass
+class Result:
+    check: Check
+    estimate: Estimate
+    passed: bool
+    allowed: str
+
+    def row(self) -> dict[str, object]:
+        c, e = self.check, self.estimate
+        measured = fmt(e.value)
+        if e.detail:
+            measured += f" ({e.detail})"
+        expected = ("≥ " if c.tolerance.rule == "at_least" else "") + fmt(c.expected)
+        return {
+            "check": c.name,
+            "kind": c.kind,
+            "source": c.source,
+            "setting": c.setting + (f"; {e.n:,} {e.unit}" if e.n else ""),
+            "expected": expected,
+            "measured": measured,
+            "tolerance": self.allowed,
+            "pass": "PASS" if self.passed else "FAIL",
+        }
+
+
+@dataclass
+class Report:
+    """The results of a validation run, in check order, with each group's seconds."""
+
+    results: list[Result]
+    quick: bool
+    seed: int
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        return all(r.passed for r in self.results)
+
+    def frame(self) -> pd.DataFrame:
+        return pd.DataFrame([r.row() for r in self.results])
+
+
+def fmt(x: float) -> str:
+    """Four significant digits (three below 10⁻³)."""
+    if x == 0 or not math.isfinite(x):
+        return f"{x:g}"
+    if abs(x) < 1e-3:
+        return f"{x:.3g}"
+    return f"{x:.4g}"

@@ -1,0 +1,102 @@
+"""The validation results as the printed table, ``validation.md`` and ``validation.csv``.
+
+Every table has a ``kind`` column: *evidence* rows compare with a closed form, a null distribution
+or a scaling law the simulator was not tuned to; *calibration* rows compare with measurements its
+parameters were fitted to, so passing them shows the fit, not that the model is right (SCIENCE.md,
+"Calibration is not evidence").
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from habsburg.experiments.files import atomic_write_text
+from habsburg.experiments.validation.framework import CALIBRATION, EVIDENCE, Report
+
+COLUMNS = ("check", "kind", "source", "setting", "expected", "measured", "tolerance", "pass")
+
+#: what the ``kind`` column means, under every table
+KIND_NOTE = (
+    f"Kind: {EVIDENCE} = a closed form, null distribution or scaling law the simulator was not "
+    f"tuned to; {CALIBRATION} = a measurement its parameters were fitted to (V4's detection "
+    "rates fix the watermark entropy law, V5's web shares fix the demand curve): passing it "
+    "shows the fit, not evidence (SCIENCE.md, 'Calibration is not evidence')."
+)
+
+
+def kinds_line(report: Report) -> str:
+    """How many rows are evidence and how many calibration, and what that means."""
+    kinds = [r.check.kind for r in report.results]
+    return (
+        f"Rows: {kinds.count(EVIDENCE)} {EVIDENCE}, {kinds.count(CALIBRATION)} {CALIBRATION}. "
+        + KIND_NOTE
+    )
+
+
+def format_table(report: Report) -> str:
+    """The results as a plain-text table (what ``habsburg validate`` prints)."""
+    rows = [dict(zip(COLUMNS, COLUMNS, strict=True)), *(r.row() for r in report.results)]
+    widths = {c: max(len(str(r[c])) for r in rows) for c in COLUMNS}
+    lines = ["  ".join(f"{r[c]!s:<{widths[c]}}" for c in COLUMNS).rstrip() for r in rows]
+    lines.insert(1, "  ".join("-" * widths[c] for c in COLUMNS))
+    mode = "quick" if report.quick else "full"
+    failed = sum(not r.passed for r in report.results)
+    lines.append(
+        f"\n{len(report.results) - failed}/{len(report.results)} checks passed "
+        f"({mode} mode, seed {report.seed}, {sum(report.seconds.values()):.1f} s)"
+    )
+    lines.append(kinds_line(report))
+    return "\n".join(lines)
+
+
+def markdown_table(report: Report) -> str:
+    rows = [r.row() for r in report.results]
+    out = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    out += ["| " + " | ".join(str(r[c]).replace("|", "\\|") for c in COLUMNS) + " |" for r in rows]
+    return "\n".join(out)
+
+
+def write_markdown(report: Report, path: Path) -> Path:
+    """``validation.md``: the table, the timing, why each fixed tolerance is what it is."""
+    mode = "quick (`--quick`)" if report.quick else "full"
+    failed = [r.check.name for r in report.results if not r.passed]
+    why = {}
+    for r in report.results:
+        if r.check.tolerance.why:
+            why.setdefault(r.check.tolerance.why, []).append(r.check.name)
+    lines = [
+        "# habsburg validation",
+        "",
+        f"Mode: {mode}; Monte Carlo seed {report.seed}; "
+        + ", ".join(f"{k} {v:.1f} s" for k, v in report.seconds.items())
+        + f" (total {sum(report.seconds.values()):.1f} s).",
+        "",
+        f"**{len(report.results) - len(failed)}/{len(report.results)} checks passed.**"
+        + (f" Failed: {', '.join(failed)}." if failed else ""),
+        "",
+        markdown_table(report),
+        "",
+        "Checks run the project's own `StyleLearner`, `ConceptLearner`, `WatermarkScheme` and the "
+        "calibrated `baseline` scenario (README.md, section Validation, lists the results). The "
+        "setting ends with the Monte Carlo size (runs or documents); SE is the Monte Carlo "
+        "standard error. In quick mode the fixed tolerances add 3 SE of the smaller Monte Carlo; "
+        "SE and binomial-interval rules widen by themselves.",
+        "",
+        kinds_line(report),
+        "",
+        "Fixed tolerances:",
+        "",
+        *[f"- {', '.join(dict.fromkeys(names))}: {text}" for text, names in why.items()],
+        "",
+        "Rerun: `habsburg validate` (full, under a minute), `habsburg validate --quick`, "
+        "`habsburg validate --only V1,V3 --out DIR`.",
+        "",
+    ]
+    return atomic_write_text(path, "\n".join(lines))
+
+
+def write_outputs(report: Report, out: Path) -> list[Path]:
+    """``validation.md`` and ``validation.csv`` in ``out`` (each written atomically)."""
+    out.mkdir(parents=True, exist_ok=True)
+    csv = atomic_write_text(out / "validation.csv", report.frame().to_csv(index=False))
+    return [write_markdown(report, out / "validation.md"), csv]
