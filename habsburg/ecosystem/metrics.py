@@ -10,6 +10,16 @@ import numpy as np
 from habsburg.ecosystem.learners import Learners
 from habsburg.ecosystem.world import World
 
+#: the quality of one model generation (keys of :func:`model_quality`), with their meaning
+QUALITY_METRICS = {
+    "capability": "cross-entropy to p_H (nats)",
+    "tail_coverage": "share of tail concepts kept",
+    "support": "share of all concepts kept",
+    "fact_accuracy": "expected share of facts right",
+    "tail_fact_accuracy": "expected share of tail facts right",
+    "style_variance_ratio": "style variance over the human style variance",
+}
+
 #: probability floor (mixed in uniformly) so a model that lost a concept has a finite loss on it
 CAPABILITY_FLOOR = 1e-6
 

@@ -20,6 +20,7 @@ import numpy as np
 from habsburg.agents.generative import GenerativeModel
 from habsburg.agents.scraper import Scraper
 from habsburg.ecosystem import metrics as K
+from habsburg.model.instruments import INSTRUMENT_SERIES, instrument_reading
 
 NAN = float("nan")
 
@@ -125,29 +126,37 @@ def _mean_over_deployed(model: Any, read: Callable[[Any], float]) -> float:
     return float(np.mean([read(a) for a in deployed])) if deployed else NAN
 
 
-@model_metric("mean share of repeated copies in deployed models' latest training sets")
-def training_set_duplicate_share(model: Any) -> float:
-    return _mean_over_deployed(model, lambda a: a.training_stats["duplicate_share"])
+def _mean_training_stat(model: Any, key: str) -> float:
+    return _mean_over_deployed(model, lambda a: a.training_stats[key])
 
 
-@model_metric("mean rise of the wrong-claim share of training sets due to reposts")
-def duplication_error_lift(model: Any) -> float:
-    return _mean_over_deployed(model, lambda a: a.training_stats["duplication_error_lift"])
+def _mean_quality(model: Any, key: str) -> float:
+    return _mean_over_deployed(model, lambda a: a.metrics[key])
 
 
-@model_metric("mean capability (cross-entropy to p_H, nats) of deployed models")
-def mean_capability(model: Any) -> float:
-    return _mean_over_deployed(model, lambda a: a.metrics["capability"])
-
-
-@model_metric("mean tail coverage of deployed models")
-def mean_tail_coverage(model: Any) -> float:
-    return _mean_over_deployed(model, lambda a: a.metrics["tail_coverage"])
-
-
-@model_metric("mean fact accuracy of deployed models")
-def mean_fact_accuracy(model: Any) -> float:
-    return _mean_over_deployed(model, lambda a: a.metrics["fact_accuracy"])
+for _name, _read, _key, _text in (
+    (
+        "training_set_duplicate_share",
+        _mean_training_stat,
+        "duplicate_share",
+        "mean share of repeated copies in deployed models' latest training sets",
+    ),
+    (
+        "duplication_error_lift",
+        _mean_training_stat,
+        "duplication_error_lift",
+        "mean rise of the wrong-claim share of training sets due to reposts",
+    ),
+    (
+        "mean_capability",
+        _mean_quality,
+        "capability",
+        "mean capability (cross-entropy to p_H, nats) of deployed models",
+    ),
+    ("mean_tail_coverage", _mean_quality, "tail_coverage", "mean tail coverage of deployed models"),
+    ("mean_fact_accuracy", _mean_quality, "fact_accuracy", "mean fact accuracy of deployed models"),
+):
+    MODEL_METRICS[_name] = Metric(_name, _text, partial(_read, key=_key))
 
 
 # --- errors and cascades -----------------------------------------------------------------------
@@ -242,14 +251,7 @@ GENERATIVE_METRICS: dict[str, Metric] = {
         Metric("wrong_beliefs", "facts whose modal belief is wrong", attrgetter("wrong_beliefs")),
     )
 }
-for _key, _text in (
-    ("capability", "cross-entropy to p_H (nats)"),
-    ("tail_coverage", "share of tail concepts kept"),
-    ("support", "share of all concepts kept"),
-    ("fact_accuracy", "expected share of facts right"),
-    ("tail_fact_accuracy", "expected share of tail facts right"),
-    ("style_variance_ratio", "style variance over the human style variance"),
-):
+for _key, _text in K.QUALITY_METRICS.items():
     GENERATIVE_METRICS[_key] = Metric(_key, _text, partial(_quality, key=_key))
 # column order of the ``models`` table
 GENERATIVE_METRICS = {
@@ -260,12 +262,7 @@ GENERATIVE_METRICS = {
         "deployed",
         "generation",
         "market_share",
-        "capability",
-        "tail_coverage",
-        "support",
-        "fact_accuracy",
-        "tail_fact_accuracy",
-        "style_variance_ratio",
+        *K.QUALITY_METRICS,
         "docs_published",
         "wrong_beliefs",
     )
@@ -326,6 +323,13 @@ MODEL_METRICS = {
         "mean_fact_accuracy",
     )
 }
+
+
+# --- study instruments (Issue 11; habsburg.model.instruments) ---------------------------------
+# Appended after the ordered columns above: the published web studies as measured in the run.
+for _key, _text in INSTRUMENT_SERIES.items():
+    MODEL_METRICS[_key] = Metric(_key, _text, partial(instrument_reading, key=_key))
+# --- end of study instruments ------------------------------------------------------------------
 
 
 def data_collector(
