@@ -20,6 +20,7 @@ import numpy as np
 from habsburg.agents.generative import GenerativeModel
 from habsburg.agents.scraper import Scraper
 from habsburg.ecosystem import metrics as K
+from habsburg.ecosystem.rates import precision_recall
 from habsburg.model.instruments import INSTRUMENT_SERIES, instrument_reading
 
 NAN = float("nan")
@@ -197,16 +198,18 @@ def _crawl_mean(model: Any, key: str, weight: str) -> float:
     return sum(c[key] * c[weight] for c in crawls) / total if total else NAN
 
 
+def _filter_rates(model: Any) -> tuple[float, float]:
+    return precision_recall(*(_crawl_total(model, k) for k in ("tp", "fp", "fn")))
+
+
 @model_metric("precision of the AI filters over this month's crawls")
 def filter_precision(model: Any) -> float:
-    tp, fp = _crawl_total(model, "tp"), _crawl_total(model, "fp")
-    return tp / (tp + fp) if tp + fp else NAN
+    return _filter_rates(model)[0]
 
 
 @model_metric("recall of the AI filters over this month's crawls")
 def filter_recall(model: Any) -> float:
-    tp, fn = _crawl_total(model, "tp"), _crawl_total(model, "fn")
-    return tp / (tp + fn) if tp + fn else NAN
+    return _filter_rates(model)[1]
 
 
 @model_metric("synthetic share of crawled data before filtering")
