@@ -1,0 +1,57 @@
+"""Reading a results directory: tables on demand, a named error for a missing or damaged file."""
+
+from __future__ import annotations
+
+import shutil
+
+import pandas as pd
+import pytest
+
+from habsburg.analysis.results import COUNTERFACTUAL_TABLE, Run
+from habsburg.scenarios.errors import UserError
+
+
+@pytest.fixture
+def run_copy(tiny_run_dir, tmp_path):
+    shutil.copytree(tiny_run_dir, tmp_path / "run")
+    return tmp_path / "run"
+
+
+def test_run_reads_the_manifest_and_tables(tiny_run_dir):
+    run = Run(tiny_run_dir)
+    assert run.name == "tiny" and run.seed == 7
+    assert run.scenario_config().name == "tiny"
+    mm = run.table("model_metrics")
+    assert len(mm) == run.steps
+    assert run.table("model_metrics") is mm  # read once
+    assert list(run.table("documents", ["id", "model"]).columns) == ["id", "model"]
+    assert run.watermarking_models() == [0]  # model a's lab "north" watermarks
+    assert run.z_threshold == 4.0 and run.ai_threshold == 0.5
+
+
+def test_a_missing_or_damaged_table_is_a_named_error(run_copy):
+    run = Run(run_copy)
+    (run_copy / "crawls.parquet").unlink()
+    with pytest.raises(UserError, match=r"crawls\.parquet is missing"):
+        run.table("crawls")
+    (run_copy / "errors.parquet").write_bytes(b"not parquet")
+    with pytest.raises(UserError, match=r"errors\.parquet: cannot read the table"):
+        run.table("errors")
+    with pytest.raises(UserError, match=r"documents\.parquet: cannot read the table"):
+        run.table("documents", ["no_such_column"])
+
+
+def test_a_manifest_that_is_not_an_object_is_a_named_error(run_copy):
+    (run_copy / "manifest.json").write_text("[1, 2]")
+    with pytest.raises(UserError, match=r"manifest\.json: cannot read the manifest"):
+        Run(run_copy)
+
+
+def test_written_tables_replace_what_was_read(run_copy):
+    run = Run(run_copy)
+    assert not run.has(COUNTERFACTUAL_TABLE)
+    run.write_table(COUNTERFACTUAL_TABLE, pd.DataFrame({"outcome": ["x"], "effect": [1.0]}))
+    assert run.table(COUNTERFACTUAL_TABLE)["effect"].tolist() == [1.0]
+    run.write_table(COUNTERFACTUAL_TABLE, pd.DataFrame({"outcome": ["x"], "effect": [2.0]}))
+    assert run.table(COUNTERFACTUAL_TABLE)["effect"].tolist() == [2.0]
+    assert not list(run_copy.glob(".*tmp*"))  # the atomic writer leaves no temporary file
