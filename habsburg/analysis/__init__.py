@@ -1,2 +1,3 @@
-"""Post-run analysis: convergence, cascades, watermark effectiveness, tails, plots, reports, and
-the scientific validation suite (``habsburg validate``)."""
+"""Post-run analysis: pure functions of result tables (never runs a simulation). The run reader
+(``results``), one run's analysis (``run_analysis``), convergence, cascades, watermark filters,
+tails, and confidence intervals over seeds (``stats``)."""

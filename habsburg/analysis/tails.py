@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from habsburg.analysis.convergence import HUMAN, generation_vectors
+from habsburg.ecosystem.metrics import QUALITY_METRICS
 
 PHASES = ("generation 0", "generation 1", "generation 2+")
 
@@ -124,16 +125,9 @@ def tail_survival(concept_distributions: pd.DataFrame, concepts: pd.DataFrame) -
     return out
 
 
-GENERATION_COLUMNS = (
-    "capability",
-    "tail_coverage",
-    "support",
-    "fact_accuracy",
-    "tail_fact_accuracy",
-    "style_variance_ratio",
-    "synthetic_share",
-    "wrong_claim_share",
-)
+#: the ``lineage`` columns :func:`generation_quality` keeps: each generation's quality metrics
+#: (declared once in :data:`habsburg.ecosystem.metrics.QUALITY_METRICS`) and what it was trained on
+GENERATION_COLUMNS = (*QUALITY_METRICS, "synthetic_share", "wrong_claim_share")
 
 
 def generation_quality(lineage: pd.DataFrame, concepts: pd.DataFrame | None = None) -> pd.DataFrame:
