@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
-from habsburg.scenarios.errors import UserError
-
 import argparse
 from pathlib import Path
+
+from habsburg.experiments.sensitivity import format_table, run_sensitivity
+from habsburg.experiments.sweep import (
+    check_executor_options,
+    load_spec,
+    plan_spec,
+    point_summary,
+    run_sweep,
+)
 
 
 def _executor_flags(p: argparse.ArgumentParser) -> None:
@@ -55,21 +62,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _check_flags(args: argparse.Namespace) -> None:
-    from habsburg.experiments.sweep import check_scheduler_address
-
-    if args.workers is not None and args.workers < 1:
-        raise UserError(f"--workers must be >= 1, got {args.workers}")
-    if args.serial and (args.scheduler or args.workers):
-        raise UserError("--serial runs in this process; drop --scheduler / --workers")
-    if args.scheduler and args.workers:
-        raise UserError("--workers sizes a local cluster; a --scheduler has its own workers")
-    if args.scheduler:
-        check_scheduler_address(args.scheduler)
+    check_executor_options(scheduler=args.scheduler, workers=args.workers, serial=args.serial)
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from habsburg.experiments.sweep import load_spec, plan_spec, point_summary, run_sweep
-
     _check_flags(args)
     spec = load_spec(args.spec)
     plan = plan_spec(spec)
@@ -99,9 +95,6 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def cmd_sensitivity(args: argparse.Namespace) -> int:
-    from habsburg.experiments.sensitivity import format_table, run_sensitivity
-    from habsburg.experiments.sweep import load_spec
-
     _check_flags(args)
     spec = load_spec(args.spec, sampled=True)
     out = Path(args.out) if args.out else Path("results") / "sensitivity" / spec.name

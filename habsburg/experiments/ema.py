@@ -1,13 +1,14 @@
 """EMA Workbench adapter: the simulator as an EMA ``Model`` with declared uncertainties, levers
 and outcomes, for exploratory modelling and scenario discovery (PRIM).
 
-Uncertainties and levers are setting paths of the scenario schema; their ranges default to the
-ranges the schema declares (:func:`~habsburg.scenarios.schema.setting_spec`), their type follows
-the setting's (float -> ``RealParameter``, int -> ``IntegerParameter``, bool ->
-``BooleanParameter``, choices -> ``CategoricalParameter``). Outcomes are the named outcomes of
-:mod:`habsburg.experiments.outcomes`. Each experiment is one sweep run
-(:func:`~habsburg.experiments.sweep.execute_run`), so EMA, ``habsburg sweep`` and ``habsburg
-sensitivity`` compute the same numbers for the same settings and seed.
+Uncertainties and levers are setting paths of the scenario schema; each becomes the EMA
+parameter of its typed parameter (:mod:`habsburg.scenarios.parameters`): its kind picks the EMA
+class (:data:`EMA_CLASSES`), its declared range or choices are the default bounds, and given
+bounds are checked by the same :meth:`~habsburg.scenarios.parameters.Parameter.validate` as a
+scenario file. Outcomes are the named outcomes of :mod:`habsburg.experiments.outcomes`. Each
+experiment is one sweep run (:func:`~habsburg.experiments.sweep.execute_run`), so EMA,
+``habsburg sweep`` and ``habsburg sensitivity`` compute the same numbers for the same settings
+and seed.
 
 Needs the ``ema`` extra (``pip install 'habsburg[ema]'``): ema-workbench 2.5 or 3.x.
 """
@@ -23,13 +24,22 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from habsburg.scenarios.library import load_scenario
 from habsburg.experiments.outcomes import DEFAULT_OUTCOMES, OUTCOMES, SCALAR, check_outcomes
 from habsburg.experiments.run import check_steps
-from habsburg.scenarios.schema import Scenario, ScenarioError, check_setting, setting_spec
-from habsburg.experiments.sweep import RunTask, _native, execute_run, replicate_seeds
+from habsburg.experiments.seeds import replicate_seeds
+from habsburg.experiments.sweep import RunTask, execute_run, native
+from habsburg.scenarios.library import load_scenario
+from habsburg.scenarios.parameters import BOOLEAN, CATEGORICAL, INTEGER, REAL, parameter
+from habsburg.scenarios.schema import Scenario, ScenarioError
 
 Bounds = tuple[float, float] | list[Any] | None
+#: the EMA Workbench parameter class of each parameter kind (months and free text: categorical)
+EMA_CLASSES = {
+    REAL: "RealParameter",
+    INTEGER: "IntegerParameter",
+    BOOLEAN: "BooleanParameter",
+    CATEGORICAL: "CategoricalParameter",
+}
 
 
 def _ema():
@@ -49,42 +59,20 @@ def variable_name(path: str) -> str:
 
 
 def ema_parameter(base: Scenario, path: str, bounds: Bounds = None):
-    """The EMA parameter of a setting path: its type from the schema, its range from ``bounds``
-    (``(low, high)`` or a list of categories) or else the schema's declared range."""
+    """The EMA parameter of a setting path: ``bounds`` (``(low, high)`` or a list of
+    categories) or else the declared range or choices of its typed parameter."""
     ema = _ema()
     where = f"EMA parameter {path!r}"
-    try:
-        spec = setting_spec(base, path)
-        check_setting(base, path, spec["default"])
-    except ScenarioError as err:
-        raise ScenarioError(f"{where}: {err}") from None
-    name, hint = variable_name(path), spec["type"]
-    if isinstance(bounds, list) or hint is bool or spec.get("choices") is not None:
-        categories = bounds if isinstance(bounds, list) else None
-        if categories is None:
-            categories = [False, True] if hint is bool else list(spec.get("choices") or [])
-        if not categories:
-            raise ScenarioError(f"{where}: give its categories as a list")
-        for value in categories:
-            check_setting(base, path, value, where)
-        if hint is bool and bounds is None:
-            return ema.BooleanParameter(name)
-        return ema.CategoricalParameter(name, categories)
-    if hint not in (int, float):
-        raise ScenarioError(f"{where}: a {getattr(hint, '__name__', hint)} setting needs a list")
-    if bounds is None:
-        low, high = spec.get("low"), spec.get("high")
-        if low is None or high is None:
-            raise ScenarioError(f"{where}: no declared range; give (low, high)")
-    else:
-        if len(bounds) != 2:
-            raise ScenarioError(f"{where}: expected (low, high), got {bounds!r}")
-        low, high = (check_setting(base, path, v, where) for v in bounds)
+    p = parameter(base, path, where)
+    name = variable_name(path)
+    if p.kind == BOOLEAN and bounds is None:
+        return ema.BooleanParameter(name)
+    if isinstance(bounds, list) or not p.numeric:
+        return ema.CategoricalParameter(name, list(p.categories(bounds, where)))
+    low, high = p.bounds(bounds, where)
     if not (math.isfinite(low) and math.isfinite(high)) or low >= high:
         raise ScenarioError(f"{where}: range [{low}, {high}] is empty or unbounded")
-    if hint is int:
-        return ema.IntegerParameter(name, int(low), int(high))
-    return ema.RealParameter(name, float(low), float(high))
+    return getattr(ema, EMA_CLASSES[p.kind])(name, low, high)
 
 
 class HabsburgFunction:
@@ -106,7 +94,7 @@ class HabsburgFunction:
 
     def __call__(self, **kwargs: Any) -> dict[str, Any]:
         seed = kwargs.pop("seed", None)
-        settings = tuple((self.paths[k], _native(v)) for k, v in kwargs.items())
+        settings = tuple((self.paths[k], native(v)) for k, v in kwargs.items())
         task = RunTask("ema", 0, 0, self.base.seed if seed is None else int(seed), settings)
         out = execute_run(task, self.base, self.outcomes, self.steps)
         if out.error is not None:

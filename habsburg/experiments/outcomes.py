@@ -11,15 +11,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 import numpy as np
 import pandas as pd
 
+from habsburg.model.export import collected_frames
+from habsburg.model.model import EcosystemModel
 from habsburg.scenarios.schema import ScenarioError, _close
-
-if TYPE_CHECKING:
-    from habsburg.model.model import EcosystemModel
 
 SCALAR = "scalar"
 TIMESERIES = "timeseries"
@@ -46,25 +45,12 @@ class Outcome:
 
 
 def outcome_tables(model: EcosystemModel) -> OutcomeTables:
-    """The outcome tables of a model, read from its DataCollector without building the heavier
-    document-level tables of :meth:`EcosystemModel.tables`."""
-    from habsburg.agents.generative import GenerativeModel
-
-    sc = model.config
-    dc = model.datacollector
-    mm = dc.get_model_vars_dataframe().reset_index(drop=True)
-    mm.insert(0, "step", np.arange(len(mm), dtype=np.int32))
-    mm.insert(1, "month", [sc.step_to_month(int(s)) for s in mm["step"]])
-    agents = (
-        model.agents_by_type.get(GenerativeModel) if hasattr(model.agents_by_type, "get") else None
-    )
-    if agents:
-        md = dc.get_agenttype_vars_dataframe(GenerativeModel).reset_index()
-        md = md.rename(columns={"Step": "step", "AgentID": "agent_id"})
-        md["step"] = md["step"].astype(np.int32) - 1
-    else:
-        md = pd.DataFrame(columns=["step", "agent_id", "name", "deployed"])
-    return OutcomeTables(mm, md)
+    """The outcome tables of a model, read from its DataCollector (through the model's own
+    :func:`~habsburg.model.export.collected_frames`) without building the heavier
+    document-level tables."""
+    frames = collected_frames(model)
+    models = frames.get("models", pd.DataFrame(columns=["step", "agent_id", "name", "deployed"]))
+    return OutcomeTables(frames["model_metrics"], models)
 
 
 def read_outcome_tables(run_dir: str | Path) -> OutcomeTables:
@@ -313,3 +299,19 @@ def evaluate_outcomes(
         else:
             series[name] = np.asarray(value, dtype=np.float64)
     return scalars, series
+
+
+#: every scalar outcome and every time-series outcome, in declaration order (what a comparison
+#: reports)
+SCALARS = tuple(n for n, o in OUTCOMES.items() if o.kind == SCALAR)
+SERIES = tuple(n for n, o in OUTCOMES.items() if o.kind == TIMESERIES)
+
+
+def run_outcomes(tables: OutcomeTables) -> dict[str, float]:
+    """Every scalar outcome of one run."""
+    return evaluate_outcomes(SCALARS, tables)[0]
+
+
+def run_series(tables: OutcomeTables) -> pd.DataFrame:
+    """Every monthly outcome series of one run (``step``, ``month``, one column per series)."""
+    return evaluate_outcomes(SERIES, tables)[1]

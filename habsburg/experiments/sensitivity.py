@@ -24,31 +24,25 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
 
+from habsburg.experiments.files import atomic_write, atomic_write_parquet
 from habsburg.experiments.outcomes import OUTCOMES, SCALAR, check_outcomes
-from habsburg.scenarios.schema import ScenarioError, _close
 from habsburg.experiments.sweep import (
     SweepError,
     SweepPlan,
     SweepSpec,
+    check_executor_options,
     check_output,
-    check_scheduler_address,
-    connect,
     load_failures,
     load_results,
+    open_executor,
     plan_points,
     run_sweep,
 )
+from habsburg.experiments.sweep.spec import SENSITIVITY_METHODS as METHODS
+from habsburg.scenarios.errors import ScenarioError
 
-METHODS = ("sobol", "morris")
-KEYS = (
-    "methods",
-    "outcomes",
-    "sobol_samples",
-    "second_order",
-    "morris_trajectories",
-    "morris_levels",
-)
 COLUMNS = {
     "sobol": ["S1", "S1_conf", "ST", "ST_conf"],
     "morris": ["mu_star", "mu_star_conf", "mu", "sigma"],
@@ -66,69 +60,50 @@ class SensitivitySettings:
 
 
 def sensitivity_settings(spec: SweepSpec) -> SensitivitySettings:
-    """Validate the spec's ``[sensitivity]`` table (and that its parameters are ranges)."""
+    """Check the spec's ``[sensitivity]`` table (its keys, types and ranges were checked with the
+    spec by the schema's code) and that its parameters are numeric ranges."""
     where = f"{spec.source}: sensitivity"
-    data: dict[str, Any] = spec.sensitivity
-    for key in data:
-        if key not in KEYS:
-            raise SweepError(
-                f"{where}: unknown key {key!r}{_close(key, KEYS)}; allowed: {', '.join(KEYS)}"
-            )
-    methods = data.get("methods", list(METHODS))
-    if (
-        not isinstance(methods, list)
-        or not methods
-        or any(m not in METHODS for m in methods)
-        or len(set(methods)) != len(methods)
-    ):
+    table = spec.sensitivity
+    methods = table.methods
+    if not methods or any(m not in METHODS for m in methods) or len(set(methods)) != len(methods):
         raise SweepError(
             f"{where}.methods: expected a list of {', '.join(METHODS)}, got {methods!r}"
         )
     scalars = [o for o in spec.outcomes if OUTCOMES[o].kind == SCALAR]
+    chosen = scalars if table.outcomes is None else table.outcomes
     try:
-        outcomes = check_outcomes(data.get("outcomes", scalars), f"{where}.outcomes", (SCALAR,))
+        outcomes = check_outcomes(chosen, f"{where}.outcomes", (SCALAR,))
     except ScenarioError as err:
         raise SweepError(str(err)) from None
-
-    def integer(key: str, default: int, low: int) -> int:
-        value = data.get(key, default)
-        if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            raise SweepError(f"{where}.{key}: expected an integer >= {low}, got {value!r}")
-        return value
-
-    sobol_samples = integer("sobol_samples", 64, 2)
-    if "sobol" in methods and sobol_samples & (sobol_samples - 1):
+    if "sobol" in methods and table.sobol_samples & (table.sobol_samples - 1):
         raise SweepError(
             f"{where}.sobol_samples: the Saltelli/Sobol design needs a power of two, "
-            f"got {sobol_samples}"
+            f"got {table.sobol_samples}"
         )
-    second_order = data.get("second_order", False)
-    if not isinstance(second_order, bool):
-        raise SweepError(f"{where}.second_order: expected true or false, got {second_order!r}")
-    for i, p in enumerate(spec.parameters):
-        if p.values is not None or p.low is None:
+    for i, axis in enumerate(spec.parameters):
+        if axis.values is not None or axis.low is None:
             raise SweepError(
-                f"{spec.source}: parameters[{i}] ({p.path!r}): sensitivity needs a numeric "
+                f"{spec.source}: parameters[{i}] ({axis.path!r}): sensitivity needs a numeric "
                 "range = [low, high], not a list of values"
             )
-        if p.low == p.high:
-            raise SweepError(f"{spec.source}: parameters[{i}] ({p.path!r}): the range is empty")
+        if axis.low == axis.high:
+            raise SweepError(f"{spec.source}: parameters[{i}] ({axis.path!r}): the range is empty")
     return SensitivitySettings(
         tuple(methods),
         outcomes,
-        sobol_samples,
-        second_order,
-        integer("morris_trajectories", 10, 2),
-        integer("morris_levels", 4, 2),
+        table.sobol_samples,
+        table.second_order,
+        table.morris_trajectories,
+        table.morris_levels,
     )
 
 
 def problem(spec: SweepSpec) -> dict[str, Any]:
-    """The SALib problem: one variable per parameter path, bounded by its range."""
+    """The SALib problem: one variable per swept setting, bounded by its range."""
     return {
         "num_vars": len(spec.parameters),
-        "names": [p.path for p in spec.parameters],
-        "bounds": [[p.low, p.high] for p in spec.parameters],
+        "names": [a.path for a in spec.parameters],
+        "bounds": [[a.low, a.high] for a in spec.parameters],
     }
 
 
@@ -156,13 +131,7 @@ def design_plan(
 ) -> tuple[SweepPlan, np.ndarray]:
     """The sweep that evaluates a design, and the design itself."""
     X = design(spec, settings, method)
-    points = [
-        {
-            p.path: (round(float(x)) if p.kind == "int" else float(x))
-            for p, x in zip(spec.parameters, row, strict=True)
-        }
-        for row in X
-    ]
+    points = [{a.path: a.value(x) for a, x in zip(spec.parameters, row, strict=True)} for row in X]
     plan = plan_points(
         f"{spec.name}-{method}",
         spec.base,
@@ -252,41 +221,28 @@ def run_sensitivity(
     settings = sensitivity_settings(spec)
     out_dir = Path(out)
     plans = {m: design_plan(spec, settings, m) for m in settings.methods}  # all validated first
+    check_executor_options(scheduler=scheduler, workers=workers, serial=serial, client=client)
     pending = False
     for method, (plan, _) in plans.items():
         done = check_output(plan, out_dir / method, resume)
         pending = pending or len(done) < len(plan.tasks)
-    if scheduler is not None:
-        check_scheduler_address(scheduler)
-    own = None
-    try:
-        if pending and not serial and client is None:
-            client = own = connect(scheduler, workers)
-        runs = 0
-        tables = []
+    runs = 0
+    tables = []
+    with open_executor(
+        client=client, scheduler=scheduler, workers=workers, serial=serial, needed=pending
+    ) as executor:  # one cluster for every design
         for method, (plan, X) in plans.items():
             result = run_sweep(
-                plan,
-                out_dir / method,
-                client=client,
-                serial=serial,
-                resume=resume,
-                progress=progress,
+                plan, out_dir / method, executor=executor, resume=resume, progress=progress
             )
             runs += result.ran
             Y = point_means(out_dir / method, plan, settings.outcomes)
             tables.append(analyze(spec, settings, method, X, Y))
-    finally:
-        if own is not None:
-            cluster = own.cluster
-            own.close()
-            if cluster is not None:
-                cluster.close()
     table = tables[0]
     for extra in tables[1:]:
         table = table.merge(extra, on=["outcome", "parameter"], how="outer")
-    table.to_parquet(out_dir / "sensitivity.parquet", index=False)
-    table.to_csv(out_dir / "sensitivity.csv", index=False)
+    atomic_write_parquet(table, out_dir / "sensitivity.parquet")
+    atomic_write(out_dir / "sensitivity.csv", lambda p: table.to_csv(p, index=False))
     figure = plot_indices(table, out_dir / "sensitivity.png", spec.name)
     return SensitivityResult(out_dir, table, figure, runs)
 
@@ -294,8 +250,6 @@ def run_sensitivity(
 def plot_indices(table: pd.DataFrame, path: Path, title: str = "") -> Path:
     """Bars of Sobol S1 / ST (with confidence intervals) and Morris μ* (with its interval), one
     row per outcome."""
-    from matplotlib.figure import Figure
-
     outcomes = list(dict.fromkeys(table["outcome"]))
     methods = [m for m in METHODS if COLUMNS[m][0] in table]
     fig = Figure(figsize=(5.5 * len(methods), 0.6 + 2.6 * len(outcomes)), layout="constrained")
@@ -322,7 +276,7 @@ def plot_indices(table: pd.DataFrame, path: Path, title: str = "") -> Path:
                 ax.legend(fontsize=8, loc="lower right")
     if title:
         fig.suptitle(f"Sensitivity: {title}")
-    fig.savefig(path, dpi=110)
+    atomic_write(path, lambda p: fig.savefig(p, dpi=110, format="png"))
     return path
 
 

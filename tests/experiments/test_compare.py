@@ -1,4 +1,5 @@
-"""Paired what-if comparisons: the t interval, pairing by seed, files, CLI."""
+"""Paired what-if comparisons: the t interval, pairing by seed, a sweep over scenarios (serial and
+Dask give the same runs), files, CLI."""
 
 from __future__ import annotations
 
@@ -10,8 +11,12 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from habsburg.experiments import compare as K
+from habsburg.analysis.compare import paired_differences
+from habsburg.analysis.stats import band, paired_ci
 from habsburg.cli import main
+from habsburg.experiments import compare as K
+from habsburg.experiments.seeds import replicate_seeds
+from habsburg.reports.compare import write_comparison
 from habsburg.scenarios.library import load_scenario
 
 DATA = Path(__file__).parent / "data"
@@ -19,12 +24,12 @@ BASE = DATA / "compare_tiny.toml"
 
 
 def test_paired_ci_on_known_differences():
-    mean, low, high, n = K.paired_ci(np.array([1.0, 2.0, 3.0, 4.0, 5.0]))
+    mean, low, high, n = paired_ci(np.array([1.0, 2.0, 3.0, 4.0, 5.0]))
     half = stats.t.ppf(0.975, 4) * np.std([1, 2, 3, 4, 5], ddof=1) / np.sqrt(5)
     assert (mean, n) == (3.0, 5)
     assert (low, high) == pytest.approx((3.0 - half, 3.0 + half))
     assert low == pytest.approx(1.0367, abs=1e-4)
-    mean, low, high, n = K.paired_ci(np.array([0.5, np.nan]))  # one pair left: no interval
+    mean, low, high, n = paired_ci(np.array([0.5, np.nan]))  # one pair left: no interval
     assert mean == 0.5 and n == 1 and np.isnan(low) and np.isnan(high)
 
 
@@ -35,7 +40,7 @@ def test_paired_ci_covers_a_known_difference_at_its_level():
     base = seed_effect + rng.normal(0, 1, (reps, n))
     alt = seed_effect + true + rng.normal(0, 1, (reps, n))
     covered = [
-        K.paired_ci(a - b)[1] <= true <= K.paired_ci(a - b)[2]
+        paired_ci(a - b)[1] <= true <= paired_ci(a - b)[2]
         for a, b in zip(alt, base, strict=True)
     ]
     assert np.mean(covered) == pytest.approx(0.95, abs=0.015)
@@ -43,7 +48,7 @@ def test_paired_ci_covers_a_known_difference_at_its_level():
 
 def test_band_is_the_t_interval_per_month():
     runs = np.array([[1.0, 2.0, np.nan], [3.0, 2.0, np.nan], [5.0, 2.0, 4.0]])
-    mean, low, high = K.band(runs)
+    mean, low, high = band(runs)
     assert mean.tolist() == [3.0, 2.0, 4.0]
     half = stats.t.ppf(0.975, 2) * 2.0 / np.sqrt(3)
     assert (low[0], high[0]) == pytest.approx((3.0 - half, 3.0 + half))
@@ -65,7 +70,7 @@ def test_paired_differences_pair_runs_by_seed():
     for name in K.SCALARS:
         for r in rows:
             r.setdefault(name, 1.0)
-    d = K.paired_differences(pd.DataFrame(rows), "base").set_index("outcome")
+    d = paired_differences(pd.DataFrame(rows), "base").set_index("outcome")
     row = d.loc["final_mean_fact_accuracy"]
     assert row["difference"] == pytest.approx(0.05)
     assert row["ci_low"] == pytest.approx(0.05) and row["ci_high"] == pytest.approx(0.05)
@@ -79,8 +84,8 @@ def test_comparing_a_scenario_with_itself_gives_exact_zeros(tmp_path):
     base = load_scenario(BASE)
     result = K.compare(base, [copy.deepcopy(base)], seeds=2, steps=14, progress=False)
     assert result.scenarios == ["compare-tiny", "compare-tiny-2"]
-    assert result.seeds == [11, 12]
-    d = result.differences.dropna(subset=["difference"])
+    assert result.seeds == replicate_seeds(11, 2)  # the sweeps' replicate seeds
+    d = paired_differences(result.runs, result.base).dropna(subset=["difference"])
     assert len(d) > 0 and (d["difference"] == 0).all() and (d["ci_high"] == 0).all()
 
 
@@ -91,26 +96,46 @@ def test_compare_writes_parquet_and_report(tmp_path):
     for s in alt.scrapers:
         s.filters.watermark_detector = s.filters.classifier = False
     out = tmp_path / "cmp"
-    result = K.compare(base, [alt], seeds=3, steps=18, out=out, progress=False)
+    result = K.compare(base, [alt], seeds=3, steps=18, progress=False)
+    differences = paired_differences(result.runs, result.base, 0.95, result.descriptions)
+    write_comparison(result, differences, out)
     runs = pd.read_parquet(out / "runs.parquet")
+    seeds = replicate_seeds(11, 3)
     assert sorted(map(tuple, runs[["scenario", "seed"]].to_numpy())) == sorted(
-        (name, seed) for name in ("compare-tiny", "no-filters") for seed in (11, 12, 13)
+        (name, seed) for name in ("compare-tiny", "no-filters") for seed in seeds
     )
     series = pd.read_parquet(out / "series.parquet")
     assert len(series) == 6 * 18 and set(K.SERIES) <= set(series.columns)
     diffs = pd.read_parquet(out / "differences.parquet")
-    pd.testing.assert_frame_equal(diffs, result.differences)
+    pd.testing.assert_frame_equal(diffs, differences)
     # recompute one difference from runs.parquet
     wide = runs.pivot(index="seed", columns="scenario", values="mean_filter_recall")
-    mean, low, high, _ = K.paired_ci((wide["no-filters"] - wide["compare-tiny"]).to_numpy())
+    mean, low, high, _ = paired_ci((wide["no-filters"] - wide["compare-tiny"]).to_numpy())
     row = diffs.set_index("outcome").loc["mean_filter_recall"]
     assert (row["difference"], row["ci_low"], row["ci_high"]) == pytest.approx((mean, low, high))
     assert row["excludes_zero"] and row["difference"] < 0  # filters off: recall 0
+    assert row["meaning"] == K.OUTCOMES["mean_filter_recall"].description
     report = (out / "report.md").read_text()
     assert "95% CI" in report and "mean_filter_recall" in report
     assert f"[{low:.4g}, {high:.4g}]" in report
     assert len(list((out / "figures").glob("*.png"))) == 2
     assert "data:image/png;base64," in (out / "report.html").read_text()
+
+
+def test_compare_on_dask_equals_serial(tmp_path):
+    """A comparison is a sweep over scenarios: a local Dask cluster gives the same runs."""
+    pytest.importorskip("distributed")
+    base = load_scenario(BASE)
+    alt = copy.deepcopy(base)
+    alt.watermark.adoption = 1.0
+    serial = K.compare(base, [alt], seeds=2, steps=6, progress=False)
+    dask = K.compare(base, [alt], seeds=2, steps=6, progress=False, workers=2)
+    pd.testing.assert_frame_equal(serial.runs, dask.runs)
+    pd.testing.assert_frame_equal(serial.series, dask.series)
+    plan = K.comparison_plan(base, [alt], seeds=2, steps=6)
+    assert [(t.scenario, t.seed) for t in plan.tasks] == [
+        (label, s) for label in ("compare-tiny", "compare-tiny-2") for s in replicate_seeds(11, 2)
+    ]
 
 
 @pytest.mark.slow

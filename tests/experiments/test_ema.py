@@ -13,8 +13,8 @@ with warnings.catch_warnings():
     ema_workbench = pytest.importorskip("ema_workbench")
 
 from habsburg.experiments.ema import ema_model, ema_parameter, find_box, parameter_frame
-from habsburg.scenarios.schema import ScenarioError, load_file
 from habsburg.experiments.sweep import RunTask, execute_run
+from habsburg.scenarios.schema import ScenarioError, load_file
 
 TINY = Path(__file__).parent / "data" / "sweep_tiny.toml"
 STEPS = 10

@@ -16,10 +16,10 @@ import pandas as pd
 import pytest
 
 from habsburg.cli import main
-from habsburg.experiments import sweep as sweep_mod
 from habsburg.experiments.sweep import (
     SweepError,
     connect,
+    executors,
     load_results,
     load_spec,
     plan_spec,
@@ -187,17 +187,17 @@ def test_resume_after_interruption_redoes_no_finished_run(spec_file, plan, seria
 
     assert main(["sweep", str(spec_file), "--serial", "--out", str(out), "--quiet"]) == 2
     ran = []
-    real = sweep_mod.execute_run
+    real = executors.execute_run
 
     def counted(task, *args, **kwargs):
         ran.append(task.run_id)
         return real(task, *args, **kwargs)
 
-    sweep_mod.execute_run = counted
+    executors.execute_run = counted
     try:
         code = main(["sweep", str(spec_file), "--serial", "--resume", "--out", str(out), "--quiet"])
     finally:
-        sweep_mod.execute_run = real
+        executors.execute_run = real
     assert code == 0
     assert sorted(ran) == sorted({t.run_id for t in plan.tasks} - {n[:-8] for n in before})
     after = {p.name: p.stat().st_mtime_ns for p in (out / "runs").glob("*.parquet")}
@@ -207,16 +207,14 @@ def test_resume_after_interruption_redoes_no_finished_run(spec_file, plan, seria
 
 
 def test_failing_run_is_recorded_and_the_sweep_goes_on(plan, tmp_path, monkeypatch):
-    import habsburg.experiments.run as run_mod
-
-    real = run_mod.simulate
+    real = executors.simulate
 
     def flaky(scenario, **kwargs):
         if scenario.watermark.adoption == 1.0 and scenario.demand.adoption.ceiling == 600.0:
             raise FloatingPointError("boom in the model")
         return real(scenario, **kwargs)
 
-    monkeypatch.setattr(run_mod, "simulate", flaky)
+    monkeypatch.setattr(executors, "simulate", flaky)
     out = tmp_path / "flaky"
     result = run_sweep(plan, out, serial=True, progress=False)
     assert (result.ran, result.failed) == (len(plan.tasks), 2)
@@ -226,7 +224,7 @@ def test_failing_run_is_recorded_and_the_sweep_goes_on(plan, tmp_path, monkeypat
     assert failures["traceback"].str.contains("flaky").all()
     assert len(result.results) == len(plan.tasks) - 2
 
-    monkeypatch.setattr(run_mod, "simulate", real)
+    monkeypatch.setattr(executors, "simulate", real)
     again = run_sweep(plan, out, serial=True, resume=True, progress=False)
     assert (again.ran, again.skipped, again.failed) == (2, len(plan.tasks) - 2, 0)
     assert not list((out / "errors").glob("*.json"))
@@ -253,7 +251,7 @@ def _spec(**changes) -> dict:
             {"parameters": [{"path": "models.m9.temperature", "values": [1.0]}]},
             "no models item 'm9'",
         ),
-        ({"parameters": [{"path": "watermark.adoption", "values": []}]}, r"values is empty"),
+        ({"parameters": [{"path": "watermark.adoption", "values": []}]}, r"values: expected a non-empty list"),
         ({"parameters": [{"path": "watermark.adoption", "values": [2.0]}]}, r"out of range"),
         (
             {"parameters": [{"path": "watermark.adoption", "range": [0, 1]}]},
@@ -262,7 +260,14 @@ def _spec(**changes) -> dict:
         ({"parameters": []}, "at least one"),
         ({"outcomes": ["tail"]}, "unknown outcome 'tail'"),
         ({"method": "sobol", "samples": 10}, "power of two"),
-        ({"seeds": 0}, "'seeds' must be an integer >= 1"),
+        ({"seeds": 0}, r"bad\.toml: seeds: 0 is out of range; allowed \[1, "),
+        ({"method": "random"}, r"method: 'random' is not allowed; choose one of 'grid'"),
+        ({"parameters": [{"path": "watermark.adoption", "valuez": [1]}]}, "did you mean 'values'"),
+        (
+            {"parameters": [{"path": "models.*.data.mode", "values": ["copy"]}]},
+            r"parameters\[0\]\.values: models\.\*\.data\.mode: 'copy' is not allowed",
+        ),
+        ({"parameters": [{"path": "models.*.launch"}]}, "has no declared choices"),
         ({"stepz": 3}, "did you mean 'steps'"),
         ({"scenario": "no-such-scenario"}, "unknown scenario"),
     ],

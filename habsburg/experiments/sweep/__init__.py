@@ -1,0 +1,87 @@
+"""Parameter sweeps: a grid or a sample of settings × seeds, run serially or on Dask, one Parquet
+file per run.
+
+A sweep spec (TOML) names a base scenario, parameters (setting paths, validated as the scenario
+schema's typed parameters) with grids, ranges or a Latin-hypercube / Sobol sample, the outcomes to
+record (:mod:`habsburg.experiments.outcomes`) and a number of seeds. Every run is a pure function
+of (scenario, settings, seed), so the same run gives the same numbers serially, on a local
+cluster, or on any worker of a remote one. One module per concern:
+
+``spec``           the spec file's declarations and its axes (swept settings)
+``plan``           the runs: points × replicate seeds, or scenarios × seeds (comparisons)
+``executors``      one run, and where runs execute (serial, Dask)
+``storage``        the sweep directory: one file per run, the manifest, the summary tables
+``orchestration``  running a plan on an executor into storage
+"""
+
+from habsburg.experiments.seeds import replicate_seeds
+from habsburg.experiments.sweep.executors import (
+    DaskExecutor,
+    RunOutput,
+    SerialExecutor,
+    check_executor_options,
+    check_scheduler_address,
+    close_client,
+    connect,
+    execute_run,
+    open_executor,
+)
+from habsburg.experiments.sweep.orchestration import (
+    SweepResult,
+    point_summary,
+    run_sweep,
+    run_tasks,
+)
+from habsburg.experiments.sweep.plan import (
+    RunTask,
+    SweepPlan,
+    native,
+    plan_points,
+    plan_scenarios,
+    plan_spec,
+)
+from habsburg.experiments.sweep.spec import Axis, SweepError, SweepSpec, load_spec, spec_from_dict
+from habsburg.experiments.sweep.storage import (
+    MANIFEST,
+    check_output,
+    finished_runs,
+    load_failures,
+    load_results,
+    write_manifest,
+    write_run_output,
+)
+
+__all__ = [
+    "MANIFEST",
+    "Axis",
+    "DaskExecutor",
+    "RunOutput",
+    "RunTask",
+    "SerialExecutor",
+    "SweepError",
+    "SweepPlan",
+    "SweepResult",
+    "SweepSpec",
+    "check_executor_options",
+    "check_output",
+    "check_scheduler_address",
+    "close_client",
+    "connect",
+    "execute_run",
+    "finished_runs",
+    "load_failures",
+    "load_results",
+    "load_spec",
+    "native",
+    "open_executor",
+    "plan_points",
+    "plan_scenarios",
+    "plan_spec",
+    "point_summary",
+    "replicate_seeds",
+    "run_sweep",
+    "run_tasks",
+    "spec_from_dict",
+    "write_manifest",
+    "write_run_output",
+]

@@ -1,0 +1,154 @@
+"""Running a plan: every check first, then the runs on an executor, each result handed to a
+callback as it arrives (a sweep stores it in its directory; a comparison keeps it in memory).
+
+Running, storing and analysing know nothing of each other's insides: :func:`run_tasks` drives
+an executor and a progress bar, :func:`run_sweep` adds the sweep directory
+(:mod:`~habsburg.experiments.sweep.storage`), :func:`point_summary` reads its table.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from habsburg.experiments.outcomes import OUTCOMES, SCALAR
+from habsburg.experiments.sweep.executors import (
+    Executor,
+    RunOutput,
+    check_executor_options,
+    open_executor,
+)
+from habsburg.experiments.sweep.plan import RunTask, SweepPlan
+from habsburg.experiments.sweep.storage import (
+    check_output,
+    load_failures,
+    load_results,
+    write_manifest,
+    write_run_output,
+    write_summary,
+)
+
+
+def run_tasks(
+    plan: SweepPlan,
+    tasks: list[RunTask],
+    executor: Executor,
+    on_output: Callable[[RunOutput], None],
+    *,
+    progress: bool = True,
+    done: int = 0,
+) -> tuple[int, int]:
+    """Run ``tasks`` on ``executor``, calling ``on_output`` for each result as it arrives;
+    returns ``(ran, failed)``. ``done`` runs already finished start the progress bar."""
+    ran = failed = 0
+    with tqdm(
+        total=done + len(tasks),
+        initial=done,
+        desc=plan.name,
+        unit="run",
+        disable=not progress,
+        dynamic_ncols=True,
+    ) as bar:
+        for output in executor.outputs(plan, tasks) if tasks else ():
+            on_output(output)
+            ran += 1
+            if output.error is not None:
+                failed += 1
+                bar.set_postfix_str(f"{failed} failed", refresh=False)
+            bar.update(1)
+    return ran, failed
+
+
+@dataclass
+class SweepResult:
+    """What a sweep did: its directory, how many runs it ran / skipped / lost to errors."""
+
+    out_dir: Path
+    plan: SweepPlan
+    ran: int
+    skipped: int
+    failed: int
+    seconds: float
+
+    @property
+    def results(self) -> pd.DataFrame:
+        return load_results(self.out_dir)
+
+    @property
+    def failures(self) -> pd.DataFrame:
+        return load_failures(self.out_dir)
+
+
+def run_sweep(
+    plan: SweepPlan,
+    out: str | Path,
+    *,
+    executor: Executor | None = None,
+    client: Any = None,
+    scheduler: str | None = None,
+    workers: int | None = None,
+    serial: bool = False,
+    resume: bool = False,
+    progress: bool = True,
+    retries: int = 1,
+    connect_timeout: float = 10.0,
+) -> SweepResult:
+    """Run a sweep plan into ``out`` and return what it did.
+
+    Runs go to ``executor`` when given, else to ``client`` (a ``distributed.Client``), else to
+    the scheduler at ``scheduler``, else to a new LocalCluster of ``workers`` processes
+    (default: one per core); ``serial=True`` runs them one by one in this process (same
+    results). Finished runs are skipped when ``resume`` is true. A run that raises is written to
+    ``errors/`` and the sweep goes on; a worker that dies mid-run has its run rescheduled by
+    Dask. Every check (options, output directory, scheduler connection) happens before the
+    first run starts.
+    """
+    out_dir = Path(out)
+    if executor is None:
+        check_executor_options(scheduler=scheduler, workers=workers, serial=serial, client=client)
+    done = check_output(plan, out_dir, resume)
+    pending = [t for t in plan.tasks if t.run_id not in done]
+    started = time.perf_counter()
+    with open_executor(
+        client=client,
+        scheduler=scheduler,
+        workers=workers,
+        serial=serial,
+        retries=retries,
+        timeout=connect_timeout,
+        needed=bool(pending) and executor is None,
+    ) as opened:
+        write_manifest(plan, out_dir)
+        ran, failed = run_tasks(
+            plan,
+            pending,
+            executor or opened,
+            lambda output: write_run_output(plan, out_dir, output),
+            progress=progress,
+            done=len(done),
+        )
+    seconds = time.perf_counter() - started
+    write_summary(plan, out_dir, seconds)
+    return SweepResult(out_dir, plan, ran, len(done), failed, seconds)
+
+
+def point_summary(results: pd.DataFrame, plan: SweepPlan) -> pd.DataFrame:
+    """Mean of each scalar outcome over seeds, per parameter point."""
+    scalars = [o for o in plan.outcomes if OUTCOMES[o].kind == SCALAR]
+    if not len(results) or not scalars:
+        return pd.DataFrame()
+    results = results.copy()
+    for path in plan.parameters:  # list-valued settings (e.g. a model's scrapers) as text
+        if results[path].map(lambda v: isinstance(v, list | tuple | np.ndarray)).any():
+            results[path] = results[path].map(lambda v: str(list(v)))
+    grouped = results.groupby(["point", *plan.parameters], sort=True, dropna=False)
+    table = grouped[scalars].mean()
+    table.insert(0, "runs", grouped.size())
+    return table.reset_index().drop(columns="point")

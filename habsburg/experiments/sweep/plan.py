@@ -1,0 +1,153 @@
+"""Sweep plans: the runs of an experiment, each a (scenario, settings, seed) validated up front.
+
+A plan is a list of :class:`RunTask` over one base scenario (a parameter sweep: settings applied
+to the base) or over several named scenarios (a comparison: one point per scenario). Every
+point's scenario is validated when the plan is made, so a bad value fails before any run starts;
+replicate ``r`` of every point runs on the same seed
+(:func:`~habsburg.experiments.seeds.replicate_seeds`).
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from habsburg.experiments.outcomes import DEFAULT_OUTCOMES, check_outcomes
+from habsburg.experiments.seeds import replicate_seeds
+from habsburg.experiments.sweep.spec import SweepError, SweepSpec, plain
+from habsburg.scenarios.schema import Scenario, ScenarioError, _validate_references, set_setting
+
+
+@dataclass(frozen=True)
+class RunTask:
+    """One run: settings applied to a scenario of the plan (``scenario``: its label, ``""`` for
+    the base), and its seed."""
+
+    run_id: str
+    point: int
+    replicate: int
+    seed: int
+    settings: tuple[tuple[str, Any], ...]
+    scenario: str = ""
+
+
+@dataclass
+class SweepPlan:
+    """Everything a sweep runs: the base scenario (and, for a comparison, the scenarios by
+    label), its runs, the outcomes and the month count."""
+
+    name: str
+    base: Scenario
+    tasks: list[RunTask]
+    parameters: list[str]
+    outcomes: tuple[str, ...]
+    steps: int | None = None
+    spec: dict[str, Any] = field(default_factory=dict)
+    scenarios: dict[str, Scenario] = field(default_factory=dict)
+
+    def scenario_of(self, task: RunTask) -> Scenario:
+        """The scenario ``task``'s settings apply to."""
+        return self.scenarios[task.scenario] if task.scenario else self.base
+
+    @property
+    def fingerprint(self) -> str:
+        """Hash of what determines the results (a resumed sweep must match it)."""
+        payload = {
+            "base": plain(self.base),
+            "tasks": [[t.run_id, t.seed, list(map(list, t.settings))] for t in self.tasks],
+            "outcomes": list(self.outcomes),
+            "steps": self.steps,
+        }
+        if self.scenarios:
+            payload["scenarios"] = {k: plain(sc) for k, sc in self.scenarios.items()}
+            payload["labels"] = [t.scenario for t in self.tasks]
+        text = json.dumps(payload, sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()
+
+
+def native(value: Any) -> Any:
+    """A numpy scalar as the Python value a setting holds."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _tasks(point: int, seeds: list[int], settings: tuple, scenario: str = "") -> list[RunTask]:
+    return [
+        RunTask(f"p{point:05d}-s{r:03d}", point, r, s, settings, scenario)
+        for r, s in enumerate(seeds)
+    ]
+
+
+def plan_points(
+    name: str,
+    base: Scenario,
+    points: Sequence[dict[str, Any]],
+    *,
+    seeds: int = 1,
+    seed: int | None = None,
+    outcomes: Sequence[str] = DEFAULT_OUTCOMES,
+    steps: int | None = None,
+    spec: dict[str, Any] | None = None,
+    where: str = "sweep",
+) -> SweepPlan:
+    """A plan of ``points × seeds`` runs; every value and every point's scenario is validated
+    here, before any run starts."""
+    if not points:
+        raise SweepError(f"{where}: the sweep has no parameter points")
+    outcomes = check_outcomes(outcomes, f"{where}: outcomes")
+    run_seeds = replicate_seeds(base.seed if seed is None else seed, seeds)
+    paths = list(points[0])
+    tasks = []
+    for i, point in enumerate(points):
+        if list(point) != paths:
+            raise SweepError(f"{where}: point {i} sets {list(point)}, expected {paths}")
+        sc = copy.deepcopy(base)
+        try:
+            for path, value in point.items():
+                set_setting(sc, path, value)
+            _validate_references(sc, f"point {i}")
+        except ScenarioError as err:
+            raise SweepError(f"{where}: point {i}: {err}") from None
+        tasks += _tasks(i, run_seeds, tuple((p, native(v)) for p, v in point.items()))
+    return SweepPlan(name, base, tasks, paths, tuple(outcomes), steps, spec or {})
+
+
+def plan_spec(spec: SweepSpec) -> SweepPlan:
+    """The runs of a sweep spec: its points × its seeds."""
+    return plan_points(
+        spec.name,
+        spec.base,
+        spec.points(),
+        seeds=spec.seeds,
+        seed=spec.seed,
+        outcomes=spec.outcomes,
+        steps=spec.steps,
+        spec={"source": spec.source, **spec.raw},
+        where=spec.source,
+    )
+
+
+def plan_scenarios(
+    name: str,
+    scenarios: Mapping[str, Scenario],
+    *,
+    seeds: int = 1,
+    seed: int | None = None,
+    outcomes: Sequence[str] = DEFAULT_OUTCOMES,
+    steps: int | None = None,
+) -> SweepPlan:
+    """A sweep over scenarios: point ``i`` is the ``i``-th scenario (by label), every scenario
+    runs on the same replicate seeds (derived from the first scenario's seed unless ``seed``)."""
+    if not scenarios:
+        raise SweepError(f"{name}: no scenarios to run")
+    labels = list(scenarios)
+    base = scenarios[labels[0]]
+    run_seeds = replicate_seeds(base.seed if seed is None else seed, seeds)
+    tasks = [t for i, label in enumerate(labels) for t in _tasks(i, run_seeds, (), label)]
+    outcomes = check_outcomes(outcomes, f"{name}: outcomes")
+    return SweepPlan(name, base, tasks, [], tuple(outcomes), steps, {}, dict(scenarios))

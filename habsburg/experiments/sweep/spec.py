@@ -1,0 +1,308 @@
+"""Sweep specs: the TOML a user writes, validated by the scenario schema's own code.
+
+A spec names a base scenario, the parameters to vary (setting paths with values, or ranges with
+a grid size or a sample), the outcomes to record and the number of seeds. Its keys are declared
+here with :func:`~habsburg.scenarios.schema.param`, like a scenario's, and checked by
+:func:`~habsburg.scenarios.schema.build`, so a typo gets the same "unknown key ... did you mean
+... allowed: ..." message as in a scenario file. Every swept setting is an :class:`Axis` over the
+setting's typed :class:`~habsburg.scenarios.parameters.Parameter`, which validates its values
+and supplies its declared range or choices.
+"""
+
+from __future__ import annotations
+
+import inspect
+import itertools
+import math
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from habsburg.experiments.outcomes import DEFAULT_OUTCOMES, check_outcomes
+from habsburg.scenarios.library import load_scenario
+from habsburg.scenarios.parameters import INTEGER, Parameter, parameter
+from habsburg.scenarios.schema import (
+    Scenario,
+    ScenarioError,
+    _validate_references,
+    build,
+    param,
+    set_setting,
+)
+
+METHODS = ("grid", "latin", "sobol")
+SENSITIVITY_METHODS = ("sobol", "morris")
+
+
+class SweepError(ScenarioError):
+    """A user error in a sweep spec or its options (printed without a traceback, exit 2)."""
+
+
+# --------------------------------------------------------------------------------------------
+# Declarations of the spec file (checked by the schema's ``build``)
+# --------------------------------------------------------------------------------------------
+@dataclass
+class AxisDeclaration:
+    """One ``[[parameters]]`` table."""
+
+    path: str = param("", help="setting path, e.g. 'watermark.adoption' or 'models.*.temperature'")
+    values: list[Any] = param(None, help="grid points or choices")
+    range: list[Any] = param(None, help="[low, high] (default: the declared range)")
+    num: int = param(None, 1, 1_000_000, "evenly spaced grid points over the range")
+
+
+@dataclass
+class SensitivityDeclaration:
+    """The ``[sensitivity]`` table (read by ``habsburg sensitivity``)."""
+
+    methods: list[str] = param(
+        None, help="'sobol' and/or 'morris'", factory=lambda: ["sobol", "morris"]
+    )
+    outcomes: list[str] = param(None, help="scalar outcomes (default: the spec's scalar outcomes)")
+    sobol_samples: int = param(64, 2, 1_000_000, "N of the Saltelli design (a power of two)")
+    second_order: bool = param(False, help="second-order indices (N·(2D+2) points)")
+    morris_trajectories: int = param(10, 2, 1_000_000, "r: Morris trajectories")
+    morris_levels: int = param(4, 2, 1000, "grid levels of the Morris design")
+
+
+@dataclass
+class SpecDeclaration:
+    """A sweep spec file."""
+
+    name: str = param("", help="sweep name (default: the file name)")
+    description: str = param("", help="what the sweep asks")
+    scenario: str = param("baseline", help="library scenario or scenario file (beside the spec)")
+    seeds: int = param(1, 1, 1_000_000, "replicate runs per parameter point")
+    seed: int = param(
+        None, 0, 2**63 - 1, "seed the replicate seeds derive from (default: the scenario's)"
+    )
+    steps: int = param(None, 1, 10_000_000, "months per run (default: the whole scenario)")
+    method: str = param("grid", help="how points are chosen", choices=METHODS)
+    samples: int = param(0, 0, 100_000_000, "points of a Latin-hypercube or Sobol sample")
+    outcomes: list[str] = param(
+        None, help="outcomes to record", factory=lambda: list(DEFAULT_OUTCOMES)
+    )
+    set: dict[str, Any] = param(None, help="setting path = value applied to the base", factory=dict)
+    parameters: list[AxisDeclaration] = param(None, help="[[parameters]] to vary", factory=list)
+    sensitivity: SensitivityDeclaration = param(None, factory=SensitivityDeclaration)
+
+
+# --------------------------------------------------------------------------------------------
+# Axes: swept settings
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Axis:
+    """One swept setting: explicit ``values`` (grid points or choices) or a ``low``..``high``
+    range (``num`` evenly spaced grid points, or the bounds of a sample)."""
+
+    parameter: Parameter
+    values: tuple[Any, ...] | None = None
+    low: float | None = None
+    high: float | None = None
+    num: int | None = None
+
+    @property
+    def path(self) -> str:
+        return self.parameter.path
+
+    @property
+    def integer(self) -> bool:
+        return self.parameter.kind == INTEGER
+
+    def value(self, x: float) -> Any:
+        """A number of a continuous design as this setting's value (integers rounded)."""
+        return round(float(x)) if self.integer else float(x)
+
+    def grid(self) -> list[Any]:
+        if self.values is not None:
+            return list(self.values)
+        points = np.linspace(self.low, self.high, self.num)
+        return list(dict.fromkeys(self.value(v) for v in points))
+
+    def from_unit(self, u: np.ndarray) -> list[Any]:
+        """Map uniform [0, 1) draws to values: a range linearly (integers uniformly), a value
+        list by index."""
+        u = np.clip(np.asarray(u, dtype=np.float64), 0.0, np.nextafter(1.0, 0.0))
+        if self.values is not None:
+            return [self.values[i] for i in np.floor(u * len(self.values)).astype(int)]
+        if self.integer:
+            lo, hi = math.ceil(self.low), math.floor(self.high)
+            return [int(v) for v in lo + np.floor(u * (hi - lo + 1)).astype(np.int64)]
+        return [float(v) for v in self.low + u * (self.high - self.low)]
+
+
+def make_axis(base: Scenario, decl: AxisDeclaration, where: str, grid: bool) -> Axis:
+    """The axis of one ``[[parameters]]`` table; ``grid`` says whether points form a grid
+    (a range then needs ``num``) or are sampled (a range is the sample's bounds)."""
+    if not decl.path:
+        raise SweepError(f"{where}.path: expected a setting path such as 'watermark.adoption'")
+    try:
+        p = parameter(base, decl.path)
+    except ScenarioError as err:
+        raise SweepError(f"{where}.path: {err}") from None
+    if decl.values is not None and (decl.range is not None or decl.num is not None):
+        raise SweepError(f"{where}: give either 'values' or 'range' (+ 'num'), not both")
+    try:
+        if decl.values is not None:
+            return Axis(p, values=p.categories(decl.values, f"{where}.values"))
+        if not p.numeric:
+            return Axis(p, values=p.categories(None, where))
+        low, high = p.bounds(decl.range, f"{where}.range" if decl.range is not None else where)
+    except ScenarioError as err:
+        raise SweepError(str(err)) from None
+    if grid:
+        if decl.num is None:
+            raise SweepError(f"{where}: a grid needs 'values' or 'range' with 'num' for {p.path!r}")
+        if decl.num > 1 and low == high:
+            raise SweepError(f"{where}: range [{low}, {high}] is empty; widen it or set num = 1")
+    elif decl.num is not None:
+        raise SweepError(f"{where}.num: only a grid takes 'num'")
+    return Axis(p, low=float(low), high=float(high), num=decl.num)
+
+
+def unit_sample(method: str, d: int, n: int, seed: int) -> np.ndarray:
+    """``n`` points in [0, 1)^d: Latin hypercube (McKay et al. 1979) or scrambled Sobol (Owen
+    1998), from scipy.stats.qmc."""
+    from scipy.stats import qmc
+
+    cls = qmc.LatinHypercube if method == "latin" else qmc.Sobol
+    # scipy >= 1.15 names the generator ``rng``; older releases ``seed``
+    key = "rng" if "rng" in inspect.signature(cls.__init__).parameters else "seed"
+    return cls(d, **{key: np.random.default_rng(seed)}).random(n)
+
+
+# --------------------------------------------------------------------------------------------
+# The spec
+# --------------------------------------------------------------------------------------------
+@dataclass
+class SweepSpec:
+    """A validated sweep spec (see :func:`spec_from_dict`)."""
+
+    name: str
+    base: Scenario
+    parameters: list[Axis]
+    method: str = "grid"
+    samples: int = 0
+    seeds: int = 1
+    seed: int = 0
+    steps: int | None = None
+    outcomes: tuple[str, ...] = DEFAULT_OUTCOMES
+    sensitivity: SensitivityDeclaration = field(default_factory=SensitivityDeclaration)
+    source: str = "<spec>"
+    raw: dict[str, Any] = field(default_factory=dict)
+
+    def points(self) -> list[dict[str, Any]]:
+        """The parameter points: the full grid, or ``samples`` Latin-hypercube / Sobol draws
+        (scipy.stats.qmc, seeded by the spec's seed)."""
+        paths = [a.path for a in self.parameters]
+        if self.method == "grid":
+            grids = [a.grid() for a in self.parameters]
+            return [dict(zip(paths, combo, strict=True)) for combo in itertools.product(*grids)]
+        unit = unit_sample(self.method, len(self.parameters), self.samples, self.seed)
+        columns = [a.from_unit(unit[:, j]) for j, a in enumerate(self.parameters)]
+        return [dict(zip(paths, row, strict=True)) for row in zip(*columns, strict=True)]
+
+
+def plain(sc: Scenario) -> dict[str, Any]:
+    """A scenario's declared fields without its source file (what identifies its runs)."""
+    data = sc.to_dict()
+    data.pop("source", None)
+    return data
+
+
+def _base_scenario(decl: SpecDeclaration, source: str, base_dir: Path | None) -> Scenario:
+    candidate = (base_dir / decl.scenario) if base_dir is not None else None
+    try:
+        base = load_scenario(
+            candidate if candidate is not None and candidate.is_file() else decl.scenario
+        )
+    except ScenarioError as err:
+        raise SweepError(f"{source}: scenario: {err}") from None
+    try:
+        for path, value in decl.set.items():
+            set_setting(base, path, value)
+        _validate_references(base, f"{base.source} (with the spec's [set])")
+        return base
+    except ScenarioError as err:
+        raise SweepError(f"{source}: set: {err}") from None
+
+
+def spec_from_dict(
+    data: dict[str, Any],
+    source: str = "<spec>",
+    base_dir: Path | None = None,
+    *,
+    sampled: bool = False,
+) -> SweepSpec:
+    """Validate a sweep spec mapping; every error names ``source`` and the key.
+
+    ``sampled=True`` validates the parameters as ranges to sample (what ``habsburg
+    sensitivity`` needs) whatever the spec's ``method``.
+    """
+    try:
+        decl = build(SpecDeclaration, data, "")
+    except ScenarioError as err:
+        raise SweepError(f"{source}: {err}") from None
+    base = _base_scenario(decl, source, base_dir)
+    if decl.method != "grid" and not sampled:
+        if decl.samples < 1:
+            raise SweepError(f"{source}: method {decl.method!r} needs 'samples' >= 1")
+        if decl.method == "sobol" and decl.samples & (decl.samples - 1):
+            raise SweepError(
+                f"{source}: a Sobol sample needs a power of two for 'samples' (its balance "
+                f"properties hold only then), got {decl.samples}"
+            )
+    if decl.steps is not None and decl.steps > base.steps:
+        raise SweepError(
+            f"{source}: 'steps' must be between 1 and {base.steps} for scenario "
+            f"{base.name!r}, got {decl.steps}"
+        )
+    if not decl.parameters:
+        raise SweepError(f"{source}: name at least one [[parameters]] (path and values or range)")
+    grid = decl.method == "grid" and not sampled
+    axes = [
+        make_axis(base, a, f"{source}: parameters[{i}]", grid)
+        for i, a in enumerate(decl.parameters)
+    ]
+    paths = [a.path for a in axes]
+    if len(set(paths)) != len(paths):
+        raise SweepError(f"{source}: a parameter path is listed twice: {paths}")
+    try:
+        outcomes = check_outcomes(decl.outcomes, f"{source}: outcomes")
+    except ScenarioError as err:
+        raise SweepError(str(err)) from None
+    name = decl.name or (Path(source).stem if source != "<spec>" else "sweep")
+    if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
+        raise SweepError(f"{source}: 'name' must be letters, digits, '_', '-', '.', got {name!r}")
+    return SweepSpec(
+        name=name,
+        base=base,
+        parameters=axes,
+        method=decl.method,
+        samples=decl.samples,
+        seeds=decl.seeds,
+        seed=base.seed if decl.seed is None else decl.seed,
+        steps=decl.steps,
+        outcomes=outcomes,
+        sensitivity=decl.sensitivity,
+        source=source,
+        raw=data,
+    )
+
+
+def load_spec(path: str | Path, *, sampled: bool = False) -> SweepSpec:
+    """Read and validate a sweep spec TOML file (see :func:`spec_from_dict`)."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as err:
+        raise SweepError(f"cannot read sweep spec {str(path)!r}: {err.strerror}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise SweepError(f"{path}: malformed TOML: {err}") from None
+    return spec_from_dict(data, str(path), path.parent, sampled=sampled)

@@ -1,0 +1,185 @@
+"""The sweep directory: one file per finished run, written atomically as results arrive.
+
+::
+
+    sweep.json              the spec, the base scenario as resolved, every run (id, settings, seed)
+    runs/<run_id>.parquet   one row per run: settings, seed, scalar outcomes (the dataset)
+    series/<run_id>.parquet one row per run × month: time-series outcomes (if any)
+    errors/<run_id>.json    a run that raised: its settings, seed and traceback
+    results.parquet/.csv    all finished runs in one table (rewritten at the end of a sweep)
+
+The client writes every file through :mod:`habsburg.experiments.files` (temporary file +
+``os.replace``), so an interrupted sweep leaves only whole files, workers need no shared
+filesystem, and a resumed sweep skips every run whose ``runs/`` file exists.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from habsburg.experiments.files import (
+    atomic_write,
+    atomic_write_json,
+    atomic_write_parquet,
+    prepare_output_dir,
+)
+from habsburg.experiments.outcomes import OUTCOMES, SCALAR
+from habsburg.experiments.run import package_versions
+from habsburg.experiments.sweep.executors import RunOutput
+from habsburg.experiments.sweep.plan import RunTask, SweepPlan
+from habsburg.experiments.sweep.spec import SweepError
+
+MANIFEST = "sweep.json"
+SUBDIRS = ("runs", "series", "errors")
+
+
+def _identity(t: RunTask) -> dict[str, Any]:
+    """The columns that identify a run (the scenario's label only in a comparison)."""
+    head = {"scenario": t.scenario} if t.scenario else {}
+    return {**head, "run_id": t.run_id, "point": t.point, "replicate": t.replicate, "seed": t.seed}
+
+
+def run_row(plan: SweepPlan, out: RunOutput) -> pd.DataFrame:
+    """The one-row table of a finished run (``runs/<run_id>.parquet``)."""
+    row = {**_identity(out.task), **dict(out.task.settings)}
+    row.update({n: out.scalars[n] for n in plan.outcomes if OUTCOMES[n].kind == SCALAR})
+    row["seconds"] = out.seconds
+    return pd.DataFrame([row])
+
+
+def run_series(out: RunOutput) -> pd.DataFrame:
+    """A finished run's monthly outcomes, its identifying columns first."""
+    series = out.series.copy()
+    for col, value in reversed(_identity(out.task).items()):
+        series.insert(0, col, value)
+    return series
+
+
+def write_run_output(plan: SweepPlan, out_dir: Path, out: RunOutput) -> None:
+    """Write one run's files atomically: its series (if any) first, then its ``runs/`` row,
+    whose existence marks the run finished; or its ``errors/`` record."""
+    t = out.task
+    error_file = out_dir / "errors" / f"{t.run_id}.json"
+    if out.error is not None:
+        record = {
+            **_identity(t),
+            "settings": dict(t.settings),
+            "error": out.error,
+            "traceback": out.traceback,
+            "seconds": out.seconds,
+        }
+        atomic_write_json(error_file, record)
+        return
+    if out.series is not None:
+        atomic_write_parquet(run_series(out), out_dir / "series" / f"{t.run_id}.parquet")
+    atomic_write_parquet(run_row(plan, out), out_dir / "runs" / f"{t.run_id}.parquet")
+    error_file.unlink(missing_ok=True)
+
+
+def finished_runs(out_dir: str | Path) -> set[str]:
+    """Run ids whose results file exists (what ``resume`` skips)."""
+    runs = Path(out_dir) / "runs"
+    return {p.stem for p in runs.glob("*.parquet")} if runs.is_dir() else set()
+
+
+def load_results(out_dir: str | Path, kind: str = "runs") -> pd.DataFrame:
+    """All finished runs of a sweep directory (``kind="series"`` for the time series), in run
+    order."""
+    folder = Path(out_dir) / kind
+    files = sorted(folder.glob("*.parquet")) if folder.is_dir() else []
+    if not files:
+        return pd.DataFrame()
+    return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
+
+
+def load_failures(out_dir: str | Path) -> pd.DataFrame:
+    """The runs that raised (from ``errors/*.json``)."""
+    folder = Path(out_dir) / "errors"
+    files = sorted(folder.glob("*.json")) if folder.is_dir() else []
+    return pd.DataFrame([json.loads(p.read_text()) for p in files])
+
+
+def check_output(plan: SweepPlan, out_dir: Path, resume: bool) -> set[str]:
+    """Check ``out_dir`` against the plan (writing nothing); returns the finished runs.
+
+    Without ``resume`` the directory must not already hold a sweep; with it, the manifest there
+    must describe the same runs (same base scenario, settings, seeds, outcomes and steps).
+    """
+    manifest_path = out_dir / MANIFEST
+    if out_dir.exists() and not out_dir.is_dir():
+        raise SweepError(f"--out {str(out_dir)!r} is a file, not a directory")
+    if manifest_path.exists():
+        if not resume:
+            raise SweepError(
+                f"--out {str(out_dir)!r} already holds a sweep ({MANIFEST}); pass --resume to "
+                "finish it, or choose another --out"
+            )
+        old = json.loads(manifest_path.read_text())
+        if old.get("fingerprint") != plan.fingerprint:
+            raise SweepError(
+                f"--resume: the sweep in {str(out_dir)!r} was run from a different spec or "
+                "scenario (settings, seeds, outcomes or steps differ); choose another --out"
+            )
+    elif out_dir.is_dir() and any(out_dir.iterdir()):
+        raise SweepError(
+            f"--out {str(out_dir)!r} exists and is not a sweep directory (no {MANIFEST}); "
+            "choose an empty or new directory"
+        )
+    return finished_runs(out_dir) & {t.run_id for t in plan.tasks}
+
+
+def write_manifest(plan: SweepPlan, out_dir: Path) -> None:
+    """Create the sweep directory and its manifest (kept as is when resuming)."""
+    prepare_output_dir(out_dir, command="sweep")
+    for sub in SUBDIRS:
+        (out_dir / sub).mkdir(parents=True, exist_ok=True)
+        for stale in (out_dir / sub).glob(".*.tmp-*"):  # left by an interrupted write
+            stale.unlink(missing_ok=True)
+    manifest_path = out_dir / MANIFEST
+    if manifest_path.exists():
+        return
+    manifest = {
+        "written_by": "habsburg",
+        "name": plan.name,
+        "fingerprint": plan.fingerprint,
+        "spec": plan.spec,
+        "parameters": plan.parameters,
+        "outcomes": {o: OUTCOMES[o].kind for o in plan.outcomes},
+        "steps": plan.steps,
+        "scenario": plan.base.to_dict(),
+        "runs": [{**_identity(t), "settings": dict(t.settings)} for t in plan.tasks],
+        "versions": package_versions(),
+        "command": " ".join(sys.argv),
+        "started": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    if plan.scenarios:
+        manifest["scenarios"] = {k: sc.to_dict() for k, sc in plan.scenarios.items()}
+    atomic_write_json(manifest_path, manifest)
+
+
+def write_summary(plan: SweepPlan, out_dir: Path, seconds: float) -> None:
+    """``results.parquet`` / ``.csv`` (and ``series.parquet``) of every finished run, and the
+    manifest's completion record."""
+    results = load_results(out_dir)
+    if len(results):
+        atomic_write_parquet(results, out_dir / "results.parquet")
+        atomic_write(out_dir / "results.csv", lambda p: results.to_csv(p, index=False))
+    series = load_results(out_dir, "series")
+    if len(series):
+        atomic_write_parquet(series, out_dir / "series.parquet")
+    manifest_path = out_dir / MANIFEST
+    manifest = json.loads(manifest_path.read_text())
+    manifest["last_session"] = {
+        "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+        "seconds": round(seconds, 3),
+        "runs_finished": len(results),
+        "runs_total": len(plan.tasks),
+        "failed": sorted(p.stem for p in (out_dir / "errors").glob("*.json")),
+    }
+    atomic_write_json(manifest_path, manifest)
