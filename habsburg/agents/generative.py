@@ -5,6 +5,7 @@ from __future__ import annotations
 import mesa
 import numpy as np
 
+from habsburg.agents.human import draw_workflows
 from habsburg.agents.scraper import Scraper
 from habsburg.ecosystem import metrics as K
 from habsburg.ecosystem.learners import (
@@ -161,7 +162,9 @@ class GenerativeModel(mesa.Agent):
         )
 
     def publish(self) -> None:
-        """Serve this model's share of AI demand; users post the outputs on human sites."""
+        """Serve this model's share of AI demand; users post the outputs on human sites, verbatim
+        or edited (``demand.workflows``). A person's edits replace part of the tokens at scattered
+        positions, which erodes the watermark evidence like a paraphrase of that share."""
         if not self.deployed:
             return
         m = self.model
@@ -177,6 +180,15 @@ class GenerativeModel(mesa.Agent):
             tokens_mean=d.tokens_mean,
             quality_mean=d.quality_mean,
         )
+        if d.workflows:
+            _, sf = draw_workflows(d.workflows, n, m.rng)
+            edited = sf < 1.0
+            if edited.any():
+                batch.synthetic_fraction = sf
+                batch.green = batch.green.copy()
+                batch.green[edited] = m.watermark.paraphrase(
+                    batch.green[edited], batch.tokens[edited], 1.0 - sf[edited], m.rng
+                )
         m.publish(batch)
         self.docs_published += n
 

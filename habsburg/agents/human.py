@@ -1,11 +1,22 @@
-"""Human authors, as one Mesa agent holding the population's arrays.
+"""Human authors, as one Mesa agent holding the population's arrays, and the writing workflows
+that make the web co-written.
 
 Thousands of authors publish every month; one agent whose state is a struct of arrays (one row per
 author) makes a month of human writing one vectorised call, and the drift of their interests one
 more. (An agent per author would be thousands of objects that never act on their own.)
+
+A document's synthetic fraction comes from how it was written (Issue 11): an author who has
+adopted an assistant writes each document by one workflow of ``humans.workflows`` (pure human
+drafting, a draft polished or extended by the assistant, a model draft the author edited);
+authors who have not adopted write by hand. Adoption follows ``humans.assistant`` (a fast rise
+after launch, then a plateau, as Liang et al. 2025 measured), so the share of co-written documents
+changes with it. Model users have a mix of their own (``demand.workflows``: verbatim or edited
+output, :meth:`habsburg.agents.generative.GenerativeModel.publish`).
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import mesa
 import numpy as np
@@ -18,6 +29,35 @@ from habsburg.ecosystem.publishing import (
     lognormal_tokens,
 )
 from habsburg.ecosystem.store import HUMAN, HYBRID, MODEL, Batch
+from habsburg.ecosystem.watermark import model_written_tokens
+from habsburg.scenarios.schema import Workflow
+
+
+def workflow_mix(mix: Sequence[Workflow], default: Workflow) -> list[Workflow]:
+    """The configured mix, or the single ``default`` workflow when none is configured."""
+    return list(mix) if mix else [default]
+
+
+def draw_workflows(
+    mix: Sequence[Workflow], n: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(workflow index, synthetic fraction)`` of ``n`` documents written by the ``mix``.
+
+    Workflows are drawn by weight; ``human`` documents have fraction 0, ``verbatim`` ones 1, and
+    the others a Beta(mean, concentration) fraction (one vectorised draw per workflow).
+    """
+    weights = np.array([w.weight for w in mix], dtype=np.float64)
+    which = sample_categorical(weights / weights.sum(), n, rng)
+
+    def fractions(w: Workflow):
+        if w.name == "human":
+            return lambda k: np.zeros(k)
+        if w.name == "verbatim":
+            return lambda k: np.ones(k)
+        return lambda k: beta_with_mean(w.synthetic_mean, k, rng, w.concentration)
+
+    samplers = {i: fractions(w) for i, w in enumerate(mix)}
+    return which, fill_by_source(which, samplers, dtype=np.float64)
 
 
 class HumanPopulation(mesa.Agent):
@@ -45,9 +85,16 @@ class HumanPopulation(mesa.Agent):
         level = adoption_level(curve, step - sc.month_to_step(curve.start))
         return self.adoption_threshold < level
 
+    def workflows(self) -> list[Workflow]:
+        """How assistant users write (``humans.workflows``; by default every document polished
+        with ``assisted_fraction`` of it model-written)."""
+        cfg = self.model.config.humans
+        return workflow_mix(cfg.workflows, Workflow("polished", 1.0, cfg.assisted_fraction))
+
     def publish(self) -> None:
-        """One month of human writing: plain documents, and hybrids where an author uses an AI
-        assistant (the assistant writes a share of the document)."""
+        """One month of human writing: each document written by a workflow (hand-written, or
+        co-written with an assistant who writes a share of it); hybrids carry watermark evidence
+        only on their model-written tokens."""
         m = self.model
         step = m.month
         rng, cfg, world = m.rng, m.config.humans, m.world
@@ -58,8 +105,11 @@ class HumanPopulation(mesa.Agent):
             return
         self.docs_published += counts
         assistants = m.deployed_models()
-        hybrid = self.assisted(step)[author] & (len(assistants) > 0)
-        sf = np.where(hybrid, beta_with_mean(cfg.assisted_fraction, n, rng), 0.0)
+        sf = np.zeros(n)
+        if assistants:
+            users = np.flatnonzero(self.assisted(step)[author])
+            _, sf[users] = draw_workflows(self.workflows(), users.size, rng)
+        hybrid = sf > 0
         helper = np.full(n, -1, dtype=np.int32)
         if hybrid.any():
             shares = np.array([a.market_share for a in assistants]) + 1e-12
@@ -123,7 +173,7 @@ class HumanPopulation(mesa.Agent):
             mask = helper == a.index
             if mask.any():
                 marked = rng.random(int(mask.sum())) < a.watermark_probability
-                wm_tokens[mask] = np.where(marked, np.rint(sf[mask] * tokens[mask]), 0)
+                wm_tokens[mask] = model_written_tokens(tokens[mask], sf[mask], marked)
         green = m.watermark.draw_green_counts(tokens, wm_tokens, rng)
         batch = Batch(
             site=self.home_site[author],

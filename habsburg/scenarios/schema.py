@@ -89,6 +89,33 @@ class AdoptionCurve:
     ceiling: float = param(1.0, 0.0, 1e9, "level reached at saturation")
 
 
+#: ways a document gets written (Issue 11: the co-written web). ``human`` documents have synthetic
+#: fraction 0 and ``verbatim`` ones 1; the others draw it from a Beta law around their mean.
+WORKFLOWS = ("human", "polished", "extended", "edited", "verbatim")
+
+
+@dataclass
+class Workflow:
+    """One way of writing a document, and how often a producer writes that way.
+
+    ``polished``: a human draft an assistant polished (a small model-written share); ``extended``:
+    a human draft an assistant extended; ``edited``: a model draft a person edited; ``verbatim``:
+    model output posted as is. A mix is a list of workflows whose weights are normalised.
+    """
+
+    name: str = param("polished", help="workflow", choices=WORKFLOWS)
+    weight: float = param(1.0, 0.0, 1e6, "relative weight of this workflow in the mix")
+    synthetic_mean: float = param(
+        0.3,
+        0.0,
+        1.0,
+        "mean share of the document's tokens a model wrote (polished/extended/edited)",
+    )
+    concentration: float = param(
+        8.0, 0.1, 1e4, "Beta concentration of the synthetic fraction around its mean"
+    )
+
+
 @dataclass
 class HumanConfig:
     """Human authors."""
@@ -106,7 +133,12 @@ class HumanConfig:
         factory=lambda: AdoptionCurve(start="2022-11", midpoint=24.0, rate=0.15, ceiling=0.6),
     )
     assisted_fraction: float = param(
-        0.3, 0.0, 1.0, "mean share of a hybrid document the assistant writes"
+        0.3, 0.0, 1.0, "mean share of a hybrid document the assistant writes (when no workflows)"
+    )
+    workflows: list[Workflow] = param(
+        None,
+        help="how assistant users write each document (default: all polished, assisted_fraction)",
+        factory=list,
     )
     drift_rate: float = param(
         0.01, 0.0, 1.0, "monthly drift of authors' interests toward what they read"
@@ -188,6 +220,11 @@ class DemandConfig:
     inertia: float = param(0.8, 0.0, 1.0, "share of last month's market share users keep")
     tokens_mean: float = param(450.0, 10.0, 1e6, "mean tokens of a model-written document")
     quality_mean: float = param(0.75, 0.0, 1.0, "mean quality of model output")
+    workflows: list[Workflow] = param(
+        None,
+        help="how model users turn output into posts (default: all verbatim)",
+        factory=list,
+    )
 
 
 @dataclass
@@ -271,6 +308,47 @@ class MeasurementConfig:
 
 
 @dataclass
+class DetectorConfig:
+    """A study's AI-text detector (Issue 11, :mod:`habsburg.model.instruments`).
+
+    A document with synthetic fraction s reads ``floor + (ceiling − floor)·s`` before error; the
+    estimate is that reading moved by Gaussian noise on the logit scale. ``threshold`` is the
+    study's classification rule (estimated AI fraction above which a document counts as AI).
+    """
+
+    floor: float = param(0.01, 1e-6, 0.5, "reading of a purely human document before noise")
+    ceiling: float = param(
+        0.99, 0.5, 0.999999, "reading of a purely model-written document before noise"
+    )
+    noise: float = param(1.0, 0.0, 10.0, "standard deviation of the error on the logit scale")
+    threshold: float = param(0.5, 0.0, 1.0, "estimated AI fraction classified as AI")
+
+
+@dataclass
+class InstrumentsConfig:
+    """The published web studies, applied to the simulated web every month."""
+
+    graphite: DetectorConfig = param(
+        None,
+        help="Graphite-style article classifier (Surfer: FPR 4.2%, FNR 0.6% at 50%)",
+        factory=lambda: DetectorConfig(floor=0.151, ceiling=0.925, noise=1.0, threshold=0.5),
+    )
+    ahrefs: DetectorConfig = param(
+        None,
+        help="Ahrefs-style page estimator (bins of estimated AI share)",
+        factory=lambda: DetectorConfig(floor=1e-4, ceiling=0.97, noise=1.0, threshold=0.5),
+    )
+    liang: DetectorConfig = param(
+        None,
+        help="Liang et al. 2025-style population estimator of LLM-modified text",
+        factory=lambda: DetectorConfig(floor=1e-3, ceiling=0.999, noise=0.5, threshold=0.5),
+    )
+    liang_reference: float = param(
+        0.5, 0.01, 1.0, "synthetic fraction of the study's fully LLM-modified reference text"
+    )
+
+
+@dataclass
 class WebConfig:
     sites: int = param(400, 10, 10_000_000, "human-run sites")
     attachment: int = param(3, 1, 1000, "links per new site (Barabási–Albert m)")
@@ -302,6 +380,7 @@ class Scenario:
     web: WebConfig = param(None, factory=WebConfig)
     watermark: WatermarkConfig = param(None, factory=WatermarkConfig)
     measurement: MeasurementConfig = param(None, factory=MeasurementConfig)
+    instruments: InstrumentsConfig = param(None, factory=InstrumentsConfig)
     labs: list[LabConfig] = param(None, factory=list)
     models: list[ModelConfig] = param(None, factory=list)
     farms: list[FarmConfig] = param(None, factory=list)
@@ -466,6 +545,27 @@ def _validate_references(sc: Scenario, where: str) -> None:
                 )
 
 
+def _validate_mixes(sc: Scenario, where: str) -> None:
+    """Workflow mixes name each workflow once with some weight; detectors read humans below
+    machines."""
+    for key, mix in (
+        ("humans.workflows", sc.humans.workflows),
+        ("demand.workflows", sc.demand.workflows),
+    ):
+        names = [w.name for w in mix]
+        if len(set(names)) != len(names):
+            raise ScenarioError(f"{where}: {key} names a workflow twice: {names}")
+        if mix and sum(w.weight for w in mix) <= 0:
+            raise ScenarioError(f"{where}: {key}: the weights sum to 0; give one a weight > 0")
+    for name in ("graphite", "ahrefs", "liang"):
+        d = getattr(sc.instruments, name)
+        if d.floor >= d.ceiling:
+            raise ScenarioError(
+                f"{where}: instruments.{name}: floor ({d.floor:g}) must be below ceiling "
+                f"({d.ceiling:g})"
+            )
+
+
 #: settings read only when a run is built (an intervention cannot change them)
 FIXED_AT_START = (
     "name",
@@ -512,6 +612,7 @@ def from_dict(data: dict[str, Any], source: str = "<dict>") -> Scenario:
     sc.source = source
     check_name(sc.name, f"{source}: name")
     _validate_references(sc, source)
+    _validate_mixes(sc, source)
     return sc
 
 
@@ -613,9 +714,11 @@ __all__ = [
     "AdoptionCurve",
     "DataPolicy",
     "DemandConfig",
+    "DetectorConfig",
     "FarmConfig",
     "FilterConfig",
     "HumanConfig",
+    "InstrumentsConfig",
     "Intervention",
     "LabConfig",
     "MeasurementConfig",
@@ -625,6 +728,7 @@ __all__ = [
     "ScraperConfig",
     "WatermarkConfig",
     "WebConfig",
+    "Workflow",
     "WorldConfig",
     "build",
     "check_setting",
