@@ -190,13 +190,14 @@ class NgramLearner:
             p = np.where(hit, np.maximum(a - D, 0.0) / tot + D * typ / tot * p, p)
         return p
 
-    def next_token_probs(self, contexts: np.ndarray) -> np.ndarray:
+    def next_token_probs(self, contexts: np.ndarray, dtype: type = np.float64) -> np.ndarray:
         """The model's (undecoded) next-token distribution for each context row: (B, V).
 
         Kneser-Ney is a sparse part plus a rank-one backoff part, ``S + w ⊗ P_1``: the sparse
-        part is built with scipy.sparse row operations, so each call makes one dense pass."""
+        part is built with scipy.sparse row operations, so each call makes one dense pass.
+        Sampling asks for float32 (half the memory traffic; ample for drawing a token)."""
         V = self.vocab_size
-        contexts = np.asarray(contexts, dtype=np.int64).reshape(-1, max(self.order - 1, 0))
+        contexts = np.atleast_2d(np.asarray(contexts, dtype=np.int64))
         B = contexts.shape[0]
         weight = np.ones(B)
         S = sp.csr_matrix((B, V))
@@ -217,9 +218,9 @@ class NgramLearner:
             backoff = np.where(hit, D * typ / tot, 1.0)
             S = sp.diags(1.0 / tot) @ A + sp.diags(backoff) @ S
             weight = weight * backoff
-        p = np.outer(weight, self.unigram_)
+        p = np.outer(weight.astype(dtype), self.unigram_.astype(dtype))
         S = S.tocoo()
-        p[S.row, S.col] += S.data
+        p[S.row, S.col] += S.data.astype(dtype)
         return p
 
     def logprob(self, sequences: Sequence[np.ndarray]) -> np.ndarray:
@@ -259,18 +260,31 @@ class NgramLearner:
         if self.temperature != 1.0:
             np.power(p, 1.0 / self.temperature, out=p)
         if green is not None and delta:
-            p *= np.where(green, np.exp(delta), 1.0)
+            p *= np.where(green, np.float32(np.exp(delta)), np.float32(1.0))
         p[:, BOS] = 0.0
         p[:, EOS] = 0.0
         p /= p.sum(axis=1, keepdims=True)
         if self.top_p < 1.0:
-            srt = -np.sort(-p, axis=1)
-            cum = np.cumsum(srt, axis=1)
-            cut = np.minimum((cum < self.top_p - 1e-12).sum(axis=1), p.shape[1] - 1)
-            threshold = srt[np.arange(p.shape[0]), cut]
-            p[p < threshold[:, None]] = 0.0
+            p[p < self._top_p_threshold(p)[:, None]] = 0.0
             p /= p.sum(axis=1, keepdims=True)
         return p
+
+    def _top_p_threshold(self, p: np.ndarray) -> np.ndarray:
+        """Per row, the smallest probability inside the nucleus (Holtzman et al. 2020). The
+        top 256 entries are found by partition (linear time); only rows whose nucleus is wider
+        than that fall back to a full sort."""
+        B, V = p.shape
+        K = min(V, 256)
+        top = -np.sort(-np.partition(p, V - K, axis=1)[:, V - K :], axis=1)
+        cum = np.cumsum(top, axis=1)
+        cut = (cum < self.top_p - 1e-6).sum(axis=1)
+        wide = cut >= K
+        threshold = top[np.arange(B), np.minimum(cut, K - 1)]
+        if wide.any():
+            srt = -np.sort(-p[wide], axis=1)
+            c = np.minimum((np.cumsum(srt, axis=1) < self.top_p - 1e-6).sum(axis=1), V - 1)
+            threshold[wide] = srt[np.arange(srt.shape[0]), c]
+        return threshold
 
     def sample(
         self,
@@ -292,7 +306,9 @@ class NgramLearner:
         prev = ctx[:, -1].copy()
         out = np.empty((n_docs, length), dtype=np.int64)
         for t in range(length):
-            probs = self.next_token_probs(ctx[:, :h] if h else np.zeros((n_docs, 0), np.int64))
+            probs = self.next_token_probs(
+                ctx[:, :h] if h else np.zeros((n_docs, 0), np.int64), dtype=np.float32
+            )
             green = watermark.green_rows(prev) if watermark is not None else None
             p = self.decode_probs(probs, green, watermark.delta if watermark is not None else 0.0)
             cum = np.cumsum(p, axis=1, out=p)

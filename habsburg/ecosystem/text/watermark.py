@@ -100,7 +100,7 @@ class TokenWatermark:
         g = self.green(prev, tokens, k) & scored
         T = np.bincount(doc, weights=scored, minlength=n_docs)
         G = np.bincount(doc, weights=g, minlength=n_docs)
-        gam = self.gamma
+        gam = self.n_green / self.vocab_size  # the exact green share, floor(γV)/V
         with np.errstate(invalid="ignore", divide="ignore"):
             z = (G - gam * T) / np.sqrt(T * gam * (1 - gam))
         return {"z": np.where(T > 0, z, 0.0), "green": G, "scored": T}
