@@ -16,7 +16,7 @@ import pandas as pd
 import pyarrow as pa
 
 from habsburg.analysis.cascades import ActorNames
-from habsburg.experiments.files import atomic_write_parquet
+from habsburg.experiments.files import add_to_manifest, atomic_write_parquet
 from habsburg.scenarios.errors import UserError
 from habsburg.scenarios.schema import Scenario, from_dict
 
@@ -72,8 +72,10 @@ class Run:
         return self._tables[key]
 
     def write_table(self, name: str, table: pd.DataFrame) -> Path:
-        """Store ``table`` as ``name.parquet`` in the run (atomically) and return its path."""
+        """Store ``table`` as ``name.parquet`` in the run (atomically, and listed in its manifest)
+        and return its path."""
         path = atomic_write_parquet(table, self.path(name))
+        add_to_manifest(self.dir, [path.name])
         self._tables = {k: v for k, v in self._tables.items() if k.split(":")[0] != name}
         return path
 

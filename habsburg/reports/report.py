@@ -19,6 +19,7 @@ from habsburg.analysis import cascades as casc
 from habsburg.analysis import tails
 from habsburg.analysis.results import Run
 from habsburg.analysis.run_analysis import RunAnalysis, analyse, key_figures
+from habsburg.experiments.files import add_to_manifest
 from habsburg.reports.document import FIGURES, Document, count, num, pct, write_document
 from habsburg.reports.figures import make_figures
 from habsburg.reports.reading import reading, summary_rows
@@ -104,7 +105,8 @@ def build_report(run: Run, figures: list[tuple[Path, str]], k: dict, a: RunAnaly
 
 def write_report(run_dir: Path) -> Path:
     """Analyse a finished run and write ``figures/*.png``, ``report.md`` and ``report.html``
-    into it; returns the path of ``report.md``."""
+    into it (listed in its manifest, so later runs into the directory may replace them);
+    returns the path of ``report.md``."""
     run = Run(run_dir)
     a = analyse(run)
     fig_dir = run.dir / FIGURES
@@ -113,4 +115,7 @@ def write_report(run_dir: Path) -> Path:
             old.unlink()
     figures = make_figures(a, fig_dir)
     k = key_figures(a)
-    return write_document(build_report(run, figures, k, a), run.dir)
+    path = write_document(build_report(run, figures, k, a), run.dir)
+    written = [path, path.with_suffix(".html"), *(p for p, _ in figures)]
+    add_to_manifest(run.dir, [p.relative_to(run.dir).as_posix() for p in written])
+    return path

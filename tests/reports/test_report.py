@@ -101,6 +101,9 @@ def test_report_regenerates_from_the_parquet_files(reported_run, tmp_path):
         assert f"{100 * old:.0f}%" in b or f"{100 * old:.1f}%" in b
         assert "12%" in a or "12.3%" in a
     assert sorted(p.name for p in (run / "figures").glob("*.png")) == names
+    # listed in the manifest: a later `habsburg run --out` into the directory may replace them
+    listed = set(json.loads((run / "manifest.json").read_text())["files"])
+    assert {"report.md", "report.html", *(f"figures/{n}" for n in names)} <= listed
 
 
 def test_report_of_a_run_that_ended_before_any_model(tmp_path):
