@@ -13,8 +13,13 @@ import copy
 import numpy as np
 import pandas as pd
 
-from habsburg.experiments.compare import SCALARS, run_outcomes
-from habsburg.experiments.outcomes import OUTCOMES, OutcomeTables, outcome_tables
+from habsburg.experiments.outcomes import (
+    OUTCOMES,
+    SCALARS,
+    OutcomeTables,
+    outcome_tables,
+    run_outcomes,
+)
 from habsburg.experiments.run import simulate
 from habsburg.scenarios.schema import Scenario, set_setting
 
