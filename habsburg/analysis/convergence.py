@@ -12,6 +12,7 @@ next generation.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 
 import networkx as nx
 import numpy as np
@@ -112,24 +113,41 @@ def js_over_time(
     if steps is None:
         trained = keys.loc[keys["model"] != HUMAN, "step"]
         steps = np.arange(int(trained.min()), int(trained.max()) + 1) if len(trained) else []
+    return _pairwise_by_step(
+        keys, steps, lambda a, b: (js_divergence(q[a], q[b]),), ["step", "model_a", "model_b", "js"]
+    )
+
+
+def _pairwise_by_step(
+    keys: pd.DataFrame,
+    steps,
+    distance: Callable[[int, int], tuple[float, ...]],
+    columns: list[str],
+) -> pd.DataFrame:
+    """At every step, ``distance`` between the rows of each pair of deployed models and between
+    each deployed model and the human reference (``model_b = "human"``): a long table with
+    ``columns`` (step, model_a, model_b, then the distance's values). A pair of rows is measured
+    once (generations stay deployed for many steps)."""
     deployed = deployed_at(keys, steps)
     human = keys.index[keys["model"] == HUMAN]
-    cache: dict[tuple[int, int], float] = {}
+    cache: dict[tuple[int, int], tuple[float, ...]] = {}
 
-    def js(a: int, b: int) -> float:
+    def measured(a: int, b: int) -> tuple[float, ...]:
         key = (min(a, b), max(a, b))
         if key not in cache:
-            cache[key] = js_divergence(q[a], q[b])
+            cache[key] = distance(a, b)
         return cache[key]
 
     rows = []
     for step, g in deployed.groupby("step", sort=True):
         models, idx = g["model"].tolist(), g["row"].tolist()
         for i, j in itertools.combinations(range(len(models)), 2):
-            rows.append((step, models[i], models[j], js(idx[i], idx[j])))
+            rows.append((step, models[i], models[j], *measured(idx[i], idx[j])))
         if len(human):
-            rows.extend((step, m, HUMAN, js(r, human[0])) for m, r in zip(models, idx, strict=True))
-    return pd.DataFrame(rows, columns=["step", "model_a", "model_b", "js"])
+            rows.extend(
+                (step, m, HUMAN, *measured(r, human[0])) for m, r in zip(models, idx, strict=True)
+            )
+    return pd.DataFrame(rows, columns=columns)
 
 
 def mean_pairwise_over_time(pairs: pd.DataFrame) -> pd.Series:
@@ -184,29 +202,14 @@ def style_distances_over_time(
         np.asarray(c, dtype=float).reshape(len(m), len(m))
         for m, c in zip(means, style_distributions["cov"], strict=True)
     ]
-    deployed = deployed_at(keys, steps)
-    human = keys.index[keys["model"] == HUMAN]
-    cache: dict[tuple[int, int], tuple[float, float]] = {}
 
-    def dist(a: int, b: int) -> tuple[float, float]:
-        key = (min(a, b), max(a, b))
-        if key not in cache:
-            cache[key] = (
-                float(np.linalg.norm(means[a] - means[b])),
-                gaussian_w2(means[a], covs[a], means[b], covs[b]),
-            )
-        return cache[key]
+    def distance(a: int, b: int) -> tuple[float, float]:
+        return (
+            float(np.linalg.norm(means[a] - means[b])),
+            gaussian_w2(means[a], covs[a], means[b], covs[b]),
+        )
 
-    rows = []
-    for step, g in deployed.groupby("step", sort=True):
-        models, idx = g["model"].tolist(), g["row"].tolist()
-        for i, j in itertools.combinations(range(len(models)), 2):
-            rows.append((step, models[i], models[j], *dist(idx[i], idx[j])))
-        if len(human):
-            rows.extend(
-                (step, m, HUMAN, *dist(r, human[0])) for m, r in zip(models, idx, strict=True)
-            )
-    return pd.DataFrame(rows, columns=cols)
+    return _pairwise_by_step(keys, steps, distance, cols)
 
 
 def homogenization(model_metrics: pd.DataFrame) -> pd.DataFrame:
