@@ -3,6 +3,10 @@
 Each learner is a small class with ``fit(data) -> self`` and ``sample(n, rng) -> array`` that works
 on numpy arrays and knows nothing of Mesa. They are the very classes the simulation runs and the
 validation suite (``habsburg validate``) checks against published closed forms.
+
+One temperature convention everywhere: decoding at temperature τ samples from ``p^(1/τ)``
+(renormalised). For a categorical that is the usual logit scaling; for a Gaussian density
+``N(μ, Σ)^(1/τ) ∝ N(μ, τΣ)``, so style covariance is multiplied by τ (not τ²).
 """
 
 from __future__ import annotations
@@ -52,8 +56,9 @@ class ConceptLearner:
     ``fit`` estimates ``(counts + smoothing) / (N + K·smoothing)`` (MLE when smoothing is 0). With
     ``tail_reweighting = a > 0`` the fit is flattened as ``counts^(1-a)``: rare concepts get more
     weight than their frequency (a tail-preserving training objective). Sampling uses temperature
-    and top-p. Zero counts stay zero without smoothing: a concept missed once is gone for good
-    (Shumailov et al. 2024) — this absorbing zero is what loses the tails.
+    and top-p (temperature as ``p^(1/τ)``). Zero counts stay zero without smoothing: a concept
+    missed once is gone for good (Shumailov et al. 2024) — this absorbing zero is what loses the
+    tails.
     """
 
     def __init__(
@@ -250,10 +255,12 @@ class FactLearner:
 
 
 class StyleLearner:
-    """Gaussian fit of d-dimensional style vectors; samples ``N(μ, τ²Σ)``.
+    """Gaussian fit of d-dimensional style vectors; samples ``N(μ, τΣ)``.
 
-    ``estimator='unbiased'`` divides the scatter by M−1, ``'mle'`` by M. Recursive refitting with
-    either shrinks the variance to zero almost surely (Shumailov et al. 2024, Thm 3.1); τ < 1 is the
+    Temperature follows the project's one convention, density ``p^(1/τ)``: a Gaussian raised to
+    the power 1/τ and renormalised is ``N(μ, τΣ)``, so τ scales the covariance (the standard
+    deviation by √τ), exactly as it sharpens concepts and facts. ``estimator='unbiased'``
+    divides the scatter by M−1, ``'mle'`` by M. Recursive refitting with either shrinks the variance to zero almost surely (Shumailov et al. 2024, Thm 3.1); τ < 1 is the
     sampling bias of Alemohammad et al. 2024 that keeps quality but loses diversity faster.
     """
 
@@ -306,7 +313,8 @@ class StyleLearner:
 
     @property
     def sampling_cov(self) -> np.ndarray:
-        return self.temperature**2 * self.cov_
+        """Covariance samples are drawn with: ``τΣ`` (density ``N(μ, Σ)^(1/τ)``)."""
+        return self.temperature * self.cov_
 
     def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
         """Draw ``n`` style vectors, shape (n, d) (or (R, n, d) after ``fit_batch``)."""

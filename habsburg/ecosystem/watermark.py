@@ -2,7 +2,11 @@
 
 Green counts are *drawn* per document from the binomials the scheme implies, so a detector's
 precision and recall come out of the same statistics a real detector faces instead of an assumed
-true-positive rate.
+true-positive rate. A token's green list is seeded by its ``context_width`` (h) preceding tokens, so
+a watermarked token keeps its evidence only while it and its context survive editing; which scored
+pairs survive a paraphrase is drawn from the edit process (:mod:`habsburg.ecosystem.edits`), not
+fixed by a rule: random edits of a fraction ε keep about (1 − ε)^(h+1) of the evidence, spans of
+mean length L about 1 − ε(1 + 1/L) (h = 1).
 """
 
 from __future__ import annotations
@@ -11,6 +15,26 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from habsburg.ecosystem.edits import (
+    RANDOM,
+    EditProcess,
+    broken_pairs,
+    combine_fractions,
+    surviving_pairs,
+)
+from habsburg.ecosystem.edits import retention as edit_retention
+
+
+def model_written_tokens(
+    tokens: np.ndarray, synthetic_fraction: np.ndarray, marked: np.ndarray
+) -> np.ndarray:
+    """Watermarked tokens of (hybrid) documents: the model-written share ``rint(sf·T)`` of each
+    document whose model watermarked its output (``marked``), else 0. Human-written tokens carry no
+    evidence; the model-written ones are scored with their own preceding token as context."""
+    tokens = np.asarray(tokens, dtype=np.int64)
+    written = np.rint(np.asarray(synthetic_fraction, dtype=np.float64) * tokens).astype(np.int64)
+    return np.where(np.asarray(marked, dtype=bool), np.minimum(written, tokens), 0)
+
 
 @dataclass(frozen=True)
 class WatermarkScheme:
@@ -18,6 +42,9 @@ class WatermarkScheme:
 
     gamma: share of the vocabulary on the green list.
     delta: logit bias added to green tokens by a watermarking generator.
+    context_width: h, the number of preceding tokens that seed a token's green list (1 in
+        Kirchenbauer et al.'s default scheme); an edit anywhere in a token's context erases its
+        evidence.
     entropy_a, entropy_b: Beta(a, b) law of a document's *spike entropy factor* η ∈ (0, 1): the
         watermark raises the green probability by η·(γ' − γ), since low-entropy text (code, lists,
         boilerplate) leaves the generator little freedom. Calibrated against the released detection
@@ -28,8 +55,11 @@ class WatermarkScheme:
     delta: float = 2.0
     entropy_a: float = 3.3
     entropy_b: float = 1.7
+    context_width: int = 1
 
     def __post_init__(self) -> None:
+        if not 1 <= int(self.context_width) <= 64:
+            raise ValueError(f"context_width must be in [1, 64], got {self.context_width}")
         if not 0.0 < self.gamma < 1.0:
             raise ValueError(f"gamma must be in (0, 1), got {self.gamma}")
         if self.delta < 0:
@@ -50,13 +80,15 @@ class WatermarkScheme:
         rng: np.random.Generator,
         *,
         paraphrase: np.ndarray | float = 0.0,
+        edits: EditProcess = RANDOM,
         entropy: np.ndarray | None = None,
     ) -> np.ndarray:
         """Green counts for documents of ``tokens`` tokens, ``watermarked_tokens`` of them generated
-        with the watermark (hybrids carry evidence only on their synthetic part).
+        with the watermark (hybrids carry evidence only on their model-written part).
 
-        A paraphrase of a fraction ε of tokens re-randomises about 2ε of the scored watermarked
-        tokens (each edit changes its own token and the next token's green list).
+        A paraphrase of a fraction ε of tokens (``paraphrase``, per document or one value) edits
+        positions drawn from ``edits``; a watermarked token stays green with the boosted probability
+        only if it and its h context tokens survive, every other scored token is green at rate γ.
         """
         tokens = np.asarray(tokens, dtype=np.int64)
         wm = np.minimum(np.asarray(watermarked_tokens, dtype=np.int64), tokens)
@@ -64,11 +96,14 @@ class WatermarkScheme:
         if entropy is None:
             entropy = rng.beta(self.entropy_a, self.entropy_b, size=n)
         p_wm = self.gamma + (self.green_probability - self.gamma) * entropy
-        eps = np.broadcast_to(np.asarray(paraphrase, dtype=np.float64), tokens.shape)
-        rerandomised = np.minimum(wm, np.rint(2.0 * eps * wm).astype(np.int64))
-        kept = wm - rerandomised
+        kept = surviving_pairs(wm, paraphrase, rng, context_width=self.context_width, process=edits)
         plain = tokens - kept
         return rng.binomial(kept, p_wm) + rng.binomial(plain, self.gamma)
+
+    def retention(self, paraphrase: np.ndarray | float, edits: EditProcess = RANDOM) -> np.ndarray:
+        """Expected share of watermark evidence (excess green count, hence mean z) a paraphrase of
+        ``paraphrase`` keeps under this scheme's context width (closed form, :mod:`.edits`)."""
+        return edit_retention(paraphrase, self.context_width, edits)
 
     def z_scores(self, green: np.ndarray, tokens: np.ndarray) -> np.ndarray:
         """One-sided z = (g − γT)/√(Tγ(1 − γ)) (Kirchenbauer et al. 2023, eq. 3)."""
@@ -82,22 +117,42 @@ class WatermarkScheme:
         tokens: np.ndarray,
         fraction: np.ndarray | float,
         rng: np.random.Generator,
+        *,
+        edits: EditProcess = RANDOM,
     ) -> np.ndarray:
         """Erode existing green counts by a paraphrase of ``fraction`` of the tokens (spinning).
 
-        About 2ε of the tokens are re-randomised: their green indicator is redrawn at rate γ.
+        The scored pairs the edit breaks are drawn from ``edits``; their green indicators are
+        redrawn at rate γ. Which of them were green is hypergeometric in the document's green
+        count (edit positions are independent of the text), so the excess green count, and the
+        mean z, is multiplied by the edit's retention: two spins compound as independent edits.
         """
         green = np.asarray(green, dtype=np.int64)
         tokens = np.asarray(tokens, dtype=np.int64)
-        eps = np.broadcast_to(np.asarray(fraction, dtype=np.float64), tokens.shape)
-        redrawn = np.minimum(tokens, np.rint(2.0 * eps * tokens).astype(np.int64))
-        # Which of the redrawn tokens were green is hypergeometric in the document's green count.
+        redrawn = broken_pairs(
+            tokens, fraction, rng, context_width=self.context_width, process=edits
+        )
         had_green = (
             rng.hypergeometric(np.maximum(green, 0), np.maximum(tokens - green, 0), redrawn)
             if redrawn.size
             else redrawn
         )
         return green - had_green + rng.binomial(redrawn, self.gamma)
+
+    def spin(
+        self,
+        green: np.ndarray,
+        tokens: np.ndarray,
+        previous: np.ndarray | float,
+        fraction: np.ndarray | float,
+        rng: np.random.Generator,
+        *,
+        edits: EditProcess = RANDOM,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Paraphrase documents already edited by a fraction ``previous``: the new green counts and
+        the combined edited fraction 1 − (1 − previous)(1 − fraction) to store with them."""
+        new_green = self.paraphrase(green, tokens, fraction, rng, edits=edits)
+        return new_green, combine_fractions(previous, fraction)
 
     def detect(self, green: np.ndarray, tokens: np.ndarray, threshold: float) -> np.ndarray:
         """Flag documents whose z-score exceeds ``threshold``."""
