@@ -13,8 +13,17 @@ from habsburg.scenarios.targets import WEB_STUDY, WEB_STUDY_NAME
 
 def reading(k: dict) -> list[str]:
     """A short plain-language reading of the run, one paragraph per question."""
-    out = []
-    web = k["web"]
+    return [
+        *_web_reading(k["web"]),
+        *_convergence_reading(k["convergence"]),
+        *_cascades_reading(k["cascades"]),
+        *_filters_reading(k["filters"]),
+        *_tails_reading(k["tails"]),
+    ]
+
+
+def _web_reading(web: dict) -> list[str]:
+    """The synthetic share of new documents and of the whole web."""
     text = (
         f"By {web['end_month']}, {pct(web['end_true'], 0)} of new documents are model-written "
         f"(a detector would measure {pct(web['end_measured'], 0)}); "
@@ -26,9 +35,12 @@ def reading(k: dict) -> list[str]:
             for offset, (month, _, m) in web["at"].items()
         ]
         text += " The detector-measured share of new documents was " + " and ".join(parts) + "."
-    out.append(text)
+    return [text]
 
-    c = k["convergence"]
+
+def _convergence_reading(c: dict) -> list[str]:
+    """Are the models converging, and who trains on whom."""
+    out = []
     if "end_js" in c:
         trend = (
             "closer together"
@@ -66,8 +78,12 @@ def reading(k: dict) -> list[str]:
                 f"({pct(c['heaviest_chain'][1], 2)} of the last model's data passed along it)"
             )
         out.append(text + ".")
+    return out
 
-    e = k["cascades"]
+
+def _cascades_reading(e: dict) -> list[str]:
+    """How errors spread."""
+    out = []
     if e.get("errors"):
         text = (
             f"Errors: {count(e['errors'])} wrong fact values were published; "
@@ -87,8 +103,12 @@ def reading(k: dict) -> list[str]:
                 f"error to reach another model."
             )
         out.append(text)
+    return out
 
-    f = k["filters"]
+
+def _filters_reading(f: dict) -> list[str]:
+    """Do the AI filters work (and, if it was run, the counterfactual)."""
+    out = []
     if "precision" in f:
         text = (
             f"Filters (since the chatbot launch, all scrapers): the AI filters flagged "
@@ -125,8 +145,12 @@ def reading(k: dict) -> list[str]:
                 "run exactly)."
             )
         )
+    return out
 
-    t = k["tails"]
+
+def _tails_reading(t: dict) -> list[str]:
+    """What the generations lost."""
+    out = []
     if t:
         tk, sv = t["tail_known"], t["survival"]
         phases = [p for p in tails.PHASES if p in tk]
