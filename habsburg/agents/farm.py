@@ -5,6 +5,7 @@ from __future__ import annotations
 import mesa
 from mesa.discrete_space import CellAgent
 
+from habsburg.ecosystem.edits import EditProcess
 from habsburg.ecosystem.internet import FARM_SITE
 from habsburg.ecosystem.publishing import adoption_level
 from habsburg.ecosystem.store import FARM
@@ -54,6 +55,9 @@ class ContentFarm(CellAgent):
             quality_mean=c.quality_mean,
             paraphrase_share=c.paraphrase_share,
             paraphrase_rate=c.paraphrase_rate,
+            paraphrase_edits=EditProcess(
+                c.paraphrase_edits.span_length, c.paraphrase_edits.random_share
+            ),
         )
         m.publish(batch)
         self.docs_published += n

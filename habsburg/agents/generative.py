@@ -8,6 +8,7 @@ import numpy as np
 from habsburg.agents.human import draw_workflows
 from habsburg.agents.scraper import Scraper
 from habsburg.ecosystem import metrics as K
+from habsburg.ecosystem.edits import RANDOM, EditProcess
 from habsburg.ecosystem.learners import (
     ConceptLearner,
     FactLearner,
@@ -124,8 +125,11 @@ class GenerativeModel(mesa.Agent):
         quality_mean: float,
         paraphrase_share: float = 0.0,
         paraphrase_rate: float = 0.0,
+        paraphrase_edits: EditProcess = RANDOM,
     ) -> Batch:
-        """``n`` documents written by this model, published on ``sites`` (drawn uniformly)."""
+        """``n`` documents written by this model, published on ``sites`` (drawn uniformly); a share
+        ``paraphrase_share`` paraphrased at ``paraphrase_rate`` with edits placed by
+        ``paraphrase_edits`` (which scored watermark pairs survive is drawn from it)."""
         m = self.model
         rng, world = m.rng, m.world
         tokens = lognormal_tokens(n, tokens_mean, rng)
@@ -140,7 +144,7 @@ class GenerativeModel(mesa.Agent):
         marked = rng.random(n) < self.watermark_probability
         paraphrased = np.where(rng.random(n) < paraphrase_share, paraphrase_rate, 0.0)
         green = m.watermark.draw_green_counts(
-            tokens, np.where(marked, tokens, 0), rng, paraphrase=paraphrased
+            tokens, np.where(marked, tokens, 0), rng, paraphrase=paraphrased, edits=paraphrase_edits
         )
         return Batch(
             site=sites[rng.integers(0, len(sites), size=n)],

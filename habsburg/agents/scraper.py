@@ -3,10 +3,14 @@ aggregator/mirror sites."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import mesa
 import numpy as np
 from mesa.discrete_space import CellAgent
 
+from habsburg.ecosystem.detectors import DetectorModel
+from habsburg.ecosystem.edits import EditProcess
 from habsburg.ecosystem.internet import AGGREGATOR_SITE
 from habsburg.ecosystem.learners import sample_categorical
 from habsburg.ecosystem.store import REPOST, Batch
@@ -131,9 +135,8 @@ class Scraper(CellAgent):
             flagged |= m.watermark.detect(
                 store.green[ids], store.tokens[ids], f.watermark_threshold
             )
-        if f.classifier:
-            p_flag = f.classifier_fpr + (f.classifier_tpr - f.classifier_fpr) * sf
-            flagged |= rng.random(ids.size) < p_flag
+        if f.classifier:  # a threshold on the classifier's score (habsburg.ecosystem.detectors)
+            flagged |= self.classifier_scores(ids) > DetectorModel.threshold(f.classifier_fpr)
         survive = ~low_quality & ~flagged
         dup_removed = dup_wrong = 0
         roots = store.root(ids)
@@ -180,6 +183,24 @@ class Scraper(CellAgent):
         }
         return kept, stats
 
+    def classifier(self) -> DetectorModel:
+        """The score model of this scraper's AI-text classifier (``filters.classifier_model``; an
+        old fixed ``classifier_tpr`` re-anchors it at that recall and ``classifier_fpr``)."""
+        f = self.config.filters
+        detector = DetectorModel(**dataclasses.asdict(f.classifier_model))
+        if f.classifier_tpr >= 0:
+            detector = detector.at_operating_point(
+                min(max(f.classifier_tpr, f.classifier_fpr + 1e-6), 1 - 1e-9), f.classifier_fpr
+            )
+        return detector
+
+    def classifier_scores(self, ids: np.ndarray) -> np.ndarray:
+        """Classifier scores of documents ``ids`` (fixed per document; no random draws)."""
+        store = self.model.internet.store
+        return self.classifier().scores(
+            store.synthetic_fraction[ids], store.tokens[ids], store.paraphrase[ids], ids
+        )
+
     def _grow_seen(self, n: int) -> None:
         if n > self.seen_root.size:
             grown = np.zeros(max(n, 2 * self.seen_root.size), dtype=bool)
@@ -208,8 +229,16 @@ class Scraper(CellAgent):
         spun = rng.random(n) < c.spin_share
         green = store.green[ids].astype(np.int64)
         tokens = store.tokens[ids]
-        if spun.any():
-            green[spun] = m.watermark.paraphrase(green[spun], tokens[spun], c.spin_rate, rng)
+        paraphrase = store.paraphrase[ids].astype(np.float64)
+        if spun.any():  # spinning an already paraphrased document compounds the two edits
+            green[spun], paraphrase[spun] = m.watermark.spin(
+                green[spun],
+                tokens[spun],
+                paraphrase[spun],
+                c.spin_rate,
+                rng,
+                edits=EditProcess(c.spin_edits.span_length, c.spin_edits.random_share),
+            )
         concept_lengths, concepts = store.concept_rows(ids)
         claim_lengths, claim_idx = store.claim_rows(ids)
         batch = Batch(
@@ -229,7 +258,7 @@ class Scraper(CellAgent):
             claim_values=store.claim_values[claim_idx],
             claim_errors=store.claim_errors[claim_idx],
             original=store.root(ids),
-            paraphrase=np.where(spun, c.spin_rate, store.paraphrase[ids]),
+            paraphrase=paraphrase,
         )
         m.publish(batch)
         self.reposts_published += n

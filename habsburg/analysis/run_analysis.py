@@ -14,8 +14,8 @@ import pandas as pd
 
 from habsburg.analysis import cascades as casc
 from habsburg.analysis import convergence as conv
+from habsburg.analysis import detection, tails
 from habsburg.analysis import filters as filt
-from habsburg.analysis import tails
 from habsburg.analysis.results import COUNTERFACTUAL_TABLE, Run
 from habsburg.scenarios.targets import WEB_STUDY
 
@@ -117,9 +117,11 @@ def analyse(run: Run) -> RunAnalysis:
     if len(run.table("z_samples")):
         z = labelled_z_samples(run)
         roc = filt.watermark_roc(z, ai_threshold=run.ai_threshold, by="source")
+        detection_roc = detection.roc_by_group(z)
         point = filt.operating_point(z, run.z_threshold, ai_threshold=run.ai_threshold)
     else:
         roc, point = pd.DataFrame(columns=ROC_COLUMNS), {}
+        detection_roc = pd.DataFrame(columns=detection.ROC_COLUMNS)
 
     lineage = run.table("lineage")
     quality = tails.generation_quality(lineage, concepts) if len(lineage) else pd.DataFrame()
@@ -148,6 +150,7 @@ def analyse(run: Run) -> RunAnalysis:
         quality=quality,
         lineage_model=lineage_model,
         counterfactual=(run.table(COUNTERFACTUAL_TABLE) if run.has(COUNTERFACTUAL_TABLE) else None),
+        extra={"detection_roc": detection_roc},
     )
 
 

@@ -249,7 +249,7 @@ class EcosystemModel(mesa.Model):
 
     def _watermark_scheme(self) -> WatermarkScheme:
         w = self.config.watermark
-        return WatermarkScheme(w.gamma, w.delta, w.entropy_a, w.entropy_b)
+        return WatermarkScheme(w.gamma, w.delta, w.entropy_a, w.entropy_b, w.context_width)
 
     # --- results -----------------------------------------------------------------------------
     def tables(self) -> dict[str, Any]:

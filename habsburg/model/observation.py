@@ -73,7 +73,8 @@ class Observer:
         return self.month
 
     def sample_crawl(self, model: Any, scraper: Any, sampled: np.ndarray) -> None:
-        """Keep up to :data:`Z_SAMPLE` of a crawl's documents with their watermark z-scores."""
+        """Keep up to :data:`Z_SAMPLE` of a crawl's documents with their watermark z-scores and the
+        scores of the scraper's AI-text classifier (fixed per document: no draws)."""
         if not sampled.size:
             return
         store = model.internet.store
@@ -91,6 +92,8 @@ class Observer:
                     "z": model.watermark.z_scores(store.green[pick], store.tokens[pick]).astype(
                         np.float32
                     ),
+                    "classifier_score": scraper.classifier_scores(pick).astype(np.float32),
+                    "paraphrase": store.paraphrase[pick],
                     "tokens": store.tokens[pick],
                     "synthetic_fraction": store.synthetic_fraction[pick],
                     "kind": pd.Categorical.from_codes(store.kind[pick], list(KIND_NAMES)),

@@ -11,6 +11,7 @@ from habsburg.analysis import cascades as casc
 from habsburg.analysis import tails
 from habsburg.analysis.run_analysis import RunAnalysis
 from habsburg.reports import plots
+from habsburg.reports.plots.detection import detector_roc
 from habsburg.scenarios.targets import WEB_STUDY, WEB_STUDY_NAME, WEB_STUDY_PLATEAU
 
 
@@ -108,6 +109,14 @@ def make_figures(a: RunAnalysis, out_dir: Path) -> list[tuple[Path, str]]:
             "ROC curve of the watermark z-test over detector thresholds, from the z-scores of "
             "sampled crawled documents: all AI documents, and split by whether a watermarking "
             "lab wrote them; red dot: the threshold the scrapers use.",
+        )
+    if len(a.extra.get("detection_roc", ())):
+        add(
+            "detector-roc",
+            detector_roc(a.extra["detection_roc"]),
+            "ROC curves of the watermark z-test and the AI-text classifier split by document: "
+            "pure model text, hybrids (partly model-written) and paraphrased or spun text, each "
+            "against human documents. Paraphrase and dilution pull both detectors toward chance.",
         )
     if a.counterfactual is not None:
         add(

@@ -14,6 +14,7 @@ import math
 import re
 import tomllib
 import typing
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -228,6 +229,21 @@ class DemandConfig:
 
 
 @dataclass
+class EditConfig:
+    """Where a paraphrase's edits fall (:mod:`habsburg.ecosystem.edits`): spans of a mean length,
+    optionally mixed with edits at random positions. The watermark evidence an edit of a fraction ε
+    keeps depends on it: random edits keep (1 − ε)^(h+1), spans of mean length L about
+    1 − ε(1 + 1/L) (h = 1)."""
+
+    span_length: float = param(
+        4.0, 1.0, 1000.0, "mean length of an edited span in tokens (1 = random single tokens)"
+    )
+    random_share: float = param(
+        0.0, 0.0, 1.0, "share of the edit made at random positions instead of in spans"
+    )
+
+
+@dataclass
 class FarmConfig:
     name: str = param("farm", help="farm name")
     sites: int = param(10, 1, 100_000, "sites the farm owns")
@@ -237,10 +253,36 @@ class FarmConfig:
         factory=lambda: AdoptionCurve(start="2023-01", midpoint=10.0, rate=0.3, ceiling=1000.0),
     )
     paraphrase_share: float = param(0.3, 0.0, 1.0, "share of farm documents paraphrased")
-    paraphrase_rate: float = param(0.25, 0.0, 0.5, "fraction ε of tokens a paraphrase changes")
+    paraphrase_rate: float = param(0.25, 0.0, 1.0, "fraction ε of tokens a paraphrase changes")
+    paraphrase_edits: EditConfig = param(
+        None, help="where the paraphrase's edits fall (spans, random)", factory=EditConfig
+    )
     link_spam: int = param(20, 0, 100_000, "spam links per farm site from other sites")
     quality_mean: float = param(0.45, 0.0, 1.0, "mean quality of farm documents")
     tokens_mean: float = param(400.0, 10.0, 1e6, "mean tokens per farm document")
+
+
+@dataclass
+class ClassifierScoreConfig:
+    """An AI-text classifier's score model (:mod:`habsburg.ecosystem.detectors`), given by the
+    published figures it is calibrated to. Default: DetectGPT in Krishna et al. 2023 (NeurIPS),
+    70.3% detected at 1% FPR, 4.6% after DIPPER paraphrasing (L60/O60)."""
+
+    name: str = param("detectgpt", help="detector name (keys its per-document score noise)")
+    recall: float = param(
+        0.703, 0.001, 0.999, "recall on fully synthetic, unedited text of reference_tokens"
+    )
+    reference_fpr: float = param(0.01, 1e-6, 0.5, "false-positive rate that recall is quoted at")
+    reference_tokens: float = param(300.0, 1.0, 1e6, "document length that recall is quoted at")
+    paraphrased_recall: float = param(
+        0.046, 0.001, 0.999, "recall after a paraphrase of reference_paraphrase of the tokens"
+    )
+    reference_paraphrase: float = param(
+        0.6, 0.01, 0.99, "paraphrase fraction that paraphrased_recall is quoted at"
+    )
+    length_exponent: float = param(
+        0.5, 0.0, 2.0, "score separation grows as (tokens / reference_tokens)^this"
+    )
 
 
 @dataclass
@@ -252,16 +294,37 @@ class FilterConfig:
     )
     watermark_threshold: float = param(4.0, 0.0, 100.0, "detector z-score threshold")
     classifier: bool = param(False, help="drop documents an AI-text classifier flags")
-    classifier_tpr: float = param(
-        0.8, 0.0, 1.0, "classifier detection rate on fully synthetic text"
+    classifier_fpr: float = param(
+        0.05, 1e-6, 0.999, "classifier false-positive rate on human text (sets its score threshold)"
     )
-    classifier_fpr: float = param(0.05, 0.0, 1.0, "classifier false-positive rate on human text")
+    classifier_model: ClassifierScoreConfig = param(
+        None, help="the classifier's score model", factory=lambda: ClassifierScoreConfig()
+    )
+    classifier_tpr: float = param(
+        -1.0,
+        -1.0,
+        1.0,
+        "OLD fixed detection rate (-1: unset); read as classifier_model.recall at classifier_fpr",
+    )
     quality_threshold: float = param(0.2, 0.0, 1.0, "drop documents of lower quality")
     dedup: bool = param(True, help="near-duplicate filter")
     dedup_similarity: float = param(0.5, 0.0, 1.0, "copies at least this similar are duplicates")
     dedup_false_positive_rate: float = param(
         0.002, 0.0, 1.0, "rate originals are wrongly dropped as duplicates"
     )
+
+    def __post_init__(self) -> None:
+        if self.classifier_tpr >= 0:
+            warnings.warn(
+                f"filters.classifier_tpr = {self.classifier_tpr:g} changed meaning: the AI-text "
+                "classifier is now a score model whose recall falls with paraphrase, shorter "
+                "documents and lower synthetic fraction (habsburg.ecosystem.detectors). The value "
+                "is read as its recall on fully synthetic, unparaphrased documents of "
+                "classifier_model.reference_tokens tokens at classifier_fpr; set "
+                "filters.classifier_model.* instead to silence this message.",
+                UserWarning,
+                stacklevel=2,
+            )
 
 
 @dataclass
@@ -276,7 +339,10 @@ class ScraperConfig:
     aggregator_sites: int = param(3, 0, 100_000, "aggregator/mirror sites it runs")
     repost_share: float = param(0.05, 0.0, 1.0, "share of crawled documents it reposts")
     spin_share: float = param(0.5, 0.0, 1.0, "share of reposts spun (paraphrased)")
-    spin_rate: float = param(0.2, 0.0, 0.5, "fraction of tokens spinning changes")
+    spin_rate: float = param(0.2, 0.0, 1.0, "fraction of tokens spinning changes")
+    spin_edits: EditConfig = param(
+        None, help="where spinning's edits fall (spans, random)", factory=EditConfig
+    )
     error_virality: float = param(
         1.0,
         0.0,
@@ -291,6 +357,9 @@ class WatermarkConfig:
     delta: float = param(2.0, 0.0, 20.0, "green logit bias δ")
     entropy_a: float = param(3.3, 0.01, 1000.0, "Beta(a, b) spike-entropy factor: a")
     entropy_b: float = param(1.7, 0.01, 1000.0, "Beta(a, b) spike-entropy factor: b")
+    context_width: int = param(
+        1, 1, 8, "h: preceding tokens that seed a token's green list (edits there erase it)"
+    )
     adoption: float = param(
         0.0, 0.0, 1.0, "share of non-watermarking labs' output watermarked (mandate compliance)"
     )
@@ -712,9 +781,11 @@ def setting_spec(sc: Scenario, path: str) -> dict[str, Any]:
 
 __all__ = [
     "AdoptionCurve",
+    "ClassifierScoreConfig",
     "DataPolicy",
     "DemandConfig",
     "DetectorConfig",
+    "EditConfig",
     "FarmConfig",
     "FilterConfig",
     "HumanConfig",

@@ -15,6 +15,7 @@ from habsburg.experiments.validation.closedforms import (
     expected_w2,
     mean_watermarked_z,
 )
+from habsburg.experiments.validation.dilution import v6_checks
 from habsburg.experiments.validation.experiments import V2_GENERATIONS, V3_RARE
 from habsburg.experiments.validation.framework import CALIBRATION, Check, Tolerance
 from habsburg.scenarios.targets import (
@@ -187,4 +188,5 @@ def default_checks() -> tuple[Check, ...]:
                 CALIBRATION,
             )
         )
+    checks += v6_checks()
     return tuple(checks)

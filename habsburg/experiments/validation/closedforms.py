@@ -60,4 +60,4 @@ def mean_watermarked_z(scheme: WatermarkScheme, tokens: float) -> float:
 def baseline_scheme() -> WatermarkScheme:
     """The watermark scheme of the calibrated baseline, built as ``EcosystemModel`` builds it."""
     w = load_scenario("baseline").watermark
-    return WatermarkScheme(w.gamma, w.delta, w.entropy_a, w.entropy_b)
+    return WatermarkScheme(w.gamma, w.delta, w.entropy_a, w.entropy_b, w.context_width)

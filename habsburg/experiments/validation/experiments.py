@@ -16,6 +16,7 @@ from tqdm.auto import tqdm
 from habsburg.ecosystem.learners import ConceptLearner, StyleLearner
 from habsburg.experiments.run import simulate
 from habsburg.experiments.validation.closedforms import baseline_scheme, fpr_green_threshold
+from habsburg.experiments.validation.dilution import experiment_v6
 from habsburg.experiments.validation.framework import Estimate
 from habsburg.scenarios.library import load_scenario
 from habsburg.scenarios.targets import WATERMARK_REFERENCE_TPR, WATERMARK_TPR_FPR
@@ -240,4 +241,5 @@ EXPERIMENTS: dict[str, Experiment] = {
     "V3": experiment_v3,
     "V4": experiment_v4,
     "V5": experiment_v5,
+    "V6": experiment_v6,
 }
