@@ -7,6 +7,7 @@ from pathlib import Path
 
 from habsburg.analysis.compare import paired_differences
 from habsburg.analysis.results import COUNTERFACTUAL_TABLE, Run
+from habsburg.cli.sweep import add_cluster_flags
 from habsburg.experiments.compare import check_comparison, compare
 from habsburg.experiments.counterfactual import rerun_counterfactual
 from habsburg.experiments.sweep import check_executor_options
@@ -49,19 +50,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--out", default=None, help="output directory (default: results/compare-BASE-vs-ALT)"
     )
-    p.add_argument(
-        "--scheduler",
-        default=None,
-        metavar="tcp://HOST:PORT",
-        help="run on a running dask.distributed scheduler (default: serially in this process)",
-    )
-    p.add_argument(
-        "--workers",
-        type=int,
-        default=None,
-        metavar="N",
-        help="run on a local Dask cluster of N worker processes",
-    )
+    add_cluster_flags(p, "serially in this process")
     p.add_argument("--quiet", action="store_true", help="no progress bar or table")
     p.set_defaults(func=cmd_compare)
 

@@ -15,20 +15,25 @@ from habsburg.experiments.sweep import (
 )
 
 
-def _executor_flags(p: argparse.ArgumentParser) -> None:
+def add_cluster_flags(p: argparse.ArgumentParser, default: str) -> None:
+    """``--scheduler`` and ``--workers``: where the runs execute (``default``: without them)."""
     p.add_argument(
         "--scheduler",
         default=None,
         metavar="tcp://HOST:PORT",
-        help="a running dask.distributed scheduler (default: a local cluster in this process)",
+        help=f"a running dask.distributed scheduler (default: {default})",
     )
     p.add_argument(
         "--workers",
         type=int,
         default=None,
         metavar="N",
-        help="worker processes of the local cluster (default: one per core)",
+        help="worker processes of a local Dask cluster started for this command",
     )
+
+
+def _executor_flags(p: argparse.ArgumentParser) -> None:
+    add_cluster_flags(p, "a local cluster of one worker process per core")
     p.add_argument(
         "--serial",
         action="store_true",
@@ -61,24 +66,24 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_sensitivity)
 
 
-def _check_flags(args: argparse.Namespace) -> None:
+def _run_options(args: argparse.Namespace) -> dict:
+    """The executor and resume options of the command line (checked before any work)."""
     check_executor_options(scheduler=args.scheduler, workers=args.workers, serial=args.serial)
+    return {
+        "scheduler": args.scheduler,
+        "workers": args.workers,
+        "serial": args.serial,
+        "resume": args.resume,
+        "progress": not args.quiet,
+    }
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    _check_flags(args)
+    options = _run_options(args)
     spec = load_spec(args.spec)
     plan = plan_spec(spec)
     out = Path(args.out) if args.out else Path("results") / "sweeps" / spec.name
-    result = run_sweep(
-        plan,
-        out,
-        scheduler=args.scheduler,
-        workers=args.workers,
-        serial=args.serial,
-        resume=args.resume,
-        progress=not args.quiet,
-    )
+    result = run_sweep(plan, out, **options)
     if not args.quiet:
         summary = point_summary(result.results, plan)
         if len(summary):
@@ -95,18 +100,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def cmd_sensitivity(args: argparse.Namespace) -> int:
-    _check_flags(args)
+    options = _run_options(args)
     spec = load_spec(args.spec, sampled=True)
     out = Path(args.out) if args.out else Path("results") / "sensitivity" / spec.name
-    result = run_sensitivity(
-        spec,
-        out,
-        scheduler=args.scheduler,
-        workers=args.workers,
-        serial=args.serial,
-        resume=args.resume,
-        progress=not args.quiet,
-    )
+    result = run_sensitivity(spec, out, **options)
     if not args.quiet:
         print(format_table(result.table))
         print(f"\nindices: {out}/sensitivity.csv, figure: {result.figure}")

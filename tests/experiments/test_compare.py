@@ -176,6 +176,11 @@ def test_compare_cli_with_five_seeds(tmp_path, capsys):
         (["compare", str(BASE), "no-such-scenario"], "unknown scenario 'no-such-scenario'"),
         (["compare", str(BASE), str(BASE), "--steps", "999"], "--steps must be between 1 and 24"),
         (["compare", str(BASE), "missing.toml"], "scenario file 'missing.toml' does not exist"),
+        (
+            ["compare", str(BASE), str(BASE), "--scheduler", "localhost:1"],
+            "not a Dask scheduler address",
+        ),
+        (["compare", str(BASE), str(BASE), "--workers", "0"], "--workers must be >= 1"),
     ],
 )
 def test_compare_cli_bad_input_names_the_problem(argv, message, capsys):
