@@ -72,7 +72,7 @@ def test_every_metric_is_declared_once_with_a_meaning():
 def test_flat_setting_keywords_and_batch_run():
     m = EcosystemModel("baseline", seed=3, **{"watermark.adoption": 0.5})
     assert m.config.watermark.adoption == 0.5 and m.config.seed == 3
-    with pytest.raises(ScenarioError, match="watermark.adoption"):
+    with pytest.raises(ScenarioError, match=r"watermark\.adoption"):
         EcosystemModel(tiny_scenario(), **{"watermark.adoption": 1.5})
     with pytest.raises(ScenarioError, match="no_such"):
         EcosystemModel(tiny_scenario(), **{"watermark.no_such": 1})
