@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 SCENARIO ?= baseline
 OUT ?= results/$(SCENARIO)
 
-.PHONY: run test lint format viz validate bench clean
+.PHONY: run test fuzz lint format viz validate bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,10 @@ test: $(VENV)/.installed-dev
 	$(BIN)/ruff check habsburg tests benchmarks examples
 	$(BIN)/ruff format --check habsburg tests benchmarks examples
 	$(BIN)/python -m pytest -q
+
+# Hypothesis fuzzing of every input (make test runs a bounded 20-example profile of the same tests)
+fuzz: $(VENV)/.installed-dev
+	HABSBURG_FUZZ=fuzz $(BIN)/python -m pytest -q -p no:cacheprovider tests/fuzz --hypothesis-show-statistics
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check habsburg tests benchmarks examples
