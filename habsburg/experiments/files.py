@@ -292,9 +292,11 @@ def write_results_dir(
     return files
 
 
-def add_to_manifest(directory: str | Path, files: Iterable[str]) -> None:
-    """Record ``files`` (relative paths written into a habsburg directory after its manifest,
-    e.g. a report) in its manifest, so later writes may replace them."""
+def add_to_manifest(directory: str | Path, files: Iterable[str], *, command: str = "") -> None:
+    """Record ``files`` (relative paths habsburg wrote into ``directory`` outside
+    :func:`write_results_dir`: a report added to a run, the examples' figures) in the directory's
+    manifest, so later writes may replace them. Without a habsburg manifest, ``manifest.json`` is
+    created (naming ``command``) -- check the directory first with :func:`prepare_output_dir`."""
     directory = Path(directory)
     for name in MANIFEST_NAMES:
         path = directory / name
@@ -308,6 +310,41 @@ def add_to_manifest(directory: str | Path, files: Iterable[str]) -> None:
                 data["files"] = sorted(set(listed) | set(files))
                 atomic_write_json(path, data)
                 return
+    if (directory / "manifest.json").exists():
+        raise OutputPathError(
+            f"{str(directory / 'manifest.json')!r} was not written by habsburg; habsburg will not "
+            "replace it: choose another --out"
+        )
+    atomic_write_json(
+        directory / "manifest.json",
+        {
+            "written_by": "habsburg",
+            "format": RESULTS_FORMAT,
+            "habsburg_command": command,
+            "complete": True,
+            "files": sorted(set(files)),
+        },
+    )
+
+
+def save_outputs(
+    out: str | Path, writers: dict[str, Callable[[Path], object]], *, command: str
+) -> list[Path]:
+    """Write a few files into ``out`` (checked beforehand by :func:`prepare_output_dir`), each
+    atomically through ``writers[name](tmp_path)``, and record them in the manifest; a file of
+    the same name is replaced only if habsburg wrote it. For commands that add files to a
+    shared directory (the example scripts, ``validate``) rather than own a results directory."""
+    out = Path(out)
+    clashes = _clashes(out, writers)
+    if clashes:
+        raise OutputPathError(_clash_message(out, command, clashes))
+    paths = []
+    with deferred_signals():
+        for name, write in writers.items():
+            (out / name).parent.mkdir(parents=True, exist_ok=True)
+            paths.append(atomic_write(out / name, write))
+        add_to_manifest(out, list(writers), command=command)
+    return paths
 
 
 # --------------------------------------------------------------------------- signals

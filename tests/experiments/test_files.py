@@ -18,6 +18,7 @@ from habsburg.experiments.files import (
     deferred_signals,
     owned_files,
     prepare_output_dir,
+    save_outputs,
     write_results_dir,
 )
 from habsburg.experiments.limits import check_limits, project
@@ -177,3 +178,20 @@ def test_limits_project_documents_and_refuse_with_the_setting_to_lower():
     sc.world.facts, sc.world.values_per_fact = 10_000_000, 1000  # fact beliefs dominate
     with pytest.raises(LimitError, match=r"world\.facts x world\.values_per_fact"):
         check_limits(sc, available=2**34)
+
+
+def test_save_outputs_records_its_files_and_keeps_others(tmp_path):
+    out = prepare_output_dir(tmp_path / "examples", command="examples", expect=["a.csv"])
+    save_outputs(out, {"a.csv": lambda p: p.write_text("1")}, command="examples")
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["written_by"] == "habsburg" and manifest["files"] == ["a.csv"]
+    # another script adds its files beside; a rerun replaces its own
+    prepare_output_dir(out, command="examples", expect=["b.png"])
+    save_outputs(out, {"b.png": lambda p: p.write_bytes(b"png")}, command="examples")
+    save_outputs(out, {"a.csv": lambda p: p.write_text("2")}, command="examples")
+    assert (out / "a.csv").read_text() == "2"
+    assert json.loads((out / "manifest.json").read_text())["files"] == ["a.csv", "b.png"]
+    (out / "mine.csv").write_text("user")
+    with pytest.raises(OutputPathError, match=r"mine\.csv"):
+        save_outputs(out, {"mine.csv": lambda p: p.write_text("x")}, command="examples")
+    assert (out / "mine.csv").read_text() == "user"
