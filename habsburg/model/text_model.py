@@ -1,0 +1,302 @@
+"""Text mode: the ecosystem loop on real tokens, as a Mesa model with agents of its own.
+
+One step is one generation. In order: human author communities publish real passages of the
+corpus; each generative model (an :class:`NgramLearner`) publishes sampled documents
+(watermarked if its lab watermarks; a share paraphrased by real edits); the scraper crawls the
+new documents through a watermark filter and a perplexity classifier; each model retrains on its
+data policy (replace / accumulate / reservoir / distillation) and becomes the next generation.
+Per generation the model records the collapse measures of :mod:`habsburg.ecosystem.text.metrics`.
+"""
+
+from __future__ import annotations
+
+import mesa
+import numpy as np
+import pandas as pd
+
+from habsburg.ecosystem.text.classifier import PerplexityClassifier
+from habsburg.ecosystem.text.corpus import Corpus, tokenize
+from habsburg.ecosystem.text.metrics import distinct_ngrams, ngram_share, vocabulary_share
+from habsburg.ecosystem.text.ngram import NgramLearner, flatten
+from habsburg.ecosystem.text.store import HUMAN, KIND_HUMAN, KIND_MODEL, TokenStore
+from habsburg.ecosystem.text.watermark import TokenWatermark, paraphrase
+from habsburg.scenarios.text_schema import TextModelConfig, TextScenario
+
+
+def passages(
+    docs: list[np.ndarray], n: int, length: int, rng: np.random.Generator
+) -> list[np.ndarray]:
+    """``n`` random windows of ``length`` tokens from ``docs`` (documents weighted by length)."""
+    if n == 0 or not docs:
+        return []
+    lengths = np.array([d.size for d in docs], dtype=np.float64)
+    pick = rng.choice(len(docs), size=n, p=lengths / lengths.sum())
+    starts = rng.integers(0, np.maximum(lengths[pick] - length, 0) + 1)
+    return [docs[i][s : s + length] for i, s in zip(pick, starts, strict=True)]
+
+
+class AuthorCommunity(mesa.Agent):
+    """Human authors of one community (a genre of the corpus): publish real passages."""
+
+    def __init__(self, model: TextEcosystemModel, index: int, name: str, docs: list[np.ndarray]):
+        super().__init__(model)
+        self.index, self.name, self.docs = index, name, docs
+
+    def publish(self) -> None:
+        m = self.model
+        share = m.community_share[self.index]
+        n = int(m.rng.binomial(m.config.humans.documents, share)) if share > 0 else 0
+        docs = passages(self.docs, n, m.config.humans.document_tokens, m.rng)
+        if docs:
+            m.store.publish(
+                docs, generation=m.generation, kind=KIND_HUMAN, producer=self.index, author=HUMAN
+            )
+
+
+class TextGenerativeModel(mesa.Agent):
+    """A model lineage: an n-gram learner that publishes, and retrains on its data policy."""
+
+    def __init__(self, model: TextEcosystemModel, config: TextModelConfig, index: int):
+        super().__init__(model)
+        self.config, self.index = config, index
+        V = len(model.corpus.vocab)
+        self.watermark = (
+            TokenWatermark(
+                V,
+                key=int(model.rng.integers(2**62)),
+                gamma=config.watermark_gamma,
+                delta=config.watermark_delta,
+            )
+            if config.watermark
+            else None
+        )
+        self.learner = self._new_learner().fit(model.human_train)
+        self.first = self.learner  # generation 0: trained on human text only
+        self.generation = 0
+        self.published = np.zeros(0, dtype=np.int64)
+        self.training_stats = {
+            "train_tokens": float(sum(d.size for d in model.human_train)),
+            "train_synthetic_share": 0.0,
+        }
+
+    def _new_learner(self) -> NgramLearner:
+        c = self.config
+        return NgramLearner(
+            len(self.model.corpus.vocab), order=c.order, temperature=c.temperature, top_p=c.top_p
+        )
+
+    def publish(self) -> None:
+        m, c = self.model, self.config
+        docs = self.learner.sample(c.documents, c.document_tokens, m.rng, watermark=self.watermark)
+        author = np.full(docs.shape, self.index, dtype=np.int16)
+        n_para = round(c.paraphrase_share * c.documents)
+        if n_para:
+            flat = docs[:n_para].ravel()
+            edited, _ = paraphrase(
+                flat,
+                c.paraphrase_fraction,
+                m.rng,
+                mode=c.paraphrase_mode,
+                replacement_probs=m.paraphraser.unigram_,
+            )
+            docs[:n_para] = edited.reshape(n_para, -1)
+        self.published = m.store.publish(
+            docs,
+            generation=m.generation,
+            kind=KIND_MODEL,
+            producer=self.index,
+            author=author,
+            watermarked=self.watermark is not None,
+        )
+        m.measure(self, docs)
+
+    def retrain(self) -> None:
+        """Fit the next generation on the data policy's training set (store ids + original
+        human documents), then deploy it."""
+        m, c = self.model, self.config
+        human: list[np.ndarray] = []
+        if c.policy == "distillation":
+            teacher = next(a for a in m.generative_models if a.config.name == c.teacher)
+            ids = teacher.published
+        elif c.policy == "accumulate":
+            ids = np.concatenate(m.crawled) if m.crawled else np.zeros(0, np.int64)
+            human = list(m.human_train)
+        else:
+            ids = m.crawled[-1] if m.crawled else np.zeros(0, np.int64)
+            if c.policy == "reservoir":  # Shumailov et al. 2024: a share of original data kept
+                n_total = max(ids.size, 1)
+                n_human = round(c.reservoir_fraction * n_total)
+                ids = m.rng.permutation(ids)[: n_total - n_human]
+                human = [m.human_train[i] for i in m.rng.choice(len(m.human_train), size=n_human)]
+        n_all = ids.size + len(human)
+        if c.training_documents and n_all > c.training_documents:
+            pick = m.rng.choice(n_all, c.training_documents, replace=False)
+            human = [human[i - ids.size] for i in pick[pick >= ids.size]]
+            ids = ids[pick[pick < ids.size]]
+        if n_all == 0:
+            return  # nothing to learn from: the deployed generation stays
+        docs = m.store.documents(ids) + human
+        tokens, offsets = flatten(docs)
+        self.learner = self._new_learner().fit_flat(tokens, offsets)
+        self.generation += 1
+        lengths = np.diff(m.store.offsets)[ids]
+        synthetic = float((m.store.synthetic_fraction(ids) * lengths).sum())
+        self.training_stats = {
+            "train_tokens": float(tokens.size),
+            "train_synthetic_share": synthetic / max(tokens.size, 1),
+        }
+
+
+class TextScraper(mesa.Agent):
+    """Crawls the generation's new documents through the watermark and classifier filters."""
+
+    def crawl(self) -> None:
+        m, c = self.model, self.model.config.scraper
+        new = np.flatnonzero(m.store.generation == m.generation)
+        if c.crawl_documents and new.size > c.crawl_documents:
+            new = np.sort(m.rng.choice(new, c.crawl_documents, replace=False))
+        tokens, offsets = m.store.select(new)
+        flagged = np.zeros(new.size, dtype=bool)
+        wm_flags = np.zeros(new.size, dtype=bool)
+        if c.watermark_filter:
+            for agent in m.generative_models:
+                if agent.watermark is not None:
+                    wm_flags |= agent.watermark.detect(tokens, offsets)["z"] > c.z_threshold
+        clf_flags = m.classifier.flags(tokens, offsets) if c.classifier_filter else wm_flags & False
+        flagged = wm_flags | clf_flags
+        truth = m.store.synthetic_fraction(new) > 0.5
+        kept = new[~flagged]
+        m.crawled.append(kept)
+        tp, fp = int((flagged & truth).sum()), int((flagged & ~truth).sum())
+        m.scraper_rows.append(
+            {
+                "generation": m.generation,
+                "crawled": int(new.size),
+                "kept": int(kept.size),
+                "watermark_flags": int(wm_flags.sum()),
+                "classifier_flags": int(clf_flags.sum()),
+                "precision": tp / max(tp + fp, 1) if flagged.any() else float("nan"),
+                "recall": tp / max(int(truth.sum()), 1) if truth.any() else float("nan"),
+                "synthetic_before": float(truth.mean()) if new.size else float("nan"),
+                "synthetic_after": float(truth[~flagged].mean()) if kept.size else float("nan"),
+                "human_lost": fp,
+            }
+        )
+
+
+class TextEcosystemModel(mesa.Model):
+    """The text-mode ecosystem. ``corpus`` is the human corpus (tests pass a small one)."""
+
+    def __init__(self, scenario: TextScenario, corpus: Corpus, *, seed: int | None = None) -> None:
+        super().__init__(rng=scenario.seed if seed is None else seed)
+        self.config, self.corpus = scenario, corpus
+        self.store = TokenStore()
+        self.generation = 0
+        self.human_train = corpus.train_documents()
+        self.heldout = corpus.heldout_documents()
+        V = len(corpus.vocab)
+        self.human_vocab = np.unique(np.concatenate(self.human_train))
+        self.human_vocab = self.human_vocab[self.human_vocab > 2]
+        self._human_ngrams: dict[int, np.ndarray] = {}
+        # a reference model of pre-AI human text: the classifier's yardstick and the paraphraser
+        self.reference = NgramLearner(V, order=3).fit(self.human_train)
+        self.paraphraser = self.reference
+        unigram = NgramLearner(V, order=1).fit(self.human_train)
+        calib = passages(self.human_train, 400, scenario.humans.document_tokens, self.rng)
+        self.classifier = PerplexityClassifier(
+            self.reference, baseline=unigram, fpr=scenario.scraper.classifier_fpr
+        ).calibrate(*flatten(calib))
+        train_comm = corpus.community[~corpus.heldout]
+        sizes = np.bincount(train_comm, minlength=len(corpus.community_names)).astype(float)
+        self.community_share = sizes / sizes.sum()
+        for i, name in enumerate(corpus.community_names):
+            docs = [d for d, c in zip(self.human_train, train_comm, strict=True) if c == i]
+            if docs:
+                AuthorCommunity(self, i, name, docs)
+        for i, cfg in enumerate(scenario.models):
+            TextGenerativeModel(self, cfg, i)
+        TextScraper(self)
+        self.crawled: list[np.ndarray] = []
+        self.model_rows: list[dict] = []
+        self.scraper_rows: list[dict] = []
+        self.perplexity_rows: list[pd.DataFrame] = []
+        self.sample_rows: list[dict] = []
+        self.prompt = corpus.vocab.encode(tokenize(scenario.samples.prompt))
+
+    @property
+    def generative_models(self) -> list[TextGenerativeModel]:
+        return list(self.agents_by_type.get(TextGenerativeModel, []))
+
+    def human_ngrams(self, order: int) -> np.ndarray:
+        if order not in self._human_ngrams:
+            self._human_ngrams[order] = distinct_ngrams(
+                self.human_train, order, len(self.corpus.vocab)
+            )
+        return self._human_ngrams[order]
+
+    def step(self) -> None:
+        for cls, method in (
+            (AuthorCommunity, "publish"),
+            (TextGenerativeModel, "publish"),
+            (TextScraper, "crawl"),
+        ):
+            agents = self.agents_by_type.get(cls)
+            if agents:
+                agents.shuffle_do(method)
+        if self.generation < self.config.generations - 1:
+            self.agents_by_type[TextGenerativeModel].do("retrain")
+        self.generation += 1
+
+    def measure(self, agent: TextGenerativeModel, docs: np.ndarray) -> None:
+        """Record the deployed generation's collapse measures and sample continuations."""
+        learner, c = agent.learner, agent.config
+        flat = docs.ravel()
+        offsets = np.arange(0, flat.size + 1, docs.shape[1])
+        own = agent.first.doc_perplexities(flat, offsets)
+        row = {
+            "generation": self.generation,
+            "model": c.name,
+            "model_generation": agent.generation,
+            "heldout_perplexity": learner.perplexity(self.heldout),
+            "own_perplexity_gen0_median": float(np.median(own)),
+            "own_perplexity_gen0_mean": float(np.mean(own)),
+            "ngram_share": ngram_share(learner, self.human_ngrams(c.order)),
+            "vocabulary_share": vocabulary_share(learner, self.human_vocab),
+            "distinct_sample_ngrams": int(
+                distinct_ngrams(list(docs), c.order, learner.vocab_size).size
+            ),
+            **agent.training_stats,
+        }
+        if agent.watermark is not None:
+            row["mean_z"] = float(agent.watermark.detect(flat, offsets)["z"].mean())
+        self.model_rows.append(row)
+        self.perplexity_rows.append(
+            pd.DataFrame({"generation": self.generation, "model": c.name, "perplexity_gen0": own})
+        )
+        cont = learner.sample(
+            self.config.samples.continuations,
+            self.config.samples.tokens,
+            self.rng,
+            prompt=self.prompt,
+        )
+        for k, ids in enumerate(cont):
+            self.sample_rows.append(
+                {
+                    "generation": self.generation,
+                    "model": c.name,
+                    "sample": k,
+                    "prompt": self.config.samples.prompt,
+                    "text": self.corpus.vocab.decode(ids),
+                }
+            )
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """The run's result tables (one row per generation × model / crawl / sample)."""
+        return {
+            "text_generations": pd.DataFrame(self.model_rows),
+            "text_crawls": pd.DataFrame(self.scraper_rows),
+            "text_perplexities": pd.concat(self.perplexity_rows, ignore_index=True)
+            if self.perplexity_rows
+            else pd.DataFrame(),
+            "text_samples": pd.DataFrame(self.sample_rows),
+        }

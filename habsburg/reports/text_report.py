@@ -1,0 +1,202 @@
+"""The report of a text-mode run: collapse you can read.
+
+From a text run's results directory (``habsburg.experiments.text_run``) it writes
+``text_report.md`` with: the table of sample continuations of the same prompt across
+generations; the per-generation perplexity distributions of each model's samples under
+generation 0 (as in Shumailov et al., Nature 2024, Fig. 1); the collapse curves (held-out human
+perplexity, share of human n-grams kept); the watermark ROC on real text (clean and paraphrased)
+and the AI-text classifier's ROC; and the filters' confusion per crawl. Pure: reads tables only.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from habsburg.ecosystem.text.classifier import auc, roc_curve
+from habsburg.scenarios.errors import ResultsDirError
+
+TABLES = (
+    "text_generations",
+    "text_crawls",
+    "text_perplexities",
+    "text_samples",
+    "text_watermark_scores",
+    "text_classifier_scores",
+)
+
+
+def read_text_tables(run_dir: str | Path) -> dict[str, pd.DataFrame]:
+    run_dir = Path(run_dir)
+    missing = [t for t in TABLES if not (run_dir / f"{t}.parquet").is_file()]
+    if missing:
+        raise ResultsDirError(
+            f"{run_dir} is not a text-mode results directory: missing {', '.join(missing)}"
+        )
+    return {t: pd.read_parquet(run_dir / f"{t}.parquet") for t in TABLES}
+
+
+def markdown_table(df: pd.DataFrame, digits: int = 3) -> str:
+    """A DataFrame as a GitHub-flavoured Markdown table (numbers rounded)."""
+
+    def cell(x) -> str:
+        if isinstance(x, float | np.floating):
+            return (
+                ""
+                if np.isnan(x)
+                else f"{x:.{digits}g}"
+                if abs(x) >= 1000
+                else f"{x:.{digits}f}".rstrip("0").rstrip(".")
+            )
+        return str(x)
+
+    head = "| " + " | ".join(map(str, df.columns)) + " |"
+    rule = (
+        "|"
+        + "|".join("---:" if pd.api.types.is_numeric_dtype(df[c]) else ":---" for c in df.columns)
+        + "|"
+    )
+    rows = ["| " + " | ".join(cell(v) for v in row) + " |" for row in df.itertuples(index=False)]
+    return "\n".join([head, rule, *rows])
+
+
+def sample_table(samples: pd.DataFrame, model: str | None = None, k: int = 0) -> str:
+    """Markdown table: generation -> continuation #k of the prompt (one model)."""
+    if samples.empty:
+        return "_no samples_\n"
+    model = model if model is not None else samples.model.iloc[0]
+    part = samples[(samples.model == model) & (samples["sample"] == k)].sort_values("generation")
+    prompt = part.prompt.iloc[0] if len(part) else ""
+    lines = [f"| generation | {model}: “{prompt} …” |", "|---:|:---|"]
+    lines += [
+        f"| {int(r.generation)} | {r.text.replace('|', '/').replace('<unk>', '‹unk›')} |"
+        for r in part.itertuples()
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _perplexity_figure(ppl: pd.DataFrame, path: Path) -> None:
+    models = list(dict.fromkeys(ppl.model))
+    fig = Figure(figsize=(5.0 * len(models), 3.6))
+    axes = fig.subplots(1, len(models), squeeze=False)[0]
+    for ax, name in zip(axes, models, strict=True):
+        part = ppl[ppl.model == name]
+        gens = sorted(part.generation.unique())
+        hi = np.quantile(part.perplexity_gen0, 0.99)
+        bins = np.linspace(0, hi, 60)
+        for i, g in enumerate(gens):
+            color = (
+                0.1 + 0.8 * i / max(len(gens) - 1, 1),
+                0.2,
+                0.9 - 0.8 * i / max(len(gens) - 1, 1),
+            )
+            ax.hist(
+                part.perplexity_gen0[part.generation == g],
+                bins=bins,
+                histtype="step",
+                density=True,
+                color=color,
+                label=f"gen {g}",
+            )
+        ax.set_xlabel("perplexity of a sampled document under generation 0")
+        ax.set_ylabel("density")
+        ax.set_title(name)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def _collapse_figure(gens: pd.DataFrame, path: Path) -> None:
+    fig = Figure(figsize=(11, 3.4))
+    axes = fig.subplots(1, 3)
+    cols = [
+        ("heldout_perplexity", "held-out human perplexity"),
+        ("ngram_share", "share of human n-grams known"),
+        ("own_perplexity_gen0_median", "own samples' perplexity under gen 0"),
+    ]
+    for ax, (col, title) in zip(axes, cols, strict=True):
+        for name, part in gens.groupby("model", sort=False):
+            ax.plot(part.generation, part[col], marker="o", label=name)
+        ax.set_xlabel("generation")
+        ax.set_title(title, fontsize=10)
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def _roc_figure(wm: pd.DataFrame, clf: pd.DataFrame, path: Path) -> list[tuple[str, float]]:
+    fig = Figure(figsize=(10, 4))
+    ax1, ax2 = fig.subplots(1, 2)
+    aucs = []
+    for name, part in wm.groupby("model", sort=False):
+        human = part.z[part.kind == "human"].to_numpy()
+        for kind in [k for k in dict.fromkeys(part.kind) if k != "human"]:
+            fpr, tpr = roc_curve(human, part.z[part.kind == kind].to_numpy())
+            aucs.append((f"watermark z, {name}: {kind} vs human", auc(fpr, tpr)))
+            ax1.plot(fpr, tpr, label=f"{name}: {kind} (AUC {aucs[-1][1]:.3f})")
+    ax1.set_title("watermark z-test on real text")
+    human = clf.score[clf.kind == "human"].to_numpy()
+    for name, part in clf[clf.kind == "machine"].groupby("model", sort=False):
+        # low scores are flagged: negate so that positives score higher
+        fpr, tpr = roc_curve(-human, -part.score.to_numpy())
+        aucs.append((f"perplexity classifier, {name} vs human", auc(fpr, tpr)))
+        ax2.plot(fpr, tpr, label=f"{name} (AUC {aucs[-1][1]:.3f})")
+    ax2.set_title("perplexity-ratio classifier")
+    for ax in (ax1, ax2):
+        ax.plot([0, 1], [0, 1], color="grey", lw=0.6, ls=":")
+        ax.set_xlabel("false-positive rate (human text flagged)")
+        ax.set_ylabel("true-positive rate")
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    return aucs
+
+
+def write_text_report(run_dir: str | Path) -> Path:
+    """Write ``text_report.md`` and its figures into ``run_dir``; returns the report's path."""
+    run_dir = Path(run_dir)
+    t = read_text_tables(run_dir)
+    gens = t["text_generations"]
+    _perplexity_figure(t["text_perplexities"], run_dir / "text_perplexity_distributions.png")
+    _collapse_figure(gens, run_dir / "text_collapse.png")
+    aucs = _roc_figure(
+        t["text_watermark_scores"], t["text_classifier_scores"], run_dir / "text_roc.png"
+    )
+    out = ["# Text-mode run", ""]
+    out += ["## Sample continuations of the same prompt", ""]
+    for name in dict.fromkeys(t["text_samples"].model):
+        out += [sample_table(t["text_samples"], name), ""]
+    cols = [
+        "generation",
+        "model",
+        "heldout_perplexity",
+        "own_perplexity_gen0_median",
+        "ngram_share",
+        "vocabulary_share",
+        "train_synthetic_share",
+    ] + (["mean_z"] if "mean_z" in gens else [])
+    out += [
+        "## Collapse per generation",
+        "",
+        markdown_table(gens[cols]),
+        "",
+        "![collapse](text_collapse.png)",
+        "",
+        "## Perplexity of generated text under generation 0 (Shumailov et al. 2024, Fig. 1)",
+        "",
+        "![perplexity distributions](text_perplexity_distributions.png)",
+        "",
+        "## Detectors on real text",
+        "",
+        "![ROC](text_roc.png)",
+        "",
+    ]
+    out += [f"- {label}: AUC {value:.3f}" for label, value in aucs]
+    out += ["", "## Filters per crawl", "", markdown_table(t["text_crawls"]), ""]
+    path = run_dir / "text_report.md"
+    path.write_text("\n".join(out))
+    return path

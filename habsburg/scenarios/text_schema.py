@@ -1,0 +1,185 @@
+"""Typed configuration of text-mode scenarios (``library/text/*.toml``).
+
+Text mode runs the ecosystem on real tokens (``habsburg.ecosystem.text``); its settings are few and
+different from the abstract mode's, so they live in their own dataclasses. Unknown keys, wrong
+types and out-of-range values raise :class:`ScenarioError` naming the file and the key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import tomllib
+import typing
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from habsburg.scenarios.errors import ScenarioError
+
+POLICIES = ("replace", "accumulate", "reservoir", "distillation")
+
+
+def _r(low: float | None = None, high: float | None = None, choices: tuple = (), doc: str = ""):
+    return {"low": low, "high": high, "choices": choices, "doc": doc}
+
+
+@dataclass
+class TextCorpusConfig:
+    max_tokens: int = field(default=120_000, metadata=_r(1000, 2_000_000, doc="corpus subset size"))
+    min_count: int = field(default=3, metadata=_r(1, 100, doc="unknown-token cut-off"))
+    heldout_fraction: float = field(default=0.1, metadata=_r(0.01, 0.5))
+    max_doc_tokens: int = field(default=200, metadata=_r(20, 5000, doc="passage length"))
+
+
+@dataclass
+class TextHumansConfig:
+    documents: int = field(
+        default=300, metadata=_r(0, 100_000, doc="human documents per generation")
+    )
+    document_tokens: int = field(default=80, metadata=_r(5, 2000))
+
+
+@dataclass
+class TextModelConfig:
+    name: str = "model"
+    order: int = field(default=3, metadata=_r(1, 5))
+    temperature: float = field(default=1.0, metadata=_r(0.05, 10.0))
+    top_p: float = field(default=0.9, metadata=_r(0.01, 1.0))
+    documents: int = field(
+        default=300, metadata=_r(1, 100_000, doc="documents published per generation")
+    )
+    document_tokens: int = field(default=80, metadata=_r(5, 2000))
+    policy: str = field(default="replace", metadata=_r(choices=POLICIES))
+    reservoir_fraction: float = field(default=0.1, metadata=_r(0.0, 1.0))
+    training_documents: int = field(default=0, metadata=_r(0, 1_000_000, doc="0 = all available"))
+    teacher: str = ""
+    watermark: bool = False
+    watermark_gamma: float = field(default=0.25, metadata=_r(0.01, 0.99))
+    watermark_delta: float = field(default=2.0, metadata=_r(0.0, 20.0))
+    paraphrase_share: float = field(
+        default=0.0, metadata=_r(0.0, 1.0, doc="documents users paraphrase")
+    )
+    paraphrase_fraction: float = field(default=0.2, metadata=_r(0.0, 1.0, doc="tokens edited"))
+    paraphrase_mode: str = field(default="random", metadata=_r(choices=("random", "span")))
+
+
+@dataclass
+class TextScraperConfig:
+    crawl_documents: int = field(default=0, metadata=_r(0, 1_000_000, doc="0 = every new document"))
+    watermark_filter: bool = False
+    z_threshold: float = field(default=4.0, metadata=_r(0.0, 100.0))
+    classifier_filter: bool = False
+    classifier_fpr: float = field(default=0.05, metadata=_r(0.001, 0.5))
+
+
+@dataclass
+class TextSamplesConfig:
+    prompt: str = "in the beginning"
+    continuations: int = field(default=3, metadata=_r(1, 50))
+    tokens: int = field(default=30, metadata=_r(1, 500))
+
+
+@dataclass
+class TextScenario:
+    name: str = "text"
+    description: str = ""
+    seed: int = 0
+    generations: int = field(default=8, metadata=_r(1, 200))
+    corpus: TextCorpusConfig = field(default_factory=TextCorpusConfig)
+    humans: TextHumansConfig = field(default_factory=TextHumansConfig)
+    models: list[TextModelConfig] = field(default_factory=lambda: [TextModelConfig()])
+    scraper: TextScraperConfig = field(default_factory=TextScraperConfig)
+    samples: TextSamplesConfig = field(default_factory=TextSamplesConfig)
+
+
+def _build(cls: type, data: Any, where: str, source: str) -> Any:
+    if not isinstance(data, dict):
+        raise ScenarioError(f"{source}: {where or 'scenario'} must be a table, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for key, value in data.items():
+        path = f"{where}.{key}" if where else key
+        if key not in fields:
+            match = difflib.get_close_matches(key, list(fields), n=1)
+            hint = f" (did you mean {match[0]!r}?)" if match else ""
+            raise ScenarioError(
+                f"{source}: unknown key {path!r}{hint}; allowed: {', '.join(fields)}"
+            )
+        kwargs[key] = _value(fields[key], hints[key], value, path, source)
+    return cls(**kwargs)
+
+
+def _value(f: dataclasses.Field, hint: Any, value: Any, path: str, source: str) -> Any:
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value, path, source)
+    if typing.get_origin(hint) is list:
+        (item,) = typing.get_args(hint)
+        if not isinstance(value, list) or not value:
+            raise ScenarioError(f"{source}: {path} must be a non-empty array of tables")
+        return [_build(item, v, f"{path}[{i}]", source) for i, v in enumerate(value)]
+    meta = f.metadata
+    if hint is bool and not isinstance(value, bool):
+        raise ScenarioError(f"{source}: {path}: expected true or false, got {value!r}")
+    if hint is int and (isinstance(value, bool) or not isinstance(value, int)):
+        raise ScenarioError(f"{source}: {path}: expected an integer, got {value!r}")
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ScenarioError(f"{source}: {path}: expected a number, got {value!r}")
+        value = float(value)
+    if hint is str and not isinstance(value, str):
+        raise ScenarioError(f"{source}: {path}: expected a string, got {value!r}")
+    if meta.get("choices") and value not in meta["choices"]:
+        raise ScenarioError(
+            f"{source}: {path}: {value!r} is not one of {', '.join(meta['choices'])}"
+        )
+    low, high = meta.get("low"), meta.get("high")
+    if low is not None and not low <= value <= high:
+        raise ScenarioError(f"{source}: {path}: {value!r} is outside [{low}, {high}]")
+    return value
+
+
+def text_scenario_from_dict(data: dict[str, Any], source: str = "<dict>") -> TextScenario:
+    sc = _build(TextScenario, data, "", source)
+    names = [m.name for m in sc.models]
+    if len(set(names)) != len(names):
+        raise ScenarioError(f"{source}: models: duplicate model names {names}")
+    for i, m in enumerate(sc.models):
+        if m.policy == "distillation" and m.teacher not in names:
+            raise ScenarioError(
+                f"{source}: models[{i}].teacher: {m.teacher!r} must name another model ({', '.join(names)})"
+            )
+    return sc
+
+
+def _library_dir():
+    return resources.files("habsburg.scenarios") / "library" / "text"
+
+
+def list_text_scenarios() -> list[str]:
+    """Names of the text scenarios shipped with the package."""
+    return sorted(p.name[:-5] for p in _library_dir().iterdir() if p.name.endswith(".toml"))
+
+
+def load_text_scenario(name_or_path: str | Path) -> TextScenario:
+    """A library text scenario by name (``text_baseline``) or a TOML file by path."""
+    text = str(name_or_path)
+    path = Path(text)
+    if text.endswith(".toml") or path.exists():
+        if not path.is_file():
+            raise ScenarioError(f"scenario file {text!r} does not exist")
+        source, raw = str(path), path.read_text(encoding="utf-8")
+    else:
+        entry = _library_dir() / f"{text}.toml"
+        if not entry.is_file():
+            raise ScenarioError(
+                f"unknown text scenario {text!r}; available: {', '.join(list_text_scenarios())}"
+            )
+        source, raw = f"library/text/{text}.toml", entry.read_text(encoding="utf-8")
+    try:
+        data = tomllib.loads(raw)
+    except tomllib.TOMLDecodeError as err:
+        raise ScenarioError(f"{source}: malformed TOML: {err}") from None
+    return text_scenario_from_dict(data, source)
