@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-from pathlib import Path
 
 import matplotlib
 
@@ -32,9 +31,10 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from habsburg.ecosystem.metrics import js_divergence
+from habsburg.experiments.files import prepare_output_dir, save_outputs
+from habsburg.experiments.run import simulate
 from habsburg.scenarios import load_scenario, set_setting
 from habsburg.scenarios.library import scaled
-from habsburg.experiments.run import simulate
 from habsburg.scenarios.schema import Intervention
 
 OPEN_WEB = "open web (baseline)"
@@ -65,6 +65,9 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     parser.add_argument("--seed", type=int, default=1, help="random seed")
     parser.add_argument("--out", default="results/examples", help="output directory")
     args = parser.parse_args(argv)
+    out = prepare_output_dir(
+        args.out, command="examples", expect=["late_reintroduction.csv", "late_reintroduction.png"]
+    )  # before any work: never a user's file
 
     base, loop = load_scenario("baseline"), load_scenario("synthetic_loop")
     if args.quick:
@@ -97,10 +100,12 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
         rows.append(row)
     table = pd.DataFrame(rows).set_index("arm")
 
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     monthly = pd.concat(frames, ignore_index=True)
-    monthly.to_csv(out / "late_reintroduction.csv", index=False)
+    save_outputs(
+        out,
+        {"late_reintroduction.csv": lambda p: monthly.to_csv(p, index=False)},
+        command="examples",
+    )
     pd.set_option("display.width", 200)
     print(
         f"Seed {args.seed}; 'months to recover': from the reintroduction until tail coverage is back"
@@ -119,7 +124,11 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
         ax.set(title=column.replace("mean_", "").replace("_", " "))
     axes[0].legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(out / "late_reintroduction.png", dpi=120)
+    save_outputs(
+        out,
+        {"late_reintroduction.png": lambda p: fig.savefig(p, dpi=120, format="png")},
+        command="examples",
+    )
     print(f"\nwrote {out / 'late_reintroduction.csv'} and {out / 'late_reintroduction.png'}")
     return table
 

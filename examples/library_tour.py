@@ -17,7 +17,6 @@ Writes ``library_tour.csv`` and ``library_tour.png`` to ``--out``.
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import matplotlib
 
@@ -26,9 +25,10 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from tqdm.auto import tqdm
 
+from habsburg.experiments.files import prepare_output_dir, save_outputs
+from habsburg.experiments.run import simulate
 from habsburg.scenarios import list_scenarios, load_scenario, set_setting
 from habsburg.scenarios.library import scaled
-from habsburg.experiments.run import simulate
 
 QUICK = ["baseline", "replace_only", "human_reservoir", "tail_preserving"]
 
@@ -57,6 +57,9 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     )
     parser.add_argument("--out", default="results/examples", help="output directory")
     args = parser.parse_args(argv)
+    out = prepare_output_dir(
+        args.out, command="examples", expect=["library_tour.csv", "library_tour.png"]
+    )  # before any work: never a user's file
     names = args.scenarios or (QUICK if args.quick else list(list_scenarios()))
     if "baseline" not in names:
         names = ["baseline", *names]
@@ -70,9 +73,11 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
         rows[name] = headline(simulate(sc))
     table = pd.DataFrame(rows).T
 
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    table.to_csv(out / "library_tour.csv", index_label="scenario")
+    save_outputs(
+        out,
+        {"library_tour.csv": lambda p: table.to_csv(p, index_label="scenario")},
+        command="examples",
+    )
     pd.set_option("display.width", 220)
     print(table.round(4).to_string())
 
@@ -83,7 +88,11 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     ax.set(title="Change from the baseline (relative)", xlabel="(scenario - baseline) / baseline")
     ax.legend(fontsize=8)
     plt.tight_layout()
-    plt.savefig(out / "library_tour.png", dpi=120)
+    save_outputs(
+        out,
+        {"library_tour.png": lambda p: plt.savefig(p, dpi=120, format="png")},
+        command="examples",
+    )
     print(f"\nwrote {out / 'library_tour.csv'} and {out / 'library_tour.png'}")
     return table
 

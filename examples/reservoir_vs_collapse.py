@@ -18,7 +18,6 @@ Writes ``reservoir_vs_collapse.csv`` and ``reservoir_vs_collapse.png`` to ``--ou
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import matplotlib
 
@@ -27,9 +26,10 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from tqdm.auto import tqdm
 
+from habsburg.experiments.files import prepare_output_dir, save_outputs
+from habsburg.experiments.run import simulate
 from habsburg.scenarios import load_scenario, set_setting
 from habsburg.scenarios.library import scaled
-from habsburg.experiments.run import simulate
 
 OUTCOMES = {
     "mean_tail_coverage": "tail coverage",
@@ -62,6 +62,11 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     )
     parser.add_argument("--out", default="results/examples", help="output directory")
     args = parser.parse_args(argv)
+    out = prepare_output_dir(
+        args.out,
+        command="examples",
+        expect=["reservoir_vs_collapse.csv", "reservoir_vs_collapse.png"],
+    )  # before any work: never a user's file
     shares = [0.0, 0.25, 0.5] if args.quick else [0.0, 0.1, 0.25, 0.4, 0.6]
     seeds = [1] if args.quick else [1, 2]
 
@@ -84,9 +89,11 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
         .rename(columns=OUTCOMES)
     )
 
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    monthly.to_csv(out / "reservoir_vs_collapse.csv", index=False)
+    save_outputs(
+        out,
+        {"reservoir_vs_collapse.csv": lambda p: monthly.to_csv(p, index=False)},
+        command="examples",
+    )
     pd.set_option("display.width", 200)
     print(f"End of run ({arms[0][1].end}), mean over seeds {seeds}:\n")
     print(final.round(3).to_string())
@@ -110,7 +117,11 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
         ax.set(title=title)
     axes[0].legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(out / "reservoir_vs_collapse.png", dpi=120)
+    save_outputs(
+        out,
+        {"reservoir_vs_collapse.png": lambda p: fig.savefig(p, dpi=120, format="png")},
+        command="examples",
+    )
     print(f"\nwrote {out / 'reservoir_vs_collapse.csv'} and {out / 'reservoir_vs_collapse.png'}")
     return final
 

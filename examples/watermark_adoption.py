@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-from pathlib import Path
 
 import matplotlib
 
@@ -27,9 +26,10 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from tqdm.auto import tqdm
 
+from habsburg.experiments.files import prepare_output_dir, save_outputs
+from habsburg.experiments.run import simulate
 from habsburg.scenarios import load_scenario, set_setting
 from habsburg.scenarios.library import scaled
-from habsburg.experiments.run import simulate
 from habsburg.scenarios.schema import Intervention, Scenario, check_setting
 
 MANDATE = "2025-01"
@@ -73,6 +73,9 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     parser.add_argument("--threshold", type=float, default=3.0, help="detector z threshold")
     parser.add_argument("--out", default="results/examples", help="output directory")
     args = parser.parse_args(argv)
+    out = prepare_output_dir(
+        args.out, command="examples", expect=["watermark_adoption.csv", "watermark_adoption.png"]
+    )  # before any work: never a user's file
 
     base = load_scenario("baseline")
     if args.quick:
@@ -101,9 +104,11 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     runs_df = pd.DataFrame(rows)
     table = runs_df.drop(columns="seed").groupby("adoption").mean()
 
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    runs_df.to_csv(out / "watermark_adoption.csv", index=False)
+    save_outputs(
+        out,
+        {"watermark_adoption.csv": lambda p: runs_df.to_csv(p, index=False)},
+        command="examples",
+    )
     pd.set_option("display.width", 200)
     print(f"Watermark mandate from {MANDATE}, detector z > {args.threshold:g}; last 12 months,")
     print(f"mean over seeds {seeds}:\n")
@@ -130,7 +135,11 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     ax2.set(title="Last 12 months", xlabel="watermark adoption", ylim=(0, 1))
     ax2.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(out / "watermark_adoption.png", dpi=120)
+    save_outputs(
+        out,
+        {"watermark_adoption.png": lambda p: fig.savefig(p, dpi=120, format="png")},
+        command="examples",
+    )
     print(f"\nwrote {out / 'watermark_adoption.csv'} and {out / 'watermark_adoption.png'}")
     return table
 
