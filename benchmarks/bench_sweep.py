@@ -21,7 +21,6 @@ import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
-from habsburg.scenarios.schema import from_dict
 from habsburg.experiments.sweep import (
     check_output,
     execute_run,
@@ -30,6 +29,7 @@ from habsburg.experiments.sweep import (
     write_manifest,
     write_run_output,
 )
+from habsburg.scenarios.schema import from_dict
 
 #: a small world: 600 authors, 2 models, 1 farm, 1 scraper, 96 months (about 1-2 s a run)
 SCENARIO = {
@@ -106,7 +106,8 @@ def bench_pool(plan, out: Path, workers: int) -> float:
     write_manifest(plan, out)
     with ProcessPoolExecutor(max_workers=workers) as pool:
         futures = [
-            pool.submit(execute_run, t, plan.base, plan.outcomes, plan.steps) for t in plan.tasks
+            pool.submit(execute_run, t, plan.scenario_of(t), plan.outcomes, plan.steps)
+            for t in plan.tasks
         ]
         for future in as_completed(futures):
             write_run_output(plan, out, future.result())
