@@ -74,8 +74,13 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # e.g. `habsburg scenarios | head`
         sys.stderr.close()
         return 0
-    except KeyboardInterrupt:
-        return _fail("interrupted", 130, debug)
+    except KeyboardInterrupt:  # a command without its own resume hint
+        return _fail(
+            "interrupted; no file was left half-written: run the same command again to redo "
+            "the work",
+            130,
+            debug,
+        )
     except MemoryError:
         return _fail(
             "error: out of memory; lower the scenario's sizes (authors, AI demand, facts) or "
