@@ -12,7 +12,7 @@ from mesa.discrete_space import CellAgent
 from habsburg.ecosystem.detectors import DetectorModel
 from habsburg.ecosystem.edits import EditProcess
 from habsburg.ecosystem.internet import AGGREGATOR_SITE
-from habsburg.ecosystem.learners import sample_categorical
+from habsburg.ecosystem.sampling import group_by_key, sample_categorical
 from habsburg.ecosystem.store import REPOST, Batch
 from habsburg.scenarios.schema import DataPolicy, ScraperConfig
 
@@ -110,9 +110,10 @@ class Scraper(CellAgent):
             age, site = np.divmod(cells, n_sites)
             within = (rng.random(need) * counts[age, site]).astype(np.int64)
             docs = np.empty(need, dtype=np.int64)
-            for a in np.unique(age).tolist():
+            order, ages_drawn, bounds = group_by_key(age)  # one pass, then a slice per month
+            for i, a in enumerate(ages_drawn.tolist()):
+                sel = order[bounds[i] : bounds[i + 1]]
                 rows, starts = index[a]
-                sel = age == a
                 docs[sel] = rows[starts[site[sel]] + within[sel]]
             chosen = np.unique(np.concatenate([chosen, docs]))
         if chosen.size > k:

@@ -1,10 +1,30 @@
-"""Kernels that compose batches of documents (pure functions of arrays; agents call them)."""
+"""Kernels that compose batches of documents (pure functions of arrays; agents call them).
+
+``fill_by_source`` (one grouping pass, then one draw per source) and ``sample_categorical`` live in
+:mod:`habsburg.ecosystem.sampling` and are re-exported here for the publishing agents.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
-from habsburg.ecosystem.learners import Learners, sample_categorical
+from habsburg.ecosystem.learners import Learners
+from habsburg.ecosystem.sampling import (
+    CategoricalSampler,
+    fill_by_source,
+    sample_categorical,
+)
+
+__all__ = [
+    "CategoricalSampler",
+    "adoption_level",
+    "beta_with_mean",
+    "fill_by_source",
+    "lognormal_tokens",
+    "model_claims",
+    "model_concepts",
+    "sample_categorical",
+]
 
 
 def adoption_level(curve, months_since_start: float) -> float:
@@ -25,15 +45,6 @@ def lognormal_tokens(
 def beta_with_mean(mean: float, n: int, rng: np.random.Generator, concentration: float = 8.0):
     m = min(max(mean, 1e-3), 1 - 1e-3)
     return rng.beta(m * concentration, (1 - m) * concentration, size=n)
-
-
-def fill_by_source(source: np.ndarray, samplers: dict[int, callable], dtype=np.int32) -> np.ndarray:
-    """``out[i] = draw from samplers[source[i]]``, one vectorised call per distinct source."""
-    out = np.empty(source.size, dtype=dtype)
-    for key in np.unique(source).tolist():
-        mask = source == key
-        out[mask] = samplers[key](int(mask.sum()))
-    return out
 
 
 def model_concepts(learners: Learners, lengths: np.ndarray, rng: np.random.Generator) -> np.ndarray:

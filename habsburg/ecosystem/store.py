@@ -1,7 +1,13 @@
-"""The shared internet's documents as columns: growable numpy arrays, no per-document objects.
+"""The shared internet's documents as columns: numpy arrays, no per-document objects.
 
-Fixed-width columns grow by doubling; ragged columns (concept draws, fact claims) are stored as a
-flat values array plus per-document offsets into it.
+Column types are the narrowest the scenario's sizes allow (:class:`ColumnTypes`: int16 sites and
+producers, int8 model ids, int16 concept and fact ids ...); a scenario too large for them is
+refused before the run with a :class:`~habsburg.scenarios.errors.ScenarioError` naming the
+setting. Capacity is reserved up front from the scenario's expected document count (untouched
+pages of a zeroed reservation cost no memory), so columns are copied only if a run outgrows the
+estimate. Derived integer columns (tokens, green counts, offsets) widen themselves rather than
+overflow. Ragged columns (concept draws, fact claims) are a flat values array plus per-document
+offsets into it. The per-site index crawls use is kept only for the months crawls can reach.
 """
 
 from __future__ import annotations
@@ -10,24 +16,111 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from habsburg.scenarios.errors import ScenarioError
+
 #: producer kinds (column ``kind``)
 HUMAN, HYBRID, MODEL, FARM, REPOST = 0, 1, 2, 3, 4
 KIND_NAMES = ("human", "hybrid", "model", "farm", "repost")
 
+_INT_TYPES = (np.int8, np.int16, np.int32, np.int64)
+
+
+def int_type(largest: int, widest=np.int32, setting: str = "", narrowest=np.int8) -> np.dtype:
+    """The narrowest signed integer type (at least ``narrowest``) holding ``-1 .. largest``; a
+    :class:`ScenarioError` naming ``setting`` if even ``widest`` cannot."""
+    for t in _INT_TYPES:
+        if np.dtype(t).itemsize < np.dtype(narrowest).itemsize:
+            continue
+        if np.dtype(t).itemsize > np.dtype(widest).itemsize:
+            break
+        if largest <= np.iinfo(t).max:
+            return np.dtype(t)
+    raise ScenarioError(
+        f"{setting or 'a size'} = {largest:,} is too large for the document store "
+        f"(at most {np.iinfo(widest).max:,})"
+    )
+
+
+@dataclass(frozen=True)
+class ColumnTypes:
+    """Integer types of the store's columns (defaults: the wide types, for stores built without
+    a scenario)."""
+
+    step: np.dtype = np.dtype(np.int32)
+    site: np.dtype = np.dtype(np.int32)
+    producer: np.dtype = np.dtype(np.int32)
+    model: np.dtype = np.dtype(np.int32)
+    concept: np.dtype = np.dtype(np.int32)
+    fact: np.dtype = np.dtype(np.int32)
+    value: np.dtype = np.dtype(np.int16)
+    error: np.dtype = np.dtype(np.int32)
+    row: np.dtype = np.dtype(np.int64)
+    tokens: np.dtype = np.dtype(np.int32)
+    offset: np.dtype = np.dtype(np.int64)
+
+    @classmethod
+    def for_scenario(cls, sc, expected_documents: int = 0) -> ColumnTypes:
+        """The narrowest types for scenario ``sc``; refuses sizes the store cannot hold."""
+        w = sc.world
+        sites = (
+            sc.web.sites
+            + sum(f.sites for f in sc.farms)
+            + sum(s.aggregator_sites for s in sc.scrapers)
+        )
+        producers = max(sc.humans.authors, len(sc.models), len(sc.farms), len(sc.scrapers))
+        rows = max(expected_documents, 1) * 4
+        tokens = max(
+            [sc.humans.tokens_mean, sc.demand.tokens_mean, *(f.tokens_mean for f in sc.farms)]
+        )
+        return cls(
+            step=int_type(sc.steps, np.int16, "the number of months (start .. end)", np.int16),
+            site=int_type(sites, np.int32, "web.sites + farm and aggregator sites", np.int16),
+            producer=int_type(producers, np.int32, "humans.authors", np.int16),
+            model=int_type(len(sc.models), np.int8, "the number of [[models]]"),
+            concept=int_type(w.concepts, np.int32, "world.concepts", np.int16),
+            fact=int_type(w.facts, np.int32, "world.facts", np.int16),
+            value=int_type(w.values_per_fact, np.int8, "world.values_per_fact"),
+            error=int_type(w.facts * w.values_per_fact, np.int32, "world.facts × values_per_fact"),
+            row=int_type(rows, np.int64, "the expected number of documents"),
+            # lengths are lognormal (σ = 0.5): 40× the mean is ~7σ; rarer ones widen the column
+            tokens=np.dtype(np.uint16) if 40 * tokens < 2**16 else np.dtype(np.int32),
+            offset=int_type(rows * 16, np.int64, "the expected number of documents"),
+        )
+
 
 class _Column:
-    """A growable 1-d or 2-d numpy column."""
+    """A 1-d or 2-d numpy column with reserved capacity; integer columns marked ``widen`` switch
+    to a wider type instead of overflowing (others raise)."""
 
-    def __init__(self, dtype, width: int | None = None, capacity: int = 1024):
+    def __init__(self, dtype, width: int | None = None, capacity: int = 1024, widen: bool = False):
         shape = (capacity,) if width is None else (capacity, width)
         self.data = np.zeros(shape, dtype=dtype)
         self.size = 0
+        self.widen = widen
+
+    def _fit(self, values: np.ndarray) -> None:
+        """Make sure ``values`` fit this integer column's type (widening or refusing)."""
+        dt = self.data.dtype
+        if dt.kind not in "iu" or values.size == 0 or np.can_cast(values.dtype, dt):
+            return
+        if values.ndim == 1 and values.strides[0] == 0:  # a broadcast scalar
+            lo = hi = int(values[0])
+        else:
+            lo, hi = int(values.min()), int(values.max())
+        info = np.iinfo(dt)
+        if info.min <= lo and hi <= info.max:
+            return
+        if not self.widen:
+            raise OverflowError(f"value {hi if hi > info.max else lo} does not fit {dt}")
+        wide = np.dtype(np.int64) if hi > np.iinfo(np.int32).max or lo < -(2**31) else np.int32
+        self.data = self.data.astype(wide)
 
     def extend(self, values: np.ndarray) -> None:
         n = len(values)
+        self._fit(values)
         need = self.size + n
         if need > len(self.data):
-            cap = max(need, 2 * len(self.data))
+            cap = max(need, int(1.5 * len(self.data)))
             grown = np.zeros((cap, *self.data.shape[1:]), dtype=self.data.dtype)
             grown[: self.size] = self.data[: self.size]
             self.data = grown
@@ -37,6 +130,29 @@ class _Column:
     @property
     def view(self) -> np.ndarray:
         return self.data[: self.size]
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes the column's documents use (the reserved tail is untouched, hence unpaged)."""
+        return self.view.nbytes
+
+    def __getstate__(self) -> dict:  # checkpoints hold the used part only
+        return {"data": self.view.copy(), "size": self.size, "widen": self.widen}
+
+
+def expected_documents(sc) -> int:
+    """A generous estimate of the documents scenario ``sc`` publishes (the store's reservation):
+    human output, AI demand and farm output along their curves, and every crawl's reposts."""
+    from habsburg.ecosystem.publishing import adoption_level
+
+    steps = sc.steps
+    total = sc.humans.authors * sc.humans.docs_per_month * steps
+    curves = [(sc.demand.adoption, 1.0)] + [(f.output, 1.0) for f in sc.farms]
+    for curve, scale in curves:
+        start = sc.month_to_step(curve.start, "start")
+        total += scale * sum(adoption_level(curve, t - start) for t in range(steps))
+    total += sum(s.repost_share * 2 * s.docs_per_crawl for s in sc.scrapers) * steps
+    return int(1.1 * total) + 4096
 
 
 @dataclass
@@ -71,34 +187,65 @@ class DocumentStore:
     quality, original (row this document reposts, -1 if original), paraphrase (fraction ε of
     tokens paraphrased or spun), concept draws (ragged) and fact
     claims (ragged: fact, value, error id or -1).
+
+    ``DocumentStore.for_scenario(sc)`` is the store a run uses: narrow types, reserved capacity
+    and a site index bounded to the longest crawl window.
     """
 
-    def __init__(self, style_dim: int, capacity: int = 4096) -> None:
+    def __init__(
+        self,
+        style_dim: int,
+        capacity: int = 4096,
+        types: ColumnTypes | None = None,
+        site_window: int | None = None,
+        concepts_per_doc: float = 8.0,
+        claims_per_doc: float = 2.0,
+    ) -> None:
         self.style_dim = style_dim
+        t = types or ColumnTypes()
+        self.types = t
+        #: months of the per-site index kept (None: all)
+        self.site_window = site_window
         self._cols = {
-            "step": _Column(np.int32, capacity=capacity),
-            "site": _Column(np.int32, capacity=capacity),
+            "step": _Column(t.step, capacity=capacity),
+            "site": _Column(t.site, capacity=capacity),
             "kind": _Column(np.int8, capacity=capacity),
-            "producer": _Column(np.int32, capacity=capacity),
-            "model": _Column(np.int32, capacity=capacity),
+            "producer": _Column(t.producer, capacity=capacity),
+            "model": _Column(t.model, capacity=capacity),
             "synthetic_fraction": _Column(np.float32, capacity=capacity),
-            "tokens": _Column(np.int32, capacity=capacity),
-            "green": _Column(np.int32, capacity=capacity),
+            "tokens": _Column(t.tokens, capacity=capacity, widen=True),
+            "green": _Column(t.tokens, capacity=capacity, widen=True),
             "quality": _Column(np.float32, capacity=capacity),
-            "original": _Column(np.int64, capacity=capacity),
+            "original": _Column(t.row, capacity=capacity, widen=True),
             "paraphrase": _Column(np.float32, capacity=capacity),
             "style": _Column(np.float32, width=style_dim, capacity=capacity),
-            "concept_offsets": _Column(np.int64, capacity=capacity + 1),
-            "claim_offsets": _Column(np.int64, capacity=capacity + 1),
+            "concept_offsets": _Column(t.offset, capacity=capacity + 1, widen=True),
+            "claim_offsets": _Column(t.offset, capacity=capacity + 1, widen=True),
         }
-        self._cols["concept_offsets"].extend(np.zeros(1, np.int64))
-        self._cols["claim_offsets"].extend(np.zeros(1, np.int64))
-        self._concepts = _Column(np.int32, capacity=capacity * 8)
-        self._claim_facts = _Column(np.int32, capacity=capacity * 2)
-        self._claim_values = _Column(np.int16, capacity=capacity * 2)
-        self._claim_errors = _Column(np.int32, capacity=capacity * 2)
+        self._cols["concept_offsets"].extend(np.zeros(1, t.offset))
+        self._cols["claim_offsets"].extend(np.zeros(1, t.offset))
+        n_concepts = int(capacity * concepts_per_doc) + 1024
+        n_claims = int(capacity * claims_per_doc) + 1024
+        self._concepts = _Column(t.concept, capacity=n_concepts)
+        self._claim_facts = _Column(t.fact, capacity=n_claims)
+        self._claim_values = _Column(t.value, capacity=n_claims)
+        self._claim_errors = _Column(t.error, capacity=n_claims)
         self._step_starts: list[int] = []
         self._site_index: dict[int, tuple[int, np.ndarray, np.ndarray]] = {}
+
+    @classmethod
+    def for_scenario(cls, sc) -> DocumentStore:
+        """The store of a run of scenario ``sc`` (refuses one its types cannot hold)."""
+        expected = expected_documents(sc)
+        h = sc.humans
+        return cls(
+            sc.world.style_dim,
+            capacity=expected,
+            types=ColumnTypes.for_scenario(sc, expected),
+            site_window=max((s.window_months for s in sc.scrapers), default=1),
+            concepts_per_doc=1.2 * h.tokens_mean / h.tokens_per_concept + 1,
+            claims_per_doc=1.2 * h.facts_per_doc + 0.5,
+        )
 
     # --- sizes and columns -------------------------------------------------------------------
     def __len__(self) -> int:
@@ -147,52 +294,64 @@ class DocumentStore:
 
     def site_index(self, step: int, n_sites: int) -> tuple[np.ndarray, np.ndarray]:
         """Rows of ``step`` grouped by site: ``(rows, starts)`` with the rows of site ``s`` at
-        ``rows[starts[s]:starts[s + 1]]``. Cached; rebuilt while the step is still growing."""
+        ``rows[starts[s]:starts[s + 1]]``. Cached for the last ``site_window`` months (what
+        crawls can reach); rebuilt while the step is still growing."""
         sl = self.step_slice(step, step)
         cached = self._site_index.get(step)
         if cached is not None and cached[0] == sl.stop:
             return cached[1], cached[2]
         sites = self.site[sl]
         order = np.argsort(sites, kind="stable")
-        rows = sl.start + order.astype(np.int64)
+        rows = (sl.start + order).astype(self.types.row)
         starts = np.searchsorted(sites[order], np.arange(n_sites + 1))
         self._site_index[step] = (sl.stop, rows, starts)
+        if self.site_window is not None:
+            oldest = max(self._site_index) - self.site_window
+            for old in [s for s in self._site_index if s < oldest]:
+                del self._site_index[old]
         return rows, starts
+
+    def __getstate__(self) -> dict:
+        """Checkpoints leave out the site index (a cache, rebuilt on demand)."""
+        state = self.__dict__.copy()
+        state["_site_index"] = {}
+        return state
 
     # --- appending ---------------------------------------------------------------------------
     def append(self, batch: Batch, step: int) -> np.ndarray:
-        """Append a batch; returns the new rows' ids."""
+        """Append a batch; returns the new rows' ids. Values that do not fit a column's type are
+        refused (OverflowError) or widen the column (derived counts), never wrapped."""
         n = len(batch.synthetic_fraction)
         start = len(self)
         if n == 0:
             return np.arange(start, start, dtype=np.int64)
 
-        def full(x, dtype):
-            arr = np.asarray(x, dtype=dtype)
+        def full(x):
+            arr = np.asarray(x)
             return np.broadcast_to(arr, (n,)) if arr.ndim == 0 else arr
 
         c = self._cols
-        c["step"].extend(np.full(n, step, np.int32))
-        c["site"].extend(full(batch.site, np.int32))
-        c["kind"].extend(full(batch.kind, np.int8))
-        c["producer"].extend(full(batch.producer, np.int32))
-        c["model"].extend(full(batch.model, np.int32))
-        c["synthetic_fraction"].extend(full(batch.synthetic_fraction, np.float32))
-        c["tokens"].extend(full(batch.tokens, np.int32))
-        c["green"].extend(full(batch.green, np.int32))
-        c["quality"].extend(full(batch.quality, np.float32))
-        original = np.full(n, -1, np.int64) if batch.original is None else batch.original
-        c["original"].extend(full(original, np.int64))
-        c["paraphrase"].extend(full(batch.paraphrase, np.float32))
+        c["step"].extend(np.full(n, step))
+        c["site"].extend(full(batch.site))
+        c["kind"].extend(full(batch.kind))
+        c["producer"].extend(full(batch.producer))
+        c["model"].extend(full(batch.model))
+        c["synthetic_fraction"].extend(full(batch.synthetic_fraction))
+        c["tokens"].extend(full(batch.tokens))
+        c["green"].extend(full(batch.green))
+        c["quality"].extend(full(batch.quality))
+        original = np.full(n, -1, np.int8) if batch.original is None else batch.original
+        c["original"].extend(full(original))
+        c["paraphrase"].extend(full(batch.paraphrase))
         c["style"].extend(np.asarray(batch.style, np.float32).reshape(n, self.style_dim))
-        last = c["concept_offsets"].view[-1]
+        last = int(c["concept_offsets"].view[-1])
         c["concept_offsets"].extend(last + np.cumsum(batch.concept_lengths, dtype=np.int64))
-        last = c["claim_offsets"].view[-1]
+        last = int(c["claim_offsets"].view[-1])
         c["claim_offsets"].extend(last + np.cumsum(batch.claim_lengths, dtype=np.int64))
-        self._concepts.extend(np.asarray(batch.concepts, np.int32))
-        self._claim_facts.extend(np.asarray(batch.claim_facts, np.int32))
-        self._claim_values.extend(np.asarray(batch.claim_values, np.int16))
-        self._claim_errors.extend(np.asarray(batch.claim_errors, np.int32))
+        self._concepts.extend(np.asarray(batch.concepts))
+        self._claim_facts.extend(np.asarray(batch.claim_facts))
+        self._claim_values.extend(np.asarray(batch.claim_values))
+        self._claim_errors.extend(np.asarray(batch.claim_errors))
         return np.arange(start, start + n, dtype=np.int64)
 
     # --- ragged gathers ----------------------------------------------------------------------
@@ -240,6 +399,14 @@ class DocumentStore:
 
     @property
     def nbytes(self) -> int:
+        """Bytes the documents use (reserved but untouched capacity excluded)."""
+        cols = [*self._cols.values(), self._concepts, self._claim_facts, self._claim_values]
+        cols.append(self._claim_errors)
+        return sum(c.nbytes for c in cols)
+
+    @property
+    def reserved_bytes(self) -> int:
+        """Bytes reserved (pages are only committed as documents arrive)."""
         cols = [*self._cols.values(), self._concepts, self._claim_facts, self._claim_values]
         cols.append(self._claim_errors)
         return sum(c.data.nbytes for c in cols)

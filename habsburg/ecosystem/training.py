@@ -36,12 +36,48 @@ def _sample(ids: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
     return np.sort(rng.choice(ids, size=k, replace=False))
 
 
+def first_of_each(keys: np.ndarray) -> np.ndarray:
+    """Mask of the first occurrence of each value of ``keys``, at a cost that grows with the
+    number of keys, never with the store: a scratch array over the keys' range when that range
+    is within a few times their number, a stable sort otherwise."""
+    n = keys.size
+    if n == 0:
+        return np.zeros(0, dtype=bool)
+    lo, hi = int(keys.min()), int(keys.max())
+    if hi - lo < 8 * n:
+        position = np.arange(n, dtype=np.int32 if n < 2**31 else np.int64)
+        first = np.full(hi - lo + 1, n, dtype=position.dtype)
+        shifted = keys - lo
+        np.minimum.at(first, shifted, position)
+        return first[shifted] == position
+    order = np.argsort(keys, kind="stable")
+    ordered = keys[order]
+    starts = np.empty(n, dtype=bool)
+    starts[0] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=starts[1:])
+    first = np.empty(n, dtype=bool)
+    first[order] = starts
+    return first
+
+
 def dedup_roots(store: DocumentStore, ids: np.ndarray) -> np.ndarray:
-    """Keep one copy per original: the first in ``ids`` (linear time, order kept)."""
+    """Keep one copy per original: the first in ``ids`` (order kept; the cost grows with
+    ``ids``, never with the store)."""
+    return ids[first_of_each(store.root(ids))]
+
+
+def _root_statistics(store: DocumentStore, ids: np.ndarray) -> tuple[int, np.ndarray]:
+    """The number of distinct originals ``ids`` copy (or are), and the sorted distinct original
+    documents among ``ids`` themselves, from one sort of the roots."""
+    if ids.size == 0:
+        return 0, np.zeros(0, np.int64)
     roots = store.root(ids)
-    first = np.full(len(store), ids.size, dtype=np.int64)
-    np.minimum.at(first, roots, np.arange(ids.size))
-    return ids[first[roots] == np.arange(ids.size)]
+    order = np.argsort(roots, kind="stable")
+    ordered = roots[order]
+    group = np.flatnonzero(np.concatenate([[True], ordered[1:] != ordered[:-1]]))
+    is_original = (store.original[ids] < 0)[order]
+    present = np.logical_or.reduceat(is_original, group)
+    return int(group.size), ordered[group][present]
 
 
 @dataclass(frozen=True)
@@ -158,7 +194,7 @@ def build_training_set(
     claim_errors = store.claim_errors[claim_idx]
     # Duplication's lift of wrong facts: the wrong-claim share of the whole training set against
     # that of its original documents alone (reposts dropped, each document once).
-    originals = np.unique(ids[store.original[ids] < 0])
+    distinct_roots, originals = _root_statistics(store, ids)
     orig_claims = store.claim_errors[store.claim_rows(originals)[1]]
     wrong_originals = float((orig_claims >= 0).mean()) if orig_claims.size else 0.0
     wrong_all = float((claim_errors >= 0).mean()) if claim_errors.size else 0.0
@@ -173,7 +209,7 @@ def build_training_set(
         # reposts: copies of another document, whether or not its original is in the set
         "repost_share": float((store.original[ids] >= 0).mean()) if ids.size else 0.0,
         # repeats: documents whose original (or the same document) already is in the set
-        "duplicate_share": 1.0 - np.unique(store.root(ids)).size / ids.size if ids.size else 0.0,
+        "duplicate_share": 1.0 - distinct_roots / ids.size if ids.size else 0.0,
         "wrong_claim_share": wrong_all,
         "wrong_claim_share_originals": wrong_originals,
         "duplication_error_lift": wrong_all - wrong_originals,

@@ -22,6 +22,8 @@ from habsburg.experiments.checkpoint import (
 )
 from habsburg.experiments.files import prepare_output_dir, write_results_dir
 from habsburg.experiments.limits import check_limits
+from habsburg.model import export
+from habsburg.model.export import write_tables
 from habsburg.model.model import EcosystemModel
 from habsburg.scenarios.errors import CheckpointError, HabsburgError, Interrupted
 from habsburg.scenarios.schema import Scenario, ScenarioError
@@ -108,15 +110,6 @@ def simulate(
     return model
 
 
-def write_tables(tables: dict[str, pd.DataFrame], out_dir: Path) -> list[str]:
-    files = []
-    for name, df in tables.items():
-        path = out_dir / f"{name}.parquet"
-        df.to_parquet(path, index=False)
-        files.append(path.name)
-    return files
-
-
 def run_scenario(
     scenario: Scenario,
     *,
@@ -173,7 +166,8 @@ def run_scenario(
         )
     except KeyboardInterrupt:
         raise Interrupted(_interrupted_message(ckpt, resume_command)) from None
-    tables = model.tables()
+    # documents and error_claims are streamed from the store by export.write_tables
+    tables = export.tables(model, documents=False)
     seconds = time.time() - started
     if out_dir is not None:
         manifest = {
@@ -192,7 +186,7 @@ def run_scenario(
         }
 
         def fill(tmp: Path) -> None:
-            files = write_tables(tables, tmp)
+            files = write_tables(model, tmp, tables)
             # the report (``finish``) reads the manifest: a provisional one, replaced at the end
             (tmp / "manifest.json").write_text(
                 json.dumps({**manifest, "files": files}, indent=2, default=str)

@@ -3,6 +3,7 @@ error registry and document store (one function per table family; no simulation 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -114,37 +115,157 @@ def world_tables(model: Any) -> dict[str, pd.DataFrame]:
     }
 
 
+def error_claim_rows(store: Any) -> tuple[np.ndarray, np.ndarray]:
+    """``(claim index, document)`` of every wrong claim: the owner of each found by a binary
+    search in the claim offsets (no per-claim array of owners)."""
+    claims = np.flatnonzero(store.claim_errors >= 0)
+    docs = np.searchsorted(store.claim_offsets, claims, side="right") - 1
+    return claims, docs
+
+
+def document_columns(store: Any, rows: slice) -> dict[str, np.ndarray]:
+    """The ``documents`` table's columns for ``rows``, as views of the store's columns."""
+    out = {"id": np.arange(rows.start, rows.stop, dtype=np.int64)}
+    for name in DOCUMENT_COLUMNS:
+        out[name] = getattr(store, name)[rows]
+    out["n_concepts"] = np.diff(store.concept_offsets[rows.start : rows.stop + 1])
+    out["n_claims"] = np.diff(store.claim_offsets[rows.start : rows.stop + 1])
+    return out
+
+
+#: the store's fixed-width columns, in the order of the ``documents`` table
+DOCUMENT_COLUMNS = (
+    "step",
+    "site",
+    "kind",
+    "producer",
+    "model",
+    "synthetic_fraction",
+    "tokens",
+    "green",
+    "quality",
+    "original",
+    "paraphrase",
+)
+
+
+def error_claim_columns(store: Any, claims: np.ndarray, docs: np.ndarray) -> dict:
+    return {
+        "document": docs,
+        "error_id": store.claim_errors[claims],
+        "step": store.step[docs],
+        "kind": store.kind[docs],
+        "producer": store.producer[docs],
+        "model": store.model[docs],
+        "site": store.site[docs],
+    }
+
+
+def _kind_categorical(frame: pd.DataFrame) -> pd.DataFrame:
+    frame["kind"] = pd.Categorical.from_codes(frame["kind"].to_numpy(), list(KIND_NAMES))
+    return frame
+
+
 def document_tables(model: Any) -> dict[str, pd.DataFrame]:
-    """``documents`` (one row per document) and ``error_claims`` (one row per wrong claim)."""
+    """``documents`` (one row per document) and ``error_claims`` (one row per wrong claim), in
+    memory (:func:`write_tables` streams them to Parquet instead)."""
     store = model.internet.store
-    docs = store.to_frame()
-    docs["kind"] = pd.Categorical.from_codes(docs["kind"].to_numpy(), list(KIND_NAMES))
-    has_error = store.claim_errors >= 0
-    claim_doc = np.repeat(np.arange(len(store)), np.diff(store.claim_offsets))
-    d = claim_doc[has_error]
-    error_claims = pd.DataFrame(
-        {
-            "document": d,
-            "error_id": store.claim_errors[has_error],
-            "step": store.step[d],
-            "kind": pd.Categorical.from_codes(store.kind[d], list(KIND_NAMES)),
-            "producer": store.producer[d],
-            "model": store.model[d],
-            "site": store.site[d],
-        }
-    )
+    docs = _kind_categorical(pd.DataFrame(document_columns(store, slice(0, len(store)))))
+    claims, owners = error_claim_rows(store)
+    error_claims = _kind_categorical(pd.DataFrame(error_claim_columns(store, claims, owners)))
     return {"documents": docs, "error_claims": error_claims}
 
 
-def tables(model: Any) -> dict[str, pd.DataFrame]:
-    """Every result table of the run, by file stem (in the order they are written)."""
+#: documents per Parquet row group when streaming the store
+ROW_GROUP = 1 << 20
+
+TABLE_ORDER = (
+    "model_metrics",
+    *AGENT_TABLES,
+    "errors",
+    "adoptions",
+    "lineage",
+    "concept_distributions",
+    "style_distributions",
+    "concepts",
+    "facts",
+    "training_sources",
+    "crawls",
+    "z_samples",
+    "interventions",
+    "documents",
+    "error_claims",
+    "sites",
+)
+#: the tables :func:`write_tables` streams from the store's columns
+STORE_TABLES = ("documents", "error_claims")
+
+
+def tables(model: Any, *, documents: bool = True) -> dict[str, pd.DataFrame]:
+    """Every result table of the run, by file stem (in the order they are written);
+    ``documents=False`` leaves out the two tables read from the store (``documents``,
+    ``error_claims``), which :func:`write_tables` streams."""
     frames = collected_frames(model)
-    events = event_tables(model)
-    world = world_tables(model)
-    docs = document_tables(model)
-    errors = error_tables(model)
-    order = (
-        ["model_metrics", *(k for k in AGENT_TABLES if k in frames), "errors", "adoptions", "lineage", "concept_distributions", "style_distributions", "concepts", "facts", "training_sources", "crawls", "z_samples", "interventions", "documents", "error_claims", "sites"]
-    )
-    merged = {**frames, **events, **world, **docs, **errors}
-    return {k: merged[k] for k in order}
+    merged = {**frames, **event_tables(model), **world_tables(model), **error_tables(model)}
+    if documents:
+        merged.update(document_tables(model))
+    return {k: merged[k] for k in TABLE_ORDER if k in merged}
+
+
+def write_tables(model: Any, out_dir: Path, small: dict[str, pd.DataFrame] | None = None) -> list:
+    """Write every table of the run to ``out_dir/<name>.parquet`` (file names returned, in
+    table order). ``documents`` and ``error_claims`` go straight from the store's columns to
+    Parquet in row groups of :data:`ROW_GROUP` (no DataFrame of the whole store); ``small``
+    are the other tables if already built."""
+    small = tables(model, documents=False) if small is None else small
+    files = []
+    for name in TABLE_ORDER:
+        path = Path(out_dir) / f"{name}.parquet"
+        if name in STORE_TABLES:
+            _stream_store_table(model.internet.store, name, path)
+        elif name in small:
+            small[name].to_parquet(path, index=False)
+        else:
+            continue
+        files.append(path.name)
+    return files
+
+
+def _arrow_batch(columns: dict[str, np.ndarray]):
+    import pyarrow as pa
+
+    arrays = {}
+    for name, values in columns.items():
+        if name == "kind":
+            codes = pa.array(np.asarray(values, dtype=np.int8))
+            arrays[name] = pa.DictionaryArray.from_arrays(codes, pa.array(list(KIND_NAMES)))
+        else:
+            arrays[name] = pa.array(np.ascontiguousarray(values))
+    return pa.RecordBatch.from_pydict(arrays)
+
+
+def _stream_store_table(store: Any, name: str, path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    n = len(store)
+    if name == "documents":
+        chunks = (
+            document_columns(store, slice(lo, min(lo + ROW_GROUP, n)))
+            for lo in range(0, max(n, 1), ROW_GROUP)
+        )
+    else:
+        claims, owners = error_claim_rows(store)
+        chunks = (
+            error_claim_columns(store, claims[lo : lo + ROW_GROUP], owners[lo : lo + ROW_GROUP])
+            for lo in range(0, max(claims.size, 1), ROW_GROUP)
+        )
+    writer = None
+    try:
+        for columns in chunks:
+            batch = _arrow_batch(columns)
+            if writer is None:
+                writer = pq.ParquetWriter(path, batch.schema)
+            writer.write_batch(batch)
+    finally:
+        if writer is not None:
+            writer.close()

@@ -117,7 +117,7 @@ class EcosystemModel(mesa.Model):
         self.space = Network(graph, random=self.random)
         indptr, indices = csr(self.space.G)
         self.internet = Internet(
-            graph, kind, owner, pagerank(graph), indptr, indices, DocumentStore(sc.world.style_dim)
+            graph, kind, owner, pagerank(graph), indptr, indices, DocumentStore.for_scenario(sc)
         )
         self.human_sites = self.internet.sites_of(HUMAN_SITE)
         self.errors = ErrorRegistry(

@@ -1,0 +1,134 @@
+"""Benchmark: throughput against numpy's sampling limit, cost per document at 1× and 10×,
+memory per document, and the naive reference ratio, side by side in one report.
+
+Each scale runs in a fresh process (its own peak RSS). Times are CPU seconds of the process
+(``time.process_time``), which a loaded machine distorts less than wall time; the load average
+is reported beside them. The sampling limit is measured in the same process right after the
+run: plain ``cumsum`` + ``searchsorted`` draws (one core) from the run's own distributions
+(the human concept mix and fact popularity), as many as the run made.
+
+    python benchmarks/bench_scale.py                  # 1× and 10×
+    python benchmarks/bench_scale.py --factors 1      # 1× only
+    python benchmarks/bench_scale.py --naive          # also the per-document Mesa reference
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+CHILD = r"""
+import json, os, resource, sys, tempfile, time
+import numpy as np
+from habsburg.scenarios import load_scenario
+from habsburg.scenarios.library import scaled
+from habsburg.model.model import EcosystemModel
+from habsburg.model import export
+from habsburg.ecosystem.store import REPOST
+
+factor = float(sys.argv[1])
+sc = load_scenario("baseline")
+if factor != 1:
+    sc = scaled(sc, factor)
+c0, w0 = time.process_time(), time.perf_counter()
+model = EcosystemModel(sc)
+for _ in range(sc.steps):
+    model.step()
+sim_cpu, sim_wall = time.process_time() - c0, time.perf_counter() - w0
+store = model.internet.store
+n = len(store)
+rss_sim = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+with tempfile.TemporaryDirectory() as out:
+    c1 = time.process_time()
+    export.write_tables(model, out)
+    write_cpu = time.process_time() - c1
+    disk = sum(p.stat().st_size for p in __import__("pathlib").Path(out).iterdir())
+rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+# draws made by the run: concept draws and fact claims of every document that is not a repost
+original = store.kind != REPOST
+n_concepts = np.diff(store.concept_offsets)[original].sum()
+n_claims = np.diff(store.claim_offsets)[original].sum()
+draws = int(n_concepts + n_claims)
+
+def limit(probs, k, rng):
+    # numpy's own categorical sampling, one core: cumsum + searchsorted
+    cdf = np.cumsum(probs); cdf /= cdf[-1]
+    return np.searchsorted(cdf, rng.random(k), side="right")
+
+rng = np.random.default_rng(0)
+world = model.world
+chunk = 1 << 22
+c2 = time.process_time()
+for probs, total in ((world.p_human, int(n_concepts)), (world.fact_popularity, int(n_claims))):
+    for lo in range(0, total, chunk):
+        limit(probs, min(chunk, total - lo), rng)
+limit_cpu = time.process_time() - c2
+print(json.dumps({
+    "factor": factor,
+    "documents": n,
+    "draws": draws,
+    "simulate_cpu_s": round(sim_cpu, 2),
+    "simulate_wall_s": round(sim_wall, 2),
+    "write_tables_cpu_s": round(write_cpu, 2),
+    "cpu_us_per_document": round(1e6 * sim_cpu / n, 3),
+    "draws_per_cpu_s": round(draws / sim_cpu),
+    "numpy_limit_draws_per_cpu_s": round(draws / limit_cpu),
+    "share_of_numpy_limit": round(limit_cpu / sim_cpu, 3),
+    "store_bytes_per_document": round(store.nbytes / n, 1),
+    "peak_rss_gb_simulate": round(rss_sim / 2**30, 2),
+    "peak_rss_gb": round(rss / 2**30, 2),
+    "peak_bytes_per_document": round(rss / n, 1),
+    "parquet_disk_mb": round(disk / 2**20, 1),
+    "load_average": os.getloadavg(),
+}))
+"""
+
+
+def run_child(factor: float) -> dict:
+    proc = subprocess.run(
+        [sys.executable, "-c", CHILD, str(factor)], capture_output=True, text=True, check=False
+    )
+    if proc.returncode:
+        return {"factor": factor, "error": proc.stderr.strip().splitlines()[-1:]}
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--factors", type=float, nargs="+", default=[1.0, 10.0])
+    parser.add_argument("--naive", action="store_true", help="also run bench_naive.py")
+    parser.add_argument("--json", type=Path, help="also write the rows to this file")
+    args = parser.parse_args()
+    rows = []
+    for factor in args.factors:
+        row = run_child(factor)
+        print(json.dumps(row), flush=True)
+        rows.append(row)
+    ok = [r for r in rows if "error" not in r]
+    if len(ok) >= 2:
+        base, big = ok[0], ok[-1]
+        ratio = big["cpu_us_per_document"] / base["cpu_us_per_document"]
+        print(f"cost per document x{big['factor']:g} / x{base['factor']:g}: {ratio:.2f}")
+    if args.naive:
+        here = Path(__file__).with_name("bench_naive.py")
+        naive = subprocess.run(
+            [sys.executable, str(here), "--json"], capture_output=True, text=True
+        )
+        nrow = json.loads(naive.stdout.strip().splitlines()[-1])
+        nrow["habsburg_documents_per_cpu_s"] = round(1e6 / ok[0]["cpu_us_per_document"])
+        nrow["ratio"] = round(nrow["habsburg_documents_per_cpu_s"] / nrow["documents_per_cpu_s"], 1)
+        print(json.dumps(nrow))
+        rows.append(nrow)
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=2))
+    print(f"load average: {os.getloadavg()}")
+    return 0 if len(ok) == len(args.factors) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

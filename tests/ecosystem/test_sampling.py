@@ -1,0 +1,123 @@
+"""The fast samplers and linear-time kernels give exactly what the plain methods give."""
+
+import numpy as np
+import pytest
+
+from habsburg.ecosystem.sampling import (
+    CategoricalSampler,
+    CategoricalTable,
+    TableCache,
+    fill_by_source,
+    group_by_key,
+    sample_categorical,
+)
+from habsburg.ecosystem.store import Batch, DocumentStore
+from habsburg.ecosystem.training import dedup_roots, first_of_each
+
+
+def _plain(probs, u):
+    cdf = np.cumsum(probs)
+    cdf /= cdf[-1]
+    return np.minimum(np.searchsorted(cdf, u, side="right"), len(probs) - 1).astype(np.int32)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_guide_table_draws_what_inverse_cdf_draws(seed):
+    rng = np.random.default_rng(seed)
+    k = int(rng.integers(1, 2000))
+    probs = rng.random(k) ** rng.uniform(0.2, 15)
+    probs[rng.random(k) < 0.3] = 0.0  # zero-probability outcomes are never drawn
+    probs[0] += 1e-3
+    cdf = np.cumsum(probs) / probs.sum()
+    # uniforms at and next to every CDF boundary, where a table could go wrong
+    edges = cdf[:-1]
+    u = np.concatenate([rng.random(20_000), edges, np.nextafter(edges, 0), np.nextafter(edges, 1)])
+    u = u[(u >= 0) & (u < 1)]
+    out = CategoricalTable(probs).draw(u)
+    np.testing.assert_array_equal(out, _plain(probs, u))
+    assert not np.isin(out, np.flatnonzero(probs == 0)).any()
+
+
+def test_sample_categorical_keeps_the_random_stream():
+    probs = np.arange(1, 501, dtype=float) ** -1.1
+    a = sample_categorical(probs, 5000, np.random.default_rng(3))
+    b = _plain(probs, np.random.default_rng(3).random(5000))
+    np.testing.assert_array_equal(a, b)
+    small = sample_categorical(probs, 7, np.random.default_rng(4))  # below the table threshold
+    np.testing.assert_array_equal(small, _plain(probs, np.random.default_rng(4).random(7)))
+
+
+def test_table_cache_rebuilds_when_the_distribution_changes_in_place():
+    cache = TableCache(maxsize=2)
+    probs = np.array([0.5, 0.5, 0.0])
+    first = cache.table(probs)
+    assert cache.table(probs) is first
+    probs[:] = [0.0, 0.0, 1.0]
+    changed = cache.table(probs)
+    assert changed is not first
+    assert (changed.draw(np.random.default_rng(0).random(10)) == 2).all()
+
+
+def test_fill_by_source_matches_one_masked_pass_per_source():
+    rng = np.random.default_rng(5)
+    source = rng.integers(0, 30, size=20_000)
+    dists = {k: rng.random(300) for k in range(30)}
+
+    def reference(seed):
+        g = np.random.default_rng(seed)
+        out = np.empty(source.size, np.int32)
+        for key in np.unique(source).tolist():
+            mask = source == key
+            out[mask] = _plain(dists[key], g.random(int(mask.sum())))
+        return out
+
+    g = np.random.default_rng(9)
+    samplers = {k: CategoricalSampler(p, g) for k, p in dists.items()}
+    np.testing.assert_array_equal(fill_by_source(source, samplers), reference(9))
+    g = np.random.default_rng(9)  # plain callables work too
+    lambdas = {k: (lambda n, p=p: sample_categorical(p, n, g)) for k, p in dists.items()}
+    np.testing.assert_array_equal(fill_by_source(source, lambdas), reference(9))
+
+
+def test_group_by_key_lists_positions_in_order():
+    keys = np.array([3, -1, 3, 7, -1, 3])
+    order, distinct, starts = group_by_key(keys)
+    assert distinct.tolist() == [-1, 3, 7]
+    groups = [order[starts[i] : starts[i + 1]].tolist() for i in range(len(distinct))]
+    assert groups == [[1, 4], [0, 2, 5], [3]]
+    wide = np.array([10**9, 5, 10**9])  # a range too wide for the counting sort
+    order, distinct, starts = group_by_key(wide)
+    assert distinct.tolist() == [5, 10**9] and order[starts[1] :].tolist() == [0, 2]
+
+
+def test_dedup_keeps_the_first_copy_of_each_original_without_a_store_sized_array():
+    store = DocumentStore(style_dim=1, capacity=8)
+    n = 6
+    store.begin_step(0)
+    store.append(
+        Batch(
+            site=np.zeros(n, int),
+            kind=0,
+            producer=0,
+            model=-1,
+            synthetic_fraction=np.zeros(n),
+            tokens=np.full(n, 50),
+            green=np.zeros(n, int),
+            style=np.zeros((n, 1)),
+            quality=np.ones(n),
+            concept_lengths=np.ones(n, int),
+            concepts=np.zeros(n, int),
+            claim_lengths=np.zeros(n, int),
+            claim_facts=np.zeros(0, int),
+            claim_values=np.zeros(0, int),
+            claim_errors=np.zeros(0, int),
+            original=np.array([-1, -1, 0, 1, 0, -1]),
+        ),
+        step=0,
+    )
+    ids = np.array([3, 2, 0, 5, 4, 1, 5])
+    # roots: 1, 0, 0, 5, 0, 1, 5 -> first copies at positions 0, 1, 3
+    assert dedup_roots(store, ids).tolist() == [3, 2, 5]
+    assert first_of_each(np.array([4, 4, 2, 4, 2])).tolist() == [True, False, True, False, False]
+    sparse = np.array([10**9, 3, 10**9, 3, 7])  # a range far wider than the keys: sorted instead
+    assert first_of_each(sparse).tolist() == [True, True, False, False, True]

@@ -1,0 +1,122 @@
+"""The document store's narrow types, reservation and bounded site index; streamed tables."""
+
+import copy
+import pickle
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import tiny_scenario
+
+from habsburg.ecosystem.store import Batch, ColumnTypes, DocumentStore, int_type
+from habsburg.model import export
+from habsburg.model.model import EcosystemModel
+from habsburg.scenarios.errors import ScenarioError
+
+
+def _run(store_factory=None, steps=None):
+    model = EcosystemModel(tiny_scenario())
+    if store_factory is not None:  # nothing is published before the first step
+        model.internet.store = store_factory(model.config)
+    for _ in range(steps or model.config.steps):
+        model.step()
+    return model
+
+
+@pytest.fixture(scope="module")
+def narrow_run():
+    return _run()
+
+
+def test_narrow_types_are_chosen_from_the_scenario(narrow_run):
+    store = narrow_run.internet.store
+    assert store.types.site == np.int8 or store.types.site == np.int16
+    assert store.site.dtype.itemsize <= 2 and store.model.dtype == np.int8
+    assert store.concepts.dtype == np.int16 and store.claim_values.dtype == np.int8
+    assert store.step.dtype == np.int16 and store.tokens.dtype == np.uint16
+
+
+@pytest.mark.parametrize(
+    ("change", "setting"),
+    [
+        (lambda sc: setattr(sc.world, "values_per_fact", 300), "world.values_per_fact"),
+        (lambda sc: sc.models.extend([copy.deepcopy(sc.models[0])] * 130), "[[models]]"),
+        (lambda sc: setattr(sc, "end", "4800-01"), "months"),
+    ],
+)
+def test_a_scenario_too_large_for_the_narrow_types_is_refused(change, setting):
+    sc = tiny_scenario()
+    change(sc)
+    with pytest.raises(ScenarioError, match=setting.replace("[", r"\[").replace("]", r"\]")):
+        DocumentStore.for_scenario(sc)
+
+
+def test_int_type_is_the_narrowest_that_holds_the_size():
+    assert int_type(127) == np.int8 and int_type(128) == np.int16
+    assert int_type(40_000) == np.int32
+    with pytest.raises(ScenarioError, match="web.sites"):
+        int_type(2**40, np.int32, "web.sites")
+
+
+def _one_doc(**over):
+    fields = dict(
+        site=np.array([3]),
+        kind=0,
+        producer=0,
+        model=-1,
+        synthetic_fraction=np.zeros(1),
+        tokens=np.array([100]),
+        green=np.array([20]),
+        style=np.zeros((1, 1)),
+        quality=np.ones(1),
+        concept_lengths=np.array([1]),
+        concepts=np.array([7]),
+        claim_lengths=np.array([0]),
+        claim_facts=np.zeros(0, int),
+        claim_values=np.zeros(0, int),
+        claim_errors=np.zeros(0, int),
+    )
+    fields.update(over)
+    return Batch(**fields)
+
+
+def test_values_never_wrap_derived_counts_widen_and_sizes_are_refused():
+    types = ColumnTypes(site=np.dtype(np.int8), tokens=np.dtype(np.uint16))
+    store = DocumentStore(style_dim=1, capacity=4, types=types)
+    store.begin_step(0)
+    store.append(_one_doc(tokens=np.array([70_000]), green=np.array([65_600])), step=0)
+    assert store.tokens.tolist() == [70_000] and store.green.tolist() == [65_600]
+    with pytest.raises(OverflowError):
+        store.append(_one_doc(site=np.array([300])), step=0)
+
+
+def test_results_are_identical_with_the_old_wide_columns(narrow_run):
+    """Bit for bit: the same run on a store with the former (wide) types."""
+    wide = _run(lambda sc: DocumentStore(sc.world.style_dim))
+    assert wide.internet.store.site.dtype == np.int32
+    a, b = narrow_run.tables(), wide.tables()
+    assert list(a) == list(b)
+    for name in a:
+        pd.testing.assert_frame_equal(a[name], b[name], check_dtype=False, obj=name)
+
+
+def test_capacity_is_reserved_up_front_and_the_site_index_stays_in_the_crawl_window(narrow_run):
+    store = narrow_run.internet.store
+    reserved = DocumentStore.for_scenario(narrow_run.config)
+    assert len(store.step.base if store.step.base is not None else store.step) >= len(store)
+    assert len(reserved._cols["step"].data) >= len(store)  # the estimate covers the run
+    window = max(s.window_months for s in narrow_run.config.scrapers)
+    assert 0 < len(store._site_index) <= window + 1
+    restored = pickle.loads(pickle.dumps(store))
+    assert restored._site_index == {} and len(restored) == len(store)
+    np.testing.assert_array_equal(restored.concepts, store.concepts)
+
+
+def test_streamed_tables_equal_the_in_memory_ones(narrow_run, tmp_path):
+    files = export.write_tables(narrow_run, tmp_path)
+    expected = narrow_run.tables()
+    assert files == [f"{name}.parquet" for name in expected]
+    for name in ("documents", "error_claims"):
+        got = pd.read_parquet(tmp_path / f"{name}.parquet")
+        pd.testing.assert_frame_equal(got, expected[name], check_dtype=False, obj=name)
+        assert str(got["kind"].dtype) == "category"
