@@ -54,7 +54,7 @@ def test_a_scenario_too_large_for_the_narrow_types_is_refused(change, setting):
 def test_int_type_is_the_narrowest_that_holds_the_size():
     assert int_type(127) == np.int8 and int_type(128) == np.int16
     assert int_type(40_000) == np.int32
-    with pytest.raises(ScenarioError, match="web.sites"):
+    with pytest.raises(ScenarioError, match=r"web\.sites"):
         int_type(2**40, np.int32, "web.sites")
 
 
