@@ -19,6 +19,13 @@ from habsburg.ecosystem.text.corpus import Corpus, tokenize
 from habsburg.ecosystem.text.metrics import distinct_ngrams, ngram_share, vocabulary_share
 from habsburg.ecosystem.text.ngram import NgramLearner, flatten
 from habsburg.ecosystem.text.store import HUMAN, KIND_HUMAN, KIND_MODEL, TokenStore
+from habsburg.ecosystem.text.views import (
+    concept_distribution,
+    concept_divergence,
+    fact_accuracy,
+    fact_claims,
+    true_values,
+)
 from habsburg.ecosystem.text.watermark import TokenWatermark, paraphrase
 from habsburg.scenarios.text_schema import TextModelConfig, TextScenario
 
@@ -89,6 +96,7 @@ class TextGenerativeModel(mesa.Agent):
         m, c = self.model, self.config
         docs = self.learner.sample(c.documents, c.document_tokens, m.rng, watermark=self.watermark)
         author = np.full(docs.shape, self.index, dtype=np.int16)
+        m.measure(self, docs)  # the model's own output, before any user edits it
         n_para = round(c.paraphrase_share * c.documents)
         if n_para:
             flat = docs[:n_para].ravel()
@@ -108,7 +116,6 @@ class TextGenerativeModel(mesa.Agent):
             author=author,
             watermarked=self.watermark is not None,
         )
-        m.measure(self, docs)
 
     def retrain(self) -> None:
         """Fit the next generation on the data policy's training set (store ids + original
@@ -222,6 +229,10 @@ class TextEcosystemModel(mesa.Model):
         self.perplexity_rows: list[pd.DataFrame] = []
         self.sample_rows: list[dict] = []
         self.prompt = corpus.vocab.encode(tokenize(scenario.samples.prompt))
+        human_flat = np.concatenate(self.human_train)
+        self.fact_truth = true_values(fact_claims(human_flat, corpus.vocab), V)
+        self.human_concepts = concept_distribution(human_flat, V)
+        self.concepts: dict[tuple[int, str], np.ndarray] = {}
 
     @property
     def generative_models(self) -> list[TextGenerativeModel]:
@@ -267,6 +278,14 @@ class TextEcosystemModel(mesa.Model):
             ),
             **agent.training_stats,
         }
+        accuracy, n_claims = fact_accuracy(fact_claims(flat, self.corpus.vocab), self.fact_truth)
+        concepts = concept_distribution(flat, learner.vocab_size)
+        self.concepts[self.generation, c.name] = concepts
+        row.update(
+            fact_accuracy=accuracy,
+            fact_claims=n_claims,
+            concept_js_to_human=concept_divergence(concepts, self.human_concepts),
+        )
         if agent.watermark is not None:
             row["mean_z"] = float(agent.watermark.detect(flat, offsets)["z"].mean())
         self.model_rows.append(row)
@@ -290,9 +309,23 @@ class TextEcosystemModel(mesa.Model):
                 }
             )
 
+    def convergence(self) -> pd.DataFrame:
+        """Pairwise Jensen–Shannon divergence between models' concept (content-word)
+        distributions per generation: falling values mean the models converge."""
+        rows = []
+        names = [a.config.name for a in self.generative_models]
+        for g in range(self.generation):
+            for i, a in enumerate(names):
+                for b in names[i + 1 :]:
+                    if (g, a) in self.concepts and (g, b) in self.concepts:
+                        js = concept_divergence(self.concepts[g, a], self.concepts[g, b])
+                        rows.append({"generation": g, "model_a": a, "model_b": b, "concept_js": js})
+        return pd.DataFrame(rows, columns=["generation", "model_a", "model_b", "concept_js"])
+
     def tables(self) -> dict[str, pd.DataFrame]:
         """The run's result tables (one row per generation × model / crawl / sample)."""
         return {
+            "text_convergence": self.convergence(),
             "text_generations": pd.DataFrame(self.model_rows),
             "text_crawls": pd.DataFrame(self.scraper_rows),
             "text_perplexities": pd.concat(self.perplexity_rows, ignore_index=True)

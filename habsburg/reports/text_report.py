@@ -196,6 +196,14 @@ def write_text_report(run_dir: str | Path) -> Path:
         "",
     ]
     out += [f"- {label}: AUC {value:.3f}" for label, value in aucs]
+    conv = run_dir / "text_convergence.parquet"
+    if conv.is_file() and len(conv_df := pd.read_parquet(conv)):
+        out += [
+            "",
+            "## Convergence: Jensen–Shannon divergence between models' content words",
+            "",
+            markdown_table(conv_df),
+        ]
     out += ["", "## Filters per crawl", "", markdown_table(t["text_crawls"]), ""]
     path = run_dir / "text_report.md"
     path.write_text("\n".join(out))

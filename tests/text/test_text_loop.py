@@ -131,3 +131,22 @@ def test_library_scenarios_load_and_bad_keys_are_named():
         text_scenario_from_dict({"models": [{"policy": "distillation"}]}, "x.toml")
     with pytest.raises(ScenarioError, match="unknown text scenario"):
         load_text_scenario("text_nope")
+
+
+def test_report_reads_a_text_run(tmp_path, small_corpus):
+    from habsburg.reports.text_report import write_text_report
+
+    sc = text_scenario_from_dict(
+        {
+            "name": "rep",
+            "generations": 2,
+            "humans": {"documents": 20, "document_tokens": 40},
+            "models": [{"name": "a", "watermark": True, "documents": 30, "document_tokens": 40}],
+            "samples": {"prompt": "the farmer", "continuations": 2, "tokens": 6},
+        }
+    )
+    run_text_scenario(sc, corpus=small_corpus, out=tmp_path / "run")
+    text = write_text_report(tmp_path / "run").read_text()
+    assert "“the farmer …”" in text and "| 1 |" in text
+    assert "watermark z, a: watermarked vs human: AUC" in text
+    assert (tmp_path / "run" / "text_perplexity_distributions.png").stat().st_size > 1000
