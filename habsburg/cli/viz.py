@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from habsburg.scenarios.errors import UserError
-
 import argparse
 import os
 import signal
 import subprocess
 import sys
 
-from habsburg.viz.model import AUTHORS_ENV, SCENARIO_ENV, VIZ_AUTHORS
+from habsburg.scenarios.errors import UserError
+from habsburg.viz.scenario import AUTHORS_ENV, SCENARIO_ENV, VIZ_AUTHORS
 
 DEFAULT_PORT = 8765
 
@@ -72,20 +71,18 @@ def server_env(scenario: str, authors: int) -> dict[str, str]:
 
 
 def cmd_viz(args: argparse.Namespace) -> int:
-    from habsburg.scenarios.library import load_scenario
-    from habsburg.viz.model import EcosystemViz
+    from habsburg.model.model import EcosystemModel
+    from habsburg.viz.scenario import check_choice, model_kwargs, pick
 
     if not 1 <= args.port <= 65535:
         raise UserError(f"--port must be between 1 and 65535, got {args.port}")
     if args.authors < 10:
         raise UserError(f"--authors must be at least 10, got {args.authors}")
-    scenario = load_scenario(args.scenario)  # a bad name or file fails here, before the server
-    scenario_arg = args.scenario
-    if os.path.exists(scenario_arg):
-        scenario_arg = os.path.abspath(scenario_arg)
-    EcosystemViz(scenario_name=scenario_arg, authors=args.authors)  # so does one it cannot build
+    scenario_arg = check_choice(args.scenario)  # a bad name or file fails here, before the server
+    chosen = pick(scenario_arg, args.authors)
+    EcosystemModel(**model_kwargs(chosen))  # so does one the model cannot be built from
     print(
-        f"habsburg viz: {scenario.name} ({args.authors} authors) on http://127.0.0.1:{args.port}"
+        f"habsburg viz: {chosen.scenario.name} ({args.authors} authors) on http://127.0.0.1:{args.port}"
         " — Ctrl-C stops",
         flush=True,
     )

@@ -1,0 +1,535 @@
+"""Altair charts of a :class:`~habsburg.viz.snapshot.Snapshot`, one function per question.
+
+Every chart is ``width="container"`` (Vega draws SVG at the panel's width, so text keeps its
+size at any window width and nothing is an image stretched to fit), has a legend for every
+series and marker, hover values, year ticks over the whole scenario and a dashed rule at each
+intervention month (named in the legend). Series of model-level metrics go through Mesa's own
+``make_plot_component(..., backend="altair")`` (see :mod:`habsburg.viz.components`); the
+functions here add the markers (:func:`time_axis`) or draw what Mesa's components do not
+(per-model series, the site graph, the cascade graph).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import altair as alt
+import networkx as nx
+import numpy as np
+import pandas as pd
+
+from habsburg.viz.scenario import LEVER_BY_PATH
+from habsburg.viz.snapshot import Snapshot
+
+#: detector-based measurements of AI-written new web articles (Graphite, Common Crawl samples):
+#: months after the first mass-market chatbot -> share (SCIENCE.md, V5)
+WEB_STUDY = {12: 0.36, 24: 0.48}
+WEB_PLATEAU = 0.50
+#: height of a chart's plot area, pixels (panels are this plus title, axis and legend)
+HEIGHT = 220
+MODEL_PALETTE = "tableau10"
+MARKER_TITLE = "markers"
+SITE_SHAPES = {"human": "circle", "farm": "square", "aggregator": "triangle-up"}
+
+
+def theme(chart: alt.TopLevelMixin, dark: bool) -> alt.TopLevelMixin:
+    """Colours for the page's theme: transparent background, readable text in dark mode."""
+    text = "#e0e0e0" if dark else "#222"
+    grid = "#555" if dark else "#ddd"
+    return (
+        chart.configure(background="transparent", font="Roboto, sans-serif")
+        .configure_axis(
+            labelColor=text,
+            titleColor=text,
+            gridColor=grid,
+            domainColor=grid,
+            tickColor=grid,
+            labelFontSize=11,
+            titleFontSize=11,
+        )
+        .configure_legend(
+            labelColor=text,
+            titleColor=text,
+            labelFontSize=11,
+            titleFontSize=11,
+            orient="right",
+            labelLimit=150,
+        )
+        .configure_title(color=text, fontSize=13, anchor="start")
+        .configure_view(strokeWidth=0)
+    )
+
+
+def _year_expr(snap: Snapshot, field: str) -> str:
+    y, m = (int(x) for x in snap.start.split("-"))
+    return f"datetime({y}, {m - 1} + {field}, 1)"
+
+
+def x_months(snap: Snapshot, field: str = "step", title: str | None = None) -> alt.X:
+    """x over the whole scenario in steps, labelled by year at Januaries."""
+    januaries = [s for s in range(snap.total) if month_label(snap, s).endswith("-01")]
+    januaries = januaries[:: max(1, len(januaries) // 11)]
+    return alt.X(
+        f"{field}:Q",
+        scale=alt.Scale(domain=[0, max(snap.total - 1, 1)], nice=False),
+        axis=alt.Axis(
+            values=januaries,
+            labelExpr=f"timeFormat({_year_expr(snap, 'datum.value')}, '%Y')",
+            title=title,
+            grid=True,
+        ),
+    )
+
+
+def month_label(snap: Snapshot, step: int) -> str:
+    y, m = (int(x) for x in snap.start.split("-"))
+    total = y * 12 + m - 1 + step
+    return f"{total // 12:04d}-{total % 12 + 1:02d}"
+
+
+def with_month(chart: alt.Chart, snap: Snapshot, field: str = "step") -> alt.Chart:
+    """Adds a ``month`` (YYYY-MM) field computed from ``field`` for hover values."""
+    return chart.transform_calculate(
+        month=f"timeFormat({_year_expr(snap, 'datum.' + field)}, '%Y-%m')"
+    )
+
+
+def marker_rows(snap: Snapshot) -> pd.DataFrame:
+    """The vertical markers of every time axis: the chatbot launch and each intervention month
+    (one row per month; the label names what changed)."""
+    rows = [{"step": snap.launch_step, "marker": "chatbot launch"}]
+    iv = snap.interventions
+    for step, g in iv.groupby("step", sort=True) if len(iv) else []:
+        changes = ", ".join(
+            f"{short_name(p)} {fmt(v)}" for p, v in zip(g.path, g.value, strict=False)
+        )
+        rows.append({"step": int(step), "marker": f"{month_label(snap, int(step))}: {changes}"})
+    df = pd.DataFrame(rows)
+    df["month"] = [month_label(snap, int(s)) for s in df.step]
+    return df
+
+
+def short_name(path: str) -> str:
+    """A lever's short name for a setting path (``*`` or a named item), else the path."""
+    parts = path.split(".")
+    for lever_path, lever in LEVER_BY_PATH.items():
+        lp = lever_path.split(".")
+        if len(lp) == len(parts) and all(
+            a == b or a == "*" for a, b in zip(lp, parts, strict=False)
+        ):
+            return lever.short
+    return path
+
+
+def fmt(value: Any) -> str:
+    return (
+        f"{value:g}"
+        if isinstance(value, float | int) and not isinstance(value, bool)
+        else str(value)
+    )
+
+
+def markers(snap: Snapshot) -> alt.Chart:
+    """Dashed rules at the launch and intervention months, in the legend, with hover text."""
+    df = marker_rows(snap)
+    return (
+        alt.Chart(df)
+        .mark_rule(strokeWidth=1.5)
+        .encode(
+            x=alt.X("step:Q"),
+            strokeDash=alt.StrokeDash(
+                "marker:N",
+                title=MARKER_TITLE,
+                scale=alt.Scale(range=[[2, 2]] + [[6, 3]] * (len(df) - 1)),
+            ),
+            color=alt.value("#888"),
+            tooltip=[alt.Tooltip("marker:N", title="marker"), alt.Tooltip("month:N")],
+        )
+    )
+
+
+def time_axis(snap: Snapshot, chart: alt.Chart, y: alt.Y | None = None) -> alt.LayerChart:
+    """Puts ``chart`` (with x field ``Step``, as Mesa's plot component draws it) on the
+    scenario's month axis with the launch and intervention markers, full panel width."""
+    # Mesa's component sizes its chart 450 x 350 px; the layer takes the panel's width instead
+    # and its pan/zoom (scales bound to a selection) collapses a layered, container-wide chart
+    chart = chart.copy(deep=False)
+    chart.width, chart.height, chart.params = alt.Undefined, alt.Undefined, alt.Undefined
+    chart = with_month(chart, snap, "Step").encode(
+        x=x_months(snap, "Step"),
+        color=alt.Color("Measure:N", title=None),
+        tooltip=[
+            alt.Tooltip("Measure:N", title="series"),
+            alt.Tooltip("month:N"),
+            alt.Tooltip("Value:Q", format=".3f"),
+        ],
+    )
+    if y is not None:
+        chart = chart.encode(y=y)
+    return layered(snap, chart)
+
+
+def layered(snap: Snapshot, *charts: alt.Chart, title: str = "") -> alt.LayerChart:
+    out = alt.layer(*charts, markers(snap)).properties(width="container", height=HEIGHT)
+    return out.properties(title=title) if title else out
+
+
+def message_chart(text: str) -> alt.Chart:
+    """A chart that only says ``text`` (what a panel shows when it cannot draw)."""
+    return (
+        alt.Chart(pd.DataFrame({"t": [text]}))
+        .mark_text(align="left", baseline="top", color="#e8a33d", fontSize=12, limit=600)
+        .encode(text="t:N", x=alt.value(0), y=alt.value(0))
+        .properties(width="container", height=40)
+    )
+
+
+def empty_note(snap: Snapshot, text: str = "no data yet — press Step") -> alt.Chart:
+    """A note in the upper right corner, clear of reference markers."""
+    return (
+        alt.Chart(pd.DataFrame({"t": [text]}))
+        .mark_text(align="right", baseline="top", color="#888", fontSize=12)
+        .encode(text="t:N", x=alt.value("width"), y=alt.value(4))
+    )
+
+
+# --- model-level series: post-processing of Mesa's plot component --------------------------------
+def synthetic_share_post(snap: Snapshot):
+    """Mesa's plot of the synthetic shares plus the web studies' points and plateau."""
+
+    def post(chart: alt.Chart) -> alt.LayerChart:
+        launch = snap.launch_step
+        study = pd.DataFrame(
+            {
+                "step": [launch + m for m in sorted(WEB_STUDY)],
+                "share": [WEB_STUDY[m] for m in sorted(WEB_STUDY)],
+                "reference": "web study (measured)",
+            }
+        )
+        study["month"] = [month_label(snap, s) for s in study.step]
+        points = (
+            alt.Chart(study)
+            .mark_point(shape="diamond", size=90, filled=True, color="#bbb")
+            .encode(
+                x="step:Q",
+                y="share:Q",
+                shape=alt.Shape("reference:N", title=None),
+                tooltip=["reference:N", "month:N", alt.Tooltip("share:Q", format=".0%")],
+            )
+        )
+        plateau = pd.DataFrame(
+            {"step": [launch + 30], "end": [snap.total - 1], "share": [WEB_PLATEAU]}
+        )
+        plateau["reference"] = "web plateau (~50%)"
+        rule = (
+            alt.Chart(plateau)
+            .mark_rule(color="#bbb", strokeDash=[8, 4])
+            .encode(
+                x="step:Q",
+                x2="end:Q",
+                y="share:Q",
+                opacity=alt.Opacity("reference:N", title=None, scale=alt.Scale(range=[1])),
+                tooltip=["reference:N", alt.Tooltip("share:Q", format=".0%")],
+            )
+        )
+        y = alt.Y(
+            "Value:Q",
+            scale=alt.Scale(domain=[0, 1]),
+            axis=alt.Axis(format="%"),
+            title="synthetic share",
+        )
+        return time_axis(snap, chart, y) + points + rule
+
+    return post
+
+
+def share_post(snap: Snapshot, title: str):
+    """Mesa's plot of 0–1 series (shares, precision, recall) on the month axis."""
+
+    def post(chart: alt.Chart) -> alt.LayerChart:
+        y = alt.Y("Value:Q", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%"), title=title)
+        return time_axis(snap, chart, y)
+
+    return post
+
+
+def value_post(snap: Snapshot, title: str, count: bool = False):
+    """Mesa's plot of unbounded series on the month axis; ``count``: integer ticks."""
+
+    def post(chart: alt.Chart) -> alt.LayerChart:
+        axis = alt.Axis(tickMinStep=1, format="d") if count else alt.Axis()
+        return time_axis(snap, chart, alt.Y("Value:Q", axis=axis, title=title))
+
+    return post
+
+
+# --- per-model series ---------------------------------------------------------------------------
+def model_colors(snap: Snapshot) -> alt.Scale:
+    return alt.Scale(domain=list(snap.model_names), scheme=MODEL_PALETTE)
+
+
+def per_model_chart(
+    snap: Snapshot, column: str, title: str, floor: float | None = None
+) -> alt.LayerChart:
+    """One line per model (after its launch) of an agent-level metric, with hover values."""
+    df = snap.agents
+    layers = []
+    if len(df) and column in df and df[column].notna().any():
+        data = df[["step", "month", "name", column]].dropna()
+        layers.append(
+            alt.Chart(data)
+            .mark_line(strokeWidth=1.6)
+            .encode(
+                x=x_months(snap),
+                y=alt.Y(f"{column}:Q", title=title, scale=alt.Scale(zero=False)),
+                color=alt.Color("name:N", title=None, scale=model_colors(snap)),
+                tooltip=["name:N", "month:N", alt.Tooltip(f"{column}:Q", format=".3f")],
+            )
+        )
+    else:
+        layers.append(axes_only(snap, title))
+        layers.append(empty_note(snap, "no model deployed yet"))
+    if floor is not None:
+        ref = pd.DataFrame({"y": [floor], "reference": ["H(p_H): floor"]})
+        layers.append(
+            alt.Chart(ref)
+            .mark_rule(color="#999", strokeDash=[4, 2])
+            .encode(
+                y="y:Q", opacity=alt.Opacity("reference:N", title=None, scale=alt.Scale(range=[1]))
+            )
+        )
+    return layered(snap, *layers)
+
+
+def axes_only(snap: Snapshot, title: str, domain: tuple[float, float] = (0, 1)) -> alt.Chart:
+    frame = pd.DataFrame({"step": [0, snap.total - 1], "v": list(domain)})
+    return (
+        alt.Chart(frame).mark_point(opacity=0).encode(x=x_months(snap), y=alt.Y("v:Q", title=title))
+    )
+
+
+def market_chart(snap: Snapshot) -> alt.LayerChart:
+    """Market shares of AI demand, stacked, one colour per model (legend: models)."""
+    df = snap.agents
+    if not len(df) or "market_share" not in df:
+        return layered(snap, axes_only(snap, "market share"), empty_note(snap))
+    data = df[["step", "month", "name", "market_share"]].fillna({"market_share": 0.0})
+    area = (
+        alt.Chart(data)
+        .mark_area()
+        .encode(
+            x=x_months(snap),
+            y=alt.Y(
+                "market_share:Q",
+                stack="zero",
+                title="market share",
+                scale=alt.Scale(domain=[0, 1]),
+                axis=alt.Axis(format="%"),
+            ),
+            color=alt.Color(
+                "name:N", title=None, scale=model_colors(snap), sort=list(snap.model_names)
+            ),
+            order=alt.Order("name:N"),
+            tooltip=["name:N", "month:N", alt.Tooltip("market_share:Q", format=".1%")],
+        )
+    )
+    return layered(snap, area)
+
+
+def lineage_chart(snap: Snapshot) -> alt.LayerChart:
+    """Each model's generations: a mark at the month each was trained (hover: its figures)."""
+    names = list(snap.model_names)
+    lin = snap.lineage
+    if lin.empty:
+        return layered(
+            snap,
+            axes_only(snap, None).encode(y=alt.Y("v:Q", axis=None)),
+            empty_note(snap, "no generation trained yet"),
+        )
+    cols = [
+        c
+        for c in (
+            "model",
+            "generation",
+            "step",
+            "month",
+            "capability",
+            "tail_coverage",
+            "synthetic_share",
+        )
+        if c in lin
+    ]
+    data = lin[cols]
+    y = alt.Y("model:N", sort=names, title=None, scale=alt.Scale(domain=names))
+    line = (
+        alt.Chart(data)
+        .mark_line(strokeWidth=1)
+        .encode(
+            x=x_months(snap), y=y, color=alt.Color("model:N", scale=model_colors(snap), legend=None)
+        )
+    )
+    dots = (
+        alt.Chart(data)
+        .mark_point(filled=True, size=45)
+        .encode(
+            x=x_months(snap),
+            y=y,
+            color=alt.Color("model:N", scale=model_colors(snap), legend=None),
+            tooltip=[alt.Tooltip(c) for c in cols],
+        )
+    )
+    return layered(snap, line, dots)
+
+
+# --- graphs ---------------------------------------------------------------------------------
+def network_chart(snap: Snapshot) -> alt.LayerChart:
+    """The site graph: colour = synthetic share of a site's documents of the last 12 months
+    (grey: nothing published then), shape = who runs it, size = PageRank."""
+    sites = snap.sites.copy()
+    sites["share"] = sites["synthetic_share"]
+    e = snap.edges
+    xy = sites[["x", "y"]].to_numpy()
+    edges = pd.DataFrame(
+        {"x": xy[e[:, 0], 0], "y": xy[e[:, 0], 1], "x2": xy[e[:, 1], 0], "y2": xy[e[:, 1], 1]}
+    )
+    pad = 0.08
+    xs = alt.Scale(domain=[float(xy[:, 0].min()) - pad, float(xy[:, 0].max()) + pad], nice=False)
+    ys = alt.Scale(domain=[float(xy[:, 1].min()) - pad, float(xy[:, 1].max()) + pad], nice=False)
+    links = (
+        alt.Chart(edges)
+        .mark_rule(color="#999", opacity=0.35, strokeWidth=0.5)
+        .encode(
+            x=alt.X("x:Q", scale=xs, axis=None),
+            y=alt.Y("y:Q", scale=ys, axis=None),
+            x2="x2:Q",
+            y2="y2:Q",
+        )
+    )
+    counts = sites.kind.value_counts()
+    sites["who"] = [f"{k} ({counts[k]})" for k in sites.kind]
+    kinds = [k for k in SITE_SHAPES if k in counts]
+    nodes = (
+        alt.Chart(sites)
+        .mark_point(filled=True, stroke="#333", strokeWidth=0.5, opacity=0.95)
+        .encode(
+            x=alt.X("x:Q", scale=xs, axis=None),
+            y=alt.Y("y:Q", scale=ys, axis=None),
+            shape=alt.Shape(
+                "who:N",
+                title="run by",
+                scale=alt.Scale(
+                    domain=[f"{k} ({counts[k]})" for k in kinds],
+                    range=[SITE_SHAPES[k] for k in kinds],
+                ),
+            ),
+            size=alt.Size("pagerank:Q", legend=None, scale=alt.Scale(range=[12, 400])),
+            color=alt.Color(
+                "share:Q",
+                title=f"synthetic share, last {12} months",
+                scale=alt.Scale(domain=[0, 1], scheme="redblue", reverse=True),
+                legend=alt.Legend(format="%", gradientLength=140),
+            ),
+            tooltip=[
+                "site:Q",
+                "kind:N",
+                alt.Tooltip("share:Q", format=".0%", title="synthetic share"),
+                alt.Tooltip("documents:Q", title="documents, 12 months"),
+                alt.Tooltip("pagerank:Q", format=".4f"),
+            ],
+        )
+    )
+    return alt.layer(links, nodes).properties(width="container", height=HEIGHT + 60)
+
+
+def cascade_chart(snap: Snapshot) -> alt.LayerChart:
+    """The error most models came to believe: origin → other publishers → believing models,
+    left to right; hover a node for its documents and first month."""
+    g = snap.cascade
+    if g is None or g.number_of_nodes() == 0:
+        frame = pd.DataFrame({"x": [0, 1], "y": [0, 1]})
+        blank = (
+            alt.Chart(frame)
+            .mark_point(opacity=0)
+            .encode(x=alt.X("x:Q", axis=None), y=alt.Y("y:Q", axis=None))
+        )
+        return alt.layer(blank, empty_note(snap, "no model believes an error yet")).properties(
+            width="container", height=HEIGHT
+        )
+    layer_of = {"origin": 0, "publisher": 1}
+    for _node, data in g.nodes(data=True):
+        role = str(data.get("role", "publisher"))
+        data["layer"] = 2 if "believer" in role else layer_of.get(role, 1)
+    pos = nx.multipartite_layout(g, subset_key="layer", align="vertical")
+    nodes = pd.DataFrame(
+        [
+            {
+                "node": str(n),
+                "x": float(pos[n][0]),
+                "y": float(pos[n][1]),
+                "role": str(d.get("role", "")),
+                "documents": int(d.get("documents", 0)),
+                "first": month_label(snap, int(d.get("first_step", 0))),
+                "adopted": month_label(snap, int(d["adopted_step"])) if "adopted_step" in d else "",
+            }
+            for n, d in g.nodes(data=True)
+        ]
+    )
+    xy = {r.node: (r.x, r.y) for r in nodes.itertuples()}
+    edges = pd.DataFrame(
+        [
+            {
+                "x": xy[str(a)][0],
+                "y": xy[str(a)][1],
+                "x2": xy[str(b)][0],
+                "y2": xy[str(b)][1],
+                "documents": d.get("documents", 0),
+            }
+            for a, b, d in g.edges(data=True)
+        ],
+        columns=["x", "y", "x2", "y2", "documents"],
+    )
+    xs = alt.Scale(domain=[nodes.x.min() - 0.25, nodes.x.max() + 0.25], nice=False)
+    ys = alt.Scale(domain=[nodes.y.min() - 0.15, nodes.y.max() + 0.15], nice=False)
+    links = (
+        alt.Chart(edges)
+        .mark_rule(color="#999", opacity=0.6)
+        .encode(
+            x=alt.X("x:Q", scale=xs, axis=None),
+            y=alt.Y("y:Q", scale=ys, axis=None),
+            x2="x2:Q",
+            y2="y2:Q",
+            strokeWidth=alt.StrokeWidth(
+                "documents:Q", legend=None, scale=alt.Scale(range=[0.5, 4])
+            ),
+        )
+    )
+    dots = (
+        alt.Chart(nodes)
+        .mark_circle(size=160, stroke="#333")
+        .encode(
+            x=alt.X("x:Q", scale=xs, axis=None),
+            y=alt.Y("y:Q", scale=ys, axis=None),
+            color=alt.Color("role:N", title="role"),
+            tooltip=[
+                "node:N",
+                "role:N",
+                "documents:Q",
+                alt.Tooltip("first:N", title="first published"),
+                alt.Tooltip("adopted:N", title="believed from"),
+            ],
+        )
+    )
+    labels = dots.mark_text(dy=-12, fontSize=10, color="#888").encode(text="node:N")
+    title = f"error {g.graph.get('error_id')} (fact {g.graph.get('fact')}): {sum('believer' in r for r in nodes.role)} models believe it"
+    return alt.layer(links, dots, labels).properties(
+        width="container",
+        height=HEIGHT + 40,
+        title=alt.Title(title, fontSize=11, fontWeight="normal"),
+    )
+
+
+def integer_ticks(values: np.ndarray) -> list[int]:
+    """Integer tick values for a count axis of at most ~6 ticks."""
+    top = int(np.nanmax(values)) if len(values) else 1
+    step = max(1, int(np.ceil((top + 1) / 6)))
+    return list(range(0, top + step + 1, step))
