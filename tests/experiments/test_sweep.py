@@ -149,6 +149,21 @@ def test_dask_sweep_equals_serial_and_writes_dataset(spec_file, plan, serial, cl
     assert len(series) == len(plan.tasks) * 12 and series["synthetic_share_new"].notna().all()
 
 
+def test_local_cluster_listens_on_loopback_only(client):
+    """Scheduler, workers, nannies and dashboard accept connections from this machine only."""
+    psutil = pytest.importorskip("psutil")
+    assert client.scheduler.address.startswith("tcp://127.0.0.1:")
+    assert "127.0.0.1" in client.dashboard_link
+    pids = [os.getpid(), *client.run(os.getpid).values()]
+    listening = [
+        c.laddr
+        for pid in pids
+        for c in psutil.Process(pid).net_connections(kind="inet")
+        if c.status == psutil.CONN_LISTEN
+    ]
+    assert listening and {a.ip for a in listening} == {"127.0.0.1"}, listening
+
+
 def test_worker_killed_mid_sweep_loses_no_run(plan, serial, client, tmp_path):
     pids = client.run(os.getpid)
     killed = []
@@ -251,7 +266,10 @@ def _spec(**changes) -> dict:
             {"parameters": [{"path": "models.m9.temperature", "values": [1.0]}]},
             "no models item 'm9'",
         ),
-        ({"parameters": [{"path": "watermark.adoption", "values": []}]}, r"values: expected a non-empty list"),
+        (
+            {"parameters": [{"path": "watermark.adoption", "values": []}]},
+            r"values: expected a non-empty list",
+        ),
         ({"parameters": [{"path": "watermark.adoption", "values": [2.0]}]}, r"out of range"),
         (
             {"parameters": [{"path": "watermark.adoption", "range": [0, 1]}]},

@@ -184,8 +184,9 @@ def default_workers() -> int:
 
 def connect(scheduler: str | None = None, workers: int | None = None, timeout: float = 10.0):
     """A ``distributed.Client``: to the scheduler at ``scheduler``, or to a new in-process
-    LocalCluster of ``workers`` single-threaded worker processes bound to 127.0.0.1 (no
-    dashboard: nothing listens beyond the loopback interface)."""
+    LocalCluster of ``workers`` single-threaded worker processes: scheduler, workers and
+    dashboard listen on 127.0.0.1 only (the dashboard on a free port, so two sweeps at once do
+    not contend for Dask's fixed 8787)."""
     distributed = require_dask()
     if scheduler is not None:
         address = check_scheduler_address(scheduler)
@@ -207,7 +208,7 @@ def connect(scheduler: str | None = None, workers: int | None = None, timeout: f
             threads_per_worker=1,
             processes=True,
             host="127.0.0.1",
-            dashboard_address=None,
+            dashboard_address="127.0.0.1:0",
             silence_logs=logging.ERROR,
         )
         return distributed.Client(cluster)
