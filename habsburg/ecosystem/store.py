@@ -90,13 +90,23 @@ class ColumnTypes:
 
 class _Column:
     """A 1-d or 2-d numpy column with reserved capacity; integer columns marked ``widen`` switch
-    to a wider type instead of overflowing (others raise)."""
+    to a wider type instead of overflowing (others raise). Subclasses change where the data
+    lives by overriding :meth:`_allocate` (:mod:`habsburg.ecosystem.ondisk`)."""
 
     def __init__(self, dtype, width: int | None = None, capacity: int = 1024, widen: bool = False):
-        shape = (capacity,) if width is None else (capacity, width)
-        self.data = np.zeros(shape, dtype=dtype)
         self.size = 0
         self.widen = widen
+        self.data = self._allocate(
+            np.dtype(dtype), (capacity,) if width is None else (capacity, width)
+        )
+
+    def _allocate(self, dtype: np.dtype, shape: tuple[int, ...]) -> np.ndarray:
+        return np.zeros(shape, dtype=dtype)  # untouched pages of a zeroed array cost nothing
+
+    def _resize(self, dtype: np.dtype, capacity: int) -> None:
+        grown = self._allocate(dtype, (capacity, *self.data.shape[1:]))
+        grown[: self.size] = self.data[: self.size]
+        self.data = grown
 
     def _fit(self, values: np.ndarray) -> None:
         """Make sure ``values`` fit this integer column's type (widening or refusing)."""
@@ -112,18 +122,15 @@ class _Column:
             return
         if not self.widen:
             raise OverflowError(f"value {hi if hi > info.max else lo} does not fit {dt}")
-        wide = np.dtype(np.int64) if hi > np.iinfo(np.int32).max or lo < -(2**31) else np.int32
-        self.data = self.data.astype(wide)
+        wide = np.int64 if hi > np.iinfo(np.int32).max or lo < -(2**31) else np.int32
+        self._resize(np.dtype(wide), len(self.data))
 
     def extend(self, values: np.ndarray) -> None:
         n = len(values)
         self._fit(values)
         need = self.size + n
         if need > len(self.data):
-            cap = max(need, int(1.5 * len(self.data)))
-            grown = np.zeros((cap, *self.data.shape[1:]), dtype=self.data.dtype)
-            grown[: self.size] = self.data[: self.size]
-            self.data = grown
+            self._resize(self.data.dtype, max(need, int(1.5 * len(self.data))))
         self.data[self.size : need] = values
         self.size = need
 
@@ -207,34 +214,42 @@ class DocumentStore:
         #: months of the per-site index kept (None: all)
         self.site_window = site_window
         self._cols = {
-            "step": _Column(t.step, capacity=capacity),
-            "site": _Column(t.site, capacity=capacity),
-            "kind": _Column(np.int8, capacity=capacity),
-            "producer": _Column(t.producer, capacity=capacity),
-            "model": _Column(t.model, capacity=capacity),
-            "synthetic_fraction": _Column(np.float32, capacity=capacity),
-            "tokens": _Column(t.tokens, capacity=capacity, widen=True),
-            "green": _Column(t.tokens, capacity=capacity, widen=True),
-            "quality": _Column(np.float32, capacity=capacity),
-            "original": _Column(t.row, capacity=capacity, widen=True),
-            "paraphrase": _Column(np.float32, capacity=capacity),
-            "style": _Column(np.float32, width=style_dim, capacity=capacity),
-            "concept_offsets": _Column(t.offset, capacity=capacity + 1, widen=True),
-            "claim_offsets": _Column(t.offset, capacity=capacity + 1, widen=True),
+            "step": self._column("step", t.step, capacity=capacity),
+            "site": self._column("site", t.site, capacity=capacity),
+            "kind": self._column("kind", np.int8, capacity=capacity),
+            "producer": self._column("producer", t.producer, capacity=capacity),
+            "model": self._column("model", t.model, capacity=capacity),
+            "synthetic_fraction": self._column("synthetic_fraction", np.float32, capacity=capacity),
+            "tokens": self._column("tokens", t.tokens, capacity=capacity, widen=True),
+            "green": self._column("green", t.tokens, capacity=capacity, widen=True),
+            "quality": self._column("quality", np.float32, capacity=capacity),
+            "original": self._column("original", t.row, capacity=capacity, widen=True),
+            "paraphrase": self._column("paraphrase", np.float32, capacity=capacity),
+            "style": self._column("style", np.float32, width=style_dim, capacity=capacity),
+            "concept_offsets": self._column(
+                "concept_offsets", t.offset, capacity=capacity + 1, widen=True
+            ),
+            "claim_offsets": self._column(
+                "claim_offsets", t.offset, capacity=capacity + 1, widen=True
+            ),
         }
         self._cols["concept_offsets"].extend(np.zeros(1, t.offset))
         self._cols["claim_offsets"].extend(np.zeros(1, t.offset))
         n_concepts = int(capacity * concepts_per_doc) + 1024
         n_claims = int(capacity * claims_per_doc) + 1024
-        self._concepts = _Column(t.concept, capacity=n_concepts)
-        self._claim_facts = _Column(t.fact, capacity=n_claims)
-        self._claim_values = _Column(t.value, capacity=n_claims)
-        self._claim_errors = _Column(t.error, capacity=n_claims)
+        self._concepts = self._column("concepts", t.concept, capacity=n_concepts)
+        self._claim_facts = self._column("claim_facts", t.fact, capacity=n_claims)
+        self._claim_values = self._column("claim_values", t.value, capacity=n_claims)
+        self._claim_errors = self._column("claim_errors", t.error, capacity=n_claims)
         self._step_starts: list[int] = []
         self._site_index: dict[int, tuple[int, np.ndarray, np.ndarray]] = {}
 
+    def _column(self, name: str, dtype, width: int | None = None, **kw) -> _Column:
+        """A new column (in memory; :class:`~habsburg.ecosystem.ondisk.OnDiskStore` maps files)."""
+        return _Column(dtype, width, **kw)
+
     @classmethod
-    def for_scenario(cls, sc) -> DocumentStore:
+    def for_scenario(cls, sc, **kw) -> DocumentStore:
         """The store of a run of scenario ``sc`` (refuses one its types cannot hold)."""
         expected = expected_documents(sc)
         h = sc.humans
@@ -245,6 +260,7 @@ class DocumentStore:
             site_window=max((s.window_months for s in sc.scrapers), default=1),
             concepts_per_doc=1.2 * h.tokens_mean / h.tokens_per_concept + 1,
             claims_per_doc=1.2 * h.facts_per_doc + 0.5,
+            **kw,
         )
 
     # --- sizes and columns -------------------------------------------------------------------

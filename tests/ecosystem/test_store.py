@@ -120,3 +120,21 @@ def test_streamed_tables_equal_the_in_memory_ones(narrow_run, tmp_path):
         got = pd.read_parquet(tmp_path / f"{name}.parquet")
         pd.testing.assert_frame_equal(got, expected[name], check_dtype=False, obj=name)
         assert str(got["kind"].dtype) == "category"
+
+
+def test_the_on_disk_store_gives_the_same_tables_as_the_in_memory_one(narrow_run, tmp_path):
+    from habsburg.ecosystem.ondisk import OnDiskStore
+
+    # keep only 2 months in memory: training sets read older months back from the files
+    disk = _run(lambda sc: OnDiskStore.for_scenario(sc, directory=tmp_path, keep_months=2))
+    store = disk.internet.store
+    assert isinstance(store.concepts.base, np.memmap) or isinstance(store.concepts, np.memmap)
+    assert 0 < store.disk_bytes
+    a, b = narrow_run.tables(), disk.tables()
+    for name in a:
+        pd.testing.assert_frame_equal(a[name], b[name], obj=name)
+    out = tmp_path / "out"
+    out.mkdir()
+    export.write_tables(disk, out)
+    got = pd.read_parquet(out / "documents.parquet")
+    pd.testing.assert_frame_equal(got, a["documents"], check_dtype=False)

@@ -1,0 +1,113 @@
+"""A document store whose columns live in files, for runs larger than memory (``scaled(baseline,
+100)``: about 200 M documents).
+
+Documents are appended in month order, so each month is a contiguous run of rows in every
+column: a column file is a sequence of month partitions. Each column is a memory-mapped file
+(numpy ``memmap``; the reservation is a sparse file, so disk is used only as documents arrive).
+At the start of every month the rows of months crawls can no longer reach (older than the
+longest ``window_months``, plus a margin) are flushed and dropped from the process's memory
+(``madvise(MADV_DONTNEED)``); what training sets or analyses later read of them is paged back in
+lazily, a page at a time, and the kernel may drop it again. The in-memory working set is thus the
+crawl window, not the whole web. Results are the same as with the in-memory store (same types,
+same rows); :func:`habsburg.model.export.write_tables` streams them to Parquet in row groups.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from habsburg.ecosystem.store import DocumentStore, _Column
+
+_PAGE = mmap.PAGESIZE
+
+
+class FileColumn(_Column):
+    """A column kept in a memory-mapped file under ``directory`` (a new file when it grows)."""
+
+    def __init__(self, directory: Path, name: str, *args, **kwargs) -> None:
+        self.directory = Path(directory)
+        self.name = name
+        self.generation = 0
+        super().__init__(*args, **kwargs)
+
+    def _allocate(self, dtype: np.dtype, shape: tuple[int, ...]) -> np.ndarray:
+        self.generation += 1
+        path = self.directory / f"{self.name}.{self.generation}.bin"
+        old = self.directory / f"{self.name}.{self.generation - 1}.bin"
+        data = np.memmap(path, dtype=dtype, mode="w+", shape=shape)
+        if old.exists():  # the previous file is copied by _resize, then dropped
+            self._drop_after_copy = old
+        return data
+
+    def _resize(self, dtype: np.dtype, capacity: int) -> None:
+        super()._resize(dtype, capacity)
+        old = getattr(self, "_drop_after_copy", None)
+        if old is not None:
+            old.unlink(missing_ok=True)
+            self._drop_after_copy = None
+
+    def release(self, rows: int) -> None:
+        """Write the first ``rows`` rows to disk and drop them from memory (read back lazily)."""
+        row_bytes = self.data.itemsize * int(np.prod(self.data.shape[1:], dtype=np.int64))
+        length = (rows * row_bytes) // _PAGE * _PAGE
+        mm = getattr(self.data, "_mmap", None)
+        if length <= 0 or mm is None:
+            return
+        mm.flush(0, length)
+        mm.madvise(mmap.MADV_DONTNEED, 0, length)
+
+    @property
+    def disk_bytes(self) -> int:
+        path = self.directory / f"{self.name}.{self.generation}.bin"
+        return os.stat(path).st_blocks * 512 if path.exists() else 0
+
+
+class OnDiskStore(DocumentStore):
+    """:class:`DocumentStore` with file-backed columns in ``directory`` (a new temporary one when
+    None); months older than ``keep_months`` before the current one are kept out of memory.
+
+    ``OnDiskStore.for_scenario(sc, directory=...)`` sizes it like the in-memory store.
+    """
+
+    def __init__(
+        self, *args, directory: str | Path | None = None, keep_months: int | None = None, **kw
+    ) -> None:
+        self._tmp = None
+        if directory is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="habsburg-store-")
+            directory = self._tmp.name
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        super().__init__(*args, **kw)
+        #: months kept in memory behind the current one (default: the crawl window + 1)
+        self.keep_months = keep_months if keep_months is not None else (self.site_window or 24) + 1
+
+    def _column(self, name: str, dtype, width: int | None = None, **kw) -> _Column:
+        return FileColumn(self.directory, name, dtype, width, **kw)
+
+    def begin_step(self, step: int) -> None:
+        super().begin_step(step)
+        oldest = step - self.keep_months
+        if oldest > 0:
+            self.release(self.step_slice(oldest).start)
+
+    def release(self, rows: int) -> None:
+        """Drop documents ``0 .. rows-1`` (and their ragged values) from memory."""
+        for name, col in self._cols.items():
+            col.release(rows + (1 if name.endswith("offsets") else 0))
+        self._concepts.release(int(self.concept_offsets[rows]))
+        n_claims = int(self.claim_offsets[rows])
+        for col in (self._claim_facts, self._claim_values, self._claim_errors):
+            col.release(n_claims)
+
+    @property
+    def disk_bytes(self) -> int:
+        """Bytes the column files take on disk."""
+        cols = [*self._cols.values(), self._concepts, self._claim_facts, self._claim_values]
+        cols.append(self._claim_errors)
+        return sum(c.disk_bytes for c in cols)
