@@ -256,7 +256,12 @@ def parameters(scenario: Scenario) -> Parameters:
         scenario,
         {
             path: dataclasses.replace(
-                table[pattern], path=path, default=value, fixed_at_start=_fixed_at_start(path)
+                table[pattern],
+                path=path,
+                default=list(value)
+                if isinstance(value, list)
+                else value,  # not the scenario's list
+                fixed_at_start=_fixed_at_start(path),
             )
             for path, pattern, value in _instances(scenario, "", "")
         },
