@@ -29,6 +29,7 @@ COMMAND_MODULES = [
     "habsburg.cli.sweep",
     "habsburg.cli.viz",
     "habsburg.cli.report",
+    "habsburg.cli.calibrate",
 ]
 
 #: exit status of an unexpected error (a bug in habsburg, not bad input)

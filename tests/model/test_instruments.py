@@ -99,6 +99,7 @@ def test_build_instruments_follows_the_scenario():
     cfg = InstrumentsConfig()
     cfg.graphite.threshold = 0.9
     graphite, ahrefs, liang = build_instruments(cfg)
+    assert ahrefs.detector.floor == cfg.ahrefs.floor
     assert graphite.detector.threshold == 0.9 and liang.reference == cfg.liang_reference
 
 

@@ -1,0 +1,66 @@
+"""``habsburg calibrate SPEC.toml``: ABC-SMC calibration to the published web measurements."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from habsburg.cli.sweep import add_cluster_flags
+from habsburg.experiments.calibrate import calibrate
+from habsburg.experiments.calibration.spec import load_spec
+from habsburg.experiments.sweep import check_executor_options
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "calibrate",
+        help="estimate uncertain settings from the published measurements (ABC-SMC, pyabc)",
+        description="Fit a scenario's uncertain settings to the web measurements published for "
+        "months up to 2024-12 by ABC-SMC (pyabc on Dask). Writes the posterior (Parquet), "
+        "diagnostics, a pairwise posterior plot, a calibrated scenario file, posterior-"
+        "predictive runs and every published point against them. Resumes a killed run.",
+    )
+    p.add_argument("spec", metavar="SPEC.toml", help="calibration spec (see examples/calibration/)")
+    p.add_argument("--out", default=None, help="directory (default: results/calibration/NAME)")
+    add_cluster_flags(p, "a local cluster of one worker process per core")
+    p.add_argument("--serial", action="store_true", help="run in this process, without Dask")
+    p.add_argument(
+        "--restart", action="store_true", help="discard the history in OUT instead of resuming"
+    )
+    p.add_argument(
+        "--force", action="store_true", help="write into a directory holding other files"
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.set_defaults(func=cmd_calibrate)
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    check_executor_options(scheduler=args.scheduler, workers=args.workers, serial=args.serial)
+    spec = load_spec(args.spec)
+    out = Path(args.out) if args.out else Path("results") / "calibration" / spec.name
+    result = calibrate(
+        spec,
+        out,
+        scheduler=args.scheduler,
+        workers=args.workers,
+        serial=args.serial,
+        restart=args.restart,
+        force=args.force,
+        progress=not args.quiet,
+    )
+    if not args.quiet:
+        print(result.summary.to_string(index=False, float_format=lambda x: f"{x:.4g}"))
+        if len(result.predictions):
+            cols = [
+                "study",
+                "month",
+                "role",
+                "published",
+                "simulated_median",
+                "simulated_q05",
+                "simulated_q95",
+                "agrees",
+            ]
+            print(result.predictions[cols].to_string(index=False, float_format="{:.3f}".format))
+        print(f"wrote {out}: {', '.join(result.files)}")
+    return 0

@@ -1,0 +1,284 @@
+"""``habsburg calibrate SPEC.toml``: likelihood-free calibration of a scenario's uncertain
+settings to the published web measurements, with uncertainty (Issue 11).
+
+ABC-SMC (Sisson et al. 2007; Beaumont et al. 2009) with pyabc (Schälte et al. 2022, JOSS): each
+generation's particles are run on its Dask sampler (a local cluster of single-threaded worker
+processes bound to 127.0.0.1 by default, ``scheduler`` for a running one) or serially. The
+distance is the root mean square, over the targets, of (simulated − published) / published
+half-width (:mod:`habsburg.experiments.calibration.simulator`), so a distance of 1 is a run at
+the edge of the published uncertainty. pyabc keeps every generation in an SQLite history inside
+the output directory, so a killed calibration resumes at the generation it reached.
+
+Only points measured up to 2024-12 are targets (the spec refuses later ones); the posterior-
+predictive runs go to the scenario's end, and every published point, fitted or not, is tabled
+against their 90% interval with its role (:mod:`habsburg.experiments.calibration.outputs`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from habsburg.experiments.calibration.outputs import (
+    BAND_SERIES,
+    band_frame,
+    calibrated_scenario,
+    effective_sample_size,
+    pairplot,
+    posterior_summary,
+    prediction_table,
+    scenario_toml,
+)
+from habsburg.experiments.calibration.simulator import (
+    Simulator,
+    StandardizedDistance,
+    observed,
+    settings_of,
+    target_key,
+)
+from habsburg.experiments.calibration.spec import CalibrationError, CalibrationSpec
+from habsburg.experiments.files import (
+    atomic_write_parquet,
+    prepare_output_dir,
+    write_results_dir,
+)
+from habsburg.experiments.sweep.executors import check_executor_options, close_client, connect
+from habsburg.scenarios.measurements import MEASUREMENTS
+from habsburg.scenarios.schema import Scenario
+
+#: pyabc's SQLite history (internal: resume state, kept beside the results)
+DB_NAME = ".habsburg-abc.db"
+#: fingerprint of the spec the history belongs to
+STATE_NAME = ".habsburg-abc.json"
+
+
+@dataclass
+class CalibrationResult:
+    out: Path
+    posterior: pd.DataFrame
+    summary: pd.DataFrame
+    diagnostics: pd.DataFrame
+    predictions: pd.DataFrame
+    scenario: Scenario
+    files: list[str]
+
+
+def require_pyabc():
+    try:
+        import pyabc
+    except ImportError:
+        raise CalibrationError(
+            "calibration needs pyabc: pip install 'pyabc>=0.12' (and the 'sweep' extra for Dask)"
+        ) from None
+    return pyabc
+
+
+def fingerprint(spec: CalibrationSpec) -> str:
+    """What a resumed history must share with the spec: scenario, priors, targets, ABC
+    settings that shape the generations."""
+    data = spec.scenario.to_dict()
+    data.pop("source", None)
+    abc = asdict(spec.abc)
+    abc.pop("generations")
+    abc.pop("predictive_runs")
+    abc.pop("min_epsilon")
+    payload = {
+        "scenario": data,
+        "end": spec.end,
+        "priors": [asdict(p) for p in spec.priors],
+        "targets": [target_key(m) + f"={m.value}" for m in spec.targets],
+        "abc": abc,
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _prior(pyabc, spec: CalibrationSpec):
+    rvs = {}
+    for p in spec.priors:
+        if p.law == "loguniform":
+            rvs[p.path] = pyabc.RV("loguniform", p.low, p.high)
+        else:
+            rvs[p.path] = pyabc.RV("uniform", p.low, p.high - p.low)
+    return pyabc.Distribution(**rvs)
+
+
+def _progress_logging(on: bool) -> None:
+    """pyabc reports each generation (threshold, acceptance, ESS, timing) on its "ABC" logger."""
+    logging.getLogger("ABC").setLevel(logging.INFO if on else logging.WARNING)
+    for name in ("ABC.Sampler", "ABC.History", "ABC.Distance", "ABC.Epsilon", "ABC.Population"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def diagnostics(history) -> pd.DataFrame:
+    """Per generation: threshold, simulations, accepted particles, acceptance rate, ESS."""
+    pops = history.get_all_populations()
+    rows = []
+    for _, row in pops[pops["t"] >= 0].iterrows():
+        t = int(row["t"])
+        _, w = history.get_distribution(m=0, t=t)
+        rows.append(
+            {
+                "generation": t,
+                "epsilon": float(row["epsilon"]),
+                "simulations": int(row["samples"]),
+                "particles": int(row["particles"]),
+                "acceptance_rate": float(row["particles"]) / max(int(row["samples"]), 1),
+                "effective_sample_size": effective_sample_size(np.asarray(w)),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+class _BandRun:
+    """A posterior-predictive run to the scenario's end (picklable, for Dask)."""
+
+    def __init__(self, simulator: Simulator) -> None:
+        self.simulator = simulator
+
+    def __call__(self, values: dict[str, float]) -> pd.DataFrame:
+        model = self.simulator.run(values, steps=self.simulator.scenario.steps)
+        metrics = model.datacollector.get_model_vars_dataframe()
+        keep = sorted(set(BAND_SERIES) | {m.series for m in MEASUREMENTS})
+        return metrics[[c for c in keep if c in metrics]].reset_index(drop=True)
+
+
+def calibrate(
+    spec: CalibrationSpec,
+    out: str | Path,
+    *,
+    scheduler: str | None = None,
+    workers: int | None = None,
+    serial: bool = False,
+    client: Any = None,
+    restart: bool = False,
+    force: bool = False,
+    progress: bool = False,
+) -> CalibrationResult:
+    """Run (or resume) the ABC-SMC calibration of ``spec`` and write its results into ``out``."""
+    check_executor_options(scheduler=scheduler, workers=workers, serial=serial, client=client)
+    pyabc = require_pyabc()
+    out = prepare_output_dir(out, command="calibrate", force=force)
+    db, state = out / DB_NAME, out / STATE_NAME
+    key = fingerprint(spec)
+    if restart:
+        db.unlink(missing_ok=True)
+        state.unlink(missing_ok=True)
+    elif db.exists():
+        held = json.loads(state.read_text()).get("fingerprint") if state.exists() else None
+        if held != key:
+            raise CalibrationError(
+                f"{out} holds a calibration of another spec (or scenario); pass --restart to "
+                "discard it, or choose another --out"
+            )
+    _progress_logging(progress)
+    simulator = Simulator(
+        spec.scenario, spec.priors, spec.targets, spec.end_step, spec.abc.window, spec.abc.seed
+    )
+    opened = None
+    if serial:
+        sampler = pyabc.sampler.SingleCoreSampler()
+    else:
+        opened = None if client is not None else connect(scheduler, workers)
+        sampler = pyabc.sampler.DaskDistributedSampler(dask_client=client or opened, batch_size=1)
+    sampler.show_progress = progress
+    try:
+        np.random.seed(spec.abc.seed)  # noqa: NPY002  (pyabc samples from the global generator)
+        initial = spec.abc.initial_epsilon or "from_sample"
+        abc = pyabc.ABCSMC(
+            simulator,
+            _prior(pyabc, spec),
+            StandardizedDistance(spec.targets),
+            population_size=spec.abc.population,
+            sampler=sampler,
+            eps=pyabc.epsilon.MedianEpsilon(initial_epsilon=initial),
+        )
+        url = f"sqlite:///{db}"
+        if db.exists():
+            abc.load(url, 1)
+            done = abc.history.max_t + 1
+        else:
+            abc.new(url, observed(spec.targets))
+            state.write_text(json.dumps({"fingerprint": key, "spec": spec.source}))
+            done = 0
+        remaining = spec.abc.generations - done
+        if remaining > 0:
+            abc.run(minimum_epsilon=spec.abc.min_epsilon, max_nr_populations=remaining)
+        history = abc.history
+        frame, w = history.get_distribution(m=0, t=history.max_t)
+        posterior = frame.reset_index(drop=True)[[p.path for p in spec.priors]]
+        posterior["weight"] = np.asarray(w) / np.sum(w)
+        bands = _predictive(posterior, simulator, spec, client or opened)
+    finally:
+        if opened is not None:
+            close_client(opened)
+    return _write(spec, out, posterior, diagnostics(history), bands)
+
+
+def _predictive(posterior, simulator, spec, client) -> list[tuple[dict, pd.DataFrame]]:
+    n = spec.abc.predictive_runs
+    if n == 0:
+        return []
+    rng = np.random.default_rng(spec.abc.seed)
+    picks = rng.choice(len(posterior), size=n, p=posterior["weight"].to_numpy())
+    draws = [{p.path: float(posterior[p.path].iloc[i]) for p in spec.priors} for i in picks]
+    run = _BandRun(simulator)
+    if client is None:
+        return [(d, run(d)) for d in draws]
+    futures = client.map(run, draws, pure=False)
+    return list(zip(draws, client.gather(futures), strict=True))
+
+
+def _write(spec, out, posterior, diag, bands) -> CalibrationResult:
+    summary = posterior_summary(posterior, spec.priors)
+    point = settings_of(
+        spec.priors, dict(zip(summary["parameter"], summary["median"], strict=True))
+    )
+    name = f"{spec.scenario.name}-calibrated"
+    calibrated = calibrated_scenario(spec.scenario, point, name)
+    header = (
+        f"{name}: scenario {spec.scenario.name!r} with the posterior medians of an ABC-SMC "
+        f"calibration\n(habsburg calibrate {spec.source}; targets up to 2024-12: "
+        + ", ".join(sorted({m.study for m in spec.targets}))
+        + ")"
+    )
+    runs = [frame for _, frame in bands]
+    predictions = (
+        prediction_table(runs, spec.scenario, spec.abc.window, spec.targets) if runs else None
+    )
+    if predictions is None:
+        predictions = pd.DataFrame()
+
+    def fill(tmp: Path) -> None:
+        atomic_write_parquet(posterior, tmp / "posterior.parquet")
+        summary.to_csv(tmp / "posterior_summary.csv", index=False)
+        diag.to_csv(tmp / "diagnostics.csv", index=False)
+        pairplot(posterior, spec.priors, tmp / "posterior_pairs.png")
+        (tmp / f"{name}.toml").write_text(scenario_toml(calibrated, header))
+        if runs:
+            long = pd.concat(
+                [band_frame(i, d, f, spec.scenario) for i, (d, f) in enumerate(bands)],
+                ignore_index=True,
+            )
+            atomic_write_parquet(long, tmp / "posterior_predictive.parquet")
+            predictions.to_csv(tmp / "predictions.csv", index=False)
+
+    files = write_results_dir(
+        out,
+        fill,
+        {
+            "command": "calibrate",
+            "spec": spec.source,
+            "scenario": spec.scenario.name,
+            "parameters": [p.path for p in spec.priors],
+            "targets": [target_key(m) for m in spec.targets],
+        },
+        command="calibrate",
+    )
+    return CalibrationResult(out, posterior, summary, diag, predictions, calibrated, files)

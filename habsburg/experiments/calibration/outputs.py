@@ -1,0 +1,233 @@
+"""What a calibration leaves behind: the posterior (Parquet), its diagnostics (acceptance rates,
+effective sample sizes, a pairwise posterior plot), a calibrated scenario file, posterior-
+predictive runs and the table of every published point against them.
+
+The prediction table marks each row's role (SCIENCE.md, "Calibration is not evidence"): a
+calibration target (measured up to 2024-12, fitted) or an out-of-sample prediction (measured
+later, never fitted), with the 90% posterior-predictive interval.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from habsburg.experiments.calibration.simulator import summaries, target_key
+from habsburg.experiments.calibration.spec import Prior
+from habsburg.scenarios.measurements import MEASUREMENTS, Measurement
+from habsburg.scenarios.schema import Scenario, from_dict, set_setting
+
+#: series the posterior-predictive runs keep (forecast bands)
+BAND_SERIES = (
+    "synthetic_share_new",
+    "synthetic_share_new_measured",
+    "mean_tail_coverage",
+    "mean_fact_accuracy",
+    "graphite_ai_share",
+    "ahrefs_pure_human",
+    "ahrefs_pure_ai",
+    "liang_llm_modified_share",
+    "assisted_authors",
+)
+
+
+def weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> float:
+    order = np.argsort(values)
+    v, w = np.asarray(values)[order], np.asarray(weights)[order]
+    cdf = np.cumsum(w) / w.sum()
+    return float(v[min(np.searchsorted(cdf, q), v.size - 1)])
+
+
+def effective_sample_size(weights: np.ndarray) -> float:
+    """Kish's effective sample size (Σw)² / Σw²."""
+    w = np.asarray(weights, dtype=float)
+    return float(w.sum() ** 2 / (w**2).sum()) if w.size else 0.0
+
+
+def posterior_summary(posterior: pd.DataFrame, priors: Sequence[Prior]) -> pd.DataFrame:
+    """Per parameter: prior range, weighted mean, median and 90% credible interval."""
+    w = posterior["weight"].to_numpy()
+    rows = []
+    for p in priors:
+        x = posterior[p.path].to_numpy()
+        rows.append(
+            {
+                "parameter": p.path,
+                "prior": p.law,
+                "low": p.low,
+                "high": p.high,
+                "mean": float(np.average(x, weights=w)),
+                "median": weighted_quantile(x, w, 0.5),
+                "q05": weighted_quantile(x, w, 0.05),
+                "q95": weighted_quantile(x, w, 0.95),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def pairplot(posterior: pd.DataFrame, priors: Sequence[Prior], path: Path) -> None:
+    """Pairwise posterior plot: weighted histograms on the diagonal, particles (size ∝ weight)
+    below it, over the prior ranges."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    d = len(priors)
+    fig, axes = plt.subplots(d, d, figsize=(2.6 * d + 1, 2.6 * d + 1), squeeze=False)
+    w = posterior["weight"].to_numpy()
+    for i, pi in enumerate(priors):
+        for j, pj in enumerate(priors):
+            ax = axes[i][j]
+            if j > i:
+                ax.axis("off")
+                continue
+            if i == j:
+                ax.hist(posterior[pi.path], bins=20, weights=w, range=(pi.low, pi.high))
+                ax.set_yticks([])
+            else:
+                ax.scatter(
+                    posterior[pj.path], posterior[pi.path], s=2 + 400 * w / w.sum(), alpha=0.5
+                )
+                ax.set_xlim(pj.low, pj.high)
+                ax.set_ylim(pi.low, pi.high)
+            if i == d - 1:
+                ax.set_xlabel(pj.path, fontsize=7)
+            if j == 0 and i > 0:
+                ax.set_ylabel(pi.path, fontsize=7)
+    fig.suptitle("ABC-SMC posterior (last generation)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+# ---------------------------------------------------------------------------- scenario file
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        if not math.isfinite(v):
+            raise ValueError(f"cannot write {v!r} to TOML")
+        return repr(v)
+    if isinstance(v, str):
+        return json.dumps(v, ensure_ascii=False)
+    if isinstance(v, list):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{ " + ", ".join(f"{_toml_key(k)} = {_toml_value(x)}" for k, x in v.items()) + " }"
+    raise TypeError(f"cannot write {type(v).__name__} to TOML")
+
+
+def _toml_key(k: str) -> str:
+    return k if k.replace("_", "").replace("-", "").isalnum() else json.dumps(k)
+
+
+def _is_table_list(v: Any) -> bool:
+    return isinstance(v, list) and bool(v) and all(isinstance(x, dict) for x in v)
+
+
+def _toml_table(data: Mapping[str, Any], prefix: str, lines: list[str]) -> None:
+    scalars = {k: v for k, v in data.items() if not isinstance(v, dict) and not _is_table_list(v)}
+    for k, v in scalars.items():
+        lines.append(f"{_toml_key(k)} = {_toml_value(v)}")
+    for k, v in data.items():
+        name = f"{prefix}{_toml_key(k)}"
+        if isinstance(v, dict) and k != "set":
+            lines += ["", f"[{name}]"]
+            _toml_table(v, f"{name}.", lines)
+        elif _is_table_list(v):
+            for item in v:
+                lines += ["", f"[[{name}]]"]
+                _toml_table(item, f"{name}.", lines)
+
+
+def scenario_toml(scenario: Scenario, header: str = "") -> str:
+    """The whole scenario as TOML (every setting written out; loads back to an equal Scenario)."""
+    data = scenario.to_dict()
+    data.pop("source", None)
+    interventions = data.pop("interventions", [])
+    lines = [f"# {line}" if line else "#" for line in header.splitlines()]
+    _toml_table(data, "", lines)
+    for iv in interventions:
+        lines += ["", "[[interventions]]"]
+        for k, v in iv.items():
+            lines.append(f"{_toml_key(k)} = {_toml_value(v)}")
+    return "\n".join(lines) + "\n"
+
+
+def calibrated_scenario(base: Scenario, values: Mapping[str, Any], name: str) -> Scenario:
+    """``base`` with the posterior point estimates set (validated again as a whole)."""
+    sc = copy.deepcopy(base)
+    for path, value in values.items():
+        set_setting(sc, path, value)
+    sc.name = name
+    data = sc.to_dict()
+    data.pop("source", None)
+    return from_dict(data, f"calibrated scenario {name!r}")
+
+
+# ---------------------------------------------------------------------------- predictions
+def prediction_table(
+    runs: Sequence[pd.DataFrame], scenario: Scenario, window: int, fitted: Sequence[Measurement]
+) -> pd.DataFrame:
+    """Every published point within the runs' months against the posterior-predictive runs:
+    median and 90% interval, the published value and interval, and the row's role."""
+    fitted_keys = {target_key(m) for m in fitted}
+    last = min(len(r) for r in runs) - 1 if runs else -1
+    rows = []
+    for m in MEASUREMENTS:
+        step = scenario.month_to_step(m.month, m.month)
+        if step > last or m.series not in runs[0]:
+            continue
+        sims = np.array([summaries(r, [m], scenario, window)[target_key(m)] for r in runs])
+        lo, hi = np.nanquantile(sims, [0.05, 0.95])
+        plo, phi = m.interval
+        role = (
+            "calibrated"
+            if target_key(m) in fitted_keys
+            else ("out-of-sample" if not m.calibration_target else "not fitted")
+        )
+        rows.append(
+            {
+                "study": m.study,
+                "series": m.series,
+                "month": m.month,
+                "role": role,
+                "published": m.value,
+                "published_low": plo,
+                "published_high": phi,
+                "simulated_median": float(np.nanmedian(sims)),
+                "simulated_q05": float(lo),
+                "simulated_q95": float(hi),
+                # targets: the median run within the published uncertainty; predictions: the
+                # published value inside the 90% posterior-predictive interval
+                "agrees": bool(
+                    plo <= np.nanmedian(sims) <= phi
+                    if role == "calibrated"
+                    else lo <= m.value <= hi
+                ),
+                "citation": m.citation,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def band_frame(
+    draw: int, settings: Mapping[str, Any], metrics: pd.DataFrame, scenario
+) -> pd.DataFrame:
+    """One posterior-predictive run as long rows (draw, step, month, the band series)."""
+    cols = [c for c in BAND_SERIES if c in metrics]
+    out = metrics[cols].reset_index(drop=True).copy()
+    out.insert(0, "month", [scenario.step_to_month(i) for i in range(len(out))])
+    out.insert(0, "step", np.arange(len(out), dtype=np.int32))
+    out.insert(0, "draw", np.int32(draw))
+    return out

@@ -1,0 +1,224 @@
+"""Calibration: a bad spec gets a clear error; a scenario writes to TOML and reads back; ABC-SMC
+recovers known parameters from data the model itself simulated, and resumes after a kill."""
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import tiny_dict
+
+from habsburg.experiments.calibrate import DB_NAME, calibrate
+from habsburg.experiments.calibration.outputs import scenario_toml
+from habsburg.experiments.calibration.simulator import Simulator, target_key
+from habsburg.experiments.calibration.spec import CalibrationError, load_spec, spec_from_dict
+from habsburg.scenarios.library import load_scenario
+from habsburg.scenarios.schema import from_dict, load_text
+
+pytest.importorskip("pyabc")
+
+#: a toy world: one model, no farms, 18 months (a run takes a fraction of a second)
+TOY = tiny_dict(
+    start="2020-07",
+    end="2021-12",
+    humans={
+        "authors": 60,
+        "assistant": {"start": "2021-01", "midpoint": 3.0, "rate": 0.8, "ceiling": 0.5},
+    },
+    web={"sites": 30, "attachment": 2},
+    farms=[],
+    models=[
+        {
+            "name": "a",
+            "lab": "north",
+            "launch": "2021-01",
+            "retrain_interval": 24,
+            "data": {"budget": 500, "scrapers": ["crawl-1"]},
+        }
+    ],
+    scrapers=[
+        {"name": "crawl-1", "budget_sites": 10, "docs_per_crawl": 100, "aggregator_sites": 0}
+    ],
+    demand={"adoption": {"start": "2021-01", "midpoint": 3.0, "rate": 0.8, "ceiling": 400.0}},
+)
+TRUTH = {"demand.adoption.ceiling": 400.0, "humans.assistant.ceiling": 0.5}
+PARAMETERS = [
+    {"path": "demand.adoption.ceiling", "range": [100.0, 1000.0]},
+    {"path": "humans.assistant.ceiling", "range": [0.1, 0.9]},
+]
+
+
+def _spec_file(tmp_path: Path, **abc) -> Path:
+    (tmp_path / "toy.toml").write_text(scenario_toml(from_dict(TOY, "toy")))
+    lines = ['scenario = "toy.toml"', ""]
+    for p in PARAMETERS:
+        lines += ["[[parameters]]", f'path = "{p["path"]}"', f"range = {p['range']}", ""]
+    sc = from_dict(TOY, "toy")
+    targets = [
+        ("graphite_ai_share", "2021-10", 0.03),
+        ("liang_llm_modified_share", "2021-10", 0.03),
+    ]
+    # the data: the model's own instruments at the true settings, averaged over 4 seeds
+    probe = spec_from_dict(
+        {
+            "scenario": "toy.toml",
+            "parameters": PARAMETERS,
+            "targets": [{"series": s, "month": m, "value": 0.0} for s, m, _ in targets],
+            "abc": {"window": 2},
+        },
+        "probe",
+        tmp_path,
+    )
+    values = [
+        Simulator(sc, probe.priors, probe.targets, probe.end_step, 2, seed)(TRUTH)
+        for seed in range(4)
+    ]
+    for series, month, hw in targets:
+        key = f"{series}@{month}"
+        value = float(np.mean([v[key] for v in values]))
+        lines += [
+            "[[targets]]",
+            f'series = "{series}"',
+            f'month = "{month}"',
+            f"value = {value}",
+            f"half_width = {hw}",
+            "",
+        ]
+    lines += ["[abc]"] + [f"{k} = {v}" for k, v in abc.items()]
+    path = tmp_path / "spec.toml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+ABC = {"population": 16, "window": 2, "initial_epsilon": 4.0, "predictive_runs": 3, "seed": 5}
+
+
+def _populations(db: Path) -> int:
+    if not db.exists():
+        return 0
+    try:
+        with sqlite3.connect(db, timeout=1) as con:
+            return con.execute("select count(*) from populations where t >= 0").fetchone()[0]
+    except sqlite3.Error:
+        return 0
+
+
+def test_recovers_known_parameters_and_resumes_after_a_kill(tmp_path):
+    spec_path = _spec_file(tmp_path, generations=4, **ABC)
+    out = tmp_path / "out"
+    code = (
+        "import sys; from habsburg.experiments.calibrate import calibrate; "
+        "from habsburg.experiments.calibration.spec import load_spec; "
+        f"calibrate(load_spec({str(spec_path)!r}), {str(out)!r}, serial=True)"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], start_new_session=True)
+    try:
+        deadline = time.time() + 120
+        while _populations(out / DB_NAME) < 1 and time.time() < deadline and proc.poll() is None:
+            time.sleep(0.2)
+        assert _populations(out / DB_NAME) >= 1, "the first generation never reached the history"
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    done = _populations(out / DB_NAME)
+    assert done < 4 and not (out / "posterior.parquet").exists()  # killed mid-calibration
+    with sqlite3.connect(out / DB_NAME) as con:
+        eps_before = con.execute("select epsilon from populations where t = 0").fetchone()[0]
+
+    result = calibrate(load_spec(spec_path), out, serial=True)
+    diag = result.diagnostics
+    assert list(diag["generation"]) == [0, 1, 2, 3]
+    assert diag["epsilon"].iloc[0] == pytest.approx(eps_before)  # resumed, not restarted
+    assert diag["epsilon"].is_monotonic_decreasing
+    assert (diag["acceptance_rate"] > 0).all() and (diag["effective_sample_size"] > 1).all()
+
+    summary = result.summary.set_index("parameter")
+    for path, truth in TRUTH.items():
+        row = summary.loc[path]
+        assert row["q05"] <= truth <= row["q95"], (path, row.to_dict())
+    demand = summary.loc["demand.adoption.ceiling"]
+    assert demand["q95"] - demand["q05"] < 0.7 * (1000 - 100)  # the data narrowed the prior
+    assert abs(demand["median"] - 400) < 0.25 * (1000 - 100)
+
+    posterior = pd.read_parquet(out / "posterior.parquet")
+    assert len(posterior) == 16 and posterior["weight"].sum() == pytest.approx(1.0)
+    assert (out / "posterior_pairs.png").stat().st_size > 1000
+    calibrated = load_text((out / "tiny-calibrated.toml").read_text(), "calibrated")
+    assert calibrated.demand.adoption.ceiling == pytest.approx(demand["median"])
+    bands = pd.read_parquet(out / "posterior_predictive.parquet")
+    assert bands["draw"].nunique() == 3 and bands["step"].max() == 17
+
+
+def _spec(**overrides):
+    data = {
+        "scenario": "baseline",
+        "parameters": [{"path": "demand.adoption.ceiling", "range": [3000.0, 12000.0]}],
+    }
+    data.update(overrides)
+    return spec_from_dict(data, "spec.toml")
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"abc": {"populaton": 10}}, "unknown key 'abc.populaton' (did you mean 'population'?)"),
+        ({"studies": ["ahrefs"]}, "'ahrefs' published only after 2024-12; it is out-of-sample"),
+        ({"studies": ["gartner"]}, "unknown study 'gartner'; studies: ['ahrefs', 'graphite'"),
+        (
+            {"targets": [{"series": "graphite_ai_share", "month": "2025-04", "value": 0.5}]},
+            "targets[0].month: 2025-04 is after 2024-12",
+        ),
+        (
+            {"targets": [{"series": "graphite_share", "month": "2024-04", "value": 0.5}]},
+            "unknown series 'graphite_share'",
+        ),
+        ({"parameters": [{"path": "demand.adoption.cieling"}]}, "did you mean 'ceiling'"),
+        (
+            {"parameters": [{"path": "watermark.gamma", "range": [0.5, 1.5]}]},
+            "watermark.gamma: 1.5 is out of range; allowed [0.01, 0.99]",
+        ),
+        (
+            {"parameters": [{"path": "watermark.gamma", "prior": "normal"}]},
+            "'uniform', 'loguniform'",
+        ),
+        ({"parameters": []}, "no [[parameters]]"),
+        ({"end": "2025-06"}, "end: 2025-06 is after 2024-12"),
+    ],
+)
+def test_a_bad_spec_names_the_file_the_key_and_what_is_allowed(overrides, message):
+    with pytest.raises(CalibrationError) as err:
+        _spec(**overrides)
+    assert "spec.toml" in str(err.value) and message in str(err.value)
+
+
+def test_default_targets_are_the_published_points_up_to_2024():
+    spec = _spec()
+    assert spec.targets and all(m.month <= "2024-12" for m in spec.targets)
+    assert {m.study for m in spec.targets} == {"graphite", "graphite-2025b", "liang"}
+    assert spec.end == "2024-12"  # last target (2024-11) plus the averaging window
+
+
+def test_scenario_toml_reads_back_to_the_same_scenario():
+    sc = load_scenario("baseline")
+    back = load_text(scenario_toml(sc, "a header\nof two lines"), "back")
+    a, b = sc.to_dict(), back.to_dict()
+    a.pop("source"), b.pop("source")
+    assert a == b
+
+
+def test_calibrate_refuses_a_history_of_another_spec(tmp_path):
+    spec_path = _spec_file(tmp_path, generations=1, **{**ABC, "population": 4})
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / DB_NAME).write_bytes(b"")
+    (out / ".habsburg-abc.json").write_text('{"fingerprint": "other"}')
+    with pytest.raises(CalibrationError, match="another spec"):
+        calibrate(load_spec(spec_path), out, serial=True)
+    assert target_key(load_spec(spec_path).targets[0]) == "graphite_ai_share@2021-10"
