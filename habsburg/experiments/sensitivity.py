@@ -24,7 +24,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
 
 from habsburg.experiments.files import atomic_write, atomic_write_parquet
 from habsburg.experiments.outcomes import OUTCOMES, SCALAR, check_outcomes
@@ -201,7 +200,6 @@ def analyze(
 class SensitivityResult:
     out_dir: Path
     table: pd.DataFrame  # one row per (outcome, parameter)
-    figure: Path
     runs: int
 
 
@@ -217,7 +215,8 @@ def run_sensitivity(
     progress: bool = True,
 ) -> SensitivityResult:
     """Run the designs of ``spec`` (each a sweep in ``OUT/<method>/``) and write the indices:
-    ``OUT/sensitivity.csv`` / ``.parquet`` and ``OUT/sensitivity.png``."""
+    ``OUT/sensitivity.csv`` / ``.parquet`` (their figure:
+    :func:`habsburg.reports.sensitivity.write_sensitivity_figure`)."""
     settings = sensitivity_settings(spec)
     out_dir = Path(out)
     plans = {m: design_plan(spec, settings, m) for m in settings.methods}  # all validated first
@@ -243,41 +242,7 @@ def run_sensitivity(
         table = table.merge(extra, on=["outcome", "parameter"], how="outer")
     atomic_write_parquet(table, out_dir / "sensitivity.parquet")
     atomic_write(out_dir / "sensitivity.csv", lambda p: table.to_csv(p, index=False))
-    figure = plot_indices(table, out_dir / "sensitivity.png", spec.name)
-    return SensitivityResult(out_dir, table, figure, runs)
-
-
-def plot_indices(table: pd.DataFrame, path: Path, title: str = "") -> Path:
-    """Bars of Sobol S1 / ST (with confidence intervals) and Morris μ* (with its interval), one
-    row per outcome."""
-    outcomes = list(dict.fromkeys(table["outcome"]))
-    methods = [m for m in METHODS if COLUMNS[m][0] in table]
-    fig = Figure(figsize=(5.5 * len(methods), 0.6 + 2.6 * len(outcomes)), layout="constrained")
-    axes = np.atleast_2d(fig.subplots(len(outcomes), len(methods), squeeze=False))
-    for i, outcome in enumerate(outcomes):
-        rows = table[table["outcome"] == outcome]
-        y = np.arange(len(rows))
-        names = rows["parameter"].tolist()
-        for j, method in enumerate(methods):
-            ax = axes[i, j]
-            if method == "sobol":
-                h = 0.38
-                ax.barh(y - h / 2, rows["S1"], h, xerr=rows["S1_conf"], label="first order S1")
-                ax.barh(y + h / 2, rows["ST"], h, xerr=rows["ST_conf"], label="total order ST")
-                ax.set_xlabel("Sobol index")
-                ax.axvline(0, color="0.3", lw=0.8)
-            else:
-                ax.barh(y, rows["mu_star"], 0.6, xerr=rows["mu_star_conf"], color="tab:green")
-                ax.set_xlabel("Morris μ* (mean |elementary effect|)")
-            ax.set_yticks(y, names)
-            ax.invert_yaxis()
-            ax.set_title(f"{outcome} — {method}", fontsize=10)
-            if method == "sobol" and i == 0:
-                ax.legend(fontsize=8, loc="lower right")
-    if title:
-        fig.suptitle(f"Sensitivity: {title}")
-    atomic_write(path, lambda p: fig.savefig(p, dpi=110, format="png"))
-    return path
+    return SensitivityResult(out_dir, table, runs)
 
 
 def format_table(table: pd.DataFrame) -> str:

@@ -62,12 +62,14 @@ def test_sensitivity_ranks_the_driving_parameter_first(spec_file, tmp_path, caps
     assert ceiling["mu_star"] > 5 * errors["mu_star"]
     assert ceiling["ST"] > errors["ST"]
 
-    # resumable like any sweep: nothing left to run, same indices
+    # resumable like any sweep: nothing left to run, same indices (and the figure, --quiet too)
+    (out / "sensitivity.png").unlink()
     assert (
         main(["sensitivity", str(spec_file), "--serial", "--resume", "--quiet", "--out", str(out)])
         == 0
     )
     pd.testing.assert_frame_equal(table, pd.read_csv(out / "sensitivity.csv"))
+    assert (out / "sensitivity.png").stat().st_size > 10_000
 
 
 def test_designs_follow_salib_sizes_and_ranges(spec_file):
