@@ -18,8 +18,9 @@ from habsburg.experiments.run import simulate
 from habsburg.experiments.validation.closedforms import baseline_scheme, fpr_green_threshold
 from habsburg.experiments.validation.dilution import experiment_v6
 from habsburg.experiments.validation.framework import Estimate
+from habsburg.model.export import collected_frames
 from habsburg.scenarios.library import load_scenario
-from habsburg.scenarios.targets import WATERMARK_REFERENCE_TPR, WATERMARK_TPR_FPR
+from habsburg.scenarios.targets import WATERMARK_REFERENCE_TPR, WATERMARK_TPR_FPR, WEB_STUDY
 
 #: replicates below this are run in blocks (bounds memory of the pooled V2 loop)
 BLOCK = 5000
@@ -216,10 +217,9 @@ def experiment_v5(quick: bool, rng: np.random.Generator, progress: bool) -> dict
     """Web synthetic share of the calibrated baseline (the same run in both modes: it *is* the
     calibration; its seed is the scenario's)."""
     scenario = load_scenario("baseline")
-    model = simulate(scenario, progress=progress)
-    frame = model.datacollector.get_model_vars_dataframe().reset_index(drop=True)
+    frame = collected_frames(simulate(scenario, progress=progress))["model_metrics"]
     out = {}
-    for months in (12, 24):
+    for months in WEB_STUDY:
         step = scenario.launch_step + months
         row = frame.iloc[step]
         out[f"share_{months}"] = Estimate(
