@@ -14,6 +14,7 @@ from habsburg.experiments.sweep import (
     run_sweep,
 )
 from habsburg.reports.sensitivity import write_sensitivity_figure
+from habsburg.scenarios.errors import Interrupted
 
 
 def add_cluster_flags(p: argparse.ArgumentParser, default: str) -> None:
@@ -84,7 +85,13 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     spec = load_spec(args.spec)
     plan = plan_spec(spec)
     out = Path(args.out) if args.out else Path("results") / "sweeps" / spec.name
-    result = run_sweep(plan, out, **options)
+    try:
+        result = run_sweep(plan, out, **options)
+    except KeyboardInterrupt:
+        raise Interrupted(
+            f"interrupted; the finished runs are kept in {out}/: run the same command with "
+            "--resume to finish the sweep"
+        ) from None
     if not args.quiet:
         summary = point_summary(result.results, plan)
         if len(summary):

@@ -88,3 +88,18 @@ def test_a_run_too_big_for_the_machine_is_refused_before_work(tmp_path, capsys, 
         ["run", "mini.toml", "--out", "out", "--quiet", "--no-report", "--force"], capsys
     )
     assert status == 0 and (tmp_path / "out" / "manifest.json").is_file()
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"\x00\x01\x02", "is a binary file"),
+        (b"\xff\xfe\x00a", "is a binary file"),
+        (b"", "is empty"),
+    ],
+)
+def test_unreadable_sweep_specs_get_one_clear_line(tmp_path, capsys, content, message):
+    path = tmp_path / "spec.toml"
+    path.write_bytes(content)
+    status, err = run(["sweep", str(path), "--serial", "--quiet"], capsys)
+    assert status == 2 and f"sweep spec '{path}' {message}" in err and "Traceback" not in err

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from habsburg.experiments.outcomes import DEFAULT_OUTCOMES, check_outcomes
+from habsburg.scenarios.inputs import read_text_file
 from habsburg.scenarios.library import load_scenario
 from habsburg.scenarios.parameters import INTEGER, Parameter, parameter
 from habsburg.scenarios.schema import (
@@ -297,10 +298,7 @@ def spec_from_dict(
 def load_spec(path: str | Path, *, sampled: bool = False) -> SweepSpec:
     """Read and validate a sweep spec TOML file (see :func:`spec_from_dict`)."""
     path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as err:
-        raise SweepError(f"cannot read sweep spec {str(path)!r}: {err.strerror}") from None
+    text = read_text_file(path, "sweep spec")  # missing, binary, not UTF-8, empty: named
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
