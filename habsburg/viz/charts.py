@@ -11,53 +11,54 @@ functions here add the markers (:func:`time_axis`) or draw what Mesa's component
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import altair as alt
-import networkx as nx
-import numpy as np
 import pandas as pd
 
+from habsburg.scenarios.targets import WEB_STUDY, WEB_STUDY_PLATEAU
 from habsburg.viz.scenario import LEVER_BY_PATH
 from habsburg.viz.snapshot import Snapshot
 
-#: detector-based measurements of AI-written new web articles (Graphite, Common Crawl samples):
-#: months after the first mass-market chatbot -> share (SCIENCE.md, V5)
-WEB_STUDY = {12: 0.36, 24: 0.48}
-WEB_PLATEAU = 0.50
 #: height of a chart's plot area, pixels (panels are this plus title, axis and legend)
 HEIGHT = 220
 MODEL_PALETTE = "tableau10"
 MARKER_TITLE = "markers"
-SITE_SHAPES = {"human": "circle", "farm": "square", "aggregator": "triangle-up"}
 
 
-def theme(chart: alt.TopLevelMixin, dark: bool) -> alt.TopLevelMixin:
+@functools.cache
+def theme_config(dark: bool) -> alt.Config:
     """Colours for the page's theme: transparent background, readable text in dark mode."""
     text = "#e0e0e0" if dark else "#222"
     grid = "#555" if dark else "#ddd"
-    return (
-        chart.configure(background="transparent", font="Roboto, sans-serif")
-        .configure_axis(
-            labelColor=text,
-            titleColor=text,
-            gridColor=grid,
-            domainColor=grid,
-            tickColor=grid,
-            labelFontSize=11,
-            titleFontSize=11,
-        )
-        .configure_legend(
-            labelColor=text,
-            titleColor=text,
-            labelFontSize=11,
-            titleFontSize=11,
-            orient="right",
-            labelLimit=150,
-        )
-        .configure_title(color=text, fontSize=13, anchor="start")
-        .configure_view(strokeWidth=0)
+    base = alt.Chart().configure(background="transparent", font="Roboto, sans-serif")
+    base = base.configure_axis(
+        labelColor=text,
+        titleColor=text,
+        gridColor=grid,
+        domainColor=grid,
+        tickColor=grid,
+        labelFontSize=11,
+        titleFontSize=11,
     )
+    base = base.configure_legend(
+        labelColor=text,
+        titleColor=text,
+        labelFontSize=11,
+        titleFontSize=11,
+        orient="right",
+        labelLimit=150,
+    )
+    base = base.configure_title(color=text, fontSize=13, anchor="start")
+    return base.configure_view(strokeWidth=0).config
+
+
+def theme(chart: alt.TopLevelMixin, dark: bool) -> alt.TopLevelMixin:
+    """``chart`` in the page's theme (light or dark)."""
+    out = chart.copy(deep=False)
+    out.config = theme_config(dark)
+    return out
 
 
 def _year_expr(snap: Snapshot, field: str) -> str:
@@ -218,7 +219,7 @@ def synthetic_share_post(snap: Snapshot):
             )
         )
         plateau = pd.DataFrame(
-            {"step": [launch + 30], "end": [snap.total - 1], "share": [WEB_PLATEAU]}
+            {"step": [launch + 30], "end": [snap.total - 1], "share": [WEB_STUDY_PLATEAU]}
         )
         plateau["reference"] = "web plateau (~50%)"
         rule = (
@@ -379,157 +380,3 @@ def lineage_chart(snap: Snapshot) -> alt.LayerChart:
         )
     )
     return layered(snap, line, dots)
-
-
-# --- graphs ---------------------------------------------------------------------------------
-def network_chart(snap: Snapshot) -> alt.LayerChart:
-    """The site graph: colour = synthetic share of a site's documents of the last 12 months
-    (grey: nothing published then), shape = who runs it, size = PageRank."""
-    sites = snap.sites.copy()
-    sites["share"] = sites["synthetic_share"]
-    e = snap.edges
-    xy = sites[["x", "y"]].to_numpy()
-    edges = pd.DataFrame(
-        {"x": xy[e[:, 0], 0], "y": xy[e[:, 0], 1], "x2": xy[e[:, 1], 0], "y2": xy[e[:, 1], 1]}
-    )
-    pad = 0.08
-    xs = alt.Scale(domain=[float(xy[:, 0].min()) - pad, float(xy[:, 0].max()) + pad], nice=False)
-    ys = alt.Scale(domain=[float(xy[:, 1].min()) - pad, float(xy[:, 1].max()) + pad], nice=False)
-    links = (
-        alt.Chart(edges)
-        .mark_rule(color="#999", opacity=0.35, strokeWidth=0.5)
-        .encode(
-            x=alt.X("x:Q", scale=xs, axis=None),
-            y=alt.Y("y:Q", scale=ys, axis=None),
-            x2="x2:Q",
-            y2="y2:Q",
-        )
-    )
-    counts = sites.kind.value_counts()
-    sites["who"] = [f"{k} ({counts[k]})" for k in sites.kind]
-    kinds = [k for k in SITE_SHAPES if k in counts]
-    nodes = (
-        alt.Chart(sites)
-        .mark_point(filled=True, stroke="#333", strokeWidth=0.5, opacity=0.95)
-        .encode(
-            x=alt.X("x:Q", scale=xs, axis=None),
-            y=alt.Y("y:Q", scale=ys, axis=None),
-            shape=alt.Shape(
-                "who:N",
-                title="run by",
-                scale=alt.Scale(
-                    domain=[f"{k} ({counts[k]})" for k in kinds],
-                    range=[SITE_SHAPES[k] for k in kinds],
-                ),
-            ),
-            size=alt.Size("pagerank:Q", legend=None, scale=alt.Scale(range=[12, 400])),
-            color=alt.Color(
-                "share:Q",
-                title=f"synthetic share, last {12} months",
-                scale=alt.Scale(domain=[0, 1], scheme="redblue", reverse=True),
-                legend=alt.Legend(format="%", gradientLength=140),
-            ),
-            tooltip=[
-                "site:Q",
-                "kind:N",
-                alt.Tooltip("share:Q", format=".0%", title="synthetic share"),
-                alt.Tooltip("documents:Q", title="documents, 12 months"),
-                alt.Tooltip("pagerank:Q", format=".4f"),
-            ],
-        )
-    )
-    return alt.layer(links, nodes).properties(width="container", height=HEIGHT + 60)
-
-
-def cascade_chart(snap: Snapshot) -> alt.LayerChart:
-    """The error most models came to believe: origin → other publishers → believing models,
-    left to right; hover a node for its documents and first month."""
-    g = snap.cascade
-    if g is None or g.number_of_nodes() == 0:
-        frame = pd.DataFrame({"x": [0, 1], "y": [0, 1]})
-        blank = (
-            alt.Chart(frame)
-            .mark_point(opacity=0)
-            .encode(x=alt.X("x:Q", axis=None), y=alt.Y("y:Q", axis=None))
-        )
-        return alt.layer(blank, empty_note(snap, "no model believes an error yet")).properties(
-            width="container", height=HEIGHT
-        )
-    layer_of = {"origin": 0, "publisher": 1}
-    for _node, data in g.nodes(data=True):
-        role = str(data.get("role", "publisher"))
-        data["layer"] = 2 if "believer" in role else layer_of.get(role, 1)
-    pos = nx.multipartite_layout(g, subset_key="layer", align="vertical")
-    nodes = pd.DataFrame(
-        [
-            {
-                "node": str(n),
-                "x": float(pos[n][0]),
-                "y": float(pos[n][1]),
-                "role": str(d.get("role", "")),
-                "documents": int(d.get("documents", 0)),
-                "first": month_label(snap, int(d.get("first_step", 0))),
-                "adopted": month_label(snap, int(d["adopted_step"])) if "adopted_step" in d else "",
-            }
-            for n, d in g.nodes(data=True)
-        ]
-    )
-    xy = {r.node: (r.x, r.y) for r in nodes.itertuples()}
-    edges = pd.DataFrame(
-        [
-            {
-                "x": xy[str(a)][0],
-                "y": xy[str(a)][1],
-                "x2": xy[str(b)][0],
-                "y2": xy[str(b)][1],
-                "documents": d.get("documents", 0),
-            }
-            for a, b, d in g.edges(data=True)
-        ],
-        columns=["x", "y", "x2", "y2", "documents"],
-    )
-    xs = alt.Scale(domain=[nodes.x.min() - 0.25, nodes.x.max() + 0.25], nice=False)
-    ys = alt.Scale(domain=[nodes.y.min() - 0.15, nodes.y.max() + 0.15], nice=False)
-    links = (
-        alt.Chart(edges)
-        .mark_rule(color="#999", opacity=0.6)
-        .encode(
-            x=alt.X("x:Q", scale=xs, axis=None),
-            y=alt.Y("y:Q", scale=ys, axis=None),
-            x2="x2:Q",
-            y2="y2:Q",
-            strokeWidth=alt.StrokeWidth(
-                "documents:Q", legend=None, scale=alt.Scale(range=[0.5, 4])
-            ),
-        )
-    )
-    dots = (
-        alt.Chart(nodes)
-        .mark_circle(size=160, stroke="#333")
-        .encode(
-            x=alt.X("x:Q", scale=xs, axis=None),
-            y=alt.Y("y:Q", scale=ys, axis=None),
-            color=alt.Color("role:N", title="role"),
-            tooltip=[
-                "node:N",
-                "role:N",
-                "documents:Q",
-                alt.Tooltip("first:N", title="first published"),
-                alt.Tooltip("adopted:N", title="believed from"),
-            ],
-        )
-    )
-    labels = dots.mark_text(dy=-12, fontSize=10, color="#888").encode(text="node:N")
-    title = f"error {g.graph.get('error_id')} (fact {g.graph.get('fact')}): {sum('believer' in r for r in nodes.role)} models believe it"
-    return alt.layer(links, dots, labels).properties(
-        width="container",
-        height=HEIGHT + 40,
-        title=alt.Title(title, fontSize=11, fontWeight="normal"),
-    )
-
-
-def integer_ticks(values: np.ndarray) -> list[int]:
-    """Integer tick values for a count axis of at most ~6 ticks."""
-    top = int(np.nanmax(values)) if len(values) else 1
-    step = max(1, int(np.ceil((top + 1) / 6)))
-    return list(range(0, top + step + 1, step))
