@@ -15,7 +15,7 @@ import pytest
 from conftest import tiny_dict
 
 from habsburg.experiments.calibrate import DB_NAME, calibrate
-from habsburg.experiments.calibration.outputs import scenario_toml
+from habsburg.experiments.calibration.outputs import posterior_settings, scenario_toml
 from habsburg.experiments.calibration.simulator import Simulator, target_key
 from habsburg.experiments.calibration.spec import CalibrationError, load_spec, spec_from_dict
 from habsburg.scenarios.library import load_scenario
@@ -154,6 +154,9 @@ def test_recovers_known_parameters_and_resumes_after_a_kill(tmp_path):
     assert calibrated.demand.adoption.ceiling == pytest.approx(demand["median"])
     bands = pd.read_parquet(out / "posterior_predictive.parquet")
     assert bands["draw"].nunique() == 3 and bands["step"].max() == 17
+    draws = posterior_settings(out, 8, seed=1)  # a posterior ensemble for runs and comparisons
+    assert len(draws) == 8 and set(draws[0]) == set(TRUTH)
+    assert all(100 <= d["demand.adoption.ceiling"] <= 1000 for d in draws)
 
 
 def _spec(**overrides):

@@ -231,3 +231,14 @@ def band_frame(
     out.insert(0, "step", np.arange(len(out), dtype=np.int32))
     out.insert(0, "draw", np.int32(draw))
     return out
+
+
+def posterior_settings(directory: str | Path, n: int, seed: int = 0) -> list[dict[str, float]]:
+    """``n`` settings drawn from a calibration's posterior (by weight), e.g. to run a scenario
+    or a policy comparison over the posterior ensemble instead of one point estimate."""
+    posterior = pd.read_parquet(Path(directory) / "posterior.parquet")
+    rng = np.random.default_rng(seed)
+    w = posterior["weight"].to_numpy()
+    picks = rng.choice(len(posterior), size=n, p=w / w.sum())
+    cols = [c for c in posterior.columns if c != "weight"]
+    return [{c: float(posterior[c].iloc[i]) for c in cols} for i in picks]

@@ -1,0 +1,125 @@
+"""Calibration benchmark: the same small ABC-SMC calibration (pyabc) serially and on a 2-worker
+Dask LocalCluster; wall time and simulations per second, start-up and shut-down included.
+
+The world is the toy of tests/experiments/test_calibrate.py (one model, 60 authors, 18 months:
+a fraction of a second a simulation), fitted to two targets it simulated itself.
+
+    python benchmarks/bench_calibrate.py [--population 24] [--generations 3] [--workers 2]
+        [--repeat 1] [--json FILE]
+
+On a shared machine the numbers are noisy: ``--repeat`` alternates the variants and reports the
+best time of each, with the load average.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+from conftest import tiny_dict
+
+from habsburg.experiments.calibrate import calibrate
+from habsburg.experiments.calibration.outputs import scenario_toml
+from habsburg.experiments.calibration.spec import spec_from_dict
+from habsburg.scenarios.schema import from_dict
+
+TOY = tiny_dict(
+    start="2020-07",
+    end="2021-12",
+    humans={
+        "authors": 60,
+        "assistant": {"start": "2021-01", "midpoint": 3.0, "rate": 0.8, "ceiling": 0.5},
+    },
+    web={"sites": 30, "attachment": 2},
+    farms=[],
+    models=[
+        {
+            "name": "a",
+            "lab": "north",
+            "launch": "2021-01",
+            "retrain_interval": 24,
+            "data": {"budget": 500, "scrapers": ["crawl-1"]},
+        }
+    ],
+    scrapers=[
+        {"name": "crawl-1", "budget_sites": 10, "docs_per_crawl": 100, "aggregator_sites": 0}
+    ],
+    demand={"adoption": {"start": "2021-01", "midpoint": 3.0, "rate": 0.8, "ceiling": 400.0}},
+)
+
+
+def make_spec(directory: Path, population: int, generations: int):
+    (directory / "toy.toml").write_text(scenario_toml(from_dict(TOY, "toy")))
+    data = {
+        "scenario": "toy.toml",
+        "parameters": [
+            {"path": "demand.adoption.ceiling", "range": [100.0, 1000.0]},
+            {"path": "humans.assistant.ceiling", "range": [0.1, 0.9]},
+        ],
+        "targets": [
+            {"series": "graphite_ai_share", "month": "2021-10", "value": 0.70, "half_width": 0.03},
+            {
+                "series": "liang_llm_modified_share",
+                "month": "2021-10",
+                "value": 0.40,
+                "half_width": 0.03,
+            },
+        ],
+        "abc": {
+            "population": population,
+            "generations": generations,
+            "window": 2,
+            "initial_epsilon": 4.0,
+            "predictive_runs": 0,
+        },
+    }
+    return spec_from_dict(data, str(directory / "spec.toml"), directory)
+
+
+def one(spec, serial: bool, workers: int) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        started = time.perf_counter()
+        result = calibrate(
+            spec, Path(tmp) / "out", serial=serial, workers=None if serial else workers
+        )
+        seconds = time.perf_counter() - started
+    sims = int(result.diagnostics["simulations"].sum())
+    return {"seconds": seconds, "simulations": sims, "per_second": sims / seconds}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--population", type=int, default=24)
+    parser.add_argument("--generations", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--json", default=None)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        spec = make_spec(Path(tmp), args.population, args.generations)
+        best: dict[str, dict] = {}
+        for _ in range(args.repeat):
+            for name, serial in (("serial", True), (f"dask x{args.workers}", False)):
+                r = one(spec, serial, args.workers)
+                if name not in best or r["seconds"] < best[name]["seconds"]:
+                    best[name] = r
+    print(
+        f"load average {os.getloadavg()[0]:.2f}; population {args.population}, "
+        f"{args.generations} generations"
+    )
+    print(f"{'variant':<10} {'wall s':>8} {'simulations':>12} {'sims/s':>8}")
+    for name, r in best.items():
+        print(f"{name:<10} {r['seconds']:>8.1f} {r['simulations']:>12d} {r['per_second']:>8.2f}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(best, indent=2))
+
+
+if __name__ == "__main__":
+    main()
