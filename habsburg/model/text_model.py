@@ -134,7 +134,9 @@ class TextGenerativeModel(mesa.Agent):
                 n_total = max(ids.size, 1)
                 n_human = round(c.reservoir_fraction * n_total)
                 ids = m.rng.permutation(ids)[: n_total - n_human]
-                human = [m.human_train[i] for i in m.rng.choice(len(m.human_train), size=n_human)]
+                # passages as long as the crawled documents: the share holds in tokens too
+                length = int(np.diff(m.store.offsets)[ids].mean()) if ids.size else 80
+                human = passages(m.human_train, n_human, length, m.rng)
         n_all = ids.size + len(human)
         if c.training_documents and n_all > c.training_documents:
             pick = m.rng.choice(n_all, c.training_documents, replace=False)
