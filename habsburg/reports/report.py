@@ -91,6 +91,9 @@ def build_report(run: Run, figures: list[tuple[Path, str]], k: dict, a: RunAnaly
         f"{count(m.get('documents'))} documents. Every number below is read from this run's "
         f"Parquet files."
     )
+    description = (m.get("scenario") or {}).get("description", "")
+    if description.strip():  # what the scenario asks (and notes on how its answer changed)
+        doc.paragraph(" ".join(description.split()))
     doc.heading("Reading")
     for text in reading(k):
         doc.paragraph(text)

@@ -2,10 +2,14 @@
 falling with paraphrase, shorter documents and lower synthetic fraction, fixed per-document scores.
 A fixed TPR/FPR pair (the old classifier) fails the paraphrase and synthetic-fraction tests."""
 
+import itertools
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from habsburg.ecosystem.detectors import DETECTORS, DetectorModel, document_noise
+from habsburg.scenarios.schema import load_file, load_text
 
 N = 40_000
 IDS = np.arange(N)
@@ -35,7 +39,7 @@ def test_recall_falls_with_paraphrase_lower_synthetic_fraction_and_shorter_text(
     by_fraction = [flagged_share(d, s, 400, 0.0, fpr=0.05) for s in (1.0, 0.6, 0.3, 0.1)]
     by_length = [flagged_share(d, 1.0, t, 0.0, fpr=0.05) for t in (800, 300, 100, 30)]
     for series in (by_paraphrase, by_fraction, by_length):
-        assert all(a > b + 0.02 for a, b in zip(series, series[1:], strict=False)), series
+        assert all(a > b + 0.02 for a, b in itertools.pairwise(series)), series
     assert by_fraction[-1] < 0.15  # a lightly assisted document is barely above the FPR
 
 
@@ -68,3 +72,16 @@ def test_bad_parameters_are_named():
         DetectorModel(paraphrased_recall=0.9)
     with pytest.raises(ValueError, match="false-positive"):
         DetectorModel.threshold(0.0)
+
+
+def test_old_classifier_tpr_key_loads_with_a_message():
+    path = Path(__file__).parents[2] / "habsburg/scenarios/library/baseline.toml"
+    text = path.read_text().replace(
+        "classifier = true, classifier_fpr",
+        "classifier = true, classifier_tpr = 0.8, classifier_fpr",
+    )
+    with pytest.warns(UserWarning, match="classifier_tpr = 0.8 changed meaning"):
+        sc = load_text(text, "old.toml")
+    filters = next(s.filters for s in sc.scrapers if s.filters.classifier)
+    assert filters.classifier_tpr == 0.8
+    assert load_file(path).scrapers[1].filters.classifier_tpr == -1.0  # the library is migrated

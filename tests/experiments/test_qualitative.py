@@ -126,7 +126,7 @@ def test_lower_temperature_speeds_diversity_loss(seed: int) -> None:
     cold = lineage(loop_scenario(seed=seed, temperature=0.85, end="2020-12"))
     for column in ("support", "tail_coverage", "style_variance_ratio"):
         assert first_last(cold, column)[1] < first_last(hot, column)[1], column
-    # style variance shrinks by about τ² per generation on top of the estimator's own drift
+    # style variance shrinks by about τ per generation (N(μ, τΣ)) on top of the estimator drift
     assert (
         first_last(cold, "style_variance_ratio")[1]
         < 0.5 * first_last(hot, "style_variance_ratio")[1]
