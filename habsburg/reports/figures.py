@@ -116,7 +116,9 @@ def make_figures(a: RunAnalysis, out_dir: Path) -> list[tuple[Path, str]]:
             detector_roc(a.extra["detection_roc"]),
             "ROC curves of the watermark z-test and the AI-text classifier split by document: "
             "pure model text, hybrids (partly model-written) and paraphrased or spun text, each "
-            "against human documents. Paraphrase and dilution pull both detectors toward chance.",
+            "against human documents. Paraphrase and dilution pull both detectors toward chance; "
+            "the z-test sees only watermarked text (unwatermarked model output scores like human "
+            "text), the classifier sees all model text but less of it in hybrids.",
         )
     if a.counterfactual is not None:
         add(
