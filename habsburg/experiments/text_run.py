@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -106,10 +107,13 @@ def run_text_scenario(
     progress: bool = False,
     corpus: Corpus | None = None,
     force: bool = False,
+    finish: Callable[[Path], object] | None = None,
 ) -> TextRunResult:
     """Run a text scenario (library name such as ``text_baseline``, a TOML path, or a
     :class:`TextScenario`) on the installed corpus (or ``corpus``) and, with ``out``, write its
-    results directory. Errors in the scenario or the output path are raised before any work."""
+    results directory. Errors in the scenario or the output path are raised before any work.
+    ``finish(tmp)`` runs on the written tables before they are moved into place (the CLI passes
+    :func:`habsburg.reports.text_report.write_text_report`, so the report lands atomically)."""
     scenario = (
         name_or_path if isinstance(name_or_path, TextScenario) else load_text_scenario(name_or_path)
     )
@@ -160,6 +164,8 @@ def run_text_scenario(
                 (tmp / "samples" / f"generation_{int(g):02d}.txt").write_text(
                     "\n".join(lines) + "\n"
                 )
+            if finish is not None:
+                finish(tmp)
 
         write_results_dir(out_dir, fill, manifest, command="run")
     return TextRunResult(model, tables, out_dir, seconds)

@@ -145,8 +145,8 @@ def test_report_reads_a_text_run(tmp_path, small_corpus):
             "samples": {"prompt": "the farmer", "continuations": 2, "tokens": 6},
         }
     )
-    run_text_scenario(sc, corpus=small_corpus, out=tmp_path / "run")
-    text = write_text_report(tmp_path / "run").read_text()
+    run_text_scenario(sc, corpus=small_corpus, out=tmp_path / "run", finish=write_text_report)
+    text = (tmp_path / "run" / "text_report.md").read_text()
     assert "“the farmer …”" in text and "| 1 |" in text
     assert "watermark z, a: watermarked vs human: AUC" in text
     assert (tmp_path / "run" / "text_perplexity_distributions.png").stat().st_size > 1000
