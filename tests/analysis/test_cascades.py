@@ -122,3 +122,21 @@ def test_cascades_of_a_run_agree_with_its_metrics(tiny_run_dir):
     # every cross-model adoption the run counted is one the table can see
     assert t["first_cross_model"].notna().sum() <= mm["cross_model_adoptions"].iloc[-1]
     assert set(t["origin"].str.split(" ").str[0]) <= {"author", "model", "farm"}
+
+
+def test_origin_share_matrix_has_every_group_in_order():
+    cascades = pd.DataFrame(
+        {
+            "models": [0, 0, 1, 2],
+            "origin_kind": ["human", "model", "model", "farm"],
+        }
+    )
+    matrix = X.origin_share_matrix(X.origin_shares(cascades))
+    assert list(matrix.index) == list(X.ORIGIN_GROUPS)
+    assert matrix.loc["all errors"].to_dict() == {"farm": 0.25, "human": 0.25, "model": 0.5}
+    assert matrix.loc["believed by 2+ models"].to_dict() == {
+        "farm": 1.0,
+        "human": 0.0,
+        "model": 0.0,
+    }
+    np.testing.assert_allclose(matrix.sum(axis=1), 1.0)

@@ -128,3 +128,18 @@ def test_run_convergence_matches_the_runs_own_metrics(tiny_run_dir):
     recorded = mm.set_index("step")["mean_style_distance"].dropna()
     assert np.allclose(between.reindex(recorded.index), recorded, atol=1e-9)
     assert (style["w2"] >= style["mean_distance"] - 1e-9).all()  # W2 ≥ distance of the means
+
+
+def test_means_over_time_split_model_pairs_from_distances_to_humans():
+    pairs = pd.DataFrame(
+        {
+            "step": [0, 0, 0, 1, 1],
+            "model_a": ["a", "a", "b", "a", "a"],
+            "model_b": ["b", C.HUMAN, C.HUMAN, "b", C.HUMAN],
+            "js": [0.2, 0.1, 0.3, 0.4, 0.5],
+        }
+    )
+    between, to_human = C.means_over_time(pairs, "js")
+    assert between.to_dict() == {0: pytest.approx(0.2), 1: pytest.approx(0.4)}
+    assert to_human.to_dict() == {0: pytest.approx(0.2), 1: pytest.approx(0.5)}
+    assert C.mean_pairwise_over_time(pairs).equals(between.rename("mean_pairwise_js"))
