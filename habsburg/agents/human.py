@@ -33,11 +33,6 @@ from habsburg.ecosystem.watermark import model_written_tokens
 from habsburg.scenarios.schema import Workflow
 
 
-def workflow_mix(mix: Sequence[Workflow], default: Workflow) -> list[Workflow]:
-    """The configured mix, or the single ``default`` workflow when none is configured."""
-    return list(mix) if mix else [default]
-
-
 def draw_workflows(
     mix: Sequence[Workflow], n: int, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -85,12 +80,6 @@ class HumanPopulation(mesa.Agent):
         level = adoption_level(curve, step - sc.month_to_step(curve.start))
         return self.adoption_threshold < level
 
-    def workflows(self) -> list[Workflow]:
-        """How assistant users write (``humans.workflows``; by default every document polished
-        with ``assisted_fraction`` of it model-written)."""
-        cfg = self.model.config.humans
-        return workflow_mix(cfg.workflows, Workflow("polished", 1.0, cfg.assisted_fraction))
-
     def publish(self) -> None:
         """One month of human writing: each document written by a workflow (hand-written, or
         co-written with an assistant who writes a share of it); hybrids carry watermark evidence
@@ -105,10 +94,12 @@ class HumanPopulation(mesa.Agent):
             return
         self.docs_published += counts
         assistants = m.deployed_models()
-        sf = np.zeros(n)
-        if assistants:
-            users = np.flatnonzero(self.assisted(step)[author])
-            _, sf[users] = draw_workflows(self.workflows(), users.size, rng)
+        users = self.assisted(step)[author] & bool(assistants)
+        if cfg.workflows:
+            sf = np.zeros(n)
+            _, sf[users] = draw_workflows(cfg.workflows, int(users.sum()), rng)
+        else:  # one workflow (polished, assisted_fraction): the draws of earlier releases
+            sf = np.where(users, beta_with_mean(cfg.assisted_fraction, n, rng), 0.0)
         hybrid = sf > 0
         helper = np.full(n, -1, dtype=np.int32)
         if hybrid.any():
