@@ -14,8 +14,8 @@ from habsburg.scenarios.errors import UserError
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "validate",
-        help="reproduce the published results (SCIENCE.md V1–V5) with the simulator's own code",
-        description="Run checks V1–V5 against the project's learners, watermark scheme and "
+        help="reproduce the published results (SCIENCE.md V1–V6) with the simulator's own code",
+        description="Run checks V1–V6 against the project's learners, watermark scheme and "
         "calibrated baseline; print the table (each row marked evidence or calibration), write "
         "validation.md and validation.csv, exit 1 if a check fails.",
     )

@@ -1,4 +1,4 @@
-"""The checks of SCIENCE.md V1–V5 as data: which experiment's estimate each reads, the value it
+"""The checks of SCIENCE.md V1–V6 as data: which experiment's estimate each reads, the value it
 expects (from a closed form or a published measurement), its tolerance, and whether it is
 evidence or a calibration target (V4's detection rates, V5's web shares).
 """
@@ -37,7 +37,7 @@ REL5 = Tolerance(
 
 @functools.cache
 def default_checks() -> tuple[Check, ...]:
-    """The checks of SCIENCE.md V1–V5, expected values from their closed forms."""
+    """The checks of SCIENCE.md V1–V6, expected values from their closed forms."""
     scheme = baseline_scheme()
     checks = [
         Check("V1 E[W2²]", "V1", "w2_100_10", SHUMAILOV, "M=100, n=10", expected_w2(100, 10), SE3),
