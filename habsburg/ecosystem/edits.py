@@ -93,29 +93,29 @@ def edited_positions(
     n_flat = int(lengths.sum())
     if n_flat == 0:
         return np.zeros(0, dtype=bool)
-    owner = np.repeat(np.arange(lengths.size), lengths)
     eps = np.clip(np.broadcast_to(np.asarray(eps, dtype=np.float64), lengths.shape), 0.0, 1.0)
     eps_r, eps_s = _split(eps, process)
     edited = np.zeros(n_flat, dtype=bool)
     if eps_r.any():
-        edited |= rng.random(n_flat, dtype=np.float32) < eps_r[owner]
+        edited |= rng.random(n_flat, dtype=np.float32) < np.repeat(
+            eps_r.astype(np.float32), lengths
+        )
     if not eps_s.any():
         return edited
     # A two-state chain with P(kept→edited) = a, P(edited→kept) = b is, per position, "with
     # probability λ = a + b draw a fresh state from the stationary law, else copy the previous
-    # state" (λ ≤ 1 because L ≥ 1/(1 − ε)). Copying is a running maximum over refresh positions.
+    # state" (λ ≤ 1 because L ≥ 1/(1 − ε)). Each refresh's state then runs to the next refresh.
     a = _span_switch(eps_s, process.span_length)
     keep = np.maximum(1.0 - eps_s, 1e-300)
     b = np.where(eps_s >= 1.0, 0.0, a * keep / np.maximum(eps_s, 1e-300))
-    refresh_rate = np.where(eps_s > 0, np.minimum(a + b, 1.0), 1.0)
-    refresh = rng.random(n_flat, dtype=np.float32) < refresh_rate[owner]
+    refresh_rate = np.where(eps_s > 0, np.minimum(a + b, 1.0), 1.0).astype(np.float32)
+    refresh = rng.random(n_flat, dtype=np.float32) < np.repeat(refresh_rate, lengths)
     starts = np.cumsum(lengths) - lengths
     refresh[starts[lengths > 0]] = True
     where = np.flatnonzero(refresh)
-    fresh = rng.random(where.size, dtype=np.float32) < eps_s[owner[where]]
-    # state of each position = the fresh draw at the last refresh at or before it
-    run = np.cumsum(refresh) - 1
-    return edited | fresh[run]
+    doc_of_refresh = np.searchsorted(starts, where, side="right") - 1
+    fresh = rng.random(where.size, dtype=np.float32) < eps_s[doc_of_refresh]
+    return edited | np.repeat(fresh, np.diff(np.append(where, n_flat)))
 
 
 def surviving_pairs(
@@ -140,14 +140,16 @@ def surviving_pairs(
     h = int(context_width)
     lengths = scored[todo] + h
     edited = edited_positions(lengths, eps[todo], process, rng)
-    # edited tokens in the window [g − h, g] of each flat position g, by a running count
-    count = np.concatenate([[0], np.cumsum(edited, dtype=np.int64)])
+    # a scored position is intact if it and its h predecessors are unedited; the shifted ORs
+    # leak across documents only into each document's first h (context, unscored) positions
+    broken = edited.copy()
+    for d in range(1, h + 1):
+        broken[d:] |= edited[:-d]
+    intact = ~broken
     starts = np.cumsum(lengths) - lengths
-    owner = np.repeat(np.arange(todo.size), lengths)
-    position = np.arange(owner.size) - starts[owner]
-    g = np.flatnonzero(position >= h)
-    intact = count[g + 1] - count[g - h] == 0
-    out[todo] = np.bincount(owner[g[intact]], minlength=todo.size)
+    for d in range(h):
+        intact[starts + d] = False
+    out[todo] = np.add.reduceat(intact.view(np.int8), starts, dtype=np.int64)
     return out
 
 
