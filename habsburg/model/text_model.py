@@ -201,25 +201,34 @@ class TextEcosystemModel(mesa.Model):
         self.config, self.corpus = scenario, corpus
         self.store = TokenStore()
         self.generation = 0
-        self.human_train = corpus.train_documents()
+        # the training split is divided into the pre-AI data every model starts from and the new
+        # text human authors write during the run (which no model has seen)
+        train_docs = corpus.train_documents()
+        train_comm = corpus.community[~corpus.heldout]
+        humans = scenario.humans
+        fresh = np.zeros(len(train_docs), dtype=bool)
+        if humans.documents > 0 and humans.fresh_fraction > 0:
+            fresh = self.rng.random(len(train_docs)) < humans.fresh_fraction
+        self.human_train = [d for d, f in zip(train_docs, fresh, strict=True) if not f]
         self.heldout = corpus.heldout_documents()
         V = len(corpus.vocab)
         self.human_vocab = np.unique(np.concatenate(self.human_train))
         self.human_vocab = self.human_vocab[self.human_vocab > 2]
         self._human_ngrams: dict[int, np.ndarray] = {}
-        # a reference model of pre-AI human text: the classifier's yardstick and the paraphraser
+        # a reference model of pre-AI human text: the classifier's yardstick and the paraphraser;
+        # the threshold is calibrated on held-out human text (never on text the model has seen)
         self.reference = NgramLearner(V, order=3).fit(self.human_train)
         self.paraphraser = self.reference
         unigram = NgramLearner(V, order=1).fit(self.human_train)
-        calib = passages(self.human_train, 400, scenario.humans.document_tokens, self.rng)
+        calib = passages(self.heldout, 400, humans.document_tokens, self.rng)
         self.classifier = PerplexityClassifier(
             self.reference, baseline=unigram, fpr=scenario.scraper.classifier_fpr
         ).calibrate(*flatten(calib))
-        train_comm = corpus.community[~corpus.heldout]
-        sizes = np.bincount(train_comm, minlength=len(corpus.community_names)).astype(float)
+        pool = fresh if fresh.any() else np.ones(len(train_docs), dtype=bool)
+        sizes = np.bincount(train_comm[pool], minlength=len(corpus.community_names)).astype(float)
         self.community_share = sizes / sizes.sum()
         for i, name in enumerate(corpus.community_names):
-            docs = [d for d, c in zip(self.human_train, train_comm, strict=True) if c == i]
+            docs = [d for d, c, f in zip(train_docs, train_comm, pool, strict=True) if c == i and f]
             if docs:
                 AuthorCommunity(self, i, name, docs)
         for i, cfg in enumerate(scenario.models):

@@ -39,6 +39,10 @@ class TextHumansConfig:
         default=300, metadata=_r(0, 100_000, doc="human documents per generation")
     )
     document_tokens: int = field(default=80, metadata=_r(5, 2000))
+    fresh_fraction: float = field(
+        default=0.2,
+        metadata=_r(0.0, 0.9, doc="share of the training split kept as new human writing"),
+    )
 
 
 @dataclass

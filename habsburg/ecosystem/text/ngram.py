@@ -82,6 +82,20 @@ class _OrderTable:
         hit = (self.ctx_keys[i] == ctx) if found else np.zeros(ctx.shape, bool)
         return np.where(hit, i, self.ctx_keys.size), hit
 
+    def context_stats(self, ctx: np.ndarray):
+        """(row, found, c(h·), N1+(h·)) per context key; unseen contexts get (empty row, False,
+        1, 0), which makes the interpolation formula return the lower order unchanged."""
+        row, hit = self.find_context(ctx)
+        if not self.ctx_total.size:
+            return row, hit, np.ones(ctx.shape), np.zeros(ctx.shape)
+        r = np.minimum(row, self.ctx_total.size - 1)
+        return (
+            row,
+            hit,
+            np.where(hit, self.ctx_total[r], 1.0),
+            np.where(hit, self.ctx_types[r], 0.0),
+        )
+
     def value(self, keys: np.ndarray) -> np.ndarray:
         if self.keys.size == 0:
             return np.zeros(keys.shape)
@@ -161,31 +175,22 @@ class NgramLearner:
         return self
 
     # ------------------------------------------------------------------ probabilities
+    def _context_keys(self, contexts: np.ndarray, k: int) -> np.ndarray:
+        """Keys of the last ``k − 1`` context tokens (the context of an order-k n-gram)."""
+        ctx = np.zeros(contexts.shape[0], dtype=np.int64)
+        for j in range(k - 1):
+            ctx = ctx * self.vocab_size + contexts[:, self.order - k + j]
+        return ctx
+
     def prob(self, contexts: np.ndarray, targets: np.ndarray) -> np.ndarray:
         """P(target | context) elementwise; ``contexts`` is (N, order − 1), oldest token first."""
-        V = self.vocab_size
         targets = np.asarray(targets, dtype=np.int64)
+        contexts = np.asarray(contexts, dtype=np.int64).reshape(targets.size, -1)
         p = self.unigram_[targets]
         for k, table in enumerate(self.tables_, start=2):
-            ctx = np.zeros(targets.shape, dtype=np.int64)
-            for j in range(k - 1):
-                ctx = ctx * V + contexts[:, self.order - k + j]
-            row, hit = table.find_context(ctx)
-            a = table.value(ctx * V + targets)
-            tot = np.where(
-                hit,
-                table.ctx_total[np.minimum(row, table.ctx_total.size - 1)]
-                if table.ctx_total.size
-                else 0.0,
-                1.0,
-            )
-            typ = np.where(
-                hit,
-                table.ctx_types[np.minimum(row, table.ctx_types.size - 1)]
-                if table.ctx_types.size
-                else 0.0,
-                0.0,
-            )
+            ctx = self._context_keys(contexts, k)
+            _, hit, tot, typ = table.context_stats(ctx)
+            a = table.value(ctx * self.vocab_size + targets)
             D = table.discount
             p = np.where(hit, np.maximum(a - D, 0.0) / tot + D * typ / tot * p, p)
         return p
@@ -202,17 +207,8 @@ class NgramLearner:
         weight = np.ones(B)
         S = sp.csr_matrix((B, V))
         for k, table in enumerate(self.tables_, start=2):
-            ctx = np.zeros(B, dtype=np.int64)
-            for j in range(k - 1):
-                ctx = ctx * V + contexts[:, self.order - k + j]
-            row, hit = table.find_context(ctx)
+            row, hit, tot, typ = table.context_stats(self._context_keys(contexts, k))
             A = table.rows[row]
-            if table.ctx_total.size:
-                r = np.minimum(row, table.ctx_total.size - 1)
-                tot = np.where(hit, table.ctx_total[r], 1.0)
-                typ = np.where(hit, table.ctx_types[r], 0.0)
-            else:
-                tot, typ = np.ones(B), np.zeros(B)
             D = table.discount
             A.data = np.maximum(A.data - D, 0.0)
             backoff = np.where(hit, D * typ / tot, 1.0)
