@@ -2,103 +2,13 @@
 
 from __future__ import annotations
 
-import copy
 import os
 
 import pytest
+from tinyscenario import TINY, tiny_dict, tiny_scenario  # noqa: F401  (re-exported)
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("SOLARA_TELEMETRY_MIXPANEL_ENABLE", "False")
-
-TINY = {
-    "name": "tiny",
-    "description": "A tiny ecosystem for tests.",
-    "seed": 7,
-    "start": "2020-01",
-    "end": "2023-12",
-    "chatbot_launch": "2021-01",
-    "world": {
-        "concepts": 400,
-        "communities": 5,
-        "facts": 150,
-        "values_per_fact": 6,
-        "style_dim": 3,
-    },
-    "humans": {
-        "authors": 150,
-        "docs_per_month": 4.0,
-        "assistant": {"start": "2021-01", "midpoint": 12.0, "rate": 0.3, "ceiling": 0.5},
-    },
-    "demand": {"adoption": {"start": "2021-01", "midpoint": 6.0, "rate": 0.4, "ceiling": 600.0}},
-    "web": {"sites": 60, "attachment": 2},
-    "labs": [{"name": "north", "watermarks": True}, {"name": "south", "watermarks": False}],
-    "models": [
-        {
-            "name": "a",
-            "lab": "north",
-            "launch": "2021-01",
-            "retrain_interval": 6,
-            "data": {"budget": 2500, "scrapers": ["crawl-1"]},
-        },
-        {
-            "name": "b",
-            "lab": "south",
-            "launch": "2021-03",
-            "retrain_interval": 6,
-            "cost": 0.5,
-            "data": {"budget": 2500, "scrapers": ["crawl-1", "crawl-2"]},
-        },
-        {
-            "name": "c",
-            "lab": "south",
-            "launch": "2021-06",
-            "retrain_interval": 4,
-            "data": {"budget": 2000, "scrapers": ["crawl-2"], "mode": "replace"},
-        },
-    ],
-    "farms": [
-        {
-            "name": "farm",
-            "sites": 4,
-            "link_spam": 10,
-            "output": {"start": "2021-02", "midpoint": 6.0, "rate": 0.4, "ceiling": 150.0},
-        }
-    ],
-    "scrapers": [
-        {
-            "name": "crawl-1",
-            "budget_sites": 40,
-            "docs_per_crawl": 500,
-            "aggregator_sites": 2,
-            "repost_share": 0.05,
-        },
-        {
-            "name": "crawl-2",
-            "budget_sites": 40,
-            "docs_per_crawl": 500,
-            "aggregator_sites": 1,
-            "repost_share": 0.05,
-            "filters": {"classifier": True},
-        },
-    ],
-}
-
-
-def tiny_dict(**overrides) -> dict:
-    """The tiny scenario as a dict, with top-level sections replaced or updated."""
-    data = copy.deepcopy(TINY)
-    for key, value in overrides.items():
-        if isinstance(value, dict) and isinstance(data.get(key), dict):
-            data[key].update(value)
-        else:
-            data[key] = value
-    return data
-
-
-def tiny_scenario(**overrides):
-    from habsburg.scenarios.schema import from_dict
-
-    return from_dict(tiny_dict(**overrides), "tiny")
 
 
 @pytest.fixture

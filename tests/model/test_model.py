@@ -4,7 +4,7 @@ fails if the mechanism is removed."""
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import tiny_scenario
+from tinyscenario import tiny_scenario
 
 from habsburg.agents.generative import GenerativeModel
 from habsburg.agents.human import HumanPopulation

@@ -5,7 +5,7 @@ import mesa
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import tiny_scenario
+from tinyscenario import tiny_scenario
 
 from habsburg.model import reporters
 from habsburg.model.model import EcosystemModel
