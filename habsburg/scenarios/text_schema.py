@@ -87,6 +87,7 @@ class TextSamplesConfig:
 
 @dataclass
 class TextScenario:
+    mode: str = field(default="text", metadata=_r(choices=("text",), doc="marks a text scenario"))
     name: str = "text"
     description: str = ""
     seed: int = 0
@@ -165,6 +166,19 @@ def _library_dir():
 def list_text_scenarios() -> list[str]:
     """Names of the text scenarios shipped with the package."""
     return sorted(p.name[:-5] for p in _library_dir().iterdir() if p.name.endswith(".toml"))
+
+
+def is_text_scenario(name_or_path: str | Path) -> bool:
+    """Whether a scenario name or file is a text-mode scenario: a library text scenario, or a
+    TOML file whose top level says ``mode = "text"`` (what the CLI checks to pick the runner)."""
+    text = str(name_or_path)
+    path = Path(text)
+    if not (text.endswith(".toml") or path.exists()):
+        return text in list_text_scenarios()
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8")).get("mode") == "text"
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return False
 
 
 def load_text_scenario(name_or_path: str | Path) -> TextScenario:

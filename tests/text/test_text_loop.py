@@ -10,6 +10,7 @@ from habsburg.experiments.text_run import run_text_scenario
 from habsburg.model.text_model import TextEcosystemModel
 from habsburg.scenarios.errors import ScenarioError
 from habsburg.scenarios.text_schema import (
+    is_text_scenario,
     list_text_scenarios,
     load_text_scenario,
     text_scenario_from_dict,
@@ -131,6 +132,16 @@ def test_library_scenarios_load_and_bad_keys_are_named():
         text_scenario_from_dict({"models": [{"policy": "distillation"}]}, "x.toml")
     with pytest.raises(ScenarioError, match="unknown text scenario"):
         load_text_scenario("text_nope")
+
+
+def test_text_scenarios_are_recognised(tmp_path):
+    assert is_text_scenario("text_baseline") and not is_text_scenario("baseline")
+    own = tmp_path / "mine.toml"
+    own.write_text('mode = "text"\nname = "mine"\ngenerations = 2\n')
+    assert is_text_scenario(own) and load_text_scenario(own).generations == 2
+    other = tmp_path / "abstract.toml"
+    other.write_text('name = "x"\n')
+    assert not is_text_scenario(other)
 
 
 def test_report_reads_a_text_run(tmp_path, small_corpus):
