@@ -143,9 +143,14 @@ class Parameter:
 
 
 @functools.cache
+def _hints(owner: type) -> dict[str, Any]:
+    return typing.get_type_hints(owner)
+
+
+@functools.cache
 def _declaration(owner: type, name: str) -> tuple[dataclasses.Field, Any]:
     fields = {f.name: f for f in dataclasses.fields(owner)}
-    return fields[name], typing.get_type_hints(owner)[name]
+    return fields[name], _hints(owner)[name]
 
 
 def _kind(f: dataclasses.Field, hint: Any) -> str:
@@ -192,7 +197,7 @@ def _declare(owner: type, name: str, pattern: str) -> Parameter:
 
 
 def _walk(owner: type, prefix: str) -> Iterator[tuple[str, Parameter]]:
-    hints = typing.get_type_hints(owner)
+    hints = _hints(owner)
     for f in dataclasses.fields(owner):
         if f.name == "name" or (owner is Scenario and f.name in NOT_SETTINGS):
             continue  # names identify items: they cannot be set
@@ -230,7 +235,7 @@ class Parameters(dict[str, Parameter]):
 
 def _instances(obj: Any, prefix: str, pattern: str) -> Iterator[tuple[str, str, Any]]:
     """``(path, pattern, value)`` of every setting of a scenario object, items by name."""
-    hints = typing.get_type_hints(type(obj))
+    hints = _hints(type(obj))
     for f in dataclasses.fields(obj):
         if f.name == "name" or (isinstance(obj, Scenario) and f.name in NOT_SETTINGS):
             continue

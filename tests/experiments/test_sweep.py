@@ -287,6 +287,11 @@ def _spec(**changes) -> dict:
         ),
         ({"parameters": [{"path": "models.*.launch"}]}, "has no declared choices"),
         ({"stepz": 3}, "did you mean 'steps'"),
+        ({"seeds": 600_000}, r"parameters × seeds make 1,200,000 runs, more than 1,000,000"),
+        (
+            {"parameters": [{"path": "watermark.adoption", "values": [0.5]}] * 2},
+            "parameters: 'watermark.adoption' is listed twice",
+        ),
         ({"scenario": "no-such-scenario"}, "unknown scenario"),
     ],
 )

@@ -103,17 +103,21 @@ def plan_points(
     run_seeds = replicate_seeds(base.seed if seed is None else seed, seeds)
     paths = list(points[0])
     tasks = []
+    checked: set[str] = set()  # settings already validated (a repeated point is checked once)
     for i, point in enumerate(points):
         if list(point) != paths:
             raise SweepError(f"{where}: point {i} sets {list(point)}, expected {paths}")
-        sc = copy.deepcopy(base)
-        try:
-            for path, value in point.items():
-                set_setting(sc, path, value)
-            _validate_references(sc, f"point {i}")
-        except ScenarioError as err:
-            raise SweepError(f"{where}: point {i}: {err}") from None
-        tasks += _tasks(i, run_seeds, tuple((p, native(v)) for p, v in point.items()))
+        settings = tuple((p, native(v)) for p, v in point.items())
+        if repr(settings) not in checked:
+            sc = copy.deepcopy(base)
+            try:
+                for path, value in settings:
+                    set_setting(sc, path, value)
+                _validate_references(sc, f"point {i}")
+            except ScenarioError as err:
+                raise SweepError(f"{where}: point {i}: {err}") from None
+            checked.add(repr(settings))
+        tasks += _tasks(i, run_seeds, settings)
     return SweepPlan(name, base, tasks, paths, tuple(outcomes), steps, spec or {})
 
 

@@ -16,6 +16,7 @@ import itertools
 import math
 import re
 import tomllib
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ import numpy as np
 from habsburg.experiments.outcomes import DEFAULT_OUTCOMES, check_outcomes
 from habsburg.scenarios.inputs import read_text_file
 from habsburg.scenarios.library import load_scenario
-from habsburg.scenarios.parameters import INTEGER, Parameter, parameter
+from habsburg.scenarios.parameters import INTEGER, Parameter, Parameters, parameters
 from habsburg.scenarios.schema import (
     Scenario,
     ScenarioError,
@@ -36,6 +37,8 @@ from habsburg.scenarios.schema import (
 )
 
 METHODS = ("grid", "latin", "sobol")
+#: the most runs (points × seeds) one sweep may plan: more is a typo, not a study
+MAX_RUNS = 1_000_000
 SENSITIVITY_METHODS = ("sobol", "morris")
 
 
@@ -136,13 +139,14 @@ class Axis:
         return [float(v) for v in self.low + u * (self.high - self.low)]
 
 
-def make_axis(base: Scenario, decl: AxisDeclaration, where: str, grid: bool) -> Axis:
-    """The axis of one ``[[parameters]]`` table; ``grid`` says whether points form a grid
-    (a range then needs ``num``) or are sampled (a range is the sample's bounds)."""
+def make_axis(table: Parameters, decl: AxisDeclaration, where: str, grid: bool) -> Axis:
+    """The axis of one ``[[parameters]]`` table over the base scenario's typed parameters;
+    ``grid`` says whether points form a grid (a range then needs ``num``) or are sampled (a
+    range is the sample's bounds)."""
     if not decl.path:
         raise SweepError(f"{where}.path: expected a setting path such as 'watermark.adoption'")
     try:
-        p = parameter(base, decl.path)
+        p = table[decl.path]
     except ScenarioError as err:
         raise SweepError(f"{where}.path: {err}") from None
     if decl.values is not None and (decl.range is not None or decl.num is not None):
@@ -195,6 +199,13 @@ class SweepSpec:
     sensitivity: SensitivityDeclaration = field(default_factory=SensitivityDeclaration)
     source: str = "<spec>"
     raw: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def runs(self) -> int:
+        """Points × seeds, counted without building the points."""
+        if self.method != "grid":
+            return self.samples * self.seeds
+        return math.prod(len(a.grid()) for a in self.parameters) * self.seeds
 
     def points(self) -> list[dict[str, Any]]:
         """The parameter points: the full grid, or ``samples`` Latin-hypercube / Sobol draws
@@ -265,21 +276,20 @@ def spec_from_dict(
     if not decl.parameters:
         raise SweepError(f"{source}: name at least one [[parameters]] (path and values or range)")
     grid = decl.method == "grid" and not sampled
+    table = parameters(base)
     axes = [
-        make_axis(base, a, f"{source}: parameters[{i}]", grid)
+        make_axis(table, a, f"{source}: parameters[{i}]", grid)
         for i, a in enumerate(decl.parameters)
     ]
-    paths = [a.path for a in axes]
-    if len(set(paths)) != len(paths):
-        raise SweepError(f"{source}: a parameter path is listed twice: {paths}")
+    twice = [path for path, n in Counter(a.path for a in axes).items() if n > 1]
+    if twice:
+        raise SweepError(f"{source}: parameters: {twice[0]!r} is listed twice")
     try:
         outcomes = check_outcomes(decl.outcomes, f"{source}: outcomes")
     except ScenarioError as err:
         raise SweepError(str(err)) from None
     name = decl.name or (Path(source).stem if source != "<spec>" else "sweep")
-    if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
-        raise SweepError(f"{source}: 'name' must be letters, digits, '_', '-', '.', got {name!r}")
-    return SweepSpec(
+    spec = SweepSpec(
         name=name,
         base=base,
         parameters=axes,
@@ -293,6 +303,14 @@ def spec_from_dict(
         source=source,
         raw=data,
     )
+    if not sampled and spec.runs > MAX_RUNS:
+        raise SweepError(
+            f"{source}: parameters × seeds make {spec.runs:,} runs, more than {MAX_RUNS:,}; "
+            "use fewer values, a smaller num or samples, or fewer seeds"
+        )
+    if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
+        raise SweepError(f"{source}: 'name' must be letters, digits, '_', '-', '.', got {name!r}")
+    return spec
 
 
 def load_spec(path: str | Path, *, sampled: bool = False) -> SweepSpec:
