@@ -8,9 +8,9 @@ from importlib import resources
 
 import pytest
 
+from habsburg.experiments.run import simulate
 from habsburg.scenarios import get_setting, list_scenarios, load_scenario
 from habsburg.scenarios.library import scaled
-from habsburg.experiments.run import simulate
 from habsburg.scenarios.schema import check_setting
 
 LIBRARY = list(list_scenarios())
@@ -99,7 +99,7 @@ def test_scenario_runs_and_applies_its_interventions(name):
     assert len(metrics) == STEPS
     assert metrics["new_documents"].iloc[-1] > 0
     assert metrics["deployed_models"].iloc[-1] >= 1
-    applied = len(model.applied_interventions)
+    applied = len(model.events.interventions)
     assert applied == sum(len(iv.set) for iv in sc.interventions)
     final = {}
     for iv in sc.interventions:
