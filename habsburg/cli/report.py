@@ -5,13 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from habsburg.analysis.compare import paired_differences
 from habsburg.analysis.results import COUNTERFACTUAL_TABLE, Run
 from habsburg.cli.sweep import add_cluster_flags
-from habsburg.experiments.compare import check_comparison, compare
 from habsburg.experiments.counterfactual import rerun_counterfactual
-from habsburg.experiments.sweep import check_executor_options
-from habsburg.reports.compare import format_differences, prepare_comparison_dir, write_comparison
 from habsburg.reports.report import write_report
 from habsburg.scenarios.library import load_scenario
 
@@ -75,6 +71,15 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     """Run the comparison (experiments), pair the runs (analysis), write the report (reports)."""
+    from habsburg.analysis.compare import paired_differences
+    from habsburg.experiments.compare import check_comparison, compare
+    from habsburg.experiments.sweep import check_executor_options
+    from habsburg.reports.compare import (
+        format_differences,
+        prepare_comparison_dir,
+        write_comparison,
+    )
+
     base = load_scenario(args.base)
     alternatives = [load_scenario(a) for a in args.alternatives]
     check_comparison(base, alternatives, args.seeds, args.steps)

@@ -1,19 +1,14 @@
-"""``habsburg sweep`` and ``habsburg sensitivity``."""
+"""``habsburg sweep`` and ``habsburg sensitivity``.
+
+The experiment modules are imported when a command runs, not when the parser is built, so
+``habsburg --help`` does not load the simulator.
+"""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-from habsburg.experiments.sensitivity import format_table, run_sensitivity
-from habsburg.experiments.sweep import (
-    check_executor_options,
-    load_spec,
-    plan_spec,
-    point_summary,
-    run_sweep,
-)
-from habsburg.reports.sensitivity import write_sensitivity_figure
 from habsburg.scenarios.errors import Interrupted
 
 
@@ -70,6 +65,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _run_options(args: argparse.Namespace) -> dict:
     """The executor and resume options of the command line (checked before any work)."""
+    from habsburg.experiments.sweep import check_executor_options
+
     check_executor_options(scheduler=args.scheduler, workers=args.workers, serial=args.serial)
     return {
         "scheduler": args.scheduler,
@@ -81,6 +78,8 @@ def _run_options(args: argparse.Namespace) -> dict:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
+    from habsburg.experiments.sweep import load_spec, plan_spec, point_summary, run_sweep
+
     options = _run_options(args)
     spec = load_spec(args.spec)
     plan = plan_spec(spec)
@@ -108,6 +107,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def cmd_sensitivity(args: argparse.Namespace) -> int:
+    from habsburg.experiments.sensitivity import format_table, run_sensitivity
+    from habsburg.experiments.sweep import load_spec
+    from habsburg.reports.sensitivity import write_sensitivity_figure
+
     options = _run_options(args)
     spec = load_spec(args.spec, sampled=True)
     out = Path(args.out) if args.out else Path("results") / "sensitivity" / spec.name
