@@ -29,17 +29,13 @@ from habsburg.experiments.run import check_steps
 from habsburg.experiments.seeds import replicate_seeds
 from habsburg.experiments.sweep import RunTask, execute_run, native
 from habsburg.scenarios.library import load_scenario
-from habsburg.scenarios.parameters import BOOLEAN, CATEGORICAL, INTEGER, REAL, parameter
+from habsburg.scenarios.parameters import BOOLEAN, INTEGER, REAL, parameter
 from habsburg.scenarios.schema import Scenario, ScenarioError
 
 Bounds = tuple[float, float] | list[Any] | None
-#: the EMA Workbench parameter class of each parameter kind (months and free text: categorical)
-EMA_CLASSES = {
-    REAL: "RealParameter",
-    INTEGER: "IntegerParameter",
-    BOOLEAN: "BooleanParameter",
-    CATEGORICAL: "CategoricalParameter",
-}
+#: the EMA Workbench class of a numeric kind; a boolean is a ``BooleanParameter``, everything
+#: else (choices, months, names) a ``CategoricalParameter`` over listed or declared values
+EMA_NUMERIC = {REAL: "RealParameter", INTEGER: "IntegerParameter"}
 
 
 def _ema():
@@ -72,7 +68,7 @@ def ema_parameter(base: Scenario, path: str, bounds: Bounds = None):
     low, high = p.bounds(bounds, where)
     if not (math.isfinite(low) and math.isfinite(high)) or low >= high:
         raise ScenarioError(f"{where}: range [{low}, {high}] is empty or unbounded")
-    return getattr(ema, EMA_CLASSES[p.kind])(name, low, high)
+    return getattr(ema, EMA_NUMERIC[p.kind])(name, low, high)
 
 
 class HabsburgFunction:
