@@ -11,7 +11,6 @@ rearranged: Mesa's grid has fixed 390 px rows, so the panels sit in a flex layou
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import altair as alt
@@ -191,7 +190,7 @@ def Page():
     attach(model.value)  # a model Mesa's Reset just built gets its lock before it steps
     solara.Style(CSS)
     with solara.AppBar():
-        solara.AppBarTitle(f"habsburg — {Path(str(choice)).stem}")
+        solara.AppBarTitle(f"habsburg — {model.value.config.name.removesuffix('-viz')}")
         solara.lab.ThemeToggle()
     with solara.Sidebar():
         Sidebar(model, params, authors)

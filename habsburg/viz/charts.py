@@ -58,6 +58,9 @@ def theme(chart: alt.TopLevelMixin, dark: bool) -> alt.TopLevelMixin:
     """``chart`` in the page's theme (light or dark)."""
     out = chart.copy(deep=False)
     out.config = theme_config(dark)
+    # SVG (crisp at any zoom, text a test can read) and no action menu (its "Open in Vega
+    # Editor" would leave the machine)
+    out.usermeta = {"embedOptions": {"renderer": "svg", "actions": False}}
     return out
 
 

@@ -1,23 +1,16 @@
-"""The page's panels and the status line, all drawn from a snapshot of the model.
+"""The page's Solara components: the panels on their tabs, the status line and the scenario's
+description, all drawn from a snapshot of the model (:mod:`habsburg.viz.snapshot`).
 
-A panel is a title over one chart. Series of model-level metrics are Mesa's own
-``make_plot_component(..., backend="altair")`` drawn from the snapshot (its ``datacollector``
-holds copied tables) and post-processed onto the month axis; the per-model series, the site
-graph and the cascade graph are Altair charts of :mod:`habsburg.viz.charts` (Mesa's network
-component lays the graph out anew on every draw and colours agents, not sites). Whatever goes
-wrong while drawing one panel is logged on the server and shown in that panel as one line; the
-page and the other panels carry on.
+What each panel draws is declared in :mod:`habsburg.viz.panels`; a panel draws once per month
+(memoised on the snapshot), and whatever goes wrong in one panel is logged on the server and shown
+in that panel as one line, while the page and the other panels carry on.
 """
 
 from __future__ import annotations
 
 import html
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
 
-import altair as alt
 import solara
 import solara.lab
 import solara.widgets
@@ -26,182 +19,41 @@ from mesa.visualization.utils import update_counter
 
 from habsburg.model.model import EcosystemModel
 from habsburg.viz import charts
-from habsburg.viz.scenario import LEVER_BY_PATH, describe_error
+from habsburg.viz.panels import PanelSpec, draw_panel, pages, panel_error
+from habsburg.viz.scenario import LEVER_BY_PATH
 from habsburg.viz.snapshot import Snapshot, snapshot
 
 log = logging.getLogger("habsburg.viz")
 
-#: a panel draws a snapshot, in the dark theme or not, as an Altair chart or a Solara element
-Draw = Callable[[Snapshot, bool], Any]
-
-
-@dataclass(frozen=True)
-class PanelSpec:
-    """A panel: title, what it draws, and the page (tab) it sits on."""
-
-    title: str
-    draw: Draw
-    page: str
-
-
-class MeasureSource:
-    """What Mesa's plot component reads (``.datacollector``): the snapshot's model metrics with
-    the chosen columns renamed to their legend labels."""
-
-    def __init__(self, snap: Snapshot, measures: dict[str, str]) -> None:
-        frame = snap.datacollector.get_model_vars_dataframe()[list(measures)]
-        self.datacollector = type(snap.datacollector)(frame.rename(columns=measures))
-
-
-def mesa_plot(measures: dict[str, str], post: Callable[[Snapshot], Callable]) -> Draw:
-    """A panel drawn by Mesa's ``make_plot_component`` (Altair backend) from the snapshot;
-    ``post(snapshot)`` puts it on the month axis and adds the markers."""
-
-    def draw(snap: Snapshot, dark: bool):
-        def post_process(chart: alt.Chart) -> alt.TopLevelMixin:
-            try:
-                return charts.theme(post(snap)(chart), dark)
-            except Exception as err:  # runs inside Mesa's component: answer with a message chart
-                log.exception("panel of %s failed", ", ".join(measures))
-                return charts.theme(charts.message_chart(panel_error(err)), dark)
-
-        make, _page = make_plot_component(
-            list(measures.values()),
-            post_process=post_process,
-            backend="altair",
-        )
-        return make(MeasureSource(snap, measures))
-
-    return draw
-
-
-def vega_spec(chart: alt.TopLevelMixin) -> dict:
-    """The Vega-Lite spec of ``chart`` with its data inlined."""
-    with alt.data_transformers.disable_max_rows():
-        return chart.to_dict(validate=False)
-
-
-def altair(build: Callable[[Snapshot], alt.TopLevelMixin]) -> Draw:
-    def draw(snap: Snapshot, dark: bool):
-        chart = charts.theme(build(snap), dark)
-        # what solara.FigureAltair does, without re-validating the spec on every month
-        return solara.widgets.VegaLite.element(spec=vega_spec(chart))
-
-    return draw
-
-
-WEB, MODELS, ERRORS = "The web", "The models", "Convergence and errors"
-
-PANELS: list[PanelSpec] = [
-    PanelSpec("Sites: synthetic share of what each publishes", altair(charts.network_chart), WEB),
-    PanelSpec(
-        "Synthetic share of the web",
-        mesa_plot(
-            {
-                "synthetic_share_new": "new documents (true)",
-                "synthetic_share_new_measured": "new documents (detector)",
-                "synthetic_share_stock": "whole web (true)",
-            },
-            charts.synthetic_share_post,
-        ),
-        WEB,
-    ),
-    PanelSpec(
-        "AI-text filters of the scrapers",
-        mesa_plot(
-            {
-                "filter_precision": "filter precision",
-                "filter_recall": "filter recall",
-                "training_synthetic_before": "synthetic share of crawls",
-                "training_synthetic_after": "… after filtering",
-            },
-            lambda s: charts.share_post(s, "share"),
-        ),
-        WEB,
-    ),
-    PanelSpec("Largest error cascade so far", altair(charts.cascade_chart), WEB),
-    PanelSpec("Market shares of AI demand", altair(charts.market_chart), MODELS),
-    PanelSpec("Model lineage: a mark per generation trained", altair(charts.lineage_chart), MODELS),
-    PanelSpec(
-        "Capability: cross-entropy to human text (lower is better)",
-        altair(
-            lambda s: charts.per_model_chart(
-                s, "capability", "cross-entropy (nats)", s.human_entropy
-            )
-        ),
-        MODELS,
-    ),
-    PanelSpec(
-        "Tail coverage of each model",
-        altair(lambda s: charts.per_model_chart(s, "tail_coverage", "tail coverage")),
-        MODELS,
-    ),
-    PanelSpec(
-        "Convergence: mean pairwise JS divergence between models",
-        mesa_plot(
-            {"mean_pairwise_js": "mean pairwise JS"},
-            lambda s: charts.value_post(s, "JS divergence"),
-        ),
-        ERRORS,
-    ),
-    PanelSpec(
-        "Wrong beliefs held by the models",
-        mesa_plot(
-            {"active_wrong_beliefs": "active wrong beliefs"},
-            lambda s: charts.value_post(s, "facts", count=True),
-        ),
-        ERRORS,
-    ),
-    PanelSpec(
-        "Error cascades across models",
-        mesa_plot(
-            {
-                "largest_cascade_models": "models in the largest cascade",
-                "cross_model_adoptions": "cross-model adoptions",
-            },
-            lambda s: charts.value_post(s, "count", count=True),
-        ),
-        ERRORS,
-    ),
-]
-
-#: where the instruments' series (issue "Grounded in every measurement") plug in: append
-#: PanelSpec(title, draw, page) entries here (or to PANELS) once the instruments land
-INSTRUMENT_PANELS: list[PanelSpec] = []
-
-
-def pages() -> dict[str, list[PanelSpec]]:
-    out: dict[str, list[PanelSpec]] = {}
-    for spec in [*PANELS, *INSTRUMENT_PANELS]:
-        out.setdefault(spec.page, []).append(spec)
-    return out
-
 
 # --- components ---------------------------------------------------------------------------------
-def panel_error(err: BaseException) -> str:
-    """The one line a failed panel shows (the traceback goes to the server log only)."""
-    return f"This panel could not be drawn ({describe_error(err)[:200]}). Details are in the server log."
-
-
 @solara.component
 def Panel(model: EcosystemModel, spec: PanelSpec):
-    """One panel: its title over its chart, drawn from the model's snapshot; an error becomes a
-    one-line message here (and a log record), never a traceback."""
+    """One panel: its title over its chart, drawn once per month from the model's snapshot; an
+    error becomes a one-line message here (and a log record), never a traceback."""
     update_counter.get()
     dark = solara.lab.use_dark_effective()
+    try:
+        snap = snapshot(model)
+    except Exception:
+        log.exception("snapshot for panel %r failed", spec.title)
+        snap = None
+    drawn = solara.use_memo(lambda: draw_panel(spec, snap, dark), [snap, dark])
     with solara.Column(classes=["habsburg-panel"], gap="4px") as column:
         solara.HTML(
             tag="div", unsafe_innerHTML=html.escape(spec.title), classes=["habsburg-panel-title"]
         )
-        try:
-            spec.draw(snapshot(model), dark)
-        except Exception as err:  # a panel must never take the page down
-            log.exception("panel %r failed", spec.title)
+        if drawn.message:
             solara.HTML(
-                tag="div",
-                unsafe_innerHTML=html.escape(panel_error(err)),
-                classes=["habsburg-problem"],
+                tag="div", unsafe_innerHTML=html.escape(drawn.message), classes=["habsburg-problem"]
             )
+        elif drawn.spec is not None:
+            solara.widgets.VegaLite.element(spec=drawn.spec)
+        else:
+            make, _page = make_plot_component(
+                list(spec.measures.values()), post_process=drawn.post_process, backend="altair"
+            )
+            make(drawn.source)
     return column
 
 
@@ -285,34 +137,29 @@ def _lever_for(path: str) -> str | None:
 
 @solara.component
 def ScenarioInfo(model: EcosystemModel):
-    """The running scenario's description and its interventions (✓ once applied)."""
-    update_counter.get()
-    snap = snapshot(model)
-    with solara.Column(gap="4px") as column:
-        solara.HTML(
-            tag="div",
-            unsafe_innerHTML=f"<b>{html.escape(snap.name)}</b>: {html.escape(snap.description) or '(no description)'}",
-            classes=["habsburg-info"],
+    """The running scenario's description and its interventions. Drawn once per model, not per
+    month: it sits in the sidebar, and redrawing the sidebar redraws the whole page."""
+    text = solara.use_memo(lambda: scenario_html(snapshot(model)), [model])
+    return solara.HTML(tag="div", unsafe_innerHTML=text, classes=["habsburg-info"])
+
+
+def scenario_html(snap: Snapshot) -> str:
+    """The scenario's name, description and interventions (month: setting = value, note)."""
+    out = f"<b>{html.escape(snap.name)}</b>: {html.escape(snap.description) or '(no description)'}"
+    iv = snap.interventions
+    if not len(iv):
+        return out + "<br>No interventions."
+    items = []
+    for (_step, month), g in iv.groupby(["step", "month"], sort=True):
+        changes = ", ".join(
+            f"{html.escape(p)} = {html.escape(charts.fmt(v))}"
+            for p, v in zip(g.path, g.value, strict=True)
         )
-        iv = snap.interventions
-        if not len(iv):
-            solara.HTML(tag="div", unsafe_innerHTML="No interventions.", classes=["habsburg-info"])
-        else:
-            items = []
-            for (_step, month), g in iv.groupby(["step", "month"], sort=True):
-                done = "✓" if bool(g.applied.iloc[0]) else "·"
-                changes = ", ".join(
-                    f"{html.escape(p)} = {html.escape(charts.fmt(v))}"
-                    for p, v in zip(g.path, g.value, strict=False)
-                )
-                note = f" <i>{html.escape(str(g.note.iloc[0]))}</i>" if str(g.note.iloc[0]) else ""
-                items.append(f"<li>{done} <b>{month}</b>: {changes}{note}</li>")
-            solara.HTML(
-                tag="div",
-                unsafe_innerHTML="Interventions:<ul>" + "".join(items) + "</ul>",
-                classes=["habsburg-info"],
-            )
-    return column
+        note = str(g.note.iloc[0])
+        items.append(
+            f"<li><b>{month}</b>: {changes}{f' <i>{html.escape(note)}</i>' if note else ''}</li>"
+        )
+    return out + "<br>Interventions:<ul>" + "".join(items) + "</ul>"
 
 
 CSS = """

@@ -96,7 +96,7 @@ class FrozenCollector:
         return self._model_vars
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # compared by identity: one object per model and month
 class Snapshot:
     """Everything the panels draw, copied at one month. ``datacollector`` lets Mesa's own plot
     components (``make_plot_component``) draw from the copy as they would from a model."""

@@ -213,7 +213,7 @@ def test_threads_play_thirty_months(first):
 
 def test_pick_a_scenario_see_interventions_and_the_last_month(first):
     page = first.page
-    page.get_by_label("Scenario (library or file)").click()
+    page.locator(".v-select").filter(has_text="Scenario (library or file)").click()
     page.get_by_role("option", name="watermark_mandate").click()
     page.get_by_text("changed: press Reset").first.wait_for(timeout=STEP_MS)
     first.click("Reset")
@@ -230,8 +230,12 @@ def test_pick_a_scenario_see_interventions_and_the_last_month(first):
     )
     assert page.get_by_text(re.compile(r"settings now: watermark adoption 0\.7")).count() == 1
     page.wait_for_timeout(2000)
-    legend = page.locator(".habsburg-panel svg").filter(has_text="2025-01: watermark adoption")
-    assert legend.count() >= 2  # the intervention marker is in the time charts' legends
+    # the intervention marker is in the time charts' legends
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('.habsburg-panel svg')]"
+        ".filter(svg => svg.textContent.includes('2025-01: watermark')).length >= 2",
+        timeout=STEP_MS,
+    )
 
     set_render_interval(page, 60)
     for _ in range(2):
@@ -254,17 +258,19 @@ def test_layout_fits_the_window(first, width, height):
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=ARTIFACTS / f"viz-{width}.png")
     panels = page.locator(".habsburg-panel")
-    assert panels.count() >= 4
-    for i in range(panels.count()):
+    count = panels.count()
+    assert count >= 4
+    charts = page.locator(".habsburg-panel svg.marks")
+    deadline = time.monotonic() + 30
+    while charts.count() < count and time.monotonic() < deadline:
+        page.wait_for_timeout(500)
+    assert charts.count() == count  # every panel drew its chart
+    for i in range(count):
         box = panels.nth(i).bounding_box()
         assert box["x"] >= 0 and box["x"] + box["width"] <= width + 1, (i, box)
-        svg = panels.nth(i).locator("svg").first
-        if svg.count():
-            inner = svg.bounding_box()
-            # drawn at the panel's width (Vega SVG, not a scaled image); nothing sticks out
-            assert (
-                inner["x"] >= box["x"] - 1
-                and inner["x"] + inner["width"] <= box["x"] + box["width"] + 1
-            )
-            assert inner["width"] >= 0.85 * (box["width"] - 24), (i, inner, box)
+        chart = panels.nth(i).locator("svg.marks").bounding_box()
+        # Vega's SVG at the panel's own width (no image scaled to fit), nothing sticking out
+        assert chart["x"] >= box["x"] - 1, (i, chart, box)
+        assert chart["x"] + chart["width"] <= box["x"] + box["width"] + 1, (i, chart, box)
+        assert chart["width"] >= 0.85 * (box["width"] - 24), (i, chart, box)
     assert not first.problems, "\n".join(first.problems)

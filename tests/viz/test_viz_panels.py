@@ -12,12 +12,12 @@ import time
 import ipywidgets
 import pytest
 import solara
-from conftest import tiny_scenario
+from tinyscenario import tiny_scenario
 
 from habsburg.model.model import EcosystemModel
 from habsburg.scenarios.parameters import parameters
 from habsburg.scenarios.schema import Intervention
-from habsburg.viz import charts, components
+from habsburg.viz import charts, components, panels
 from habsburg.viz.scenario import (
     LEVERS,
     check_choice,
@@ -124,10 +124,10 @@ def html_text(box) -> str:
 def test_a_failing_panel_shows_one_line_and_logs(caplog):
     model = tiny_model()
 
-    def broken(snap, dark):
+    def broken(snap):
         raise KeyError("capability")
 
-    spec = components.PanelSpec("Broken", broken, "x")
+    spec = panels.PanelSpec("Broken", "x", chart=broken)
     with caplog.at_level(logging.ERROR, logger="habsburg.viz"):
         box, rc = solara.render(components.Panel(model, spec), handle_error=False)
     text = html.unescape(html_text(box))
@@ -145,15 +145,13 @@ def test_a_failing_mesa_plot_becomes_a_message_chart(caplog):
 
         return post
 
-    draw = components.mesa_plot({"synthetic_share_new": "new"}, bad_post)
+    spec = panels.PanelSpec("Bad", "x", measures={"synthetic_share_new": "new"}, post=bad_post)
     model = tiny_model()
     model.step()
-    element = draw(snapshot(model), False)
-    post_process = element.kwargs["post_process"]
+    drawn = panels.draw_panel(spec, snapshot(model), False)
     with caplog.at_level(logging.ERROR, logger="habsburg.viz"):
-        chart = post_process(charts.alt.Chart(charts.pd.DataFrame({"a": [1]})).mark_point())
-    spec = chart.to_dict()
-    assert "no such column" in str(spec["datasets"])
+        chart = drawn.post_process(charts.alt.Chart(charts.pd.DataFrame({"a": [1]})).mark_point())
+    assert "no such column" in str(chart.to_dict()["datasets"])
     assert caplog.records
 
 
@@ -163,14 +161,19 @@ def test_every_panel_draws_at_start_and_mid_run():
         while model.steps < steps:
             model.step()
         snap = snapshot(model)
-        for spec in components.PANELS:
-            element = spec.draw(snap, dark=True)
-            if "post_process" in element.kwargs:  # Mesa's plot component: run its chart
-                source = element.args[0]
-                df = source.datacollector.get_model_vars_dataframe()
-                assert list(df.columns)  # the renamed measures
-            else:
-                assert element.kwargs["spec"]["width"] == "container"
+        for spec in panels.PANELS:
+            drawn = panels.draw_panel(spec, snap, dark=True)
+            assert not drawn.message, drawn.message
+            if drawn.spec is not None:
+                assert drawn.spec["width"] == "container"
+            else:  # Mesa's plot component: its chart through our post_process
+                df = drawn.source.datacollector.get_model_vars_dataframe()
+                assert list(df.columns) == list(spec.measures.values())
+                long = df.reset_index().rename(columns={"index": "Step"})
+                long = long.melt(id_vars=["Step"], var_name="Measure", value_name="Value")
+                base = charts.alt.Chart(long).mark_line().encode(x="Step:Q", y="Value:Q")
+                out = drawn.post_process(base).to_dict()
+                assert out["width"] == "container" and out["config"]["background"] == "transparent"
 
 
 # --- charts -------------------------------------------------------------------------------------

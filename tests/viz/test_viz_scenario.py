@@ -1,0 +1,117 @@
+"""The viz-sized scenario, trimming models, and ``habsburg viz`` (the command, without a server)."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from habsburg.cli import main
+from habsburg.cli.viz import server_command, server_env
+from habsburg.model.model import EcosystemModel
+from habsburg.scenarios.library import list_scenarios, load_scenario
+from habsburg.scenarios.schema import from_dict
+from habsburg.viz import assets
+from habsburg.viz.scenario import VIZ_AUTHORS, keep_first_models, model_kwargs, pick, viz_sized
+
+AUTHORS = 100
+
+
+def test_viz_sized_scales_counts_and_keeps_rates():
+    full = load_scenario("baseline")
+    small = viz_sized(full, 400)
+    f = 400 / full.humans.authors
+    assert small.humans.authors == 400
+    assert small.demand.adoption.ceiling == pytest.approx(full.demand.adoption.ceiling * f)
+    assert small.world.concepts == round(full.world.concepts * f)
+    for a, b in zip(full.models, small.models, strict=True):
+        assert b.data.budget == round(a.data.budget * f)
+        assert (b.temperature, b.retrain_interval, b.data.mode) == (
+            a.temperature,
+            a.retrain_interval,
+            a.data.mode,
+        )
+    assert (small.start, small.end, small.chatbot_launch) == (
+        full.start,
+        full.end,
+        full.chatbot_launch,
+    )
+    assert full.humans.authors == 2000  # the original is not touched
+
+
+def test_viz_step_is_fast_and_tracks_the_web_curve():
+    """The default viz-sized baseline steps well under a second and its detector-measured share
+    of new documents stays near the measured web curve (36% at +12 months, 48% at +24)."""
+    model = EcosystemModel(**model_kwargs(pick("baseline", VIZ_AUTHORS)))
+    launch = model.config.launch_step
+    seconds = []
+    for _ in range(launch + 25):
+        started = time.perf_counter()
+        model.step()
+        seconds.append(time.perf_counter() - started)
+    assert np.mean(seconds) < 1.0, f"mean step {np.mean(seconds):.3f} s"
+    measured = model.datacollector.get_model_vars_dataframe().synthetic_share_new_measured
+    assert measured.iloc[launch + 12] == pytest.approx(0.36, abs=0.06)
+    assert measured.iloc[launch + 24] == pytest.approx(0.48, abs=0.06)
+
+
+def test_every_library_scenario_opens_in_the_viz():
+    for name in list_scenarios():
+        model = EcosystemModel(**model_kwargs(pick(name, AUTHORS)))
+        model.step()
+        assert model.config.humans.authors == AUTHORS
+
+
+def test_keeping_first_models_drops_dangling_references():
+    sc = from_dict(
+        {
+            "labs": [{"name": "lab"}],
+            "scrapers": [{"name": "crawler"}],
+            "models": [
+                {"name": "a", "data": {"distill_from": "b", "distill_fraction": 0.2}},
+                {"name": "b"},
+            ],
+            "interventions": [
+                {"at_step": 3, "set": {"models.b.temperature": 0.5}},
+                {"at_step": 4, "set": {"models.*.temperature": 0.6, "models.b.top_p": 0.9}},
+            ],
+        }
+    )
+    dropped = keep_first_models(sc, 1)
+    assert [m.name for m in sc.models] == ["a"]
+    assert (sc.models[0].data.distill_from, sc.models[0].data.distill_fraction) == ("", 0.0)
+    assert [iv.set for iv in sc.interventions] == [{"models.*.temperature": 0.6}]
+    assert len(dropped) == 4
+
+
+def test_bundled_vega_is_served_under_major_versions(tmp_path, monkeypatch):
+    cache = tmp_path / "cdn"
+    for name in ("vega@5.21.0", "vega-lite@5.2.0", "vega-embed@6.20.2", "requirejs@2.3.6"):
+        (cache / name / "build").mkdir(parents=True)
+    settings = assets.solara.server.settings.assets
+    monkeypatch.setattr(settings, "proxy_cache_dir", cache)
+    served = assets.serve_bundled_vega(tmp_path / "served")
+    assert served == tmp_path / "served" and settings.proxy_cache_dir == served
+    assert (served / "vega@5").resolve() == (cache / "vega@5.21.0").resolve()
+    assert (served / "requirejs@2.3.6").is_dir()
+
+
+# --- the command --------------------------------------------------------------------------------
+def test_server_binds_loopback_without_telemetry():
+    cmd = server_command(8123)
+    assert cmd[cmd.index("--host") + 1] == "127.0.0.1"
+    assert cmd[cmd.index("--port") + 1] == "8123"
+    assert "habsburg.viz.app" in cmd and "--no-check-version" in cmd
+    env = server_env("baseline", VIZ_AUTHORS)
+    assert env["SOLARA_TELEMETRY_MIXPANEL_ENABLE"] == "False"
+    assert env["HABSBURG_VIZ_SCENARIO"] == "baseline"
+
+
+def test_viz_command_rejects_unknown_scenario_and_bad_flags(capsys):
+    assert main(["viz", "no-such-scenario"]) == 2
+    assert "unknown scenario 'no-such-scenario'" in capsys.readouterr().err
+    assert main(["viz", "--port", "70000"]) == 2
+    assert "--port" in capsys.readouterr().err
+    assert main(["viz", "--authors", "3"]) == 2
+    assert "--authors" in capsys.readouterr().err
