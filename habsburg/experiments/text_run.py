@@ -30,7 +30,8 @@ from habsburg.experiments.run import package_versions
 from habsburg.model.text_model import TextEcosystemModel, passages
 from habsburg.scenarios.text_schema import TextScenario, load_text_scenario
 
-EDIT_FRACTION = 0.2
+#: paraphrase strengths of the watermark ROC (share of tokens edited)
+EDIT_FRACTIONS = (0.2, 0.5)
 
 
 @dataclass
@@ -43,7 +44,7 @@ class TextRunResult:
 
 def detector_scores(model: TextEcosystemModel, n_docs: int = 200) -> dict[str, pd.DataFrame]:
     """Watermark z and classifier scores of held-out human text and of fresh machine text from
-    each final model (clean, and after random and span paraphrase of 20% of tokens)."""
+    each final model (clean, and after random and span paraphrase of 20% and 50% of tokens)."""
     rng = model.rng
     L = model.config.humans.document_tokens
     human = passages(model.heldout, n_docs, L, rng)
@@ -61,14 +62,11 @@ def detector_scores(model: TextEcosystemModel, n_docs: int = 200) -> dict[str, p
             flat, off = docs.ravel(), np.arange(0, docs.size + 1, L)
             variants = {"human": (h_tokens, h_off), "watermarked": (flat, off)}
             for mode in ("random", "span"):
-                edited, _ = paraphrase(
-                    flat,
-                    EDIT_FRACTION,
-                    rng,
-                    mode=mode,
-                    replacement_probs=model.paraphraser.unigram_,
-                )
-                variants[f"{mode} edits {EDIT_FRACTION:.0%}"] = (edited, off)
+                for fraction in EDIT_FRACTIONS:
+                    edited, _ = paraphrase(
+                        flat, fraction, rng, mode=mode, replacement_probs=model.paraphraser.unigram_
+                    )
+                    variants[f"{mode} edits {fraction:.0%}"] = (edited, off)
             for kind, (t, o) in variants.items():
                 z = agent.watermark.detect(t, o)["z"]
                 wm_rows.append(pd.DataFrame({"model": name, "kind": kind, "z": z}))
