@@ -5,11 +5,12 @@ the same message as a scenario file."""
 from __future__ import annotations
 
 import importlib.util
+import pickle
 import warnings
 from pathlib import Path
 
 import pytest
-from conftest import tiny_dict
+from tinyscenario import tiny_dict
 
 from habsburg.experiments.ema import ema_parameter
 from habsburg.experiments.sensitivity import problem
@@ -70,6 +71,10 @@ def test_each_setting_is_one_typed_parameter(base):
     # built once from the declarations: every pattern path of the schema is there
     assert set(declarations()) >= {"watermark.adoption", "models.*.data.mode", "farms.*.sites"}
     assert declarations()["watermark.adoption"].default == 0.0
+    # plain data: they pickle to worker processes and still validate there
+    copied = pickle.loads(pickle.dumps(params))
+    assert copied["watermark.adoption"] == params["watermark.adoption"]
+    assert copied["watermark.adoption"].validate(1) == 1.0
 
 
 def test_validate_returns_the_value_the_schema_stores(base):
