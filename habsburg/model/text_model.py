@@ -80,6 +80,7 @@ class TextGenerativeModel(mesa.Agent):
         self.learner = self._new_learner().fit(model.human_train)
         self.first = self.learner  # generation 0: trained on human text only
         self.generation = 0
+        self.market_share = 1.0
         self.published = np.zeros(0, dtype=np.int64)
         self.training_stats = {
             "train_tokens": float(sum(d.size for d in model.human_train)),
@@ -94,10 +95,11 @@ class TextGenerativeModel(mesa.Agent):
 
     def publish(self) -> None:
         m, c = self.model, self.config
-        docs = self.learner.sample(c.documents, c.document_tokens, m.rng, watermark=self.watermark)
+        n_docs = m.documents_for(self)
+        docs = self.learner.sample(n_docs, c.document_tokens, m.rng, watermark=self.watermark)
         author = np.full(docs.shape, self.index, dtype=np.int16)
         m.measure(self, docs)  # the model's own output, before any user edits it
-        n_para = round(c.paraphrase_share * c.documents)
+        n_para = round(c.paraphrase_share * n_docs)
         if n_para:
             flat = docs[:n_para].ravel()
             edited, _ = paraphrase(
@@ -233,6 +235,9 @@ class TextEcosystemModel(mesa.Model):
                 AuthorCommunity(self, i, name, docs)
         for i, cfg in enumerate(scenario.models):
             TextGenerativeModel(self, cfg, i)
+        total = sum(cfg.documents for cfg in scenario.models)
+        for agent in self.generative_models:
+            agent.market_share = agent.config.documents / total
         TextScraper(self)
         self.crawled: list[np.ndarray] = []
         self.model_rows: list[dict] = []
@@ -256,6 +261,25 @@ class TextEcosystemModel(mesa.Model):
             )
         return self._human_ngrams[order]
 
+    def documents_for(self, agent: TextGenerativeModel) -> int:
+        """Documents a model publishes this generation: its configured number, or its market
+        share of the AI demand when the scenario sets ``demand.documents``."""
+        total = self.config.demand.documents
+        return agent.config.documents if total == 0 else max(1, round(agent.market_share * total))
+
+    def update_market(self) -> None:
+        """Users move toward better models: shares relax toward ``exp(−s·(log ppl − best))``
+        with inertia (as ``EcosystemModel.update_market`` does with capability)."""
+        d = self.config.demand
+        agents = self.generative_models
+        rows = {r["model"]: r for r in self.model_rows if r["generation"] == self.generation}
+        cap = np.log([rows[a.config.name]["heldout_perplexity"] for a in agents])
+        attract = np.exp(-d.quality_sensitivity * (cap - cap.min()))
+        share = np.array([a.market_share for a in agents])
+        share = d.inertia * share + (1 - d.inertia) * attract / attract.sum()
+        for a, s in zip(agents, share / share.sum(), strict=True):
+            a.market_share = float(s)
+
     def step(self) -> None:
         for cls, method in (
             (AuthorCommunity, "publish"),
@@ -265,6 +289,8 @@ class TextEcosystemModel(mesa.Model):
             agents = self.agents_by_type.get(cls)
             if agents:
                 agents.shuffle_do(method)
+        if self.config.demand.documents:
+            self.update_market()
         if self.generation < self.config.generations - 1:
             self.agents_by_type[TextGenerativeModel].do("retrain")
         self.generation += 1
@@ -279,6 +305,8 @@ class TextEcosystemModel(mesa.Model):
             "generation": self.generation,
             "model": c.name,
             "model_generation": agent.generation,
+            "market_share": agent.market_share,
+            "documents": int(docs.shape[0]),
             "heldout_perplexity": learner.perplexity(self.heldout),
             "own_perplexity_gen0_median": float(np.median(own)),
             "own_perplexity_gen0_mean": float(np.mean(own)),

@@ -79,6 +79,18 @@ class TextScraperConfig:
 
 
 @dataclass
+class TextDemandConfig:
+    """AI demand split by market share: users move toward models with lower held-out
+    perplexity (the abstract mode's rule, with capability = log perplexity in nats/token)."""
+
+    documents: int = field(
+        default=0, metadata=_r(0, 1_000_000, doc="0 = each model's own documents")
+    )
+    quality_sensitivity: float = field(default=5.0, metadata=_r(0.0, 1000.0))
+    inertia: float = field(default=0.5, metadata=_r(0.0, 1.0))
+
+
+@dataclass
 class TextSamplesConfig:
     prompt: str = "in the beginning"
     continuations: int = field(default=3, metadata=_r(1, 50))
@@ -96,6 +108,7 @@ class TextScenario:
     humans: TextHumansConfig = field(default_factory=TextHumansConfig)
     models: list[TextModelConfig] = field(default_factory=lambda: [TextModelConfig()])
     scraper: TextScraperConfig = field(default_factory=TextScraperConfig)
+    demand: TextDemandConfig = field(default_factory=TextDemandConfig)
     samples: TextSamplesConfig = field(default_factory=TextSamplesConfig)
 
 

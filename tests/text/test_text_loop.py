@@ -81,7 +81,7 @@ def test_ecosystem_run_writes_tables_and_filters(tmp_path, small_corpus):
     sc = text_scenario_from_dict(
         {
             "name": "eco",
-            "generations": 2,
+            "generations": 3,
             "humans": {"documents": 40, "document_tokens": 30},
             "models": [
                 {
@@ -102,12 +102,20 @@ def test_ecosystem_run_writes_tables_and_filters(tmp_path, small_corpus):
                 },
             ],
             "scraper": {"watermark_filter": True, "classifier_filter": True, "z_threshold": 2.0},
+            "demand": {"documents": 100},
         }
     )
     result = run_text_scenario(sc, corpus=small_corpus, out=tmp_path / "out")
     t = result.tables
     gens = t["text_generations"]
-    assert set(gens.model) == {"a", "b", "c"} and gens.generation.max() == 1
+    assert set(gens.model) == {"a", "b", "c"} and gens.generation.max() == 2
+    # AI demand is split by market share, and shares move toward the better model
+    np.testing.assert_allclose(gens.groupby("generation").market_share.sum(), 1.0)
+    assert (gens.documents - 100 * gens.market_share).abs().max() <= 1
+    g1 = gens[gens.generation == 1].set_index("model")
+    g2 = gens[gens.generation == 2].set_index("model")
+    gain = g2.market_share - g1.market_share
+    assert gain[g1.heldout_perplexity.idxmin()] > gain[g1.heldout_perplexity.idxmax()]
     crawl = t["text_crawls"].iloc[0]
     assert crawl.watermark_flags > 0 and 0 < crawl.synthetic_before < 1
     assert crawl.synthetic_after < crawl.synthetic_before  # the filters remove machine text
