@@ -73,7 +73,10 @@ class TokenStore:
         first = len(self)
         start = self._tokens.n
         self._tokens.extend(flat.astype(np.int32))
-        self._author.extend(np.broadcast_to(np.asarray(author, dtype=np.int16).ravel() if np.ndim(author) else author, flat.shape).astype(np.int16))
+        authors = np.asarray(author, dtype=np.int16)
+        self._author.extend(
+            np.broadcast_to(authors.ravel() if authors.ndim else authors, flat.shape)
+        )
         self._ends.extend(start + np.cumsum(lengths))
         n = lengths.size
         self._generation.extend(np.full(n, generation, np.int32))
