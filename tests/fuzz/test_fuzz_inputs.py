@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from habsburg.experiments.limits import check_limits
@@ -47,11 +47,16 @@ PROFILE = os.environ.get("HABSBURG_FUZZ", "ci")
 EXAMPLES = {"ci": 20, "fuzz": 1000}[PROFILE]
 #: seconds one example may take before it counts as a hang
 HANG = 60
+#: "huge lists": array-of-tables entries (models, scrapers...) and plain values
+HUGE_TABLES, HUGE_VALUES = 1000, 100_000
 COMMON = {
     "deadline": None,  # a slow example is not a failure; a hang is (the alarm below)
     "derandomize": PROFILE == "ci",
     "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large],
     "database": None,
+    # no "explain" phase: its line tracer slows an example tenfold, which the hang alarm would
+    # then report as a hang
+    "phases": [Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink],
 }
 
 ODD_TEXT = st.one_of(
@@ -128,11 +133,12 @@ def mutate(data: dict, mutations: list) -> tuple[dict, list[tuple]]:
             parent[key] = [f"ghost-{pick}"] if isinstance(old, list) else f"ghost-{pick}"
         elif op == "unicode":
             parent[key] = value if isinstance(value, str) else "\u202e名前🦠"
-        elif op == "huge":
+        elif op == "huge":  # a fixed size, so repeated mutations do not compound
             if isinstance(old, list) and old:
-                parent[key] = old * (2000 if isinstance(old[0], dict) else 100_000)
+                size = HUGE_TABLES if isinstance(old[0], dict) else HUGE_VALUES
+                parent[key] = (old * (size // len(old) + 1))[:size]
             else:
-                parent[key] = list(range(100_000))
+                parent[key] = list(range(HUGE_VALUES))
         touched.append(path)
     return data, touched
 
