@@ -1,6 +1,6 @@
 """Typed parameters: one object per setting, built from the schema; every adapter over them (the
-viz's ``parameters()``, sweep specs, the SALib problem, EMA Workbench) rejects a bad value with
-the same message as a scenario file."""
+viz's ``parameters()``, the model's setting-path keywords, sweep specs, the SALib problem, EMA
+Workbench) rejects a bad value with the same message as a scenario file."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from tinyscenario import tiny_dict
 from habsburg.experiments.ema import ema_parameter
 from habsburg.experiments.sensitivity import problem
 from habsburg.experiments.sweep import SweepError, spec_from_dict
+from habsburg.model.model import resolve_scenario
 from habsburg.scenarios.errors import ScenarioError
 from habsburg.scenarios.parameters import (
     BOOLEAN,
@@ -98,10 +99,14 @@ def _messages(base, path: str, value) -> dict[str, str]:
     with pytest.raises(ScenarioError) as err:
         from_dict(data, "file.toml")
     out["scenario file"] = str(err.value)
-    # the viz and anything else that reads parameters(scenario)
+    # the viz's sliders and anything else that reads parameters(scenario)
     with pytest.raises(ScenarioError) as err:
         parameters(base)[path].validate(value, "viz")
     out["parameters()"] = str(err.value)
+    # the model's flat setting-path keywords (what the viz's Reset and mesa.batch_run pass)
+    with pytest.raises(ScenarioError) as err:
+        resolve_scenario(base, None, {path: value})
+    out["EcosystemModel keywords"] = str(err.value)
     spec = {"scenario": str(TINY), "parameters": [{"path": path, "values": [value]}]}
     with pytest.raises(SweepError) as err:
         spec_from_dict(spec, "sweep.toml")
@@ -123,7 +128,7 @@ def _messages(base, path: str, value) -> dict[str, str]:
 @pytest.mark.parametrize(("path", "value", "message"), BAD_VALUES)
 def test_every_adapter_rejects_a_bad_value_with_the_same_message(base, path, value, message):
     messages = _messages(base, path, value)
-    assert set(messages) >= {"scenario file", "parameters()", "sweep"}
+    assert set(messages) >= {"scenario file", "parameters()", "EcosystemModel keywords", "sweep"}
     for adapter, text in messages.items():
         assert message in text, adapter
     assert messages["scenario file"].startswith("file.toml: ")
