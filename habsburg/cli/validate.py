@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from habsburg.experiments.files import prepare_output_dir
 from habsburg.experiments.validation.experiments import EXPERIMENTS
-from habsburg.experiments.validation.output import format_table, write_outputs
+from habsburg.experiments.validation.output import OUTPUT_FILES, format_table, write_outputs
 from habsburg.experiments.validation.runner import DEFAULT_SEED, parse_only, run_validation
 from habsburg.scenarios.errors import UserError
 
@@ -45,8 +46,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     if args.seed < 0:
         raise UserError(f"--seed must be >= 0, got {args.seed}")
     out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise UserError(f"--out {args.out!r} exists and is not a directory")
+    prepare_output_dir(out, command="validate", expect=OUTPUT_FILES)  # before any work
     report = run_validation(groups, quick=args.quick, seed=args.seed, progress=not args.quiet)
     print(format_table(report))
     paths = write_outputs(report, out)

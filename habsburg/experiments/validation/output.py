@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from habsburg.experiments.files import atomic_write_text
+from habsburg.experiments.files import add_to_manifest, atomic_write_text
 from habsburg.experiments.validation.framework import CALIBRATION, EVIDENCE, Report
 
 COLUMNS = ("check", "kind", "source", "setting", "expected", "measured", "tolerance", "pass")
@@ -95,8 +95,15 @@ def write_markdown(report: Report, path: Path) -> Path:
     return atomic_write_text(path, "\n".join(lines))
 
 
+#: the files ``habsburg validate`` writes into ``--out``
+OUTPUT_FILES = ("validation.md", "validation.csv")
+
+
 def write_outputs(report: Report, out: Path) -> list[Path]:
-    """``validation.md`` and ``validation.csv`` in ``out`` (each written atomically)."""
+    """``validation.md`` and ``validation.csv`` in ``out`` (each written atomically, and recorded
+    in the directory's manifest so a later run may replace them)."""
     out.mkdir(parents=True, exist_ok=True)
     csv = atomic_write_text(out / "validation.csv", report.frame().to_csv(index=False))
-    return [write_markdown(report, out / "validation.md"), csv]
+    paths = [write_markdown(report, out / "validation.md"), csv]
+    add_to_manifest(out, OUTPUT_FILES, command="validate")
+    return paths
