@@ -25,7 +25,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from habsburg.experiments.files import atomic_write, atomic_write_parquet
+from habsburg.experiments.files import (
+    add_to_manifest,
+    atomic_write,
+    atomic_write_parquet,
+    prepare_output_dir,
+)
 from habsburg.experiments.outcomes import OUTCOMES, SCALAR, check_outcomes
 from habsburg.experiments.sweep import (
     SweepError,
@@ -196,6 +201,10 @@ def analyze(
     return pd.DataFrame(rows)
 
 
+#: the index tables ``habsburg sensitivity`` writes into ``OUT`` (beside one sweep per design)
+OUTPUT_FILES = ("sensitivity.parquet", "sensitivity.csv")
+
+
 @dataclass
 class SensitivityResult:
     out_dir: Path
@@ -221,6 +230,8 @@ def run_sensitivity(
     out_dir = Path(out)
     plans = {m: design_plan(spec, settings, m) for m in settings.methods}  # all validated first
     check_executor_options(scheduler=scheduler, workers=workers, serial=serial, client=client)
+    prepare_output_dir(out_dir, command="sensitivity", expect=OUTPUT_FILES)  # never a user's file
+    add_to_manifest(out_dir, [], command="sensitivity")  # the directory is habsburg's from now on
     pending = False
     for method, (plan, _) in plans.items():
         done = check_output(plan, out_dir / method, resume)
@@ -242,6 +253,7 @@ def run_sensitivity(
         table = table.merge(extra, on=["outcome", "parameter"], how="outer")
     atomic_write_parquet(table, out_dir / "sensitivity.parquet")
     atomic_write(out_dir / "sensitivity.csv", lambda p: table.to_csv(p, index=False))
+    add_to_manifest(out_dir, OUTPUT_FILES, command="sensitivity")
     return SensitivityResult(out_dir, table, runs)
 
 
