@@ -106,3 +106,17 @@ def _flat(seqs):
     from habsburg.ecosystem.text.ngram import flatten
 
     return flatten(seqs)
+
+
+def test_top_p_sampling_reproduces_the_decoded_distribution():
+    rng = np.random.default_rng(11)
+    m = NgramLearner(V, order=2, temperature=0.8, top_p=0.7).fit(TOY)
+    docs = m.sample(6000, 3, rng)
+    prev = np.concatenate([np.full((docs.shape[0], 1), BOS), docs[:, :-1]], axis=1)
+    for context in (BOS, 4, 5):
+        nxt = docs[prev == context]
+        freq = np.bincount(nxt, minlength=V) / nxt.size
+        expected = m.decode_probs(m.next_token_probs(np.array([[context]])))[0]
+        se = np.sqrt(expected * (1 - expected) / nxt.size)
+        assert np.all(np.abs(freq - expected) < 5 * se + 1e-3), (context, freq, expected)
+        assert np.all(freq[expected == 0] == 0)  # nothing outside the nucleus

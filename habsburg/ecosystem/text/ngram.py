@@ -252,7 +252,13 @@ class NgramLearner:
     ) -> np.ndarray:
         """Decoding distribution per row, in place: ``p^(1/τ)``, green logits +δ (i.e. green
         probabilities times e^δ), ``<s>``/``</s>`` removed, renormalised, then top-p."""
-        p = probs
+        p = self._tempered(probs, green, delta)
+        if self.top_p < 1.0:
+            p[p < self._top_p_threshold(p)[:, None]] = 0.0
+            p /= p.sum(axis=1, keepdims=True)
+        return p
+
+    def _tempered(self, p: np.ndarray, green: np.ndarray | None, delta: float) -> np.ndarray:
         if self.temperature != 1.0:
             np.power(p, 1.0 / self.temperature, out=p)
         if green is not None and delta:
@@ -260,10 +266,25 @@ class NgramLearner:
         p[:, BOS] = 0.0
         p[:, EOS] = 0.0
         p /= p.sum(axis=1, keepdims=True)
-        if self.top_p < 1.0:
-            p[p < self._top_p_threshold(p)[:, None]] = 0.0
-            p /= p.sum(axis=1, keepdims=True)
         return p
+
+    def _draw(self, p: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """One token per row of the tempered distribution ``p`` (inverse CDF). With top-p only
+        the nucleus entries are gathered and searched (one segmented cumulative sum over them),
+        which avoids a cumulative sum over the whole vocabulary."""
+        B, V = p.shape
+        u = rng.random(B)
+        if self.top_p >= 1.0:
+            cum = np.cumsum(p, axis=1, out=p)
+            return np.minimum((cum < (u * cum[:, -1])[:, None]).argmin(axis=1), V - 1)
+        rows, cols = np.nonzero(p >= self._top_p_threshold(p)[:, None])
+        cum = np.cumsum(p[rows, cols], dtype=np.float64)
+        end = np.searchsorted(rows, np.arange(B), side="right")
+        start = np.concatenate([[0], end[:-1]])
+        base = np.where(start > 0, cum[np.maximum(start - 1, 0)], 0.0)
+        target = base + u * (cum[end - 1] - base)
+        idx = np.clip(np.searchsorted(cum, target, side="right"), start, end - 1)
+        return cols[idx]
 
     def _top_p_threshold(self, p: np.ndarray) -> np.ndarray:
         """Per row, the smallest probability inside the nucleus (Holtzman et al. 2020). The
@@ -306,10 +327,8 @@ class NgramLearner:
                 ctx[:, :h] if h else np.zeros((n_docs, 0), np.int64), dtype=np.float32
             )
             green = watermark.green_rows(prev) if watermark is not None else None
-            p = self.decode_probs(probs, green, watermark.delta if watermark is not None else 0.0)
-            cum = np.cumsum(p, axis=1, out=p)
-            u = rng.random(n_docs) * cum[:, -1]
-            tok = np.minimum((cum < u[:, None]).argmin(axis=1), self.vocab_size - 1)
+            p = self._tempered(probs, green, watermark.delta if watermark is not None else 0.0)
+            tok = self._draw(p, rng)
             out[:, t] = tok
             if h:
                 ctx = np.concatenate([ctx[:, 1:], tok[:, None]], axis=1)
