@@ -8,6 +8,7 @@ from pathlib import Path
 from habsburg.analysis.results import COUNTERFACTUAL_TABLE, Run
 from habsburg.cli.sweep import add_cluster_flags
 from habsburg.experiments.counterfactual import rerun_counterfactual
+from habsburg.experiments.results_check import check_results_dir
 from habsburg.reports.report import write_report
 from habsburg.scenarios.library import load_scenario
 
@@ -52,7 +53,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    run = Run(args.run_dir)  # a named error before any work when RUN_DIR is not a run
+    # before any work: a missing, damaged or other-version results directory is a named error
+    check_results_dir(args.run_dir)
+    run = Run(args.run_dir)
     if args.counterfactual:
         scenario = run.scenario_config()
         table = rerun_counterfactual(

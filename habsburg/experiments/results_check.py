@@ -55,9 +55,9 @@ def read_manifest_strict(path: str | Path, manifest_name: str = "manifest.json")
     try:
         data = json.loads(file.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError) as err:
-        raise ResultsDirError(f"{file}: the manifest is damaged ({err}); {_RERUN}") from None
+        raise ResultsDirError(f"{file}: cannot read the manifest ({err}); {_RERUN}") from None
     if not is_habsburg_manifest(data):
-        raise ResultsDirError(f"{file}: not a manifest written by habsburg")
+        raise ResultsDirError(f"{file}: cannot read the manifest: not one written by habsburg")
     fmt = data.get("format")
     written = str((data.get("versions") or {}).get("habsburg", "unknown"))
     if fmt is not None and fmt != RESULTS_FORMAT:

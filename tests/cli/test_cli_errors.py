@@ -103,3 +103,19 @@ def test_unreadable_sweep_specs_get_one_clear_line(tmp_path, capsys, content, me
     path.write_bytes(content)
     status, err = run(["sweep", str(path), "--serial", "--quiet"], capsys)
     assert status == 2 and f"sweep spec '{path}' {message}" in err and "Traceback" not in err
+
+
+def test_report_on_a_damaged_or_foreign_results_directory(tmp_path, capsys):
+    (tmp_path / "mini.toml").write_text(MINI)
+    assert main(["run", "mini.toml", "--out", "out", "--quiet", "--no-report"]) == 0
+    table = tmp_path / "out" / "models.parquet"
+    table.write_bytes(table.read_bytes()[:100])  # truncated
+    status, err = run(["report", "out", "--quiet"], capsys)
+    assert status == 2 and "models.parquet: damaged table" in err and "Traceback" not in err
+    table.unlink()
+    status, err = run(["report", "out", "--quiet"], capsys)
+    assert status == 2 and "table models.parquet is missing" in err
+    manifest = tmp_path / "out" / "manifest.json"
+    manifest.write_text(manifest.read_text().replace('"format": 2', '"format": 7'))
+    status, err = run(["report", "out", "--quiet"], capsys)
+    assert status == 2 and "results format 7" in err

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import tiny_scenario
+from tinyscenario import tiny_scenario
 
 from habsburg.experiments import files
 from habsburg.experiments.files import (
@@ -156,7 +156,7 @@ def test_check_results_dir_names_each_kind_of_damage(results):
     with pytest.raises(ResultsDirError, match="interrupted"):
         check_results_dir(results)
     manifest.write_bytes(b"\x00\x01")
-    with pytest.raises(ResultsDirError, match="manifest is damaged"):
+    with pytest.raises(ResultsDirError, match="cannot read the manifest"):
         check_results_dir(results)
     manifest.unlink()
     with pytest.raises(ResultsDirError, match=r"no manifest\.json"):
