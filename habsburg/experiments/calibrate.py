@@ -31,6 +31,7 @@ from habsburg.experiments.calibration.outputs import (
     band_frame,
     calibrated_scenario,
     effective_sample_size,
+    forecast_bands,
     pairplot,
     posterior_summary,
     prediction_table,
@@ -267,6 +268,7 @@ def _write(spec, out, posterior, diag, bands) -> CalibrationResult:
                 ignore_index=True,
             )
             atomic_write_parquet(long, tmp / "posterior_predictive.parquet")
+            forecast_bands(long).to_csv(tmp / "forecast_bands.csv", index=False)
             predictions.to_csv(tmp / "predictions.csv", index=False)
 
     files = write_results_dir(

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import tiny_dict
+from tinyscenario import tiny_dict
 
 from habsburg.experiments.calibrate import DB_NAME, calibrate
 from habsburg.experiments.calibration.outputs import posterior_settings, scenario_toml
@@ -154,6 +154,10 @@ def test_recovers_known_parameters_and_resumes_after_a_kill(tmp_path):
     assert calibrated.demand.adoption.ceiling == pytest.approx(demand["median"])
     bands = pd.read_parquet(out / "posterior_predictive.parquet")
     assert bands["draw"].nunique() == 3 and bands["step"].max() == 17
+    band = pd.read_csv(out / "forecast_bands.csv")
+    last = band[(band["series"] == "graphite_ai_share") & (band["step"] == 17)].iloc[0]
+    assert last["q05"] <= last["median"] <= last["q95"]
+    assert last["median"] == pytest.approx(bands[bands["step"] == 17]["graphite_ai_share"].median())
     draws = posterior_settings(out, 8, seed=1)  # a posterior ensemble for runs and comparisons
     assert len(draws) == 8 and set(draws[0]) == set(TRUTH)
     assert all(100 <= d["demand.adoption.ceiling"] <= 1000 for d in draws)
@@ -225,3 +229,16 @@ def test_calibrate_refuses_a_history_of_another_spec(tmp_path):
     with pytest.raises(CalibrationError, match="another spec"):
         calibrate(load_spec(spec_path), out, serial=True)
     assert target_key(load_spec(spec_path).targets[0]) == "graphite_ai_share@2021-10"
+
+
+def test_cli_reports_a_bad_spec_without_a_traceback(tmp_path, capsys):
+    from habsburg.cli import main
+
+    spec = tmp_path / "bad.toml"
+    spec.write_text(
+        'scenario = "baseline"\nstudies = ["ahrefs"]\n[[parameters]]\npath = "demand.adoption.ceiling"\n'
+    )
+    assert main(["calibrate", str(spec), "--serial", "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "bad.toml" in err and "out-of-sample" in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()  # refused before any work

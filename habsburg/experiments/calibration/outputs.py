@@ -242,3 +242,13 @@ def posterior_settings(directory: str | Path, n: int, seed: int = 0) -> list[dic
     picks = rng.choice(len(posterior), size=n, p=w / w.sum())
     cols = [c for c in posterior.columns if c != "weight"]
     return [{c: float(posterior[c].iloc[i]) for c in cols} for i in picks]
+
+
+def forecast_bands(long: pd.DataFrame) -> pd.DataFrame:
+    """Per month and series of the posterior-predictive runs: median and 50% / 90% bands."""
+    series = [c for c in BAND_SERIES if c in long]
+    melted = long.melt(id_vars=["draw", "step", "month"], value_vars=series, var_name="series")
+    grouped = melted.groupby(["series", "step", "month"])["value"]
+    out = grouped.quantile([0.05, 0.25, 0.5, 0.75, 0.95]).unstack()
+    out.columns = ["q05", "q25", "median", "q75", "q95"]
+    return out.reset_index()
