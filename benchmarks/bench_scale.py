@@ -10,6 +10,7 @@ run: plain ``cumsum`` + ``searchsorted`` draws (one core) from the run's own dis
     python benchmarks/bench_scale.py                  # 1× and 10×
     python benchmarks/bench_scale.py --factors 1      # 1× only
     python benchmarks/bench_scale.py --naive          # also the per-document Mesa reference
+    python benchmarks/bench_scale.py --factors 100 --ondisk /var/tmp/store100   # the 100x run
 """
 
 from __future__ import annotations
@@ -31,13 +32,25 @@ from habsburg.model import export
 from habsburg.ecosystem.store import REPOST
 
 factor = float(sys.argv[1])
+ondisk = sys.argv[2] if len(sys.argv) > 2 else ""
 sc = load_scenario("baseline")
 if factor != 1:
     sc = scaled(sc, factor)
 c0, w0 = time.process_time(), time.perf_counter()
 model = EcosystemModel(sc)
+if ondisk:  # columns in files, months out of crawl reach dropped from memory
+    from habsburg.ecosystem.ondisk import OnDiskStore
+    model.internet.store = OnDiskStore.for_scenario(sc, directory=ondisk)
 for _ in range(sc.steps):
     model.step()
+    if ondisk:
+        print(json.dumps({"month": model.month, "documents": len(model.internet.store),
+            "cpu_s": round(time.process_time() - c0, 1),
+            "wall_s": round(time.perf_counter() - w0, 1),
+            "rss_gb": round(int(open("/proc/self/statm").read().split()[1]) * 4096 / 2**30, 2),
+            "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
+            "disk_gb": round(model.internet.store.disk_bytes / 2**30, 2),
+            "load": os.getloadavg()[0]}), file=sys.stderr, flush=True)
 sim_cpu, sim_wall = time.process_time() - c0, time.perf_counter() - w0
 store = model.internet.store
 n = len(store)
@@ -89,12 +102,17 @@ print(json.dumps({
 """
 
 
-def run_child(factor: float) -> dict:
+def run_child(factor: float, ondisk: str = "") -> dict:
+    # with ``ondisk`` the child's per-month progress goes to this process's stderr
     proc = subprocess.run(
-        [sys.executable, "-c", CHILD, str(factor)], capture_output=True, text=True, check=False
+        [sys.executable, "-c", CHILD, str(factor), ondisk],
+        stdout=subprocess.PIPE,
+        stderr=None if ondisk else subprocess.PIPE,
+        text=True,
+        check=False,
     )
     if proc.returncode:
-        return {"factor": factor, "error": proc.stderr.strip().splitlines()[-1:]}
+        return {"factor": factor, "error": (proc.stderr or "see stderr").strip().splitlines()[-1:]}
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
@@ -103,10 +121,17 @@ def main() -> int:
     parser.add_argument("--factors", type=float, nargs="+", default=[1.0, 10.0])
     parser.add_argument("--naive", action="store_true", help="also run bench_naive.py")
     parser.add_argument("--json", type=Path, help="also write the rows to this file")
+    parser.add_argument(
+        "--ondisk",
+        metavar="DIR",
+        default="",
+        help="keep the store's columns in files under DIR (OnDiskStore; for 100x), month by "
+        "month progress on stderr",
+    )
     args = parser.parse_args()
     rows = []
     for factor in args.factors:
-        row = run_child(factor)
+        row = run_child(factor, args.ondisk)
         print(json.dumps(row), flush=True)
         rows.append(row)
     ok = [r for r in rows if "error" not in r]
