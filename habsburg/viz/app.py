@@ -22,7 +22,7 @@ from mesa.visualization.solara_viz import ModelController, UserInputs
 from habsburg.model.model import EcosystemModel, resolve_scenario
 from habsburg.scenarios.library import list_scenarios
 from habsburg.viz import assets
-from habsburg.viz.components import CSS, PanelPages, ScenarioInfo, StatusLine
+from habsburg.viz.components import CSS, Live, ScenarioInfo
 from habsburg.viz.scenario import (
     Pick,
     check_choice,
@@ -195,5 +195,4 @@ def Page():
     with solara.Sidebar():
         Sidebar(model, params, authors)
     with solara.Column(style={"padding": "0 12px", "width": "100%"}):
-        StatusLine(model.value)
-        PanelPages(model.value)
+        Live(model.value)

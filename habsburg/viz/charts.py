@@ -81,6 +81,8 @@ def x_months(snap: Snapshot, field: str = "step", title: str | None = None) -> a
             labelExpr=f"timeFormat({_year_expr(snap, 'datum.value')}, '%Y')",
             title=title,
             grid=True,
+            labelFlush=False,  # the first year under its tick, not pushed right into the next
+            labelOverlap=True,  # narrow panels drop every other year rather than overprint
         ),
     )
 
@@ -161,7 +163,6 @@ def time_axis(snap: Snapshot, chart: alt.Chart, y: alt.Y | None = None) -> alt.L
     chart.width, chart.height, chart.params = alt.Undefined, alt.Undefined, alt.Undefined
     chart = with_month(chart, snap, "Step").encode(
         x=x_months(snap, "Step"),
-        color=alt.Color("Measure:N", title=None),
         tooltip=[
             alt.Tooltip("Measure:N", title="series"),
             alt.Tooltip("month:N"),

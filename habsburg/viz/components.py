@@ -28,10 +28,10 @@ log = logging.getLogger("habsburg.viz")
 
 # --- components ---------------------------------------------------------------------------------
 @solara.component
-def Panel(model: EcosystemModel, spec: PanelSpec):
+def Panel(model: EcosystemModel, spec: PanelSpec, steps: int = 0):
     """One panel: its title over its chart, drawn once per month from the model's snapshot; an
-    error becomes a one-line message here (and a log record), never a traceback."""
-    update_counter.get()
+    error becomes a one-line message here (and a log record), never a traceback. ``steps`` (from
+    :func:`Live`) makes it redraw when the model steps."""
     dark = solara.lab.use_dark_effective()
     try:
         snap = snapshot(model)
@@ -58,7 +58,19 @@ def Panel(model: EcosystemModel, spec: PanelSpec):
 
 
 @solara.component
-def PanelPages(model: EcosystemModel):
+def Live(model: EcosystemModel):
+    """The status line over the panels; the one component that listens to Mesa's step counter
+    (``update_counter``) and hands the step down, so a month is drawn in one render pass (each
+    listener of the counter costs a pass over the whole page)."""
+    update_counter.get()
+    with solara.Column(gap="0px") as column:
+        StatusLine(model, model.steps)
+        PanelPages(model, model.steps)
+    return column
+
+
+@solara.component
+def PanelPages(model: EcosystemModel, steps: int = 0):
     """The panels on tabs; only the open tab is drawn. Panels fill each row (flex), so a row is
     never left a quarter empty, and size to the window (charts are container-wide SVG)."""
     with solara.lab.Tabs(lazy=True) as tabs:
@@ -66,15 +78,14 @@ def PanelPages(model: EcosystemModel):
             with solara.lab.Tab(name):
                 with solara.Div(classes=["habsburg-panels"]):
                     for spec in specs:
-                        Panel(model, spec).key(spec.title)
+                        Panel(model, spec, steps).key(spec.title)
     return tabs
 
 
 @solara.component
-def StatusLine(model: EcosystemModel):
+def StatusLine(model: EcosystemModel, steps: int = 0):
     """Where the run is, its headline numbers, the settings the model has now, and each lever
     an intervention overrode."""
-    update_counter.get()
     try:
         text = status_html(snapshot(model))
     except Exception as err:

@@ -77,6 +77,21 @@ def network_chart(snap: Snapshot) -> alt.LayerChart:
     return alt.layer(links, nodes).properties(width="container", height=HEIGHT + 60)
 
 
+def cascade_layout(g: nx.DiGraph) -> dict:
+    """Left to right by layer (origin, publishers, believers), spread evenly within a layer. Plain
+    ranks, not ``nx.multipartite_layout``: that one rescales by the spread, which is 0/0 = NaN for
+    a cascade of one actor (a model that made an error and came to believe it)."""
+    layers: dict[int, list] = {}
+    for node, data in g.nodes(data=True):
+        layers.setdefault(int(data["layer"]), []).append(node)
+    pos = {}
+    for x, layer in enumerate(sorted(layers)):
+        members = layers[layer]
+        for i, node in enumerate(members):
+            pos[node] = (float(x), float(i) - (len(members) - 1) / 2)
+    return pos
+
+
 def cascade_chart(snap: Snapshot) -> alt.LayerChart:
     """The error most models came to believe: origin → other publishers → believing models,
     left to right; hover a node for its documents and first month."""
@@ -95,7 +110,7 @@ def cascade_chart(snap: Snapshot) -> alt.LayerChart:
     for _node, data in g.nodes(data=True):
         role = str(data.get("role", "publisher"))
         data["layer"] = 2 if "believer" in role else layer_of.get(role, 1)
-    pos = nx.multipartite_layout(g, subset_key="layer", align="vertical")
+    pos = cascade_layout(g)
     nodes = pd.DataFrame(
         [
             {
@@ -124,8 +139,8 @@ def cascade_chart(snap: Snapshot) -> alt.LayerChart:
         ],
         columns=["x", "y", "x2", "y2", "documents"],
     )
-    xs = alt.Scale(domain=[nodes.x.min() - 0.25, nodes.x.max() + 0.25], nice=False)
-    ys = alt.Scale(domain=[nodes.y.min() - 0.15, nodes.y.max() + 0.15], nice=False)
+    xs = alt.Scale(domain=[nodes.x.min() - 0.4, nodes.x.max() + 0.4], nice=False)
+    ys = alt.Scale(domain=[nodes.y.min() - 0.6, nodes.y.max() + 0.6], nice=False)
     links = (
         alt.Chart(edges)
         .mark_rule(color="#999", opacity=0.6)

@@ -96,6 +96,12 @@ def cached_post(spec: PanelSpec, snap: Snapshot, dark: bool) -> Callable:
 
     def post_process(chart: alt.Chart) -> alt.TopLevelMixin:
         if not done:
+            # the legend lists every measure from the start: with no rows yet, Vega would
+            # otherwise size an empty legend to an infinite height
+            labels = list(spec.measures.values())
+            chart = chart.encode(
+                color=alt.Color("Measure:N", title=None, scale=alt.Scale(domain=labels))
+            )
             try:
                 done.append(charts.theme(spec.post(snap)(chart), dark))
             except Exception as err:
