@@ -61,6 +61,19 @@ def check_steps(scenario: Scenario, steps: int | None) -> int:
     return steps
 
 
+class _NoProgress:
+    """Stands in for a progress bar when none is shown."""
+
+    def update(self, n: int = 1) -> None:
+        pass
+
+    def set_postfix_str(self, s: str = "", refresh: bool = True) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
 def simulate(
     scenario: Scenario,
     *,
@@ -90,13 +103,12 @@ def simulate(
             )
     if model is None:
         model = EcosystemModel(scenario, seed=seed)
-    bar = tqdm(
-        total=n,
-        initial=model.steps,
-        desc=f"{scenario.name}",
-        unit="month",
-        disable=not progress,
-        leave=False,
+    # no tqdm at all without progress: even a disabled bar creates tqdm's multiprocessing lock,
+    # which starts a resource-tracker process that outlives the run
+    bar = (
+        tqdm(total=n, initial=model.steps, desc=f"{scenario.name}", unit="month", leave=False)
+        if progress
+        else _NoProgress()
     )
     while model.steps < n:
         model.step()
