@@ -8,6 +8,11 @@ looks machine-made). Machine text sampled from models close to the reference is 
 probable under it, so low scores are flagged. The threshold is the ``fpr`` quantile of the scores
 of calibration human documents: the filter's false-positive rate on human text is set, its recall
 on synthetic text is whatever the text gives.
+
+On the installed corpus (80-token passages, trigram reference) the ratio separates better than
+the plain perplexity (AUC 0.85 vs 0.66 for τ = 1 samples, 0.96 vs 0.93 with top-p 0.9); on a
+tiny low-entropy grammar the ratio fails for truncated sampling (frequent words make the
+unigram perplexity low too), which is why the baseline model is optional.
 """
 
 from __future__ import annotations
