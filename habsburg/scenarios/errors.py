@@ -39,8 +39,10 @@ class UserError(HabsburgError):
     """Bad input that is not a scenario error: paths, flags, results directories."""
 
 
-class InputFileError(UserError):
-    """An input file that cannot be read: missing, binary, not UTF-8, empty, truncated."""
+class InputFileError(ScenarioError):
+    """An input file (scenario, sweep/sensitivity/calibration spec) that cannot be read: missing,
+    a directory, binary, not UTF-8, empty. A :class:`ScenarioError`, so code that adds context
+    to scenario errors (a sweep spec naming its ``scenario`` key) adds it to these too."""
 
 
 class OutputPathError(UserError):
