@@ -36,7 +36,7 @@ QUICK = ["baseline", "replace_only", "human_reservoir", "tail_preserving"]
 def headline(model) -> dict[str, float]:
     """End-of-run headline numbers of one run."""
     last = model.datacollector.get_model_vars_dataframe().iloc[-1]
-    lineage = pd.DataFrame(model.lineage)
+    lineage = pd.DataFrame(model.events.lineage)
     return {
         "tail coverage": last["mean_tail_coverage"],
         "fact accuracy": last["mean_fact_accuracy"],
