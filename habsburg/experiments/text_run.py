@@ -22,12 +22,12 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from habsburg.ecosystem.text.corpus import Corpus, load_installed_corpus
+from habsburg.ecosystem.text.corpus import Corpus, load_installed_corpus, passages
 from habsburg.ecosystem.text.ngram import flatten
 from habsburg.ecosystem.text.watermark import paraphrase
 from habsburg.experiments.files import prepare_output_dir, write_results_dir
 from habsburg.experiments.run import package_versions
-from habsburg.model.text_model import TextEcosystemModel, passages
+from habsburg.model.text_model import TextEcosystemModel
 from habsburg.scenarios.text_schema import TextScenario, load_text_scenario
 
 #: paraphrase strengths of the watermark ROC (share of tokens edited)

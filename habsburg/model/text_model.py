@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from habsburg.ecosystem.text.classifier import PerplexityClassifier
-from habsburg.ecosystem.text.corpus import Corpus, tokenize
+from habsburg.ecosystem.text.corpus import Corpus, passages, tokenize
 from habsburg.ecosystem.text.metrics import distinct_ngrams, ngram_share, vocabulary_share
 from habsburg.ecosystem.text.ngram import NgramLearner, flatten
 from habsburg.ecosystem.text.store import HUMAN, KIND_HUMAN, KIND_MODEL, TokenStore
@@ -28,18 +28,6 @@ from habsburg.ecosystem.text.views import (
 )
 from habsburg.ecosystem.text.watermark import TokenWatermark, paraphrase
 from habsburg.scenarios.text_schema import TextModelConfig, TextScenario
-
-
-def passages(
-    docs: list[np.ndarray], n: int, length: int, rng: np.random.Generator
-) -> list[np.ndarray]:
-    """``n`` random windows of ``length`` tokens from ``docs`` (documents weighted by length)."""
-    if n == 0 or not docs:
-        return []
-    lengths = np.array([d.size for d in docs], dtype=np.float64)
-    pick = rng.choice(len(docs), size=n, p=lengths / lengths.sum())
-    starts = rng.integers(0, np.maximum(lengths[pick] - length, 0) + 1)
-    return [docs[i][s : s + length] for i, s in zip(pick, starts, strict=True)]
 
 
 class AuthorCommunity(mesa.Agent):

@@ -142,6 +142,18 @@ def build_corpus(
     return Corpus(vocab, tokens.astype(np.int32), offsets, comm_arr, names, heldout)
 
 
+def passages(
+    docs: list[np.ndarray], n: int, length: int, rng: np.random.Generator
+) -> list[np.ndarray]:
+    """``n`` random windows of ``length`` tokens from ``docs`` (documents weighted by length)."""
+    if n == 0 or not docs:
+        return []
+    lengths = np.array([d.size for d in docs], dtype=np.float64)
+    pick = rng.choice(len(docs), size=n, p=lengths / lengths.sum())
+    starts = rng.integers(0, np.maximum(lengths[pick] - length, 0) + 1)
+    return [docs[i][s : s + length] for i, s in zip(pick, starts, strict=True)]
+
+
 #: the Bible's books (1..66) grouped into genre communities (first book number of each group)
 GENRES = {
     "law": range(1, 6),
