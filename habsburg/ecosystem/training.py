@@ -45,9 +45,10 @@ def first_of_each(keys: np.ndarray) -> np.ndarray:
         return np.zeros(0, dtype=bool)
     lo, hi = int(keys.min()), int(keys.max())
     if hi - lo < 8 * n:
-        position = np.arange(n, dtype=np.int32 if n < 2**31 else np.int64)
-        first = np.full(hi - lo + 1, n, dtype=position.dtype)
-        shifted = keys - lo
+        small = np.int32 if max(n, hi - lo) < 2**31 else np.int64
+        position = np.arange(n, dtype=small)
+        first = np.full(hi - lo + 1, n, dtype=small)
+        shifted = np.subtract(keys, lo, dtype=small, casting="unsafe")
         np.minimum.at(first, shifted, position)
         return first[shifted] == position
     order = np.argsort(keys, kind="stable")
