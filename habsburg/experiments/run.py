@@ -160,10 +160,10 @@ def run_scenario(
         raise ScenarioError("checkpoints (--checkpoint-every, --resume) need an output directory")
     if checkpoint_every is not None and checkpoint_every < 1:
         raise ScenarioError(f"--checkpoint-every must be >= 1 month, got {checkpoint_every}")
+    check_limits(scenario, n, force=force)
     out_dir = Path(out) if out is not None else None
     if out_dir is not None:
         prepare_output_dir(out_dir, command="run", force=force)
-    check_limits(scenario, n, force=force)
     ckpt = checkpoint_path(out_dir) if out_dir is not None else None
     started = time.time()
     try:
