@@ -12,6 +12,7 @@ from mesa.discrete_space import CellAgent
 from habsburg.ecosystem.detectors import DetectorModel
 from habsburg.ecosystem.edits import EditProcess
 from habsburg.ecosystem.internet import AGGREGATOR_SITE
+from habsburg.ecosystem.rates import false_positive_rate, precision_recall
 from habsburg.ecosystem.sampling import group_by_key, sample_categorical
 from habsburg.ecosystem.store import REPOST, Batch
 from habsburg.scenarios.schema import DataPolicy, ScraperConfig
@@ -161,6 +162,7 @@ class Scraper(CellAgent):
         fp = int((flagged & ~truth).sum())
         fn = int((~flagged & truth).sum())
         tn = int((~flagged & ~truth).sum())
+        precision, recall = precision_recall(tp, fp, fn)
         stats = {
             "sampled": int(ids.size),
             "kept": int(kept.size),
@@ -168,9 +170,9 @@ class Scraper(CellAgent):
             "fp": fp,
             "fn": fn,
             "tn": tn,
-            "precision": tp / (tp + fp) if tp + fp else float("nan"),
-            "recall": tp / (tp + fn) if tp + fn else float("nan"),
-            "false_positive_rate": fp / (fp + tn) if fp + tn else float("nan"),
+            "precision": precision,
+            "recall": recall,
+            "false_positive_rate": false_positive_rate(fp, tn),
             "synthetic_before": float(sf.mean()) if sf.size else float("nan"),
             "synthetic_after": float(sf[survive].mean()) if survive.any() else float("nan"),
             "human_lost": fp,
