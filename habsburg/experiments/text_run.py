@@ -64,7 +64,7 @@ def detector_scores(model: TextEcosystemModel, n_docs: int = 200) -> dict[str, p
             for mode in ("random", "span"):
                 for fraction in EDIT_FRACTIONS:
                     edited, _ = paraphrase(
-                        flat, fraction, rng, mode=mode, replacement_probs=model.paraphraser.unigram_
+                        flat, fraction, rng, mode=mode, paraphraser=model.paraphraser, offsets=off
                     )
                     variants[f"{mode} edits {fraction:.0%}"] = (edited, off)
             for kind, (t, o) in variants.items():

@@ -95,7 +95,8 @@ class TextGenerativeModel(mesa.Agent):
                 c.paraphrase_fraction,
                 m.rng,
                 mode=c.paraphrase_mode,
-                replacement_probs=m.paraphraser.unigram_,
+                paraphraser=m.paraphraser,
+                offsets=np.arange(0, flat.size + 1, docs.shape[1]),
             )
             docs[:n_para] = edited.reshape(n_para, -1)
         self.published = m.store.publish(

@@ -49,17 +49,24 @@ def test_mean_z_grows_as_sqrt_length(watermarked):
     assert 1.75 < means[160] / means[40] < 2.25, means  # √(160/40) = 2
 
 
-def test_span_edits_dilute_less_than_random_edits(watermarked):
+@pytest.mark.parametrize("source", ["paraphraser", "unigram"])
+def test_span_edits_dilute_less_than_random_edits(watermarked, source):
     model, wm, docs = watermarked
     rng = np.random.default_rng(9)
     flat = docs.ravel()
     offsets = np.arange(0, flat.size + 1, docs.shape[1])
     z0 = wm.detect(flat, offsets)["z"].mean()
+    words = (
+        {"paraphraser": model, "offsets": offsets}
+        if source == "paraphraser"
+        else {"replacement_probs": model.unigram_}
+    )
     out = {}
     for mode in ("random", "span"):
-        edited, mask = paraphrase(flat, 0.3, rng, replacement_probs=model.unigram_, mode=mode)
+        edited, mask = paraphrase(flat, 0.3, rng, mode=mode, **words)
         assert abs(mask.mean() - 0.3) < 0.03
-        assert (edited[mask] != flat[mask]).mean() > 0.5  # real substitutions
+        changed = (edited[mask] != flat[mask]).mean()
+        assert changed == 1.0 if source == "paraphraser" else changed > 0.5  # real substitutions
         out[mode] = wm.detect(edited, offsets)["z"].mean()
     assert out["random"] < out["span"] < z0, (out, z0)
     # random edits keep about (1-ε)² of the evidence, spans about (1-ε)
@@ -78,3 +85,24 @@ def test_bad_watermark_settings_are_named():
         paraphrase(
             np.arange(5), 0.1, np.random.default_rng(0), replacement_probs=np.ones(5), mode="x"
         )
+
+
+def test_paraphraser_rewrites_in_context(small_corpus):
+    from habsburg.ecosystem.text.ngram import NgramLearner
+
+    V = len(small_corpus.vocab)
+    model = NgramLearner(V, order=2, discount=0.0).fit(small_corpus.train_documents())
+    docs = small_corpus.train_documents()[:40]
+    tokens, offsets = flatten(docs)
+    edited, mask = paraphrase(
+        tokens, 0.2, np.random.default_rng(4), paraphraser=model, offsets=offsets
+    )
+    prev = previous_tokens(edited, offsets)
+    assert (edited[mask] != tokens[mask]).all()
+    # with no discount the paraphraser writes a word it has seen after the preceding word,
+    # wherever the preceding word admits another word than the original one
+    lone = mask & ~np.concatenate([[False], mask[:-1]])  # the preceding word is original
+    seen = model.prob(prev[lone, None], edited[lone]) > 0
+    choices = (model.next_token_probs(prev[lone, None]) > 0).sum(axis=1)
+    assert (choices > 1).mean() > 0.5
+    assert seen[choices > 1].all()

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from habsburg.ecosystem.text.corpus import BOS
+from habsburg.ecosystem.text.corpus import BOS, EOS
 
 _M64 = np.uint64(0xFFFFFFFFFFFFFFFF)
 
@@ -111,7 +111,9 @@ def paraphrase(
     fraction: float,
     rng: np.random.Generator,
     *,
-    replacement_probs: np.ndarray,
+    replacement_probs: np.ndarray | None = None,
+    paraphraser=None,
+    offsets: np.ndarray | None = None,
     mode: str = "random",
     span_length: int = 8,
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -119,13 +121,20 @@ def paraphrase(
 
     ``mode="random"`` edits positions independently (each edit also breaks the green-list seed
     of the next token); ``mode="span"`` edits contiguous spans of ``span_length`` tokens, so
-    interior context survives and the watermark evidence of untouched text is kept. Substitutes
-    are drawn from the paraphraser's word distribution ``replacement_probs`` (length V).
+    interior context survives and the watermark evidence of untouched text is kept.
+
+    Substitutes come from a paraphrasing model: with ``paraphraser`` (anything with ``order``
+    and ``next_token_probs(contexts)``, e.g. an :class:`NgramLearner` of human text) each edited
+    token is redrawn from the model's distribution given the original preceding words (documents
+    delimited by ``offsets``), never the same token again; otherwise from the word distribution
+    ``replacement_probs`` (length V).
     """
     if not 0.0 <= fraction <= 1.0:
         raise ValueError(f"paraphrase fraction must be in [0, 1], got {fraction}")
     if mode not in ("random", "span"):
         raise ValueError(f"paraphrase mode must be 'random' or 'span', got {mode!r}")
+    if paraphraser is None and replacement_probs is None:
+        raise ValueError("paraphrase needs a paraphraser model or replacement_probs")
     n = tokens.size
     if mode == "random":
         edited = rng.random(n) < fraction
@@ -139,6 +148,41 @@ def paraphrase(
         for o in range(span_length):
             edited[np.minimum(starts + o, n - 1)] = True
     out = np.array(tokens, copy=True)
-    p = np.asarray(replacement_probs, dtype=np.float64)
-    out[edited] = rng.choice(p.size, size=int(edited.sum()), p=p / p.sum())
+    where = np.flatnonzero(edited)
+    if paraphraser is None:
+        p = np.asarray(replacement_probs, dtype=np.float64)
+        out[where] = rng.choice(p.size, size=where.size, p=p / p.sum())
+        return out, edited
+    offsets = np.array([0, n]) if offsets is None else np.asarray(offsets)
+    doc_start = np.repeat(offsets[:-1], np.diff(offsets))
+    # a span is rewritten left to right, each word given the words already rewritten before it
+    waves = (
+        [where]
+        if mode == "random"
+        else [np.unique(np.minimum(starts + o, n - 1)) for o in range(span_length)]
+    )
+    for wave in waves:
+        for chunk in np.array_split(wave, max(1, wave.size // 2048)):
+            out[chunk] = _redraw(paraphraser, out, tokens, chunk, doc_start, rng)
     return out, edited
+
+
+def _redraw(paraphraser, current, original, positions, doc_start, rng) -> np.ndarray:
+    """New words at ``positions`` from the paraphraser given the current preceding words."""
+    h = paraphraser.order - 1
+    ctx = np.full((positions.size, max(h, 0)), BOS, dtype=np.int64)
+    for j in range(h):  # column j holds the word h − j places back
+        src = positions - (h - j)
+        ctx[:, j] = np.where(src >= doc_start[positions], current[np.maximum(src, 0)], BOS)
+    p = paraphraser.next_token_probs(ctx)
+    p[np.arange(positions.size), original[positions]] = 0.0  # a real edit: never the same word
+    p[:, BOS] = 0.0
+    p[:, EOS] = 0.0
+    empty = p.sum(axis=1) <= 0  # the model knew only the original word here: any other word
+    if empty.any():
+        p[empty] = 1.0
+        p[empty, original[positions[empty]]] = 0.0
+        p[empty, BOS] = p[empty, EOS] = 0.0
+    cum = np.cumsum(p, axis=1)
+    u = rng.random(positions.size) * cum[:, -1]
+    return np.minimum((cum < u[:, None]).argmin(axis=1), p.shape[1] - 1)
