@@ -68,7 +68,6 @@ def event_tables(model: Any) -> dict[str, pd.DataFrame]:
         "mean": world.human_style_mean.tolist(),
         "cov": world.human_style_cov.ravel().tolist(),
     }
-    z = model.observer.z_samples
     return {
         "lineage": pd.DataFrame(log.lineage),
         "concept_distributions": pd.concat([human, *log.concept_distributions], ignore_index=True),
@@ -76,11 +75,27 @@ def event_tables(model: Any) -> dict[str, pd.DataFrame]:
         "style_distributions": pd.DataFrame([human_style, *log.style_distributions]),
         "training_sources": pd.DataFrame(log.training_sources),
         "crawls": pd.DataFrame(log.crawls),
-        "z_samples": pd.concat(z, ignore_index=True) if z else pd.DataFrame(),
+        "z_samples": z_sample_table(model.observer.z_samples),
         "interventions": pd.DataFrame(
             log.interventions, columns=["step", "month", "path", "value"]
         ),
     }
+
+
+def z_sample_table(samples: list[dict[str, Any]]) -> pd.DataFrame:
+    """The observer's per-crawl z-score samples (dicts of arrays) as one table, built once."""
+    if not samples:
+        return pd.DataFrame()
+    counts = [len(s["document"]) for s in samples]
+    columns: dict[str, Any] = {
+        "step": np.repeat(np.array([s["step"] for s in samples], dtype=np.int32), counts),
+        "scraper": np.repeat(np.array([s["scraper"] for s in samples], dtype=object), counts),
+    }
+    for name in samples[0]:
+        if name not in columns:
+            columns[name] = np.concatenate([s[name] for s in samples])
+    columns["kind"] = pd.Categorical.from_codes(columns["kind"], list(KIND_NAMES))
+    return pd.DataFrame(columns)
 
 
 def world_tables(model: Any) -> dict[str, pd.DataFrame]:

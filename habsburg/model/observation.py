@@ -12,9 +12,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import pandas as pd
-
-from habsburg.ecosystem.store import KIND_NAMES
 
 #: how many crawled documents per crawl keep their z-score for ROC analysis
 Z_SAMPLE = 400
@@ -47,7 +44,7 @@ class Observer:
         self.rng = rng
         self.flag_total = 0
         self.synthetic_total = 0.0
-        self.z_samples: list[pd.DataFrame] = []
+        self.z_samples: list[dict[str, Any]] = []
         self.month: MonthObservation | None = None
 
     def observe(self, model: Any) -> MonthObservation:
@@ -83,20 +80,19 @@ class Observer:
             if sampled.size <= Z_SAMPLE
             else np.sort(self.rng.choice(sampled, Z_SAMPLE, replace=False))
         )
+        # arrays per crawl, one table at the end (export.z_sample_table): no DataFrame per crawl
         self.z_samples.append(
-            pd.DataFrame(
-                {
-                    "step": np.int32(model.month),
-                    "scraper": scraper.name,
-                    "document": pick,
-                    "z": model.watermark.z_scores(store.green[pick], store.tokens[pick]).astype(
-                        np.float32
-                    ),
-                    "classifier_score": scraper.classifier_scores(pick).astype(np.float32),
-                    "paraphrase": store.paraphrase[pick],
-                    "tokens": store.tokens[pick],
-                    "synthetic_fraction": store.synthetic_fraction[pick],
-                    "kind": pd.Categorical.from_codes(store.kind[pick], list(KIND_NAMES)),
-                }
-            )
+            {
+                "step": model.month,
+                "scraper": scraper.name,
+                "document": pick,
+                "z": model.watermark.z_scores(store.green[pick], store.tokens[pick]).astype(
+                    np.float32
+                ),
+                "classifier_score": scraper.classifier_scores(pick).astype(np.float32),
+                "paraphrase": store.paraphrase[pick],
+                "tokens": store.tokens[pick],
+                "synthetic_fraction": store.synthetic_fraction[pick],
+                "kind": store.kind[pick],
+            }
         )
