@@ -17,7 +17,7 @@ from typing import Any
 import altair as alt
 import pandas as pd
 
-from habsburg.scenarios.targets import WEB_STUDY, WEB_STUDY_PLATEAU
+from habsburg.scenarios.targets import WEB_STUDY, WEB_STUDY_PLATEAU, WEB_STUDY_PLATEAU_FROM
 from habsburg.viz.scenario import LEVER_BY_PATH
 from habsburg.viz.snapshot import Snapshot
 
@@ -146,7 +146,7 @@ def markers(snap: Snapshot) -> alt.Chart:
             strokeDash=alt.StrokeDash(
                 "marker:N",
                 title=MARKER_TITLE,
-                scale=alt.Scale(range=[[2, 2]] + [[6, 3]] * (len(df) - 1)),
+                scale=alt.Scale(domain=list(df.marker), range=[[2, 2]] + [[6, 3]] * (len(df) - 1)),
             ),
             color=alt.value("#888"),
             tooltip=[alt.Tooltip("marker:N", title="marker"), alt.Tooltip("month:N")],
@@ -199,8 +199,8 @@ def empty_note(snap: Snapshot, text: str = "no data yet — press Step") -> alt.
 
 
 # --- model-level series: post-processing of Mesa's plot component --------------------------------
-def synthetic_share_post(snap: Snapshot):
-    """Mesa's plot of the synthetic shares plus the web studies' points and plateau."""
+def synthetic_share_post(snap: Snapshot, title: str = "synthetic share"):
+    """Mesa's plot of the synthetic shares plus the web study's points and plateau."""
 
     def post(chart: alt.Chart) -> alt.LayerChart:
         launch = snap.launch_step
@@ -223,7 +223,11 @@ def synthetic_share_post(snap: Snapshot):
             )
         )
         plateau = pd.DataFrame(
-            {"step": [launch + 30], "end": [snap.total - 1], "share": [WEB_STUDY_PLATEAU]}
+            {
+                "step": [launch + WEB_STUDY_PLATEAU_FROM],
+                "end": [snap.total - 1],
+                "share": [WEB_STUDY_PLATEAU],
+            }
         )
         plateau["reference"] = "web plateau (~50%)"
         rule = (
@@ -233,7 +237,14 @@ def synthetic_share_post(snap: Snapshot):
                 x="step:Q",
                 x2="end:Q",
                 y="share:Q",
-                opacity=alt.Opacity("reference:N", title=None, scale=alt.Scale(range=[1])),
+                strokeWidth=alt.StrokeWidth(
+                    "reference:N",
+                    title=None,
+                    scale=alt.Scale(range=[1.5]),
+                    legend=alt.Legend(
+                        symbolType="stroke", symbolStrokeColor="#bbb", symbolDash=[8, 4]
+                    ),
+                ),
                 tooltip=["reference:N", alt.Tooltip("share:Q", format=".0%")],
             )
         )
@@ -241,7 +252,7 @@ def synthetic_share_post(snap: Snapshot):
             "Value:Q",
             scale=alt.Scale(domain=[0, 1]),
             axis=alt.Axis(format="%"),
-            title="synthetic share",
+            title=title,
         )
         return time_axis(snap, chart, y) + points + rule
 

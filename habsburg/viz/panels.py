@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import altair as alt
 
+from habsburg.model.instruments import AHREFS_BINS
 from habsburg.viz import charts, graphs
 from habsburg.viz.scenario import describe_error
 from habsburg.viz.snapshot import FrozenCollector, Snapshot
@@ -173,10 +174,33 @@ PANELS: list[PanelSpec] = [
     ),
 ]
 
-#: Where the instruments' series (issue "Grounded in every measurement") plug in: append
-#: ``PanelSpec(title, page, measures=..., post=...)`` entries once the instruments report
-#: model-level columns; each gets a panel on its page like those above.
-INSTRUMENT_PANELS: list[PanelSpec] = []
+#: The web studies as instruments on the simulated web (habsburg.model.instruments), on their own
+#: tab; another instrument's series is one more entry here.
+STUDIES = "Web studies"
+INSTRUMENT_PANELS: list[PanelSpec] = [
+    PanelSpec(
+        "Graphite and Liang et al. measured on the simulated web",
+        STUDIES,
+        measures={
+            "graphite_ai_share": "Graphite (AI articles)",
+            "liang_llm_modified_share": "Liang et al. (LLM-modified)",
+        },
+        post=lambda s: charts.synthetic_share_post(s, "share"),
+    ),
+    PanelSpec(
+        "Ahrefs: new pages by estimated AI share",
+        STUDIES,
+        measures={
+            f"ahrefs_{b}": label
+            for b, label in zip(
+                AHREFS_BINS,
+                ("pure human", "1–10% AI", "11–40% AI", "41–70% AI", "71–99% AI", "pure AI"),
+                strict=True,
+            )
+        },
+        post=lambda s: charts.share_post(s, "share of new pages"),
+    ),
+]
 
 
 def pages() -> dict[str, list[PanelSpec]]:

@@ -161,7 +161,7 @@ def test_every_panel_draws_at_start_and_mid_run():
         while model.steps < steps:
             model.step()
         snap = snapshot(model)
-        for spec in panels.PANELS:
+        for spec in [s for specs in panels.pages().values() for s in specs]:
             drawn = panels.draw_panel(spec, snap, dark=True)
             assert not drawn.message, drawn.message
             if drawn.spec is not None:
