@@ -4,6 +4,7 @@ and the picked scenario, the "changed: press Reset" marks, and separate sessions
 from __future__ import annotations
 
 import html
+from importlib import resources
 import re
 
 import ipyvuetify as v
@@ -118,3 +119,23 @@ def test_each_session_has_its_own_model(small_page):
     for context, _, rc in sessions.values():
         with context:
             rc.close()
+
+
+def test_a_scenario_file_typed_in_runs_after_reset(small_page, tmp_path):
+    library = resources.files("habsburg.scenarios") / "library"
+    path = tmp_path / "mandate.toml"
+    path.write_text((library / "watermark_mandate.toml").read_text())
+    box, rc = solara.render(AppPage(), handle_error=False)
+    box_path = rc.find(v.TextField, label="…or type a scenario file path (.toml), Enter").widget
+    box_path.v_model = str(tmp_path / "missing.toml")
+    box_path.fire_event("keyup.enter", None)
+    assert "missing.toml" in texts(box)  # the CLI's message for a missing file
+    assert "changed: press Reset" not in texts(box)
+    box_path.v_model = str(path)
+    box_path.fire_event("keyup.enter", None)
+    assert "changed: press Reset" in texts(box)
+    assert "baseline-viz" in texts(box)  # the running model is untouched until Reset
+    click(rc, "Reset")
+    text = texts(box)
+    assert "watermark_mandate-viz" in text and "2025-01: watermark.adoption = 0.7" in text
+    rc.close()
