@@ -4,8 +4,8 @@ and the picked scenario, the "changed: press Reset" marks, and separate sessions
 from __future__ import annotations
 
 import html
-from importlib import resources
 import re
+from importlib import resources
 
 import ipyvuetify as v
 import ipywidgets
