@@ -283,6 +283,15 @@ def test_layout_fits_the_window(first):
             page.wait_for_timeout(500)  # Vega resizes to the new width
             name = tab.split()[-1].lower()
             page.screenshot(path=ARTIFACTS / f"viz-{width}-{name}.png")
+            # every row of panels fills the width: no empty quarter
+            area = page.locator(".v-window-item--active .habsburg-panels").bounding_box()
+            rows: dict[int, list] = {}
+            for i in range(count):
+                b = panels.nth(i).bounding_box()
+                rows.setdefault(round(b["y"]), []).append(b)
+            for row in rows.values():
+                right = max(b["x"] + b["width"] for b in row)
+                assert right >= area["x"] + area["width"] - 2, (width, tab, row, area)
             for i in range(count):
                 box = panels.nth(i).bounding_box()
                 assert box["x"] >= 0 and box["x"] + box["width"] <= width + 1, (tab, i, box)
