@@ -172,7 +172,7 @@ class EcosystemModel(mesa.Model):
         return list(self.agents_by_type.get(ContentFarm, []))
 
     def deployed_models(self) -> list[GenerativeModel]:
-        return list(self.agents_by_type.get(GenerativeModel, []).select(lambda a: a.deployed))
+        return [a for a in self.models if a.deployed]  # also when a scenario has no models
 
     def model_by_name(self, name: str) -> GenerativeModel | None:
         return next((a for a in self.models if a.name == name), None)
@@ -206,8 +206,9 @@ class EcosystemModel(mesa.Model):
         self._each(GenerativeModel, "publish")
         self._each(ContentFarm, "publish")
         self._each(Scraper, "crawl")
-        due = self.agents_by_type[GenerativeModel].select(lambda a: a.retrain_due(t))
-        due.do("retrain")  # retrain cadence is checked here, every month
+        models = self.agents_by_type.get(GenerativeModel)  # None in a scenario without models
+        if models:
+            models.select(lambda a: a.retrain_due(t)).do("retrain")  # cadence checked monthly
         self.update_market()
         self.observer.observe(self)
         self._each(HumanPopulation, "drift")
@@ -227,7 +228,7 @@ class EcosystemModel(mesa.Model):
             if path.startswith("watermark."):
                 self.watermark = self._watermark_scheme()
             self.events.record_intervention(t, self.date, path, value)
-        if t in self.interventions:
+        if t in self.interventions and self.agents_by_type.get(GenerativeModel):
             self.agents_by_type[GenerativeModel].do("apply_decoding")
 
     def update_market(self) -> None:
