@@ -23,7 +23,7 @@ from habsburg.viz.snapshot import FrozenCollector, Snapshot
 
 log = logging.getLogger("habsburg.viz")
 
-WEB, MODELS, ERRORS = "The web", "The models", "Convergence and errors"
+WEB, MODELS, ERRORS = "Web", "Models", "Convergence"
 
 
 @dataclass(frozen=True)

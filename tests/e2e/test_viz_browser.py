@@ -268,8 +268,8 @@ def test_layout_fits_the_window(first):
     ARTIFACTS.mkdir(exist_ok=True)
     for width, height in SIZES:
         page.set_viewport_size({"width": width, "height": height})
-        for tab in ("The web", "The models", "Convergence and errors", "Web studies"):
-            page.get_by_role("tab", name=tab).click()
+        for tab in ("Web", "Models", "Convergence", "Web studies"):
+            page.get_by_role("tab", name=tab, exact=True).click()
             page.wait_for_timeout(1200)  # the tab's slide-in
             panels = page.locator(".v-window-item--active .habsburg-panel")
             charts = page.locator(".v-window-item--active .habsburg-panel svg.marks")
@@ -299,5 +299,5 @@ def test_layout_fits_the_window(first):
                 assert chart["x"] >= box["x"] - 1, (width, tab, i, chart, box)
                 assert chart["x"] + chart["width"] <= box["x"] + box["width"] + 1, (width, tab, i)
                 assert chart["width"] >= 0.85 * (box["width"] - 24), (width, tab, i, chart, box)
-    page.get_by_role("tab", name="The web").click()
+    page.get_by_role("tab", name="Web", exact=True).click()
     assert not first.problems, "\n".join(first.problems)
