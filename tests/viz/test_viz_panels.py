@@ -17,7 +17,7 @@ from tinyscenario import tiny_scenario
 from habsburg.model.model import EcosystemModel
 from habsburg.scenarios.parameters import parameters
 from habsburg.scenarios.schema import Intervention
-from habsburg.viz import charts, components, panels
+from habsburg.viz import charts, components, graphs, panels
 from habsburg.viz.scenario import (
     LEVERS,
     check_choice,
@@ -239,3 +239,18 @@ def test_levers_come_from_the_typed_parameters():
     kwargs = model_kwargs(p, 5, {"watermark.adoption": 0.5, "models.*.temperature": 0.9})
     assert kwargs["seed"] == 5 and kwargs["watermark.adoption"] == 0.5
     assert "models.*.temperature" not in kwargs  # the scenario's own value needs no keyword
+
+
+def test_largest_cascade_is_the_error_most_models_believe():
+    model = tiny_model()
+    while model.running:
+        model.step()
+    snap = snapshot(model)
+    g = snap.cascade
+    assert g is not None, "the tiny run has adoptions by its end"
+    adoptions = model.errors.adoptions_frame()
+    most = adoptions.groupby("error_id")["model"].nunique().max()
+    believers = [n for n, d in g.nodes(data=True) if "believer" in d["role"]]
+    assert len(believers) == most
+    spec = graphs.cascade_chart(snap).to_dict()
+    assert f"believed by {most} model" in str(spec["title"])
