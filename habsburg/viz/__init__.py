@@ -1,5 +1,7 @@
-"""Mesa SolaraViz app: ``habsburg viz`` (commands), the viz model and levers (model), the panels
-(components) and the page (app)."""
+"""The browser view (``habsburg viz``): the viz-sized scenario and levers (scenario), the
+snapshot the panels read under the model's lock (snapshot), the charts and graphs (charts,
+graphs), the panels declared as data (panels), the Solara components (components), offline Vega
+(assets) and the page (app)."""
 
 import warnings
 
