@@ -94,11 +94,13 @@ class EcosystemModel(mesa.Model):
         *,
         seed: int | None = None,
         rng: int | None = None,
-        **settings: Any,
+        **kwargs: Any,
     ) -> None:
         if seed is None and rng is not None:  # mesa.batch_run (Mesa >= 3.4) passes ``rng``
             seed = int(rng)
-        sc = resolve_scenario(scenario, seed, settings)
+        # ``**kwargs`` (by that name: Mesa's ModelCreator accepts unknown keywords only then) are
+        # flat setting paths
+        sc = resolve_scenario(scenario, seed, kwargs)
         super().__init__(rng=sc.seed)
         # The run's Scenario. Not ``self.scenario``: Mesa >= 3.4 reserves that for its own type.
         self.config = sc
