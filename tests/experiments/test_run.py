@@ -2,7 +2,7 @@ import json
 
 import pandas as pd
 import pytest
-from conftest import tiny_scenario
+from tinyscenario import tiny_scenario
 
 from habsburg.cli import main
 from habsburg.experiments.run import run_scenario
