@@ -101,3 +101,15 @@ def test_rerun_into_its_own_directory_replaces_its_files_and_lists_the_report():
     assert left == set(json.loads(Path("out/manifest.json").read_text())["files"]) | {
         "manifest.json"
     }
+
+
+def test_validate_refuses_a_directory_of_user_files_before_work(capsys, monkeypatch):
+    def forbidden(*args, **kwargs):
+        raise AssertionError("validation started before the output was checked")
+
+    monkeypatch.setattr("habsburg.cli.validate.run_validation", forbidden)
+    Path("mine").mkdir()
+    Path("mine/validation.md").write_text("my notes")
+    assert main(["validate", "--quick", "--out", "mine"]) == 2
+    assert "'mine'" in capsys.readouterr().err
+    assert Path("mine/validation.md").read_text() == "my notes"
