@@ -98,6 +98,9 @@ print(json.dumps({
     "peak_bytes_per_document": round(rss / n, 1),
     "parquet_disk_mb": round(disk / 2**20, 1),
     "load_average": os.getloadavg(),
+    # the scale study: where the deployed models end up (mean over models, last month)
+    **{k: round(float(v), 4) for k, v in model.datacollector.get_model_vars_dataframe()
+       .iloc[-1][["mean_tail_coverage", "mean_capability", "mean_fact_accuracy"]].items()},
 }))
 """
 
