@@ -8,8 +8,14 @@ import textwrap
 from pathlib import Path
 
 from habsburg.reports.report import write_report
+from habsburg.reports.text_report import write_text_report
 from habsburg.scenarios.errors import UserError
 from habsburg.scenarios.library import list_scenarios, load_scenario
+from habsburg.scenarios.text_schema import (
+    is_text_scenario,
+    list_text_scenarios,
+    load_text_scenario,
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -58,9 +64,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     from habsburg.experiments.run import check_steps, run_scenario, summary_table
 
-    scenario = load_scenario(args.scenario)
     if args.seed is not None and args.seed < 0:
         raise UserError(f"--seed must be >= 0, got {args.seed}")
+    if is_text_scenario(args.scenario):
+        return run_text(args)
+    scenario = load_scenario(args.scenario)
     check_steps(scenario, args.steps)
     out = Path(args.out) if args.out else Path("results") / scenario.name
     result = run_scenario(
@@ -81,6 +89,40 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_text(args: argparse.Namespace) -> int:
+    """``habsburg run`` of a text-mode scenario (real n-gram models on real text)."""
+    from habsburg.experiments.text_run import run_text_scenario
+
+    unsupported = [
+        flag
+        for flag, given in (
+            ("--steps", args.steps is not None),
+            ("--checkpoint-every", args.checkpoint_every is not None),
+            ("--resume", args.resume),
+        )
+        if given
+    ]
+    if unsupported:
+        raise UserError(
+            f"{', '.join(unsupported)}: not available for the text-mode scenario "
+            f"{args.scenario!r} (it runs its generations in one go)"
+        )
+    scenario = load_text_scenario(args.scenario)
+    out = Path(args.out) if args.out else Path("results") / scenario.name
+    result = run_text_scenario(
+        scenario,
+        seed=args.seed,
+        out=out,
+        progress=not args.quiet,
+        force=args.force,
+        finish=None if args.no_report else write_text_report,
+    )
+    if not args.quiet:
+        print(f"{scenario.name}: {scenario.generations} generations (text mode)")
+        print(f"\nresults: {out}/ ({result.seconds:.1f} s)")
+    return 0
+
+
 def resume_command(args: argparse.Namespace, out: Path) -> str:
     """The command line that resumes this run from its checkpoint."""
     cmd = ["habsburg", "run", args.scenario, "--out", str(out)]
@@ -96,6 +138,11 @@ def resume_command(args: argparse.Namespace, out: Path) -> str:
 def cmd_scenarios(args: argparse.Namespace) -> int:
     for name, description in list_scenarios().items():
         print(name)
+        print(textwrap.indent(textwrap.fill(description, 96), "    "))
+        print()
+    for name in list_text_scenarios():
+        description = " ".join(load_text_scenario(name).description.split())
+        print(f"{name}  (text mode)")
         print(textwrap.indent(textwrap.fill(description, 96), "    "))
         print()
     return 0
