@@ -1,6 +1,6 @@
 """Reading a results directory written by ``habsburg run``: its ``manifest.json`` and its Parquet
-tables, with a :class:`~habsburg.scenarios.errors.UserError` naming the file when one is missing or
-damaged (the CLI prints it, no traceback).
+tables, with a :class:`~habsburg.scenarios.errors.ResultsDirError` naming the file when one is
+missing or damaged (the CLI prints it, no traceback).
 
 Analysis and reports read runs only through :class:`Run`; they never run a simulation. The one
 table a run directory gains after the run, the AI filters' counterfactual, is written here too
@@ -9,15 +9,13 @@ table a run directory gains after the run, the AI filters' counterfactual, is wr
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pandas as pd
-import pyarrow as pa
 
 from habsburg.analysis.cascades import ActorNames
 from habsburg.experiments.files import add_to_manifest, atomic_write_parquet
-from habsburg.scenarios.errors import UserError
+from habsburg.experiments.results_check import read_manifest_strict, read_table
 from habsburg.scenarios.schema import Scenario, from_dict
 
 #: the table ``habsburg report --counterfactual`` adds to a run (the report shows it when present)
@@ -31,20 +29,9 @@ class Run:
 
     def __init__(self, run_dir: str | Path) -> None:
         self.dir = Path(run_dir)
-        manifest = self.dir / "manifest.json"
-        if not self.dir.is_dir():
-            raise UserError(f"RUN_DIR {str(run_dir)!r} does not exist or is not a directory")
-        if not manifest.is_file():
-            raise UserError(
-                f"RUN_DIR {str(run_dir)!r} is not a run directory: it has no manifest.json "
-                f"(`habsburg run NAME --out DIR` writes one)"
-            )
-        try:
-            self.manifest = json.loads(manifest.read_text())
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-            raise UserError(f"{manifest}: cannot read the manifest: {err}") from None
-        if not isinstance(self.manifest, dict):
-            raise UserError(f"{manifest}: cannot read the manifest: it is not a JSON object")
+        # ResultsDirError / ResultsVersionError naming the path: no directory, no or a damaged
+        # manifest, another results format or version, an interrupted write
+        self.manifest = read_manifest_strict(self.dir)
         self._tables: dict[str, pd.DataFrame] = {}
 
     def path(self, name: str) -> Path:
@@ -58,17 +45,7 @@ class Run:
         """``name.parquet`` of the run (an empty frame when the run has no rows for it)."""
         key = name if columns is None else f"{name}:{','.join(columns)}"
         if key not in self._tables:
-            path = self.path(name)
-            if not path.is_file():
-                raise UserError(
-                    f"{self.dir}: {path.name} is missing; rerun the scenario to rebuild the run"
-                )
-            try:
-                self._tables[key] = pd.read_parquet(path, columns=columns)
-            except (OSError, ValueError, KeyError, pa.ArrowException) as err:
-                raise UserError(
-                    f"{path}: cannot read the table ({err}); rerun the scenario to rebuild the run"
-                ) from None
+            self._tables[key] = read_table(self.path(name), columns=columns)
         return self._tables[key]
 
     def write_table(self, name: str, table: pd.DataFrame) -> Path:

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from habsburg.analysis.results import COUNTERFACTUAL_TABLE, Run
-from habsburg.scenarios.errors import UserError
+from habsburg.scenarios.errors import ResultsDirError, UserError
 
 
 @pytest.fixture
@@ -35,7 +35,7 @@ def test_a_missing_or_damaged_table_is_a_named_error(run_copy):
     with pytest.raises(UserError, match=r"crawls\.parquet is missing"):
         run.table("crawls")
     (run_copy / "errors.parquet").write_bytes(b"not parquet")
-    with pytest.raises(UserError, match=r"errors\.parquet: cannot read the table"):
+    with pytest.raises(ResultsDirError, match=r"errors\.parquet: damaged table"):
         run.table("errors")
     with pytest.raises(UserError, match=r"documents\.parquet: cannot read the table"):
         run.table("documents", ["no_such_column"])
