@@ -37,7 +37,7 @@ def test_a_missing_or_damaged_table_is_a_named_error(run_copy):
     (run_copy / "errors.parquet").write_bytes(b"not parquet")
     with pytest.raises(ResultsDirError, match=r"errors\.parquet: damaged table"):
         run.table("errors")
-    with pytest.raises(UserError, match=r"documents\.parquet: cannot read the table"):
+    with pytest.raises(ResultsDirError, match=r"documents\.parquet: damaged table"):
         run.table("documents", ["no_such_column"])
 
 
