@@ -38,6 +38,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--seed", type=int, default=DEFAULT_SEED, help="Monte Carlo seed")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="write into an --out directory holding other files (they are never deleted or "
+        "replaced)",
+    )
     p.set_defaults(func=cmd_validate)
 
 
@@ -46,7 +52,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
     if args.seed < 0:
         raise UserError(f"--seed must be >= 0, got {args.seed}")
     out = Path(args.out)
-    prepare_output_dir(out, command="validate", expect=OUTPUT_FILES)  # before any work
+    # before any work
+    prepare_output_dir(out, command="validate", force=args.force, expect=OUTPUT_FILES)
     report = run_validation(groups, quick=args.quick, seed=args.seed, progress=not args.quiet)
     print(format_table(report))
     paths = write_outputs(report, out)

@@ -113,3 +113,15 @@ def test_validate_refuses_a_directory_of_user_files_before_work(capsys, monkeypa
     assert main(["validate", "--quick", "--out", "mine"]) == 2
     assert "'mine'" in capsys.readouterr().err
     assert Path("mine/validation.md").read_text() == "my notes"
+
+
+def test_validate_force_writes_beside_user_files_but_never_over_them(capsys):
+    Path("mine").mkdir()
+    Path("mine/notes.txt").write_text("my notes")
+    assert main(["validate", "--quick", "--only", "V3", "--out", "mine", "--force"]) == 0
+    assert Path("mine/notes.txt").read_text() == "my notes"
+    assert Path("mine/validation.md").is_file()
+    Path("other").mkdir()
+    Path("other/validation.md").write_text("my own validation notes")
+    assert main(["validate", "--quick", "--only", "V3", "--out", "other", "--force"]) == 2
+    assert Path("other/validation.md").read_text() == "my own validation notes"
