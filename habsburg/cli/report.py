@@ -49,6 +49,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     add_cluster_flags(p, "serially in this process")
     p.add_argument("--quiet", action="store_true", help="no progress bar or table")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="write into an --out directory holding other files (they are never deleted or "
+        "replaced) and run even if a scenario's projected memory exceeds this machine's",
+    )
     p.set_defaults(func=cmd_compare)
 
 
@@ -76,6 +82,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     """Run the comparison (experiments), pair the runs (analysis), write the report (reports)."""
     from habsburg.analysis.compare import paired_differences
     from habsburg.experiments.compare import check_comparison, compare
+    from habsburg.experiments.limits import check_limits
     from habsburg.experiments.sweep import check_executor_options
     from habsburg.reports.compare import (
         format_differences,
@@ -88,12 +95,15 @@ def cmd_compare(args: argparse.Namespace) -> int:
     check_comparison(base, alternatives, args.seeds, args.steps)
     serial = args.scheduler is None and args.workers is None
     check_executor_options(scheduler=args.scheduler, workers=args.workers, serial=serial)
+    runs = 1 if serial or args.scheduler else args.workers
+    for scenario in (base, *alternatives):  # before any work
+        check_limits(scenario, args.steps, force=args.force, runs=runs)
     out = (
         Path(args.out)
         if args.out
         else Path("results") / f"compare-{base.name}-vs-{'-'.join(a.name for a in alternatives)}"
     )
-    prepare_comparison_dir(out)
+    prepare_comparison_dir(out, force=args.force)
     result = compare(
         base,
         alternatives,

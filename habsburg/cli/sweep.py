@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from habsburg.experiments.files import add_to_manifest
 from habsburg.scenarios.errors import Interrupted
 
 
@@ -38,6 +39,12 @@ def _executor_flags(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--resume", action="store_true", help="skip the runs already finished in OUT")
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="run even if a point's projected memory (times the parallel runs) exceeds this "
+        "machine's",
+    )
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -77,12 +84,24 @@ def _run_options(args: argparse.Namespace) -> dict:
     }
 
 
+def check_plan_limits(plan, args: argparse.Namespace) -> None:
+    """Refuse, before any run, a plan whose largest point would not fit in memory with as many
+    runs at once as the executor runs (``--force`` to try anyway)."""
+    from habsburg.experiments.limits import check_limits
+    from habsburg.experiments.sweep.executors import default_workers
+
+    runs = 1 if args.serial or args.scheduler else (args.workers or default_workers())
+    for scenario in plan.point_scenarios():
+        check_limits(scenario, plan.steps, force=args.force, runs=runs)
+
+
 def cmd_sweep(args: argparse.Namespace) -> int:
     from habsburg.experiments.sweep import load_spec, plan_spec, point_summary, run_sweep
 
     options = _run_options(args)
     spec = load_spec(args.spec)
     plan = plan_spec(spec)
+    check_plan_limits(plan, args)
     out = Path(args.out) if args.out else Path("results") / "sweeps" / spec.name
     try:
         result = run_sweep(plan, out, **options)
@@ -114,8 +133,11 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
     options = _run_options(args)
     spec = load_spec(args.spec, sampled=True)
     out = Path(args.out) if args.out else Path("results") / "sensitivity" / spec.name
-    result = run_sensitivity(spec, out, **options)  # experiments: the designs and the indices
+    result = run_sensitivity(  # experiments: the designs and the indices
+        spec, out, check_plan=lambda plan: check_plan_limits(plan, args), **options
+    )
     figure = write_sensitivity_figure(result.table, out / "sensitivity.png", spec.name)  # reports
+    add_to_manifest(out, [figure.name], command="sensitivity")
     if not args.quiet:
         print(format_table(result.table))
         print(f"\nindices: {out}/sensitivity.csv, figure: {figure}")

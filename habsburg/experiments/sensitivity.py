@@ -18,6 +18,7 @@ when run; the indices are computed on the unrounded design.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -222,6 +223,7 @@ def run_sensitivity(
     serial: bool = False,
     resume: bool = False,
     progress: bool = True,
+    check_plan: Callable[[SweepPlan], None] | None = None,
 ) -> SensitivityResult:
     """Run the designs of ``spec`` (each a sweep in ``OUT/<method>/``) and write the indices:
     ``OUT/sensitivity.csv`` / ``.parquet`` (their figure:
@@ -229,6 +231,9 @@ def run_sensitivity(
     settings = sensitivity_settings(spec)
     out_dir = Path(out)
     plans = {m: design_plan(spec, settings, m) for m in settings.methods}  # all validated first
+    if check_plan is not None:  # e.g. the CLI's memory projection, before any work
+        for plan, _ in plans.values():
+            check_plan(plan)
     check_executor_options(scheduler=scheduler, workers=workers, serial=serial, client=client)
     prepare_output_dir(out_dir, command="sensitivity", expect=OUTPUT_FILES)  # never a user's file
     add_to_manifest(out_dir, [], command="sensitivity")  # the directory is habsburg's from now on

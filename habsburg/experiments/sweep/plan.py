@@ -55,6 +55,22 @@ class SweepPlan:
         """The scenario ``task``'s settings apply to."""
         return self.scenarios[task.scenario] if task.scenario else self.base
 
+    def point_scenarios(self, limit: int = 256) -> list[Scenario]:
+        """The scenarios of the plan's distinct points (settings applied), at most ``limit``
+        (for checks before work, such as the memory projection)."""
+        seen: dict[tuple, Scenario] = {}
+        for task in self.tasks:
+            key = (task.scenario, task.settings)
+            if key in seen:
+                continue
+            if len(seen) >= limit:
+                break
+            sc = copy.deepcopy(self.scenario_of(task))
+            for path, value in task.settings:
+                set_setting(sc, path, value)
+            seen[key] = sc
+        return list(seen.values())
+
     @property
     def fingerprint(self) -> str:
         """Hash of what determines the results (a resumed sweep must match it)."""
