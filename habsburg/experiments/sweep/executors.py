@@ -35,6 +35,10 @@ SCHEDULER_RE = re.compile(r"^(tcp|tls|ws|wss|ucx|inproc)://[^\s/:]+(:\d+)?/?$")
 #: tick every 20 ms, system monitor every 0.5 s, memory monitor every 0.1 s) only take CPU from
 #: the runs: measured on 2 cores, they cost ~20% of each run and ~5% of a core in the client.
 LOCAL_CLUSTER_CONFIG = {
+    # Dask's nanny sets MALLOC_TRIM_THRESHOLD_=65536 in every worker: glibc then returns memory
+    # to the OS at every large free, and a simulation (big temporary arrays each month) pays for
+    # it in system time. None unsets it (the workers keep glibc's default).
+    "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
     "distributed.worker.profile.enabled": False,
     "distributed.admin.tick.interval": "1s",
     "distributed.admin.system-monitor.interval": "2s",
