@@ -16,14 +16,15 @@ Writes:                   results/ema_prim/{experiments.csv, outcomes.csv, prim_
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from ema_workbench import MultiprocessingEvaluator, SequentialEvaluator, perform_experiments
 
-from habsburg.scenarios import load_scenario, set_setting
+from habsburg.cli import run_script
 from habsburg.experiments.ema import ema_model, find_box, parameter_frame
+from habsburg.experiments.files import prepare_output_dir, save_outputs
+from habsburg.scenarios import load_scenario, set_setting
 
 UNCERTAINTIES = {
     "demand.adoption.ceiling": (2000.0, 12000.0),  # documents/month from model users
@@ -39,6 +40,15 @@ LEVERS = {
 OUTCOMES = ["final_mean_tail_coverage", "final_synthetic_share_new", "final_mean_fact_accuracy"]
 
 
+FILES = [
+    "experiments.csv",
+    "outcomes.csv",
+    "prim_box.csv",
+    "prim_tradeoff.png",
+    "prim_box.png",
+]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scenarios", type=int, default=64, help="uncertainty samples")
@@ -46,6 +56,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="tiny world, 24 months (a smoke run)")
     parser.add_argument("--out", default="results/ema_prim")
     args = parser.parse_args()
+    out = prepare_output_dir(args.out, command="examples", expect=FILES)  # before any work
 
     # The baseline, made smaller so a few hundred experiments take minutes, not hours.
     scenario = load_scenario("baseline")
@@ -63,10 +74,14 @@ def main() -> None:
             model, scenarios=args.scenarios, policies=args.policies, evaluator=evaluator
         )
 
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    experiments.to_csv(out / "experiments.csv", index=False)
-    pd.DataFrame(outcomes).to_csv(out / "outcomes.csv", index=False)
+    save_outputs(
+        out,
+        {
+            "experiments.csv": lambda p: experiments.to_csv(p, index=False),
+            "outcomes.csv": lambda p: pd.DataFrame(outcomes).to_csv(p, index=False),
+        },
+        command="examples",
+    )
 
     # Cases of interest: tail coverage in the worst quartile (the "collapse" runs).
     tail = outcomes["final_mean_tail_coverage"]
@@ -78,12 +93,23 @@ def main() -> None:
     box = find_box(parameter_frame(experiments, model), collapse, threshold=0.6)
     box.inspect()  # prints coverage, density and the box limits
     stats, limits = box.inspect(style="data")[0]
-    limits.to_csv(out / "prim_box.csv")
     print(f"box: coverage {stats['coverage']:.2f}, density {stats['density']:.2f}")
-    box.show_tradeoff().savefig(out / "prim_tradeoff.png", dpi=110, bbox_inches="tight")
-    box.inspect(style="graph")[0].savefig(out / "prim_box.png", dpi=110, bbox_inches="tight")
+    tradeoff, box_graph = box.show_tradeoff(), box.inspect(style="graph")[0]
+    save_outputs(
+        out,
+        {
+            "prim_box.csv": lambda p: limits.to_csv(p),
+            "prim_tradeoff.png": lambda p: tradeoff.savefig(
+                p, dpi=110, bbox_inches="tight", format="png"
+            ),
+            "prim_box.png": lambda p: box_graph.savefig(
+                p, dpi=110, bbox_inches="tight", format="png"
+            ),
+        },
+        command="examples",
+    )
     print(f"results: {out}/")
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from habsburg.cli import run_script
 from habsburg.ecosystem.metrics import js_divergence
 from habsburg.experiments.files import prepare_output_dir, save_outputs
 from habsburg.experiments.run import simulate
@@ -134,4 +135,4 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

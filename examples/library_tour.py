@@ -25,6 +25,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from tqdm.auto import tqdm
 
+from habsburg.cli import run_script
 from habsburg.experiments.files import prepare_output_dir, save_outputs
 from habsburg.experiments.run import simulate
 from habsburg.scenarios import list_scenarios, load_scenario, set_setting
@@ -98,4 +99,4 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

@@ -26,6 +26,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from tqdm.auto import tqdm
 
+from habsburg.cli import run_script
 from habsburg.experiments.files import prepare_output_dir, save_outputs
 from habsburg.experiments.run import simulate
 from habsburg.scenarios import load_scenario, set_setting
@@ -145,4 +146,4 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

@@ -13,6 +13,7 @@ import argparse
 import importlib
 import sys
 import traceback
+from collections.abc import Callable
 
 from habsburg.experiments.files import sigterm_as_interrupt
 from habsburg.scenarios.errors import (  # noqa: F401  (re-exported)
@@ -66,9 +67,26 @@ def main(argv: list[str] | None = None) -> int:
     argv = [a for a in argv if a != "--debug"]
     parser = build_parser()
     args = parser.parse_args(argv)
+    return guarded(lambda: args.func(args), debug)
+
+
+def run_script(main: Callable[[], object]) -> None:
+    """Run an example script's ``main()`` the way the CLI runs a command: bad input, an
+    interrupt or a full disk end in one line and an exit status, not a traceback
+    (``--debug`` on the script's command line shows it)."""
+    debug = "--debug" in sys.argv
+    if debug:
+        sys.argv.remove("--debug")
+    sys.exit(guarded(main, debug))
+
+
+def guarded(command: Callable[[], object], debug: bool = False) -> int:
+    """Run ``command`` and turn every failure into a message on stderr and an exit status:
+    0 success, 1 a check failed, 2 bad input, 3 internal error, 130 interrupted."""
     try:
         with sigterm_as_interrupt():
-            return int(args.func(args) or 0)
+            status = command()
+        return status if isinstance(status, int) else 0
     except HabsburgError as err:
         message = str(err) if isinstance(err, Interrupted) else f"error: {err}"
         return _fail(message, err.exit_status, debug)

@@ -71,3 +71,29 @@ def test_library_tour(tmp_path):
     table = written(tmp_path, "library_tour").set_index("scenario")
     assert list(table.index) == ["baseline", "replace_only"]
     assert table["tail coverage"].between(0, 1).all()
+
+
+@pytest.mark.parametrize(
+    "script",
+    [
+        "watermark_adoption.py",
+        "reservoir_vs_collapse.py",
+        "late_reintroduction.py",
+        "library_tour.py",
+        "ema_prim.py",
+    ],
+)
+def test_examples_refuse_a_directory_of_user_files_before_work(tmp_path, script):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("my notes")
+    proc = subprocess.run(
+        [sys.executable, str(EXAMPLES / script), "--quick", "--out", str(mine)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "MPLBACKEND": "Agg"},
+    )
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    assert str(mine) in proc.stderr and "--force" not in proc.stdout
+    assert sorted(p.name for p in mine.iterdir()) == ["notes.txt"]
