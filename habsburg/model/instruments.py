@@ -161,7 +161,6 @@ class InstrumentPanel:
 
     def __init__(self, model: Any) -> None:
         self.rng = np.random.default_rng(model.observer.rng.bit_generator.seed_seq.spawn(1)[0])
-        self.instruments = build_instruments(model.config.instruments)
         self.month = -1
         self.readings: dict[str, float] = {}
 
@@ -173,7 +172,8 @@ class InstrumentPanel:
             sf = store.synthetic_fraction[new].astype(np.float64)
             kind = store.kind[new]
             self.readings = {}
-            for instrument in self.instruments:
+            # built each month from the settings, so an intervention on instruments.* applies
+            for instrument in build_instruments(model.config.instruments):
                 self.readings.update(instrument.measure(sf, kind, self.rng))
             self.month = model.month
         return self.readings
