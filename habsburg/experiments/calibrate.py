@@ -205,8 +205,8 @@ def calibrate(
             abc.load(url, 1)
             done = abc.history.max_t + 1
         else:
-            abc.new(url, observed(spec.targets))
             state.write_text(json.dumps({"fingerprint": key, "spec": spec.source}))
+            abc.new(url, observed(spec.targets))
             done = 0
         remaining = spec.abc.generations - done
         if remaining > 0:
