@@ -18,12 +18,8 @@ from habsburg.scenarios.text_schema import (
 )
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "run",
-        help="run a scenario and write results + report",
-        description="Run a library scenario (by name) or a scenario file.",
-    )
+def add_scenario_argument(p: argparse.ArgumentParser) -> None:
+    """The optional SCENARIO argument (library name or TOML file) of ``run`` and ``viz``."""
     p.add_argument(
         "scenario",
         nargs="?",
@@ -31,6 +27,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="NAME|FILE",
         help="library scenario name or TOML file (default: baseline)",
     )
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "run",
+        help="run a scenario and write results + report",
+        description="Run a library scenario (by name) or a scenario file.",
+    )
+    add_scenario_argument(p)
     p.add_argument("--seed", type=int, default=None, help="random seed (default: the scenario's)")
     p.add_argument("--steps", type=int, default=None, help="months to simulate (default: all)")
     p.add_argument("--out", default=None, help="results directory (default: results/NAME)")

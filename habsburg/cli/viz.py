@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 
+from habsburg.cli.run import add_scenario_argument
 from habsburg.scenarios.errors import UserError
 from habsburg.viz.scenario import AUTHORS_ENV, SCENARIO_ENV, VIZ_AUTHORS
 
@@ -23,13 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
             "http://127.0.0.1:PORT (no internet needed; Solara's assets are bundled)."
         ),
     )
-    p.add_argument(
-        "scenario",
-        nargs="?",
-        default="baseline",
-        metavar="NAME|FILE",
-        help="library scenario name or TOML file (default: baseline)",
-    )
+    add_scenario_argument(p)
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
     p.add_argument(
         "--authors",
