@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from conftest import tiny_dict
+from tinyscenario import tiny_dict
 
 from habsburg.experiments.calibrate import calibrate
 from habsburg.experiments.calibration.outputs import scenario_toml

@@ -3,7 +3,7 @@ synthetic fractions, and hybrids carry watermark evidence only on model-written 
 
 import numpy as np
 import pytest
-from conftest import tiny_scenario
+from tinyscenario import tiny_scenario
 
 from habsburg.agents.human import draw_workflows
 from habsburg.ecosystem.store import HUMAN, HYBRID, MODEL

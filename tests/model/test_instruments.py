@@ -2,8 +2,8 @@
 
 import numpy as np
 import pytest
-from conftest import tiny_scenario
 from scipy.stats import norm
+from tinyscenario import tiny_scenario
 
 from habsburg.ecosystem.store import HUMAN, HYBRID, MODEL
 from habsburg.model.instruments import (
