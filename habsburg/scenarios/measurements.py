@@ -35,6 +35,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from habsburg.scenarios.schema import parse_month
+from habsburg.scenarios.targets import WEB_STUDY, WEB_STUDY_PLATEAU
 
 #: last month whose measurements calibration may use
 CALIBRATION_CUTOFF = "2024-12"
@@ -51,6 +52,16 @@ LIANG = (
     "Liang et al. (2025), The widespread adoption of large language model-assisted writing "
     "across society, Patterns; arXiv:2502.09747"
 )
+
+
+#: the first mass-market chatbot (ChatGPT), from which the web studies count months
+CHATBOT_LAUNCH = "2022-11"
+
+
+def _months_after(month: str, offset: int) -> str:
+    year, mon = parse_month(month, "month")
+    index = year * 12 + mon - 1 + offset
+    return f"{index // 12:04d}-{index % 12 + 1:02d}"
 
 
 @dataclass(frozen=True)
@@ -102,10 +113,25 @@ MEASUREMENTS: tuple[Measurement, ...] = (
         "graphite", "graphite_ai_share", "2024-11", 0.50, GRAPHITE, "AI articles reach parity"
     ),
     Measurement("graphite", "graphite_ai_share", "2025-05", 0.52, GRAPHITE, "plateau"),
-    Measurement("graphite-2025b", "graphite_ai_share", "2023-11", 0.36, GRAPHITE_B, "+12 months"),
-    Measurement("graphite-2025b", "graphite_ai_share", "2024-11", 0.48, GRAPHITE_B, "+24 months"),
+    # the V5 points (scenarios.targets, declared once there) and the plateau that follows
+    *(
+        Measurement(
+            "graphite-2025b",
+            "graphite_ai_share",
+            _months_after(CHATBOT_LAUNCH, offset),
+            share,
+            GRAPHITE_B,
+            f"+{offset} months",
+        )
+        for offset, share in WEB_STUDY.items()
+    ),
     Measurement(
-        "graphite-2025b", "graphite_ai_share", "2025-03", 0.50, GRAPHITE_B, "plateau from Q1 2025"
+        "graphite-2025b",
+        "graphite_ai_share",
+        "2025-03",
+        WEB_STUDY_PLATEAU,
+        GRAPHITE_B,
+        "plateau from Q1 2025",
     ),
     Measurement(
         "liang",
