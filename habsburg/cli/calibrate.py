@@ -6,9 +6,6 @@ import argparse
 from pathlib import Path
 
 from habsburg.cli.sweep import add_cluster_flags
-from habsburg.experiments.calibrate import calibrate
-from habsburg.experiments.calibration.spec import load_spec
-from habsburg.experiments.sweep import check_executor_options
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -35,6 +32,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
+    from habsburg.experiments.calibrate import calibrate  # heavy: loaded when it runs
+    from habsburg.experiments.calibration.spec import load_spec
+    from habsburg.experiments.sweep import check_executor_options
+
     check_executor_options(scheduler=args.scheduler, workers=args.workers, serial=args.serial)
     spec = load_spec(args.spec)
     out = Path(args.out) if args.out else Path("results") / "calibration" / spec.name

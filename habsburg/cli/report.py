@@ -5,11 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from habsburg.analysis.results import COUNTERFACTUAL_TABLE, Run
 from habsburg.cli.sweep import add_cluster_flags
-from habsburg.experiments.counterfactual import rerun_counterfactual
-from habsburg.experiments.results_check import check_results_dir
-from habsburg.reports.report import write_report
 from habsburg.scenarios.library import load_scenario
 
 #: confidence level of the intervals ``habsburg compare`` reports
@@ -59,6 +55,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    # heavy modules (the simulator, matplotlib, scipy) load when the command runs, not for --help
+    from habsburg.analysis.results import COUNTERFACTUAL_TABLE, Run
+    from habsburg.experiments.counterfactual import rerun_counterfactual
+    from habsburg.experiments.results_check import check_results_dir
+    from habsburg.reports.report import write_report
+
     # before any work: a missing, damaged or other-version results directory is a named error
     check_results_dir(args.run_dir)
     run = Run(args.run_dir)

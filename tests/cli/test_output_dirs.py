@@ -107,7 +107,7 @@ def test_validate_refuses_a_directory_of_user_files_before_work(capsys, monkeypa
     def forbidden(*args, **kwargs):
         raise AssertionError("validation started before the output was checked")
 
-    monkeypatch.setattr("habsburg.cli.validate.run_validation", forbidden)
+    monkeypatch.setattr("habsburg.experiments.validation.runner.run_validation", forbidden)
     Path("mine").mkdir()
     Path("mine/validation.md").write_text("my notes")
     assert main(["validate", "--quick", "--out", "mine"]) == 2
