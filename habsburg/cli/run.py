@@ -7,8 +7,6 @@ import shlex
 import textwrap
 from pathlib import Path
 
-from habsburg.reports.report import write_report
-from habsburg.reports.text_report import write_text_report
 from habsburg.scenarios.errors import UserError
 from habsburg.scenarios.library import list_scenarios, load_scenario
 from habsburg.scenarios.text_schema import (
@@ -68,6 +66,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from habsburg.experiments.run import check_steps, run_scenario, summary_table
+    from habsburg.reports.report import write_report  # matplotlib: loaded when a run reports
 
     if args.seed is not None and args.seed < 0:
         raise UserError(f"--seed must be >= 0, got {args.seed}")
@@ -97,6 +96,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def run_text(args: argparse.Namespace) -> int:
     """``habsburg run`` of a text-mode scenario (real n-gram models on real text)."""
     from habsburg.experiments.text_run import run_text_scenario
+    from habsburg.reports.text_report import write_text_report
 
     unsupported = [
         flag
