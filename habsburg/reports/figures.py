@@ -37,6 +37,15 @@ def make_figures(a: RunAnalysis, out_dir: Path) -> list[tuple[Path, str]]:
         "Synthetic share of new documents (true and detector-measured) and of the whole web, "
         f"against the measured web curve ({web_study_points()}).",
     )
+    if plots.has_instruments(mm):
+        add(
+            "study-instruments",
+            plots.study_instruments(mm),
+            "The published web studies as instruments applied to the simulated web every month "
+            "(each with its own detector and rule), against their published values: filled "
+            "diamonds are calibration targets (months up to 2024-12), open circles out-of-sample "
+            "predictions; bars: Ahrefs-style bins of new pages in the month Ahrefs measured.",
+        )
     if len(a.pairs):
         add(
             "convergence",

@@ -9,8 +9,8 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import tiny_scenario
 from scipy import stats
+from tinyscenario import tiny_scenario
 
 from habsburg.cli import main
 from habsburg.experiments.run import run_scenario
@@ -161,3 +161,21 @@ def test_report_on_a_baseline_run_has_at_least_eight_figures(tmp_path, capsys):
     assert main(["report", str(out)]) == 0
     assert "report.md" in capsys.readouterr().out
     assert len(list((out / "figures").glob("*.png"))) >= 8
+    # the study instruments against the published points (Graphite, Liang et al., Ahrefs)
+    assert len(list((out / "figures").glob("*-study-instruments.png"))) == 1
+    assert "calibration targets" in (out / "report.md").read_text()
+
+
+def test_study_instruments_figure_marks_targets_apart_from_out_of_sample():
+    from habsburg.reports.plots.studies import AHREFS, SERIES, study_instruments
+    from habsburg.scenarios.measurements import MEASUREMENTS
+
+    months = [f"{y}-{m:02d}" for y in (2023, 2024, 2025) for m in range(1, 13)]
+    mm = pd.DataFrame({"month": months, **{k: 0.3 for k in (*SERIES, *AHREFS)}})
+    fig = study_instruments(mm)
+    ax = fig.axes[0]
+    drawn = [c for c in ax.containers]  # one errorbar container per published point
+    graphite = [m for m in MEASUREMENTS if m.series == "graphite_ai_share"]
+    assert len(drawn) == len(graphite)
+    filled = [c.lines[0].get_markerfacecolor() != "white" for c in drawn]
+    assert filled == [m.calibration_target for m in graphite]

@@ -7,6 +7,7 @@ from habsburg.reports.plots.cascades import cascade_graph, cascade_overview
 from habsburg.reports.plots.comparison import compare_differences, compare_series
 from habsburg.reports.plots.convergence import convergence, js_heatmap, training_graph
 from habsburg.reports.plots.filters import counterfactual, filter_performance, roc, training_data
+from habsburg.reports.plots.studies import has_instruments, study_instruments
 from habsburg.reports.plots.tails import generation_quality, rank_frequency, tail_survival
 from habsburg.reports.plots.web import synthetic_share
 
@@ -19,12 +20,14 @@ __all__ = [
     "counterfactual",
     "filter_performance",
     "generation_quality",
+    "has_instruments",
     "js_heatmap",
     "model_colors",
     "months",
     "rank_frequency",
     "roc",
     "save",
+    "study_instruments",
     "synthetic_share",
     "tail_survival",
     "training_data",
