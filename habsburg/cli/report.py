@@ -83,6 +83,11 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_compare(args: argparse.Namespace) -> int:
     """Run the comparison (experiments), pair the runs (analysis), write the report (reports)."""
     from habsburg.analysis.compare import paired_differences
+    from habsburg.experiments.text_compare import check_text_comparison
+
+    if check_text_comparison([args.base, *args.alternatives]):  # text mode: its own runner
+        return _cmd_text_compare(args)
+
     from habsburg.experiments.compare import check_comparison, compare
     from habsburg.experiments.limits import check_limits
     from habsburg.experiments.sweep import check_executor_options
@@ -117,6 +122,40 @@ def cmd_compare(args: argparse.Namespace) -> int:
     )
     differences = paired_differences(result.runs, result.base, CONFIDENCE, result.descriptions)
     write_comparison(result, differences, out, CONFIDENCE)
+    if not args.quiet:
+        print(format_differences(differences, result.base, len(result.seeds), f"{CONFIDENCE:.0%}"))
+        print(f"\n* the interval excludes 0\nresults: {out}/ (report.md, report.html)")
+    return 0
+
+
+def _cmd_text_compare(args: argparse.Namespace) -> int:
+    """``habsburg compare`` of text scenarios: serial runs over replicate seeds, the text
+    outcomes' paired differences, runs.parquet / differences.parquet / report.md."""
+    from habsburg.analysis.compare import paired_differences
+    from habsburg.experiments.text_compare import text_compare
+    from habsburg.reports.compare import format_differences
+    from habsburg.reports.text_compare import prepare_text_comparison_dir, write_text_comparison
+    from habsburg.scenarios.errors import UserError
+    from habsburg.scenarios.text_schema import load_text_scenario
+
+    for flag, value in (("--steps", args.steps), ("--scheduler", args.scheduler)):
+        if value is not None:
+            raise UserError(
+                f"{flag} does not apply to text scenarios (they run serially, every generation)"
+            )
+    if args.workers is not None:
+        raise UserError("--workers does not apply to text scenarios (they run serially)")
+    base = load_text_scenario(args.base)
+    alternatives = [load_text_scenario(a) for a in args.alternatives]
+    out = (
+        Path(args.out)
+        if args.out
+        else Path("results") / f"compare-{base.name}-vs-{'-'.join(a.name for a in alternatives)}"
+    )
+    prepare_text_comparison_dir(out, force=args.force)  # before any work
+    result = text_compare(base, alternatives, seeds=args.seeds, progress=not args.quiet)
+    differences = paired_differences(result.runs, result.base, CONFIDENCE, result.descriptions)
+    write_text_comparison(result, differences, out, CONFIDENCE)
     if not args.quiet:
         print(format_differences(differences, result.base, len(result.seeds), f"{CONFIDENCE:.0%}"))
         print(f"\n* the interval excludes 0\nresults: {out}/ (report.md, report.html)")

@@ -96,6 +96,11 @@ def check_plan_limits(plan, args: argparse.Namespace) -> None:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
+    from habsburg.experiments.text_sweep import spec_is_text
+
+    if spec_is_text(args.spec):  # text mode: its own (serial) runner
+        return _cmd_text_sweep(args)
+
     from habsburg.experiments.sweep import load_spec, plan_spec, point_summary, run_sweep
 
     options = _run_options(args)
@@ -123,6 +128,31 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         if result.failed:
             print(f"failed runs: {out}/errors/ (run again with --resume to retry them)")
     return 1 if result.failed else 0
+
+
+def _cmd_text_sweep(args: argparse.Namespace) -> int:
+    """``habsburg sweep`` of a text scenario: a grid of its settings × seeds, run serially into
+    OUT/results.parquet (one row per run)."""
+    from habsburg.experiments.text_sweep import (
+        load_text_sweep_spec,
+        run_text_sweep,
+        text_point_summary,
+    )
+    from habsburg.scenarios.errors import UserError
+
+    for flag, value in (("--scheduler", args.scheduler), ("--workers", args.workers)):
+        if value is not None:
+            raise UserError(f"{flag} does not apply to a text sweep (its runs are serial)")
+    if args.resume:
+        raise UserError("--resume does not apply to a text sweep (it writes one results file)")
+    spec = load_text_sweep_spec(args.spec)
+    out = Path(args.out) if args.out else Path("results") / "sweeps" / spec.name
+    result = run_text_sweep(spec, out, progress=not args.quiet, force=args.force)
+    if not args.quiet:
+        summary = text_point_summary(result.results, spec)
+        print(summary.head(40).to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+        print(f"\n{spec.runs} text runs ({result.seconds:.1f} s); results: {out}/results.parquet")
+    return 0
 
 
 def cmd_sensitivity(args: argparse.Namespace) -> int:

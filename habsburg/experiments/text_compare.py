@@ -1,0 +1,115 @@
+"""Paired what-if comparison of text scenarios (``habsburg compare text_closed_loop
+text_reservoir``): every scenario runs on the same replicate seeds
+(:func:`habsburg.experiments.seeds.replicate_seeds` of the base scenario's seed, so the same
+seed gives every scenario the same corpus split and random streams), and each run is reduced to
+the scalar outcomes of :mod:`habsburg.experiments.text_outcomes`. The statistics are
+:func:`habsburg.analysis.compare.paired_differences`; the report is
+:mod:`habsburg.reports.text_compare`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+from tqdm import tqdm
+
+from habsburg.ecosystem.text.corpus import Corpus, load_installed_corpus
+from habsburg.experiments.seeds import replicate_seeds
+from habsburg.experiments.text_outcomes import text_outcome_descriptions, text_run_outcomes
+from habsburg.experiments.text_run import simulate_text
+from habsburg.scenarios.errors import UserError
+from habsburg.scenarios.text_schema import TextScenario, is_text_scenario, load_text_scenario
+
+
+@dataclass
+class TextComparison:
+    """A finished text comparison: one row per run (``scenario``, ``seed``, every outcome)."""
+
+    base: str
+    scenarios: list[str]
+    seeds: list[int]
+    generations: int
+    runs: pd.DataFrame
+    descriptions: dict[str, str] = field(default_factory=dict)
+
+
+def check_text_comparison(names: list[str | Path]) -> bool:
+    """Whether a comparison is of text scenarios; mixing text and abstract scenarios is a
+    :class:`UserError` naming which is which."""
+    kinds = {str(n): is_text_scenario(n) for n in names}
+    if all(kinds.values()):
+        return True
+    if any(kinds.values()):
+        text = [n for n, k in kinds.items() if k]
+        other = [n for n, k in kinds.items() if not k]
+        raise UserError(
+            f"compare cannot mix text scenarios ({', '.join(text)}) with abstract scenarios "
+            f"({', '.join(other)}): their outcomes differ; compare each kind separately"
+        )
+    return False
+
+
+def _labels(scenarios: list[TextScenario]) -> list[str]:
+    out, seen = [], {}
+    for sc in scenarios:
+        seen[sc.name] = seen.get(sc.name, 0) + 1
+        out.append(sc.name if seen[sc.name] == 1 else f"{sc.name}-{seen[sc.name]}")
+    return out
+
+
+def corpus_for(scenario: TextScenario, seed: int, cache: dict) -> Corpus:
+    """The installed corpus as ``scenario`` asks for it, split with ``seed`` (cached: scenarios
+    of one comparison usually share the corpus settings)."""
+    c = scenario.corpus
+    key = (c.min_count, c.heldout_fraction, c.max_doc_tokens, c.max_tokens, seed)
+    if key not in cache:
+        cache[key] = load_installed_corpus(
+            min_count=c.min_count,
+            heldout_fraction=c.heldout_fraction,
+            max_doc_tokens=c.max_doc_tokens,
+            max_tokens=c.max_tokens,
+            seed=seed,
+        )
+    return cache[key]
+
+
+def text_compare(
+    base: str | Path | TextScenario,
+    alternatives: list[str | Path | TextScenario],
+    *,
+    seeds: int = 5,
+    corpus: Corpus | None = None,
+    progress: bool = False,
+) -> TextComparison:
+    """Run ``base`` and each alternative on ``seeds`` replicate seeds (serially) and collect
+    every run's text outcomes. ``corpus`` replaces the installed corpus (tests)."""
+    if not alternatives:
+        raise UserError("compare needs a base scenario and at least one alternative")
+    if seeds < 1:
+        raise UserError(
+            f"--seeds must be at least 1 (2 or more for confidence intervals), got {seeds}"
+        )
+    everyone = [
+        s if isinstance(s, TextScenario) else load_text_scenario(s) for s in (base, *alternatives)
+    ]
+    names = _labels(everyone)
+    run_seeds = replicate_seeds(everyone[0].seed, seeds)
+    cache: dict = {}
+    rows = []
+    with tqdm(total=len(everyone) * seeds, desc="compare", unit="run", disable=not progress) as bar:
+        for name, scenario in zip(names, everyone, strict=True):
+            for seed in run_seeds:
+                data = corpus if corpus is not None else corpus_for(scenario, seed, cache)
+                model = simulate_text(scenario, data, seed=seed)
+                rows.append({"scenario": name, "seed": seed, **text_run_outcomes(model.tables())})
+                bar.update()
+    return TextComparison(
+        base=names[0],
+        scenarios=names,
+        seeds=run_seeds,
+        generations=min(sc.generations for sc in everyone),
+        runs=pd.DataFrame(rows),
+        descriptions=text_outcome_descriptions(),
+    )

@@ -1,0 +1,309 @@
+"""Parameter sweeps of text scenarios (``habsburg sweep`` when the spec's scenario is a text
+scenario).
+
+The spec is the abstract sweeps' TOML format, restricted to a grid: ``name``, ``description``,
+``scenario`` (a library text scenario or a file beside the spec), ``seeds``, ``seed``, ``set``
+(path = value applied to the base) and ``[[parameters]]`` with ``path`` and ``values`` (or a
+numeric ``range`` with ``num`` grid points). Paths name text-scenario settings
+(:mod:`habsburg.scenarios.text_schema`): ``generations``, ``humans.documents``,
+``scraper.z_threshold``, ``models.*.temperature`` (every model), ``models.0.top_p`` (by index)
+or ``models.lab_a.policy`` (by name). Every point is validated by the text schema before any run,
+so a bad path or value is an error naming the spec file and the key. Runs execute serially, on
+the replicate seeds (:func:`habsburg.experiments.seeds.replicate_seeds`) every point shares;
+``results.parquet`` has one row per run: point, seed, the swept settings and the text outcomes
+(:mod:`habsburg.experiments.text_outcomes`).
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import itertools
+import re
+import sys
+import time
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from habsburg.ecosystem.text.corpus import Corpus
+from habsburg.experiments.files import atomic_write_parquet, prepare_output_dir, write_results_dir
+from habsburg.experiments.seeds import replicate_seeds
+from habsburg.experiments.text_compare import corpus_for
+from habsburg.experiments.text_outcomes import TEXT_OUTCOMES, text_run_outcomes
+from habsburg.experiments.text_run import simulate_text
+from habsburg.scenarios.errors import ScenarioError
+from habsburg.scenarios.text_schema import (
+    TextScenario,
+    is_text_scenario,
+    load_text_scenario,
+    text_scenario_from_dict,
+)
+
+SPEC_KEYS = ("name", "description", "scenario", "seeds", "seed", "set", "parameters", "outcomes")
+AXIS_KEYS = ("path", "values", "range", "num")
+#: most runs a text sweep accepts (they run serially)
+MAX_RUNS = 10_000
+
+
+@dataclass
+class TextSweepSpec:
+    name: str
+    source: str
+    base: TextScenario
+    paths: list[str]
+    points: list[tuple[Any, ...]]
+    scenarios: list[TextScenario]
+    seeds: list[int]
+    outcomes: list[str]
+
+    @property
+    def runs(self) -> int:
+        return len(self.points) * len(self.seeds)
+
+
+def _scenario_ref(data: dict[str, Any], base_dir: Path) -> str:
+    ref = str(data.get("scenario", "baseline"))
+    candidate = base_dir / ref
+    return str(candidate) if candidate.is_file() else ref
+
+
+def spec_is_text(path: str | Path) -> bool:
+    """Whether a sweep spec file's scenario is a text scenario (unreadable specs: False, so the
+    abstract loader reports their errors)."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return False
+    return is_text_scenario(_scenario_ref(data, path.parent))
+
+
+def _tables(node: dict[str, Any], parts: list[str], path: str, where: str) -> list[dict]:
+    """The tables of a scenario mapping holding the last key of ``path``."""
+    if len(parts) == 1:
+        return [node]
+    key = parts[0]
+    if key not in node:
+        raise ScenarioError(
+            f"{where}: unknown key {key!r} in path {path!r}; allowed: {', '.join(node)}"
+        )
+    child = node[key]
+    if isinstance(child, dict):
+        return _tables(child, parts[1:], path, where)
+    if isinstance(child, list) and len(parts) > 2:
+        sel, names = parts[1], [str(m.get("name")) for m in child]
+        if sel == "*":
+            chosen = child
+        elif sel.isdigit() and int(sel) < len(child):
+            chosen = [child[int(sel)]]
+        elif sel in names:
+            chosen = [child[names.index(sel)]]
+        else:
+            raise ScenarioError(
+                f"{where}: path {path!r}: {sel!r} is not '*', an index below {len(child)} or a "
+                f"name ({', '.join(names)})"
+            )
+        return [t for c in chosen for t in _tables(c, parts[2:], path, where)]
+    raise ScenarioError(
+        f"{where}: path {path!r}: {key!r} is not a table"
+        + (
+            " (name an entry: '*', an index or a name, then a setting)"
+            if isinstance(child, list)
+            else ""
+        )
+    )
+
+
+def set_path(data: dict[str, Any], path: str, value: Any, where: str) -> None:
+    """Set ``path`` (dotted; ``models.*``, ``models.N`` or ``models.NAME`` select models) in a
+    scenario mapping, or raise :class:`ScenarioError` naming ``where`` and the key."""
+    parts = path.split(".")
+    last = parts[-1]
+    for t in _tables(data, parts, path, where):
+        if last not in t or isinstance(t[last], dict | list):
+            allowed = [k for k, v in t.items() if not isinstance(v, dict | list)]
+            raise ScenarioError(
+                f"{where}: unknown setting {path!r}; allowed here: {', '.join(allowed)}"
+            )
+        t[last] = value
+
+
+def _axis_values(axis: Any, where: str) -> tuple[str, list[Any]]:
+    if not isinstance(axis, dict):
+        raise ScenarioError(f"{where}: must be a table with path and values")
+    unknown = [k for k in axis if k not in AXIS_KEYS]
+    if unknown:
+        raise ScenarioError(f"{where}: unknown key {unknown[0]!r}; allowed: {', '.join(AXIS_KEYS)}")
+    path = axis.get("path")
+    if not isinstance(path, str) or not path:
+        raise ScenarioError(f"{where}: 'path' must name a setting, e.g. 'models.*.temperature'")
+    if "values" in axis:
+        values = axis["values"]
+        if not isinstance(values, list) or not values:
+            raise ScenarioError(f"{where}.values: must be a non-empty array, got {values!r}")
+        return path, values
+    rng, num = axis.get("range"), axis.get("num")
+    if (
+        isinstance(rng, list)
+        and len(rng) == 2
+        and all(isinstance(v, int | float) and not isinstance(v, bool) for v in rng)
+        and isinstance(num, int)
+        and num >= 1
+    ):
+        points = np.linspace(rng[0], rng[1], num)
+        ints = all(isinstance(v, int) for v in rng)
+        return path, list(dict.fromkeys(round(v) if ints else float(v) for v in points))
+    raise ScenarioError(f"{where}: give 'values', or a numeric 'range' = [low, high] and 'num'")
+
+
+def text_spec_from_dict(data: dict[str, Any], source: str, base_dir: Path) -> TextSweepSpec:
+    """Validate a text sweep spec and every point's scenario (errors name ``source`` and key)."""
+    unknown = [k for k in data if k not in SPEC_KEYS]
+    if unknown:
+        raise ScenarioError(
+            f"{source}: {unknown[0]!r} is not supported in a text sweep (grid only); allowed: "
+            f"{', '.join(SPEC_KEYS)}"
+        )
+    base = load_text_scenario(_scenario_ref(data, base_dir))
+    raw = dataclasses.asdict(base)
+    for path, value in dict(data.get("set", {})).items():
+        set_path(raw, path, value, f"{source}: set")
+    base = text_scenario_from_dict(raw, f"{source} (with [set])")
+    seeds = data.get("seeds", 1)
+    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
+        raise ScenarioError(f"{source}: seeds: expected an integer >= 1, got {seeds!r}")
+    seed = data.get("seed", base.seed)
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ScenarioError(f"{source}: seed: expected an integer >= 0, got {seed!r}")
+    outcomes = data.get("outcomes", list(TEXT_OUTCOMES))
+    bad = [o for o in outcomes if o not in TEXT_OUTCOMES] if isinstance(outcomes, list) else [0]
+    if bad:
+        raise ScenarioError(
+            f"{source}: outcomes: {bad[0]!r} is not a text outcome; allowed: "
+            f"{', '.join(TEXT_OUTCOMES)}"
+        )
+    axes = data.get("parameters")
+    if not isinstance(axes, list) or not axes:
+        raise ScenarioError(f"{source}: name at least one [[parameters]] (path and values)")
+    grid = [_axis_values(a, f"{source}: parameters[{i}]") for i, a in enumerate(axes)]
+    paths = [p for p, _ in grid]
+    twice = sorted({p for p in paths if paths.count(p) > 1})
+    if twice:
+        raise ScenarioError(f"{source}: parameters: {twice[0]!r} is listed twice")
+    points = list(itertools.product(*(v for _, v in grid)))
+    if len(points) * seeds > MAX_RUNS:
+        raise ScenarioError(
+            f"{source}: parameters × seeds make {len(points) * seeds:,} runs, more than "
+            f"{MAX_RUNS:,}"
+        )
+    scenarios = []
+    base_raw = dataclasses.asdict(base)
+    for point in points:
+        d = copy.deepcopy(base_raw)
+        for i, (path, value) in enumerate(zip(paths, point, strict=True)):
+            set_path(d, path, value, f"{source}: parameters[{i}]")
+        scenarios.append(
+            text_scenario_from_dict(
+                d, f"{source}: parameters {dict(zip(paths, point, strict=True))}"
+            )
+        )
+    name = str(data.get("name") or Path(source).stem)
+    if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
+        raise ScenarioError(
+            f"{source}: 'name' must be letters, digits, '_', '-', '.', got {name!r}"
+        )
+    return TextSweepSpec(
+        name=name,
+        source=source,
+        base=base,
+        paths=paths,
+        points=points,
+        scenarios=scenarios,
+        seeds=replicate_seeds(seed, seeds),
+        outcomes=list(outcomes),
+    )
+
+
+def load_text_sweep_spec(path: str | Path) -> TextSweepSpec:
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as err:
+        raise ScenarioError(f"sweep spec {str(path)!r}: cannot read: {err.strerror}") from None
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as err:
+        raise ScenarioError(f"{path}: malformed TOML: {err}") from None
+    return text_spec_from_dict(data, str(path), path.parent)
+
+
+@dataclass
+class TextSweepResult:
+    results: pd.DataFrame
+    out: Path | None
+    seconds: float
+
+
+def run_text_sweep(
+    spec: TextSweepSpec,
+    out: str | Path | None = None,
+    *,
+    corpus: Corpus | None = None,
+    progress: bool = False,
+    force: bool = False,
+) -> TextSweepResult:
+    """Run every point × seed serially; with ``out``, write ``results.parquet`` and a manifest
+    (the directory is checked before any run). ``corpus`` replaces the installed one (tests)."""
+    out_dir = Path(out) if out is not None else None
+    if out_dir is not None:
+        prepare_output_dir(out_dir, command="sweep", force=force, expect=("results.parquet",))
+    started = time.time()
+    cache: dict = {}
+    rows = []
+    with tqdm(total=spec.runs, desc=spec.name, unit="run", disable=not progress) as bar:
+        for point, (values, scenario) in enumerate(zip(spec.points, spec.scenarios, strict=True)):
+            for seed in spec.seeds:
+                data = corpus if corpus is not None else corpus_for(scenario, seed, cache)
+                model = simulate_text(scenario, data, seed=seed)
+                outcomes = text_run_outcomes(model.tables())
+                rows.append(
+                    {
+                        "point": point,
+                        "seed": seed,
+                        **dict(zip(spec.paths, values, strict=True)),
+                        **{k: outcomes[k] for k in spec.outcomes},
+                    }
+                )
+                bar.update()
+    results = pd.DataFrame(rows)
+    seconds = time.time() - started
+    if out_dir is not None:
+        manifest = {
+            "habsburg_command": "sweep",
+            "mode": "text",
+            "name": spec.name,
+            "spec": spec.source,
+            "scenario": spec.base.name,
+            "parameters": spec.paths,
+            "points": len(spec.points),
+            "seeds": spec.seeds,
+            "outcomes": spec.outcomes,
+            "seconds": round(seconds, 3),
+            "command": " ".join(sys.argv),
+        }
+        write_results_dir(
+            out_dir,
+            lambda tmp: atomic_write_parquet(results, tmp / "results.parquet"),
+            manifest,
+            command="sweep",
+        )
+    return TextSweepResult(results, out_dir, seconds)
+
+
+def text_point_summary(result: pd.DataFrame, spec: TextSweepSpec) -> pd.DataFrame:
+    """Mean of each outcome per point (what ``habsburg sweep`` prints)."""
+    return result.groupby(["point", *spec.paths], sort=False)[spec.outcomes].mean().reset_index()

@@ -1,0 +1,100 @@
+"""The report of a text-mode comparison (``habsburg compare`` of text scenarios):
+``runs.parquet`` (one row per scenario and seed, every outcome of
+:mod:`habsburg.experiments.text_outcomes`), ``differences.parquet`` (the paired differences of
+:func:`habsburg.analysis.compare.paired_differences`) and ``report.md`` / ``report.html`` with
+the differences table, in one results directory. It runs nothing and computes no statistics.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from habsburg.experiments.files import atomic_write_parquet, prepare_output_dir, write_results_dir
+from habsburg.reports.compare import comparison_reading
+from habsburg.reports.document import Document, sig, write_document
+
+#: the files a text comparison directory holds (besides its manifest)
+FILES = ("runs.parquet", "differences.parquet", "report.md", "report.html")
+
+
+def prepare_text_comparison_dir(out: str | Path, force: bool = False) -> Path:
+    """Check (and create) a text comparison's output directory before any run starts."""
+    return prepare_output_dir(out, command="compare", force=force, expect=FILES)
+
+
+def differences_table(d: pd.DataFrame, level: str) -> pd.DataFrame:
+    """The paired differences as the report's table (four significant digits)."""
+    return pd.DataFrame(
+        {
+            "scenario": d["scenario"],
+            "outcome": d["outcome"],
+            "base": [sig(x) for x in d["base_mean"]],
+            "scenario mean": [sig(x) for x in d["scenario_mean"]],
+            "difference": [sig(x) for x in d["difference"]],
+            f"{level} CI": [
+                f"[{sig(lo)}, {sig(hi)}]" for lo, hi in zip(d["ci_low"], d["ci_high"], strict=True)
+            ],
+            "pairs": d["pairs"],
+            "CI excludes 0": ["yes" if x else "" for x in d["excludes_zero"]],
+        }
+    )
+
+
+def write_text_comparison(
+    result: Any, differences: pd.DataFrame, out: str | Path, confidence: float = 0.95
+) -> Path:
+    """Write a :class:`habsburg.experiments.text_compare.TextComparison` and its paired
+    ``differences`` into ``out`` (prepared by :func:`prepare_text_comparison_dir`); returns the
+    Markdown report's path."""
+    out = Path(out)
+    level = f"{confidence:.0%}"
+
+    def fill(tmp: Path) -> None:
+        atomic_write_parquet(result.runs, tmp / "runs.parquet")
+        atomic_write_parquet(differences, tmp / "differences.parquet")
+        doc = Document(f"habsburg text comparison: {' vs '.join(result.scenarios)}")
+        doc.paragraph(
+            f"Text mode. Base {result.base}; alternatives {', '.join(result.scenarios[1:])}. "
+            f"Each scenario ran on the same {len(result.seeds)} replicate seeds; differences "
+            f"are paired by seed, with {level} t intervals (n − 1 degrees of freedom). Numbers "
+            "are read from runs.parquet and differences.parquet."
+        )
+        doc.heading("Reading")
+        for text in comparison_reading(differences, result.base, level):
+            doc.paragraph(text)
+        doc.heading("Differences from the base")
+        if len(differences):
+            doc.table(differences_table(differences, level))
+        doc.heading("Outcomes")
+        doc.table(
+            pd.DataFrame(
+                {
+                    "outcome": list(result.descriptions),
+                    "meaning": list(result.descriptions.values()),
+                }
+            )
+        )
+        doc.heading("Runs")
+        runs = result.runs
+        table = {"outcome": list(runs.columns[2:])}
+        for r in runs.itertuples(index=False):
+            table[f"{r.scenario} {r.seed}"] = [sig(x) for x in r[2:]]
+        doc.table(pd.DataFrame(table))
+        write_document(doc, tmp)
+
+    manifest = {
+        "habsburg_command": "compare",
+        "mode": "text",
+        "base": result.base,
+        "scenarios": result.scenarios,
+        "seeds": result.seeds,
+        "generations": result.generations,
+        "confidence": confidence,
+        "command": " ".join(sys.argv),
+    }
+    write_results_dir(out, fill, manifest, command="compare")
+    return out / "report.md"

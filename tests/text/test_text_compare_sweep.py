@@ -1,0 +1,157 @@
+"""``habsburg compare`` and ``habsburg sweep`` of text scenarios, on the small test corpus."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import habsburg.experiments.text_compare as text_compare_module
+from habsburg.analysis.compare import paired_differences
+from habsburg.cli import main
+from habsburg.experiments.text_compare import check_text_comparison, text_compare
+from habsburg.experiments.text_outcomes import TEXT_OUTCOMES
+from habsburg.experiments.text_sweep import (
+    load_text_sweep_spec,
+    run_text_sweep,
+    spec_is_text,
+)
+from habsburg.reports.text_compare import prepare_text_comparison_dir, write_text_comparison
+from habsburg.scenarios.errors import ScenarioError, UserError
+
+LOOP = """
+mode = "text"
+name = "{name}"
+seed = 3
+generations = 4
+[humans]
+documents = 0
+[[models]]
+name = "m"
+policy = "{policy}"
+reservoir_fraction = 0.3
+documents = 40
+document_tokens = 30
+[samples]
+prompt = "the farmer"
+continuations = 1
+tokens = 5
+"""
+
+
+@pytest.fixture
+def scenario_files(tmp_path):
+    loop = tmp_path / "loop.toml"
+    loop.write_text(LOOP.format(name="loop", policy="replace"))
+    keep = tmp_path / "keep.toml"
+    keep.write_text(LOOP.format(name="keep", policy="accumulate"))
+    return loop, keep
+
+
+@pytest.fixture
+def small_installed(monkeypatch, small_corpus):
+    """The CLI's runs use the small corpus instead of the installed extra."""
+    monkeypatch.setattr(text_compare_module, "load_installed_corpus", lambda **_: small_corpus)
+
+
+def test_compare_pairs_text_runs(scenario_files, small_corpus, tmp_path):
+    loop, keep = scenario_files
+    result = text_compare(loop, [keep], seeds=2, corpus=small_corpus)
+    runs = result.runs
+    assert list(runs["scenario"]) == ["loop", "loop", "keep", "keep"]
+    assert set(TEXT_OUTCOMES) <= set(runs.columns)
+    # both scenarios ran on the same two replicate seeds
+    assert list(runs["seed"][:2]) == list(runs["seed"][2:]) == result.seeds
+    assert np.isfinite(runs["final_heldout_perplexity"]).all()
+    assert runs["mean_watermark_z"].isna().all()  # no model watermarks
+    # the closed loop forgets more human text than accumulating does, run by run
+    loop_ppl = runs.loc[runs.scenario == "loop", "final_heldout_perplexity"].to_numpy()
+    keep_ppl = runs.loc[runs.scenario == "keep", "final_heldout_perplexity"].to_numpy()
+    assert (loop_ppl > keep_ppl).all()
+    d = paired_differences(runs, result.base, 0.95, result.descriptions)
+    row = d[d.outcome == "final_heldout_perplexity"].iloc[0]
+    assert row.pairs == 2 and row.difference == pytest.approx((keep_ppl - loop_ppl).mean())
+    out = prepare_text_comparison_dir(tmp_path / "cmp")
+    report = write_text_comparison(result, d, out)
+    assert "final_heldout_perplexity" in report.read_text()
+    assert len(pd.read_parquet(out / "runs.parquet")) == 4
+
+
+def test_compare_refuses_mixed_modes():
+    assert check_text_comparison(["text_closed_loop", "text_reservoir"]) is True
+    assert check_text_comparison(["baseline"]) is False
+    with pytest.raises(UserError, match="cannot mix text scenarios"):
+        check_text_comparison(["text_closed_loop", "baseline"])
+
+
+def test_cli_compare_text(scenario_files, small_installed, tmp_path, capsys):
+    loop, keep = scenario_files
+    out = tmp_path / "cmp"
+    code = main(["compare", str(loop), str(keep), "--seeds", "2", "--out", str(out), "--quiet"])
+    assert code == 0
+    d = pd.read_parquet(out / "differences.parquet")
+    assert set(d["outcome"]) == set(TEXT_OUTCOMES)
+    assert (out / "report.html").is_file()
+    assert main(["compare", "text_closed_loop", "baseline", "--out", str(tmp_path / "x")]) == 2
+    assert "cannot mix" in capsys.readouterr().err
+
+
+def write_spec(tmp_path, body: str):
+    spec = tmp_path / "spec.toml"
+    spec.write_text('name = "tsweep"\nscenario = "loop.toml"\nseeds = 2\nseed = 5\n' + body)
+    return spec
+
+
+GRID = """
+[set]
+generations = 3
+[[parameters]]
+path = "models.*.temperature"
+values = [0.7, 1.3]
+[[parameters]]
+path = "models.m.policy"
+values = ["replace", "accumulate"]
+"""
+
+
+def test_text_sweep_grid(scenario_files, small_corpus, tmp_path):
+    spec_path = write_spec(tmp_path, GRID)
+    assert spec_is_text(spec_path)
+    spec = load_text_sweep_spec(spec_path)
+    assert len(spec.points) == 4 and spec.runs == 8
+    assert spec.scenarios[1].models[0].policy == "accumulate"
+    assert spec.scenarios[2].models[0].temperature == 1.3
+    assert spec.scenarios[0].generations == 3
+    result = run_text_sweep(spec, tmp_path / "out", corpus=small_corpus)
+    table = pd.read_parquet(tmp_path / "out" / "results.parquet")
+    assert len(table) == 8
+    assert {"point", "seed", "models.*.temperature", "models.m.policy"} <= set(table.columns)
+    assert set(table["seed"]) == set(spec.seeds)
+    # replicate seeds are shared by every point: same seed, same corpus split, different setting
+    assert table.groupby("seed")["point"].nunique().eq(4).all()
+    assert np.isfinite(result.results["final_ngram_share"]).all()
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ('[[parameters]]\npath = "models.*.temprature"\nvalues = [1.0]\n', "temprature"),
+        ('[[parameters]]\npath = "humans.nope"\nvalues = [1]\n', "humans.nope"),
+        ('[[parameters]]\npath = "models.x.top_p"\nvalues = [0.5]\n', "'x'"),
+        ('[[parameters]]\npath = "models.*.top_p"\nvalues = [2.0]\n', r"models\[0\].top_p"),
+        ('[[parameters]]\npath = "models.*.policy"\nvalues = ["copy"]\n', "not one of"),
+        ('method = "sobol"\n[[parameters]]\npath = "generations"\nvalues = [2]\n', "method"),
+    ],
+)
+def test_text_sweep_bad_spec_names_key_and_file(scenario_files, tmp_path, body, message):
+    spec_path = write_spec(tmp_path, body)
+    with pytest.raises(ScenarioError, match=message) as err:
+        load_text_sweep_spec(spec_path)
+    assert str(spec_path) in str(err.value)
+
+
+def test_cli_sweep_text(scenario_files, small_installed, tmp_path):
+    spec_path = write_spec(tmp_path, GRID)
+    out = tmp_path / "sweep"
+    assert main(["sweep", str(spec_path), "--out", str(out), "--quiet"]) == 0
+    assert len(pd.read_parquet(out / "results.parquet")) == 8
