@@ -1,7 +1,7 @@
 """The browser view (``habsburg viz``): the viz-sized scenario and levers (scenario), the
 snapshot the panels read under the model's lock (snapshot), the charts and graphs (charts,
-graphs), the panels declared as data (panels), the Solara components (components), offline Vega
-(assets) and the page (app)."""
+graphs), the panels declared as data (panels), the Solara components (components), fitting the
+window (layout), offline Vega (assets) and the page (app)."""
 
 import warnings
 

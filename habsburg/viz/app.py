@@ -6,7 +6,8 @@ One :class:`~habsburg.model.model.EcosystemModel` per browser session, driven by
 ``EcosystemModel(**params)``; ``params`` (scenario, seed, lever setting paths) is what the
 sidebar's picker, seed box and levers set, each change checked as ``habsburg run`` checks it, and
 marked "changed: press Reset" until the model runs with it. The layout is Mesa's SolaraViz
-rearranged: Mesa's grid has fixed 390 px rows, so the panels sit in a flex layout instead.
+rearranged: Mesa's grid has fixed 390 px rows, so each tab's panels share the window in a grid
+of two rows instead, and the sidebar starts closed on narrow windows (habsburg.viz.layout).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from habsburg.model.model import EcosystemModel, resolve_scenario
 from habsburg.scenarios.library import list_scenarios
 from habsburg.viz import assets
 from habsburg.viz.components import CSS, Live, ScenarioInfo
+from habsburg.viz.layout import Layout, WidthProbe  # noqa: F401 (Layout: Solara's app layout)
 from habsburg.viz.scenario import (
     Pick,
     check_choice,
@@ -195,4 +197,5 @@ def Page():
     with solara.Sidebar():
         Sidebar(model, params, authors)
     with solara.Column(style={"padding": "0 12px", "width": "100%"}):
+        WidthProbe()
         Live(model.value)

@@ -21,8 +21,9 @@ from habsburg.scenarios.targets import WEB_STUDY, WEB_STUDY_PLATEAU, WEB_STUDY_P
 from habsburg.viz.scenario import LEVER_BY_PATH
 from habsburg.viz.snapshot import Snapshot
 
-#: height of a chart's plot area, pixels (panels are this plus title, axis and legend)
-HEIGHT = 220
+#: every chart fills its panel (whose CSS height is a share of the window, see
+#: habsburg.viz.layout); Vega draws the SVG at that size
+HEIGHT = "container"
 MODEL_PALETTE = "tableau10"
 MARKER_TITLE = "markers"
 

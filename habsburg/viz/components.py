@@ -18,7 +18,7 @@ from mesa.visualization import make_plot_component
 from mesa.visualization.utils import update_counter
 
 from habsburg.model.model import EcosystemModel
-from habsburg.viz import charts
+from habsburg.viz import charts, layout
 from habsburg.viz.panels import PanelSpec, draw_panel, pages, panel_error
 from habsburg.viz.scenario import LEVER_BY_PATH
 from habsburg.viz.snapshot import Snapshot, snapshot
@@ -71,12 +71,13 @@ def Live(model: EcosystemModel):
 
 @solara.component
 def PanelPages(model: EcosystemModel, steps: int = 0):
-    """The panels on tabs; only the open tab is drawn. Panels fill each row (flex), so a row is
-    never left a quarter empty, and size to the window (charts are container-wide SVG)."""
+    """The panels on tabs; only the open tab is drawn. A tab's panels share the window's height
+    and width in a grid (:func:`habsburg.viz.layout.grid_style`), so a row is never left a
+    quarter empty and nothing is below the fold (charts are container-sized SVG)."""
     with solara.lab.Tabs(lazy=True) as tabs:
         for name, specs in pages().items():
             with solara.lab.Tab(name):
-                with solara.Div(classes=["habsburg-panels"]):
+                with solara.Div(classes=["habsburg-panels"], style=layout.grid_style(len(specs))):
                     for spec in specs:
                         Panel(model, spec, steps).key(spec.title)
     return tabs
@@ -173,15 +174,10 @@ def scenario_html(snap: Snapshot) -> str:
     return out + "<br>Interventions:<ul>" + "".join(items) + "</ul>"
 
 
-CSS = """
-.habsburg-panels { display: flex; flex-wrap: wrap; gap: 12px; padding: 8px 0; }
-.habsburg-panel { flex: 1 1 440px; min-width: 0; max-width: 100%; box-sizing: border-box;
-  padding: 8px 10px; border: 1px solid rgba(128,128,128,.35); border-radius: 6px; overflow: hidden; }
-.habsburg-panel-title { font-weight: 500; font-size: 14px; }
-.habsburg-panel > * { width: 100%; align-self: stretch; }
-.habsburg-panel .vega-embed { width: 100%; display: block; }
-.habsburg-panel .vega-embed summary { display: none; }
-.habsburg-status { font-size: 13px; line-height: 1.55; padding: 4px 0 8px 0; }
+CSS = (
+    layout.CSS
+    + """
+.habsburg-status { font-size: 13px; line-height: 1.55; padding: 4px 0 4px 0; }
 .habsburg-settings { opacity: .85; }
 .habsburg-override { color: #e8a33d; font-weight: 500; }
 .habsburg-info { font-size: 12.5px; line-height: 1.45; }
@@ -192,3 +188,4 @@ CSS = """
 .habsburg-levers .v-input__slider .v-input__slot { flex-wrap: wrap; }
 .habsburg-levers .v-input__slider .v-input__slot > .v-label { flex: 1 0 100%; max-width: 100%; margin-bottom: 2px; white-space: normal; }
 """
+)

@@ -74,7 +74,7 @@ def network_chart(snap: Snapshot) -> alt.LayerChart:
             ],
         )
     )
-    return alt.layer(links, nodes).properties(width="container", height=HEIGHT + 60)
+    return alt.layer(links, nodes).properties(width="container", height=HEIGHT)
 
 
 def cascade_layout(g: nx.DiGraph) -> dict:
@@ -178,6 +178,6 @@ def cascade_chart(snap: Snapshot) -> alt.LayerChart:
     )
     return alt.layer(links, dots, labels).properties(
         width="container",
-        height=HEIGHT + 40,
+        height=HEIGHT,
         title=alt.Title(title, fontSize=11, fontWeight="normal"),
     )

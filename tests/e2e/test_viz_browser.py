@@ -251,8 +251,9 @@ SIZES = [(1024, 768), (1440, 900), (1920, 1080)]
 
 
 def test_layout_fits_the_window(first):
-    """At 1024, 1440 and 1920 px: every panel of every tab inside the window, its chart drawn
-    (Vega SVG) at the panel's own width: nothing clipped, nothing scaled as an image."""
+    """At 1024, 1440 and 1920 px: every panel of every tab inside the window (also vertically,
+    without scrolling), its chart drawn (Vega SVG) at the panel's own size: nothing clipped,
+    nothing scaled as an image."""
     page = first.page
     set_render_interval(page, 10)
     started = time.monotonic()
@@ -292,12 +293,30 @@ def test_layout_fits_the_window(first):
             for row in rows.values():
                 right = max(b["x"] + b["width"] for b in row)
                 assert right >= area["x"] + area["width"] - 2, (width, tab, row, area)
+            # measured unscrolled: what the window shows without scrolling
+            scrolled = page.evaluate(
+                "() => [document.scrollingElement, ...document.querySelectorAll('*')]"
+                ".filter(e => e.scrollTop > 0).map(e => (e.scrollTop = 0, e.className))"
+            )
+            print(f"{width}x{height} {tab}: scrolled back to top: {scrolled}")
+            page.wait_for_timeout(200)
             for i in range(count):
                 box = panels.nth(i).bounding_box()
+                print(f"{width}x{height} {tab} panel {i}: {box}")
                 assert box["x"] >= 0 and box["x"] + box["width"] <= width + 1, (tab, i, box)
+                assert box["y"] >= 0 and box["y"] + box["height"] <= height + 1, (
+                    width,
+                    tab,
+                    i,
+                    box,
+                )
                 chart = charts.nth(i).bounding_box()
                 assert chart["x"] >= box["x"] - 1, (width, tab, i, chart, box)
                 assert chart["x"] + chart["width"] <= box["x"] + box["width"] + 1, (width, tab, i)
                 assert chart["width"] >= 0.85 * (box["width"] - 24), (width, tab, i, chart, box)
+                # the chart fills its panel's height too, and stays inside it
+                assert chart["y"] >= box["y"] - 1, (width, tab, i, chart, box)
+                assert chart["y"] + chart["height"] <= box["y"] + box["height"] + 1, (width, tab, i)
+                assert chart["height"] >= 0.7 * (box["height"] - 40), (width, tab, i, chart, box)
     page.get_by_role("tab", name="Web", exact=True).click()
     assert not first.problems, "\n".join(first.problems)
