@@ -21,12 +21,13 @@ from pathlib import Path
 
 import numpy as np
 
-from habsburg.ecosystem.store import DocumentStore, _Column
+from habsburg.ecosystem.columns import Column
+from habsburg.ecosystem.store import DocumentStore
 
 _PAGE = mmap.PAGESIZE
 
 
-class FileColumn(_Column):
+class FileColumn(Column):
     """A column kept in a memory-mapped file under ``directory`` (a new file when it grows)."""
 
     def __init__(self, directory: Path, name: str, *args, **kwargs) -> None:
@@ -87,7 +88,7 @@ class OnDiskStore(DocumentStore):
         #: months kept in memory behind the current one (default: the crawl window + 1)
         self.keep_months = keep_months if keep_months is not None else (self.site_window or 24) + 1
 
-    def _column(self, name: str, dtype, width: int | None = None, **kw) -> _Column:
+    def _column(self, name: str, dtype, width: int | None = None, **kw) -> Column:
         return FileColumn(self.directory, name, dtype, width, **kw)
 
     def begin_step(self, step: int) -> None:

@@ -16,150 +16,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from habsburg.scenarios.errors import ScenarioError
+from habsburg.ecosystem.columns import (  # noqa: F401  (ColumnTypes, int_type re-exported)
+    Column,
+    ColumnTypes,
+    expected_documents,
+    int_type,
+)
 
 #: producer kinds (column ``kind``)
 HUMAN, HYBRID, MODEL, FARM, REPOST = 0, 1, 2, 3, 4
 KIND_NAMES = ("human", "hybrid", "model", "farm", "repost")
-
-_INT_TYPES = (np.int8, np.int16, np.int32, np.int64)
-
-
-def int_type(largest: int, widest=np.int32, setting: str = "", narrowest=np.int8) -> np.dtype:
-    """The narrowest signed integer type (at least ``narrowest``) holding ``-1 .. largest``; a
-    :class:`ScenarioError` naming ``setting`` if even ``widest`` cannot."""
-    for t in _INT_TYPES:
-        if np.dtype(t).itemsize < np.dtype(narrowest).itemsize:
-            continue
-        if np.dtype(t).itemsize > np.dtype(widest).itemsize:
-            break
-        if largest <= np.iinfo(t).max:
-            return np.dtype(t)
-    raise ScenarioError(
-        f"{setting or 'a size'} = {largest:,} is too large for the document store "
-        f"(at most {np.iinfo(widest).max:,})"
-    )
-
-
-@dataclass(frozen=True)
-class ColumnTypes:
-    """Integer types of the store's columns (defaults: the wide types, for stores built without
-    a scenario)."""
-
-    step: np.dtype = np.dtype(np.int32)
-    site: np.dtype = np.dtype(np.int32)
-    producer: np.dtype = np.dtype(np.int32)
-    model: np.dtype = np.dtype(np.int32)
-    concept: np.dtype = np.dtype(np.int32)
-    fact: np.dtype = np.dtype(np.int32)
-    value: np.dtype = np.dtype(np.int16)
-    error: np.dtype = np.dtype(np.int32)
-    row: np.dtype = np.dtype(np.int64)
-    tokens: np.dtype = np.dtype(np.int32)
-    offset: np.dtype = np.dtype(np.int64)
-
-    @classmethod
-    def for_scenario(cls, sc, expected_documents: int = 0) -> ColumnTypes:
-        """The narrowest types for scenario ``sc``; refuses sizes the store cannot hold."""
-        w = sc.world
-        sites = (
-            sc.web.sites
-            + sum(f.sites for f in sc.farms)
-            + sum(s.aggregator_sites for s in sc.scrapers)
-        )
-        producers = max(sc.humans.authors, len(sc.models), len(sc.farms), len(sc.scrapers))
-        rows = max(expected_documents, 1) * 4
-        tokens = max(
-            [sc.humans.tokens_mean, sc.demand.tokens_mean, *(f.tokens_mean for f in sc.farms)]
-        )
-        return cls(
-            step=int_type(sc.steps, np.int16, "the number of months (start .. end)", np.int16),
-            site=int_type(sites, np.int32, "web.sites + farm and aggregator sites", np.int16),
-            producer=int_type(producers, np.int32, "humans.authors", np.int16),
-            model=int_type(len(sc.models), np.int8, "the number of [[models]]"),
-            concept=int_type(w.concepts, np.int32, "world.concepts", np.int16),
-            fact=int_type(w.facts, np.int32, "world.facts", np.int16),
-            value=int_type(w.values_per_fact, np.int8, "world.values_per_fact"),
-            error=int_type(w.facts * w.values_per_fact, np.int32, "world.facts × values_per_fact"),
-            row=int_type(rows, np.int64, "the expected number of documents"),
-            # lengths are lognormal (σ = 0.5): 40× the mean is ~7σ; rarer ones widen the column
-            tokens=np.dtype(np.uint16) if 40 * tokens < 2**16 else np.dtype(np.int32),
-            offset=int_type(rows * 16, np.int64, "the expected number of documents"),
-        )
-
-
-class _Column:
-    """A 1-d or 2-d numpy column with reserved capacity; integer columns marked ``widen`` switch
-    to a wider type instead of overflowing (others raise). Subclasses change where the data
-    lives by overriding :meth:`_allocate` (:mod:`habsburg.ecosystem.ondisk`)."""
-
-    def __init__(self, dtype, width: int | None = None, capacity: int = 1024, widen: bool = False):
-        self.size = 0
-        self.widen = widen
-        self.data = self._allocate(
-            np.dtype(dtype), (capacity,) if width is None else (capacity, width)
-        )
-
-    def _allocate(self, dtype: np.dtype, shape: tuple[int, ...]) -> np.ndarray:
-        return np.zeros(shape, dtype=dtype)  # untouched pages of a zeroed array cost nothing
-
-    def _resize(self, dtype: np.dtype, capacity: int) -> None:
-        grown = self._allocate(dtype, (capacity, *self.data.shape[1:]))
-        grown[: self.size] = self.data[: self.size]
-        self.data = grown
-
-    def _fit(self, values: np.ndarray) -> None:
-        """Make sure ``values`` fit this integer column's type (widening or refusing)."""
-        dt = self.data.dtype
-        if dt.kind not in "iu" or values.size == 0 or np.can_cast(values.dtype, dt):
-            return
-        if values.ndim == 1 and values.strides[0] == 0:  # a broadcast scalar
-            lo = hi = int(values[0])
-        else:
-            lo, hi = int(values.min()), int(values.max())
-        info = np.iinfo(dt)
-        if info.min <= lo and hi <= info.max:
-            return
-        if not self.widen:
-            raise OverflowError(f"value {hi if hi > info.max else lo} does not fit {dt}")
-        wide = np.int64 if hi > np.iinfo(np.int32).max or lo < -(2**31) else np.int32
-        self._resize(np.dtype(wide), len(self.data))
-
-    def extend(self, values: np.ndarray) -> None:
-        n = len(values)
-        self._fit(values)
-        need = self.size + n
-        if need > len(self.data):
-            self._resize(self.data.dtype, max(need, int(1.5 * len(self.data))))
-        self.data[self.size : need] = values
-        self.size = need
-
-    @property
-    def view(self) -> np.ndarray:
-        return self.data[: self.size]
-
-    @property
-    def nbytes(self) -> int:
-        """Bytes the column's documents use (the reserved tail is untouched, hence unpaged)."""
-        return self.view.nbytes
-
-    def __getstate__(self) -> dict:  # checkpoints hold the used part only
-        return {"data": self.view.copy(), "size": self.size, "widen": self.widen}
-
-
-def expected_documents(sc) -> int:
-    """A generous estimate of the documents scenario ``sc`` publishes (the store's reservation):
-    human output, AI demand and farm output along their curves, and every crawl's reposts."""
-    from habsburg.ecosystem.publishing import adoption_level
-
-    steps = sc.steps
-    total = sc.humans.authors * sc.humans.docs_per_month * steps
-    curves = [(sc.demand.adoption, 1.0)] + [(f.output, 1.0) for f in sc.farms]
-    for curve, scale in curves:
-        start = sc.month_to_step(curve.start, "start")
-        total += scale * sum(adoption_level(curve, t - start) for t in range(steps))
-    total += sum(s.repost_share * 2 * s.docs_per_crawl for s in sc.scrapers) * steps
-    return int(1.1 * total) + 4096
 
 
 @dataclass
@@ -244,9 +110,9 @@ class DocumentStore:
         self._step_starts: list[int] = []
         self._site_index: dict[int, tuple[int, np.ndarray, np.ndarray]] = {}
 
-    def _column(self, name: str, dtype, width: int | None = None, **kw) -> _Column:
+    def _column(self, name: str, dtype, width: int | None = None, **kw) -> Column:
         """A new column (in memory; :class:`~habsburg.ecosystem.ondisk.OnDiskStore` maps files)."""
-        return _Column(dtype, width, **kw)
+        return Column(dtype, width, **kw)
 
     @classmethod
     def for_scenario(cls, sc, **kw) -> DocumentStore:
