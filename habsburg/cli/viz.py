@@ -10,9 +10,12 @@ import sys
 
 from habsburg.cli.run import add_scenario_argument
 from habsburg.scenarios.errors import UserError
+from habsburg.scenarios.text_schema import is_text_scenario, load_text_scenario
 from habsburg.viz.scenario import AUTHORS_ENV, SCENARIO_ENV, VIZ_AUTHORS
 
 DEFAULT_PORT = 8765
+#: the page of text-mode scenarios
+TEXT_APP = "habsburg.viz.text_app"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -37,14 +40,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_viz)
 
 
-def server_command(port: int, *, open_browser: bool = False) -> list[str]:
-    """The ``solara run`` command line serving the app on 127.0.0.1 only."""
+def server_command(
+    port: int, *, open_browser: bool = False, module: str = "habsburg.viz.app"
+) -> list[str]:
+    """The ``solara run`` command line serving the app ``module`` on 127.0.0.1 only."""
     return [
         sys.executable,
         "-m",
         "solara",
         "run",
-        "habsburg.viz.app",
+        module,
         "--host",
         "127.0.0.1",
         "--port",
@@ -71,6 +76,15 @@ def cmd_viz(args: argparse.Namespace) -> int:
 
     if not 1 <= args.port <= 65535:
         raise UserError(f"--port must be between 1 and 65535, got {args.port}")
+    if is_text_scenario(args.scenario):  # text mode: its own page (habsburg.viz.text_app)
+        scenario = load_text_scenario(args.scenario)  # a bad file fails here, before the server
+        print(
+            f"habsburg viz: {scenario.name} (text mode) on http://127.0.0.1:{args.port}"
+            " — Ctrl-C stops",
+            flush=True,
+        )
+        command = server_command(args.port, open_browser=args.open, module=TEXT_APP)
+        return _serve(command, server_env(args.scenario, args.authors))
     if args.authors < 10:
         raise UserError(f"--authors must be at least 10, got {args.authors}")
     scenario_arg = check_choice(args.scenario)  # a bad name or file fails here, before the server
@@ -81,10 +95,13 @@ def cmd_viz(args: argparse.Namespace) -> int:
         " — Ctrl-C stops",
         flush=True,
     )
-    server = subprocess.Popen(
-        server_command(args.port, open_browser=args.open),
-        env=server_env(scenario_arg, args.authors),
+    return _serve(
+        server_command(args.port, open_browser=args.open), server_env(scenario_arg, args.authors)
     )
+
+
+def _serve(command: list[str], env: dict[str, str]) -> int:
+    server = subprocess.Popen(command, env=env)
     # stopping `habsburg viz` stops the server (Ctrl-C reaches both through the terminal)
     signal.signal(signal.SIGTERM, lambda signum, frame: server.terminate())
     try:

@@ -1,0 +1,82 @@
+"""The text-mode page rendered without a browser: a step shows each model's latest sample text
+and its held-out perplexity; Reset starts again."""
+
+from __future__ import annotations
+
+import html
+import re
+
+import ipyvuetify as v
+import ipywidgets
+import solara
+
+from habsburg.cli import main, viz
+from habsburg.scenarios.text_schema import text_scenario_from_dict
+from habsburg.viz import text_app
+from tests.text.conftest import make_corpus
+
+SCENARIO = text_scenario_from_dict(
+    {
+        "name": "tiny_text",
+        "generations": 2,
+        "humans": {"documents": 10, "document_tokens": 20},
+        "models": [
+            {"name": "alpha", "documents": 20, "document_tokens": 20},
+            {"name": "beta", "documents": 20, "document_tokens": 20, "policy": "accumulate"},
+        ],
+        "samples": {"prompt": "the farmer", "continuations": 1, "tokens": 6},
+    }
+)
+
+
+def texts(widget) -> str:
+    out = []
+
+    def walk(w):
+        for name in ("value", "v_model", "unsafe_innerHTML", "label", "template"):
+            value = getattr(w, name, None)
+            if isinstance(value, str):
+                out.append(value)
+        for name in ("children", "items"):
+            for c in getattr(w, name, None) or []:
+                if isinstance(c, ipywidgets.Widget):
+                    walk(c)
+                elif isinstance(c, str):
+                    out.append(c)
+
+    walk(widget)
+    return html.unescape(re.sub(r"<[^>]+>", "", "\n".join(out)))
+
+
+def test_text_page_steps_and_shows_samples(monkeypatch):
+    corpus = make_corpus()
+    monkeypatch.setattr(text_app, "scenario_from_env", lambda: SCENARIO)
+    monkeypatch.setattr(text_app, "load_corpus", lambda scenario: corpus)
+    box, rc = solara.render(text_app.Page(), handle_error=False)
+    before = texts(box)
+    assert "generation 0 of 2" in before and "no generation yet" in before
+    rc.find(v.Btn, children=["Step"]).widget.click()
+    after = texts(box)
+    assert "generation 1 of 2" in after and "no generation yet" not in after
+    assert "alpha" in after and "beta" in after
+    # each model's latest sample continues the prompt, and its perplexity row is shown
+    assert after.count("the farmer") >= 2
+    assert (
+        len(re.findall(r"held-out perplexity\s+n-gram share\s+0\s+\d+\.\d\d\s+[01]\.\d{3}", after))
+        == 2
+    )
+    rc.find(v.Btn, children=["Step"]).widget.click()
+    last = texts(box)
+    assert "generation 2 of 2" in last
+    assert len(re.findall(r"\s1\s+\d+\.\d\d\s+[01]\.\d{3}", last)) == 2  # a row per generation
+    assert rc.find(v.Btn, children=["Step"]).widget.disabled
+    rc.find(v.Btn, children=["Reset"]).widget.click()
+    assert "generation 0 of 2" in texts(box)
+
+
+def test_cli_viz_serves_the_text_page_for_text_scenarios(monkeypatch):
+    served = {}
+    monkeypatch.setattr(viz, "_serve", lambda command, env: served.update(c=command, e=env) or 0)
+    assert main(["viz", "text_closed_loop", "--port", "8124"]) == 0
+    assert viz.TEXT_APP in served["c"] and "habsburg.viz.app" not in served["c"]
+    assert served["e"]["HABSBURG_VIZ_SCENARIO"] == "text_closed_loop"
