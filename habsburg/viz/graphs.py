@@ -63,7 +63,7 @@ def network_chart(snap: Snapshot) -> alt.LayerChart:
                 "share:Q",
                 title=f"synthetic share, last {SITE_WINDOW} months",
                 scale=alt.Scale(domain=[0, 1], scheme="redblue", reverse=True),
-                legend=alt.Legend(format="%", gradientLength=140),
+                legend=alt.Legend(format="%", gradientLength=70),
             ),
             tooltip=[
                 "site:Q",

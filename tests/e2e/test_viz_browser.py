@@ -318,5 +318,17 @@ def test_layout_fits_the_window(first):
                 assert chart["y"] >= box["y"] - 1, (width, tab, i, chart, box)
                 assert chart["y"] + chart["height"] <= box["y"] + box["height"] + 1, (width, tab, i)
                 assert chart["height"] >= 0.7 * (box["height"] - 40), (width, tab, i, chart, box)
+                # legends (e.g. the site graph's: colour scale and who runs the sites) are drawn
+                # whole, not cut off at the chart's edge
+                legends = panels.nth(i).locator("svg.marks g.role-legend")
+                for k in range(legends.count()):
+                    lb = legends.nth(k).bounding_box()
+                    assert lb["y"] + lb["height"] <= chart["y"] + chart["height"] + 1, (
+                        width,
+                        tab,
+                        i,
+                        lb,
+                        chart,
+                    )
     page.get_by_role("tab", name="Web", exact=True).click()
     assert not first.problems, "\n".join(first.problems)
