@@ -20,6 +20,9 @@ from habsburg.scenarios.schema import Scenario, from_dict
 
 #: the table ``habsburg report --counterfactual`` adds to a run (the report shows it when present)
 COUNTERFACTUAL_TABLE = "filter_counterfactual"
+#: the posterior forecast bands ``habsburg run --posterior`` adds to a run (month, metric, q05,
+#: q50, q95, draws; the report shades them when present)
+BANDS_TABLE = "bands"
 #: the detector threshold scrapers use when a scenario does not set one
 DEFAULT_Z_THRESHOLD = 4.0
 

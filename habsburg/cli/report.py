@@ -44,6 +44,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--out", default=None, help="output directory (default: results/compare-BASE-vs-ALT)"
     )
     add_cluster_flags(p, "serially in this process")
+    p.add_argument(
+        "--posterior",
+        default=None,
+        metavar="CALIB_DIR",
+        help="replicate r of every scenario runs on posterior draw r of this `habsburg "
+        "calibrate` directory (and replicate seed r), so the paired differences carry "
+        "calibration uncertainty",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar or table")
     p.add_argument(
         "--force",
@@ -100,6 +108,13 @@ def cmd_compare(args: argparse.Namespace) -> int:
     base = load_scenario(args.base)
     alternatives = [load_scenario(a) for a in args.alternatives]
     check_comparison(base, alternatives, args.seeds, args.steps)
+    posterior = None
+    if args.posterior is not None:  # before any work: the directory, its posterior, the settings
+        from habsburg.experiments.bands import draw_settings
+        from habsburg.experiments.compare import comparison_plan
+
+        posterior = draw_settings(args.posterior, base, args.seeds, base.seed)
+        comparison_plan(base, alternatives, args.seeds, args.steps, posterior)
     serial = args.scheduler is None and args.workers is None
     check_executor_options(scheduler=args.scheduler, workers=args.workers, serial=serial)
     runs = 1 if serial or args.scheduler else args.workers
@@ -119,6 +134,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         progress=not args.quiet,
         scheduler=args.scheduler,
         workers=args.workers,
+        posterior=posterior,
     )
     differences = paired_differences(result.runs, result.base, CONFIDENCE, result.descriptions)
     write_comparison(result, differences, out, CONFIDENCE)

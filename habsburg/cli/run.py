@@ -58,6 +58,28 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="write into an --out directory holding other files (they are never deleted or "
         "replaced) and run even if the projected memory exceeds this machine's",
     )
+    p.add_argument(
+        "--posterior",
+        default=None,
+        metavar="CALIB_DIR",
+        help="after the run, run --draws posterior draws of the scenario (settings from the "
+        "posterior of this `habsburg calibrate` directory) and write their 5-95%% band "
+        "(bands.parquet), which the report draws",
+    )
+    p.add_argument(
+        "--draws",
+        type=int,
+        default=50,
+        metavar="N",
+        help="posterior draws for --posterior (default: 50)",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        metavar="N",
+        help="run the posterior draws on a local Dask cluster of N processes (default: serial)",
+    )
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("scenarios", help="list the scenario library")
@@ -74,6 +96,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return run_text(args)
     scenario = load_scenario(args.scenario)
     check_steps(scenario, args.steps)
+    band_plan = posterior_band_plan(args, scenario)  # a bad --posterior fails before any run
     out = Path(args.out) if args.out else Path("results") / scenario.name
     result = run_scenario(
         scenario,
@@ -81,16 +104,52 @@ def cmd_run(args: argparse.Namespace) -> int:
         steps=args.steps,
         out=out,
         progress=not args.quiet,
-        finish=None if args.no_report else write_report,
+        finish=None if args.no_report or band_plan is not None else write_report,
         checkpoint_every=args.checkpoint_every,
         resume=args.resume,
         force=args.force,
         resume_command=resume_command(args, out),
     )
+    if band_plan is not None:
+        write_bands(args, band_plan, out)
+        if not args.no_report:
+            write_report(out)
     if not args.quiet:
         print(summary_table(result.model))
         print(f"\nresults: {out}/ ({result.seconds:.1f} s)")
     return 0
+
+
+def posterior_band_plan(args: argparse.Namespace, scenario):
+    """The posterior draws ``--posterior`` asks for, checked (directory, posterior, settings,
+    --draws, --workers) before any run; ``None`` without ``--posterior``."""
+    from habsburg.experiments.bands import draw_settings, posterior_plan
+
+    if args.posterior is None:
+        if args.workers is not None:
+            raise UserError("--workers runs the posterior draws: it needs --posterior CALIB_DIR")
+        return None
+    if args.workers is not None and args.workers < 1:
+        raise UserError(f"--workers must be >= 1, got {args.workers}")
+    seed = scenario.seed if args.seed is None else args.seed
+    settings = draw_settings(args.posterior, scenario, args.draws, seed)
+    return posterior_plan(scenario, settings, seed=seed, steps=args.steps)
+
+
+def write_bands(args: argparse.Namespace, plan, out: Path) -> None:
+    """Run the posterior draws and add their band (``bands.parquet``) to the run directory."""
+    from habsburg.experiments.bands import BANDS_TABLE, band_table, run_posterior_draws
+    from habsburg.experiments.files import save_outputs
+
+    if not args.quiet:
+        print(f"posterior band: {len(plan.tasks)} draws from {args.posterior}")
+    series = run_posterior_draws(plan, progress=not args.quiet, workers=args.workers)
+    bands = band_table(series)
+    save_outputs(
+        out,
+        {f"{BANDS_TABLE}.parquet": lambda p: bands.to_parquet(p, index=False)},
+        command="run",
+    )
 
 
 def run_text(args: argparse.Namespace) -> int:
@@ -104,6 +163,7 @@ def run_text(args: argparse.Namespace) -> int:
             ("--steps", args.steps is not None),
             ("--checkpoint-every", args.checkpoint_every is not None),
             ("--resume", args.resume),
+            ("--posterior", args.posterior is not None),
         )
         if given
     ]

@@ -13,6 +13,7 @@ This module only runs the comparison and returns its tables; the paired differen
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -84,9 +85,16 @@ def check_comparison(
 
 
 def comparison_plan(
-    base: Scenario, alternatives: list[Scenario], seeds: int = 5, steps: int | None = None
+    base: Scenario,
+    alternatives: list[Scenario],
+    seeds: int = 5,
+    steps: int | None = None,
+    posterior: Sequence[Mapping[str, Any]] | None = None,
 ) -> SweepPlan:
-    """The sweep over scenarios a comparison runs (every check first)."""
+    """The sweep over scenarios a comparison runs (every check first). With ``posterior`` (one
+    settings dict per seed, e.g. :func:`habsburg.experiments.bands.draw_settings`), replicate
+    ``r`` of every scenario runs on posterior draw ``r``'s settings and replicate seed ``r``, so
+    the paired differences carry calibration uncertainty, not only seed noise."""
     n_steps = check_comparison(base, alternatives, seeds, steps)
     everyone = [base, *alternatives]
     return plan_scenarios(
@@ -95,6 +103,7 @@ def comparison_plan(
         seeds=seeds,
         outcomes=(*SCALARS, *SERIES),
         steps=n_steps,
+        replicate_settings=posterior,
     )
 
 
@@ -128,14 +137,17 @@ def compare(
     client: Any = None,
     scheduler: str | None = None,
     workers: int | None = None,
+    posterior: Sequence[Mapping[str, Any]] | None = None,
 ) -> Comparison:
     """Run ``base`` and each alternative on ``seeds`` replicate seeds for ``steps`` months
     (default: the shortest scenario) and return the runs' outcomes.
 
     Serial in this process by default; on the Dask ``client``, the scheduler at ``scheduler``
     or a new local cluster of ``workers`` processes when given (the same numbers either way).
+    With ``posterior`` settings (one per seed), replicate ``r`` of every scenario applies
+    ``posterior[r]`` (:func:`comparison_plan`).
     """
-    plan = comparison_plan(base, alternatives, seeds, steps)
+    plan = comparison_plan(base, alternatives, seeds, steps, posterior)
     serial = client is None and scheduler is None and workers is None
     check_executor_options(scheduler=scheduler, workers=workers, serial=serial, client=client)
     outputs: list[RunOutput] = []

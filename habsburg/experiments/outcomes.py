@@ -193,6 +193,61 @@ def training_synthetic_after(t: OutcomeTables) -> np.ndarray:
     return _series(t, "training_synthetic_after")
 
 
+def synthetic_share_new_measured(t: OutcomeTables) -> np.ndarray:
+    return _series(t, "synthetic_share_new_measured")
+
+
+def _optional(t: OutcomeTables, column: str) -> np.ndarray:
+    """A model metric some scenarios do not record (NaN every month then)."""
+    mm = t.model_metrics
+    return _series(t, column) if column in mm else np.full(len(mm), np.nan)
+
+
+def graphite_ai_share(t: OutcomeTables) -> np.ndarray:
+    return _optional(t, "graphite_ai_share")
+
+
+def liang_llm_modified_share(t: OutcomeTables) -> np.ndarray:
+    return _optional(t, "liang_llm_modified_share")
+
+
+def ahrefs_pure_human(t: OutcomeTables) -> np.ndarray:
+    return _optional(t, "ahrefs_pure_human")
+
+
+def ahrefs_ai_1_10(t: OutcomeTables) -> np.ndarray:
+    return _optional(t, "ahrefs_ai_1_10")
+
+
+def ahrefs_ai_11_40(t: OutcomeTables) -> np.ndarray:
+    return _optional(t, "ahrefs_ai_11_40")
+
+
+def ahrefs_ai_41_70(t: OutcomeTables) -> np.ndarray:
+    return _optional(t, "ahrefs_ai_41_70")
+
+
+def ahrefs_ai_71_99(t: OutcomeTables) -> np.ndarray:
+    return _optional(t, "ahrefs_ai_71_99")
+
+
+def ahrefs_pure_ai(t: OutcomeTables) -> np.ndarray:
+    return _optional(t, "ahrefs_pure_ai")
+
+
+#: the study instruments' series (habsburg.model.instruments), banded by posterior runs
+INSTRUMENT_OUTCOMES = (
+    graphite_ai_share,
+    liang_llm_modified_share,
+    ahrefs_pure_human,
+    ahrefs_ai_1_10,
+    ahrefs_ai_11_40,
+    ahrefs_ai_41_70,
+    ahrefs_ai_71_99,
+    ahrefs_pure_ai,
+)
+
+
 def _declare(kind: str, items: Iterable[tuple[Callable, str]]) -> dict[str, Outcome]:
     return {f.__name__: Outcome(f.__name__, kind, text, f) for f, text in items}  # type: ignore[arg-type]
 
@@ -245,6 +300,11 @@ OUTCOMES: dict[str, Outcome] = {
             (mean_pairwise_js, "mean pairwise Jensen–Shannon divergence, per month"),
             (largest_cascade_models, "most models that believed one error so far, per month"),
             (training_synthetic_after, "synthetic share of filtered crawls, per month"),
+            (
+                synthetic_share_new_measured,
+                "detector-measured synthetic share of new documents, per month",
+            ),
+            *((f, f"study instrument {f.__name__}, per month") for f in INSTRUMENT_OUTCOMES),
         ],
     ),
 }
@@ -301,10 +361,19 @@ def evaluate_outcomes(
     return scalars, series
 
 
+#: the series a posterior forecast band covers (habsburg.experiments.bands)
+BAND_OUTCOMES = (
+    "synthetic_share_new",
+    "synthetic_share_new_measured",
+    "mean_tail_coverage",
+    "mean_fact_accuracy",
+    *(f.__name__ for f in INSTRUMENT_OUTCOMES),
+)
 #: every scalar outcome and every time-series outcome, in declaration order (what a comparison
-#: reports)
+#: reports; the measured share and the instruments' series are banded, not compared)
 SCALARS = tuple(n for n, o in OUTCOMES.items() if o.kind == SCALAR)
-SERIES = tuple(n for n, o in OUTCOMES.items() if o.kind == TIMESERIES)
+_BANDED_ONLY = {"synthetic_share_new_measured", *(f.__name__ for f in INSTRUMENT_OUTCOMES)}
+SERIES = tuple(n for n, o in OUTCOMES.items() if o.kind == TIMESERIES and n not in _BANDED_ONLY)
 
 
 def run_outcomes(tables: OutcomeTables) -> dict[str, float]:

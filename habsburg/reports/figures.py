@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 from matplotlib.figure import Figure
 
 from habsburg.analysis import cascades as casc
 from habsburg.analysis import tails
+from habsburg.analysis.results import BANDS_TABLE
 from habsburg.analysis.run_analysis import RunAnalysis
 from habsburg.reports import plots
 from habsburg.reports.plots.detection import detector_roc
@@ -23,6 +25,15 @@ def web_study_points() -> str:
     return f"{WEB_STUDY_NAME}: {', '.join(points)}, then ~{WEB_STUDY_PLATEAU:.0%}"
 
 
+def posterior_bands(a: RunAnalysis) -> pd.DataFrame | None:
+    """The run's posterior forecast bands (``bands.parquet``, written by ``habsburg run
+    --posterior``), or None when the run has none."""
+    if not a.run.has(BANDS_TABLE):
+        return None
+    bands = a.run.table(BANDS_TABLE)
+    return bands if len(bands) else None
+
+
 def make_figures(a: RunAnalysis, out_dir: Path) -> list[tuple[Path, str]]:
     """Draw every figure the run's data allows into ``out_dir``; returns (path, caption)."""
     made: list[tuple[Path, str]] = []
@@ -31,20 +42,27 @@ def make_figures(a: RunAnalysis, out_dir: Path) -> list[tuple[Path, str]]:
         made.append((plots.save(fig, out_dir / f"{len(made) + 1:02d}-{name}.png"), caption))
 
     mm = a.model_metrics
+    bands = posterior_bands(a)
+    band = (
+        f" Shaded: the 5–95% band of {int(bands['draws'].max())} runs with settings drawn from "
+        "the calibration posterior (each on its own seed)."
+        if bands is not None
+        else ""
+    )
     add(
         "synthetic-share",
-        plots.synthetic_share(mm, a.run.launch_month),
+        plots.synthetic_share(mm, a.run.launch_month, bands),
         "Synthetic share of new documents (true and detector-measured) and of the whole web, "
-        f"against the measured web curve ({web_study_points()}).",
+        f"against the measured web curve ({web_study_points()}).{band}",
     )
     if plots.has_instruments(mm):
         add(
             "study-instruments",
-            plots.study_instruments(mm),
+            plots.study_instruments(mm, bands),
             "The published web studies as instruments applied to the simulated web every month "
             "(each with its own detector and rule), against their published values: filled "
             "diamonds are calibration targets (months up to 2024-12), open circles out-of-sample "
-            "predictions; bars: Ahrefs-style bins of new pages in the month Ahrefs measured.",
+            f"predictions; bars: Ahrefs-style bins of new pages in the month Ahrefs measured.{band}",
         )
     if len(a.pairs):
         add(

@@ -17,7 +17,7 @@ import pandas as pd
 
 from habsburg.analysis import cascades as casc
 from habsburg.analysis import tails
-from habsburg.analysis.results import Run
+from habsburg.analysis.results import BANDS_TABLE, Run
 from habsburg.analysis.run_analysis import RunAnalysis, analyse, key_figures
 from habsburg.experiments.files import add_to_manifest
 from habsburg.reports.document import FIGURES, Document, count, num, pct, write_document
@@ -91,6 +91,13 @@ def build_report(run: Run, figures: list[tuple[Path, str]], k: dict, a: RunAnaly
         f"{count(m.get('documents'))} documents. Every number below is read from this run's "
         f"Parquet files."
     )
+    if run.has(BANDS_TABLE) and len(bands := run.table(BANDS_TABLE)):
+        doc.paragraph(
+            f"Forecast bands: the shaded 5–95% bands in the figures come from "
+            f"{int(bands['draws'].max())} posterior draws (runs of this scenario with settings "
+            "drawn from a calibration posterior, each on its own seed; bands.parquet), so they "
+            "show calibration uncertainty and seed noise around the single run."
+        )
     description = (m.get("scenario") or {}).get("description", "")
     if description.strip():  # what the scenario asks (and notes on how its answer changed)
         doc.paragraph(" ".join(description.split()))

@@ -160,14 +160,39 @@ def plan_scenarios(
     seed: int | None = None,
     outcomes: Sequence[str] = DEFAULT_OUTCOMES,
     steps: int | None = None,
+    replicate_settings: Sequence[Mapping[str, Any]] | None = None,
 ) -> SweepPlan:
     """A sweep over scenarios: point ``i`` is the ``i``-th scenario (by label), every scenario
-    runs on the same replicate seeds (derived from the first scenario's seed unless ``seed``)."""
+    runs on the same replicate seeds (derived from the first scenario's seed unless ``seed``).
+    With ``replicate_settings`` (one settings dict per replicate, e.g. posterior draws),
+    replicate ``r`` of every scenario also applies ``replicate_settings[r]``, validated here
+    against every scenario."""
     if not scenarios:
         raise SweepError(f"{name}: no scenarios to run")
     labels = list(scenarios)
     base = scenarios[labels[0]]
     run_seeds = replicate_seeds(base.seed if seed is None else seed, seeds)
-    tasks = [t for i, label in enumerate(labels) for t in _tasks(i, run_seeds, (), label)]
+    if replicate_settings is None:
+        tasks = [t for i, label in enumerate(labels) for t in _tasks(i, run_seeds, (), label)]
+    else:
+        if len(replicate_settings) != seeds:
+            raise SweepError(
+                f"{name}: {len(replicate_settings)} replicate settings for {seeds} seeds"
+            )
+        per = [tuple((p, native(v)) for p, v in s.items()) for s in replicate_settings]
+        for label, sc in scenarios.items():
+            for r, settings in enumerate(per):
+                checked = copy.deepcopy(sc)
+                try:
+                    for path, value in settings:
+                        set_setting(checked, path, value)
+                    _validate_references(checked, f"replicate {r}")
+                except ScenarioError as err:
+                    raise SweepError(f"{name}: scenario {label!r}, replicate {r}: {err}") from None
+        tasks = [
+            RunTask(f"p{i:05d}-s{r:03d}", i, r, s, per[r], label)
+            for i, label in enumerate(labels)
+            for r, s in enumerate(run_seeds)
+        ]
     outcomes = check_outcomes(outcomes, f"{name}: outcomes")
     return SweepPlan(name, base, tasks, [], tuple(outcomes), steps, {}, dict(scenarios))

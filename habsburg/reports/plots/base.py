@@ -80,3 +80,24 @@ def room_for_legend(ax, ncols: int) -> None:
 
 def percent_axis(ax) -> None:
     ax.yaxis.set_major_formatter(mpl.ticker.PercentFormatter(1.0, decimals=0))
+
+
+def posterior_band(ax, bands: pd.DataFrame | None, metric: str, color: str, label: str) -> bool:
+    """Shade the 5–95% posterior band of ``metric`` (rows of a run's ``bands`` table: month,
+    metric, q05, q50, q95, draws); False when the table has no rows for it."""
+    if bands is None or not len(bands):
+        return False
+    rows = bands[bands["metric"] == metric]
+    if not len(rows):
+        return False
+    n = int(rows["draws"].max())
+    ax.fill_between(
+        months(rows["month"]),
+        rows["q05"].to_numpy(float),
+        rows["q95"].to_numpy(float),
+        color=color,
+        alpha=0.2,
+        lw=0,
+        label=f"{label}: 5–95% of {n} posterior draws",
+    )
+    return True

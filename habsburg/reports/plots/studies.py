@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from habsburg.reports.plots.base import grid, months, percent_axis
+from habsburg.reports.plots.base import grid, months, percent_axis, posterior_band
 from habsburg.scenarios.measurements import MEASUREMENTS, Measurement
 
 #: the instruments' time series drawn against their published points
@@ -47,13 +47,35 @@ def _point(ax, m: Measurement, color: str, x) -> None:
     )
 
 
-def study_instruments(model_metrics: pd.DataFrame) -> Figure:
+def _bar_bands(ax, bands: pd.DataFrame | None, month: str | None, pos: np.ndarray) -> None:
+    """The 5–95% posterior band of each Ahrefs bin in ``month`` as a vertical interval."""
+    if bands is None or not len(bands):
+        return
+    rows = bands[bands["month"] == month].set_index("metric")
+    keep = [i for i, s in enumerate(AHREFS) if s in rows.index]
+    if not keep:
+        return
+    names = [list(AHREFS)[i] for i in keep]
+    ax.vlines(
+        pos[keep],
+        rows.loc[names, "q05"].to_numpy(float),
+        rows.loc[names, "q95"].to_numpy(float),
+        color="k",
+        lw=1.5,
+        label=f"5–95% of {int(rows.loc[names, 'draws'].max())} posterior draws",
+    )
+
+
+def study_instruments(model_metrics: pd.DataFrame, bands: pd.DataFrame | None = None) -> Figure:
     """Left and middle: each instrument's monthly series with the published points (filled
     diamonds: calibration targets, months up to 2024-12; open circles: out-of-sample). Right: the
-    Ahrefs bins of new pages in the month Ahrefs measured, simulated against published."""
+    Ahrefs bins of new pages in the month Ahrefs measured, simulated against published. With a
+    run's posterior ``bands`` (``bands.parquet``), the 5–95% band of the draws is shaded behind
+    each series and drawn as an interval on each bar."""
     fig, axes = grid(1, 3, size=(13.5, 4.0))
     x = months(model_metrics["month"])
     for ax, (series, label) in zip(axes[0, :2], SERIES.items(), strict=True):
+        posterior_band(ax, bands, series, "C0", "simulated")
         ax.plot(x, model_metrics[series], color="C0", lw=1.2, label="simulated instrument")
         for m in MEASUREMENTS:
             if m.series == series:
@@ -71,6 +93,7 @@ def study_instruments(model_metrics: pd.DataFrame) -> Figure:
     pos = np.arange(len(AHREFS))
     if len(row):
         ax.bar(pos - 0.2, row[list(AHREFS)].iloc[0].to_numpy(), 0.4, color="C0", label="simulated")
+        _bar_bands(ax, bands, month, pos - 0.2)
     for i, series in enumerate(AHREFS):
         if series in points:
             _point(ax, points[series], "C3", i + 0.2)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 from matplotlib.figure import Figure
 
-from habsburg.reports.plots.base import grid, months, percent_axis
+from habsburg.reports.plots.base import grid, months, percent_axis, posterior_band
 from habsburg.scenarios.targets import (
     WEB_STUDY,
     WEB_STUDY_NAME,
@@ -14,12 +14,17 @@ from habsburg.scenarios.targets import (
 )
 
 
-def synthetic_share(model_metrics: pd.DataFrame, launch_month: str) -> Figure:
+def synthetic_share(
+    model_metrics: pd.DataFrame, launch_month: str, bands: pd.DataFrame | None = None
+) -> Figure:
     """True and detector-measured synthetic share of new documents (and of the whole web)
-    against the measured web curve (:mod:`habsburg.scenarios.targets`)."""
+    against the measured web curve (:mod:`habsburg.scenarios.targets`); with a run's posterior
+    ``bands`` (``bands.parquet``), the 5–95% band of the draws shaded behind the run."""
     fig, ax = grid(size=(8.5, 4.2))
     ax = ax[0, 0]
     x = months(model_metrics["month"])
+    posterior_band(ax, bands, "synthetic_share_new", "C0", "new, true")
+    posterior_band(ax, bands, "synthetic_share_new_measured", "C1", "new, measured")
     ax.plot(x, model_metrics["synthetic_share_new"], color="C0", label="new documents, true")
     ax.plot(
         x,

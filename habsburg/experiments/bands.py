@@ -1,0 +1,195 @@
+"""Forecast bands from a calibration's posterior (Issue 11, item 4).
+
+``habsburg run SCENARIO --posterior CALIB_DIR`` runs, next to the single run, ``draws`` runs of
+the scenario whose settings are drawn from the calibration's posterior
+(:func:`~habsburg.experiments.calibration.outputs.posterior_settings`), draw ``i`` on replicate
+seed ``i`` (:func:`~habsburg.experiments.seeds.replicate_seeds`). The runs are a sweep plan
+executed like any sweep (serially or on Dask). Per month and metric the band is the 5%, 50% and
+95% quantile over the draws (``bands.parquet``: month, metric, q05, q50, q95, draws), so a reader
+sees how much of a forecast is calibration uncertainty (and seed noise) rather than one curve.
+
+The same posterior ensemble pairs the arms of a comparison: replicate ``r`` of every scenario
+runs on draw ``r``'s settings (:func:`habsburg.experiments.sweep.plan_scenarios`).
+
+The band computation (:func:`band_table`) is pure numpy/pandas on the draws' series; reading and
+checking the posterior directory comes first, so a bad ``--posterior`` fails before any run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from habsburg.experiments.calibration.outputs import posterior_settings
+from habsburg.experiments.outcomes import BAND_OUTCOMES
+from habsburg.experiments.seeds import replicate_seeds
+from habsburg.experiments.sweep import (
+    RunOutput,
+    SweepPlan,
+    check_executor_options,
+    open_executor,
+    plan_points,
+    run_tasks,
+)
+from habsburg.scenarios.errors import UserError
+from habsburg.scenarios.schema import Scenario, ScenarioError, setting_spec
+
+#: the table a run directory gains (read by the report through ``Run.table``)
+BANDS_TABLE = "bands"
+#: file of the posterior a calibration writes
+POSTERIOR_FILE = "posterior.parquet"
+#: the series banded (the run's model metrics of the same names)
+BAND_METRICS: tuple[str, ...] = BAND_OUTCOMES
+#: the band's quantiles (a 90% band around the median)
+QUANTILES = (0.05, 0.5, 0.95)
+COLUMNS = ["month", "metric", "q05", "q50", "q95", "draws"]
+
+
+class PosteriorError(UserError):
+    """A ``--posterior`` directory that holds no usable calibration posterior."""
+
+
+def check_posterior_dir(directory: str | Path) -> Path:
+    """The calibration directory ``directory``, checked before any work: it exists and holds a
+    readable ``posterior.parquet`` with a ``weight`` column of non-negative weights that sum
+    to more than zero and at least one parameter column."""
+    path = Path(directory)
+    where = f"--posterior {directory}"
+    if not path.is_dir():
+        raise PosteriorError(
+            f"{where}: no such directory; give the output directory of `habsburg calibrate`"
+        )
+    file = path / POSTERIOR_FILE
+    if not file.is_file():
+        raise PosteriorError(
+            f"{where}: no {POSTERIOR_FILE} in it; give the output directory of a finished "
+            "`habsburg calibrate` run"
+        )
+    try:
+        posterior = pd.read_parquet(file)
+    except Exception as err:  # pyarrow raises several types for damaged files
+        raise PosteriorError(f"{where}: {POSTERIOR_FILE} is not readable Parquet ({err})") from None
+    if "weight" not in posterior:
+        raise PosteriorError(f"{where}: {POSTERIOR_FILE} has no 'weight' column")
+    params = [c for c in posterior.columns if c != "weight"]
+    if not params:
+        raise PosteriorError(f"{where}: {POSTERIOR_FILE} has no parameter columns")
+    w = pd.to_numeric(posterior["weight"], errors="coerce").to_numpy(dtype=float)
+    if not len(w) or not np.all(np.isfinite(w)) or (w < 0).any() or w.sum() <= 0:
+        raise PosteriorError(
+            f"{where}: {POSTERIOR_FILE} needs finite non-negative weights with a positive sum"
+        )
+    bad = [c for c in params if not pd.api.types.is_numeric_dtype(posterior[c])]
+    if bad:
+        raise PosteriorError(f"{where}: {POSTERIOR_FILE}: non-numeric parameter columns {bad}")
+    return path
+
+
+def draw_settings(
+    directory: str | Path, scenario: Scenario, n: int, seed: int = 0
+) -> list[dict[str, Any]]:
+    """``n`` settings drawn from the posterior in ``directory`` for ``scenario`` (integer
+    settings rounded, as the calibration ran them); a parameter that is not a setting of the
+    scenario is a :class:`PosteriorError`."""
+    if n < 1:
+        raise PosteriorError(f"--draws must be at least 1, got {n}")
+    path = check_posterior_dir(directory)
+    draws = posterior_settings(path, n, seed=seed)
+    integer = {}
+    for key in draws[0]:
+        try:
+            integer[key] = setting_spec(scenario, key)["type"] is int
+        except ScenarioError as err:
+            raise PosteriorError(
+                f"--posterior {directory}: parameter {key!r} is not a setting of scenario "
+                f"{scenario.name!r} ({err})"
+            ) from None
+    return [{k: round(v) if integer[k] else float(v) for k, v in d.items()} for d in draws]
+
+
+def posterior_plan(
+    scenario: Scenario,
+    settings: Sequence[Mapping[str, Any]],
+    *,
+    seed: int | None = None,
+    steps: int | None = None,
+    outcomes: Sequence[str] = BAND_OUTCOMES,
+) -> SweepPlan:
+    """The runs of a band: draw ``i``'s settings on replicate seed ``i`` of ``seed`` (default:
+    the scenario's); every draw's scenario is validated here, before any run."""
+    plan = plan_points(
+        f"{scenario.name}-posterior",
+        scenario,
+        [dict(s) for s in settings],
+        seeds=1,
+        outcomes=outcomes,
+        steps=steps,
+        where="--posterior",
+    )
+    seeds = replicate_seeds(scenario.seed if seed is None else seed, len(plan.tasks))
+    plan.tasks = [
+        dataclasses.replace(t, run_id=f"d{i:04d}", replicate=i, seed=s)
+        for i, (t, s) in enumerate(zip(plan.tasks, seeds, strict=True))
+    ]
+    return plan
+
+
+def band_table(series: pd.DataFrame, metrics: Sequence[str] = BAND_METRICS) -> pd.DataFrame:
+    """Per month and metric, the 5/50/95% quantiles over the draws of ``series`` (long: one row
+    per draw and month, columns ``month`` and the metrics); ``draws`` counts the draws with a
+    value (months where a metric is undefined in every draw are left out)."""
+    present = [m for m in metrics if m in series]
+    if not present or not len(series):
+        return pd.DataFrame(columns=COLUMNS)
+    months = pd.unique(series["month"])
+    order = {m: i for i, m in enumerate(months)}
+    idx = series["month"].map(order).to_numpy()
+    rows = []
+    for metric in present:
+        values = series[metric].to_numpy(dtype=np.float64)
+        for i, month in enumerate(months):
+            v = values[idx == i]
+            v = v[np.isfinite(v)]
+            if not v.size:
+                continue
+            q05, q50, q95 = np.quantile(v, QUANTILES)
+            rows.append((month, metric, q05, q50, q95, v.size))
+    out = pd.DataFrame(rows, columns=COLUMNS)
+    out["draws"] = out["draws"].astype(np.int32)
+    return out
+
+
+def run_posterior_draws(
+    plan: SweepPlan,
+    *,
+    progress: bool = False,
+    client: Any = None,
+    scheduler: str | None = None,
+    workers: int | None = None,
+) -> pd.DataFrame:
+    """Run the draws of ``plan`` (:func:`posterior_plan`; serially unless a Dask ``client``,
+    ``scheduler`` or ``workers`` is given) and return their series (``draw``, ``step``,
+    ``month``, the band metrics); a failed draw is an error (a band needs every draw)."""
+    serial = client is None and scheduler is None and workers is None
+    check_executor_options(scheduler=scheduler, workers=workers, serial=serial, client=client)
+    outputs: list[RunOutput] = []
+    with open_executor(
+        client=client, scheduler=scheduler, workers=workers, serial=serial
+    ) as executor:
+        run_tasks(plan, plan.tasks, executor, outputs.append, progress=progress)
+    for out in outputs:
+        if out.error is not None:
+            raise RuntimeError(
+                f"posterior draw {out.task.replicate} (seed {out.task.seed}) failed: "
+                f"{out.error}\n{out.traceback}"
+            )
+    outputs.sort(key=lambda o: o.task.replicate)
+    return pd.concat(
+        [o.series.assign(draw=o.task.replicate) for o in outputs if o.series is not None],
+        ignore_index=True,
+    )

@@ -1,0 +1,171 @@
+"""Forecast bands from a calibration posterior (Issue 11, item 4): the band table, ``habsburg run
+--posterior`` (checked before any run; bands.parquet; the report draws and counts the band) and
+``habsburg compare --posterior`` (both arms of a replicate on the same posterior draw)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from tinyscenario import tiny_scenario
+
+from habsburg.cli import main
+from habsburg.experiments import bands as B
+from habsburg.experiments import compare as K
+from habsburg.experiments.calibration.outputs import scenario_toml
+from habsburg.experiments.seeds import replicate_seeds
+from habsburg.scenarios.errors import HabsburgError
+
+STEPS = 18
+#: a posterior in the format `habsburg calibrate` writes (setting paths + normalised weight)
+POSTERIOR = pd.DataFrame(
+    {
+        "demand.adoption.ceiling": [200.0, 600.0, 1200.0, 900.0],
+        "humans.assistant.ceiling": [0.2, 0.5, 0.8, 0.6],
+        "web.attachment": [1.2, 2.0, 2.9, 3.4],  # an integer setting: rounded like calibrate
+        "weight": [0.25, 0.25, 0.25, 0.25],
+    }
+)
+
+
+@pytest.fixture
+def calib_dir(tmp_path):
+    d = tmp_path / "calib"
+    d.mkdir()
+    POSTERIOR.to_parquet(d / "posterior.parquet", index=False)
+    return d
+
+
+@pytest.fixture
+def scenario_file(tmp_path):
+    path = tmp_path / "tiny.toml"
+    path.write_text(scenario_toml(tiny_scenario()))
+    return path
+
+
+def test_band_table_is_the_quantiles_over_draws_per_month():
+    rng = np.random.default_rng(0)
+    months = [f"2021-{m:02d}" for m in range(1, 7)]
+    series = pd.DataFrame(
+        {
+            "draw": np.repeat(np.arange(20), 6),
+            "month": months * 20,
+            "synthetic_share_new": rng.uniform(size=120),
+            "graphite_ai_share": np.where(np.arange(120) % 6 == 0, np.nan, 0.3),
+        }
+    )
+    t = B.band_table(series)
+    assert list(t.columns) == B.COLUMNS
+    share = t[t["metric"] == "synthetic_share_new"]
+    assert list(share["month"]) == months and (share["draws"] == 20).all()
+    assert (share["q05"] <= share["q50"]).all() and (share["q50"] <= share["q95"]).all()
+    first = series[series["month"] == months[0]]["synthetic_share_new"]
+    assert share.iloc[0][["q05", "q50", "q95"]].tolist() == pytest.approx(
+        np.quantile(first, [0.05, 0.5, 0.95])
+    )
+    # a month where a metric is undefined in every draw has no row
+    graphite = t[t["metric"] == "graphite_ai_share"]
+    assert list(graphite["month"]) == months[1:]
+    assert graphite[["q05", "q50", "q95"]].to_numpy() == pytest.approx(0.3)
+
+
+def test_posterior_plan_draws_settings_with_replicate_seeds(calib_dir):
+    sc = tiny_scenario()
+    settings = B.draw_settings(calib_dir, sc, 6, seed=3)
+    assert all(isinstance(s["web.attachment"], int) for s in settings)
+    plan = B.posterior_plan(sc, settings, seed=5, steps=STEPS)
+    assert [t.seed for t in plan.tasks] == replicate_seeds(5, 6)
+    assert [dict(t.settings) for t in plan.tasks] == settings
+    assert set(plan.outcomes) == set(B.BAND_METRICS)
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda d: d / "missing", "no such directory"),
+        (lambda d: d, "no posterior.parquet"),
+        (lambda d: _posterior(d, POSTERIOR.drop(columns="weight")), "no 'weight' column"),
+        (lambda d: _posterior(d, POSTERIOR.assign(weight=0.0)), "positive sum"),
+        (
+            lambda d: _posterior(d, POSTERIOR.rename(columns={"web.attachment": "web.nope"})),
+            "parameter 'web.nope' is not a setting",
+        ),
+    ],
+)
+def test_run_with_a_bad_posterior_exits_2_before_any_run(
+    tmp_path, scenario_file, capsys, make, message
+):
+    (tmp_path / "empty").mkdir()
+    bad = make(tmp_path / "empty")
+    out = tmp_path / "run"
+    argv = ["run", str(scenario_file), "--steps", "3", "--out", str(out), "--quiet"]
+    assert main([*argv, "--posterior", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "--posterior" in err and "Traceback" not in err
+    assert not out.exists()  # nothing ran
+
+
+def _posterior(directory, frame):
+    directory.mkdir(exist_ok=True)
+    frame.to_parquet(directory / "posterior.parquet", index=False)
+    return directory
+
+
+def test_run_with_posterior_writes_bands_and_the_report_draws_them(
+    tmp_path, scenario_file, calib_dir
+):
+    out = tmp_path / "run"
+    argv = ["run", str(scenario_file), "--steps", str(STEPS), "--out", str(out), "--quiet"]
+    assert main([*argv, "--posterior", str(calib_dir), "--draws", "3"]) == 0
+    bands = pd.read_parquet(out / "bands.parquet")
+    mm = pd.read_parquet(out / "model_metrics.parquet")
+    assert list(bands.columns) == B.COLUMNS
+    assert {"synthetic_share_new", "synthetic_share_new_measured", "mean_fact_accuracy"} <= set(
+        bands["metric"]
+    )
+    share = bands[bands["metric"] == "synthetic_share_new"]
+    assert list(share["month"]) == list(mm["month"])  # the run's months
+    assert (share["draws"] == 3).all()
+    assert (bands["q05"] <= bands["q50"] + 1e-12).all()
+    assert (bands["q50"] <= bands["q95"] + 1e-12).all()
+    # the draws differ (posterior settings, own seeds): a band, not a line
+    assert (share["q95"] - share["q05"]).max() > 0
+    assert "bands.parquet" in json.loads((out / "manifest.json").read_text())["files"]
+    md = (out / "report.md").read_text()
+    assert "3 posterior draws" in md and "5–95% band of 3 runs" in md
+
+    # a rerun without --posterior drops the stale band (and the report says nothing of one)
+    assert main(argv) == 0
+    assert not (out / "bands.parquet").exists()
+    assert "posterior draws" not in (out / "report.md").read_text()
+
+
+def test_compare_with_posterior_runs_both_arms_of_a_replicate_on_the_same_draw(calib_dir):
+    base = tiny_scenario()
+    alt = tiny_scenario(name="alt")
+    settings = B.draw_settings(calib_dir, base, 3, seed=base.seed)
+    plan = K.comparison_plan(base, [alt], seeds=3, steps=STEPS, posterior=settings)
+    by_arm = {label: [t for t in plan.tasks if t.scenario == label] for label in plan.scenarios}
+    arms = list(by_arm.values())
+    assert len(arms) == 2
+    for r in range(3):
+        assert arms[0][r].settings == arms[1][r].settings == tuple(settings[r].items())
+        assert arms[0][r].seed == arms[1][r].seed == replicate_seeds(base.seed, 3)[r]
+    assert len({t.settings for t in arms[0]}) > 1  # replicates carry different draws
+
+    # a scenario against itself on the posterior ensemble: the pairs (same draw, same seed)
+    # agree exactly
+    result = K.compare(
+        base, [tiny_scenario()], seeds=3, steps=STEPS, progress=False, posterior=settings
+    )
+    wide = result.runs.pivot(index="seed", columns="scenario", values="final_synthetic_share_new")
+    assert (wide.iloc[:, 0] == wide.iloc[:, 1]).all()
+
+
+def test_compare_with_too_few_posterior_settings_is_an_error(calib_dir):
+    base = tiny_scenario()
+    settings = B.draw_settings(calib_dir, base, 2)
+    with pytest.raises(HabsburgError, match="2 replicate settings for 3 seeds"):
+        K.comparison_plan(base, [tiny_scenario()], seeds=3, steps=STEPS, posterior=settings)
