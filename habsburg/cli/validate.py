@@ -14,8 +14,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "validate",
         help="reproduce the published results (SCIENCE.md V1–V6) with the simulator's own code",
         description="Run checks V1–V6 against the project's learners, watermark scheme and "
-        "calibrated baseline; print the table (each row marked evidence or calibration), write "
-        "validation.md and validation.csv, exit 1 if a check fails.",
+        "calibrated baseline; print the table (each row marked evidence, calibration or "
+        "prediction: an out-of-sample published point, inside or outside its interval, never a "
+        "failure), write validation.md and validation.csv, exit 1 if a check fails.",
     )
     p.add_argument(
         "--quick",

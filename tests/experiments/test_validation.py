@@ -89,7 +89,7 @@ def test_rows_fitted_to_measurements_are_marked_calibration() -> None:
         ("V5 measured synthetic share", "share_12"),
         ("V5 measured synthetic share", "share_24"),
     }
-    assert set(kinds.values()) == {FW.EVIDENCE, FW.CALIBRATION}
+    assert set(kinds.values()) == {FW.EVIDENCE, FW.CALIBRATION, FW.PREDICTION}
     with pytest.raises(ValueError, match="kind"):
         FW.Check("x", "V1", "x", "s", "s", 0.0, FW.Tolerance("se", 3), kind="proof")
 
@@ -107,7 +107,7 @@ def test_tables_show_the_kind_of_every_row(tmp_path) -> None:
     table = output.format_table(report).splitlines()
     assert table[0].split()[:2] == ["check", "kind"]
     assert "  evidence  " in table[2] and "  calibration  " in table[3]
-    assert "Rows: 1 evidence, 1 calibration." in table[-1]
+    assert "Rows: 1 evidence, 1 calibration, 0 prediction." in table[-1]
     md_path, csv_path = output.write_outputs(report, tmp_path)
     md = md_path.read_text()
     assert "| check | kind |" in md and "| calibration |" in md
@@ -128,12 +128,13 @@ def test_quick_validation_passes_and_writes_its_files(tmp_path, capsys) -> None:
     code = main(["validate", "--quick", "--quiet", "--out", str(tmp_path)])
     out = capsys.readouterr().out
     assert code == 0, out
-    assert f"{len(checks.default_checks())}/{len(checks.default_checks())} checks passed" in out
+    n = sum(c.kind != FW.PREDICTION for c in checks.default_checks())  # predictions never fail
+    assert f"{n}/{n} checks passed" in out
     md = (tmp_path / "validation.md").read_text()
     for check in checks.default_checks():
         assert check.name in md
     assert "FAIL" not in md
-    assert (tmp_path / "validation.csv").read_text().count("PASS") == len(checks.default_checks())
+    assert (tmp_path / "validation.csv").read_text().count("PASS") == n
 
 
 # --- broken on purpose ---------------------------------------------------------------------------

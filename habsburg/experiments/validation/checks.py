@@ -16,8 +16,9 @@ from habsburg.experiments.validation.closedforms import (
     mean_watermarked_z,
 )
 from habsburg.experiments.validation.dilution import v6_checks
-from habsburg.experiments.validation.experiments import V2_GENERATIONS, V3_RARE
-from habsburg.experiments.validation.framework import CALIBRATION, Check, Tolerance
+from habsburg.experiments.validation.experiments import V2_GENERATIONS, V3_RARE, prediction_key
+from habsburg.experiments.validation.framework import CALIBRATION, PREDICTION, Check, Tolerance
+from habsburg.scenarios.measurements import out_of_sample
 from habsburg.scenarios.targets import (
     WATERMARK_REFERENCE_TPR,
     WATERMARK_TPR_SOURCE,
@@ -188,5 +189,33 @@ def default_checks() -> tuple[Check, ...]:
                 CALIBRATION,
             )
         )
+    checks += prediction_checks()
     checks += v6_checks()
     return tuple(checks)
+
+
+def prediction_checks() -> list[Check]:
+    """The out-of-sample published points (after 2024-12, never fitted) as V5 prediction rows:
+    the baseline's instruments in the point's month against the published value and interval
+    (inside or outside it, never a failure)."""
+    rows = []
+    for m in out_of_sample():
+        low, high = m.interval
+        why = (
+            "the published uncertainty interval"
+            if m.low is not None
+            else "±5 points (published without uncertainty)"
+        )
+        rows.append(
+            Check(
+                f"V5 prediction: {m.study}",
+                "V5",
+                prediction_key(m),
+                m.citation.split(";")[0].split(",")[0],
+                f"baseline, {m.series}, {m.month}",
+                m.value,
+                Tolerance("interval", why=f"out-of-sample predictions: {why}", low=low, high=high),
+                PREDICTION,
+            )
+        )
+    return rows

@@ -20,6 +20,7 @@ from habsburg.experiments.validation.dilution import experiment_v6
 from habsburg.experiments.validation.framework import Estimate
 from habsburg.model.export import collected_frames
 from habsburg.scenarios.library import load_scenario
+from habsburg.scenarios.measurements import Measurement, out_of_sample
 from habsburg.scenarios.targets import WATERMARK_REFERENCE_TPR, WATERMARK_TPR_FPR, WEB_STUDY
 
 #: replicates below this are run in blocks (bounds memory of the pooled V2 loop)
@@ -230,7 +231,20 @@ def experiment_v5(quick: bool, rng: np.random.Generator, progress: bool) -> dict
             f"true {row.synthetic_share_new:.1%}, {scenario.step_to_month(step)}",
             "new documents",
         )
+    for m in out_of_sample():  # predictions: the instruments in the published point's month
+        step = scenario.month_to_step(m.month, m.month)
+        if m.series not in frame or not 0 <= step < len(frame):
+            continue
+        row = frame.iloc[step]
+        out[prediction_key(m)] = Estimate(
+            float(row[m.series]), int(row.new_documents), 0.0, None, "", "new documents"
+        )
     return out
+
+
+def prediction_key(m: Measurement) -> str:
+    """The V5 estimate of an out-of-sample point: ``predict:series@YYYY-MM``."""
+    return f"predict:{m.series}@{m.month}"
 
 
 Experiment = Callable[[bool, np.random.Generator, bool], dict[str, Estimate]]

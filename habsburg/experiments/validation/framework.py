@@ -5,6 +5,9 @@ judges it, the :class:`Check` that names what is expected and why, and the :clas
 Each check says whether it is *evidence* (a closed form, a null distribution or a scaling law the
 simulator was not tuned to) or *calibration* (a measurement the simulator's parameters were fitted
 to: it shows the fit, not that the model is right; SCIENCE.md, "Calibration is not evidence").
+A *prediction* row compares with a published point measured after the calibration cut-off (never
+fitted): inside or outside its published interval is evidence about the model, not a failure of
+the code, so predictions never fail a validation run (:attr:`Report.passed`).
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ QUICK_WIDENING_SE = 3.0
 #: what a check's expected value is: a result the code was not tuned to, or a fitted target
 EVIDENCE = "evidence"
 CALIBRATION = "calibration"
-KINDS = (EVIDENCE, CALIBRATION)
+PREDICTION = "prediction"
+KINDS = (EVIDENCE, CALIBRATION, PREDICTION)
 
 
 @dataclass(frozen=True)
@@ -58,7 +62,8 @@ class Tolerance:
     - ``absolute``: within ``value`` (plus 3 SE in quick mode);
     - ``binomial_ci``: expected inside the exact (Clopper–Pearson) interval at level ``value``;
     - ``at_least``: measured ≥ expected;
-    - ``never``: no event among ``n`` opportunities (and at least one opportunity).
+    - ``never``: no event among ``n`` opportunities (and at least one opportunity);
+    - ``interval``: measured inside the published interval [``low``, ``high``].
 
     ``why`` says where a fixed tolerance comes from.
     """
@@ -66,8 +71,10 @@ class Tolerance:
     rule: str
     value: float = 0.0
     why: str = ""
+    low: float = 0.0
+    high: float = 0.0
 
-    RULES = ("se", "relative", "absolute", "binomial_ci", "at_least", "never")
+    RULES = ("se", "relative", "absolute", "binomial_ci", "at_least", "never", "interval")
 
     def __post_init__(self) -> None:
         if self.rule not in self.RULES:
@@ -96,6 +103,8 @@ class Tolerance:
             ci = stats.binomtest(est.count, est.n).proportion_ci(self.value, method="exact")
             inside = ci.low <= expected <= ci.high
             return inside, f"{self.value:.0%} CI [{fmt(ci.low)}, {fmt(ci.high)}]"
+        if self.rule == "interval":
+            return self.low <= est.value <= self.high, f"[{fmt(self.low)}, {fmt(self.high)}]"
         if self.rule == "at_least":
             return est.value >= expected, f"≥ {fmt(expected)}"
         # never
@@ -142,8 +151,15 @@ class Result:
             "expected": expected,
             "measured": measured,
             "tolerance": self.allowed,
-            "pass": "PASS" if self.passed else "FAIL",
+            "pass": self.verdict,
         }
+
+    @property
+    def verdict(self) -> str:
+        """PASS / FAIL; a prediction is inside or outside its interval (never a failure)."""
+        if self.check.kind == PREDICTION:
+            return "inside" if self.passed else "outside"
+        return "PASS" if self.passed else "FAIL"
 
 
 @dataclass
@@ -156,8 +172,18 @@ class Report:
     seconds: dict[str, float] = field(default_factory=dict)
 
     @property
+    def checks(self) -> list[Result]:
+        """The rows that can fail (every row but the out-of-sample predictions)."""
+        return [r for r in self.results if r.check.kind != PREDICTION]
+
+    @property
+    def predictions(self) -> list[Result]:
+        return [r for r in self.results if r.check.kind == PREDICTION]
+
+    @property
     def passed(self) -> bool:
-        return all(r.passed for r in self.results)
+        """Every check passed; a prediction outside its interval is evidence, not a failure."""
+        return all(r.passed for r in self.checks)
 
     def frame(self) -> pd.DataFrame:
         return pd.DataFrame([r.row() for r in self.results])

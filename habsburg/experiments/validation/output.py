@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from habsburg.experiments.files import add_to_manifest, atomic_write_text
-from habsburg.experiments.validation.framework import CALIBRATION, EVIDENCE, Report
+from habsburg.experiments.validation.framework import CALIBRATION, EVIDENCE, PREDICTION, Report
 
 COLUMNS = ("check", "kind", "source", "setting", "expected", "measured", "tolerance", "pass")
 
@@ -20,7 +20,11 @@ KIND_NOTE = (
     f"Kind: {EVIDENCE} = a closed form, null distribution or scaling law the simulator was not "
     f"tuned to; {CALIBRATION} = a measurement its parameters were fitted to (V4's detection "
     "rates fix the watermark entropy law, V5's web shares fix the demand curve): passing it "
-    "shows the fit, not evidence (SCIENCE.md, 'Calibration is not evidence')."
+    "shows the fit, not evidence (SCIENCE.md, 'Calibration is not evidence'); "
+    f"{PREDICTION} = a published point measured after 2024-12 that nothing was fitted to, "
+    "measured by the baseline's study instruments in its month: expected is the published value "
+    "and interval, pass says whether the measurement is inside it. A prediction outside its "
+    "interval is evidence about the model, not a bug: it never fails `habsburg validate`."
 )
 
 
@@ -28,8 +32,19 @@ def kinds_line(report: Report) -> str:
     """How many rows are evidence and how many calibration, and what that means."""
     kinds = [r.check.kind for r in report.results]
     return (
-        f"Rows: {kinds.count(EVIDENCE)} {EVIDENCE}, {kinds.count(CALIBRATION)} {CALIBRATION}. "
-        + KIND_NOTE
+        f"Rows: {kinds.count(EVIDENCE)} {EVIDENCE}, {kinds.count(CALIBRATION)} {CALIBRATION}, "
+        f"{kinds.count(PREDICTION)} {PREDICTION}. " + KIND_NOTE
+    )
+
+
+def predictions_line(report: Report) -> str:
+    """ "; 3/8 out-of-sample predictions inside their published interval" (or nothing)."""
+    if not report.predictions:
+        return ""
+    inside = sum(r.passed for r in report.predictions)
+    return (
+        f"; {inside}/{len(report.predictions)} out-of-sample predictions inside their "
+        "published interval"
     )
 
 
@@ -40,10 +55,11 @@ def format_table(report: Report) -> str:
     lines = ["  ".join(f"{r[c]!s:<{widths[c]}}" for c in COLUMNS).rstrip() for r in rows]
     lines.insert(1, "  ".join("-" * widths[c] for c in COLUMNS))
     mode = "quick" if report.quick else "full"
-    failed = sum(not r.passed for r in report.results)
+    failed = sum(not r.passed for r in report.checks)
     lines.append(
-        f"\n{len(report.results) - failed}/{len(report.results)} checks passed "
+        f"\n{len(report.checks) - failed}/{len(report.checks)} checks passed "
         f"({mode} mode, seed {report.seed}, {sum(report.seconds.values()):.1f} s)"
+        + predictions_line(report)
     )
     lines.append(kinds_line(report))
     return "\n".join(lines)
@@ -59,7 +75,7 @@ def markdown_table(report: Report) -> str:
 def write_markdown(report: Report, path: Path) -> Path:
     """``validation.md``: the table, the timing, why each fixed tolerance is what it is."""
     mode = "quick (`--quick`)" if report.quick else "full"
-    failed = [r.check.name for r in report.results if not r.passed]
+    failed = [r.check.name for r in report.checks if not r.passed]
     why = {}
     for r in report.results:
         if r.check.tolerance.why:
@@ -71,7 +87,9 @@ def write_markdown(report: Report, path: Path) -> Path:
         + ", ".join(f"{k} {v:.1f} s" for k, v in report.seconds.items())
         + f" (total {sum(report.seconds.values()):.1f} s).",
         "",
-        f"**{len(report.results) - len(failed)}/{len(report.results)} checks passed.**"
+        f"**{len(report.checks) - len(failed)}/{len(report.checks)} checks passed"
+        + predictions_line(report)
+        + ".**"
         + (f" Failed: {', '.join(failed)}." if failed else ""),
         "",
         markdown_table(report),
