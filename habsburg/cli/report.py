@@ -140,6 +140,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     write_comparison(result, differences, out, CONFIDENCE)
     if not args.quiet:
         print(format_differences(differences, result.base, len(result.seeds), f"{CONFIDENCE:.0%}"))
+        if posterior is not None:
+            print(f"\nreplicate r of every scenario ran on posterior draw r of {args.posterior}")
         print(f"\n* the interval excludes 0\nresults: {out}/ (report.md, report.html)")
     return 0
 
@@ -154,7 +156,11 @@ def _cmd_text_compare(args: argparse.Namespace) -> int:
     from habsburg.scenarios.errors import UserError
     from habsburg.scenarios.text_schema import load_text_scenario
 
-    for flag, value in (("--steps", args.steps), ("--scheduler", args.scheduler)):
+    for flag, value in (
+        ("--steps", args.steps),
+        ("--scheduler", args.scheduler),
+        ("--posterior", args.posterior),
+    ):
         if value is not None:
             raise UserError(
                 f"{flag} does not apply to text scenarios (they run serially, every generation)"

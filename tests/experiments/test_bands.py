@@ -169,3 +169,15 @@ def test_compare_with_too_few_posterior_settings_is_an_error(calib_dir):
     settings = B.draw_settings(calib_dir, base, 2)
     with pytest.raises(HabsburgError, match="2 replicate settings for 3 seeds"):
         K.comparison_plan(base, [tiny_scenario()], seeds=3, steps=STEPS, posterior=settings)
+
+
+def test_compare_cli_with_posterior(tmp_path, scenario_file, calib_dir, capsys):
+    alt = tmp_path / "alt.toml"
+    alt.write_text(scenario_toml(tiny_scenario(name="alt")))
+    out = tmp_path / "cmp"
+    argv = ["compare", str(scenario_file), str(alt), "--seeds", "2", "--steps", "6"]
+    assert main([*argv, "--out", str(out), "--posterior", str(tmp_path / "nope")]) == 2
+    assert "--posterior" in capsys.readouterr().err and not out.exists()  # before any run
+    assert main([*argv, "--out", str(out), "--quiet", "--posterior", str(calib_dir)]) == 0
+    runs = pd.read_parquet(out / "runs.parquet")
+    assert sorted(runs["seed"].unique()) == sorted(replicate_seeds(tiny_scenario().seed, 2))
