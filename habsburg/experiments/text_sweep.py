@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import difflib
 import itertools
 import re
 import sys
@@ -128,8 +129,10 @@ def set_path(data: dict[str, Any], path: str, value: Any, where: str) -> None:
     for t in _tables(data, parts, path, where):
         if last not in t or isinstance(t[last], dict | list):
             allowed = [k for k, v in t.items() if not isinstance(v, dict | list)]
+            match = difflib.get_close_matches(last, allowed, n=1)
+            hint = f" (did you mean {match[0]!r}?)" if match else ""
             raise ScenarioError(
-                f"{where}: unknown setting {path!r}; allowed here: {', '.join(allowed)}"
+                f"{where}: unknown setting {path!r}{hint}; allowed here: {', '.join(allowed)}"
             )
         t[last] = value
 

@@ -135,7 +135,10 @@ def test_text_sweep_grid(scenario_files, small_corpus, tmp_path):
 @pytest.mark.parametrize(
     ("body", "message"),
     [
-        ('[[parameters]]\npath = "models.*.temprature"\nvalues = [1.0]\n', "temprature"),
+        (
+            '[[parameters]]\npath = "models.*.temprature"\nvalues = [1.0]\n',
+            "did you mean 'temperature'",
+        ),
         ('[[parameters]]\npath = "humans.nope"\nvalues = [1]\n', "humans.nope"),
         ('[[parameters]]\npath = "models.x.top_p"\nvalues = [0.5]\n', "'x'"),
         ('[[parameters]]\npath = "models.*.top_p"\nvalues = [2.0]\n', r"models\[0\].top_p"),
