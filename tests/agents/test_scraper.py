@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from conftest import tiny_scenario
+from tinyscenario import tiny_scenario
 
 from habsburg.ecosystem.store import MODEL, REPOST
 from habsburg.experiments.run import simulate

@@ -4,7 +4,7 @@ AI-text classifier off."""
 from __future__ import annotations
 
 import numpy as np
-from conftest import tiny_scenario
+from tinyscenario import tiny_scenario
 
 from habsburg.experiments import counterfactual as CF
 from habsburg.scenarios.schema import get_setting

@@ -4,7 +4,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import tiny_dict
+from tinyscenario import tiny_dict
 
 from habsburg.cli import main
 from habsburg.scenarios import ScenarioError, load_scenario
