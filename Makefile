@@ -25,6 +25,7 @@ run: $(VENV)/.installed
 test: $(VENV)/.installed-dev
 	$(BIN)/ruff check habsburg tests benchmarks examples
 	$(BIN)/ruff format --check habsburg tests benchmarks examples
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q
 
 # Hypothesis fuzzing of every input (make test runs a bounded 20-example profile of the same tests)
