@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from importlib import resources
 from pathlib import Path
 
@@ -41,8 +42,6 @@ def scaled(scenario: Scenario, factor: float) -> Scenario:
     """A copy of ``scenario`` with its populations and flows multiplied by ``factor``: authors,
     sites, AI demand, farm output and sites, crawl sizes and training budgets. The world (concepts,
     facts) is kept: a bigger internet about the same knowledge."""
-    import copy
-
     if factor <= 0:
         raise ScenarioError(f"scale factor must be > 0, got {factor}")
     sc = copy.deepcopy(scenario)
