@@ -25,7 +25,7 @@ def test_a_quiet_run_starts_no_resource_tracker():
     code = (
         "import sys\n"
         f"sys.path.insert(0, {str(TESTS)!r})\n"
-        "from conftest import tiny_scenario\n"
+        "from tinyscenario import tiny_scenario\n"
         "from habsburg.experiments.run import simulate\n"
         "simulate(tiny_scenario(), steps=2)\n"
         "import multiprocessing.resource_tracker as rt\n"

@@ -6,7 +6,7 @@ import pickle
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import tiny_scenario
+from tinyscenario import tiny_scenario
 
 from habsburg.ecosystem.store import Batch, ColumnTypes, DocumentStore, int_type
 from habsburg.model import export
