@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from habsburg.scenarios.errors import ScenarioError  # noqa: F401  (re-exported)
+from habsburg.scenarios.errors import ScenarioError
 from habsburg.scenarios.inputs import read_text_file
 
 

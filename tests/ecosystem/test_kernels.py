@@ -1,12 +1,12 @@
 import numpy as np
 import pytest
 
-from habsburg.ecosystem.registry import ErrorRegistry
 from habsburg.ecosystem.metrics import (
     js_divergence,
     pairwise_failure_ratio,
     systemic_failure_ratio,
 )
+from habsburg.ecosystem.registry import ErrorRegistry
 from habsburg.ecosystem.store import HUMAN, MODEL, Batch, DocumentStore
 from habsburg.ecosystem.watermark import WatermarkScheme
 from habsburg.ecosystem.world import World
