@@ -29,12 +29,9 @@ from habsburg.experiments.calibration.outputs import posterior_settings
 from habsburg.experiments.outcomes import BAND_OUTCOMES
 from habsburg.experiments.seeds import replicate_seeds
 from habsburg.experiments.sweep import (
-    RunOutput,
     SweepPlan,
-    check_executor_options,
-    open_executor,
     plan_points,
-    run_tasks,
+    run_plan,
 )
 from habsburg.scenarios.errors import UserError
 from habsburg.scenarios.schema import Scenario, ScenarioError, setting_spec
@@ -175,13 +172,7 @@ def run_posterior_draws(
     """Run the draws of ``plan`` (:func:`posterior_plan`; serially unless a Dask ``client``,
     ``scheduler`` or ``workers`` is given) and return their series (``draw``, ``step``,
     ``month``, the band metrics); a failed draw is an error (a band needs every draw)."""
-    serial = client is None and scheduler is None and workers is None
-    check_executor_options(scheduler=scheduler, workers=workers, serial=serial, client=client)
-    outputs: list[RunOutput] = []
-    with open_executor(
-        client=client, scheduler=scheduler, workers=workers, serial=serial
-    ) as executor:
-        run_tasks(plan, plan.tasks, executor, outputs.append, progress=progress)
+    outputs = run_plan(plan, progress=progress, client=client, scheduler=scheduler, workers=workers)
     for out in outputs:
         if out.error is not None:
             raise RuntimeError(

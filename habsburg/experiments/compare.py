@@ -24,10 +24,8 @@ from habsburg.experiments.run import check_steps
 from habsburg.experiments.sweep import (
     RunOutput,
     SweepPlan,
-    check_executor_options,
-    open_executor,
     plan_scenarios,
-    run_tasks,
+    run_plan,
 )
 from habsburg.scenarios.errors import UserError
 from habsburg.scenarios.schema import Scenario
@@ -148,13 +146,7 @@ def compare(
     ``posterior[r]`` (:func:`comparison_plan`).
     """
     plan = comparison_plan(base, alternatives, seeds, steps, posterior)
-    serial = client is None and scheduler is None and workers is None
-    check_executor_options(scheduler=scheduler, workers=workers, serial=serial, client=client)
-    outputs: list[RunOutput] = []
-    with open_executor(
-        client=client, scheduler=scheduler, workers=workers, serial=serial
-    ) as executor:
-        run_tasks(plan, plan.tasks, executor, outputs.append, progress=progress)
+    outputs = run_plan(plan, progress=progress, client=client, scheduler=scheduler, workers=workers)
     runs, series = _tables(plan, outputs)
     names = list(plan.scenarios)
     return Comparison(

@@ -96,7 +96,7 @@ def write_comparison_report(
         doc.paragraph(text)
     doc.heading("Differences from the base")
     if len(differences):
-        doc.table(_differences_table(differences, level))
+        doc.table(differences_table(differences, level))
     doc.heading("Runs")
     runs = result.runs
     table = {"outcome": list(runs.columns[2:])}
@@ -109,7 +109,8 @@ def write_comparison_report(
     return write_document(doc, out)
 
 
-def _differences_table(d: pd.DataFrame, level: str) -> pd.DataFrame:
+def differences_table(d: pd.DataFrame, level: str) -> pd.DataFrame:
+    """The paired differences as a report table (four significant digits)."""
     return pd.DataFrame(
         {
             "scenario": d["scenario"],

@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 
 from habsburg.experiments.files import atomic_write_parquet, prepare_output_dir, write_results_dir
-from habsburg.reports.compare import comparison_reading
+from habsburg.reports.compare import comparison_reading, differences_table
 from habsburg.reports.document import Document, sig, write_document
 
 #: the files a text comparison directory holds (besides its manifest)
@@ -24,24 +24,6 @@ FILES = ("runs.parquet", "differences.parquet", "report.md", "report.html")
 def prepare_text_comparison_dir(out: str | Path, force: bool = False) -> Path:
     """Check (and create) a text comparison's output directory before any run starts."""
     return prepare_output_dir(out, command="compare", force=force, expect=FILES)
-
-
-def differences_table(d: pd.DataFrame, level: str) -> pd.DataFrame:
-    """The paired differences as the report's table (four significant digits)."""
-    return pd.DataFrame(
-        {
-            "scenario": d["scenario"],
-            "outcome": d["outcome"],
-            "base": [sig(x) for x in d["base_mean"]],
-            "scenario mean": [sig(x) for x in d["scenario_mean"]],
-            "difference": [sig(x) for x in d["difference"]],
-            f"{level} CI": [
-                f"[{sig(lo)}, {sig(hi)}]" for lo, hi in zip(d["ci_low"], d["ci_high"], strict=True)
-            ],
-            "pairs": d["pairs"],
-            "CI excludes 0": ["yes" if x else "" for x in d["excludes_zero"]],
-        }
-    )
 
 
 def write_text_comparison(

@@ -29,6 +29,7 @@ from habsburg.experiments.sweep.executors import (
 from habsburg.experiments.sweep.orchestration import (
     SweepResult,
     point_summary,
+    run_plan,
     run_sweep,
     run_tasks,
 )
@@ -79,6 +80,7 @@ __all__ = [
     "plan_spec",
     "point_summary",
     "replicate_seeds",
+    "run_plan",
     "run_sweep",
     "run_tasks",
     "spec_from_dict",

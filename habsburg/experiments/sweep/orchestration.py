@@ -66,6 +66,26 @@ def run_tasks(
     return ran, failed
 
 
+def run_plan(
+    plan: SweepPlan,
+    *,
+    progress: bool = False,
+    client: Any = None,
+    scheduler: str | None = None,
+    workers: int | None = None,
+) -> list[RunOutput]:
+    """Every run of ``plan``, serially in this process unless a Dask ``client``, ``scheduler``
+    or ``workers`` is given (the same numbers either way); outputs in completion order."""
+    serial = client is None and scheduler is None and workers is None
+    check_executor_options(scheduler=scheduler, workers=workers, serial=serial, client=client)
+    outputs: list[RunOutput] = []
+    with open_executor(
+        client=client, scheduler=scheduler, workers=workers, serial=serial
+    ) as executor:
+        run_tasks(plan, plan.tasks, executor, outputs.append, progress=progress)
+    return outputs
+
+
 @dataclass
 class SweepResult:
     """What a sweep did: its directory, how many runs it ran / skipped / lost to errors."""
