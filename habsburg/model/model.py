@@ -8,6 +8,7 @@ One job: wiring and the monthly step. What it records lives in :mod:`habsburg.mo
 from __future__ import annotations
 
 import copy
+import os
 from collections import defaultdict
 from typing import Any
 
@@ -80,7 +81,9 @@ class EcosystemModel(mesa.Model):
 
     ``EcosystemModel(scenario="baseline", seed=1, **{"watermark.adoption": 0.5})``: a scenario
     object, library name or file, a seed (default: the scenario's), and any settings as flat
-    setting-path keywords, which is what ``mesa.batch_run`` and ``SolaraViz`` pass.
+    setting-path keywords, which is what ``mesa.batch_run`` and ``SolaraViz`` pass. ``config=``
+    is the same as ``scenario=`` under a name Mesa >= 3.4 does not use (its viz resets a model
+    with a ``scenario=`` object of Mesa's own, which this model then ignores).
 
     One step is one month (:meth:`step`): interventions due apply; humans publish; models serve
     demand; farms publish; scrapers crawl, filter and repost; models whose retrain is due retrain;
@@ -90,12 +93,18 @@ class EcosystemModel(mesa.Model):
 
     def __init__(
         self,
-        scenario: Scenario | str = "baseline",
+        scenario: Scenario | str | None = "baseline",
         *,
+        config: Scenario | str | None = None,
         seed: int | None = None,
         rng: int | None = None,
         **kwargs: Any,
     ) -> None:
+        if config is not None:  # the same as ``scenario``, under a name Mesa's viz leaves alone
+            scenario = config
+        elif not isinstance(scenario, Scenario | str | os.PathLike):
+            # Mesa >= 3.4 resets a model with its own ``mesa...Scenario`` object under this name
+            scenario = "baseline"
         if seed is None and rng is not None:  # mesa.batch_run (Mesa >= 3.4) passes ``rng``
             seed = int(rng)
         # ``**kwargs`` (by that name: Mesa's ModelCreator accepts unknown keywords only then) are

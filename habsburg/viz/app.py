@@ -59,10 +59,10 @@ def new_model(params: dict[str, Any]) -> EcosystemModel:
 def pending(params: dict[str, Any], model: EcosystemModel) -> set[str]:
     """The controls whose value differs from what the running model was built with."""
     session = attach(model)
-    sc = params["scenario"]
+    sc = params["config"]
     out = set()
     if sc.name != model.config.name or len(sc.models) != len(model.models):
-        out.add("scenario")
+        out.add("config")
     else:
         wanted = {path: c["value"] for path, c in lever_controls(sc).items()}
         wanted.update(lever_settings(params))
@@ -128,7 +128,7 @@ def Sidebar(model: solara.Reactive[EcosystemModel], params: solara.Reactive[dict
         settings = {**lever_settings(params.value), path: value}
         new = model_kwargs(current, params.value["seed"], settings)
         try:  # the model's own check (e.g. reservoir + distillation > 1)
-            resolve_scenario(new["scenario"], new["seed"], lever_settings(new))
+            resolve_scenario(new["config"], new["seed"], lever_settings(new))
         except Exception as err:
             set_problem(describe_error(err))
             return
@@ -157,7 +157,7 @@ def Sidebar(model: solara.Reactive[EcosystemModel], params: solara.Reactive[dict
             on_value=use_scenario,
             continuous_update=False,
         )
-        Changed("scenario" in changed)
+        Changed("config" in changed)
         solara.InputText(
             "Seed", value=str(params.value["seed"]), on_value=set_seed, continuous_update=False
         )

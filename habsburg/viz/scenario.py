@@ -1,7 +1,7 @@
 """What the browser runs: a viz-sized copy of the chosen scenario and the policy levers over it.
 
 The page keeps one :class:`~habsburg.model.model.EcosystemModel` per session and rebuilds it on
-Reset as ``EcosystemModel(scenario=<viz-sized Scenario>, seed=..., **{setting path: value})``:
+Reset as ``EcosystemModel(config=<viz-sized Scenario>, seed=..., **{setting path: value})``:
 the levers are setting paths, their sliders come from the typed parameters
 (:func:`habsburg.scenarios.parameters.parameters`), so a slider, an intervention and a sweep read
 the same declaration. A scenario is picked by library name or typed in as a file path, and loaded
@@ -214,12 +214,12 @@ def model_kwargs(p: Pick, seed: int | None = None, settings: dict | None = None)
     setting-path keywords."""
     defaults = {path: c["value"] for path, c in lever_controls(p.scenario).items()}
     changed = {k: v for k, v in (settings or {}).items() if k in defaults and v != defaults[k]}
-    return {"scenario": p.scenario, "seed": p.scenario.seed if seed is None else seed, **changed}
+    return {"config": p.scenario, "seed": p.scenario.seed if seed is None else seed, **changed}
 
 
 def lever_settings(params: dict) -> dict:
     """The setting-path keywords of ``params`` (everything but the scenario and the seed)."""
-    return {k: v for k, v in params.items() if k not in ("scenario", "seed")}
+    return {k: v for k, v in params.items() if k not in ("config", "seed")}
 
 
 def check_seed(text: str) -> int:
