@@ -95,3 +95,12 @@ def tiny_dict(**overrides) -> dict:
 
 def tiny_scenario(**overrides):
     return from_dict(tiny_dict(**overrides), "tiny")
+
+
+#: a six-month scenario file (TOML text) for CLI tests: one lab, model and scraper
+MINI = (
+    'name = "mini"\nstart = "2020-01"\nend = "2020-06"\nchatbot_launch = "2020-03"\n'
+    "[world]\nconcepts = 100\nfacts = 20\n[humans]\nauthors = 30\n[web]\nsites = 20\n"
+    '[[labs]]\nname = "l"\n[[models]]\nname = "m"\nlab = "l"\nlaunch = "2020-03"\n'
+    '[[scrapers]]\nname = "s"\n'
+)

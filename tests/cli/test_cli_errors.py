@@ -4,17 +4,11 @@ says what happened (2 bad input, 1 a failed check, 3 a bug)."""
 from __future__ import annotations
 
 import pytest
+from tinyscenario import MINI
 
 from habsburg.cli import main
 from habsburg.experiments import limits
 from habsburg.scenarios.errors import CheckFailed
-
-MINI = (
-    'name = "mini"\nstart = "2020-01"\nend = "2020-06"\nchatbot_launch = "2020-03"\n'
-    "[world]\nconcepts = 100\nfacts = 20\n[humans]\nauthors = 30\n[web]\nsites = 20\n"
-    '[[labs]]\nname = "l"\n[[models]]\nname = "m"\nlab = "l"\nlaunch = "2020-03"\n'
-    '[[scrapers]]\nname = "s"\n'
-)
 
 
 @pytest.fixture(autouse=True)

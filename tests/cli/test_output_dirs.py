@@ -6,15 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
+from tinyscenario import MINI
 
 from habsburg.cli import main
-
-MINI = (
-    'name = "mini"\nstart = "2020-01"\nend = "2020-06"\nchatbot_launch = "2020-03"\n'
-    "[world]\nconcepts = 100\nfacts = 20\n[humans]\nauthors = 30\n[web]\nsites = 20\n"
-    '[[labs]]\nname = "l"\n[[models]]\nname = "m"\nlab = "l"\nlaunch = "2020-03"\n'
-    '[[scrapers]]\nname = "s"\n'
-)
 
 
 @pytest.fixture(autouse=True)
