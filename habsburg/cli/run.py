@@ -59,6 +59,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         "replaced) and run even if the projected memory exceeds this machine's",
     )
     p.add_argument(
+        "--store-dir",
+        default=None,
+        metavar="DIR",
+        help="keep the document store's columns in files in a private directory inside DIR "
+        "(removed at the end) instead of in memory: only the months crawls can reach stay in "
+        "memory, for runs larger than memory such as scaled(baseline, 100); same results",
+    )
+    p.add_argument(
         "--posterior",
         default=None,
         metavar="CALIB_DIR",
@@ -109,6 +117,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         resume=args.resume,
         force=args.force,
         resume_command=resume_command(args, out),
+        store_dir=args.store_dir,
     )
     if band_plan is not None:
         write_bands(args, band_plan, out)
@@ -164,6 +173,7 @@ def run_text(args: argparse.Namespace) -> int:
             ("--checkpoint-every", args.checkpoint_every is not None),
             ("--resume", args.resume),
             ("--posterior", args.posterior is not None),
+            ("--store-dir", args.store_dir is not None),
         )
         if given
     ]

@@ -4,26 +4,34 @@ before anything runs, a run that would not fit the machine.
 The projection is deliberately simple and a little generous (an upper bound rather than a
 forecast): documents are the sum over months of every publishing flow at its scheduled level
 (human authors, AI demand, content farms, scraper reposts); memory is documents times the
-document store's bytes per document (ragged concept and claim columns included, doubled for the
-store's growth by doubling and the tables written at the end) plus the fixed arrays whose size
-the world sets (every model's fact beliefs, the communities' concept mixtures).
+document store's bytes per document (the column types the scenario's sizes give, ragged concept
+and claim columns included), times a headroom for the retrain peaks and the tables written at
+the end, plus the fixed arrays whose size the world sets (every model's fact beliefs, the
+communities' concept mixtures) and the interpreter. With the store's columns on disk
+(``habsburg run --store-dir``) only the months crawls can reach count toward memory, and the
+whole store toward the directory's free disk.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
-from habsburg.scenarios.errors import LimitError
+from habsburg.ecosystem.columns import ColumnTypes, expected_documents
+from habsburg.scenarios.errors import LimitError, ScenarioError
 from habsburg.scenarios.schema import Scenario
 
-#: bytes of the fixed-width columns of one document (ids, step, site, producer, provenance,
-#: tokens, green count, quality, offsets: measured from DocumentStore.nbytes on the tiny scenario)
-FIXED_BYTES = 64
-#: headroom for the store's capacity doubling, crawl arrays and the final tables
-OVERHEAD = 3.0
+#: headroom over the store for retrain peaks, crawl arrays and the final tables (measured at
+#: ``scaled(baseline, 10)``: peak 1.4x the store)
+OVERHEAD = 1.6
+#: the interpreter, numpy, pandas and Mesa before any document
+BASE_BYTES = 400 * 2**20
+#: bytes per document of the Parquet results (measured: 19-20 B per document at 1x-100x)
+RESULT_BYTES = 24
 #: share of the machine's available memory a run may be projected to use
 MEMORY_SHARE = 0.8
 
@@ -34,6 +42,36 @@ class Projection:
     memory_bytes: int
     #: (setting path, projected documents it causes) largest first
     contributors: list[tuple[str, float]]
+    #: the document store's bytes (in memory, or on disk with ``on_disk``)
+    store_bytes: int = 0
+
+
+def store_bytes_per_document(scenario: Scenario) -> float:
+    """Bytes one document takes in the store, from the column types the scenario's sizes give
+    (``ColumnTypes.for_scenario``): the fixed-width columns, the style vector, the offsets and
+    the ragged concept draws and fact claims at the scenario's mean lengths (the wide types for
+    sizes the narrow ones cannot hold: the store refuses those itself, naming the setting)."""
+    try:
+        t = ColumnTypes.for_scenario(scenario, expected_documents(scenario))
+    except ScenarioError:
+        t = ColumnTypes()
+    h = scenario.humans
+    fixed = (
+        t.step.itemsize
+        + t.site.itemsize
+        + 1  # kind
+        + t.producer.itemsize
+        + t.model.itemsize
+        + 4 * 3  # synthetic_fraction, quality, paraphrase (float32)
+        + 2 * t.tokens.itemsize  # tokens, green
+        + t.row.itemsize  # original
+        + 4 * scenario.world.style_dim
+        + 2 * t.offset.itemsize
+    )
+    tokens = max(h.tokens_mean, scenario.demand.tokens_mean)
+    concepts = tokens / h.tokens_per_concept * t.concept.itemsize
+    claims = h.facts_per_doc * (t.fact.itemsize + t.value.itemsize + t.error.itemsize)
+    return fixed + concepts + claims
 
 
 def _curve_total(scenario: Scenario, curve, steps: int) -> float:
@@ -45,8 +83,9 @@ def _curve_total(scenario: Scenario, curve, steps: int) -> float:
     return float(level[months >= 0].sum())
 
 
-def project(scenario: Scenario, steps: int | None = None) -> Projection:
-    """Projected documents and peak memory of ``steps`` months (default all) of ``scenario``."""
+def project(scenario: Scenario, steps: int | None = None, *, on_disk: bool = False) -> Projection:
+    """Projected documents and peak memory of ``steps`` months (default all) of ``scenario``;
+    ``on_disk``: with the store's columns in files, only the months crawls reach in memory."""
     n = scenario.steps if steps is None else steps
     h = scenario.humans
     flows: list[tuple[str, float]] = [
@@ -63,19 +102,22 @@ def project(scenario: Scenario, steps: int | None = None) -> Projection:
             )
         )
     documents = sum(v for _, v in flows)
-    tokens = max(h.tokens_mean, scenario.demand.tokens_mean)
-    concepts_per_doc = tokens / h.tokens_per_concept
-    per_doc = (
-        FIXED_BYTES + 4 * concepts_per_doc + 16 * h.facts_per_doc + 8 * scenario.world.style_dim
-    )
+    store = documents * store_bytes_per_document(scenario)
+    resident = store
+    if on_disk and n > 0:
+        window = max((s.window_months for s in scenario.scrapers), default=1) + 2
+        resident = store * min(1.0, window / n)
     w = scenario.world
     fixed = 8 * (
         3 * len(scenario.models) * w.facts * w.values_per_fact
         + (w.communities + 4 * len(scenario.models) + 4) * w.concepts
     )
-    memory = documents * per_doc * OVERHEAD + fixed
+    memory = resident * OVERHEAD + fixed + BASE_BYTES
     return Projection(
-        int(documents), int(memory), sorted(flows, key=lambda kv: kv[1], reverse=True)
+        int(documents),
+        int(memory),
+        sorted(flows, key=lambda kv: kv[1], reverse=True),
+        int(store),
     )
 
 
@@ -105,11 +147,27 @@ def check_limits(
     force: bool = False,
     available: int | None = None,
     runs: int = 1,
+    store_dir: str | Path | None = None,
+    free_disk: int | None = None,
 ) -> Projection:
     """Refuse (:class:`LimitError`) a run projected to need more memory than the machine has
     available, naming the estimate and the settings to lower; ``force`` skips the refusal.
-    ``runs`` is how many such runs share the machine at once (parallel workers)."""
-    p = project(scenario, steps)
+    ``runs`` is how many such runs share the machine at once (parallel workers). With
+    ``store_dir`` (the store's columns in files there) memory counts only the months crawls
+    reach, and the whole store must fit the directory's free disk (``free_disk``: measured when
+    None)."""
+    p = project(scenario, steps, on_disk=store_dir is not None)
+    if store_dir is not None and not force:
+        free = free_disk if free_disk is not None else shutil.disk_usage(store_dir).free
+        need = p.store_bytes + p.documents * RESULT_BYTES
+        if need > 0.9 * free:
+            raise LimitError(
+                f"scenario {scenario.name!r} is projected to publish ~{p.documents:,} documents: "
+                f"~{_gib(p.store_bytes)} of store columns in --store-dir {str(store_dir)!r} and "
+                f"~{_gib(p.documents * RESULT_BYTES)} of results, more than the "
+                f"{_gib(0.9 * free)} free there; choose a directory on a larger disk, lower "
+                "the scenario's sizes or --steps, or pass --force to try anyway"
+            )
     limit = available if available is not None else available_memory()
     if force or limit is None or p.memory_bytes * runs <= MEMORY_SHARE * limit:
         return p
@@ -126,5 +184,11 @@ def check_limits(
         + (f" ({runs} runs at once)" if runs > 1 else "")
         + f", more than the {_gib(MEMORY_SHARE * limit)} this machine can give it; lower "
         + (world or top or "the scenario's sizes")
-        + " or --steps, or pass --force to try anyway"
+        + " or --steps"
+        + (
+            ", keep the store on disk with --store-dir DIR (habsburg run)"
+            if store_dir is None and runs == 1 and not world
+            else ""
+        )
+        + ", or pass --force to try anyway"
     )

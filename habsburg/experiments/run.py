@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import platform
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,7 +28,7 @@ from habsburg.experiments.limits import check_limits
 from habsburg.model import export
 from habsburg.model.export import write_tables
 from habsburg.model.model import EcosystemModel
-from habsburg.scenarios.errors import CheckpointError, HabsburgError, Interrupted
+from habsburg.scenarios.errors import CheckpointError, HabsburgError, Interrupted, OutputPathError
 from habsburg.scenarios.schema import Scenario, ScenarioError
 
 PACKAGES = ("habsburg", "mesa", "numpy", "scipy", "pandas", "networkx", "pyarrow", "matplotlib")
@@ -83,12 +86,14 @@ def simulate(
     checkpoint_every: int | None = None,
     checkpoint: str | Path | None = None,
     resume: bool = False,
+    store_dir: str | Path | None = None,
 ) -> EcosystemModel:
     """Build the model and step it (``steps`` months, default the whole scenario).
 
     With ``checkpoint`` (a file) the model is pickled there every ``checkpoint_every`` months;
     ``resume=True`` continues from that file when it exists (same tables as an uninterrupted
-    run: the checkpoint holds the random generators' state too).
+    run: the checkpoint holds the random generators' state too). ``store_dir`` (an existing
+    directory) holds the document store's column files (see :func:`store_scratch`).
     """
     n = check_steps(scenario, steps)
     if checkpoint_every is not None and checkpoint_every < 1:
@@ -102,7 +107,7 @@ def simulate(
                 "months asked for; delete it or ask for more --steps"
             )
     if model is None:
-        model = EcosystemModel(scenario, seed=seed)
+        model = EcosystemModel(scenario, seed=seed, store_dir=store_dir)
     # no tqdm at all without progress: even a disabled bar creates tqdm's multiprocessing lock,
     # which starts a resource-tracker process that outlives the run
     bar = (
@@ -122,6 +127,44 @@ def simulate(
     return model
 
 
+def check_store_dir(
+    store_dir: str | Path, *, checkpoint_every: int | None = None, resume: bool = False
+) -> Path:
+    """The directory ``--store-dir`` names, checked before any work: a directory (created if
+    missing) this process can write to, and no checkpoints (a checkpoint pickles the model,
+    whose store then lives in files it cannot hold)."""
+    path = Path(store_dir)
+    if checkpoint_every is not None or resume:
+        raise OutputPathError(
+            f"--store-dir {str(path)!r} cannot be combined with --checkpoint-every or --resume: "
+            "a checkpoint holds the whole model, and with --store-dir its documents live in "
+            "files; drop one of them"
+        )
+    if path.exists() and not path.is_dir():
+        raise OutputPathError(f"--store-dir {str(path)!r} is not a directory")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise OutputPathError(
+            f"--store-dir {str(path)!r} cannot be created: {err.strerror}"
+        ) from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise OutputPathError(f"--store-dir {str(path)!r} is not writable")
+    return path
+
+
+@contextlib.contextmanager
+def store_scratch(store_dir: str | Path | None):
+    """A new private directory inside ``store_dir`` for the store's column files (yielded), removed
+    with everything in it when the run ends, however it ends; nothing else in ``store_dir`` is
+    touched. Yields None when ``store_dir`` is None (the store stays in memory)."""
+    if store_dir is None:
+        yield None
+        return
+    with tempfile.TemporaryDirectory(prefix="habsburg-store-", dir=store_dir) as scratch:
+        yield Path(scratch)
+
+
 def run_scenario(
     scenario: Scenario,
     *,
@@ -134,6 +177,7 @@ def run_scenario(
     resume: bool = False,
     force: bool = False,
     resume_command: str | None = None,
+    store_dir: str | Path | None = None,
 ) -> RunResult:
     """Run ``scenario`` and (when ``out`` is given) write its results directory:
 
@@ -154,65 +198,76 @@ def run_scenario(
     (``KeyboardInterrupt``: Ctrl-C, or SIGTERM under the CLI) raises
     :class:`~habsburg.scenarios.errors.Interrupted` saying whether a checkpoint was kept and
     how to resume (``resume_command``, default: the same call with ``resume=True``).
+
+    ``store_dir`` keeps the document store's columns in files in a private directory inside it
+    (removed at the end) instead of in memory: only the months crawls can reach stay in memory,
+    so runs larger than memory (``scaled(baseline, 100)``) fit; the results are the same.
     """
     n = check_steps(scenario, steps)
     if (checkpoint_every is not None or resume) and out is None:
         raise ScenarioError("checkpoints (--checkpoint-every, --resume) need an output directory")
     if checkpoint_every is not None and checkpoint_every < 1:
         raise ScenarioError(f"--checkpoint-every must be >= 1 month, got {checkpoint_every}")
-    check_limits(scenario, n, force=force)
+    if store_dir is not None:
+        store_dir = check_store_dir(store_dir, checkpoint_every=checkpoint_every, resume=resume)
+    check_limits(scenario, n, force=force, store_dir=store_dir)
     out_dir = Path(out) if out is not None else None
     if out_dir is not None:
         prepare_output_dir(out_dir, command="run", force=force)
     ckpt = checkpoint_path(out_dir) if out_dir is not None else None
-    started = time.time()
-    try:
-        model = simulate(
-            scenario,
-            seed=seed,
-            steps=steps,
-            progress=progress,
-            checkpoint_every=checkpoint_every,
-            checkpoint=ckpt,
-            resume=resume,
-        )
-    except KeyboardInterrupt:
-        raise Interrupted(_interrupted_message(ckpt, resume_command)) from None
-    # documents and error_claims are streamed from the store by export.write_tables
-    tables = export.tables(model, documents=False)
-    seconds = time.time() - started
-    if out_dir is not None:
-        manifest = {
-            # as given (interventions change model.config during the run), with the seed used
-            "scenario": {**scenario.to_dict(), "seed": model.config.seed},
-            "scenario_name": scenario.name,
-            "seed": model.config.seed,
-            "steps": model.steps,
-            "first_month": scenario.start,
-            "last_month": model.date,
-            "seconds": round(seconds, 3),
-            "documents": len(model.internet.store),
-            "versions": package_versions(),
-            "habsburg_command": "run",
-            "command": " ".join(sys.argv),
-        }
-
-        def fill(tmp: Path) -> None:
-            files = write_tables(model, tmp, tables)
-            # the report (``finish``) reads the manifest: a provisional one, replaced at the end
-            (tmp / "manifest.json").write_text(
-                json.dumps({**manifest, "files": files}, indent=2, default=str)
-            )
-            if finish is not None:
-                finish(tmp)
-
+    with store_scratch(store_dir) as scratch:
+        started = time.time()
         try:
-            write_results_dir(out_dir, fill, manifest, command="run")
+            model = simulate(
+                scenario,
+                seed=seed,
+                steps=steps,
+                progress=progress,
+                checkpoint_every=checkpoint_every,
+                checkpoint=ckpt,
+                resume=resume,
+                store_dir=scratch,
+            )
         except KeyboardInterrupt:
-            raise Interrupted(_interrupted_message(ckpt, resume_command, writing=True)) from None
-        if ckpt is not None:
-            ckpt.unlink(missing_ok=True)
-    return RunResult(model, tables, out_dir, seconds)
+            raise Interrupted(_interrupted_message(ckpt, resume_command)) from None
+        # documents and error_claims are streamed from the store by export.write_tables
+        tables = export.tables(model, documents=False)
+        seconds = time.time() - started
+        if out_dir is not None:
+            manifest = {
+                # as given (interventions change model.config during the run), with the seed used
+                "scenario": {**scenario.to_dict(), "seed": model.config.seed},
+                "scenario_name": scenario.name,
+                "seed": model.config.seed,
+                "steps": model.steps,
+                "first_month": scenario.start,
+                "last_month": model.date,
+                "seconds": round(seconds, 3),
+                "documents": len(model.internet.store),
+                "store_on_disk": store_dir is not None,
+                "versions": package_versions(),
+                "habsburg_command": "run",
+                "command": " ".join(sys.argv),
+            }
+
+            def fill(tmp: Path) -> None:
+                files = write_tables(model, tmp, tables)
+                # the report (``finish``) reads the manifest: a provisional one, replaced at the end
+                (tmp / "manifest.json").write_text(
+                    json.dumps({**manifest, "files": files}, indent=2, default=str)
+                )
+                if finish is not None:
+                    finish(tmp)
+
+            try:
+                write_results_dir(out_dir, fill, manifest, command="run")
+            except KeyboardInterrupt:
+                raise Interrupted(
+                    _interrupted_message(ckpt, resume_command, writing=True)
+                ) from None
+            if ckpt is not None:
+                ckpt.unlink(missing_ok=True)
+        return RunResult(model, tables, out_dir, seconds)
 
 
 def _interrupted_message(ckpt: Path | None, command: str | None, writing: bool = False) -> str:

@@ -22,6 +22,7 @@ from habsburg.agents.generative import GenerativeModel
 from habsburg.agents.human import HumanPopulation
 from habsburg.agents.scraper import Scraper
 from habsburg.ecosystem.internet import HUMAN_SITE, Internet, build_site_graph, csr, pagerank
+from habsburg.ecosystem.ondisk import OnDiskStore
 from habsburg.ecosystem.publishing import adoption_level
 from habsburg.ecosystem.registry import ErrorRegistry
 from habsburg.ecosystem.store import Batch, DocumentStore
@@ -83,7 +84,10 @@ class EcosystemModel(mesa.Model):
     object, library name or file, a seed (default: the scenario's), and any settings as flat
     setting-path keywords, which is what ``mesa.batch_run`` and ``SolaraViz`` pass. ``config=``
     is the same as ``scenario=`` under a name Mesa >= 3.4 does not use (its viz resets a model
-    with a ``scenario=`` object of Mesa's own, which this model then ignores).
+    with a ``scenario=`` object of Mesa's own, which this model then ignores). ``store_dir``
+    keeps the document store's columns in files in that (existing) directory
+    (:class:`~habsburg.ecosystem.ondisk.OnDiskStore`: only the months crawls can reach stay in
+    memory), for runs larger than memory; the results are the same.
 
     One step is one month (:meth:`step`): interventions due apply; humans publish; models serve
     demand; farms publish; scrapers crawl, filter and repost; models whose retrain is due retrain;
@@ -98,6 +102,7 @@ class EcosystemModel(mesa.Model):
         config: Scenario | str | None = None,
         seed: int | None = None,
         rng: int | None = None,
+        store_dir: str | os.PathLike | None = None,
         **kwargs: Any,
     ) -> None:
         if config is not None:  # the same as ``scenario``, under a name Mesa's viz leaves alone
@@ -127,9 +132,12 @@ class EcosystemModel(mesa.Model):
         # (plus PageRank) for the scrapers' vectorised random walks over it.
         self.space = Network(graph, random=self.random)
         indptr, indices = csr(self.space.G)
-        self.internet = Internet(
-            graph, kind, owner, pagerank(graph), indptr, indices, DocumentStore.for_scenario(sc)
+        store = (
+            DocumentStore.for_scenario(sc)
+            if store_dir is None
+            else OnDiskStore.for_scenario(sc, directory=store_dir)
         )
+        self.internet = Internet(graph, kind, owner, pagerank(graph), indptr, indices, store)
         self.human_sites = self.internet.sites_of(HUMAN_SITE)
         self.errors = ErrorRegistry(
             sc.world.facts, sc.world.values_per_fact, self.world.true_values

@@ -1,0 +1,89 @@
+"""``habsburg run --store-dir``: the store's columns in files (only the months crawls reach in
+memory) give the same results, leave nothing behind, and bad uses are refused before any work."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+from tinyscenario import MINI
+
+from habsburg.cli import main
+from habsburg.experiments import limits
+from habsburg.scenarios import load_scenario
+from habsburg.scenarios.errors import LimitError
+
+#: MINI over two years with a 3-month crawl window, so the on-disk store drops old months
+LONG = MINI.replace('end = "2020-06"', 'end = "2021-12"') + "window_months = 3\n"
+
+
+@pytest.fixture(autouse=True)
+def workdir(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "long.toml").write_text(LONG)
+    return tmp_path
+
+
+def run(*args: str) -> int:
+    return main(["run", "long.toml", "--no-report", "--quiet", *args])
+
+
+def test_store_on_disk_gives_the_same_tables_and_leaves_only_the_users_files(workdir):
+    scratch = workdir / "scratch"
+    scratch.mkdir()
+    (scratch / "mine.txt").write_text("user")
+    assert run("--out", "memory") == 0
+    assert run("--out", "disk", "--store-dir", "scratch") == 0
+    # the store's private directory is gone; the user's file is untouched
+    assert [p.name for p in scratch.iterdir()] == ["mine.txt"]
+    assert (scratch / "mine.txt").read_text() == "user"
+    manifest = json.loads((workdir / "disk" / "manifest.json").read_text())
+    assert manifest["store_on_disk"] is True and manifest["documents"] > 1000
+    for table in ("documents", "error_claims", "model_metrics", "crawls", "training_sources"):
+        pd.testing.assert_frame_equal(
+            pd.read_parquet(workdir / "memory" / f"{table}.parquet"),
+            pd.read_parquet(workdir / "disk" / f"{table}.parquet"),
+        )
+
+
+def test_a_missing_store_dir_is_created_and_left_empty(workdir):
+    assert run("--out", "out", "--steps", "4", "--store-dir", "new/dir") == 0
+    assert (workdir / "new" / "dir").is_dir() and not any((workdir / "new" / "dir").iterdir())
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--store-dir", "afile"], "is not a directory"),
+        (["--store-dir", "d", "--checkpoint-every", "2"], "cannot be combined"),
+        (["--store-dir", "d", "--resume"], "cannot be combined"),
+    ],
+)
+def test_bad_store_dir_is_refused_before_any_work(workdir, capsys, monkeypatch, args, message):
+    def forbidden(*a, **k):
+        raise AssertionError("the simulation started before --store-dir was checked")
+
+    monkeypatch.setattr("habsburg.experiments.run.simulate", forbidden)
+    (workdir / "afile").write_text("x")
+    assert run("--out", "out", *args) == 2
+    err = capsys.readouterr().err
+    assert message in err and "--store-dir" in err and "Traceback" not in err
+    assert not (workdir / "out").exists()
+
+
+def test_limits_on_disk_count_the_crawl_window_in_memory_and_the_store_on_disk(tmp_path):
+    sc = load_scenario("baseline")
+    memory, disk = limits.project(sc), limits.project(sc, on_disk=True)
+    assert disk.documents == memory.documents and disk.store_bytes == memory.store_bytes
+    # 26 of 132 months resident: well under half the in-memory projection's store part
+    assert disk.memory_bytes - limits.BASE_BYTES < 0.3 * (memory.memory_bytes - limits.BASE_BYTES)
+    # the store's bytes per document come from the narrow column types (measured: 99.5 B)
+    assert 85 < limits.store_bytes_per_document(sc) < 130
+    with pytest.raises(LimitError, match=r"--store-dir .*free there.*--force"):
+        limits.check_limits(sc, store_dir=tmp_path, free_disk=2**20, available=2**40)
+    limits.check_limits(sc, store_dir=tmp_path, free_disk=2**20, available=2**40, force=True)
+    # a run too big for memory is pointed at --store-dir
+    with pytest.raises(LimitError, match=r"--store-dir DIR"):
+        limits.check_limits(sc, available=2**28)
