@@ -13,7 +13,7 @@ from habsburg.ecosystem.detectors import DetectorModel
 from habsburg.ecosystem.edits import EditProcess
 from habsburg.ecosystem.internet import AGGREGATOR_SITE
 from habsburg.ecosystem.rates import false_positive_rate, precision_recall
-from habsburg.ecosystem.sampling import group_by_key, sample_categorical
+from habsburg.ecosystem.sampling import CategoricalTable
 from habsburg.ecosystem.store import REPOST, Batch
 from habsburg.scenarios.schema import DataPolicy, ScraperConfig
 
@@ -28,6 +28,30 @@ def weighted_sample_without_replacement(
         return np.arange(n)
     keys = np.log(rng.random(n)) / weights
     return np.sort(np.argpartition(-keys, k - 1)[:k])
+
+
+def _ragged_index(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Indices ``starts[i] .. starts[i] + lengths[i] - 1`` for every i, concatenated."""
+    total = int(lengths.sum())
+    return np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(total)
+
+
+def _search_sorted(table: CategoricalTable, u: np.ndarray) -> np.ndarray:
+    """``table.search(u)`` with the uniforms looked up in increasing order (the same outcomes;
+    a binary search over sorted keys mostly hits the cache and predicts its branches)."""
+    order = np.argsort(u)
+    out = np.empty(u.size, dtype=np.int32)
+    out[order] = table.search(u[order])
+    return out
+
+
+def _sorted_unique(values: np.ndarray) -> np.ndarray:
+    """``np.unique(values)`` by sorting (numpy's hash-based unique is ~15x slower here)."""
+    values = np.sort(values)
+    keep = np.empty(values.size, dtype=bool)
+    keep[:1] = True
+    np.not_equal(values[1:], values[:-1], out=keep[1:])
+    return values[keep]
 
 
 class Scraper(CellAgent):
@@ -81,42 +105,38 @@ class Scraper(CellAgent):
         """Sample up to ``docs_per_crawl`` distinct documents from the last ``window_months``,
         each with probability ∝ visits to its site × exp(−age / recency_months).
 
-        Works on (month, site) cells, so the cost grows with the sample, not with the web: cells
-        are drawn by weight × document count, then a document uniformly within the cell; repeats
-        are redrawn. When the sample would take most candidates, it is drawn exactly instead.
+        Works on the (month, visited site) cells, so the cost grows with the sample, not with the
+        web: cells are drawn by weight × document count, then a document uniformly within the
+        cell; repeats are redrawn. When the sample would take most candidates, it is drawn
+        exactly instead. (Only visited sites weigh anything: leaving the others out of the
+        cumulative weights changes no draw.)
         """
         c, m = self.config, self.model
-        rng, store, n_sites = m.rng, m.internet.store, m.internet.n_sites
-        ages = np.arange(min(c.window_months, t + 1))
-        index = [store.site_index(t - a, n_sites) for a in ages]
-        counts = np.stack([np.diff(starts) for _, starts in index])  # (ages, sites)
-        visited = visits > 0
-        n_candidates = int(counts[:, visited].sum())
+        rng = m.rng
+        months = min(c.window_months, t + 1)
+        rows, offsets, counts = m.internet.recent_cells(t, months)
+        visited = np.flatnonzero(visits)
+        counts = counts[:, visited].ravel()  # cells (age, visited site), age-major
+        offsets = offsets[:, visited].ravel()
+        n_candidates = int(counts.sum())
         k = min(c.docs_per_crawl, n_candidates)
         if k == 0:
             return np.zeros(0, dtype=np.int64)
-        doc_weight = np.exp(-ages / c.recency_months)[:, None] * visits[None, :]
+        ages = np.arange(months)
+        doc_weight = (np.exp(-ages / c.recency_months)[:, None] * visits[visited][None, :]).ravel()
         if k > n_candidates // 2:  # exact: weighted sampling without replacement
-            rows = [index[a][0][np.repeat(visited, counts[a])] for a in ages]
-            weights = [
-                np.repeat(doc_weight[a], counts[a])[np.repeat(visited, counts[a])] for a in ages
-            ]
-            rows, weights = np.concatenate(rows), np.concatenate(weights)
-            return np.sort(rows[weighted_sample_without_replacement(weights, k, rng)])
-        cell_weight = (doc_weight * counts).ravel()
+            docs = rows[_ragged_index(offsets, counts)]
+            weights = np.repeat(doc_weight, counts)
+            return np.sort(docs[weighted_sample_without_replacement(weights, k, rng)]).astype(
+                np.int64
+            )
+        cells = CategoricalTable(doc_weight * counts)
         chosen = np.zeros(0, dtype=np.int64)
         while chosen.size < k:
             need = int(1.2 * (k - chosen.size)) + 16
-            cells = sample_categorical(cell_weight, need, rng)
-            age, site = np.divmod(cells, n_sites)
-            within = (rng.random(need) * counts[age, site]).astype(np.int64)
-            docs = np.empty(need, dtype=np.int64)
-            order, ages_drawn, bounds = group_by_key(age)  # one pass, then a slice per month
-            for i, a in enumerate(ages_drawn.tolist()):
-                sel = order[bounds[i] : bounds[i + 1]]
-                rows, starts = index[a]
-                docs[sel] = rows[starts[site[sel]] + within[sel]]
-            chosen = np.unique(np.concatenate([chosen, docs]))
+            cell = _search_sorted(cells, rng.random(need))
+            within = (rng.random(need) * counts[cell]).astype(np.int64)
+            chosen = _sorted_unique(np.concatenate([chosen, rows[offsets[cell] + within]]))
         if chosen.size > k:
             chosen = np.sort(rng.choice(chosen, size=k, replace=False))
         return chosen
@@ -188,13 +208,19 @@ class Scraper(CellAgent):
 
     def classifier(self) -> DetectorModel:
         """The score model of this scraper's AI-text classifier (``filters.classifier_model``; an
-        old fixed ``classifier_tpr`` re-anchors it at that recall and ``classifier_fpr``)."""
+        old fixed ``classifier_tpr`` re-anchors it at that recall and ``classifier_fpr``). Kept
+        while those settings keep their values (an intervention may change them)."""
         f = self.config.filters
+        key = (tuple(vars(f.classifier_model).values()), f.classifier_tpr, f.classifier_fpr)
+        cached = self.__dict__.get("_classifier")
+        if cached is not None and cached[0] == key:
+            return cached[1]
         detector = DetectorModel(**dataclasses.asdict(f.classifier_model))
         if f.classifier_tpr >= 0:
             detector = detector.at_operating_point(
                 min(max(f.classifier_tpr, f.classifier_fpr + 1e-6), 1 - 1e-9), f.classifier_fpr
             )
+        self._classifier = (key, detector)
         return detector
 
     def classifier_scores(self, ids: np.ndarray) -> np.ndarray:

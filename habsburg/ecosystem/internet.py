@@ -1,9 +1,14 @@
 """The simulated internet: a seeded scale-free site graph (also Mesa's ``Network`` space) with
-PageRank for crawling, plus the shared :class:`DocumentStore`."""
+PageRank for crawling, plus the shared :class:`DocumentStore`.
+
+``Internet.recent_cells`` hands crawlers the documents of a window of months grouped by (month,
+site) in one array: the months before the current one are fixed once it has begun, so they are
+joined once per month and shared by every scraper; only the current month (which grows as
+scrapers repost) is refreshed per crawl."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import networkx as nx
 import numpy as np
@@ -25,6 +30,19 @@ class Internet:
     indptr: np.ndarray  # CSR out-links for vectorised random walks
     indices: np.ndarray
     store: DocumentStore
+    #: the past months of each crawl window (by window length), for the current month only
+    _recent: dict[int, _PastMonths] = field(default_factory=dict, repr=False, compare=False)
+
+    def __getstate__(self) -> dict:
+        """Checkpoints leave out the crawl-window cache (rebuilt on demand)."""
+        state = self.__dict__.copy()
+        del state["_recent"]
+        state.pop("_walk", None)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._recent = {}
 
     @property
     def n_sites(self) -> int:
@@ -36,28 +54,65 @@ class Internet:
             mask &= self.site_owner == owner
         return np.flatnonzero(mask)
 
+    def recent_cells(self, t: int, months: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Documents of months ``t, t-1, .., t-months+1`` grouped by (age, site): ``(rows,
+        offsets, counts)`` with the rows of site ``s`` published ``a`` months before ``t`` at
+        ``rows[offsets[a, s] : offsets[a, s] + counts[a, s]]`` (each cell in the store's site-index
+        order). ``rows`` is a view of a buffer that the next call overwrites."""
+        store, n_sites = self.store, self.n_sites
+        past_stop = store.step_slice(t, t).start  # rows before month t never change again
+        past = self._recent.get(months)
+        if past is None or past.key != (t, id(store), past_stop):
+            if any(p.key[0] != t for p in self._recent.values()):
+                self._recent.clear()
+            past = self._recent[months] = _PastMonths.build(store, t, months, n_sites, past_stop)
+        rows_now, starts_now = store.site_index(t, n_sites)
+        n_past, n_now = past.n_rows, rows_now.size
+        if past.buffer.size < n_past + n_now or past.buffer.dtype != rows_now.dtype:
+            grown = np.empty(n_past + 2 * n_now + 1024, dtype=rows_now.dtype)
+            grown[:n_past] = past.buffer[:n_past]
+            past.buffer = grown
+        past.buffer[n_past : n_past + n_now] = rows_now
+        offsets = np.empty((months, n_sites), dtype=np.int64)
+        counts = np.empty((months, n_sites), dtype=np.int64)
+        offsets[0] = n_past + starts_now[:-1]
+        counts[0] = np.diff(starts_now)
+        offsets[1:] = past.offsets
+        counts[1:] = past.counts
+        return past.buffer[: n_past + n_now], offsets, counts
+
     def random_walks(self, n_visits: int, walk_length: int, rng: np.random.Generator) -> np.ndarray:
         """Site visit counts of ``n_visits`` visits by random walkers started at sites drawn by
         PageRank, restarting after ``walk_length`` visits or at a site without out-links."""
         n_walkers = max(1, -(-n_visits // walk_length))
-        cdf = np.cumsum(self.pagerank)
-        pos = np.minimum(np.searchsorted(cdf, rng.random(n_walkers) * cdf[-1]), self.n_sites - 1)
+        cdf, deg = self._walk_tables()
+        last = self.n_sites - 1
+        pos = np.minimum(np.searchsorted(cdf, rng.random(n_walkers) * cdf[-1]), last)
         visits = np.zeros(self.n_sites, dtype=np.int64)
         done = 0
-        deg = np.diff(self.indptr)
         for _ in range(walk_length):
             take = pos[: max(0, min(n_walkers, n_visits - done))]
-            np.add.at(visits, take, 1)
+            visits += np.bincount(take, minlength=self.n_sites)
             done += take.size
             if done >= n_visits:
                 break
             d = deg[pos]
             hop = self.indptr[pos] + (rng.random(n_walkers) * np.maximum(d, 1)).astype(np.int64)
-            restart = np.minimum(
-                np.searchsorted(cdf, rng.random(n_walkers) * cdf[-1]), self.n_sites - 1
-            )
+            restart = np.minimum(np.searchsorted(cdf, rng.random(n_walkers) * cdf[-1]), last)
             pos = np.where(d > 0, self.indices[np.minimum(hop, len(self.indices) - 1)], restart)
         return visits
+
+    def _walk_tables(self) -> tuple[np.ndarray, np.ndarray]:
+        """PageRank's cumulative sum and each site's out-degree (the graph is fixed)."""
+        tables = self.__dict__.get("_walk")
+        if tables is None or tables[0] is not self.pagerank or tables[1] is not self.indptr:
+            tables = self._walk = (
+                self.pagerank,
+                self.indptr,
+                np.cumsum(self.pagerank),
+                np.diff(self.indptr),
+            )
+        return tables[2], tables[3]
 
 
 def build_site_graph(
@@ -120,3 +175,33 @@ def csr(G: nx.DiGraph) -> tuple[np.ndarray, np.ndarray]:
 def pagerank(G: nx.DiGraph) -> np.ndarray:
     pr = nx.pagerank(G, alpha=0.85)
     return np.array([pr[i] for i in range(G.number_of_nodes())])
+
+
+@dataclass
+class _PastMonths:
+    """Months ``t-1 .. t-months+1`` of the site index joined into one buffer (room left at the
+    end for month ``t``'s rows), with each (age, site) cell's offset and count (ages from 1)."""
+
+    key: tuple[int, int, int]
+    buffer: np.ndarray
+    n_rows: int
+    offsets: np.ndarray
+    counts: np.ndarray
+
+    @classmethod
+    def build(
+        cls, store: DocumentStore, t: int, months: int, n_sites: int, past_stop: int
+    ) -> _PastMonths:
+        index = [store.site_index(t - a, n_sites) for a in range(1, months)]
+        n_rows = sum(rows.size for rows, _ in index)
+        dtype = index[0][0].dtype if index else np.int64
+        buffer = np.empty(n_rows + 1024, dtype=dtype)
+        offsets = np.zeros((months - 1, n_sites), dtype=np.int64)
+        counts = np.zeros((months - 1, n_sites), dtype=np.int64)
+        at = 0
+        for i, (rows, starts) in enumerate(index):
+            buffer[at : at + rows.size] = rows
+            offsets[i] = at + starts[:-1]
+            counts[i] = np.diff(starts)
+            at += rows.size
+        return cls((t, id(store), past_stop), buffer, n_rows, offsets, counts)

@@ -4,6 +4,8 @@ import numpy as np
 import pytest
 from tinyscenario import tiny_scenario
 
+from habsburg.agents.scraper import weighted_sample_without_replacement
+from habsburg.ecosystem.sampling import sample_categorical
 from habsburg.ecosystem.store import MODEL, REPOST
 from habsburg.experiments.run import simulate
 from habsburg.scenarios.schema import set_setting
@@ -122,3 +124,97 @@ def test_heavy_duplication_without_dedup_grows_error_cascades():
     assert without[0] > with_dedup[0]  # wrong beliefs held at the end
     assert without[1] > with_dedup[1]  # adoptions of errors (summed cascade sizes)
     assert without[2] > with_dedup[2] > 0  # duplication raised the weight of wrong facts
+
+
+def _reference_sample_recent(scraper, visits, t):
+    """The crawl sample as first written: one site index per month, cells over every site,
+    ``sample_categorical`` and ``np.unique`` (the optimised crawl must draw the same)."""
+    c, m = scraper.config, scraper.model
+    rng, store, n_sites = m.rng, m.internet.store, m.internet.n_sites
+    ages = np.arange(min(c.window_months, t + 1))
+    index = [store.site_index(t - a, n_sites) for a in ages]
+    counts = np.stack([np.diff(starts) for _, starts in index])
+    visited = visits > 0
+    n_candidates = int(counts[:, visited].sum())
+    k = min(c.docs_per_crawl, n_candidates)
+    if k == 0:
+        return np.zeros(0, dtype=np.int64)
+    doc_weight = np.exp(-ages / c.recency_months)[:, None] * visits[None, :]
+    if k > n_candidates // 2:
+        rows = [index[a][0][np.repeat(visited, counts[a])] for a in ages]
+        weights = [np.repeat(doc_weight[a], counts[a])[np.repeat(visited, counts[a])] for a in ages]
+        rows, weights = np.concatenate(rows), np.concatenate(weights)
+        return np.sort(rows[weighted_sample_without_replacement(weights, k, rng)])
+    cell_weight = (doc_weight * counts).ravel()
+    chosen = np.zeros(0, dtype=np.int64)
+    while chosen.size < k:
+        need = int(1.2 * (k - chosen.size)) + 16
+        cells = sample_categorical(cell_weight, need, rng)
+        age, site = np.divmod(cells, n_sites)
+        within = (rng.random(need) * counts[age, site]).astype(np.int64)
+        cells = zip(age, site, within, strict=True)
+        docs = np.array([index[a][0][index[a][1][s] + w] for a, s, w in cells])
+        chosen = np.unique(np.concatenate([chosen, docs]))
+    if chosen.size > k:
+        chosen = np.sort(rng.choice(chosen, size=k, replace=False))
+    return chosen
+
+
+@pytest.fixture(scope="module")
+def crawled():
+    return simulate(tiny_scenario(), steps=20)
+
+
+@pytest.mark.parametrize(
+    ("docs", "window", "recency"), [(500, 24, 6.0), (3000, 24, 6.0), (200, 3, 1.0), (800, 7, 30.0)]
+)
+def test_sample_recent_draws_what_the_per_month_reference_draws(crawled, docs, window, recency):
+    """Same documents and the same random stream afterwards, on the cell path and the exact one."""
+    m, t = crawled, crawled.month
+    for scraper in m.scrapers:
+        c = scraper.config
+        c.docs_per_crawl, c.window_months, c.recency_months = docs, window, recency
+        for seed in range(3):
+            visits = m.internet.random_walks(40, 10, np.random.default_rng(seed))
+            state = m.rng.bit_generator.state
+            got = scraper.sample_recent(visits, t)
+            after = m.rng.bit_generator.state
+            m.rng.bit_generator.state = state
+            want = _reference_sample_recent(scraper, visits, t)
+            assert got.size > 0
+            np.testing.assert_array_equal(got, want)
+            assert after == m.rng.bit_generator.state
+
+
+def test_recent_cells_follow_the_current_month_as_it_grows(crawled):
+    m, t = crawled, crawled.month
+    store, n_sites = m.internet.store, m.internet.n_sites
+
+    def check(months):
+        rows, offsets, counts = m.internet.recent_cells(t, months)
+        for a in range(months):
+            site_rows, starts = store.site_index(t - a, n_sites)
+            np.testing.assert_array_equal(counts[a], np.diff(starts))
+            for s in np.flatnonzero(counts[a]):
+                cell = rows[offsets[a, s] : offsets[a, s] + counts[a, s]]
+                np.testing.assert_array_equal(cell, site_rows[starts[s] : starts[s + 1]])
+        return int(counts[0].sum())
+
+    before = check(5)
+    scraper = m.scrapers[0]
+    scraper.config.repost_share = 0.5
+    scraper.repost(np.arange(store.step_slice(t - 1, t - 1).start, len(store)))  # into month t
+    grown = len(store) - store.step_slice(t, t).start
+    assert grown > before
+    assert check(5) == grown and check(12) == grown
+
+
+def test_classifier_follows_its_settings():
+    m = simulate(tiny_scenario(), steps=1)
+    scraper = m.scrapers[1]
+    first = scraper.classifier()
+    assert scraper.classifier() is first  # built once while the settings stay
+    scraper.config.filters.classifier_model.recall = 0.9
+    assert scraper.classifier().recall == 0.9
+    scraper.config.filters.classifier_tpr = 0.8
+    assert scraper.classifier().recall == pytest.approx(0.8)

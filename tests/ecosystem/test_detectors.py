@@ -3,10 +3,12 @@ falling with paraphrase, shorter documents and lower synthetic fraction, fixed p
 A fixed TPR/FPR pair (the old classifier) fails the paraphrase and synthetic-fraction tests."""
 
 import itertools
+import pickle
 from pathlib import Path
 
 import numpy as np
 import pytest
+from scipy.stats import norm
 
 from habsburg.ecosystem.detectors import DETECTORS, DetectorModel, document_noise
 from habsburg.scenarios.schema import load_file, load_text
@@ -63,6 +65,21 @@ def test_old_fixed_pair_reanchors_the_score_model():
     assert d.recall_at(0.05) == pytest.approx(0.8)
     assert d.paraphrase_exponent == pytest.approx(DetectorModel().paraphrase_exponent)
     assert d.recall_at(0.05, paraphrase=0.5) < 0.5
+
+
+def test_cached_figures_belong_to_their_detector():
+    """d₀ and k are computed once per (frozen) detector: a re-anchored copy gets its own, and a
+    pickled detector keeps the same ones."""
+    d = DetectorModel()
+    assert d.separation == pytest.approx(2.86, abs=0.005)
+    assert d.paraphrase_exponent == pytest.approx(1.63, abs=0.005)
+    moved = d.at_operating_point(0.9, 0.05)
+    assert moved.separation == pytest.approx(norm.isf(0.05) + norm.ppf(0.9))
+    assert moved.separation != d.separation
+    copy = pickle.loads(pickle.dumps(d))
+    assert copy == d and copy.separation == d.separation
+    mean = d.mean_score(np.array([1.0]), np.array([300]), np.array([0.6]))
+    assert norm.sf(DetectorModel.threshold(0.01) - mean[0]) == pytest.approx(0.046)
 
 
 def test_bad_parameters_are_named():
