@@ -88,19 +88,25 @@ class Internet:
         cdf, deg = self._walk_tables()
         last = self.n_sites - 1
         pos = np.minimum(np.searchsorted(cdf, rng.random(n_walkers) * cdf[-1]), last)
-        visits = np.zeros(self.n_sites, dtype=np.int64)
-        done = 0
+        # Visits made at each step; every step but the one that completes the budget then draws
+        # a hop and a restart per walker: all those uniforms are drawn at once (same stream).
+        takes, done = [], 0
         for _ in range(walk_length):
-            take = pos[: max(0, min(n_walkers, n_visits - done))]
-            visits += np.bincount(take, minlength=self.n_sites)
-            done += take.size
+            takes.append(max(0, min(n_walkers, n_visits - done)))
+            done += takes[-1]
             if done >= n_visits:
                 break
+        moves = len(takes) - (done >= n_visits)
+        u = rng.random(2 * n_walkers * moves).reshape(moves, 2, n_walkers)
+        restart = np.minimum(np.searchsorted(cdf, u[:, 1] * cdf[-1]), last)
+        visited = [pos[: takes[0]]]
+        for i in range(moves):
             d = deg[pos]
-            hop = self.indptr[pos] + (rng.random(n_walkers) * np.maximum(d, 1)).astype(np.int64)
-            restart = np.minimum(np.searchsorted(cdf, rng.random(n_walkers) * cdf[-1]), last)
-            pos = np.where(d > 0, self.indices[np.minimum(hop, len(self.indices) - 1)], restart)
-        return visits
+            hop = self.indptr[pos] + (u[i, 0] * np.maximum(d, 1)).astype(np.int64)
+            pos = np.where(d > 0, self.indices[np.minimum(hop, len(self.indices) - 1)], restart[i])
+            if i + 1 < len(takes):
+                visited.append(pos[: takes[i + 1]])
+        return np.bincount(np.concatenate(visited), minlength=self.n_sites).astype(np.int64)
 
     def _walk_tables(self) -> tuple[np.ndarray, np.ndarray]:
         """PageRank's cumulative sum and each site's out-degree (the graph is fixed)."""

@@ -218,3 +218,31 @@ def test_classifier_follows_its_settings():
     assert scraper.classifier().recall == 0.9
     scraper.config.filters.classifier_tpr = 0.8
     assert scraper.classifier().recall == pytest.approx(0.8)
+
+
+def _reference_walks(net, n_visits, walk_length, rng):
+    """Random walks one step at a time, drawing each step's uniforms when the step is taken."""
+    n_walkers = max(1, -(-n_visits // walk_length))
+    cdf, last = np.cumsum(net.pagerank), net.n_sites - 1
+    pos = np.minimum(np.searchsorted(cdf, rng.random(n_walkers) * cdf[-1]), last)
+    visits, done, deg = np.zeros(net.n_sites, dtype=np.int64), 0, np.diff(net.indptr)
+    for _ in range(walk_length):
+        take = pos[: max(0, min(n_walkers, n_visits - done))]
+        np.add.at(visits, take, 1)
+        done += take.size
+        if done >= n_visits:
+            break
+        d = deg[pos]
+        hop = net.indptr[pos] + (rng.random(n_walkers) * np.maximum(d, 1)).astype(np.int64)
+        restart = np.minimum(np.searchsorted(cdf, rng.random(n_walkers) * cdf[-1]), last)
+        pos = np.where(d > 0, net.indices[np.minimum(hop, len(net.indices) - 1)], restart)
+    return visits
+
+
+@pytest.mark.parametrize(("n_visits", "walk_length"), [(40, 10), (7, 3), (1, 1), (5, 50), (0, 4)])
+def test_random_walks_draw_like_a_step_by_step_walk(crawled, n_visits, walk_length):
+    net = crawled.internet
+    a, b = np.random.default_rng(3), np.random.default_rng(3)
+    visits = net.random_walks(n_visits, walk_length, a)
+    np.testing.assert_array_equal(visits, _reference_walks(net, n_visits, walk_length, b))
+    assert visits.sum() == n_visits and a.random() == b.random()
