@@ -26,6 +26,25 @@ from habsburg.model.instruments import INSTRUMENT_SERIES, instrument_reading
 NAN = float("nan")
 
 
+def _memo(model: Any, name: str, key: tuple, compute: Callable[[], Any]) -> Any:
+    """``compute()``, recomputed only when ``key`` changes. Keys are compared element by element
+    by identity, and the cache holds the key's objects (so no id is reused): a changed or new
+    object is always a miss, never a stale hit. Metrics of the deployed models' distributions
+    change only when a model retrains or an intervention changes its decoding, not every month.
+    """
+    cache = model.__dict__.setdefault("_metric_memo", {})
+    hit = cache.get(name)
+    if (
+        hit is not None
+        and len(hit[0]) == len(key)
+        and all(a is b for a, b in zip(hit[0], key, strict=True))
+    ):
+        return hit[1]
+    value = compute()
+    cache[name] = (key, value)
+    return value
+
+
 @dataclass(frozen=True)
 class Metric:
     """A recorded metric: ``function(model)`` (model level) or ``function(agent)`` (agent level)."""
@@ -90,7 +109,8 @@ def mean_pairwise_js(model: Any) -> float:
     deployed = model.deployed_models()
     if not deployed:
         return NAN
-    return K.mean_pairwise_js([a.learners.concepts.sampling_probs for a in deployed])
+    probs = tuple(a.learners.concepts.sampling_probs for a in deployed)
+    return _memo(model, "mean_pairwise_js", probs, lambda: K.mean_pairwise_js(list(probs)))
 
 
 @model_metric("mean pairwise distance between deployed models' style means")
@@ -102,8 +122,26 @@ def mean_style_distance(model: Any) -> float:
 
 def _failure_probs(model: Any) -> np.ndarray:
     truth = model.world.true_values
-    return np.array(
-        [1 - a.learners.facts.correct_probability(truth) for a in model.deployed_models()]
+    deployed = model.deployed_models()
+    key = (
+        truth,
+        *(
+            x
+            for a in deployed
+            for x in (
+                a,
+                a.generation,
+                a.learners.facts,
+                a.learners.facts.hallucination_rate,
+                a.learners.facts.unseen_hallucination_rate,
+            )
+        ),
+    )
+    return _memo(
+        model,
+        "failure_probs",
+        key,
+        lambda: np.array([1 - a.learners.facts.correct_probability(truth) for a in deployed]),
     )
 
 

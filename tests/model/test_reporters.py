@@ -109,3 +109,34 @@ def test_config_keyword_and_mesa_own_scenario_object():
     m = EcosystemModel(MesaScenario(), config=tiny_scenario(), seed=2)
     assert m.config.name == tiny_scenario().name and m.config.seed == 2
     assert EcosystemModel(MesaScenario(), seed=2).config.name == "baseline"
+
+
+def test_memoised_model_metrics_follow_retrains_and_decoding_changes():
+    """Pairwise JS and the failure ratios are recomputed only when a deployed model's
+    distributions change; a decoding change (an intervention) must never leave them stale."""
+    from habsburg.ecosystem import metrics as K
+
+    m = _run(EcosystemModel(tiny_scenario(), seed=4))
+    deployed = m.deployed_models()
+    assert len(deployed) >= 2
+
+    def direct():
+        truth = m.world.true_values
+        fails = np.array([1 - a.learners.facts.correct_probability(truth) for a in deployed])
+        js = K.mean_pairwise_js([a.learners.concepts.sampling_probs for a in deployed])
+        return js, K.systemic_failure_ratio(fails), K.pairwise_failure_ratio(fails)
+
+    def reported():
+        return (
+            reporters.mean_pairwise_js(m),
+            reporters.systemic_failure_ratio(m),
+            reporters.pairwise_failure_ratio(m),
+        )
+
+    assert reported() == direct()
+    before = reported()
+    deployed[0].learners.concepts.set_decoding(temperature=3.0)
+    deployed[0].learners.facts.set_decoding(hallucination_rate=0.9)
+    after = reported()
+    assert after == direct()
+    assert after[0] != before[0] and after[1:] != before[1:]
