@@ -110,11 +110,16 @@ class HumanPopulation(mesa.Agent):
         tokens = lognormal_tokens(n, cfg.tokens_mean, rng)
         lengths = np.maximum(1, np.rint(tokens / cfg.tokens_per_concept)).astype(np.int64)
         model_draws = np.rint(sf * lengths).astype(np.int64)
-        owner = np.repeat(np.arange(n), lengths)
-        position = np.arange(owner.size) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-        from_model = position < model_draws[owner]
+        # each draw's source: the author's community, except a hybrid's first ``model_draws``
+        # draws, which come from its assistant (ids C + model index); set only where they are
         C = len(self.community_concepts)
-        source = np.where(from_model, C + helper[owner], self.community[author][owner])
+        source = np.repeat(self.community[author].astype(np.int32), lengths)
+        helped = np.flatnonzero(model_draws)
+        if helped.size:
+            k = model_draws[helped]
+            first = (np.cumsum(lengths) - lengths)[helped]
+            at = np.repeat(first - (np.cumsum(k) - k), k) + np.arange(int(k.sum()))
+            source[at] = C + np.repeat(helper[helped], k)
         samplers = {c: self._community_sampler(c) for c in range(C)}
         for a in assistants:
             samplers[C + a.index] = a.concept_sampler()
