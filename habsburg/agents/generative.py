@@ -222,11 +222,15 @@ class GenerativeModel(mesa.Agent):
         policy = self.config.data
         since = 0 if policy.mode == "accumulate_subsample" else self.last_retrain_step + 1
         scrapers = m.agents_by_type.get(Scraper, [])
-        pool = [s.datasets_since(since) for s in scrapers if s.serves(policy)]
+        parts = [s.datasets_since(since) for s in scrapers if s.serves(policy)]
+        store = m.internet.store
+        rows = np.int32 if len(store) <= np.iinfo(np.int32).max else np.int64
+        pool = np.concatenate(parts, dtype=rows) if parts else np.zeros(0, rows)  # narrow copy
+        del parts  # (only the narrow pool is alive while the set is built)
         return build_training_set(
             policy,
-            np.concatenate(pool) if pool else np.zeros(0, np.int64),
-            m.internet.store,
+            pool,
+            store,
             m.world,
             m.rng,
             previous=self.accumulated,

@@ -243,28 +243,31 @@ class DocumentStore:
 
     def claim_rows(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Flat claim indices of documents ``ids``: ``(lengths, claim index array)``."""
-        offsets = self.claim_offsets
-        ids = np.asarray(ids, dtype=np.int64)
-        lengths = offsets[ids + 1] - offsets[ids]
-        return lengths, _ragged_index(offsets[ids], lengths)
+        starts, lengths = _spans(self.claim_offsets, ids)
+        return lengths, _ragged_index(starts, lengths)
 
     def has_wrong_claim(self, ids: np.ndarray) -> np.ndarray:
         """Whether each document carries at least one wrong fact value."""
-        ids = np.asarray(ids, dtype=np.int64)
-        lengths, claim_idx = self.claim_rows(ids)
-        owner = np.repeat(np.arange(ids.size), lengths)
-        wrong = self.claim_errors[claim_idx] >= 0
-        return np.bincount(owner, weights=wrong, minlength=ids.size) > 0
+        starts, lengths = _spans(self.claim_offsets, ids)
+        wrong = np.flatnonzero(np.take(self.claim_errors, _ragged_index(starts, lengths)) >= 0)
+        out = np.zeros(lengths.size, dtype=bool)
+        # the document of each wrong claim: the first whose claims end after it
+        out[np.searchsorted(np.cumsum(lengths), wrong, side="right")] = True
+        return out
 
     def concept_counts(self, ids: np.ndarray, n_concepts: int) -> np.ndarray:
         _, values = self.concept_rows(ids)
         return np.bincount(values, minlength=n_concepts)
 
     def root(self, ids: np.ndarray) -> np.ndarray:
-        """The original document each document copies (itself if it is an original)."""
-        ids = np.asarray(ids, dtype=np.int64)
-        orig = self.original[ids]
-        return np.where(orig >= 0, orig, ids)
+        """The original document each document copies (itself if it is an original), in the
+        wider of the ids' and the ``original`` column's integer types."""
+        ids = _as_rows(ids)
+        orig = np.take(self.original, ids)
+        roots = ids.astype(np.result_type(ids, orig))  # a copy: most documents are originals
+        copies = np.flatnonzero(orig >= 0)
+        roots[copies] = orig[copies]
+        return roots
 
     def to_frame(self):
         """Fixed-width columns as a pandas DataFrame (one row per document)."""
@@ -294,19 +297,31 @@ class DocumentStore:
         return sum(c.data.nbytes for c in cols)
 
 
+def _as_rows(ids) -> np.ndarray:
+    """``ids`` as an integer array (kept in its own integer type: no widening copy)."""
+    ids = np.asarray(ids)
+    return ids if ids.dtype.kind in "iu" else ids.astype(np.int64)
+
+
+def _spans(offsets: np.ndarray, ids) -> tuple[np.ndarray, np.ndarray]:
+    """Start and length (int64) of documents ``ids``' runs in a ragged column."""
+    ids = _as_rows(ids)
+    starts = np.take(offsets, ids).astype(np.int64)
+    return starts, np.take(offsets, ids + 1) - starts
+
+
 def _ragged_index(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     """Flat indices ``starts[i] .. starts[i]+lengths[i]`` for all i, concatenated (vectorised)."""
     lengths = np.asarray(lengths, dtype=np.int64)
-    total = int(lengths.sum())
+    ends = np.cumsum(lengths)
+    total = int(ends[-1]) if ends.size else 0
     if total == 0:
         return np.zeros(0, dtype=np.int64)
-    row_starts = np.repeat(
-        np.asarray(starts, dtype=np.int64) - np.cumsum(lengths) + lengths, lengths
-    )
-    return row_starts + np.arange(total, dtype=np.int64)
+    index = np.repeat(np.asarray(starts, dtype=np.int64) - ends + lengths, lengths)
+    index += np.arange(total, dtype=np.int64)
+    return index
 
 
 def _ragged_gather(offsets: np.ndarray, values: np.ndarray, ids: np.ndarray):
-    ids = np.asarray(ids, dtype=np.int64)
-    lengths = offsets[ids + 1] - offsets[ids]
-    return lengths, values[_ragged_index(offsets[ids], lengths)]
+    starts, lengths = _spans(offsets, ids)
+    return lengths, np.take(values, _ragged_index(starts, lengths))

@@ -36,21 +36,31 @@ def _sample(ids: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
     return np.sort(rng.choice(ids, size=k, replace=False))
 
 
+#: keys handled per pass by :func:`first_of_each` (bounds its temporaries)
+_CHUNK = 1 << 20
+
+
 def first_of_each(keys: np.ndarray) -> np.ndarray:
     """Mask of the first occurrence of each value of ``keys``, at a cost that grows with the
     number of keys, never with the store: a scratch array over the keys' range when that range
-    is within a few times their number, a stable sort otherwise."""
+    is within a few times their number (filled and read a chunk of keys at a time, so only the
+    scratch array is as long as the range), a stable sort otherwise."""
     n = keys.size
     if n == 0:
         return np.zeros(0, dtype=bool)
     lo, hi = int(keys.min()), int(keys.max())
     if hi - lo < 8 * n:
         small = np.int32 if max(n, hi - lo) < 2**31 else np.int64
-        position = np.arange(n, dtype=small)
         first = np.full(hi - lo + 1, n, dtype=small)
-        shifted = np.subtract(keys, lo, dtype=small, casting="unsafe")
-        np.minimum.at(first, shifted, position)
-        return first[shifted] == position
+        chunks = [(a, min(a + _CHUNK, n)) for a in range(0, n, _CHUNK)]
+        for a, b in chunks:  # (index arrays in the platform's type: numpy indexes with those)
+            shifted = np.subtract(keys[a:b], lo, dtype=np.intp)
+            np.minimum.at(first, shifted, np.arange(a, b, dtype=small))
+        mask = np.empty(n, dtype=bool)
+        for a, b in chunks:
+            shifted = np.subtract(keys[a:b], lo, dtype=np.intp)
+            np.equal(np.take(first, shifted), np.arange(a, b, dtype=small), out=mask[a:b])
+        return mask
     order = np.argsort(keys, kind="stable")
     ordered = keys[order]
     starts = np.empty(n, dtype=bool)
@@ -62,21 +72,25 @@ def first_of_each(keys: np.ndarray) -> np.ndarray:
 
 
 def dedup_roots(store: DocumentStore, ids: np.ndarray) -> np.ndarray:
-    """Keep one copy per original: the first in ``ids`` (order kept; the cost grows with
-    ``ids``, never with the store)."""
-    return ids[first_of_each(store.root(ids))]
+    """Keep one copy per original: the first in ``ids`` (order and integer type kept; the cost
+    grows with ``ids``, never with the store). Roots are looked up a chunk at a time and kept
+    in the store's row type (32 bits for any store under 2**31 documents)."""
+    wide = len(store) > np.iinfo(np.int32).max
+    roots = np.empty(ids.size, dtype=np.int64 if wide else np.result_type(store.original, np.int32))
+    for a in range(0, ids.size, _CHUNK):
+        roots[a : a + _CHUNK] = store.root(ids[a : a + _CHUNK])
+    return ids[first_of_each(roots)]
 
 
-def _root_statistics(store: DocumentStore, ids: np.ndarray) -> tuple[int, np.ndarray]:
+def _root_statistics(ids: np.ndarray, roots: np.ndarray) -> tuple[int, np.ndarray]:
     """The number of distinct originals ``ids`` copy (or are), and the sorted distinct original
-    documents among ``ids`` themselves, from one sort of the roots."""
+    documents among ``ids`` themselves, from one sort of their ``roots``."""
     if ids.size == 0:
         return 0, np.zeros(0, np.int64)
-    roots = store.root(ids)
     order = np.argsort(roots, kind="stable")
     ordered = roots[order]
     group = np.flatnonzero(np.concatenate([[True], ordered[1:] != ordered[:-1]]))
-    is_original = (store.original[ids] < 0)[order]
+    is_original = (roots == ids)[order]  # an original is its own root
     present = np.logical_or.reduceat(is_original, group)
     return int(group.size), ordered[group][present]
 
@@ -149,10 +163,10 @@ def build_training_set(
     K, F, V = world.config.concepts, world.config.facts, world.config.values_per_fact
     concept_counts = store.concept_counts(ids, K).astype(np.float64)
     _, claim_idx = store.claim_rows(ids)
-    values = store.claim_values[claim_idx].astype(np.int64)
-    facts = store.claim_facts[claim_idx].astype(np.int64)
+    values = np.take(store.claim_values, claim_idx).astype(np.int64)
+    facts = np.take(store.claim_facts, claim_idx).astype(np.int64)
     fact_counts = np.bincount(facts * V + values, minlength=F * V).reshape(F, V).astype(np.float64)
-    style = store.style[ids].astype(np.float64)
+    style = np.take(store.style, ids, axis=0).astype(np.float64)
     mean_concepts = concept_counts.sum() / max(ids.size, 1) if ids.size else 12.0
     mean_claims = facts.size / max(ids.size, 1) if ids.size else facts_per_doc
 
@@ -180,8 +194,8 @@ def build_training_set(
         concept_counts += rng.multinomial(max(1000, int(budget * 12)), world.p_human)
         style = np.vstack([style, world.sample_human_style(max(10, budget // 10), rng)])
 
-    sf = store.synthetic_fraction[ids].astype(np.float64)
-    model_ids = store.model[ids]
+    sf = np.take(store.synthetic_fraction, ids).astype(np.float64)
+    model_ids = np.take(store.model, ids)
     total_units = ids.size + n_sensor + distilled
     synthetic_units = sf.sum() + distilled
     sources: dict[int, float] = {}
@@ -192,11 +206,12 @@ def build_training_set(
                 sources[mid] = float(w / total_units)
         if distilled:
             sources[teacher.index] = sources.get(teacher.index, 0.0) + distilled / total_units
-    claim_errors = store.claim_errors[claim_idx]
+    claim_errors = np.take(store.claim_errors, claim_idx)
     # Duplication's lift of wrong facts: the wrong-claim share of the whole training set against
     # that of its original documents alone (reposts dropped, each document once).
-    distinct_roots, originals = _root_statistics(store, ids)
-    orig_claims = store.claim_errors[store.claim_rows(originals)[1]]
+    roots = store.root(ids)
+    distinct_roots, originals = _root_statistics(ids, roots)
+    orig_claims = np.take(store.claim_errors, store.claim_rows(originals)[1])
     wrong_originals = float((orig_claims >= 0).mean()) if orig_claims.size else 0.0
     wrong_all = float((claim_errors >= 0).mean()) if claim_errors.size else 0.0
     stats = {
@@ -208,7 +223,7 @@ def build_training_set(
         "verifier_dropped": verified_out,
         "synthetic_share": float(synthetic_units / total_units) if total_units else 0.0,
         # reposts: copies of another document, whether or not its original is in the set
-        "repost_share": float((store.original[ids] >= 0).mean()) if ids.size else 0.0,
+        "repost_share": float((roots != ids).mean()) if ids.size else 0.0,
         # repeats: documents whose original (or the same document) already is in the set
         "duplicate_share": 1.0 - distinct_roots / ids.size if ids.size else 0.0,
         "wrong_claim_share": wrong_all,
