@@ -4,7 +4,11 @@ A green-list watermark seeds token t's green list from its h preceding tokens (K
 2023), so a scored (context, token) pair keeps its evidence only if the token and all h context
 tokens survive editing. How much evidence an edit of a fraction ε of tokens leaves therefore depends
 on *where* the edits fall, not only on ε. This module draws edited positions and counts surviving
-scored pairs per document (vectorised over documents in one flat array, no per-document loop).
+scored pairs per document (vectorised over documents in one flat array, no per-document loop):
+random edits take one uniform per token, compared as integers against each document's threshold;
+spans are counted run by run (where the chain draws a fresh state and how long it holds), without
+a per-token array. Either way the draws, and so a run's random stream, are those of the plain
+per-token simulation (:func:`edited_positions`).
 
 The process (``EditProcess``) is a mix of two independent parts:
 
@@ -95,27 +99,102 @@ def edited_positions(
         return np.zeros(0, dtype=bool)
     eps = np.clip(np.broadcast_to(np.asarray(eps, dtype=np.float64), lengths.shape), 0.0, 1.0)
     eps_r, eps_s = _split(eps, process)
-    edited = np.zeros(n_flat, dtype=bool)
-    if eps_r.any():
-        edited |= rng.random(n_flat, dtype=np.float32) < np.repeat(
-            eps_r.astype(np.float32), lengths
-        )
+    edited = _random_edits(lengths, eps_r, rng) if eps_r.any() else np.zeros(n_flat, dtype=bool)
     if not eps_s.any():
         return edited
-    # A two-state chain with P(kept→edited) = a, P(edited→kept) = b is, per position, "with
-    # probability λ = a + b draw a fresh state from the stationary law, else copy the previous
-    # state" (λ ≤ 1 because L ≥ 1/(1 − ε)). Each refresh's state then runs to the next refresh.
+    where, _, fresh = _span_refreshes(lengths, eps_s, process, rng)
+    return edited | np.repeat(fresh, np.diff(where, append=n_flat))
+
+
+def _random_edits(lengths: np.ndarray, eps_r: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Independent edits: token j of document i is edited with probability ``eps_r[i]``."""
+    return _below(lengths, eps_r, rng)
+
+
+def _below(lengths: np.ndarray, p: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The draws of ``rng.random(n, dtype=np.float32) < np.repeat(p.astype(np.float32), lengths)``.
+
+    Compared as integers: numpy's float32 uniform is (x >> 8)/2²⁴ for a 32-bit draw x, and
+    (x >> 8)/2²⁴ < q  ⟺  x < 2⁸·⌈q·2²⁴⌉ (exact in float64), so no per-token float is made.
+    """
+    n = int(lengths.sum())
+    limit = np.ceil(p.astype(np.float32).astype(np.float64) * 2.0**24) * 2.0**8  # in [0, 2³²]
+    bound = np.repeat(np.maximum(limit - 1, 0).astype(np.uint32), lengths)
+    spare, draws = _draws32(rng, n)
+    flagged = np.empty(n, dtype=bool)
+    if spare is not None:
+        flagged[0] = spare <= bound[0]
+    np.less_equal(draws, bound[n - draws.size :], out=flagged[n - draws.size :])
+    never = limit == 0  # q rounds to 0 in float32
+    if never.any():
+        flagged[np.repeat(never, lengths)] = False
+    return flagged
+
+
+def _draws32(rng: np.random.Generator, n: int) -> tuple[int | None, np.ndarray]:
+    """The next ``n`` 32-bit draws numpy's float32 uniforms are made of (``rng`` ends where
+    ``rng.random(n, dtype=np.float32)`` leaves it): the half-output PCG64 kept in its state, if it
+    had one, and an array of the rest (only the top 24 bits of a draw matter).
+
+    PCG64 hands out the low then the high half of each 64-bit output: taking the raw outputs at
+    once skips numpy's per-draw function call, about 2.5x faster. Other bit generators, or a numpy
+    whose float32 draws differ (checked once at import), take the plain way.
+    """
+    bits = rng.bit_generator
+    if n > 0 and _RAW_DRAWS32 and type(bits) is np.random.PCG64:
+        return _raw_draws32(bits, n)
+    k = (rng.random(max(n, 0), dtype=np.float32) * np.float32(2.0**24)).astype(np.uint32)
+    return None, k << np.uint32(8)
+
+
+def _raw_draws32(bits: np.random.PCG64, n: int) -> tuple[int | None, np.ndarray]:
+    state = bits.state
+    spare = int(state["uinteger"]) if state["has_uint32"] else None
+    need = n - (spare is not None)
+    halves = bits.random_raw((need + 1) // 2).astype("<u8", copy=False).view("<u4")
+    state = bits.state
+    state["has_uint32"] = need % 2
+    state["uinteger"] = int(halves[need]) if need % 2 else 0
+    bits.state = state
+    return spare, halves[:need]
+
+
+def _raw_draws32_match() -> bool:
+    """Whether PCG64's raw outputs give numpy's float32 uniforms and the stream after them."""
+    plain, fast = np.random.default_rng(7), np.random.default_rng(7)
+    for n in (1, 2, 3, 1, 1, 4, 5):
+        spare, draws = _raw_draws32(fast.bit_generator, n)
+        k = np.concatenate([[] if spare is None else [spare], draws]).astype(np.uint32) >> 8
+        if not np.array_equal(k * np.float32(2.0**-24), plain.random(n, dtype=np.float32)):
+            return False
+    return fast.random(3).tolist() == plain.random(3).tolist()
+
+
+_RAW_DRAWS32 = _raw_draws32_match()
+
+
+def _span_refreshes(
+    lengths: np.ndarray, eps_s: np.ndarray, process: EditProcess, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The span chain as runs: ``(where, doc, fresh)``, the flat positions where the chain draws a
+    fresh state, their documents, and whether that state is edited (it holds to the next one).
+
+    A two-state chain with P(kept→edited) = a, P(edited→kept) = b is, per position, "with
+    probability λ = a + b draw a fresh state from the stationary law, else copy the previous
+    state" (λ ≤ 1 because L ≥ 1/(1 − ε)). Every document's first token is a refresh.
+    """
     a = _span_switch(eps_s, process.span_length)
     keep = np.maximum(1.0 - eps_s, 1e-300)
     b = np.where(eps_s >= 1.0, 0.0, a * keep / np.maximum(eps_s, 1e-300))
-    refresh_rate = np.where(eps_s > 0, np.minimum(a + b, 1.0), 1.0).astype(np.float32)
-    refresh = rng.random(n_flat, dtype=np.float32) < np.repeat(refresh_rate, lengths)
+    refresh_rate = np.where(eps_s > 0, np.minimum(a + b, 1.0), 1.0)
+    refresh = _below(lengths, refresh_rate, rng)
     starts = np.cumsum(lengths) - lengths
     refresh[starts[lengths > 0]] = True
     where = np.flatnonzero(refresh)
-    doc_of_refresh = np.searchsorted(starts, where, side="right") - 1
-    fresh = rng.random(where.size, dtype=np.float32) < eps_s[doc_of_refresh]
-    return edited | np.repeat(fresh, np.diff(np.append(where, n_flat)))
+    first = np.searchsorted(where, starts)  # each document's first refresh
+    doc = np.repeat(np.arange(lengths.size), np.diff(first, append=where.size))
+    fresh = rng.random(where.size, dtype=np.float32) < eps_s[doc]
+    return where, doc, fresh
 
 
 def surviving_pairs(
@@ -129,7 +208,9 @@ def surviving_pairs(
     """Per document, how many of its ``scored`` contiguous scored positions keep their evidence
     after an edit of fraction ``eps``: the token and its ``context_width`` predecessors all unedited.
 
-    Only documents with ``eps > 0`` and ``scored > 0`` are simulated (one flat array for all).
+    Only documents with ``eps > 0`` and ``scored > 0`` are simulated (one flat array for all, with
+    the draws of :func:`edited_positions`; edits in spans only are counted run by run, without a
+    per-token array).
     """
     scored = np.asarray(scored, dtype=np.int64)
     eps = np.broadcast_to(np.asarray(eps, dtype=np.float64), scored.shape)
@@ -138,19 +219,72 @@ def surviving_pairs(
     if todo.size == 0:
         return out
     h = int(context_width)
-    lengths = scored[todo] + h
-    edited = edited_positions(lengths, eps[todo], process, rng)
-    # a scored position is intact if it and its h predecessors are unedited; the shifted ORs
-    # leak across documents only into each document's first h (context, unscored) positions
-    broken = edited.copy()
-    for d in range(1, h + 1):
-        broken[d:] |= edited[:-d]
-    intact = ~broken
-    starts = np.cumsum(lengths) - lengths
-    for d in range(h):
-        intact[starts + d] = False
-    out[todo] = np.add.reduceat(intact.view(np.int8), starts, dtype=np.int64)
+    lengths = scored[todo] + h  # each document's first h tokens are context only
+    eps = np.clip(eps[todo], 0.0, 1.0)
+    eps_r, eps_s = _split(eps, process)
+    if not eps_s.any():
+        if eps_r.any():  # (ε so small that 1 − ε rounds to 1 edits nothing and draws nothing)
+            out[todo] = _intact_windows(_random_edits(lengths, eps_r, rng), lengths, h)
+    elif not eps_r.any():
+        out[todo] = _intact_runs(*_span_refreshes(lengths, eps_s, process, rng), lengths, h)
+    else:
+        out[todo] = _intact_windows(edited_positions(lengths, eps, process, rng), lengths, h)
     return out
+
+
+def _intact_windows(edited: np.ndarray, lengths: np.ndarray, h: int) -> np.ndarray:
+    """Per document (back to back in ``edited``), the positions past its first ``h`` whose token
+    and ``h`` predecessors are all unedited. ``broken[j]`` says whether flat token ``j + h`` or one
+    of its predecessors is edited, so document i's scored positions are ``broken[start_i :
+    start_i + lengths_i - h]`` (never across documents).
+    """
+    n = edited.size
+    width = n - h
+    words = np.zeros(width // 8 + 1, dtype="<u8")  # broken, padded to whole words for counting
+    broken = words.view(bool)[:width]
+    np.logical_or(edited[h:], edited[h - 1 : n - 1], out=broken)
+    for d in range(2, h + 1):
+        np.logical_or(broken, edited[h - d : n - d], out=broken)
+    ends = np.cumsum(lengths)
+    counts = _ones_before(words, np.stack([ends - lengths, ends - h]))
+    return lengths - h - (counts[1] - counts[0])
+
+
+_ONE_PER_BYTE = np.uint64(0x0101010101010101)
+_LOW_BYTES = np.array([(1 << (8 * r)) - 1 for r in range(8)], dtype=np.uint64)
+
+
+def _ones_before(words: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    """Number of true flags before each position of a 0/1 byte array viewed as little-endian
+    uint64 ``words``: multiplying a word by 0x0101…01 leaves the sum of its bytes in its top byte
+    (each byte is 0 or 1, so no carries), one multiply per eight tokens instead of a reduction."""
+    per_word = words * _ONE_PER_BYTE
+    per_word >>= np.uint64(56)
+    before = np.cumsum(per_word.view(np.int64))
+    q = positions >> 3
+    partial = (words[q] & _LOW_BYTES[positions & 7]) * _ONE_PER_BYTE >> np.uint64(56)
+    return np.where(q > 0, before[q - 1], 0) + partial.view(np.int64)
+
+
+def _intact_runs(
+    where: np.ndarray, doc: np.ndarray, fresh: np.ndarray, lengths: np.ndarray, h: int
+) -> np.ndarray:
+    """:func:`_intact_windows` for the span chain's runs (:func:`_span_refreshes`): a maximal run
+    of ℓ kept tokens inside a document holds max(0, ℓ − h) intact scored positions (its first h
+    follow an edit or are the document's context)."""
+    starts = np.cumsum(lengths) - lengths
+    held = np.diff(where, append=int(lengths.sum()))  # tokens each fresh state holds for
+    kept = ~fresh
+    first = where == starts[doc]
+    run_start = kept & (first | np.concatenate(([True], fresh[:-1])))
+    heads = np.flatnonzero(run_start)
+    if heads.size == 0:
+        return np.zeros(lengths.size, dtype=np.int64)
+    kept_tokens = np.where(kept, held, 0)
+    before = np.cumsum(kept_tokens) - kept_tokens  # kept tokens before each refresh
+    run_len = np.diff(before[heads], append=before[-1] + kept_tokens[-1])
+    intact = np.maximum(run_len - h, 0)
+    return np.bincount(doc[heads], weights=intact, minlength=lengths.size).astype(np.int64)
 
 
 def broken_pairs(

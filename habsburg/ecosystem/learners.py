@@ -168,6 +168,8 @@ class FactLearner:
         self.seen_ = np.zeros(self.n_facts, dtype=bool)
         self.belief_ = np.full((self.n_facts, self.n_values), 1.0 / self.n_values)
         self._answer = None
+        self._answer_cdf = None
+        self._modal = None
 
     def fit(self, counts: np.ndarray) -> FactLearner:
         """Fit from an (F, V) array of claim counts."""
@@ -182,13 +184,15 @@ class FactLearner:
         self.belief_ = np.where(
             denom > 0, smoothed / np.where(denom > 0, denom, 1), 1.0 / self.n_values
         )
-        self._answer = None
+        self._answer = self._answer_cdf = self._modal = None
         return self
 
     @property
     def modal_value(self) -> np.ndarray:
         """The value each fact is most believed to have (ties: lowest id)."""
-        return self.belief_.argmax(axis=1)
+        if self._modal is None:
+            self._modal = self.belief_.argmax(axis=1)
+        return self._modal
 
     @property
     def answer_probs(self) -> np.ndarray:
@@ -203,7 +207,16 @@ class FactLearner:
                 b = np.exp(logb)
                 b /= b.sum(axis=1, keepdims=True)
             self._answer = b
+            self._answer_cdf = None
         return self._answer
+
+    @property
+    def answer_cdf(self) -> np.ndarray:
+        """Row-wise cumulative :attr:`answer_probs` (what ``sample`` inverts), cached with them."""
+        probs = self.answer_probs
+        if self._answer_cdf is None:
+            self._answer_cdf = np.cumsum(probs, axis=1)
+        return self._answer_cdf
 
     def correct_probability(self, true_values: np.ndarray) -> np.ndarray:
         """P(an answer to each fact is the true value), hallucination and abstention included.
@@ -224,10 +237,9 @@ class FactLearner:
         """Answer each queried fact. Returns ``(values, answered)``; abstentions have value -1."""
         facts = np.asarray(facts, dtype=np.int64)
         n = facts.size
-        probs = self.answer_probs[facts]
-        cdf = np.cumsum(probs, axis=1)
+        cdf = self.answer_cdf[facts]
         u = rng.random(n)[:, None] * cdf[:, -1:]
-        values = (u > cdf).sum(axis=1)
+        values = _count_true_per_row(u > cdf)
         values = np.minimum(values, self.n_values - 1)
         mode = self.modal_value[facts]
         hall = rng.random(n) < self.hallucination_rate
@@ -251,7 +263,15 @@ class FactLearner:
         if hallucination_rate is not None:
             _check_range("hallucination_rate", hallucination_rate, 0.0, 1.0)
             self.hallucination_rate = float(hallucination_rate)
-        self._answer = None
+        self._answer = self._answer_cdf = None
+
+
+def _count_true_per_row(flags: np.ndarray) -> np.ndarray:
+    """``flags.sum(axis=1)`` for a 2-d boolean array, as one contraction over its bytes (a sum
+    along a short last axis is numpy's slow case)."""
+    if flags.shape[1] < 256:
+        return np.einsum("ij->i", flags.view(np.uint8)).astype(np.int64)
+    return flags.sum(axis=1)
 
 
 class StyleLearner:
@@ -277,6 +297,7 @@ class StyleLearner:
         self.estimator = estimator
         self.mean_ = np.zeros(self.dim)
         self.cov_ = np.eye(self.dim)
+        self._factor: tuple[np.ndarray, np.ndarray] | None = None  # (sampling_cov, its factor)
 
     @property
     def ddof(self) -> int:
@@ -318,9 +339,17 @@ class StyleLearner:
 
     def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
         """Draw ``n`` style vectors, shape (n, d) (or (R, n, d) after ``fit_batch``)."""
-        chol = _safe_cholesky(self.sampling_cov)
+        chol = self._sampling_factor()
         z = rng.standard_normal((*self.mean_.shape[:-1], int(n), self.dim))
         return self.mean_[..., None, :] + z @ np.swapaxes(chol, -1, -2)
+
+    def _sampling_factor(self) -> np.ndarray:
+        """Cholesky factor of :attr:`sampling_cov`, kept while that covariance is unchanged (a
+        model samples every month from a fit that changes only when it retrains)."""
+        cov = self.sampling_cov
+        if self._factor is None or not np.array_equal(self._factor[0], cov):
+            self._factor = (cov, _safe_cholesky(cov))
+        return self._factor[1]
 
 
 def _safe_cholesky(cov: np.ndarray) -> np.ndarray:

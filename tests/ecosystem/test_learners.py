@@ -132,3 +132,24 @@ def test_temperature_is_one_convention_across_learners():
     style = StyleLearner(1, temperature=tau)
     style.cov_ = np.array([[sigma**2]])
     assert grid_var == pytest.approx(float(style.sampling_cov[0, 0]), rel=1e-6)
+
+
+def test_cached_sampling_state_follows_refits_and_decoding_changes():
+    """The answer CDF, modal values and Cholesky factor are cached between draws; a refit, a
+    decoding change or a temperature set by hand (as ``apply_decoding`` does) is never sampled
+    with stale state."""
+    fl = FactLearner(2, 3).fit(np.array([[9.0, 1, 0], [0, 0, 5]]))
+    facts = np.zeros(20_000, dtype=int)
+    first = fl.sample(facts, np.random.default_rng(0))[0]
+    assert abs((first == 0).mean() - 0.9) < 0.01 and list(fl.modal_value) == [0, 2]
+    fl.set_decoding(temperature=0.5)  # 0.9² / (0.9² + 0.1²)
+    assert abs((fl.sample(facts, np.random.default_rng(0))[0] == 0).mean() - 0.81 / 0.82) < 0.005
+    fl.fit(np.array([[0.0, 1, 9], [5, 0, 0]]))
+    assert list(fl.modal_value) == [2, 0]
+    assert (fl.sample(facts, np.random.default_rng(0))[0] == 2).mean() > 0.95
+    style = StyleLearner(1).fit(np.array([[-1.0], [1.0]]))
+    assert style.sample(50_000, np.random.default_rng(1)).var() == pytest.approx(2.0, rel=0.03)
+    style.temperature = 0.25
+    assert style.sample(50_000, np.random.default_rng(1)).var() == pytest.approx(0.5, rel=0.03)
+    style.fit(np.array([[-3.0], [3.0]]))
+    assert style.sample(50_000, np.random.default_rng(1)).var() == pytest.approx(4.5, rel=0.03)

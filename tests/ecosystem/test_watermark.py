@@ -5,6 +5,7 @@ scored tokens) fails the dilution and span tests."""
 import numpy as np
 import pytest
 
+from habsburg.ecosystem import edits
 from habsburg.ecosystem.edits import (
     RANDOM,
     EditProcess,
@@ -81,6 +82,45 @@ def test_edited_share_is_eps_and_spans_have_their_mean_length():
     assert edited.mean() == pytest.approx(0.3, abs=0.01)
     flips = np.flatnonzero(np.diff(edited.astype(np.int8)) == -1).size  # span ends
     assert edited.sum() / flips == pytest.approx(5.0, rel=0.05)
+
+
+@pytest.mark.parametrize(
+    "process", [RANDOM, EditProcess(3.0), EditProcess(6.0, random_share=0.4)], ids=str
+)
+@pytest.mark.parametrize("h", [1, 3])
+def test_surviving_pairs_count_the_edited_positions_they_draw(process, h):
+    """The fast counts (integer thresholds, runs for spans) are exactly the per-token definition
+    applied to :func:`edited_positions` with the same draws, and leave the stream where it does."""
+    gen = np.random.default_rng(11)
+    scored = gen.integers(0, 60, 300)
+    eps = np.where(gen.random(300) < 0.2, 0.0, gen.choice([1e-50, 0.05, 0.5, 0.97, 1.0], 300))
+    fast, slow = np.random.default_rng(12), np.random.default_rng(12)
+    fast.random(1, dtype=np.float32), slow.random(1, dtype=np.float32)  # a spare half-output
+    kept = surviving_pairs(scored, eps, fast, context_width=h, process=process)
+    todo = (eps > 0) & (scored > 0)
+    edited = edited_positions(scored[todo] + h, eps[todo], process, slow)
+    expected, at = scored.copy(), 0
+    for i in np.flatnonzero(todo):
+        doc = edited[at : at + scored[i] + h]
+        expected[i] = sum(not doc[t - h : t + 1].any() for t in range(h, doc.size))
+        at += doc.size
+    np.testing.assert_array_equal(kept, expected)
+    assert fast.random() == slow.random()
+
+
+def test_integer_thresholds_draw_numpys_float32_uniforms(monkeypatch):
+    assert edits._RAW_DRAWS32  # the fast path is in use with this numpy
+    lengths = np.array([5, 0, 9, 1, 30])
+    p = np.array([0.3, 0.5, 1.0, 1e-50, 0.7])
+    for spare in (False, True):
+        for raw in (True, False):
+            monkeypatch.setattr(edits, "_RAW_DRAWS32", raw)
+            plain, fast = np.random.default_rng(3), np.random.default_rng(3)
+            if spare:
+                plain.random(1, dtype=np.float32), fast.random(1, dtype=np.float32)
+            expected = plain.random(45, dtype=np.float32) < np.repeat(p.astype(np.float32), lengths)
+            np.testing.assert_array_equal(edits._below(lengths, p, fast), expected)
+            assert plain.random(3).tolist() == fast.random(3).tolist()
 
 
 def test_two_spins_compound_like_one_spin_of_the_combined_fraction():
