@@ -11,6 +11,11 @@ run: plain ``cumsum`` + ``searchsorted`` draws (one core) from the run's own dis
     python benchmarks/bench_scale.py --factors 1      # 1× only
     python benchmarks/bench_scale.py --naive          # also the per-document Mesa reference
     python benchmarks/bench_scale.py --factors 100 --ondisk /var/tmp/store100   # the 100x run
+    python benchmarks/bench_scale.py --naive --sweep --with x100.json   # the README's table
+
+``--sweep`` also runs ``bench_sweep.py`` (Dask against serial); ``--with FILE`` adds rows an
+earlier invocation wrote with ``--json`` (the 100× run takes most of an hour) to the summary,
+a Markdown table of every goal of issue 13 printed at the end.
 """
 
 from __future__ import annotations
@@ -20,10 +25,11 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 CHILD = r"""
-import json, os, resource, sys, tempfile, time
+import json, os, resource, sys, tempfile, threading, time
 import numpy as np
 from habsburg.scenarios import load_scenario
 from habsburg.scenarios.library import scaled
@@ -33,14 +39,25 @@ from habsburg.ecosystem.store import REPOST
 
 factor = float(sys.argv[1])
 ondisk = sys.argv[2] if len(sys.argv) > 2 else ""
+
+# anonymous memory (RssAnon: what the process itself holds, without the page cache of mapped
+# column files, which the kernel reclaims on demand), sampled every 0.2 s by a thread
+anon_peak = [0]
+def sample_anon():
+    while True:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("RssAnon:"):
+                    anon_peak[0] = max(anon_peak[0], int(line.split()[1]) * 1024)
+        time.sleep(0.2)
+threading.Thread(target=sample_anon, daemon=True).start()
 sc = load_scenario("baseline")
 if factor != 1:
     sc = scaled(sc, factor)
 c0, w0 = time.process_time(), time.perf_counter()
-model = EcosystemModel(sc)
-if ondisk:  # columns in files, months out of crawl reach dropped from memory
-    from habsburg.ecosystem.ondisk import OnDiskStore
-    model.internet.store = OnDiskStore.for_scenario(sc, directory=ondisk)
+# with ondisk: columns in files (habsburg run --store-dir), months out of crawl reach dropped
+scratch = tempfile.TemporaryDirectory(prefix="habsburg-store-", dir=ondisk) if ondisk else None
+model = EcosystemModel(sc, store_dir=scratch.name if scratch else None)
 for _ in range(sc.steps):
     model.step()
     if ondisk:
@@ -49,12 +66,14 @@ for _ in range(sc.steps):
             "wall_s": round(time.perf_counter() - w0, 1),
             "rss_gb": round(int(open("/proc/self/statm").read().split()[1]) * 4096 / 2**30, 2),
             "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
+            "peak_anon_gb": round(anon_peak[0] / 2**30, 2),
             "disk_gb": round(model.internet.store.disk_bytes / 2**30, 2),
             "load": os.getloadavg()[0]}), file=sys.stderr, flush=True)
 sim_cpu, sim_wall = time.process_time() - c0, time.perf_counter() - w0
 store = model.internet.store
 n = len(store)
 rss_sim = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+anon_sim = anon_peak[0]
 with tempfile.TemporaryDirectory() as out:
     c1 = time.process_time()
     export.write_tables(model, out)
@@ -96,6 +115,9 @@ print(json.dumps({
     "peak_rss_gb_simulate": round(rss_sim / 2**30, 2),
     "peak_rss_gb": round(rss / 2**30, 2),
     "peak_bytes_per_document": round(rss / n, 1),
+    "peak_anon_gb_simulate": round(anon_sim / 2**30, 2),
+    "peak_anon_gb": round(anon_peak[0] / 2**30, 2),
+    "peak_anon_bytes_per_document": round(anon_peak[0] / n, 1),
     "parquet_disk_mb": round(disk / 2**20, 1),
     "load_average": os.getloadavg(),
     # the scale study: where the deployed models end up (mean over models, last month)
@@ -131,6 +153,16 @@ def main() -> int:
         help="keep the store's columns in files under DIR (OnDiskStore; for 100x), month by "
         "month progress on stderr",
     )
+    parser.add_argument("--sweep", action="store_true", help="also run bench_sweep.py")
+    parser.add_argument(
+        "--with",
+        dest="earlier",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="rows of an earlier --json run to show in the summary (e.g. the 100x run)",
+    )
     args = parser.parse_args()
     rows = []
     for factor in args.factors:
@@ -152,10 +184,66 @@ def main() -> int:
         nrow["ratio"] = round(nrow["habsburg_documents_per_cpu_s"] / nrow["documents_per_cpu_s"], 1)
         print(json.dumps(nrow))
         rows.append(nrow)
+    if args.sweep:
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp) / "sweep.json"
+            here = Path(__file__).with_name("bench_sweep.py")
+            subprocess.run([sys.executable, str(here), "--json", str(out)], check=True)
+            srow = {"sweep": True, **json.loads(out.read_text())}
+        print(json.dumps(srow))
+        rows.append(srow)
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))
+    earlier = [r for path in args.earlier for r in json.loads(path.read_text())]
+    print(summary(rows + earlier))
     print(f"load average: {os.getloadavg()}")
     return 0 if len(ok) == len(args.factors) else 1
+
+
+def summary(rows: list[dict]) -> str:
+    """The goals of issue 13 against the measurements, one Markdown table."""
+    runs = sorted(
+        (r for r in rows if "factor" in r and "error" not in r), key=lambda r: r["factor"]
+    )
+    lines = ["| measure | goal | " + " | ".join(f"{r['factor']:g}x" for r in runs) + " |"]
+    lines.append("|---|---|" + "---|" * len(runs))
+
+    def row(label: str, goal: str, fmt) -> None:
+        cells = []
+        for r in runs:
+            try:
+                cells.append(fmt(r))
+            except (KeyError, TypeError):
+                cells.append("")
+        lines.append(f"| {label} | {goal} | " + " | ".join(cells) + " |")
+
+    row("documents", "", lambda r: f"{r['documents'] / 1e6:.1f} M")
+    row("simulation, CPU s", "", lambda r: f"{r['simulate_cpu_s']:.1f}")
+    row("simulation, wall s", "", lambda r: f"{r['simulate_wall_s']:.0f}")
+    row("CPU µs per document", "within 1.2x of 1x", lambda r: f"{r['cpu_us_per_document']:.2f}")
+    row(
+        "share of numpy's sampling limit",
+        ">= 25% (50%)",
+        lambda r: f"{r['share_of_numpy_limit']:.1%}",
+    )
+    row("store, B per document", "", lambda r: f"{r['store_bytes_per_document']:.1f}")
+    row("peak RSS, GB", "10x <= 3 GB", lambda r: f"{r['peak_rss_gb']:.2f}")
+    row(
+        "peak RSS, B per document", "<= 100 at 10x", lambda r: f"{r['peak_bytes_per_document']:.0f}"
+    )
+    row("peak anonymous memory, GB", "", lambda r: f"{r['peak_anon_gb']:.2f}")
+    row("Parquet results, MB", "", lambda r: f"{r['parquet_disk_mb']:.0f}")
+    row("final mean tail coverage", "", lambda r: f"{r['mean_tail_coverage']:.3f}")
+    for r in rows:
+        if "ratio" in r:
+            lines.append(f"\nnaive reference ratio: {r['ratio']}x (documents per CPU second)")
+        if r.get("sweep"):
+            lines.append(
+                f"\nsweep, {r['runs']} runs on {r['workers']} Dask workers: "
+                f"{r['speedup_dask_vs_serial']:.2f}x serial (goal >= 1.7x), process pool "
+                f"{r['serial_s'] / r['pool_s']:.2f}x"
+            )
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
