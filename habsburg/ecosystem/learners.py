@@ -237,7 +237,7 @@ class FactLearner:
         """Answer each queried fact. Returns ``(values, answered)``; abstentions have value -1."""
         facts = np.asarray(facts, dtype=np.int64)
         n = facts.size
-        cdf = self.answer_cdf[facts]
+        cdf = self.answer_cdf.take(facts, axis=0)  # (take is several times faster on rows)
         u = rng.random(n)[:, None] * cdf[:, -1:]
         values = _count_true_per_row(u > cdf)
         values = np.minimum(values, self.n_values - 1)
@@ -341,7 +341,9 @@ class StyleLearner:
         """Draw ``n`` style vectors, shape (n, d) (or (R, n, d) after ``fit_batch``)."""
         chol = self._sampling_factor()
         z = rng.standard_normal((*self.mean_.shape[:-1], int(n), self.dim))
-        return self.mean_[..., None, :] + z @ np.swapaxes(chol, -1, -2)
+        out = z @ np.swapaxes(chol, -1, -2)
+        out += self.mean_[..., None, :]
+        return out
 
     def _sampling_factor(self) -> np.ndarray:
         """Cholesky factor of :attr:`sampling_cov`, kept while that covariance is unchanged (a

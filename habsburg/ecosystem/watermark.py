@@ -96,7 +96,12 @@ class WatermarkScheme:
         if entropy is None:
             entropy = rng.beta(self.entropy_a, self.entropy_b, size=n)
         p_wm = self.gamma + (self.green_probability - self.gamma) * entropy
-        kept = surviving_pairs(wm, paraphrase, rng, context_width=self.context_width, process=edits)
+        if np.any(paraphrase):
+            kept = surviving_pairs(
+                wm, paraphrase, rng, context_width=self.context_width, process=edits
+            )
+        else:  # unedited output (most of it): every watermarked token keeps its evidence
+            kept = wm
         plain = tokens - kept
         return rng.binomial(kept, p_wm) + rng.binomial(plain, self.gamma)
 
