@@ -114,10 +114,10 @@ class Scraper(CellAgent):
         c, m = self.config, self.model
         rng = m.rng
         months = min(c.window_months, t + 1)
-        rows, offsets, counts = m.internet.recent_cells(t, months)
         visited = np.flatnonzero(visits)
-        counts = counts[:, visited].ravel()  # cells (age, visited site), age-major
-        offsets = offsets[:, visited].ravel()
+        rows, offsets, counts = m.internet.recent_cells(t, months, visited)
+        counts = counts.ravel()  # cells (age, visited site), age-major
+        offsets = offsets.ravel()
         n_candidates = int(counts.sum())
         k = min(c.docs_per_crawl, n_candidates)
         if k == 0:

@@ -54,11 +54,13 @@ class Internet:
             mask &= self.site_owner == owner
         return np.flatnonzero(mask)
 
-    def recent_cells(self, t: int, months: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Documents of months ``t, t-1, .., t-months+1`` grouped by (age, site): ``(rows,
-        offsets, counts)`` with the rows of site ``s`` published ``a`` months before ``t`` at
-        ``rows[offsets[a, s] : offsets[a, s] + counts[a, s]]`` (each cell in the store's site-index
-        order). ``rows`` is a view of a buffer that the next call overwrites."""
+    def recent_cells(
+        self, t: int, months: int, sites: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Documents of ``sites`` from months ``t, t-1, .., t-months+1`` grouped by (age, site):
+        ``(rows, offsets, counts)`` with the rows of ``sites[i]`` published ``a`` months before
+        ``t`` at ``rows[offsets[a, i] : offsets[a, i] + counts[a, i]]`` (each cell in the store's
+        site-index order). ``rows`` is a view of a buffer that the next call overwrites."""
         store, n_sites = self.store, self.n_sites
         past_stop = store.step_slice(t, t).start  # rows before month t never change again
         past = self._recent.get(months)
@@ -73,12 +75,12 @@ class Internet:
             grown[:n_past] = past.buffer[:n_past]
             past.buffer = grown
         past.buffer[n_past : n_past + n_now] = rows_now
-        offsets = np.empty((months, n_sites), dtype=np.int64)
-        counts = np.empty((months, n_sites), dtype=np.int64)
-        offsets[0] = n_past + starts_now[:-1]
-        counts[0] = np.diff(starts_now)
-        offsets[1:] = past.offsets
-        counts[1:] = past.counts
+        offsets = np.empty((months, sites.size), dtype=np.int64)
+        counts = np.empty((months, sites.size), dtype=np.int64)
+        offsets[0] = n_past + starts_now[sites]
+        counts[0] = starts_now[sites + 1] - starts_now[sites]
+        offsets[1:] = past.offsets[:, sites]
+        counts[1:] = past.counts[:, sites]
         return past.buffer[: n_past + n_now], offsets, counts
 
     def random_walks(self, n_visits: int, walk_length: int, rng: np.random.Generator) -> np.ndarray:

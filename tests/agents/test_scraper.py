@@ -189,14 +189,16 @@ def test_sample_recent_draws_what_the_per_month_reference_draws(crawled, docs, w
 def test_recent_cells_follow_the_current_month_as_it_grows(crawled):
     m, t = crawled, crawled.month
     store, n_sites = m.internet.store, m.internet.n_sites
+    every_site = np.arange(n_sites)
 
-    def check(months):
-        rows, offsets, counts = m.internet.recent_cells(t, months)
+    def check(months, sites=every_site):
+        rows, offsets, counts = m.internet.recent_cells(t, months, sites)
+        assert counts.shape == (months, sites.size)
         for a in range(months):
             site_rows, starts = store.site_index(t - a, n_sites)
-            np.testing.assert_array_equal(counts[a], np.diff(starts))
-            for s in np.flatnonzero(counts[a]):
-                cell = rows[offsets[a, s] : offsets[a, s] + counts[a, s]]
+            np.testing.assert_array_equal(counts[a], np.diff(starts)[sites])
+            for i, s in enumerate(sites):
+                cell = rows[offsets[a, i] : offsets[a, i] + counts[a, i]]
                 np.testing.assert_array_equal(cell, site_rows[starts[s] : starts[s + 1]])
         return int(counts[0].sum())
 
@@ -207,6 +209,7 @@ def test_recent_cells_follow_the_current_month_as_it_grows(crawled):
     grown = len(store) - store.step_slice(t, t).start
     assert grown > before
     assert check(5) == grown and check(12) == grown
+    check(7, np.array([0, 3, n_sites - 1]))
 
 
 def test_classifier_follows_its_settings():
