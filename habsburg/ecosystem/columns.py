@@ -97,12 +97,15 @@ class Column:
         grown[: self.size] = self.data[: self.size]
         self.data = grown
 
-    def _fit(self, values: np.ndarray) -> None:
-        """Make sure ``values`` fit this integer column's type (widening or refusing)."""
+    def _fit(self, values: np.ndarray, bounds: tuple[int, int] | None = None) -> None:
+        """Make sure ``values`` fit this integer column's type (widening or refusing); ``bounds``
+        (their least and greatest value) spares the two passes that find them."""
         dt = self.data.dtype
         if dt.kind not in "iu" or values.size == 0 or np.can_cast(values.dtype, dt):
             return
-        if values.ndim == 1 and values.strides[0] == 0:  # a broadcast scalar
+        if bounds is not None:
+            lo, hi = bounds
+        elif values.ndim == 1 and values.strides[0] == 0:  # a broadcast scalar
             lo = hi = int(values[0])
         else:
             lo, hi = int(values.min()), int(values.max())
@@ -114,9 +117,10 @@ class Column:
         wide = np.int64 if hi > np.iinfo(np.int32).max or lo < -(2**31) else np.int32
         self._resize(np.dtype(wide), len(self.data))
 
-    def extend(self, values: np.ndarray) -> None:
+    def extend(self, values: np.ndarray, bounds: tuple[int, int] | None = None) -> None:
+        """Append ``values`` (``bounds``: their least and greatest value, if known)."""
         n = len(values)
-        self._fit(values)
+        self._fit(values, bounds)
         need = self.size + n
         if need > len(self.data):
             self._resize(self.data.dtype, max(need, int(1.5 * len(self.data))))

@@ -213,7 +213,7 @@ class DocumentStore:
             return np.broadcast_to(arr, (n,)) if arr.ndim == 0 else arr
 
         c = self._cols
-        c["step"].extend(np.full(n, step))
+        c["step"].extend(full(step))
         c["site"].extend(full(batch.site))
         c["kind"].extend(full(batch.kind))
         c["producer"].extend(full(batch.producer))
@@ -222,14 +222,16 @@ class DocumentStore:
         c["tokens"].extend(full(batch.tokens))
         c["green"].extend(full(batch.green))
         c["quality"].extend(full(batch.quality))
-        original = np.full(n, -1, np.int8) if batch.original is None else batch.original
-        c["original"].extend(full(original))
+        c["original"].extend(full(-1 if batch.original is None else batch.original))
         c["paraphrase"].extend(full(batch.paraphrase))
         c["style"].extend(np.asarray(batch.style, np.float32).reshape(n, self.style_dim))
-        last = int(c["concept_offsets"].view[-1])
-        c["concept_offsets"].extend(last + np.cumsum(batch.concept_lengths, dtype=np.int64))
-        last = int(c["claim_offsets"].view[-1])
-        c["claim_offsets"].extend(last + np.cumsum(batch.claim_lengths, dtype=np.int64))
+        for name, lengths in (
+            ("concept_offsets", batch.concept_lengths),
+            ("claim_offsets", batch.claim_lengths),
+        ):  # offsets grow: their bounds are the first and the last (no min/max passes)
+            ends = np.cumsum(lengths, dtype=np.int64)
+            ends += int(c[name].view[-1])
+            c[name].extend(ends, bounds=(int(ends[0]), int(ends[-1])))
         self._concepts.extend(np.asarray(batch.concepts))
         self._claim_facts.extend(np.asarray(batch.claim_facts))
         self._claim_values.extend(np.asarray(batch.claim_values))
