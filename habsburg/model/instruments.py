@@ -28,8 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy.special import expit, logit
-from scipy.stats import norm
+from scipy.special import expit, logit, ndtr
 
 from habsburg.ecosystem.store import HUMAN, HYBRID
 from habsburg.scenarios.schema import DetectorConfig, InstrumentsConfig
@@ -69,8 +68,8 @@ class Detector:
         threshold, in closed form."""
         cut = logit(np.clip(self.threshold, 1e-12, 1 - 1e-12))
         scale = max(self.noise, 1e-12)
-        fpr = norm.sf((cut - logit(self.floor)) / scale)
-        fnr = norm.cdf((cut - logit(self.ceiling)) / scale)
+        fpr = ndtr(-((cut - logit(self.floor)) / scale))
+        fnr = ndtr((cut - logit(self.ceiling)) / scale)
         return float(fpr), float(fnr)
 
 
