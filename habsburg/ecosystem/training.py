@@ -37,7 +37,7 @@ def _sample(ids: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
 
 
 #: keys handled per pass by :func:`first_of_each` (bounds its temporaries)
-_CHUNK = 1 << 20
+_CHUNK = 1 << 18
 
 
 def first_of_each(keys: np.ndarray) -> np.ndarray:

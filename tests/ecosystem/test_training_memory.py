@@ -1,0 +1,112 @@
+"""The lean retrain path (narrow pools, chunked dedup, np.take gathers) builds exactly the
+training sets the plain wide-integer code built, and draws the same random numbers."""
+
+import copy
+
+import numpy as np
+import pytest
+from tinyscenario import tiny_scenario
+
+from habsburg.agents.generative import GenerativeModel
+from habsburg.agents.scraper import Scraper
+from habsburg.ecosystem import training
+from habsburg.ecosystem.columns import Column
+from habsburg.ecosystem.training import build_training_set, dedup_roots, first_of_each
+from habsburg.model.model import EcosystemModel
+
+
+@pytest.fixture(scope="module")
+def run():
+    model = EcosystemModel(tiny_scenario())
+    for _ in range(model.config.steps):
+        model.step()
+    return model
+
+
+def _plain_first(keys):
+    first = np.zeros(keys.size, dtype=bool)
+    first[np.unique(keys, return_index=True)[1]] = True
+    return first
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_first_of_each_in_chunks_is_the_first_occurrence(monkeypatch, seed):
+    monkeypatch.setattr(training, "_CHUNK", 7)  # many chunks, duplicates across their borders
+    rng = np.random.default_rng(seed)
+    keys = rng.integers(100, 100 + int(rng.integers(5, 60)), size=int(rng.integers(1, 200)))
+    for k in (keys, keys.astype(np.int32)):
+        assert (first_of_each(k) == _plain_first(k)).all()
+
+
+def test_roots_and_dedup_keep_the_pool_type_and_values(run):
+    store = run.internet.store
+    rng = np.random.default_rng(1)
+    ids = rng.integers(0, len(store), size=5000)
+    ids[::7] = np.flatnonzero(store.original >= 0)[: ids[::7].size]  # plenty of reposts
+    orig = store.original[ids]
+    plain = np.where(orig >= 0, orig, ids)
+    assert store.root(ids).tolist() == plain.tolist()
+    assert store.root(ids.astype(np.int32)).dtype == np.int32
+    wide, narrow = dedup_roots(store, ids), dedup_roots(store, ids.astype(np.int32))
+    assert narrow.dtype == np.int32 and narrow.tolist() == wide.tolist()
+    assert wide.tolist() == ids[_plain_first(plain)].tolist()
+
+
+def test_has_wrong_claim_matches_a_per_claim_count(run):
+    store = run.internet.store
+    ids = np.random.default_rng(2).integers(0, len(store), size=3000)
+    lengths, claims = store.claim_rows(ids)
+    assert (lengths == 0).any()  # documents without claims are in the sample
+    owner = np.repeat(np.arange(ids.size), lengths)
+    plain = np.bincount(owner, weights=store.claim_errors[claims] >= 0, minlength=ids.size) > 0
+    assert plain.any() and (store.has_wrong_claim(ids) == plain).all()
+    assert store.has_wrong_claim(np.zeros(0, np.int64)).size == 0
+
+
+def test_narrow_pools_build_the_same_training_sets_and_draws(run):
+    """Every model's next training set from a 32-bit pool equals the one from a 64-bit pool,
+    and leaves the random generator in the same state."""
+    checked = 0
+    for agent in run.agents_by_type[GenerativeModel]:
+        policy = agent.config.data
+        since = 0 if policy.mode == "accumulate_subsample" else agent.last_retrain_step + 1
+        scrapers = [s for s in run.agents_by_type[Scraper] if s.serves(policy)]
+        pool = np.concatenate([s.datasets_since(since) for s in scrapers])
+        sets, states = [], []
+        for rows in (pool.astype(np.int64), pool.astype(np.int32)):
+            rng = np.random.default_rng(3)
+            sets.append(
+                build_training_set(
+                    policy,
+                    rows,
+                    run.internet.store,
+                    run.world,
+                    rng,
+                    previous=agent.accumulated,
+                    archive_last_step=run.config.launch_step - 1,
+                    facts_per_doc=run.config.humans.facts_per_doc,
+                    teacher=agent.teacher(),
+                    registry=copy.deepcopy(run.errors),
+                    step=run.month,
+                )
+            )
+            states.append(rng.bit_generator.state)
+        wide, narrow = sets
+        assert states[0] == states[1]
+        for name in ("concept_counts", "fact_counts", "style", "doc_ids", "accumulated"):
+            assert np.array_equal(getattr(wide, name), getattr(narrow, name)), name
+        assert narrow.doc_ids.dtype == np.int64  # the set's ids stay 64-bit
+        assert wide.stats == narrow.stats and wide.sources == narrow.sources
+        checked += pool.size > 0
+    assert checked >= 2
+
+
+def test_known_bounds_widen_or_refuse_like_measured_ones():
+    col = Column(np.int16, capacity=4, widen=True)
+    col.extend(np.array([1, 70_000]), bounds=(1, 70_000))
+    assert col.view.dtype == np.int32 and col.view.tolist() == [1, 70_000]
+    strict = Column(np.int8, capacity=4)
+    with pytest.raises(OverflowError):
+        strict.extend(np.array([1, 300]), bounds=(1, 300))
+    strict.extend(np.broadcast_to(np.int64(-1), (3,)))  # a broadcast scalar: no passes
+    assert strict.view.tolist() == [-1, -1, -1]
