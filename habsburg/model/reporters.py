@@ -109,8 +109,20 @@ def mean_pairwise_js(model: Any) -> float:
     deployed = model.deployed_models()
     if not deployed:
         return NAN
-    probs = tuple(a.learners.concepts.sampling_probs for a in deployed)
-    return _memo(model, "mean_pairwise_js", probs, lambda: K.mean_pairwise_js(list(probs)))
+    probs = [a.learners.concepts.sampling_probs for a in deployed]
+    if len(probs) < 2:
+        return NAN
+    # each pair's divergence is kept while both distributions are the same objects, so a
+    # retrain recomputes only the retrained model's pairs (the mean is the same as
+    # K.mean_pairwise_js: same pairs, same order)
+    values = [
+        _memo(
+            model, f"js:{i}:{j}", (probs[i], probs[j]), partial(K.js_divergence, probs[i], probs[j])
+        )
+        for i in range(len(probs))
+        for j in range(i + 1, len(probs))
+    ]
+    return float(np.mean(values))
 
 
 @model_metric("mean pairwise distance between deployed models' style means")
