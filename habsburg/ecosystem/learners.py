@@ -187,6 +187,10 @@ class FactLearner:
         self._answer = self._answer_cdf = self._modal = None
         return self
 
+    def __setstate__(self, state: dict) -> None:
+        # checkpoints pickled before the answer caches existed load with empty caches
+        self.__dict__.update({"_answer_cdf": None, "_modal": None, **state})
+
     @property
     def modal_value(self) -> np.ndarray:
         """The value each fact is most believed to have (ties: lowest id)."""
@@ -344,6 +348,10 @@ class StyleLearner:
         out = z @ np.swapaxes(chol, -1, -2)
         out += self.mean_[..., None, :]
         return out
+
+    def __setstate__(self, state: dict) -> None:
+        # checkpoints pickled before the factor cache existed load with an empty cache
+        self.__dict__.update({"_factor": None, **state})
 
     def _sampling_factor(self) -> np.ndarray:
         """Cholesky factor of :attr:`sampling_cov`, kept while that covariance is unchanged (a

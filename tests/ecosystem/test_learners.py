@@ -153,3 +153,24 @@ def test_cached_sampling_state_follows_refits_and_decoding_changes():
     assert style.sample(50_000, np.random.default_rng(1)).var() == pytest.approx(0.5, rel=0.03)
     style.fit(np.array([[-3.0], [3.0]]))
     assert style.sample(50_000, np.random.default_rng(1)).var() == pytest.approx(4.5, rel=0.03)
+
+
+def test_learners_pickled_before_their_caches_existed_still_load_and_sample():
+    """Checkpoints written before the answer/factor caches were added unpickle with empty caches."""
+    import pickle
+
+    from habsburg.ecosystem.learners import FactLearner, StyleLearner
+
+    rng = np.random.default_rng(0)
+    facts = FactLearner(5, 3).fit(rng.integers(0, 4, (5, 3)).astype(float))
+    style = StyleLearner(2).fit(rng.normal(size=(50, 2)))
+    for learner, caches in ((facts, ("_answer_cdf", "_modal")), (style, ("_factor",))):
+        old = pickle.loads(pickle.dumps(learner))
+        for name in caches:
+            del old.__dict__[name]  # as an older release pickled it
+        again = pickle.loads(pickle.dumps(old))
+        for name in caches:
+            assert getattr(again, name) is None
+    a = pickle.loads(pickle.dumps(facts)).sample(np.arange(5), np.random.default_rng(1))
+    b = facts.sample(np.arange(5), np.random.default_rng(1))
+    np.testing.assert_array_equal(a[0], b[0])
