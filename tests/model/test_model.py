@@ -12,6 +12,7 @@ from habsburg.agents.scraper import Scraper
 from habsburg.ecosystem.internet import FARM_SITE, HUMAN_SITE
 from habsburg.ecosystem.store import FARM, HYBRID, MODEL, REPOST
 from habsburg.experiments.run import simulate
+from habsburg.model.model import EcosystemModel
 from habsburg.scenarios.schema import set_setting
 
 
@@ -163,3 +164,21 @@ def test_market_share_follows_capability(run):
     best = min(run.models, key=lambda a: a.quality("capability"))
     worst = max(run.models, key=lambda a: a.quality("capability"))
     assert shares[best.name] >= shares[worst.name]
+
+
+def test_a_step_runs_blas_on_one_thread_and_restores_the_setting():
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    def blas_threads():
+        return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+
+    m = EcosystemModel(tiny_scenario(), seed=1)
+    inside = []
+    market = m.update_market
+    m.update_market = lambda: (inside.append(blas_threads()), market())[1]
+    with threadpool_limits(limits=2, user_api="blas"):
+        before = blas_threads()
+        m.step()
+        assert blas_threads() == before
+    assert inside and all(n == 1 for n in inside[0])
+    assert before and all(n == 2 for n in before)
