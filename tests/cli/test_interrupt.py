@@ -40,22 +40,28 @@ def test_signal_mid_run_then_resume_gives_identical_tables(
     signum, uninterrupted, tmp_path, monkeypatch
 ):
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    out = tmp_path / "run"
-    argv = ["run", str(TINY), "--steps", str(STEPS), "--out", str(out), "--no-report"]
-    argv += ["--quiet", "--checkpoint-every", "2"]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "habsburg.cli", *argv],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    ckpt = checkpoint_path(out)
-    deadline = time.monotonic() + 120
-    while not ckpt.exists() and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.005)
-    proc.send_signal(signum)
-    _, err = proc.communicate(timeout=120)
+    # The signal goes in as soon as the first checkpoint exists; the rest of the run takes about
+    # a second, which a loaded machine may let pass before the signal lands: then the run simply
+    # finished (exit 0, checkpoint removed) and a fresh attempt is made, up to three.
+    for attempt in range(3):
+        out = tmp_path / f"run{attempt}"
+        argv = ["run", str(TINY), "--steps", str(STEPS), "--out", str(out), "--no-report"]
+        argv += ["--quiet", "--checkpoint-every", "2"]
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "habsburg.cli", *argv],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        ckpt = checkpoint_path(out)
+        deadline = time.monotonic() + 120
+        while not ckpt.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.005)
+        proc.send_signal(signum)
+        _, err = proc.communicate(timeout=120)
+        if not (proc.returncode == 0 and not ckpt.exists()):
+            break
     assert proc.returncode == 130, err
     lines = err.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in err
