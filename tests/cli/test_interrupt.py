@@ -31,6 +31,11 @@ def uninterrupted(tmp_path_factory):
     return out
 
 
+def _default_signals() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def _tables(out: Path) -> dict[str, pd.DataFrame]:
     return {p.stem: pd.read_parquet(p) for p in sorted(out.glob("*.parquet"))}
 
@@ -53,6 +58,9 @@ def test_signal_mid_run_then_resume_gives_identical_tables(
             stderr=subprocess.PIPE,
             text=True,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            # a shell without job control starts background jobs with SIGINT ignored, and Python
+            # then keeps ignoring it (no KeyboardInterrupt): the child gets the default back
+            preexec_fn=_default_signals,
         )
         ckpt = checkpoint_path(out)
         deadline = time.monotonic() + 120
