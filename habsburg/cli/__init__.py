@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
 import traceback
 from collections.abc import Callable
@@ -68,6 +69,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     return guarded(lambda: args.func(args), debug)
+
+
+def entry() -> None:
+    """The ``habsburg`` command (and ``python -m habsburg.cli``): :func:`main`, then exit with its
+    status. Once a command has been interrupted, a further Ctrl-C or SIGTERM while the process
+    exits is ignored, so the status stays 130 instead of becoming a kill by that signal."""
+    status = main()
+    if status == 130:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_IGN)
+    sys.exit(status)
 
 
 def run_script(main: Callable[[], object]) -> None:

@@ -1,7 +1,5 @@
 """``python -m habsburg.cli``: the same as the ``habsburg`` command."""
 
-import sys
+from habsburg.cli import entry
 
-from habsburg.cli import main
-
-sys.exit(main())
+entry()

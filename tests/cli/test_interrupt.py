@@ -31,11 +31,6 @@ def uninterrupted(tmp_path_factory):
     return out
 
 
-def _default_signals() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-
-
 def _tables(out: Path) -> dict[str, pd.DataFrame]:
     return {p.stem: pd.read_parquet(p) for p in sorted(out.glob("*.parquet"))}
 
@@ -52,16 +47,20 @@ def test_signal_mid_run_then_resume_gives_identical_tables(
         out = tmp_path / f"run{attempt}"
         argv = ["run", str(TINY), "--steps", str(STEPS), "--out", str(out), "--no-report"]
         argv += ["--quiet", "--checkpoint-every", "2"]
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "habsburg.cli", *argv],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-            # a shell without job control starts background jobs with SIGINT ignored, and Python
-            # then keeps ignoring it (no KeyboardInterrupt): the child gets the default back
-            preexec_fn=_default_signals,
-        )
+        # A shell without job control starts background jobs with SIGINT ignored, which a child
+        # inherits (and Python then keeps ignoring it: no KeyboardInterrupt). A handled signal is
+        # reset to the default by exec, so the child starts with Python's own SIGINT handling.
+        previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+        try:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "habsburg.cli", *argv],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )
+        finally:
+            signal.signal(signal.SIGINT, previous)
         ckpt = checkpoint_path(out)
         deadline = time.monotonic() + 120
         while not ckpt.exists() and proc.poll() is None and time.monotonic() < deadline:
@@ -85,3 +84,22 @@ def test_signal_mid_run_then_resume_gives_identical_tables(
     assert sorted(got) == sorted(want)
     for name in want:
         pd.testing.assert_frame_equal(got[name], want[name], check_exact=True, obj=name)
+
+
+@pytest.mark.parametrize(("status", "ignored"), [(130, True), (0, False), (2, False)])
+def test_the_command_stops_listening_for_signals_once_interrupted(monkeypatch, status, ignored):
+    """After an interrupt the exit status stays 130: a second Ctrl-C / SIGTERM while the process
+    exits is ignored (other statuses leave the handlers alone)."""
+    import habsburg.cli as cli
+
+    monkeypatch.setattr(cli, "main", lambda: status)
+    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        with pytest.raises(SystemExit) as exited:
+            cli.entry()
+        assert exited.value.code == status
+        now = [signal.getsignal(s) for s in saved]
+        assert (now == [signal.SIG_IGN] * 2) is ignored
+    finally:
+        for s, handler in saved.items():
+            signal.signal(s, handler)
