@@ -291,6 +291,13 @@ class DocumentStore:
         cols.append(self._claim_errors)
         return sum(c.nbytes for c in cols)
 
+    def row_bytes(self) -> tuple[int, int, int]:
+        """Bytes per document of the fixed-width columns (style and offsets included), per
+        concept draw, and per fact claim: what the column types make a document cost."""
+        fixed = sum(c.data[:1].nbytes for c in self._cols.values())
+        claim = sum(c.data.itemsize for c in (self._claim_facts, self._claim_values))
+        return fixed, self._concepts.data.itemsize, claim + self._claim_errors.data.itemsize
+
     @property
     def reserved_bytes(self) -> int:
         """Bytes reserved (pages are only committed as documents arrive)."""

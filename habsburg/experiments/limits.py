@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from habsburg.ecosystem.columns import ColumnTypes, expected_documents
+from habsburg.ecosystem.store import DocumentStore
 from habsburg.scenarios.errors import LimitError, ScenarioError
 from habsburg.scenarios.schema import Scenario
 
@@ -47,31 +48,20 @@ class Projection:
 
 
 def store_bytes_per_document(scenario: Scenario) -> float:
-    """Bytes one document takes in the store, from the column types the scenario's sizes give
-    (``ColumnTypes.for_scenario``): the fixed-width columns, the style vector, the offsets and
-    the ragged concept draws and fact claims at the scenario's mean lengths (the wide types for
-    sizes the narrow ones cannot hold: the store refuses those itself, naming the setting)."""
+    """Bytes one document takes in the store at the scenario's mean lengths: the store's own
+    columns (:meth:`DocumentStore.row_bytes`) in the types the scenario's sizes give (the wide
+    types for sizes the narrow ones cannot hold: the store refuses those itself, naming the
+    setting)."""
     try:
-        t = ColumnTypes.for_scenario(scenario, expected_documents(scenario))
+        types = ColumnTypes.for_scenario(scenario, expected_documents(scenario))
     except ScenarioError:
-        t = ColumnTypes()
+        types = ColumnTypes()
+    fixed, concept, claim = DocumentStore(
+        scenario.world.style_dim, capacity=1, types=types
+    ).row_bytes()
     h = scenario.humans
-    fixed = (
-        t.step.itemsize
-        + t.site.itemsize
-        + 1  # kind
-        + t.producer.itemsize
-        + t.model.itemsize
-        + 4 * 3  # synthetic_fraction, quality, paraphrase (float32)
-        + 2 * t.tokens.itemsize  # tokens, green
-        + t.row.itemsize  # original
-        + 4 * scenario.world.style_dim
-        + 2 * t.offset.itemsize
-    )
     tokens = max(h.tokens_mean, scenario.demand.tokens_mean)
-    concepts = tokens / h.tokens_per_concept * t.concept.itemsize
-    claims = h.facts_per_doc * (t.fact.itemsize + t.value.itemsize + t.error.itemsize)
-    return fixed + concepts + claims
+    return fixed + tokens / h.tokens_per_concept * concept + h.facts_per_doc * claim
 
 
 def _curve_total(scenario: Scenario, curve, steps: int) -> float:
