@@ -143,25 +143,31 @@ def prepare_output_dir(
                 f"manifest); choose a new or empty directory, or pass --force to write beside "
                 "them (habsburg never deletes or replaces files it did not write)"
             )
-    else:
-        try:
-            out.mkdir(parents=True, exist_ok=True)
-        except OSError as err:
-            raise OutputPathError(
-                f"{flag} cannot be created: {err.strerror or err}; choose another --out"
-            ) from None
-    try:
-        fd, probe = tempfile.mkstemp(prefix=".habsburg-probe-", dir=out)
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as err:
-        raise OutputPathError(
-            f"{flag} is not writable: {err.strerror or err}; choose another --out"
-        ) from None
+    writable_directory(out, flag, "choose another --out")
     clashes = _clashes(out, expect)
     if clashes:
         raise OutputPathError(_clash_message(out, command, clashes))
     return out
+
+
+def writable_directory(path: Path, flag: str, hint: str) -> Path:
+    """``path`` as a directory this process can write to: created with its parents when missing,
+    then probed with a temporary file (created and removed). Otherwise :class:`OutputPathError`:
+    ``flag`` (what names the path) cannot be created / is not writable, then ``hint``."""
+    if not path.is_dir():
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise OutputPathError(
+                f"{flag} cannot be created: {err.strerror or err}; {hint}"
+            ) from None
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".habsburg-probe-", dir=path)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        raise OutputPathError(f"{flag} is not writable: {err.strerror or err}; {hint}") from None
+    return path
 
 
 def _clashes(out: Path, names: Iterable[str]) -> list[str]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import platform
 import sys
 import tempfile
@@ -23,7 +22,7 @@ from habsburg.experiments.checkpoint import (
     read_header,
     save_checkpoint,
 )
-from habsburg.experiments.files import prepare_output_dir, write_results_dir
+from habsburg.experiments.files import prepare_output_dir, writable_directory, write_results_dir
 from habsburg.experiments.limits import check_limits
 from habsburg.model import export
 from habsburg.model.export import write_tables
@@ -142,15 +141,7 @@ def check_store_dir(
         )
     if path.exists() and not path.is_dir():
         raise OutputPathError(f"--store-dir {str(path)!r} is not a directory")
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise OutputPathError(
-            f"--store-dir {str(path)!r} cannot be created: {err.strerror}"
-        ) from None
-    if not os.access(path, os.W_OK | os.X_OK):
-        raise OutputPathError(f"--store-dir {str(path)!r} is not writable")
-    return path
+    return writable_directory(path, f"--store-dir {str(path)!r}", "choose another --store-dir")
 
 
 @contextlib.contextmanager
