@@ -99,6 +99,16 @@ def _tasks(point: int, seeds: list[int], settings: tuple, scenario: str = "") ->
     ]
 
 
+def _with_settings(base: Scenario, settings: tuple, where: str) -> Scenario:
+    """A copy of ``base`` with ``settings`` ((path, value) pairs) applied and its references
+    checked (:class:`ScenarioError` naming ``where``); ``base`` is left as it was."""
+    sc = copy.deepcopy(base)
+    for path, value in settings:
+        set_setting(sc, path, value)
+    _validate_references(sc, where)
+    return sc
+
+
 def plan_points(
     name: str,
     base: Scenario,
@@ -125,11 +135,8 @@ def plan_points(
             raise SweepError(f"{where}: point {i} sets {list(point)}, expected {paths}")
         settings = tuple((p, native(v)) for p, v in point.items())
         if repr(settings) not in checked:
-            sc = copy.deepcopy(base)
             try:
-                for path, value in settings:
-                    set_setting(sc, path, value)
-                _validate_references(sc, f"point {i}")
+                _with_settings(base, settings, f"point {i}")
             except ScenarioError as err:
                 raise SweepError(f"{where}: point {i}: {err}") from None
             checked.add(repr(settings))
@@ -182,11 +189,8 @@ def plan_scenarios(
         per = [tuple((p, native(v)) for p, v in s.items()) for s in replicate_settings]
         for label, sc in scenarios.items():
             for r, settings in enumerate(per):
-                checked = copy.deepcopy(sc)
                 try:
-                    for path, value in settings:
-                        set_setting(checked, path, value)
-                    _validate_references(checked, f"replicate {r}")
+                    _with_settings(sc, settings, f"replicate {r}")
                 except ScenarioError as err:
                     raise SweepError(f"{name}: scenario {label!r}, replicate {r}: {err}") from None
         tasks = [
