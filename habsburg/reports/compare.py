@@ -91,12 +91,7 @@ def write_comparison_report(
         f"{result.steps} months; differences are paired by seed, with {level} t intervals "
         f"(n − 1 degrees of freedom). Numbers are read from runs.parquet and differences.parquet."
     )
-    doc.heading("Reading")
-    for text in comparison_reading(differences, result.base, level):
-        doc.paragraph(text)
-    doc.heading("Differences from the base")
-    if len(differences):
-        doc.table(differences_table(differences, level))
+    add_differences(doc, differences, result.base, level)
     doc.heading("Runs")
     runs = result.runs
     table = {"outcome": list(runs.columns[2:])}
@@ -107,6 +102,17 @@ def write_comparison_report(
     for path, caption in figures:
         doc.figure(path, caption)
     return write_document(doc, out)
+
+
+def add_differences(doc: Document, differences: pd.DataFrame, base: str, level: str) -> None:
+    """The "Reading" and "Differences from the base" sections of a comparison report (the
+    default and the text-mode comparison share them)."""
+    doc.heading("Reading")
+    for text in comparison_reading(differences, base, level):
+        doc.paragraph(text)
+    doc.heading("Differences from the base")
+    if len(differences):
+        doc.table(differences_table(differences, level))
 
 
 def differences_table(d: pd.DataFrame, level: str) -> pd.DataFrame:

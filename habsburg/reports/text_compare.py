@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 
 from habsburg.experiments.files import atomic_write_parquet, prepare_output_dir, write_results_dir
-from habsburg.reports.compare import comparison_reading, differences_table
+from habsburg.reports.compare import add_differences
 from habsburg.reports.document import Document, sig, write_document
 
 #: the files a text comparison directory holds (besides its manifest)
@@ -45,12 +45,7 @@ def write_text_comparison(
             f"are paired by seed, with {level} t intervals (n − 1 degrees of freedom). Numbers "
             "are read from runs.parquet and differences.parquet."
         )
-        doc.heading("Reading")
-        for text in comparison_reading(differences, result.base, level):
-            doc.paragraph(text)
-        doc.heading("Differences from the base")
-        if len(differences):
-            doc.table(differences_table(differences, level))
+        add_differences(doc, differences, result.base, level)
         doc.heading("Outcomes")
         doc.table(
             pd.DataFrame(
