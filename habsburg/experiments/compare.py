@@ -57,8 +57,9 @@ class Comparison:
     descriptions: dict[str, str] = field(default_factory=dict)
 
 
-def labels(scenarios: list[Scenario]) -> list[str]:
-    """Scenario names, made unique (``name``, ``name-2``, ...) when two share a name."""
+def labels(scenarios: list) -> list[str]:
+    """Scenario names (of any scenarios with a ``name``: abstract or text mode), made unique
+    (``name``, ``name-2``, ...) when two share a name."""
     out, seen = [], {}
     for sc in scenarios:
         seen[sc.name] = seen.get(sc.name, 0) + 1

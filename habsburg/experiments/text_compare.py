@@ -16,6 +16,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from habsburg.ecosystem.text.corpus import Corpus, load_installed_corpus
+from habsburg.experiments.compare import labels
 from habsburg.experiments.seeds import replicate_seeds
 from habsburg.experiments.text_outcomes import text_outcome_descriptions, text_run_outcomes
 from habsburg.experiments.text_run import simulate_text
@@ -49,14 +50,6 @@ def check_text_comparison(names: list[str | Path]) -> bool:
             f"({', '.join(other)}): their outcomes differ; compare each kind separately"
         )
     return False
-
-
-def _labels(scenarios: list[TextScenario]) -> list[str]:
-    out, seen = [], {}
-    for sc in scenarios:
-        seen[sc.name] = seen.get(sc.name, 0) + 1
-        out.append(sc.name if seen[sc.name] == 1 else f"{sc.name}-{seen[sc.name]}")
-    return out
 
 
 def corpus_for(scenario: TextScenario, seed: int, cache: dict) -> Corpus:
@@ -94,7 +87,7 @@ def text_compare(
     everyone = [
         s if isinstance(s, TextScenario) else load_text_scenario(s) for s in (base, *alternatives)
     ]
-    names = _labels(everyone)
+    names = labels(everyone)
     run_seeds = replicate_seeds(everyone[0].seed, seeds)
     cache: dict = {}
     rows = []
