@@ -93,11 +93,7 @@ def write_comparison_report(
     )
     add_differences(doc, differences, result.base, level)
     doc.heading("Runs")
-    runs = result.runs
-    table = {"outcome": list(runs.columns[2:])}
-    for r in runs.itertuples(index=False):
-        table[f"{r.scenario} {r.seed}"] = [sig(x) for x in r[2:]]
-    doc.table(pd.DataFrame(table))
+    doc.table(runs_table(result.runs))
     doc.heading("Figures")
     for path, caption in figures:
         doc.figure(path, caption)
@@ -113,6 +109,15 @@ def add_differences(doc: Document, differences: pd.DataFrame, base: str, level: 
     doc.heading("Differences from the base")
     if len(differences):
         doc.table(differences_table(differences, level))
+
+
+def runs_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """Every run's outcomes as a table: one row per outcome, one column per scenario and seed
+    (``runs`` has ``scenario``, ``seed`` and then one column per outcome)."""
+    table = {"outcome": list(runs.columns[2:])}
+    for r in runs.itertuples(index=False):
+        table[f"{r.scenario} {r.seed}"] = [sig(x) for x in r[2:]]
+    return pd.DataFrame(table)
 
 
 def differences_table(d: pd.DataFrame, level: str) -> pd.DataFrame:

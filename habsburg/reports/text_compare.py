@@ -14,8 +14,8 @@ from typing import Any
 import pandas as pd
 
 from habsburg.experiments.files import atomic_write_parquet, prepare_output_dir, write_results_dir
-from habsburg.reports.compare import add_differences
-from habsburg.reports.document import Document, sig, write_document
+from habsburg.reports.compare import add_differences, runs_table
+from habsburg.reports.document import Document, write_document
 
 #: the files a text comparison directory holds (besides its manifest)
 FILES = ("runs.parquet", "differences.parquet", "report.md", "report.html")
@@ -56,11 +56,7 @@ def write_text_comparison(
             )
         )
         doc.heading("Runs")
-        runs = result.runs
-        table = {"outcome": list(runs.columns[2:])}
-        for r in runs.itertuples(index=False):
-            table[f"{r.scenario} {r.seed}"] = [sig(x) for x in r[2:]]
-        doc.table(pd.DataFrame(table))
+        doc.table(runs_table(result.runs))
         write_document(doc, tmp)
 
     manifest = {
