@@ -73,6 +73,39 @@ def test_library_tour(tmp_path):
     assert table["tail coverage"].between(0, 1).all()
 
 
+def test_scale_study(tmp_path):
+    stdout = run_example("scale_study.py", tmp_path)
+    runs = pd.read_csv(tmp_path / "scale_study.csv")
+    assert (tmp_path / "scale_study.png").stat().st_size > 1000
+    assert len(runs) == 8  # 2 factors x 2 decodings x 2 seeds
+    docs = runs.groupby("factor")["documents"].mean()
+    assert docs[0.3] > 2.5 * docs[0.1]  # the scaled web is larger
+    # Switching top-p off must reach the tails that the calibrated cut leaves out.
+    tail = runs.groupby("decoding")["mean_tail_coverage"].mean()
+    assert tail["top-p off"] > tail["calibrated"]
+    table = (tmp_path / "scale_study.md").read_text()
+    assert "slope per 10×" in table and table.count("| calibrated |") == 2 + 3
+    assert "scale_study.md" in stdout
+
+
+def test_scale_study_refuses_bad_factors_before_work(tmp_path):
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(EXAMPLES / "scale_study.py"),
+            "--factors",
+            "0",
+            "--out",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2 and "--factors" in proc.stderr and "Traceback" not in proc.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize(
     "script",
     [
@@ -81,6 +114,7 @@ def test_library_tour(tmp_path):
         "late_reintroduction.py",
         "library_tour.py",
         "ema_prim.py",
+        "scale_study.py",
     ],
 )
 def test_examples_refuse_a_directory_of_user_files_before_work(tmp_path, script):
