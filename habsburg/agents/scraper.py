@@ -162,10 +162,10 @@ class Scraper(CellAgent):
         survive = ~low_quality & ~flagged
         dup_removed = dup_wrong = 0
         roots = store.root(ids)
-        is_copy = store.original[ids] >= 0
+        is_copy = store.originals_of(ids) >= 0
         if f.dedup:
             self._grow_seen(len(store))
-            detectable = (1.0 - store.paraphrase[ids]) >= f.dedup_similarity
+            detectable = (1.0 - store.paraphrase_of(ids)) >= f.dedup_similarity
             order_first = np.zeros(ids.size, dtype=bool)
             _, first = np.unique(roots, return_index=True)
             order_first[first] = True
@@ -227,7 +227,7 @@ class Scraper(CellAgent):
         """Classifier scores of documents ``ids`` (fixed per document; no random draws)."""
         store = self.model.internet.store
         return self.classifier().scores(
-            store.synthetic_fraction[ids], store.tokens[ids], store.paraphrase[ids], ids
+            store.synthetic_fraction[ids], store.tokens[ids], store.paraphrase_of(ids), ids
         )
 
     def _grow_seen(self, n: int) -> None:
@@ -258,7 +258,7 @@ class Scraper(CellAgent):
         spun = rng.random(n) < c.spin_share
         green = store.green[ids].astype(np.int64)
         tokens = store.tokens[ids]
-        paraphrase = store.paraphrase[ids].astype(np.float64)
+        paraphrase = store.paraphrase_of(ids).astype(np.float64)
         if spun.any():  # spinning an already paraphrased document compounds the two edits
             green[spun], paraphrase[spun] = m.watermark.spin(
                 green[spun],

@@ -1,6 +1,7 @@
 """The document store's columns: integer types chosen from a scenario's sizes (refusing sizes
-they cannot hold), a column with reserved capacity that never wraps a value, and the expected
-number of documents a scenario publishes (the reservation)."""
+they cannot hold), a column with reserved capacity that never wraps a value, the code table of a
+float column with few distinct values, and the expected number of documents a scenario publishes
+(the reservation)."""
 
 from __future__ import annotations
 
@@ -138,6 +139,37 @@ class Column:
 
     def __getstate__(self) -> dict:  # checkpoints hold the used part only
         return {"data": self.view.copy(), "size": self.size, "widen": self.widen}
+
+
+class CodeTable:
+    """The distinct float32 values of a coded column (one byte per document instead of four),
+    in order of first appearance: code ``i`` stands for ``values[i]``. Values are told apart by
+    their bit pattern, so decoding gives back exactly the float32 that was stored."""
+
+    #: codes a uint8 column can hold
+    LIMIT = 256
+
+    def __init__(self) -> None:
+        self.values = np.zeros(0, np.float32)
+        self._codes: dict[int, int] = {}
+
+    def encode(self, values: np.ndarray) -> np.ndarray | None:
+        """uint8 codes of float32 ``values`` (new values join the table); None, leaving the table
+        as it was, if they would take it past :data:`LIMIT` distinct values."""
+        bits = np.ascontiguousarray(values, np.float32).view(np.uint32)
+        if bits.size and (bits == bits[0]).all():  # the common case: one value for a batch
+            distinct, inverse = bits[:1], np.zeros(bits.size, np.intp)
+        else:
+            distinct, inverse = np.unique(bits, return_inverse=True)
+        new = [b for b in distinct.tolist() if b not in self._codes]
+        if len(self._codes) + len(new) > self.LIMIT:
+            return None
+        for b in new:
+            self._codes[b] = len(self._codes)
+        if new:
+            self.values = np.array(list(self._codes), np.uint32).view(np.float32)
+        lut = np.array([self._codes[b] for b in distinct.tolist()], np.uint8)
+        return lut[inverse]
 
 
 def expected_documents(sc) -> int:

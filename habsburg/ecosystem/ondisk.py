@@ -105,10 +105,11 @@ class OnDiskStore(DocumentStore):
         n_claims = int(self.claim_offsets[rows])
         for col in (self._claim_facts, self._claim_values, self._claim_errors):
             col.release(n_claims)
+        n_reposts = int(np.searchsorted(self._repost_rows.view, rows))
+        for col in (self._repost_rows, self._repost_originals):
+            col.release(n_reposts)
 
     @property
     def disk_bytes(self) -> int:
         """Bytes the column files take on disk."""
-        cols = [*self._cols.values(), self._concepts, self._claim_facts, self._claim_values]
-        cols.append(self._claim_errors)
-        return sum(c.disk_bytes for c in cols)
+        return sum(c.disk_bytes for c in self.all_columns())

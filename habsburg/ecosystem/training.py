@@ -76,7 +76,9 @@ def dedup_roots(store: DocumentStore, ids: np.ndarray) -> np.ndarray:
     grows with ``ids``, never with the store). Roots are looked up a chunk at a time and kept
     in the store's row type (32 bits for any store under 2**31 documents)."""
     wide = len(store) > np.iinfo(np.int32).max
-    roots = np.empty(ids.size, dtype=np.int64 if wide else np.result_type(store.original, np.int32))
+    roots = np.empty(
+        ids.size, dtype=np.int64 if wide else np.result_type(store.original_type, np.int32)
+    )
     for a in range(0, ids.size, _CHUNK):
         roots[a : a + _CHUNK] = store.root(ids[a : a + _CHUNK])
     return ids[first_of_each(roots)]

@@ -47,21 +47,25 @@ class Projection:
     store_bytes: int = 0
 
 
-def store_bytes_per_document(scenario: Scenario) -> float:
+def store_bytes_per_document(scenario: Scenario, repost_share: float | None = None) -> float:
     """Bytes one document takes in the store at the scenario's mean lengths: the store's own
     columns (:meth:`DocumentStore.row_bytes`) in the types the scenario's sizes give (the wide
     types for sizes the narrow ones cannot hold: the store refuses those itself, naming the
-    setting)."""
+    setting), reposts' originals spread over all documents (``repost_share``: the share of
+    documents that are reposts; by default projected from the scenario's flows)."""
     try:
         types = ColumnTypes.for_scenario(scenario, expected_documents(scenario))
     except ScenarioError:
         types = ColumnTypes()
-    fixed, concept, claim = DocumentStore(
+    fixed, concept, claim, repost = DocumentStore(
         scenario.world.style_dim, capacity=1, types=types
     ).row_bytes()
+    if repost_share is None:
+        repost_share = _repost_share(_flows(scenario, scenario.steps))
     h = scenario.humans
     tokens = max(h.tokens_mean, scenario.demand.tokens_mean)
-    return fixed + tokens / h.tokens_per_concept * concept + h.facts_per_doc * claim
+    ragged = tokens / h.tokens_per_concept * concept + h.facts_per_doc * claim
+    return fixed + ragged + repost_share * repost
 
 
 def _curve_total(scenario: Scenario, curve, steps: int) -> float:
@@ -73,10 +77,8 @@ def _curve_total(scenario: Scenario, curve, steps: int) -> float:
     return float(level[months >= 0].sum())
 
 
-def project(scenario: Scenario, steps: int | None = None, *, on_disk: bool = False) -> Projection:
-    """Projected documents and peak memory of ``steps`` months (default all) of ``scenario``;
-    ``on_disk``: with the store's columns in files, only the months crawls reach in memory."""
-    n = scenario.steps if steps is None else steps
+def _flows(scenario: Scenario, n: int) -> list[tuple[str, float]]:
+    """(setting path, projected documents over ``n`` months) of every publishing flow."""
     h = scenario.humans
     flows: list[tuple[str, float]] = [
         ("humans.authors", h.authors * h.docs_per_month * n),
@@ -91,8 +93,23 @@ def project(scenario: Scenario, steps: int | None = None, *, on_disk: bool = Fal
                 scraper.docs_per_crawl * scraper.repost_share * n,
             )
         )
+    return flows
+
+
+def _repost_share(flows: list[tuple[str, float]]) -> float:
+    """The share of projected documents that are scrapers' reposts."""
     documents = sum(v for _, v in flows)
-    store = documents * store_bytes_per_document(scenario)
+    reposts = sum(v for k, v in flows if k.startswith("scrapers."))
+    return reposts / documents if documents > 0 else 0.0
+
+
+def project(scenario: Scenario, steps: int | None = None, *, on_disk: bool = False) -> Projection:
+    """Projected documents and peak memory of ``steps`` months (default all) of ``scenario``;
+    ``on_disk``: with the store's columns in files, only the months crawls reach in memory."""
+    n = scenario.steps if steps is None else steps
+    flows = _flows(scenario, n)
+    documents = sum(v for _, v in flows)
+    store = documents * store_bytes_per_document(scenario, _repost_share(flows))
     resident = store
     if on_disk and n > 0:
         window = max((s.window_months for s in scenario.scrapers), default=1) + 2

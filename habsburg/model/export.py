@@ -11,7 +11,7 @@ import pandas as pd
 
 from habsburg.agents.generative import GenerativeModel
 from habsburg.agents.scraper import Scraper
-from habsburg.ecosystem.store import KIND_NAMES
+from habsburg.ecosystem.store import DOCUMENT_COLUMNS, KIND_NAMES
 
 #: the per-agent-type DataCollector tables, by file stem
 AGENT_TABLES = {"models": GenerativeModel, "scrapers": Scraper}
@@ -139,36 +139,21 @@ def error_claim_rows(store: Any) -> tuple[np.ndarray, np.ndarray]:
 
 
 def document_columns(store: Any, rows: slice) -> dict[str, np.ndarray]:
-    """The ``documents`` table's columns for ``rows``, as views of the store's columns."""
+    """The ``documents`` table's columns for ``rows``, as views of the store's columns (the
+    derived ones built for these rows only)."""
     out = {"id": np.arange(rows.start, rows.stop, dtype=np.int64)}
     for name in DOCUMENT_COLUMNS:
-        out[name] = getattr(store, name)[rows]
+        out[name] = store.column(name, rows)
     out["n_concepts"] = np.diff(store.concept_offsets[rows.start : rows.stop + 1])
     out["n_claims"] = np.diff(store.claim_offsets[rows.start : rows.stop + 1])
     return out
-
-
-#: the store's fixed-width columns, in the order of the ``documents`` table
-DOCUMENT_COLUMNS = (
-    "step",
-    "site",
-    "kind",
-    "producer",
-    "model",
-    "synthetic_fraction",
-    "tokens",
-    "green",
-    "quality",
-    "original",
-    "paraphrase",
-)
 
 
 def error_claim_columns(store: Any, claims: np.ndarray, docs: np.ndarray) -> dict:
     return {
         "document": docs,
         "error_id": store.claim_errors[claims],
-        "step": store.step[docs],
+        "step": store.steps_of(docs),
         "kind": store.kind[docs],
         "producer": store.producer[docs],
         "model": store.model[docs],

@@ -65,7 +65,7 @@ class Observer:
             synthetic_share_new_measured=float(flags.mean()) if sf.size else nan,
             synthetic_share_stock=self.synthetic_total / n_all if n_all else nan,
             synthetic_share_stock_measured=self.flag_total / n_all if n_all else nan,
-            duplicate_share_web=float((store.original[new] >= 0).mean()) if sf.size else 0.0,
+            duplicate_share_web=float((store.originals_of(new) >= 0).mean()) if sf.size else 0.0,
         )
         return self.month
 
@@ -90,7 +90,7 @@ class Observer:
                     np.float32
                 ),
                 "classifier_score": scraper.classifier_scores(pick).astype(np.float32),
-                "paraphrase": store.paraphrase[pick],
+                "paraphrase": store.paraphrase_of(pick),
                 "tokens": store.tokens[pick],
                 "synthetic_fraction": store.synthetic_fraction[pick],
                 "kind": store.kind[pick],

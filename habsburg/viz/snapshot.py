@@ -252,7 +252,7 @@ def largest_cascade(model: EcosystemModel) -> nx.DiGraph | None:
         {
             "document": d,
             "error_id": error_id,
-            "step": store.step[d],
+            "step": store.steps_of(d),
             "kind": pd.Categorical.from_codes(store.kind[d], list(KIND_NAMES)),
             "producer": store.producer[d],
             "model": store.model[d],

@@ -103,8 +103,8 @@ def test_results_are_identical_with_the_old_wide_columns(narrow_run):
 def test_capacity_is_reserved_up_front_and_the_site_index_stays_in_the_crawl_window(narrow_run):
     store = narrow_run.internet.store
     reserved = DocumentStore.for_scenario(narrow_run.config)
-    assert len(store.step.base if store.step.base is not None else store.step) >= len(store)
-    assert len(reserved._cols["step"].data) >= len(store)  # the estimate covers the run
+    assert len(store.site.base if store.site.base is not None else store.site) >= len(store)
+    assert len(reserved._cols["site"].data) >= len(store)  # the estimate covers the run
     window = max(s.window_months for s in narrow_run.config.scrapers)
     assert 0 < len(store._site_index) <= window + 1
     restored = pickle.loads(pickle.dumps(store))
