@@ -30,6 +30,9 @@ from habsburg.experiments.sweep import (
 
 pytest.importorskip("distributed")
 
+#: before any local cluster started (its fork server's settings must not leak into this process)
+ORIGINAL_JEMALLOC = "JE_ARROW_MALLOC_CONF" in os.environ
+
 TINY = Path(__file__).parent / "data" / "sweep_tiny.toml"
 SPEC = f"""
 name = "tiny-sweep"
@@ -162,6 +165,43 @@ def test_local_cluster_listens_on_loopback_only(client):
         if c.status == psutil.CONN_LISTEN
     ]
     assert listening and {a.ip for a in listening} == {"127.0.0.1"}, listening
+
+
+@pytest.mark.skipif(
+    "forkserver" not in __import__("multiprocessing").get_all_start_methods(),
+    reason="no fork server on this platform (local clusters spawn their workers)",
+)
+def test_local_cluster_workers_are_forked_from_a_preloaded_single_threaded_server(client):
+    """Workers come from the fork server (not spawned by the nannies in this process), with
+    habsburg already imported and one BLAS thread; this process's environment is untouched."""
+    parents = client.run(os.getppid)
+    assert os.getpid() not in parents.values()
+    preloaded = client.run(lambda: "habsburg.experiments.sweep.executors" in sys.modules)
+    assert all(preloaded.values()), preloaded
+    env = client.run(lambda: os.environ.get("OPENBLAS_NUM_THREADS"))
+    assert set(env.values()) == {"1"}
+    # (Dask's nannies set the BLAS thread counts in this process themselves; the jemalloc
+    # setting is habsburg's alone and must not stay behind)
+    assert ("JE_ARROW_MALLOC_CONF" in os.environ) == ORIGINAL_JEMALLOC
+
+
+def test_sweep_on_a_local_cluster_warns_of_no_fork_with_threads(spec_file, tmp_path):
+    """Python 3.12+ warns when a multi-threaded process forks: the fork server must not be one
+    (OpenBLAS and pyarrow's jemalloc would each start a thread)."""
+    out = tmp_path / "local"
+    proc = subprocess.run(
+        [
+            *(sys.executable, "-m", "habsburg.cli", "sweep", str(spec_file)),
+            *("--workers", "2", "--out", str(out), "--quiet"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONWARNINGS": "default"},
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "multi-threaded" not in proc.stderr and "deadlock" not in proc.stderr, proc.stderr
+    assert len(list((out / "runs").glob("*.parquet"))) == 8
 
 
 def test_worker_killed_mid_sweep_loses_no_run(plan, serial, client, tmp_path):
