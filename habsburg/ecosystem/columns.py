@@ -141,37 +141,6 @@ class Column:
         return {"data": self.view.copy(), "size": self.size, "widen": self.widen}
 
 
-class CodeTable:
-    """The distinct float32 values of a coded column (one byte per document instead of four),
-    in order of first appearance: code ``i`` stands for ``values[i]``. Values are told apart by
-    their bit pattern, so decoding gives back exactly the float32 that was stored."""
-
-    #: codes a uint8 column can hold
-    LIMIT = 256
-
-    def __init__(self) -> None:
-        self.values = np.zeros(0, np.float32)
-        self._codes: dict[int, int] = {}
-
-    def encode(self, values: np.ndarray) -> np.ndarray | None:
-        """uint8 codes of float32 ``values`` (new values join the table); None, leaving the table
-        as it was, if they would take it past :data:`LIMIT` distinct values."""
-        bits = np.ascontiguousarray(values, np.float32).view(np.uint32)
-        if bits.size and (bits == bits[0]).all():  # the common case: one value for a batch
-            distinct, inverse = bits[:1], np.zeros(bits.size, np.intp)
-        else:
-            distinct, inverse = np.unique(bits, return_inverse=True)
-        new = [b for b in distinct.tolist() if b not in self._codes]
-        if len(self._codes) + len(new) > self.LIMIT:
-            return None
-        for b in new:
-            self._codes[b] = len(self._codes)
-        if new:
-            self.values = np.array(list(self._codes), np.uint32).view(np.float32)
-        lut = np.array([self._codes[b] for b in distinct.tolist()], np.uint8)
-        return lut[inverse]
-
-
 def expected_documents(sc) -> int:
     """A generous estimate of the documents scenario ``sc`` publishes (the store's reservation):
     human output, AI demand and farm output along their curves, and every crawl's reposts."""
@@ -183,3 +152,33 @@ def expected_documents(sc) -> int:
         total += scale * sum(adoption_level(curve, t - start) for t in range(steps))
     total += sum(s.repost_share * 2 * s.docs_per_crawl for s in sc.scrapers) * steps
     return int(1.1 * total) + 4096
+
+
+def as_rows(ids) -> np.ndarray:
+    """``ids`` as an integer array (kept in its own integer type: no widening copy)."""
+    ids = np.asarray(ids)
+    return ids if ids.dtype.kind in "iu" else ids.astype(np.int64)
+
+
+def spans(offsets: np.ndarray, ids) -> tuple[np.ndarray, np.ndarray]:
+    """Start and length (int64) of documents ``ids``' runs in a ragged column."""
+    ids = as_rows(ids)
+    starts = np.take(offsets, ids).astype(np.int64)
+    return starts, np.take(offsets, ids + 1) - starts
+
+
+def ragged_index(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Flat indices ``starts[i] .. starts[i]+lengths[i]`` for all i, concatenated (vectorised)."""
+    lengths = np.asarray(lengths, dtype=np.int64)
+    ends = np.cumsum(lengths)
+    total = int(ends[-1]) if ends.size else 0
+    if total == 0:
+        return np.zeros(0, dtype=np.int64)
+    index = np.repeat(np.asarray(starts, dtype=np.int64) - ends + lengths, lengths)
+    index += np.arange(total, dtype=np.int64)
+    return index
+
+
+def ragged_gather(offsets: np.ndarray, values: np.ndarray, ids: np.ndarray):
+    starts, lengths = spans(offsets, ids)
+    return lengths, np.take(values, ragged_index(starts, lengths))

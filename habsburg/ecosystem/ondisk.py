@@ -105,8 +105,8 @@ class OnDiskStore(DocumentStore):
         n_claims = int(self.claim_offsets[rows])
         for col in (self._claim_facts, self._claim_values, self._claim_errors):
             col.release(n_claims)
-        n_reposts = int(np.searchsorted(self._repost_rows.view, rows))
-        for col in (self._repost_rows, self._repost_originals):
+        n_reposts = self._reposts.count_before(rows)
+        for col in self._reposts.columns:
             col.release(n_reposts)
 
     @property

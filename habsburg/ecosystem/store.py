@@ -9,13 +9,8 @@ estimate. Derived integer columns (tokens, green counts, offsets) widen themselv
 overflow. Ragged columns (concept draws, fact claims) are a flat values array plus per-document
 offsets into it. The per-site index crawls use is kept only for the months crawls can reach.
 
-Three columns are not stored one value per document, to save memory (results are unchanged):
-``step`` follows from where each month's rows begin (documents are appended in month order);
-``paraphrase`` is a one-byte code into a table of the few distinct fractions a run uses (a
-float32 column again past 256 of them); ``original`` is kept for reposts only, as their rows and
-the rows they copy (a binary search finds them). :meth:`DocumentStore.column` (and
-``steps_of``, ``originals_of``, ``paraphrase_of``) read them for any rows; ``store.step`` etc.
-still give the whole column, built on demand.
+``step``, ``original`` and ``paraphrase`` are not stored one value per document (to save memory;
+results are unchanged): see :mod:`habsburg.ecosystem.compact`.
 """
 
 from __future__ import annotations
@@ -25,32 +20,25 @@ from dataclasses import dataclass
 import numpy as np
 
 from habsburg.ecosystem.columns import (  # noqa: F401  (ColumnTypes, int_type re-exported)
-    CodeTable,
     Column,
     ColumnTypes,
+    as_rows,
     expected_documents,
     int_type,
+    ragged_gather,
+    ragged_index,
+    spans,
+)
+from habsburg.ecosystem.compact import (
+    DOCUMENT_COLUMNS,
+    CodeTable,
+    CompactColumns,
+    Reposts,
 )
 
 #: producer kinds (column ``kind``)
 HUMAN, HYBRID, MODEL, FARM, REPOST = 0, 1, 2, 3, 4
 KIND_NAMES = ("human", "hybrid", "model", "farm", "repost")
-#: the fixed-width columns of a document, in the order of the ``documents`` table
-DOCUMENT_COLUMNS = (
-    "step",
-    "site",
-    "kind",
-    "producer",
-    "model",
-    "synthetic_fraction",
-    "tokens",
-    "green",
-    "quality",
-    "original",
-    "paraphrase",
-)
-#: columns derived from the store's compact layout rather than stored per document
-DERIVED = ("step", "original", "paraphrase")
 
 
 @dataclass
@@ -77,7 +65,7 @@ class Batch:
     paraphrase: np.ndarray | float = 0.0
 
 
-class DocumentStore:
+class DocumentStore(CompactColumns):
     """Columnar store of every document published on the simulated internet.
 
     Columns: id (implicit row number), step, site, kind, producer, model (-1 if none),
@@ -132,11 +120,10 @@ class DocumentStore:
         self._claim_values = self._column("claim_values", t.value, capacity=n_claims)
         self._claim_errors = self._column("claim_errors", t.error, capacity=n_claims)
         self._paraphrase_table: CodeTable | None = CodeTable()
-        # reposts only: their rows (increasing) and the rows they copy
         n_reposts = capacity // 8 + 1024
-        self._repost_rows = self._column("repost_rows", t.row, capacity=n_reposts, widen=True)
-        self._repost_originals = self._column(
-            "repost_originals", t.row, capacity=n_reposts, widen=True
+        self._reposts = Reposts(
+            self._column("repost_rows", t.row, capacity=n_reposts, widen=True),
+            self._column("repost_originals", t.row, capacity=n_reposts, widen=True),
         )
         self._step_starts: list[int] = []
         self._site_index: dict[int, tuple[int, np.ndarray, np.ndarray]] = {}
@@ -169,80 +156,6 @@ class DocumentStore:
         if cols is not None and name in cols:
             return cols[name].view
         raise AttributeError(name)
-
-    @property
-    def step(self) -> np.ndarray:
-        """Every document's month index (a new array: prefer :meth:`steps_of`)."""
-        return self.steps_of(slice(None))
-
-    @property
-    def original(self) -> np.ndarray:
-        """Every document's original (-1 if none; a new array: prefer :meth:`originals_of`)."""
-        return self.originals_of(slice(None))
-
-    @property
-    def paraphrase(self) -> np.ndarray:
-        """Every document's paraphrased fraction (a new array: prefer :meth:`paraphrase_of`)."""
-        return self.paraphrase_of(slice(None))
-
-    @property
-    def original_type(self) -> np.dtype:
-        """The integer type :meth:`originals_of` returns (the store's row type, or wider)."""
-        return self._repost_originals.data.dtype
-
-    def column(self, name: str, rows=slice(None)) -> np.ndarray:
-        """Column ``name`` (one of :data:`DOCUMENT_COLUMNS`, or ``style``) at ``rows`` (a slice or
-        an integer array), stored and derived columns alike."""
-        if name == "step":
-            return self.steps_of(rows)
-        if name == "original":
-            return self.originals_of(rows)
-        if name == "paraphrase":
-            return self.paraphrase_of(rows)
-        return self._cols[name].view[rows]
-
-    def steps_of(self, rows) -> np.ndarray:
-        """The month index of documents ``rows`` (a slice or integer array), from where each
-        month's rows begin."""
-        steps = np.searchsorted(self._step_starts, self._rows(rows), side="right") - 1
-        return steps.astype(self.types.step)
-
-    def originals_of(self, rows) -> np.ndarray:
-        """The row each of documents ``rows`` reposts, -1 for originals."""
-        copies = self._repost_originals
-        if isinstance(rows, slice):  # the reposts in a run of rows are a run of reposts
-            lo, hi, stride = rows.indices(len(self))
-            if stride == 1:
-                out = np.full(max(hi - lo, 0), -1, copies.data.dtype)
-                a, b = np.searchsorted(self._repost_rows.view, [lo, hi])
-                out[self._repost_rows.view[a:b] - lo] = copies.view[a:b]
-                return out
-        rows = self._rows(rows)
-        out = np.full(rows.shape, -1, copies.data.dtype)
-        where, pos = self._reposts_among(rows)
-        out[where] = copies.view[pos]
-        return out
-
-    def paraphrase_of(self, rows) -> np.ndarray:
-        """The paraphrased fraction (float32) of documents ``rows``."""
-        codes = self._cols["paraphrase"].view[rows]
-        table = self._paraphrase_table
-        return codes if table is None else table.values[codes]
-
-    def _rows(self, rows) -> np.ndarray:
-        if isinstance(rows, slice):
-            return np.arange(*rows.indices(len(self)))
-        return _as_rows(rows)
-
-    def _reposts_among(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Positions in ``rows`` that are reposts, and their positions among the reposts."""
-        reposts = self._repost_rows.view
-        if reposts.size == 0 or rows.size == 0:
-            return np.zeros(0, np.intp), np.zeros(0, np.intp)
-        pos = np.searchsorted(reposts, rows)
-        np.minimum(pos, reposts.size - 1, out=pos)
-        where = np.flatnonzero(reposts[pos] == rows)
-        return where, pos[where]
 
     @property
     def concepts(self) -> np.ndarray:
@@ -304,13 +217,6 @@ class DocumentStore:
         state["_site_index"] = {}
         return state
 
-    def __setstate__(self, state: dict) -> None:
-        """Checkpoints written with full ``step``/``original``/``paraphrase`` columns load in
-        the compact layout."""
-        self.__dict__.update(state)
-        if "_repost_rows" not in state:
-            upgrade_layout(self)
-
     # --- appending ---------------------------------------------------------------------------
     def append(self, batch: Batch, step: int) -> np.ndarray:
         """Append a batch; returns the new rows' ids. Values that do not fit a column's type are
@@ -343,7 +249,7 @@ class DocumentStore:
         c["quality"].extend(full(batch.quality))
         self._append_paraphrase(np.asarray(batch.paraphrase, np.float32), full)
         if batch.original is not None:
-            self._append_originals(start, full(batch.original))
+            self._reposts.add(start, full(batch.original))
         c["style"].extend(np.asarray(batch.style, np.float32).reshape(n, self.style_dim))
         for name, lengths in (
             ("concept_offsets", batch.concept_lengths),
@@ -358,42 +264,20 @@ class DocumentStore:
         self._claim_errors.extend(np.asarray(batch.claim_errors))
         return np.arange(start, start + n, dtype=np.int64)
 
-    def _append_paraphrase(self, values: np.ndarray, full) -> None:
-        table = self._paraphrase_table
-        if table is not None:
-            codes = table.encode(values.reshape(-1))
-            if codes is not None:
-                self._cols["paraphrase"].extend(full(codes[0]) if values.ndim == 0 else codes)
-                return
-            # more distinct values than codes: back to one float32 per document
-            old = self._cols["paraphrase"]
-            plain = self._column("paraphrase_values", np.float32, capacity=len(old.data))
-            plain.extend(table.values[old.view])
-            self._cols["paraphrase"] = plain
-            self._paraphrase_table = None
-        self._cols["paraphrase"].extend(full(values))
-
-    def _append_originals(self, start: int, original: np.ndarray) -> None:
-        copies = np.flatnonzero(original >= 0)
-        if copies.size:
-            rows = start + copies
-            self._repost_rows.extend(rows, bounds=(int(rows[0]), int(rows[-1])))
-            self._repost_originals.extend(original[copies])
-
     # --- ragged gathers ----------------------------------------------------------------------
     def concept_rows(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Concept draws of documents ``ids``: ``(lengths, flat values)``."""
-        return _ragged_gather(self.concept_offsets, self.concepts, ids)
+        return ragged_gather(self.concept_offsets, self.concepts, ids)
 
     def claim_rows(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Flat claim indices of documents ``ids``: ``(lengths, claim index array)``."""
-        starts, lengths = _spans(self.claim_offsets, ids)
-        return lengths, _ragged_index(starts, lengths)
+        starts, lengths = spans(self.claim_offsets, ids)
+        return lengths, ragged_index(starts, lengths)
 
     def has_wrong_claim(self, ids: np.ndarray) -> np.ndarray:
         """Whether each document carries at least one wrong fact value."""
-        starts, lengths = _spans(self.claim_offsets, ids)
-        wrong = np.flatnonzero(np.take(self.claim_errors, _ragged_index(starts, lengths)) >= 0)
+        starts, lengths = spans(self.claim_offsets, ids)
+        wrong = np.flatnonzero(np.take(self.claim_errors, ragged_index(starts, lengths)) >= 0)
         out = np.zeros(lengths.size, dtype=bool)
         # the document of each wrong claim: the first whose claims end after it
         out[np.searchsorted(np.cumsum(lengths), wrong, side="right")] = True
@@ -406,11 +290,10 @@ class DocumentStore:
     def root(self, ids: np.ndarray) -> np.ndarray:
         """The original document each document copies (itself if it is an original), in the
         wider of the ids' and the ``original`` column's integer types."""
-        ids = _as_rows(ids)
-        copies = self._repost_originals
-        roots = ids.astype(np.result_type(ids, copies.data.dtype))  # a copy: most are originals
-        where, pos = self._reposts_among(ids)
-        roots[where] = copies.view[pos]
+        ids = as_rows(ids)
+        roots = ids.astype(np.result_type(ids, self._reposts.dtype))  # a copy: most are originals
+        where, pos = self._reposts.among(ids)
+        roots[where] = self._reposts.originals.view[pos]
         return roots
 
     def to_frame(self):
@@ -426,7 +309,7 @@ class DocumentStore:
     def all_columns(self) -> list[Column]:
         """Every column object: fixed-width, ragged values, and the reposts' originals."""
         cols = [*self._cols.values(), self._concepts, self._claim_facts, self._claim_values]
-        return [*cols, self._claim_errors, self._repost_rows, self._repost_originals]
+        return [*cols, self._claim_errors, *self._reposts.columns]
 
     @property
     def nbytes(self) -> int:
@@ -439,59 +322,10 @@ class DocumentStore:
         column types make a document cost."""
         fixed = sum(c.data[:1].nbytes for c in self._cols.values())
         claim = sum(c.data.itemsize for c in (self._claim_facts, self._claim_values))
-        repost = self._repost_rows.data.itemsize + self._repost_originals.data.itemsize
+        repost = sum(c.data.itemsize for c in self._reposts.columns)
         return fixed, self._concepts.data.itemsize, claim + self._claim_errors.data.itemsize, repost
 
     @property
     def reserved_bytes(self) -> int:
         """Bytes reserved (pages are only committed as documents arrive)."""
         return sum(c.data.nbytes for c in self.all_columns())
-
-
-def upgrade_layout(store: DocumentStore) -> None:
-    """Convert a store unpickled from a checkpoint with one ``step``, ``original`` and
-    ``paraphrase`` value per document to the compact layout (same values)."""
-    cols = store._cols
-    step, original, paraphrase = (cols.pop(k) for k in DERIVED)
-    if step.size and not np.array_equal(store.steps_of(slice(0, step.size)), step.view):
-        raise ValueError("checkpoint store: its step column disagrees with its month starts")
-    n = original.size
-    store._repost_rows = Column(store.types.row, capacity=n // 8 + 1024, widen=True)
-    store._repost_originals = Column(original.data.dtype, capacity=n // 8 + 1024, widen=True)
-    store._append_originals(0, original.view)
-    store._paraphrase_table = CodeTable()
-    cols["paraphrase"] = Column(np.uint8, capacity=len(paraphrase.data))
-    store._append_paraphrase(paraphrase.view, lambda x: x)
-    store._cols = {k: cols[k] for k in DOCUMENT_COLUMNS if k in cols} | {
-        k: v for k, v in cols.items() if k not in DOCUMENT_COLUMNS
-    }
-
-
-def _as_rows(ids) -> np.ndarray:
-    """``ids`` as an integer array (kept in its own integer type: no widening copy)."""
-    ids = np.asarray(ids)
-    return ids if ids.dtype.kind in "iu" else ids.astype(np.int64)
-
-
-def _spans(offsets: np.ndarray, ids) -> tuple[np.ndarray, np.ndarray]:
-    """Start and length (int64) of documents ``ids``' runs in a ragged column."""
-    ids = _as_rows(ids)
-    starts = np.take(offsets, ids).astype(np.int64)
-    return starts, np.take(offsets, ids + 1) - starts
-
-
-def _ragged_index(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """Flat indices ``starts[i] .. starts[i]+lengths[i]`` for all i, concatenated (vectorised)."""
-    lengths = np.asarray(lengths, dtype=np.int64)
-    ends = np.cumsum(lengths)
-    total = int(ends[-1]) if ends.size else 0
-    if total == 0:
-        return np.zeros(0, dtype=np.int64)
-    index = np.repeat(np.asarray(starts, dtype=np.int64) - ends + lengths, lengths)
-    index += np.arange(total, dtype=np.int64)
-    return index
-
-
-def _ragged_gather(offsets: np.ndarray, values: np.ndarray, ids: np.ndarray):
-    starts, lengths = _spans(offsets, ids)
-    return lengths, np.take(values, _ragged_index(starts, lengths))
