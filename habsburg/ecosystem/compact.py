@@ -39,7 +39,7 @@ DERIVED = ("step", "original", "paraphrase")
 
 class CodeTable:
     """The distinct float32 values of a coded column (one byte per document instead of four),
-    in order of first appearance: code ``i`` stands for ``values[i]``. Values are told apart by
+    in the order they joined: code ``i`` stands for ``values[i]``. Values are told apart by
     their bit pattern, so decoding gives back exactly the float32 that was stored."""
 
     #: codes a uint8 column can hold
