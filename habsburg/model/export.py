@@ -138,6 +138,27 @@ def error_claim_rows(store: Any) -> tuple[np.ndarray, np.ndarray]:
     return claims, docs
 
 
+def error_claim_chunks(store: Any, size: int, block: int = 1 << 22):
+    """:func:`error_claim_rows` ``size`` wrong claims at a time (the last chunk shorter; one
+    empty chunk if there are none), scanning the claims a ``block`` at a time: no array the
+    length of every claim or every wrong claim."""
+    errors, offsets = store.claim_errors, store.claim_offsets
+    parts, held, emitted = [], 0, False
+    for lo in range(0, errors.size, block):
+        claims = np.flatnonzero(errors[lo : lo + block] >= 0)
+        claims += lo
+        parts.append(claims)
+        held += claims.size
+        while held >= size:
+            flat = np.concatenate(parts)
+            chunk, rest = flat[:size], flat[size:]
+            yield chunk, np.searchsorted(offsets, chunk, side="right") - 1
+            parts, held, emitted = [rest], rest.size, True
+    if held or not emitted:
+        chunk = np.concatenate(parts) if parts else np.zeros(0, np.intp)
+        yield chunk, np.searchsorted(offsets, chunk, side="right") - 1
+
+
 def document_columns(store: Any, rows: slice) -> dict[str, np.ndarray]:
     """The ``documents`` table's columns for ``rows``, as views of the store's columns (the
     derived ones built for these rows only)."""
@@ -254,10 +275,9 @@ def _stream_store_table(store: Any, name: str, path: Path) -> None:
             for lo in range(0, max(n, 1), ROW_GROUP)
         )
     else:
-        claims, owners = error_claim_rows(store)
         chunks = (
-            error_claim_columns(store, claims[lo : lo + ROW_GROUP], owners[lo : lo + ROW_GROUP])
-            for lo in range(0, max(claims.size, 1), ROW_GROUP)
+            error_claim_columns(store, claims, owners)
+            for claims, owners in error_claim_chunks(store, ROW_GROUP)
         )
     writer = None
     try:
