@@ -14,9 +14,14 @@ from habsburg.ecosystem.learners import (
     FactLearner,
     Learners,
     StyleLearner,
-    sample_categorical,
 )
-from habsburg.ecosystem.publishing import beta_with_mean, lognormal_tokens, model_claims
+from habsburg.ecosystem.publishing import (
+    CategoricalTable,
+    beta_with_mean,
+    cached_table,
+    lognormal_tokens,
+    model_claims,
+)
 from habsburg.ecosystem.store import MODEL, Batch
 from habsburg.ecosystem.training import Teacher, TrainingSet, build_training_set
 from habsburg.scenarios.schema import LabConfig, ModelConfig
@@ -77,9 +82,10 @@ class GenerativeModel(mesa.Agent):
             return False
         return (step - self.launch_step) % self.config.retrain_interval == 0
 
-    def concept_sampler(self):
-        probs, rng = self.learners.concepts.sampling_probs, self.model.rng
-        return lambda k: sample_categorical(probs, k, rng)
+    def concept_table(self) -> CategoricalTable:
+        """The (cached) sampling table of this generation's concept distribution, which the
+        assistant's share of co-written documents is drawn from."""
+        return cached_table(self.learners.concepts.sampling_probs)
 
     def new_learners(self) -> Learners:
         c, w = self.config, self.model.world.config

@@ -21,12 +21,14 @@ from collections.abc import Sequence
 import mesa
 import numpy as np
 
-from habsburg.ecosystem.learners import sample_categorical
 from habsburg.ecosystem.publishing import (
+    CategoricalTable,
     adoption_level,
     beta_with_mean,
+    categorical_by_source,
     fill_by_source,
     lognormal_tokens,
+    sample_categorical,
 )
 from habsburg.ecosystem.store import HUMAN, HYBRID, MODEL, Batch
 from habsburg.ecosystem.watermark import model_written_tokens
@@ -120,10 +122,10 @@ class HumanPopulation(mesa.Agent):
             first = (np.cumsum(lengths) - lengths)[helped]
             at = np.repeat(first - (np.cumsum(k) - k), k) + np.arange(int(k.sum()))
             source[at] = C + np.repeat(helper[helped], k)
-        samplers = {c: self._community_sampler(c) for c in range(C)}
+        tables = dict(enumerate(CategoricalTable.of_rows(self.community_concepts)))
         for a in assistants:
-            samplers[C + a.index] = a.concept_sampler()
-        concepts = fill_by_source(source, samplers)
+            tables[C + a.index] = a.concept_table()
+        concepts = categorical_by_source(source, tables, rng)
 
         n_claims = rng.poisson(cfg.facts_per_doc, size=n)
         claim_owner = np.repeat(np.arange(n), n_claims)
@@ -189,11 +191,6 @@ class HumanPopulation(mesa.Agent):
             claim_errors=errors,
         )
         m.publish(batch)
-
-    def _community_sampler(self, c: int):
-        probs = self.community_concepts[c]
-        rng = self.model.rng
-        return lambda k: sample_categorical(probs, k, rng)
 
     def drift(self) -> None:
         """Authors drift toward what they read: each community's interests move toward the

@@ -1,7 +1,8 @@
 """Kernels that compose batches of documents (pure functions of arrays; agents call them).
 
-``fill_by_source`` (one grouping pass, then one draw per source) and ``sample_categorical`` live in
-:mod:`habsburg.ecosystem.sampling` and are re-exported here for the publishing agents.
+``fill_by_source`` / ``categorical_by_source`` (one grouping pass, then one draw per source),
+``sample_categorical`` and the cached tables live in :mod:`habsburg.ecosystem.sampling` and are
+re-exported here for the publishing agents.
 """
 
 from __future__ import annotations
@@ -11,14 +12,20 @@ import numpy as np
 from habsburg.ecosystem.learners import Learners
 from habsburg.ecosystem.sampling import (
     CategoricalSampler,
+    CategoricalTable,
+    cached_table,
+    categorical_by_source,
     fill_by_source,
     sample_categorical,
 )
 
 __all__ = [
     "CategoricalSampler",
+    "CategoricalTable",
     "adoption_level",
     "beta_with_mean",
+    "cached_table",
+    "categorical_by_source",
     "fill_by_source",
     "lognormal_tokens",
     "model_claims",

@@ -4,9 +4,11 @@ import numpy as np
 import pytest
 
 from habsburg.ecosystem.sampling import (
+    FEW_OUTCOMES,
     CategoricalSampler,
     CategoricalTable,
     TableCache,
+    categorical_by_source,
     fill_by_source,
     group_by_key,
     sample_categorical,
@@ -36,6 +38,29 @@ def test_guide_table_draws_what_inverse_cdf_draws(seed):
     out = CategoricalTable(probs).draw(u)
     np.testing.assert_array_equal(out, _plain(probs, u))
     assert not np.isin(out, np.flatnonzero(probs == 0)).any()
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, FEW_OUTCOMES, FEW_OUTCOMES + 1, 5000])
+def test_every_path_draws_what_inverse_cdf_draws(k):
+    """Comparisons (few outcomes), sorted searches (no table yet) and guide tables built from
+    one row of a 2-d array all give the plain search's outcomes, at and next to every edge."""
+    rng = np.random.default_rng(k)
+    probs = rng.random((3, k)) ** 4
+    probs[rng.random((3, k)) < 0.4] = 0.0
+    probs[:, 0] += 1e-3
+    for row, table in zip(probs, CategoricalTable.of_rows(probs), strict=True):
+        edges = np.cumsum(row)[:-1] / row.sum()
+        u = np.concatenate(
+            [rng.random(3000), edges, np.nextafter(edges, 0), np.nextafter(edges, 1)]
+        )
+        u = u[(u >= 0) & (u < 1)]
+        expected = _plain(row, u)
+        assert_same = np.testing.assert_array_equal
+        assert_same(table.search(u), expected)  # sorted search (>= 256 uniforms)
+        assert_same(table.search(u[:10]), expected[:10])  # plain search
+        assert_same(table.draw(u), expected)  # a guide table, or comparisons for few outcomes
+        assert (table._direct is not None) == (k > FEW_OUTCOMES)
+        assert_same(CategoricalTable(row).draw(u), expected)  # the same CDF as one row alone
 
 
 def test_sample_categorical_keeps_the_random_stream():
@@ -77,6 +102,20 @@ def test_fill_by_source_matches_one_masked_pass_per_source():
     g = np.random.default_rng(9)  # plain callables work too
     lambdas = {k: (lambda n, p=p: sample_categorical(p, n, g)) for k, p in dists.items()}
     np.testing.assert_array_equal(fill_by_source(source, lambdas), reference(9))
+
+
+def test_categorical_by_source_draws_what_fill_by_source_draws():
+    rng = np.random.default_rng(6)
+    source = rng.integers(0, 12, size=30_000)
+    probs = rng.random((12, 700)) ** 3
+    tables = dict(enumerate(CategoricalTable.of_rows(probs)))
+    tables[11] = CategoricalTable(np.array([0.2, 0.0, 0.8]))  # few outcomes
+    g, h = np.random.default_rng(2), np.random.default_rng(2)
+    samplers = {k: (lambda n, t=t: t.search(h.random(n))) for k, t in tables.items()}
+    np.testing.assert_array_equal(
+        categorical_by_source(source, tables, g), fill_by_source(source, samplers)
+    )
+    assert g.random() == h.random()  # the same stream afterwards
 
 
 def test_group_by_key_lists_positions_in_order():
