@@ -14,6 +14,10 @@ from habsburg.scenarios.errors import ScenarioError
 
 _INT_TYPES = (np.int8, np.int16, np.int32, np.int64)
 
+#: producer kinds (the store's column ``kind``)
+HUMAN, HYBRID, MODEL, FARM, REPOST = 0, 1, 2, 3, 4
+KIND_NAMES = ("human", "hybrid", "model", "farm", "repost")
+
 
 def int_type(largest: int, widest=np.int32, setting: str = "", narrowest=np.int8) -> np.dtype:
     """The narrowest signed integer type (at least ``narrowest``) holding ``-1 .. largest``; a

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from habsburg.ecosystem.columns import Column, as_rows
+from habsburg.ecosystem.columns import REPOST, Column, as_rows
 
 #: the fixed-width columns of a document, in the order of the ``documents`` table
 DOCUMENT_COLUMNS = (
@@ -71,11 +71,17 @@ class CodeTable:
 class Reposts:
     """The ``original`` column kept for reposts only (a few percent of documents): their rows,
     increasing (documents are appended in order), and the rows they copy, found by binary
-    search. Both columns widen rather than wrap."""
+    search. Both columns widen rather than wrap.
 
-    def __init__(self, rows: Column, originals: Column) -> None:
+    While every repost, and only a repost, has kind ``kind`` in the store's ``kinds`` column (as
+    in every run: :attr:`tagged`), a lookup searches only the rows of that kind."""
+
+    def __init__(self, rows: Column, originals: Column, kinds: Column, kind: int) -> None:
         self.rows = rows
         self.originals = originals
+        self.kinds = kinds
+        self.kind = kind
+        self.tagged = True
 
     @property
     def dtype(self) -> np.dtype:
@@ -86,9 +92,16 @@ class Reposts:
     def columns(self) -> tuple[Column, Column]:
         return self.rows, self.originals
 
-    def add(self, start: int, original: np.ndarray) -> None:
-        """Record documents ``start, start + 1, ...`` whose ``original`` is not -1."""
-        copies = np.flatnonzero(original >= 0)
+    def add(self, start: int, original: np.ndarray | None, kinds) -> None:
+        """Record documents ``start, start + 1, ...`` whose ``original`` is not -1 (None: none
+        is a repost); ``kinds``: their kinds (an array, or one for all)."""
+        tag = np.asarray(kinds) == self.kind
+        if original is None:
+            self.tagged &= not tag.any()
+            return
+        is_copy = original >= 0
+        self.tagged &= bool(np.array_equal(np.broadcast_to(tag, is_copy.shape), is_copy))
+        copies = np.flatnonzero(is_copy)
         if copies.size:
             rows = start + copies
             self.rows.extend(rows, bounds=(int(rows[0]), int(rows[-1])))
@@ -99,6 +112,9 @@ class Reposts:
         reposts = self.rows.view
         if reposts.size == 0 or rows.size == 0:
             return np.zeros(0, np.intp), np.zeros(0, np.intp)
+        if self.tagged:  # a one-byte gather finds them; a binary search only for those
+            where = np.flatnonzero(np.take(self.kinds.view, rows) == self.kind)
+            return where, np.searchsorted(reposts, rows[where])
         pos = np.searchsorted(reposts, rows)
         np.minimum(pos, reposts.size - 1, out=pos)
         where = np.flatnonzero(reposts[pos] == rows)
@@ -217,8 +233,10 @@ def upgrade_layout(store: CompactColumns) -> None:
     store._reposts = Reposts(
         Column(store.types.row, capacity=n // 8 + 1024, widen=True),
         Column(original.data.dtype, capacity=n // 8 + 1024, widen=True),
+        cols["kind"],
+        REPOST,
     )
-    store._reposts.add(0, original.view)
+    store._reposts.add(0, original.view, cols["kind"].view)
     store._paraphrase_table = CodeTable()
     cols["paraphrase"] = Column(np.uint8, capacity=len(paraphrase.data))
     store._append_paraphrase(paraphrase.view, lambda x: x)

@@ -19,7 +19,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from habsburg.ecosystem.columns import (  # noqa: F401  (ColumnTypes, int_type re-exported)
+from habsburg.ecosystem.columns import (  # noqa: F401  (kinds, ColumnTypes, int_type re-exported)
+    FARM,
+    HUMAN,
+    HYBRID,
+    KIND_NAMES,
+    MODEL,
+    REPOST,
     Column,
     ColumnTypes,
     as_rows,
@@ -35,10 +41,6 @@ from habsburg.ecosystem.compact import (
     CompactColumns,
     Reposts,
 )
-
-#: producer kinds (column ``kind``)
-HUMAN, HYBRID, MODEL, FARM, REPOST = 0, 1, 2, 3, 4
-KIND_NAMES = ("human", "hybrid", "model", "farm", "repost")
 
 
 @dataclass
@@ -124,6 +126,8 @@ class DocumentStore(CompactColumns):
         self._reposts = Reposts(
             self._column("repost_rows", t.row, capacity=n_reposts, widen=True),
             self._column("repost_originals", t.row, capacity=n_reposts, widen=True),
+            self._cols["kind"],
+            REPOST,
         )
         self._step_starts: list[int] = []
         self._site_index: dict[int, tuple[int, np.ndarray, np.ndarray]] = {}
@@ -248,8 +252,8 @@ class DocumentStore(CompactColumns):
         c["green"].extend(full(batch.green))
         c["quality"].extend(full(batch.quality))
         self._append_paraphrase(np.asarray(batch.paraphrase, np.float32), full)
-        if batch.original is not None:
-            self._reposts.add(start, full(batch.original))
+        original = None if batch.original is None else full(batch.original)
+        self._reposts.add(start, original, batch.kind)
         c["style"].extend(np.asarray(batch.style, np.float32).reshape(n, self.style_dim))
         for name, lengths in (
             ("concept_offsets", batch.concept_lengths),

@@ -69,7 +69,15 @@ def test_roots_and_frames_follow_the_old_columns(recorded):
     store = recorded
     old = store.old_column("original")
     ids = np.arange(len(store))
+    assert store._reposts.tagged  # in a run only reposts have kind REPOST: found by kind
     np.testing.assert_array_equal(store.root(ids), np.where(old >= 0, old, ids))
+    shuffled = np.random.default_rng(5).permutation(ids)
+    store._reposts.tagged = False  # the binary search over every id finds the same
+    try:
+        np.testing.assert_array_equal(store.root(shuffled), np.where(old >= 0, old, ids)[shuffled])
+        assert store.originals_of(shuffled).tobytes() == old[shuffled].tobytes()
+    finally:
+        store._reposts.tagged = True
     frame = store.to_frame()
     assert list(frame.columns[:12]) == ["id", *DOCUMENT_COLUMNS]
     np.testing.assert_array_equal(frame["original"].to_numpy(), old)
@@ -137,6 +145,8 @@ def test_originals_widen_and_out_of_order_months_are_refused():
     store.append(_doc_batch(3, 0.0, original=np.array([1, -1, 2**40])), step=2)
     assert store.original.tolist() == [-1, -1, 1, -1, 2**40]
     assert store.original_type == np.int64
+    assert not store._reposts.tagged  # a kind-REPOST row without an original: searched
+    assert store.root(np.array([4, 2, 3])).tolist() == [2**40, 1, 3]
     assert store.step.tolist() == [0, 0, 2, 2, 2]
     assert store.step_slice(1, 1) == slice(2, 2)  # month 1 published nothing
     with pytest.raises(ValueError, match="month order"):
