@@ -234,36 +234,47 @@ def surviving_pairs(
 
 def _intact_windows(edited: np.ndarray, lengths: np.ndarray, h: int) -> np.ndarray:
     """Per document (back to back in ``edited``), the positions past its first ``h`` whose token
-    and ``h`` predecessors are all unedited. ``broken[j]`` says whether flat token ``j + h`` or one
-    of its predecessors is edited, so document i's scored positions are ``broken[start_i :
-    start_i + lengths_i - h]`` (never across documents).
+    and ``h`` predecessors are all unedited. Flat position j is *broken* if token j or one of its
+    h predecessors is edited; document i's scored positions are ``start_i + h .. end_i - 1``, whose
+    windows never reach into the previous document.
+
+    Counted on the flags packed 64 to a word (bit j % 64 of word j // 64): the window is h shifts
+    with a carry from the previous word, the counts prefix sums of the words' popcounts.
     """
     n = edited.size
-    width = n - h
-    words = np.zeros(width // 8 + 1, dtype="<u8")  # broken, padded to whole words for counting
-    broken = words.view(bool)[:width]
-    np.logical_or(edited[h:], edited[h - 1 : n - 1], out=broken)
-    for d in range(2, h + 1):
-        np.logical_or(broken, edited[h - d : n - d], out=broken)
+    packed = np.zeros((n + 63) // 64 + 1, dtype="<u8")  # one spare word: prefixes up to n
+    packed.view(np.uint8)[: (n + 7) // 8] = np.packbits(edited, bitorder="little")
+    broken = packed.copy()
+    carried = np.zeros_like(packed)
+    carried[1:] = packed[:-1]
+    for d in range(1, h + 1):
+        broken |= packed << np.uint64(d)
+        broken |= carried >> np.uint64(64 - d)
     ends = np.cumsum(lengths)
-    counts = _ones_before(words, np.stack([ends - lengths, ends - h]))
+    counts = _ones_before(broken, np.stack([ends - lengths + h, ends]))
     return lengths - h - (counts[1] - counts[0])
 
 
-_ONE_PER_BYTE = np.uint64(0x0101010101010101)
-_LOW_BYTES = np.array([(1 << (8 * r)) - 1 for r in range(8)], dtype=np.uint64)
+def _popcount(words: np.ndarray) -> np.ndarray:
+    """Set bits of each uint64 word (int64)."""
+    if _BITWISE_COUNT is not None:
+        return _BITWISE_COUNT(words).astype(np.int64)
+    x = words - ((words >> np.uint64(1)) & np.uint64(0x5555555555555555))
+    x = (x & np.uint64(0x3333333333333333)) + ((x >> np.uint64(2)) & np.uint64(0x3333333333333333))
+    x = (x + (x >> np.uint64(4))) & np.uint64(0x0F0F0F0F0F0F0F0F)
+    return ((x * np.uint64(0x0101010101010101)) >> np.uint64(56)).astype(np.int64)
+
+
+_BITWISE_COUNT = getattr(np, "bitwise_count", None)  # numpy >= 2.0
 
 
 def _ones_before(words: np.ndarray, positions: np.ndarray) -> np.ndarray:
-    """Number of true flags before each position of a 0/1 byte array viewed as little-endian
-    uint64 ``words``: multiplying a word by 0x0101…01 leaves the sum of its bytes in its top byte
-    (each byte is 0 or 1, so no carries), one multiply per eight tokens instead of a reduction."""
-    per_word = words * _ONE_PER_BYTE
-    per_word >>= np.uint64(56)
-    before = np.cumsum(per_word.view(np.int64))
-    q = positions >> 3
-    partial = (words[q] & _LOW_BYTES[positions & 7]) * _ONE_PER_BYTE >> np.uint64(56)
-    return np.where(q > 0, before[q - 1], 0) + partial.view(np.int64)
+    """Number of set bits before each bit position of ``words`` (bit j % 64 of word j // 64)."""
+    before = np.zeros(words.size + 1, dtype=np.int64)
+    np.cumsum(_popcount(words), out=before[1:])
+    q = positions >> 6
+    low = (np.uint64(1) << (positions & 63).astype(np.uint64)) - np.uint64(1)
+    return before[q] + _popcount(words[q] & low)
 
 
 def _intact_runs(
