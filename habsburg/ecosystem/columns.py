@@ -158,6 +158,15 @@ def expected_documents(sc) -> int:
     return int(1.1 * total) + 4096
 
 
+def needles(values: np.ndarray, haystack: np.ndarray, bound: int) -> np.ndarray:
+    """``values`` (all within ``0 .. bound``) to search for in the sorted integer ``haystack``,
+    in its type when that holds ``bound``: ``np.searchsorted`` converts the haystack to the
+    common type of both otherwise, a copy the length of the column at every call."""
+    if values.dtype != haystack.dtype and bound <= np.iinfo(haystack.dtype).max:
+        return values.astype(haystack.dtype)
+    return values
+
+
 def as_rows(ids) -> np.ndarray:
     """``ids`` as an integer array (kept in its own integer type: no widening copy)."""
     ids = np.asarray(ids)

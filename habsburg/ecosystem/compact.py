@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from habsburg.ecosystem.columns import REPOST, Column, as_rows
+from habsburg.ecosystem.columns import REPOST, Column, as_rows, needles
 
 #: the fixed-width columns of a document, in the order of the ``documents`` table
 DOCUMENT_COLUMNS = (
@@ -112,10 +112,11 @@ class Reposts:
         reposts = self.rows.view
         if reposts.size == 0 or rows.size == 0:
             return np.zeros(0, np.intp), np.zeros(0, np.intp)
+        bound = self.kinds.size  # rows are documents of the store
         if self.tagged:  # a one-byte gather finds them; a binary search only for those
             where = np.flatnonzero(np.take(self.kinds.view, rows) == self.kind)
-            return where, np.searchsorted(reposts, rows[where])
-        pos = np.searchsorted(reposts, rows)
+            return where, np.searchsorted(reposts, needles(rows[where], reposts, bound))
+        pos = np.searchsorted(reposts, needles(rows, reposts, bound))
         np.minimum(pos, reposts.size - 1, out=pos)
         where = np.flatnonzero(reposts[pos] == rows)
         return where, pos[where]

@@ -134,8 +134,13 @@ def error_claim_rows(store: Any) -> tuple[np.ndarray, np.ndarray]:
     """``(claim index, document)`` of every wrong claim: the owner of each found by a binary
     search in the claim offsets (no per-claim array of owners)."""
     claims = np.flatnonzero(store.claim_errors >= 0)
-    docs = np.searchsorted(store.claim_offsets, claims, side="right") - 1
-    return claims, docs
+    return claims, _owners(store.claim_offsets, claims)
+
+
+def _owners(offsets: np.ndarray, claims: np.ndarray) -> np.ndarray:
+    """The document (int64) of each claim; the claims searched for in the offsets' own type
+    (both under the number of claims), so the offsets are not copied to int64."""
+    return np.searchsorted(offsets, claims.astype(offsets.dtype, copy=False), side="right") - 1
 
 
 def error_claim_chunks(store: Any, size: int, block: int = 1 << 22):
@@ -152,11 +157,11 @@ def error_claim_chunks(store: Any, size: int, block: int = 1 << 22):
         while held >= size:
             flat = np.concatenate(parts)
             chunk, rest = flat[:size], flat[size:]
-            yield chunk, np.searchsorted(offsets, chunk, side="right") - 1
+            yield chunk, _owners(offsets, chunk)
             parts, held, emitted = [rest], rest.size, True
     if held or not emitted:
         chunk = np.concatenate(parts) if parts else np.zeros(0, np.intp)
-        yield chunk, np.searchsorted(offsets, chunk, side="right") - 1
+        yield chunk, _owners(offsets, chunk)
 
 
 def document_columns(store: Any, rows: slice) -> dict[str, np.ndarray]:
