@@ -25,7 +25,7 @@ from habsburg.ecosystem.publishing import (
     CategoricalTable,
     adoption_level,
     beta_with_mean,
-    categorical_by_source,
+    categorical_by_runs,
     fill_by_source,
     lognormal_tokens,
     sample_categorical,
@@ -112,20 +112,20 @@ class HumanPopulation(mesa.Agent):
         tokens = lognormal_tokens(n, cfg.tokens_mean, rng)
         lengths = np.maximum(1, np.rint(tokens / cfg.tokens_per_concept)).astype(np.int64)
         model_draws = np.rint(sf * lengths).astype(np.int64)
-        # each draw's source: the author's community, except a hybrid's first ``model_draws``
-        # draws, which come from its assistant (ids C + model index); set only where they are
+        # each document's draws come from its author's community, except a hybrid's first
+        # ``model_draws``, which come from its assistant (source C + model index)
         C = len(self.community_concepts)
-        source = np.repeat(self.community[author].astype(np.int32), lengths)
-        helped = np.flatnonzero(model_draws)
-        if helped.size:
-            k = model_draws[helped]
-            first = (np.cumsum(lengths) - lengths)[helped]
-            at = np.repeat(first - (np.cumsum(k) - k), k) + np.arange(int(k.sum()))
-            source[at] = C + np.repeat(helper[helped], k)
         tables = dict(enumerate(CategoricalTable.of_rows(self.community_concepts)))
         for a in assistants:
             tables[C + a.index] = a.concept_table()
-        concepts = categorical_by_source(source, tables, rng)
+        first = np.cumsum(lengths) - lengths
+        concepts = categorical_by_runs(
+            np.concatenate([C + helper, self.community[author]]),
+            np.concatenate([first, first + model_draws]),
+            np.concatenate([model_draws, lengths - model_draws]),
+            tables,
+            rng,
+        )
 
         n_claims = rng.poisson(cfg.facts_per_doc, size=n)
         claim_owner = np.repeat(np.arange(n), n_claims)

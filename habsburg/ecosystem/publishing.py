@@ -1,6 +1,6 @@
 """Kernels that compose batches of documents (pure functions of arrays; agents call them).
 
-``fill_by_source`` / ``categorical_by_source`` (one grouping pass, then one draw per source),
+``fill_by_source`` / ``categorical_by_source`` / ``categorical_by_runs`` (one grouping pass, then one draw per source),
 ``sample_categorical`` and the cached tables live in :mod:`habsburg.ecosystem.sampling` and are
 re-exported here for the publishing agents.
 """
@@ -14,6 +14,7 @@ from habsburg.ecosystem.sampling import (
     CategoricalSampler,
     CategoricalTable,
     cached_table,
+    categorical_by_runs,
     categorical_by_source,
     fill_by_source,
     sample_categorical,
@@ -25,6 +26,7 @@ __all__ = [
     "adoption_level",
     "beta_with_mean",
     "cached_table",
+    "categorical_by_runs",
     "categorical_by_source",
     "fill_by_source",
     "lognormal_tokens",

@@ -35,6 +35,8 @@ GUIDE_AFTER = 0.5
 FEW_OUTCOMES = 8
 #: searches of at least this many uniforms sort them first
 _SORT_FROM = 256
+#: key ranges this narrow are grouped by one pass per key instead of a sort
+_FEW_KEYS = 4
 
 
 class CategoricalTable:
@@ -239,6 +241,12 @@ def group_by_key(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     if keys.size == 0:
         return np.zeros(0, np.intp), np.zeros(0, keys.dtype), np.zeros(1, np.intp)
     lo, hi = int(keys.min()), int(keys.max())
+    if hi - lo < _FEW_KEYS:  # a pass per key is cheaper than a sort
+        parts = [np.flatnonzero(keys == key) for key in range(lo, hi + 1)]
+        present = [i for i, part in enumerate(parts) if part.size]
+        distinct = (np.array(present) + lo).astype(keys.dtype)
+        starts = np.concatenate([[0], np.cumsum([parts[i].size for i in present])])
+        return np.concatenate(parts), distinct, starts
     if hi - lo < 2**15:
         # small key range: counting sort (numpy's stable sort on 16-bit keys is a radix sort)
         shifted = (keys - lo).astype(np.int16)
@@ -268,20 +276,57 @@ def fill_by_source(
     return out
 
 
+def group_runs(
+    keys: np.ndarray, starts: np.ndarray, lengths: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`group_by_key` of a flat array given as runs (run r: ``keys[r]`` at positions
+    ``starts[r] .. starts[r] + lengths[r] - 1``; the runs of one key listed in increasing
+    position), sorting the runs instead of every position."""
+    keys, starts, lengths = (np.asarray(a) for a in (keys, starts, lengths))
+    keep = lengths > 0
+    keys, starts, lengths = keys[keep], starts[keep].astype(np.intp), lengths[keep].astype(np.intp)
+    by_key, distinct, run_bounds = group_by_key(keys)
+    starts, lengths = starts[by_key], lengths[by_key]
+    ends = np.cumsum(lengths)
+    total = int(ends[-1]) if ends.size else 0
+    order = np.repeat(starts - ends + lengths, lengths) + np.arange(total)
+    return order, distinct, np.concatenate([[0], ends])[run_bounds]
+
+
 def categorical_by_source(
     source: np.ndarray, tables: Mapping[int, CategoricalTable], rng: np.random.Generator
 ) -> np.ndarray:
     """``out[i]`` drawn from ``tables[source[i]]`` (int32): exactly the draws and random stream of
     :func:`fill_by_source` with one sampler per table, taking all uniforms in one call (the
     uniforms of consecutive sources are consecutive uniforms) and placing them in one pass."""
-    source = np.asarray(source)
-    order, distinct, starts = group_by_key(source)
-    u = rng.random(source.size)
-    grouped = np.empty(source.size, dtype=np.int32)
+    return _draw_grouped(*group_by_key(source), tables, rng)
+
+
+def categorical_by_runs(
+    keys: np.ndarray,
+    starts: np.ndarray,
+    lengths: np.ndarray,
+    tables: Mapping[int, CategoricalTable],
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """:func:`categorical_by_source` of the flat source array given as runs (:func:`group_runs`),
+    which is never made."""
+    return _draw_grouped(*group_runs(keys, starts, lengths), tables, rng)
+
+
+def _draw_grouped(
+    order: np.ndarray,
+    distinct: np.ndarray,
+    starts: np.ndarray,
+    tables: Mapping[int, CategoricalTable],
+    rng: np.random.Generator,
+) -> np.ndarray:
+    u = rng.random(order.size)
+    grouped = np.empty(order.size, dtype=np.int32)
     bounds = starts.tolist()
     for i, key in enumerate(distinct.tolist()):
         lo, hi = bounds[i], bounds[i + 1]
         grouped[lo:hi] = tables[key].draw(u[lo:hi])
-    out = np.empty(source.size, dtype=np.int32)
+    out = np.empty(order.size, dtype=np.int32)
     out[order] = grouped
     return out

@@ -8,9 +8,11 @@ from habsburg.ecosystem.sampling import (
     CategoricalSampler,
     CategoricalTable,
     TableCache,
+    categorical_by_runs,
     categorical_by_source,
     fill_by_source,
     group_by_key,
+    group_runs,
     sample_categorical,
 )
 from habsburg.ecosystem.store import Batch, DocumentStore
@@ -124,6 +126,10 @@ def test_group_by_key_lists_positions_in_order():
     assert distinct.tolist() == [-1, 3, 7]
     groups = [order[starts[i] : starts[i + 1]].tolist() for i in range(len(distinct))]
     assert groups == [[1, 4], [0, 2, 5], [3]]
+    narrow = np.array([1, 0, 1, 1, 0])  # a pass per key
+    order, distinct, starts = group_by_key(narrow)
+    assert distinct.tolist() == [0, 1] and order.tolist() == [1, 4, 0, 2, 3]
+    assert starts.tolist() == [0, 2, 5]
     wide = np.array([10**9, 5, 10**9])  # a range too wide for the counting sort
     order, distinct, starts = group_by_key(wide)
     assert distinct.tolist() == [5, 10**9] and order[starts[1] :].tolist() == [0, 2]
@@ -160,3 +166,25 @@ def test_dedup_keeps_the_first_copy_of_each_original_without_a_store_sized_array
     assert first_of_each(np.array([4, 4, 2, 4, 2])).tolist() == [True, False, True, False, False]
     sparse = np.array([10**9, 3, 10**9, 3, 7])  # a range far wider than the keys: sorted instead
     assert first_of_each(sparse).tolist() == [True, True, False, False, True]
+
+
+def test_runs_are_grouped_like_the_flat_array_they_describe():
+    rng = np.random.default_rng(8)
+    lengths = rng.integers(0, 9, size=400)
+    first = np.cumsum(lengths) - lengths
+    head = np.minimum(rng.integers(0, 4, size=400), lengths)  # each document: a head and a tail
+    head_key, tail_key = 10 + rng.integers(0, 3, size=400), rng.integers(0, 6, size=400)
+    keys = np.concatenate([head_key, tail_key])
+    starts = np.concatenate([first, first + head])
+    runs = np.concatenate([head, lengths - head])
+    flat = np.repeat(tail_key, lengths)
+    flat[
+        np.repeat(first, head) + np.arange(head.sum()) - np.repeat(np.cumsum(head) - head, head)
+    ] = np.repeat(head_key, head)
+    for got, expected in zip(group_runs(keys, starts, runs), group_by_key(flat), strict=True):
+        np.testing.assert_array_equal(got, expected)
+    tables = dict(enumerate(CategoricalTable.of_rows(rng.random((13, 50)))))
+    np.testing.assert_array_equal(
+        categorical_by_runs(keys, starts, runs, tables, np.random.default_rng(1)),
+        categorical_by_source(flat, tables, np.random.default_rng(1)),
+    )
