@@ -27,7 +27,7 @@ from habsburg.scenarios.errors import LimitError, ScenarioError
 from habsburg.scenarios.schema import Scenario
 
 #: headroom over the store for retrain peaks, crawl arrays and the final tables (measured at
-#: ``scaled(baseline, 10)``: peak 1.4x the store)
+#: ``scaled(baseline, 10)``: peak 1.3x the store, 2.31 GB for 1.76 GB, with the interpreter)
 OVERHEAD = 1.6
 #: the interpreter, numpy, pandas and Mesa before any document
 BASE_BYTES = 400 * 2**20
