@@ -138,11 +138,9 @@ class HumanPopulation(mesa.Agent):
         values = np.where(wrong, (values + shift) % V, values)
         claim_model = np.where(by_model, helper[claim_owner], -1)
         for a in assistants:
-            mask = by_model & (claim_model == a.index)
-            if mask.any():
-                values[mask] = a.learners.facts.sample(facts[mask], rng)[
-                    0
-                ]  # abstentions (-1) are dropped below
+            asked = np.flatnonzero(claim_model == a.index)
+            if asked.size:  # abstentions (-1) are dropped below
+                values[asked] = a.learners.facts.sample(facts[asked], rng)[0]
         keep = values >= 0
         claim_owner, facts, values, claim_model = (
             claim_owner[keep],
@@ -155,23 +153,19 @@ class HumanPopulation(mesa.Agent):
             facts, values, claim_kind, author[claim_owner], claim_model, step
         )
 
+        helped_by = [np.flatnonzero(helper == a.index) for a in assistants]
         d = world.config.style_dim
         style = self.style[author] + rng.normal(0.0, world.config.style_doc, (n, d))
-        if hybrid.any():
-            for a in assistants:
-                mask = helper == a.index
-                if mask.any():
-                    s = sf[mask][:, None]
-                    style[mask] = (1 - s) * style[mask] + s * a.learners.style.sample(
-                        int(mask.sum()), rng
-                    )
+        for a, docs in zip(assistants, helped_by, strict=True):
+            if docs.size:
+                s = sf[docs][:, None]
+                style[docs] = (1 - s) * style[docs] + s * a.learners.style.sample(docs.size, rng)
 
         wm_tokens = np.zeros(n, dtype=np.int64)
-        for a in assistants:
-            mask = helper == a.index
-            if mask.any():
-                marked = rng.random(int(mask.sum())) < a.watermark_probability
-                wm_tokens[mask] = model_written_tokens(tokens[mask], sf[mask], marked)
+        for a, docs in zip(assistants, helped_by, strict=True):
+            if docs.size:
+                marked = rng.random(docs.size) < a.watermark_probability
+                wm_tokens[docs] = model_written_tokens(tokens[docs], sf[docs], marked)
         green = m.watermark.draw_green_counts(tokens, wm_tokens, rng)
         batch = Batch(
             site=self.home_site[author],
