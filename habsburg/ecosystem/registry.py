@@ -45,16 +45,16 @@ class ErrorRegistry:
         facts = np.asarray(facts, dtype=np.int64)
         values = np.asarray(values, dtype=np.int64)
         n = facts.size
-        wrong = (values >= 0) & (values != self.true_values[facts])
         ids = np.full(n, -1, dtype=np.int32)
-        if not wrong.any():
+        wrong = np.flatnonzero((values >= 0) & (values != self.true_values[facts]))
+        if not wrong.size:
             return ids
-        keys = facts * self.n_values + np.where(wrong, values, 0)
+        keys = facts[wrong] * self.n_values + values[wrong]
         known = self._id_of_key[keys]
-        new = wrong & (known < 0)
-        if new.any():
+        new = np.flatnonzero(known < 0)
+        if new.size:
             new_keys, first = np.unique(keys[new], return_index=True)
-            rows = np.flatnonzero(new)[first]
+            rows = wrong[new[first]]
             order = np.argsort(rows, kind="stable")  # ids in order of first appearance
             new_keys, rows = new_keys[order], rows[order]
             new_ids = np.arange(self._n, self._n + len(new_keys), dtype=np.int32)
@@ -71,7 +71,7 @@ class ErrorRegistry:
                 self._cols[name].append(np.asarray(arr[rows], dtype=np.int32))
             self._cols["step"].append(np.full(len(rows), step, np.int32))
             known = self._id_of_key[keys]
-        ids[wrong] = known[wrong]
+        ids[wrong] = known
         return ids
 
     def error_id(self, facts: np.ndarray, values: np.ndarray) -> np.ndarray:
