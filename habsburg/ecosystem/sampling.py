@@ -26,6 +26,8 @@ import numpy as np
 
 #: buckets per outcome in a guide table (at most 1/GUIDE_FACTOR of the uniforms need a search)
 GUIDE_FACTOR = 4
+#: ... in the table of a cached distribution (built once, drawn from every month)
+CACHED_GUIDE_FACTOR = 16
 #: margin around bucket edges covering the rounding of ``u * m`` (u has 53-bit resolution)
 _EDGE = 1e-9
 #: a table is built once a distribution has been drawn from this many times its size (a table
@@ -47,9 +49,9 @@ class CategoricalTable:
     drawn from :data:`GUIDE_AFTER` times its size.
     """
 
-    __slots__ = ("_ambiguous", "_buckets", "_direct", "_drawn", "_few", "cdf", "k")
+    __slots__ = ("_ambiguous", "_buckets", "_direct", "_drawn", "_factor", "_few", "cdf", "k")
 
-    def __init__(self, probs: np.ndarray) -> None:
+    def __init__(self, probs: np.ndarray, guide_factor: int = GUIDE_FACTOR) -> None:
         p = np.asarray(probs, dtype=np.float64)
         if p.ndim != 1 or p.size == 0:
             raise ValueError(f"probabilities must be a non-empty 1-d array, got shape {p.shape}")
@@ -57,10 +59,11 @@ class CategoricalTable:
         if not cdf[-1] > 0:
             raise ValueError("probabilities must have a positive, finite sum")
         cdf /= cdf[-1]
-        self._set_cdf(cdf)
+        self._set_cdf(cdf, guide_factor)
 
-    def _set_cdf(self, cdf: np.ndarray) -> None:
+    def _set_cdf(self, cdf: np.ndarray, guide_factor: int = GUIDE_FACTOR) -> None:
         self.cdf = cdf
+        self._factor = int(guide_factor)
         self.k = int(cdf.size)
         self._direct: np.ndarray | None = None
         self._ambiguous: np.ndarray | None = None
@@ -115,7 +118,7 @@ class CategoricalTable:
     def _build_guide(self) -> bool:
         """Build the guide table; False (and no table) unless the CDF is sorted and >= 0."""
         k, cdf = self.k, self.cdf
-        m = GUIDE_FACTOR * k
+        m = self._factor * k
         if cdf[0] < 0:
             return False
         # Bucket b (uniforms in [b/m, (b+1)/m)) maps to the number of CDF values below its left
@@ -148,8 +151,8 @@ class CategoricalTable:
         if self._few is not None:
             return self._compare(u)
         if self._direct is None:
-            # The table costs about as much as K·GUIDE_FACTOR sorted searches: built once the
-            # distribution has been drawn from GUIDE_AFTER times its size (it is cached).
+            # A table costs about as much as K·GUIDE_FACTOR/8 sorted searches: built once the
+            # distribution has been drawn from GUIDE_AFTER times its size.
             self._drawn += u.size
             if self._drawn < GUIDE_AFTER * self.k or not self._build_guide():
                 return self.search(u)
@@ -188,7 +191,7 @@ class TableCache:
             if ref() is probs and np.array_equal(values, probs):
                 self._tables.move_to_end(key)
                 return table
-        table = CategoricalTable(probs)
+        table = CategoricalTable(probs, CACHED_GUIDE_FACTOR)
         try:
             ref = weakref.ref(probs)
         except TypeError:  # not weak-referenceable (a list): not cached

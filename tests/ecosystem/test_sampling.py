@@ -39,6 +39,7 @@ def test_guide_table_draws_what_inverse_cdf_draws(seed):
     u = u[(u >= 0) & (u < 1)]
     out = CategoricalTable(probs).draw(u)
     np.testing.assert_array_equal(out, _plain(probs, u))
+    np.testing.assert_array_equal(CategoricalTable(probs, guide_factor=16).draw(u), out)
     assert not np.isin(out, np.flatnonzero(probs == 0)).any()
 
 
