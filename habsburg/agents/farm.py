@@ -5,6 +5,7 @@ from __future__ import annotations
 import mesa
 from mesa.discrete_space import CellAgent
 
+from habsburg.agents.ids import MODEL_IDS
 from habsburg.ecosystem.edits import EditProcess
 from habsburg.ecosystem.internet import FARM_SITE
 from habsburg.ecosystem.publishing import adoption_level
@@ -14,6 +15,8 @@ from habsburg.scenarios.schema import FarmConfig
 
 class ContentFarm(CellAgent):
     """A content farm on its first site in the site-graph space."""
+
+    _ids = MODEL_IDS  # unique_id counters that let a finished model go (agents/ids.py)
 
     def __init__(self, model: mesa.Model, config: FarmConfig, index: int) -> None:
         super().__init__(model)

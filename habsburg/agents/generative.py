@@ -6,6 +6,7 @@ import mesa
 import numpy as np
 
 from habsburg.agents.human import draw_workflows
+from habsburg.agents.ids import MODEL_IDS
 from habsburg.agents.scraper import Scraper
 from habsburg.ecosystem import metrics as K
 from habsburg.ecosystem.edits import RANDOM, EditProcess
@@ -32,6 +33,8 @@ class GenerativeModel(mesa.Agent):
 
     ``index`` is the model id documents carry in their ``model`` column.
     """
+
+    _ids = MODEL_IDS  # unique_id counters that let a finished model go (agents/ids.py)
 
     def __init__(self, model: mesa.Model, config: ModelConfig, lab: LabConfig, index: int) -> None:
         super().__init__(model)

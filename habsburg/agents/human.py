@@ -21,6 +21,7 @@ from collections.abc import Sequence
 import mesa
 import numpy as np
 
+from habsburg.agents.ids import MODEL_IDS
 from habsburg.ecosystem.publishing import (
     CategoricalTable,
     adoption_level,
@@ -60,6 +61,8 @@ def draw_workflows(
 class HumanPopulation(mesa.Agent):
     """Every human author: per-author arrays (community, style, productivity, home site,
     assistant-adoption threshold) and the vectorised ``publish`` / ``drift`` behaviour."""
+
+    _ids = MODEL_IDS  # unique_id counters that let a finished model go (agents/ids.py)
 
     def __init__(self, model: mesa.Model, home_sites: np.ndarray) -> None:
         super().__init__(model)

@@ -9,6 +9,7 @@ import mesa
 import numpy as np
 from mesa.discrete_space import CellAgent
 
+from habsburg.agents.ids import MODEL_IDS
 from habsburg.ecosystem.detectors import DetectorModel
 from habsburg.ecosystem.edits import EditProcess
 from habsburg.ecosystem.internet import AGGREGATOR_SITE
@@ -59,6 +60,8 @@ class Scraper(CellAgent):
 
     It lives on its first aggregator site in the model's site-graph space (none if it runs no
     aggregator) and walks that graph when it crawls."""
+
+    _ids = MODEL_IDS  # unique_id counters that let a finished model go (agents/ids.py)
 
     def __init__(self, model: mesa.Model, config: ScraperConfig, index: int) -> None:
         super().__init__(model)

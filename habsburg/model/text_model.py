@@ -14,6 +14,7 @@ import mesa
 import numpy as np
 import pandas as pd
 
+from habsburg.agents.ids import MODEL_IDS
 from habsburg.ecosystem.text.classifier import PerplexityClassifier
 from habsburg.ecosystem.text.corpus import Corpus, passages, tokenize
 from habsburg.ecosystem.text.metrics import distinct_ngrams, ngram_share, vocabulary_share
@@ -33,6 +34,8 @@ from habsburg.scenarios.text_schema import TextModelConfig, TextScenario
 class AuthorCommunity(mesa.Agent):
     """Human authors of one community (a genre of the corpus): publish real passages."""
 
+    _ids = MODEL_IDS  # unique_id counters that let a finished model go (agents/ids.py)
+
     def __init__(self, model: TextEcosystemModel, index: int, name: str, docs: list[np.ndarray]):
         super().__init__(model)
         self.index, self.name, self.docs = index, name, docs
@@ -50,6 +53,8 @@ class AuthorCommunity(mesa.Agent):
 
 class TextGenerativeModel(mesa.Agent):
     """A model lineage: an n-gram learner that publishes, and retrains on its data policy."""
+
+    _ids = MODEL_IDS  # unique_id counters that let a finished model go (agents/ids.py)
 
     def __init__(self, model: TextEcosystemModel, config: TextModelConfig, index: int):
         super().__init__(model)
@@ -149,6 +154,8 @@ class TextGenerativeModel(mesa.Agent):
 
 class TextScraper(mesa.Agent):
     """Crawls the generation's new documents through the watermark and classifier filters."""
+
+    _ids = MODEL_IDS  # unique_id counters that let a finished model go (agents/ids.py)
 
     def crawl(self) -> None:
         m, c = self.model, self.model.config.scraper
