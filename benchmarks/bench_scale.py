@@ -166,6 +166,10 @@ def main() -> int:
         help="rows of an earlier --json run to show in the summary (e.g. the 100x run)",
     )
     args = parser.parse_args()
+    if args.ondisk:  # like habsburg run --store-dir: the directory is created if missing
+        if Path(args.ondisk).exists() and not Path(args.ondisk).is_dir():
+            parser.error(f"--ondisk {args.ondisk}: not a directory")
+        Path(args.ondisk).mkdir(parents=True, exist_ok=True)
     rows = []
     for factor in args.factors:
         row = run_child(factor, args.ondisk)

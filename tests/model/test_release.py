@@ -29,7 +29,7 @@ def test_finished_ecosystem_models_are_freed():
     before = len(MODEL_IDS)
     assert released(run)
     assert released(run)  # and the next one too: nothing accumulates
-    assert len(MODEL_IDS) == before
+    assert len(MODEL_IDS) <= before  # (earlier tests' models may be freed meanwhile)
 
 
 def test_agent_ids_are_unique_per_model_and_numbered_from_one():
