@@ -130,10 +130,13 @@ def build_site_graph(
     farm_link_spam: list[int],
     aggregator_sites: list[int],
     rng: np.random.Generator,
+    farm_link_farm_size: list[int] | None = None,
 ) -> tuple[nx.DiGraph, np.ndarray, np.ndarray]:
-    """Barabási–Albert web of human sites (links both ways), farm sites with link spam (links
-    from random human sites into them, and a link farm among each farm's sites), and aggregator
-    sites linking out to popular sites. Seeded from ``rng``."""
+    """Barabási–Albert web of human sites (links both ways), farm sites with link spam
+    (``farm_link_spam[f]`` links from random human sites into each site of farm ``f``, and link
+    farms: consecutive groups of ``farm_link_farm_size[f]`` of its sites, 0 for all of them, each
+    site linking to every other of its group), and aggregator sites linking out to popular
+    sites. Seeded from ``rng``; the group size draws no random numbers."""
     seed = int(rng.integers(2**31 - 1))
     m = min(attachment, max(1, n_human_sites - 1))
     base = nx.barabasi_albert_graph(n_human_sites, m, seed=seed)
@@ -141,11 +144,16 @@ def build_site_graph(
     kind = [HUMAN_SITE] * n_human_sites
     owner = [-1] * n_human_sites
     nxt = n_human_sites
-    for f, (n_sites, spam) in enumerate(zip(farm_sites, farm_link_spam, strict=True)):
+    group_sizes = farm_link_farm_size or [0] * len(farm_sites)
+    for f, (n_sites, spam, group) in enumerate(
+        zip(farm_sites, farm_link_spam, group_sizes, strict=True)
+    ):
         ids = list(range(nxt, nxt + n_sites))
         G.add_nodes_from(ids)
+        group = group or n_sites
         for a in ids:
-            for b in ids:
+            first = nxt + (a - nxt) // group * group
+            for b in range(first, min(first + group, nxt + n_sites)):
                 if a != b:
                     G.add_edge(a, b)
             for src in rng.integers(0, n_human_sites, size=spam):

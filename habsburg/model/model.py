@@ -146,6 +146,7 @@ class EcosystemModel(mesa.Model):
             [f.link_spam for f in sc.farms],
             [s.aggregator_sites for s in sc.scrapers],
             self.rng,
+            [f.link_farm_size for f in sc.farms],
         )
         # The site graph is the model's space; the internet keeps the same graph as CSR arrays
         # (plus PageRank) for the scrapers' vectorised random walks over it.

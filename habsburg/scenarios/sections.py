@@ -219,6 +219,9 @@ class FarmConfig:
         None, help="where the paraphrase's edits fall (spans, random)", factory=EditConfig
     )
     link_spam: int = param(20, 0, 100_000, "spam links per farm site from other sites")
+    link_farm_size: int = param(
+        0, 0, 100_000, "sites per link farm (all linked to each other); 0: all the farm's sites"
+    )
     quality_mean: float = param(0.45, 0.0, 1.0, "mean quality of farm documents")
     tokens_mean: float = param(400.0, 10.0, 1e6, "mean tokens per farm document")
 

@@ -8,7 +8,9 @@ from importlib import resources
 
 import pytest
 
+from habsburg.ecosystem.internet import FARM_SITE
 from habsburg.experiments.run import simulate
+from habsburg.model.model import EcosystemModel
 from habsburg.scenarios import get_setting, list_scenarios, load_scenario
 from habsburg.scenarios.library import scaled
 from habsburg.scenarios.schema import check_setting
@@ -106,3 +108,21 @@ def test_scenario_runs_and_applies_its_interventions(name):
         final.update(iv.set)
     for path, value in final.items():
         assert get_setting(model.config, path) == value, f"{name}: {path} was not applied"
+
+
+def test_scaled_web_keeps_its_shape():
+    """A scaled web keeps the share of PageRank on farm sites (what crawls reach): spam links per
+    farm site unchanged, link farms of the original size. Multiplying both made farms' share
+    0.38 at 1x, 0.65 at 3x and 0.79 at 10x."""
+    base = load_scenario("baseline")
+    shares = {}
+    for factor in (1.0, 3.0):
+        sc = scaled(base, factor)
+        for farm, original in zip(sc.farms, base.farms, strict=True):
+            assert farm.link_spam == original.link_spam
+            assert farm.link_farm_size == original.sites
+            assert farm.sites == round(original.sites * factor)
+        net = EcosystemModel(sc).internet
+        shares[factor] = float(net.pagerank[net.site_kind == FARM_SITE].sum())
+    assert 0.3 < shares[1.0] < 0.45
+    assert shares[3.0] == pytest.approx(shares[1.0], abs=0.02)
