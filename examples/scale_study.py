@@ -12,7 +12,7 @@ decade of scale (least-squares slope on log10 f with its 95% interval). Every nu
 simulator output, an out-of-sample prediction: nothing in it was fitted to these figures.
 
     python examples/scale_study.py                    # factors 1, 3, 10; 4 seeds (~12 min, 2.3 GB)
-    python examples/scale_study.py --workers 2        # two runs at a time (~7 min; 2 x 2.3 GB)
+    python examples/scale_study.py --workers 2        # two runs at a time (~8 min; 2 x 2.3 GB)
     python examples/scale_study.py --quick            # factors 0.1, 0.3 to 2025-06; 2 seeds
 
 Writes ``scale_study.csv`` (one row per run), ``scale_study.md`` (the tables) and
