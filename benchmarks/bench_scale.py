@@ -28,6 +28,9 @@ import sys
 import tempfile
 from pathlib import Path
 
+from habsburg.experiments.files import writable_directory
+from habsburg.scenarios.errors import OutputPathError
+
 CHILD = r"""
 import json, os, resource, sys, tempfile, threading, time
 import numpy as np
@@ -166,10 +169,11 @@ def main() -> int:
         help="rows of an earlier --json run to show in the summary (e.g. the 100x run)",
     )
     args = parser.parse_args()
-    if args.ondisk:  # like habsburg run --store-dir: the directory is created if missing
-        if Path(args.ondisk).exists() and not Path(args.ondisk).is_dir():
-            parser.error(f"--ondisk {args.ondisk}: not a directory")
-        Path(args.ondisk).mkdir(parents=True, exist_ok=True)
+    if args.ondisk:  # checked (created if missing) as habsburg run checks --store-dir
+        try:
+            writable_directory(Path(args.ondisk), f"--ondisk {args.ondisk!r}", "choose another")
+        except OutputPathError as err:
+            parser.error(str(err))
     rows = []
     for factor in args.factors:
         row = run_child(factor, args.ondisk)

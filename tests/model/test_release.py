@@ -12,7 +12,9 @@ import pytest
 from tinyscenario import tiny_scenario
 
 from habsburg.agents.ids import MODEL_IDS, ModelCounters
+from habsburg.agents.scraper import Scraper
 from habsburg.experiments.run import simulate
+from habsburg.model.text_model import TextScraper
 
 
 def released(make) -> bool:
@@ -61,3 +63,16 @@ def test_mesa_own_counters_are_not_used():
     """On Mesa 3.3 our agents bypass ``mesa.Agent._ids``, which would keep the model alive."""
     model = simulate(tiny_scenario(end="2022-02"))
     assert model not in mesa.Agent._ids
+
+
+def test_every_habsburg_agent_class_uses_the_weak_counters():
+    """A new agent class that forgot ``_ids = MODEL_IDS`` would bring the leak back on Mesa 3.3."""
+
+    def subclasses(cls):
+        for sub in cls.__subclasses__():
+            yield sub
+            yield from subclasses(sub)
+
+    ours = {c for c in subclasses(mesa.Agent) if c.__module__.startswith("habsburg.")}
+    assert {Scraper, TextScraper} <= ours and len(ours) >= 7  # both modes' classes found
+    assert {c.__name__ for c in ours if c._ids is not MODEL_IDS} == set()
