@@ -214,6 +214,7 @@ FIXED_AT_START = (
     "humans.authors",
     "farms.*.sites",
     "farms.*.link_spam",
+    "farms.*.link_farm_size",
     "scrapers.*.aggregator_sites",
     "models.*.launch",
     "models.*.lab",

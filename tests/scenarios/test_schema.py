@@ -87,6 +87,11 @@ def test_zero_steps_wrong_choices_and_dangling_references_are_named():
         from_dict(
             tiny_dict(interventions=[{"at": "2021-01", "set": {"world.concepts": 50}}]), "t.toml"
         )
+    with pytest.raises(ScenarioError, match=r"'farms\.farm\.link_farm_size' is fixed"):
+        from_dict(
+            tiny_dict(interventions=[{"at": "2021-01", "set": {"farms.farm.link_farm_size": 2}}]),
+            "t.toml",
+        )
     with pytest.raises(ScenarioError, match=r"'models\.a\.launch' is fixed"):
         from_dict(
             tiny_dict(interventions=[{"at": "2021-01", "set": {"models.a.launch": "2022-01"}}]),
