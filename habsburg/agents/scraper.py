@@ -10,6 +10,7 @@ import numpy as np
 from mesa.discrete_space import CellAgent
 
 from habsburg.agents.ids import MODEL_IDS
+from habsburg.ecosystem.bitset import BitSet
 from habsburg.ecosystem.detectors import DetectorModel
 from habsburg.ecosystem.edits import EditProcess
 from habsburg.ecosystem.internet import AGGREGATOR_SITE
@@ -63,7 +64,8 @@ class Scraper(CellAgent):
             self.cell = model.space[int(self.sites[0])]
         self.crawls: list[np.ndarray] = []
         self.crawl_steps: list[int] = []
-        self.seen_root = np.zeros(1024, dtype=bool)
+        #: root documents this scraper's dedup filter has kept (one bit per store row)
+        self.seen_root = BitSet(1024)
         self.last: dict[str, float] = {}
         self.reposts_published = 0
 
@@ -88,7 +90,9 @@ class Scraper(CellAgent):
         visits = m.internet.random_walks(c.budget_sites, c.walk_length, rng)  # on model.space
         sampled = self.sample_recent(visits, t)
         kept, stats = self.filter(sampled)
-        self.crawls.append(kept)
+        # kept for every later training set: in 32 bits while the store's rows fit them
+        rows = np.int32 if len(m.internet.store) <= np.iinfo(np.int32).max else np.int64
+        self.crawls.append(kept.astype(rows))
         self.crawl_steps.append(t)
         self.last = stats
         m.events.record_crawl(self, stats, m.month, m.date)
@@ -158,19 +162,19 @@ class Scraper(CellAgent):
         roots = store.root(ids)
         is_copy = store.originals_of(ids) >= 0
         if f.dedup:
-            self._grow_seen(len(store))
+            self.seen_root.grow(len(store))
             detectable = (1.0 - store.paraphrase_of(ids)) >= f.dedup_similarity
             order_first = np.zeros(ids.size, dtype=bool)
             _, first = np.unique(roots, return_index=True)
             order_first[first] = True
-            seen_before = self.seen_root[roots] | ~order_first
+            seen_before = self.seen_root.contains(roots) | ~order_first
             duplicate = survive & seen_before & (detectable | ~is_copy)
             false_drop = survive & ~duplicate & ~is_copy & ~seen_before
             false_drop &= rng.random(ids.size) < f.dedup_false_positive_rate
             dup_removed = int(duplicate.sum())
             dup_wrong = int(false_drop.sum())
             survive &= ~duplicate & ~false_drop
-            self.seen_root[roots[survive]] = True
+            self.seen_root.add(roots[survive])
         kept = ids[survive]
         tp = int((flagged & truth).sum())
         fp = int((flagged & ~truth).sum())
@@ -224,11 +228,11 @@ class Scraper(CellAgent):
             store.synthetic_fraction[ids], store.tokens[ids], store.paraphrase_of(ids), ids
         )
 
-    def _grow_seen(self, n: int) -> None:
-        if n > self.seen_root.size:
-            grown = np.zeros(max(n, 2 * self.seen_root.size), dtype=bool)
-            grown[: self.seen_root.size] = self.seen_root
-            self.seen_root = grown
+    def __setstate__(self, state: dict) -> None:
+        """Checkpoints written before the dedup memory was packed kept it as booleans."""
+        if isinstance(state.get("seen_root"), np.ndarray):
+            state = {**state, "seen_root": BitSet.from_bools(state["seen_root"])}
+        self.__dict__.update(state)
 
     # --- publishing --------------------------------------------------------------------------
     def repost(self, crawled: np.ndarray) -> None:

@@ -249,3 +249,23 @@ def test_random_walks_draw_like_a_step_by_step_walk(crawled, n_visits, walk_leng
     visits = net.random_walks(n_visits, walk_length, a)
     np.testing.assert_array_equal(visits, _reference_walks(net, n_visits, walk_length, b))
     assert visits.sum() == n_visits and a.random() == b.random()
+
+
+def test_dedup_memory_is_one_bit_per_document_and_old_checkpoints_load(reposted):
+    import pickle
+
+    from habsburg.ecosystem.bitset import BitSet
+
+    store = reposted.internet.store
+    scraper = next(iter(reposted.scrapers))
+    seen = scraper.seen_root
+    assert isinstance(seen, BitSet) and len(seen) > 0
+    assert seen.nbytes <= len(store) // 4 + 1024  # a bit per row (doubling: up to 2 bits)
+    # crawls are kept in 32 bits while rows fit them
+    assert all(c.dtype == np.int32 for c in scraper.crawls)
+    # a checkpoint from before the packing held the dedup memory as booleans
+    old = pickle.loads(pickle.dumps(scraper))
+    old.__dict__["seen_root"] = seen.to_bools()
+    loaded = pickle.loads(pickle.dumps(old))
+    assert isinstance(loaded.seen_root, BitSet)
+    np.testing.assert_array_equal(loaded.seen_root.to_bools(), seen.to_bools())
