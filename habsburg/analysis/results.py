@@ -44,11 +44,16 @@ class Run:
     def has(self, name: str) -> bool:
         return self.path(name).is_file()
 
-    def table(self, name: str, columns: list[str] | None = None) -> pd.DataFrame:
-        """``name.parquet`` of the run (an empty frame when the run has no rows for it)."""
-        key = name if columns is None else f"{name}:{','.join(columns)}"
+    def table(
+        self, name: str, columns: list[str] | None = None, steps: tuple[int, int] | None = None
+    ) -> pd.DataFrame:
+        """``name.parquet`` of the run (an empty frame when the run has no rows for it).
+        ``steps = (first, last)``: only the rows of those month indices (inclusive; tables with
+        a ``step`` column). ``documents`` is written a month per row group, so a month range
+        reads only its months' part of the file (what a 100× run's 200 M documents need)."""
+        key = f"{name}:{','.join(columns or [])}:{steps}"
         if key not in self._tables:
-            self._tables[key] = read_table(self.path(name), columns=columns)
+            self._tables[key] = read_table(self.path(name), columns=columns, steps=steps)
         return self._tables[key]
 
     def write_table(self, name: str, table: pd.DataFrame) -> Path:

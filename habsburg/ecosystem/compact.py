@@ -175,6 +175,11 @@ class CompactColumns:
             return self.paraphrase_of(rows)
         return self._cols[name].view[rows]
 
+    def month_bounds(self) -> np.ndarray:
+        """Where each month's rows begin, and the number of rows last (int64, non-decreasing):
+        month ``k`` is rows ``bounds[k] .. bounds[k + 1] - 1``."""
+        return np.array([*self._step_starts, len(self)], dtype=np.int64)
+
     def steps_of(self, rows) -> np.ndarray:
         """The month index of documents ``rows`` (a slice or integer array), from where each
         month's rows begin."""

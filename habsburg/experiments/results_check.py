@@ -110,12 +110,27 @@ def check_results_dir(
     return manifest
 
 
-def read_table(path: str | Path, columns: list[str] | None = None) -> pd.DataFrame:
-    """A Parquet table of a results directory, or a :class:`ResultsDirError` naming the file."""
+def read_table(
+    path: str | Path, columns: list[str] | None = None, steps: tuple[int, int] | None = None
+) -> pd.DataFrame:
+    """A Parquet table of a results directory, or a :class:`ResultsDirError` naming the file.
+    ``steps = (first, last)`` keeps the rows of those month indices only (inclusive), reading
+    only the row groups that can hold them (the table needs a ``step`` column)."""
     file = Path(path)
     if not file.is_file():
         raise ResultsDirError(f"{str(file.parent)!r}: table {file.name} is missing; {_RERUN}")
+    filters = None
+    if steps is not None:
+        first, last = (int(s) for s in steps)
+        if not 0 <= first <= last:
+            raise ResultsDirError(
+                f"{file}: steps=({first}, {last}) is not a range of month indices "
+                "(0 <= first <= last)"
+            )
+        filters = [("step", ">=", first), ("step", "<=", last)]
     try:
-        return pd.read_parquet(file, columns=columns)
+        if filters and "step" not in pq.read_schema(file).names:
+            raise ResultsDirError(f"{file}: the table has no step column to select months by")
+        return pd.read_parquet(file, columns=columns, filters=filters)
     except (OSError, ValueError, KeyError, pa.ArrowException) as err:
         raise ResultsDirError(f"{file}: damaged table ({err}); {_RERUN}") from None

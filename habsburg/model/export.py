@@ -202,8 +202,24 @@ def document_tables(model: Any) -> dict[str, pd.DataFrame]:
     return {"documents": docs, "error_claims": error_claims}
 
 
-#: documents per Parquet row group when streaming the store
+#: at most this many documents per Parquet row group when streaming the store
 ROW_GROUP = 1 << 20
+
+
+def month_row_groups(store: Any, size: int = ROW_GROUP) -> list[slice]:
+    """The ``documents`` table's row groups: each month's rows, split into pieces of at most
+    ``size`` (one empty group for an empty store). No group straddles two months, so a reader
+    that filters on ``step`` (``Run.table(..., steps=)``, or pyarrow's ``filters``) reads only
+    the groups of the months it asks for: Parquet keeps each group's least and greatest
+    ``step``."""
+    bounds = np.unique(store.month_bounds()).tolist()
+    groups = [
+        slice(lo, min(lo + size, hi))
+        for a, hi in zip(bounds[:-1], bounds[1:], strict=True)
+        for lo in range(a, hi, size)
+    ]
+    return groups or [slice(0, 0)]
+
 
 TABLE_ORDER = (
     "model_metrics",
@@ -273,12 +289,8 @@ def _arrow_batch(columns: dict[str, np.ndarray]):
 def _stream_store_table(store: Any, name: str, path: Path) -> None:
     import pyarrow.parquet as pq
 
-    n = len(store)
     if name == "documents":
-        chunks = (
-            document_columns(store, slice(lo, min(lo + ROW_GROUP, n)))
-            for lo in range(0, max(n, 1), ROW_GROUP)
-        )
+        chunks = (document_columns(store, rows) for rows in month_row_groups(store))
     else:
         chunks = (
             error_claim_columns(store, claims, owners)

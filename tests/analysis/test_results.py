@@ -55,3 +55,30 @@ def test_written_tables_replace_what_was_read(run_copy):
     run.write_table(COUNTERFACTUAL_TABLE, pd.DataFrame({"outcome": ["x"], "effect": [2.0]}))
     assert run.table(COUNTERFACTUAL_TABLE)["effect"].tolist() == [2.0]
     assert not list(run_copy.glob(".*tmp*"))  # the atomic writer leaves no temporary file
+
+
+def test_documents_are_a_month_per_row_group_and_read_by_month(tiny_run_dir):
+    import pyarrow.parquet as pq
+
+    run = Run(tiny_run_dir)
+    meta = pq.ParquetFile(run.path("documents")).metadata
+    step = meta.schema.to_arrow_schema().get_field_index("step")
+    ranges = [
+        (
+            meta.row_group(i).column(step).statistics.min,
+            meta.row_group(i).column(step).statistics.max,
+        )
+        for i in range(meta.num_row_groups)
+    ]
+    assert all(lo == hi for lo, hi in ranges)  # one month per group: a month range reads its own
+    assert meta.num_row_groups == len({lo for lo, _ in ranges}) > 10
+
+    whole = run.table("documents")
+    for first, last in [(0, 0), (3, 9), (run.steps - 1, run.steps + 5)]:
+        part = run.table("documents", ["id", "step", "kind"], steps=(first, last))
+        expect = whole.loc[whole["step"].between(first, last), ["id", "step", "kind"]]
+        pd.testing.assert_frame_equal(part, expect.reset_index(drop=True))
+    with pytest.raises(ResultsDirError, match=r"documents\.parquet: steps=\(5, 2\)"):
+        run.table("documents", steps=(5, 2))
+    with pytest.raises(ResultsDirError, match=r"sites\.parquet: the table has no step column"):
+        run.table("sites", steps=(0, 3))

@@ -24,3 +24,26 @@ def test_error_claim_chunks_are_the_rows_in_row_groups(share, size, block):
     np.testing.assert_array_equal(np.concatenate([c for c, _ in chunks]), claims)
     np.testing.assert_array_equal(np.concatenate([d for _, d in chunks]), docs)
     assert chunks[0][0].dtype == claims.dtype and chunks[0][1].dtype == docs.dtype
+
+
+@pytest.mark.parametrize("size", [1, 3, 1000])
+@pytest.mark.parametrize(
+    "bounds", [[0, 5, 5, 12, 13, 40], [0, 0, 0], [0], [0, 7], [0, 0, 9, 9, 9, 10]]
+)
+def test_documents_row_groups_are_months_split_at_most_size(bounds, size):
+    from habsburg.model.export import month_row_groups
+
+    store = SimpleNamespace(month_bounds=lambda: np.array(bounds, dtype=np.int64))
+    groups = month_row_groups(store, size)
+    n = bounds[-1]
+    if n == 0:
+        assert groups == [slice(0, 0)]
+        return
+    rows = np.concatenate([np.arange(g.start, g.stop) for g in groups])
+    np.testing.assert_array_equal(rows, np.arange(n))  # every row once, in order
+    month = np.searchsorted(bounds, rows, side="right") - 1
+    for g in groups:
+        assert 0 < g.stop - g.start <= size
+        assert len(set(month[g.start : g.stop])) == 1  # no group straddles two months
+    months_with_rows = int((np.diff(bounds) > 0).sum())
+    assert len(groups) >= months_with_rows and (size < 40 or len(groups) == months_with_rows)
