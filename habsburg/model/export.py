@@ -3,6 +3,7 @@ error registry and document store (one function per table family; no simulation 
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 from typing import Any
 
@@ -206,18 +207,33 @@ def document_tables(model: Any) -> dict[str, pd.DataFrame]:
 ROW_GROUP = 1 << 20
 
 
-def month_row_groups(store: Any, size: int = ROW_GROUP) -> list[slice]:
-    """The ``documents`` table's row groups: each month's rows, split into pieces of at most
-    ``size`` (one empty group for an empty store). No group straddles two months, so a reader
-    that filters on ``step`` (``Run.table(..., steps=)``, or pyarrow's ``filters``) reads only
-    the groups of the months it asks for: Parquet keeps each group's least and greatest
-    ``step``."""
+def month_row_groups(store: Any, size: int = ROW_GROUP, least: int = ROW_GROUP // 4) -> list[slice]:
+    """The ``documents`` table's row groups, aligned on months: consecutive whole months joined
+    until a group holds at least ``least`` documents (without passing ``size``), and a month
+    above ``size`` split into pieces of at most ``size`` (one empty group for an empty store).
+    A group never holds part of a month beside another month, so a reader that filters on
+    ``step`` (``Run.table(..., steps=)``, pyarrow's ``filters``) reads only groups of the months
+    it asks for: Parquet keeps each group's least and greatest ``step``. (Groups of one small
+    month each would compress worse: the baseline's 132 months of ~15 k documents made the file
+    21% larger.)"""
     bounds = np.unique(store.month_bounds()).tolist()
-    groups = [
-        slice(lo, min(lo + size, hi))
-        for a, hi in zip(bounds[:-1], bounds[1:], strict=True)
-        for lo in range(a, hi, size)
-    ]
+    groups: list[slice] = []
+    lo = bounds[0]
+    for a, hi in itertools.pairwise(bounds):
+        if hi - a > size:  # a month too big for one group: pieces of its own
+            if a > lo:
+                groups.append(slice(lo, a))
+            groups += [slice(x, min(x + size, hi)) for x in range(a, hi, size)]
+            lo = hi
+            continue
+        if hi - lo > size:  # this month would overfill the open group: close it before
+            groups.append(slice(lo, a))
+            lo = a
+        if hi - lo >= least:
+            groups.append(slice(lo, hi))
+            lo = hi
+    if bounds[-1] > lo:
+        groups.append(slice(lo, bounds[-1]))
     return groups or [slice(0, 0)]
 
 
@@ -290,7 +306,8 @@ def _stream_store_table(store: Any, name: str, path: Path) -> None:
     import pyarrow.parquet as pq
 
     if name == "documents":
-        chunks = (document_columns(store, rows) for rows in month_row_groups(store))
+        groups = month_row_groups(store, ROW_GROUP, ROW_GROUP // 4)
+        chunks = (document_columns(store, rows) for rows in groups)
     else:
         chunks = (
             error_claim_columns(store, claims, owners)

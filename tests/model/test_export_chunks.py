@@ -1,10 +1,13 @@
 """error_claims streamed in row groups without an array of every wrong claim: the chunks are
 the in-memory table's rows, in order, ``size`` at a time."""
 
+import itertools
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from habsburg.model.export import error_claim_chunks, error_claim_rows
 
@@ -26,24 +29,37 @@ def test_error_claim_chunks_are_the_rows_in_row_groups(share, size, block):
     assert chunks[0][0].dtype == claims.dtype and chunks[0][1].dtype == docs.dtype
 
 
-@pytest.mark.parametrize("size", [1, 3, 1000])
-@pytest.mark.parametrize(
-    "bounds", [[0, 5, 5, 12, 13, 40], [0, 0, 0], [0], [0, 7], [0, 0, 9, 9, 9, 10]]
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.integers(0, 30), max_size=25),  # documents per month
+    st.integers(1, 12),  # size
+    st.integers(0, 14),  # least
 )
-def test_documents_row_groups_are_months_split_at_most_size(bounds, size):
+def test_documents_row_groups_hold_whole_months_or_part_of_one(months, size, least):
     from habsburg.model.export import month_row_groups
 
-    store = SimpleNamespace(month_bounds=lambda: np.array(bounds, dtype=np.int64))
-    groups = month_row_groups(store, size)
-    n = bounds[-1]
+    bounds = np.concatenate([[0], np.cumsum(months, dtype=np.int64)])
+    store = SimpleNamespace(month_bounds=lambda: bounds)
+    groups = month_row_groups(store, size, least)
+    n = int(bounds[-1])
     if n == 0:
         assert groups == [slice(0, 0)]
         return
     rows = np.concatenate([np.arange(g.start, g.stop) for g in groups])
     np.testing.assert_array_equal(rows, np.arange(n))  # every row once, in order
     month = np.searchsorted(bounds, rows, side="right") - 1
+    starts = set(bounds.tolist())
     for g in groups:
-        assert 0 < g.stop - g.start <= size
-        assert len(set(month[g.start : g.stop])) == 1  # no group straddles two months
-    months_with_rows = int((np.diff(bounds) > 0).sum())
-    assert len(groups) >= months_with_rows and (size < 40 or len(groups) == months_with_rows)
+        held = set(month[g.start : g.stop].tolist())
+        assert g.stop > g.start
+        if len(held) > 1:  # several months: whole ones, together no more than size
+            assert g.start in starts and g.stop in starts and g.stop - g.start <= size
+        else:  # part of one month: split only because the month is bigger than size
+            whole = g.start in starts and g.stop in starts
+            assert whole or (months[held.pop()] > size and g.stop - g.start <= size)
+    # a group of whole months closes early only to stay within size, or before a split month
+    whole = [g.start in starts and g.stop in starts for g in groups]
+    for (g, h), (gw, hw) in zip(itertools.pairwise(groups), itertools.pairwise(whole), strict=True):
+        if gw and hw:
+            first = int(bounds[month[h.start] + 1]) - h.start  # the next group's first month
+            assert g.stop - g.start >= least or g.stop - g.start + first > size
