@@ -42,6 +42,9 @@ from habsburg.ecosystem.compact import (
     Reposts,
 )
 
+#: documents per pass of the store's counting statistics (bounds their temporaries)
+STAT_CHUNK = 1 << 16
+
 
 @dataclass
 class Batch:
@@ -288,8 +291,44 @@ class DocumentStore(CompactColumns):
         return out
 
     def concept_counts(self, ids: np.ndarray, n_concepts: int) -> np.ndarray:
-        _, values = self.concept_rows(ids)
-        return np.bincount(values, minlength=n_concepts)
+        """How often each concept is drawn in documents ``ids`` (int64), counted
+        :data:`STAT_CHUNK` documents at a time: the flat indices of a ragged gather take 8 bytes
+        per draw, 3.5 GB for a 100× training set taken whole."""
+        counts = np.zeros(n_concepts, dtype=np.int64)
+        for a in range(0, len(ids), STAT_CHUNK):
+            _, values = self.concept_rows(ids[a : a + STAT_CHUNK])
+            counts += np.bincount(values, minlength=n_concepts)
+        return counts
+
+    def claim_counts(
+        self, ids: np.ndarray, n_facts: int, n_values: int
+    ) -> tuple[np.ndarray, int, int]:
+        """The fact claims of documents ``ids``: ``(counts, wrong, total)``, with ``counts[f, v]``
+        the claims that fact ``f`` has value ``v`` (int64), ``wrong`` the claims with a wrong
+        value; counted :data:`STAT_CHUNK` documents at a time."""
+        counts = np.zeros(n_facts * n_values, dtype=np.int64)
+        wrong = total = 0
+        for claims in self._claim_chunks(ids):
+            facts = np.take(self.claim_facts, claims).astype(np.int64)
+            facts *= n_values
+            facts += np.take(self.claim_values, claims)
+            counts += np.bincount(facts, minlength=n_facts * n_values)
+            wrong += int(np.count_nonzero(np.take(self.claim_errors, claims) >= 0))
+            total += claims.size
+        return counts.reshape(n_facts, n_values), wrong, total
+
+    def wrong_claims(self, ids: np.ndarray) -> tuple[int, int]:
+        """``(wrong, total)``: the fact claims of documents ``ids`` with a wrong value, and all
+        their claims (a chunk of documents at a time)."""
+        wrong = total = 0
+        for claims in self._claim_chunks(ids):
+            wrong += int(np.count_nonzero(np.take(self.claim_errors, claims) >= 0))
+            total += claims.size
+        return wrong, total
+
+    def _claim_chunks(self, ids: np.ndarray):
+        for a in range(0, len(ids), STAT_CHUNK):
+            yield self.claim_rows(ids[a : a + STAT_CHUNK])[1]
 
     def root(self, ids: np.ndarray) -> np.ndarray:
         """The original document each document copies (itself if it is an original), in the

@@ -163,14 +163,13 @@ def build_training_set(
 
     ids = np.concatenate([web, reservoir])
     K, F, V = world.config.concepts, world.config.facts, world.config.values_per_fact
+    # counted a chunk of documents at a time (no flat array of every draw or claim)
     concept_counts = store.concept_counts(ids, K).astype(np.float64)
-    _, claim_idx = store.claim_rows(ids)
-    values = np.take(store.claim_values, claim_idx).astype(np.int64)
-    facts = np.take(store.claim_facts, claim_idx).astype(np.int64)
-    fact_counts = np.bincount(facts * V + values, minlength=F * V).reshape(F, V).astype(np.float64)
+    fact_counts, n_wrong, n_claims = store.claim_counts(ids, F, V)
+    fact_counts = fact_counts.astype(np.float64)
     style = np.take(store.style, ids, axis=0).astype(np.float64)
     mean_concepts = concept_counts.sum() / max(ids.size, 1) if ids.size else 12.0
-    mean_claims = facts.size / max(ids.size, 1) if ids.size else facts_per_doc
+    mean_claims = n_claims / max(ids.size, 1) if ids.size else facts_per_doc
 
     if n_sensor:
         concept_counts += rng.multinomial(int(n_sensor * mean_concepts), world.p_human)
@@ -208,14 +207,13 @@ def build_training_set(
                 sources[mid] = float(w / total_units)
         if distilled:
             sources[teacher.index] = sources.get(teacher.index, 0.0) + distilled / total_units
-    claim_errors = np.take(store.claim_errors, claim_idx)
     # Duplication's lift of wrong facts: the wrong-claim share of the whole training set against
     # that of its original documents alone (reposts dropped, each document once).
     roots = store.root(ids)
     distinct_roots, originals = _root_statistics(ids, roots)
-    orig_claims = np.take(store.claim_errors, store.claim_rows(originals)[1])
-    wrong_originals = float((orig_claims >= 0).mean()) if orig_claims.size else 0.0
-    wrong_all = float((claim_errors >= 0).mean()) if claim_errors.size else 0.0
+    orig_wrong, orig_claims = store.wrong_claims(originals)
+    wrong_originals = orig_wrong / orig_claims if orig_claims else 0.0
+    wrong_all = n_wrong / n_claims if n_claims else 0.0
     stats = {
         "documents": int(total_units),
         "web_documents": int(web.size),

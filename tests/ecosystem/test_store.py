@@ -138,3 +138,53 @@ def test_the_on_disk_store_gives_the_same_tables_as_the_in_memory_one(narrow_run
     export.write_tables(disk, out)
     got = pd.read_parquet(out / "documents.parquet")
     pd.testing.assert_frame_equal(got, a["documents"], check_dtype=False)
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 1 << 16])
+def test_counting_statistics_a_chunk_at_a_time_equal_the_whole_gather(
+    narrow_run, monkeypatch, chunk
+):
+    from habsburg.ecosystem import store as store_mod
+
+    monkeypatch.setattr(store_mod, "STAT_CHUNK", chunk)
+    store, world = narrow_run.internet.store, narrow_run.world
+    K, F, V = world.config.concepts, world.config.facts, world.config.values_per_fact
+    rng = np.random.default_rng(3)
+    ids = np.concatenate([rng.choice(len(store), 500), [0, len(store) - 1, 5, 5]])
+    # the whole gather, as training sets counted before
+    _, concepts = store.concept_rows(ids)
+    _, claims = store.claim_rows(ids)
+    facts = store.claim_facts[claims].astype(np.int64)
+    values = store.claim_values[claims].astype(np.int64)
+    errors = store.claim_errors[claims]
+    got = store.concept_counts(ids, K)
+    assert got.dtype == np.int64
+    np.testing.assert_array_equal(got, np.bincount(concepts, minlength=K))
+    counts, wrong, total = store.claim_counts(ids, F, V)
+    expect = np.bincount(facts * V + values, minlength=F * V).reshape(F, V)
+    np.testing.assert_array_equal(counts, expect)
+    assert (wrong, total) == (int((errors >= 0).sum()), claims.size) and wrong > 0
+    assert store.wrong_claims(ids) == (wrong, total)
+    empty = np.zeros(0, np.int64)
+    assert store.concept_counts(empty, K).sum() == 0 and store.wrong_claims(empty) == (0, 0)
+
+
+def test_counting_statistics_hold_a_chunk_of_draws_not_the_whole_gather(narrow_run):
+    import tracemalloc
+
+    store, world = narrow_run.internet.store, narrow_run.world
+    ids = np.tile(np.arange(len(store), dtype=np.int64), 1 + 400_000 // len(store))[:400_000]
+
+    def peak(fn):
+        tracemalloc.start()
+        try:
+            fn()
+            return tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    whole = peak(lambda: np.bincount(store.concept_rows(ids)[1], minlength=world.config.concepts))
+    chunked = peak(lambda: store.concept_counts(ids, world.config.concepts))
+    claims = peak(lambda: store.claim_counts(ids, world.config.facts, world.config.values_per_fact))
+    assert whole > 20 * 2**20  # 8-byte flat indices of every draw, and more
+    assert chunked < whole / 4 and claims < whole / 4
