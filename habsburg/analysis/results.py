@@ -49,8 +49,9 @@ class Run:
     ) -> pd.DataFrame:
         """``name.parquet`` of the run (an empty frame when the run has no rows for it).
         ``steps = (first, last)``: only the rows of those month indices (inclusive; tables with
-        a ``step`` column). ``documents`` is written a month per row group, so a month range
-        reads only its months' part of the file (what a 100× run's 200 M documents need)."""
+        a ``step`` column). ``documents``' row groups hold whole months (or part of one), so a
+        month range reads only its months' part of the file (what a 100× run's 200 M documents
+        need)."""
         key = f"{name}:{','.join(columns or [])}:{steps}"
         if key not in self._tables:
             self._tables[key] = read_table(self.path(name), columns=columns, steps=steps)
