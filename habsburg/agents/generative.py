@@ -233,7 +233,7 @@ class GenerativeModel(mesa.Agent):
         scrapers = m.agents_by_type.get(Scraper, [])
         parts = [s.datasets_since(since) for s in scrapers if s.serves(policy)]
         store = m.internet.store
-        rows = np.int32 if len(store) <= np.iinfo(np.int32).max else np.int64
+        rows = store.id_type
         pool = np.concatenate(parts, dtype=rows) if parts else np.zeros(0, rows)  # narrow copy
         del parts  # (only the narrow pool is alive while the set is built)
         return build_training_set(

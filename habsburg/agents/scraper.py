@@ -90,9 +90,7 @@ class Scraper(CellAgent):
         visits = m.internet.random_walks(c.budget_sites, c.walk_length, rng)  # on model.space
         sampled = self.sample_recent(visits, t)
         kept, stats = self.filter(sampled)
-        # kept for every later training set: in 32 bits while the store's rows fit them
-        rows = np.int32 if len(m.internet.store) <= np.iinfo(np.int32).max else np.int64
-        self.crawls.append(kept.astype(rows))
+        self.crawls.append(kept.astype(m.internet.store.id_type))  # kept for later training
         self.crawl_steps.append(t)
         self.last = stats
         m.events.record_crawl(self, stats, m.month, m.date)

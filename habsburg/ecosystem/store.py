@@ -158,6 +158,12 @@ class DocumentStore(CompactColumns):
     def __len__(self) -> int:
         return self._cols["site"].size
 
+    @property
+    def id_type(self) -> type[np.signedinteger]:
+        """The narrowest type that holds every row id so far: int32 while the store has fewer
+        than 2**31 documents (what crawls and training pools keep ids in), else int64."""
+        return np.int32 if len(self) <= np.iinfo(np.int32).max else np.int64
+
     def __getattr__(self, name: str) -> np.ndarray:
         cols = self.__dict__.get("_cols")
         if cols is not None and name in cols:

@@ -75,7 +75,7 @@ def dedup_roots(store: DocumentStore, ids: np.ndarray) -> np.ndarray:
     """Keep one copy per original: the first in ``ids`` (order and integer type kept; the cost
     grows with ``ids``, never with the store). Roots are looked up a chunk at a time and kept
     in the store's row type (32 bits for any store under 2**31 documents)."""
-    wide = len(store) > np.iinfo(np.int32).max
+    wide = store.id_type == np.int64
     roots = np.empty(
         ids.size, dtype=np.int64 if wide else np.result_type(store.original_type, np.int32)
     )

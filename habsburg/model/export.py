@@ -207,16 +207,19 @@ def document_tables(model: Any) -> dict[str, pd.DataFrame]:
 ROW_GROUP = 1 << 20
 
 
-def month_row_groups(store: Any, size: int = ROW_GROUP, least: int = ROW_GROUP // 2) -> list[slice]:
+def month_row_groups(store: Any, size: int | None = None, least: int | None = None) -> list[slice]:
     """The ``documents`` table's row groups, aligned on months: consecutive whole months joined
-    until a group holds at least ``least`` documents (without passing ``size``), and a month
-    above ``size`` split into pieces of at most ``size`` (one empty group for an empty store).
+    until a group holds at least ``least`` documents (default: half of ``size``) without passing
+    ``size`` (default: :data:`ROW_GROUP`, read at the call), and a month above ``size`` split
+    into pieces of at most ``size`` (one empty group for an empty store).
     A group never holds part of a month beside another month, so a reader that filters on
     ``step`` (``Run.table(..., steps=)``, pyarrow's ``filters``) reads only groups of the months
     it asks for: Parquet keeps each group's least and greatest ``step``. (Small groups compress
     worse: the baseline's ``documents.parquet`` is 33.4 MB in groups of 1 M rows, 35.2 MB in
     groups of at least 512 k whole months, 37.9 MB of at least 256 k, 40.6 MB of one month
     (~15 k documents) each.)"""
+    size = ROW_GROUP if size is None else size
+    least = size // 2 if least is None else least
     bounds = np.unique(store.month_bounds()).tolist()
     groups: list[slice] = []
     lo = bounds[0]
@@ -307,8 +310,7 @@ def _stream_store_table(store: Any, name: str, path: Path) -> None:
     import pyarrow.parquet as pq
 
     if name == "documents":
-        groups = month_row_groups(store, ROW_GROUP, ROW_GROUP // 2)
-        chunks = (document_columns(store, rows) for rows in groups)
+        chunks = (document_columns(store, rows) for rows in month_row_groups(store))
     else:
         chunks = (
             error_claim_columns(store, claims, owners)
