@@ -15,6 +15,7 @@ import signal
 import sys
 import traceback
 from collections.abc import Callable
+from typing import NoReturn
 
 from habsburg.experiments.files import sigterm_as_interrupt
 from habsburg.scenarios.errors import (  # noqa: F401  (re-exported)
@@ -75,11 +76,7 @@ def entry() -> None:
     """The ``habsburg`` command (and ``python -m habsburg.cli``): :func:`main`, then exit with its
     status. Once a command has been interrupted, a further Ctrl-C or SIGTERM while the process
     exits is ignored, so the status stays 130 instead of becoming a kill by that signal."""
-    status = main()
-    if status == 130:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, signal.SIG_IGN)
-    sys.exit(status)
+    _exit(main())
 
 
 def run_script(main: Callable[[], object]) -> None:
@@ -89,7 +86,23 @@ def run_script(main: Callable[[], object]) -> None:
     debug = "--debug" in sys.argv
     if debug:
         sys.argv.remove("--debug")
-    sys.exit(guarded(main, debug))
+    _exit(guarded(main, debug))
+
+
+def _exit(status: int) -> NoReturn:
+    """Exit with ``status``. After an interrupt (130) a further Ctrl-C or SIGTERM is ignored,
+    and CPython's record of an unhandled Ctrl-C is cleared so the status really is 130.
+
+    CPython (bpo-1054041, bpo-41602) notes a ``KeyboardInterrupt`` that leaves any ``exec`` or
+    ``eval`` of source text -- a dataclass or namedtuple being built when Ctrl-C lands -- even
+    when habsburg catches it further up; under ``python -m`` the interpreter then kills itself
+    with SIGINT at exit (status -2 to a parent) instead of exiting 130. Evaluating source text
+    resets that record, and habsburg has handled the interrupt."""
+    if status == 130:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_IGN)
+        exec("None")  # resets CPython's unhandled-KeyboardInterrupt flag (see above)
+    sys.exit(status)
 
 
 def guarded(command: Callable[[], object], debug: bool = False) -> int:

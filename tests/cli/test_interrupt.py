@@ -103,3 +103,36 @@ def test_the_command_stops_listening_for_signals_once_interrupted(monkeypatch, s
     finally:
         for s, handler in saved.items():
             signal.signal(s, handler)
+
+
+PROBE = """
+import sys
+import habsburg.cli as cli
+
+def interrupted_inside_exec():
+    # Ctrl-C landing while Python evaluates source text (a dataclass or namedtuple being built)
+    exec("raise KeyboardInterrupt")
+
+if sys.argv[1:] == ["script"]:
+    cli.run_script(interrupted_inside_exec)
+cli.main = lambda: cli.guarded(interrupted_inside_exec)
+cli.entry()
+"""
+
+
+@pytest.mark.parametrize("how", ["entry", "script"])
+def test_an_interrupt_caught_after_exec_still_exits_130_under_python_m(tmp_path, how):
+    """CPython remembers a KeyboardInterrupt that left an ``exec`` of source text even when it
+    was caught; under ``python -m`` the process then killed itself with SIGINT (status -2)
+    instead of exiting 130, as ``python -m habsburg.cli run`` once did in CI."""
+    (tmp_path / "interrupt_probe.py").write_text(PROBE)
+    proc = subprocess.run(
+        [sys.executable, "-m", "interrupt_probe", *(["script"] if how == "script" else [])],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 130, proc.stderr
+    assert proc.stderr.strip().startswith("habsburg: interrupted;")
+    assert "Traceback" not in proc.stderr
