@@ -8,7 +8,7 @@ in parallel, and PRIM (Friedman & Fisher 1999) finds the box of conditions where
 mean tail coverage ends in the worst quartile.
 
 Needs the ``ema`` extra:  pip install -e ".[ema]"
-Run:                      python examples/ema_prim.py [--scenarios 64] [--quick]
+Run:                      python examples/ema_prim.py [--scenarios 64] [--seed N] [--quick]
 Writes:                   results/ema_prim/{experiments.csv, outcomes.csv, prim_box.csv,
                           prim_tradeoff.png, prim_box.png}
 """
@@ -22,7 +22,7 @@ import pandas as pd
 from ema_workbench import MultiprocessingEvaluator, SequentialEvaluator, perform_experiments
 
 from habsburg.cli import run_script
-from habsburg.experiments.ema import ema_model, find_box, parameter_frame
+from habsburg.experiments.ema import ema_model, find_box, parameter_frame, seeded_sampling
 from habsburg.experiments.files import prepare_output_dir, save_outputs
 from habsburg.scenarios import load_scenario, set_setting
 
@@ -54,6 +54,9 @@ def main() -> None:
     parser.add_argument("--scenarios", type=int, default=64, help="uncertainty samples")
     parser.add_argument("--policies", type=int, default=2, help="lever samples")
     parser.add_argument("--quick", action="store_true", help="tiny world, 24 months (a smoke run)")
+    parser.add_argument(
+        "--seed", type=int, default=None, help="seed of EMA's sampling (default: the scenario's)"
+    )
     parser.add_argument("--out", default="results/ema_prim")
     args = parser.parse_args()
     out = prepare_output_dir(args.out, command="examples", expect=FILES)  # before any work
@@ -71,7 +74,11 @@ def main() -> None:
     evaluator = SequentialEvaluator(model) if args.quick else MultiprocessingEvaluator(model)
     with evaluator:
         experiments, outcomes = perform_experiments(
-            model, scenarios=args.scenarios, policies=args.policies, evaluator=evaluator
+            model,
+            scenarios=args.scenarios,
+            policies=args.policies,
+            evaluator=evaluator,
+            **seeded_sampling(scenario.seed if args.seed is None else args.seed),
         )
 
     save_outputs(

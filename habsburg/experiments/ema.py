@@ -154,6 +154,27 @@ def ema_model(
     return model
 
 
+def seeded_sampling(seed: int) -> dict[str, Any]:
+    """Keyword arguments for EMA's ``perform_experiments`` that make its sampling of scenarios
+    and policies (Latin hypercube by default) reproducible from ``seed``, so the same call gives
+    the same experiments. ema-workbench 3.x takes a generator per sampler
+    (``uncertainty_sampling_kwargs`` / ``lever_sampling_kwargs``: ``rng``); 2.5 draws from
+    numpy's global generator, which this seeds (and returns no keywords)::
+
+        exps, outs = perform_experiments(model, scenarios=64, **seeded_sampling(7))
+    """
+    ema = _ema()
+    seed = int(seed)
+    if "uncertainty_sampling_kwargs" in inspect.signature(ema.perform_experiments).parameters:
+        uncertainties, levers = np.random.SeedSequence(seed).spawn(2)
+        return {
+            "uncertainty_sampling_kwargs": {"rng": np.random.default_rng(uncertainties)},
+            "lever_sampling_kwargs": {"rng": np.random.default_rng(levers)},
+        }
+    np.random.seed(seed % 2**32)  # noqa: NPY002  (ema-workbench 2.5 samples from the global one)
+    return {}
+
+
 def parameter_frame(experiments: pd.DataFrame, model) -> pd.DataFrame:
     """The uncertainty and lever columns of EMA's experiments table (what PRIM reads)."""
     names = [p.name for p in [*model.uncertainties, *model.levers]]
