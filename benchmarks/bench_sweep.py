@@ -5,7 +5,11 @@ Targets: Dask at least 1.7× faster than serial; Dask within 15% of the process 
 variant writes the same files (one Parquet file per run) and includes its start-up (worker
 processes, imports) and shut-down, as a user would see it. A run takes about 1-2 s here.
 
-    python benchmarks/bench_sweep.py [--runs 64] [--workers 2] [--repeat 2] [--json FILE]
+``--cli`` also times the same sweep as whole ``habsburg sweep`` commands (a spec file of the
+same runs; ``--serial`` against ``--workers N``), imports included, which is what a user of the
+command waits for: there the fork server imports habsburg while the command does.
+
+    python benchmarks/bench_sweep.py [--runs 64] [--workers 2] [--repeat 2] [--cli] [--json FILE]
 
 On a shared machine the numbers are noisy: ``--repeat`` alternates the variants and reports the
 best time of each; the load average is printed with them.
@@ -16,11 +20,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
+import sys
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
+from habsburg.experiments.calibration.outputs import scenario_toml
 from habsburg.experiments.sweep import (
     check_output,
     execute_run,
@@ -87,6 +94,31 @@ def make_plan(runs: int):
     return plan_points("bench", base, points, seeds=seeds, seed=1, outcomes=OUTCOMES)
 
 
+def write_spec(runs: int, directory: Path) -> Path:
+    """A sweep spec file of the same runs as :func:`make_plan` (its scenario in a file beside)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "bench.toml").write_text(scenario_toml(from_dict(SCENARIO, "bench")))
+    points = make_plan(runs).tasks
+    adoption = sorted({dict(t.settings)["watermark.adoption"] for t in points})
+    ceiling = sorted({dict(t.settings)["demand.adoption.ceiling"] for t in points})
+    spec = directory / "spec.toml"
+    spec.write_text(
+        f'name = "bench-sweep"\nscenario = "bench.toml"\nseeds = 4\nseed = 1\n'
+        f"outcomes = {json.dumps(OUTCOMES)}\n\n"
+        f'[[parameters]]\npath = "watermark.adoption"\nvalues = {json.dumps(adoption)}\n\n'
+        f'[[parameters]]\npath = "demand.adoption.ceiling"\nvalues = {json.dumps(ceiling)}\n'
+    )
+    return spec
+
+
+def bench_command(spec: Path, out: Path, flags: list[str]) -> float:
+    """One whole ``habsburg sweep`` process (imports, cluster, runs, exit)."""
+    started = time.perf_counter()
+    command = [sys.executable, "-m", "habsburg.cli", "sweep", str(spec), "--out", str(out)]
+    subprocess.run([*command, "--quiet", *flags], check=True)
+    return time.perf_counter() - started
+
+
 def bench_serial(plan, out: Path) -> float:
     started = time.perf_counter()
     run_sweep(plan, out, serial=True, progress=False)
@@ -121,6 +153,9 @@ def main() -> None:
     parser.add_argument(
         "--repeat", type=int, default=1, help="alternate the variants N times; report the best"
     )
+    parser.add_argument(
+        "--cli", action="store_true", help="also time whole `habsburg sweep` commands"
+    )
     parser.add_argument("--json", default=None, help="also write the numbers to this file")
     args = parser.parse_args()
 
@@ -128,8 +163,11 @@ def main() -> None:
     n = len(plan.tasks)
     print(f"{n} runs, {args.workers} workers, {os.cpu_count()} cores")
     times: dict[str, list[float]] = {"serial": [], "pool": [], "dask": []}
+    if args.cli:
+        times.update({"cli_serial": [], "cli_dask": []})
     loads = [os.getloadavg()[0]]
     with tempfile.TemporaryDirectory() as tmp:
+        spec = write_spec(args.runs, Path(tmp) / "spec") if args.cli else None
         for i in range(args.repeat):
             tmp_i = Path(tmp) / str(i)
             times["serial"].append(bench_serial(plan, tmp_i / "serial"))
@@ -138,13 +176,22 @@ def main() -> None:
             loads.append(os.getloadavg()[0])
             times["dask"].append(bench_dask(plan, tmp_i / "dask", args.workers))
             loads.append(os.getloadavg()[0])
-            print(
+            line = (
                 f"round {i + 1}: serial {times['serial'][-1]:.1f} s ({times['serial'][-1] / n:.2f} s "
-                f"a run), process pool {times['pool'][-1]:.1f} s, dask {times['dask'][-1]:.1f} s "
-                f"(load average {loads[-1]:.1f})",
-                flush=True,
+                f"a run), process pool {times['pool'][-1]:.1f} s, dask {times['dask'][-1]:.1f} s"
             )
-    serial, pool, dask = (min(v) for v in times.values())
+            if spec is not None:
+                times["cli_serial"].append(bench_command(spec, tmp_i / "cli_s", ["--serial"]))
+                loads.append(os.getloadavg()[0])
+                workers = ["--workers", str(args.workers)]
+                times["cli_dask"].append(bench_command(spec, tmp_i / "cli_d", workers))
+                loads.append(os.getloadavg()[0])
+                line += (
+                    f"; commands: --serial {times['cli_serial'][-1]:.1f} s, --workers "
+                    f"{args.workers} {times['cli_dask'][-1]:.1f} s"
+                )
+            print(f"{line} (load average {loads[-1]:.1f})", flush=True)
+    serial, pool, dask = (min(times[k]) for k in ("serial", "pool", "dask"))
     numbers = {
         "runs": n,
         "workers": args.workers,
@@ -157,12 +204,25 @@ def main() -> None:
         "load_average_max": max(loads),
         "all_seconds": times,
     }
+    if args.cli:
+        cli_serial, cli_dask = min(times["cli_serial"]), min(times["cli_dask"])
+        numbers.update(
+            cli_serial_s=cli_serial,
+            cli_dask_s=cli_dask,
+            speedup_cli_dask_vs_serial=cli_serial / cli_dask,
+        )
     print(
         f"best of {args.repeat}: serial {serial:.1f} s, process pool {pool:.1f} s, dask {dask:.1f} s\n"
         f"speed-up Dask vs serial: {numbers['speedup_dask_vs_serial']:.2f}x (target >= 1.7)\n"
         f"Dask overhead vs process pool: {numbers['dask_over_pool']:+.1%} (target <= +15%)\n"
         f"load average during the benchmark: up to {max(loads):.1f} on {os.cpu_count()} cores"
     )
+    if args.cli:
+        print(
+            f"as commands (imports included): --serial {numbers['cli_serial_s']:.1f} s, "
+            f"--workers {args.workers} {numbers['cli_dask_s']:.1f} s: "
+            f"{numbers['speedup_cli_dask_vs_serial']:.2f}x"
+        )
     if args.json:
         Path(args.json).write_text(json.dumps(numbers, indent=2))
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from habsburg.cli.sweep import add_cluster_flags
+from habsburg.cli.sweep import add_cluster_flags, start_workers_early
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -32,6 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
+    start_workers_early(args)
     from habsburg.experiments.calibrate import calibrate  # heavy: loaded when it runs
     from habsburg.experiments.calibration.spec import load_spec
     from habsburg.experiments.sweep import check_executor_options

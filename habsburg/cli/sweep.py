@@ -7,6 +7,8 @@ The experiment modules are imported when a command runs, not when the parser is 
 from __future__ import annotations
 
 import argparse
+import atexit
+import importlib.util
 from pathlib import Path
 
 from habsburg.experiments.files import add_to_manifest
@@ -70,6 +72,26 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_sensitivity)
 
 
+def start_workers_early(args: argparse.Namespace) -> None:
+    """Start a local Dask cluster's fork server now, before this command loads the simulator,
+    when the options ask for a local cluster (neither ``--serial`` nor ``--scheduler``): the
+    fork server imports habsburg on one core while this process does the same on the other,
+    instead of after it (a small CLI sweep on 2 cores measured 5.2 -> 4.0 s). Bad options are left to
+    the options check; the fork server is stopped when this process exits, so a command that
+    fails before its cluster starts leaves no process behind."""
+    if getattr(args, "serial", False) or args.scheduler is not None:
+        return
+    if args.workers is not None and args.workers < 1:
+        return
+    if importlib.util.find_spec("distributed") is None:  # the options check says what to install
+        return
+    from habsburg.experiments.forkserver import start_fork_server, stop_fork_server
+
+    start_fork_server()
+    atexit.unregister(stop_fork_server)  # once, however many commands this process runs
+    atexit.register(stop_fork_server)  # runs after Dask's own exit handlers (registered later)
+
+
 def _run_options(args: argparse.Namespace) -> dict:
     """The executor and resume options of the command line (checked before any work)."""
     from habsburg.experiments.sweep import check_executor_options
@@ -96,11 +118,12 @@ def check_plan_limits(plan, args: argparse.Namespace) -> None:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from habsburg.experiments.text_sweep import spec_is_text
+    from habsburg.scenarios.text_schema import spec_is_text
 
     if spec_is_text(args.spec):  # text mode: its own (serial) runner
         return _cmd_text_sweep(args)
 
+    start_workers_early(args)
     from habsburg.experiments.sweep import load_spec, plan_spec, point_summary, run_sweep
 
     options = _run_options(args)
@@ -156,6 +179,7 @@ def _cmd_text_sweep(args: argparse.Namespace) -> int:
 
 
 def cmd_sensitivity(args: argparse.Namespace) -> int:
+    start_workers_early(args)
     from habsburg.experiments.sensitivity import format_table, run_sensitivity
     from habsburg.experiments.sweep import load_spec
     from habsburg.reports.sensitivity import write_sensitivity_figure

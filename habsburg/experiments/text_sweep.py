@@ -41,8 +41,8 @@ from habsburg.experiments.text_run import simulate_text
 from habsburg.scenarios.errors import ScenarioError
 from habsburg.scenarios.text_schema import (
     TextScenario,
-    is_text_scenario,
     load_text_scenario,
+    spec_scenario_ref,
     text_scenario_from_dict,
 )
 
@@ -66,23 +66,6 @@ class TextSweepSpec:
     @property
     def runs(self) -> int:
         return len(self.points) * len(self.seeds)
-
-
-def _scenario_ref(data: dict[str, Any], base_dir: Path) -> str:
-    ref = str(data.get("scenario", "baseline"))
-    candidate = base_dir / ref
-    return str(candidate) if candidate.is_file() else ref
-
-
-def spec_is_text(path: str | Path) -> bool:
-    """Whether a sweep spec file's scenario is a text scenario (unreadable specs: False, so the
-    abstract loader reports their errors)."""
-    path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
-        return False
-    return is_text_scenario(_scenario_ref(data, path.parent))
 
 
 def _tables(node: dict[str, Any], parts: list[str], path: str, where: str) -> list[dict]:
@@ -173,7 +156,7 @@ def text_spec_from_dict(data: dict[str, Any], source: str, base_dir: Path) -> Te
             f"{source}: {unknown[0]!r} is not supported in a text sweep (grid only); allowed: "
             f"{', '.join(SPEC_KEYS)}"
         )
-    base = load_text_scenario(_scenario_ref(data, base_dir))
+    base = load_text_scenario(spec_scenario_ref(data, base_dir))
     raw = dataclasses.asdict(base)
     for path, value in dict(data.get("set", {})).items():
         set_path(raw, path, value, f"{source}: set")

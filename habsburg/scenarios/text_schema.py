@@ -194,6 +194,25 @@ def is_text_scenario(name_or_path: str | Path) -> bool:
         return False
 
 
+def spec_scenario_ref(data: dict[str, Any], base_dir: Path) -> str:
+    """The scenario a sweep spec (its parsed TOML ``data``, read from ``base_dir``) names: a file
+    beside the spec when one exists, else a library name (default ``baseline``)."""
+    ref = str(data.get("scenario", "baseline"))
+    candidate = base_dir / ref
+    return str(candidate) if candidate.is_file() else ref
+
+
+def spec_is_text(path: str | Path) -> bool:
+    """Whether a sweep spec file's scenario is a text scenario (unreadable specs: False, so the
+    abstract loader reports their errors). Loads nothing of the simulator."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return False
+    return is_text_scenario(spec_scenario_ref(data, path.parent))
+
+
 def load_text_scenario(name_or_path: str | Path) -> TextScenario:
     """A library text scenario by name (``text_baseline``) or a TOML file by path."""
     text = str(name_or_path)

@@ -5,6 +5,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import psutil
+import pytest
+
 TESTS = Path(__file__).resolve().parents[1]
 
 HEAVY = ("mesa", "matplotlib", "scipy.stats", "pandas", "distributed", "habsburg.model.model")
@@ -33,3 +36,94 @@ def test_a_quiet_run_starts_no_resource_tracker():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "None"
+
+
+SWEEP_SPEC = """
+name = "early"
+scenario = "{scenario}"
+seeds = 1
+steps = 2
+[[parameters]]
+path = "watermark.adoption"
+values = [0.0]
+"""
+
+
+def _spec(tmp_path: Path, path: str = "watermark.adoption") -> Path:
+    spec = tmp_path / "spec.toml"
+    scenario = (TESTS / "experiments" / "data" / "sweep_tiny.toml").as_posix()
+    spec.write_text(SWEEP_SPEC.format(scenario=scenario).replace("watermark.adoption", path))
+    return spec
+
+
+@pytest.mark.parametrize(
+    ("flags", "early"),
+    [
+        ([], "early"),
+        (["--workers", "2"], "early"),
+        (["--serial"], "not started"),
+        (["--workers", "0"], "not started"),  # refused by the options check
+    ],
+)
+def test_a_local_cluster_command_starts_its_fork_server_before_loading_the_simulator(
+    tmp_path, flags, early
+):
+    """The fork server imports habsburg while the command does: it is started before the
+    command loads the model (and not at all without a local cluster)."""
+    code = (
+        "import sys\n"
+        "import habsburg.experiments.forkserver as fs\n"
+        "def record():\n"
+        "    print('loaded' if 'habsburg.model.model' in sys.modules else 'early', flush=True)\n"
+        "    raise SystemExit(0)\n"
+        "fs.start_fork_server = record\n"
+        "from habsburg.cli import main\n"
+        f"main(['sweep', {str(_spec(tmp_path))!r}, '--out', {str(tmp_path / 'o')!r}, '--quiet',"
+        f" *{flags!r}])\n"
+        "print('not started')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.stdout.strip() == early, out.stderr[-2000:]
+
+
+@pytest.mark.skipif(
+    "forkserver" not in __import__("multiprocessing").get_all_start_methods(),
+    reason="no fork server on this platform",
+)
+def test_a_sweep_refused_after_its_fork_server_started_leaves_no_process(tmp_path):
+    """A bad spec is found after the fork server was started early (checking it loads the
+    simulator): the command exits 2 and the fork server is gone with it, not left importing."""
+    spec = _spec(tmp_path, "watermark.adoptoin")
+    # output to a file, not a pipe: a pipe stays open while the fork server (which inherits it)
+    # lives, and waiting for its end would hide a fork server outliving the command
+    with open(tmp_path / "stderr", "w+") as err:
+        proc = subprocess.run(
+            [sys.executable, "-m", "habsburg.cli", "sweep", str(spec), "--workers", "2"],
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            cwd=tmp_path,  # on the fork server's command line (its sys.path), to find it by
+        )
+        err.seek(0)
+        stderr = err.read()
+    assert proc.returncode == 2 and "adoptoin" in stderr and "Traceback" not in stderr
+    left = [
+        p.info["cmdline"]
+        for p in psutil.process_iter(["cmdline"])
+        if any(str(tmp_path) in part for part in p.info["cmdline"] or [])
+    ]
+    assert left == []
+
+
+def test_a_scheduler_gets_no_local_fork_server(monkeypatch):
+    import argparse
+
+    import habsburg.cli.sweep as cli_sweep
+    import habsburg.experiments.forkserver as fs
+
+    started = []
+    monkeypatch.setattr(fs, "start_fork_server", lambda: started.append(1))
+    args = argparse.Namespace(serial=False, scheduler="tcp://127.0.0.1:8786", workers=None)
+    cli_sweep.start_workers_early(args)
+    assert started == []
+    cli_sweep.start_workers_early(argparse.Namespace(serial=False, scheduler=None, workers=2))
+    assert started == [1]

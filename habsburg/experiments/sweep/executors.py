@@ -14,8 +14,6 @@ import contextlib
 import copy
 import importlib.util
 import logging
-import multiprocessing
-import multiprocessing.forkserver
 import os
 import re
 import time
@@ -26,6 +24,7 @@ from typing import Any, Protocol
 
 import pandas as pd
 
+from habsburg.experiments.forkserver import start_fork_server
 from habsburg.experiments.outcomes import OUTCOMES, TIMESERIES, evaluate_outcomes, outcome_tables
 from habsburg.experiments.run import simulate
 from habsburg.experiments.sweep.plan import RunTask, SweepPlan
@@ -46,21 +45,6 @@ LOCAL_CLUSTER_CONFIG = {
     "distributed.admin.tick.interval": "1s",
     "distributed.admin.system-monitor.interval": "2s",
     "distributed.worker.memory.monitor-interval": "1s",
-}
-
-
-#: modules the local cluster's fork server imports once; every worker is forked from it with them
-#: loaded, instead of a fresh interpreter importing them again per worker (~1.5 s on 2 cores)
-FORKSERVER_PRELOAD = ["distributed", __name__]
-#: environment the fork server starts with: one thread (OpenBLAS starts no pool and pyarrow's
-#: jemalloc no background thread), so forking it is safe and Python 3.12+ has nothing to warn
-#: about. Workers inherit it: one BLAS thread each, which is what one single-threaded worker per
-#: core wants (a run's steps use one BLAS thread anyway).
-FORKSERVER_ENV = {
-    "OPENBLAS_NUM_THREADS": "1",
-    "OMP_NUM_THREADS": "1",
-    "MKL_NUM_THREADS": "1",
-    "JE_ARROW_MALLOC_CONF": "background_thread:false",
 }
 
 
@@ -247,29 +231,6 @@ def connect(scheduler: str | None = None, workers: int | None = None, timeout: f
             silence_logs=logging.ERROR,
         )
         return distributed.Client(cluster)
-
-
-def start_fork_server() -> str:
-    """The start method of a local cluster's worker processes: ``forkserver`` where the platform
-    has it, with the fork server started now, single-threaded (:data:`FORKSERVER_ENV`) and
-    importing habsburg (:data:`FORKSERVER_PRELOAD`) while this process imports Dask and starts
-    the scheduler, so workers start forked with everything imported; ``spawn`` elsewhere. A fork
-    server already running in this process is used as it is (its workers then import habsburg
-    with their first run)."""
-    if "forkserver" not in multiprocessing.get_all_start_methods():
-        return "spawn"
-    multiprocessing.get_context("forkserver").set_forkserver_preload(FORKSERVER_PRELOAD)
-    saved = {key: os.environ.get(key) for key in FORKSERVER_ENV}
-    os.environ.update(FORKSERVER_ENV)
-    try:
-        multiprocessing.forkserver.ensure_running()  # inherits this environment; returns at once
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-    return "forkserver"
 
 
 def close_client(client: Any) -> None:
