@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
-import numpy as np
 import pytest
 
 from habsburg.cli import main
@@ -40,17 +37,13 @@ def test_viz_sized_scales_counts_and_keeps_rates():
     assert full.humans.authors == 2000  # the original is not touched
 
 
-def test_viz_step_is_fast_and_tracks_the_web_curve():
-    """The default viz-sized baseline steps well under a second and its detector-measured share
-    of new documents stays near the measured web curve (36% at +12 months, 48% at +24)."""
+def test_the_viz_sized_baseline_tracks_the_web_curve():
+    """The default viz-sized baseline's detector-measured share of new documents stays near the
+    measured web curve (36% at +12 months, 48% at +24). (Its speed is benchmarks/bench_viz.py's.)"""
     model = EcosystemModel(**model_kwargs(pick("baseline", VIZ_AUTHORS)))
     launch = model.config.launch_step
-    seconds = []
     for _ in range(launch + 25):
-        started = time.perf_counter()
         model.step()
-        seconds.append(time.perf_counter() - started)
-    assert np.mean(seconds) < 1.0, f"mean step {np.mean(seconds):.3f} s"
     measured = model.datacollector.get_model_vars_dataframe().synthetic_share_new_measured
     assert measured.iloc[launch + 12] == pytest.approx(0.36, abs=0.06)
     assert measured.iloc[launch + 24] == pytest.approx(0.48, abs=0.06)
