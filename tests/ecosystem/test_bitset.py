@@ -2,7 +2,7 @@
 Python set), at one bit per possible member."""
 
 import numpy as np
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from habsburg.ecosystem.bitset import BitSet
@@ -10,7 +10,7 @@ from habsburg.ecosystem.bitset import BitSet
 ids = st.lists(st.integers(0, 5000), max_size=200)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(ids, min_size=1, max_size=6), ids)
 def test_answers_like_a_boolean_array(batches, probes):
     bits, flags = BitSet(16), np.zeros(16, dtype=bool)

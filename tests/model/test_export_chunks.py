@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from habsburg.model.export import error_claim_chunks, error_claim_rows
@@ -29,7 +29,7 @@ def test_error_claim_chunks_are_the_rows_in_row_groups(share, size, block):
     assert chunks[0][0].dtype == claims.dtype and chunks[0][1].dtype == docs.dtype
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     st.lists(st.integers(0, 30), max_size=25),  # documents per month
     st.integers(1, 12),  # size
