@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from habsburg.cli.sweep import add_cluster_flags
+from habsburg.cli.sweep import add_cluster_flags, start_workers_early
 from habsburg.scenarios.library import load_scenario
 
 #: confidence level of the intervals ``habsburg compare`` reports
@@ -90,6 +90,11 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     """Run the comparison (experiments), pair the runs (analysis), write the report (reports)."""
+    from habsburg.scenarios.text_schema import is_text_scenario
+
+    names = [args.base, *args.alternatives]
+    if args.workers is not None and not any(is_text_scenario(n) for n in names):
+        start_workers_early(args)  # a local cluster: its fork server imports while we do
     from habsburg.analysis.compare import paired_differences
     from habsburg.experiments.text_compare import check_text_comparison
 

@@ -74,11 +74,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def start_workers_early(args: argparse.Namespace) -> None:
     """Start a local Dask cluster's fork server now, before this command loads the simulator,
-    when the options ask for a local cluster (neither ``--serial`` nor ``--scheduler``): the
-    fork server imports habsburg on one core while this process does the same on the other,
-    instead of after it (a small sweep on 2 cores measured 5.2 -> 4.0 s). Bad options are left
-    to the options check; the fork server is stopped when this process exits, so a command that
-    fails before its cluster starts leaves no process behind."""
+    when the options ask for a local cluster (neither ``--serial`` nor ``--scheduler``; whether
+    no option means one is the caller's to decide: ``compare`` runs serially then). The fork
+    server imports habsburg on one core while this process does the same on the other, instead
+    of after it (a small sweep on 2 cores measured 5.2 -> 4.0 s). Bad options are left to the
+    options check; the fork server is stopped when this process exits, so a command that fails
+    before its cluster starts leaves no process behind."""
     if getattr(args, "serial", False) or args.scheduler is not None:
         return
     if args.workers is not None and args.workers < 1:

@@ -4,7 +4,8 @@ A local cluster's worker processes are forked from one fork server that imported
 Dask once (:data:`FORKSERVER_PRELOAD`), instead of each worker importing them afresh. This module
 imports nothing heavy, so a command can start the fork server *before* it loads the simulator
 itself: the two imports (~1.6 s each on this machine) then run side by side on two cores instead of
-one after the other (``habsburg sweep``, ``habsburg sensitivity`` and ``habsburg calibrate`` do).
+one after the other (``habsburg sweep``, ``sensitivity``, ``calibrate`` and ``compare --workers``
+do).
 """
 
 from __future__ import annotations

@@ -56,20 +56,33 @@ def _spec(tmp_path: Path, path: str = "watermark.adoption") -> Path:
     return spec
 
 
+COMPARE = [
+    (TESTS / "experiments" / "data" / f).as_posix()
+    for f in ("compare_tiny.toml", "sweep_tiny.toml")
+]
+
+
 @pytest.mark.parametrize(
-    ("flags", "early"),
+    ("command", "flags", "early"),
     [
-        ([], "early"),
-        (["--workers", "2"], "early"),
-        (["--serial"], "not started"),
-        (["--workers", "0"], "not started"),  # refused by the options check
+        ("sweep", [], "early"),  # a sweep's default is a local cluster
+        ("sweep", ["--workers", "2"], "early"),
+        ("sweep", ["--serial"], "not started"),
+        ("sweep", ["--workers", "0"], "not started"),  # refused by the options check
+        ("compare", ["--workers", "2"], "early"),
+        ("compare", [], "not started"),  # a comparison's default is serial
     ],
 )
 def test_a_local_cluster_command_starts_its_fork_server_before_loading_the_simulator(
-    tmp_path, flags, early
+    tmp_path, command, flags, early
 ):
     """The fork server imports habsburg while the command does: it is started before the
     command loads the model (and not at all without a local cluster)."""
+    if command == "sweep":
+        argv = ["sweep", str(_spec(tmp_path))]
+    else:
+        argv = ["compare", *COMPARE, "--seeds", "1", "--steps", "2"]
+    argv += ["--out", str(tmp_path / "o"), "--quiet", *flags]
     code = (
         "import sys\n"
         "import habsburg.experiments.forkserver as fs\n"
@@ -78,8 +91,7 @@ def test_a_local_cluster_command_starts_its_fork_server_before_loading_the_simul
         "    raise SystemExit(0)\n"
         "fs.start_fork_server = record\n"
         "from habsburg.cli import main\n"
-        f"main(['sweep', {str(_spec(tmp_path))!r}, '--out', {str(tmp_path / 'o')!r}, '--quiet',"
-        f" *{flags!r}])\n"
+        f"main({argv!r})\n"
         "print('not started')\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
