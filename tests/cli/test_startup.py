@@ -1,5 +1,6 @@
-"""``habsburg --help`` starts fast: building the parser imports no heavy dependency, and a quiet
-run leaves no helper process behind."""
+"""Start-up and helper processes: ``habsburg --help`` imports no heavy dependency, a quiet run
+leaves no helper process behind, and a command on a local cluster starts its fork server before
+loading the simulator and leaves none behind when it is refused."""
 
 import subprocess
 import sys
