@@ -90,17 +90,13 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     """Run the comparison (experiments), pair the runs (analysis), write the report (reports)."""
-    from habsburg.scenarios.text_schema import is_text_scenario
-
-    names = [args.base, *args.alternatives]
-    if args.workers is not None and not any(is_text_scenario(n) for n in names):
-        start_workers_early(args)  # a local cluster: its fork server imports while we do
-    from habsburg.analysis.compare import paired_differences
-    from habsburg.experiments.text_compare import check_text_comparison
+    from habsburg.scenarios.text_schema import check_text_comparison
 
     if check_text_comparison([args.base, *args.alternatives]):  # text mode: its own runner
         return _cmd_text_compare(args)
-
+    if args.workers is not None:
+        start_workers_early(args)  # a local cluster: its fork server imports while we do
+    from habsburg.analysis.compare import paired_differences
     from habsburg.experiments.compare import check_comparison, compare
     from habsburg.experiments.limits import check_limits
     from habsburg.experiments.sweep import check_executor_options

@@ -21,7 +21,7 @@ from habsburg.experiments.seeds import replicate_seeds
 from habsburg.experiments.text_outcomes import text_outcome_descriptions, text_run_outcomes
 from habsburg.experiments.text_run import simulate_text
 from habsburg.scenarios.errors import UserError
-from habsburg.scenarios.text_schema import TextScenario, is_text_scenario, load_text_scenario
+from habsburg.scenarios.text_schema import TextScenario, load_text_scenario
 
 
 @dataclass
@@ -34,22 +34,6 @@ class TextComparison:
     generations: int
     runs: pd.DataFrame
     descriptions: dict[str, str] = field(default_factory=dict)
-
-
-def check_text_comparison(names: list[str | Path]) -> bool:
-    """Whether a comparison is of text scenarios; mixing text and abstract scenarios is a
-    :class:`UserError` naming which is which."""
-    kinds = {str(n): is_text_scenario(n) for n in names}
-    if all(kinds.values()):
-        return True
-    if any(kinds.values()):
-        text = [n for n, k in kinds.items() if k]
-        other = [n for n, k in kinds.items() if not k]
-        raise UserError(
-            f"compare cannot mix text scenarios ({', '.join(text)}) with abstract scenarios "
-            f"({', '.join(other)}): their outcomes differ; compare each kind separately"
-        )
-    return False
 
 
 def corpus_for(scenario: TextScenario, seed: int, cache: dict) -> Corpus:

@@ -16,7 +16,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from habsburg.scenarios.errors import ScenarioError
+from habsburg.scenarios.errors import ScenarioError, UserError
 
 POLICIES = ("replace", "accumulate", "reservoir", "distillation")
 
@@ -192,6 +192,22 @@ def is_text_scenario(name_or_path: str | Path) -> bool:
         return tomllib.loads(path.read_text(encoding="utf-8")).get("mode") == "text"
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
         return False
+
+
+def check_text_comparison(names: list[str | Path]) -> bool:
+    """Whether a comparison is of text scenarios; mixing text and abstract scenarios is a
+    :class:`UserError` naming which is which. Loads nothing of the simulator."""
+    kinds = {str(n): is_text_scenario(n) for n in names}
+    if all(kinds.values()):
+        return True
+    if any(kinds.values()):
+        text = [n for n, k in kinds.items() if k]
+        other = [n for n, k in kinds.items() if not k]
+        raise UserError(
+            f"compare cannot mix text scenarios ({', '.join(text)}) with abstract scenarios "
+            f"({', '.join(other)}): their outcomes differ; compare each kind separately"
+        )
+    return False
 
 
 def spec_scenario_ref(data: dict[str, Any], base_dir: Path) -> str:

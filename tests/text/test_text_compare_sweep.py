@@ -9,12 +9,12 @@ import pytest
 import habsburg.experiments.text_compare as text_compare_module
 from habsburg.analysis.compare import paired_differences
 from habsburg.cli import main
-from habsburg.experiments.text_compare import check_text_comparison, text_compare
+from habsburg.experiments.text_compare import text_compare
 from habsburg.experiments.text_outcomes import TEXT_OUTCOMES
 from habsburg.experiments.text_sweep import load_text_sweep_spec, run_text_sweep
 from habsburg.reports.text_compare import prepare_text_comparison_dir, write_text_comparison
 from habsburg.scenarios.errors import ScenarioError, UserError
-from habsburg.scenarios.text_schema import spec_is_text
+from habsburg.scenarios.text_schema import check_text_comparison, spec_is_text
 
 LOOP = """
 mode = "text"
