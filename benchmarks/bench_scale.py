@@ -88,8 +88,8 @@ anon_write = anon_peak[0]
 
 # draws made by the run: concept draws and fact claims of every document that is not a repost
 original = store.kind != REPOST
-n_concepts = np.diff(store.concept_offsets)[original].sum()
-n_claims = np.diff(store.claim_offsets)[original].sum()
+n_concepts = store.concept_lengths()[original].sum(dtype=np.int64)
+n_claims = store.claim_lengths()[original].sum(dtype=np.int64)
 draws = int(n_concepts + n_claims)
 
 def limit(probs, k, rng):

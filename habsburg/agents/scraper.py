@@ -281,7 +281,7 @@ class Scraper(CellAgent):
             claim_lengths=claim_lengths,
             claim_facts=store.claim_facts[claim_idx],
             claim_values=store.claim_values[claim_idx],
-            claim_errors=store.claim_errors[claim_idx],
+            claim_errors=store.claim_error_ids(claim_idx),
             original=store.root(ids),
             paraphrase=paraphrase,
         )

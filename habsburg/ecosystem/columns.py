@@ -50,7 +50,6 @@ class ColumnTypes:
     error: np.dtype = np.dtype(np.int32)
     row: np.dtype = np.dtype(np.int64)
     tokens: np.dtype = np.dtype(np.int32)
-    offset: np.dtype = np.dtype(np.int64)
 
     @classmethod
     def for_scenario(cls, sc, expected_documents: int = 0) -> ColumnTypes:
@@ -78,7 +77,6 @@ class ColumnTypes:
             row=int_type(rows, np.int64, "the expected number of documents"),
             # lengths are lognormal (σ = 0.5): 40× the mean is ~7σ; rarer ones widen the column
             tokens=np.dtype(np.uint16) if 40 * tokens < 2**16 else np.dtype(np.int32),
-            offset=int_type(rows * 16, np.int64, "the expected number of documents"),
         )
 
 
@@ -143,6 +141,101 @@ class Column:
 
     def __getstate__(self) -> dict:  # checkpoints hold the used part only
         return {"data": self.view.copy(), "size": self.size, "widen": self.widen}
+
+
+class RaggedOffsets:
+    """The offsets of a ragged column: ``offsets[i]`` (``i = 0 .. n``, ``offsets[0] = 0``) is
+    where document ``i``'s values begin, kept as an int64 base per block of ``2**shift``
+    documents (the offset of the block's first document) plus a uint16 offset relative to it
+    per document: two bytes per document instead of four or eight. A block whose values
+    outgrow uint16 widens the relative column (never wraps). ``shift`` is chosen so that a block
+    holds ~16 k values on average (:meth:`shift_for`).
+
+    ``make(name, dtype, capacity=..., widen=...)`` makes the two columns (in memory, or in
+    files for :class:`~habsburg.ecosystem.ondisk.OnDiskStore`)."""
+
+    def __init__(self, make, name: str, capacity: int, shift: int) -> None:
+        self.shift = shift
+        self.rel = make(name, np.uint16, capacity=capacity + 1, widen=True)
+        self.base = make(f"{name}_base", np.int64, capacity=(capacity >> shift) + 2)
+        self.extend(np.zeros(1, np.int64))
+
+    @staticmethod
+    def shift_for(values_per_document: float) -> int:
+        """Block size (log2) for ~16 k values per block: a quarter of uint16's range, so blocks
+        of much longer documents than the scenario's mean still fit."""
+        per_block = (1 << 14) / max(values_per_document, 1.0)
+        return int(np.clip(np.floor(np.log2(per_block)), 4, 16))
+
+    def __len__(self) -> int:
+        return self.rel.size
+
+    @property
+    def columns(self) -> tuple[Column, Column]:
+        return self.rel, self.base
+
+    def extend(self, ends: np.ndarray) -> None:
+        """Append offsets ``ends`` (int64, non-decreasing, not below the last one)."""
+        s, n, shift = self.rel.size, ends.size, self.shift
+        if n == 0:
+            return
+        first_new_block = (s + (1 << shift) - 1) >> shift  # blocks that start among these rows
+        last_block = (s + n - 1) >> shift
+        if first_new_block <= last_block:
+            starts = np.arange(first_new_block, last_block + 1, dtype=np.int64) << shift
+            self.base.extend(ends[starts - s])
+        rel = ends - self.base.view[np.arange(s, s + n, dtype=np.int64) >> shift]
+        self.rel.extend(rel, bounds=(0, int(rel.max())))
+
+    def at(self, rows) -> np.ndarray:
+        """``offsets[rows]`` (int64) for an integer array ``rows``."""
+        rows = np.asarray(rows)
+        out = np.take(self.base.view, rows >> self.shift)
+        out += np.take(self.rel.view, rows)
+        return out
+
+    def __getitem__(self, row: int) -> int:
+        row = int(row)
+        return int(self.base.view[row >> self.shift]) + int(self.rel.view[row])
+
+    def between(self, lo: int, hi: int) -> np.ndarray:
+        """``offsets[lo:hi]`` (int64), adding each block's base to its run in place (no index
+        or base array the length of the range)."""
+        hi = max(lo, hi)
+        out = self.rel.view[lo:hi].astype(np.int64)
+        base, shift = self.base.view, self.shift
+        for block in range(lo >> shift, ((hi - 1) >> shift) + 1 if hi > lo else lo >> shift):
+            a = max(block << shift, lo) - lo
+            out[a : ((block + 1) << shift) - lo] += base[block]
+        return out
+
+    def spans(self, ids) -> tuple[np.ndarray, np.ndarray]:
+        """Start and length (int64) of documents ``ids``' runs in the ragged column."""
+        ids = as_rows(ids)
+        starts = self.at(ids)
+        return starts, self.at(ids + 1) - starts
+
+    def owners(self, values: np.ndarray) -> np.ndarray:
+        """The document (int64) holding each of the ragged column's value indices ``values``
+        (increasing): a binary search in the offsets of the documents they span only."""
+        values = np.asarray(values, dtype=np.int64)
+        if values.size == 0:
+            return np.zeros(0, np.int64)
+        first, last = self.owner(int(values[0])), self.owner(int(values[-1]))
+        offsets = self.between(first, last + 2)
+        return first + np.searchsorted(offsets, values, side="right") - 1
+
+    def owner(self, value: int) -> int:
+        """The document holding value index ``value`` (the last whose offset is ``<= value``)."""
+        block = int(np.searchsorted(self.base.view, value, side="right")) - 1
+        lo = block << self.shift
+        offsets = self.between(lo, min(lo + (1 << self.shift) + 1, len(self)))
+        return lo + int(np.searchsorted(offsets, value, side="right")) - 1
+
+    def release(self, rows: int) -> None:
+        """Drop the offsets of documents before ``rows`` from memory (file columns only)."""
+        self.rel.release(rows + 1)
+        self.base.release(rows >> self.shift)
 
 
 def expected_documents(sc) -> int:

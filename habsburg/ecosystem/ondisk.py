@@ -99,12 +99,15 @@ class OnDiskStore(DocumentStore):
 
     def release(self, rows: int) -> None:
         """Drop documents ``0 .. rows-1`` (and their ragged values) from memory."""
-        for name, col in self._cols.items():
-            col.release(rows + (1 if name.endswith("offsets") else 0))
-        self._concepts.release(int(self.concept_offsets[rows]))
-        n_claims = int(self.claim_offsets[rows])
+        for col in self._cols.values():
+            col.release(rows)
+        self._concepts.release(self._concept_offsets[rows])
+        n_claims = self._claim_offsets[rows]
         for col in (self._claim_facts, self._claim_values, self._claim_errors):
-            col.release(n_claims)
+            if col is not None:
+                col.release(n_claims)
+        self._concept_offsets.release(rows)
+        self._claim_offsets.release(rows)
         n_reposts = self._reposts.count_before(rows)
         for col in self._reposts.columns:
             col.release(n_reposts)

@@ -81,6 +81,25 @@ class ErrorRegistry:
         ids = self._id_of_key[facts * self.n_values + values]
         return np.where(values == self.true_values[facts], -1, ids)
 
+    def wrong(self, facts: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """Whether each claim (fact, value) has a wrong value (empty claims, value -1, do not)."""
+        values = np.asarray(values)
+        return (np.take(self.true_values, facts) != values) & (values >= 0)
+
+    def claim_ids(self, facts: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """The id (int32) :meth:`register` gave each claim (fact, value) once published: -1
+        where the value is true or the claim is empty. (The document store derives its claims'
+        error ids from this instead of storing them.)"""
+        facts, values = np.asarray(facts), np.asarray(values)
+        out = np.full(facts.shape, -1, dtype=np.int32)
+        wrong = np.flatnonzero(self.wrong(facts, values))
+        if wrong.size:
+            keys = facts[wrong].astype(np.int64)
+            keys *= self.n_values
+            keys += values[wrong]
+            out[wrong] = self._id_of_key[keys]
+        return out
+
     def column(self, name: str) -> np.ndarray:
         parts = self._cols[name]
         return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int32)

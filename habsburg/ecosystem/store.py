@@ -28,12 +28,11 @@ from habsburg.ecosystem.columns import (  # noqa: F401  (kinds, ColumnTypes, int
     REPOST,
     Column,
     ColumnTypes,
+    RaggedOffsets,
     as_rows,
     expected_documents,
     int_type,
-    ragged_gather,
     ragged_index,
-    spans,
 )
 from habsburg.ecosystem.compact import (
     DOCUMENT_COLUMNS,
@@ -109,21 +108,21 @@ class DocumentStore(CompactColumns):
             # codes into _paraphrase_table (float32 values when that is None)
             "paraphrase": self._column("paraphrase", np.uint8, capacity=capacity),
             "style": self._column("style", np.float32, width=style_dim, capacity=capacity),
-            "concept_offsets": self._column(
-                "concept_offsets", t.offset, capacity=capacity + 1, widen=True
-            ),
-            "claim_offsets": self._column(
-                "claim_offsets", t.offset, capacity=capacity + 1, widen=True
-            ),
         }
-        self._cols["concept_offsets"].extend(np.zeros(1, t.offset))
-        self._cols["claim_offsets"].extend(np.zeros(1, t.offset))
+        self._concept_offsets = RaggedOffsets(
+            self._column, "concept_offsets", capacity, RaggedOffsets.shift_for(concepts_per_doc)
+        )
+        self._claim_offsets = RaggedOffsets(
+            self._column, "claim_offsets", capacity, RaggedOffsets.shift_for(claims_per_doc)
+        )
         n_concepts = int(capacity * concepts_per_doc) + 1024
         n_claims = int(capacity * claims_per_doc) + 1024
         self._concepts = self._column("concepts", t.concept, capacity=n_concepts)
         self._claim_facts = self._column("claim_facts", t.fact, capacity=n_claims)
         self._claim_values = self._column("claim_values", t.value, capacity=n_claims)
-        self._claim_errors = self._column("claim_errors", t.error, capacity=n_claims)
+        #: error ids of the claims, stored until :meth:`derive_errors_from` gives a registry
+        self._claim_errors: Column | None = self._column("claim_errors", t.error, capacity=n_claims)
+        self._errors = None
         self._paraphrase_table: CodeTable | None = CodeTable()
         n_reposts = capacity // 8 + 1024
         self._reposts = Reposts(
@@ -184,7 +183,57 @@ class DocumentStore(CompactColumns):
 
     @property
     def claim_errors(self) -> np.ndarray:
-        return self._claim_errors.view
+        """Every claim's error id (-1 if its value is true): a new array when the ids are
+        derived (prefer :meth:`claim_error_ids` on the claims needed)."""
+        return self.claim_error_ids(slice(None))
+
+    @property
+    def concept_offsets(self) -> np.ndarray:
+        """Where each document's concept draws begin, and their total last (a new int64 array:
+        prefer :meth:`concept_lengths` or :meth:`concept_rows`)."""
+        return self._concept_offsets.between(0, len(self) + 1)
+
+    @property
+    def claim_offsets(self) -> np.ndarray:
+        """Where each document's claims begin, and their total last (a new int64 array)."""
+        return self._claim_offsets.between(0, len(self) + 1)
+
+    def concept_lengths(self, rows: slice = slice(None)) -> np.ndarray:
+        """The number of concept draws of each of documents ``rows`` (a slice)."""
+        lo, hi, _ = rows.indices(len(self))
+        return np.diff(self._concept_offsets.between(lo, max(lo, hi) + 1)).astype(np.int32)
+
+    def claim_lengths(self, rows: slice = slice(None)) -> np.ndarray:
+        """The number of fact claims of each of documents ``rows`` (a slice)."""
+        lo, hi, _ = rows.indices(len(self))
+        return np.diff(self._claim_offsets.between(lo, max(lo, hi) + 1)).astype(np.int32)
+
+    def derive_errors_from(self, registry) -> None:
+        """Derive claims' error ids from ``registry`` (an
+        :class:`~habsburg.ecosystem.registry.ErrorRegistry`) instead of storing them: a claim's
+        id is a function of its fact and value, fixed once the value is first published (before
+        it is appended). Called on an empty store; saves two bytes or more per claim."""
+        if self._claim_errors is not None and self._claim_errors.size:
+            raise ValueError("error ids are derived from the start of a run, not midway")
+        self._errors, self._claim_errors = registry, None
+
+    def claim_error_ids(self, claims) -> np.ndarray:
+        """Error ids of the claims at flat indices ``claims`` (an integer array or a slice):
+        -1 where the value is true."""
+        if self._claim_errors is not None:
+            return self._claim_errors.view[claims]
+        ids = self._errors.claim_ids(self.claim_facts[claims], self.claim_values[claims])
+        return ids.astype(self.types.error, copy=False)  # the stored column's type
+
+    def claim_owners(self, claims: np.ndarray) -> np.ndarray:
+        """The document (int64) of each claim at flat indices ``claims`` (increasing)."""
+        return self._claim_offsets.owners(claims)
+
+    def claim_wrong(self, claims) -> np.ndarray:
+        """Whether each claim at flat indices ``claims`` has a wrong value."""
+        if self._claim_errors is not None:
+            return self._claim_errors.view[claims] >= 0
+        return self._errors.wrong(self.claim_facts[claims], self.claim_values[claims])
 
     @property
     def n_claims(self) -> int:
@@ -230,6 +279,20 @@ class DocumentStore(CompactColumns):
         state["_site_index"] = {}
         return state
 
+    def __setstate__(self, state: dict) -> None:
+        """Checkpoints of stores with one full offset per document, or with stored error ids,
+        load (the offsets are re-blocked; stored error ids stay stored)."""
+        super().__setstate__(state)
+        state = self.__dict__
+        state.setdefault("_errors", None)
+        if "_concept_offsets" not in state:
+            for name, per_doc in (("concept_offsets", 8.0), ("claim_offsets", 2.0)):
+                old = state["_cols"].pop(name)
+                n = old.size - 1
+                offsets = RaggedOffsets(self._column, name, n, RaggedOffsets.shift_for(per_doc))
+                offsets.extend(old.view[1:].astype(np.int64))
+                state[f"_{name}"] = offsets
+
     # --- appending ---------------------------------------------------------------------------
     def append(self, batch: Batch, step: int) -> np.ndarray:
         """Append a batch; returns the new rows' ids. Values that do not fit a column's type are
@@ -264,33 +327,35 @@ class DocumentStore(CompactColumns):
         original = None if batch.original is None else full(batch.original)
         self._reposts.add(start, original, batch.kind)
         c["style"].extend(np.asarray(batch.style, np.float32).reshape(n, self.style_dim))
-        for name, lengths in (
-            ("concept_offsets", batch.concept_lengths),
-            ("claim_offsets", batch.claim_lengths),
-        ):  # offsets grow: their bounds are the first and the last (no min/max passes)
+        for offsets, lengths, values in (
+            (self._concept_offsets, batch.concept_lengths, self._concepts),
+            (self._claim_offsets, batch.claim_lengths, self._claim_facts),
+        ):
             ends = np.cumsum(lengths, dtype=np.int64)
-            ends += int(c[name].view[-1])
-            c[name].extend(ends, bounds=(int(ends[0]), int(ends[-1])))
+            ends += values.size
+            offsets.extend(ends)
         self._concepts.extend(np.asarray(batch.concepts))
         self._claim_facts.extend(np.asarray(batch.claim_facts))
         self._claim_values.extend(np.asarray(batch.claim_values))
-        self._claim_errors.extend(np.asarray(batch.claim_errors))
+        if self._claim_errors is not None:
+            self._claim_errors.extend(np.asarray(batch.claim_errors))
         return np.arange(start, start + n, dtype=np.int64)
 
     # --- ragged gathers ----------------------------------------------------------------------
     def concept_rows(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Concept draws of documents ``ids``: ``(lengths, flat values)``."""
-        return ragged_gather(self.concept_offsets, self.concepts, ids)
+        starts, lengths = self._concept_offsets.spans(ids)
+        return lengths, np.take(self.concepts, ragged_index(starts, lengths))
 
     def claim_rows(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Flat claim indices of documents ``ids``: ``(lengths, claim index array)``."""
-        starts, lengths = spans(self.claim_offsets, ids)
+        starts, lengths = self._claim_offsets.spans(ids)
         return lengths, ragged_index(starts, lengths)
 
     def has_wrong_claim(self, ids: np.ndarray) -> np.ndarray:
         """Whether each document carries at least one wrong fact value."""
-        starts, lengths = spans(self.claim_offsets, ids)
-        wrong = np.flatnonzero(np.take(self.claim_errors, ragged_index(starts, lengths)) >= 0)
+        starts, lengths = self._claim_offsets.spans(ids)
+        wrong = np.flatnonzero(self.claim_wrong(ragged_index(starts, lengths)))
         out = np.zeros(lengths.size, dtype=bool)
         # the document of each wrong claim: the first whose claims end after it
         out[np.searchsorted(np.cumsum(lengths), wrong, side="right")] = True
@@ -320,7 +385,7 @@ class DocumentStore(CompactColumns):
             facts *= n_values
             facts += np.take(self.claim_values, claims)
             counts += np.bincount(facts, minlength=n_facts * n_values)
-            wrong += int(np.count_nonzero(np.take(self.claim_errors, claims) >= 0))
+            wrong += int(np.count_nonzero(self.claim_wrong(claims)))
             total += claims.size
         return counts.reshape(n_facts, n_values), wrong, total
 
@@ -329,7 +394,7 @@ class DocumentStore(CompactColumns):
         their claims (a chunk of documents at a time)."""
         wrong = total = 0
         for claims in self._claim_chunks(ids):
-            wrong += int(np.count_nonzero(np.take(self.claim_errors, claims) >= 0))
+            wrong += int(np.count_nonzero(self.claim_wrong(claims)))
             total += claims.size
         return wrong, total
 
@@ -352,14 +417,17 @@ class DocumentStore(CompactColumns):
 
         df = pd.DataFrame({k: self.column(k) for k in DOCUMENT_COLUMNS})
         df.insert(0, "id", np.arange(len(self)))
-        df["n_concepts"] = np.diff(self.concept_offsets)
-        df["n_claims"] = np.diff(self.claim_offsets)
+        df["n_concepts"] = self.concept_lengths()
+        df["n_claims"] = self.claim_lengths()
         return df
 
     def all_columns(self) -> list[Column]:
-        """Every column object: fixed-width, ragged values, and the reposts' originals."""
-        cols = [*self._cols.values(), self._concepts, self._claim_facts, self._claim_values]
-        return [*cols, self._claim_errors, *self._reposts.columns]
+        """Every column object: fixed-width, offsets, ragged values, and the reposts' originals."""
+        cols = [*self._cols.values(), *self._concept_offsets.columns, *self._claim_offsets.columns]
+        cols += [self._concepts, self._claim_facts, self._claim_values]
+        if self._claim_errors is not None:
+            cols.append(self._claim_errors)
+        return [*cols, *self._reposts.columns]
 
     @property
     def nbytes(self) -> int:
@@ -371,9 +439,12 @@ class DocumentStore(CompactColumns):
         concept draw, per fact claim, and per repost (its row and its original's): what the
         column types make a document cost."""
         fixed = sum(c.data[:1].nbytes for c in self._cols.values())
-        claim = sum(c.data.itemsize for c in (self._claim_facts, self._claim_values))
+        fixed += sum(o.rel.data.itemsize for o in (self._concept_offsets, self._claim_offsets))
+        claim = [self._claim_facts, self._claim_values]
+        if self._claim_errors is not None:
+            claim.append(self._claim_errors)
         repost = sum(c.data.itemsize for c in self._reposts.columns)
-        return fixed, self._concepts.data.itemsize, claim + self._claim_errors.data.itemsize, repost
+        return fixed, self._concepts.data.itemsize, sum(c.data.itemsize for c in claim), repost
 
     @property
     def reserved_bytes(self) -> int:

@@ -57,9 +57,12 @@ def store_bytes_per_document(scenario: Scenario, repost_share: float | None = No
         types = ColumnTypes.for_scenario(scenario, expected_documents(scenario))
     except ScenarioError:
         types = ColumnTypes()
-    fixed, concept, claim, repost = DocumentStore(
-        scenario.world.style_dim, capacity=1, types=types
-    ).row_bytes()
+    from habsburg.ecosystem.registry import ErrorRegistry
+
+    w = scenario.world
+    store = DocumentStore(w.style_dim, capacity=1, types=types)
+    store.derive_errors_from(ErrorRegistry(1, w.values_per_fact, np.zeros(1, np.int32)))
+    fixed, concept, claim, repost = store.row_bytes()  # (a run's store derives error ids)
     if repost_share is None:
         repost_share = _repost_share(_flows(scenario, scenario.steps))
     h = scenario.humans

@@ -132,37 +132,31 @@ def world_tables(model: Any) -> dict[str, pd.DataFrame]:
 
 
 def error_claim_rows(store: Any) -> tuple[np.ndarray, np.ndarray]:
-    """``(claim index, document)`` of every wrong claim: the owner of each found by a binary
-    search in the claim offsets (no per-claim array of owners)."""
-    claims = np.flatnonzero(store.claim_errors >= 0)
-    return claims, _owners(store.claim_offsets, claims)
-
-
-def _owners(offsets: np.ndarray, claims: np.ndarray) -> np.ndarray:
-    """The document (int64) of each claim; the claims searched for in the offsets' own type
-    (both under the number of claims), so the offsets are not copied to int64."""
-    return np.searchsorted(offsets, claims.astype(offsets.dtype, copy=False), side="right") - 1
+    """``(claim index, document)`` of every wrong claim, in claim order."""
+    claims = np.flatnonzero(store.claim_wrong(slice(None)))
+    return claims, store.claim_owners(claims)
 
 
 def error_claim_chunks(store: Any, size: int, block: int = 1 << 22):
     """:func:`error_claim_rows` ``size`` wrong claims at a time (the last chunk shorter; one
     empty chunk if there are none), scanning the claims a ``block`` at a time: no array the
-    length of every claim or every wrong claim."""
-    errors, offsets = store.claim_errors, store.claim_offsets
+    length of every claim or every wrong claim. The documents of a block's wrong claims are
+    found by a binary search in the offsets of the documents that block spans."""
     parts, held, emitted = [], 0, False
-    for lo in range(0, errors.size, block):
-        claims = np.flatnonzero(errors[lo : lo + block] >= 0)
+    for lo in range(0, store.n_claims, block):
+        claims = np.flatnonzero(store.claim_wrong(slice(lo, lo + block)))
         claims += lo
-        parts.append(claims)
+        parts.append((claims, store.claim_owners(claims)))
         held += claims.size
         while held >= size:
-            flat = np.concatenate(parts)
-            chunk, rest = flat[:size], flat[size:]
-            yield chunk, _owners(offsets, chunk)
-            parts, held, emitted = [rest], rest.size, True
+            flat, docs = (np.concatenate(x) for x in zip(*parts, strict=True))
+            yield flat[:size], docs[:size]
+            parts, held, emitted = [(flat[size:], docs[size:])], flat.size - size, True
     if held or not emitted:
-        chunk = np.concatenate(parts) if parts else np.zeros(0, np.intp)
-        yield chunk, _owners(offsets, chunk)
+        if parts:
+            yield tuple(np.concatenate(x) for x in zip(*parts, strict=True))
+        else:
+            yield np.zeros(0, np.intp), np.zeros(0, np.int64)
 
 
 def document_columns(store: Any, rows: slice) -> dict[str, np.ndarray]:
@@ -171,15 +165,15 @@ def document_columns(store: Any, rows: slice) -> dict[str, np.ndarray]:
     out = {"id": np.arange(rows.start, rows.stop, dtype=np.int64)}
     for name in DOCUMENT_COLUMNS:
         out[name] = store.column(name, rows)
-    out["n_concepts"] = np.diff(store.concept_offsets[rows.start : rows.stop + 1])
-    out["n_claims"] = np.diff(store.claim_offsets[rows.start : rows.stop + 1])
+    out["n_concepts"] = store.concept_lengths(rows)
+    out["n_claims"] = store.claim_lengths(rows)
     return out
 
 
 def error_claim_columns(store: Any, claims: np.ndarray, docs: np.ndarray) -> dict:
     return {
         "document": docs,
-        "error_id": store.claim_errors[claims],
+        "error_id": store.claim_error_ids(claims),
         "step": store.steps_of(docs),
         "kind": store.kind[docs],
         "producer": store.producer[docs],

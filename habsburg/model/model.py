@@ -162,6 +162,7 @@ class EcosystemModel(mesa.Model):
         self.errors = ErrorRegistry(
             sc.world.facts, sc.world.values_per_fact, self.world.true_values
         )
+        store.derive_errors_from(self.errors)  # claims' error ids follow from fact and value
         self.error_documents = np.zeros(0, dtype=np.int64)
 
         homes = home_sites(graph, self.human_sites, self.world.author_community, self.rng)

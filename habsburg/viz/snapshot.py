@@ -245,9 +245,7 @@ def largest_cascade(model: EcosystemModel) -> nx.DiGraph | None:
     per_error["documents"] = model.error_documents[per_error.index.to_numpy()]
     error_id = int(per_error.sort_values(["models", "documents"], ascending=False).index[0])
     store = model.internet.store
-    claim_doc = np.repeat(np.arange(len(store)), np.diff(store.claim_offsets))
-    mine = store.claim_errors == error_id
-    d = claim_doc[mine]
+    d = store.claim_owners(np.flatnonzero(store.claim_error_ids(slice(None)) == error_id))
     claims = pd.DataFrame(
         {
             "document": d,

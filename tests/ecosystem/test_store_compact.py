@@ -90,7 +90,9 @@ def test_paraphrase_costs_one_byte_and_the_original_only_reposts(recorded):
     reposts = int((store.old_column("original") >= 0).sum())
     assert store._reposts.rows.size == reposts < len(store) // 5
     assert repost == 2 * np.dtype(store.types.row).itemsize
-    assert fixed == sum(c.data[:1].nbytes for c in store._cols.values())
+    offsets = (store._concept_offsets, store._claim_offsets)
+    assert [o.rel.data.dtype for o in offsets] == [np.uint16, np.uint16]  # 2 bytes each
+    assert fixed == sum(c.data[:1].nbytes for c in store._cols.values()) + 4
 
 
 def test_code_table_gives_back_exactly_the_float32_stored():
@@ -154,9 +156,15 @@ def test_originals_widen_and_out_of_order_months_are_refused():
 
 
 def _old_layout_state(store: RecordingStore) -> dict:
-    """The state a checkpoint of the former store held: full step/original/paraphrase columns."""
+    """The state a checkpoint of the former store held: full step/original/paraphrase columns,
+    a full int32 offset per document, and no error registry."""
     state = store.__getstate__()
-    del state["_reposts"], state["_paraphrase_table"], state["old"]
+    del state["_reposts"], state["_paraphrase_table"], state["old"], state["_errors"]
+    for name in ("concept_offsets", "claim_offsets"):
+        full = Column(np.int32, capacity=len(store) + 1, widen=True)
+        full.extend(getattr(store, name))
+        state["_cols"][name] = full
+        del state[f"_{name}"]
     cols = {}
     for name, col in state["_cols"].items():
         if name == "site":
@@ -180,6 +188,8 @@ def test_a_checkpoint_with_the_old_columns_loads_in_the_compact_layout(recorded)
     for name in ("step", "original", "paraphrase"):
         assert restored.column(name).tobytes() == recorded.old_column(name).tobytes()
     np.testing.assert_array_equal(restored.to_frame(), recorded.to_frame())
+    for name in ("concept_offsets", "claim_offsets", "claim_errors"):
+        assert getattr(restored, name).tolist() == getattr(recorded, name).tolist(), name
     # the restored store goes on appending
     step = int(recorded.step[-1])
     batch = _doc_batch(2, 0.3, original=np.array([0, -1]), dim=restored.style_dim)

@@ -9,17 +9,61 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from habsburg.ecosystem.registry import ErrorRegistry
+from habsburg.ecosystem.store import Batch, DocumentStore
 from habsburg.model.export import error_claim_chunks, error_claim_rows
 
 
+def _claims_store(share: float, derived: bool, rng) -> tuple[DocumentStore, np.ndarray]:
+    """700 documents of 0-3 claims each, appended in batches, with blocks of 16 documents'
+    offsets (many block boundaries); error ids stored, or derived from a registry. Returns the
+    store and every claim's document, built naively."""
+    store = DocumentStore(style_dim=1, capacity=8, claims_per_doc=4096.0)
+    assert store._claim_offsets.shift == 4
+    registry = ErrorRegistry(50, 4, rng.integers(0, 4, 50))
+    if derived:
+        store.derive_errors_from(registry)
+    lengths = rng.integers(0, 4, 700)
+    cuts = np.sort(rng.choice(np.arange(1, 700), 20, replace=False))
+    for month, docs in enumerate(np.split(lengths, cuts)):
+        n, k = docs.size, int(docs.sum())
+        facts = rng.integers(0, 50, k)
+        truth = registry.true_values[facts]
+        values = np.where(rng.random(k) < share, (truth + 1) % 4, truth)
+        errors = registry.register(facts, values, 0, 0, -1, month)
+        store.append(
+            Batch(
+                site=np.zeros(n, int),
+                kind=0,
+                producer=0,
+                model=-1,
+                synthetic_fraction=np.zeros(n),
+                tokens=np.full(n, 100),
+                green=np.zeros(n, int),
+                style=np.zeros((n, 1)),
+                quality=np.ones(n),
+                concept_lengths=np.zeros(n, int),
+                concepts=np.zeros(0, int),
+                claim_lengths=docs,
+                claim_facts=facts,
+                claim_values=values,
+                claim_errors=errors,
+            ),
+            month,
+        )
+    return store, np.repeat(np.arange(700), lengths)
+
+
+@pytest.mark.parametrize("derived", [False, True])
 @pytest.mark.parametrize("share", [0.0, 0.05, 0.3, 1.0])
 @pytest.mark.parametrize(("size", "block"), [(7, 5), (100, 1000), (3, 1), (64, 64)])
-def test_error_claim_chunks_are_the_rows_in_row_groups(share, size, block):
-    rng = np.random.default_rng(0)
-    offsets = np.concatenate([[0], np.cumsum(rng.integers(0, 4, 700))])
-    errors = np.where(rng.random(int(offsets[-1])) < share, 1, -1).astype(np.int16)
-    store = SimpleNamespace(claim_errors=errors, claim_offsets=offsets)
+def test_error_claim_chunks_are_the_rows_in_row_groups(share, size, block, derived):
+    store, owner = _claims_store(share, derived, np.random.default_rng(0))
+    errors = store.claim_errors
     claims, docs = error_claim_rows(store)
+    np.testing.assert_array_equal(claims, np.flatnonzero(errors >= 0))
+    np.testing.assert_array_equal(docs, owner[claims])
+    assert (claims.size > 0) == (share > 0)
     chunks = list(error_claim_chunks(store, size, block))
     sizes = [c.size for c, _ in chunks]
     assert (sizes[:-1] == [size] * (len(sizes) - 1) and 0 < sizes[-1] <= size) or sizes == [0]
@@ -27,6 +71,19 @@ def test_error_claim_chunks_are_the_rows_in_row_groups(share, size, block):
     np.testing.assert_array_equal(np.concatenate([c for c, _ in chunks]), claims)
     np.testing.assert_array_equal(np.concatenate([d for _, d in chunks]), docs)
     assert chunks[0][0].dtype == claims.dtype and chunks[0][1].dtype == docs.dtype
+
+
+def test_derived_error_ids_are_the_registered_ones():
+    stored, _ = _claims_store(0.3, False, np.random.default_rng(1))
+    derived, _ = _claims_store(0.3, True, np.random.default_rng(1))
+    assert derived._claim_errors is None and stored._claim_errors is not None
+    assert derived.claim_errors.dtype == stored.claim_errors.dtype
+    assert derived.claim_errors.tolist() == stored.claim_errors.tolist()
+    assert (stored.claim_errors >= 0).mean() > 0.2
+    ids = np.random.default_rng(2).integers(0, 700, 300)
+    assert derived.has_wrong_claim(ids).tolist() == stored.has_wrong_claim(ids).tolist()
+    assert derived.wrong_claims(ids) == stored.wrong_claims(ids)
+    assert derived.row_bytes()[2] == stored.row_bytes()[2] - stored.claim_errors.itemsize
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
