@@ -179,11 +179,16 @@ class TableCache:
 
     def __init__(self, maxsize: int = 64) -> None:
         self.maxsize = maxsize
+        #: references whose arrays were collected (their weakref callback only appends here:
+        #: the cache itself changes only in :meth:`table`)
+        self._dead: list[weakref.ref] = []
         self._tables: OrderedDict[int, tuple[weakref.ref, np.ndarray, CategoricalTable]] = (
             OrderedDict()
         )
 
     def table(self, probs: np.ndarray) -> CategoricalTable:
+        while self._dead:  # entries whose arrays no longer exist (collected since last call)
+            self._forget(self._dead.pop())
         key = id(probs)
         hit = self._tables.get(key)
         if hit is not None:
@@ -192,14 +197,24 @@ class TableCache:
                 self._tables.move_to_end(key)
                 return table
         table = CategoricalTable(probs, CACHED_GUIDE_FACTOR)
-        try:
-            ref = weakref.ref(probs)
+        try:  # the entry leaves with its array (a retrained model's old distributions)
+            ref = weakref.ref(probs, self._dead.append)
         except TypeError:  # not weak-referenceable (a list): not cached
             return table
         self._tables[key] = (ref, np.array(probs, copy=True), table)
         if len(self._tables) > self.maxsize:
             self._tables.popitem(last=False)
         return table
+
+    def _forget(self, ref: weakref.ref) -> None:
+        """Drop the entry held by ``ref`` (a retrained model's old distribution), if still there."""
+        for key, hit in self._tables.items():
+            if hit[0] is ref:
+                del self._tables[key]
+                return
+
+    def __len__(self) -> int:
+        return len(self._tables)
 
 
 _TABLES = TableCache()

@@ -1,5 +1,7 @@
 """The fast samplers and linear-time kernels give exactly what the plain methods give."""
 
+import gc
+
 import numpy as np
 import pytest
 
@@ -84,6 +86,20 @@ def test_table_cache_rebuilds_when_the_distribution_changes_in_place():
     changed = cache.table(probs)
     assert changed is not first
     assert (changed.draw(np.random.default_rng(0).random(10)) == 2).all()
+
+
+def test_table_cache_forgets_the_tables_of_collected_distributions():
+    cache = TableCache(maxsize=8)
+    live = [np.full(50, 1.0) for _ in range(3)]
+    old = [np.arange(1.0, 51.0) for _ in range(4)]  # a retrained model's former distributions
+    for probs in live + old:
+        cache.table(probs)
+    assert len(cache) == 7
+    del old, probs
+    gc.collect()
+    kept = cache.table(live[0])  # the cache is tidied on its next use
+    assert len(cache) == 3 and cache.table(live[0]) is kept
+    assert all(cache.table(p) is not None for p in live) and len(cache) == 3
 
 
 def test_fill_by_source_matches_one_masked_pass_per_source():
