@@ -7,7 +7,11 @@ setting. Capacity is reserved up front from the scenario's expected document cou
 pages of a zeroed reservation cost no memory), so columns are copied only if a run outgrows the
 estimate. Derived integer columns (tokens, green counts, offsets) widen themselves rather than
 overflow. Ragged columns (concept draws, fact claims) are a flat values array plus per-document
-offsets into it. The per-site index crawls use is kept only for the months crawls can reach.
+offsets into it, kept as a uint16 per document relative to a base per block
+(:class:`~habsburg.ecosystem.columns.RaggedOffsets`). A run's claims carry no stored error id:
+it is derived from the claim's fact and value through the error registry
+(:meth:`DocumentStore.derive_errors_from`). The per-site index crawls use is kept only for the
+months crawls can reach.
 
 ``step``, ``original`` and ``paraphrase`` are not stored one value per document (to save memory;
 results are unchanged): see :mod:`habsburg.ecosystem.compact`.
