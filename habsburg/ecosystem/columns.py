@@ -149,7 +149,7 @@ class RaggedOffsets:
     documents (the offset of the block's first document) plus a uint16 offset relative to it
     per document: two bytes per document instead of four or eight. A block whose values
     outgrow uint16 widens the relative column (never wraps). ``shift`` is chosen so that a block
-    holds ~16 k values on average (:meth:`shift_for`).
+    holds up to ~16 k values on average (:meth:`shift_for`).
 
     ``make(name, dtype, capacity=..., widen=...)`` makes the two columns (in memory, or in
     files for :class:`~habsburg.ecosystem.ondisk.OnDiskStore`)."""
@@ -266,13 +266,6 @@ def as_rows(ids) -> np.ndarray:
     return ids if ids.dtype.kind in "iu" else ids.astype(np.int64)
 
 
-def spans(offsets: np.ndarray, ids) -> tuple[np.ndarray, np.ndarray]:
-    """Start and length (int64) of documents ``ids``' runs in a ragged column."""
-    ids = as_rows(ids)
-    starts = np.take(offsets, ids).astype(np.int64)
-    return starts, np.take(offsets, ids + 1) - starts
-
-
 def ragged_index(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     """Flat indices ``starts[i] .. starts[i]+lengths[i]`` for all i, concatenated (vectorised)."""
     lengths = np.asarray(lengths, dtype=np.int64)
@@ -283,8 +276,3 @@ def ragged_index(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     index = np.repeat(np.asarray(starts, dtype=np.int64) - ends + lengths, lengths)
     index += np.arange(total, dtype=np.int64)
     return index
-
-
-def ragged_gather(offsets: np.ndarray, values: np.ndarray, ids: np.ndarray):
-    starts, lengths = spans(offsets, ids)
-    return lengths, np.take(values, ragged_index(starts, lengths))
