@@ -36,6 +36,23 @@ def test_narrow_types_are_chosen_from_the_scenario(narrow_run):
     assert store.step.dtype == np.int16 and store.tokens.dtype == np.uint16
 
 
+def test_a_run_derives_its_claims_error_ids_instead_of_storing_them(narrow_run):
+    model = narrow_run
+    store = model.internet.store
+    assert store._claim_errors is None and store._errors is model.errors
+    _, _, claim, _ = store.row_bytes()
+    assert claim == store.claim_facts.itemsize + store.claim_values.itemsize
+    ids = store.claim_errors
+    assert ids.dtype == store.types.error and (ids >= 0).sum() > 50
+    # the ids every batch carried when published (reposts' included) were counted per error:
+    # the derived ids give the same counts
+    counts = np.bincount(ids[ids >= 0], minlength=model.error_documents.size)
+    np.testing.assert_array_equal(counts, model.error_documents)
+    np.testing.assert_array_equal(
+        ids, model.errors.error_id(store.claim_facts, store.claim_values).astype(ids.dtype)
+    )
+
+
 @pytest.mark.parametrize(
     ("change", "setting"),
     [
