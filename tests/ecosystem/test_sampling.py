@@ -4,6 +4,7 @@ import gc
 
 import numpy as np
 import pytest
+from batches import plain_batch
 
 from habsburg.ecosystem.sampling import (
     FEW_OUTCOMES,
@@ -17,7 +18,7 @@ from habsburg.ecosystem.sampling import (
     group_runs,
     sample_categorical,
 )
-from habsburg.ecosystem.store import Batch, DocumentStore
+from habsburg.ecosystem.store import DocumentStore
 from habsburg.ecosystem.training import dedup_roots, first_of_each
 
 
@@ -157,22 +158,11 @@ def test_dedup_keeps_the_first_copy_of_each_original_without_a_store_sized_array
     n = 6
     store.begin_step(0)
     store.append(
-        Batch(
-            site=np.zeros(n, int),
-            kind=0,
-            producer=0,
-            model=-1,
-            synthetic_fraction=np.zeros(n),
+        plain_batch(
+            n,
             tokens=np.full(n, 50),
-            green=np.zeros(n, int),
-            style=np.zeros((n, 1)),
-            quality=np.ones(n),
             concept_lengths=np.ones(n, int),
             concepts=np.zeros(n, int),
-            claim_lengths=np.zeros(n, int),
-            claim_facts=np.zeros(0, int),
-            claim_values=np.zeros(0, int),
-            claim_errors=np.zeros(0, int),
             original=np.array([-1, -1, 0, 1, 0, -1]),
         ),
         step=0,

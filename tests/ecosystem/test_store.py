@@ -6,9 +6,10 @@ import pickle
 import numpy as np
 import pandas as pd
 import pytest
+from batches import plain_batch
 from tinyscenario import tiny_scenario
 
-from habsburg.ecosystem.store import Batch, ColumnTypes, DocumentStore, int_type
+from habsburg.ecosystem.store import ColumnTypes, DocumentStore, int_type
 from habsburg.model import export
 from habsburg.model.model import EcosystemModel
 from habsburg.scenarios.errors import ScenarioError
@@ -78,23 +79,11 @@ def test_int_type_is_the_narrowest_that_holds_the_size():
 def _one_doc(**over):
     fields = dict(
         site=np.array([3]),
-        kind=0,
-        producer=0,
-        model=-1,
-        synthetic_fraction=np.zeros(1),
-        tokens=np.array([100]),
         green=np.array([20]),
-        style=np.zeros((1, 1)),
-        quality=np.ones(1),
         concept_lengths=np.array([1]),
         concepts=np.array([7]),
-        claim_lengths=np.array([0]),
-        claim_facts=np.zeros(0, int),
-        claim_values=np.zeros(0, int),
-        claim_errors=np.zeros(0, int),
     )
-    fields.update(over)
-    return Batch(**fields)
+    return plain_batch(1, **(fields | over))
 
 
 def test_values_never_wrap_derived_counts_widen_and_sizes_are_refused():

@@ -6,11 +6,12 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from batches import plain_batch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from habsburg.ecosystem.registry import ErrorRegistry
-from habsburg.ecosystem.store import Batch, DocumentStore
+from habsburg.ecosystem.store import DocumentStore
 from habsburg.model.export import error_claim_chunks, error_claim_rows
 
 
@@ -32,18 +33,8 @@ def _claims_store(share: float, derived: bool, rng) -> tuple[DocumentStore, np.n
         values = np.where(rng.random(k) < share, (truth + 1) % 4, truth)
         errors = registry.register(facts, values, 0, 0, -1, month)
         store.append(
-            Batch(
-                site=np.zeros(n, int),
-                kind=0,
-                producer=0,
-                model=-1,
-                synthetic_fraction=np.zeros(n),
-                tokens=np.full(n, 100),
-                green=np.zeros(n, int),
-                style=np.zeros((n, 1)),
-                quality=np.ones(n),
-                concept_lengths=np.zeros(n, int),
-                concepts=np.zeros(0, int),
+            plain_batch(
+                n,
                 claim_lengths=docs,
                 claim_facts=facts,
                 claim_values=values,
