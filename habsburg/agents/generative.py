@@ -25,7 +25,7 @@ from habsburg.ecosystem.publishing import (
 )
 from habsburg.ecosystem.store import MODEL, Batch
 from habsburg.ecosystem.training import Teacher, TrainingSet, build_training_set
-from habsburg.scenarios.schema import LabConfig, ModelConfig
+from habsburg.scenarios.schema import DataPolicy, LabConfig, ModelConfig
 
 
 class GenerativeModel(mesa.Agent):
@@ -230,16 +230,11 @@ class GenerativeModel(mesa.Agent):
         m = self.model
         policy = self.config.data
         since = 0 if policy.mode == "accumulate_subsample" else self.last_retrain_step + 1
-        scrapers = m.agents_by_type.get(Scraper, [])
-        parts = [s.datasets_since(since) for s in scrapers if s.serves(policy)]
-        store = m.internet.store
-        rows = store.id_type
-        pool = np.concatenate(parts, dtype=rows) if parts else np.zeros(0, rows)  # narrow copy
-        del parts  # (only the narrow pool is alive while the set is built)
         return build_training_set(
             policy,
-            pool,
-            store,
+            # passed without a name here, so deduplicating it frees the raw pool
+            self._pool(policy, since),
+            m.internet.store,
             m.world,
             m.rng,
             previous=self.accumulated,
@@ -249,6 +244,14 @@ class GenerativeModel(mesa.Agent):
             registry=m.errors,
             step=m.month,
         )
+
+    def _pool(self, policy: DataPolicy, since: int) -> np.ndarray:
+        """What this model's scrapers kept in crawls at or after month ``since``, in one array
+        of the store's row type."""
+        scrapers = self.model.agents_by_type.get(Scraper, [])
+        parts = [s.datasets_since(since) for s in scrapers if s.serves(policy)]
+        rows = self.model.internet.store.id_type
+        return np.concatenate(parts, dtype=rows) if parts else np.zeros(0, rows)  # narrow copy
 
     def teacher(self) -> Teacher | None:
         """The deployed model this one distils from, if its policy asks for one."""

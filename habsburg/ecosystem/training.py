@@ -36,31 +36,54 @@ def _sample(ids: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
     return np.sort(rng.choice(ids, size=k, replace=False))
 
 
-#: keys handled per pass by :func:`first_of_each` (bounds its temporaries)
+#: keys handled per pass by :func:`first_of_each` and :func:`dedup_roots` (bounds temporaries)
 _CHUNK = 1 << 18
+
+
+def _position_bits(n: int) -> int:
+    """Bits that hold every position ``0 .. n - 1``."""
+    return max(int(n - 1).bit_length(), 1)
+
+
+def _first_of_pairs(pairs: np.ndarray, shift: int) -> np.ndarray:
+    """Mask of first occurrences from ``pairs[i] = key_i << shift | i`` (int64; sorted in
+    place): after one sort each key's pairs are adjacent and its first position comes first,
+    so the pair that starts each run of equal keys names a first occurrence."""
+    pairs.sort()  # numpy's vectorised in-place sort: no index array, no scratch over the keys
+    n = pairs.size
+    low = (1 << shift) - 1
+    first = np.zeros(n, dtype=bool)
+    previous = None
+    for a in range(0, n, _CHUNK):
+        block = pairs[a : a + _CHUNK]
+        keys = block >> shift
+        starts = np.empty(keys.size, dtype=bool)
+        starts[0] = previous is None or keys[0] != previous
+        np.not_equal(keys[1:], keys[:-1], out=starts[1:])
+        first[block[starts] & low] = True
+        previous = keys[-1]
+    return first
 
 
 def first_of_each(keys: np.ndarray) -> np.ndarray:
     """Mask of the first occurrence of each value of ``keys``, at a cost that grows with the
-    number of keys, never with the store: a scratch array over the keys' range when that range
-    is within a few times their number (filled and read a chunk of keys at a time, so only the
-    scratch array is as long as the range), a stable sort otherwise."""
+    number of keys, never with their range or the store: one sort of (key, position) pairs
+    packed into an int64 each (9 bytes per key in all), or a stable argsort when a pair does
+    not fit 63 bits."""
     n = keys.size
     if n == 0:
         return np.zeros(0, dtype=bool)
     lo, hi = int(keys.min()), int(keys.max())
-    if hi - lo < 8 * n:
-        small = np.int32 if max(n, hi - lo) < 2**31 else np.int64
-        first = np.full(hi - lo + 1, n, dtype=small)
-        chunks = [(a, min(a + _CHUNK, n)) for a in range(0, n, _CHUNK)]
-        for a, b in chunks:  # (index arrays in the platform's type: numpy indexes with those)
-            shifted = np.subtract(keys[a:b], lo, dtype=np.intp)
-            np.minimum.at(first, shifted, np.arange(a, b, dtype=small))
-        mask = np.empty(n, dtype=bool)
-        for a, b in chunks:
-            shifted = np.subtract(keys[a:b], lo, dtype=np.intp)
-            np.equal(np.take(first, shifted), np.arange(a, b, dtype=small), out=mask[a:b])
-        return mask
+    shift = _position_bits(n)
+    if (hi - lo).bit_length() + shift <= 63:
+        pairs = np.empty(n, dtype=np.int64)
+        for a in range(0, n, _CHUNK):
+            block = pairs[a : a + _CHUNK]
+            block[...] = keys[a : a + _CHUNK]
+            block -= lo
+            block <<= shift
+            block |= np.arange(a, a + block.size, dtype=np.int64)
+        return _first_of_pairs(pairs, shift)
     order = np.argsort(keys, kind="stable")
     ordered = keys[order]
     starts = np.empty(n, dtype=bool)
@@ -73,15 +96,24 @@ def first_of_each(keys: np.ndarray) -> np.ndarray:
 
 def dedup_roots(store: DocumentStore, ids: np.ndarray) -> np.ndarray:
     """Keep one copy per original: the first in ``ids`` (order and integer type kept; the cost
-    grows with ``ids``, never with the store). Roots are looked up a chunk at a time and kept
-    in the store's row type (32 bits for any store under 2**31 documents)."""
-    wide = store.id_type == np.int64
-    roots = np.empty(
-        ids.size, dtype=np.int64 if wide else np.result_type(store.original_type, np.int32)
-    )
-    for a in range(0, ids.size, _CHUNK):
-        roots[a : a + _CHUNK] = store.root(ids[a : a + _CHUNK])
-    return ids[first_of_each(roots)]
+    grows with ``ids``, never with the store). Roots are looked up a chunk at a time straight
+    into the (root, position) pairs :func:`first_of_each` sorts: no array of every root."""
+    n = ids.size
+    shift = _position_bits(n)
+    if max(len(store) - 1, 0).bit_length() + shift > 63:  # (not before 2**40 documents)
+        roots = np.concatenate(
+            [store.root(ids[a : a + _CHUNK]) for a in range(0, n, _CHUNK)] or [ids[:0]]
+        )
+        return ids[first_of_each(roots)]
+    if n == 0:
+        return ids
+    pairs = np.empty(n, dtype=np.int64)
+    for a in range(0, n, _CHUNK):
+        block = pairs[a : a + _CHUNK]
+        block[...] = store.root(ids[a : a + _CHUNK])
+        block <<= shift
+        block |= np.arange(a, a + block.size, dtype=np.int64)
+    return ids[_first_of_pairs(pairs, shift)]
 
 
 def _root_statistics(ids: np.ndarray, roots: np.ndarray) -> tuple[int, np.ndarray]:

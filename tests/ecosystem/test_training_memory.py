@@ -2,6 +2,8 @@
 training sets the plain wide-integer code built, and draws the same random numbers."""
 
 import copy
+import tracemalloc
+import weakref
 
 import numpy as np
 import pytest
@@ -110,3 +112,67 @@ def test_known_bounds_widen_or_refuse_like_measured_ones():
         strict.extend(np.array([1, 300]), bounds=(1, 300))
     strict.extend(np.broadcast_to(np.int64(-1), (3,)))  # a broadcast scalar: no passes
     assert strict.view.tolist() == [-1, -1, -1]
+
+
+def _traced_peak(fn, *args):
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        out = fn(*args)
+        return out, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_first_of_each_memory_grows_with_the_keys_not_their_range(monkeypatch):
+    """One int64 (key, position) pair and one flag per key: ~9 bytes per key whatever the
+    range, plus a chunk's temporaries. A scratch array over the range (what it used before)
+    takes 4 bytes per value of the range, 16 bytes per key here."""
+    monkeypatch.setattr(training, "_CHUNK", 1 << 12)
+    rng = np.random.default_rng(5)
+    n = 400_000
+    keys = rng.integers(0, 4 * n, size=n).astype(np.int32)
+    first, peak = _traced_peak(first_of_each, keys)
+    assert (first == _plain_first(keys)).all()
+    assert peak < 10.5 * n
+
+
+def test_first_of_each_falls_back_to_a_stable_sort_for_keys_too_wide_to_pack():
+    keys = np.array([2**62, 0, 2**62, -(2**62), 0, 5], dtype=np.int64)  # span: 63 bits
+    assert first_of_each(keys).tolist() == [True, True, False, True, False, True]
+
+
+def test_dedup_roots_holds_no_array_of_every_root(run, monkeypatch):
+    """The roots go straight into the sorted pairs: the peak is the pairs (8 bytes per id), the
+    mask and the kept ids (and a chunk's temporaries), not a further array of roots."""
+    monkeypatch.setattr(training, "_CHUNK", chunk := 1 << 9)
+    store = run.internet.store
+    n = len(store) // 6  # (a scratch array over the store would take 24 bytes per id)
+    ids = np.random.default_rng(6).integers(0, len(store), size=n).astype(np.int32)
+    kept, peak = _traced_peak(dedup_roots, store, ids)
+    assert kept.tolist() == ids[_plain_first(store.root(ids))].tolist()
+    assert n > 4000 and peak < (8 + 1 + 4) * n + 64 * chunk
+
+
+def test_retraining_frees_the_raw_pool_once_it_is_deduplicated(run, monkeypatch):
+    """The undeduplicated pool (all crawls ever, for ``accumulate_subsample``) is gone by the
+    time the web budget is sampled: nothing but the deduplication held it."""
+    seen = []
+    dedup, sample = training.dedup_roots, training._sample
+
+    def watch_dedup(store, ids):
+        seen.append([weakref.ref(ids), None])
+        return dedup(store, ids)
+
+    def watch_sample(ids, k, rng):
+        if seen and seen[-1][1] is None:
+            seen[-1][1] = seen[-1][0]() is None
+        return sample(ids, k, rng)
+
+    monkeypatch.setattr(training, "dedup_roots", watch_dedup)
+    monkeypatch.setattr(training, "_sample", watch_sample)
+    model = copy.deepcopy(run)
+    for agent in model.agents_by_type[GenerativeModel]:
+        if agent.config.data.dedup and agent.config.data.mode == "accumulate_subsample":
+            agent.training_set()
+    assert seen and all(freed for _, freed in seen)
