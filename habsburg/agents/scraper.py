@@ -13,6 +13,7 @@ from habsburg.agents.ids import MODEL_IDS
 from habsburg.ecosystem.bitset import BitSet
 from habsburg.ecosystem.detectors import DetectorModel
 from habsburg.ecosystem.edits import EditProcess
+from habsburg.ecosystem.idlists import GapList, joined
 from habsburg.ecosystem.internet import AGGREGATOR_SITE
 from habsburg.ecosystem.rates import false_positive_rate, precision_recall
 from habsburg.ecosystem.sampling import CategoricalTable
@@ -62,7 +63,8 @@ class Scraper(CellAgent):
         self.sites = model.internet.sites_of(AGGREGATOR_SITE, index)
         if self.sites.size:
             self.cell = model.space[int(self.sites[0])]
-        self.crawls: list[np.ndarray] = []
+        #: the ids each crawl kept, for later training (as gaps: 2 bytes per id)
+        self.crawls: list[GapList] = []
         self.crawl_steps: list[int] = []
         #: root documents this scraper's dedup filter has kept (one bit per store row)
         self.seen_root = BitSet(1024)
@@ -90,7 +92,7 @@ class Scraper(CellAgent):
         visits = m.internet.random_walks(c.budget_sites, c.walk_length, rng)  # on model.space
         sampled = self.sample_recent(visits, t)
         kept, stats = self.filter(sampled)
-        self.crawls.append(kept.astype(m.internet.store.id_type))  # kept for later training
+        self.crawls.append(GapList(kept.astype(m.internet.store.id_type)))
         self.crawl_steps.append(t)
         self.last = stats
         m.events.record_crawl(self, stats, m.month, m.date)
@@ -227,9 +229,12 @@ class Scraper(CellAgent):
         )
 
     def __setstate__(self, state: dict) -> None:
-        """Checkpoints written before the dedup memory was packed kept it as booleans."""
+        """Checkpoints written before the dedup memory was packed kept it as booleans, and
+        before crawls were packed, their ids as arrays."""
         if isinstance(state.get("seen_root"), np.ndarray):
             state = {**state, "seen_root": BitSet.from_bools(state["seen_root"])}
+        if any(isinstance(c, np.ndarray) for c in state.get("crawls", ())):  # ... and crawls
+            state = {**state, "crawls": [GapList(c) for c in state["crawls"]]}
         self.__dict__.update(state)
 
     # --- publishing --------------------------------------------------------------------------
@@ -291,4 +296,4 @@ class Scraper(CellAgent):
     def datasets_since(self, step: int) -> np.ndarray:
         """Document ids this scraper kept in crawls at or after ``step``."""
         parts = [ids for ids, s in zip(self.crawls, self.crawl_steps, strict=True) if s >= step]
-        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+        return joined(parts)  # (in the type of the widest crawl)

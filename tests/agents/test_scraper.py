@@ -251,7 +251,7 @@ def test_random_walks_draw_like_a_step_by_step_walk(crawled, n_visits, walk_leng
     assert visits.sum() == n_visits and a.random() == b.random()
 
 
-def test_dedup_memory_is_one_bit_per_document_and_old_checkpoints_load(reposted):
+def test_dedup_memory_and_crawls_are_packed_and_old_checkpoints_load(reposted):
     import pickle
 
     from habsburg.ecosystem.bitset import BitSet
@@ -261,11 +261,16 @@ def test_dedup_memory_is_one_bit_per_document_and_old_checkpoints_load(reposted)
     seen = scraper.seen_root
     assert isinstance(seen, BitSet) and len(seen) > 0
     assert seen.nbytes <= len(store) // 4 + 1024  # a bit per row (doubling: up to 2 bits)
-    # crawls are kept in 32 bits while rows fit them
+    # crawls give their ids back in 32 bits while rows fit them, and are kept as 16-bit gaps
     assert all(c.dtype == np.int32 for c in scraper.crawls)
-    # a checkpoint from before the packing held the dedup memory as booleans
+    kept = sum(len(c) for c in scraper.crawls)
+    assert kept > 1000 and sum(c.nbytes for c in scraper.crawls) <= 2 * kept
+    # a checkpoint from before the packing held the dedup memory as booleans, crawls as arrays
     old = pickle.loads(pickle.dumps(scraper))
     old.__dict__["seen_root"] = seen.to_bools()
+    old.__dict__["crawls"] = [c.ids() for c in scraper.crawls]
     loaded = pickle.loads(pickle.dumps(old))
     assert isinstance(loaded.seen_root, BitSet)
     np.testing.assert_array_equal(loaded.seen_root.to_bools(), seen.to_bools())
+    np.testing.assert_array_equal(loaded.datasets_since(0), scraper.datasets_since(0))
+    assert loaded.datasets_since(0).dtype == np.int32

@@ -1,0 +1,67 @@
+"""Lists of increasing row ids kept as gaps: what scrapers hold of every crawl they ever kept.
+
+A crawl's kept documents are distinct and sorted, and the gap between neighbours is small next
+to the row ids themselves (a few hundred rows at every scale). Kept as its first id and its
+gaps in the narrowest unsigned type that holds them (uint16 almost always), a crawl costs two
+bytes per document instead of four (or eight past 2**31 rows). A run that retrains on all crawls
+ever (``accumulate_subsample``) holds every crawl for the whole run: 40 MB at 10×, 0.4 GB at
+100×, halved this way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+
+
+class GapList:
+    """An increasing integer array as ``first`` and the gaps between neighbours (uint16 or
+    uint32; an array that is not increasing, or whose gaps need more, is kept as it is).
+    ``ids()`` gives the array back exactly, in its integer type."""
+
+    __slots__ = ("dtype", "first", "gaps", "raw")
+
+    def __init__(self, ids: np.ndarray) -> None:
+        ids = np.asarray(ids)
+        self.dtype = ids.dtype
+        self.first, self.gaps, self.raw = 0, None, None
+        gaps = np.diff(ids)
+        if ids.size == 0 or (gaps.size and (gaps.min() < 0 or gaps.max() >= 2**32)):
+            self.raw = ids.copy()
+            return
+        self.first = int(ids[0])
+        widest = int(gaps.max()) if gaps.size else 0
+        self.gaps = gaps.astype(np.uint16 if widest < 2**16 else np.uint32)
+
+    def __len__(self) -> int:
+        return self.raw.size if self.raw is not None else self.gaps.size + 1
+
+    @property
+    def nbytes(self) -> int:
+        return (self.raw if self.raw is not None else self.gaps).nbytes
+
+    def ids(self, out: np.ndarray | None = None) -> np.ndarray:
+        """The ids (written into ``out``, of this list's length, if given)."""
+        if out is None:
+            out = np.empty(len(self), dtype=self.dtype)
+        if self.raw is not None:
+            out[...] = self.raw
+        else:
+            out[0] = self.first
+            out[1:] = np.cumsum(self.gaps, dtype=np.int64) + self.first
+        return out
+
+
+def joined(lists: Iterable[GapList], dtype=None) -> np.ndarray:
+    """The ids of ``lists`` one after another, in one array of ``dtype`` (default: the type
+    that holds all of theirs; no per-list copies beyond one list's gaps summed)."""
+    lists = list(lists)
+    if dtype is None:
+        dtype = np.result_type(*(g.dtype for g in lists)) if lists else np.int64
+    out = np.empty(sum(len(g) for g in lists), dtype=dtype)
+    at = 0
+    for g in lists:
+        g.ids(out[at : at + len(g)])
+        at += len(g)
+    return out
