@@ -60,27 +60,28 @@ class Internet:
         """Documents of ``sites`` from months ``t, t-1, .., t-months+1`` grouped by (age, site):
         ``(rows, offsets, counts)`` with the rows of ``sites[i]`` published ``a`` months before
         ``t`` at ``rows[offsets[a, i] : offsets[a, i] + counts[a, i]]`` (each cell in the store's
-        site-index order). ``rows`` is a view of a buffer that the next call overwrites."""
+        site-index order). ``rows`` is a view of a buffer that the next call overwrites.
+
+        One buffer serves every window: it joins the past months of the longest window the
+        store keeps (or of ``months``, if longer), and shorter windows read its first ages."""
         store, n_sites = self.store, self.n_sites
         past_stop = store.step_slice(t, t).start  # rows before month t never change again
-        past = self._recent.get(months)
-        if past is None or past.key != (t, id(store), past_stop):
-            if any(p.key[0] != t for p in self._recent.values()):
-                self._recent.clear()
-            past = self._recent[months] = _PastMonths.build(store, t, months, n_sites, past_stop)
+        span = max(months, min(store.site_window or months, t + 1))
+        past = self._recent.get(t)
+        if past is None or past.key != (t, id(store), past_stop) or past.months < months:
+            self._recent.clear()
+            past = self._recent[t] = _PastMonths.build(store, t, span, n_sites, past_stop)
         rows_now, starts_now = store.site_index(t, n_sites)
         n_past, n_now = past.n_rows, rows_now.size
         if past.buffer.size < n_past + n_now or past.buffer.dtype != rows_now.dtype:
-            grown = np.empty(n_past + 2 * n_now + 1024, dtype=rows_now.dtype)
-            grown[:n_past] = past.buffer[:n_past]
-            past.buffer = grown
+            past.grow(store, n_past + 2 * n_now + 1024, rows_now.dtype)
         past.buffer[n_past : n_past + n_now] = rows_now
         offsets = np.empty((months, sites.size), dtype=np.int64)
         counts = np.empty((months, sites.size), dtype=np.int64)
         offsets[0] = n_past + starts_now[sites]
         counts[0] = starts_now[sites + 1] - starts_now[sites]
-        offsets[1:] = past.offsets[:, sites]
-        counts[1:] = past.counts[:, sites]
+        offsets[1:] = past.offsets[: months - 1, sites]
+        counts[1:] = past.counts[: months - 1, sites]
         return past.buffer[: n_past + n_now], offsets, counts
 
     def random_walks(self, n_visits: int, walk_length: int, rng: np.random.Generator) -> np.ndarray:
@@ -196,9 +197,12 @@ def pagerank(G: nx.DiGraph) -> np.ndarray:
 @dataclass
 class _PastMonths:
     """Months ``t-1 .. t-months+1`` of the site index joined into one buffer (room left at the
-    end for month ``t``'s rows), with each (age, site) cell's offset and count (ages from 1)."""
+    end for month ``t``'s rows), with each (age, site) cell's offset and count (ages from 1).
+    The store's site index then keeps those months as views of the buffer, so their rows are
+    held once (:meth:`~habsburg.ecosystem.store.DocumentStore.share_site_rows`)."""
 
     key: tuple[int, int, int]
+    months: int
     buffer: np.ndarray
     n_rows: int
     offsets: np.ndarray
@@ -211,7 +215,8 @@ class _PastMonths:
         index = [store.site_index(t - a, n_sites) for a in range(1, months)]
         n_rows = sum(rows.size for rows, _ in index)
         dtype = index[0][0].dtype if index else np.int64
-        buffer = np.empty(n_rows + 1024, dtype=dtype)
+        room = 2 * index[0][0].size + 1024 if index else 1024  # month t: ~ month t-1
+        buffer = np.empty(n_rows + room, dtype=dtype)
         offsets = np.zeros((months - 1, n_sites), dtype=np.int64)
         counts = np.zeros((months - 1, n_sites), dtype=np.int64)
         at = 0
@@ -220,4 +225,22 @@ class _PastMonths:
             offsets[i] = at + starts[:-1]
             counts[i] = np.diff(starts)
             at += rows.size
-        return cls((t, id(store), past_stop), buffer, n_rows, offsets, counts)
+        del index
+        past = cls((t, id(store), past_stop), months, buffer, n_rows, offsets, counts)
+        past.share(store)
+        return past
+
+    def grow(self, store: DocumentStore, size: int, dtype: np.dtype) -> None:
+        """A larger buffer (or one of a wider type) with the past months copied over."""
+        grown = np.empty(size, dtype=np.result_type(self.buffer.dtype, dtype))
+        grown[: self.n_rows] = self.buffer[: self.n_rows]
+        self.buffer = grown
+        self.share(store)
+
+    def share(self, store: DocumentStore) -> None:
+        """Point the store's site index of the past months at their rows in the buffer."""
+        t = self.key[0]
+        for age in range(1, self.months):
+            first = int(self.offsets[age - 1, 0])
+            size = int(self.counts[age - 1].sum())
+            store.share_site_rows(t - age, self.buffer[first : first + size])

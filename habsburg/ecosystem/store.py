@@ -272,10 +272,18 @@ class DocumentStore(CompactColumns):
         starts = np.searchsorted(sites[order], np.arange(n_sites + 1))
         self._site_index[step] = (sl.stop, rows, starts)
         if self.site_window is not None:
-            oldest = max(self._site_index) - self.site_window
+            oldest = max(self._site_index) - self.site_window + 1  # (a crawl's months)
             for old in [s for s in self._site_index if s < oldest]:
                 del self._site_index[old]
         return rows, starts
+
+    def share_site_rows(self, step: int, rows: np.ndarray) -> None:
+        """Keep the site index of finished month ``step`` as ``rows``: a view of a copy of its
+        rows that a caller holds anyway (the internet's buffer of a crawl window's months), so
+        the rows are held once."""
+        cached = self._site_index.get(step)
+        if cached is not None and cached[1].size == rows.size and cached[1].dtype == rows.dtype:
+            self._site_index[step] = (cached[0], rows, cached[2])
 
     def __getstate__(self) -> dict:
         """Checkpoints leave out the site index (a cache, rebuilt on demand)."""

@@ -212,6 +212,19 @@ def test_recent_cells_follow_the_current_month_as_it_grows(crawled):
     check(7, np.array([0, 3, n_sites - 1]))
 
 
+def test_the_window_buffer_holds_the_past_months_once_also_after_growing(crawled):
+    m, t = crawled, crawled.month
+    store, n_sites = m.internet.store, m.internet.n_sites
+    sites = np.arange(n_sites)
+    want = m.internet.recent_cells(t, 4, sites)[0].copy()
+    past = m.internet._recent[t]
+    past.grow(store, 2 * past.buffer.size, past.buffer.dtype)  # (as a month's reposts may)
+    for a in range(1, 4):
+        rows, starts = store.site_index(t - a, n_sites)
+        assert rows.base is past.buffer and rows.size == starts[-1]
+    np.testing.assert_array_equal(m.internet.recent_cells(t, 4, sites)[0], want)
+
+
 def test_classifier_follows_its_settings():
     m = simulate(tiny_scenario(), steps=1)
     scraper = m.scrapers[1]
