@@ -73,7 +73,7 @@ class Internet:
             past = self._recent[t] = _PastMonths.build(store, t, span, n_sites, past_stop)
         rows_now, starts_now = store.site_index(t, n_sites)
         n_past, n_now = past.n_rows, rows_now.size
-        if past.buffer.size < n_past + n_now or past.buffer.dtype != rows_now.dtype:
+        if past.buffer.size < n_past + n_now or not np.can_cast(rows_now.dtype, past.buffer.dtype):
             past.grow(store, n_past + 2 * n_now + 1024, rows_now.dtype)
         past.buffer[n_past : n_past + n_now] = rows_now
         offsets = np.empty((months, sites.size), dtype=np.int64)
