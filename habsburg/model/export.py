@@ -209,9 +209,10 @@ def month_row_groups(store: Any, size: int | None = None, least: int | None = No
     A group never holds part of a month beside another month, so a reader that filters on
     ``step`` (``Run.table(..., steps=)``, pyarrow's ``filters``) reads only groups of the months
     it asks for: Parquet keeps each group's least and greatest ``step``. (Small groups compress
-    worse: the baseline's ``documents.parquet`` is 33.4 MB in groups of 1 M rows, 35.2 MB in
+    worse: the baseline's ``documents.parquet`` was 33.4 MB in groups of 1 M rows, 35.2 MB in
     groups of at least 512 k whole months, 37.9 MB of at least 256 k, 40.6 MB of one month
-    (~15 k documents) each.)"""
+    (~15 k documents) each, all with every column dictionary-coded; 32.3 MB in groups of at
+    least 512 k now that columns of distinct values are not.)"""
     size = ROW_GROUP if size is None else size
     least = size // 2 if least is None else least
     bounds = np.unique(store.month_bounds()).tolist()
@@ -255,6 +256,10 @@ TABLE_ORDER = (
 )
 #: the tables :func:`write_tables` streams from the store's columns
 STORE_TABLES = ("documents", "error_claims")
+#: their columns whose values are (nearly) all distinct, written without the dictionary that
+#: Parquet would build for each row group and then abandon (its hash tables were ~70 MB of the
+#: export's memory at 10×; the files differ by a few percent, the values not at all)
+_DISTINCT = frozenset({"id", "document", "synthetic_fraction", "quality"})
 
 
 def tables(model: Any, *, documents: bool = True) -> dict[str, pd.DataFrame]:
@@ -274,6 +279,7 @@ def write_tables(model: Any, out_dir: Path, small: dict[str, pd.DataFrame] | Non
     Parquet in row groups of :data:`ROW_GROUP` (no DataFrame of the whole store); ``small``
     are the other tables if already built."""
     small = tables(model, documents=False) if small is None else small
+    _release_memory()  # (what the month loop freed)
     files = []
     for name in TABLE_ORDER:
         path = Path(out_dir) / f"{name}.parquet"
@@ -281,6 +287,7 @@ def write_tables(model: Any, out_dir: Path, small: dict[str, pd.DataFrame] | Non
             _stream_store_table(model.internet.store, name, path)
         elif name in small:
             small[name].to_parquet(path, index=False)
+            _release_memory()
         else:
             continue
         files.append(path.name)
@@ -301,7 +308,6 @@ def _arrow_batch(columns: dict[str, np.ndarray]):
 
 
 def _stream_store_table(store: Any, name: str, path: Path) -> None:
-    import pyarrow as pa
     import pyarrow.parquet as pq
 
     if name == "documents":
@@ -316,11 +322,21 @@ def _stream_store_table(store: Any, name: str, path: Path) -> None:
         for columns in chunks:
             batch = _arrow_batch(columns)
             if writer is None:
-                writer = pq.ParquetWriter(path, batch.schema)
+                coded = [c for c in batch.schema.names if c not in _DISTINCT]
+                writer = pq.ParquetWriter(path, batch.schema, use_dictionary=coded)
             writer.write_batch(batch)
     finally:
         if writer is not None:
             writer.close()
-        # the next table's buffers start from memory returned to the system, not on top of
-        # this one's (pyarrow's pool keeps what it freed: ~50 MB at 10x)
-        pa.default_memory_pool().release_unused()
+        _release_memory()
+
+
+def _release_memory() -> None:
+    """Return freed memory to the system, so the next table's buffers do not sit on top of what
+    the last one (or the month loop) freed: pyarrow's pool keeps what it freed (~50 MB after a
+    streamed table at 10×), and so does the C allocator (pyarrow's system pool releases it:
+    ``malloc_trim`` where the C library has it, nothing elsewhere)."""
+    import pyarrow as pa
+
+    pa.default_memory_pool().release_unused()
+    pa.system_memory_pool().release_unused()

@@ -5,6 +5,7 @@ import pickle
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 from batches import plain_batch
 from tinyscenario import tiny_scenario
@@ -133,6 +134,15 @@ def test_streamed_tables_equal_the_in_memory_ones(narrow_run, tmp_path):
         got = pd.read_parquet(tmp_path / f"{name}.parquet")
         pd.testing.assert_frame_equal(got, expected[name], check_dtype=False, obj=name)
         assert str(got["kind"].dtype) == "category"
+        # columns of distinct values are written plainly, the others dictionary-coded
+        meta = pq.ParquetFile(tmp_path / f"{name}.parquet").metadata.row_group(0)
+        coded = {
+            meta.column(i).path_in_schema: "RLE_DICTIONARY" in meta.column(i).encodings
+            for i in range(meta.num_columns)
+        }
+        distinct = {"id", "document", "synthetic_fraction", "quality"} & set(coded)
+        assert distinct and not any(coded[c] for c in distinct)
+        assert coded["kind"] and coded["step"]
 
 
 def test_the_on_disk_store_gives_the_same_tables_as_the_in_memory_one(narrow_run, tmp_path):
