@@ -49,7 +49,9 @@ class GapList:
             out[...] = self.raw
         else:
             out[0] = self.first
-            out[1:] = np.cumsum(self.gaps, dtype=np.int64) + self.first
+            # summed in the ids' own type: every partial sum is below the last id
+            np.cumsum(self.gaps, dtype=out.dtype, out=out[1:])
+            out[1:] += out.dtype.type(self.first)
         return out
 
 
