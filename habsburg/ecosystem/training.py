@@ -45,6 +45,20 @@ def _position_bits(n: int) -> int:
     return max(int(n - 1).bit_length(), 1)
 
 
+def _packed_pairs(n: int, shift: int, keys_of, lo: int = 0) -> np.ndarray:
+    """``pairs[i] = (key_i - lo) << shift | i`` (int64), filled a chunk at a time from
+    ``keys_of(a, b)``, the keys of positions ``a .. b - 1``."""
+    pairs = np.empty(n, dtype=np.int64)
+    for a in range(0, n, _CHUNK):
+        block = pairs[a : a + _CHUNK]
+        block[...] = keys_of(a, a + block.size)
+        if lo:
+            block -= lo
+        block <<= shift
+        block |= np.arange(a, a + block.size, dtype=np.int64)
+    return pairs
+
+
 def _first_of_pairs(pairs: np.ndarray, shift: int) -> np.ndarray:
     """Mask of first occurrences from ``pairs[i] = key_i << shift | i`` (int64; sorted in
     place): after one sort each key's pairs are adjacent and its first position comes first,
@@ -76,14 +90,7 @@ def first_of_each(keys: np.ndarray) -> np.ndarray:
     lo, hi = int(keys.min()), int(keys.max())
     shift = _position_bits(n)
     if (hi - lo).bit_length() + shift <= 63:
-        pairs = np.empty(n, dtype=np.int64)
-        for a in range(0, n, _CHUNK):
-            block = pairs[a : a + _CHUNK]
-            block[...] = keys[a : a + _CHUNK]
-            block -= lo
-            block <<= shift
-            block |= np.arange(a, a + block.size, dtype=np.int64)
-        return _first_of_pairs(pairs, shift)
+        return _first_of_pairs(_packed_pairs(n, shift, lambda a, b: keys[a:b], lo), shift)
     order = np.argsort(keys, kind="stable")
     ordered = keys[order]
     starts = np.empty(n, dtype=bool)
@@ -107,12 +114,7 @@ def dedup_roots(store: DocumentStore, ids: np.ndarray) -> np.ndarray:
         return ids[first_of_each(roots)]
     if n == 0:
         return ids
-    pairs = np.empty(n, dtype=np.int64)
-    for a in range(0, n, _CHUNK):
-        block = pairs[a : a + _CHUNK]
-        block[...] = store.root(ids[a : a + _CHUNK])
-        block <<= shift
-        block |= np.arange(a, a + block.size, dtype=np.int64)
+    pairs = _packed_pairs(n, shift, lambda a, b: store.root(ids[a:b]))
     return ids[_first_of_pairs(pairs, shift)]
 
 
