@@ -36,8 +36,9 @@ def test_first_of_each_in_chunks_is_the_first_occurrence(monkeypatch, seed):
     monkeypatch.setattr(training, "_CHUNK", 7)  # many chunks, duplicates across their borders
     rng = np.random.default_rng(seed)
     keys = rng.integers(100, 100 + int(rng.integers(5, 60)), size=int(rng.integers(1, 200)))
-    for k in (keys, keys.astype(np.int32)):
-        assert (first_of_each(k) == _plain_first(k)).all()
+    for k in (keys, keys.astype(np.int32), np.sort(keys)):
+        for nearly_sorted in (False, True):
+            assert (first_of_each(k, nearly_sorted) == _plain_first(k)).all()
 
 
 def test_roots_and_dedup_keep_the_pool_type_and_values(run):
@@ -143,15 +144,34 @@ def test_first_of_each_falls_back_to_a_stable_sort_for_keys_too_wide_to_pack():
 
 
 def test_dedup_roots_holds_no_array_of_every_root(run, monkeypatch):
-    """The roots go straight into the sorted pairs: the peak is the pairs (8 bytes per id), the
-    mask and the kept ids (and a chunk's temporaries), not a further array of roots."""
+    """Chunk by chunk, with the roots kept so far as one bit per row of the store: the peak is
+    the mask (1 byte per id), the kept ids (4), the bits and a chunk's temporaries. Sorting
+    (root, position) pairs of the whole pool (what it did before) took 8 bytes more per id,
+    a scratch array over the store 24 more."""
     monkeypatch.setattr(training, "_CHUNK", chunk := 1 << 9)
     store = run.internet.store
-    n = len(store) // 6  # (a scratch array over the store would take 24 bytes per id)
+    n = len(store) // 6
     ids = np.random.default_rng(6).integers(0, len(store), size=n).astype(np.int32)
     kept, peak = _traced_peak(dedup_roots, store, ids)
     assert kept.tolist() == ids[_plain_first(store.root(ids))].tolist()
-    assert n > 4000 and peak < (8 + 1 + 4) * n + 64 * chunk
+    assert n > 4000 and peak < (1 + 4) * n + len(store) / 8 + 64 * chunk
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_dedup_roots_across_chunks_keeps_the_first_copy(run, monkeypatch, seed):
+    """Copies of one original in different chunks, and in the same chunk: only the first in
+    pool order is kept, also when the pool is crawls of increasing ids (long sorted runs)."""
+    monkeypatch.setattr(training, "_CHUNK", 1 << 6)
+    store = run.internet.store
+    rng = np.random.default_rng(seed)
+    reposts = np.flatnonzero(store.original >= 0)
+    originals = store.original[reposts]
+    crawls = [np.sort(rng.choice(len(store), 300, replace=False)) for _ in range(4)]
+    crawls.append(rng.permutation(np.concatenate([reposts[:200], originals[:200]])))
+    ids = np.concatenate(crawls)
+    assert reposts.size >= 200
+    kept = dedup_roots(store, ids)
+    assert kept.tolist() == ids[_plain_first(store.root(ids))].tolist()
 
 
 def test_retraining_frees_the_raw_pool_once_it_is_deduplicated(run, monkeypatch):
