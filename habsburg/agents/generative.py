@@ -218,7 +218,8 @@ class GenerativeModel(mesa.Agent):
         learners = self.new_learners()
         learners.concepts.fit(data.concept_counts)
         learners.facts.fit(data.fact_counts)
-        learners.style.fit(data.style)
+        # nothing reads the training set's styles after the fit: centred in place (no copy)
+        learners.style.fit(data.style, overwrite_input=True)
         self.learners = learners
         self.generation += 1
         self.last_retrain_step = m.month

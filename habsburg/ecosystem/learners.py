@@ -320,10 +320,13 @@ class StyleLearner:
         """Delta degrees of freedom of the covariance: 1 for ``unbiased``, 0 for ``mle``."""
         return 1 if self.estimator == "unbiased" else 0
 
-    def fit(self, X: np.ndarray) -> StyleLearner:
-        """Fit mean and covariance of an (M, d) array (or (M,) when d = 1)."""
+    def fit(self, X: np.ndarray, overwrite_input: bool = False) -> StyleLearner:
+        """Fit mean and covariance of an (M, d) array (or (M,) when d = 1).
+
+        ``overwrite_input``: a float64 ``X`` is centred in place instead of copied (the same
+        fit, without a second array of its size); its values are then meaningless."""
         X = np.asarray(X, dtype=np.float64).reshape(-1, self.dim)
-        self.mean_, self.cov_ = self._fit_gaussian(X)
+        self.mean_, self.cov_ = self._fit_gaussian(X, overwrite_input)
         return self
 
     def fit_batch(self, X: np.ndarray) -> StyleLearner:
@@ -338,14 +341,21 @@ class StyleLearner:
         self.mean_, self.cov_ = self._fit_gaussian(X)
         return self
 
-    def _fit_gaussian(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Mean and scatter / (M − ddof) over the sample axis of an (..., M, d) array."""
+    def _fit_gaussian(
+        self, X: np.ndarray, overwrite_input: bool = False
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and scatter / (M − ddof) over the sample axis of an (..., M, d) array
+        (``overwrite_input``: centred in place)."""
         m = X.shape[-2]
         ddof = self.ddof
         if m - ddof < 1:
             raise ValueError(f"need at least {ddof + 1} samples to fit a StyleLearner, got {m}")
         mean = X.mean(axis=-2)
-        centred = X - mean[..., None, :]
+        if overwrite_input:
+            centred = X
+            centred -= mean[..., None, :]
+        else:
+            centred = X - mean[..., None, :]
         return mean, np.swapaxes(centred, -1, -2) @ centred / (m - ddof)
 
     @property

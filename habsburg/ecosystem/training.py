@@ -41,6 +41,16 @@ def _sample(ids: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
 _CHUNK = 1 << 18
 
 
+def _gather_float64(values: np.ndarray, ids: np.ndarray, extra: int = 0) -> np.ndarray:
+    """``values[ids]`` (rows of a float32 column) as float64, gathered a chunk at a time into
+    an array with ``extra`` more rows left to fill: no float32 copy of every row beside it."""
+    out = np.empty((ids.size + extra, *values.shape[1:]), dtype=np.float64)
+    for a in range(0, ids.size, _CHUNK):
+        b = min(a + _CHUNK, ids.size)
+        out[a:b] = np.take(values, ids[a:b], axis=0)
+    return out
+
+
 def _position_bits(n: int) -> int:
     """Bits that hold every position ``0 .. n - 1``."""
     return max(int(n - 1).bit_length(), 1)
@@ -213,7 +223,9 @@ def build_training_set(
     concept_counts = store.concept_counts(ids, K).astype(np.float64)
     fact_counts, n_wrong, n_claims = store.claim_counts(ids, F, V)
     fact_counts = fact_counts.astype(np.float64)
-    style = np.take(store.style, ids, axis=0).astype(np.float64)
+    # room for the sensor and distillation rows too, so no vstack copies the web's rows
+    extra = n_sensor + (n_distill if teacher is not None else 0)
+    style = _gather_float64(store.style, ids, extra)
     mean_concepts = concept_counts.sum() / max(ids.size, 1) if ids.size else 12.0
     mean_claims = n_claims / max(ids.size, 1) if ids.size else facts_per_doc
 
@@ -221,7 +233,7 @@ def build_training_set(
         concept_counts += rng.multinomial(int(n_sensor * mean_concepts), world.p_human)
         sf = sample_categorical(world.fact_popularity, int(n_sensor * mean_claims), rng)
         np.add.at(fact_counts, (sf, world.true_values[sf]), 1)
-        style = np.vstack([style, world.sample_human_style(n_sensor, rng)])
+        style[ids.size : ids.size + n_sensor] = world.sample_human_style(n_sensor, rng)
 
     distilled = 0
     if n_distill and teacher is not None:
@@ -235,7 +247,7 @@ def build_training_set(
         if registry is not None:
             registry.register(df, dv, MODEL, teacher.index, teacher.index, step)
         np.add.at(fact_counts, (df, dv), 1)
-        style = np.vstack([style, teacher.learners.style.sample(n_distill, rng)])
+        style[ids.size + n_sensor :] = teacher.learners.style.sample(n_distill, rng)
 
     if concept_counts.sum() == 0:  # nothing crawled yet: fall back to the human archive
         concept_counts += rng.multinomial(max(1000, int(budget * 12)), world.p_human)

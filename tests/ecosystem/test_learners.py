@@ -1,3 +1,5 @@
+import tracemalloc
+
 import numpy as np
 import pytest
 
@@ -174,3 +176,20 @@ def test_learners_pickled_before_their_caches_existed_still_load_and_sample():
     a = pickle.loads(pickle.dumps(facts)).sample(np.arange(5), np.random.default_rng(1))
     b = facts.sample(np.arange(5), np.random.default_rng(1))
     np.testing.assert_array_equal(a[0], b[0])
+
+
+def test_style_fit_overwriting_its_input_is_the_same_fit_without_a_copy():
+    """``overwrite_input`` centres the (float64) input in place: bit-for-bit the same mean and
+    covariance, and no second array of the input's size."""
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(20_000, 8)) @ rng.normal(size=(8, 8)) + rng.normal(size=8)
+    plain = StyleLearner(8).fit(x.copy())
+    tracemalloc.start()
+    try:
+        owned = StyleLearner(8).fit(x, overwrite_input=True)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert np.array_equal(owned.mean_, plain.mean_) and np.array_equal(owned.cov_, plain.cov_)
+    assert peak < x.nbytes / 4  # (a centred copy would be x.nbytes)
+    np.testing.assert_allclose(x.mean(axis=0), 0, atol=1e-9)  # the input was centred

@@ -196,3 +196,19 @@ def test_retraining_frees_the_raw_pool_once_it_is_deduplicated(run, monkeypatch)
         if agent.config.data.dedup and agent.config.data.mode == "accumulate_subsample":
             agent.training_set()
     assert seen and all(freed for _, freed in seen)
+
+
+def test_styles_are_gathered_into_float64_a_chunk_at_a_time(run, monkeypatch):
+    """The training set's styles: exactly the store's float32 rows as float64, with room left
+    for the sensor and distillation rows, and no float32 copy of every row beside them (which
+    would add half the result's size to the peak)."""
+    store = run.internet.store
+    ids = np.random.default_rng(8).integers(0, len(store), size=len(store) // 3)
+    monkeypatch.setattr(training, "_CHUNK", 7)
+    small = training._gather_float64(store.style, ids[:50], extra=3)
+    assert small.shape == (53, store.style_dim) and small.dtype == np.float64
+    assert np.array_equal(small[:50], store.style[ids[:50]].astype(np.float64))
+    monkeypatch.setattr(training, "_CHUNK", chunk := 1 << 10)
+    out, peak = _traced_peak(training._gather_float64, store.style, ids, 0)
+    assert np.array_equal(out, store.style[ids].astype(np.float64))
+    assert peak < out.nbytes + 64 * chunk * store.style_dim
