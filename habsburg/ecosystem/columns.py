@@ -5,6 +5,7 @@ float column with few distinct values, and the expected number of documents a sc
 
 from __future__ import annotations
 
+import mmap
 from dataclasses import dataclass
 
 import numpy as np
@@ -13,6 +14,9 @@ from habsburg.ecosystem.publishing import adoption_level
 from habsburg.scenarios.errors import ScenarioError
 
 _INT_TYPES = (np.int8, np.int16, np.int32, np.int64)
+
+#: reservations from this size up are mapped in small pages (see :meth:`Column._allocate`)
+SMALL_PAGES_FROM = 1 << 22
 
 #: producer kinds (the store's column ``kind``)
 HUMAN, HYBRID, MODEL, FARM, REPOST = 0, 1, 2, 3, 4
@@ -93,7 +97,18 @@ class Column:
         )
 
     def _allocate(self, dtype: np.dtype, shape: tuple[int, ...]) -> np.ndarray:
-        return np.zeros(shape, dtype=dtype)  # untouched pages of a zeroed array cost nothing
+        """A zeroed reservation (untouched pages cost nothing). numpy asks Linux for 2 MB huge
+        pages on arrays of 4 MB and more, so each column's partly written last huge page is
+        resident ahead of its documents (~20 MB over the store's columns at 10×); a large
+        reservation is mapped with that advice reversed, so it grows by 4 kB pages."""
+        nbytes = int(np.prod(shape)) * dtype.itemsize
+        advice = getattr(mmap, "MADV_NOHUGEPAGE", None)
+        if nbytes < SMALL_PAGES_FROM or advice is None:
+            return np.zeros(shape, dtype=dtype)
+        # private and anonymous (as malloc's are): zero pages until written, copied on fork
+        pages = mmap.mmap(-1, nbytes, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+        pages.madvise(advice)
+        return np.frombuffer(pages, dtype=dtype).reshape(shape)
 
     def _resize(self, dtype: np.dtype, capacity: int) -> None:
         grown = self._allocate(dtype, (capacity, *self.data.shape[1:]))

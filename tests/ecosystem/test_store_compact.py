@@ -3,11 +3,13 @@ paraphrase as one-byte codes, originals for reposts only. Every value read back 
 appended, exactly as the former one-value-per-document columns held it."""
 
 import pickle
+import sys
 
 import numpy as np
 import pytest
 from tinyscenario import tiny_scenario
 
+from habsburg.ecosystem import columns
 from habsburg.ecosystem.columns import Column
 from habsburg.ecosystem.compact import CodeTable
 from habsburg.ecosystem.store import DOCUMENT_COLUMNS, REPOST, Batch, ColumnTypes, DocumentStore
@@ -195,3 +197,34 @@ def test_a_checkpoint_with_the_old_columns_loads_in_the_compact_layout(recorded)
     batch = _doc_batch(2, 0.3, original=np.array([0, -1]), dim=restored.style_dim)
     restored.append(batch, step=step)
     assert restored.original[-2:].tolist() == [0, -1] and len(restored) == len(recorded) + 2
+
+
+def _vm_flags(address: int) -> list[str]:
+    """The VmFlags of the mapping of this process that holds ``address`` (Linux smaps)."""
+    inside = False
+    with open("/proc/self/smaps") as fh:
+        for line in fh:
+            head = line.split()[0]
+            if "-" in head and not head.endswith(":"):
+                lo, hi = (int(x, 16) for x in head.split("-"))
+                inside = lo <= address < hi
+            elif inside and head == "VmFlags:":
+                return line.split()[1:]
+    raise AssertionError("no mapping holds the address")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads Linux /proc/self/smaps")
+def test_large_reservations_grow_by_small_private_pages():
+    """numpy advises huge pages for arrays of 4 MB and more, which keeps up to 2 MB resident
+    ahead of each column's documents; a large column reservation reverses that advice (``nh``)
+    in a private mapping (not ``sh``: a forked worker must not write into its parent's store),
+    and a small one stays an ordinary numpy array. Both read and write as before."""
+    big = Column(np.float32, width=8, capacity=1 << 18)
+    assert big.data.nbytes >= columns.SMALL_PAGES_FROM
+    big.extend(np.arange(16, dtype=np.float32).reshape(2, 8))
+    flags = _vm_flags(big.data.ctypes.data)
+    assert "nh" in flags and "hg" not in flags and "sh" not in flags
+    assert big.view.sum() == 120 and big.data[2:].max() == 0
+    assert pickle.loads(pickle.dumps(big)).view.tolist() == big.view.tolist()
+    small = Column(np.int16, capacity=1024)
+    assert small.data.base is None
