@@ -126,9 +126,13 @@ def test_capacity_is_reserved_up_front_and_the_site_index_stays_in_the_crawl_win
     np.testing.assert_array_equal(restored.concepts, store.concepts)
 
 
-def test_streamed_tables_equal_the_in_memory_ones(narrow_run, tmp_path):
+def test_streamed_tables_equal_the_in_memory_ones(narrow_run, tmp_path, monkeypatch):
+    monkeypatch.setattr(export, "CLAIM_ROW_GROUP", 50)
     files = export.write_tables(narrow_run, tmp_path)
     expected = narrow_run.tables()
+    claim_groups = pq.ParquetFile(tmp_path / "error_claims.parquet").metadata.num_row_groups
+    assert len(expected["error_claims"]) > 100
+    assert claim_groups == -(-len(expected["error_claims"]) // 50)
     assert files == [f"{name}.parquet" for name in expected]
     for name in ("documents", "error_claims"):
         got = pd.read_parquet(tmp_path / f"{name}.parquet")
@@ -143,6 +147,38 @@ def test_streamed_tables_equal_the_in_memory_ones(narrow_run, tmp_path):
         distinct = {"id", "document", "synthetic_fraction", "quality"} & set(coded)
         assert distinct and not any(coded[c] for c in distinct)
         assert coded["kind"] and coded["step"]
+
+
+def _dictionary_coded(path) -> dict[str, bool]:
+    meta = pq.ParquetFile(path).metadata.row_group(0)
+    return {
+        meta.column(i).path_in_schema: "RLE_DICTIONARY" in meta.column(i).encodings
+        for i in range(meta.num_columns)
+    }
+
+
+def test_small_tables_write_mostly_distinct_numbers_without_dictionaries(
+    narrow_run, tmp_path, monkeypatch
+):
+    """In tables of PLAIN_FROM_ROWS rows or more (lowered here to cover the tiny run), numeric
+    columns with more distinct values than half the rows have no Parquet dictionary; the rest
+    keep theirs, and every table reads back equal to the one in memory."""
+    monkeypatch.setattr(export, "PLAIN_FROM_ROWS", 1)
+    export.write_tables(narrow_run, tmp_path)
+    expected = narrow_run.tables()
+    for name, frame in expected.items():
+        if name not in export.STORE_TABLES:
+            got = pd.read_parquet(tmp_path / f"{name}.parquet")
+            pd.testing.assert_frame_equal(got, frame, check_dtype=False, obj=name)
+    z = expected["z_samples"]
+    assert z["document"].nunique() > len(z) // 2
+    coded = _dictionary_coded(tmp_path / "z_samples.parquet")
+    assert not coded["document"] and not coded["classifier_score"]
+    assert coded["scraper"] and coded["kind"] and coded["paraphrase"]
+    monkeypatch.setattr(export, "PLAIN_FROM_ROWS", len(z) + 1)  # below it: every dictionary
+    (tmp_path / "all").mkdir()
+    export.write_tables(narrow_run, tmp_path / "all")
+    assert all(_dictionary_coded(tmp_path / "all" / "z_samples.parquet").values())
 
 
 def test_the_on_disk_store_gives_the_same_tables_as_the_in_memory_one(narrow_run, tmp_path):
