@@ -5,6 +5,7 @@ float column with few distinct values, and the expected number of documents a sc
 
 from __future__ import annotations
 
+import contextlib
 import mmap
 from dataclasses import dataclass
 
@@ -107,7 +108,8 @@ class Column:
             return np.zeros(shape, dtype=dtype)
         # private and anonymous (as malloc's are): zero pages until written, copied on fork
         pages = mmap.mmap(-1, nbytes, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
-        pages.madvise(advice)
+        with contextlib.suppress(OSError):  # a kernel without huge pages refuses the advice
+            pages.madvise(advice)
         return np.frombuffer(pages, dtype=dtype).reshape(shape)
 
     def _resize(self, dtype: np.dtype, capacity: int) -> None:

@@ -2,6 +2,8 @@
 paraphrase as one-byte codes, originals for reposts only. Every value read back must be the one
 appended, exactly as the former one-value-per-document columns held it."""
 
+import mmap
+import os
 import pickle
 import sys
 
@@ -223,8 +225,29 @@ def test_large_reservations_grow_by_small_private_pages():
     assert big.data.nbytes >= columns.SMALL_PAGES_FROM
     big.extend(np.arange(16, dtype=np.float32).reshape(2, 8))
     flags = _vm_flags(big.data.ctypes.data)
-    assert "nh" in flags and "hg" not in flags and "sh" not in flags
+    assert "hg" not in flags and "sh" not in flags
+    if os.path.exists("/sys/kernel/mm/transparent_hugepage/enabled"):  # else: no advice to take
+        assert "nh" in flags
     assert big.view.sum() == 120 and big.data[2:].max() == 0
     assert pickle.loads(pickle.dumps(big)).view.tolist() == big.view.tolist()
     small = Column(np.int16, capacity=1024)
     assert small.data.base is None
+
+
+@pytest.mark.skipif(not hasattr(mmap, "MADV_NOHUGEPAGE"), reason="no huge-page advice here")
+def test_a_kernel_refusing_the_page_advice_still_gets_a_column(monkeypatch):
+    """A Linux kernel built without huge pages answers the advice with EINVAL: the column is
+    the same private zeroed mapping, just unadvised."""
+
+    refused = []
+
+    class Refusing(mmap.mmap):
+        def madvise(self, *args):
+            refused.append(args)
+            raise OSError(22, "Invalid argument")
+
+    monkeypatch.setattr(mmap, "mmap", Refusing)
+    col = Column(np.int32, capacity=columns.SMALL_PAGES_FROM)
+    col.extend(np.arange(5, dtype=np.int32))
+    assert refused == [(mmap.MADV_NOHUGEPAGE,)]
+    assert col.view.tolist() == [0, 1, 2, 3, 4] and col.data[5:].max() == 0
