@@ -1,7 +1,6 @@
-import tracemalloc
-
 import numpy as np
 import pytest
+from tracing import traced_peak
 
 from habsburg.ecosystem.learners import (
     ConceptLearner,
@@ -184,12 +183,7 @@ def test_style_fit_overwriting_its_input_is_the_same_fit_without_a_copy():
     rng = np.random.default_rng(4)
     x = rng.normal(size=(20_000, 8)) @ rng.normal(size=(8, 8)) + rng.normal(size=8)
     plain = StyleLearner(8).fit(x.copy())
-    tracemalloc.start()
-    try:
-        owned = StyleLearner(8).fit(x, overwrite_input=True)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    owned, peak = traced_peak(StyleLearner(8).fit, x, True)
     assert np.array_equal(owned.mean_, plain.mean_) and np.array_equal(owned.cov_, plain.cov_)
     assert peak < x.nbytes / 4  # (a centred copy would be x.nbytes)
     np.testing.assert_allclose(x.mean(axis=0), 0, atol=1e-9)  # the input was centred

@@ -9,6 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 from batches import plain_batch
 from tinyscenario import tiny_scenario
+from tracing import traced_peak
 
 from habsburg.ecosystem.store import ColumnTypes, DocumentStore, int_type
 from habsburg.model import export
@@ -234,18 +235,11 @@ def test_counting_statistics_a_chunk_at_a_time_equal_the_whole_gather(
 
 
 def test_counting_statistics_hold_a_chunk_of_draws_not_the_whole_gather(narrow_run):
-    import tracemalloc
-
     store, world = narrow_run.internet.store, narrow_run.world
     ids = np.tile(np.arange(len(store), dtype=np.int64), 1 + 400_000 // len(store))[:400_000]
 
     def peak(fn):
-        tracemalloc.start()
-        try:
-            fn()
-            return tracemalloc.get_traced_memory()[1]
-        finally:
-            tracemalloc.stop()
+        return traced_peak(fn)[1]
 
     whole = peak(lambda: np.bincount(store.concept_rows(ids)[1], minlength=world.config.concepts))
     chunked = peak(lambda: store.concept_counts(ids, world.config.concepts))

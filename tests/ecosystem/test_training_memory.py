@@ -2,12 +2,12 @@
 training sets the plain wide-integer code built, and draws the same random numbers."""
 
 import copy
-import tracemalloc
 import weakref
 
 import numpy as np
 import pytest
 from tinyscenario import tiny_scenario
+from tracing import traced_peak
 
 from habsburg.agents.generative import GenerativeModel
 from habsburg.agents.scraper import Scraper
@@ -115,16 +115,6 @@ def test_known_bounds_widen_or_refuse_like_measured_ones():
     assert strict.view.tolist() == [-1, -1, -1]
 
 
-def _traced_peak(fn, *args):
-    tracemalloc.start()
-    try:
-        tracemalloc.reset_peak()
-        out = fn(*args)
-        return out, tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-
-
 def test_first_of_each_memory_grows_with_the_keys_not_their_range(monkeypatch):
     """One int64 (key, position) pair and one flag per key: ~9 bytes per key whatever the
     range, plus a chunk's temporaries. A scratch array over the range (what it used before)
@@ -133,7 +123,7 @@ def test_first_of_each_memory_grows_with_the_keys_not_their_range(monkeypatch):
     rng = np.random.default_rng(5)
     n = 400_000
     keys = rng.integers(0, 4 * n, size=n).astype(np.int32)
-    first, peak = _traced_peak(first_of_each, keys)
+    first, peak = traced_peak(first_of_each, keys)
     assert (first == _plain_first(keys)).all()
     assert peak < 10.5 * n
 
@@ -152,7 +142,7 @@ def test_dedup_roots_holds_no_array_of_every_root(run, monkeypatch):
     store = run.internet.store
     n = len(store) // 6
     ids = np.random.default_rng(6).integers(0, len(store), size=n).astype(np.int32)
-    kept, peak = _traced_peak(dedup_roots, store, ids)
+    kept, peak = traced_peak(dedup_roots, store, ids)
     assert kept.tolist() == ids[_plain_first(store.root(ids))].tolist()
     assert n > 4000 and peak < (1 + 4) * n + len(store) / 8 + 64 * chunk
 
@@ -209,6 +199,6 @@ def test_styles_are_gathered_into_float64_a_chunk_at_a_time(run, monkeypatch):
     assert small.shape == (53, store.style_dim) and small.dtype == np.float64
     assert np.array_equal(small[:50], store.style[ids[:50]].astype(np.float64))
     monkeypatch.setattr(training, "_CHUNK", chunk := 1 << 10)
-    out, peak = _traced_peak(training._gather_float64, store.style, ids, 0)
+    out, peak = traced_peak(training._gather_float64, store.style, ids, 0)
     assert np.array_equal(out, store.style[ids].astype(np.float64))
     assert peak < out.nbytes + 64 * chunk * store.style_dim
