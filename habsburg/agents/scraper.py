@@ -271,6 +271,7 @@ class Scraper(CellAgent):
             )
         concept_lengths, concepts = store.concept_rows(ids)
         claim_lengths, claim_idx = store.claim_rows(ids)
+        claim_facts, claim_values = store.claims_at(claim_idx)
         batch = Batch(
             site=self.sites[rng.integers(0, self.sites.size, size=n)],
             kind=REPOST,
@@ -284,8 +285,8 @@ class Scraper(CellAgent):
             concept_lengths=concept_lengths,
             concepts=concepts,
             claim_lengths=claim_lengths,
-            claim_facts=store.claim_facts[claim_idx],
-            claim_values=store.claim_values[claim_idx],
+            claim_facts=claim_facts,
+            claim_values=claim_values,
             claim_errors=store.claim_error_ids(claim_idx),
             original=store.root(ids),
             paraphrase=paraphrase,

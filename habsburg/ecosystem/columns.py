@@ -55,6 +55,10 @@ class ColumnTypes:
     error: np.dtype = np.dtype(np.int32)
     row: np.dtype = np.dtype(np.int64)
     tokens: np.dtype = np.dtype(np.int32)
+    #: a fact claim is stored as one code, ``fact × values + value`` (:func:`claim_type`)
+    claim: np.dtype = np.dtype(np.int64)
+    #: the codes' base: the values a fact can take
+    values: int = 1 << 15
 
     @classmethod
     def for_scenario(cls, sc, expected_documents: int = 0) -> ColumnTypes:
@@ -82,7 +86,18 @@ class ColumnTypes:
             row=int_type(rows, np.int64, "the expected number of documents"),
             # lengths are lognormal (σ = 0.5): 40× the mean is ~7σ; rarer ones widen the column
             tokens=np.dtype(np.uint16) if 40 * tokens < 2**16 else np.dtype(np.int32),
+            claim=claim_type(w.facts, w.values_per_fact),
+            values=w.values_per_fact,
         )
+
+
+def claim_type(facts: int, values: int) -> np.dtype:
+    """The type of a claim's code ``fact × values + value``: two bytes while ``facts × values``
+    codes fit an unsigned 16-bit integer (a byte less than an int16 fact beside an int8 value),
+    else a 32-bit integer (a :class:`ScenarioError` past that)."""
+    if facts * values <= 1 << 16:
+        return np.dtype(np.uint16)
+    return int_type(facts * values - 1, np.int32, "world.facts × values_per_fact", np.int32)
 
 
 class Column:

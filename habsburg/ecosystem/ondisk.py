@@ -103,7 +103,7 @@ class OnDiskStore(DocumentStore):
             col.release(rows)
         self._concepts.release(self._concept_offsets[rows])
         n_claims = self._claim_offsets[rows]
-        for col in (self._claim_facts, self._claim_values, self._claim_errors):
+        for col in (self._claims, self._claim_errors):
             if col is not None:
                 col.release(n_claims)
         self._concept_offsets.release(rows)

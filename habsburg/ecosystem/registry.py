@@ -100,6 +100,22 @@ class ErrorRegistry:
             out[wrong] = self._id_of_key[keys]
         return out
 
+    def key_ids(self, keys: np.ndarray) -> np.ndarray:
+        """:meth:`claim_ids` of claims given by their keys ``fact × n_values + value`` (values
+        ``0 .. n_values - 1``): only wrong values are ever registered, so a key's id is -1
+        exactly where :meth:`claim_ids` gives -1."""
+        return self._id_of_key[keys]
+
+    def wrong_keys(self, keys: np.ndarray) -> np.ndarray:
+        """:meth:`wrong` of claims given by their keys ``fact × n_values + value``: one lookup
+        in a table of every key (a byte each; the true values are fixed for the run)."""
+        table = self.__dict__.get("_wrong_key")
+        if table is None:
+            table = np.ones(self.n_facts * self.n_values, dtype=bool)
+            table[np.arange(self.n_facts) * self.n_values + self.true_values] = False
+            self._wrong_key = table
+        return table[keys]
+
     def column(self, name: str) -> np.ndarray:
         parts = self._cols[name]
         return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int32)

@@ -8,8 +8,10 @@ pages of a zeroed reservation cost no memory), so columns are copied only if a r
 estimate. Derived integer columns (tokens, green counts, offsets) widen themselves rather than
 overflow. Ragged columns (concept draws, fact claims) are a flat values array plus per-document
 offsets into it, kept as a uint16 per document relative to a base per block
-(:class:`~habsburg.ecosystem.columns.RaggedOffsets`). A run's claims carry no stored error id:
-it is derived from the claim's fact and value through the error registry
+(:class:`~habsburg.ecosystem.columns.RaggedOffsets`). A fact claim is one code,
+``fact × values_per_fact + value`` (two bytes while the codes fit: :func:`claim_type`), which is
+also the key the learners' counts and the error registry index. A run's claims carry no stored
+error id: it is derived from the claim's code through the error registry
 (:meth:`DocumentStore.derive_errors_from`). The per-site index crawls use is kept only for the
 months crawls can reach.
 
@@ -19,7 +21,7 @@ results are unchanged): see :mod:`habsburg.ecosystem.compact`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -34,6 +36,7 @@ from habsburg.ecosystem.columns import (  # noqa: F401  (kinds, ColumnTypes, int
     ColumnTypes,
     RaggedOffsets,
     as_rows,
+    claim_type,
     expected_documents,
     int_type,
     ragged_index,
@@ -80,7 +83,7 @@ class DocumentStore(CompactColumns):
     synthetic_fraction (ground truth), tokens, green (watermark green-token count), style (d floats),
     quality, original (row this document reposts, -1 if original), paraphrase (fraction ε of
     tokens paraphrased or spun), concept draws (ragged) and fact
-    claims (ragged: fact, value, error id or -1).
+    claims (ragged: one code per claim for its fact and value; its error id or -1 derived).
 
     ``DocumentStore.for_scenario(sc)`` is the store a run uses: narrow types, reserved capacity
     and a site index bounded to the longest crawl window.
@@ -122,8 +125,8 @@ class DocumentStore(CompactColumns):
         n_concepts = int(capacity * concepts_per_doc) + 1024
         n_claims = int(capacity * claims_per_doc) + 1024
         self._concepts = self._column("concepts", t.concept, capacity=n_concepts)
-        self._claim_facts = self._column("claim_facts", t.fact, capacity=n_claims)
-        self._claim_values = self._column("claim_values", t.value, capacity=n_claims)
+        #: claim codes ``fact × t.values + value`` (:meth:`claims_at` decodes them)
+        self._claims = self._column("claims", t.claim, capacity=n_claims)
         #: error ids of the claims, stored until :meth:`derive_errors_from` gives a registry
         self._claim_errors: Column | None = self._column("claim_errors", t.error, capacity=n_claims)
         self._errors = None
@@ -179,11 +182,47 @@ class DocumentStore(CompactColumns):
 
     @property
     def claim_facts(self) -> np.ndarray:
-        return self._claim_facts.view
+        """Every claim's fact (a new array: prefer :meth:`claims_at` on the claims needed)."""
+        return self.claims_at(slice(None))[0]
 
     @property
     def claim_values(self) -> np.ndarray:
-        return self._claim_values.view
+        """Every claim's value (a new array: prefer :meth:`claims_at`)."""
+        return self.claims_at(slice(None))[1]
+
+    def claim_codes(self, claims) -> np.ndarray:
+        """The stored codes ``fact × types.values + value`` of the claims at flat indices
+        ``claims`` (an integer array or a slice)."""
+        return self._claims.view[claims]
+
+    def claims_at(self, claims) -> tuple[np.ndarray, np.ndarray]:
+        """``(facts, values)`` of the claims at flat indices ``claims``, in the scenario's fact
+        and value types."""
+        facts, values = np.divmod(self.claim_codes(claims), self.types.values)
+        return facts.astype(self.types.fact), values.astype(self.types.value)
+
+    def _claim_code(self, facts: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """The codes of claims (fact, value); a value outside ``0 .. types.values - 1`` would not
+        decode to itself and is refused (as are facts or values that are not whole numbers)."""
+        for name, x in (("fact", facts), ("value", values)):
+            if x.dtype.kind not in "iub" and x.size and not np.array_equal(x, np.trunc(x)):
+                raise ValueError(f"claim {name}s must be whole numbers, got {x.dtype}")
+        facts, values = facts.astype(np.int64, copy=False), values.astype(np.int64, copy=False)
+        if values.size and (values.min() < 0 or values.max() >= self.types.values):
+            bad = values[(values < 0) | (values >= self.types.values)][0]
+            raise ValueError(
+                f"claim value {bad} is outside 0 .. {self.types.values - 1} (values_per_fact)"
+            )
+        if facts.size and facts.min() < 0:
+            raise ValueError(f"claim fact {facts.min()} is negative")
+        codes = facts.astype(np.int64)
+        codes *= self.types.values
+        codes += values
+        return codes
+
+    def _registry_keys(self) -> bool:
+        """Whether claim codes are the registry's keys (the same base), so they index it."""
+        return self._errors is not None and self._errors.n_values == self.types.values
 
     @property
     def claim_errors(self) -> np.ndarray:
@@ -226,7 +265,10 @@ class DocumentStore(CompactColumns):
         -1 where the value is true."""
         if self._claim_errors is not None:
             return self._claim_errors.view[claims]
-        ids = self._errors.claim_ids(self.claim_facts[claims], self.claim_values[claims])
+        if self._registry_keys():
+            ids = self._errors.key_ids(self.claim_codes(claims))
+        else:
+            ids = self._errors.claim_ids(*self.claims_at(claims))
         return ids.astype(self.types.error, copy=False)  # the stored column's type
 
     def claim_owners(self, claims: np.ndarray) -> np.ndarray:
@@ -237,11 +279,13 @@ class DocumentStore(CompactColumns):
         """Whether each claim at flat indices ``claims`` has a wrong value."""
         if self._claim_errors is not None:
             return self._claim_errors.view[claims] >= 0
-        return self._errors.wrong(self.claim_facts[claims], self.claim_values[claims])
+        if self._registry_keys():
+            return self._errors.wrong_keys(self.claim_codes(claims))
+        return self._errors.wrong(*self.claims_at(claims))
 
     @property
     def n_claims(self) -> int:
-        return self._claim_facts.size
+        return self._claims.size
 
     def step_slice(self, first_step: int, last_step: int | None = None) -> slice:
         """Rows published in steps ``first_step .. last_step`` (inclusive). Documents are appended
@@ -292,11 +336,14 @@ class DocumentStore(CompactColumns):
         return state
 
     def __setstate__(self, state: dict) -> None:
-        """Checkpoints of stores with one full offset per document, or with stored error ids,
-        load (the offsets are re-blocked; stored error ids stay stored)."""
+        """Checkpoints of stores with one full offset per document, with stored error ids, or
+        with a fact and a value column for claims, load (the offsets are re-blocked; stored
+        error ids stay stored; facts and values become codes)."""
         super().__setstate__(state)
         state = self.__dict__
         state.setdefault("_errors", None)
+        if "_claim_facts" in state:
+            self._code_old_claims(state.pop("_claim_facts").view, state.pop("_claim_values").view)
         if "_concept_offsets" not in state:
             for name, per_doc in (("concept_offsets", 8.0), ("claim_offsets", 2.0)):
                 old = state["_cols"].pop(name)
@@ -304,6 +351,18 @@ class DocumentStore(CompactColumns):
                 offsets = RaggedOffsets(self._column, name, n, RaggedOffsets.shift_for(per_doc))
                 offsets.extend(old.view[1:].astype(np.int64))
                 state[f"_{name}"] = offsets
+
+    def _code_old_claims(self, facts: np.ndarray, values: np.ndarray) -> None:
+        """The ``claims`` column of a store pickled with a fact and a value column: codes in
+        the registry's base when it derives the error ids (the codes are then its keys)."""
+        registry = self._errors
+        if registry is not None:
+            n_facts, n_values = registry.n_facts, registry.n_values
+        else:
+            n_facts, n_values = int(facts.max(initial=0)) + 1, self.types.values
+        self.types = replace(self.types, claim=claim_type(n_facts, n_values), values=int(n_values))
+        self._claims = self._column("claims", self.types.claim, capacity=max(facts.size, 1024))
+        self._claims.extend(self._claim_code(facts, values))
 
     # --- appending ---------------------------------------------------------------------------
     def append(self, batch: Batch, step: int) -> np.ndarray:
@@ -324,6 +383,10 @@ class DocumentStore(CompactColumns):
                 f"documents of month index {step} appended after month {len(starts) - 1} began "
                 "(the store keeps documents in month order)"
             )
+        # refused (a value that would not decode to itself) before any column grows
+        claim_codes = self._claim_code(
+            np.asarray(batch.claim_facts), np.asarray(batch.claim_values)
+        )
         if step >= len(starts):
             self.begin_step(step)
         c = self._cols
@@ -341,14 +404,13 @@ class DocumentStore(CompactColumns):
         c["style"].extend(np.asarray(batch.style, np.float32).reshape(n, self.style_dim))
         for offsets, lengths, values in (
             (self._concept_offsets, batch.concept_lengths, self._concepts),
-            (self._claim_offsets, batch.claim_lengths, self._claim_facts),
+            (self._claim_offsets, batch.claim_lengths, self._claims),
         ):
             ends = np.cumsum(lengths, dtype=np.int64)
             ends += values.size
             offsets.extend(ends)
         self._concepts.extend(np.asarray(batch.concepts))
-        self._claim_facts.extend(np.asarray(batch.claim_facts))
-        self._claim_values.extend(np.asarray(batch.claim_values))
+        self._claims.extend(claim_codes)
         if self._claim_errors is not None:
             self._claim_errors.extend(np.asarray(batch.claim_errors))
         return np.arange(start, start + n, dtype=np.int64)
@@ -393,11 +455,16 @@ class DocumentStore(CompactColumns):
         counts = np.zeros(n_facts * n_values, dtype=np.int64)
         wrong = total = 0
         for claims in self._claim_chunks(ids):
-            facts = np.take(self.claim_facts, claims).astype(np.int64)
-            facts *= n_values
-            facts += np.take(self.claim_values, claims)
-            counts += np.bincount(facts, minlength=n_facts * n_values)
-            wrong += int(np.count_nonzero(self.claim_wrong(claims)))
+            if n_values == self.types.values:  # the codes are the counts' flat indices
+                keys = np.take(self._claims.view, claims)
+            else:
+                facts, values = self.claims_at(claims)
+                keys = facts.astype(np.int64) * n_values + values
+            counts += np.bincount(keys, minlength=n_facts * n_values)
+            if self._claim_errors is None and self._registry_keys():
+                wrong += int(np.count_nonzero(self._errors.wrong_keys(keys)))
+            else:
+                wrong += int(np.count_nonzero(self.claim_wrong(claims)))
             total += claims.size
         return counts.reshape(n_facts, n_values), wrong, total
 
@@ -436,7 +503,7 @@ class DocumentStore(CompactColumns):
     def all_columns(self) -> list[Column]:
         """Every column object: fixed-width, offsets, ragged values, and the reposts' originals."""
         cols = [*self._cols.values(), *self._concept_offsets.columns, *self._claim_offsets.columns]
-        cols += [self._concepts, self._claim_facts, self._claim_values]
+        cols += [self._concepts, self._claims]
         if self._claim_errors is not None:
             cols.append(self._claim_errors)
         return [*cols, *self._reposts.columns]
@@ -452,7 +519,7 @@ class DocumentStore(CompactColumns):
         column types make a document cost."""
         fixed = sum(c.data[:1].nbytes for c in self._cols.values())
         fixed += sum(o.rel.data.itemsize for o in (self._concept_offsets, self._claim_offsets))
-        claim = [self._claim_facts, self._claim_values]
+        claim = [self._claims]
         if self._claim_errors is not None:
             claim.append(self._claim_errors)
         repost = sum(c.data.itemsize for c in self._reposts.columns)

@@ -8,9 +8,12 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 from batches import plain_batch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from tinyscenario import tiny_scenario
 from tracing import traced_peak
 
+from habsburg.ecosystem.columns import Column, claim_type
 from habsburg.ecosystem.store import ColumnTypes, DocumentStore, int_type
 from habsburg.model import export
 from habsburg.model.model import EcosystemModel
@@ -44,7 +47,8 @@ def test_a_run_derives_its_claims_error_ids_instead_of_storing_them(narrow_run):
     store = model.internet.store
     assert store._claim_errors is None and store._errors is model.errors
     _, _, claim, _ = store.row_bytes()
-    assert claim == store.claim_facts.itemsize + store.claim_values.itemsize
+    # one two-byte code per claim (fact × values_per_fact + value), no error id beside it
+    assert claim == store.types.claim.itemsize == 2
     ids = store.claim_errors
     assert ids.dtype == store.types.error and (ids >= 0).sum() > 50
     # the ids every batch carried when published (reposts' included) were counted per error:
@@ -246,3 +250,95 @@ def test_counting_statistics_hold_a_chunk_of_draws_not_the_whole_gather(narrow_r
     claims = peak(lambda: store.claim_counts(ids, world.config.facts, world.config.values_per_fact))
     assert whole > 20 * 2**20  # 8-byte flat indices of every draw, and more
     assert chunked < whole / 4 and claims < whole / 4
+
+
+# --- claims as one code each -------------------------------------------------------------------
+def test_claim_type_is_two_bytes_while_the_codes_fit_then_four_then_refused():
+    assert claim_type(8192, 8) == np.uint16 and claim_type(2000, 8) == np.uint16
+    assert claim_type(8193, 8) == np.int32 and claim_type(30_000, 127) == np.int32
+    with pytest.raises(ScenarioError, match=r"world\.facts × values_per_fact"):
+        claim_type(2**20, 2**12)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    facts=st.integers(1, 40_000),
+    values=st.integers(1, 127),
+    n=st.integers(0, 300),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_claims_decode_to_the_facts_and_values_appended(facts, values, n, seed):
+    rng = np.random.default_rng(seed)
+    types = ColumnTypes(
+        fact=int_type(facts, np.int32, narrowest=np.int16),
+        value=int_type(values),
+        claim=claim_type(facts, values),
+        values=values,
+    )
+    store = DocumentStore(1, types=types)
+    f, v = rng.integers(0, facts, n), rng.integers(0, values, n)
+    lengths = np.bincount(rng.integers(0, max(n // 2, 1), n), minlength=max(n // 2, 1))
+    store.append(
+        plain_batch(lengths.size, claim_lengths=lengths, claim_facts=f, claim_values=v), step=0
+    )
+    assert store.n_claims == n and store._claims.view.dtype == types.claim
+    got_f, got_v = store.claims_at(slice(None))
+    assert got_f.tolist() == f.tolist() and got_v.tolist() == v.tolist()
+    assert got_f.dtype == types.fact and got_v.dtype == types.value
+    assert store.claim_codes(slice(None)).tolist() == (f * values + v).tolist()
+    some = rng.permutation(n)[: n // 3]
+    assert store.claims_at(some)[0].tolist() == f[some].tolist()
+
+
+@pytest.mark.parametrize("bad", [-1, 8, 2.5])
+def test_a_claim_value_that_would_not_decode_to_itself_is_refused(bad):
+    store = DocumentStore(1, types=ColumnTypes(claim=claim_type(10, 8), values=8))
+    batch = plain_batch(
+        1,
+        claim_lengths=np.array([2]),
+        claim_facts=np.array([3, 4]),
+        claim_values=np.array([1, bad]),
+    )
+    with pytest.raises(ValueError, match=r"claim value|whole numbers"):
+        store.append(batch, step=0)
+    assert store.n_claims == 0 and len(store) == 0  # refused before any column grew
+
+
+def test_registry_keys_give_the_ids_and_wrongness_of_fact_and_value(narrow_run):
+    registry = narrow_run.errors
+    F, V = registry.n_facts, registry.n_values
+    keys = np.arange(F * V)
+    facts, values = np.divmod(keys, V)
+    assert len(registry) > 50  # errors were registered
+    np.testing.assert_array_equal(registry.key_ids(keys), registry.claim_ids(facts, values))
+    np.testing.assert_array_equal(registry.wrong_keys(keys), registry.wrong(facts, values))
+    assert 0 < registry.wrong_keys(keys).sum() < F * V
+
+
+def test_a_checkpoint_with_fact_and_value_columns_loads_as_codes(narrow_run):
+    """A run's store pickled before claim codes (int16 facts, int8 values, column types without
+    the code's fields, error ids derived from the registry) loads with the same claims."""
+    store = narrow_run.internet.store
+    state = store.__getstate__()
+    del state["_claims"]
+    for name, values in zip(("facts", "values"), store.claims_at(slice(None)), strict=True):
+        state[f"_claim_{name}"] = Column(values.dtype, capacity=max(values.size, 1))
+        state[f"_claim_{name}"].extend(values)
+    old_types = ColumnTypes.__new__(ColumnTypes)
+    old_types.__dict__.update(
+        {k: v for k, v in vars(store.types).items() if k not in ("claim", "values")}
+    )
+    state["types"] = old_types
+    old = DocumentStore.__new__(DocumentStore)
+    old.__dict__.update(state)
+    restored = pickle.loads(pickle.dumps(old))
+    assert restored.types.claim == np.uint16 and restored.types.values == store.types.values
+    assert restored._errors is not None and restored._registry_keys()
+    assert restored.claim_codes(slice(None)).tolist() == store.claim_codes(slice(None)).tolist()
+    assert restored.claim_errors.tolist() == store.claim_errors.tolist()
+    world = narrow_run.world.config
+    ids = np.arange(len(store))
+    a = store.claim_counts(ids, world.facts, world.values_per_fact)
+    b = restored.claim_counts(ids, world.facts, world.values_per_fact)
+    np.testing.assert_array_equal(a[0], b[0])
+    assert a[1:] == b[1:]

@@ -159,6 +159,14 @@ def test_originals_widen_and_out_of_order_months_are_refused():
         store.append(_doc_batch(1, 0.0), step=1)
 
 
+def _old_types(types: ColumnTypes) -> ColumnTypes:
+    """Column types as a checkpoint of the store before claim codes unpickles them: without
+    the ``claim`` and ``values`` fields."""
+    old = ColumnTypes.__new__(ColumnTypes)
+    old.__dict__.update({k: v for k, v in vars(types).items() if k not in ("claim", "values")})
+    return old
+
+
 def _old_layout_state(store: RecordingStore) -> dict:
     """The state a checkpoint of the former store held: full step/original/paraphrase columns,
     a full int32 offset per document, and no error registry."""
@@ -169,6 +177,12 @@ def _old_layout_state(store: RecordingStore) -> dict:
         full.extend(getattr(store, name))
         state["_cols"][name] = full
         del state[f"_{name}"]
+    # a fact column and a value column for claims, and column types without the claim code
+    del state["_claims"]
+    for name, values in zip(("facts", "values"), store.claims_at(slice(None)), strict=True):
+        state[f"_claim_{name}"] = Column(values.dtype, capacity=max(values.size, 1))
+        state[f"_claim_{name}"].extend(values)
+    state["types"] = _old_types(store.types)
     cols = {}
     for name, col in state["_cols"].items():
         if name == "site":
@@ -192,8 +206,9 @@ def test_a_checkpoint_with_the_old_columns_loads_in_the_compact_layout(recorded)
     for name in ("step", "original", "paraphrase"):
         assert restored.column(name).tobytes() == recorded.old_column(name).tobytes()
     np.testing.assert_array_equal(restored.to_frame(), recorded.to_frame())
-    for name in ("concept_offsets", "claim_offsets", "claim_errors"):
+    for name in ("concept_offsets", "claim_offsets", "claim_errors", "claim_facts", "claim_values"):
         assert getattr(restored, name).tolist() == getattr(recorded, name).tolist(), name
+    assert "_claim_facts" not in vars(restored) and restored.n_claims == recorded.n_claims
     # the restored store goes on appending
     step = int(recorded.step[-1])
     batch = _doc_batch(2, 0.3, original=np.array([0, -1]), dim=restored.style_dim)
