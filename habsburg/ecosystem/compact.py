@@ -182,7 +182,15 @@ class CompactColumns:
 
     def steps_of(self, rows) -> np.ndarray:
         """The month index of documents ``rows`` (a slice or integer array), from where each
-        month's rows begin."""
+        month's rows begin (a contiguous slice: each month's index repeated over its rows, with
+        no array of row numbers)."""
+        if isinstance(rows, slice):
+            lo, hi, stride = rows.indices(len(self))
+            if stride == 1:
+                bounds = np.clip(self.month_bounds(), lo, max(lo, hi))
+                runs = np.diff(bounds)
+                months = np.flatnonzero(runs)
+                return np.repeat(months.astype(self.types.step), runs[months])
         steps = np.searchsorted(self._step_starts, self._rows(rows), side="right") - 1
         return steps.astype(self.types.step)
 

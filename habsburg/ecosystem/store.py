@@ -76,6 +76,16 @@ class Batch:
     paraphrase: np.ndarray | float = 0.0
 
 
+def _lengths(offsets: RaggedOffsets, rows: slice, n: int) -> np.ndarray:
+    """Run lengths (int32) of documents ``rows`` from their ``offsets``: the differences go
+    straight into the int32 result (no int64 copy of them)."""
+    lo, hi, _ = rows.indices(n)
+    ends = offsets.between(lo, max(lo, hi) + 1)
+    out = np.empty(ends.size - 1, dtype=np.int32)
+    np.subtract(ends[1:], ends[:-1], out=out, casting="unsafe")  # a document's run fits int32
+    return out
+
+
 class DocumentStore(CompactColumns):
     """Columnar store of every document published on the simulated internet.
 
@@ -242,14 +252,12 @@ class DocumentStore(CompactColumns):
         return self._claim_offsets.between(0, len(self) + 1)
 
     def concept_lengths(self, rows: slice = slice(None)) -> np.ndarray:
-        """The number of concept draws of each of documents ``rows`` (a slice)."""
-        lo, hi, _ = rows.indices(len(self))
-        return np.diff(self._concept_offsets.between(lo, max(lo, hi) + 1)).astype(np.int32)
+        """The number of concept draws of each of documents ``rows`` (a slice; int32)."""
+        return _lengths(self._concept_offsets, rows, len(self))
 
     def claim_lengths(self, rows: slice = slice(None)) -> np.ndarray:
-        """The number of fact claims of each of documents ``rows`` (a slice)."""
-        lo, hi, _ = rows.indices(len(self))
-        return np.diff(self._claim_offsets.between(lo, max(lo, hi) + 1)).astype(np.int32)
+        """The number of fact claims of each of documents ``rows`` (a slice; int32)."""
+        return _lengths(self._claim_offsets, rows, len(self))
 
     def derive_errors_from(self, registry) -> None:
         """Derive claims' error ids from ``registry`` (an

@@ -9,6 +9,8 @@ import sys
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from tinyscenario import tiny_scenario
 
 from habsburg.ecosystem import columns
@@ -67,6 +69,27 @@ def test_derived_columns_equal_the_old_full_columns_bit_for_bit(recorded):
             assert got.dtype == old.dtype and got.tobytes() == old[rows].tobytes(), name
     assert store.steps_of(np.zeros(0, np.int64)).size == 0
     assert store.originals_of(np.array([], np.int64)).dtype == store.original_type
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    months=st.lists(st.integers(0, 6), min_size=1, max_size=12),
+    cut=st.tuples(st.integers(-3, 80), st.integers(-3, 80)),
+)
+def test_steps_of_a_slice_follow_the_month_starts_with_empty_months(months, cut):
+    """A slice's months come from runs of each month's rows: the same as a search of every
+    row, with months that published nothing, at either end of the slice, and past the end."""
+    store = DocumentStore(1, types=ColumnTypes(step=np.dtype(np.int16)))
+    for step, n in enumerate(months):
+        store.begin_step(step)
+        if n:
+            store.append(_doc_batch(n, 0.0), step=step)
+    old = np.repeat(np.arange(len(months)), months).astype(np.int16)
+    rows = slice(*cut)
+    got = store.steps_of(rows)
+    assert got.dtype == np.int16 and got.tolist() == old[rows].tolist()
+    rows = np.arange(len(store))[rows]
+    assert store.steps_of(rows).tolist() == old[rows].tolist()
 
 
 def test_roots_and_frames_follow_the_old_columns(recorded):
