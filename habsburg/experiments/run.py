@@ -221,10 +221,18 @@ def run_scenario(
             )
         except KeyboardInterrupt:
             raise Interrupted(_interrupted_message(ckpt, resume_command)) from None
-        # documents and error_claims are streamed from the store by export.write_tables
-        tables = export.tables(model, documents=False)
         seconds = time.time() - started
-        if out_dir is not None:
+        # documents and error_claims are streamed from the store by export.write_tables; the
+        # other tables are built after them (not held while the store streams)
+        tables: dict = {}
+
+        def small_tables() -> dict:
+            tables.update(export.tables(model, documents=False))
+            return tables
+
+        if out_dir is None:
+            small_tables()
+        else:
             manifest = {
                 # as given (interventions change model.config during the run), with the seed used
                 "scenario": {**scenario.to_dict(), "seed": model.config.seed},
@@ -242,7 +250,7 @@ def run_scenario(
             }
 
             def fill(tmp: Path) -> None:
-                files = write_tables(model, tmp, tables)
+                files = write_tables(model, tmp, small_tables)
                 # the report (``finish``) reads the manifest: a provisional one, replaced at the end
                 (tmp / "manifest.json").write_text(
                     json.dumps({**manifest, "files": files}, indent=2, default=str)

@@ -3,7 +3,11 @@ error registry and document store (one function per table family; no simulation 
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import functools
 import itertools
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -197,8 +201,10 @@ def document_tables(model: Any) -> dict[str, pd.DataFrame]:
     return {"documents": docs, "error_claims": error_claims}
 
 
-#: at most this many documents per Parquet row group when streaming the store
-ROW_GROUP = 1 << 20
+#: at most this many documents per Parquet row group when streaming the store (a group's
+#: derived columns and its dictionary-coded pages are held while it is written: groups of up to
+#: 1 M rows took ~30 MB more at the end of a 10× run than 512 k, for a file 0.1% smaller)
+ROW_GROUP = 1 << 19
 #: wrong claims per row group of ``error_claims``: seven columns of a group are held at once
 #: while it is written, so smaller groups than the documents' (1 M rows took ~33 MB more at
 #: the end of a 10× run than 256 k; the baseline's 181 k fit one group either way)
@@ -215,8 +221,9 @@ def month_row_groups(store: Any, size: int | None = None, least: int | None = No
     it asks for: Parquet keeps each group's least and greatest ``step``. (Small groups compress
     worse: the baseline's ``documents.parquet`` was 33.4 MB in groups of 1 M rows, 35.2 MB in
     groups of at least 512 k whole months, 37.9 MB of at least 256 k, 40.6 MB of one month
-    (~15 k documents) each, all with every column dictionary-coded; 32.3 MB in groups of at
-    least 512 k now that columns of distinct values are not.)"""
+    (~15 k documents) each, all with every column dictionary-coded; now that columns of
+    distinct values are not, 32.35 MB in groups of at least 512 k, 32.38 MB of at least 256 k
+    (the default) and 32.43 MB of at least 128 k.)"""
     size = ROW_GROUP if size is None else size
     least = size // 2 if least is None else least
     bounds = np.unique(store.month_bounds()).tolist()
@@ -277,26 +284,32 @@ def tables(model: Any, *, documents: bool = True) -> dict[str, pd.DataFrame]:
     return {k: merged[k] for k in TABLE_ORDER if k in merged}
 
 
-def write_tables(model: Any, out_dir: Path, small: dict[str, pd.DataFrame] | None = None) -> list:
+def write_tables(
+    model: Any,
+    out_dir: Path,
+    small: dict[str, pd.DataFrame] | Callable[[], dict[str, pd.DataFrame]] | None = None,
+) -> list:
     """Write every table of the run to ``out_dir/<name>.parquet`` (file names returned, in
     table order). ``documents`` and ``error_claims`` go straight from the store's columns to
     Parquet in row groups of :data:`ROW_GROUP` documents and :data:`CLAIM_ROW_GROUP` claims
-    (no DataFrame of the whole store); ``small`` are the other tables if already built."""
-    small = tables(model, documents=False) if small is None else small
+    (no DataFrame of the whole store), and first: ``small``, the other tables, are built only
+    after them (by :func:`tables` when None, or by calling ``small``), so they are not held
+    while the store streams; a dict of them already built is written as it is."""
     _release_memory()  # (what the month loop freed)
-    files = []
+    out_dir = Path(out_dir)
+    for name in STORE_TABLES:
+        _stream_store_table(model.internet.store, name, out_dir / f"{name}.parquet")
+    if small is None:
+        small = tables(model, documents=False)
+    elif callable(small):
+        small = small()
     for name in TABLE_ORDER:
-        path = Path(out_dir) / f"{name}.parquet"
-        if name in STORE_TABLES:
-            _stream_store_table(model.internet.store, name, path)
-        elif name in small:
+        if name in small and name not in STORE_TABLES:
             frame = small[name]
+            path = out_dir / f"{name}.parquet"
             frame.to_parquet(path, index=False, use_dictionary=_dictionary_columns(frame))
             _release_memory()
-        else:
-            continue
-        files.append(path.name)
-    return files
+    return [f"{name}.parquet" for name in TABLE_ORDER if name in STORE_TABLES or name in small]
 
 
 #: tables from this many rows up write their numeric columns of mostly distinct values plainly
@@ -360,9 +373,28 @@ def _stream_store_table(store: Any, name: str, path: Path) -> None:
 def _release_memory() -> None:
     """Return freed memory to the system, so the next table's buffers do not sit on top of what
     the last one (or the month loop) freed: pyarrow's pool keeps what it freed (~50 MB after a
-    streamed table at 10×), and so does the C allocator (pyarrow's system pool releases it:
-    ``malloc_trim`` where the C library has it, nothing elsewhere)."""
+    streamed table at 10×), and so does the C allocator, whose heap held 70-90 MB of freed
+    memory at the end of a 10× month loop (:func:`trim_heap`)."""
     import pyarrow as pa
 
     pa.default_memory_pool().release_unused()
-    pa.system_memory_pool().release_unused()
+    trim_heap()
+
+
+@functools.cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+    except (OSError, AttributeError):  # no C library found, or not glibc (musl, macOS)
+        return None
+
+
+def trim_heap() -> bool:
+    """Give the C allocator's free heap pages back to the system (glibc's ``malloc_trim(0)``;
+    False, doing nothing, where the C library has no such call). pyarrow's system pool does
+    not do it: its ``release_unused()`` left the heap as it was here (pyarrow 26)."""
+    trim = _malloc_trim()
+    if trim is None:
+        return False
+    trim(0)
+    return True

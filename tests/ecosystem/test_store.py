@@ -154,6 +154,27 @@ def test_streamed_tables_equal_the_in_memory_ones(narrow_run, tmp_path, monkeypa
         assert coded["kind"] and coded["step"]
 
 
+def test_the_small_tables_are_built_after_the_store_has_streamed(narrow_run, tmp_path, monkeypatch):
+    """The store's tables stream first; the others are built only then (a callable), so they
+    are not held while the store streams; the files and their order are as before."""
+    events = []
+    stream = export._stream_store_table
+
+    def recording_stream(store, name, path):
+        events.append(name)
+        stream(store, name, path)
+
+    def small():
+        events.append("small tables built")
+        return export.tables(narrow_run, documents=False)
+
+    monkeypatch.setattr(export, "_stream_store_table", recording_stream)
+    files = export.write_tables(narrow_run, tmp_path, small)
+    assert events == ["documents", "error_claims", "small tables built"]
+    assert files == [f"{name}.parquet" for name in narrow_run.tables()]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(files)
+
+
 def _dictionary_coded(path) -> dict[str, bool]:
     meta = pq.ParquetFile(path).metadata.row_group(0)
     return {

@@ -2,6 +2,7 @@
 the in-memory table's rows, in order, ``size`` at a time."""
 
 import itertools
+import platform
 from types import SimpleNamespace
 
 import numpy as np
@@ -12,6 +13,7 @@ from hypothesis import strategies as st
 
 from habsburg.ecosystem.registry import ErrorRegistry
 from habsburg.ecosystem.store import DocumentStore
+from habsburg.model import export
 from habsburg.model.export import error_claim_chunks, error_claim_rows
 
 
@@ -111,3 +113,25 @@ def test_documents_row_groups_hold_whole_months_or_part_of_one(months, size, lea
         if gw and hw:
             first = int(bounds[month[h.start] + 1]) - h.start  # the next group's first month
             assert g.stop - g.start >= least or g.stop - g.start + first > size
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/status") as fh:
+        return next(int(line.split()[1]) for line in fh if line.startswith("VmRSS:")) / 1024
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="malloc_trim is glibc's")
+def test_trim_heap_gives_freed_heap_pages_back():
+    """Freed memory below a live allocation stays in the C heap (the heap can only shrink from
+    its top) until ``trim_heap``; pyarrow's system pool does not release it."""
+    import pyarrow as pa
+
+    blocks = [bytearray(4000) for _ in range(25_000)]  # ~100 MB of malloc's heap, written
+    keep = bytearray(4000)  # allocated after them: the freed blocks lie below it
+    del blocks
+    before = _rss_mb()
+    pa.system_memory_pool().release_unused()
+    assert _rss_mb() > before - 20  # (what the export relied on before)
+    assert export.trim_heap()
+    assert _rss_mb() < before - 60
+    assert len(keep) == 4000
