@@ -75,7 +75,10 @@ def event_tables(model: Any) -> dict[str, pd.DataFrame]:
     }
     return {
         "lineage": pd.DataFrame(log.lineage),
-        "concept_distributions": pd.concat([human, *log.concept_distributions], ignore_index=True),
+        "concept_distributions": pd.concat(
+            [human, *map(log.concept_distribution_frame, log.concept_distributions)],
+            ignore_index=True,
+        ),
         # each generation's Gaussian style distribution (mean, sampling covariance d×d flattened)
         "style_distributions": pd.DataFrame([human_style, *log.style_distributions]),
         "training_sources": pd.DataFrame(log.training_sources),

@@ -182,3 +182,27 @@ def test_a_step_runs_blas_on_one_thread_and_restores_the_setting():
         assert blas_threads() == before
     assert inside and all(n == 1 for n in inside[0])
     assert before and all(n == 2 for n in before)
+
+
+def test_the_log_keeps_concept_distributions_as_arrays_and_old_logs_export_alike(run):
+    """Each generation's concept distribution is logged as its probabilities (no DataFrame per
+    generation); the table is built at the export, the same as from a log of DataFrames (as a
+    checkpoint from before holds)."""
+    log = run.events
+    assert len(log.concept_distributions) == sum(a.generation + 1 for a in run.models) > 3
+    name, generation, step, q = log.concept_distributions[-1]
+    assert isinstance(q, np.ndarray) and q.size == run.world.config.concepts
+    # a copy, not the learner's own array
+    model = next(a for a in run.models if a.name == name)
+    assert generation == model.generation and q is not model.learners.concepts.sampling_probs
+    new = run.tables()["concept_distributions"]
+    old_entries = [log.concept_distribution_frame(e) for e in log.concept_distributions]
+    saved = log.concept_distributions
+    try:
+        log.concept_distributions = old_entries
+        old = run.tables()["concept_distributions"]
+    finally:
+        log.concept_distributions = saved
+    pd.testing.assert_frame_equal(new, old)
+    last = new[(new["model"] == name) & (new["generation"] == generation)]
+    assert last["probability"].to_numpy().tolist() == q.tolist() and (last["step"] == step).all()
