@@ -178,17 +178,19 @@ class Column:
 class RaggedOffsets:
     """The offsets of a ragged column: ``offsets[i]`` (``i = 0 .. n``, ``offsets[0] = 0``) is
     where document ``i``'s values begin, kept as an int64 base per block of ``2**shift``
-    documents (the offset of the block's first document) plus a uint16 offset relative to it
-    per document: two bytes per document instead of four or eight. A block whose values
-    outgrow uint16 widens the relative column (never wraps). ``shift`` is chosen so that a block
-    holds up to ~16 k values on average (:meth:`shift_for`).
+    documents (the offset of the block's first document) plus an offset relative to it per
+    document: a uint16 (two bytes per document instead of four or eight), or a uint8 for
+    columns of a few values per document, in blocks of 32 or more (:meth:`layout_for`). A
+    block whose values outgrow the relative type widens the relative column (uint8 to uint16,
+    then int32; never wraps). ``shift`` is chosen so that a block's values stay well within the
+    relative type's range (:meth:`layout_for`, :meth:`shift_for`).
 
     ``make(name, dtype, capacity=..., widen=...)`` makes the two columns (in memory, or in
     files for :class:`~habsburg.ecosystem.ondisk.OnDiskStore`)."""
 
-    def __init__(self, make, name: str, capacity: int, shift: int) -> None:
+    def __init__(self, make, name: str, capacity: int, shift: int, rel_type=np.uint16) -> None:
         self.shift = shift
-        self.rel = make(name, np.uint16, capacity=capacity + 1, widen=True)
+        self.rel = make(name, np.dtype(rel_type), capacity=capacity + 1, widen=True)
         self.base = make(f"{name}_base", np.int64, capacity=(capacity >> shift) + 2)
         self.extend(np.zeros(1, np.int64))
 
@@ -198,6 +200,19 @@ class RaggedOffsets:
         of much longer documents than the scenario's mean still fit."""
         per_block = (1 << 14) / max(values_per_document, 1.0)
         return int(np.clip(np.floor(np.log2(per_block)), 4, 16))
+
+    @staticmethod
+    def layout_for(values_per_document: float) -> tuple[np.dtype, int]:
+        """``(relative type, shift)`` for a column of up to ``values_per_document`` (the
+        store's generous estimate, e.g. ``1.2 × facts_per_doc + 0.5`` for claims): one byte per
+        document where blocks of at least 32 documents hold at most 128 values by that estimate
+        (half of uint8's range: the baseline's claims, 2 per document, fill 64 on average; the
+        int64 base per block costs a quarter byte per document or less), else two bytes
+        (:meth:`shift_for`)."""
+        if values_per_document <= 4.0:
+            per_block = 128 / max(values_per_document, 1 / 512)
+            return np.dtype(np.uint8), int(np.clip(np.floor(np.log2(per_block)), 5, 16))
+        return np.dtype(np.uint16), RaggedOffsets.shift_for(values_per_document)
 
     def __len__(self) -> int:
         return self.rel.size
@@ -217,7 +232,10 @@ class RaggedOffsets:
             starts = np.arange(first_new_block, last_block + 1, dtype=np.int64) << shift
             self.base.extend(ends[starts - s])
         rel = ends - self.base.view[np.arange(s, s + n, dtype=np.int64) >> shift]
-        self.rel.extend(rel, bounds=(0, int(rel.max())))
+        hi = int(rel.max())
+        if self.rel.data.dtype == np.uint8 and hi > np.iinfo(np.uint8).max:
+            self.rel._resize(np.dtype(np.uint16), len(self.rel.data))  # the next width up
+        self.rel.extend(rel, bounds=(0, hi))
 
     def at(self, rows) -> np.ndarray:
         """``offsets[rows]`` (int64) for an integer array ``rows``."""
@@ -232,13 +250,22 @@ class RaggedOffsets:
 
     def between(self, lo: int, hi: int) -> np.ndarray:
         """``offsets[lo:hi]`` (int64), adding each block's base to its run in place (no index
-        or base array the length of the range)."""
+        or base array the length of the range): the whole blocks in one broadcast addition,
+        the partial ones at either end on their own."""
         hi = max(lo, hi)
         out = self.rel.view[lo:hi].astype(np.int64)
         base, shift = self.base.view, self.shift
-        for block in range(lo >> shift, ((hi - 1) >> shift) + 1 if hi > lo else lo >> shift):
-            a = max(block << shift, lo) - lo
-            out[a : ((block + 1) << shift) - lo] += base[block]
+        size = 1 << shift
+        first, last = -(-lo >> shift), hi >> shift  # blocks first .. last - 1 lie inside
+        if first >= last:  # within one block, or across one boundary
+            for block in range(lo >> shift, ((hi - 1) >> shift) + 1 if hi > lo else 0):
+                a = max(block << shift, lo) - lo
+                out[a : ((block + 1) << shift) - lo] += base[block]
+            return out
+        a, b = (first << shift) - lo, (last << shift) - lo
+        out[:a] += base[first - 1] if a else 0
+        out[a:b].reshape(-1, size)[...] += base[first:last, None]
+        out[b:] += base[last] if b < out.size else 0
         return out
 
     def spans(self, ids) -> tuple[np.ndarray, np.ndarray]:

@@ -1,6 +1,7 @@
 """The store's blocked offsets (habsburg.ecosystem.columns.RaggedOffsets): an int64 base per
-block plus a uint16 offset per document give back exactly the offsets a full int64 column held,
-whatever the batches, block size and lengths (long documents widen the relative column)."""
+block plus a uint8 or uint16 offset per document give back exactly the offsets a full int64
+column held, whatever the batches, block size and lengths (long documents widen the relative
+column)."""
 
 import numpy as np
 from hypothesis import HealthCheck, given, settings
@@ -20,9 +21,12 @@ def _make(name, dtype, capacity, widen=False):
     ),  # batches of document lengths (some long enough to overflow uint16 in a block)
     st.integers(4, 16),  # shift
     st.integers(1, 200),  # capacity (reserved; the columns grow past it)
+    st.sampled_from([np.uint8, np.uint16]),  # the relative type it starts with
+    st.integers(0, 300),  # a range to read with between()
+    st.integers(0, 300),
 )
-def test_blocked_offsets_equal_the_full_offsets(batches, shift, capacity):
-    offsets = RaggedOffsets(_make, "x", capacity, shift)
+def test_blocked_offsets_equal_the_full_offsets(batches, shift, capacity, rel_type, lo, hi):
+    offsets = RaggedOffsets(_make, "x", capacity, shift, rel_type)
     lengths = np.array([v for b in batches for v in b], dtype=np.int64)
     full = np.concatenate([[0], np.cumsum(lengths)])
     total = 0
@@ -34,6 +38,8 @@ def test_blocked_offsets_equal_the_full_offsets(batches, shift, capacity):
     assert len(offsets) == n + 1
     np.testing.assert_array_equal(offsets.between(0, n + 1), full)
     assert offsets.between(0, n + 1).dtype == np.int64
+    lo, hi = min(lo, n + 1), min(hi, n + 1)  # any range: partial and whole blocks, or empty
+    np.testing.assert_array_equal(offsets.between(lo, hi), full[lo : max(lo, hi)])
     rng = np.random.default_rng(n)
     ids = rng.integers(0, n + 1, 50)
     np.testing.assert_array_equal(offsets.at(ids), full[ids])
@@ -49,10 +55,10 @@ def test_blocked_offsets_equal_the_full_offsets(batches, shift, capacity):
         owner = np.repeat(np.arange(n), lengths)
         np.testing.assert_array_equal(offsets.owners(values), owner[values])
         assert offsets.owner(total - 1) == owner[-1] and offsets.owner(0) == owner[0]
-    wide = n and any(
-        full[i] - full[i >> shift << shift] > np.iinfo(np.uint16).max for i in range(n + 1)
-    )
-    assert offsets.rel.data.dtype == (np.int32 if wide else np.uint16)  # widened only if needed
+    largest = max((full[i] - full[i >> shift << shift] for i in range(n + 1)), default=0)
+    widths = [np.uint8, np.uint16, np.int32]  # widened one step at a time, only if needed
+    fits = [t for t in widths[widths.index(rel_type) :] if largest <= np.iinfo(t).max]
+    assert offsets.rel.data.dtype == fits[0]
 
 
 def test_the_block_size_keeps_a_block_within_a_quarter_of_uint16():
@@ -61,3 +67,14 @@ def test_the_block_size_keeps_a_block_within_a_quarter_of_uint16():
         assert 16 <= block <= 1 << 16
         assert block * per_doc <= 1 << 14 or block == 16
     assert RaggedOffsets.shift_for(12.9) == 10  # the baseline's concepts: 1,024 documents
+
+
+def test_few_values_per_document_take_one_byte_in_blocks_of_half_its_range():
+    for per_doc in (0.001, 0.5, 1.0, 2.9, 4.0):
+        rel_type, shift = RaggedOffsets.layout_for(per_doc)
+        assert rel_type == np.uint8 and 32 <= 1 << shift <= 1 << 16
+        assert (1 << shift) * per_doc <= 128 or shift == 16  # half of uint8's range
+    # the baseline's claims (estimate 1.2 × 2 + 0.5 per document): blocks of 32 documents
+    assert RaggedOffsets.layout_for(2.9) == (np.uint8, 5)
+    for per_doc in (4.1, 12.9, 100.0):
+        assert RaggedOffsets.layout_for(per_doc) == (np.uint16, RaggedOffsets.shift_for(per_doc))

@@ -118,8 +118,9 @@ def test_paraphrase_costs_one_byte_and_the_original_only_reposts(recorded):
     assert store._reposts.rows.size == reposts < len(store) // 5
     assert repost == 2 * np.dtype(store.types.row).itemsize
     offsets = (store._concept_offsets, store._claim_offsets)
-    assert [o.rel.data.dtype for o in offsets] == [np.uint16, np.uint16]  # 2 bytes each
-    assert fixed == sum(c.data[:1].nbytes for c in store._cols.values()) + 4
+    # 2 bytes for the concepts' offsets, 1 for the claims' (a few per document)
+    assert [o.rel.data.dtype for o in offsets] == [np.uint16, np.uint8]
+    assert fixed == sum(c.data[:1].nbytes for c in store._cols.values()) + 3
 
 
 def test_code_table_gives_back_exactly_the_float32_stored():
