@@ -10,10 +10,11 @@ import pytest
 from batches import plain_batch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from oldlayouts import with_fact_and_value_columns
 from tinyscenario import tiny_scenario
 from tracing import traced_peak
 
-from habsburg.ecosystem.columns import Column, claim_type
+from habsburg.ecosystem.columns import claim_type
 from habsburg.ecosystem.store import ColumnTypes, DocumentStore, int_type
 from habsburg.model import export
 from habsburg.model.model import EcosystemModel
@@ -340,16 +341,7 @@ def test_a_checkpoint_with_fact_and_value_columns_loads_as_codes(narrow_run):
     """A run's store pickled before claim codes (int16 facts, int8 values, column types without
     the code's fields, error ids derived from the registry) loads with the same claims."""
     store = narrow_run.internet.store
-    state = store.__getstate__()
-    del state["_claims"]
-    for name, values in zip(("facts", "values"), store.claims_at(slice(None)), strict=True):
-        state[f"_claim_{name}"] = Column(values.dtype, capacity=max(values.size, 1))
-        state[f"_claim_{name}"].extend(values)
-    old_types = ColumnTypes.__new__(ColumnTypes)
-    old_types.__dict__.update(
-        {k: v for k, v in vars(store.types).items() if k not in ("claim", "values")}
-    )
-    state["types"] = old_types
+    state = with_fact_and_value_columns(store.__getstate__(), store)
     old = DocumentStore.__new__(DocumentStore)
     old.__dict__.update(state)
     restored = pickle.loads(pickle.dumps(old))

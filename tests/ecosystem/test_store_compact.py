@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from oldlayouts import with_fact_and_value_columns
 from tinyscenario import tiny_scenario
 
 from habsburg.ecosystem import columns
@@ -183,14 +184,6 @@ def test_originals_widen_and_out_of_order_months_are_refused():
         store.append(_doc_batch(1, 0.0), step=1)
 
 
-def _old_types(types: ColumnTypes) -> ColumnTypes:
-    """Column types as a checkpoint of the store before claim codes unpickles them: without
-    the ``claim`` and ``values`` fields."""
-    old = ColumnTypes.__new__(ColumnTypes)
-    old.__dict__.update({k: v for k, v in vars(types).items() if k not in ("claim", "values")})
-    return old
-
-
 def _old_layout_state(store: RecordingStore) -> dict:
     """The state a checkpoint of the former store held: full step/original/paraphrase columns,
     a full int32 offset per document, and no error registry."""
@@ -201,12 +194,7 @@ def _old_layout_state(store: RecordingStore) -> dict:
         full.extend(getattr(store, name))
         state["_cols"][name] = full
         del state[f"_{name}"]
-    # a fact column and a value column for claims, and column types without the claim code
-    del state["_claims"]
-    for name, values in zip(("facts", "values"), store.claims_at(slice(None)), strict=True):
-        state[f"_claim_{name}"] = Column(values.dtype, capacity=max(values.size, 1))
-        state[f"_claim_{name}"].extend(values)
-    state["types"] = _old_types(store.types)
+    with_fact_and_value_columns(state, store)  # claims as a fact and a value column
     cols = {}
     for name, col in state["_cols"].items():
         if name == "site":
