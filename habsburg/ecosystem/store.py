@@ -7,8 +7,8 @@ setting. Capacity is reserved up front from the scenario's expected document cou
 pages of a zeroed reservation cost no memory), so columns are copied only if a run outgrows the
 estimate. Derived integer columns (tokens, green counts, offsets) widen themselves rather than
 overflow. Ragged columns (concept draws, fact claims) are a flat values array plus per-document
-offsets into it, kept as a uint16 per document relative to a base per block
-(:class:`~habsburg.ecosystem.columns.RaggedOffsets`). A fact claim is one code,
+offsets into it, kept as a uint16 (concepts) or uint8 (claims, a few per document) per document
+relative to a base per block (:class:`~habsburg.ecosystem.columns.RaggedOffsets`). A fact claim is one code,
 ``fact × values_per_fact + value`` (two bytes while the codes fit: :func:`claim_type`), which is
 also the key the learners' counts and the error registry index. A run's claims carry no stored
 error id: it is derived from the claim's code through the error registry
@@ -231,8 +231,7 @@ class DocumentStore(CompactColumns):
             )
         if facts.size and facts.min() < 0:
             raise ValueError(f"claim fact {facts.min()} is negative")
-        codes = facts.astype(np.int64)
-        codes *= self.types.values
+        codes = facts * self.types.values  # a new int64 array (the caller's are not changed)
         codes += values
         return codes
 

@@ -21,7 +21,7 @@ class EventLog:
     def __init__(self) -> None:
         self.lineage: list[dict[str, Any]] = []
         #: each generation's concept distribution as (model name, generation, step, sampling
-        #: probabilities): :func:`concept_distribution_frame` makes its rows of the table (a
+        #: probabilities): :meth:`concept_distribution_frame` makes its rows of the table (a
         #: DataFrame per generation held ~14 MB over the baseline's 83 generations, the arrays 3)
         self.concept_distributions: list[tuple[str, int, int, np.ndarray]] = []
         self.style_distributions: list[dict[str, Any]] = []
