@@ -214,7 +214,10 @@ class DocumentStore(CompactColumns):
     def claims_at(self, claims) -> tuple[np.ndarray, np.ndarray]:
         """``(facts, values)`` of the claims at flat indices ``claims``, in the scenario's fact
         and value types."""
-        facts, values = np.divmod(self.claim_codes(claims), self.types.values)
+        return self._decode(self.claim_codes(claims))
+
+    def _decode(self, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        facts, values = np.divmod(codes, self.types.values)
         return facts.astype(self.types.fact), values.astype(self.types.value)
 
     def _claim_code(self, facts: np.ndarray, values: np.ndarray) -> np.ndarray:
@@ -288,13 +291,15 @@ class DocumentStore(CompactColumns):
         """The document (int64) of each claim at flat indices ``claims`` (increasing)."""
         return self._claim_offsets.owners(claims)
 
-    def claim_wrong(self, claims) -> np.ndarray:
-        """Whether each claim at flat indices ``claims`` has a wrong value."""
+    def claim_wrong(self, claims, codes: np.ndarray | None = None) -> np.ndarray:
+        """Whether each claim at flat indices ``claims`` has a wrong value (``codes``: their
+        codes, if already gathered)."""
         if self._claim_errors is not None:
             return self._claim_errors.view[claims] >= 0
+        codes = self.claim_codes(claims) if codes is None else codes
         if self._registry_keys():
-            return self._errors.wrong_keys(self.claim_codes(claims))
-        return self._errors.wrong(*self.claims_at(claims))
+            return self._errors.wrong_keys(codes)
+        return self._errors.wrong(*self._decode(codes))
 
     @property
     def n_claims(self) -> int:
@@ -468,16 +473,13 @@ class DocumentStore(CompactColumns):
         counts = np.zeros(n_facts * n_values, dtype=np.int64)
         wrong = total = 0
         for claims in self._claim_chunks(ids):
-            if n_values == self.types.values:  # the codes are the counts' flat indices
-                keys = np.take(self._claims.view, claims)
-            else:
-                facts, values = self.claims_at(claims)
+            codes = np.take(self._claims.view, claims)
+            keys = codes  # the counts' flat indices when they share the codes' base
+            if n_values != self.types.values:
+                facts, values = self._decode(codes)
                 keys = facts.astype(np.int64) * n_values + values
             counts += np.bincount(keys, minlength=n_facts * n_values)
-            if self._claim_errors is None and self._registry_keys():
-                wrong += int(np.count_nonzero(self._errors.wrong_keys(keys)))
-            else:
-                wrong += int(np.count_nonzero(self.claim_wrong(claims)))
+            wrong += int(np.count_nonzero(self.claim_wrong(claims, codes)))
             total += claims.size
         return counts.reshape(n_facts, n_values), wrong, total
 

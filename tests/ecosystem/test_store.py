@@ -256,6 +256,11 @@ def test_counting_statistics_a_chunk_at_a_time_equal_the_whole_gather(
     np.testing.assert_array_equal(counts, expect)
     assert (wrong, total) == (int((errors >= 0).sum()), claims.size) and wrong > 0
     assert store.wrong_claims(ids) == (wrong, total)
+    # counted in another base than the codes' (decoded): the same claims, the same wrong ones
+    other, wrong_other, total_other = store.claim_counts(ids, F, V + 1)
+    expect = np.bincount(facts * (V + 1) + values, minlength=F * (V + 1)).reshape(F, V + 1)
+    np.testing.assert_array_equal(other, expect)
+    assert (wrong_other, total_other) == (wrong, total)
     empty = np.zeros(0, np.int64)
     assert store.concept_counts(empty, K).sum() == 0 and store.wrong_claims(empty) == (0, 0)
 
