@@ -202,8 +202,8 @@ class RaggedOffsets:
         return int(np.clip(np.floor(np.log2(per_block)), 4, 16))
 
     @staticmethod
-    def layout_for(values_per_document: float) -> tuple[np.dtype, int]:
-        """``(relative type, shift)`` for a column of up to ``values_per_document`` (the
+    def layout_for(values_per_document: float) -> tuple[int, np.dtype]:
+        """``(shift, relative type)``, the constructor's last arguments, for a column of up to ``values_per_document`` (the
         store's generous estimate, e.g. ``1.2 × facts_per_doc + 0.5`` for claims): one byte per
         document where blocks of at least 32 documents hold at most 128 values by that estimate
         (half of uint8's range: the baseline's claims, 2 per document, fill 64 on average; the
@@ -211,8 +211,8 @@ class RaggedOffsets:
         (:meth:`shift_for`)."""
         if values_per_document <= 4.0:
             per_block = 128 / max(values_per_document, 1 / 512)
-            return np.dtype(np.uint8), int(np.clip(np.floor(np.log2(per_block)), 5, 16))
-        return np.dtype(np.uint16), RaggedOffsets.shift_for(values_per_document)
+            return int(np.clip(np.floor(np.log2(per_block)), 5, 16)), np.dtype(np.uint8)
+        return RaggedOffsets.shift_for(values_per_document), np.dtype(np.uint16)
 
     def __len__(self) -> int:
         return self.rel.size

@@ -76,12 +76,6 @@ class Batch:
     paraphrase: np.ndarray | float = 0.0
 
 
-def _layout(values_per_document: float) -> tuple[int, np.dtype]:
-    """(shift, relative type) of a ragged column's offsets (:meth:`RaggedOffsets.layout_for`)."""
-    rel_type, shift = RaggedOffsets.layout_for(values_per_document)
-    return shift, rel_type
-
-
 def _lengths(offsets: RaggedOffsets, rows: slice, n: int) -> np.ndarray:
     """Run lengths (int32) of documents ``rows`` from their ``offsets``: the differences go
     straight into the int32 result (no int64 copy of them)."""
@@ -133,10 +127,10 @@ class DocumentStore(CompactColumns):
             "style": self._column("style", np.float32, width=style_dim, capacity=capacity),
         }
         self._concept_offsets = RaggedOffsets(
-            self._column, "concept_offsets", capacity, *_layout(concepts_per_doc)
+            self._column, "concept_offsets", capacity, *RaggedOffsets.layout_for(concepts_per_doc)
         )
         self._claim_offsets = RaggedOffsets(
-            self._column, "claim_offsets", capacity, *_layout(claims_per_doc)
+            self._column, "claim_offsets", capacity, *RaggedOffsets.layout_for(claims_per_doc)
         )
         n_concepts = int(capacity * concepts_per_doc) + 1024
         n_claims = int(capacity * claims_per_doc) + 1024
@@ -366,7 +360,8 @@ class DocumentStore(CompactColumns):
             for name, per_doc in (("concept_offsets", 8.0), ("claim_offsets", 2.0)):
                 old = state["_cols"].pop(name)
                 n = old.size - 1
-                offsets = RaggedOffsets(self._column, name, n, *_layout(per_doc))
+                layout = RaggedOffsets.layout_for(per_doc)
+                offsets = RaggedOffsets(self._column, name, n, *layout)
                 offsets.extend(old.view[1:].astype(np.int64))
                 state[f"_{name}"] = offsets
 

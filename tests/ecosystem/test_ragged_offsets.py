@@ -71,10 +71,10 @@ def test_the_block_size_keeps_a_block_within_a_quarter_of_uint16():
 
 def test_few_values_per_document_take_one_byte_in_blocks_of_half_its_range():
     for per_doc in (0.001, 0.5, 1.0, 2.9, 4.0):
-        rel_type, shift = RaggedOffsets.layout_for(per_doc)
+        shift, rel_type = RaggedOffsets.layout_for(per_doc)
         assert rel_type == np.uint8 and 32 <= 1 << shift <= 1 << 16
         assert (1 << shift) * per_doc <= 128 or shift == 16  # half of uint8's range
     # the baseline's claims (estimate 1.2 × 2 + 0.5 per document): blocks of 32 documents
-    assert RaggedOffsets.layout_for(2.9) == (np.uint8, 5)
+    assert RaggedOffsets.layout_for(2.9) == (5, np.uint8)
     for per_doc in (4.1, 12.9, 100.0):
-        assert RaggedOffsets.layout_for(per_doc) == (np.uint16, RaggedOffsets.shift_for(per_doc))
+        assert RaggedOffsets.layout_for(per_doc) == (RaggedOffsets.shift_for(per_doc), np.uint16)
