@@ -111,23 +111,41 @@ def _random_edits(lengths: np.ndarray, eps_r: np.ndarray, rng: np.random.Generat
     return _below(lengths, eps_r, rng)
 
 
+#: tokens compared per pass in :func:`_below`: its per-token temporaries (a uint32 bound and a
+#: uint32 draw each) stay at 16 MB, which the C heap reuses from pass to pass; one pass over a
+#: 100× month's tokens made ~300 MB of fresh pages for the kernel to zero each time
+_BELOW_CHUNK = 1 << 21
+
+
 def _below(lengths: np.ndarray, p: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """The draws of ``rng.random(n, dtype=np.float32) < np.repeat(p.astype(np.float32), lengths)``.
 
     Compared as integers: numpy's float32 uniform is (x >> 8)/2²⁴ for a 32-bit draw x, and
     (x >> 8)/2²⁴ < q  ⟺  x < 2⁸·⌈q·2²⁴⌉ (exact in float64), so no per-token float is made.
+    The tokens are compared :data:`_BELOW_CHUNK` at a time, drawing each pass's uniforms in
+    turn, so the stream is the one of a single draw of all ``n``.
     """
+    lengths = np.asarray(lengths, dtype=np.int64)
     n = int(lengths.sum())
     limit = np.ceil(p.astype(np.float32).astype(np.float64) * 2.0**24) * 2.0**8  # in [0, 2³²]
-    bound = np.repeat(np.maximum(limit - 1, 0).astype(np.uint32), lengths)
-    spare, draws = _draws32(rng, n)
-    flagged = np.empty(n, dtype=bool)
-    if spare is not None:
-        flagged[0] = spare <= bound[0]
-    np.less_equal(draws, bound[n - draws.size :], out=flagged[n - draws.size :])
+    bound = np.maximum(limit - 1, 0).astype(np.uint32)
     never = limit == 0  # q rounds to 0 in float32
-    if never.any():
-        flagged[np.repeat(never, lengths)] = False
+    ends = np.cumsum(lengths)
+    flagged = np.empty(n, dtype=bool)
+    for a in range(0, n, _BELOW_CHUNK):
+        b = min(a + _BELOW_CHUNK, n)
+        first, last = np.searchsorted(ends, [a, b - 1], side="right")  # documents a .. b-1 meet
+        counts = np.minimum(ends[first : last + 1], b) - np.maximum(
+            ends[first : last + 1] - lengths[first : last + 1], a
+        )
+        out = flagged[a:b]
+        spare, draws = _draws32(rng, b - a)
+        bounds = np.repeat(bound[first : last + 1], counts)
+        if spare is not None:
+            out[0] = spare <= bounds[0]
+        np.less_equal(draws, bounds[out.size - draws.size :], out=out[out.size - draws.size :])
+        if never[first : last + 1].any():
+            out[np.repeat(never[first : last + 1], counts)] = False
     return flagged
 
 

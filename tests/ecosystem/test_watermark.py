@@ -108,17 +108,23 @@ def test_surviving_pairs_count_the_edited_positions_they_draw(process, h):
     assert fast.random() == slow.random()
 
 
-def test_integer_thresholds_draw_numpys_float32_uniforms(monkeypatch):
+@pytest.mark.parametrize("chunk", [1 << 21, 7, 2, 1])
+def test_integer_thresholds_draw_numpys_float32_uniforms(monkeypatch, chunk):
+    """Whole or a few tokens per pass (documents split across passes, empty ones, a spare
+    half-output from before), the flags are numpy's float32 draws against each document's
+    threshold, and the stream ends where numpy's does."""
     assert edits._RAW_DRAWS32  # the fast path is in use with this numpy
-    lengths = np.array([5, 0, 9, 1, 30])
-    p = np.array([0.3, 0.5, 1.0, 1e-50, 0.7])
+    monkeypatch.setattr(edits, "_BELOW_CHUNK", chunk)
+    lengths = np.array([5, 0, 9, 1, 30, 0, 0, 13])
+    p = np.array([0.3, 0.5, 1.0, 1e-50, 0.7, 0.2, 1e-50, 1e-50])
     for spare in (False, True):
         for raw in (True, False):
             monkeypatch.setattr(edits, "_RAW_DRAWS32", raw)
             plain, fast = np.random.default_rng(3), np.random.default_rng(3)
             if spare:
                 plain.random(1, dtype=np.float32), fast.random(1, dtype=np.float32)
-            expected = plain.random(45, dtype=np.float32) < np.repeat(p.astype(np.float32), lengths)
+            n = int(lengths.sum())
+            expected = plain.random(n, dtype=np.float32) < np.repeat(p.astype(np.float32), lengths)
             np.testing.assert_array_equal(edits._below(lengths, p, fast), expected)
             assert plain.random(3).tolist() == fast.random(3).tolist()
 
