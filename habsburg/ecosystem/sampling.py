@@ -274,9 +274,40 @@ def group_by_key(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         distinct = (present + lo).astype(keys.dtype)
         starts = np.concatenate([[0], np.cumsum(counts[present])])
         return order, distinct, starts
-    order = np.argsort(keys, kind="stable")
+    order = stable_order(keys)
     distinct, first = np.unique(keys[order], return_index=True)
     return order, distinct, np.append(first, keys.size)
+
+
+def stable_order(keys: np.ndarray) -> np.ndarray:
+    """``np.argsort(keys, kind="stable")``, in linear time for keys in ``0 .. 2³² − 1``: numpy
+    radix-sorts 16-bit keys but merge-sorts wider ones (n log n: ~2.5x slower on a 100× month's
+    1.5 M int32 site ids), so wider keys are sorted by their low, then their high 16 bits."""
+    keys = np.asarray(keys)
+    if keys.dtype.itemsize <= 2 or keys.size < 2 or keys.dtype.kind not in "iu":
+        return np.argsort(keys, kind="stable")
+    lo, hi = int(keys.min()), int(keys.max())
+    if lo < 0 or hi >= 2**32:
+        return np.argsort(keys, kind="stable")
+    order = np.argsort((keys & 0xFFFF).astype(np.uint16), kind="stable")
+    if hi >= 2**16:
+        order = order[np.argsort((keys[order] >> 16).astype(np.uint16), kind="stable")]
+    return order
+
+
+def merge_groups(
+    rows: np.ndarray, starts: np.ndarray, later: np.ndarray, later_starts: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Two groupings by the same ``k`` keys joined, each key's ``rows`` before its ``later``
+    ones: ``(merged, merged_starts)`` with key ``s``'s rows at ``merged[merged_starts[s]:
+    merged_starts[s + 1]]`` (``starts`` and ``later_starts`` have ``k + 1`` entries). A linear
+    pass, with no sort: a row keeps its place among its key's rows, shifted by the later rows
+    of smaller keys (and a later row by the earlier rows up to and including its key)."""
+    merged = np.empty(rows.size + later.size, dtype=np.result_type(rows.dtype, later.dtype))
+    k = starts.size - 1
+    merged[np.arange(rows.size) + np.repeat(later_starts[:k], np.diff(starts))] = rows
+    merged[np.arange(later.size) + np.repeat(starts[1:], np.diff(later_starts))] = later
+    return merged, starts + later_starts
 
 
 def fill_by_source(

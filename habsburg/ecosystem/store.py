@@ -47,6 +47,7 @@ from habsburg.ecosystem.compact import (
     CompactColumns,
     Reposts,
 )
+from habsburg.ecosystem.sampling import merge_groups, stable_order
 
 #: documents per pass of the store's counting statistics (bounds their temporaries)
 STAT_CHUNK = 1 << 16
@@ -322,16 +323,25 @@ class DocumentStore(CompactColumns):
         cached = self._site_index.get(step)
         if cached is not None and cached[0] == sl.stop:
             return cached[1], cached[2]
-        sites = self.site[sl]
-        order = np.argsort(sites, kind="stable")
-        rows = (sl.start + order).astype(self.types.row)
-        starts = np.searchsorted(sites[order], np.arange(n_sites + 1))
+        if cached is not None and sl.start <= cached[0] < sl.stop and cached[2].size == n_sites + 1:
+            # rows appended since (scrapers' reposts): merge them in instead of sorting again
+            new_rows, new_starts = self._group_by_site(slice(cached[0], sl.stop), n_sites)
+            rows, starts = merge_groups(cached[1], cached[2], new_rows, new_starts)
+        else:
+            rows, starts = self._group_by_site(sl, n_sites)
         self._site_index[step] = (sl.stop, rows, starts)
         if self.site_window is not None:
             oldest = max(self._site_index) - self.site_window + 1  # (a crawl's months)
             for old in [s for s in self._site_index if s < oldest]:
                 del self._site_index[old]
         return rows, starts
+
+    def _group_by_site(self, sl: slice, n_sites: int) -> tuple[np.ndarray, np.ndarray]:
+        """Rows of ``sl`` grouped by site, in row order within a site, and each site's start."""
+        sites = self.site[sl]
+        order = stable_order(sites)
+        rows = (sl.start + order).astype(self.types.row)
+        return rows, np.searchsorted(sites[order], np.arange(n_sites + 1))
 
     def share_site_rows(self, step: int, rows: np.ndarray) -> None:
         """Keep the site index of finished month ``step`` as ``rows``: a view of a copy of its

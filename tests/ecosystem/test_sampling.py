@@ -5,6 +5,8 @@ import gc
 import numpy as np
 import pytest
 from batches import plain_batch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from habsburg.ecosystem.sampling import (
     FEW_OUTCOMES,
@@ -16,7 +18,9 @@ from habsburg.ecosystem.sampling import (
     fill_by_source,
     group_by_key,
     group_runs,
+    merge_groups,
     sample_categorical,
+    stable_order,
 )
 from habsburg.ecosystem.store import DocumentStore
 from habsburg.ecosystem.training import dedup_roots, first_of_each
@@ -151,6 +155,41 @@ def test_group_by_key_lists_positions_in_order():
     wide = np.array([10**9, 5, 10**9])  # a range too wide for the counting sort
     order, distinct, starts = group_by_key(wide)
     assert distinct.tolist() == [5, 10**9] and order[starts[1] :].tolist() == [0, 2]
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    dtype=st.sampled_from(["int16", "uint16", "int32", "uint32", "int64", "uint64"]),
+    high=st.sampled_from([1, 300, 2**16, 2**17 + 5, 2**31 - 1, 2**32 + 7]),
+    negative=st.booleans(),
+    n=st.integers(0, 3000),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_stable_order_is_numpys_stable_argsort(dtype, high, negative, n, seed):
+    """Radix passes on 16-bit halves give numpy's stable order for every key type and range,
+    including keys above 2**16 (two passes) and ranges it must leave to numpy (negative keys,
+    keys of 2**32 and more)."""
+    info = np.iinfo(dtype)
+    lo = max(info.min, -high) if negative else 0
+    hi = min(info.max, high)
+    keys = np.random.default_rng(seed).integers(lo, hi, n, endpoint=True).astype(dtype)
+    np.testing.assert_array_equal(stable_order(keys), np.argsort(keys, kind="stable"))
+
+
+@settings(max_examples=60, deadline=None)
+@given(k=st.integers(1, 50), n=st.integers(0, 400), m=st.integers(0, 400), seed=st.integers(0, 999))
+def test_merged_groups_equal_grouping_everything_at_once(k, n, m, seed):
+    """Rows grouped by key, then later rows grouped and merged in: the grouping of all rows."""
+    keys = np.random.default_rng(seed).integers(0, k, n + m)
+
+    def grouped(part, offset):
+        order = np.argsort(part, kind="stable")
+        return offset + order, np.searchsorted(part[order], np.arange(k + 1))
+
+    merged, starts = merge_groups(*grouped(keys[:n], 0), *grouped(keys[n:], n))
+    whole, whole_starts = grouped(keys, 0)
+    np.testing.assert_array_equal(merged, whole)
+    np.testing.assert_array_equal(starts, whole_starts)
 
 
 def test_dedup_keeps_the_first_copy_of_each_original_without_a_store_sized_array():

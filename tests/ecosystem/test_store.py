@@ -14,6 +14,7 @@ from oldlayouts import with_fact_and_value_columns
 from tinyscenario import tiny_scenario
 from tracing import traced_peak
 
+from habsburg.ecosystem import store as store_module
 from habsburg.ecosystem.columns import claim_type
 from habsburg.ecosystem.store import ColumnTypes, DocumentStore, int_type
 from habsburg.model import export
@@ -130,6 +131,32 @@ def test_capacity_is_reserved_up_front_and_the_site_index_stays_in_the_crawl_win
     restored = pickle.loads(pickle.dumps(store))
     assert restored._site_index == {} and len(restored) == len(store)
     np.testing.assert_array_equal(restored.concepts, store.concepts)
+
+
+def test_a_growing_months_site_index_merges_new_rows_as_a_fresh_sort_would(monkeypatch):
+    """Rows appended to a month after its site index was built (scrapers' reposts) are merged
+    into it, sorting only them, and the index is what sorting the whole month gives."""
+    rng = np.random.default_rng(4)
+    store = DocumentStore(style_dim=1, capacity=64)
+    n_sites = 70_000  # site ids above 2**16: two radix passes
+    store.begin_step(0)
+    store.append(plain_batch(5, site=rng.integers(0, n_sites, 5)), step=0)
+    store.begin_step(1)
+    store.append(plain_batch(300, site=rng.integers(0, n_sites, 300)), step=1)
+    store.site_index(1, n_sites)
+    sorted_sizes = []
+    real = store_module.stable_order
+    monkeypatch.setattr(
+        store_module, "stable_order", lambda k: sorted_sizes.append(k.size) or real(k)
+    )
+    for extra in (40, 1, 0, 7):
+        store.append(plain_batch(extra, site=rng.integers(0, n_sites, extra)), step=1)
+        rows, starts = store.site_index(1, n_sites)
+        sites = store.site[5:]
+        order = np.argsort(sites, kind="stable")
+        np.testing.assert_array_equal(rows, 5 + order)
+        np.testing.assert_array_equal(starts, np.searchsorted(sites[order], np.arange(n_sites + 1)))
+    assert sorted_sizes == [40, 1, 7]  # never the whole month again
 
 
 def test_streamed_tables_equal_the_in_memory_ones(narrow_run, tmp_path, monkeypatch):
