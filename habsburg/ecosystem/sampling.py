@@ -325,23 +325,6 @@ def fill_by_source(
     return out
 
 
-def group_runs(
-    keys: np.ndarray, starts: np.ndarray, lengths: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """:func:`group_by_key` of a flat array given as runs (run r: ``keys[r]`` at positions
-    ``starts[r] .. starts[r] + lengths[r] - 1``; the runs of one key listed in increasing
-    position), sorting the runs instead of every position."""
-    keys, starts, lengths = (np.asarray(a) for a in (keys, starts, lengths))
-    keep = lengths > 0
-    keys, starts, lengths = keys[keep], starts[keep].astype(np.intp), lengths[keep].astype(np.intp)
-    by_key, distinct, run_bounds = group_by_key(keys)
-    starts, lengths = starts[by_key], lengths[by_key]
-    ends = np.cumsum(lengths)
-    total = int(ends[-1]) if ends.size else 0
-    order = np.repeat(starts - ends + lengths, lengths) + np.arange(total)
-    return order, distinct, np.concatenate([[0], ends])[run_bounds]
-
-
 def categorical_by_source(
     source: np.ndarray, tables: Mapping[int, CategoricalTable], rng: np.random.Generator
 ) -> np.ndarray:
@@ -358,9 +341,43 @@ def categorical_by_runs(
     tables: Mapping[int, CategoricalTable],
     rng: np.random.Generator,
 ) -> np.ndarray:
-    """:func:`categorical_by_source` of the flat source array given as runs (:func:`group_runs`),
-    which is never made."""
-    return _draw_grouped(*group_runs(keys, starts, lengths), tables, rng)
+    """:func:`categorical_by_source` of the flat source array given as runs (run r: ``keys[r]``
+    at positions ``starts[r] .. starts[r] + lengths[r] - 1``; the runs of one key listed in
+    increasing position), which is never made: the runs are grouped, not the positions. Keys are drawn in turn, consecutive keys together up to
+    :data:`RUN_DRAWS` positions (a larger key alone): each batch's uniforms are the next
+    ``rng.random`` of its size, so the stream is that of one draw for all, and a 100× month's
+    concept draws make no array of every position's uniform or place beside the result."""
+    keys, starts, lengths = (np.asarray(a) for a in (keys, starts, lengths))
+    keep = lengths > 0
+    keys, starts, lengths = keys[keep], starts[keep].astype(np.intp), lengths[keep].astype(np.intp)
+    by_key, distinct, run_bounds = group_by_key(keys)
+    starts, lengths = starts[by_key], lengths[by_key]
+    ends = np.cumsum(lengths)
+    shift = starts - ends + lengths  # a run's flat position minus its place in key order
+    out = np.empty(int(ends[-1]) if ends.size else 0, dtype=np.int32)
+    runs = run_bounds.tolist()
+    first = np.concatenate([[0], ends])[run_bounds].tolist()  # each key's first place
+    keys_, i = distinct.tolist(), 0
+    while i < len(keys_):
+        j = i + 1
+        while j < len(keys_) and first[j + 1] - first[i] <= RUN_DRAWS:
+            j += 1
+        lo, hi = first[i], first[j]
+        u = rng.random(hi - lo)
+        drawn = np.empty(hi - lo, dtype=np.int32)
+        for g in range(i, j):
+            drawn[first[g] - lo : first[g + 1] - lo] = tables[keys_[g]].draw(
+                u[first[g] - lo : first[g + 1] - lo]
+            )
+        places = np.repeat(shift[runs[i] : runs[j]], lengths[runs[i] : runs[j]])
+        places += np.arange(lo, hi)
+        out[places] = drawn
+        i = j
+    return out
+
+
+#: positions drawn per batch by :func:`categorical_by_runs` (16 MB of uniforms)
+RUN_DRAWS = 1 << 21
 
 
 def _draw_grouped(

@@ -8,6 +8,7 @@ from batches import plain_batch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from habsburg.ecosystem import sampling
 from habsburg.ecosystem.sampling import (
     FEW_OUTCOMES,
     CategoricalSampler,
@@ -17,7 +18,6 @@ from habsburg.ecosystem.sampling import (
     categorical_by_source,
     fill_by_source,
     group_by_key,
-    group_runs,
     merge_groups,
     sample_categorical,
     stable_order,
@@ -214,7 +214,11 @@ def test_dedup_keeps_the_first_copy_of_each_original_without_a_store_sized_array
     assert first_of_each(sparse).tolist() == [True, True, False, False, True]
 
 
-def test_runs_are_grouped_like_the_flat_array_they_describe():
+@pytest.mark.parametrize("batch", [1 << 21, 300, 37, 1])
+def test_runs_are_grouped_like_the_flat_array_they_describe(batch, monkeypatch):
+    """Runs drawn key by key, in batches of any size (a key larger than a batch alone), give
+    the draws of the flat array and leave the stream where they do."""
+    monkeypatch.setattr(sampling, "RUN_DRAWS", batch)
     rng = np.random.default_rng(8)
     lengths = rng.integers(0, 9, size=400)
     first = np.cumsum(lengths) - lengths
@@ -227,10 +231,10 @@ def test_runs_are_grouped_like_the_flat_array_they_describe():
     flat[
         np.repeat(first, head) + np.arange(head.sum()) - np.repeat(np.cumsum(head) - head, head)
     ] = np.repeat(head_key, head)
-    for got, expected in zip(group_runs(keys, starts, runs), group_by_key(flat), strict=True):
-        np.testing.assert_array_equal(got, expected)
     tables = dict(enumerate(CategoricalTable.of_rows(rng.random((13, 50)))))
+    by_runs, by_source = np.random.default_rng(1), np.random.default_rng(1)
     np.testing.assert_array_equal(
-        categorical_by_runs(keys, starts, runs, tables, np.random.default_rng(1)),
-        categorical_by_source(flat, tables, np.random.default_rng(1)),
+        categorical_by_runs(keys, starts, runs, tables, by_runs),
+        categorical_by_source(flat, tables, by_source),
     )
+    assert by_runs.random() == by_source.random()
