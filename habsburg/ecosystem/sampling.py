@@ -334,6 +334,10 @@ def categorical_by_source(
     return _draw_grouped(*group_by_key(source), tables, rng)
 
 
+#: positions drawn per batch by :func:`categorical_by_runs` (16 MB of uniforms)
+RUN_DRAWS = 1 << 21
+
+
 def categorical_by_runs(
     keys: np.ndarray,
     starts: np.ndarray,
@@ -343,10 +347,12 @@ def categorical_by_runs(
 ) -> np.ndarray:
     """:func:`categorical_by_source` of the flat source array given as runs (run r: ``keys[r]``
     at positions ``starts[r] .. starts[r] + lengths[r] - 1``; the runs of one key listed in
-    increasing position), which is never made: the runs are grouped, not the positions. Keys are drawn in turn, consecutive keys together up to
-    :data:`RUN_DRAWS` positions (a larger key alone): each batch's uniforms are the next
-    ``rng.random`` of its size, so the stream is that of one draw for all, and a 100× month's
-    concept draws make no array of every position's uniform or place beside the result."""
+    increasing position), which is never made: the runs are grouped, not the positions.
+
+    Keys are drawn in turn, consecutive keys together up to :data:`RUN_DRAWS` positions (a
+    larger key alone): each batch's uniforms are the next ``rng.random`` of its size, so the
+    stream is that of one draw for all, and a 100× month's concept draws make no array of every
+    position's uniform or place beside the result."""
     keys, starts, lengths = (np.asarray(a) for a in (keys, starts, lengths))
     keep = lengths > 0
     keys, starts, lengths = keys[keep], starts[keep].astype(np.intp), lengths[keep].astype(np.intp)
@@ -374,10 +380,6 @@ def categorical_by_runs(
         out[places] = drawn
         i = j
     return out
-
-
-#: positions drawn per batch by :func:`categorical_by_runs` (16 MB of uniforms)
-RUN_DRAWS = 1 << 21
 
 
 def _draw_grouped(
