@@ -16,7 +16,7 @@ from habsburg.ecosystem.edits import EditProcess
 from habsburg.ecosystem.idlists import GapList, joined
 from habsburg.ecosystem.internet import AGGREGATOR_SITE
 from habsburg.ecosystem.rates import false_positive_rate, precision_recall
-from habsburg.ecosystem.sampling import CategoricalTable
+from habsburg.ecosystem.sampling import CategoricalTable, ragged_index
 from habsburg.ecosystem.store import REPOST, Batch
 from habsburg.scenarios.schema import DataPolicy, ScraperConfig
 
@@ -31,12 +31,6 @@ def weighted_sample_without_replacement(
         return np.arange(n)
     keys = np.log(rng.random(n)) / weights
     return np.sort(np.argpartition(-keys, k - 1)[:k])
-
-
-def _ragged_index(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """Indices ``starts[i] .. starts[i] + lengths[i] - 1`` for every i, concatenated."""
-    total = int(lengths.sum())
-    return np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(total)
 
 
 def _sorted_unique(values: np.ndarray, kind: str = "quicksort") -> np.ndarray:
@@ -123,7 +117,7 @@ class Scraper(CellAgent):
         ages = np.arange(months)
         doc_weight = (np.exp(-ages / c.recency_months)[:, None] * visits[visited][None, :]).ravel()
         if k > n_candidates // 2:  # exact: weighted sampling without replacement
-            docs = rows[_ragged_index(offsets, counts)]
+            docs = rows[ragged_index(offsets, counts)]
             weights = np.repeat(doc_weight, counts)
             return np.sort(docs[weighted_sample_without_replacement(weights, k, rng)]).astype(
                 np.int64

@@ -323,15 +323,3 @@ def as_rows(ids) -> np.ndarray:
     """``ids`` as an integer array (kept in its own integer type: no widening copy)."""
     ids = np.asarray(ids)
     return ids if ids.dtype.kind in "iu" else ids.astype(np.int64)
-
-
-def ragged_index(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """Flat indices ``starts[i] .. starts[i]+lengths[i]`` for all i, concatenated (vectorised)."""
-    lengths = np.asarray(lengths, dtype=np.int64)
-    ends = np.cumsum(lengths)
-    total = int(ends[-1]) if ends.size else 0
-    if total == 0:
-        return np.zeros(0, dtype=np.int64)
-    index = np.repeat(np.asarray(starts, dtype=np.int64) - ends + lengths, lengths)
-    index += np.arange(total, dtype=np.int64)
-    return index

@@ -310,6 +310,18 @@ def merge_groups(
     return merged, starts + later_starts
 
 
+def ragged_index(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Flat indices ``starts[i] .. starts[i]+lengths[i]`` for all i, concatenated (vectorised)."""
+    lengths = np.asarray(lengths, dtype=np.int64)
+    ends = np.cumsum(lengths)
+    total = int(ends[-1]) if ends.size else 0
+    if total == 0:
+        return np.zeros(0, dtype=np.int64)
+    index = np.repeat(np.asarray(starts, dtype=np.int64) - ends + lengths, lengths)
+    index += np.arange(total, dtype=np.int64)
+    return index
+
+
 def fill_by_source(
     source: np.ndarray, samplers: dict[int, Callable[[int], np.ndarray]], dtype=np.int32
 ) -> np.ndarray:
@@ -359,7 +371,6 @@ def categorical_by_runs(
     by_key, distinct, run_bounds = group_by_key(keys)
     starts, lengths = starts[by_key], lengths[by_key]
     ends = np.cumsum(lengths)
-    shift = starts - ends + lengths  # a run's flat position minus its place in key order
     out = np.empty(int(ends[-1]) if ends.size else 0, dtype=np.int32)
     runs = run_bounds.tolist()
     first = np.concatenate([[0], ends])[run_bounds].tolist()  # each key's first place
@@ -375,9 +386,7 @@ def categorical_by_runs(
             drawn[first[g] - lo : first[g + 1] - lo] = tables[keys_[g]].draw(
                 u[first[g] - lo : first[g + 1] - lo]
             )
-        places = np.repeat(shift[runs[i] : runs[j]], lengths[runs[i] : runs[j]])
-        places += np.arange(lo, hi)
-        out[places] = drawn
+        out[ragged_index(starts[runs[i] : runs[j]], lengths[runs[i] : runs[j]])] = drawn
         i = j
     return out
 

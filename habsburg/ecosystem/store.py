@@ -39,7 +39,6 @@ from habsburg.ecosystem.columns import (  # noqa: F401  (kinds, ColumnTypes, int
     claim_type,
     expected_documents,
     int_type,
-    ragged_index,
 )
 from habsburg.ecosystem.compact import (
     DOCUMENT_COLUMNS,
@@ -47,7 +46,7 @@ from habsburg.ecosystem.compact import (
     CompactColumns,
     Reposts,
 )
-from habsburg.ecosystem.sampling import merge_groups, stable_order
+from habsburg.ecosystem.sampling import merge_groups, ragged_index, stable_order
 
 #: documents per pass of the store's counting statistics (bounds their temporaries)
 STAT_CHUNK = 1 << 16
