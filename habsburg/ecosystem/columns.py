@@ -100,10 +100,20 @@ def claim_type(facts: int, values: int) -> np.dtype:
     return int_type(facts * values - 1, np.int32, "world.facts × values_per_fact", np.int32)
 
 
+#: the types a ``widen`` column switches to when its values outgrow it, narrowest first
+WIDER = tuple(np.dtype(t) for t in (np.uint16, np.int32, np.int64))
+
+
+def _holds(dtype: np.dtype, lo: int, hi: int) -> bool:
+    info = np.iinfo(dtype)
+    return info.min <= lo and hi <= info.max
+
+
 class Column:
     """A 1-d or 2-d numpy column with reserved capacity; integer columns marked ``widen`` switch
-    to a wider type instead of overflowing (others raise). Subclasses change where the data
-    lives by overriding :meth:`_allocate` (:mod:`habsburg.ecosystem.ondisk`)."""
+    to the narrowest wider type of :data:`WIDER` that holds a value instead of overflowing
+    (others raise). Subclasses change where the data lives by overriding :meth:`_allocate`
+    (:mod:`habsburg.ecosystem.ondisk`)."""
 
     def __init__(self, dtype, width: int | None = None, capacity: int = 1024, widen: bool = False):
         self.size = 0
@@ -144,13 +154,15 @@ class Column:
             lo = hi = int(values[0])
         else:
             lo, hi = int(values.min()), int(values.max())
-        info = np.iinfo(dt)
-        if info.min <= lo and hi <= info.max:
+        if _holds(dt, lo, hi):
             return
         if not self.widen:
-            raise OverflowError(f"value {hi if hi > info.max else lo} does not fit {dt}")
-        wide = np.int64 if hi > np.iinfo(np.int32).max or lo < -(2**31) else np.int32
-        self._resize(np.dtype(wide), len(self.data))
+            raise OverflowError(f"value {hi if hi > np.iinfo(dt).max else lo} does not fit {dt}")
+        # the narrowest wider type that holds them (a byte column first widens to uint16)
+        wide = next(
+            (t for t in WIDER if t.itemsize > dt.itemsize and _holds(t, lo, hi)), np.dtype(np.int64)
+        )
+        self._resize(wide, len(self.data))
 
     def extend(self, values: np.ndarray, bounds: tuple[int, int] | None = None) -> None:
         """Append ``values`` (``bounds``: their least and greatest value, if known)."""
@@ -232,10 +244,7 @@ class RaggedOffsets:
             starts = np.arange(first_new_block, last_block + 1, dtype=np.int64) << shift
             self.base.extend(ends[starts - s])
         rel = ends - self.base.view[np.arange(s, s + n, dtype=np.int64) >> shift]
-        hi = int(rel.max())
-        if self.rel.data.dtype == np.uint8 and hi > np.iinfo(np.uint8).max:
-            self.rel._resize(np.dtype(np.uint16), len(self.rel.data))  # the next width up
-        self.rel.extend(rel, bounds=(0, hi))
+        self.rel.extend(rel, bounds=(0, int(rel.max())))
 
     def at(self, rows) -> np.ndarray:
         """``offsets[rows]`` (int64) for an integer array ``rows``."""
