@@ -24,7 +24,12 @@ from habsburg.ecosystem.publishing import (
     model_claims,
 )
 from habsburg.ecosystem.store import MODEL, Batch
-from habsburg.ecosystem.training import Teacher, TrainingSet, build_training_set
+from habsburg.ecosystem.training import (
+    Teacher,
+    TrainingSet,
+    build_training_set,
+    dedup_histories,
+)
 from habsburg.scenarios.schema import DataPolicy, LabConfig, ModelConfig
 
 
@@ -230,11 +235,12 @@ class GenerativeModel(mesa.Agent):
         """The training set of this model's next generation (changes no agent's state)."""
         m = self.model
         policy = self.config.data
-        since = 0 if policy.mode == "accumulate_subsample" else self.last_retrain_step + 1
+        # all crawls ever, deduplicated from the scrapers' first copies (no raw pool is made)
+        from_first_copies = policy.mode == "accumulate_subsample" and policy.dedup
         return build_training_set(
             policy,
-            # passed without a name here, so deduplicating it frees the raw pool
-            self._pool(policy, since),
+            # passed without a name here, so deduplicating a raw pool frees it
+            self._pool(policy, from_first_copies),
             m.internet.store,
             m.world,
             m.rng,
@@ -244,14 +250,25 @@ class GenerativeModel(mesa.Agent):
             teacher=self.teacher(),
             registry=m.errors,
             step=m.month,
+            deduplicated=from_first_copies,
         )
 
-    def _pool(self, policy: DataPolicy, since: int) -> np.ndarray:
-        """What this model's scrapers kept in crawls at or after month ``since``, in one array
-        of the store's row type."""
-        scrapers = self.model.agents_by_type.get(Scraper, [])
-        parts = [s.datasets_since(since) for s in scrapers if s.serves(policy)]
-        rows = self.model.internet.store.id_type
+    def _scrapers(self, policy: DataPolicy) -> list[Scraper]:
+        """The scrapers whose crawls a model with ``policy`` buys (in the model's order)."""
+        return [s for s in self.model.agents_by_type.get(Scraper, []) if s.serves(policy)]
+
+    def _pool(self, policy: DataPolicy, from_first_copies: bool = False) -> np.ndarray:
+        """What this model's scrapers kept in crawls (all crawls ever for
+        ``accumulate_subsample``, else those since the last retrain), in one array of the
+        store's row type; ``from_first_copies``: deduplicated by original, from what each
+        scraper keeps of its crawls' first copies (:func:`dedup_histories`)."""
+        store = self.model.internet.store
+        scrapers = self._scrapers(policy)
+        if from_first_copies:
+            return dedup_histories(store, [s.history() for s in scrapers], store.id_type)
+        since = 0 if policy.mode == "accumulate_subsample" else self.last_retrain_step + 1
+        parts = [s.datasets_since(since) for s in scrapers]
+        rows = store.id_type
         return np.concatenate(parts, dtype=rows) if parts else np.zeros(0, rows)  # narrow copy
 
     def teacher(self) -> Teacher | None:

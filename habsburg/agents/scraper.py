@@ -18,6 +18,7 @@ from habsburg.ecosystem.internet import AGGREGATOR_SITE
 from habsburg.ecosystem.rates import false_positive_rate, precision_recall
 from habsburg.ecosystem.sampling import CategoricalTable, ragged_index
 from habsburg.ecosystem.store import REPOST, Batch
+from habsburg.ecosystem.training import FirstCopies
 from habsburg.scenarios.schema import DataPolicy, ScraperConfig
 
 
@@ -62,6 +63,9 @@ class Scraper(CellAgent):
         self.crawl_steps: list[int] = []
         #: root documents this scraper's dedup filter has kept (one bit per store row)
         self.seen_root = BitSet(1024)
+        #: which crawled ids are the first copy of their original in all crawls so far
+        #: (what a model that retrains on every crawl ever keeps; see :meth:`history`)
+        self.first_copies = FirstCopies()
         self.last: dict[str, float] = {}
         self.reposts_published = 0
 
@@ -233,6 +237,8 @@ class Scraper(CellAgent):
             state = {**state, "seen_root": BitSet.from_bools(state["seen_root"])}
         if any(isinstance(c, np.ndarray) for c in state.get("crawls", ())):  # ... and crawls
             state = {**state, "crawls": [GapList(c) for c in state["crawls"]]}
+        if "first_copies" not in state:  # ... and before first copies were kept (rebuilt)
+            state = {**state, "first_copies": FirstCopies()}
         self.__dict__.update(state)
 
     # --- publishing --------------------------------------------------------------------------
@@ -291,6 +297,14 @@ class Scraper(CellAgent):
         )
         m.publish(batch)
         self.reposts_published += n
+
+    def history(self) -> tuple[list[GapList], FirstCopies]:
+        """Every crawl kept so far, and which of their ids are first copies of their original
+        (brought up to date with the crawls since the last call: the cost of those crawls)."""
+        firsts, store = self.first_copies, self.model.internet.store
+        for ids in self.crawls[len(firsts) :]:
+            firsts.extend(store, ids.ids())
+        return self.crawls, firsts
 
     def datasets_since(self, step: int) -> np.ndarray:
         """Document ids this scraper kept in crawls at or after ``step``."""

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from habsburg.ecosystem.bitset import BitSet
+from habsburg.ecosystem.idlists import GapList
 from habsburg.ecosystem.learners import Learners, sample_categorical
 from habsburg.ecosystem.registry import ErrorRegistry
 from habsburg.ecosystem.store import HUMAN, MODEL, DocumentStore
@@ -116,28 +117,110 @@ def first_of_each(keys: np.ndarray, nearly_sorted: bool = False) -> np.ndarray:
     return first
 
 
-def dedup_roots(store: DocumentStore, ids: np.ndarray) -> np.ndarray:
-    """Keep one copy per original: the first in ``ids`` (order and integer type kept).
+def _first_copies(store: DocumentStore, ids: np.ndarray, kept_roots: BitSet) -> np.ndarray:
+    """Mask of the ids that are the first copy of their original: neither an earlier id in
+    ``ids`` nor ``kept_roots`` has it; the originals of those ids are added to ``kept_roots``.
 
     A chunk of ids at a time, in order: the roots of the chunk are looked up, the first of
-    each root within the chunk is found by :func:`first_of_each` (a pool is crawls of
-    increasing ids, so its roots come in long increasing runs), and it is kept unless an
-    earlier chunk kept that root, which a :class:`~habsburg.ecosystem.bitset.BitSet` over the
-    store's rows remembers. Memory: the mask of kept ids (1 byte per id), one bit per row of
-    the store (only pages where roots fall are touched) and a chunk's temporaries; no array
-    of every root or pair. Time: linear in ``ids`` plus a sort of each chunk."""
-    n = ids.size
-    if n == 0:
-        return ids
-    kept_roots = BitSet(len(store))
-    keep = np.empty(n, dtype=bool)
-    for a in range(0, n, _CHUNK):
+    each root within the chunk is found by :func:`first_of_each` (crawls are of increasing
+    ids, so their roots come in long increasing runs), and it is kept unless ``kept_roots``
+    (an earlier chunk, or whatever came before ``ids``) has that root."""
+    keep = np.empty(ids.size, dtype=bool)
+    for a in range(0, ids.size, _CHUNK):
         roots = store.root(ids[a : a + _CHUNK])
         new = first_of_each(roots, nearly_sorted=True)
         new &= ~kept_roots.contains(roots)
         kept_roots.add(roots[new])
         keep[a : a + roots.size] = new
-    return ids[keep]
+    return keep
+
+
+def dedup_roots(store: DocumentStore, ids: np.ndarray) -> np.ndarray:
+    """Keep one copy per original: the first in ``ids`` (order and integer type kept).
+
+    Memory: the mask of kept ids (1 byte per id), one bit per row of the store in a
+    :class:`~habsburg.ecosystem.bitset.BitSet` of the originals kept so far (only pages where
+    roots fall are touched) and a chunk's temporaries; no array of every root or pair. Time:
+    linear in ``ids`` plus a sort of each chunk (:func:`_first_copies`)."""
+    if ids.size == 0:
+        return ids
+    return ids[_first_copies(store, ids, BitSet(len(store)))]
+
+
+class FirstCopies:
+    """:func:`dedup_roots` of a history that only grows at its end (a scraper's crawls, one
+    id array per crawl), kept up to date crawl by crawl.
+
+    A first copy stays the first as the history grows (what comes later cannot come before
+    it), so each crawl is deduplicated once, against the originals of the crawls before it
+    (:attr:`roots`, one bit per store row), and its mask of first copies is kept (one bit per
+    crawled id). A model that retrains on all crawls ever (``accumulate_subsample``) then
+    deduplicates its pool at the cost of the crawls since its last retrain, not of the whole
+    history again (:func:`dedup_histories`)."""
+
+    def __init__(self) -> None:
+        #: every original the history copies (or is)
+        self.roots = BitSet(0)
+        self._masks: list[np.ndarray] = []  # one per crawl: its first copies, packed bits
+        self._sizes: list[int] = []
+        #: the number of first copies in each crawl
+        self.kept: list[int] = []
+
+    def __len__(self) -> int:
+        """Number of crawls deduplicated so far."""
+        return len(self._masks)
+
+    def extend(self, store: DocumentStore, ids: np.ndarray) -> None:
+        """Deduplicate the next crawl, ``ids``, against the history before it."""
+        self.roots.grow(len(store))
+        first = _first_copies(store, np.asarray(ids), self.roots)
+        self._masks.append(np.packbits(first, bitorder="little"))
+        self._sizes.append(first.size)
+        self.kept.append(int(np.count_nonzero(first)))
+
+    def mask(self, crawl: int) -> np.ndarray:
+        """Which ids of crawl number ``crawl`` are first copies (booleans)."""
+        return np.unpackbits(self._masks[crawl], count=self._sizes[crawl], bitorder="little").view(
+            bool
+        )
+
+    @property
+    def nbytes(self) -> int:
+        return self.roots.nbytes + sum(m.nbytes for m in self._masks)
+
+
+def dedup_histories(
+    store: DocumentStore, histories: list[tuple[list[GapList], FirstCopies]], dtype
+) -> np.ndarray:
+    """``dedup_roots(store, concatenate(every crawl of every history))`` in ``dtype``, from the
+    histories' :class:`FirstCopies` (each up to date with its crawls).
+
+    An id is kept when it is the first copy of its original within its own history and no
+    earlier history copies that original (the earlier histories' :attr:`FirstCopies.roots`).
+    The first history costs a mask per crawl; a later one also a root lookup of its first
+    copies. The raw pool is never made: one crawl's ids at a time are decoded and masked into
+    the result."""
+    parts: list[np.ndarray] = []
+    earlier: BitSet | None = None  # the originals of the histories before this one
+    for i, (crawls, firsts) in enumerate(histories):
+        part = np.empty(sum(firsts.kept), dtype=dtype)
+        at = 0
+        for c, ids in enumerate(crawls):
+            kept = ids.ids()[firsts.mask(c)]
+            part[at : at + kept.size] = kept
+            at += kept.size
+        if i:
+            earlier.grow(len(store))
+            part = part[~earlier.contains(store.root(part))]
+        if i + 1 < len(histories):
+            if earlier is None:
+                earlier = firsts.roots.copy()
+            else:
+                earlier.update(firsts.roots)
+        parts.append(part)
+    if len(parts) == 1:
+        return parts[0]
+    return np.concatenate(parts, dtype=dtype) if parts else np.zeros(0, dtype)
 
 
 def _root_statistics(ids: np.ndarray, roots: np.ndarray) -> tuple[int, np.ndarray]:
@@ -174,6 +257,7 @@ def build_training_set(
     teacher: Teacher | None = None,
     registry: ErrorRegistry | None = None,
     step: int = 0,
+    deduplicated: bool = False,
 ) -> TrainingSet:
     """Assemble the training data of a model's next generation from its data ``policy``.
 
@@ -183,7 +267,8 @@ def build_training_set(
     (the documents of every earlier generation; the new set's ``accumulated`` replaces it). Then
     the licensed pre-AI human reservoir (human documents published up to ``archive_last_step``),
     fresh sensor (ground-truth) data, and distillation samples from ``teacher`` (whose wrong
-    values are registered in ``registry`` as its own, at ``step``).
+    values are registered in ``registry`` as its own, at ``step``). ``deduplicated``: the pool
+    is deduplicated already (:func:`dedup_histories`).
     """
     budget = policy.budget
     n_reservoir = round(policy.human_reservoir * budget)
@@ -191,7 +276,7 @@ def build_training_set(
     n_distill = round(policy.distill_fraction * budget) if policy.distill_from else 0
     n_web = max(0, budget - n_reservoir - n_sensor - n_distill)
 
-    if policy.dedup and pool.size:
+    if policy.dedup and pool.size and not deduplicated:
         pool = dedup_roots(store, pool)
     web = _sample(pool, n_web, rng)
     accumulated = previous

@@ -7,6 +7,7 @@ from tinyscenario import tiny_scenario
 from habsburg.agents.scraper import weighted_sample_without_replacement
 from habsburg.ecosystem.sampling import sample_categorical
 from habsburg.ecosystem.store import MODEL, REPOST
+from habsburg.ecosystem.training import dedup_histories
 from habsburg.experiments.run import simulate
 from habsburg.scenarios.schema import set_setting
 
@@ -282,8 +283,12 @@ def test_dedup_memory_and_crawls_are_packed_and_old_checkpoints_load(reposted):
     old = pickle.loads(pickle.dumps(scraper))
     old.__dict__["seen_root"] = seen.to_bools()
     old.__dict__["crawls"] = [c.ids() for c in scraper.crawls]
+    del old.__dict__["first_copies"]  # ... and kept no first copies (rebuilt on demand)
     loaded = pickle.loads(pickle.dumps(old))
     assert isinstance(loaded.seen_root, BitSet)
     np.testing.assert_array_equal(loaded.seen_root.to_bools(), seen.to_bools())
     np.testing.assert_array_equal(loaded.datasets_since(0), scraper.datasets_since(0))
     assert loaded.datasets_since(0).dtype == np.int32
+    assert len(loaded.first_copies) == 0
+    rebuilt, kept = (dedup_histories(store, [s.history()], np.int32) for s in (loaded, scraper))
+    assert len(loaded.first_copies) == len(scraper.crawls) and rebuilt.tolist() == kept.tolist()

@@ -40,3 +40,19 @@ def test_one_bit_per_member_and_amortised_growth():
     assert len(set(sizes)) < 20  # grown by doubling, not once per call
     bits.add(np.array([99_999]))
     assert bits.contains(np.array([99_999, 99_998])).tolist() == [True, False]
+
+
+@settings(max_examples=40, deadline=None)
+@given(ids, ids, st.integers(0, 3000))
+def test_a_copy_is_independent_and_update_is_the_union(left, right, extra):
+    a, b = BitSet(0), BitSet(0)
+    a.grow(max(left, default=0) + 1)
+    b.grow(max(right, default=0) + 1 + extra)  # capacities differ either way
+    a.add(np.array(left, dtype=np.int64))
+    b.add(np.array(right, dtype=np.int64))
+    c = a.copy()
+    c.update(b)
+    assert c.capacity >= max(a.capacity, b.capacity)
+    union = sorted(set(left) | set(right))
+    assert np.flatnonzero(c.to_bools()).tolist() == union
+    assert np.flatnonzero(a.to_bools()).tolist() == sorted(set(left))  # the original is untouched

@@ -13,7 +13,14 @@ from habsburg.agents.generative import GenerativeModel
 from habsburg.agents.scraper import Scraper
 from habsburg.ecosystem import training
 from habsburg.ecosystem.columns import Column
-from habsburg.ecosystem.training import build_training_set, dedup_roots, first_of_each
+from habsburg.ecosystem.idlists import GapList, joined
+from habsburg.ecosystem.training import (
+    FirstCopies,
+    build_training_set,
+    dedup_histories,
+    dedup_roots,
+    first_of_each,
+)
 from habsburg.model.model import EcosystemModel
 
 
@@ -165,8 +172,9 @@ def test_dedup_roots_across_chunks_keeps_the_first_copy(run, monkeypatch, seed):
 
 
 def test_retraining_frees_the_raw_pool_once_it_is_deduplicated(run, monkeypatch):
-    """The undeduplicated pool (all crawls ever, for ``accumulate_subsample``) is gone by the
-    time the web budget is sampled: nothing but the deduplication held it."""
+    """A raw pool (the crawls since the last retrain, for ``replace``) is gone by the time the
+    web budget is sampled: nothing but the deduplication held it. A model on all crawls ever
+    (``accumulate_subsample``) makes no raw pool at all: it never calls ``dedup_roots``."""
     seen = []
     dedup, sample = training.dedup_roots, training._sample
 
@@ -182,10 +190,76 @@ def test_retraining_frees_the_raw_pool_once_it_is_deduplicated(run, monkeypatch)
     monkeypatch.setattr(training, "dedup_roots", watch_dedup)
     monkeypatch.setattr(training, "_sample", watch_sample)
     model = copy.deepcopy(run)
+    model.step()  # crawls since the last retrains
+    modes = []
     for agent in model.agents_by_type[GenerativeModel]:
-        if agent.config.data.dedup and agent.config.data.mode == "accumulate_subsample":
+        if agent.config.data.dedup:
+            before = len(seen)
             agent.training_set()
+            modes.append((agent.config.data.mode, len(seen) - before))
+    assert ("accumulate_subsample", 0) in modes and ("replace", 1) in modes
+    assert all(calls == (mode != "accumulate_subsample") for mode, calls in modes)
     assert seen and all(freed for _, freed in seen)
+
+
+def _increasing_crawl(store, rng):
+    """Sorted distinct ids with reposts and their originals among them (or none at all)."""
+    if rng.random() < 0.1:
+        return GapList(np.zeros(0, np.int32))
+    reposts = np.flatnonzero(store.original >= 0)
+    picked = rng.choice(reposts, 60)
+    ids = [rng.choice(len(store), 200), picked, store.original[rng.choice(reposts, 30)]]
+    ids.append(store.original[picked[:20]])
+    return GapList(np.unique(np.concatenate(ids)).astype(np.int32))
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_first_copies_kept_crawl_by_crawl_deduplicate_like_the_whole_pool(run, monkeypatch, seed):
+    """``dedup_histories`` from :class:`FirstCopies` kept crawl by crawl equals ``dedup_roots``
+    of every crawl of every history one after another, at each point of their growth: copies
+    of one original within a crawl, across a history's crawls and across histories (a later
+    history's first copy of an original that an earlier history also has is dropped, even
+    when the earlier history crawled it later)."""
+    monkeypatch.setattr(training, "_CHUNK", 1 << 6)  # several chunks per crawl
+    store = run.internet.store
+    rng = np.random.default_rng(seed)
+    histories = [([], FirstCopies()) for _ in range(3)]
+    assert dedup_histories(store, [], np.int32).size == 0
+    for _ in range(5):
+        for crawls, firsts in histories:
+            for _ in range(int(rng.integers(0, 3))):
+                crawls.append(_increasing_crawl(store, rng))
+                firsts.extend(store, crawls[-1].ids())
+        for k in (1, 2, 3):
+            raw = joined([c for crawls, _ in histories[:k] for c in crawls], dtype=np.int32)
+            got = dedup_histories(store, histories[:k], np.int32)
+            assert got.dtype == np.int32
+            assert got.tolist() == dedup_roots(store, raw).tolist()
+    # the histories share originals (what the second's lookup against the first drops)
+    first, second = (np.unique(store.root(joined(h[0], dtype=np.int64))) for h in histories[:2])
+    assert np.intersect1d(first, second).size > 0
+
+
+def test_models_on_every_crawl_deduplicate_from_first_copies(run):
+    """The pool of a model on all crawls ever (``accumulate_subsample`` with dedup) is its raw
+    pool deduplicated by ``dedup_roots``, in the store's row type, for models of one scraper
+    and of two; the scrapers' first copies were kept up to date by the run's retrains."""
+    model = copy.deepcopy(run)
+    store = model.internet.store
+    scrapers = list(model.agents_by_type[Scraper])
+    assert all(0 < len(s.first_copies) <= len(s.crawls) for s in scrapers)
+    sizes = []
+    for agent in model.agents_by_type[GenerativeModel]:
+        policy = agent.config.data
+        if policy.mode == "accumulate_subsample" and policy.dedup:
+            raw = agent._pool(policy)
+            got = agent._pool(policy, from_first_copies=True)
+            assert got.dtype == raw.dtype == store.id_type
+            assert got.tolist() == dedup_roots(store, raw).tolist()
+            sizes.append((len(policy.scrapers), got.size, raw.size))
+    assert sorted(n for n, _, _ in sizes) == [1, 2] and all(0 < k <= n for _, k, n in sizes)
+    # (a scraper's own dedup filter drops most repeats; two scrapers crawl the same documents)
+    assert all(k < n for scrapers, k, n in sizes if scrapers == 2)
 
 
 def test_styles_are_gathered_into_float64_a_chunk_at_a_time(run, monkeypatch):
