@@ -9,6 +9,7 @@ from habsburg.agents.human import draw_workflows
 from habsburg.agents.ids import MODEL_IDS
 from habsburg.agents.scraper import Scraper
 from habsburg.ecosystem import metrics as K
+from habsburg.ecosystem.bitset import BitSet
 from habsburg.ecosystem.edits import RANDOM, EditProcess
 from habsburg.ecosystem.learners import (
     ConceptLearner,
@@ -54,6 +55,8 @@ class GenerativeModel(mesa.Agent):
         self.training_stats: dict[str, float] = {}
         self.last_retrain_step = -1
         self.accumulated: np.ndarray = np.zeros(0, dtype=np.int64)
+        #: the originals of ``accumulated`` while it is deduplicated (else None)
+        self.accumulated_roots: BitSet | None = None
         self.believed_errors: np.ndarray = np.zeros(0, dtype=np.int32)
         self.docs_published = 0
         self.errors_adopted = 0
@@ -220,6 +223,7 @@ class GenerativeModel(mesa.Agent):
         m = self.model
         data = self.training_set()
         self.accumulated = data.accumulated
+        self.accumulated_roots = data.accumulated_roots
         learners = self.new_learners()
         learners.concepts.fit(data.concept_counts)
         learners.facts.fit(data.fact_counts)
@@ -245,6 +249,8 @@ class GenerativeModel(mesa.Agent):
             m.world,
             m.rng,
             previous=self.accumulated,
+            # (a checkpoint from before these were kept has none: the next set rebuilds them)
+            previous_roots=getattr(self, "accumulated_roots", None),
             archive_last_step=m.config.launch_step - 1,
             facts_per_doc=m.config.humans.facts_per_doc,
             teacher=self.teacher(),

@@ -30,6 +30,8 @@ class TrainingSet:
     sources: dict[int, float] = field(default_factory=dict)
     #: documents an ``accumulate`` policy carries into the next generation
     accumulated: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    #: the originals of ``accumulated`` when it is deduplicated (else None)
+    accumulated_roots: BitSet | None = None
 
 
 def _sample(ids: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
@@ -258,6 +260,7 @@ def build_training_set(
     registry: ErrorRegistry | None = None,
     step: int = 0,
     deduplicated: bool = False,
+    previous_roots: BitSet | None = None,
 ) -> TrainingSet:
     """Assemble the training data of a model's next generation from its data ``policy``.
 
@@ -268,7 +271,9 @@ def build_training_set(
     the licensed pre-AI human reservoir (human documents published up to ``archive_last_step``),
     fresh sensor (ground-truth) data, and distillation samples from ``teacher`` (whose wrong
     values are registered in ``registry`` as its own, at ``step``). ``deduplicated``: the pool
-    is deduplicated already (:func:`dedup_histories`).
+    is deduplicated already (:func:`dedup_histories`). ``previous_roots``: the originals of
+    ``previous`` when it is deduplicated (the last set's ``accumulated_roots``), so only the
+    new documents are looked up against it, not every earlier generation's again.
     """
     budget = policy.budget
     n_reservoir = round(policy.human_reservoir * budget)
@@ -279,11 +284,9 @@ def build_training_set(
     if policy.dedup and pool.size and not deduplicated:
         pool = dedup_roots(store, pool)
     web = _sample(pool, n_web, rng)
-    accumulated = previous
+    accumulated, accumulated_roots = previous, previous_roots
     if policy.mode == "accumulate":
-        web = np.concatenate([previous, web])
-        if policy.dedup and web.size:
-            web = dedup_roots(store, web)
+        web, accumulated_roots = _accumulate(store, previous, web, policy.dedup, previous_roots)
         accumulated = web
 
     verified_out = 0
@@ -373,4 +376,36 @@ def build_training_set(
         "wrong_claim_share_originals": wrong_originals,
         "duplication_error_lift": wrong_all - wrong_originals,
     }
-    return TrainingSet(concept_counts, fact_counts, style, ids, stats, sources, accumulated)
+    return TrainingSet(
+        concept_counts, fact_counts, style, ids, stats, sources, accumulated, accumulated_roots
+    )
+
+
+def _accumulate(
+    store: DocumentStore,
+    previous: np.ndarray,
+    web: np.ndarray,
+    dedup: bool,
+    previous_roots: BitSet | None,
+) -> tuple[np.ndarray, BitSet | None]:
+    """``previous`` followed by ``web``, deduplicated by original when ``dedup``
+    (``dedup_roots(concatenate([previous, web]))``), and the originals of the result (None
+    without ``dedup``).
+
+    With ``previous_roots`` (``previous`` is deduplicated: every document the first copy of
+    its original) only ``web`` is looked up: ``previous`` is kept whole, and a document of
+    ``web`` (drawn from a deduplicated pool, so its originals are distinct) is kept unless
+    ``previous`` has its original. Else the whole concatenation is deduplicated once."""
+    if not dedup:
+        return np.concatenate([previous, web]), None
+    if previous_roots is None:
+        kept = dedup_roots(store, np.concatenate([previous, web]))
+        roots = BitSet(len(store))
+        roots.add(store.root(kept))
+        return kept, roots
+    roots = previous_roots.copy()  # (the model's is replaced only when it retrains)
+    roots.grow(len(store))
+    new_roots = store.root(web)
+    new = ~roots.contains(new_roots)
+    roots.add(new_roots[new])
+    return np.concatenate([previous, web[new]]), roots

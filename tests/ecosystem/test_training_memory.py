@@ -276,3 +276,73 @@ def test_styles_are_gathered_into_float64_a_chunk_at_a_time(run, monkeypatch):
     out, peak = traced_peak(training._gather_float64, store.style, ids, 0)
     assert np.array_equal(out, store.style[ids].astype(np.float64))
     assert peak < out.nbytes + 64 * chunk * store.style_dim
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_accumulating_looks_up_only_the_new_documents(run, seed):
+    """Generation after generation, ``previous`` (deduplicated, with its originals kept) plus a
+    new web sample from a deduplicated pool equals ``dedup_roots`` of the two one after the
+    other; the originals kept are exactly those of the result; the caller's are not changed.
+    Without ``dedup`` nothing is dropped and no originals are kept."""
+    store = run.internet.store
+    rng = np.random.default_rng(seed)
+    previous, roots = np.zeros(0, np.int64), None
+    for generation in range(5):
+        crawls = [_increasing_crawl(store, rng) for _ in range(3)]
+        pool = dedup_roots(store, joined(crawls, dtype=np.int32))
+        web = [np.sort(rng.choice(pool, min(pool.size, 150), replace=False))]
+        if previous.size:  # documents carried already, and reposts of their originals
+            web.append(rng.choice(previous, 20))
+            copies = np.flatnonzero(np.isin(store.original, store.root(previous)))
+            web.append(copies[:10])
+        # (drawn from a deduplicated pool: distinct originals)
+        web = dedup_roots(store, np.concatenate(web).astype(np.int32))
+        before = None if roots is None else roots.to_bools().copy()
+        got, got_roots = training._accumulate(store, previous, web, True, roots)
+        want = dedup_roots(store, np.concatenate([previous, web]))
+        assert got.dtype == want.dtype == np.int64 and got.tolist() == want.tolist()
+        members = np.flatnonzero(got_roots.to_bools()).tolist()
+        assert members == np.unique(store.root(got)).tolist()
+        if before is not None:  # the caller's originals are untouched
+            assert np.array_equal(roots.to_bools()[: before.size], before)
+        assert generation == 0 or got.size < previous.size + web.size  # repeats were dropped
+        previous, roots = got, got_roots
+    plain, none = training._accumulate(store, previous, previous[:5], False, roots)
+    assert none is None and plain.tolist() == previous.tolist() + previous[:5].tolist()
+
+
+def test_accumulating_models_keep_the_originals_of_what_they_carry(monkeypatch):
+    """A model with ``mode = "accumulate"`` carries a deduplicated set and its originals from
+    one generation to the next; one restored from a checkpoint that kept no originals builds
+    the same training set (and the originals) from its carried documents alone."""
+    sc = tiny_scenario()
+    for model in sc.models:
+        model.data.mode = "accumulate"
+    model = EcosystemModel(sc)
+    for _ in range(model.config.steps):
+        model.step()
+    store = model.internet.store
+    carried = 0
+    for agent in model.agents_by_type[GenerativeModel]:
+        if agent.generation < 2:
+            continue
+        kept = agent.accumulated
+        assert kept.tolist() == dedup_roots(store, kept).tolist()  # each original once
+        members = np.flatnonzero(agent.accumulated_roots.to_bools()).tolist()
+        assert members == np.unique(store.root(kept)).tolist()
+        states = []
+        for roots in (agent.accumulated_roots, None):
+            monkeypatch.setattr(agent, "accumulated_roots", roots)
+            rng_state = model.rng.bit_generator.state
+            data = agent.training_set()
+            model.rng.bit_generator.state = rng_state
+            states.append(data)
+        with_roots, rebuilt = states
+        assert with_roots.accumulated.tolist() == rebuilt.accumulated.tolist()
+        assert with_roots.doc_ids.tolist() == rebuilt.doc_ids.tolist()
+        assert np.array_equal(
+            with_roots.accumulated_roots.to_bools()[: len(store)],
+            rebuilt.accumulated_roots.to_bools()[: len(store)],
+        )
+        carried += kept.size > 0
+    assert carried >= 2
