@@ -50,11 +50,6 @@ class BitSet:
         out._bytes = self._bytes.copy()
         return out
 
-    def update(self, other: BitSet) -> None:
-        """Add every member of ``other`` (growing to its capacity)."""
-        self.grow(other.capacity)
-        self._bytes[: other._bytes.size] |= other._bytes
-
     def contains(self, ids: np.ndarray) -> np.ndarray:
         """Whether each id is a member (ids must be below :attr:`capacity`)."""
         ids = np.asarray(ids)

@@ -203,7 +203,6 @@ def dedup_histories(
     copies. The raw pool is never made: one crawl's ids at a time are decoded and masked into
     the result."""
     parts: list[np.ndarray] = []
-    earlier: BitSet | None = None  # the originals of the histories before this one
     for i, (crawls, firsts) in enumerate(histories):
         part = np.empty(sum(firsts.kept), dtype=dtype)
         at = 0
@@ -211,14 +210,13 @@ def dedup_histories(
             kept = ids.ids()[firsts.mask(c)]
             part[at : at + kept.size] = kept
             at += kept.size
-        if i:
-            earlier.grow(len(store))
-            part = part[~earlier.contains(store.root(part))]
-        if i + 1 < len(histories):
-            if earlier is None:
-                earlier = firsts.roots.copy()
-            else:
-                earlier.update(firsts.roots)
+        if i:  # looked up in each earlier history's originals (no union of them is made)
+            roots = store.root(part)
+            earlier = np.zeros(part.size, dtype=bool)
+            for _, before in histories[:i]:
+                before.roots.grow(len(store))
+                earlier |= before.roots.contains(roots)
+            part = part[~earlier]
         parts.append(part)
     if len(parts) == 1:
         return parts[0]
