@@ -157,8 +157,9 @@ class FirstCopies:
     it), so each crawl is deduplicated once, against the originals of the crawls before it
     (:attr:`roots`, one bit per store row), and its mask of first copies is kept (one bit per
     crawled id). A model that retrains on all crawls ever (``accumulate_subsample``) then
-    deduplicates its pool at the cost of the crawls since its last retrain, not of the whole
-    history again (:func:`dedup_histories`)."""
+    sorts only the crawls since the last retrain; its pool is read from the masks
+    (:func:`dedup_histories`: a decode and a mask per crawl, and for a later scraper a root
+    lookup of its first copies), not deduplicated from every crawl ever again."""
 
     def __init__(self) -> None:
         #: every original the history copies (or is)
@@ -204,6 +205,8 @@ def dedup_histories(
     the result."""
     parts: list[np.ndarray] = []
     for i, (crawls, firsts) in enumerate(histories):
+        if len(firsts) != len(crawls):
+            raise ValueError(f"first copies of {len(firsts)} crawls for {len(crawls)} crawls")
         part = np.empty(sum(firsts.kept), dtype=dtype)
         at = 0
         for c, ids in enumerate(crawls):

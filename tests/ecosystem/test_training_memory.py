@@ -225,6 +225,8 @@ def test_first_copies_kept_crawl_by_crawl_deduplicate_like_the_whole_pool(run, m
     rng = np.random.default_rng(seed)
     histories = [([], FirstCopies()) for _ in range(3)]
     assert dedup_histories(store, [], np.int32).size == 0
+    with pytest.raises(ValueError, match="first copies of 0 crawls for 1"):
+        dedup_histories(store, [([_increasing_crawl(store, rng)], FirstCopies())], np.int32)
     for _ in range(5):
         for crawls, firsts in histories:
             for _ in range(int(rng.integers(0, 3))):
