@@ -394,19 +394,14 @@ def _accumulate(
     without ``dedup``).
 
     With ``previous_roots`` (``previous`` is deduplicated: every document the first copy of
-    its original) only ``web`` is looked up: ``previous`` is kept whole, and a document of
-    ``web`` (drawn from a deduplicated pool, so its originals are distinct) is kept unless
-    ``previous`` has its original. Else the whole concatenation is deduplicated once."""
+    its original) ``previous`` is kept whole and only ``web`` is looked up against its
+    originals; else the whole concatenation is deduplicated once. Either way by
+    :func:`_first_copies`, whose bit set of kept originals is the result's."""
     if not dedup:
         return np.concatenate([previous, web]), None
     if previous_roots is None:
-        kept = dedup_roots(store, np.concatenate([previous, web]))
-        roots = BitSet(len(store))
-        roots.add(store.root(kept))
-        return kept, roots
-    roots = previous_roots.copy()  # (the model's is replaced only when it retrains)
-    roots.grow(len(store))
-    new_roots = store.root(web)
-    new = ~roots.contains(new_roots)
-    roots.add(new_roots[new])
-    return np.concatenate([previous, web[new]]), roots
+        roots, head, tail = BitSet(len(store)), previous[:0], np.concatenate([previous, web])
+    else:
+        roots, head, tail = previous_roots.copy(), previous, web  # (the caller's is kept)
+        roots.grow(len(store))
+    return np.concatenate([head, tail[_first_copies(store, tail, roots)]]), roots
