@@ -217,11 +217,10 @@ class RaggedOffsets:
     def layout_for(values_per_document: float) -> tuple[int, np.dtype]:
         """``(shift, relative type)``, the constructor's last arguments, for a column of up to
         ``values_per_document`` (the store's generous estimate, e.g. ``1.2 × facts_per_doc +
-        0.5`` for claims): one byte per
-        document where blocks of at least 32 documents hold at most 128 values by that estimate
-        (half of uint8's range: the baseline's claims, 2 per document, fill 64 on average; the
-        int64 base per block costs a quarter byte per document or less), else two bytes
-        (:meth:`shift_for`)."""
+        0.5`` for claims): one byte per document where blocks of at least 32 documents hold at
+        most 128 values by that estimate (half of uint8's range: the baseline's claims, 2 per
+        document, fill 64 on average; the int64 base per block costs a quarter byte per
+        document or less), else two bytes (:meth:`shift_for`)."""
         if values_per_document <= 4.0:
             per_block = 128 / max(values_per_document, 1 / 512)
             return int(np.clip(np.floor(np.log2(per_block)), 5, 16)), np.dtype(np.uint8)
