@@ -1,12 +1,30 @@
 """The error registry: every wrong fact value ever published, with its origin (who, when), and
-every adoption of an error as a model's belief."""
+every adoption of an error as a model's belief.
+
+Both are kept in growable numpy columns (appends cost what they add, reads are views), and the
+two cascade statistics the model reports every month (the most models that came to believe one
+error, the cross-model adoptions so far) are kept up to date as adoptions are recorded: no
+monthly cost grows with the run's history."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
+from habsburg.ecosystem.columns import Column
 from habsburg.ecosystem.store import KIND_NAMES
+
+#: the registry's error columns and their types
+ERROR_COLUMNS = {
+    "fact": np.int32,
+    "value": np.int16,
+    "origin_kind": np.int32,
+    "origin_producer": np.int32,
+    "origin_model": np.int32,
+    "step": np.int32,
+}
+#: the columns of an adoption row
+ADOPTION_COLUMNS = ("error_id", "model", "generation", "step", "cross_model")
 
 
 class ErrorRegistry:
@@ -21,12 +39,36 @@ class ErrorRegistry:
         self.n_facts, self.n_values = n_facts, n_values
         self.true_values = np.asarray(true_values)
         self._id_of_key = np.full(n_facts * n_values, -1, dtype=np.int32)
-        self._cols: dict[str, list[np.ndarray]] = {
-            k: []
-            for k in ("fact", "value", "origin_kind", "origin_producer", "origin_model", "step")
-        }
+        self._cols = {k: Column(t, capacity=256) for k, t in ERROR_COLUMNS.items()}
         self._n = 0
-        self._adoptions: list[tuple[int, int, int, int, int]] = []
+        self._adoptions = Column(np.int64, width=len(ADOPTION_COLUMNS), capacity=256)
+        #: ``_adopters[e, m]``: whether model ``m`` ever came to believe error ``e``
+        self._adopters = np.zeros((0, 0), dtype=bool)
+        #: per error, how many distinct models ever came to believe it
+        self._models_per_error = np.zeros(0, dtype=np.int32)
+        self._largest_cascade = 0
+        self._cross_total = 0
+
+    def __setstate__(self, state: dict) -> None:
+        """Restore a pickled registry, including one pickled before its columns were growable
+        (lists of arrays and a list of adoption tuples), whose statistics are then recounted."""
+        cols = state.get("_cols", {})
+        if any(isinstance(v, list) for v in cols.values()):
+            legacy_rows = np.asarray(state.pop("_adoptions"), dtype=np.int64).reshape(-1, 5)
+            state["_cols"] = {}
+            for k, t in ERROR_COLUMNS.items():
+                state["_cols"][k] = Column(t, capacity=256)
+                if cols[k]:
+                    state["_cols"][k].extend(np.concatenate(cols[k]).astype(t))
+            self.__dict__.update(state)
+            self._adoptions = Column(np.int64, width=len(ADOPTION_COLUMNS), capacity=256)
+            self._adopters = np.zeros((0, 0), dtype=bool)
+            self._models_per_error = np.zeros(0, dtype=np.int32)
+            self._largest_cascade = self._cross_total = 0
+            for row in legacy_rows:  # the same adoptions, in the same order
+                self._record(row[:1], *(int(x) for x in row[1:4]), row[4:5].astype(bool))
+            return
+        self.__dict__.update(state)
 
     def __len__(self) -> int:
         return self._n
@@ -60,16 +102,16 @@ class ErrorRegistry:
             new_ids = np.arange(self._n, self._n + len(new_keys), dtype=np.int32)
             self._id_of_key[new_keys] = new_ids
             self._n += len(new_keys)
-            self._cols["fact"].append(facts[rows].astype(np.int32))
-            self._cols["value"].append(values[rows].astype(np.int16))
+            self._cols["fact"].extend(facts[rows].astype(np.int32))
+            self._cols["value"].extend(values[rows].astype(np.int16))
             for name, v in (
                 ("origin_kind", kind),
                 ("origin_producer", producer),
                 ("origin_model", model),
             ):
                 arr = np.broadcast_to(np.asarray(v), (n,))
-                self._cols[name].append(np.asarray(arr[rows], dtype=np.int32))
-            self._cols["step"].append(np.full(len(rows), step, np.int32))
+                self._cols[name].extend(np.asarray(arr[rows], dtype=np.int32))
+            self._cols["step"].extend(np.full(len(rows), step, np.int32))
             known = self._id_of_key[keys]
         ids[wrong] = known
         return ids
@@ -117,8 +159,10 @@ class ErrorRegistry:
         return table[keys]
 
     def column(self, name: str) -> np.ndarray:
-        parts = self._cols[name]
-        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int32)
+        """Error column ``name`` (one value per error, in id order): a read-only view."""
+        view = self._cols[name].view
+        view.flags.writeable = False
+        return view
 
     def record_adoptions(
         self, error_ids: np.ndarray, model: int, generation: int, step: int
@@ -127,12 +171,57 @@ class ErrorRegistry:
         of them originated in another model (cross-model adoptions; human errors do not count)."""
         error_ids = np.asarray(error_ids, dtype=np.int64)
         error_ids = error_ids[error_ids >= 0]
-        origin = self.column("origin_model")[error_ids]
+        origin = self._cols["origin_model"].view[error_ids]
         cross = (origin >= 0) & (origin != model)
-        self._adoptions.extend(
-            (int(e), model, generation, step, int(c)) for e, c in zip(error_ids, cross, strict=True)
-        )
+        self._record(error_ids, model, generation, step, cross)
         return int(cross.sum())
+
+    def _record(
+        self, error_ids: np.ndarray, model: int, generation: int, step: int, cross: np.ndarray
+    ) -> None:
+        """Append adoption rows and bring the cascade statistics up to date (work in proportion
+        to the rows added)."""
+        n = error_ids.size
+        if n == 0:
+            return
+        rows = np.empty((n, len(ADOPTION_COLUMNS)), dtype=np.int64)
+        rows[:, 0] = error_ids
+        rows[:, 1:4] = (model, generation, step)
+        rows[:, 4] = cross
+        self._adoptions.extend(rows)
+        self._cross_total += int(cross.sum())
+        errors, models = max(self._n, int(error_ids.max()) + 1), max(model + 1, 1)
+        if errors > self._adopters.shape[0] or models > self._adopters.shape[1]:
+            rows_cap = max(errors, 2 * self._adopters.shape[0])
+            grown = np.zeros((rows_cap, max(models, self._adopters.shape[1])), dtype=bool)
+            grown[: self._adopters.shape[0], : self._adopters.shape[1]] = self._adopters
+            self._adopters = grown
+            counts = np.zeros(rows_cap, dtype=np.int32)
+            counts[: self._models_per_error.size] = self._models_per_error
+            self._models_per_error = counts
+        new = np.unique(error_ids)
+        new = new[~self._adopters[new, model]]
+        if new.size:
+            self._adopters[new, model] = True
+            self._models_per_error[new] += 1
+            self._largest_cascade = max(
+                self._largest_cascade, int(self._models_per_error[new].max())
+            )
+
+    @property
+    def n_adoptions(self) -> int:
+        """How many adoptions have been recorded."""
+        return self._adoptions.size
+
+    @property
+    def largest_cascade_models(self) -> int:
+        """The most distinct models that ever came to believe one error (0 before any)."""
+        return self._largest_cascade
+
+    @property
+    def cross_model_adoptions(self) -> int:
+        """Adoptions so far of errors that originated in another model."""
+        return self._cross_total
 
     def to_frame(self) -> pd.DataFrame:
         """One row per error: id, fact, value, origin (kind name, producer, model), step."""
@@ -146,10 +235,12 @@ class ErrorRegistry:
         return df
 
     def adoptions_array(self) -> np.ndarray:
-        """Adoptions as an (n, 5) int array: error_id, model, generation, step, cross_model."""
-        return np.asarray(self._adoptions, dtype=np.int64).reshape(-1, 5)
+        """Adoptions as an (n, 5) int64 array: error_id, model, generation, step, cross_model (a
+        read-only view)."""
+        view = self._adoptions.view
+        view.flags.writeable = False
+        return view
 
     def adoptions_frame(self) -> pd.DataFrame:
         """One row per adoption: error_id, model, generation, step, cross_model."""
-        cols = ["error_id", "model", "generation", "step", "cross_model"]
-        return pd.DataFrame(self._adoptions, columns=cols).astype("int32")
+        return pd.DataFrame(self._adoptions.view, columns=list(ADOPTION_COLUMNS)).astype("int32")

@@ -218,11 +218,7 @@ def errors_registered(model: Any) -> int:
 
 @model_metric("most models that ever came to believe one error")
 def largest_cascade_models(model: Any) -> int:
-    adoptions = model.errors.adoptions_array()
-    if not adoptions.size:
-        return 0
-    pairs = np.unique(adoptions[:, :2], axis=0)  # (error, model) pairs
-    return int(np.bincount(pairs[:, 0]).max())
+    return model.errors.largest_cascade_models  # kept up to date as adoptions are recorded
 
 
 @model_metric("most documents carrying one error")
@@ -233,8 +229,7 @@ def largest_cascade_documents(model: Any) -> int:
 
 @model_metric("cumulative adoptions of errors that originated elsewhere")
 def cross_model_adoptions(model: Any) -> int:
-    adoptions = model.errors.adoptions_array()
-    return int(adoptions[:, 4].sum()) if adoptions.size else 0
+    return model.errors.cross_model_adoptions
 
 
 # --- filters (this month's crawls) -------------------------------------------------------------
