@@ -2,7 +2,8 @@
 
 ``scaled(baseline, f)`` multiplies the calibrated baseline's authors, sites, AI demand, farm
 output, crawl sizes and training budgets by ``f`` and keeps the world (5,000 concepts, the facts):
-a bigger internet about the same knowledge. For each factor and seed the study runs the scenario
+a bigger internet about the same knowledge (below 1×, as in ``--quick``, the site graph is kept
+and only the flows shrink). For each factor and seed the study runs the scenario
 twice: with the models' calibrated decoding (top-p 0.98–0.995) and with top-p switched off
 (``models.*.top_p = 1``), which tests one reading of the single-seed hint in the README (larger
 training sets estimate rare concepts' probabilities with less noise, so fewer of them are lifted

@@ -33,9 +33,10 @@ def viz_sized(scenario: Scenario, authors: int = VIZ_AUTHORS) -> Scenario:
     """A copy of ``scenario`` scaled down to ``authors`` human authors, so a month steps quickly.
 
     Populations and flows shrink by f = authors / the scenario's authors through
-    :func:`habsburg.scenarios.library.scaled` (sites, AI demand, farm output, crawl sizes, training
-    budgets); here the numbers of concepts and facts shrink by f too, so each concept is drawn
-    about as often as at full size and the tails are lost at a similar pace. Rates, shares and
+    :func:`habsburg.scenarios.library.scaled` (AI demand, farm output, crawl sizes, training
+    budgets; the site graph is kept, so farms hold crawlers as at full size); here the numbers
+    of concepts and facts shrink by f too, so each concept is drawn about as often as at full
+    size and the tails are lost at a similar pace. Rates, shares and
     dates are kept: the viz-sized baseline's detector-measured synthetic share of new documents
     follows the web curve (see ``tests/viz/test_viz_scenario.py``).
     """
@@ -48,7 +49,6 @@ def viz_sized(scenario: Scenario, authors: int = VIZ_AUTHORS) -> Scenario:
     sc.world.concepts = max(200, round(sc.world.concepts * f))
     sc.world.facts = max(100, round(sc.world.facts * f))
     sc.world.communities = min(sc.world.communities, max(1, authors // 10))
-    sc.web.sites = max(30, sc.web.sites)  # enough human sites for a readable graph
     sc.name = f"{scenario.name}-viz"  # a valid scenario name (it could name a results directory)
     return sc
 

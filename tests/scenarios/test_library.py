@@ -113,16 +113,24 @@ def test_scenario_runs_and_applies_its_interventions(name):
 def test_scaled_web_keeps_its_shape():
     """A scaled web keeps the share of PageRank on farm sites (what crawls reach): spam links per
     farm site unchanged, link farms of the original size. Multiplying both made farms' share
-    0.38 at 1x, 0.65 at 3x and 0.79 at 10x."""
+    0.38 at 1x, 0.65 at 3x and 0.79 at 10x. Below 1x the site graph is kept whole (scaling the
+    sites made it 0.19 at 0.2x and 0.11 at 0.1x) while the flows shrink."""
     base = load_scenario("baseline")
     shares = {}
-    for factor in (1.0, 3.0):
+    for factor in (0.1, 0.2, 1.0, 3.0):
         sc = scaled(base, factor)
+        site_factor = max(factor, 1.0)
+        assert sc.web.sites == round(base.web.sites * site_factor)
         for farm, original in zip(sc.farms, base.farms, strict=True):
             assert farm.link_spam == original.link_spam
             assert farm.link_farm_size == original.sites
-            assert farm.sites == round(original.sites * factor)
+            assert farm.sites == round(original.sites * site_factor)
+            assert farm.output.ceiling == pytest.approx(original.output.ceiling * factor)
+        for scraper, original in zip(sc.scrapers, base.scrapers, strict=True):
+            assert scraper.budget_sites == round(original.budget_sites * site_factor)
+            assert scraper.docs_per_crawl == max(1, round(original.docs_per_crawl * factor))
         net = EcosystemModel(sc).internet
         shares[factor] = float(net.pagerank[net.site_kind == FARM_SITE].sum())
     assert 0.3 < shares[1.0] < 0.45
-    assert shares[3.0] == pytest.approx(shares[1.0], abs=0.02)
+    for factor in (0.1, 0.2, 3.0):
+        assert shares[factor] == pytest.approx(shares[1.0], abs=0.02), factor

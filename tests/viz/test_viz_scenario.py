@@ -35,6 +35,14 @@ def test_viz_sized_scales_counts_and_keeps_rates():
         full.chatbot_launch,
     )
     assert full.humans.authors == 2000  # the original is not touched
+    # the site graph is the scenario's: farms hold crawlers as at full size (with the sites
+    # scaled, the viz-sized baseline's farms held 0.17 of PageRank against 0.38)
+    assert small.web.sites == full.web.sites
+    assert [f.sites for f in small.farms] == [f.sites for f in full.farms]
+    assert [s.budget_sites for s in small.scrapers] == [s.budget_sites for s in full.scrapers]
+    assert [s.aggregator_sites for s in small.scrapers] == [
+        s.aggregator_sites for s in full.scrapers
+    ]
 
 
 def test_the_viz_sized_baseline_tracks_the_web_curve():
