@@ -75,6 +75,55 @@ class Batch:
     original: np.ndarray | None = None
     paraphrase: np.ndarray | float = 0.0
 
+    @classmethod
+    def join(cls, batches: list[Batch]) -> Batch:
+        """One batch of the documents of ``batches``, in order: appending it stores what
+        appending each in turn would (the same rows, ids and values) at one append's cost. A
+        per-document field every batch gives as the same scalar stays that scalar."""
+        batches = [b for b in batches if len(b.synthetic_fraction)] or batches[:1]
+        if len(batches) == 1:  # (an empty batch appends nothing)
+            return batches[0]
+        sizes = [len(b.synthetic_fraction) for b in batches]
+
+        def per_document(name: str, missing=None):
+            values = [getattr(b, name) for b in batches]
+            if all(v is None for v in values):
+                return None
+            if all(np.ndim(v) == 0 and v is not None for v in values):
+                if all(v == values[0] for v in values):
+                    return values[0]
+            return np.concatenate(
+                [
+                    np.broadcast_to(np.asarray(missing if v is None else v), (n,))
+                    for v, n in zip(values, sizes, strict=True)
+                ]
+            )
+
+        def flat(name: str) -> np.ndarray:
+            return np.concatenate([np.asarray(getattr(b, name)) for b in batches])
+
+        return cls(
+            site=per_document("site"),
+            kind=per_document("kind"),
+            producer=per_document("producer"),
+            model=per_document("model"),
+            synthetic_fraction=per_document("synthetic_fraction"),
+            tokens=per_document("tokens"),
+            green=per_document("green"),
+            style=np.concatenate(
+                [np.asarray(b.style).reshape(n, -1) for b, n in zip(batches, sizes, strict=True)]
+            ),
+            quality=per_document("quality"),
+            concept_lengths=flat("concept_lengths"),
+            concepts=flat("concepts"),
+            claim_lengths=flat("claim_lengths"),
+            claim_facts=flat("claim_facts"),
+            claim_values=flat("claim_values"),
+            claim_errors=flat("claim_errors"),
+            original=per_document("original", missing=-1),
+            paraphrase=per_document("paraphrase"),
+        )
+
 
 def _lengths(offsets: RaggedOffsets, rows: slice, n: int) -> np.ndarray:
     """Run lengths (int32) of documents ``rows`` from their ``offsets``: the differences go

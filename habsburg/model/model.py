@@ -7,6 +7,7 @@ One job: wiring and the monthly step. What it records lives in :mod:`habsburg.mo
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 from collections import defaultdict
@@ -221,9 +222,14 @@ class EcosystemModel(mesa.Model):
         d = self.config.demand.adoption
         return adoption_level(d, self.month - self.config.month_to_step(d.start))
 
-    def publish(self, batch: Batch) -> np.ndarray:
+    def publish(self, batch: Batch) -> np.ndarray | None:
         """Append documents to the shared internet (every producer goes through here) and count
-        the documents carrying each error."""
+        the documents carrying each error; returns their ids, or None inside :meth:`one_append`
+        (appended when it ends)."""
+        held = self.__dict__.get("_held")
+        if held is not None:
+            held.append(batch)
+            return None
         ids = self.internet.store.append(batch, self.month)
         errors = np.asarray(batch.claim_errors)
         errors = errors[errors >= 0]
@@ -236,6 +242,21 @@ class EcosystemModel(mesa.Model):
             np.add.at(self.error_documents, errors, 1)
         return ids
 
+    @contextlib.contextmanager
+    def one_append(self):
+        """Hold the batches published inside and append them as one when it ends, in the order
+        they came (:meth:`Batch.join`): the store gets the same rows, ids and values as from
+        appending each in turn, since nobody reads the store in between, at one append's cost
+        (an append costs ~0.3 ms whatever its size). Nothing is appended if the block fails."""
+        self._held: list[Batch] | None = []
+        try:
+            yield
+            held = self._held
+        finally:
+            self._held = None
+        if held:
+            self.publish(Batch.join(held))
+
     # --- the month ---------------------------------------------------------------------------
     def step(self) -> None:
         """One month, phase by phase (BLAS single-threaded: see :func:`one_blas_thread`)."""
@@ -247,8 +268,10 @@ class EcosystemModel(mesa.Model):
         self.apply_interventions(t)
         self.internet.store.begin_step(t)
         self._each(HumanPopulation, "publish")
-        self._each(GenerativeModel, "publish")
-        self._each(ContentFarm, "publish")
+        with self.one_append():  # the models' outputs: composed one by one, stored as one batch
+            self._each(GenerativeModel, "publish")
+        with self.one_append():  # likewise the farms'
+            self._each(ContentFarm, "publish")
         self._each(Scraper, "crawl")
         models = self.agents_by_type.get(GenerativeModel)  # None in a scenario without models
         if models:

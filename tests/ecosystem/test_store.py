@@ -8,6 +8,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 from batches import plain_batch
+from batches import plain_batch as plain_module_batch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from oldlayouts import with_fact_and_value_columns
@@ -16,7 +17,7 @@ from tracing import traced_peak
 
 from habsburg.ecosystem import store as store_module
 from habsburg.ecosystem.columns import claim_type
-from habsburg.ecosystem.store import ColumnTypes, DocumentStore, int_type
+from habsburg.ecosystem.store import Batch, ColumnTypes, DocumentStore, int_type
 from habsburg.model import export
 from habsburg.model.model import EcosystemModel
 from habsburg.scenarios.errors import ScenarioError
@@ -387,3 +388,83 @@ def test_a_checkpoint_with_fact_and_value_columns_loads_as_codes(narrow_run):
     b = restored.claim_counts(ids, world.facts, world.values_per_fact)
     np.testing.assert_array_equal(a[0], b[0])
     assert a[1:] == b[1:]
+
+
+def _random_batch(draw, rng, n: int, rows_before: int):
+    """A batch of ``n`` documents whose per-document fields are scalars or arrays at random."""
+
+    def either(scalar, array):
+        return scalar if draw(st.booleans()) else array
+
+    concept_lengths = rng.integers(0, 4, n)
+    claim_lengths = rng.integers(0, 3, n)
+    k = int(claim_lengths.sum())
+    reposts = rows_before > 0 and draw(st.booleans())
+    return plain_batch(
+        n,
+        site=rng.integers(0, 30, n),
+        kind=either(int(rng.integers(0, 3)), rng.integers(0, 3, n)),
+        producer=either(int(rng.integers(0, 5)), rng.integers(0, 5, n)),
+        model=either(int(rng.integers(-1, 4)), rng.integers(-1, 4, n)),
+        synthetic_fraction=rng.random(n),
+        tokens=rng.integers(1, 70_000, n),
+        green=rng.integers(0, 50, n),
+        style=rng.random((n, 1)),
+        quality=rng.random(n),
+        concept_lengths=concept_lengths,
+        concepts=rng.integers(0, 200, int(concept_lengths.sum())),
+        claim_lengths=claim_lengths,
+        claim_facts=rng.integers(0, 50, k),
+        claim_values=rng.integers(0, 4, k),
+        claim_errors=np.full(k, -1),
+        original=rng.integers(0, rows_before, n) if reposts else None,
+        paraphrase=either(float(draw(st.sampled_from([0.0, 0.25]))), rng.random(n).round(1)),
+    )
+
+
+@settings(max_examples=40, deadline=None)
+@given(data=st.data(), sizes=st.lists(st.integers(0, 12), min_size=1, max_size=5))
+def test_a_joined_batch_stores_what_its_batches_store_one_by_one(data, sizes):
+    """`Batch.join` (the models' and the farms' outputs, appended once a month): the same rows,
+    ids, values and column types as appending each batch in turn."""
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    first = plain_batch(6, site=np.arange(6))
+    batches = [_random_batch(data.draw, rng, n, rows_before=6) for n in sizes]
+    one_by_one, joined = DocumentStore(1), DocumentStore(1)
+    for store in (one_by_one, joined):
+        store.append(first, step=0)
+    for b in batches:
+        one_by_one.append(b, step=1)
+    ids = joined.append(Batch.join(batches), step=1)
+    assert ids.tolist() == list(range(6, 6 + sum(sizes)))
+    a, b = list(one_by_one.all_columns()), list(joined.all_columns())
+    assert len(a) == len(b)
+    for x, y in zip(a, b, strict=True):
+        assert x.view.dtype == y.view.dtype
+        if x is not one_by_one._cols["paraphrase"]:  # its codes follow each call's new values
+            np.testing.assert_array_equal(x.view, y.view)
+    for name in ("paraphrase", "step", "original"):  # every column decoded
+        np.testing.assert_array_equal(getattr(one_by_one, name), getattr(joined, name))
+    copies = sum(int((b.original >= 0).sum()) for b in batches if b.original is not None)
+    assert joined._reposts.count_before(len(joined)) == copies
+    assert joined._reposts.tagged == one_by_one._reposts.tagged
+
+
+def test_one_append_holds_the_months_batches_and_drops_them_if_the_block_fails():
+    model = EcosystemModel(tiny_scenario(), seed=3)
+    store = model.internet.store
+    before = len(store)
+
+    def plain_batch(n: int):
+        return plain_module_batch(n, style=np.zeros((n, store.style_dim)))
+
+    with model.one_append():
+        assert model.publish(plain_batch(2)) is None
+        assert model.publish(plain_batch(3)) is None
+        assert len(store) == before  # held until the block ends
+    assert len(store) == before + 5
+    with pytest.raises(RuntimeError), model.one_append():
+        model.publish(plain_batch(4))
+        raise RuntimeError("a producer failed")
+    assert len(store) == before + 5  # nothing half-appended
+    assert model.publish(plain_batch(1)).tolist() == [before + 5]
