@@ -52,6 +52,19 @@ from habsburg.ecosystem.sampling import merge_groups, ragged_index, stable_order
 STAT_CHUNK = 1 << 16
 
 
+#: :class:`Batch` fields of one value per document (or one for all; ``original`` may be None,
+#: ``step`` is the append's), and the ragged ones
+_PER_DOCUMENT = tuple(c for c in DOCUMENT_COLUMNS if c not in ("step", "original"))
+_RAGGED = (
+    "concept_lengths",
+    "concepts",
+    "claim_lengths",
+    "claim_facts",
+    "claim_values",
+    "claim_errors",
+)
+
+
 @dataclass
 class Batch:
     """A batch of new documents to append (all arrays aligned on documents, ragged as lists of
@@ -102,27 +115,13 @@ class Batch:
         def flat(name: str) -> np.ndarray:
             return np.concatenate([np.asarray(getattr(b, name)) for b in batches])
 
-        return cls(
-            site=per_document("site"),
-            kind=per_document("kind"),
-            producer=per_document("producer"),
-            model=per_document("model"),
-            synthetic_fraction=per_document("synthetic_fraction"),
-            tokens=per_document("tokens"),
-            green=per_document("green"),
-            style=np.concatenate(
-                [np.asarray(b.style).reshape(n, -1) for b, n in zip(batches, sizes, strict=True)]
-            ),
-            quality=per_document("quality"),
-            concept_lengths=flat("concept_lengths"),
-            concepts=flat("concepts"),
-            claim_lengths=flat("claim_lengths"),
-            claim_facts=flat("claim_facts"),
-            claim_values=flat("claim_values"),
-            claim_errors=flat("claim_errors"),
-            original=per_document("original", missing=-1),
-            paraphrase=per_document("paraphrase"),
+        fields = {name: per_document(name) for name in _PER_DOCUMENT}
+        fields |= {name: flat(name) for name in _RAGGED}
+        fields["original"] = per_document("original", missing=-1)
+        fields["style"] = np.concatenate(
+            [np.asarray(b.style).reshape(n, -1) for b, n in zip(batches, sizes, strict=True)]
         )
+        return cls(**fields)
 
 
 def _lengths(offsets: RaggedOffsets, rows: slice, n: int) -> np.ndarray:
