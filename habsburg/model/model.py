@@ -11,6 +11,7 @@ import contextlib
 import copy
 import os
 from collections import defaultdict
+from collections.abc import Iterator
 from typing import Any
 
 import mesa
@@ -243,7 +244,7 @@ class EcosystemModel(mesa.Model):
         return ids
 
     @contextlib.contextmanager
-    def one_append(self):
+    def one_append(self) -> Iterator[None]:
         """Hold the batches published inside and append them as one when it ends, in the order
         they came (:meth:`Batch.join`): the store gets the same rows, ids and values as from
         appending each in turn, since nobody reads the store in between, at one append's cost
