@@ -198,13 +198,23 @@ def set_render_interval(page, presses: int) -> None:
 
 
 def test_threads_play_thirty_months(first):
+    from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+
     page = first.page
     page.get_by_text("Use Threads", exact=True).click()
     started = time.monotonic()
     first.click("▶")
     page.get_by_text(re.compile(r"Step (3\d|[4-9]\d|1\d\d) of")).first.wait_for(timeout=180_000)
-    first.click("❚❚")
-    first.settled_step()
+    try:
+        page.get_by_role("button", name="❚❚", exact=True).click(timeout=15_000)
+    except PlaywrightTimeoutError:
+        # On a loaded machine the model's thread can reach the last month (~50 ms a month)
+        # before the page shows month 30; Play has then ended and Pause is disabled. Anything
+        # else that disables Pause (a failed step) leaves the run short of its last month.
+        total = int(STATUS.search(page.get_by_text(STATUS).first.inner_text()).group(2))
+        assert first.settled_step() >= total - 1, "Pause disabled before the run ended"
+    else:
+        first.settled_step()
     print(f"30 months with threads in {time.monotonic() - started:.1f} s")
     assert page.get_by_text("could not be drawn").count() == 0
     assert page.get_by_text("Traceback").count() == 0
