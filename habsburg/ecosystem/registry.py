@@ -41,11 +41,13 @@ class ErrorRegistry:
         self._id_of_key = np.full(n_facts * n_values, -1, dtype=np.int32)
         self._cols = {k: Column(t, capacity=256) for k, t in ERROR_COLUMNS.items()}
         self._n = 0
+        self._no_adoptions()
+
+    def _no_adoptions(self) -> None:
+        """An empty adoption record and its statistics."""
         self._adoptions = Column(np.int64, width=len(ADOPTION_COLUMNS), capacity=256)
         #: ``_adopters[e, m]``: whether model ``m`` ever came to believe error ``e``
         self._adopters = np.zeros((0, 0), dtype=bool)
-        #: per error, how many distinct models ever came to believe it
-        self._models_per_error = np.zeros(0, dtype=np.int32)
         self._largest_cascade = 0
         self._cross_total = 0
 
@@ -61,10 +63,7 @@ class ErrorRegistry:
                 if cols[k]:
                     state["_cols"][k].extend(np.concatenate(cols[k]).astype(t))
             self.__dict__.update(state)
-            self._adoptions = Column(np.int64, width=len(ADOPTION_COLUMNS), capacity=256)
-            self._adopters = np.zeros((0, 0), dtype=bool)
-            self._models_per_error = np.zeros(0, dtype=np.int32)
-            self._largest_cascade = self._cross_total = 0
+            self._no_adoptions()
             for row in legacy_rows:  # the same adoptions, in the same order
                 self._record(row[:1], *(int(x) for x in row[1:4]), row[4:5].astype(bool))
             return
@@ -190,23 +189,18 @@ class ErrorRegistry:
         rows[:, 4] = cross
         self._adoptions.extend(rows)
         self._cross_total += int(cross.sum())
-        errors, models = max(self._n, int(error_ids.max()) + 1), max(model + 1, 1)
-        if errors > self._adopters.shape[0] or models > self._adopters.shape[1]:
-            rows_cap = max(errors, 2 * self._adopters.shape[0])
-            grown = np.zeros((rows_cap, max(models, self._adopters.shape[1])), dtype=bool)
-            grown[: self._adopters.shape[0], : self._adopters.shape[1]] = self._adopters
+        have_errors, have_models = self._adopters.shape
+        errors, models = max(self._n, int(error_ids.max()) + 1), model + 1
+        if errors > have_errors or models > have_models:
+            grown = np.zeros((max(errors, 2 * have_errors), max(models, have_models)), dtype=bool)
+            grown[:have_errors, :have_models] = self._adopters
             self._adopters = grown
-            counts = np.zeros(rows_cap, dtype=np.int32)
-            counts[: self._models_per_error.size] = self._models_per_error
-            self._models_per_error = counts
         new = np.unique(error_ids)
         new = new[~self._adopters[new, model]]
-        if new.size:
+        if new.size:  # only these errors' counts of believing models change
             self._adopters[new, model] = True
-            self._models_per_error[new] += 1
-            self._largest_cascade = max(
-                self._largest_cascade, int(self._models_per_error[new].max())
-            )
+            most = int(self._adopters[new].sum(axis=1).max())
+            self._largest_cascade = max(self._largest_cascade, most)
 
     @property
     def n_adoptions(self) -> int:

@@ -102,9 +102,9 @@ class Batch:
             values = [getattr(b, name) for b in batches]
             if all(v is None for v in values):
                 return None
-            if all(np.ndim(v) == 0 and v is not None for v in values):
-                if all(v == values[0] for v in values):
-                    return values[0]
+            scalars = all(np.ndim(v) == 0 and v is not None for v in values)
+            if scalars and all(v == values[0] for v in values):
+                return values[0]
             return np.concatenate(
                 [
                     np.broadcast_to(np.asarray(missing if v is None else v), (n,))

@@ -116,6 +116,9 @@ class EcosystemModel(mesa.Model):
     the DataCollector records.
     """
 
+    #: batches held by :meth:`one_append` while it runs (None otherwise)
+    _held: list[Batch] | None = None
+
     def __init__(
         self,
         scenario: Scenario | str | None = "baseline",
@@ -227,9 +230,8 @@ class EcosystemModel(mesa.Model):
         """Append documents to the shared internet (every producer goes through here) and count
         the documents carrying each error; returns their ids, or None inside :meth:`one_append`
         (appended when it ends)."""
-        held = self.__dict__.get("_held")
-        if held is not None:
-            held.append(batch)
+        if self._held is not None:
+            self._held.append(batch)
             return None
         ids = self.internet.store.append(batch, self.month)
         errors = np.asarray(batch.claim_errors)
@@ -249,7 +251,7 @@ class EcosystemModel(mesa.Model):
         they came (:meth:`Batch.join`): the store gets the same rows, ids and values as from
         appending each in turn, since nobody reads the store in between, at one append's cost
         (an append costs ~0.3 ms whatever its size). Nothing is appended if the block fails."""
-        self._held: list[Batch] | None = []
+        self._held = []
         try:
             yield
             held = self._held

@@ -88,7 +88,7 @@ def test_a_registry_pickled_in_the_old_list_layout_is_restored_and_recounted():
     state = dict(reg.__dict__)
     state["_cols"] = {k: [reg.column(k)[:10].copy(), reg.column(k)[10:].copy()] for k in reg._cols}
     state["_adoptions"] = [tuple(int(x) for x in row) for row in reg.adoptions_array()]
-    for key in ("_adopters", "_models_per_error", "_largest_cascade", "_cross_total"):
+    for key in ("_adopters", "_largest_cascade", "_cross_total"):
         del state[key]
     old = ErrorRegistry.__new__(ErrorRegistry)
     old.__setstate__(state)
