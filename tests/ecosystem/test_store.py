@@ -8,7 +8,6 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 from batches import plain_batch
-from batches import plain_batch as plain_module_batch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from oldlayouts import with_fact_and_value_columns
@@ -455,16 +454,16 @@ def test_one_append_holds_the_months_batches_and_drops_them_if_the_block_fails()
     store = model.internet.store
     before = len(store)
 
-    def plain_batch(n: int):
-        return plain_module_batch(n, style=np.zeros((n, store.style_dim)))
+    def docs(n: int):  # documents of the model's style dimension
+        return plain_batch(n, style=np.zeros((n, store.style_dim)))
 
     with model.one_append():
-        assert model.publish(plain_batch(2)) is None
-        assert model.publish(plain_batch(3)) is None
+        assert model.publish(docs(2)) is None
+        assert model.publish(docs(3)) is None
         assert len(store) == before  # held until the block ends
     assert len(store) == before + 5
     with pytest.raises(RuntimeError), model.one_append():
-        model.publish(plain_batch(4))
+        model.publish(docs(4))
         raise RuntimeError("a producer failed")
     assert len(store) == before + 5  # nothing half-appended
-    assert model.publish(plain_batch(1)).tolist() == [before + 5]
+    assert model.publish(docs(1)).tolist() == [before + 5]
