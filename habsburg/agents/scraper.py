@@ -130,7 +130,8 @@ class Scraper(CellAgent):
         chosen = np.zeros(0, dtype=np.int64)
         while chosen.size < k:
             need = int(1.2 * (k - chosen.size)) + 16
-            cell = cells.search(rng.random(need))  # (looked up in increasing order)
+            # a guide table once the draws outnumber the cells (the outcomes of a plain search)
+            cell = cells.draw(rng.random(need))
             within = (rng.random(need) * counts[cell]).astype(np.int64)
             # the new draws sorted, then merged into the sorted sample: timsort ("stable") finds
             # the two runs and merges them in one pass (with skewed weights a crawl can take
