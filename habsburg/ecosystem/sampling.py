@@ -311,15 +311,29 @@ def merge_groups(
 
 
 def ragged_index(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """Flat indices ``starts[i] .. starts[i]+lengths[i]`` for all i, concatenated (vectorised)."""
+    """Flat indices ``starts[i] .. starts[i]+lengths[i]`` for all i, concatenated (vectorised).
+
+    Runs of a few places each: each run's offset repeated, plus the positions. Longer runs (4
+    places on average or more, about half the time): a running sum of steps of 1 that jump
+    from each run's last index to the next run's start, one pass where the other makes three.
+    """
     lengths = np.asarray(lengths, dtype=np.int64)
     ends = np.cumsum(lengths)
     total = int(ends[-1]) if ends.size else 0
     if total == 0:
         return np.zeros(0, dtype=np.int64)
-    index = np.repeat(np.asarray(starts, dtype=np.int64) - ends + lengths, lengths)
-    index += np.arange(total, dtype=np.int64)
-    return index
+    starts = np.asarray(starts, dtype=np.int64)
+    if total < 4 * lengths.size:
+        index = np.repeat(starts - ends + lengths, lengths)
+        index += np.arange(total, dtype=np.int64)
+        return index
+    if not lengths.all():  # empty runs take no place, and would share their neighbour's
+        keep = lengths > 0
+        starts, lengths, ends = starts[keep], lengths[keep], ends[keep]
+    step = np.ones(total, dtype=np.int64)
+    step[0] = starts[0]
+    step[ends[:-1]] = starts[1:] - (starts[:-1] + lengths[:-1] - 1)
+    return np.cumsum(step, out=step)
 
 
 def fill_by_source(

@@ -19,6 +19,7 @@ from habsburg.ecosystem.sampling import (
     fill_by_source,
     group_by_key,
     merge_groups,
+    ragged_index,
     sample_categorical,
     stable_order,
 )
@@ -238,3 +239,18 @@ def test_runs_are_grouped_like_the_flat_array_they_describe(batch, monkeypatch):
         categorical_by_source(flat, tables, by_source),
     )
     assert by_runs.random() == by_source.random()
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 10**12), st.integers(0, 12) | st.integers(0, 0)), max_size=60)
+)
+def test_ragged_index_concatenates_each_run(runs):
+    """Both ways of building the flat indices (short runs, and long ones with empty runs
+    between) give the runs' ranges, concatenated."""
+    starts = np.array([s for s, _ in runs], dtype=np.int64)
+    lengths = np.array([n for _, n in runs], dtype=np.int64)
+    expected = [i for s, n in runs for i in range(s, s + n)]
+    got = ragged_index(starts, lengths)
+    assert got.dtype == np.int64
+    assert got.tolist() == expected
