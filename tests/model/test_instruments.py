@@ -2,6 +2,9 @@
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.special import expit, logit
 from scipy.stats import norm
 from tinyscenario import tiny_scenario
 
@@ -22,6 +25,29 @@ from habsburg.scenarios.schema import InstrumentsConfig
 EXACT = Detector(floor=1e-9, ceiling=1 - 1e-9, noise=0.0)
 
 
+@settings(max_examples=200, deadline=None)
+@given(
+    floor=st.floats(1e-6, 0.5),
+    span=st.floats(0.0, 0.5),
+    noise=st.floats(0.0, 2.0),
+    s=st.lists(
+        st.sampled_from([0.0, 1.0, -0.5, 1.5, float("nan")]) | st.floats(0.0, 1.0), max_size=40
+    ),
+)
+def test_estimate_is_the_noisy_logistic_reading_bit_for_bit(floor, span, noise, s):
+    """The estimate (its logit taken once for documents at 0 or 1) is the formula's, value for
+    value, and draws one normal per document."""
+    detector = Detector(floor=floor, ceiling=floor + span, noise=noise)
+    s = np.array(s, dtype=np.float64)
+    z = np.random.default_rng(3).standard_normal(s.size)
+    reading = floor + (detector.ceiling - floor) * np.clip(s, 0.0, 1.0)
+    expected = expit(logit(reading) + noise * z)
+    rng, after = np.random.default_rng(3), np.random.default_rng(3)
+    np.testing.assert_array_equal(detector.estimate(s, rng), expected)
+    after.standard_normal(s.size)
+    assert rng.bit_generator.state == after.bit_generator.state
+
+
 def test_graphite_share_on_a_known_web_exact_and_with_detector_error():
     sf = np.r_[np.ones(400), np.full(100, 0.7), np.full(100, 0.3), np.zeros(400)]
     kind = np.full(sf.size, HUMAN)
@@ -29,8 +55,6 @@ def test_graphite_share_on_a_known_web_exact_and_with_detector_error():
     assert GraphiteInstrument(EXACT).measure(sf, kind, rng)["graphite_ai_share"] == 0.5
     noisy = Detector(floor=0.151, ceiling=0.925, noise=1.0)
     # closed form: P(logit(reading) + Z > 0) per document
-    from scipy.special import logit
-
     reading = noisy.floor + (noisy.ceiling - noisy.floor) * sf
     expected = norm.sf(-logit(reading) / noisy.noise).mean()
     big = np.tile(sf, 200)
