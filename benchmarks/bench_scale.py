@@ -13,6 +13,7 @@ repetitions (of at most 2^25 draws a distribution, scaled up to the run's count)
     python benchmarks/bench_scale.py --naive          # also the per-document Mesa reference
     python benchmarks/bench_scale.py --factors 100 --ondisk /var/tmp/store100   # the 100x run
     python benchmarks/bench_scale.py --naive --sweep --with x100.json   # the README's table
+    python benchmarks/bench_scale.py --draws          # also the time of every random draw
 
 ``--sweep`` also runs ``bench_sweep.py`` (Dask against serial); ``--with FILE`` adds rows an
 earlier invocation wrote with ``--json`` (the 100× run takes most of an hour) to the summary,
@@ -43,6 +44,7 @@ from habsburg.ecosystem.store import REPOST
 
 factor = float(sys.argv[1])
 ondisk = sys.argv[2] if len(sys.argv) > 2 else ""
+count_draws = len(sys.argv) > 3 and sys.argv[3] == "draws"
 
 # anonymous memory (RssAnon: what the process itself holds, without the page cache of mapped
 # column files, which the kernel reclaims on demand), sampled every 0.2 s by a thread
@@ -62,6 +64,28 @@ c0, w0 = time.process_time(), time.perf_counter()
 # with ondisk: columns in files (habsburg run --store-dir), months out of crawl reach dropped
 scratch = tempfile.TemporaryDirectory(prefix="habsburg-store-", dir=ondisk) if ondisk else None
 model = EcosystemModel(sc, store_dir=scratch.name if scratch else None)
+# --draws: every call of the model's generator timed by method (the same stream, ~1 µs a call)
+generator = {}
+def timed(name, call, values=np.size):
+    def run(*args, **kwargs):
+        c = time.process_time()
+        out = call(*args, **kwargs)
+        t = generator.setdefault(name, [0, 0, 0.0])
+        t[0] += 1; t[1] += int(values(out)); t[2] += time.process_time() - c
+        return out
+    return run
+class TimedGenerator:
+    def __init__(self, g):
+        self._g = g
+    def __getattr__(self, name):
+        attr = getattr(self._g, name)
+        return timed(name, attr) if callable(attr) else attr
+if count_draws:
+    from habsburg.ecosystem import edits
+    model.rng = TimedGenerator(model.rng)
+    # the edits' per-token uniforms: halves of raw PCG64 outputs (and a spare half)
+    edits._raw_draws32 = timed("32-bit draws of edit positions", edits._raw_draws32,
+                               lambda out: out[1].size + (out[0] is not None))
 for _ in range(sc.steps):
     model.step()
     if ondisk:
@@ -140,6 +164,9 @@ print(json.dumps({
     "peak_anon_bytes_per_document": round(anon_write / n, 1),
     "parquet_disk_mb": round(disk / 2**20, 1),
     "load_average": os.getloadavg(),
+    **({"generator": {k: {"calls": v[0], "values": v[1], "cpu_s": round(v[2], 3)}
+                      for k, v in sorted(generator.items(), key=lambda kv: -kv[1][2])},
+        "limit_cpu_s": round(limit_cpu, 3)} if count_draws else {}),
     # the scale study: where the deployed models end up (mean over models, last month)
     **{k: round(float(v), 4) for k, v in model.datacollector.get_model_vars_dataframe()
        .iloc[-1][["mean_tail_coverage", "mean_capability", "mean_fact_accuracy"]].items()},
@@ -147,10 +174,10 @@ print(json.dumps({
 """
 
 
-def run_child(factor: float, ondisk: str = "") -> dict:
+def run_child(factor: float, ondisk: str = "", draws: bool = False) -> dict:
     # with ``ondisk`` the child's per-month progress goes to this process's stderr
     proc = subprocess.run(
-        [sys.executable, "-c", CHILD, str(factor), ondisk],
+        [sys.executable, "-c", CHILD, str(factor), ondisk] + (["draws"] if draws else []),
         stdout=subprocess.PIPE,
         stderr=None if ondisk else subprocess.PIPE,
         text=True,
@@ -175,6 +202,12 @@ def main() -> int:
     )
     parser.add_argument("--sweep", action="store_true", help="also run bench_sweep.py")
     parser.add_argument(
+        "--draws",
+        action="store_true",
+        help="time every call of the model's random generator by method, and the share of the "
+        "limit those draws leave possible",
+    )
+    parser.add_argument(
         "--with",
         dest="earlier",
         type=Path,
@@ -191,7 +224,7 @@ def main() -> int:
             parser.error(str(err))
     rows = []
     for factor in args.factors:
-        row = run_child(factor, args.ondisk)
+        row = run_child(factor, args.ondisk, args.draws)
         print(json.dumps(row), flush=True)
         rows.append(row)
     ok = [r for r in rows if "error" not in r]
@@ -224,6 +257,9 @@ def main() -> int:
         args.json.write_text(json.dumps(rows, indent=2))
     earlier = [r for path in args.earlier for r in json.loads(path.read_text())]
     print(summary(rows + earlier))
+    for r in ok:
+        if "generator" in r:
+            print(draws_table(r))
     print(f"load average: {os.getloadavg()}")
     return 0 if len(ok) == len(args.factors) else 1
 
@@ -279,6 +315,33 @@ def summary(rows: list[dict]) -> str:
                 f"{r['speedup_dask_vs_serial']:.2f}x serial (goal >= 1.7x), process pool "
                 f"{r['serial_s'] / r['pool_s']:.2f}x"
             )
+    return "\n".join(lines)
+
+
+def draws_table(r: dict) -> str:
+    """Where a run's random draws go (``--draws``), and the share of the sampling limit that
+    the draws which are not concept or claim uniforms leave possible."""
+    total = r["simulate_cpu_s"]
+    lines = [
+        f"\nrandom generator calls at {r['factor']:g}x ({total:.1f} CPU s simulated)\n",
+        "| method | calls | values | CPU s | share of the run |",
+        "|---|---|---|---|---|",
+    ]
+    for name, g in r["generator"].items():
+        lines.append(
+            f"| {name} | {g['calls']:,} | {g['values']:,} | {g['cpu_s']:.2f} | "
+            f"{g['cpu_s'] / total:.1%} |"
+        )
+    every = sum(g["cpu_s"] for g in r["generator"].values())
+    # uniforms (``random``) also feed the concept and claim draws: left out, so the bound is loose
+    other = every - r["generator"].get("random", {"cpu_s": 0.0})["cpu_s"]
+    limit = r["limit_cpu_s"]
+    lines.append(
+        f"\nall generator calls: {every:.2f} CPU s ({every / total:.1%} of the run); draws other "
+        f"than uniforms: {other:.2f} s. With numpy's limit at {limit:.2f} s for the run's "
+        f"concept and claim draws, a simulator making those other draws too reaches at most "
+        f"{limit / (limit + other):.0%} of the limit, whatever else it does."
+    )
     return "\n".join(lines)
 
 
