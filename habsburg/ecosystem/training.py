@@ -203,27 +203,35 @@ def dedup_histories(
     The first history costs a mask per crawl; a later one also a root lookup of its first
     copies. The raw pool is never made: one crawl's ids at a time are decoded and masked into
     the result."""
-    parts: list[np.ndarray] = []
-    for i, (crawls, firsts) in enumerate(histories):
+    for crawls, firsts in histories:
         if len(firsts) != len(crawls):
             raise ValueError(f"first copies of {len(firsts)} crawls for {len(crawls)} crawls")
-        part = np.empty(sum(firsts.kept), dtype=dtype)
-        at = 0
+    # one array for every history's first copies; a later history's are compacted in place
+    out = np.empty(sum(sum(firsts.kept) for _, firsts in histories), dtype=dtype)
+    at = 0
+    for i, (crawls, firsts) in enumerate(histories):
+        start = at
         for c, ids in enumerate(crawls):
             kept = ids.ids()[firsts.mask(c)]
-            part[at : at + kept.size] = kept
+            out[at : at + kept.size] = kept
             at += kept.size
-        if i:  # looked up in each earlier history's originals (no union of them is made)
-            roots = store.root(part)
-            earlier = np.zeros(part.size, dtype=bool)
+        if i:  # looked up in each earlier history's originals (no union of them is made), a
+            # chunk at a time: no root of every id, and the ids kept written back behind it
             for _, before in histories[:i]:
                 before.roots.grow(len(store))
-                earlier |= before.roots.contains(roots)
-            part = part[~earlier]
-        parts.append(part)
-    if len(parts) == 1:
-        return parts[0]
-    return np.concatenate(parts, dtype=dtype) if parts else np.zeros(0, dtype)
+            write = start
+            for a in range(start, at, _CHUNK):
+                chunk = out[a : min(a + _CHUNK, at)]
+                roots = store.root(chunk)
+                earlier = np.zeros(roots.size, dtype=bool)
+                for _, before in histories[:i]:
+                    earlier |= before.roots.contains(roots)
+                new = chunk[~earlier]  # (a copy, taken before anything is written over it)
+                out[write : write + new.size] = new
+                write += new.size
+            at = write
+    # (a view: the room of the ids dropped stays with it, until the pool is let go after sampling)
+    return out[:at]
 
 
 def _root_statistics(ids: np.ndarray, roots: np.ndarray) -> tuple[int, np.ndarray]:
@@ -285,6 +293,9 @@ def build_training_set(
     if policy.dedup and pool.size and not deduplicated:
         pool = dedup_roots(store, pool)
     web = _sample(pool, n_web, rng)
+    # the pool (all crawls ever, for accumulate_subsample) is not held through the rest: the
+    # caller passes it without a name, so this frees it before the styles are gathered
+    del pool
     accumulated, accumulated_roots = previous, previous_roots
     if policy.mode == "accumulate":
         web, accumulated_roots = _accumulate(store, previous, web, policy.dedup, previous_roots)

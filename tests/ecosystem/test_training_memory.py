@@ -242,6 +242,29 @@ def test_first_copies_kept_crawl_by_crawl_deduplicate_like_the_whole_pool(run, m
     assert np.intersect1d(first, second).size > 0
 
 
+def test_histories_deduplicate_into_one_array_without_a_root_of_every_id(run, monkeypatch):
+    """The pool of all crawls ever is built in one array of the row type, later histories'
+    first copies compacted in place a chunk at a time: the peak is that array plus a crawl's
+    and a chunk's temporaries. An int64 root of each of a later history's ids and a final
+    concatenation of the parts (what it did before) took twice the array and more."""
+    monkeypatch.setattr(training, "_CHUNK", chunk := 1 << 9)
+    store = run.internet.store
+    rng = np.random.default_rng(11)
+    histories = [([], FirstCopies()) for _ in range(3)]
+    for crawls, firsts in histories:
+        for _ in range(40):
+            crawls.append(_increasing_crawl(store, rng))
+            firsts.extend(store, crawls[-1].ids())
+    raw = joined([c for crawls, _ in histories for c in crawls], dtype=np.int32)
+    expected = dedup_roots(store, raw)
+    got, peak = traced_peak(dedup_histories, store, histories, np.int32)
+    assert got.tolist() == expected.tolist()
+    firsts = sum(sum(f.kept) for _, f in histories)
+    largest_crawl = max(c.ids().size for crawls, _ in histories for c in crawls)
+    assert firsts > 20 * chunk and got.size < firsts  # later histories dropped some
+    assert peak < 4 * firsts + 64 * chunk + 32 * largest_crawl
+
+
 def test_models_on_every_crawl_deduplicate_from_first_copies(run):
     """The pool of a model on all crawls ever (``accumulate_subsample`` with dedup) is its raw
     pool deduplicated by ``dedup_roots``, in the store's row type, for models of one scraper
