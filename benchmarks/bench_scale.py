@@ -66,7 +66,7 @@ scratch = tempfile.TemporaryDirectory(prefix="habsburg-store-", dir=ondisk) if o
 model = EcosystemModel(sc, store_dir=scratch.name if scratch else None)
 # --draws: every call of the model's generator timed by method (the same stream, ~1 µs a call)
 generator = {}
-def timed(name, call, values=np.size):
+def counted(name, call, values=np.size):
     def run(*args, **kwargs):
         c = time.process_time()
         out = call(*args, **kwargs)
@@ -79,13 +79,13 @@ class TimedGenerator:
         self._g = g
     def __getattr__(self, name):
         attr = getattr(self._g, name)
-        return timed(name, attr) if callable(attr) else attr
+        return counted(name, attr) if callable(attr) else attr
 if count_draws:
     from habsburg.ecosystem import edits
     model.rng = TimedGenerator(model.rng)
     # the edits' per-token uniforms: halves of raw PCG64 outputs (and a spare half)
-    edits._raw_draws32 = timed("32-bit draws of edit positions", edits._raw_draws32,
-                               lambda out: out[1].size + (out[0] is not None))
+    edits._raw_draws32 = counted("32-bit draws of edit positions", edits._raw_draws32,
+                                 lambda out: out[1].size + (out[0] is not None))
 for _ in range(sc.steps):
     model.step()
     if ondisk:
