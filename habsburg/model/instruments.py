@@ -64,8 +64,9 @@ class Detector:
         values, at a fraction of the cost (a logit costs more than the noise's normal draw)."""
         span = self.ceiling - self.floor
         out = np.full(s.size, logit(self.floor + span * 0.0))
-        out[s >= 1.0] = logit(self.floor + span * 1.0)
-        between = np.flatnonzero(~((s <= 0.0) | (s >= 1.0)))  # (and any NaN, as before)
+        top = s >= 1.0
+        out[top] = logit(self.floor + span * 1.0)
+        between = np.flatnonzero(~((s <= 0.0) | top))  # (and any NaN, as before)
         out[between] = logit(self.floor + span * s[between])
         return out
 
