@@ -235,16 +235,23 @@ def dedup_histories(
 
 
 def _root_statistics(ids: np.ndarray, roots: np.ndarray) -> tuple[int, np.ndarray]:
-    """The number of distinct originals ``ids`` copy (or are), and the sorted distinct original
-    documents among ``ids`` themselves, from one sort of their ``roots``."""
+    """The number of distinct originals ``ids`` copy (or are), and the positions in ``ids`` of
+    every document that is not the first copy of an original among ``ids`` themselves (its
+    reposts and repeats, sorted), from one sort of their ``roots``: the rest of ``ids`` are the
+    distinct originals present, each once, so their claims are those of all ``ids`` less those of
+    these few (a pass over the reposts instead of one over nearly the whole set)."""
     if ids.size == 0:
-        return 0, np.zeros(0, np.int64)
+        return 0, np.zeros(0, np.intp)
     order = np.argsort(roots, kind="stable")
     ordered = roots[order]
-    group = np.flatnonzero(np.concatenate([[True], ordered[1:] != ordered[:-1]]))
-    is_original = (roots == ids)[order]  # an original is its own root
-    present = np.logical_or.reduceat(is_original, group)
-    return int(group.size), ordered[group][present]
+    starts = np.concatenate([[True], ordered[1:] != ordered[:-1]])
+    # an original is its own root; the first of a group's originals stands for it
+    candidates = np.flatnonzero((roots == ids)[order])
+    group = np.cumsum(starts)[candidates]  # from 1
+    first = candidates[np.diff(group, prepend=0) != 0]
+    others = np.ones(ids.size, dtype=bool)
+    others[order[first]] = False
+    return int(np.count_nonzero(starts)), np.flatnonzero(others)
 
 
 @dataclass(frozen=True)
@@ -368,8 +375,9 @@ def build_training_set(
     # Duplication's lift of wrong facts: the wrong-claim share of the whole training set against
     # that of its original documents alone (reposts dropped, each document once).
     roots = store.root(ids)
-    distinct_roots, originals = _root_statistics(ids, roots)
-    orig_wrong, orig_claims = store.wrong_claims(originals)
+    distinct_roots, others = _root_statistics(ids, roots)
+    other_wrong, other_claims = store.wrong_claims(np.sort(ids[others]))
+    orig_wrong, orig_claims = n_wrong - other_wrong, n_claims - other_claims
     wrong_originals = orig_wrong / orig_claims if orig_claims else 0.0
     wrong_all = n_wrong / n_claims if n_claims else 0.0
     stats = {

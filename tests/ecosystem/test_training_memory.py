@@ -6,13 +6,15 @@ import weakref
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from tinyscenario import tiny_scenario
 from tracing import traced_peak
 
 from habsburg.agents.generative import GenerativeModel
 from habsburg.agents.scraper import Scraper
 from habsburg.ecosystem import training
-from habsburg.ecosystem.columns import Column
+from habsburg.ecosystem.columns import REPOST, Column
 from habsburg.ecosystem.idlists import GapList, joined
 from habsburg.ecosystem.training import (
     FirstCopies,
@@ -371,3 +373,40 @@ def test_accumulating_models_keep_the_originals_of_what_they_carry(monkeypatch):
         )
         carried += kept.size > 0
     assert carried >= 2
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    parents=st.lists(st.integers(0, 40), min_size=1, max_size=60),
+    picks=st.lists(st.integers(0, 10_000), max_size=120),
+)
+def test_root_statistics_leave_each_original_present_once(parents, picks):
+    # documents 0 .. n-1: document d copies the original of parents[d] if that comes before it
+    root = np.arange(len(parents))
+    for d, p in enumerate(parents):
+        if p < d:
+            root[d] = root[p]
+    ids = np.array([x % len(parents) for x in picks], dtype=np.int64)
+    roots = root[ids]
+    distinct, others = training._root_statistics(ids, roots)
+    assert distinct == np.unique(roots).size
+    assert np.all(np.diff(others) > 0)
+    kept = np.delete(ids, others)  # what the originals' claims are counted over
+    assert sorted(kept.tolist()) == np.unique(ids[roots == ids]).tolist()
+
+
+def test_wrong_claims_of_originals_are_those_of_the_set_less_the_others(run):
+    store, rng = run.internet.store, np.random.default_rng(3)
+    reposts = np.flatnonzero(store.kind == REPOST)
+    ids = np.concatenate(
+        [rng.choice(len(store), 3000), reposts[:500], store.root(reposts[:500])]
+    )  # originals with their reposts, and repeats
+    roots = store.root(ids)
+    _, others = training._root_statistics(ids, roots)
+    _, n_wrong, n_claims = store.claim_counts(
+        ids, run.world.config.facts, run.world.config.values_per_fact
+    )
+    other_wrong, other_claims = store.wrong_claims(np.sort(ids[others]))
+    plain = store.wrong_claims(np.unique(ids[roots == ids]))
+    assert plain == (n_wrong - other_wrong, n_claims - other_claims)
+    assert 0 < other_claims < n_claims and plain[0] > 0
