@@ -25,6 +25,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from habsburg.ecosystem.bitset import BitSet
 from habsburg.ecosystem.columns import (  # noqa: F401  (kinds, ColumnTypes, int_type re-exported)
     FARM,
     HUMAN,
@@ -198,6 +199,9 @@ class DocumentStore(CompactColumns):
         )
         self._step_starts: list[int] = []
         self._site_index: dict[int, tuple[int, np.ndarray, np.ndarray]] = {}
+        #: the documents with a wrong fact value, a bit each, set as they are appended (whether a
+        #: claim is wrong is fixed once it is published): crawls ask it of every document
+        self._wrong_docs = BitSet(capacity)
 
     def _column(self, name: str, dtype, width: int | None = None, **kw) -> Column:
         """A new column (in memory; :class:`~habsburg.ecosystem.ondisk.OnDiskStore` maps files)."""
@@ -421,6 +425,11 @@ class DocumentStore(CompactColumns):
                 offsets = RaggedOffsets(self._column, name, n, *layout)
                 offsets.extend(old.view[1:].astype(np.int64))
                 state[f"_{name}"] = offsets
+        if "_wrong_docs" not in state:  # checkpoints from before it was kept
+            self._wrong_docs = BitSet(len(self))
+            for a in range(0, len(self), STAT_CHUNK):
+                rows = np.arange(a, min(a + STAT_CHUNK, len(self)))
+                self._wrong_docs.add(rows[self._claims_wrong(rows)])
 
     def _code_old_claims(self, facts: np.ndarray, values: np.ndarray) -> None:
         """The ``claims`` column of a store pickled with a fact and a value column: codes in
@@ -483,6 +492,12 @@ class DocumentStore(CompactColumns):
         self._claims.extend(claim_codes)
         if self._claim_errors is not None:
             self._claim_errors.extend(np.asarray(batch.claim_errors))
+        first = self._claims.size - claim_codes.size
+        wrong = np.flatnonzero(self.claim_wrong(slice(first, self._claims.size), claim_codes))
+        # the document of each wrong claim: the first whose claims end after it
+        owners = np.searchsorted(np.cumsum(batch.claim_lengths), wrong, side="right")
+        self._wrong_docs.grow(start + n)
+        self._wrong_docs.add(owners + start)
         return np.arange(start, start + n, dtype=np.int64)
 
     # --- ragged gathers ----------------------------------------------------------------------
@@ -497,7 +512,12 @@ class DocumentStore(CompactColumns):
         return lengths, ragged_index(starts, lengths)
 
     def has_wrong_claim(self, ids: np.ndarray) -> np.ndarray:
-        """Whether each document carries at least one wrong fact value."""
+        """Whether each document carries at least one wrong fact value (a bit kept per
+        document as it is appended)."""
+        return self._wrong_docs.contains(as_rows(ids))
+
+    def _claims_wrong(self, ids: np.ndarray) -> np.ndarray:
+        """:meth:`has_wrong_claim` from the documents' claims."""
         starts, lengths = self._claim_offsets.spans(ids)
         wrong = np.flatnonzero(self.claim_wrong(ragged_index(starts, lengths)))
         out = np.zeros(lengths.size, dtype=bool)
@@ -578,7 +598,7 @@ class DocumentStore(CompactColumns):
     @property
     def nbytes(self) -> int:
         """Bytes the documents use (reserved but untouched capacity excluded)."""
-        return sum(c.nbytes for c in self.all_columns())
+        return sum(c.nbytes for c in self.all_columns()) + (len(self) + 7) // 8  # + wrong_docs
 
     def row_bytes(self) -> tuple[int, int, int, int]:
         """Bytes per document of the fixed-width columns (style and offsets included), per

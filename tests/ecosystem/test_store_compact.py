@@ -189,6 +189,7 @@ def _old_layout_state(store: RecordingStore) -> dict:
     a full int32 offset per document, and no error registry."""
     state = store.__getstate__()
     del state["_reposts"], state["_paraphrase_table"], state["old"], state["_errors"]
+    del state["_wrong_docs"]  # the bit per document with a wrong claim (kept since 2026-12-02)
     for name in ("concept_offsets", "claim_offsets"):
         full = Column(np.int32, capacity=len(store) + 1, widen=True)
         full.extend(getattr(store, name))
@@ -221,6 +222,9 @@ def test_a_checkpoint_with_the_old_columns_loads_in_the_compact_layout(recorded)
     for name in ("concept_offsets", "claim_offsets", "claim_errors", "claim_facts", "claim_values"):
         assert getattr(restored, name).tolist() == getattr(recorded, name).tolist(), name
     assert "_claim_facts" not in vars(restored) and restored.n_claims == recorded.n_claims
+    every = np.arange(len(recorded))
+    wrong = restored.has_wrong_claim(every)
+    assert wrong.any() and (wrong == recorded.has_wrong_claim(every)).all()
     # the restored store goes on appending
     step = int(recorded.step[-1])
     batch = _doc_batch(2, 0.3, original=np.array([0, -1]), dim=restored.style_dim)
