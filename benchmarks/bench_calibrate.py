@@ -14,7 +14,6 @@ best time of each, with the load average.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
@@ -28,6 +27,7 @@ from tinyscenario import tiny_dict
 from habsburg.experiments.calibrate import calibrate
 from habsburg.experiments.calibration.outputs import scenario_toml
 from habsburg.experiments.calibration.spec import spec_from_dict
+from habsburg.experiments.files import atomic_write_json, json_output_problem
 from habsburg.scenarios.schema import from_dict
 
 TOY = tiny_dict(
@@ -102,6 +102,16 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
+    if args.json:  # an existing file is replaced only if this benchmark wrote it
+        problem = json_output_problem(
+            args.json,
+            lambda data: (
+                isinstance(data, dict)
+                and all(isinstance(v, dict) and "seconds" in v for v in data.values())
+            ),
+        )
+        if problem:
+            parser.error(f"--json {args.json}: {problem}")
     with tempfile.TemporaryDirectory() as tmp:
         spec = make_spec(Path(tmp), args.population, args.generations)
         best: dict[str, dict] = {}
@@ -118,7 +128,7 @@ def main() -> None:
     for name, r in best.items():
         print(f"{name:<10} {r['seconds']:>8.1f} {r['simulations']:>12d} {r['per_second']:>8.2f}")
     if args.json:
-        Path(args.json).write_text(json.dumps(best, indent=2))
+        atomic_write_json(args.json, best)  # (an interrupted write leaves the old file)
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from habsburg.experiments.files import writable_directory
+from habsburg.experiments.files import atomic_write_json, json_output_problem, writable_directory
 from habsburg.scenarios.errors import OutputPathError
 
 CHILD = r"""
@@ -217,6 +217,18 @@ def main() -> int:
         help="rows of an earlier --json run to show in the summary (e.g. the 100x run)",
     )
     args = parser.parse_args()
+    # files named on the command line, checked before any run: --json replaces only a file of
+    # rows this benchmark wrote; --with reads such files
+    earlier = []
+    for path in args.earlier:
+        found = read_rows(path)
+        if isinstance(found, str):
+            parser.error(f"--with {path}: {found}")
+        earlier += found
+    if args.json is not None:
+        problem = output_problem(args.json)
+        if problem:
+            parser.error(f"--json {args.json}: {problem}")
     if args.ondisk:  # checked (created if missing) as habsburg run checks --store-dir
         try:
             writable_directory(Path(args.ondisk), f"--ondisk {args.ondisk!r}", "choose another")
@@ -253,15 +265,50 @@ def main() -> int:
             srow = {"sweep": True, **json.loads(out.read_text())}
         print(json.dumps(srow))
         rows.append(srow)
-    if args.json:
-        args.json.write_text(json.dumps(rows, indent=2))
-    earlier = [r for path in args.earlier for r in json.loads(path.read_text())]
+    if args.json:  # atomically: an interrupted write leaves the earlier file whole
+        atomic_write_json(args.json, rows)
     print(summary(rows + earlier))
     for r in ok:
         if "generator" in r:
             print(draws_table(r))
     print(f"load average: {os.getloadavg()}")
     return 0 if len(ok) == len(args.factors) else 1
+
+
+#: keys one of which every row of ``--json`` has (a scale run, the naive reference, a sweep)
+ROW_KEYS = ("factor", "ratio", "sweep")
+
+
+def read_rows(path: Path) -> list[dict] | str:
+    """The rows of a ``--json`` file, or what is wrong with it (a sentence)."""
+    try:
+        rows = json.loads(path.read_text())
+    except FileNotFoundError:
+        return "no such file"
+    except IsADirectoryError:
+        return "is a directory, not a file of rows"
+    except (OSError, UnicodeDecodeError) as err:
+        return f"cannot be read ({getattr(err, 'strerror', None) or err})"
+    except json.JSONDecodeError as err:
+        return f"is not JSON ({err.msg}, line {err.lineno})"
+    return _rows(rows)
+
+
+def _rows(rows) -> list[dict] | str:
+    if not isinstance(rows, list) or not all(
+        isinstance(r, dict) and any(k in r for k in ROW_KEYS) for r in rows
+    ):
+        return (
+            "is not a file of rows written by bench_scale.py --json (a JSON list of objects "
+            f"with one of the keys {', '.join(ROW_KEYS)})"
+        )
+    return rows
+
+
+def output_problem(path: Path) -> str:
+    """Why ``--json PATH`` cannot be written (empty if it can): an existing file must be rows
+    this benchmark wrote."""
+    return json_output_problem(path, lambda data: not isinstance(_rows(data), str))
 
 
 def summary(rows: list[dict]) -> str:

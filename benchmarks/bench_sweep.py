@@ -28,6 +28,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 from habsburg.experiments.calibration.outputs import scenario_toml
+from habsburg.experiments.files import atomic_write_json, json_output_problem
 from habsburg.experiments.sweep import (
     check_output,
     execute_run,
@@ -158,6 +159,12 @@ def main() -> None:
     )
     parser.add_argument("--json", default=None, help="also write the numbers to this file")
     args = parser.parse_args()
+    if args.json:  # an existing file is replaced only if this benchmark wrote it
+        problem = json_output_problem(
+            args.json, lambda data: isinstance(data, dict) and "speedup_dask_vs_serial" in data
+        )
+        if problem:
+            parser.error(f"--json {args.json}: {problem}")
 
     plan = make_plan(args.runs)
     n = len(plan.tasks)
@@ -224,7 +231,7 @@ def main() -> None:
             f"{numbers['speedup_cli_dask_vs_serial']:.2f}x"
         )
     if args.json:
-        Path(args.json).write_text(json.dumps(numbers, indent=2))
+        atomic_write_json(args.json, numbers)  # (an interrupted write leaves the old file)
 
 
 if __name__ == "__main__":

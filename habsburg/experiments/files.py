@@ -199,6 +199,30 @@ def _clash_message(out: Path, command: str, clashes: list[str]) -> str:
 # --------------------------------------------------------------------------- atomic writers
 
 
+def json_output_problem(path: str | Path, ours: Callable[[Any], bool]) -> str:
+    """Why a JSON file named on a command line (a benchmark's ``--json FILE``) cannot be written,
+    or ``""`` if it can: it names a directory, its directory is missing or not writable, or it
+    exists and is not JSON that ``ours`` accepts as this command's own output (such a file is
+    left alone). Checked before any work, so a mistyped name costs nothing."""
+    path = Path(path)
+    if path.is_dir():
+        return "is a directory; name a file"
+    if path.exists():
+        try:
+            mine = ours(json.loads(path.read_text()))
+        except (OSError, UnicodeDecodeError, ValueError):
+            mine = False
+        if not mine:
+            return (
+                "exists and is not a file this command wrote; it is left alone: choose another name"
+            )
+    if not path.parent.is_dir():
+        return f"its directory {path.parent} does not exist"
+    if not os.access(path.parent, os.W_OK):
+        return f"its directory {path.parent} is not writable"
+    return ""
+
+
 def atomic_write(path: str | Path, write: Callable[[Path], object]) -> Path:
     """Call ``write(tmp)`` on a temporary path beside ``path``, then move it into place with
     ``os.replace`` (a reader sees the old file or the new one, never half of one)."""

@@ -1,0 +1,43 @@
+"""The benchmarks' ``--json FILE``: refused before any work when FILE exists and is not the
+benchmark's own output (left alone), written atomically otherwise."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from habsburg.experiments.files import json_output_problem
+
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+
+
+@pytest.mark.parametrize("script", ["bench_sweep.py", "bench_calibrate.py", "bench_scale.py"])
+def test_a_file_the_benchmark_did_not_write_is_refused_up_front(tmp_path, script):
+    notes = tmp_path / "notes.json"
+    notes.write_text('{"speedup": "mine"}')
+    proc = subprocess.run(
+        [sys.executable, str(BENCHMARKS / script), "--json", str(notes)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert f"--json {notes}: exists and is not a file this command wrote" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert notes.read_text() == '{"speedup": "mine"}'
+
+
+def test_json_output_problem_accepts_new_files_and_its_own(tmp_path):
+    def ours(data):
+        return isinstance(data, dict) and "speedup_dask_vs_serial" in data
+
+    assert json_output_problem(tmp_path / "new.json", ours) == ""
+    own = tmp_path / "own.json"
+    own.write_text(json.dumps({"speedup_dask_vs_serial": 2.0}))
+    assert json_output_problem(own, ours) == ""
+    own.write_bytes(b"\xff\xfe not text")
+    assert "left alone" in json_output_problem(own, ours)
+    assert "is a directory" in json_output_problem(tmp_path, ours)
+    assert "does not exist" in json_output_problem(tmp_path / "no" / "x.json", ours)
