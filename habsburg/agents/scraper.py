@@ -150,23 +150,24 @@ class Scraper(CellAgent):
         and after filtering, human documents lost, and what dedup removed or wrongly dropped."""
         m = self.model
         f, rng, store = self.config.filters, m.rng, m.internet.store
-        sf = store.synthetic_fraction[ids].astype(np.float64)
+        # each column gathered once for the whole pipeline
+        sf32, tokens, paraphrase = self._scored_columns(ids)
+        sf = sf32.astype(np.float64)
         truth = sf >= m.config.measurement.threshold
         low_quality = store.quality[ids] < f.quality_threshold
         flagged = np.zeros(ids.size, dtype=bool)
         if f.watermark_detector:
-            flagged |= m.watermark.detect(
-                store.green[ids], store.tokens[ids], f.watermark_threshold
-            )
+            flagged |= m.watermark.detect(store.green[ids], tokens, f.watermark_threshold)
         if f.classifier:  # a threshold on the classifier's score (habsburg.ecosystem.detectors)
-            flagged |= self.classifier_scores(ids) > DetectorModel.threshold(f.classifier_fpr)
+            scores = self.classifier().scores(sf32, tokens, paraphrase, ids)
+            flagged |= scores > DetectorModel.threshold(f.classifier_fpr)
         survive = ~low_quality & ~flagged
         dup_removed = dup_wrong = 0
         roots = store.root(ids)
-        is_copy = store.originals_of(ids) >= 0
+        is_copy = roots != ids  # a repost's root is the earlier document it copies
         if f.dedup:
             self.seen_root.grow(len(store))
-            detectable = (1.0 - store.paraphrase_of(ids)) >= f.dedup_similarity
+            detectable = (1.0 - paraphrase) >= f.dedup_similarity
             order_first = np.zeros(ids.size, dtype=bool)
             _, first = np.unique(roots, return_index=True)
             order_first[first] = True
@@ -226,10 +227,13 @@ class Scraper(CellAgent):
 
     def classifier_scores(self, ids: np.ndarray) -> np.ndarray:
         """Classifier scores of documents ``ids`` (fixed per document; no random draws)."""
+        return self.classifier().scores(*self._scored_columns(ids), ids)
+
+    def _scored_columns(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """What the classifier scores documents ``ids`` on, as stored: their synthetic
+        fraction (float32), tokens and paraphrased fraction (float32)."""
         store = self.model.internet.store
-        return self.classifier().scores(
-            store.synthetic_fraction[ids], store.tokens[ids], store.paraphrase_of(ids), ids
-        )
+        return store.synthetic_fraction[ids], store.tokens[ids], store.paraphrase_of(ids)
 
     def __setstate__(self, state: dict) -> None:
         """Checkpoints written before the dedup memory was packed kept it as booleans, and

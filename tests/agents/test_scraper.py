@@ -292,3 +292,15 @@ def test_dedup_memory_and_crawls_are_packed_and_old_checkpoints_load(reposted):
     assert len(loaded.first_copies) == 0
     rebuilt, kept = (dedup_histories(store, [s.history()], np.int32) for s in (loaded, scraper))
     assert len(loaded.first_copies) == len(scraper.crawls) and rebuilt.tolist() == kept.tolist()
+
+
+def test_a_document_is_a_copy_exactly_when_its_root_is_another():
+    """The filter counts copies as documents whose root is not themselves (no second lookup of
+    the reposts): a repost's root is the earlier original it copies, never itself."""
+    m = simulate(_reposting(), steps=20)
+    store = m.internet.store
+    ids = np.arange(len(store))
+    is_copy = store.originals_of(ids) >= 0
+    assert 0 < is_copy.sum() < ids.size
+    assert ((store.root(ids) != ids) == is_copy).all()
+    assert (store.root(ids)[is_copy] < ids[is_copy]).all()
