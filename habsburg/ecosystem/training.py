@@ -235,23 +235,24 @@ def dedup_histories(
 
 
 def _root_statistics(ids: np.ndarray, roots: np.ndarray) -> tuple[int, np.ndarray]:
-    """The number of distinct originals ``ids`` copy (or are), and the positions in ``ids`` of
-    every document that is not the first copy of an original among ``ids`` themselves (its
-    reposts and repeats, sorted), from one sort of their ``roots``: the rest of ``ids`` are the
-    distinct originals present, each once, so their claims are those of all ``ids`` less those of
-    these few (a pass over the reposts instead of one over nearly the whole set)."""
-    if ids.size == 0:
-        return 0, np.zeros(0, np.intp)
-    order = np.argsort(roots, kind="stable")
-    ordered = roots[order]
-    starts = np.concatenate([[True], ordered[1:] != ordered[:-1]])
-    # an original is its own root; the first of a group's originals stands for it
-    candidates = np.flatnonzero((roots == ids)[order])
-    group = np.cumsum(starts)[candidates]  # from 1
-    first = candidates[np.diff(group, prepend=0) != 0]
-    others = np.ones(ids.size, dtype=bool)
-    others[order[first]] = False
-    return int(np.count_nonzero(starts)), np.flatnonzero(others)
+    """The number of distinct originals ``ids`` copy (or are), and the documents of ``ids``
+    that are not the first copy of an original among ``ids`` themselves: their reposts, and
+    the repeats of originals. Taking those away leaves the distinct originals present, each
+    once, so the originals' claims are those of all ``ids`` less those of these few (a pass over
+    the reposts and repeats, not over nearly the whole set). Sorts only the originals, which
+    come as a few sorted runs (the web's sample, the reservoir's)."""
+    original = roots == ids  # an original is its own root
+    kept = np.sort(ids[original], kind="stable")  # (merges the runs)
+    first = np.empty(kept.size, dtype=bool)
+    first[:1] = True
+    np.not_equal(kept[1:], kept[:-1], out=first[1:])
+    present = kept[first]
+    # the originals the reposts copy that are not themselves in the set
+    copied = np.unique(roots[~original])
+    at = np.minimum(np.searchsorted(present, copied), max(present.size - 1, 0))
+    absent = np.count_nonzero(present[at] != copied) if present.size else copied.size
+    others = np.concatenate([ids[~original], kept[~first]])
+    return present.size + int(absent), others
 
 
 @dataclass(frozen=True)
@@ -376,7 +377,7 @@ def build_training_set(
     # that of its original documents alone (reposts dropped, each document once).
     roots = store.root(ids)
     distinct_roots, others = _root_statistics(ids, roots)
-    other_wrong, other_claims = store.wrong_claims(np.sort(ids[others]))
+    other_wrong, other_claims = store.wrong_claims(np.sort(others))
     orig_wrong, orig_claims = n_wrong - other_wrong, n_claims - other_claims
     wrong_originals = orig_wrong / orig_claims if orig_claims else 0.0
     wrong_all = n_wrong / n_claims if n_claims else 0.0
