@@ -494,10 +494,8 @@ class DocumentStore(CompactColumns):
             self._claim_errors.extend(np.asarray(batch.claim_errors))
         first = self._claims.size - claim_codes.size
         wrong = np.flatnonzero(self.claim_wrong(slice(first, self._claims.size), claim_codes))
-        # the document of each wrong claim: the first whose claims end after it
-        owners = np.searchsorted(np.cumsum(batch.claim_lengths), wrong, side="right")
         self._wrong_docs.grow(start + n)
-        self._wrong_docs.add(owners + start)
+        self._wrong_docs.add(self.claim_owners(first + wrong))
         return np.arange(start, start + n, dtype=np.int64)
 
     # --- ragged gathers ----------------------------------------------------------------------
