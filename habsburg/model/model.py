@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import inspect
 import os
 from collections import defaultdict
 from collections.abc import Iterator
@@ -60,6 +61,21 @@ def home_sites(
         members = np.flatnonzero(author_community == c)
         homes[members] = sites[rng.choice(sites.size, size=members.size, p=degree / degree.sum())]
     return homes
+
+
+# Mesa >= 3.5 lays a Network out with ``nx.spring_layout`` unless told not to: an unseeded
+# Fruchterman-Reingold optimisation whose every iteration compares all pairs of sites, O(sites²).
+# Nothing here reads Mesa's positions (the viz lays the sites out itself, seeded: see
+# ``habsburg.viz.snapshot.site_positions``), and it cost 0.55 s of building the baseline, 70 s
+# at ``scaled(baseline, 10)`` (as long as the month loop) and would have cost hours at 100×.
+_NETWORK_LAYOUT = "layout" in inspect.signature(Network.__init__).parameters
+
+
+def site_space(graph: nx.DiGraph, random: Any) -> Network:
+    """The site graph as Mesa's network space, without the layout Mesa >= 3.5 would compute."""
+    if _NETWORK_LAYOUT:
+        return Network(graph, random=random, layout=None)
+    return Network(graph, random=random)
 
 
 def resolve_scenario(
@@ -155,7 +171,7 @@ class EcosystemModel(mesa.Model):
         )
         # The site graph is the model's space; the internet keeps the same graph as CSR arrays
         # (plus PageRank) for the scrapers' vectorised random walks over it.
-        self.space = Network(graph, random=self.random)
+        self.space = site_space(graph, self.random)
         indptr, indices = csr(self.space.G)
         store = (
             DocumentStore.for_scenario(sc)

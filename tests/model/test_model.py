@@ -70,6 +70,19 @@ def test_site_graph_is_seeded_and_farms_gain_pagerank_from_link_spam():
     assert (spam.internet.site_kind[: spam.config.web.sites] == HUMAN_SITE).all()
 
 
+def test_the_site_space_is_the_site_graph_without_a_layout():
+    # Mesa >= 3.5 lays a Network out (nx.spring_layout, O(sites²) an iteration: 70 s of building
+    # scaled(baseline, 10)) unless given layout=None; nothing reads those positions.
+    model = EcosystemModel(tiny_scenario())
+    cells = list(model.space.all_cells)
+    assert len(cells) == model.internet.n_sites
+    assert all(getattr(c, "_position", None) is None for c in cells)
+    assert getattr(model.space, "_kdtree", None) is None
+    site = int(model.human_sites[0])
+    linked = {c.coordinate for c in model.space[site].neighborhood}
+    assert linked == set(model.space.G.neighbors(site)) - {site}
+
+
 def test_watermark_filter_lowers_the_synthetic_share_of_training_data():
     def training_synthetic(detector: bool) -> float:
         sc = tiny_scenario()
