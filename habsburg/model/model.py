@@ -66,8 +66,9 @@ def home_sites(
 # Mesa >= 3.5 lays a Network out with ``nx.spring_layout`` unless told not to: an unseeded
 # Fruchterman-Reingold optimisation whose every iteration compares all pairs of sites, O(sites²).
 # Nothing here reads Mesa's positions (the viz lays the sites out itself, seeded: see
-# ``habsburg.viz.snapshot.site_positions``), and it cost 0.55 s of building the baseline, 70 s
-# at ``scaled(baseline, 10)`` (as long as the month loop) and would have cost hours at 100×.
+# ``habsburg.viz.snapshot.site_positions``), and it cost 0.6 s of building the baseline, 70 s
+# at ``scaled(baseline, 10)`` (as long as the month loop) and, extrapolated, half an hour to two
+# hours at 100×.
 _NETWORK_LAYOUT = "layout" in inspect.signature(Network.__init__).parameters
 
 
