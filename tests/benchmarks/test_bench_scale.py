@@ -31,6 +31,7 @@ def test_counting_the_draws_leaves_the_run_unchanged():
     assert all(g["calls"] > 0 and g["values"] > 0 and g["cpu_s"] >= 0 for g in made.values())
     assert sum(g["cpu_s"] for g in made.values()) < counted["simulate_cpu_s"]
     assert counted["limit_cpu_s"] > 0
+    assert 0 < plain["build_cpu_s"] < plain["simulate_cpu_s"]
 
 
 def test_the_draws_table_bounds_the_share_by_the_draws_besides_uniforms():
