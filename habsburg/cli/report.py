@@ -6,7 +6,6 @@ import argparse
 from pathlib import Path
 
 from habsburg.cli.sweep import add_cluster_flags, start_workers_early
-from habsburg.scenarios.library import load_scenario
 
 #: confidence level of the intervals ``habsburg compare`` reports
 CONFIDENCE = 0.95
@@ -105,6 +104,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         prepare_comparison_dir,
         write_comparison,
     )
+    from habsburg.scenarios.library import load_scenario
 
     base = load_scenario(args.base)
     alternatives = [load_scenario(a) for a in args.alternatives]

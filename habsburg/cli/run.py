@@ -8,12 +8,6 @@ import textwrap
 from pathlib import Path
 
 from habsburg.scenarios.errors import UserError
-from habsburg.scenarios.library import list_scenarios, load_scenario
-from habsburg.scenarios.text_schema import (
-    is_text_scenario,
-    list_text_scenarios,
-    load_text_scenario,
-)
 
 
 def add_scenario_argument(p: argparse.ArgumentParser) -> None:
@@ -97,6 +91,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     from habsburg.experiments.run import check_steps, run_scenario, summary_table
     from habsburg.reports.report import write_report  # matplotlib: loaded when a run reports
+    from habsburg.scenarios.library import load_scenario
+    from habsburg.scenarios.text_schema import is_text_scenario
 
     if args.seed is not None and args.seed < 0:
         raise UserError(f"--seed must be >= 0, got {args.seed}")
@@ -165,6 +161,7 @@ def run_text(args: argparse.Namespace) -> int:
     """``habsburg run`` of a text-mode scenario (real n-gram models on real text)."""
     from habsburg.experiments.text_run import run_text_scenario
     from habsburg.reports.text_report import write_text_report
+    from habsburg.scenarios.text_schema import load_text_scenario
 
     unsupported = [
         flag
@@ -211,6 +208,9 @@ def resume_command(args: argparse.Namespace, out: Path) -> str:
 
 
 def cmd_scenarios(args: argparse.Namespace) -> int:
+    from habsburg.scenarios.library import list_scenarios
+    from habsburg.scenarios.text_schema import list_text_scenarios, load_text_scenario
+
     for name, description in list_scenarios().items():
         print(name)
         print(textwrap.indent(textwrap.fill(description, 96), "    "))

@@ -10,8 +10,7 @@ import sys
 
 from habsburg.cli.run import add_scenario_argument
 from habsburg.scenarios.errors import UserError
-from habsburg.scenarios.text_schema import is_text_scenario, load_text_scenario
-from habsburg.viz.scenario import AUTHORS_ENV, SCENARIO_ENV, VIZ_AUTHORS
+from habsburg.viz import AUTHORS_ENV, SCENARIO_ENV, VIZ_AUTHORS
 
 DEFAULT_PORT = 8765
 #: the page of text-mode scenarios
@@ -72,6 +71,7 @@ def server_env(scenario: str, authors: int) -> dict[str, str]:
 
 def cmd_viz(args: argparse.Namespace) -> int:
     from habsburg.model.model import EcosystemModel
+    from habsburg.scenarios.text_schema import is_text_scenario, load_text_scenario
     from habsburg.viz.scenario import check_choice, model_kwargs, pick
 
     if not 1 <= args.port <= 65535:

@@ -1,8 +1,27 @@
-"""Declarations: the scenario schema, typed settings, the scenario library and the error types."""
+"""Declarations: the scenario schema, typed settings, the scenario library and the error types.
+
+The error types load with the package; the schema and the library when first named (PEP 562), so
+a module that needs only an error type (the command line's parser) does not load the schema.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from habsburg.scenarios.errors import HabsburgError, ScenarioError, UserError
-from habsburg.scenarios.library import list_scenarios, load_scenario
-from habsburg.scenarios.schema import Scenario, get_setting, set_setting
+
+if TYPE_CHECKING:
+    from habsburg.scenarios.library import list_scenarios, load_scenario
+    from habsburg.scenarios.schema import Scenario, get_setting, set_setting
+
+_LAZY = {
+    "list_scenarios": "habsburg.scenarios.library",
+    "load_scenario": "habsburg.scenarios.library",
+    "Scenario": "habsburg.scenarios.schema",
+    "get_setting": "habsburg.scenarios.schema",
+    "set_setting": "habsburg.scenarios.schema",
+}
 
 __all__ = [
     "HabsburgError",
@@ -14,3 +33,16 @@ __all__ = [
     "load_scenario",
     "set_setting",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups find it without this hook
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

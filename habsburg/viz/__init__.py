@@ -12,3 +12,12 @@ warnings.filterwarnings(
     "ignore", message=r".*ComponentsView: `use_state` found despite early return"
 )
 warnings.filterwarnings("ignore", message=r"Cookies with samesite=none require https")
+
+# Declared here, not in .scenario, so that ``habsburg --help`` (which shows VIZ_AUTHORS) need not
+# import the scenario schema.
+#: environment variables ``habsburg viz`` passes to the server process
+SCENARIO_ENV = "HABSBURG_VIZ_SCENARIO"
+AUTHORS_ENV = "HABSBURG_VIZ_AUTHORS"
+
+#: human authors of the viz-sized scenario (baseline: 2,000); a month then steps in ~0.1 s
+VIZ_AUTHORS = 400

@@ -20,13 +20,9 @@ from habsburg.scenarios.errors import HabsburgError, ScenarioError
 from habsburg.scenarios.library import list_scenarios, load_scenario, scaled
 from habsburg.scenarios.parameters import CATEGORICAL, INTEGER, Parameter, parameters
 from habsburg.scenarios.schema import Scenario, check_setting
+from habsburg.viz import AUTHORS_ENV, SCENARIO_ENV, VIZ_AUTHORS
 
-#: environment variables ``habsburg viz`` passes to the server process
-SCENARIO_ENV = "HABSBURG_VIZ_SCENARIO"
-AUTHORS_ENV = "HABSBURG_VIZ_AUTHORS"
-
-#: human authors of the viz-sized scenario (baseline: 2,000); a month then steps in ~0.1 s
-VIZ_AUTHORS = 400
+__all__ = ["AUTHORS_ENV", "SCENARIO_ENV", "VIZ_AUTHORS"]  # (re-exported; declared in habsburg.viz)
 
 
 def viz_sized(scenario: Scenario, authors: int = VIZ_AUTHORS) -> Scenario:

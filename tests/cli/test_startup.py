@@ -11,7 +11,17 @@ import pytest
 
 TESTS = Path(__file__).resolve().parents[1]
 
-HEAVY = ("mesa", "matplotlib", "scipy.stats", "pandas", "distributed", "habsburg.model.model")
+#: the scenario schema and library are not heavy, but --help has no use for them (~45 ms)
+HEAVY = (
+    "mesa",
+    "matplotlib",
+    "scipy.stats",
+    "pandas",
+    "distributed",
+    "habsburg.model.model",
+    "habsburg.scenarios.schema",
+    "habsburg.scenarios.library",
+)
 
 
 def test_the_parser_imports_no_heavy_module():
@@ -23,6 +33,26 @@ def test_the_parser_imports_no_heavy_module():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_the_scenarios_package_loads_its_schema_when_first_named():
+    code = (
+        "import sys\n"
+        "import habsburg.scenarios as s\n"
+        "before = 'habsburg.scenarios.schema' in sys.modules\n"
+        "from habsburg.scenarios import Scenario, load_scenario\n"
+        "from habsburg.scenarios.schema import Scenario as S\n"
+        "assert Scenario is S and load_scenario('baseline').name == 'baseline'\n"
+        "assert set(s.__all__) <= set(dir(s))\n"
+        "try:\n"
+        "    s.no_such_name\n"
+        "except AttributeError as e:\n"
+        "    print(before, e)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == (
+        "False module 'habsburg.scenarios' has no attribute 'no_such_name'"
+    )
 
 
 def test_a_quiet_run_starts_no_resource_tracker():
