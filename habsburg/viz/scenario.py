@@ -20,9 +20,7 @@ from habsburg.scenarios.errors import HabsburgError, ScenarioError
 from habsburg.scenarios.library import list_scenarios, load_scenario, scaled
 from habsburg.scenarios.parameters import CATEGORICAL, INTEGER, Parameter, parameters
 from habsburg.scenarios.schema import Scenario, check_setting
-from habsburg.viz import AUTHORS_ENV, SCENARIO_ENV, VIZ_AUTHORS
-
-__all__ = ["AUTHORS_ENV", "SCENARIO_ENV", "VIZ_AUTHORS"]  # (re-exported; declared in habsburg.viz)
+from habsburg.viz import AUTHORS_ENV, SCENARIO_ENV, VIZ_AUTHORS  # declared there, used here
 
 
 def viz_sized(scenario: Scenario, authors: int = VIZ_AUTHORS) -> Scenario:
