@@ -98,6 +98,43 @@ def test_bundled_vega_is_served_under_major_versions(tmp_path, monkeypatch):
     assert (served / "requirejs@2.3.6").is_dir()
 
 
+def _bundle(root):
+    for name in ("vega@5.21.0", "vega-lite@5.2.0", "vega-embed@6.20.2", "requirejs@2.3.6"):
+        (root / name / "build").mkdir(parents=True)
+    return root
+
+
+def test_each_bundle_has_its_own_links_and_stale_ones_are_replaced(tmp_path, monkeypatch):
+    # Until 2026-12-02 every installation shared one directory of links into the bundle of the
+    # first one to make it: deleting that installation left every other viz page blank offline.
+    monkeypatch.setattr(assets.tempfile, "tempdir", str(tmp_path))
+    settings = assets.solara.server.settings.assets
+    first, second = _bundle(tmp_path / "a" / "cdn"), _bundle(tmp_path / "b" / "cdn")
+    monkeypatch.setattr(settings, "proxy_cache_dir", first)
+    served_first = assets.serve_bundled_vega()
+    monkeypatch.setattr(settings, "proxy_cache_dir", second)
+    served_second = assets.serve_bundled_vega()
+    assert served_first != served_second
+    for served, bundle in ((served_first, first), (served_second, second)):
+        assert served.parent == tmp_path
+        assert (served / "vega@5").resolve() == (bundle / "vega@5.21.0").resolve()
+        assert (served / "requirejs@2.3.6").resolve() == (bundle / "requirejs@2.3.6").resolve()
+    # a link into a bundle since deleted, one to another version, and a file that is not a link
+    stale = served_second / "requirejs@2.3.6"
+    stale.unlink()
+    stale.symlink_to(tmp_path / "deleted" / "requirejs@2.3.6", target_is_directory=True)
+    (served_second / "vega@5").unlink()
+    (served_second / "vega@5").symlink_to(first / "vega@5.21.0", target_is_directory=True)
+    (served_second / "notes.txt").write_text("not ours")
+    (second / "notes.txt").write_text("bundled")
+    monkeypatch.setattr(settings, "proxy_cache_dir", second)
+    assert assets.serve_bundled_vega() == served_second
+    assert stale.resolve() == (second / "requirejs@2.3.6").resolve() and stale.is_dir()
+    assert (served_second / "vega@5").resolve() == (second / "vega@5.21.0").resolve()
+    assert (served_second / "notes.txt").read_text() == "not ours"
+    assert sorted(p.name for p in served_second.iterdir() if p.name.startswith(".")) == []
+
+
 # --- the command --------------------------------------------------------------------------------
 def test_server_binds_loopback_without_telemetry():
     cmd = server_command(8123)
