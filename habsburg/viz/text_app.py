@@ -19,7 +19,7 @@ import solara.server.settings
 from habsburg.ecosystem.text.corpus import Corpus, load_installed_corpus
 from habsburg.model.text_model import TextEcosystemModel
 from habsburg.scenarios.text_schema import TextScenario, load_text_scenario
-from habsburg.viz.scenario import SCENARIO_ENV
+from habsburg.viz import SCENARIO_ENV
 
 solara.server.settings.telemetry.mixpanel_enable = False
 
