@@ -25,6 +25,7 @@ from habsburg.agents.farm import ContentFarm
 from habsburg.agents.generative import GenerativeModel
 from habsburg.agents.human import HumanPopulation
 from habsburg.agents.scraper import Scraper
+from habsburg.ecosystem.communities import louvain_communities
 from habsburg.ecosystem.internet import HUMAN_SITE, Internet, build_site_graph, csr, pagerank
 from habsburg.ecosystem.ondisk import OnDiskStore
 from habsburg.ecosystem.publishing import adoption_level
@@ -48,11 +49,12 @@ def home_sites(
     rng: np.random.Generator,
 ) -> np.ndarray:
     """Each author's home site. Communities live in regions of the web: the human sites are split
-    into link clusters (Louvain, seeded) and a community's authors settle in its cluster, more of
+    into link clusters (Louvain, seeded: networkx 3.6's communities, found faster, see
+    ``habsburg.ecosystem.communities``) and a community's authors settle in its cluster, more of
     them on well-linked sites. A crawler that covers part of the web thus sees some niches more
     than others."""
     human = graph.subgraph(human_sites.tolist()).to_undirected()
-    clusters = nx.community.louvain_communities(human, seed=int(rng.integers(2**31 - 1)))
+    clusters = louvain_communities(human, seed=int(rng.integers(2**31 - 1)))
     clusters = sorted((sorted(c) for c in clusters), key=lambda c: c[0])
     homes = np.empty(author_community.size, dtype=np.int64)
     for c in np.unique(author_community).tolist():
