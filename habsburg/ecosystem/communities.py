@@ -191,11 +191,20 @@ class _Level:
         community of the largest positive modularity gain. Returns each node's community index
         and whether any node moved."""
         n = self.n
-        nbrs, wts, degrees = self.nbrs, self.wts, self.degrees
-        node2com = list(range(n))
-        stot = list(degrees)
+        degrees = self.degrees
         rand_nodes = list(range(n))
         rng.shuffle(rand_nodes)
+        # The sweep's lists are kept in visiting order (position i is node rand_nodes[i]), so a
+        # sweep reads them front to back, which at 100× took a quarter off the time (a shuffled
+        # order missed the caches); communities keep their node-index names.
+        position = [0] * n
+        for i, u in enumerate(rand_nodes):
+            position[u] = i
+        nbrs = [[position[v] for v in self.nbrs[u]] for u in rand_nodes]
+        wts = [self.wts[u] for u in rand_nodes]
+        degree_at = [degrees[u] for u in rand_nodes]
+        com = list(rand_nodes)
+        stot = list(degrees)
         two_m2 = 2 * m**2
         unit = all(w == 1 for ws in wts for w in ws)
         # For skipping a visit: the move count when each community's Σtot last changed, the
@@ -211,7 +220,7 @@ class _Level:
         nb_moves = 1
         while nb_moves > 0:
             nb_moves = 0
-            for u in rand_nodes:
+            for u in range(n):
                 if skip and not stale[u]:
                     since = visited_at[u]
                     for c in saw[u]:
@@ -219,20 +228,20 @@ class _Level:
                             break
                     else:
                         continue
-                best_com = own = node2com[u]
+                best_com = own = com[u]
                 # Each neighbouring community's weight to u, in the order of first occurrence.
                 # networkx sums them as floats; they are integers below 2**53, so summed as
                 # integers they are the same numbers, and int / float divides as float / float.
                 weights2com: dict[int, int] = {}
                 if unit:
                     for v in nbrs[u]:
-                        c = node2com[v]
+                        c = com[v]
                         weights2com[c] = weights2com.get(c, 0) + 1
                 else:
                     for v, w in zip(nbrs[u], wts[u], strict=True):
-                        c = node2com[v]
+                        c = com[v]
                         weights2com[c] = weights2com.get(c, 0) + w
-                degree = degrees[u]
+                degree = degree_at[u]
                 stot[own] -= degree
                 if own not in weights2com:
                     weights2com[own] = 0  # networkx reads it from a defaultdict, adding it
@@ -245,7 +254,7 @@ class _Level:
                         best_com = c
                 stot[best_com] += degree
                 if best_com != own:
-                    node2com[u] = best_com
+                    com[u] = best_com
                     improvement = True
                     nb_moves += 1
                     moves += 1
@@ -257,4 +266,5 @@ class _Level:
                     stale[u] = False
                     visited_at[u] = moves
                     saw[u] = tuple(weights2com) if len(weights2com) > 1 else ()
+        node2com = [com[position[u]] for u in range(n)]
         return node2com, improvement
