@@ -3,13 +3,18 @@ the table and figure it promises."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
+
+from habsburg.scenarios.errors import UserError
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -86,6 +91,69 @@ def test_scale_study(tmp_path):
     table = (tmp_path / "scale_study.md").read_text()
     assert "slope per 10×" in table and table.count("| calibrated |") == 2 + 3
     assert "scale_study.md" in stdout
+
+
+def test_scale_study_keeps_stores_on_disk_with_the_same_results(tmp_path):
+    arm = ("--seeds", "1", "--decoding", "calibrated")
+    run_example("scale_study.py", tmp_path / "memory", *arm)
+    stores = tmp_path / "stores"
+    stores.mkdir()
+    (stores / "mine.txt").write_text("a user's file")
+    run_example("scale_study.py", tmp_path / "disk", *arm, "--store-dir", str(stores))
+    in_memory = pd.read_csv(tmp_path / "memory" / "scale_study.csv")
+    on_disk = pd.read_csv(tmp_path / "disk" / "scale_study.csv")
+    assert list(in_memory["decoding"]) == ["calibrated", "calibrated"]
+    pd.testing.assert_frame_equal(on_disk, in_memory)
+    # each run's column files were in a private directory inside it, removed at the end
+    assert [p.name for p in stores.iterdir()] == ["mine.txt"]
+
+
+def _scale_study_module():
+    spec = importlib.util.spec_from_file_location("scale_study", EXAMPLES / "scale_study.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_scale_study_run_keeps_its_store_in_a_private_directory(tmp_path, monkeypatch):
+    study = _scale_study_module()
+    seen = []
+    simulate = study.simulate
+
+    def spy(scenario, **kw):
+        model = simulate(scenario, **kw)
+        seen.append((kw["store_dir"].parent, sorted(p.name for p in kw["store_dir"].iterdir())))
+        return model
+
+    monkeypatch.setattr(study, "simulate", spy)
+    row = study.one_run(0.1, "calibrated", 1, "2020-06", str(tmp_path))
+    assert seen[0][0] == tmp_path and "site.1.bin" in seen[0][1]
+    assert list(tmp_path.iterdir()) == [] and row["documents"] > 0
+
+
+def test_scale_study_refuses_runs_too_large_for_the_machine_before_work(tmp_path, monkeypatch):
+    from habsburg.experiments import limits
+    from habsburg.scenarios.errors import LimitError
+
+    study = _scale_study_module()
+    out = tmp_path / "out"
+    monkeypatch.setattr(limits, "available_memory", lambda: 4 * 2**30)
+    with pytest.raises(LimitError, match=r"--factors 10 \(2 runs at once\): .*--store-dir DIR"):
+        study.main(["--factors", "1", "10", "--workers", "2", "--out", str(out)])
+    stores = tmp_path / "stores"
+    usage = shutil.disk_usage(tmp_path)._replace(free=3 * 2**30)
+    monkeypatch.setattr(study.shutil, "disk_usage", lambda path: usage)
+    with pytest.raises(
+        LimitError, match=r"--factors 10 \(2 runs at once, each .*of store columns in --store-dir"
+    ):
+        study.main(
+            ["--factors", "10", "--workers", "2", "--store-dir", str(stores), "--out", str(out)]
+        )
+    assert not out.exists()
+    # --force runs past the check (here only to the check of the output directory)
+    (out / "x").mkdir(parents=True)
+    with pytest.raises(UserError, match=re.escape(str(out))):
+        study.main(["--factors", "10", "--force", "--out", str(out)])
 
 
 def test_scale_study_refuses_bad_factors_before_work(tmp_path):
