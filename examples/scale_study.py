@@ -1,4 +1,4 @@
-"""Does tail loss change when the web and the training sets are 10× larger? A scale study.
+"""Does tail loss change when the web and the training sets grow 10× or 100×? A scale study.
 
 ``scaled(baseline, f)`` multiplies the calibrated baseline's authors, sites, AI demand, farm
 output, crawl sizes and training budgets by ``f`` and keeps the world (5,000 concepts, the facts):
