@@ -31,6 +31,7 @@ Writes ``scale_study.csv`` (one row per run), ``scale_study.md`` (the tables) an
 from __future__ import annotations
 
 import argparse
+import itertools
 import multiprocessing
 import shutil
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -157,7 +158,50 @@ def slopes(runs: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def markdown(table: pd.DataFrame, effect: pd.DataFrame, seeds: list[int], end: str) -> str:
+def changes(runs: pd.DataFrame) -> pd.DataFrame:
+    """Change of each outcome from one factor to the next within a decoding arm: difference of
+    the means with Welch's 95% interval and p-value (NaN with fewer than two seeds on a side),
+    and the same per decade of scale (over log10 of the factors' ratio), which shows whether the
+    effect flattens where a single slope on log10 f cannot."""
+    rows = []
+    for decoding, group in runs.groupby("decoding", sort=True):
+        factors = sorted(group["factor"].unique())
+        for a, b in itertools.pairwise(factors):
+            decades = float(np.log10(b / a))
+            for column in OUTCOMES:
+                x = group.loc[group["factor"] == b, column].to_numpy(dtype=float)
+                y = group.loc[group["factor"] == a, column].to_numpy(dtype=float)
+                lo = hi = p = float("nan")
+                if min(x.size, y.size) >= 2 and (x.std() > 0 or y.std() > 0):
+                    test = stats.ttest_ind(x, y, equal_var=False)
+                    ci = test.confidence_interval(0.95)
+                    lo, hi, p = float(ci.low), float(ci.high), float(test.pvalue)
+                diff = float(x.mean() - y.mean())
+                rows.append(
+                    {
+                        "decoding": decoding,
+                        "outcome": column,
+                        "from": a,
+                        "to": b,
+                        "change": diff,
+                        "lo": lo,
+                        "hi": hi,
+                        "per_decade": diff / decades,
+                        "per_decade_lo": lo / decades,
+                        "per_decade_hi": hi / decades,
+                        "p_value": p,
+                    }
+                )
+    return pd.DataFrame(rows)
+
+
+def markdown(
+    table: pd.DataFrame,
+    effect: pd.DataFrame,
+    seeds: list[int],
+    end: str,
+    steps: pd.DataFrame | None = None,
+) -> str:
     def cell(row, column: str) -> str:
         lo, hi = row[f"{column}_lo"], row[f"{column}_hi"]
         ci = "" if np.isnan(lo) else f" [{lo:.3f}, {hi:.3f}]"
@@ -189,6 +233,21 @@ def markdown(table: pd.DataFrame, effect: pd.DataFrame, seeds: list[int], end: s
                 f"| {r['decoding']} | {OUTCOMES[r['outcome']]} | {r['runs']} | "
                 f"{r['slope_per_decade']:+.4f} | [{r['lo']:+.4f}, {r['hi']:+.4f}] | "
                 f"{r['p_value']:.2g} |"
+            )
+    if steps is not None and len(steps):
+        lines += [
+            "",
+            "Change from one factor to the next (difference of means, Welch's 95% interval and "
+            "p-value; per 10×: over log10 of the factors' ratio, to set beside the slope):",
+            "",
+            "| decoding | outcome | factors | change | 95% interval | per 10× | p |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for _, r in steps.iterrows():
+            lines.append(
+                f"| {r['decoding']} | {OUTCOMES[r['outcome']]} | {r['from']:g}× → {r['to']:g}× "
+                f"| {r['change']:+.4f} | [{r['lo']:+.4f}, {r['hi']:+.4f}] | "
+                f"{r['per_decade']:+.4f} | {r['p_value']:.2g} |"
             )
     return "\n".join(lines) + "\n"
 
@@ -259,8 +318,8 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
             for f in tqdm(as_completed(futures), total=len(jobs), desc="runs", unit="run")
         ]
     runs = pd.DataFrame(rows).sort_values(["decoding", "factor", "seed"], ignore_index=True)
-    table, effect = summary(runs), slopes(runs)
-    text = markdown(table, effect, seeds, end or scenario(1.0, None).end)
+    table, effect, steps = summary(runs), slopes(runs), changes(runs)
+    text = markdown(table, effect, seeds, end or scenario(1.0, None).end, steps)
     fig = figure(runs, table)
     save_outputs(
         out,

@@ -11,8 +11,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
 from habsburg.scenarios.errors import UserError
 
@@ -89,7 +91,8 @@ def test_scale_study(tmp_path):
     tail = runs.groupby("decoding")["mean_tail_coverage"].mean()
     assert tail["top-p off"] > tail["calibrated"]
     table = (tmp_path / "scale_study.md").read_text()
-    assert "slope per 10×" in table and table.count("| calibrated |") == 2 + 3
+    assert "slope per 10×" in table and table.count("| calibrated |") == 2 + 3 + 3
+    assert table.count("| 0.1× → 0.3× |") == 6  # the change to the next factor, per arm and outcome
     assert "scale_study.md" in stdout
 
 
@@ -154,6 +157,33 @@ def test_scale_study_refuses_runs_too_large_for_the_machine_before_work(tmp_path
     (out / "x").mkdir(parents=True)
     with pytest.raises(UserError, match=re.escape(str(out))):
         study.main(["--factors", "10", "--force", "--out", str(out)])
+
+
+def test_scale_study_changes_between_factors_are_welch_intervals():
+    study = _scale_study_module()
+    tail = {1.0: [0.30, 0.31, 0.29], 3.0: [0.34, 0.36], 30.0: [0.35]}
+    runs = pd.DataFrame(
+        [
+            {"decoding": "calibrated", "factor": f, "mean_tail_coverage": v}
+            | {"mean_fact_accuracy": 0.9, "mean_capability": 5.0}
+            for f, values in tail.items()
+            for v in values
+        ]
+    )
+    steps = study.changes(runs).set_index(["outcome", "from"])
+    row = steps.loc[("mean_tail_coverage", 1.0)]
+    x, y = np.array(tail[3.0]), np.array(tail[1.0])
+    vx, vy = x.var(ddof=1) / x.size, y.var(ddof=1) / y.size
+    dof = (vx + vy) ** 2 / (vx**2 / (x.size - 1) + vy**2 / (y.size - 1))  # Welch-Satterthwaite
+    half = stats.t.ppf(0.975, dof) * np.sqrt(vx + vy)
+    assert row["change"] == pytest.approx(0.05)
+    assert (row["lo"], row["hi"]) == pytest.approx((0.05 - half, 0.05 + half))
+    assert row["per_decade"] == pytest.approx(0.05 / np.log10(3))  # 0.48 decades
+    assert row["p_value"] == pytest.approx(2 * stats.t.sf(0.05 / np.sqrt(vx + vy), dof))
+    # one seed at 30x, and outcomes that do not vary: a change without an interval
+    last = steps.loc[("mean_tail_coverage", 3.0)]
+    assert last["change"] == pytest.approx(0.0) and np.isnan(last["lo"])
+    assert np.isnan(steps.loc[("mean_fact_accuracy", 1.0), "p_value"])
 
 
 def test_scale_study_refuses_bad_factors_before_work(tmp_path):
