@@ -15,7 +15,7 @@ simulator output, an out-of-sample prediction: nothing in it was fitted to these
     python examples/scale_study.py                    # factors 1, 3, 10; 4 seeds (~12 min, 2.3 GB)
     python examples/scale_study.py --workers 2        # two runs at a time (~8 min; 2 x 2.3 GB)
     python examples/scale_study.py --quick            # factors 0.1, 0.3 to 2025-06; 2 seeds
-    # up to 100x, the calibrated arm (~25-45 min; 2 x 21 GB of disk in /var/tmp/stores):
+    # up to 100x, the calibrated arm (~25-45 min; 2 x 16 GB of column files in /var/tmp/stores):
     python examples/scale_study.py --factors 1 3 10 100 --decoding calibrated --workers 2 --store-dir /var/tmp/stores
 
 ``--store-dir DIR`` keeps each run's document store in memory-mapped column files in a private
