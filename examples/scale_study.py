@@ -103,6 +103,7 @@ def check_sizes(
                 store_dir=store_dir,
                 free_disk=free,
                 force=force,
+                results=False,  # the study keeps the final values only: no result tables
             )
         except LimitError as err:
             hint = "" if store_dir is not None else " (--store-dir DIR keeps each store on disk)"

@@ -159,24 +159,26 @@ def check_limits(
     runs: int = 1,
     store_dir: str | Path | None = None,
     free_disk: int | None = None,
+    results: bool = True,
 ) -> Projection:
     """Refuse (:class:`LimitError`) a run projected to need more memory than the machine has
     available, naming the estimate and the settings to lower; ``force`` skips the refusal.
     ``runs`` is how many such runs share the machine at once (parallel workers). With
     ``store_dir`` (the store's columns in files there) memory counts only the months crawls
     reach, and the whole store must fit the directory's free disk (``free_disk``: measured when
-    None)."""
+    None), with the result tables too unless ``results`` is False (a study that keeps only the
+    final values writes none)."""
     p = project(scenario, steps, on_disk=store_dir is not None)
     if store_dir is not None and not force:
         free = free_disk if free_disk is not None else shutil.disk_usage(store_dir).free
-        need = p.store_bytes + p.documents * RESULT_BYTES
-        if need > 0.9 * free:
+        tables = p.documents * RESULT_BYTES if results else 0
+        if p.store_bytes + tables > 0.9 * free:
             raise LimitError(
                 f"scenario {scenario.name!r} is projected to publish ~{p.documents:,} documents: "
-                f"~{_gib(p.store_bytes)} of store columns in --store-dir {str(store_dir)!r} and "
-                f"~{_gib(p.documents * RESULT_BYTES)} of results, more than the "
-                f"{_gib(0.9 * free)} free there; choose a directory on a larger disk, lower "
-                "the scenario's sizes or --steps, or pass --force to try anyway"
+                f"~{_gib(p.store_bytes)} of store columns in --store-dir {str(store_dir)!r}"
+                + (f" and ~{_gib(tables)} of results" if results else "")
+                + f", more than the {_gib(0.9 * free)} free there; choose a directory on a "
+                "larger disk, lower the scenario's sizes or --steps, or pass --force to try anyway"
             )
     limit = available if available is not None else available_memory()
     if force or limit is None or p.memory_bytes * runs <= MEMORY_SHARE * limit:

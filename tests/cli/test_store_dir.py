@@ -85,6 +85,14 @@ def test_limits_on_disk_count_the_crawl_window_in_memory_and_the_store_on_disk(t
     with pytest.raises(LimitError, match=r"--store-dir .*free there.*--force"):
         limits.check_limits(sc, store_dir=tmp_path, free_disk=2**20, available=2**40)
     limits.check_limits(sc, store_dir=tmp_path, free_disk=2**20, available=2**40, force=True)
+    # the disk for the store and the result tables; only the store's for a run that writes none
+    disk = limits.project(sc, on_disk=True)
+    free = int((disk.store_bytes + 0.5 * disk.documents * limits.RESULT_BYTES) / 0.9)
+    with pytest.raises(LimitError, match=r"of results, more than"):
+        limits.check_limits(sc, store_dir=tmp_path, free_disk=free, available=2**40)
+    limits.check_limits(sc, store_dir=tmp_path, free_disk=free, available=2**40, results=False)
+    with pytest.raises(LimitError, match=r"store columns in --store-dir '[^']+', more than"):
+        limits.check_limits(sc, store_dir=tmp_path, free_disk=free // 2, results=False)
     # a run too big for memory is pointed at --store-dir
     with pytest.raises(LimitError, match=r"--store-dir DIR"):
         limits.check_limits(sc, available=2**28)

@@ -147,7 +147,8 @@ def test_scale_study_refuses_runs_too_large_for_the_machine_before_work(tmp_path
     usage = shutil.disk_usage(tmp_path)._replace(free=3 * 2**30)
     monkeypatch.setattr(study.shutil, "disk_usage", lambda path: usage)
     with pytest.raises(
-        LimitError, match=r"--factors 10 \(2 runs at once, each .*of store columns in --store-dir"
+        LimitError,
+        match=r"--factors 10 \(2 runs at once, each .*columns in --store-dir '[^']+', more",
     ):
         study.main(
             ["--factors", "10", "--workers", "2", "--store-dir", str(stores), "--out", str(out)]
