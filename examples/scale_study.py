@@ -34,6 +34,7 @@ import argparse
 import itertools
 import multiprocessing
 import shutil
+import warnings
 from concurrent.futures import ProcessPoolExecutor, as_completed
 
 import matplotlib
@@ -143,6 +144,7 @@ def slopes(runs: pd.DataFrame) -> pd.DataFrame:
         if np.unique(x).size < 2:
             continue
         for column in OUTCOMES:
+            # every run equal: scipy gives a zero slope with NaN interval and p, shown as "—"
             fit = stats.linregress(x, group[column].to_numpy(dtype=float))
             half = stats.t.ppf(0.975, x.size - 2) * fit.stderr if x.size > 2 else float("nan")
             rows.append(
@@ -174,7 +176,11 @@ def changes(runs: pd.DataFrame) -> pd.DataFrame:
                 y = group.loc[group["factor"] == a, column].to_numpy(dtype=float)
                 lo = hi = p = float("nan")
                 if min(x.size, y.size) >= 2 and (x.std() > 0 or y.std() > 0):
-                    test = stats.ttest_ind(x, y, equal_var=False)
+                    with warnings.catch_warnings():
+                        # a side whose runs are all equal (tail coverage 1.0) has variance
+                        # exactly 0; scipy warns of precision loss there, needlessly
+                        warnings.filterwarnings("ignore", "Precision loss", RuntimeWarning)
+                        test = stats.ttest_ind(x, y, equal_var=False)
                     ci = test.confidence_interval(0.95)
                     lo, hi, p = float(ci.low), float(ci.high), float(test.pvalue)
                 diff = float(x.mean() - y.mean())
@@ -203,6 +209,12 @@ def markdown(
     end: str,
     steps: pd.DataFrame | None = None,
 ) -> str:
+    def span(lo: float, hi: float) -> str:
+        return "—" if np.isnan(lo) else f"[{lo:+.4f}, {hi:+.4f}]"
+
+    def pval(p: float) -> str:
+        return "—" if np.isnan(p) else f"{p:.2g}"
+
     def cell(row, column: str) -> str:
         lo, hi = row[f"{column}_lo"], row[f"{column}_hi"]
         ci = "" if np.isnan(lo) else f" [{lo:.3f}, {hi:.3f}]"
@@ -232,8 +244,7 @@ def markdown(
         for _, r in effect.iterrows():
             lines.append(
                 f"| {r['decoding']} | {OUTCOMES[r['outcome']]} | {r['runs']} | "
-                f"{r['slope_per_decade']:+.4f} | [{r['lo']:+.4f}, {r['hi']:+.4f}] | "
-                f"{r['p_value']:.2g} |"
+                f"{r['slope_per_decade']:+.4f} | {span(r['lo'], r['hi'])} | {pval(r['p_value'])} |"
             )
     if steps is not None and len(steps):
         lines += [
@@ -247,9 +258,15 @@ def markdown(
         for _, r in steps.iterrows():
             lines.append(
                 f"| {r['decoding']} | {OUTCOMES[r['outcome']]} | {r['from']:g}× → {r['to']:g}× "
-                f"| {r['change']:+.4f} | [{r['lo']:+.4f}, {r['hi']:+.4f}] | "
-                f"{r['per_decade']:+.4f} | {r['p_value']:.2g} |"
+                f"| {r['change']:+.4f} | {span(r['lo'], r['hi'])} | "
+                f"{r['per_decade']:+.4f} | {pval(r['p_value'])} |"
             )
+    if any(" — |" in line for line in lines):
+        lines += [
+            "",
+            "—: no interval or p-value: fewer than two seeds on a side, or every run gave the "
+            "same value (no seed-to-seed spread to test a change against).",
+        ]
     return "\n".join(lines) + "\n"
 
 

@@ -9,6 +9,7 @@ import re
 import shutil
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -185,6 +186,27 @@ def test_scale_study_changes_between_factors_are_welch_intervals():
     last = steps.loc[("mean_tail_coverage", 3.0)]
     assert last["change"] == pytest.approx(0.0) and np.isnan(last["lo"])
     assert np.isnan(steps.loc[("mean_fact_accuracy", 1.0), "p_value"])
+    # fact accuracy is 0.9 in every run: a zero slope with no interval, printed as such
+    effect = study.slopes(runs).set_index("outcome")
+    assert effect.loc["mean_fact_accuracy", "slope_per_decade"] == 0.0
+    assert np.isnan(effect.loc["mean_fact_accuracy", "lo"])
+    fit = stats.linregress(np.log10(runs["factor"]), runs["mean_tail_coverage"])
+    assert effect.loc["mean_tail_coverage", "p_value"] == pytest.approx(fit.pvalue)
+    text = study.markdown(
+        study.summary(runs), study.slopes(runs), [1, 2, 3], "2030-12", study.changes(runs)
+    )
+    assert "nan" not in text
+    assert "| calibrated | fact accuracy | 6 | +0.0000 | — | — |" in text
+    assert "—: no interval or p-value" in text
+    # one side all equal (tail coverage 1.0 at every seed): Welch's test with that side's
+    # variance 0, and no warning from scipy
+    runs.loc[runs["factor"] == 3.0, "mean_tail_coverage"] = 1.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        row = study.changes(runs).set_index(["outcome", "from"]).loc[("mean_tail_coverage", 1.0)]
+    y = np.array(tail[1.0])
+    half = stats.t.ppf(0.975, y.size - 1) * y.std(ddof=1) / np.sqrt(y.size)
+    assert (row["lo"], row["hi"]) == pytest.approx((1.0 - y.mean() - half, 1.0 - y.mean() + half))
 
 
 def test_scale_study_refuses_bad_factors_before_work(tmp_path):
