@@ -179,7 +179,8 @@ def changes(runs: pd.DataFrame) -> pd.DataFrame:
                     with warnings.catch_warnings():
                         # a side whose runs are all equal (tail coverage 1.0) has variance
                         # exactly 0; scipy warns of precision loss there, needlessly
-                        warnings.filterwarnings("ignore", "Precision loss", RuntimeWarning)
+                        if x.std() == 0 or y.std() == 0:
+                            warnings.filterwarnings("ignore", "Precision loss", RuntimeWarning)
                         test = stats.ttest_ind(x, y, equal_var=False)
                     ci = test.confidence_interval(0.95)
                     lo, hi, p = float(ci.low), float(ci.high), float(test.pvalue)
