@@ -23,6 +23,7 @@ a Markdown table of every goal of issue 13 printed at the end.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import subprocess
@@ -148,6 +149,7 @@ print(json.dumps({
     "documents": n,
     "draws": draws,
     "simulate_cpu_s": round(sim_cpu, 2),
+    "store_on_disk": bool(ondisk),
     "build_cpu_s": round(build_cpu, 2),
     "simulate_wall_s": round(sim_wall, 2),
     "write_tables_cpu_s": round(write_cpu, 2),
@@ -155,6 +157,7 @@ print(json.dumps({
     "draws_per_cpu_s": round(draws / sim_cpu),
     "numpy_limit_draws_per_cpu_s": round(draws / limit_cpu),
     "share_of_numpy_limit": round(limit_cpu / sim_cpu, 3),
+    "numpy_limit_cpu_s": round(limit_cpu, 3),
     # the reference's first repetition alone (how the share was measured until 2026-12-02)
     "share_of_numpy_limit_first_repetition": round(limit_first_cpu / sim_cpu, 3),
     "store_bytes_per_document": round(store.nbytes / n, 1),
@@ -335,6 +338,23 @@ def summary(rows: list[dict]) -> str:
     row("of which building the model, CPU s", "", lambda r: f"{r['build_cpu_s']:.1f}")
     row("simulation, wall s", "", lambda r: f"{r['simulate_wall_s']:.0f}")
     row("CPU µs per document", "within 1.2x of 1x", lambda r: f"{r['cpu_us_per_document']:.2f}")
+    # the straight line through each factor and the one before it: what one more document costs
+    # (marginal), and the run's cost that does not grow with its documents (the intercept)
+    lines.append(
+        "| marginal CPU µs per document, from the column before | | "
+        + " | ".join(cell[0] for cell in _marginal(runs))
+        + " |"
+    )
+    lines.append(
+        "| fixed CPU s per run (intercept), from the column before | | "
+        + " | ".join(cell[1] for cell in _marginal(runs))
+        + " |"
+    )
+    lines.append(
+        "| share of numpy's limit at the margin, from the column before | | "
+        + " | ".join(cell[2] for cell in _marginal(runs))
+        + " |"
+    )
     # rows written before 2026-12-02 (--with) timed the reference once: their share is the cold one
     timed_once = "share_of_numpy_limit_first_repetition"
     row(
@@ -366,6 +386,34 @@ def summary(rows: list[dict]) -> str:
                 f"{r['serial_s'] / r['pool_s']:.2f}x"
             )
     return "\n".join(lines)
+
+
+def _limit_cpu(r: dict) -> float:
+    """CPU s of numpy's limit for a run's draws (rows written before 2026-12-03 give only its
+    share of the run, rounded to 0.1%)."""
+    return r.get("numpy_limit_cpu_s", r["share_of_numpy_limit"] * r["simulate_cpu_s"])
+
+
+def _marginal(runs: list[dict]) -> list[tuple[str, str, str]]:
+    """Per run (sorted by factor), the straight line through it and the run before, as cells:
+    ``(CPU µs per extra document, fixed CPU s (the intercept), share of numpy's limit for the
+    extra draws)``; empty for the first run or where the documents did not grow. A cell whose two
+    runs kept the store differently (in memory, ``--ondisk``) says so (rows written before
+    2026-12-03 do not say where their store was)."""
+    cells = [("", "", "")]
+    for a, b in itertools.pairwise(runs):
+        extra = b["documents"] - a["documents"]
+        more_cpu = b["simulate_cpu_s"] - a["simulate_cpu_s"]
+        if extra <= 0 or more_cpu <= 0:
+            cells.append(("", "", ""))
+            continue
+        per_doc = more_cpu / extra
+        fixed = a["simulate_cpu_s"] - per_doc * a["documents"]
+        share = (_limit_cpu(b) - _limit_cpu(a)) / more_cpu
+        mixed = {a.get("store_on_disk"), b.get("store_on_disk")} == {False, True}
+        note = " (memory → disk)" if mixed else ""
+        cells.append((f"{1e6 * per_doc:.2f}{note}", f"{fixed:.1f}{note}", f"{share:.1%}{note}"))
+    return cells
 
 
 def draws_table(r: dict) -> str:

@@ -93,3 +93,61 @@ def test_rows_it_wrote_are_read_back_and_may_be_replaced(tmp_path):
     assert "is not JSON" in bench.read_rows(Path(__file__))
     (tmp_path / "list.json").write_text('[{"name": 1}]')
     assert "not a file of rows" in bench.read_rows(tmp_path / "list.json")
+
+
+def _scale_row(factor, documents, cpu, limit, **extra):
+    return {
+        "factor": factor,
+        "documents": documents,
+        "simulate_cpu_s": cpu,
+        "numpy_limit_cpu_s": limit,
+        "share_of_numpy_limit": round(limit / cpu, 3),
+        **extra,
+    }
+
+
+def test_the_summary_splits_each_step_of_scale_into_fixed_and_marginal_cost():
+    bench = bench_scale()
+    # cpu = 2 s + 3 µs per document, limit 0.5 µs per document: a fixed cost and a line
+    rows = [
+        _scale_row(10.0, 10_000_000, 32.0, 5.0, store_on_disk=False),
+        _scale_row(1.0, 1_000_000, 5.0, 0.5, store_on_disk=False),
+        _scale_row(100.0, 100_000_000, 342.0, 50.0, store_on_disk=True),
+    ]
+    cells = bench._marginal(sorted(rows, key=lambda r: r["factor"]))
+    assert cells[0] == ("", "", "")
+    assert cells[1] == ("3.00", "2.0", "16.7%")  # 4.5 s of the limit over 27 s more
+    # 10x -> 100x: 310 s for 90 M documents more, the intercept 32 - 3.444 µs × 10 M
+    assert cells[2] == ("3.44 (memory → disk)", "-2.4 (memory → disk)", "14.5% (memory → disk)")
+    table = bench.summary(rows).splitlines()
+    marginal = next(line for line in table if line.startswith("| marginal CPU µs"))
+    assert marginal.endswith("|  | 3.00 | 3.44 (memory → disk) |")
+    fixed = next(line for line in table if line.startswith("| fixed CPU s per run"))
+    assert "| 2.0 |" in fixed
+
+
+def test_marginal_cost_of_rows_without_their_limit_or_store_and_of_no_growth():
+    bench = bench_scale()
+    old = [  # rows written before 2026-12-03: the limit only as a rounded share, no store
+        {
+            "factor": 1.0,
+            "documents": 1_000_000,
+            "simulate_cpu_s": 10.0,
+            "share_of_numpy_limit": 0.2,
+        },
+        {
+            "factor": 3.0,
+            "documents": 3_000_000,
+            "simulate_cpu_s": 20.0,
+            "share_of_numpy_limit": 0.3,
+        },
+        {
+            "factor": 4.0,
+            "documents": 3_000_000,
+            "simulate_cpu_s": 21.0,
+            "share_of_numpy_limit": 0.3,
+        },
+    ]
+    cells = bench._marginal(old)
+    assert cells[1] == ("5.00", "5.0", "40.0%")  # (6 - 2) s of the limit over 10 s more
+    assert cells[2] == ("", "", "")  # no more documents: no line
