@@ -1,8 +1,9 @@
 """Calibration benchmark: the same small ABC-SMC calibration (pyabc) serially and on a 2-worker
 Dask LocalCluster; wall time and simulations per second, start-up and shut-down included.
 
-The world is the toy of tests/experiments/test_calibrate.py (one model, 60 authors, 18 months:
-a fraction of a second a simulation), fitted to two targets it simulated itself.
+The world is the toy of tests/experiments/test_calibrate.py (``CALIBRATION_TOY`` in
+tests/tinyscenario.py: one model, 60 authors, 18 months, a fraction of a second a simulation),
+fitted to two targets it simulated itself.
 
     python benchmarks/bench_calibrate.py [--population 24] [--generations 3] [--workers 2]
         [--repeat 1] [--json FILE]
@@ -22,37 +23,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from tinyscenario import tiny_dict
+from tinyscenario import CALIBRATION_TOY as TOY
 
 from habsburg.experiments.calibrate import calibrate
 from habsburg.experiments.calibration.outputs import scenario_toml
 from habsburg.experiments.calibration.spec import spec_from_dict
 from habsburg.experiments.files import atomic_write_json, json_output_problem
 from habsburg.scenarios.schema import from_dict
-
-TOY = tiny_dict(
-    start="2020-07",
-    end="2021-12",
-    humans={
-        "authors": 60,
-        "assistant": {"start": "2021-01", "midpoint": 3.0, "rate": 0.8, "ceiling": 0.5},
-    },
-    web={"sites": 30, "attachment": 2},
-    farms=[],
-    models=[
-        {
-            "name": "a",
-            "lab": "north",
-            "launch": "2021-01",
-            "retrain_interval": 24,
-            "data": {"budget": 500, "scrapers": ["crawl-1"]},
-        }
-    ],
-    scrapers=[
-        {"name": "crawl-1", "budget_sites": 10, "docs_per_crawl": 100, "aggregator_sites": 0}
-    ],
-    demand={"adoption": {"start": "2021-01", "midpoint": 3.0, "rate": 0.8, "ceiling": 400.0}},
-)
 
 
 def make_spec(directory: Path, population: int, generations: int):

@@ -97,6 +97,33 @@ def tiny_scenario(**overrides):
     return from_dict(tiny_dict(**overrides), "tiny")
 
 
+#: the calibration toy (tests/experiments/test_calibrate.py, benchmarks/bench_calibrate.py): one
+#: model, no farms, 18 months (a run takes a fraction of a second)
+CALIBRATION_TOY = tiny_dict(
+    start="2020-07",
+    end="2021-12",
+    humans={
+        "authors": 60,
+        "assistant": {"start": "2021-01", "midpoint": 3.0, "rate": 0.8, "ceiling": 0.5},
+    },
+    web={"sites": 30, "attachment": 2},
+    farms=[],
+    models=[
+        {
+            "name": "a",
+            "lab": "north",
+            "launch": "2021-01",
+            "retrain_interval": 24,
+            "data": {"budget": 500, "scrapers": ["crawl-1"]},
+        }
+    ],
+    scrapers=[
+        {"name": "crawl-1", "budget_sites": 10, "docs_per_crawl": 100, "aggregator_sites": 0}
+    ],
+    demand={"adoption": {"start": "2021-01", "midpoint": 3.0, "rate": 0.8, "ceiling": 400.0}},
+)
+
+
 #: a six-month scenario file (TOML text) for CLI tests: one lab, model and scraper
 MINI = (
     'name = "mini"\nstart = "2020-01"\nend = "2020-06"\nchatbot_launch = "2020-03"\n'

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from tinyscenario import tiny_dict
+from tinyscenario import CALIBRATION_TOY as TOY
 
 from habsburg.experiments.calibrate import DB_NAME, calibrate
 from habsburg.experiments.calibration.outputs import posterior_settings, scenario_toml
@@ -23,30 +23,6 @@ from habsburg.scenarios.schema import from_dict, load_text
 
 pytest.importorskip("pyabc")
 
-#: a toy world: one model, no farms, 18 months (a run takes a fraction of a second)
-TOY = tiny_dict(
-    start="2020-07",
-    end="2021-12",
-    humans={
-        "authors": 60,
-        "assistant": {"start": "2021-01", "midpoint": 3.0, "rate": 0.8, "ceiling": 0.5},
-    },
-    web={"sites": 30, "attachment": 2},
-    farms=[],
-    models=[
-        {
-            "name": "a",
-            "lab": "north",
-            "launch": "2021-01",
-            "retrain_interval": 24,
-            "data": {"budget": 500, "scrapers": ["crawl-1"]},
-        }
-    ],
-    scrapers=[
-        {"name": "crawl-1", "budget_sites": 10, "docs_per_crawl": 100, "aggregator_sites": 0}
-    ],
-    demand={"adoption": {"start": "2021-01", "midpoint": 3.0, "rate": 0.8, "ceiling": 400.0}},
-)
 TRUTH = {"demand.adoption.ceiling": 400.0, "humans.assistant.ceiling": 0.5}
 PARAMETERS = [
     {"path": "demand.adoption.ceiling", "range": [100.0, 1000.0]},
