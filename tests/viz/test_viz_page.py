@@ -3,15 +3,14 @@ and the picked scenario, the "changed: press Reset" marks, and separate sessions
 
 from __future__ import annotations
 
-import html
 import re
 from importlib import resources
 
 import ipyvuetify as v
-import ipywidgets
 import pytest
 import solara
 from solara.server import kernel, kernel_context
+from widgettext import widget_text
 
 from habsburg.viz import app, components
 from habsburg.viz.scenario import AUTHORS_ENV
@@ -40,22 +39,7 @@ def small_page(monkeypatch):
 
 
 def texts(widget) -> str:
-    out = []
-
-    def walk(w):
-        for name in ("value", "v_model", "unsafe_innerHTML"):
-            value = getattr(w, name, None)
-            if isinstance(value, str):
-                out.append(value)
-        for name in ("children", "items"):
-            for c in getattr(w, name, None) or []:
-                if isinstance(c, ipywidgets.Widget):
-                    walk(c)
-                elif isinstance(c, str):
-                    out.append(c)
-
-    walk(widget)
-    return html.unescape(re.sub(r"<[^>]+>", "", "\n".join(out)))
+    return widget_text(widget)
 
 
 def step_of(box) -> int:

@@ -9,10 +9,10 @@ import re
 import threading
 import time
 
-import ipywidgets
 import pytest
 import solara
 from tinyscenario import tiny_scenario
+from widgettext import widget_text
 
 from habsburg.model.model import EcosystemModel
 from habsburg.scenarios.parameters import parameters
@@ -101,24 +101,7 @@ def test_attach_is_idempotent():
 
 # --- panels -------------------------------------------------------------------------------------
 def html_text(box) -> str:
-    out = []
-
-    def walk(w):
-        for name in ("value", "v_model"):
-            v = getattr(w, name, None)
-            if isinstance(v, str):
-                out.append(v)
-        if hasattr(w, "unsafe_innerHTML"):
-            out.append(w.unsafe_innerHTML)
-        for name in ("children", "items"):
-            for c in getattr(w, name, None) or []:
-                if isinstance(c, ipywidgets.Widget):
-                    walk(c)
-                elif isinstance(c, str):
-                    out.append(c)
-
-    walk(box)
-    return "\n".join(out)
+    return widget_text(box, plain=False)
 
 
 def test_a_failing_panel_shows_one_line_and_logs(caplog):

@@ -3,12 +3,11 @@ and its held-out perplexity; Reset starts again."""
 
 from __future__ import annotations
 
-import html
 import re
 
 import ipyvuetify as v
-import ipywidgets
 import solara
+from widgettext import SHOWN, widget_text
 
 from habsburg.cli import main, viz
 from habsburg.scenarios.text_schema import text_scenario_from_dict
@@ -30,22 +29,7 @@ SCENARIO = text_scenario_from_dict(
 
 
 def texts(widget) -> str:
-    out = []
-
-    def walk(w):
-        for name in ("value", "v_model", "unsafe_innerHTML", "label", "template"):
-            value = getattr(w, name, None)
-            if isinstance(value, str):
-                out.append(value)
-        for name in ("children", "items"):
-            for c in getattr(w, name, None) or []:
-                if isinstance(c, ipywidgets.Widget):
-                    walk(c)
-                elif isinstance(c, str):
-                    out.append(c)
-
-    walk(widget)
-    return html.unescape(re.sub(r"<[^>]+>", "", "\n".join(out)))
+    return widget_text(widget, (*SHOWN, "label", "template"))
 
 
 def test_text_page_steps_and_shows_samples(monkeypatch):
