@@ -7,28 +7,9 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from frames import concept_distributions as distributions
 
 from habsburg.analysis import convergence as C
-
-
-def distributions(rows: list[tuple[str, int, int, np.ndarray]]) -> pd.DataFrame:
-    """A ``concept_distributions`` table from (model, generation, step, probabilities)."""
-    return pd.concat(
-        [
-            pd.DataFrame(
-                {
-                    "model": model,
-                    "generation": gen,
-                    "step": step,
-                    "concept": np.arange(p.size),
-                    "probability": p,
-                }
-            )
-            for model, gen, step, p in rows
-        ],
-        ignore_index=True,
-    )
-
 
 P = np.array([0.5, 0.5, 0.0, 0.0])
 Q = np.array([0.0, 0.0, 0.25, 0.75])

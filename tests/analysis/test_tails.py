@@ -5,28 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from frames import concept_distributions as distributions
 
 from habsburg.analysis import tails as T
-
-
-def distributions(rows: list[tuple[str, int, int, np.ndarray]]) -> pd.DataFrame:
-    """A ``concept_distributions`` table from (model, generation, step, probabilities)."""
-    return pd.concat(
-        [
-            pd.DataFrame(
-                {
-                    "model": m,
-                    "generation": g,
-                    "step": s,
-                    "concept": np.arange(p.size),
-                    "probability": p,
-                }
-            )
-            for m, g, s, p in rows
-        ],
-        ignore_index=True,
-    )
-
 
 P_H = np.array([0.4, 0.3, 0.1, 0.1, 0.05, 0.05])
 TAIL = np.array([False, False, False, True, True, True])  # concepts 3, 4, 5 are the tail
