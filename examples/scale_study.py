@@ -46,6 +46,7 @@ import pandas as pd
 from scipy import stats
 from tqdm.auto import tqdm
 
+from habsburg.analysis.stats import t_interval
 from habsburg.cli import run_script
 from habsburg.experiments.files import prepare_output_dir, save_outputs
 from habsburg.experiments.limits import check_limits
@@ -116,13 +117,13 @@ def check_sizes(
 
 
 def interval(values: pd.Series) -> tuple[float, float, float]:
-    """Mean and 95% t-interval (NaN bounds for a single run)."""
+    """Mean and 95% t-interval (:func:`habsburg.analysis.stats.t_interval`); NaN bounds for a
+    single run or runs that are all equal (the report says "all N seeds" there)."""
     x = values.to_numpy(dtype=float)
-    mean = float(x.mean())
-    if x.size < 2 or np.all(x == x[0]):
-        return mean, float("nan"), float("nan")
-    lo, hi = stats.t.interval(0.95, x.size - 1, loc=mean, scale=stats.sem(x))
-    return mean, float(lo), float(hi)
+    mean, lo, hi, _ = t_interval(x)
+    if np.all(x == x[0]):
+        lo = hi = np.nan
+    return float(mean), float(lo), float(hi)
 
 
 def summary(runs: pd.DataFrame) -> pd.DataFrame:

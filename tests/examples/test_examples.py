@@ -172,6 +172,14 @@ def test_scale_study_changes_between_factors_are_welch_intervals():
             for v in values
         ]
     )
+    # each factor's mean and t-interval; none for one seed or for seeds that all agree
+    table = study.summary(runs).set_index("factor")
+    y = np.array(tail[1.0])
+    assert (table.loc[1.0, "mean_tail_coverage_lo"], table.loc[1.0, "mean_tail_coverage_hi"]) == (
+        pytest.approx(stats.t.interval(0.95, y.size - 1, loc=y.mean(), scale=stats.sem(y)))
+    )
+    assert np.isnan(table.loc[30.0, "mean_tail_coverage_lo"])  # one seed
+    assert np.isnan(table.loc[1.0, "mean_fact_accuracy_hi"])  # 0.9 at every seed
     steps = study.changes(runs).set_index(["outcome", "from"])
     row = steps.loc[("mean_tail_coverage", 1.0)]
     x, y = np.array(tail[3.0]), np.array(tail[1.0])
