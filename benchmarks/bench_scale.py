@@ -340,21 +340,16 @@ def summary(rows: list[dict]) -> str:
     row("CPU µs per document", "within 1.2x of 1x", lambda r: f"{r['cpu_us_per_document']:.2f}")
     # the straight line through each factor and the one before it: what one more document costs
     # (marginal), and the run's cost that does not grow with its documents (the intercept)
-    lines.append(
-        "| marginal CPU µs per document, from the column before | | "
-        + " | ".join(cell[0] for cell in _marginal(runs))
-        + " |"
-    )
-    lines.append(
-        "| fixed CPU s per run (intercept), from the column before | | "
-        + " | ".join(cell[1] for cell in _marginal(runs))
-        + " |"
-    )
-    lines.append(
-        "| share of numpy's limit at the margin, from the column before | | "
-        + " | ".join(cell[2] for cell in _marginal(runs))
-        + " |"
-    )
+    margins = _marginal(runs)
+    for i, label in enumerate(
+        (
+            "marginal CPU µs per document",
+            "fixed CPU s per run (intercept)",
+            "share of numpy's limit at the margin",
+        )
+    ):
+        cells = " | ".join(cell[i] for cell in margins)
+        lines.append(f"| {label}, from the column before | | {cells} |")
     # rows written before 2026-12-02 (--with) timed the reference once: their share is the cold one
     timed_once = "share_of_numpy_limit_first_repetition"
     row(
