@@ -17,6 +17,7 @@ output, :meth:`habsburg.agents.generative.GenerativeModel.publish`).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import mesa
 import numpy as np
@@ -35,6 +36,9 @@ from habsburg.ecosystem.store import HUMAN, HYBRID, MODEL, Batch
 from habsburg.ecosystem.watermark import model_written_tokens
 from habsburg.scenarios.schema import Workflow
 
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
 
 def draw_workflows(
     mix: Sequence[Workflow], n: int, rng: np.random.Generator
@@ -47,7 +51,7 @@ def draw_workflows(
     weights = np.array([w.weight for w in mix], dtype=np.float64)
     which = sample_categorical(weights / weights.sum(), n, rng)
 
-    def fractions(w: Workflow):
+    def fractions(w: Workflow) -> Callable[[int], np.ndarray]:
         if w.name == "human":
             return lambda k: np.zeros(k)
         if w.name == "verbatim":

@@ -8,11 +8,19 @@ from __future__ import annotations
 import contextlib
 import mmap
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from habsburg.ecosystem.publishing import adoption_level
 from habsburg.scenarios.errors import ScenarioError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    import numpy.typing as npt
+
+    from habsburg.scenarios.schema import Scenario
 
 _INT_TYPES = (np.int8, np.int16, np.int32, np.int64)
 
@@ -24,7 +32,12 @@ HUMAN, HYBRID, MODEL, FARM, REPOST = 0, 1, 2, 3, 4
 KIND_NAMES = ("human", "hybrid", "model", "farm", "repost")
 
 
-def int_type(largest: int, widest=np.int32, setting: str = "", narrowest=np.int8) -> np.dtype:
+def int_type(
+    largest: int,
+    widest: npt.DTypeLike = np.int32,
+    setting: str = "",
+    narrowest: npt.DTypeLike = np.int8,
+) -> np.dtype:
     """The narrowest signed integer type (at least ``narrowest``) holding ``-1 .. largest``; a
     :class:`ScenarioError` naming ``setting`` if even ``widest`` cannot."""
     for t in _INT_TYPES:
@@ -61,7 +74,7 @@ class ColumnTypes:
     values: int = 1 << 15
 
     @classmethod
-    def for_scenario(cls, sc, expected_documents: int = 0) -> ColumnTypes:
+    def for_scenario(cls, sc: Scenario, expected_documents: int = 0) -> ColumnTypes:
         """The narrowest types for scenario ``sc``; refuses sizes the store cannot hold."""
         w = sc.world
         sites = (
@@ -115,7 +128,13 @@ class Column:
     (others raise). Subclasses change where the data lives by overriding :meth:`_allocate`
     (:mod:`habsburg.ecosystem.ondisk`)."""
 
-    def __init__(self, dtype, width: int | None = None, capacity: int = 1024, widen: bool = False):
+    def __init__(
+        self,
+        dtype: npt.DTypeLike,
+        width: int | None = None,
+        capacity: int = 1024,
+        widen: bool = False,
+    ):
         self.size = 0
         self.widen = widen
         self.data = self._allocate(
@@ -200,7 +219,14 @@ class RaggedOffsets:
     ``make(name, dtype, capacity=..., widen=...)`` makes the two columns (in memory, or in
     files for :class:`~habsburg.ecosystem.ondisk.OnDiskStore`)."""
 
-    def __init__(self, make, name: str, capacity: int, shift: int, rel_type=np.uint16) -> None:
+    def __init__(
+        self,
+        make: Callable[..., Column],
+        name: str,
+        capacity: int,
+        shift: int,
+        rel_type: npt.DTypeLike = np.uint16,
+    ) -> None:
         self.shift = shift
         self.rel = make(name, np.dtype(rel_type), capacity=capacity + 1, widen=True)
         self.base = make(f"{name}_base", np.int64, capacity=(capacity >> shift) + 2)
@@ -246,7 +272,7 @@ class RaggedOffsets:
         rel = ends - self.base.view[np.arange(s, s + n, dtype=np.int64) >> shift]
         self.rel.extend(rel, bounds=(0, int(rel.max())))
 
-    def at(self, rows) -> np.ndarray:
+    def at(self, rows: np.ndarray) -> np.ndarray:
         """``offsets[rows]`` (int64) for an integer array ``rows``."""
         rows = np.asarray(rows)
         out = np.take(self.base.view, rows >> self.shift)
@@ -277,7 +303,7 @@ class RaggedOffsets:
         out[b:] += base[last] if b < out.size else 0
         return out
 
-    def spans(self, ids) -> tuple[np.ndarray, np.ndarray]:
+    def spans(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Start and length (int64) of documents ``ids``' runs in the ragged column."""
         ids = as_rows(ids)
         starts = self.at(ids)
@@ -306,7 +332,7 @@ class RaggedOffsets:
         self.base.release(rows >> self.shift)
 
 
-def expected_documents(sc) -> int:
+def expected_documents(sc: Scenario) -> int:
     """A generous estimate of the documents scenario ``sc`` publishes (the store's reservation):
     human output, AI demand and farm output along their curves, and every crawl's reposts."""
     steps = sc.steps
@@ -328,7 +354,7 @@ def needles(values: np.ndarray, haystack: np.ndarray, bound: int) -> np.ndarray:
     return values
 
 
-def as_rows(ids) -> np.ndarray:
+def as_rows(ids: np.ndarray) -> np.ndarray:
     """``ids`` as an integer array (kept in its own integer type: no widening copy)."""
     ids = np.asarray(ids)
     return ids if ids.dtype.kind in "iu" else ids.astype(np.int64)

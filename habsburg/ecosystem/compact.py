@@ -15,9 +15,16 @@ columns (:func:`upgrade_layout`).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from habsburg.ecosystem.columns import REPOST, Column, as_rows, needles
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    import numpy.typing as npt
 
 #: the fixed-width columns of a document, in the order of the ``documents`` table
 DOCUMENT_COLUMNS = (
@@ -92,7 +99,7 @@ class Reposts:
     def columns(self) -> tuple[Column, Column]:
         return self.rows, self.originals
 
-    def add(self, start: int, original: np.ndarray | None, kinds) -> None:
+    def add(self, start: int, original: np.ndarray | None, kinds: np.ndarray | int) -> None:
         """Record documents ``start, start + 1, ...`` whose ``original`` is not -1 (None: none
         is a repost); ``kinds``: their kinds (an array, or one for all)."""
         tag = np.asarray(kinds) == self.kind
@@ -164,7 +171,7 @@ class CompactColumns:
         """The integer type :meth:`originals_of` returns (the store's row type, or wider)."""
         return self._reposts.dtype
 
-    def column(self, name: str, rows=slice(None)) -> np.ndarray:
+    def column(self, name: str, rows: slice | np.ndarray = slice(None)) -> np.ndarray:
         """Column ``name`` (one of :data:`DOCUMENT_COLUMNS`, or ``style``) at ``rows`` (a slice or
         an integer array), stored and derived columns alike."""
         if name == "step":
@@ -180,7 +187,7 @@ class CompactColumns:
         month ``k`` is rows ``bounds[k] .. bounds[k + 1] - 1``."""
         return np.array([*self._step_starts, len(self)], dtype=np.int64)
 
-    def steps_of(self, rows) -> np.ndarray:
+    def steps_of(self, rows: slice | np.ndarray) -> np.ndarray:
         """The month index of documents ``rows`` (a slice or integer array), from where each
         month's rows begin (a contiguous slice: each month's index repeated over its rows, with
         no array of row numbers)."""
@@ -194,7 +201,7 @@ class CompactColumns:
         steps = np.searchsorted(self._step_starts, self._rows(rows), side="right") - 1
         return steps.astype(self.types.step)
 
-    def originals_of(self, rows) -> np.ndarray:
+    def originals_of(self, rows: slice | np.ndarray) -> np.ndarray:
         """The row each of documents ``rows`` reposts, -1 for originals."""
         if isinstance(rows, slice):
             lo, hi, stride = rows.indices(len(self))
@@ -202,18 +209,20 @@ class CompactColumns:
                 return self._reposts.originals_between(lo, hi)
         return self._reposts.originals_of(self._rows(rows))
 
-    def paraphrase_of(self, rows) -> np.ndarray:
+    def paraphrase_of(self, rows: slice | np.ndarray) -> np.ndarray:
         """The paraphrased fraction (float32) of documents ``rows``."""
         codes = self._cols["paraphrase"].view[rows]
         table = self._paraphrase_table
         return codes if table is None else table.values[codes]
 
-    def _rows(self, rows) -> np.ndarray:
+    def _rows(self, rows: slice | np.ndarray) -> np.ndarray:
         if isinstance(rows, slice):
             return np.arange(*rows.indices(len(self)))
         return as_rows(rows)
 
-    def _append_paraphrase(self, values: np.ndarray, full) -> None:
+    def _append_paraphrase(
+        self, values: np.ndarray, full: Callable[[npt.ArrayLike], np.ndarray]
+    ) -> None:
         table = self._paraphrase_table
         if table is not None:
             codes = table.encode(values.reshape(-1))

@@ -41,11 +41,11 @@ from scipy.special import ndtr, ndtri
 
 # the standard normal's quantiles and tail exactly as scipy.stats.norm computes them (isf = -ndtri,
 # sf(x) = ndtr(-x)) without importing scipy.stats (0.7 s of every worker's start-up)
-def _isf(q):
+def _isf(q: float) -> np.float64:
     return -ndtri(q)
 
 
-def _sf(x):
+def _sf(x: np.ndarray | float) -> np.ndarray | np.float64:
     return ndtr(-np.asarray(x))
 
 
@@ -147,7 +147,7 @@ class DetectorModel:
         synthetic_fraction: np.ndarray | float = 1.0,
         tokens: np.ndarray | float | None = None,
         paraphrase: np.ndarray | float = 0.0,
-    ) -> np.ndarray:
+    ) -> np.ndarray | np.float64:
         """P(score > threshold(fpr)) for documents of the given kind (closed form)."""
         t = self.reference_tokens if tokens is None else tokens
         mean = self.mean_score(synthetic_fraction, t, paraphrase)

@@ -11,8 +11,12 @@ ever (``accumulate_subsample``) holds every crawl for the whole run: 40 MB at 10
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
 
 
 class GapList:
@@ -55,7 +59,7 @@ class GapList:
         return out
 
 
-def joined(lists: Iterable[GapList], dtype=None) -> np.ndarray:
+def joined(lists: Iterable[GapList], dtype: npt.DTypeLike | None = None) -> np.ndarray:
     """The ids of ``lists`` one after another, in one array of ``dtype`` (default: the type
     that holds all of theirs; no per-list copies beyond one list's gaps summed)."""
     lists = list(lists)

@@ -18,7 +18,9 @@ import numpy as np
 from habsburg.ecosystem import sampling
 
 
-def _check_range(name: str, value: float, low: float, high: float, *, open_low: bool = False):
+def _check_range(
+    name: str, value: float, low: float, high: float, *, open_low: bool = False
+) -> None:
     ok = (value > low if open_low else value >= low) and value <= high
     if not ok:
         bracket = "(" if open_low else "["
@@ -108,7 +110,7 @@ class ConceptLearner:
             self._sampling = apply_temperature_top_p(self.probs_, self.temperature, self.top_p)
         return self._sampling
 
-    def set_decoding(self, *, temperature: float | None = None, top_p: float | None = None):
+    def set_decoding(self, *, temperature: float | None = None, top_p: float | None = None) -> None:
         """Change decoding settings (an intervention); the fit is kept."""
         if temperature is not None:
             _check_range("temperature", temperature, 0.0, 100.0, open_low=True)

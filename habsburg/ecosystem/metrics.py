@@ -35,7 +35,7 @@ def js_divergence(p: np.ndarray, q: np.ndarray) -> float:
     """Jensen–Shannon divergence in nats (0 for identical, ln 2 for disjoint supports)."""
     m = 0.5 * (p + q)
 
-    def kl(a):
+    def kl(a: np.ndarray) -> float:
         mask = a > 0
         return float((a[mask] * np.log(a[mask] / m[mask])).sum())
 

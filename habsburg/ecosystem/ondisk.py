@@ -18,11 +18,15 @@ import mmap
 import os
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from habsburg.ecosystem.columns import Column
 from habsburg.ecosystem.store import DocumentStore
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
 
 _PAGE = mmap.PAGESIZE
 
@@ -30,7 +34,7 @@ _PAGE = mmap.PAGESIZE
 class FileColumn(Column):
     """A column kept in a memory-mapped file under ``directory`` (a new file when it grows)."""
 
-    def __init__(self, directory: Path, name: str, *args, **kwargs) -> None:
+    def __init__(self, directory: Path, name: str, *args: Any, **kwargs: Any) -> None:
         self.directory = Path(directory)
         self.name = name
         self.generation = 0
@@ -76,7 +80,11 @@ class OnDiskStore(DocumentStore):
     """
 
     def __init__(
-        self, *args, directory: str | Path | None = None, keep_months: int | None = None, **kw
+        self,
+        *args: Any,
+        directory: str | Path | None = None,
+        keep_months: int | None = None,
+        **kw: Any,
     ) -> None:
         self._tmp = None
         if directory is None:
@@ -88,7 +96,9 @@ class OnDiskStore(DocumentStore):
         #: months kept in memory behind the current one (default: the crawl window + 1)
         self.keep_months = keep_months if keep_months is not None else (self.site_window or 24) + 1
 
-    def _column(self, name: str, dtype, width: int | None = None, **kw) -> Column:
+    def _column(
+        self, name: str, dtype: npt.DTypeLike, width: int | None = None, **kw: Any
+    ) -> Column:
         return FileColumn(self.directory, name, dtype, width, **kw)
 
     def begin_step(self, step: int) -> None:

@@ -7,6 +7,8 @@ re-exported here for the publishing agents.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from habsburg.ecosystem.learners import Learners
@@ -19,6 +21,9 @@ from habsburg.ecosystem.sampling import (
     fill_by_source,
     sample_categorical,
 )
+
+if TYPE_CHECKING:
+    from habsburg.scenarios.schema import AdoptionCurve
 
 __all__ = [
     "CategoricalSampler",
@@ -36,7 +41,7 @@ __all__ = [
 ]
 
 
-def adoption_level(curve, months_since_start: float) -> float:
+def adoption_level(curve: AdoptionCurve, months_since_start: float) -> float:
     """Logistic adoption curve value (0 before its start)."""
     if months_since_start < 0:
         return 0.0
@@ -51,7 +56,9 @@ def lognormal_tokens(
     return np.maximum(20, rng.lognormal(mu, sigma, size=n)).astype(np.int32)
 
 
-def beta_with_mean(mean: float, n: int, rng: np.random.Generator, concentration: float = 8.0):
+def beta_with_mean(
+    mean: float, n: int, rng: np.random.Generator, concentration: float = 8.0
+) -> np.ndarray:
     m = min(max(mean, 1e-3), 1 - 1e-3)
     return rng.beta(m * concentration, (1 - m) * concentration, size=n)
 

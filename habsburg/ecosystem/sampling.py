@@ -21,8 +21,12 @@ from __future__ import annotations
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
 
 #: buckets per outcome in a guide table (at most 1/GUIDE_FACTOR of the uniforms need a search)
 GUIDE_FACTOR = 4
@@ -337,7 +341,9 @@ def ragged_index(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
 
 
 def fill_by_source(
-    source: np.ndarray, samplers: dict[int, Callable[[int], np.ndarray]], dtype=np.int32
+    source: np.ndarray,
+    samplers: dict[int, Callable[[int], np.ndarray]],
+    dtype: npt.DTypeLike = np.int32,
 ) -> np.ndarray:
     """``out[i] = draw from samplers[source[i]]``: the positions are grouped by source in one
     pass, then each source draws its whole share at once (in increasing source order, so the

@@ -22,6 +22,7 @@ results are unchanged): see :mod:`habsburg.ecosystem.compact`.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -48,6 +49,15 @@ from habsburg.ecosystem.compact import (
     Reposts,
 )
 from habsburg.ecosystem.sampling import merge_groups, ragged_index, stable_order
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    import numpy.typing as npt
+    import pandas as pd
+
+    from habsburg.ecosystem.registry import ErrorRegistry
+    from habsburg.scenarios.schema import Scenario
 
 #: documents per pass of the store's counting statistics (bounds their temporaries)
 STAT_CHUNK = 1 << 16
@@ -99,7 +109,7 @@ class Batch:
             return batches[0]
         sizes = [len(b.synthetic_fraction) for b in batches]
 
-        def per_document(name: str, missing=None):
+        def per_document(name: str, missing: int | None = None) -> np.ndarray | int | float | None:
             values = [getattr(b, name) for b in batches]
             if all(v is None for v in values):
                 return None
@@ -203,12 +213,14 @@ class DocumentStore(CompactColumns):
         #: claim is wrong is fixed once it is published): crawls ask it of every document
         self._wrong_docs = BitSet(capacity)
 
-    def _column(self, name: str, dtype, width: int | None = None, **kw) -> Column:
+    def _column(
+        self, name: str, dtype: npt.DTypeLike, width: int | None = None, **kw: Any
+    ) -> Column:
         """A new column (in memory; :class:`~habsburg.ecosystem.ondisk.OnDiskStore` maps files)."""
         return Column(dtype, width, **kw)
 
     @classmethod
-    def for_scenario(cls, sc, **kw) -> DocumentStore:
+    def for_scenario(cls, sc: Scenario, **kw: Any) -> DocumentStore:
         """The store of a run of scenario ``sc`` (refuses one its types cannot hold)."""
         expected = expected_documents(sc)
         h = sc.humans
@@ -252,12 +264,12 @@ class DocumentStore(CompactColumns):
         """Every claim's value (a new array: prefer :meth:`claims_at`)."""
         return self.claims_at(slice(None))[1]
 
-    def claim_codes(self, claims) -> np.ndarray:
+    def claim_codes(self, claims: np.ndarray | slice) -> np.ndarray:
         """The stored codes ``fact × types.values + value`` of the claims at flat indices
         ``claims`` (an integer array or a slice)."""
         return self._claims.view[claims]
 
-    def claims_at(self, claims) -> tuple[np.ndarray, np.ndarray]:
+    def claims_at(self, claims: np.ndarray | slice) -> tuple[np.ndarray, np.ndarray]:
         """``(facts, values)`` of the claims at flat indices ``claims``, in the scenario's fact
         and value types."""
         return self._decode(self.claim_codes(claims))
@@ -313,7 +325,7 @@ class DocumentStore(CompactColumns):
         """The number of fact claims of each of documents ``rows`` (a slice; int32)."""
         return _lengths(self._claim_offsets, rows, len(self))
 
-    def derive_errors_from(self, registry) -> None:
+    def derive_errors_from(self, registry: ErrorRegistry) -> None:
         """Derive claims' error ids from ``registry`` (an
         :class:`~habsburg.ecosystem.registry.ErrorRegistry`) instead of storing them: a claim's
         id is a function of its fact and value, fixed once the value is first published (before
@@ -322,7 +334,7 @@ class DocumentStore(CompactColumns):
             raise ValueError("error ids are derived from the start of a run, not midway")
         self._errors, self._claim_errors = registry, None
 
-    def claim_error_ids(self, claims) -> np.ndarray:
+    def claim_error_ids(self, claims: np.ndarray | slice) -> np.ndarray:
         """Error ids of the claims at flat indices ``claims`` (an integer array or a slice):
         -1 where the value is true."""
         if self._claim_errors is not None:
@@ -337,7 +349,9 @@ class DocumentStore(CompactColumns):
         """The document (int64) of each claim at flat indices ``claims`` (increasing)."""
         return self._claim_offsets.owners(claims)
 
-    def claim_wrong(self, claims, codes: np.ndarray | None = None) -> np.ndarray:
+    def claim_wrong(
+        self, claims: np.ndarray | slice, codes: np.ndarray | None = None
+    ) -> np.ndarray:
         """Whether each claim at flat indices ``claims`` has a wrong value (``codes``: their
         codes, if already gathered)."""
         if self._claim_errors is not None:
@@ -452,7 +466,7 @@ class DocumentStore(CompactColumns):
         if n == 0:
             return np.arange(start, start, dtype=np.int64)
 
-        def full(x):
+        def full(x: npt.ArrayLike) -> np.ndarray:
             arr = np.asarray(x)
             return np.broadcast_to(arr, (n,)) if arr.ndim == 0 else arr
 
@@ -562,7 +576,7 @@ class DocumentStore(CompactColumns):
             total += claims.size
         return wrong, total
 
-    def _claim_chunks(self, ids: np.ndarray):
+    def _claim_chunks(self, ids: np.ndarray) -> Iterator[np.ndarray]:
         for a in range(0, len(ids), STAT_CHUNK):
             yield self.claim_rows(ids[a : a + STAT_CHUNK])[1]
 
@@ -575,7 +589,7 @@ class DocumentStore(CompactColumns):
         roots[where] = self._reposts.originals.view[pos]
         return roots
 
-    def to_frame(self):
+    def to_frame(self) -> pd.DataFrame:
         """Fixed-width columns as a pandas DataFrame (one row per document)."""
         import pandas as pd
 

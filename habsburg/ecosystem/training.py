@@ -7,6 +7,7 @@ claim counts, style vectors) plus the document ids it used and provenance figure
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -17,6 +18,11 @@ from habsburg.ecosystem.registry import ErrorRegistry
 from habsburg.ecosystem.store import HUMAN, MODEL, DocumentStore
 from habsburg.ecosystem.world import World
 from habsburg.scenarios.schema import DataPolicy
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    import numpy.typing as npt
 
 
 @dataclass
@@ -59,7 +65,9 @@ def _position_bits(n: int) -> int:
     return max(int(n - 1).bit_length(), 1)
 
 
-def _packed_pairs(n: int, shift: int, keys_of, lo: int = 0) -> np.ndarray:
+def _packed_pairs(
+    n: int, shift: int, keys_of: Callable[[int, int], np.ndarray], lo: int = 0
+) -> np.ndarray:
     """``pairs[i] = (key_i - lo) << shift | i`` (int64), filled a chunk at a time from
     ``keys_of(a, b)``, the keys of positions ``a .. b - 1``."""
     pairs = np.empty(n, dtype=np.int64)
@@ -193,7 +201,7 @@ class FirstCopies:
 
 
 def dedup_histories(
-    store: DocumentStore, histories: list[tuple[list[GapList], FirstCopies]], dtype
+    store: DocumentStore, histories: list[tuple[list[GapList], FirstCopies]], dtype: npt.DTypeLike
 ) -> np.ndarray:
     """``dedup_roots(store, concatenate(every crawl of every history))`` in ``dtype``, from the
     histories' :class:`FirstCopies` (each up to date with its crawls).

@@ -82,7 +82,9 @@ class _OrderTable:
         hit = (self.ctx_keys[i] == ctx) if found else np.zeros(ctx.shape, bool)
         return np.where(hit, i, self.ctx_keys.size), hit
 
-    def context_stats(self, ctx: np.ndarray):
+    def context_stats(
+        self, ctx: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(row, found, c(h·), N1+(h·)) per context key; unseen contexts get (empty row, False,
         1, 0), which makes the interpolation formula return the lower order unchanged."""
         row, hit = self.find_context(ctx)

@@ -11,15 +11,20 @@ Arrays grow by doubling; there are no per-document Python objects.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import scipy.sparse as sp
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
 
 HUMAN = -1
 KIND_HUMAN, KIND_MODEL = 0, 1
 
 
 class _Grow:
-    def __init__(self, dtype, width: int | None = None) -> None:
+    def __init__(self, dtype: npt.DTypeLike, width: int | None = None) -> None:
         shape = (64,) if width is None else (64, width)
         self.data = np.zeros(shape, dtype=dtype)
         self.n = 0

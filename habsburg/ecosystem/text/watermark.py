@@ -13,10 +13,14 @@ keeps the null exactly binomial on text with repeated phrases.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from habsburg.ecosystem.text.corpus import BOS, EOS
+
+if TYPE_CHECKING:
+    from habsburg.ecosystem.text.ngram import NgramLearner
 
 _M64 = np.uint64(0xFFFFFFFFFFFFFFFF)
 
@@ -59,7 +63,9 @@ class TokenWatermark:
         self._units = cand[np.gcd(cand, self.vocab_size) == 1]
         self.n_green = int(np.floor(self.gamma * self.vocab_size))
 
-    def _affine(self, prev: np.ndarray, key: np.ndarray | int | None = None):
+    def _affine(
+        self, prev: np.ndarray, key: np.ndarray | int | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         k = np.asarray(self.key if key is None else key, dtype=np.uint64)
         with np.errstate(over="ignore"):
             h = splitmix64(splitmix64(k) ^ (np.asarray(prev, dtype=np.uint64) * np.uint64(0x9E37)))
@@ -67,7 +73,9 @@ class TokenWatermark:
         b = (splitmix64(h) % np.uint64(self.vocab_size)).astype(np.int64)
         return a, b
 
-    def green(self, prev: np.ndarray, tokens: np.ndarray, key=None) -> np.ndarray:
+    def green(
+        self, prev: np.ndarray, tokens: np.ndarray, key: np.ndarray | int | None = None
+    ) -> np.ndarray:
         """Whether each token is green given its preceding token (elementwise; ``key`` may be an
         array broadcast against the tokens, e.g. one key per document)."""
         a, b = self._affine(prev, key)
@@ -80,7 +88,12 @@ class TokenWatermark:
         return (a[:, None] * ids[None, :] + b[:, None]) % self.vocab_size < self.n_green
 
     def detect(
-        self, tokens: np.ndarray, offsets: np.ndarray, *, key=None, ignore_repeated: bool = True
+        self,
+        tokens: np.ndarray,
+        offsets: np.ndarray,
+        *,
+        key: np.ndarray | int | None = None,
+        ignore_repeated: bool = True,
     ) -> dict[str, np.ndarray]:
         """z-score, green count and scored-token count per document (flat tokens + offsets).
 
@@ -112,7 +125,7 @@ def paraphrase(
     rng: np.random.Generator,
     *,
     replacement_probs: np.ndarray | None = None,
-    paraphraser=None,
+    paraphraser: NgramLearner | None = None,
     offsets: np.ndarray | None = None,
     mode: str = "random",
     span_length: int = 8,
@@ -167,7 +180,14 @@ def paraphrase(
     return out, edited
 
 
-def _redraw(paraphraser, current, original, positions, doc_start, rng) -> np.ndarray:
+def _redraw(
+    paraphraser: NgramLearner,
+    current: np.ndarray,
+    original: np.ndarray,
+    positions: np.ndarray,
+    doc_start: np.ndarray,
+    rng: np.random.Generator,
+) -> np.ndarray:
     """New words at ``positions`` from the paraphraser given the current preceding words."""
     h = paraphraser.order - 1
     ctx = np.full((positions.size, max(h, 0)), BOS, dtype=np.int64)
