@@ -6,8 +6,13 @@ import argparse
 import shlex
 import textwrap
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from habsburg.scenarios.errors import UserError
+
+if TYPE_CHECKING:
+    from habsburg.experiments.sweep.plan import SweepPlan
+    from habsburg.scenarios.schema import Scenario
 
 
 def add_scenario_argument(p: argparse.ArgumentParser) -> None:
@@ -125,7 +130,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def posterior_band_plan(args: argparse.Namespace, scenario):
+def posterior_band_plan(args: argparse.Namespace, scenario: Scenario) -> SweepPlan | None:
     """The posterior draws ``--posterior`` asks for, checked (directory, posterior, settings,
     --draws, --workers) before any run; ``None`` without ``--posterior``."""
     from habsburg.experiments.bands import draw_settings, posterior_plan
@@ -141,7 +146,7 @@ def posterior_band_plan(args: argparse.Namespace, scenario):
     return posterior_plan(scenario, settings, seed=seed, steps=args.steps)
 
 
-def write_bands(args: argparse.Namespace, plan, out: Path) -> None:
+def write_bands(args: argparse.Namespace, plan: SweepPlan, out: Path) -> None:
     """Run the posterior draws and add their band (``bands.parquet``) to the run directory."""
     from habsburg.experiments.bands import BANDS_TABLE, band_table, run_posterior_draws
     from habsburg.experiments.files import save_outputs

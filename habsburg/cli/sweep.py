@@ -10,9 +10,13 @@ import argparse
 import atexit
 import importlib.util
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from habsburg.experiments.files import add_to_manifest
 from habsburg.scenarios.errors import Interrupted
+
+if TYPE_CHECKING:
+    from habsburg.experiments.sweep.plan import SweepPlan
 
 
 def add_cluster_flags(p: argparse.ArgumentParser, default: str) -> None:
@@ -107,7 +111,7 @@ def _run_options(args: argparse.Namespace) -> dict:
     }
 
 
-def check_plan_limits(plan, args: argparse.Namespace) -> None:
+def check_plan_limits(plan: SweepPlan, args: argparse.Namespace) -> None:
     """Refuse, before any run, a plan whose largest point would not fit in memory with as many
     runs at once as the executor runs (``--force`` to try anyway)."""
     from habsburg.experiments.limits import check_limits

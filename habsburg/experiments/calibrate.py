@@ -21,7 +21,7 @@ import json
 import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -54,6 +54,12 @@ from habsburg.experiments.sweep.executors import check_executor_options, close_c
 from habsburg.scenarios.measurements import MEASUREMENTS
 from habsburg.scenarios.schema import Scenario
 
+if TYPE_CHECKING:
+    from types import ModuleType
+
+    from distributed import Client
+    from pyabc import Distribution, History
+
 #: pyabc's SQLite history (internal: resume state, kept beside the results)
 DB_NAME = ".habsburg-abc.db"
 #: fingerprint of the spec the history belongs to
@@ -71,7 +77,7 @@ class CalibrationResult:
     files: list[str]
 
 
-def require_pyabc():
+def require_pyabc() -> ModuleType:
     try:
         import pyabc
     except ImportError:
@@ -100,7 +106,7 @@ def fingerprint(spec: CalibrationSpec) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def _prior(pyabc, spec: CalibrationSpec):
+def _prior(pyabc: ModuleType, spec: CalibrationSpec) -> Distribution:
     rvs = {}
     for p in spec.priors:
         if p.law == "loguniform":
@@ -117,7 +123,7 @@ def _progress_logging(on: bool) -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
-def diagnostics(history) -> pd.DataFrame:
+def diagnostics(history: History) -> pd.DataFrame:
     """Per generation: threshold, simulations, accepted particles, acceptance rate, ESS."""
     pops = history.get_all_populations()
     rows = []
@@ -222,7 +228,12 @@ def calibrate(
     return _write(spec, out, posterior, diagnostics(history), bands)
 
 
-def _predictive(posterior, simulator, spec, client) -> list[tuple[dict, pd.DataFrame]]:
+def _predictive(
+    posterior: pd.DataFrame,
+    simulator: Simulator,
+    spec: CalibrationSpec,
+    client: Client | None,
+) -> list[tuple[dict, pd.DataFrame]]:
     n = spec.abc.predictive_runs
     if n == 0:
         return []
@@ -236,7 +247,13 @@ def _predictive(posterior, simulator, spec, client) -> list[tuple[dict, pd.DataF
     return list(zip(draws, client.gather(futures), strict=True))
 
 
-def _write(spec, out, posterior, diag, bands) -> CalibrationResult:
+def _write(
+    spec: CalibrationSpec,
+    out: Path,
+    posterior: pd.DataFrame,
+    diag: pd.DataFrame,
+    bands: list[tuple[dict, pd.DataFrame]],
+) -> CalibrationResult:
     summary = posterior_summary(posterior, spec.priors)
     point = settings_of(
         spec.priors, dict(zip(summary["parameter"], summary["median"], strict=True))

@@ -19,7 +19,7 @@ import inspect
 import math
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -32,13 +32,21 @@ from habsburg.scenarios.library import load_scenario
 from habsburg.scenarios.parameters import BOOLEAN, INTEGER, REAL, parameter
 from habsburg.scenarios.schema import Scenario, ScenarioError
 
+if TYPE_CHECKING:
+    from types import ModuleType
+
+    from ema_workbench import Model, ReplicatorModel
+    from ema_workbench.analysis.prim import PrimBox
+    from ema_workbench.em_framework.model import AbstractModel
+    from ema_workbench.em_framework.parameters import Parameter as EMAParameter
+
 Bounds = tuple[float, float] | list[Any] | None
 #: the EMA Workbench class of a numeric kind; a boolean is a ``BooleanParameter``, everything
 #: else (choices, months, names) a ``CategoricalParameter`` over listed or declared values
 EMA_NUMERIC = {REAL: "RealParameter", INTEGER: "IntegerParameter"}
 
 
-def _ema():
+def _ema() -> ModuleType:
     try:
         import ema_workbench
     except ImportError:
@@ -54,7 +62,7 @@ def variable_name(path: str) -> str:
     return re.sub(r"\W", "_", path.replace("*", "all"))
 
 
-def ema_parameter(base: Scenario, path: str, bounds: Bounds = None):
+def ema_parameter(base: Scenario, path: str, bounds: Bounds = None) -> EMAParameter:
     """The EMA parameter of a setting path: ``bounds`` (``(low, high)`` or a list of
     categories) or else the declared range or choices of its typed parameter."""
     ema = _ema()
@@ -111,7 +119,7 @@ def ema_model(
     steps: int | None = None,
     replications: int | None = None,
     name: str = "habsburg",
-):
+) -> Model | ReplicatorModel:
     """An EMA Workbench model of ``scenario`` (a Scenario, library name or file).
 
     ``uncertainties`` and ``levers`` map setting paths to ``(low, high)``, a list of categories,
@@ -124,7 +132,7 @@ def ema_model(
     check_steps(base, steps)
     outcomes = check_outcomes(outcomes, "EMA outcomes")
 
-    def as_mapping(items) -> dict[str, Bounds]:
+    def as_mapping(items: Mapping[str, Bounds] | Sequence[str]) -> dict[str, Bounds]:
         return dict(items) if isinstance(items, Mapping) else dict.fromkeys(items)
 
     unc, lev = as_mapping(uncertainties), as_mapping(levers)
@@ -175,13 +183,15 @@ def seeded_sampling(seed: int) -> dict[str, Any]:
     return {}
 
 
-def parameter_frame(experiments: pd.DataFrame, model) -> pd.DataFrame:
+def parameter_frame(experiments: pd.DataFrame, model: AbstractModel) -> pd.DataFrame:
     """The uncertainty and lever columns of EMA's experiments table (what PRIM reads)."""
     names = [p.name for p in [*model.uncertainties, *model.levers]]
     return experiments[names].copy()
 
 
-def find_box(x: pd.DataFrame, y: np.ndarray, *, threshold: float = 0.8, **kwargs: Any):
+def find_box(
+    x: pd.DataFrame, y: np.ndarray, *, threshold: float = 0.8, **kwargs: Any
+) -> PrimBox | None:
     """PRIM scenario discovery (Friedman & Fisher 1999): a box of ``x`` dense in the cases of
     interest ``y`` (booleans). Works with ema-workbench 2.5 (which takes ``threshold``) and 3.x
     (which does not)."""

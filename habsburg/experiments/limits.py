@@ -18,6 +18,7 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -25,6 +26,9 @@ from habsburg.ecosystem.columns import ColumnTypes, expected_documents
 from habsburg.ecosystem.store import DocumentStore
 from habsburg.scenarios.errors import LimitError, ScenarioError
 from habsburg.scenarios.schema import Scenario
+
+if TYPE_CHECKING:
+    from habsburg.scenarios.sections import AdoptionCurve
 
 #: headroom over the store for retrain peaks, crawl arrays and the final tables (measured at
 #: ``scaled(baseline, 10)``: peak 1.3x the store, 2.31 GB for 1.76 GB, with the interpreter)
@@ -71,7 +75,7 @@ def store_bytes_per_document(scenario: Scenario, repost_share: float | None = No
     return fixed + ragged + repost_share * repost
 
 
-def _curve_total(scenario: Scenario, curve, steps: int) -> float:
+def _curve_total(scenario: Scenario, curve: AdoptionCurve, steps: int) -> float:
     """Sum over ``steps`` months of a logistic adoption curve (the same formula the agents use:
     ``ceiling / (1 + exp(-rate·(months since start − midpoint)))``, zero before ``start``)."""
     months = np.arange(steps) - scenario.month_to_step(curve.start)

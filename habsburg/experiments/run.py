@@ -8,7 +8,7 @@ import platform
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -145,7 +145,7 @@ def check_store_dir(
 
 
 @contextlib.contextmanager
-def store_scratch(store_dir: str | Path | None):
+def store_scratch(store_dir: str | Path | None) -> Iterator[Path | None]:
     """A new private directory inside ``store_dir`` for the store's column files (yielded), removed
     with everything in it when the run ends, however it ends; nothing else in ``store_dir`` is
     touched. Yields None when ``store_dir`` is None (the store stays in memory)."""

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -47,6 +47,9 @@ from habsburg.experiments.sweep import (
 )
 from habsburg.experiments.sweep.spec import SENSITIVITY_METHODS as METHODS
 from habsburg.scenarios.errors import ScenarioError
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 COLUMNS = {
     "sobol": ["S1", "S1_conf", "ST", "ST_conf"],
@@ -217,7 +220,7 @@ def run_sensitivity(
     spec: SweepSpec,
     out: str | Path,
     *,
-    client=None,
+    client: Client | None = None,
     scheduler: str | None = None,
     workers: int | None = None,
     serial: bool = False,

@@ -7,9 +7,9 @@ import ctypes
 import ctypes.util
 import functools
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -17,6 +17,9 @@ import pandas as pd
 from habsburg.agents.generative import GenerativeModel
 from habsburg.agents.scraper import Scraper
 from habsburg.ecosystem.store import DOCUMENT_COLUMNS, KIND_NAMES
+
+if TYPE_CHECKING:
+    from pyarrow import RecordBatch
 
 #: the per-agent-type DataCollector tables, by file stem
 AGENT_TABLES = {"models": GenerativeModel, "scrapers": Scraper}
@@ -144,7 +147,9 @@ def error_claim_rows(store: Any) -> tuple[np.ndarray, np.ndarray]:
     return claims, store.claim_owners(claims)
 
 
-def error_claim_chunks(store: Any, size: int, block: int = 1 << 20):
+def error_claim_chunks(
+    store: Any, size: int, block: int = 1 << 20
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """:func:`error_claim_rows` ``size`` wrong claims at a time (the last chunk shorter; one
     empty chunk if there are none), scanning the claims a ``block`` at a time: no array the
     length of every claim or every wrong claim. The documents of a block's wrong claims are
@@ -336,7 +341,7 @@ def _dictionary_columns(frame: pd.DataFrame) -> list[str] | bool:
     return [name for name in frame.columns if name not in plain] if plain else True
 
 
-def _arrow_batch(columns: dict[str, np.ndarray]):
+def _arrow_batch(columns: dict[str, np.ndarray]) -> RecordBatch:
     import pyarrow as pa
 
     arrays = {}

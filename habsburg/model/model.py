@@ -102,7 +102,7 @@ def resolve_scenario(
 _BLAS: ThreadpoolController | None = None
 
 
-def one_blas_thread():
+def one_blas_thread() -> contextlib.AbstractContextManager[object]:
     """A context in which BLAS (numpy's matrix products) runs on one thread, restored after.
 
     The model's matrix products are small (n style draws × d by d × d, d × n by n × d): OpenBLAS

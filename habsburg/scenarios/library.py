@@ -5,11 +5,15 @@ from __future__ import annotations
 import copy
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from habsburg.scenarios.schema import Scenario, ScenarioError, _close, load_file, load_text
 
+if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable
 
-def _library_dir():
+
+def _library_dir() -> Traversable:
     return resources.files("habsburg.scenarios") / "library"
 
 

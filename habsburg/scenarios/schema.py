@@ -17,7 +17,7 @@ import re
 import tomllib
 import typing
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from habsburg.scenarios.declare import DATE_RE, MONTH_FIELDS, param, parse_month  # noqa: F401
 from habsburg.scenarios.errors import ScenarioError
@@ -46,15 +46,20 @@ from habsburg.scenarios.sections import (  # noqa: F401  (the sections, re-expor
     WorldConfig,
 )
 
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+
+    _T = typing.TypeVar("_T")
+
 
 # --------------------------------------------------------------------------------------------
 # Loading and validation
 # --------------------------------------------------------------------------------------------
-def _hints(cls) -> dict[str, Any]:
+def _hints(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls)
 
 
-def _close(key: str, options) -> str:
+def _close(key: str, options: Iterable[str]) -> str:
     match = difflib.get_close_matches(key, list(options), n=1)
     return f" (did you mean {match[0]!r}?)" if match else ""
 
@@ -98,7 +103,7 @@ def _check_value(f: dataclasses.Field, hint: Any, value: Any, where: str) -> Any
     return value
 
 
-def build(cls, data: dict[str, Any], where: str):
+def build(cls: type[_T], data: dict[str, Any], where: str) -> _T:
     """Build dataclass ``cls`` from a mapping, checking keys, types and ranges."""
     if not isinstance(data, dict):
         raise ScenarioError(f"{where}: expected a table, got {data!r}")
@@ -127,7 +132,9 @@ def build(cls, data: dict[str, Any], where: str):
 
 
 def _validate_references(sc: Scenario, where: str) -> None:
-    def names(items, kind):
+    def names(
+        items: Sequence[LabConfig | ModelConfig | ScraperConfig | FarmConfig], kind: str
+    ) -> set[str]:
         seen = set()
         for item in items:
             if item.name in seen:

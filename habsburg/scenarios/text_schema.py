@@ -14,14 +14,19 @@ import typing
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from habsburg.scenarios.errors import ScenarioError, UserError
+
+if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable
 
 POLICIES = ("replace", "accumulate", "reservoir", "distillation")
 
 
-def _r(low: float | None = None, high: float | None = None, choices: tuple = (), doc: str = ""):
+def _r(
+    low: float | None = None, high: float | None = None, choices: tuple = (), doc: str = ""
+) -> dict[str, Any]:
     return {"low": low, "high": high, "choices": choices, "doc": doc}
 
 
@@ -172,7 +177,7 @@ def text_scenario_from_dict(data: dict[str, Any], source: str = "<dict>") -> Tex
     return sc
 
 
-def _library_dir():
+def _library_dir() -> Traversable:
     return resources.files("habsburg.scenarios") / "library" / "text"
 
 

@@ -222,7 +222,7 @@ def prediction_table(
 
 
 def band_frame(
-    draw: int, settings: Mapping[str, Any], metrics: pd.DataFrame, scenario
+    draw: int, settings: Mapping[str, Any], metrics: pd.DataFrame, scenario: Scenario
 ) -> pd.DataFrame:
     """One posterior-predictive run as long rows (draw, step, month, the band series)."""
     cols = [c for c in BAND_SERIES if c in metrics]

@@ -185,7 +185,9 @@ def _priors(decl: SpecDeclaration, sc: Scenario, where: str) -> tuple[Prior, ...
     return tuple(out)
 
 
-def spec_from_dict(data: dict[str, Any], source: str = "<spec>", base: Path | None = None):
+def spec_from_dict(
+    data: dict[str, Any], source: str = "<spec>", base: Path | None = None
+) -> CalibrationSpec:
     """Validate a spec mapping (``base``: directory scenario files are relative to)."""
     try:
         decl = build(SpecDeclaration, data, "")

@@ -20,7 +20,7 @@ import time
 import traceback
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pandas as pd
 
@@ -30,6 +30,11 @@ from habsburg.experiments.run import simulate
 from habsburg.experiments.sweep.plan import RunTask, SweepPlan
 from habsburg.experiments.sweep.spec import SweepError
 from habsburg.scenarios.schema import Scenario, set_setting
+
+if TYPE_CHECKING:
+    from types import ModuleType
+
+    from distributed import Client
 
 SCHEDULER_RE = re.compile(r"^(tcp|tls|ws|wss|ucx|inproc)://[^\s/:]+(:\d+)?/?$")
 #: Dask settings of the local cluster a sweep starts. Runs are long CPU-bound tasks (seconds), so
@@ -159,7 +164,7 @@ def check_dask_installed() -> None:
         )
 
 
-def require_dask():
+def require_dask() -> ModuleType:
     try:
         import distributed
     except ImportError:
@@ -196,7 +201,9 @@ def default_workers() -> int:
         return os.cpu_count() or 1
 
 
-def connect(scheduler: str | None = None, workers: int | None = None, timeout: float = 10.0):
+def connect(
+    scheduler: str | None = None, workers: int | None = None, timeout: float = 10.0
+) -> Client:
     """A ``distributed.Client``: to the scheduler at ``scheduler``, or to a new in-process
     LocalCluster of ``workers`` single-threaded worker processes: scheduler, workers and
     dashboard listen on 127.0.0.1 only (the dashboard on a free port, so two sweeps at once do

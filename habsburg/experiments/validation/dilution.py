@@ -21,6 +21,7 @@ All rows are evidence: nothing in the scheme was fitted to them.
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy import stats
@@ -28,6 +29,9 @@ from scipy import stats
 from habsburg.ecosystem.edits import RANDOM, EditProcess, combine_fractions
 from habsburg.experiments.validation.closedforms import baseline_scheme
 from habsburg.experiments.validation.framework import Check, Estimate, Tolerance
+
+if TYPE_CHECKING:
+    from habsburg.ecosystem.watermark import WatermarkScheme
 
 T = 200
 SPAN_LENGTH = 4.0
@@ -59,7 +63,9 @@ def experiment_v6(quick: bool, rng: np.random.Generator, progress: bool) -> dict
     tokens = np.full(n, T)
     out: dict[str, Estimate] = {}
 
-    def excess(scheme, eps=0.0, edits=RANDOM):
+    def excess(
+        scheme: WatermarkScheme, eps: float = 0.0, edits: EditProcess = RANDOM
+    ) -> np.ndarray:
         green = scheme.draw_green_counts(tokens, tokens, rng, paraphrase=eps, edits=edits)
         return green - scheme.gamma * T
 
