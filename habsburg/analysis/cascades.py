@@ -15,10 +15,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import networkx as nx
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
 #: wrong values humans started, as opposed to models (directly, through an assistant or a farm)
 HUMAN_ORIGIN = "human"
@@ -53,7 +57,9 @@ def _name(names: Sequence[str], ids: np.ndarray, fallback: str) -> np.ndarray:
     return out
 
 
-def actor_labels(kind, producer, model, names: ActorNames | None = None) -> np.ndarray:
+def actor_labels(
+    kind: ArrayLike, producer: ArrayLike, model: ArrayLike, names: ActorNames | None = None
+) -> np.ndarray:
     """Label of the actor behind each document (or origin): ``author 12``, ``model nw-chat``,
     ``farm clickmill``, ``aggregator openweb``. ``kind`` holds kind names (human, hybrid, model,
     farm, repost)."""

@@ -120,7 +120,7 @@ def js_over_time(
 
 def _pairwise_by_step(
     keys: pd.DataFrame,
-    steps,
+    steps: np.ndarray | list[int],
     distance: Callable[[int, int], tuple[float, ...]],
     columns: list[str],
 ) -> pd.DataFrame:

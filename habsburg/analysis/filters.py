@@ -11,15 +11,22 @@ thresholds from the recorded z-scores of crawled documents (``z_samples``). The 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 
 from habsburg.ecosystem.rates import false_positive_rate, precision_recall, safe_rate
 
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
 COUNTS = ["sampled", "kept", "tp", "fp", "fn", "tn", "human_lost", "dedup_removed"]
 
 
-def rates(tp, fp, fn, tn) -> dict[str, float | np.ndarray]:
+def rates(
+    tp: ArrayLike, fp: ArrayLike, fn: ArrayLike, tn: ArrayLike
+) -> dict[str, float | np.ndarray]:
     """Precision tp/(tp+fp), recall tp/(tp+fn), false-positive rate fp/(fp+tn) (NaN when the
     denominator is 0)."""
     precision, recall = precision_recall(tp, fp, fn)

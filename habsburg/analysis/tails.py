@@ -9,16 +9,21 @@ mostly human web), generation 1, and generations 2+ (trained on a web full of mo
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 
 from habsburg.analysis.convergence import HUMAN, generation_vectors
 from habsburg.ecosystem.metrics import QUALITY_METRICS
 
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
 PHASES = ("generation 0", "generation 1", "generation 2+")
 
 
-def phase(generation) -> np.ndarray:
+def phase(generation: ArrayLike) -> np.ndarray:
     """``generation 0`` / ``generation 1`` / ``generation 2+`` for each generation number."""
     g = np.asarray(generation)
     return np.array(PHASES, dtype=object)[np.clip(g, 0, 2)]

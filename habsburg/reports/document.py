@@ -8,6 +8,7 @@ import html
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeGuard
 
 import pandas as pd
 
@@ -17,44 +18,44 @@ from habsburg.experiments.files import atomic_write_text
 FIGURES = "figures"
 
 
-def _ok(x) -> bool:
+def _ok(x: float | None) -> TypeGuard[float]:
     """A number to show (not None, not NaN)."""
     return x is not None and not (isinstance(x, float) and math.isnan(x))
 
 
-def pct(x, digits: int = 1) -> str:
+def pct(x: float | None, digits: int = 1) -> str:
     """A share as a percentage."""
     return f"{100 * x:.{digits}f}%" if _ok(x) else "n/a"
 
 
-def num(x, digits: int = 3) -> str:
+def num(x: float | None, digits: int = 3) -> str:
     """A number with a fixed number of decimals."""
     return f"{x:.{digits}f}" if _ok(x) else "n/a"
 
 
-def ratio(x) -> str:
+def ratio(x: float | None) -> str:
     """A ratio: two decimals, or thousands separators once it is large."""
     if not _ok(x):
         return "n/a"
     return f"{x:,.0f}" if abs(x) >= 100 else f"{x:.2f}"
 
 
-def count(x) -> str:
+def count(x: float | None) -> str:
     """A count, rounded, with thousands separators."""
     return f"{round(x):,}" if _ok(x) else "n/a"
 
 
-def signed_pp(x) -> str:
+def signed_pp(x: float | None) -> str:
     """A difference of shares in percentage points, with its sign."""
     return f"{100 * x:+.2f} percentage points" if _ok(x) else "n/a"
 
 
-def signed_nats(x) -> str:
+def signed_nats(x: float | None) -> str:
     """A difference in nats, with its sign."""
     return f"{x:+.4f} nats" if _ok(x) else "n/a"
 
 
-def sig(x) -> str:
+def sig(x: float | None) -> str:
     """Four significant digits (NaN as n/a)."""
     return f"{x:.4g}" if _ok(x) else "n/a"
 

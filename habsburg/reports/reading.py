@@ -4,11 +4,16 @@ summary table, both written from the key figures of
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pandas as pd
 
 from habsburg.analysis import tails
 from habsburg.reports.document import count, num, pct, ratio, signed_nats, signed_pp
 from habsburg.scenarios.targets import WEB_STUDY, WEB_STUDY_NAME
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 
 def reading(k: dict) -> list[str]:
@@ -130,7 +135,7 @@ def _filters_reading(f: dict) -> list[str]:
     if "counterfactual" in f:
         cf = f["counterfactual"].set_index("outcome")
 
-        def eff(name, fmt):
+        def eff(name: str, fmt: Callable[[float | None], str]) -> str:
             return fmt(cf.at[name, "effect"]) if name in cf.index else "n/a"
 
         out.append(

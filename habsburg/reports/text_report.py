@@ -42,7 +42,7 @@ def read_text_tables(run_dir: str | Path) -> dict[str, pd.DataFrame]:
 def markdown_table(df: pd.DataFrame, digits: int = 3) -> str:
     """A DataFrame as a GitHub-flavoured Markdown table (numbers rounded)."""
 
-    def cell(x) -> str:
+    def cell(x: object) -> str:
         if isinstance(x, float | np.floating):
             return (
                 ""

@@ -72,7 +72,7 @@ def pending(params: dict[str, Any], model: EcosystemModel) -> set[str]:
     return out
 
 
-def Changed(show: bool):
+def Changed(show: bool) -> None:
     if show:
         solara.HTML(
             tag="div", unsafe_innerHTML="changed: press Reset", classes=["habsburg-changed"]
@@ -80,7 +80,9 @@ def Changed(show: bool):
 
 
 @solara.component
-def Sidebar(model: solara.Reactive[EcosystemModel], params: solara.Reactive[dict], authors: int):
+def Sidebar(
+    model: solara.Reactive[EcosystemModel], params: solara.Reactive[dict], authors: int
+) -> None:
     """Mesa's controller, then the scenario picker, seed and levers, then what the scenario is."""
     choice, set_choice = solara.use_state(scenario_from_env()[0])
     files, set_files = solara.use_state([] if choice in list_scenarios() else [choice])
@@ -184,7 +186,7 @@ def Sidebar(model: solara.Reactive[EcosystemModel], params: solara.Reactive[dict
 
 
 @solara.component
-def Page():
+def Page() -> None:
     choice, authors = scenario_from_env()
     first = solara.use_memo(lambda: model_kwargs(pick(choice, authors)), [])
     params = solara.use_reactive(first)

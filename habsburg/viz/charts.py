@@ -12,7 +12,7 @@ functions here add the markers (:func:`time_axis`) or draw what Mesa's component
 from __future__ import annotations
 
 import functools
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import altair as alt
 import pandas as pd
@@ -20,6 +20,9 @@ import pandas as pd
 from habsburg.scenarios.targets import WEB_STUDY, WEB_STUDY_PLATEAU, WEB_STUDY_PLATEAU_FROM
 from habsburg.viz.scenario import LEVER_BY_PATH
 from habsburg.viz.snapshot import Snapshot
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 #: every chart fills its panel (whose CSS height is a share of the window, see
 #: habsburg.viz.layout); Vega draws the SVG at that size
@@ -200,7 +203,9 @@ def empty_note(snap: Snapshot, text: str = "no data yet — press Step") -> alt.
 
 
 # --- model-level series: post-processing of Mesa's plot component --------------------------------
-def synthetic_share_post(snap: Snapshot, title: str = "synthetic share"):
+def synthetic_share_post(
+    snap: Snapshot, title: str = "synthetic share"
+) -> Callable[[alt.Chart], alt.LayerChart]:
     """Mesa's plot of the synthetic shares plus the web study's points and plateau."""
 
     def post(chart: alt.Chart) -> alt.LayerChart:
@@ -260,7 +265,7 @@ def synthetic_share_post(snap: Snapshot, title: str = "synthetic share"):
     return post
 
 
-def share_post(snap: Snapshot, title: str):
+def share_post(snap: Snapshot, title: str) -> Callable[[alt.Chart], alt.LayerChart]:
     """Mesa's plot of 0–1 series (shares, precision, recall) on the month axis."""
 
     def post(chart: alt.Chart) -> alt.LayerChart:
@@ -270,7 +275,9 @@ def share_post(snap: Snapshot, title: str):
     return post
 
 
-def value_post(snap: Snapshot, title: str, count: bool = False):
+def value_post(
+    snap: Snapshot, title: str, count: bool = False
+) -> Callable[[alt.Chart], alt.LayerChart]:
     """Mesa's plot of unbounded series on the month axis; ``count``: integer ticks."""
 
     def post(chart: alt.Chart) -> alt.LayerChart:

@@ -28,7 +28,7 @@ log = logging.getLogger("habsburg.viz")
 
 # --- components ---------------------------------------------------------------------------------
 @solara.component
-def Panel(model: EcosystemModel, spec: PanelSpec, steps: int = 0):
+def Panel(model: EcosystemModel, spec: PanelSpec, steps: int = 0) -> solara.Element:
     """One panel: its title over its chart, drawn once per month from the model's snapshot; an
     error becomes a one-line message here (and a log record), never a traceback. ``steps`` (from
     :func:`Live`) makes it redraw when the model steps."""
@@ -58,7 +58,7 @@ def Panel(model: EcosystemModel, spec: PanelSpec, steps: int = 0):
 
 
 @solara.component
-def Live(model: EcosystemModel):
+def Live(model: EcosystemModel) -> solara.Element:
     """The status line over the panels; the one component that listens to Mesa's step counter
     (``update_counter``) and hands the step down, so a month is drawn in one render pass (each
     listener of the counter costs a pass over the whole page)."""
@@ -70,7 +70,7 @@ def Live(model: EcosystemModel):
 
 
 @solara.component
-def PanelPages(model: EcosystemModel, steps: int = 0):
+def PanelPages(model: EcosystemModel, steps: int = 0) -> solara.Element:
     """The panels on tabs; only the open tab is drawn. A tab's panels share the window's height
     and width in a grid (:func:`habsburg.viz.layout.grid_style`), so a row is never left a
     quarter empty and nothing is below the fold (charts are container-sized SVG)."""
@@ -84,7 +84,7 @@ def PanelPages(model: EcosystemModel, steps: int = 0):
 
 
 @solara.component
-def StatusLine(model: EcosystemModel, steps: int = 0):
+def StatusLine(model: EcosystemModel, steps: int = 0) -> solara.Element:
     """Where the run is, its headline numbers, the settings the model has now, and each lever
     an intervention overrode."""
     try:
@@ -148,7 +148,7 @@ def _lever_for(path: str) -> str | None:
 
 
 @solara.component
-def ScenarioInfo(model: EcosystemModel):
+def ScenarioInfo(model: EcosystemModel) -> solara.Element:
     """The running scenario's description and its interventions. Drawn once per model, not per
     month: it sits in the sidebar, and redrawing the sidebar redraws the whole page."""
     text = solara.use_memo(lambda: scenario_html(snapshot(model)), [model])

@@ -46,7 +46,7 @@ module.exports = {
 
 
 @solara.component
-def WidthProbe():
+def WidthProbe() -> solara.Element:
     """Puts :class:`WindowWidth` on the page and copies what it reports into ``window_width``."""
     return WindowWidth.element(width=window_width.value, on_width=window_width.set)
 
@@ -57,7 +57,7 @@ def sidebar_open(width: int) -> bool:
 
 
 @solara.component
-def Layout(children: list | None = None):
+def Layout(children: list | None = None) -> solara.Element:
     """Solara's app layout with the sidebar closed on narrow windows."""
     return solara.AppLayout(children=children or [], sidebar_open=sidebar_open(window_width.value))
 

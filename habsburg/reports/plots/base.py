@@ -8,6 +8,7 @@ run command, in tests and in parallel workers).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import matplotlib as mpl
 import pandas as pd
@@ -15,6 +16,12 @@ from matplotlib.figure import Figure
 
 from habsburg.analysis.convergence import HUMAN
 from habsburg.experiments.files import atomic_write
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    import numpy as np
+    from matplotlib.axes import Axes
 
 DPI = 110
 HUMAN_COLOR = "black"
@@ -27,7 +34,7 @@ def save(fig: Figure, path: Path) -> Path:
     return atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=DPI, format="png"))
 
 
-def model_colors(names) -> dict[str, tuple]:
+def model_colors(names: Iterable[str]) -> dict[str, tuple]:
     """A fixed colour per model name (sorted order, tab10/tab20), the same in every figure."""
     names = sorted({str(n) for n in names if str(n) != HUMAN})
     cmap = mpl.colormaps["tab10" if len(names) <= 10 else "tab20"]
@@ -36,7 +43,7 @@ def model_colors(names) -> dict[str, tuple]:
     return colors
 
 
-def months(labels) -> pd.DatetimeIndex:
+def months(labels: pd.Series | pd.Index) -> pd.DatetimeIndex:
     """'YYYY-MM' labels as dates (for time axes)."""
     return pd.DatetimeIndex(pd.to_datetime(pd.Series(labels).astype(str), format="%Y-%m"))
 
@@ -44,7 +51,7 @@ def months(labels) -> pd.DatetimeIndex:
 def grid(
     rows: int = 1,
     cols: int = 1,
-    size=(8.0, 4.2),
+    size: tuple[float, float] = (8.0, 4.2),
     *,
     left: float = 0.85,
     right: float = 0.25,
@@ -52,8 +59,8 @@ def grid(
     top: float = 0.45,
     hspace: float = 0.3,
     wspace: float = 0.3,
-    **kw,
-):
+    **kw: Any,
+) -> tuple[Figure, np.ndarray]:
     """A figure with a grid of axes and fixed margins (in inches). Fixed margins instead of a
     layout engine: constrained layout measures every tick label twice and took more than half
     of a report's drawing time."""
@@ -71,18 +78,20 @@ def grid(
     return fig, axes
 
 
-def room_for_legend(ax, ncols: int) -> None:
+def room_for_legend(ax: Axes, ncols: int) -> None:
     """Legend in one row at the top, with the y range raised so it covers no line."""
     low, high = ax.get_ylim()
     ax.set_ylim(min(low, 0.0), high + 0.3 * (high - min(low, 0.0)))
     ax.legend(fontsize=8, loc="upper left", ncols=ncols)
 
 
-def percent_axis(ax) -> None:
+def percent_axis(ax: Axes) -> None:
     ax.yaxis.set_major_formatter(mpl.ticker.PercentFormatter(1.0, decimals=0))
 
 
-def posterior_band(ax, bands: pd.DataFrame | None, metric: str, color: str, label: str) -> bool:
+def posterior_band(
+    ax: Axes, bands: pd.DataFrame | None, metric: str, color: str, label: str
+) -> bool:
     """Shade the 5–95% posterior band of ``metric`` (rows of a run's ``bands`` table: month,
     metric, q05, q50, q95, draws); False when the table has no rows for it."""
     if bands is None or not len(bands):

@@ -4,12 +4,17 @@ bins: :mod:`habsburg.model.instruments`) against the published measurements
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
 from habsburg.reports.plots.base import grid, months, percent_axis, posterior_band
 from habsburg.scenarios.measurements import MEASUREMENTS, Measurement
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 #: the instruments' time series drawn against their published points
 SERIES = {
@@ -31,7 +36,7 @@ def has_instruments(model_metrics: pd.DataFrame) -> bool:
     return all(k in model_metrics for k in (*SERIES, *AHREFS))
 
 
-def _point(ax, m: Measurement, color: str, x) -> None:
+def _point(ax: Axes, m: Measurement, color: str, x: pd.Timestamp | float) -> None:
     low, high = m.interval
     target = m.calibration_target
     ax.errorbar(
@@ -47,7 +52,7 @@ def _point(ax, m: Measurement, color: str, x) -> None:
     )
 
 
-def _bar_bands(ax, bands: pd.DataFrame | None, month: str | None, pos: np.ndarray) -> None:
+def _bar_bands(ax: Axes, bands: pd.DataFrame | None, month: str | None, pos: np.ndarray) -> None:
     """The 5–95% posterior band of each Ahrefs bin in ``month`` as a vertical interval."""
     if bands is None or not len(bands):
         return
