@@ -27,12 +27,12 @@ from tinyscenario import CALIBRATION_TOY as TOY
 
 from habsburg.experiments.calibrate import calibrate
 from habsburg.experiments.calibration.outputs import scenario_toml
-from habsburg.experiments.calibration.spec import spec_from_dict
+from habsburg.experiments.calibration.spec import CalibrationSpec, spec_from_dict
 from habsburg.experiments.files import atomic_write_json, json_output_problem
 from habsburg.scenarios.schema import from_dict
 
 
-def make_spec(directory: Path, population: int, generations: int):
+def make_spec(directory: Path, population: int, generations: int) -> CalibrationSpec:
     (directory / "toy.toml").write_text(scenario_toml(from_dict(TOY, "toy")))
     data = {
         "scenario": "toy.toml",
@@ -60,7 +60,7 @@ def make_spec(directory: Path, population: int, generations: int):
     return spec_from_dict(data, str(directory / "spec.toml"), directory)
 
 
-def one(spec, serial: bool, workers: int) -> dict:
+def one(spec: CalibrationSpec, serial: bool, workers: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         started = time.perf_counter()
         result = calibrate(

@@ -29,7 +29,15 @@ from habsburg.scenarios import load_scenario
 class Document(mesa.Agent):
     """One published document."""
 
-    def __init__(self, model, author, tokens, concepts, facts, values):
+    def __init__(
+        self,
+        model: NaiveModel,
+        author: int,
+        tokens: int,
+        concepts: np.ndarray,
+        facts: np.ndarray,
+        values: np.ndarray,
+    ) -> None:
         super().__init__(model)
         self.author = author
         self.tokens = tokens
@@ -39,7 +47,7 @@ class Document(mesa.Agent):
 
 
 class Author(mesa.Agent):
-    def __init__(self, model, community: int, rate: float) -> None:
+    def __init__(self, model: NaiveModel, community: int, rate: float) -> None:
         super().__init__(model)
         self.community = community
         self.rate = rate

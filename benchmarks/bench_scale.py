@@ -29,6 +29,7 @@ import os
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from habsburg.experiments.files import atomic_write_json, json_output_problem, writable_directory
@@ -299,7 +300,7 @@ def read_rows(path: Path) -> list[dict] | str:
     return _rows(rows)
 
 
-def _rows(rows) -> list[dict] | str:
+def _rows(rows: object) -> list[dict] | str:
     if not isinstance(rows, list) or not all(
         isinstance(r, dict) and any(k in r for k in ROW_KEYS) for r in rows
     ):
@@ -324,7 +325,7 @@ def summary(rows: list[dict]) -> str:
     lines = ["| measure | goal | " + " | ".join(f"{r['factor']:g}x" for r in runs) + " |"]
     lines.append("|---|---|" + "---|" * len(runs))
 
-    def row(label: str, goal: str, fmt) -> None:
+    def row(label: str, goal: str, fmt: Callable[[dict], str]) -> None:
         cells = []
         for r in runs:
             try:

@@ -30,6 +30,7 @@ from pathlib import Path
 from habsburg.experiments.calibration.outputs import scenario_toml
 from habsburg.experiments.files import atomic_write_json, json_output_problem
 from habsburg.experiments.sweep import (
+    SweepPlan,
     check_output,
     execute_run,
     plan_points,
@@ -83,7 +84,7 @@ SCENARIO = {
 OUTCOMES = ["final_synthetic_share_new", "final_mean_tail_coverage", "synthetic_share_new"]
 
 
-def make_plan(runs: int):
+def make_plan(runs: int) -> SweepPlan:
     """``runs`` runs: 4 seeds × a grid of watermark compliance and demand levels."""
     base = from_dict(SCENARIO, "bench")
     seeds = 4
@@ -120,19 +121,19 @@ def bench_command(spec: Path, out: Path, flags: list[str]) -> float:
     return time.perf_counter() - started
 
 
-def bench_serial(plan, out: Path) -> float:
+def bench_serial(plan: SweepPlan, out: Path) -> float:
     started = time.perf_counter()
     run_sweep(plan, out, serial=True, progress=False)
     return time.perf_counter() - started
 
 
-def bench_dask(plan, out: Path, workers: int) -> float:
+def bench_dask(plan: SweepPlan, out: Path, workers: int) -> float:
     started = time.perf_counter()
     run_sweep(plan, out, workers=workers, progress=False)
     return time.perf_counter() - started
 
 
-def bench_pool(plan, out: Path, workers: int) -> float:
+def bench_pool(plan: SweepPlan, out: Path, workers: int) -> float:
     """The same runs and files through a plain process pool (no scheduler, no retries)."""
     started = time.perf_counter()
     check_output(plan, out, resume=False)

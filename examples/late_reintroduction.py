@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+from typing import TYPE_CHECKING
 
 import matplotlib
 
@@ -36,21 +37,24 @@ from habsburg.experiments.files import prepare_output_dir, save_outputs
 from habsburg.experiments.run import simulate
 from habsburg.scenarios import load_scenario, set_setting
 from habsburg.scenarios.library import scaled
-from habsburg.scenarios.schema import Intervention
+from habsburg.scenarios.schema import Intervention, Scenario
+
+if TYPE_CHECKING:
+    from habsburg.model.model import EcosystemModel
 
 OPEN_WEB = "open web (baseline)"
 #: tail coverage counts as recovered at this fraction of the open web's in the same month
 RECOVERED = 0.95
 
 
-def human_drift(model) -> float:
+def human_drift(model: EcosystemModel) -> float:
     """JS divergence (nats) between what the human population writes now and p_H."""
     humans, world = model.humans, model.world
     current = world.community_weight @ humans.community_concepts
     return js_divergence(current / current.sum(), world.p_human)
 
 
-def with_reintroduction(loop, at: str):
+def with_reintroduction(loop: Scenario, at: str) -> Scenario:
     """The closed loop plus the ``late_reintroduction`` library scenario's intervention at ``at``."""
     reintroduction = load_scenario("late_reintroduction").interventions[-1]
     sc = copy.deepcopy(loop)

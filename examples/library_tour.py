@@ -17,6 +17,7 @@ Writes ``library_tour.csv`` and ``library_tour.png`` to ``--out``.
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 import matplotlib
 
@@ -31,10 +32,13 @@ from habsburg.experiments.run import simulate
 from habsburg.scenarios import list_scenarios, load_scenario, set_setting
 from habsburg.scenarios.library import scaled
 
+if TYPE_CHECKING:
+    from habsburg.model.model import EcosystemModel
+
 QUICK = ["baseline", "replace_only", "human_reservoir", "tail_preserving"]
 
 
-def headline(model) -> dict[str, float]:
+def headline(model: EcosystemModel) -> dict[str, float]:
     """End-of-run headline numbers of one run."""
     last = model.datacollector.get_model_vars_dataframe().iloc[-1]
     lineage = pd.DataFrame(model.events.lineage)

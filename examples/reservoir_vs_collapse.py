@@ -18,6 +18,7 @@ Writes ``reservoir_vs_collapse.csv`` and ``reservoir_vs_collapse.png`` to ``--ou
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 import matplotlib
 
@@ -32,6 +33,9 @@ from habsburg.experiments.run import simulate
 from habsburg.scenarios import load_scenario, set_setting
 from habsburg.scenarios.library import scaled
 
+if TYPE_CHECKING:
+    from habsburg.scenarios.schema import Scenario
+
 OUTCOMES = {
     "mean_tail_coverage": "tail coverage",
     "mean_fact_accuracy": "fact accuracy",
@@ -39,7 +43,7 @@ OUTCOMES = {
 }
 
 
-def prepare(name: str, quick: bool):
+def prepare(name: str, quick: bool) -> Scenario:
     sc = load_scenario(name)
     if quick:
         sc = scaled(sc, 0.2)
@@ -47,7 +51,7 @@ def prepare(name: str, quick: bool):
     return sc
 
 
-def run(sc, seed: int, label: str) -> pd.DataFrame:
+def run(sc: Scenario, seed: int, label: str) -> pd.DataFrame:
     """Monthly model-level metrics of one run (DataCollector table) tagged with ``label``."""
     model = simulate(sc, seed=seed)
     mm = model.datacollector.get_model_vars_dataframe().reset_index(drop=True)

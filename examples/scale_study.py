@@ -36,6 +36,7 @@ import multiprocessing
 import shutil
 import warnings
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from typing import TYPE_CHECKING
 
 import matplotlib
 
@@ -55,6 +56,11 @@ from habsburg.scenarios import load_scenario, set_setting
 from habsburg.scenarios.errors import LimitError, UserError
 from habsburg.scenarios.library import scaled
 
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from habsburg.scenarios.schema import Scenario
+
 OUTCOMES = {
     "mean_tail_coverage": "tail coverage",
     "mean_fact_accuracy": "fact accuracy",
@@ -65,7 +71,7 @@ DECODING = {"calibrated": None, "top-p off": 1.0}
 ARMS = {"both": list(DECODING), "calibrated": ["calibrated"], "top-p-off": ["top-p off"]}
 
 
-def scenario(factor: float, top_p: float | None, end: str | None = None):
+def scenario(factor: float, top_p: float | None, end: str | None = None) -> Scenario:
     sc = scaled(load_scenario("baseline"), factor)
     if top_p is not None:
         set_setting(sc, "models.*.top_p", top_p)
@@ -92,7 +98,7 @@ def one_run(
 
 
 def check_sizes(
-    factors: list[float], end: str | None, runs: int, store_dir, force: bool = False
+    factors: list[float], end: str | None, runs: int, store_dir: str | None, force: bool = False
 ) -> None:
     """Refuse, before any run, a factor whose projected memory (``runs`` at once) or, with
     ``store_dir``, whose store files exceed what the machine has (:func:`check_limits`)."""
@@ -217,7 +223,7 @@ def markdown(
     def pval(p: float) -> str:
         return "—" if np.isnan(p) else f"{p:.2g}"
 
-    def cell(row, column: str) -> str:
+    def cell(row: pd.Series, column: str) -> str:
         lo, hi = row[f"{column}_lo"], row[f"{column}_hi"]
         ci = "" if np.isnan(lo) else f" [{lo:.3f}, {hi:.3f}]"
         return f"{row[column]:.3f}{ci}"
@@ -272,7 +278,7 @@ def markdown(
     return "\n".join(lines) + "\n"
 
 
-def figure(runs: pd.DataFrame, table: pd.DataFrame):
+def figure(runs: pd.DataFrame, table: pd.DataFrame) -> Figure:
     fig, axes = plt.subplots(1, len(OUTCOMES), figsize=(14, 4))
     for ax, (column, title) in zip(axes, OUTCOMES.items(), strict=True):
         for decoding, group in table.groupby("decoding", sort=True):

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+from typing import TYPE_CHECKING
 
 import matplotlib
 
@@ -32,6 +33,9 @@ from habsburg.experiments.run import simulate
 from habsburg.scenarios import load_scenario, set_setting
 from habsburg.scenarios.library import scaled
 from habsburg.scenarios.schema import Intervention, Scenario, check_setting
+
+if TYPE_CHECKING:
+    from habsburg.model.model import EcosystemModel
 
 MANDATE = "2025-01"
 
@@ -52,7 +56,7 @@ def with_mandate(base: Scenario, adoption: float, threshold: float) -> Scenario:
     return sc
 
 
-def last_year(model) -> dict[str, float]:
+def last_year(model: EcosystemModel) -> dict[str, float]:
     """Headline outcomes of a run: means over its last 12 months (DataCollector table)."""
     mm = model.datacollector.get_model_vars_dataframe().iloc[-12:]
     return {
