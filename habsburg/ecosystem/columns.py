@@ -8,7 +8,7 @@ from __future__ import annotations
 import contextlib
 import mmap
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 
@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
     import numpy.typing as npt
 
+    from habsburg.ecosystem.ondisk import FileColumn
     from habsburg.scenarios.schema import Scenario
 
 _INT_TYPES = (np.int8, np.int16, np.int32, np.int64)
@@ -328,8 +329,8 @@ class RaggedOffsets:
 
     def release(self, rows: int) -> None:
         """Drop the offsets of documents before ``rows`` from memory (file columns only)."""
-        self.rel.release(rows + 1)
-        self.base.release(rows >> self.shift)
+        cast("FileColumn", self.rel).release(rows + 1)
+        cast("FileColumn", self.base).release(rows >> self.shift)
 
 
 def expected_documents(sc: Scenario) -> int:

@@ -15,7 +15,7 @@ columns (:func:`upgrade_layout`).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     import numpy.typing as npt
+
+    from habsburg.ecosystem.columns import ColumnTypes
 
 #: the fixed-width columns of a document, in the order of the ``documents`` table
 DOCUMENT_COLUMNS = (
@@ -151,6 +153,21 @@ class CompactColumns:
     """Accessors of the derived columns, mixed into the document store (which holds
     ``_step_starts``, ``_cols["paraphrase"]``, ``_paraphrase_table`` and ``_reposts``)."""
 
+    # what the store defines (annotations only: no class attributes)
+    _cols: dict[str, Column]
+    _reposts: Reposts
+    _step_starts: list[int]
+    _paraphrase_table: CodeTable | None
+    types: ColumnTypes
+
+    if TYPE_CHECKING:
+
+        def __len__(self) -> int: ...
+
+        def _column(
+            self, name: str, dtype: npt.DTypeLike, width: int | None = None, **kw: Any
+        ) -> Column: ...
+
     @property
     def step(self) -> np.ndarray:
         """Every document's month index (a new array: prefer :meth:`steps_of`)."""
@@ -262,7 +279,7 @@ def upgrade_layout(store: CompactColumns) -> None:
     store._reposts.add(0, original.view, cols["kind"].view)
     store._paraphrase_table = CodeTable()
     cols["paraphrase"] = Column(np.uint8, capacity=len(paraphrase.data))
-    store._append_paraphrase(paraphrase.view, lambda x: x)
+    store._append_paraphrase(paraphrase.view, np.asarray)  # (the view itself: no copy)
     store._cols = {k: cols[k] for k in DOCUMENT_COLUMNS if k in cols} | {
         k: v for k, v in cols.items() if k not in DOCUMENT_COLUMNS
     }

@@ -26,6 +26,12 @@ class GapList:
 
     __slots__ = ("dtype", "first", "gaps", "raw")
 
+    dtype: np.dtype
+    first: int
+    #: the gaps, or None when the ids are kept as they are (``raw``; one of the two is None)
+    gaps: np.ndarray | None
+    raw: np.ndarray | None
+
     def __init__(self, ids: np.ndarray) -> None:
         ids = np.asarray(ids)
         self.dtype = ids.dtype
@@ -39,11 +45,16 @@ class GapList:
         self.gaps = gaps.astype(np.uint16 if widest < 2**16 else np.uint32)
 
     def __len__(self) -> int:
-        return self.raw.size if self.raw is not None else self.gaps.size + 1
+        if self.raw is not None:
+            return self.raw.size
+        assert self.gaps is not None
+        return self.gaps.size + 1
 
     @property
     def nbytes(self) -> int:
-        return (self.raw if self.raw is not None else self.gaps).nbytes
+        kept = self.raw if self.raw is not None else self.gaps
+        assert kept is not None
+        return kept.nbytes
 
     def ids(self, out: np.ndarray | None = None) -> np.ndarray:
         """The ids (written into ``out``, of this list's length, if given)."""
@@ -52,6 +63,7 @@ class GapList:
         if self.raw is not None:
             out[...] = self.raw
         else:
+            assert self.gaps is not None
             out[0] = self.first
             # summed in the ids' own type: every partial sum is below the last id
             np.cumsum(self.gaps, dtype=out.dtype, out=out[1:])

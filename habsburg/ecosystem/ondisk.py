@@ -18,7 +18,7 @@ import mmap
 import os
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -33,6 +33,9 @@ _PAGE = mmap.PAGESIZE
 
 class FileColumn(Column):
     """A column kept in a memory-mapped file under ``directory`` (a new file when it grows)."""
+
+    #: the previous file, to drop once :meth:`_resize` has copied it (set while it grows)
+    _drop_after_copy: Path | None
 
     def __init__(self, directory: Path, name: str, *args: Any, **kwargs: Any) -> None:
         self.directory = Path(directory)
@@ -110,19 +113,24 @@ class OnDiskStore(DocumentStore):
     def release(self, rows: int) -> None:
         """Drop documents ``0 .. rows-1`` (and their ragged values) from memory."""
         for col in self._cols.values():
-            col.release(rows)
-        self._concepts.release(self._concept_offsets[rows])
+            _file(col).release(rows)
+        _file(self._concepts).release(self._concept_offsets[rows])
         n_claims = self._claim_offsets[rows]
-        for col in (self._claims, self._claim_errors):
-            if col is not None:
-                col.release(n_claims)
+        for claims in (self._claims, self._claim_errors):
+            if claims is not None:
+                _file(claims).release(n_claims)
         self._concept_offsets.release(rows)
         self._claim_offsets.release(rows)
         n_reposts = self._reposts.count_before(rows)
         for col in self._reposts.columns:
-            col.release(n_reposts)
+            _file(col).release(n_reposts)
 
     @property
     def disk_bytes(self) -> int:
         """Bytes the column files take on disk."""
-        return sum(c.disk_bytes for c in self.all_columns())
+        return sum(_file(c).disk_bytes for c in self.all_columns())
+
+
+def _file(col: Column) -> FileColumn:
+    """A column of an :class:`OnDiskStore` (made by its :meth:`~OnDiskStore._column`)."""
+    return cast("FileColumn", col)

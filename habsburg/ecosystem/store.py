@@ -126,7 +126,7 @@ class Batch:
         def flat(name: str) -> np.ndarray:
             return np.concatenate([np.asarray(getattr(b, name)) for b in batches])
 
-        fields = {name: per_document(name) for name in _PER_DOCUMENT}
+        fields: dict[str, Any] = {name: per_document(name) for name in _PER_DOCUMENT}
         fields |= {name: flat(name) for name in _RAGGED}
         fields["original"] = per_document("original", missing=-1)
         fields["style"] = np.concatenate(
@@ -198,7 +198,7 @@ class DocumentStore(CompactColumns):
         self._claims = self._column("claims", t.claim, capacity=n_claims)
         #: error ids of the claims, stored until :meth:`derive_errors_from` gives a registry
         self._claim_errors: Column | None = self._column("claim_errors", t.error, capacity=n_claims)
-        self._errors = None
+        self._errors: ErrorRegistry | None = None
         self._paraphrase_table: CodeTable | None = CodeTable()
         n_reposts = capacity // 8 + 1024
         self._reposts = Reposts(
@@ -339,6 +339,7 @@ class DocumentStore(CompactColumns):
         -1 where the value is true."""
         if self._claim_errors is not None:
             return self._claim_errors.view[claims]
+        assert self._errors is not None  # (derive_errors_from gave it in their place)
         if self._registry_keys():
             ids = self._errors.key_ids(self.claim_codes(claims))
         else:
@@ -357,6 +358,7 @@ class DocumentStore(CompactColumns):
         if self._claim_errors is not None:
             return self._claim_errors.view[claims] >= 0
         codes = self.claim_codes(claims) if codes is None else codes
+        assert self._errors is not None  # (derive_errors_from gave it in their place)
         if self._registry_keys():
             return self._errors.wrong_keys(codes)
         return self._errors.wrong(*self._decode(codes))
