@@ -96,6 +96,7 @@ class GenerativeModel(mesa.Agent):
     def concept_table(self) -> CategoricalTable:
         """The (cached) sampling table of this generation's concept distribution, which the
         assistant's share of co-written documents is drawn from."""
+        assert self.learners is not None  # (asked of deployed models only)
         return cached_table(self.learners.concepts.sampling_probs)
 
     def new_learners(self) -> Learners:
@@ -147,6 +148,7 @@ class GenerativeModel(mesa.Agent):
         """``n`` documents written by this model, published on ``sites`` (drawn uniformly); a share
         ``paraphrase_share`` paraphrased at ``paraphrase_rate`` with edits placed by
         ``paraphrase_edits`` (which scored watermark pairs survive is drawn from it)."""
+        assert self.learners is not None  # (asked of deployed models only)
         m = self.model
         rng, world = m.rng, m.world
         tokens = lognormal_tokens(n, tokens_mean, rng)
@@ -290,6 +292,7 @@ class GenerativeModel(mesa.Agent):
     def adopt_beliefs(self, data: TrainingSet) -> None:
         """Quality metrics of the new generation, and the errors it came to believe (registered
         as its own when nobody published them), recorded as adoptions in the error registry."""
+        assert self.learners is not None  # (called once the new generation is fitted)
         m = self.model
         self.metrics = K.model_quality(self.learners, m.world)
         self.training_stats = data.stats

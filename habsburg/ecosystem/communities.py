@@ -246,7 +246,7 @@ class _Level:
                 if own not in weights2com:
                     weights2com[own] = 0  # networkx reads it from a defaultdict, adding it
                 remove_cost = -weights2com[own] / m + resolution * (stot[own] * degree) / two_m2
-                best_mod = 0
+                best_mod: float = 0
                 for c, wt in weights2com.items():
                     gain = remove_cost + wt / m - resolution * (stot[c] * degree) / two_m2
                     if gain > best_mod:

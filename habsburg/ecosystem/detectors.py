@@ -109,8 +109,8 @@ class DetectorModel:
 
     def mean_score(
         self,
-        synthetic_fraction: np.ndarray,
-        tokens: np.ndarray,
+        synthetic_fraction: np.ndarray | float,
+        tokens: np.ndarray | float,
         paraphrase: np.ndarray | float = 0.0,
     ) -> np.ndarray:
         """Expected score d₀ · s · (T/T₀)^α · (1 − ε)^k (human text: 0)."""

@@ -32,6 +32,7 @@ retention of two passes equals one pass of the combined fraction exactly.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 
@@ -181,7 +182,7 @@ def _raw_draws32_match() -> bool:
     """Whether PCG64's raw outputs give numpy's float32 uniforms and the stream after them."""
     plain, fast = np.random.default_rng(7), np.random.default_rng(7)
     for n in (1, 2, 3, 1, 1, 4, 5):
-        spare, draws = _raw_draws32(fast.bit_generator, n)
+        spare, draws = _raw_draws32(cast("np.random.PCG64", fast.bit_generator), n)
         k = np.concatenate([[] if spare is None else [spare], draws]).astype(np.uint32) >> 8
         if not np.array_equal(k * np.float32(2.0**-24), plain.random(n, dtype=np.float32)):
             return False
@@ -238,7 +239,7 @@ def surviving_pairs(
         return out
     h = int(context_width)
     lengths = scored[todo] + h  # each document's first h tokens are context only
-    eps = np.clip(eps[todo], 0.0, 1.0)
+    eps = cast("np.ndarray", np.clip(eps[todo], 0.0, 1.0))  # (np.clip is typed Any)
     eps_r, eps_s = _split(eps, process)
     if not eps_s.any():
         if eps_r.any():  # (ε so small that 1 − ε rounds to 1 edits nothing and draws nothing)

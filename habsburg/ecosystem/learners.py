@@ -86,7 +86,7 @@ class ConceptLearner:
         self.smoothing = float(smoothing)
         self.tail_reweighting = float(tail_reweighting)
         self.probs_ = np.full(self.n_concepts, 1.0 / self.n_concepts)
-        self._sampling = None
+        self._sampling: np.ndarray | None = None
 
     def fit(self, counts: np.ndarray) -> ConceptLearner:
         """Fit from per-concept counts (``np.bincount(draws, minlength=K)``)."""
@@ -169,9 +169,9 @@ class FactLearner:
         self.counts_ = np.zeros((self.n_facts, self.n_values))
         self.seen_ = np.zeros(self.n_facts, dtype=bool)
         self.belief_ = np.full((self.n_facts, self.n_values), 1.0 / self.n_values)
-        self._answer = None
-        self._answer_cdf = None
-        self._modal = None
+        self._answer: np.ndarray | None = None
+        self._answer_cdf: np.ndarray | None = None
+        self._modal: np.ndarray | None = None
 
     def fit(self, counts: np.ndarray) -> FactLearner:
         """Fit from an (F, V) array of claim counts."""

@@ -8,10 +8,16 @@ arrays (vectorised over crawls or months).
 
 from __future__ import annotations
 
+from typing import overload
+
 import numpy as np
 from numpy.typing import ArrayLike
 
 
+@overload
+def safe_rate(numerator: float, denominator: float) -> float: ...
+@overload
+def safe_rate(numerator: ArrayLike, denominator: ArrayLike) -> float | np.ndarray: ...
 def safe_rate(numerator: ArrayLike, denominator: ArrayLike) -> float | np.ndarray:
     """``numerator / denominator``, NaN where the denominator is 0."""
     num = np.asarray(numerator, dtype=np.float64)
@@ -21,6 +27,12 @@ def safe_rate(numerator: ArrayLike, denominator: ArrayLike) -> float | np.ndarra
     return float(out) if out.ndim == 0 else out
 
 
+@overload
+def precision_recall(tp: float, fp: float, fn: float) -> tuple[float, float]: ...
+@overload
+def precision_recall(
+    tp: ArrayLike, fp: ArrayLike, fn: ArrayLike
+) -> tuple[float | np.ndarray, float | np.ndarray]: ...
 def precision_recall(
     tp: ArrayLike, fp: ArrayLike, fn: ArrayLike
 ) -> tuple[float | np.ndarray, float | np.ndarray]:
@@ -29,6 +41,10 @@ def precision_recall(
     return safe_rate(tp, tp + fp), safe_rate(tp, tp + fn)
 
 
+@overload
+def false_positive_rate(fp: float, tn: float) -> float: ...
+@overload
+def false_positive_rate(fp: ArrayLike, tn: ArrayLike) -> float | np.ndarray: ...
 def false_positive_rate(fp: ArrayLike, tn: ArrayLike) -> float | np.ndarray:
     """The share of negatives (human documents) wrongly flagged: fp / (fp + tn)."""
     fp, tn = (np.asarray(x, dtype=np.float64) for x in (fp, tn))

@@ -65,7 +65,7 @@ class ErrorRegistry:
             self.__dict__.update(state)
             self._no_adoptions()
             for row in legacy_rows:  # the same adoptions, in the same order
-                self._record(row[:1], *(int(x) for x in row[1:4]), row[4:5].astype(bool))
+                self._record(row[:1], int(row[1]), int(row[2]), int(row[3]), row[4:5].astype(bool))
             return
         self.__dict__.update(state)
 

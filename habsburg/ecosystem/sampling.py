@@ -55,6 +55,8 @@ class CategoricalTable:
 
     __slots__ = ("_ambiguous", "_buckets", "_direct", "_drawn", "_factor", "_few", "cdf", "k")
 
+    _few: list[float] | None
+
     def __init__(self, probs: np.ndarray, guide_factor: int = GUIDE_FACTOR) -> None:
         p = np.asarray(probs, dtype=np.float64)
         if p.ndim != 1 or p.size == 0:
@@ -115,6 +117,7 @@ class CategoricalTable:
         """The search of a few-outcome distribution: the number of CDF values <= u among all but
         the last (which is 1, above every uniform: the search's clamp to K-1)."""
         out = np.zeros(u.size, dtype=np.int32)
+        assert self._few is not None  # (called only then)
         for value in self._few:
             out += u >= value
         return out
@@ -160,6 +163,7 @@ class CategoricalTable:
             self._drawn += u.size
             if self._drawn < GUIDE_AFTER * self.k or not self._build_guide():
                 return self.search(u)
+        assert self._direct is not None and self._ambiguous is not None  # (_build_guide made them)
         m = self._buckets
         bucket = (u * m).astype(np.intp)
         np.minimum(bucket, m - 1, out=bucket)
@@ -274,9 +278,9 @@ def group_by_key(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         shifted = (keys - lo).astype(np.int16)
         order = np.argsort(shifted, kind="stable")
         counts = np.bincount(shifted, minlength=hi - lo + 1)
-        present = np.flatnonzero(counts)
-        distinct = (present + lo).astype(keys.dtype)
-        starts = np.concatenate([[0], np.cumsum(counts[present])])
+        nonzero = np.flatnonzero(counts)
+        distinct = (nonzero + lo).astype(keys.dtype)
+        starts = np.concatenate([[0], np.cumsum(counts[nonzero])])
         return order, distinct, starts
     order = stable_order(keys)
     distinct, first = np.unique(keys[order], return_index=True)

@@ -7,7 +7,7 @@ claim counts, style vectors) plus the document ids it used and provenance figure
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
@@ -81,7 +81,11 @@ def _packed_pairs(
     return pairs
 
 
-def _first_of_pairs(pairs: np.ndarray, shift: int, kind: str = "quicksort") -> np.ndarray:
+def _first_of_pairs(
+    pairs: np.ndarray,
+    shift: int,
+    kind: Literal["quicksort", "mergesort", "heapsort", "stable"] = "quicksort",
+) -> np.ndarray:
     """Mask of first occurrences from ``pairs[i] = key_i << shift | i`` (int64; sorted in
     place): after one sort each key's pairs are adjacent and its first position comes first,
     so the pair that starts each run of equal keys names a first occurrence. The pairs are
@@ -379,7 +383,8 @@ def build_training_set(
         for mid, w in enumerate(weights):
             if w > 0:
                 sources[mid] = float(w / total_units)
-        if distilled:
+        if distilled:  # (only with a teacher)
+            assert teacher is not None
             sources[teacher.index] = sources.get(teacher.index, 0.0) + distilled / total_units
     # Duplication's lift of wrong facts: the wrong-claim share of the whole training set against
     # that of its original documents alone (reposts dropped, each document once).

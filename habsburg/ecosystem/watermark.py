@@ -110,7 +110,7 @@ class WatermarkScheme:
         ``paraphrase`` keeps under this scheme's context width (closed form, :mod:`.edits`)."""
         return edit_retention(paraphrase, self.context_width, edits)
 
-    def z_scores(self, green: np.ndarray, tokens: np.ndarray) -> np.ndarray:
+    def z_scores(self, green: np.ndarray | float, tokens: np.ndarray | float) -> np.ndarray:
         """One-sided z = (g − γT)/√(Tγ(1 − γ)) (Kirchenbauer et al. 2023, eq. 3)."""
         t = np.maximum(np.asarray(tokens, dtype=np.float64), 1.0)
         g = np.asarray(green, dtype=np.float64)

@@ -66,7 +66,10 @@ class World:
 
         author_community = rng.integers(0, C, size=n_authors).astype(np.int32)
         author_rate = rng.lognormal(-0.5 * 0.6**2, 0.6, size=n_authors)
-        community_weight = np.bincount(author_community, weights=author_rate, minlength=C)
+        # (float64 with weights: numpy 2.4's stubs type every bincount as intp)
+        community_weight: np.ndarray = np.bincount(
+            author_community, weights=author_rate, minlength=C
+        )
         community_weight /= community_weight.sum()
         p_human = community_weight @ community
 

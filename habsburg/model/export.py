@@ -166,7 +166,8 @@ def error_claim_chunks(
             parts, held, emitted = [(flat[size:], docs[size:])], flat.size - size, True
     if held or not emitted:
         if parts:
-            yield tuple(np.concatenate(x) for x in zip(*parts, strict=True))
+            flat, docs = (np.concatenate(x) for x in zip(*parts, strict=True))
+            yield flat, docs
         else:
             yield np.zeros(0, np.intp), np.zeros(0, np.int64)
 

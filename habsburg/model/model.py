@@ -13,7 +13,7 @@ import inspect
 import os
 from collections import defaultdict
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import mesa
 import networkx as nx
@@ -54,8 +54,9 @@ def home_sites(
     them on well-linked sites. A crawler that covers part of the web thus sees some niches more
     than others."""
     human = graph.subgraph(human_sites.tolist()).to_undirected()
-    clusters = louvain_communities(human, seed=int(rng.integers(2**31 - 1)))
-    clusters = sorted((sorted(c) for c in clusters), key=lambda c: c[0])
+    found = louvain_communities(human, seed=int(rng.integers(2**31 - 1)))
+    # (the nodes are the sites' ids: ints)
+    clusters = sorted((sorted(c) for c in cast("list[set[int]]", found)), key=lambda c: c[0])
     homes = np.empty(author_community.size, dtype=np.int64)
     for c in np.unique(author_community).tolist():
         sites = np.array(clusters[c % len(clusters)])

@@ -20,7 +20,10 @@ Z_SAMPLE = 400
 def observation_rng(rng: np.random.Generator) -> np.random.Generator:
     """A generator independent of ``rng``'s stream, spawned from the same seed sequence
     (spawning does not draw from ``rng``, so the simulation is unaffected)."""
-    return np.random.default_rng(rng.bit_generator.seed_seq.spawn(1)[0])
+    seed_seq = rng.bit_generator.seed_seq
+    # (a generator made by ``default_rng(seed)``, as Mesa makes the model's, has one)
+    assert isinstance(seed_seq, np.random.SeedSequence)
+    return np.random.default_rng(seed_seq.spawn(1)[0])
 
 
 @dataclass(frozen=True)

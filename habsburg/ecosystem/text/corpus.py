@@ -80,7 +80,7 @@ class Corpus:
     def n_docs(self) -> int:
         return self.offsets.size - 1
 
-    def document(self, i: int) -> np.ndarray:
+    def document(self, i: int | np.integer) -> np.ndarray:
         return self.tokens[self.offsets[i] : self.offsets[i + 1]]
 
     def documents(self, mask: np.ndarray | None = None) -> list[np.ndarray]:
