@@ -102,7 +102,7 @@ def js_at_step(
 
 
 def js_over_time(
-    concept_distributions: pd.DataFrame, steps: np.ndarray | None = None
+    concept_distributions: pd.DataFrame, steps: np.ndarray | list[int] | None = None
 ) -> pd.DataFrame:
     """Pairwise JS divergence between deployed models at every step: long table ``(step,
     model_a, model_b, js)``, plus each model's JS to p_H as ``model_b = "human"``.

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import pandas as pd
 
@@ -60,7 +60,8 @@ class Comparison:
 def labels(scenarios: list) -> list[str]:
     """Scenario names (of any scenarios with a ``name``: abstract or text mode), made unique
     (``name``, ``name-2``, ...) when two share a name."""
-    out, seen = [], {}
+    out: list[str] = []
+    seen: dict[str, int] = {}
     for sc in scenarios:
         seen[sc.name] = seen.get(sc.name, 0) + 1
         out.append(sc.name if seen[sc.name] == 1 else f"{sc.name}-{seen[sc.name]}")
@@ -119,8 +120,12 @@ def _tables(plan: SweepPlan, outputs: list[RunOutput]) -> tuple[pd.DataFrame, pd
     runs = pd.DataFrame(
         [{"scenario": o.task.scenario, "seed": o.task.seed, **o.scalars} for o in outputs]
     )
+    # the plan asks for the series outcomes, so every finished run has them
     series = pd.concat(
-        [o.series.assign(scenario=o.task.scenario, seed=o.task.seed) for o in outputs],
+        [
+            cast("pd.DataFrame", o.series).assign(scenario=o.task.scenario, seed=o.task.seed)
+            for o in outputs
+        ],
         ignore_index=True,
     )
     return runs, series
@@ -150,6 +155,7 @@ def compare(
     outputs = run_plan(plan, progress=progress, client=client, scheduler=scheduler, workers=workers)
     runs, series = _tables(plan, outputs)
     names = list(plan.scenarios)
+    assert plan.steps is not None  # comparison_plan always sets the months
     return Comparison(
         base=names[0],
         scenarios=names,

@@ -106,6 +106,7 @@ class HabsburgFunction:
         result: dict[str, Any] = dict(out.scalars)
         for name in self.outcomes:
             if OUTCOMES[name].kind != SCALAR:
+                assert out.series is not None  # execute_run keeps it when a series is asked for
                 result[name] = out.series[name].to_numpy()
         return result
 

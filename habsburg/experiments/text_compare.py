@@ -9,6 +9,7 @@ the scalar outcomes of :mod:`habsburg.experiments.text_outcomes`. The statistics
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -54,7 +55,7 @@ def corpus_for(scenario: TextScenario, seed: int, cache: dict) -> Corpus:
 
 def text_compare(
     base: str | Path | TextScenario,
-    alternatives: list[str | Path | TextScenario],
+    alternatives: Sequence[str | Path | TextScenario],
     *,
     seeds: int = 5,
     corpus: Corpus | None = None,

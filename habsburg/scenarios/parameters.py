@@ -24,7 +24,7 @@ import functools
 import typing
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from habsburg.scenarios.errors import ScenarioError
 from habsburg.scenarios.schema import (
@@ -36,6 +36,9 @@ from habsburg.scenarios.schema import (
     check_setting,
     get_setting,
 )
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 REAL = "real"
 INTEGER = "integer"
@@ -163,11 +166,11 @@ def _kind(f: dataclasses.Field, hint: Any) -> str:
 
 def _section(hint: Any) -> tuple[type | None, bool]:
     """``(dataclass, is a list of items)`` of a section field, ``(None, False)`` for a value."""
-    if dataclasses.is_dataclass(hint):
-        return hint, False
+    if dataclasses.is_dataclass(hint):  # a type hint: the class, never an instance
+        return typing.cast(type, hint), False
     args = typing.get_args(hint)
     if typing.get_origin(hint) is list and args and dataclasses.is_dataclass(args[0]):
-        return args[0], True
+        return typing.cast(type, args[0]), True
     return None, False
 
 
@@ -181,7 +184,11 @@ def _declare(owner: type, name: str, pattern: str) -> Parameter:
     choices = meta.get("choices")
     if kind == BOOLEAN:
         choices = (False, True)
-    default = f.default_factory() if f.default is dataclasses.MISSING else f.default
+    if f.default is dataclasses.MISSING:
+        assert f.default_factory is not dataclasses.MISSING  # every setting declares a default
+        default = f.default_factory()
+    else:
+        default = f.default
     return Parameter(
         path=pattern,
         kind=kind,
@@ -233,7 +240,7 @@ class Parameters(dict[str, Parameter]):
         raise ScenarioError(f"{path!r} is not a setting a run can be given")
 
 
-def _instances(obj: Any, prefix: str, pattern: str) -> Iterator[tuple[str, str, Any]]:
+def _instances(obj: DataclassInstance, prefix: str, pattern: str) -> Iterator[tuple[str, str, Any]]:
     """``(path, pattern, value)`` of every setting of a scenario object, items by name."""
     hints = _hints(type(obj))
     for f in dataclasses.fields(obj):

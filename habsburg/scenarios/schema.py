@@ -49,7 +49,9 @@ from habsburg.scenarios.sections import (  # noqa: F401  (the sections, re-expor
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
-    _T = typing.TypeVar("_T")
+    from _typeshed import DataclassInstance
+
+    _T = typing.TypeVar("_T", bound=DataclassInstance)
 
 
 # --------------------------------------------------------------------------------------------
@@ -118,7 +120,7 @@ def build(cls: type[_T], data: dict[str, Any], where: str) -> _T:
             )
         hint = hints[key]
         if dataclasses.is_dataclass(hint):
-            kwargs[key] = build(hint, value, path)
+            kwargs[key] = build(typing.cast("type[DataclassInstance]", hint), value, path)
         elif typing.get_origin(hint) is list and dataclasses.is_dataclass(typing.get_args(hint)[0]):
             item_cls = typing.get_args(hint)[0]
             if not isinstance(value, list):
@@ -305,7 +307,7 @@ def _resolve(sc: Scenario, path: str) -> list[tuple[Any, dataclasses.Field, Any]
                     f"setting path {path!r} must name an item: {key}.<name>.<setting>"
                 )
             item = parts[i + 1]
-            new = []
+            new: list[Any] = []
             for o in objs:
                 items = getattr(o, key)
                 chosen = items if item == "*" else [x for x in items if x.name == item]

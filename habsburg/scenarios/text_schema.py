@@ -136,8 +136,8 @@ def _build(cls: type, data: Any, where: str, source: str) -> Any:
 
 
 def _value(f: dataclasses.Field, hint: Any, value: Any, path: str, source: str) -> Any:
-    if dataclasses.is_dataclass(hint):
-        return _build(hint, value, path, source)
+    if dataclasses.is_dataclass(hint):  # a type hint: the class, never an instance
+        return _build(typing.cast(type, hint), value, path, source)
     if typing.get_origin(hint) is list:
         (item,) = typing.get_args(hint)
         if not isinstance(value, list) or not value:

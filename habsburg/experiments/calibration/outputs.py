@@ -42,7 +42,7 @@ def weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> floa
     order = np.argsort(values)
     v, w = np.asarray(values)[order], np.asarray(weights)[order]
     cdf = np.cumsum(w) / w.sum()
-    return float(v[min(np.searchsorted(cdf, q), v.size - 1)])
+    return float(v[min(int(np.searchsorted(cdf, q)), v.size - 1)])
 
 
 def effective_sample_size(weights: np.ndarray) -> float:

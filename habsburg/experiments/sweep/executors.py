@@ -227,7 +227,7 @@ def connect(
     import dask
 
     with dask.config.set(
-        LOCAL_CLUSTER_CONFIG, **{"distributed.worker.multiprocessing-method": method}
+        {**LOCAL_CLUSTER_CONFIG, "distributed.worker.multiprocessing-method": method}
     ):
         cluster = distributed.LocalCluster(
             n_workers=n,

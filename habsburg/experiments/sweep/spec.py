@@ -124,6 +124,8 @@ class Axis:
     def grid(self) -> list[Any]:
         if self.values is not None:
             return list(self.values)
+        # make_axis gives a grid axis without values a range and ``num``
+        assert self.low is not None and self.high is not None and self.num is not None
         points = np.linspace(self.low, self.high, self.num)
         return list(dict.fromkeys(self.value(v) for v in points))
 
@@ -133,6 +135,7 @@ class Axis:
         u = np.clip(np.asarray(u, dtype=np.float64), 0.0, np.nextafter(1.0, 0.0))
         if self.values is not None:
             return [self.values[i] for i in np.floor(u * len(self.values)).astype(int)]
+        assert self.low is not None and self.high is not None  # make_axis gives it a range
         if self.integer:
             lo, hi = math.ceil(self.low), math.floor(self.high)
             return [int(v) for v in lo + np.floor(u * (hi - lo + 1)).astype(np.int64)]

@@ -55,6 +55,7 @@ def run_row(plan: SweepPlan, out: RunOutput) -> pd.DataFrame:
 
 def run_series(out: RunOutput) -> pd.DataFrame:
     """A finished run's monthly outcomes, its identifying columns first."""
+    assert out.series is not None  # called only for a run that recorded series
     series = out.series.copy()
     for col, value in reversed(_identity(out.task).items()):
         series.insert(0, col, value)

@@ -155,6 +155,7 @@ def experiment_v3(quick: bool, rng: np.random.Generator, progress: bool) -> dict
                 comebacks += int((previous & (c > 0)).sum())
             previous = c == 0
             chain.fit(c)
+        assert previous is not None  # set by each of the n > 0 generations
         lost += int(previous.sum())
     out["comebacks"] = Estimate(
         comebacks / max(opportunities, 1),

@@ -50,7 +50,10 @@ def predictions_line(report: Report) -> str:
 
 def format_table(report: Report) -> str:
     """The results as a plain-text table (what ``habsburg validate`` prints)."""
-    rows = [dict(zip(COLUMNS, COLUMNS, strict=True)), *(r.row() for r in report.results)]
+    rows: list[dict[str, object]] = [
+        dict(zip(COLUMNS, COLUMNS, strict=True)),
+        *(r.row() for r in report.results),
+    ]
     widths = {c: max(len(str(r[c])) for r in rows) for c in COLUMNS}
     lines = ["  ".join(f"{r[c]!s:<{widths[c]}}" for c in COLUMNS).rstrip() for r in rows]
     lines.insert(1, "  ".join("-" * widths[c] for c in COLUMNS))
@@ -76,7 +79,7 @@ def write_markdown(report: Report, path: Path) -> Path:
     """``validation.md``: the table, the timing, why each fixed tolerance is what it is."""
     mode = "quick (`--quick`)" if report.quick else "full"
     failed = [r.check.name for r in report.checks if not r.passed]
-    why = {}
+    why: dict[str, list[str]] = {}
     for r in report.results:
         if r.check.tolerance.why:
             why.setdefault(r.check.tolerance.why, []).append(r.check.name)
