@@ -8,7 +8,7 @@ import html
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeGuard
+from typing import TypeGuard, cast
 
 import pandas as pd
 
@@ -66,6 +66,8 @@ class Document:
     Markdown (figures linked) and as self-contained HTML (figures embedded as base64)."""
 
     title: str
+    #: (kind, content): a heading's (level, text), a paragraph's text, a table's DataFrame of
+    #: strings, a figure's (path, caption)
     blocks: list[tuple[str, object]] = field(default_factory=list)
 
     def heading(self, text: str, level: int = 2) -> None:
@@ -84,19 +86,19 @@ class Document:
         lines = [f"# {self.title}", ""]
         for kind, content in self.blocks:
             if kind == "heading":
-                level, text = content
+                level, text = cast("tuple[int, str]", content)
                 lines += [f"{'#' * level} {text}", ""]
             elif kind == "paragraph":
                 lines += [str(content), ""]
             elif kind == "table":
-                df = content
+                df = cast("pd.DataFrame", content)
                 cells = [[c.replace("|", "\\|") for c in row] for row in df.to_numpy().tolist()]
                 lines.append("| " + " | ".join(map(str, df.columns)) + " |")
                 lines.append("|" + "|".join("---" for _ in df.columns) + "|")
                 lines += ["| " + " | ".join(row) + " |" for row in cells]
                 lines.append("")
             elif kind == "figure":
-                path, caption = content
+                path, caption = cast("tuple[Path, str]", content)
                 lines += [
                     f"![{caption}]({path.relative_to(base).as_posix()})",
                     "",
@@ -109,12 +111,12 @@ class Document:
         body = [f"<h1>{html.escape(self.title)}</h1>"]
         for kind, content in self.blocks:
             if kind == "heading":
-                level, text = content
+                level, text = cast("tuple[int, str]", content)
                 body.append(f"<h{level}>{html.escape(text)}</h{level}>")
             elif kind == "paragraph":
                 body.append(f"<p>{html.escape(str(content))}</p>")
             elif kind == "table":
-                df = content
+                df = cast("pd.DataFrame", content)
                 head = "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns)
                 rows = "".join(
                     "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>"
@@ -122,7 +124,7 @@ class Document:
                 )
                 body.append(f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
             elif kind == "figure":
-                path, caption = content
+                path, caption = cast("tuple[Path, str]", content)
                 data = base64.b64encode(path.read_bytes()).decode("ascii")
                 body.append(
                     f'<figure><img src="data:image/png;base64,{data}" alt="{html.escape(caption)}">'

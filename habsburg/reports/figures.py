@@ -157,6 +157,7 @@ def make_figures(a: RunAnalysis, out_dir: Path) -> list[tuple[Path, str]]:
         cd = a.run.table("concept_distributions")
         concepts = a.run.table("concepts")
         model = a.lineage_model
+        assert model is not None  # set whenever models trained
         add(
             "rank-frequency",
             plots.rank_frequency(

@@ -11,6 +11,7 @@ and the AI-text classifier's ROC; and the filters' confusion per crawl. Pure: re
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -48,7 +49,7 @@ def markdown_table(df: pd.DataFrame, digits: int = 3) -> str:
                 ""
                 if np.isnan(x)
                 else f"{x:.{digits}g}"
-                if abs(x) >= 1000
+                if cast("float | np.floating", abs(x)) >= 1000  # mypy joins abs's result to object
                 else f"{x:.{digits}f}".rstrip("0").rstrip(".")
             )
         return str(x)

@@ -190,7 +190,9 @@ def Page() -> None:
     choice, authors = scenario_from_env()
     first = solara.use_memo(lambda: model_kwargs(pick(choice, authors)), [])
     params = solara.use_reactive(first)
-    model = solara.use_reactive(solara.use_memo(lambda: new_model(first), []))
+    model: solara.Reactive[EcosystemModel] = solara.use_reactive(
+        solara.use_memo(lambda: new_model(first), [])
+    )
     attach(model.value)  # a model Mesa's Reset just built gets its lock before it steps
     solara.Style(CSS)
     with solara.AppBar():

@@ -20,6 +20,7 @@ import logging
 import os
 import tempfile
 from pathlib import Path
+from typing import cast
 
 import solara.server.settings
 
@@ -50,7 +51,8 @@ def serve_bundled_vega(directory: Path | None = None) -> Path | None:
     try:
         target.mkdir(parents=True, exist_ok=True)
         links = {entry.name: entry for entry in cache.iterdir()}
-        links.update({f"{p}@{MAJOR[p]}": src for p, src in sources.items()})
+        # every source was found (checked above)
+        links.update({f"{p}@{MAJOR[p]}": cast(Path, src) for p, src in sources.items()})
         for name, src in links.items():
             _link(target / name, src)
     except OSError as err:

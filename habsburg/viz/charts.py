@@ -12,7 +12,7 @@ functions here add the markers (:func:`time_axis`) or draw what Mesa's component
 from __future__ import annotations
 
 import functools
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final, TypeVar, cast
 
 import altair as alt
 import pandas as pd
@@ -27,8 +27,12 @@ if TYPE_CHECKING:
 #: every chart fills its panel (whose CSS height is a share of the window, see
 #: habsburg.viz.layout); Vega draws the SVG at that size
 HEIGHT = "container"
-MODEL_PALETTE = "tableau10"
+MODEL_PALETTE: Final = "tableau10"
 MARKER_TITLE = "markers"
+
+
+#: what :func:`theme` takes: every chart a panel draws
+ChartT = TypeVar("ChartT", alt.Chart, alt.LayerChart)
 
 
 @functools.cache
@@ -58,7 +62,7 @@ def theme_config(dark: bool) -> alt.Config:
     return base.configure_view(strokeWidth=0).config
 
 
-def theme(chart: alt.TopLevelMixin, dark: bool) -> alt.TopLevelMixin:
+def theme(chart: ChartT, dark: bool) -> ChartT:
     """``chart`` in the page's theme (light or dark)."""
     out = chart.copy(deep=False)
     out.config = theme_config(dark)
@@ -179,7 +183,9 @@ def time_axis(snap: Snapshot, chart: alt.Chart, y: alt.Y | None = None) -> alt.L
 
 
 def layered(snap: Snapshot, *charts: alt.Chart, title: str = "") -> alt.LayerChart:
-    out = alt.layer(*charts, markers(snap)).properties(width="container", height=HEIGHT)
+    # alt.layer returns a FacetChart only for layers with facet encodings, which none has
+    out = cast("alt.LayerChart", alt.layer(*charts, markers(snap)))
+    out = out.properties(width="container", height=HEIGHT)
     return out.properties(title=title) if title else out
 
 
@@ -325,7 +331,7 @@ def per_model_chart(
     return layered(snap, *layers)
 
 
-def axes_only(snap: Snapshot, title: str, domain: tuple[float, float] = (0, 1)) -> alt.Chart:
+def axes_only(snap: Snapshot, title: str | None, domain: tuple[float, float] = (0, 1)) -> alt.Chart:
     frame = pd.DataFrame({"step": [0, snap.total - 1], "v": list(domain)})
     return (
         alt.Chart(frame).mark_point(opacity=0).encode(x=x_months(snap), y=alt.Y("v:Q", title=title))

@@ -50,6 +50,7 @@ def Panel(model: EcosystemModel, spec: PanelSpec, steps: int = 0) -> solara.Elem
         elif drawn.spec is not None:
             solara.widgets.VegaLite.element(spec=drawn.spec)
         else:
+            assert spec.measures is not None  # drawn by Mesa's component: a measures panel
             make, _page = make_plot_component(
                 list(spec.measures.values()), post_process=drawn.post_process, backend="altair"
             )

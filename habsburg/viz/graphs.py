@@ -8,6 +8,8 @@ cells (sites) themselves, so these are custom: the site positions are computed o
 
 from __future__ import annotations
 
+from typing import cast
+
 import altair as alt
 import networkx as nx
 import pandas as pd
@@ -74,7 +76,9 @@ def network_chart(snap: Snapshot) -> alt.LayerChart:
             ],
         )
     )
-    return alt.layer(links, nodes).properties(width="container", height=HEIGHT)
+    # alt.layer returns a FacetChart only for layers with facet encodings, which none has here
+    out = cast("alt.LayerChart", alt.layer(links, nodes))
+    return out.properties(width="container", height=HEIGHT)
 
 
 def cascade_layout(g: nx.DiGraph) -> dict:
@@ -103,9 +107,10 @@ def cascade_chart(snap: Snapshot) -> alt.LayerChart:
             .mark_point(opacity=0)
             .encode(x=alt.X("x:Q", axis=None), y=alt.Y("y:Q", axis=None))
         )
-        return alt.layer(blank, empty_note(snap, "no model believes an error yet")).properties(
-            width="container", height=HEIGHT
+        out = cast(
+            "alt.LayerChart", alt.layer(blank, empty_note(snap, "no model believes an error yet"))
         )
+        return out.properties(width="container", height=HEIGHT)
     layer_of = {"origin": 0, "publisher": 1}
     for _node, data in g.nodes(data=True):
         role = str(data.get("role", "publisher"))
@@ -176,7 +181,8 @@ def cascade_chart(snap: Snapshot) -> alt.LayerChart:
         f"error {g.graph.get('error_id')} (fact {g.graph.get('fact')}): believed by "
         f"{believers} model{'s' if believers != 1 else ''}"
     )
-    return alt.layer(links, dots, labels).properties(
+    out = cast("alt.LayerChart", alt.layer(links, dots, labels))
+    return out.properties(
         width="container",
         height=HEIGHT,
         title=alt.Title(title, fontSize=11, fontWeight="normal"),

@@ -34,9 +34,9 @@ class PanelSpec:
 
     title: str
     page: str
-    chart: Callable[[Snapshot], alt.TopLevelMixin] | None = None
+    chart: Callable[[Snapshot], alt.LayerChart] | None = None
     measures: dict[str, str] | None = None
-    post: Callable[[Snapshot], Callable[[alt.Chart], alt.TopLevelMixin]] | None = None
+    post: Callable[[Snapshot], Callable[[alt.Chart], alt.LayerChart]] | None = None
 
 
 @dataclass(frozen=True)
@@ -79,6 +79,7 @@ def draw_panel(spec: PanelSpec, snap: Snapshot | None, dark: bool) -> Drawn:
         return Drawn(message="This panel could not be drawn (no snapshot). See the server log.")
     try:
         if spec.measures is None:
+            assert spec.chart is not None  # a panel without measures draws a chart
             return Drawn(spec=vega_spec(charts.theme(spec.chart(snap), dark)))
         return Drawn(
             source=MeasureSource(snap, spec.measures),
@@ -93,17 +94,19 @@ def cached_post(spec: PanelSpec, snap: Snapshot, dark: bool) -> Callable:
     """Mesa's ``post_process`` for ``spec``: the month axis, markers and theme, computed once per
     snapshot (Mesa's component redraws on its own too). It runs inside Mesa's component, so an
     error answers with a chart that says so."""
-    done: list[alt.TopLevelMixin] = []
+    done: list[alt.Chart | alt.LayerChart] = []
 
-    def post_process(chart: alt.Chart) -> alt.TopLevelMixin:
+    def post_process(chart: alt.Chart) -> alt.Chart | alt.LayerChart:
         if not done:
             # the legend lists every measure from the start: with no rows yet, Vega would
             # otherwise size an empty legend to an infinite height
+            assert spec.measures is not None  # called for measures panels only
             labels = list(spec.measures.values())
             chart = chart.encode(
                 color=alt.Color("Measure:N", title=None, scale=alt.Scale(domain=labels))
             )
             try:
+                assert spec.post is not None  # measures panels have a post
                 done.append(charts.theme(spec.post(snap)(chart), dark))
             except Exception as err:
                 log.exception("panel %r failed", spec.title)

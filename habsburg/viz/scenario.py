@@ -168,6 +168,7 @@ def lever_control(sc: Scenario, lever: Lever) -> dict[str, Any]:
             "values": p.categories(),
         }
     view = lever.view or (p.low, p.high)
+    assert view[0] is not None and view[1] is not None  # a lever without a view has a range
     low = view[0] if p.low is None else max(p.low, view[0])
     high = view[1] if p.high is None else min(p.high, view[1])
     if lever.path == "models.*.data.human_reservoir":
@@ -232,7 +233,7 @@ def scenario_from_env() -> tuple[str, int]:
     return os.environ.get(SCENARIO_ENV, "baseline"), int(os.environ.get(AUTHORS_ENV, VIZ_AUTHORS))
 
 
-def describe_error(err: Exception) -> str:
+def describe_error(err: BaseException) -> str:
     """One line for a user error (HabsburgError), the type and message for anything else."""
     if isinstance(err, HabsburgError):
         return str(err)

@@ -81,7 +81,7 @@ def attach(model: EcosystemModel) -> Session:
                 if model.running:
                     mesa_step(*args, **kwargs)
 
-        model.step = step
+        model.step = step  # type: ignore[method-assign]  # deliberately wraps the bound method
         _sessions[model] = session
         return session
 

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
     import numpy as np
     from matplotlib.axes import Axes
+    from matplotlib.typing import ColorType
 
 DPI = 110
 HUMAN_COLOR = "black"
@@ -34,11 +35,11 @@ def save(fig: Figure, path: Path) -> Path:
     return atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=DPI, format="png"))
 
 
-def model_colors(names: Iterable[str]) -> dict[str, tuple]:
+def model_colors(names: Iterable[str]) -> dict[str, ColorType]:
     """A fixed colour per model name (sorted order, tab10/tab20), the same in every figure."""
     names = sorted({str(n) for n in names if str(n) != HUMAN})
     cmap = mpl.colormaps["tab10" if len(names) <= 10 else "tab20"]
-    colors = {n: cmap(i % cmap.N) for i, n in enumerate(names)}
+    colors: dict[str, ColorType] = {n: cmap(i % cmap.N) for i, n in enumerate(names)}
     colors[HUMAN] = HUMAN_COLOR
     return colors
 
