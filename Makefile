@@ -26,6 +26,7 @@ test: $(VENV)/.installed-dev
 	$(BIN)/ruff check habsburg tests benchmarks examples
 	$(BIN)/ruff format --check habsburg tests benchmarks examples
 	$(BIN)/lint-imports
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
 
 # Hypothesis fuzzing of every input (make test runs a bounded 20-example profile of the same tests)
@@ -34,6 +35,8 @@ fuzz: $(VENV)/.installed-dev
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check habsburg tests benchmarks examples
+	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 format: $(VENV)/.installed-dev
 	$(BIN)/ruff format habsburg tests benchmarks examples
