@@ -249,7 +249,7 @@ def main() -> int:
     # the baseline (1x) is what other scales and the naive reference compare with, if it ran
     base = next((r for r in ok if r["factor"] == 1.0), ok[0] if ok else None)
     for other in ok:
-        if other is not base:
+        if base is not None and other is not base:
             ratio = other["cpu_us_per_document"] / base["cpu_us_per_document"]
             print(f"cost per document x{other['factor']:g} / x{base['factor']:g}: {ratio:.2f}")
     if args.naive and base is not None:

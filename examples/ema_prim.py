@@ -98,6 +98,9 @@ def main() -> None:
     )
 
     box = find_box(parameter_frame(experiments, model), collapse, threshold=0.6)
+    if box is None:  # (PRIM found no box: e.g. no run ended with a tail coverage)
+        print(f"PRIM found no box; results: {out}/ (experiments.csv, outcomes.csv)")
+        return
     box.inspect()  # prints coverage, density and the box limits
     stats, limits = box.inspect(style="data")[0]
     print(f"box: coverage {stats['coverage']:.2f}, density {stats['density']:.2f}")

@@ -80,7 +80,10 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
         for sc in (base, loop):
             set_setting(sc, "end", "2027-12")
     months = ["2026-01"] if args.quick else ["2026-01", "2028-01"]
-    arms = [(OPEN_WEB, None, base), ("closed loop", None, loop)]
+    arms: list[tuple[str, str | None, Scenario]] = [
+        (OPEN_WEB, None, base),
+        ("closed loop", None, loop),
+    ]
     arms += [(f"reintroduced {at}", at, with_reintroduction(loop, at)) for at in months]
 
     frames, rows, reference = [], [], None

@@ -128,7 +128,7 @@ def interval(values: pd.Series) -> tuple[float, float, float]:
     x = values.to_numpy(dtype=float)
     mean, lo, hi, _ = t_interval(x)
     if np.all(x == x[0]):
-        lo = hi = np.nan
+        return float(mean), np.nan, np.nan
     return float(mean), float(lo), float(hi)
 
 
