@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Final, Literal
 
 import numpy as np
 import pandas as pd
@@ -20,8 +20,8 @@ from habsburg.model.export import collected_frames
 from habsburg.model.model import EcosystemModel
 from habsburg.scenarios.schema import ScenarioError, _close
 
-SCALAR = "scalar"
-TIMESERIES = "timeseries"
+SCALAR: Final = "scalar"
+TIMESERIES: Final = "timeseries"
 
 
 @dataclass(frozen=True)
@@ -248,8 +248,10 @@ INSTRUMENT_OUTCOMES = (
 )
 
 
-def _declare(kind: str, items: Iterable[tuple[Callable, str]]) -> dict[str, Outcome]:
-    return {f.__name__: Outcome(f.__name__, kind, text, f) for f, text in items}  # type: ignore[arg-type]
+def _declare(
+    kind: Literal["scalar", "timeseries"], items: Iterable[tuple[Callable, str]]
+) -> dict[str, Outcome]:
+    return {f.__name__: Outcome(f.__name__, kind, text, f) for f, text in items}
 
 
 #: every named outcome, by name
