@@ -182,10 +182,15 @@ def time_axis(snap: Snapshot, chart: alt.Chart, y: alt.Y | None = None) -> alt.L
     return layered(snap, chart)
 
 
-def layered(snap: Snapshot, *charts: alt.Chart, title: str = "") -> alt.LayerChart:
+def panel_layer(*charts: alt.Chart, **properties: Any) -> alt.LayerChart:
+    """``charts`` layered, filling the panel (``properties``: more chart properties)."""
     # alt.layer returns a FacetChart only for layers with facet encodings, which none has
-    out = cast("alt.LayerChart", alt.layer(*charts, markers(snap)))
-    out = out.properties(width="container", height=HEIGHT)
+    out = cast("alt.LayerChart", alt.layer(*charts))
+    return out.properties(width="container", height=HEIGHT, **properties)
+
+
+def layered(snap: Snapshot, *charts: alt.Chart, title: str = "") -> alt.LayerChart:
+    out = panel_layer(*charts, markers(snap))
     return out.properties(title=title) if title else out
 
 

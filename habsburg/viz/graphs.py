@@ -8,13 +8,11 @@ cells (sites) themselves, so these are custom: the site positions are computed o
 
 from __future__ import annotations
 
-from typing import cast
-
 import altair as alt
 import networkx as nx
 import pandas as pd
 
-from habsburg.viz.charts import HEIGHT, empty_note, month_label
+from habsburg.viz.charts import empty_note, month_label, panel_layer
 from habsburg.viz.snapshot import SITE_WINDOW, Snapshot
 
 SITE_SHAPES = {"human": "circle", "farm": "square", "aggregator": "triangle-up"}
@@ -76,9 +74,7 @@ def network_chart(snap: Snapshot) -> alt.LayerChart:
             ],
         )
     )
-    # alt.layer returns a FacetChart only for layers with facet encodings, which none has here
-    out = cast("alt.LayerChart", alt.layer(links, nodes))
-    return out.properties(width="container", height=HEIGHT)
+    return panel_layer(links, nodes)
 
 
 def cascade_layout(g: nx.DiGraph) -> dict:
@@ -107,10 +103,7 @@ def cascade_chart(snap: Snapshot) -> alt.LayerChart:
             .mark_point(opacity=0)
             .encode(x=alt.X("x:Q", axis=None), y=alt.Y("y:Q", axis=None))
         )
-        out = cast(
-            "alt.LayerChart", alt.layer(blank, empty_note(snap, "no model believes an error yet"))
-        )
-        return out.properties(width="container", height=HEIGHT)
+        return panel_layer(blank, empty_note(snap, "no model believes an error yet"))
     layer_of = {"origin": 0, "publisher": 1}
     for _node, data in g.nodes(data=True):
         role = str(data.get("role", "publisher"))
@@ -181,9 +174,6 @@ def cascade_chart(snap: Snapshot) -> alt.LayerChart:
         f"error {g.graph.get('error_id')} (fact {g.graph.get('fact')}): believed by "
         f"{believers} model{'s' if believers != 1 else ''}"
     )
-    out = cast("alt.LayerChart", alt.layer(links, dots, labels))
-    return out.properties(
-        width="container",
-        height=HEIGHT,
-        title=alt.Title(title, fontSize=11, fontWeight="normal"),
+    return panel_layer(
+        links, dots, labels, title=alt.Title(title, fontSize=11, fontWeight="normal")
     )
