@@ -3,11 +3,21 @@ the month format every date setting uses. The bottom of the declarations layer."
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import field
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 from habsburg.scenarios.errors import ScenarioError
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+
+def is_section(hint: object) -> TypeGuard[type[DataclassInstance]]:
+    """Whether a field's type hint names a section or item (a dataclass; a hint is a class,
+    never an instance)."""
+    return isinstance(hint, type) and dataclasses.is_dataclass(hint)
 
 
 def param(

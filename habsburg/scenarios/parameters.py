@@ -26,6 +26,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from habsburg.scenarios.declare import is_section
 from habsburg.scenarios.errors import ScenarioError
 from habsburg.scenarios.schema import (
     FIXED_AT_START,
@@ -166,11 +167,11 @@ def _kind(f: dataclasses.Field, hint: Any) -> str:
 
 def _section(hint: Any) -> tuple[type | None, bool]:
     """``(dataclass, is a list of items)`` of a section field, ``(None, False)`` for a value."""
-    if dataclasses.is_dataclass(hint):  # a type hint: the class, never an instance
-        return typing.cast(type, hint), False
+    if is_section(hint):
+        return hint, False
     args = typing.get_args(hint)
-    if typing.get_origin(hint) is list and args and dataclasses.is_dataclass(args[0]):
-        return typing.cast(type, args[0]), True
+    if typing.get_origin(hint) is list and args and is_section(args[0]):
+        return args[0], True
     return None, False
 
 

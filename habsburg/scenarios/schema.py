@@ -19,7 +19,13 @@ import typing
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from habsburg.scenarios.declare import DATE_RE, MONTH_FIELDS, param, parse_month  # noqa: F401
+from habsburg.scenarios.declare import (  # noqa: F401
+    DATE_RE,
+    MONTH_FIELDS,
+    is_section,
+    param,
+    parse_month,
+)
 from habsburg.scenarios.errors import ScenarioError
 from habsburg.scenarios.inputs import read_text_file
 from habsburg.scenarios.sections import (  # noqa: F401  (the sections, re-exported)
@@ -119,9 +125,9 @@ def build(cls: type[_T], data: dict[str, Any], where: str) -> _T:
                 f"unknown key {path!r}{_close(key, fields)}; allowed: {', '.join(fields)}"
             )
         hint = hints[key]
-        if dataclasses.is_dataclass(hint):
-            kwargs[key] = build(typing.cast("type[DataclassInstance]", hint), value, path)
-        elif typing.get_origin(hint) is list and dataclasses.is_dataclass(typing.get_args(hint)[0]):
+        if is_section(hint):
+            kwargs[key] = build(hint, value, path)
+        elif typing.get_origin(hint) is list and is_section(typing.get_args(hint)[0]):
             item_cls = typing.get_args(hint)[0]
             if not isinstance(value, list):
                 raise ScenarioError(
@@ -301,7 +307,7 @@ def _resolve(sc: Scenario, path: str) -> list[tuple[Any, dataclasses.Field, Any]
                 f"unknown setting path {path!r}: no key {key!r}{_close(key, fields)} in {cls.__name__}; keys: {', '.join(fields)}"
             )
         hint = _hints(cls)[key]
-        if typing.get_origin(hint) is list and dataclasses.is_dataclass(typing.get_args(hint)[0]):
+        if typing.get_origin(hint) is list and is_section(typing.get_args(hint)[0]):
             if i + 1 >= len(parts):
                 raise ScenarioError(
                     f"setting path {path!r} must name an item: {key}.<name>.<setting>"
@@ -318,7 +324,7 @@ def _resolve(sc: Scenario, path: str) -> list[tuple[Any, dataclasses.Field, Any]
                     )
                 new.extend(chosen)
             objs, i = new, i + 2
-        elif dataclasses.is_dataclass(hint):
+        elif is_section(hint):
             objs, i = [getattr(o, key) for o in objs], i + 1
         else:
             if i != len(parts) - 1:

@@ -16,6 +16,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from habsburg.scenarios.declare import is_section
 from habsburg.scenarios.errors import ScenarioError, UserError
 
 if TYPE_CHECKING:
@@ -136,8 +137,8 @@ def _build(cls: type, data: Any, where: str, source: str) -> Any:
 
 
 def _value(f: dataclasses.Field, hint: Any, value: Any, path: str, source: str) -> Any:
-    if dataclasses.is_dataclass(hint):  # a type hint: the class, never an instance
-        return _build(typing.cast(type, hint), value, path, source)
+    if is_section(hint):
+        return _build(hint, value, path, source)
     if typing.get_origin(hint) is list:
         (item,) = typing.get_args(hint)
         if not isinstance(value, list) or not value:
