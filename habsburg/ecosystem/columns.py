@@ -329,8 +329,14 @@ class RaggedOffsets:
 
     def release(self, rows: int) -> None:
         """Drop the offsets of documents before ``rows`` from memory (file columns only)."""
-        cast("FileColumn", self.rel).release(rows + 1)
-        cast("FileColumn", self.base).release(rows >> self.shift)
+        file_column(self.rel).release(rows + 1)
+        file_column(self.base).release(rows >> self.shift)
+
+
+def file_column(col: Column) -> FileColumn:
+    """``col``, a column of an :class:`~habsburg.ecosystem.ondisk.OnDiskStore` (made by its
+    ``_column``): a :class:`~habsburg.ecosystem.ondisk.FileColumn`."""
+    return cast("FileColumn", col)
 
 
 def expected_documents(sc: Scenario) -> int:

@@ -18,11 +18,11 @@ import mmap
 import os
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from habsburg.ecosystem.columns import Column
+from habsburg.ecosystem.columns import Column, file_column
 from habsburg.ecosystem.store import DocumentStore
 
 if TYPE_CHECKING:
@@ -113,24 +113,19 @@ class OnDiskStore(DocumentStore):
     def release(self, rows: int) -> None:
         """Drop documents ``0 .. rows-1`` (and their ragged values) from memory."""
         for col in self._cols.values():
-            _file(col).release(rows)
-        _file(self._concepts).release(self._concept_offsets[rows])
+            file_column(col).release(rows)
+        file_column(self._concepts).release(self._concept_offsets[rows])
         n_claims = self._claim_offsets[rows]
         for claims in (self._claims, self._claim_errors):
             if claims is not None:
-                _file(claims).release(n_claims)
+                file_column(claims).release(n_claims)
         self._concept_offsets.release(rows)
         self._claim_offsets.release(rows)
         n_reposts = self._reposts.count_before(rows)
         for col in self._reposts.columns:
-            _file(col).release(n_reposts)
+            file_column(col).release(n_reposts)
 
     @property
     def disk_bytes(self) -> int:
         """Bytes the column files take on disk."""
-        return sum(_file(c).disk_bytes for c in self.all_columns())
-
-
-def _file(col: Column) -> FileColumn:
-    """A column of an :class:`OnDiskStore` (made by its :meth:`~OnDiskStore._column`)."""
-    return cast("FileColumn", col)
+        return sum(file_column(c).disk_bytes for c in self.all_columns())
