@@ -84,11 +84,13 @@ class TimedGenerator:
         attr = getattr(self._g, name)
         return counted(name, attr) if callable(attr) else attr
 if count_draws:
-    from habsburg.ecosystem import edits
+    from habsburg.ecosystem import rawdraws
     model.rng = TimedGenerator(model.rng)
-    # the edits' per-token uniforms: halves of raw PCG64 outputs (and a spare half)
-    edits._raw_draws32 = counted("32-bit draws of edit positions", edits._raw_draws32,
-                                 lambda out: out[1].size + (out[0] is not None))
+    # halves of raw PCG64 outputs (and a spare half): the edits' per-token uniforms, and the
+    # shuffle draws of samples without replacement (rawdraws.sorted_sample)
+    rawdraws.raw_draws32 = counted("32-bit draws (edit positions, samples)",
+                                   rawdraws.raw_draws32,
+                                   lambda out: out[1].size + (out[0] is not None))
 for _ in range(sc.steps):
     model.step()
     if ondisk:

@@ -17,6 +17,7 @@ from habsburg.ecosystem.edits import EditProcess
 from habsburg.ecosystem.idlists import GapList, joined
 from habsburg.ecosystem.internet import AGGREGATOR_SITE
 from habsburg.ecosystem.rates import false_positive_rate, precision_recall
+from habsburg.ecosystem.rawdraws import sorted_sample
 from habsburg.ecosystem.sampling import CategoricalTable, ragged_index
 from habsburg.ecosystem.store import REPOST, Batch
 from habsburg.ecosystem.training import FirstCopies
@@ -142,7 +143,7 @@ class Scraper(CellAgent):
             drawn = np.sort(rows[offsets[cell] + within])
             chosen = _sorted_unique(np.concatenate([chosen, drawn]), kind="stable")
         if chosen.size > k:
-            chosen = np.sort(rng.choice(chosen, size=k, replace=False))
+            chosen = sorted_sample(chosen, k, rng)
         return chosen
 
     def filter(self, ids: np.ndarray) -> tuple[np.ndarray, dict[str, float]]:

@@ -36,6 +36,8 @@ from typing import cast
 
 import numpy as np
 
+from habsburg.ecosystem.rawdraws import draws32
+
 
 @dataclass(frozen=True)
 class EditProcess:
@@ -140,7 +142,7 @@ def _below(lengths: np.ndarray, p: np.ndarray, rng: np.random.Generator) -> np.n
             ends[first : last + 1] - lengths[first : last + 1], a
         )
         out = flagged[a:b]
-        spare, draws = _draws32(rng, b - a)
+        spare, draws = draws32(rng, b - a)
         bounds = np.repeat(bound[first : last + 1], counts)
         if spare is not None:
             out[0] = spare <= bounds[0]
@@ -148,48 +150,6 @@ def _below(lengths: np.ndarray, p: np.ndarray, rng: np.random.Generator) -> np.n
         if never[first : last + 1].any():
             out[np.repeat(never[first : last + 1], counts)] = False
     return flagged
-
-
-def _draws32(rng: np.random.Generator, n: int) -> tuple[int | None, np.ndarray]:
-    """The next ``n`` 32-bit draws numpy's float32 uniforms are made of (``rng`` ends where
-    ``rng.random(n, dtype=np.float32)`` leaves it): the half-output PCG64 kept in its state, if it
-    had one, and an array of the rest (only the top 24 bits of a draw matter).
-
-    PCG64 hands out the low then the high half of each 64-bit output: taking the raw outputs at
-    once skips numpy's per-draw function call, about 2.5x faster. Other bit generators, or a numpy
-    whose float32 draws differ (checked once at import), take the plain way.
-    """
-    bits = rng.bit_generator
-    if n > 0 and _RAW_DRAWS32 and type(bits) is np.random.PCG64:
-        return _raw_draws32(bits, n)
-    k = (rng.random(max(n, 0), dtype=np.float32) * np.float32(2.0**24)).astype(np.uint32)
-    return None, k << np.uint32(8)
-
-
-def _raw_draws32(bits: np.random.PCG64, n: int) -> tuple[int | None, np.ndarray]:
-    state = bits.state
-    spare = int(state["uinteger"]) if state["has_uint32"] else None
-    need = n - (spare is not None)
-    halves = bits.random_raw((need + 1) // 2).astype("<u8", copy=False).view("<u4")
-    state = bits.state
-    state["has_uint32"] = need % 2
-    state["uinteger"] = int(halves[need]) if need % 2 else 0
-    bits.state = state
-    return spare, halves[:need]
-
-
-def _raw_draws32_match() -> bool:
-    """Whether PCG64's raw outputs give numpy's float32 uniforms and the stream after them."""
-    plain, fast = np.random.default_rng(7), np.random.default_rng(7)
-    for n in (1, 2, 3, 1, 1, 4, 5):
-        spare, draws = _raw_draws32(cast("np.random.PCG64", fast.bit_generator), n)
-        k = np.concatenate([[] if spare is None else [spare], draws]).astype(np.uint32) >> 8
-        if not np.array_equal(k * np.float32(2.0**-24), plain.random(n, dtype=np.float32)):
-            return False
-    return fast.random(3).tolist() == plain.random(3).tolist()
-
-
-_RAW_DRAWS32 = _raw_draws32_match()
 
 
 def _span_refreshes(

@@ -14,6 +14,7 @@ import numpy as np
 from habsburg.ecosystem.bitset import BitSet
 from habsburg.ecosystem.idlists import GapList
 from habsburg.ecosystem.learners import Learners, sample_categorical
+from habsburg.ecosystem.rawdraws import sorted_sample
 from habsburg.ecosystem.registry import ErrorRegistry
 from habsburg.ecosystem.store import HUMAN, MODEL, DocumentStore
 from habsburg.ecosystem.world import World
@@ -43,7 +44,7 @@ class TrainingSet:
 def _sample(ids: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
     if k >= ids.size:
         return ids
-    return np.sort(rng.choice(ids, size=k, replace=False))
+    return sorted_sample(ids, k, rng)
 
 
 #: keys handled per pass by :func:`first_of_each` and :func:`dedup_roots` (bounds temporaries)

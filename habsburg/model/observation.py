@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from habsburg.ecosystem.rawdraws import sorted_sample
+
 #: how many crawled documents per crawl keep their z-score for ROC analysis
 Z_SAMPLE = 400
 
@@ -78,11 +80,7 @@ class Observer:
         if not sampled.size:
             return
         store = model.internet.store
-        pick = (
-            sampled
-            if sampled.size <= Z_SAMPLE
-            else np.sort(self.rng.choice(sampled, Z_SAMPLE, replace=False))
-        )
+        pick = sampled if sampled.size <= Z_SAMPLE else sorted_sample(sampled, Z_SAMPLE, self.rng)
         # arrays per crawl, one table at the end (export.z_sample_table): no DataFrame per crawl
         self.z_samples.append(
             {

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from habsburg.agents.ids import MODEL_IDS
+from habsburg.ecosystem.rawdraws import sorted_sample
 from habsburg.ecosystem.text.classifier import PerplexityClassifier
 from habsburg.ecosystem.text.corpus import Corpus, passages, tokenize
 from habsburg.ecosystem.text.metrics import distinct_ngrams, ngram_share, vocabulary_share
@@ -161,7 +162,7 @@ class TextScraper(mesa.Agent):
         m, c = self.model, self.model.config.scraper
         new = np.flatnonzero(m.store.generation == m.generation)
         if c.crawl_documents and new.size > c.crawl_documents:
-            new = np.sort(m.rng.choice(new, c.crawl_documents, replace=False))
+            new = sorted_sample(new, c.crawl_documents, m.rng)
         tokens, offsets = m.store.select(new)
         flagged = np.zeros(new.size, dtype=bool)
         wm_flags = np.zeros(new.size, dtype=bool)

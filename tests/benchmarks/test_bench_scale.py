@@ -27,7 +27,13 @@ def test_counting_the_draws_leaves_the_run_unchanged():
         assert counted[key] == plain[key]
     assert "generator" not in plain
     made = counted["generator"]
-    assert {"random", "binomial", "beta", "choice", "32-bit draws of edit positions"} <= set(made)
+    assert {
+        "random",
+        "binomial",
+        "beta",
+        "choice",
+        "32-bit draws (edit positions, samples)",
+    } <= set(made)
     assert all(g["calls"] > 0 and g["values"] > 0 and g["cpu_s"] >= 0 for g in made.values())
     assert sum(g["cpu_s"] for g in made.values()) < counted["simulate_cpu_s"]
     assert counted["limit_cpu_s"] > 0

@@ -5,7 +5,7 @@ scored tokens) fails the dilution and span tests."""
 import numpy as np
 import pytest
 
-from habsburg.ecosystem import edits
+from habsburg.ecosystem import edits, rawdraws
 from habsburg.ecosystem.edits import (
     RANDOM,
     EditProcess,
@@ -113,13 +113,13 @@ def test_integer_thresholds_draw_numpys_float32_uniforms(monkeypatch, chunk):
     """Whole or a few tokens per pass (documents split across passes, empty ones, a spare
     half-output from before), the flags are numpy's float32 draws against each document's
     threshold, and the stream ends where numpy's does."""
-    assert edits._RAW_DRAWS32  # the fast path is in use with this numpy
+    assert rawdraws.RAW_DRAWS32  # the fast path is in use with this numpy
     monkeypatch.setattr(edits, "_BELOW_CHUNK", chunk)
     lengths = np.array([5, 0, 9, 1, 30, 0, 0, 13])
     p = np.array([0.3, 0.5, 1.0, 1e-50, 0.7, 0.2, 1e-50, 1e-50])
     for spare in (False, True):
         for raw in (True, False):
-            monkeypatch.setattr(edits, "_RAW_DRAWS32", raw)
+            monkeypatch.setattr(rawdraws, "RAW_DRAWS32", raw)
             plain, fast = np.random.default_rng(3), np.random.default_rng(3)
             if spare:
                 plain.random(1, dtype=np.float32), fast.random(1, dtype=np.float32)
