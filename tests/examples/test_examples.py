@@ -112,15 +112,43 @@ def test_scale_study_keeps_stores_on_disk_with_the_same_results(tmp_path):
     assert [p.name for p in stores.iterdir()] == ["mine.txt"]
 
 
-def _scale_study_module():
-    spec = importlib.util.spec_from_file_location("scale_study", EXAMPLES / "scale_study.py")
+def _example_module(name: str):
+    spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
+def test_ema_prim_keeps_its_experiments_when_prim_finds_no_box(tmp_path, monkeypatch, capsys):
+    """The experiments are stubbed (a full EMA run takes minutes); PRIM, asked about them, finds
+    no box: the example says so and keeps what it ran, writing no box files."""
+    pytest.importorskip("ema_workbench")
+    prim = _example_module("ema_prim")
+    experiments = pd.DataFrame({"watermark.adoption": [0.1, 0.5, 0.9, 0.3]})
+    outcomes = {
+        "final_mean_tail_coverage": np.array([0.2, 0.3, 0.4, 0.5]),
+        "final_synthetic_share_new": np.array([0.5, 0.5, 0.5, 0.5]),
+        "final_mean_fact_accuracy": np.array([0.9, 0.9, 0.9, 0.9]),
+    }
+    asked = []
+    monkeypatch.setattr(prim, "perform_experiments", lambda *a, **k: (experiments, outcomes))
+    monkeypatch.setattr(prim, "parameter_frame", lambda frame, model: frame)
+    monkeypatch.setattr(prim, "find_box", lambda x, y, **k: asked.append((x, y)))
+    out = tmp_path / "prim"
+    monkeypatch.setattr(sys, "argv", ["ema_prim.py", "--quick", "--out", str(out)])
+    prim.main()
+    assert "PRIM found no box" in capsys.readouterr().out
+    assert asked[0][1].tolist() == [True, False, False, False]  # the worst quartile
+    assert sorted(p.name for p in out.iterdir()) == [
+        "experiments.csv",
+        "manifest.json",
+        "outcomes.csv",
+    ]
+    pd.testing.assert_frame_equal(pd.read_csv(out / "experiments.csv"), experiments)
+
+
 def test_scale_study_run_keeps_its_store_in_a_private_directory(tmp_path, monkeypatch):
-    study = _scale_study_module()
+    study = _example_module("scale_study")
     seen = []
     simulate = study.simulate
 
@@ -139,7 +167,7 @@ def test_scale_study_refuses_runs_too_large_for_the_machine_before_work(tmp_path
     from habsburg.experiments import limits
     from habsburg.scenarios.errors import LimitError
 
-    study = _scale_study_module()
+    study = _example_module("scale_study")
     out = tmp_path / "out"
     monkeypatch.setattr(limits, "available_memory", lambda: 4 * 2**30)
     with pytest.raises(LimitError, match=r"--factors 10 \(2 runs at once\): .*--store-dir DIR"):
@@ -162,7 +190,7 @@ def test_scale_study_refuses_runs_too_large_for_the_machine_before_work(tmp_path
 
 
 def test_scale_study_changes_between_factors_are_welch_intervals():
-    study = _scale_study_module()
+    study = _example_module("scale_study")
     tail = {1.0: [0.30, 0.31, 0.29], 3.0: [0.34, 0.36], 30.0: [0.35]}
     runs = pd.DataFrame(
         [
