@@ -8,7 +8,7 @@ import html
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeGuard, cast
+from typing import TypeGuard
 
 import pandas as pd
 
@@ -60,76 +60,100 @@ def sig(x: float | None) -> str:
     return f"{x:.4g}" if _ok(x) else "n/a"
 
 
+@dataclass(frozen=True)
+class Heading:
+    text: str
+    level: int = 2
+
+
+@dataclass(frozen=True)
+class Paragraph:
+    text: str
+
+
+@dataclass(frozen=True)
+class Table:
+    #: the cells as strings
+    frame: pd.DataFrame
+
+
+@dataclass(frozen=True)
+class Figure:
+    path: Path
+    caption: str
+
+
+#: a report's blocks
+Block = Heading | Paragraph | Table | Figure
+
+
 @dataclass
 class Document:
     """A report as a list of blocks (headings, paragraphs, tables, figures), rendered as
     Markdown (figures linked) and as self-contained HTML (figures embedded as base64)."""
 
     title: str
-    #: (kind, content): a heading's (level, text), a paragraph's text, a table's DataFrame of
-    #: strings, a figure's (path, caption)
-    blocks: list[tuple[str, object]] = field(default_factory=list)
+    blocks: list[Block] = field(default_factory=list)
 
     def heading(self, text: str, level: int = 2) -> None:
-        self.blocks.append(("heading", (level, text)))
+        self.blocks.append(Heading(text, level))
 
     def paragraph(self, text: str) -> None:
-        self.blocks.append(("paragraph", text))
+        self.blocks.append(Paragraph(text))
 
     def table(self, df: pd.DataFrame) -> None:
-        self.blocks.append(("table", df.astype(str)))
+        self.blocks.append(Table(df.astype(str)))
 
     def figure(self, path: Path, caption: str) -> None:
-        self.blocks.append(("figure", (Path(path), caption)))
+        self.blocks.append(Figure(Path(path), caption))
 
     def markdown(self, base: Path) -> str:
         lines = [f"# {self.title}", ""]
-        for kind, content in self.blocks:
-            if kind == "heading":
-                level, text = cast("tuple[int, str]", content)
-                lines += [f"{'#' * level} {text}", ""]
-            elif kind == "paragraph":
-                lines += [str(content), ""]
-            elif kind == "table":
-                df = cast("pd.DataFrame", content)
-                cells = [[c.replace("|", "\\|") for c in row] for row in df.to_numpy().tolist()]
-                lines.append("| " + " | ".join(map(str, df.columns)) + " |")
-                lines.append("|" + "|".join("---" for _ in df.columns) + "|")
-                lines += ["| " + " | ".join(row) + " |" for row in cells]
-                lines.append("")
-            elif kind == "figure":
-                path, caption = cast("tuple[Path, str]", content)
-                lines += [
-                    f"![{caption}]({path.relative_to(base).as_posix()})",
-                    "",
-                    f"*{caption}*",
-                    "",
-                ]
+        for block in self.blocks:
+            match block:
+                case Heading(text, level):
+                    lines += [f"{'#' * level} {text}", ""]
+                case Paragraph(text):
+                    lines += [text, ""]
+                case Table(df):
+                    cells = [[c.replace("|", "\\|") for c in row] for row in df.to_numpy().tolist()]
+                    lines.append("| " + " | ".join(map(str, df.columns)) + " |")
+                    lines.append("|" + "|".join("---" for _ in df.columns) + "|")
+                    lines += ["| " + " | ".join(row) + " |" for row in cells]
+                    lines.append("")
+                case Figure(path, caption):
+                    lines += [
+                        f"![{caption}]({path.relative_to(base).as_posix()})",
+                        "",
+                        f"*{caption}*",
+                        "",
+                    ]
         return "\n".join(lines)
 
     def html(self) -> str:
         body = [f"<h1>{html.escape(self.title)}</h1>"]
-        for kind, content in self.blocks:
-            if kind == "heading":
-                level, text = cast("tuple[int, str]", content)
-                body.append(f"<h{level}>{html.escape(text)}</h{level}>")
-            elif kind == "paragraph":
-                body.append(f"<p>{html.escape(str(content))}</p>")
-            elif kind == "table":
-                df = cast("pd.DataFrame", content)
-                head = "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns)
-                rows = "".join(
-                    "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>"
-                    for row in df.to_numpy().tolist()
-                )
-                body.append(f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
-            elif kind == "figure":
-                path, caption = cast("tuple[Path, str]", content)
-                data = base64.b64encode(path.read_bytes()).decode("ascii")
-                body.append(
-                    f'<figure><img src="data:image/png;base64,{data}" alt="{html.escape(caption)}">'
-                    f"<figcaption>{html.escape(caption)}</figcaption></figure>"
-                )
+        for block in self.blocks:
+            match block:
+                case Heading(text, level):
+                    body.append(f"<h{level}>{html.escape(text)}</h{level}>")
+                case Paragraph(text):
+                    body.append(f"<p>{html.escape(text)}</p>")
+                case Table(df):
+                    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns)
+                    rows = "".join(
+                        "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>"
+                        for row in df.to_numpy().tolist()
+                    )
+                    body.append(
+                        f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
+                    )
+                case Figure(path, caption):
+                    data = base64.b64encode(path.read_bytes()).decode("ascii")
+                    body.append(
+                        f'<figure><img src="data:image/png;base64,{data}" '
+                        f'alt="{html.escape(caption)}">'
+                        f"<figcaption>{html.escape(caption)}</figcaption></figure>"
+                    )
         return HTML_PAGE.format(title=html.escape(self.title), body="\n".join(body))
 
 
