@@ -344,6 +344,19 @@ def build_training_set(
     concept_counts = store.concept_counts(ids, K).astype(np.float64)
     fact_counts, n_wrong, n_claims = store.claim_counts(ids, F, V)
     fact_counts = fact_counts.astype(np.float64)
+    # Duplication's lift of wrong facts: the wrong-claim share of the whole training set against
+    # that of its original documents alone (reposts dropped, each document once). (Before the
+    # styles are gathered, so its temporaries and the styles are never held together: no draws.)
+    roots = store.root(ids)
+    distinct_roots, others = _root_statistics(ids, roots)
+    # reposts: copies of another document, whether or not its original is in the set
+    repost_share = float((roots != ids).mean()) if ids.size else 0.0
+    del roots
+    other_wrong, other_claims = store.wrong_claims(np.sort(others))
+    del others
+    orig_wrong, orig_claims = n_wrong - other_wrong, n_claims - other_claims
+    wrong_originals = orig_wrong / orig_claims if orig_claims else 0.0
+    wrong_all = n_wrong / n_claims if n_claims else 0.0
     # room for the sensor and distillation rows too, so no vstack copies the web's rows
     extra = n_sensor + (n_distill if teacher is not None else 0)
     style = _gather_float64(store.style, ids, extra)
@@ -387,14 +400,6 @@ def build_training_set(
         if distilled:  # (only with a teacher)
             assert teacher is not None
             sources[teacher.index] = sources.get(teacher.index, 0.0) + distilled / total_units
-    # Duplication's lift of wrong facts: the wrong-claim share of the whole training set against
-    # that of its original documents alone (reposts dropped, each document once).
-    roots = store.root(ids)
-    distinct_roots, others = _root_statistics(ids, roots)
-    other_wrong, other_claims = store.wrong_claims(np.sort(others))
-    orig_wrong, orig_claims = n_wrong - other_wrong, n_claims - other_claims
-    wrong_originals = orig_wrong / orig_claims if orig_claims else 0.0
-    wrong_all = n_wrong / n_claims if n_claims else 0.0
     stats = {
         "documents": int(total_units),
         "web_documents": int(web.size),
@@ -403,8 +408,7 @@ def build_training_set(
         "distilled_documents": int(distilled),
         "verifier_dropped": verified_out,
         "synthetic_share": float(synthetic_units / total_units) if total_units else 0.0,
-        # reposts: copies of another document, whether or not its original is in the set
-        "repost_share": float((roots != ids).mean()) if ids.size else 0.0,
+        "repost_share": repost_share,
         # repeats: documents whose original (or the same document) already is in the set
         "duplicate_share": 1.0 - distinct_roots / ids.size if ids.size else 0.0,
         "wrong_claim_share": wrong_all,
