@@ -53,12 +53,17 @@ def raw_draws32(bits: np.random.PCG64, n: int) -> tuple[int | None, np.ndarray]:
     return spare, halves[:need]
 
 
+def _next_draws(bits: np.random.PCG64, n: int) -> np.ndarray:
+    """:func:`raw_draws32`'s ``n`` draws in one array (the spare half first)."""
+    spare, draws = raw_draws32(bits, n)
+    return draws if spare is None else np.append(np.uint32(spare), draws)
+
+
 def _raw_draws32_match() -> bool:
     """Whether PCG64's raw outputs give numpy's float32 uniforms and the stream after them."""
     plain, fast = np.random.default_rng(7), np.random.default_rng(7)
     for n in (1, 2, 3, 1, 1, 4, 5):
-        spare, draws = raw_draws32(cast("np.random.PCG64", fast.bit_generator), n)
-        k = np.concatenate([[] if spare is None else [spare], draws]).astype(np.uint32) >> 8
+        k = _next_draws(cast("np.random.PCG64", fast.bit_generator), n) >> np.uint32(8)
         if not np.array_equal(k * np.float32(2.0**-24), plain.random(n, dtype=np.float32)):
             return False
     return fast.random(3).tolist() == plain.random(3).tolist()
@@ -146,12 +151,6 @@ def _shuffle_targets(n: int, k: int, bits: np.random.PCG64) -> np.ndarray:
                     s += 1
                     break
     return out
-
-
-def _next_draws(bits: np.random.PCG64, n: int) -> np.ndarray:
-    """:func:`raw_draws32`'s ``n`` draws in one array (the spare half first)."""
-    spare, draws = raw_draws32(bits, n)
-    return draws if spare is None else np.append(np.uint32(spare), draws)
 
 
 def _shuffle_tail(n: int, k: int, bits: np.random.PCG64) -> np.ndarray:
