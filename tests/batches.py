@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from habsburg.ecosystem.store import Batch
@@ -11,7 +13,7 @@ from habsburg.ecosystem.store import Batch
 def plain_batch(n: int, **over) -> Batch:
     """``n`` human documents on site 0 with no concept draws and no claims, of 100 tokens, no
     green tokens, a one-dimensional zero style and quality 1; ``over`` replaces any field."""
-    fields = dict(
+    fields: dict[str, Any] = dict(
         site=np.zeros(n, int),
         kind=0,
         producer=0,

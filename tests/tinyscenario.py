@@ -5,10 +5,11 @@ was imported last."""
 from __future__ import annotations
 
 import copy
+from typing import Any
 
 from habsburg.scenarios.schema import from_dict
 
-TINY = {
+TINY: dict[str, Any] = {
     "name": "tiny",
     "description": "A tiny ecosystem for tests.",
     "seed": 7,

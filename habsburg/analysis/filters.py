@@ -69,7 +69,7 @@ def over_time(crawls: pd.DataFrame, *, pooled: bool = True) -> pd.DataFrame:
     return pd.concat([per, total], ignore_index=True)
 
 
-def roc_curve(scores: np.ndarray, positive: np.ndarray) -> pd.DataFrame:
+def roc_curve(scores: ArrayLike, positive: ArrayLike) -> pd.DataFrame:
     """ROC curve of "flag when score ≥ threshold" over every distinct threshold: columns
     ``threshold``, ``tpr``, ``fpr`` from (0, 0) at +inf to (1, 1)."""
     scores = np.asarray(scores, dtype=float)

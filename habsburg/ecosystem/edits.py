@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from typing import cast
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from habsburg.ecosystem.rawdraws import draws32
 
@@ -91,7 +92,7 @@ def retention(
 
 
 def edited_positions(
-    lengths: np.ndarray, eps: np.ndarray, process: EditProcess, rng: np.random.Generator
+    lengths: ArrayLike, eps: ArrayLike, process: EditProcess, rng: np.random.Generator
 ) -> np.ndarray:
     """Flat boolean array (documents back to back, ``lengths[i]`` tokens each): which tokens an edit
     of fraction ``eps[i]`` changes. The span chain starts in its stationary state in each document.

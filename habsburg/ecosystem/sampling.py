@@ -346,7 +346,7 @@ def ragged_index(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
 
 def fill_by_source(
     source: np.ndarray,
-    samplers: dict[int, Callable[[int], np.ndarray]],
+    samplers: Mapping[int, Callable[[int], np.ndarray]],
     dtype: npt.DTypeLike = np.int32,
 ) -> np.ndarray:
     """``out[i] = draw from samplers[source[i]]``: the positions are grouped by source in one

@@ -77,10 +77,10 @@ def test_human_authors_write_by_the_mix_as_adoption_grows(run):
         hybrid = sf[by_humans] > 0
         assert (kind[by_humans][hybrid] == HYBRID).all()
         assert (kind[by_humans][~hybrid] == HUMAN).all()
-    pooled = np.concatenate(pooled)
-    assert pooled.size > 1000
-    assert pooled.mean() == pytest.approx(expected_mean, abs=0.02)
-    assert (pooled == 0).mean() == pytest.approx(0.2, abs=0.03)
+    shares = np.concatenate(pooled)
+    assert shares.size > 1000
+    assert shares.mean() == pytest.approx(expected_mean, abs=0.02)
+    assert (shares == 0).mean() == pytest.approx(0.2, abs=0.03)
     # time-varying: the share of co-written documents follows adoption
     early = store.step_slice(sc.launch_step + 1, sc.launch_step + 1)
     late = store.step_slice(sc.steps - 1, sc.steps - 1)

@@ -142,9 +142,10 @@ def _reference_sample_recent(scraper, visits, t):
         return np.zeros(0, dtype=np.int64)
     doc_weight = np.exp(-ages / c.recency_months)[:, None] * visits[None, :]
     if k > n_candidates // 2:
-        rows = [index[a][0][np.repeat(visited, counts[a])] for a in ages]
-        weights = [np.repeat(doc_weight[a], counts[a])[np.repeat(visited, counts[a])] for a in ages]
-        rows, weights = np.concatenate(rows), np.concatenate(weights)
+        rows = np.concatenate([index[a][0][np.repeat(visited, counts[a])] for a in ages])
+        weights = np.concatenate(
+            [np.repeat(doc_weight[a], counts[a])[np.repeat(visited, counts[a])] for a in ages]
+        )
         return np.sort(rows[weighted_sample_without_replacement(weights, k, rng)])
     cell_weight = (doc_weight * counts).ravel()
     chosen = np.zeros(0, dtype=np.int64)
@@ -153,8 +154,8 @@ def _reference_sample_recent(scraper, visits, t):
         cells = sample_categorical(cell_weight, need, rng)
         age, site = np.divmod(cells, n_sites)
         within = (rng.random(need) * counts[age, site]).astype(np.int64)
-        cells = zip(age, site, within, strict=True)
-        docs = np.array([index[a][0][index[a][1][s] + w] for a, s, w in cells])
+        picks = zip(age, site, within, strict=True)
+        docs = np.array([index[a][0][index[a][1][s] + w] for a, s, w in picks])
         chosen = np.unique(np.concatenate([chosen, docs]))
     if chosen.size > k:
         chosen = np.sort(rng.choice(chosen, size=k, replace=False))
@@ -290,8 +291,8 @@ def test_dedup_memory_and_crawls_are_packed_and_old_checkpoints_load(reposted):
     np.testing.assert_array_equal(loaded.datasets_since(0), scraper.datasets_since(0))
     assert loaded.datasets_since(0).dtype == np.int32
     assert len(loaded.first_copies) == 0
-    rebuilt, kept = (dedup_histories(store, [s.history()], np.int32) for s in (loaded, scraper))
-    assert len(loaded.first_copies) == len(scraper.crawls) and rebuilt.tolist() == kept.tolist()
+    rebuilt, own = (dedup_histories(store, [s.history()], np.int32) for s in (loaded, scraper))
+    assert len(loaded.first_copies) == len(scraper.crawls) and rebuilt.tolist() == own.tolist()
 
 
 def test_a_document_is_a_copy_exactly_when_its_root_is_another():

@@ -79,7 +79,9 @@ def test_documents_row_groups_follow_months_and_are_read_by_month(tmp_path, monk
         if a.max == b.min:  # a month in two groups only when it is bigger than a group
             assert sizes[a.max] > 400
 
-    for first, last in [(0, 0), (3, 9), (run.steps - 1, run.steps + 5)]:
+    months = run.steps
+    assert months is not None
+    for first, last in [(0, 0), (3, 9), (months - 1, months + 5)]:
         part = run.table("documents", ["id", "step", "kind"], steps=(first, last))
         expect = whole.loc[whole["step"].between(first, last), ["id", "step", "kind"]]
         pd.testing.assert_frame_equal(part, expect.reset_index(drop=True))

@@ -1,20 +1,18 @@
 """benchmarks/bench_scale.py, which no timed test runs: its child run with the random draws
 counted, and the table of what those draws leave possible."""
 
-import importlib.util
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+from scriptload import load_script
+
 BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_scale.py"
 
 
 def bench_scale():
-    spec = importlib.util.spec_from_file_location("bench_scale", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(BENCH)
 
 
 def test_counting_the_draws_leaves_the_run_unchanged():

@@ -41,6 +41,13 @@ LOAD_MS = 120_000
 STEP_MS = 60_000
 
 
+def _status(text: str) -> re.Match[str]:
+    """The status line's match in ``text`` (the step and the run's length)."""
+    found = STATUS.search(text)
+    assert found is not None, f"no status line in {text!r}"
+    return found
+
+
 def require_browser() -> None:
     problem = None
     if not CHROMIUM.exists():
@@ -153,7 +160,7 @@ class Watched:
 
     def step(self) -> int:
         text = self.page.get_by_text(STATUS).first.inner_text()
-        return int(STATUS.search(text).group(1))
+        return int(_status(text).group(1))
 
     def settled_step(self, every_ms: int = 4000) -> int:
         """The step once two reads ``every_ms`` apart agree."""
@@ -211,7 +218,7 @@ def test_threads_play_thirty_months(first):
         # On a loaded machine the model's thread can reach the last month (~50 ms a month)
         # before the page shows month 30; Play has then ended and Pause is disabled. Anything
         # else that disables Pause (a failed step) leaves the run short of its last month.
-        total = int(STATUS.search(page.get_by_text(STATUS).first.inner_text()).group(2))
+        total = int(_status(page.get_by_text(STATUS).first.inner_text()).group(2))
         assert first.settled_step() >= total - 1, "Pause disabled before the run ended"
     else:
         first.settled_step()

@@ -42,6 +42,10 @@ def test_gap_lists_give_back_their_ids(arrays):
 
 def test_gaps_wider_than_16_bits_take_32_and_unsorted_ids_are_kept_as_they_are():
     wide = GapList(np.array([5, 70_000, 70_001], dtype=np.int64))
-    assert wide.gaps.dtype == np.uint32 and wide.ids().tolist() == [5, 70_000, 70_001]
+    assert (
+        wide.gaps is not None
+        and wide.gaps.dtype == np.uint32
+        and wide.ids().tolist() == [5, 70_000, 70_001]
+    )
     unsorted = GapList(np.array([9, 3, 4], dtype=np.int32))
     assert unsorted.raw is not None and unsorted.ids().tolist() == [9, 3, 4]

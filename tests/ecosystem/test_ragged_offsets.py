@@ -56,7 +56,11 @@ def test_blocked_offsets_equal_the_full_offsets(batches, shift, capacity, rel_ty
         np.testing.assert_array_equal(offsets.owners(values), owner[values])
         assert offsets.owner(total - 1) == owner[-1] and offsets.owner(0) == owner[0]
     largest = max((full[i] - full[i >> shift << shift] for i in range(n + 1)), default=0)
-    widths = [np.uint8, np.uint16, np.int32]  # widened one step at a time, only if needed
+    widths: list[type[np.integer]] = [
+        np.uint8,
+        np.uint16,
+        np.int32,
+    ]  # widened one step at a time, only if needed
     fits = [t for t in widths[widths.index(rel_type) :] if largest <= np.iinfo(t).max]
     assert offsets.rel.data.dtype == fits[0]
 

@@ -19,6 +19,13 @@ def _pair(seed: int, spare: bool) -> tuple[np.random.Generator, np.random.Genera
     return a, b
 
 
+def _pcg(rng: np.random.Generator) -> np.random.PCG64:
+    """The generator's PCG64 (what the raw draws read)."""
+    bits = rng.bit_generator
+    assert isinstance(bits, np.random.PCG64)
+    return bits
+
+
 def _same_stream(a: np.random.Generator, b: np.random.Generator) -> bool:
     return a.random(4).tolist() == b.random(4).tolist()
 
@@ -60,14 +67,14 @@ def test_rejected_draws_are_redrawn_as_numpy_does(monkeypatch, window):
     fast.bit_generator.state = state
     # ... having taken more draws than it has steps: redraws happened
     after_k_draws, _ = _pair(11, spare=True)
-    raw_draws32(after_k_draws.bit_generator, k)
+    raw_draws32(_pcg(after_k_draws), k)
     assert not _same_stream(after_k_draws, fast)
 
 
 def _numpys_targets(n: int, k: int, rng: np.random.Generator) -> list[int]:
     """numpy's ``random_bounded_uint64(0, i)`` for ``i = n - 1 .. n - k`` (Lemire's method on
     PCG64's 32-bit draws), a draw at a time as its C code does."""
-    bits = rng.bit_generator
+    bits = _pcg(rng)
     out = []
     for i in range(n - 1, n - 1 - k, -1):
         bound = i + 1
@@ -92,7 +99,7 @@ def test_shuffle_targets_follow_numpys_bounded_draws_through_runs_of_rejections(
     n, k = 3_000_000_000, 3_000
     reference, fast = _pair(5, spare)
     expected = _numpys_targets(n, k, reference)
-    got = rawdraws._shuffle_targets(n, k, fast.bit_generator)
+    got = rawdraws._shuffle_targets(n, k, _pcg(fast))
     assert got.tolist() == expected
     assert _same_stream(reference, fast)
 
@@ -103,12 +110,12 @@ def test_shuffle_tail_is_the_tail_of_the_swaps(n, data, seed):
     """The places' contents are followed through the same draws' swaps on a whole arange."""
     k = data.draw(st.integers(1, n - 1))
     reference, fast = _pair(seed, spare=False)
-    targets = rawdraws._shuffle_targets(n, k, reference.bit_generator)
+    targets = rawdraws._shuffle_targets(n, k, _pcg(reference))
     places = np.arange(n)
     for step, j in enumerate(targets):
         i = n - 1 - step
         places[i], places[j] = places[j], places[i]
-    got = rawdraws._shuffle_tail(n, k, fast.bit_generator)
+    got = rawdraws._shuffle_tail(n, k, _pcg(fast))
     assert sorted(got.tolist()) == sorted(places[n - k :].tolist())
     assert np.unique(got).size == k
 

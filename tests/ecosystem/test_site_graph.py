@@ -24,7 +24,7 @@ def farm_links(G: nx.DiGraph, farm: list[int]) -> set[tuple[int, int]]:
 
 def test_default_is_one_link_farm_of_every_site():
     G, kind, _ = graph(6, None)
-    farm = list(np.flatnonzero(kind == FARM_SITE))
+    farm = np.flatnonzero(kind == FARM_SITE).tolist()
     assert farm_links(G, farm) == {(a, b) for a in farm for b in farm if a != b}
     G0, _, _ = graph(6, 0)
     assert set(G0.edges()) == set(G.edges())

@@ -146,9 +146,12 @@ def test_a_growing_months_site_index_merges_new_rows_as_a_fresh_sort_would(monke
     store.site_index(1, n_sites)
     sorted_sizes = []
     real = store_module.stable_order
-    monkeypatch.setattr(
-        store_module, "stable_order", lambda k: sorted_sizes.append(k.size) or real(k)
-    )
+
+    def counted(k):
+        sorted_sizes.append(k.size)
+        return real(k)
+
+    monkeypatch.setattr(store_module, "stable_order", counted)
     for extra in (40, 1, 0, 7):
         store.append(plain_batch(extra, site=rng.integers(0, n_sites, extra)), step=1)
         rows, starts = store.site_index(1, n_sites)
@@ -466,4 +469,5 @@ def test_one_append_holds_the_months_batches_and_drops_them_if_the_block_fails()
         model.publish(docs(4))
         raise RuntimeError("a producer failed")
     assert len(store) == before + 5  # nothing half-appended
-    assert model.publish(docs(1)).tolist() == [before + 5]
+    ids = model.publish(docs(1))
+    assert ids is not None and ids.tolist() == [before + 5]

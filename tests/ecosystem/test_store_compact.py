@@ -26,7 +26,7 @@ class RecordingStore(DocumentStore):
 
     def __init__(self, *args, **kw) -> None:
         super().__init__(*args, **kw)
-        self.old = {"step": [], "original": [], "paraphrase": []}
+        self.old: dict[str, list[np.ndarray]] = {"step": [], "original": [], "paraphrase": []}
 
     def append(self, batch: Batch, step: int) -> np.ndarray:
         n = len(batch.synthetic_fraction)
@@ -89,8 +89,8 @@ def test_steps_of_a_slice_follow_the_month_starts_with_empty_months(months, cut)
     rows = slice(*cut)
     got = store.steps_of(rows)
     assert got.dtype == np.int16 and got.tolist() == old[rows].tolist()
-    rows = np.arange(len(store))[rows]
-    assert store.steps_of(rows).tolist() == old[rows].tolist()
+    ids = np.arange(len(store))[rows]
+    assert store.steps_of(ids).tolist() == old[ids].tolist()
 
 
 def test_roots_and_frames_follow_the_old_columns(recorded):
@@ -128,7 +128,7 @@ def test_code_table_gives_back_exactly_the_float32_stored():
     table = CodeTable()
     values = np.array([0.0, 0.2, -0.0, 0.36, 0.2, np.float32(1e-40), 0.0], np.float32)
     codes = table.encode(values)
-    assert codes.dtype == np.uint8
+    assert codes is not None and codes.dtype == np.uint8
     assert table.values[codes].tobytes() == values.tobytes()  # -0.0 and a subnormal kept
     assert table.encode(np.arange(300, dtype=np.float32)) is None  # past 256: refused ...
     assert table.values.size == 5  # ... and the table unchanged

@@ -178,7 +178,7 @@ def test_retraining_frees_the_raw_pool_once_it_is_deduplicated(run, monkeypatch)
     """A raw pool (the crawls since the last retrain, for ``replace``) is gone by the time the
     web budget is sampled: nothing but the deduplication held it. A model on all crawls ever
     (``accumulate_subsample``) makes no raw pool at all: it never calls ``dedup_roots``."""
-    seen = []
+    seen: list[list] = []  # [a weak reference to a pool, whether it was freed before the draw]
     dedup, sample = training.dedup_roots, training._sample
 
     def watch_dedup(store, ids):
@@ -226,7 +226,7 @@ def test_first_copies_kept_crawl_by_crawl_deduplicate_like_the_whole_pool(run, m
     monkeypatch.setattr(training, "_CHUNK", 1 << 6)  # several chunks per crawl
     store = run.internet.store
     rng = np.random.default_rng(seed)
-    histories = [([], FirstCopies()) for _ in range(3)]
+    histories: list[tuple[list[GapList], FirstCopies]] = [([], FirstCopies()) for _ in range(3)]
     assert dedup_histories(store, [], np.int32).size == 0
     with pytest.raises(ValueError, match="first copies of 0 crawls for 1"):
         dedup_histories(store, [([_increasing_crawl(store, rng)], FirstCopies())], np.int32)
@@ -253,7 +253,7 @@ def test_histories_deduplicate_into_one_array_without_a_root_of_every_id(run, mo
     monkeypatch.setattr(training, "_CHUNK", chunk := 1 << 9)
     store = run.internet.store
     rng = np.random.default_rng(11)
-    histories = [([], FirstCopies()) for _ in range(3)]
+    histories: list[tuple[list[GapList], FirstCopies]] = [([], FirstCopies()) for _ in range(3)]
     for crawls, firsts in histories:
         for _ in range(40):
             crawls.append(_increasing_crawl(store, rng))
@@ -262,10 +262,10 @@ def test_histories_deduplicate_into_one_array_without_a_root_of_every_id(run, mo
     expected = dedup_roots(store, raw)
     got, peak = traced_peak(dedup_histories, store, histories, np.int32)
     assert got.tolist() == expected.tolist()
-    firsts = sum(sum(f.kept) for _, f in histories)
+    kept = sum(sum(f.kept) for _, f in histories)
     largest_crawl = max(c.ids().size for crawls, _ in histories for c in crawls)
-    assert firsts > 20 * chunk and got.size < firsts  # later histories dropped some
-    assert peak < 4 * firsts + 64 * chunk + 32 * largest_crawl
+    assert kept > 20 * chunk and got.size < kept  # later histories dropped some
+    assert peak < 4 * kept + 64 * chunk + 32 * largest_crawl
 
 
 def test_models_on_every_crawl_deduplicate_from_first_copies(run):
@@ -318,17 +318,18 @@ def test_accumulating_looks_up_only_the_new_documents(run, seed):
     for generation in range(5):
         crawls = [_increasing_crawl(store, rng) for _ in range(3)]
         pool = dedup_roots(store, joined(crawls, dtype=np.int32))
-        web = [np.sort(rng.choice(pool, min(pool.size, 150), replace=False))]
+        parts = [np.sort(rng.choice(pool, min(pool.size, 150), replace=False))]
         if previous.size:  # documents carried already, and reposts of their originals
-            web.append(rng.choice(previous, 20))
+            parts.append(rng.choice(previous, 20))
             copies = np.flatnonzero(np.isin(store.original, store.root(previous)))
-            web.append(copies[:10])
+            parts.append(copies[:10])
         # (drawn from a deduplicated pool: distinct originals)
-        web = dedup_roots(store, np.concatenate(web).astype(np.int32))
+        web = dedup_roots(store, np.concatenate(parts).astype(np.int32))
         before = None if roots is None else roots.to_bools().copy()
         got, got_roots = training._accumulate(store, previous, web, True, roots)
         want = dedup_roots(store, np.concatenate([previous, web]))
         assert got.dtype == want.dtype == np.int64 and got.tolist() == want.tolist()
+        assert got_roots is not None
         members = np.flatnonzero(got_roots.to_bools()).tolist()
         assert members == np.unique(store.root(got)).tolist()
         if before is not None:  # the caller's originals are untouched

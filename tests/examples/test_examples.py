@@ -3,7 +3,6 @@ the table and figure it promises."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
 import shutil
@@ -16,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats
+from scriptload import load_script
 
 from habsburg.scenarios.errors import UserError
 
@@ -113,10 +113,7 @@ def test_scale_study_keeps_stores_on_disk_with_the_same_results(tmp_path):
 
 
 def _example_module(name: str):
-    spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(EXAMPLES / f"{name}.py")
 
 
 def test_ema_prim_keeps_its_experiments_when_prim_finds_no_box(tmp_path, monkeypatch, capsys):

@@ -108,6 +108,7 @@ def test_experiments_are_sweep_runs(tiny, experiments):
     )
     run = execute_run(RunTask("check", 0, 0, tiny.seed, settings), tiny, OUTCOMES, STEPS)
     assert run.scalars["final_synthetic_share_new"] == outs["final_synthetic_share_new"][3]
+    assert run.series is not None
     np.testing.assert_array_equal(run.series["synthetic_share_new"], outs["synthetic_share_new"][3])
 
 
@@ -115,6 +116,7 @@ def test_prim_finds_the_demand_driven_box(experiments):
     model, exps, outs = experiments
     share = outs["final_synthetic_share_new"]
     box = find_box(parameter_frame(exps, model), share > np.median(share), threshold=0.8)
+    assert box is not None
     stats, limits = box.inspect(style="data")[0]
     assert "demand_adoption_ceiling" in limits.index  # more AI demand, more synthetic text
     low = limits.loc["demand_adoption_ceiling"].iloc[0]

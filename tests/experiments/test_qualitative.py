@@ -170,7 +170,7 @@ def test_systemic_failure_ratio_rises_with_data_overlap() -> None:
         "partial": [["c0", "c1"], ["c1", "c2"], ["c2", "c0"]],
         "shared": [["c0"], ["c0"], ["c0"]],
     }
-    ratio = {}
+    ratio: dict[str, list[float]] = {}
     for label, scrapers in overlaps.items():
         ratio[label] = []
         for seed in SEEDS:

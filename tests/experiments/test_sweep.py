@@ -81,6 +81,7 @@ def client():
     yield client
     cluster = client.cluster
     client.close()
+    assert cluster is not None
     cluster.close()
 
 
@@ -206,7 +207,7 @@ def test_sweep_on_a_local_cluster_warns_of_no_fork_with_threads(spec_file, tmp_p
 
 def test_worker_killed_mid_sweep_loses_no_run(plan, serial, client, tmp_path):
     pids = client.run(os.getpid)
-    killed = []
+    killed: list[int] = []
 
     def kill_a_busy_worker():
         deadline = time.time() + 60

@@ -49,7 +49,7 @@ EXAMPLES = {"ci": 20, "fuzz": 1000}[PROFILE]
 HANG = 60
 #: "huge lists": array-of-tables entries (models, scrapers...) and plain values
 HUGE_TABLES, HUGE_VALUES = 1000, 100_000
-COMMON = {
+COMMON: dict[str, Any] = {
     "deadline": None,  # a slow example is not a failure; a hang is (the alarm below)
     "derandomize": PROFILE == "ci",
     "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large],

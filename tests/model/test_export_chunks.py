@@ -108,8 +108,9 @@ def test_documents_row_groups_hold_whole_months_or_part_of_one(months, size, lea
             whole = g.start in starts and g.stop in starts
             assert whole or (months[held.pop()] > size and g.stop - g.start <= size)
     # a group of whole months closes early only to stay within size, or before a split month
-    whole = [g.start in starts and g.stop in starts for g in groups]
-    for (g, h), (gw, hw) in zip(itertools.pairwise(groups), itertools.pairwise(whole), strict=True):
+    made_whole = [g.start in starts and g.stop in starts for g in groups]
+    pairs = zip(itertools.pairwise(groups), itertools.pairwise(made_whole), strict=True)
+    for (g, h), (gw, hw) in pairs:
         if gw and hw:
             first = int(bounds[month[h.start] + 1]) - h.start  # the next group's first month
             assert g.stop - g.start >= least or g.stop - g.start + first > size

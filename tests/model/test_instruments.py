@@ -89,7 +89,9 @@ def test_liang_counts_only_human_written_text_relative_to_its_reference():
     out = LiangInstrument(EXACT, reference=0.5).measure(sf, kind, np.random.default_rng(0))
     # (6·0 + 2·0.5 + 2·1) / 10: model users' posts are not human-written text
     assert out["liang_llm_modified_share"] == pytest.approx(0.3)
-    empty = LiangInstrument(EXACT, 0.5).measure(np.ones(3), np.full(3, MODEL), None)
+    empty = LiangInstrument(EXACT, 0.5).measure(
+        np.ones(3), np.full(3, MODEL), np.random.default_rng(0)
+    )
     assert np.isnan(empty["liang_llm_modified_share"])
 
 

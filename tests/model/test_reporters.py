@@ -2,6 +2,7 @@
 changes the simulated trajectory; flat setting-path keywords work with ``mesa.batch_run``."""
 
 import inspect
+from typing import Any
 
 import mesa
 import numpy as np
@@ -72,15 +73,16 @@ def test_every_metric_is_declared_once_with_a_meaning():
 
 
 def test_flat_setting_keywords_and_batch_run():
-    m = EcosystemModel("baseline", seed=3, **{"watermark.adoption": 0.5})
+    half: dict[str, Any] = {"watermark.adoption": 0.5}
+    m = EcosystemModel("baseline", seed=3, **half)
     assert m.config.watermark.adoption == 0.5 and m.config.seed == 3
     with pytest.raises(ScenarioError, match=r"watermark\.adoption"):
-        EcosystemModel(tiny_scenario(), **{"watermark.adoption": 1.5})
+        EcosystemModel(tiny_scenario(), **{**half, "watermark.adoption": 1.5})
     with pytest.raises(ScenarioError, match="no_such"):
-        EcosystemModel(tiny_scenario(), **{"watermark.no_such": 1})
-    parameters = {"scenario": [tiny_scenario()], "watermark.adoption": [0.0, 1.0]}
+        EcosystemModel(tiny_scenario(), **{**half, "watermark.no_such": 1})
+    parameters: dict[str, Any] = {"scenario": [tiny_scenario()], "watermark.adoption": [0.0, 1.0]}
     if "rng" in inspect.signature(mesa.batch_run).parameters:  # Mesa >= 3.4: seeds via rng
-        seeding = {"rng": [1, 2]}
+        seeding: dict[str, Any] = {"rng": [1, 2]}
     else:  # Mesa 3.3: the seed is a model parameter
         parameters["seed"], seeding = [1, 2], {"iterations": 1}
     results = mesa.batch_run(
@@ -106,9 +108,10 @@ def test_config_keyword_and_mesa_own_scenario_object():
     class MesaScenario:  # stands in for mesa.experimental.scenarios.Scenario
         pass
 
-    m = EcosystemModel(MesaScenario(), config=tiny_scenario(), seed=2)
+    theirs: Any = MesaScenario()  # (not a type the signature names: Mesa passes it)
+    m = EcosystemModel(theirs, config=tiny_scenario(), seed=2)
     assert m.config.name == tiny_scenario().name and m.config.seed == 2
-    assert EcosystemModel(MesaScenario(), seed=2).config.name == "baseline"
+    assert EcosystemModel(theirs, seed=2).config.name == "baseline"
 
 
 def test_memoised_model_metrics_follow_retrains_and_decoding_changes():
@@ -118,12 +121,13 @@ def test_memoised_model_metrics_follow_retrains_and_decoding_changes():
 
     m = _run(EcosystemModel(tiny_scenario(), seed=4))
     deployed = m.deployed_models()
-    assert len(deployed) >= 2
+    learners = [a.learners for a in deployed if a.learners is not None]  # (the same objects)
+    assert len(learners) == len(deployed) >= 2
 
     def direct():
         truth = m.world.true_values
-        fails = np.array([1 - a.learners.facts.correct_probability(truth) for a in deployed])
-        js = K.mean_pairwise_js([a.learners.concepts.sampling_probs for a in deployed])
+        fails = np.array([1 - fitted.facts.correct_probability(truth) for fitted in learners])
+        js = K.mean_pairwise_js([fitted.concepts.sampling_probs for fitted in learners])
         return js, K.systemic_failure_ratio(fails), K.pairwise_failure_ratio(fails)
 
     def reported():
@@ -135,8 +139,8 @@ def test_memoised_model_metrics_follow_retrains_and_decoding_changes():
 
     assert reported() == direct()
     before = reported()
-    deployed[0].learners.concepts.set_decoding(temperature=3.0)
-    deployed[0].learners.facts.set_decoding(hallucination_rate=0.9)
+    learners[0].concepts.set_decoding(temperature=3.0)
+    learners[0].facts.set_decoding(hallucination_rate=0.9)
     after = reported()
     assert after == direct()
     assert after[0] != before[0] and after[1:] != before[1:]

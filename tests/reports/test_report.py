@@ -167,6 +167,8 @@ def test_report_on_a_baseline_run_has_at_least_eight_figures(tmp_path, capsys):
 
 
 def test_study_instruments_figure_marks_targets_apart_from_out_of_sample():
+    from matplotlib.container import ErrorbarContainer
+
     from habsburg.reports.plots.studies import AHREFS, SERIES, study_instruments
     from habsburg.scenarios.measurements import MEASUREMENTS
 
@@ -174,8 +176,9 @@ def test_study_instruments_figure_marks_targets_apart_from_out_of_sample():
     mm = pd.DataFrame({"month": months, **{k: 0.3 for k in (*SERIES, *AHREFS)}})
     fig = study_instruments(mm)
     ax = fig.axes[0]
-    drawn = [c for c in ax.containers]  # one errorbar container per published point
+    # one errorbar container per published point
+    drawn = [c for c in ax.containers if isinstance(c, ErrorbarContainer)]
     graphite = [m for m in MEASUREMENTS if m.series == "graphite_ai_share"]
-    assert len(drawn) == len(graphite)
+    assert len(drawn) == len(ax.containers) == len(graphite)
     filled = [c.lines[0].get_markerfacecolor() != "white" for c in drawn]
     assert filled == [m.calibration_target for m in graphite]

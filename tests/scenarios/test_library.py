@@ -126,9 +126,9 @@ def test_scaled_web_keeps_its_shape():
             assert farm.link_farm_size == original.sites
             assert farm.sites == round(original.sites * site_factor)
             assert farm.output.ceiling == pytest.approx(original.output.ceiling * factor)
-        for scraper, original in zip(sc.scrapers, base.scrapers, strict=True):
-            assert scraper.budget_sites == round(original.budget_sites * site_factor)
-            assert scraper.docs_per_crawl == max(1, round(original.docs_per_crawl * factor))
+        for scraper, before in zip(sc.scrapers, base.scrapers, strict=True):
+            assert scraper.budget_sites == round(before.budget_sites * site_factor)
+            assert scraper.docs_per_crawl == max(1, round(before.docs_per_crawl * factor))
         net = EcosystemModel(sc).internet
         shares[factor] = float(net.pagerank[net.site_kind == FARM_SITE].sum())
     assert 0.3 < shares[1.0] < 0.45

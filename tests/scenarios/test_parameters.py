@@ -8,6 +8,7 @@ import importlib.util
 import pickle
 import warnings
 from pathlib import Path
+from typing import Any
 
 import pytest
 from tinyscenario import tiny_dict
@@ -178,11 +179,12 @@ def test_salib_problem_reads_the_declared_range(base):
 
 
 def test_spec_keys_are_checked_by_the_schema_code():
-    for key, message in [
+    cases: list[tuple[dict[str, Any], str]] = [
         ({"stepz": 3}, r"spec\.toml: unknown key 'stepz' \(did you mean 'steps'\?\); allowed: "),
         ({"sensitivity": {"sobol_sample": 8}}, r"'sensitivity\.sobol_sample'.*'sobol_samples'"),
         ({"seeds": "two"}, r"seeds: expected an integer, got 'two'"),
-    ]:
+    ]
+    for key, message in cases:
         spec = {"scenario": str(TINY), "parameters": [{"path": "watermark.adoption"}], **key}
         with pytest.raises(SweepError, match=message):
             spec_from_dict(spec, "spec.toml")

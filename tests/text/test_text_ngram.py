@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from habsburg.ecosystem.text.corpus import BOS, EOS, Vocabulary, tokenize
-from habsburg.ecosystem.text.ngram import NgramLearner, windows
+from habsburg.ecosystem.text.ngram import NgramLearner, flatten, windows
 
 TOY = [np.array(s) for s in ([3, 4, 5, 3, 4, 6], [3, 4, 5, 5, 7], [4, 5, 3, 4, 6, 6, 3])]
 V = 9
@@ -38,7 +38,7 @@ def test_probabilities_sum_to_one(order):
 
 def test_without_discount_seen_contexts_give_count_ratios():
     m = NgramLearner(V, order=3, discount=0.0).fit(TOY)
-    win = windows(*_flat(TOY), 3)
+    win = windows(*flatten(TOY), 3)
     for ctx in {tuple(r) for r in win[:, :2]}:
         rows = win[(win[:, 0] == ctx[0]) & (win[:, 1] == ctx[1])]
         expected = np.bincount(rows[:, 2], minlength=V) / rows.shape[0]
@@ -48,7 +48,7 @@ def test_without_discount_seen_contexts_give_count_ratios():
 def test_kneser_ney_matches_hand_computation():
     m = NgramLearner(V, order=2, discount=0.5).fit(TOY)
     # bigram context 4 is followed by 5, 6, 5, 6 (3 4 5 / 3 4 6 / 3 4 5 / 4 5 / 3 4 6)
-    win = windows(*_flat(TOY), 2)
+    win = windows(*flatten(TOY), 2)
     after4 = win[win[:, 0] == 4, 1]
     c = np.bincount(after4, minlength=V).astype(float)
     # continuation counts: distinct left neighbours of each word
@@ -100,12 +100,6 @@ def test_perplexity_of_training_text_is_lower_than_heldout(small_corpus):
     assert m.perplexity(small_corpus.train_documents()) < m.perplexity(
         small_corpus.heldout_documents()
     )
-
-
-def _flat(seqs):
-    from habsburg.ecosystem.text.ngram import flatten
-
-    return flatten(seqs)
 
 
 def test_top_p_sampling_reproduces_the_decoded_distribution():

@@ -43,7 +43,9 @@ def texts(widget) -> str:
 
 
 def step_of(box) -> int:
-    return int(re.search(r"Step (\d+) of", texts(box)).group(1))
+    found = re.search(r"Step (\d+) of", texts(box))
+    assert found is not None, texts(box)
+    return int(found.group(1))
 
 
 def click(rc, label: str) -> None:

@@ -132,6 +132,7 @@ def test_a_failing_mesa_plot_becomes_a_message_chart(caplog):
     model = tiny_model()
     model.step()
     drawn = panels.draw_panel(spec, snapshot(model), False)
+    assert drawn.post_process is not None
     with caplog.at_level(logging.ERROR, logger="habsburg.viz"):
         chart = drawn.post_process(charts.alt.Chart(charts.pd.DataFrame({"a": [1]})).mark_point())
     assert "no such column" in str(chart.to_dict()["datasets"])
@@ -150,6 +151,7 @@ def test_every_panel_draws_at_start_and_mid_run():
             if drawn.spec is not None:
                 assert drawn.spec["width"] == "container"
             else:  # Mesa's plot component: its chart through our post_process
+                assert drawn.source and drawn.post_process and spec.measures
                 df = drawn.source.datacollector.get_model_vars_dataframe()
                 assert list(df.columns) == list(spec.measures.values())
                 long = df.reset_index().rename(columns={"index": "Step"})

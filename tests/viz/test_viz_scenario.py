@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from habsburg.cli import main
@@ -104,6 +106,13 @@ def _bundle(root):
     return root
 
 
+def _served() -> Path:
+    """Where the page's vega bundle is served from (there is one in these tests)."""
+    served = assets.serve_bundled_vega()
+    assert served is not None
+    return served
+
+
 def test_each_bundle_has_its_own_links_and_stale_ones_are_replaced(tmp_path, monkeypatch):
     # Until 2026-12-02 every installation shared one directory of links into the bundle of the
     # first one to make it: deleting that installation left every other viz page blank offline.
@@ -111,9 +120,9 @@ def test_each_bundle_has_its_own_links_and_stale_ones_are_replaced(tmp_path, mon
     settings = assets.solara.server.settings.assets
     first, second = _bundle(tmp_path / "a" / "cdn"), _bundle(tmp_path / "b" / "cdn")
     monkeypatch.setattr(settings, "proxy_cache_dir", first)
-    served_first = assets.serve_bundled_vega()
+    served_first = _served()
     monkeypatch.setattr(settings, "proxy_cache_dir", second)
-    served_second = assets.serve_bundled_vega()
+    served_second = _served()
     assert served_first != served_second
     for served, bundle in ((served_first, first), (served_second, second)):
         assert served.parent == tmp_path

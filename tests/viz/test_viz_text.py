@@ -4,15 +4,16 @@ and its held-out perplexity; Reset starts again."""
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import ipyvuetify as v
 import solara
+from smallcorpus import make_corpus
 from widgettext import SHOWN, widget_text
 
 from habsburg.cli import main, viz
 from habsburg.scenarios.text_schema import text_scenario_from_dict
 from habsburg.viz import text_app
-from tests.text.conftest import make_corpus
 
 SCENARIO = text_scenario_from_dict(
     {
@@ -38,7 +39,12 @@ def test_text_page_steps_and_shows_samples(monkeypatch):
     monkeypatch.setattr(text_app, "load_corpus", lambda scenario: corpus)
     built = []
     new_model = text_app.new_model
-    monkeypatch.setattr(text_app, "new_model", lambda *a: built.append(new_model(*a)) or built[-1])
+
+    def counted_model(*args):
+        built.append(new_model(*args))
+        return built[-1]
+
+    monkeypatch.setattr(text_app, "new_model", counted_model)
     box, rc = solara.render(text_app.Page(), handle_error=False)
     before = texts(box)
     assert "generation 0 of 2" in before and "no generation yet" in before
@@ -65,7 +71,7 @@ def test_text_page_steps_and_shows_samples(monkeypatch):
 
 
 def test_cli_viz_serves_the_text_page_for_text_scenarios(monkeypatch):
-    served = {}
+    served: dict[str, Any] = {}
     monkeypatch.setattr(viz, "_serve", lambda command, env: served.update(c=command, e=env) or 0)
     assert main(["viz", "text_closed_loop", "--port", "8124"]) == 0
     assert viz.TEXT_APP in served["c"] and "habsburg.viz.app" not in served["c"]
