@@ -83,7 +83,7 @@ def site_space(graph: nx.DiGraph, random: Any) -> Network:
 
 
 def resolve_scenario(
-    scenario: Scenario | str, seed: int | None, settings: dict[str, Any]
+    scenario: Scenario | str | os.PathLike[str], seed: int | None, settings: dict[str, Any]
 ) -> Scenario:
     """A private copy of the scenario (by object, library name or file) with ``seed`` and the
     flat setting-path ``settings`` (``{"watermark.adoption": 0.5, "models.*.top_p": 0.9}``)
@@ -141,9 +141,9 @@ class EcosystemModel(mesa.Model):
 
     def __init__(
         self,
-        scenario: Scenario | str | None = "baseline",
+        scenario: Scenario | str | os.PathLike[str] | None = "baseline",
         *,
-        config: Scenario | str | None = None,
+        config: Scenario | str | os.PathLike[str] | None = None,
         seed: int | None = None,
         rng: int | None = None,
         store_dir: str | os.PathLike | None = None,

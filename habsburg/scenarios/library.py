@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from habsburg.scenarios.schema import Scenario, ScenarioError, _close, load_file, load_text
 
 if TYPE_CHECKING:
+    import os
     from importlib.resources.abc import Traversable
 
 
@@ -27,7 +28,7 @@ def list_scenarios() -> dict[str, str]:
     return dict(sorted(out.items(), key=lambda kv: (kv[0] != "baseline", kv[0])))
 
 
-def load_scenario(name_or_path: str | Path) -> Scenario:
+def load_scenario(name_or_path: str | os.PathLike[str]) -> Scenario:
     """A library scenario by name, or a scenario file by path."""
     text = str(name_or_path)
     path = Path(text)

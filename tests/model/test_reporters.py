@@ -2,6 +2,7 @@
 changes the simulated trajectory; flat setting-path keywords work with ``mesa.batch_run``."""
 
 import inspect
+from pathlib import Path
 from typing import Any
 
 import mesa
@@ -70,6 +71,15 @@ def test_every_metric_is_declared_once_with_a_meaning():
             assert metric.name == name and metric.description and name in cols
     m = _run(EcosystemModel(tiny_scenario(), seed=1), 3)
     assert list(m.datacollector.get_model_vars_dataframe().columns) == list(reporters.MODEL_METRICS)
+
+
+def test_a_scenario_is_given_by_object_name_or_path():
+    import habsburg.scenarios.library as library
+
+    path = Path(library.__file__).parent / "library" / "monoculture.toml"
+    by_path, by_text = EcosystemModel(path, seed=1), EcosystemModel(str(path), seed=1)
+    assert by_path.config.name == by_text.config.name == EcosystemModel("monoculture").config.name
+    assert EcosystemModel(config=path, seed=1).config.to_dict() == by_path.config.to_dict()
 
 
 def test_flat_setting_keywords_and_batch_run():
