@@ -261,6 +261,57 @@ def test_the_on_disk_store_gives_the_same_tables_as_the_in_memory_one(narrow_run
     pd.testing.assert_frame_equal(got, a["documents"], check_dtype=False)
 
 
+def test_an_on_disk_store_reserved_too_small_grows_file_by_file(narrow_run, tmp_path):
+    """A run that publishes more than the reservation (the estimate is generous, but a scenario's
+    interventions can beat it): every column grows into a new file, copied from the old one,
+    which is then removed, also after its months were released from memory; the tables are the
+    in-memory run's."""
+    from habsburg.ecosystem.columns import ColumnTypes, expected_documents
+    from habsburg.ecosystem.ondisk import OnDiskStore
+
+    def small(sc):
+        return OnDiskStore(
+            sc.world.style_dim,
+            capacity=64,  # the run publishes thousands: many resizes of every column
+            types=ColumnTypes.for_scenario(sc, expected_documents(sc)),
+            site_window=max(s.window_months for s in sc.scrapers),
+            directory=tmp_path,
+            keep_months=2,
+        )
+
+    disk = _run(small)
+    a, b = narrow_run.tables(), disk.tables()
+    for name in a:
+        pd.testing.assert_frame_equal(a[name], b[name], obj=name)
+    files = sorted(p.name for p in tmp_path.iterdir())
+    columns = {name.split(".")[0] for name in files}
+    assert len(files) == len(columns)  # one file a column: the older generations were removed
+    for name in ("site", "style", "concepts"):
+        (path,) = [tmp_path / f for f in files if f.split(".")[0] == name]
+        assert int(path.name.split(".")[1]) > 5  # it grew many times
+
+
+def test_a_file_column_widens_and_grows_into_new_files(tmp_path):
+    from habsburg.ecosystem.ondisk import FileColumn
+
+    col = FileColumn(tmp_path, "tokens", np.uint16, capacity=4, widen=True)
+    col.extend(np.arange(3, dtype=np.int64))
+    col.extend(np.arange(3, 10, dtype=np.int64))  # past the capacity: a second file
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tokens.2.bin"]
+    col.release(8)  # out of memory, still in the file
+    col.extend(np.array([70_000]))  # past uint16: a wider type (a new file), then more room
+    assert col.view.dtype == np.int32 and col.view.tolist() == [*range(10), 70_000]
+    assert col.generation == 4 and sorted(p.name for p in tmp_path.iterdir()) == ["tokens.4.bin"]
+    wide = FileColumn(tmp_path, "style", np.float32, width=3, capacity=2)
+    rows = np.arange(15, dtype=np.float32).reshape(5, 3)
+    for row in rows:
+        wide.extend(row[None, :])
+    np.testing.assert_array_equal(wide.view, rows)
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("style")) == [
+        f"style.{wide.generation}.bin"
+    ]
+
+
 @pytest.mark.parametrize("chunk", [1, 7, 1 << 16])
 def test_counting_statistics_a_chunk_at_a_time_equal_the_whole_gather(
     narrow_run, monkeypatch, chunk
