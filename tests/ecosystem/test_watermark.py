@@ -177,3 +177,20 @@ def test_bad_settings_are_named():
         EditProcess(span_length=0.5)
     with pytest.raises(ValueError, match="random_share"):
         EditProcess(random_share=1.5)
+
+
+@pytest.mark.parametrize("builtin", [True, False])
+def test_set_bits_are_counted_with_or_without_numpys_bitwise_count(monkeypatch, builtin):
+    """numpy < 2.0 (which the package allows) has no ``bitwise_count``: the SWAR fallback must
+    count the same bits, and the count of ones before a position must match a plain scan."""
+    if not builtin:
+        monkeypatch.setattr(edits, "_BITWISE_COUNT", None)
+    rng = np.random.default_rng(8)
+    words = rng.integers(0, 2**64, size=500, dtype=np.uint64, endpoint=False)
+    words[:4] = [0, 2**64 - 1, 1, 2**63]
+    bits = np.unpackbits(words.view(np.uint8), bitorder="little").reshape(-1, 64)
+    np.testing.assert_array_equal(edits._popcount(words), bits.sum(axis=1))
+    positions = rng.integers(0, words.size * 64, size=2_000)
+    flat = bits.ravel().astype(np.int64)
+    before = np.concatenate(([0], np.cumsum(flat)))[positions]
+    np.testing.assert_array_equal(edits._ones_before(words, positions), before)
