@@ -254,3 +254,30 @@ def test_ragged_index_concatenates_each_run(runs):
     got = ragged_index(starts, lengths)
     assert got.dtype == np.int64
     assert got.tolist() == expected
+
+
+@pytest.mark.parametrize(
+    ("probs", "message"),
+    [
+        (np.zeros((0,)), "non-empty 1-d"),
+        (np.ones((2, 2)), "non-empty 1-d"),
+        (np.zeros(4), "positive, finite sum"),
+        (np.array([0.5, np.nan]), "positive, finite sum"),
+    ],
+)
+def test_a_table_refuses_probabilities_it_cannot_sample(probs, message):
+    with pytest.raises(ValueError, match=message):
+        CategoricalTable(probs)
+
+
+@pytest.mark.parametrize(
+    ("probs", "message"),
+    [
+        (np.ones(3), "non-empty 2-d"),
+        (np.ones((2, 0)), "non-empty 2-d"),
+        (np.array([[1.0, 0.0], [0.0, 0.0]]), "in every row"),
+    ],
+)
+def test_tables_of_rows_refuse_a_row_they_cannot_sample(probs, message):
+    with pytest.raises(ValueError, match=message):
+        CategoricalTable.of_rows(probs)
