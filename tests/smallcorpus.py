@@ -1,5 +1,6 @@
-"""A small corpus the text tests build themselves (the suite never needs the ``text`` extra).
-A plain module, not conftest (as ``tinyscenario``): the viz tests build one too."""
+"""A small corpus the text tests build themselves, quick and independent of the installed one
+(``test_installed_corpus`` checks that). A plain module, not conftest (as ``tinyscenario``): the
+viz tests build one too."""
 
 from __future__ import annotations
 
