@@ -16,7 +16,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "report",
         help="write figures, report.md and report.html for a finished run",
         description="Analyse a results directory written by `habsburg run` and write figures/, "
-        "report.md and a self-contained report.html into it.",
+        "report.md and a self-contained report.html into it (for a text-mode run: "
+        "text_report.md and its figures).",
     )
     p.add_argument("run_dir", metavar="RUN_DIR", help="results directory of `habsburg run`")
     p.add_argument(
@@ -69,7 +70,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     from habsburg.reports.report import write_report
 
     # before any work: a missing, damaged or other-version results directory is a named error
-    check_results_dir(args.run_dir)
+    manifest = check_results_dir(args.run_dir)
+    if manifest.get("mode") == "text":
+        return _text_report(args)
     run = Run(args.run_dir)
     if args.counterfactual:
         scenario = run.scenario_config()
@@ -84,6 +87,24 @@ def cmd_report(args: argparse.Namespace) -> int:
     path = write_report(run.dir)
     if not args.quiet:
         print(f"report: {path} and {path.with_suffix('.html')}")
+    return 0
+
+
+def _text_report(args: argparse.Namespace) -> int:
+    """``habsburg report`` of a text-mode run (``habsburg run text_...``): its text report."""
+    from habsburg.experiments.results_check import check_results_dir
+    from habsburg.reports.text_report import TABLES, write_text_report
+    from habsburg.scenarios.errors import UserError
+
+    if args.counterfactual:
+        raise UserError(
+            f"--counterfactual: not available for the text-mode run in {str(args.run_dir)!r} "
+            "(its detectors' scores are in text_watermark_scores and text_classifier_scores)"
+        )
+    check_results_dir(args.run_dir, tables=TABLES)
+    path = write_text_report(args.run_dir)
+    if not args.quiet:
+        print(f"report: {path}")
     return 0
 
 

@@ -12,6 +12,7 @@ texts as ``samples/generation_NN.txt``; ``manifest.json``.
 from __future__ import annotations
 
 import dataclasses
+import json
 import sys
 import time
 from collections.abc import Callable
@@ -22,7 +23,12 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from habsburg.ecosystem.text.corpus import Corpus, load_installed_corpus, passages
+from habsburg.ecosystem.text.corpus import (
+    INSTALLED_CORPUS,
+    Corpus,
+    load_installed_corpus,
+    passages,
+)
 from habsburg.ecosystem.text.ngram import flatten
 from habsburg.ecosystem.text.watermark import paraphrase
 from habsburg.experiments.files import prepare_output_dir, write_results_dir
@@ -119,6 +125,7 @@ def run_text_scenario(
     if out_dir is not None:
         prepare_output_dir(out_dir, command="run", force=force)
     started = time.time()
+    source = "a corpus passed to run_text_scenario" if corpus is not None else INSTALLED_CORPUS
     if corpus is None:
         c = scenario.corpus
         corpus = load_installed_corpus(
@@ -140,6 +147,7 @@ def run_text_scenario(
             "seed": used_seed,
             "generations": scenario.generations,
             "corpus": {
+                "source": source,
                 "documents": corpus.n_docs,
                 "tokens": int(corpus.tokens.size),
                 "vocabulary": len(corpus.vocab),
@@ -163,6 +171,8 @@ def run_text_scenario(
                     "\n".join(lines) + "\n"
                 )
             if finish is not None:
+                # the report (``finish``) reads the manifest: a provisional one, replaced at the end
+                (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
                 finish(tmp)
 
         write_results_dir(out_dir, fill, manifest, command="run")

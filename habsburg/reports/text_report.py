@@ -18,6 +18,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from habsburg.ecosystem.text.classifier import auc, roc_curve
+from habsburg.experiments.files import add_to_manifest, read_manifest
 from habsburg.scenarios.errors import ResultsDirError
 
 TABLES = (
@@ -28,6 +29,9 @@ TABLES = (
     "text_watermark_scores",
     "text_classifier_scores",
 )
+
+#: the report's figures (beside ``text_report.md``)
+FIGURES = ("text_perplexity_distributions.png", "text_collapse.png", "text_roc.png")
 
 
 def read_text_tables(run_dir: str | Path) -> dict[str, pd.DataFrame]:
@@ -157,17 +161,37 @@ def _roc_figure(wm: pd.DataFrame, clf: pd.DataFrame, path: Path) -> list[tuple[s
     return aucs
 
 
+def _what_ran(run_dir: Path) -> list[str]:
+    """The report's title and opening paragraph: the scenario, seed, generations and corpus,
+    from the run's ``manifest.json`` (the title alone when it has none that is readable)."""
+    m = read_manifest(run_dir)
+    if m is None or "scenario_name" not in m:
+        return ["# Text-mode run", ""]
+    name = m["scenario_name"]
+    what = f"Scenario {name}, seed {m.get('seed')}, {m.get('generations')} generations"
+    c = m.get("corpus")
+    if isinstance(c, dict) and {"documents", "tokens", "vocabulary"} <= c.keys():
+        what += (
+            f", on {c.get('source', 'a corpus')}: {c['documents']:,} passages, "
+            f"{c['tokens']:,} tokens, a vocabulary of {c['vocabulary']:,} words"
+        )
+        if c.get("communities"):
+            what += f", {len(c['communities'])} communities ({', '.join(c['communities'])})"
+    what += ". Every number below is read from this run's Parquet files."
+    return [f"# habsburg text-mode report: {name}", "", what, ""]
+
+
 def write_text_report(run_dir: str | Path) -> Path:
-    """Write ``text_report.md`` and its figures into ``run_dir``; returns the report's path."""
+    """Write ``text_report.md`` and its figures (:data:`FIGURES`) into ``run_dir``, listed in its
+    manifest; returns the report's path."""
     run_dir = Path(run_dir)
     t = read_text_tables(run_dir)
     gens = t["text_generations"]
-    _perplexity_figure(t["text_perplexities"], run_dir / "text_perplexity_distributions.png")
-    _collapse_figure(gens, run_dir / "text_collapse.png")
-    aucs = _roc_figure(
-        t["text_watermark_scores"], t["text_classifier_scores"], run_dir / "text_roc.png"
-    )
-    out = ["# Text-mode run", ""]
+    perplexities, collapse, roc = FIGURES
+    _perplexity_figure(t["text_perplexities"], run_dir / perplexities)
+    _collapse_figure(gens, run_dir / collapse)
+    aucs = _roc_figure(t["text_watermark_scores"], t["text_classifier_scores"], run_dir / roc)
+    out = _what_ran(run_dir)
     out += ["## Sample continuations of the same prompt", ""]
     for name in dict.fromkeys(t["text_samples"].model):
         out += [sample_table(t["text_samples"], name), ""]
@@ -185,15 +209,15 @@ def write_text_report(run_dir: str | Path) -> Path:
         "",
         markdown_table(gens[cols]),
         "",
-        "![collapse](text_collapse.png)",
+        f"![collapse]({collapse})",
         "",
         "## Perplexity of generated text under generation 0 (Shumailov et al. 2024, Fig. 1)",
         "",
-        "![perplexity distributions](text_perplexity_distributions.png)",
+        f"![perplexity distributions]({perplexities})",
         "",
         "## Detectors on real text",
         "",
-        "![ROC](text_roc.png)",
+        f"![ROC]({roc})",
         "",
     ]
     out += [f"- {label}: AUC {value:.3f}" for label, value in aucs]
@@ -208,4 +232,6 @@ def write_text_report(run_dir: str | Path) -> Path:
     out += ["", "## Filters per crawl", "", markdown_table(t["text_crawls"]), ""]
     path = run_dir / "text_report.md"
     path.write_text("\n".join(out))
+    # listed in the manifest, so a later report (or run) into the directory may replace them
+    add_to_manifest(run_dir, [path.name, *FIGURES])
     return path

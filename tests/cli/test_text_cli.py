@@ -16,3 +16,55 @@ def test_text_run_refuses_flags_of_the_abstract_mode_before_any_work(tmp_path, c
     err = capsys.readouterr().err
     assert "--steps" in err and "text_closed_loop" in err and "Traceback" not in err
     assert not (tmp_path / "r").exists()
+
+
+def test_a_text_run_on_the_installed_corpus_writes_its_results_and_report(tmp_path):
+    """`habsburg run FILE` of a small text scenario, on the installed Bible (the other text
+    tests pass their own corpus): results, samples and the report."""
+    import pandas as pd
+
+    scenario = tmp_path / "tiny_text.toml"
+    scenario.write_text(
+        'mode = "text"\nname = "tiny_text"\nseed = 3\ngenerations = 2\n\n'
+        "[corpus]\nmax_tokens = 20000\nmin_count = 3\n\n[humans]\ndocuments = 0\n\n"
+        '[[models]]\nname = "self_trained"\npolicy = "replace"\ndocuments = 60\n'
+        "document_tokens = 40\n"
+    )
+    out = tmp_path / "out"
+    assert main(["run", str(scenario), "--out", str(out), "--quiet"]) == 0
+    generations = pd.read_parquet(out / "text_generations.parquet")
+    assert sorted(generations["generation"].unique()) == [0, 1]  # generations = 2
+    report = (out / "text_report.md").read_text()
+    assert report.startswith("# habsburg text-mode report: tiny_text\n")
+    assert "Scenario tiny_text, seed 3, 2 generations, on the New Heart English Bible" in report
+    assert "8 communities (law, history," in report
+    assert any((out / "samples").iterdir())
+    # written again from the finished directory (`habsburg report`): the same report
+    assert main(["report", str(out), "--quiet"]) == 0
+    assert (out / "text_report.md").read_text() == report
+
+
+def test_habsburg_report_writes_a_text_runs_report_and_lists_it(tmp_path, capsys):
+    import json
+
+    from smallcorpus import make_corpus
+
+    from habsburg.experiments.text_run import run_text_scenario
+    from habsburg.scenarios.text_schema import load_text_scenario
+
+    out = tmp_path / "run"
+    scenario = load_text_scenario("text_closed_loop")
+    scenario.generations = 2
+    run_text_scenario(scenario, corpus=make_corpus(), out=out)  # no report (as --no-report)
+    assert not (out / "text_report.md").exists()
+    assert main(["report", str(out), "--counterfactual"]) == 2
+    assert "--counterfactual: not available for the text-mode run" in capsys.readouterr().err
+    assert main(["report", str(out)]) == 0
+    report = (out / "text_report.md").read_text()
+    assert report.startswith("# habsburg text-mode report: text_closed_loop\n")
+    assert "on a corpus passed to run_text_scenario" in report
+    listed = json.loads((out / "manifest.json").read_text())["files"]
+    assert {"text_report.md", "text_collapse.png", "text_roc.png"} <= set(listed)
+    (out / "text_samples.parquet").unlink()
+    assert main(["report", str(out)]) == 2
+    assert "text_samples.parquet is missing" in capsys.readouterr().err

@@ -154,6 +154,9 @@ def passages(
     return [docs[i][s : s + length] for i, s in zip(pick, starts, strict=True)]
 
 
+#: what :func:`load_installed_corpus` loads, as a results manifest and a report name it
+INSTALLED_CORPUS = "the New Heart English Bible (public domain; pythonbible-nheb, the text extra)"
+
 #: the Bible's books (1..66) grouped into genre communities (first book number of each group)
 GENRES = {
     "law": range(1, 6),
