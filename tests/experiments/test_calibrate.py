@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 from tinyscenario import CALIBRATION_TOY as TOY
 
+from habsburg.cli import main
 from habsburg.experiments.calibrate import DB_NAME, calibrate
 from habsburg.experiments.calibration.outputs import posterior_settings, scenario_toml
 from habsburg.experiments.calibration.simulator import Simulator, target_key
@@ -85,7 +86,7 @@ def _populations(db: Path) -> int:
         return 0
 
 
-def test_recovers_known_parameters_and_resumes_after_a_kill(tmp_path):
+def test_recovers_known_parameters_and_resumes_after_a_kill(tmp_path, capsys):
     spec_path = _spec_file(tmp_path, generations=4, **ABC)
     out = tmp_path / "out"
     code = (
@@ -137,6 +138,13 @@ def test_recovers_known_parameters_and_resumes_after_a_kill(tmp_path):
     draws = posterior_settings(out, 8, seed=1)  # a posterior ensemble for runs and comparisons
     assert len(draws) == 8 and set(draws[0]) == set(TRUTH)
     assert all(100 <= d["demand.adoption.ceiling"] <= 1000 for d in draws)
+    # `habsburg calibrate` on the finished directory: the same posterior, printed with the files
+    capsys.readouterr()
+    assert main(["calibrate", str(spec_path), "--serial", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "demand.adoption.ceiling" in printed and f"wrote {out}: " in printed
+    again = pd.read_parquet(out / "posterior.parquet")
+    pd.testing.assert_frame_equal(again, posterior)
 
 
 def _spec(**overrides):
@@ -208,8 +216,6 @@ def test_calibrate_refuses_a_history_of_another_spec(tmp_path):
 
 
 def test_cli_reports_a_bad_spec_without_a_traceback(tmp_path, capsys):
-    from habsburg.cli import main
-
     spec = tmp_path / "bad.toml"
     spec.write_text(
         'scenario = "baseline"\nstudies = ["ahrefs"]\n[[parameters]]\npath = "demand.adoption.ceiling"\n'
