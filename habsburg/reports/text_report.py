@@ -5,7 +5,9 @@ From a text run's results directory (``habsburg.experiments.text_run``) it write
 generations; the per-generation perplexity distributions of each model's samples under
 generation 0 (as in Shumailov et al., Nature 2024, Fig. 1); the collapse curves (held-out human
 perplexity, share of human n-grams kept); the watermark ROC on real text (clean and paraphrased)
-and the AI-text classifier's ROC; and the filters' confusion per crawl. Pure: reads tables only.
+and the AI-text classifier's ROC; and the filters' confusion per crawl. It opens with what ran
+(from the run's manifest). It reads the run's tables and manifest only, and lists the files it
+writes in the manifest.
 """
 
 from __future__ import annotations
