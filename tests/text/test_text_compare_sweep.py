@@ -155,3 +155,68 @@ def test_cli_sweep_text(scenario_files, small_installed, tmp_path):
     out = tmp_path / "sweep"
     assert main(["sweep", str(spec_path), "--out", str(out), "--quiet"]) == 0
     assert len(pd.read_parquet(out / "results.parquet")) == 8
+
+
+AXIS = '[[parameters]]\npath = "generations"\nvalues = [2, 3]\n'
+
+
+@pytest.mark.parametrize(
+    ("top", "body", "message"),
+    [
+        ("seeds = 0", AXIS, "seeds: expected an integer >= 1, got 0"),
+        ("seeds = true", AXIS, "seeds: expected an integer >= 1, got True"),
+        ("seed = -1", AXIS, "seed: expected an integer >= 0, got -1"),
+        ('outcomes = ["nope"]', AXIS, "outcomes: 'nope' is not a text outcome; allowed: "),
+        ("seeds = 1", "", r"name at least one \[\[parameters\]\]"),
+        ("parameters = [1]", "", r"parameters\[0\]: must be a table with path and values"),
+        (
+            "seeds = 1",
+            '[[parameters]]\npath = "generations"\nvals = [2]\n',
+            r"parameters\[0\]: unknown key 'vals'; allowed: path, values, range, num",
+        ),
+        ("seeds = 1", "[[parameters]]\nvalues = [2]\n", "'path' must name a setting"),
+        (
+            "seeds = 1",
+            '[[parameters]]\npath = "generations"\nvalues = []\n',
+            r"parameters\[0\]\.values: must be a non-empty array, got \[\]",
+        ),
+        (
+            "seeds = 1",
+            '[[parameters]]\npath = "generations"\nrange = [2, 4]\n',
+            "give 'values', or a numeric 'range' = \\[low, high\\] and 'num'",
+        ),
+        ("seeds = 1", AXIS + AXIS, "parameters: 'generations' is listed twice"),
+        ("seeds = 5001", AXIS, "make 10,002 runs, more than 10,000"),
+        (
+            "seeds = 1",
+            '[[parameters]]\npath = "models.top_p"\nvalues = [0.5]\n',
+            r"'models' is not a table \(name an entry: '\*', an index or a name",
+        ),
+        (
+            "seeds = 1",
+            '[[parameters]]\npath = "models.3.top_p"\nvalues = [0.5]\n',
+            r"'3' is not '\*', an index below 1 or a name \(m\)",
+        ),
+        ("seeds = 1", '[set]\n"humanz.documents" = 1\n' + AXIS, "unknown key 'humanz' in path"),
+    ],
+)
+def test_text_sweep_spec_errors_name_the_file_and_the_key(
+    scenario_files, tmp_path, top, body, message
+):
+    spec_path = tmp_path / "spec.toml"
+    spec_path.write_text(f'name = "tsweep"\nscenario = "loop.toml"\n{top}\n{body}')
+    with pytest.raises(ScenarioError, match=message) as err:
+        load_text_sweep_spec(spec_path)
+    assert str(spec_path) in str(err.value)
+
+
+def test_a_text_sweep_axis_may_be_a_range(scenario_files, tmp_path):
+    spec_path = tmp_path / "spec.toml"
+    spec_path.write_text(
+        'name = "tsweep"\nscenario = "loop.toml"\n[[parameters]]\npath = "generations"\n'
+        "range = [2, 4]\nnum = 3\n[[parameters]]\n"
+        'path = "models.m.temperature"\nrange = [0.5, 1.0]\nnum = 2\n'
+    )
+    spec = load_text_sweep_spec(spec_path)
+    got = [(s.generations, s.models[0].temperature) for s in spec.scenarios]
+    assert got == [(2, 0.5), (2, 1.0), (3, 0.5), (3, 1.0), (4, 0.5), (4, 1.0)]
