@@ -154,3 +154,69 @@ def test_cli_output_into_a_closed_pipe_is_quiet():
     )
     assert proc.stdout.strip() == "baseline"
     assert "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr
+
+
+def _mutated(change):
+    data = tiny_dict()
+    change(data)
+    return data
+
+
+def _set(path: str, value):
+    """A change setting ``data[a][b]...`` (ints index arrays) to ``value``."""
+
+    def change(data):
+        *parents, last = path.split(".")
+        node = data
+        for key in parents:
+            node = node[int(key)] if key.isdigit() else node[key]
+        node[int(last) if last.isdigit() else last] = value
+
+    return change
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (_set("humans.docs_per_month", float("nan")), r"humans\.docs_per_month: expected a finite"),
+        (_set("models.0.data.scrapers", "crawl-1"), r"scrapers: expected a list of strings"),
+        (_set("world", 5), r"t\.toml: world: expected a table, got 5"),
+        (_set("models", {"name": "a"}), r"models: expected an array of tables \(\[\[models\]\]\)"),
+        (_set("models.1.name", "a"), "duplicate model name 'a'"),
+        (_set("models.0.data.distill_from", "zz"), r"distill_from 'zz' is not a model; models: "),
+        (
+            lambda d: d["models"][0]["data"].update(human_reservoir=0.6, sensor_fraction=0.6),
+            r"human_reservoir \+ sensor_fraction \+ distill_fraction = 1\.2 > 1",
+        ),
+        (
+            _set("interventions", [{"at": "2021-01", "at_step": 3, "set": {"seed": 1}}]),
+            r"interventions\[0\] needs exactly one of 'at' \(YYYY-MM\) or 'at_step'",
+        ),
+        (
+            _set("interventions", [{"at": "2021-01", "set": {}}]),
+            r"interventions\[0\]\.set is empty",
+        ),
+        (
+            _set("instruments", {"graphite": {"floor": 0.5, "ceiling": 0.5}}),
+            r"instruments\.graphite: floor \(0\.5\) must be below ceiling \(0\.5\)",
+        ),
+    ],
+)
+def test_scenario_errors_name_the_file_and_the_key(change, message):
+    with pytest.raises(ScenarioError, match=message) as err:
+        from_dict(_mutated(change), "t.toml")
+    assert "t.toml" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("path", "message"),
+    [
+        ("world", "names a section, not a value"),
+        ("models", r"must name an item: models\.<name>\.<setting>"),
+        ("seed.x", "'seed' is a value, not a section"),
+        ("wrld.concepts", r"no key 'wrld' \(did you mean 'world'\?\)"),
+    ],
+)
+def test_setting_paths_that_name_no_value_are_refused(tiny, path, message):
+    with pytest.raises(ScenarioError, match=message):
+        set_setting(tiny, path, 1)
