@@ -1,5 +1,7 @@
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from tracing import traced_peak
 
 from habsburg.ecosystem.learners import (
@@ -187,3 +189,31 @@ def test_style_fit_overwriting_its_input_is_the_same_fit_without_a_copy():
     assert np.array_equal(owned.mean_, plain.mean_) and np.array_equal(owned.cov_, plain.cov_)
     assert peak < x.nbytes / 4  # (a centred copy would be x.nbytes)
     np.testing.assert_allclose(x.mean(axis=0), 0, atol=1e-9)  # the input was centred
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    rows=st.integers(0, 6),
+    width=st.sampled_from([0, 1, 7, 8, 16, 24, 64, 255, 256, 300]),
+    builtin=st.booleans(),
+    transposed=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
+def test_flags_are_counted_per_row_on_every_path(rows, width, builtin, transposed, seed):
+    """Whole 64-bit words (with numpy's bitwise_count, or the multiply-shift of numpy < 2.0),
+    one byte contraction for short rows, numpy's own sum for long ones, and arrays that are
+    not C-contiguous: always ``flags.sum(axis=1)``."""
+    from habsburg.ecosystem import learners
+
+    rng = np.random.default_rng(seed)
+    flags = rng.random((width, rows) if transposed else (rows, width)) < 0.4
+    if transposed:
+        flags = flags.T
+    original = learners._BITWISE_COUNT
+    learners._BITWISE_COUNT = original if builtin else None
+    try:
+        got = learners._count_true_per_row(flags)
+    finally:
+        learners._BITWISE_COUNT = original
+    assert got.dtype == np.int64
+    np.testing.assert_array_equal(got, flags.sum(axis=1))
