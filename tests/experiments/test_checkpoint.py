@@ -193,3 +193,30 @@ def test_cli_resume_refuses_a_tampered_checkpoint(tmp_path):
     assert not (out / "manifest.json").exists()
     os.unlink(ckpt)
     assert main([*argv, "--resume"]) == 0  # no checkpoint: starts from the beginning
+
+
+def test_a_damaged_checkpoint_or_key_is_named_not_loaded(tiny, tmp_path, private_config):
+    model = simulate(tiny, steps=2)
+    path = save_checkpoint(model, tmp_path / "c.pkl", tiny, None)
+    data = path.read_bytes()
+    # not a checkpoint at all, or one cut short before its header ends
+    for name, content in (("other.pkl", b"PK\x03\x04 a zip file"), ("short.pkl", data[:40])):
+        (tmp_path / name).write_bytes(content)
+        with pytest.raises(CheckpointError, match="is not a habsburg checkpoint"):
+            load_checkpoint(tmp_path / name, tiny, None)
+    # the magic and a MAC, then a header that is not JSON
+    head_end = data.index(b"\n", len(MAGIC) + 32) + 1
+    garbled = data[: len(MAGIC) + 32] + b"{not json\n" + data[head_end:]
+    (tmp_path / "garbled.pkl").write_bytes(garbled)
+    with pytest.raises(CheckpointError, match="has a damaged header; delete it"):
+        load_checkpoint(tmp_path / "garbled.pkl", tiny, None)
+    # a directory where the checkpoint should be
+    (tmp_path / "dir.pkl").mkdir()
+    with pytest.raises(CheckpointError, match=r"cannot read checkpoint .*dir\.pkl"):
+        load_checkpoint(tmp_path / "dir.pkl", tiny, None)
+    # a key file cut short: refused, never silently replaced (its checkpoints would be lost)
+    key = private_config / "habsburg" / "checkpoint.key"
+    key.write_bytes(b"short")
+    with pytest.raises(CheckpointError, match=r"is damaged \(shorter than 32 bytes\)"):
+        load_checkpoint(path, tiny, None)
+    assert key.read_bytes() == b"short"
