@@ -195,3 +195,32 @@ def test_save_outputs_records_its_files_and_keeps_others(tmp_path):
     with pytest.raises(OutputPathError, match=r"mine\.csv"):
         save_outputs(out, {"mine.csv": lambda p: p.write_text("x")}, command="examples")
     assert (out / "mine.csv").read_text() == "user"
+
+
+def test_a_users_file_in_the_way_of_a_results_folder_is_kept(tmp_path):
+    """A user's file named like a folder the results need (``figures``) is a clash: nothing is
+    written or replaced, and the message names it."""
+    out = prepare_output_dir(tmp_path / "out", command="run")
+    (out / "figures").write_text("my notes")
+    with pytest.raises(OutputPathError, match=r"already holds figures, which habsburg did not"):
+        write_results_dir(out, _fill, {"seed": 1}, command="run")
+    assert sorted(p.name for p in out.iterdir()) == ["figures"]
+    assert (out / "figures").read_text() == "my notes"
+
+
+def test_a_foreign_manifest_is_never_replaced_when_files_are_recorded(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "manifest.json").write_text('{"name": "my project"}')
+    with pytest.raises(OutputPathError, match=r"manifest\.json' was not written by habsburg"):
+        add_to_manifest(out, ["figure.png"], command="example")
+    assert (out / "manifest.json").read_text() == '{"name": "my project"}'
+    # a damaged habsburg manifest is not ours either: refused the same way
+    (out / "manifest.json").write_text("{not json")
+    with pytest.raises(OutputPathError, match="was not written by habsburg"):
+        add_to_manifest(out, ["figure.png"])
+    # without any manifest, one is started, naming the command
+    (out / "manifest.json").unlink()
+    add_to_manifest(out, ["figure.png"], command="example")
+    started = json.loads((out / "manifest.json").read_text())
+    assert started["files"] == ["figure.png"] and started["habsburg_command"] == "example"
