@@ -148,10 +148,13 @@ def test_compare_cli_with_five_seeds(tmp_path, capsys):
             "20",
             "--out",
             str(out),
-            "--quiet",
         ]
     )
     assert code == 0
+    printed = capsys.readouterr().out  # the table habsburg compare prints
+    assert "difference from compare-tiny (paired over 5 seeds, 95% CI)" in printed
+    recall = next(line for line in printed.splitlines() if "mean_filter_recall" in line)
+    assert recall.startswith("  mean_filter_recall") and recall.endswith("] *")
     diffs = pd.read_parquet(out / "differences.parquet")
     assert (diffs["pairs"] == 5).all()
     assert diffs["ci_low"].notna().any()
