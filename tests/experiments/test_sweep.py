@@ -227,7 +227,9 @@ def test_worker_killed_mid_sweep_loses_no_run(plan, serial, client, tmp_path):
     _same_results(serial, tmp_path / "killed")
 
 
-def test_resume_after_interruption_redoes_no_finished_run(spec_file, plan, serial, tmp_path):
+def test_resume_after_interruption_redoes_no_finished_run(
+    spec_file, plan, serial, tmp_path, capsys
+):
     out = tmp_path / "resumed"
     cmd = [sys.executable, "-m", "habsburg.cli", "sweep", str(spec_file), "--serial", "--quiet"]
     proc = subprocess.Popen(
@@ -250,12 +252,17 @@ def test_resume_after_interruption_redoes_no_finished_run(spec_file, plan, seria
         return real(task, *args, **kwargs)
 
     executors.execute_run = counted
+    capsys.readouterr()
     try:
-        code = main(["sweep", str(spec_file), "--serial", "--resume", "--out", str(out), "--quiet"])
+        code = main(["sweep", str(spec_file), "--serial", "--resume", "--out", str(out)])
     finally:
         executors.execute_run = real
     assert code == 0
     assert sorted(ran) == sorted({t.run_id for t in plan.tasks} - {n[:-8] for n in before})
+    # the summary it prints: the points' outcomes, then what ran and what was already there
+    printed = capsys.readouterr().out
+    assert f"{len(ran)} runs ran, {len(before)} already finished, 0 failed" in printed
+    assert f"results: {out}/results.parquet" in printed
     after = {p.name: p.stat().st_mtime_ns for p in (out / "runs").glob("*.parquet")}
     assert {k: after[k] for k in before} == before  # finished runs were not rewritten
     assert not list(out.rglob(".*.tmp-*"))

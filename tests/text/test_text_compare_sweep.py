@@ -150,11 +150,14 @@ def test_text_sweep_bad_spec_names_key_and_file(scenario_files, tmp_path, body, 
     assert str(spec_path) in str(err.value)
 
 
-def test_cli_sweep_text(scenario_files, small_installed, tmp_path):
+def test_cli_sweep_text(scenario_files, small_installed, tmp_path, capsys):
     spec_path = write_spec(tmp_path, GRID)
     out = tmp_path / "sweep"
-    assert main(["sweep", str(spec_path), "--out", str(out), "--quiet"]) == 0
+    assert main(["sweep", str(spec_path), "--out", str(out)]) == 0
     assert len(pd.read_parquet(out / "results.parquet")) == 8
+    printed = capsys.readouterr().out  # each point's outcomes, then the runs and where they are
+    assert "models.*.temperature" in printed
+    assert "8 text runs (" in printed and f"results: {out}/results.parquet" in printed
 
 
 AXIS = '[[parameters]]\npath = "generations"\nvalues = [2, 3]\n'
