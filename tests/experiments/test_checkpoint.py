@@ -21,7 +21,7 @@ from habsburg.experiments.checkpoint import (
     save_checkpoint,
 )
 from habsburg.experiments.run import run_scenario, simulate
-from habsburg.scenarios.errors import CheckpointError, Interrupted
+from habsburg.scenarios.errors import CheckpointError, Interrupted, ScenarioError
 from habsburg.scenarios.schema import load_file
 
 TINY = Path(__file__).parent / "data" / "sweep_tiny.toml"
@@ -220,3 +220,15 @@ def test_a_damaged_checkpoint_or_key_is_named_not_loaded(tiny, tmp_path, private
     with pytest.raises(CheckpointError, match=r"is damaged \(shorter than 32 bytes\)"):
         load_checkpoint(path, tiny, None)
     assert key.read_bytes() == b"short"
+
+
+def test_checkpoint_settings_are_checked_before_any_work(tiny, tmp_path, capsys):
+    out = tmp_path / "run"
+    argv = ["run", str(TINY), "--steps", "4", "--out", str(out), "--quiet"]
+    assert main([*argv, "--checkpoint-every", "0"]) == 2
+    assert "--checkpoint-every must be >= 1 month, got 0" in capsys.readouterr().err
+    assert not out.exists()
+    with pytest.raises(ScenarioError, match=r"need an output directory"):
+        run_scenario(tiny, steps=4, checkpoint_every=2)
+    with pytest.raises(ScenarioError, match=r"--checkpoint-every must be >= 1"):
+        simulate(tiny, steps=4, checkpoint_every=0)
