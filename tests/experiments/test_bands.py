@@ -92,6 +92,16 @@ def test_posterior_plan_draws_settings_with_replicate_seeds(calib_dir):
             lambda d: _posterior(d, POSTERIOR.rename(columns={"web.attachment": "web.nope"})),
             "parameter 'web.nope' is not a setting",
         ),
+        (lambda d: _posterior(d, POSTERIOR[["weight"]]), "has no parameter columns"),
+        (
+            lambda d: _posterior(d, POSTERIOR.assign(weight=-POSTERIOR["weight"])),
+            "finite non-negative weights",
+        ),
+        (
+            lambda d: _posterior(d, POSTERIOR.assign(**{"web.attachment": "two"})),
+            "non-numeric parameter columns ['web.attachment']",
+        ),
+        (lambda d: _damaged_posterior(d), "posterior.parquet is not readable Parquet"),
     ],
 )
 def test_run_with_a_bad_posterior_exits_2_before_any_run(
@@ -105,6 +115,22 @@ def test_run_with_a_bad_posterior_exits_2_before_any_run(
     err = capsys.readouterr().err
     assert message in err and "--posterior" in err and "Traceback" not in err
     assert not out.exists()  # nothing ran
+
+
+def _damaged_posterior(directory):
+    directory.mkdir(exist_ok=True)
+    (directory / "posterior.parquet").write_bytes(b"PAR1 cut short")
+    return directory
+
+
+def test_zero_posterior_draws_are_refused_before_any_run(
+    tmp_path, scenario_file, calib_dir, capsys
+):
+    out = tmp_path / "run"
+    argv = ["run", str(scenario_file), "--steps", "3", "--out", str(out), "--quiet"]
+    assert main([*argv, "--posterior", str(calib_dir), "--draws", "0"]) == 2
+    assert "--draws must be at least 1, got 0" in capsys.readouterr().err
+    assert not out.exists()
 
 
 def _posterior(directory, frame):
