@@ -181,6 +181,41 @@ def _spec(**overrides):
         ),
         ({"parameters": []}, "no [[parameters]]"),
         ({"end": "2025-06"}, "end: 2025-06 is after 2024-12"),
+        (
+            {
+                "studies": ["graphite"],
+                "targets": [{"series": "graphite_ai_share", "month": "2024-04", "value": 0.5}],
+            },
+            "give either 'studies' or [[targets]], not both",
+        ),
+        ({"targets": [{"series": "graphite_ai_share", "value": 0.5}]}, "targets[0]: needs"),
+        (
+            {
+                "parameters": [
+                    {"path": "demand.adoption.ceiling", "range": [3000.0, 12000.0]},
+                    {"path": "demand.adoption.ceiling", "range": [3000.0, 9000.0]},
+                ]
+            },
+            "parameters[1]: 'demand.adoption.ceiling' is listed twice",
+        ),
+        (
+            {"parameters": [{"path": "demand.adoption.ceiling", "range": [5000.0, 5000.0]}]},
+            "range [5000.0, 5000.0] of 'demand.adoption.ceiling' is empty",
+        ),
+        (
+            {
+                "parameters": [
+                    {
+                        "path": "demand.adoption.midpoint",
+                        "range": [0.0, 20.0],
+                        "prior": "loguniform",
+                    }
+                ]
+            },
+            "a loguniform prior needs low > 0, got 0.0",
+        ),
+        ({"studies": []}, "no targets to fit"),
+        ({"end": "2023-01"}, "end 2023-01 is before the last target month 2024-"),
     ],
 )
 def test_a_bad_spec_names_the_file_the_key_and_what_is_allowed(overrides, message):
@@ -224,3 +259,10 @@ def test_cli_reports_a_bad_spec_without_a_traceback(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "bad.toml" in err and "out-of-sample" in err and "Traceback" not in err
     assert not (tmp_path / "out").exists()  # refused before any work
+
+
+def test_a_malformed_spec_file_is_named_with_its_line(tmp_path):
+    spec = tmp_path / "broken.toml"
+    spec.write_text('scenario = "baseline"\n[abc\npopulation = 4\n')
+    with pytest.raises(CalibrationError, match=r"broken\.toml: malformed TOML: .*line 2"):
+        load_spec(spec)
