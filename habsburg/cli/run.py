@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import math
 import shlex
 import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from habsburg.scenarios.errors import UserError
+from habsburg.scenarios.errors import LimitError, UserError
 
 if TYPE_CHECKING:
     from habsburg.experiments.sweep.plan import SweepPlan
@@ -35,7 +36,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_scenario_argument(p)
     p.add_argument("--seed", type=int, default=None, help="random seed (default: the scenario's)")
     p.add_argument("--steps", type=int, default=None, help="months to simulate (default: all)")
-    p.add_argument("--out", default=None, help="results directory (default: results/NAME)")
+    p.add_argument(
+        "--scale",
+        type=float,
+        default=None,
+        metavar="F",
+        help="run the scenario scaled by F (habsburg.scenarios.library.scaled): human authors, AI "
+        "demand, farm output, crawl sizes, training budgets and, from F = 1 up, the sites "
+        "multiplied by F, the world's concepts and facts kept; e.g. --scale 100 --store-dir DIR "
+        "for ~200 M documents (default: 1)",
+    )
+    p.add_argument(
+        "--out", default=None, help="results directory (default: results/NAME, NAME-xF scaled)"
+    )
     p.add_argument("--no-report", action="store_true", help="skip report.md / report.html")
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     p.add_argument(
@@ -103,23 +116,31 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise UserError(f"--seed must be >= 0, got {args.seed}")
     if is_text_scenario(args.scenario):
         return run_text(args)
-    scenario = load_scenario(args.scenario)
+    scenario = scale_scenario(load_scenario(args.scenario), args)
     check_steps(scenario, args.steps)
     band_plan = posterior_band_plan(args, scenario)  # a bad --posterior fails before any run
     out = Path(args.out) if args.out else Path("results") / scenario.name
-    result = run_scenario(
-        scenario,
-        seed=args.seed,
-        steps=args.steps,
-        out=out,
-        progress=not args.quiet,
-        finish=None if args.no_report or band_plan is not None else write_report,
-        checkpoint_every=args.checkpoint_every,
-        resume=args.resume,
-        force=args.force,
-        resume_command=resume_command(args, out),
-        store_dir=args.store_dir,
-    )
+    try:
+        result = run_scenario(
+            scenario,
+            seed=args.seed,
+            steps=args.steps,
+            out=out,
+            progress=not args.quiet,
+            finish=None if args.no_report or band_plan is not None else write_report,
+            checkpoint_every=args.checkpoint_every,
+            resume=args.resume,
+            force=args.force,
+            resume_command=resume_command(args, out),
+            store_dir=args.store_dir,
+        )
+    except LimitError as err:  # the sizes it names are the scenario's times --scale
+        if args.scale is None:
+            raise
+        raise LimitError(
+            f"{err} (--scale {args.scale:g} multiplies the scenario's sizes: a smaller --scale "
+            "lowers them all)"
+        ) from None
     if band_plan is not None:
         write_bands(args, band_plan, out)
         if not args.no_report:
@@ -128,6 +149,25 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(summary_table(result.model))
         print(f"\nresults: {out}/ ({result.seconds:.1f} s)")
     return 0
+
+
+def scale_scenario(scenario: Scenario, args: argparse.Namespace) -> Scenario:
+    """``scenario`` scaled by ``--scale`` (as :func:`~habsburg.scenarios.library.scaled` does;
+    unchanged without it or at 1), the flag checked first."""
+    from habsburg.scenarios.library import scaled
+
+    factor = args.scale
+    if factor is None:
+        return scenario
+    if not (math.isfinite(factor) and factor > 0):
+        raise UserError(f"--scale must be a finite number > 0, got {factor:g}")
+    if args.posterior is not None:
+        raise UserError(
+            "--scale cannot be combined with --posterior: the posterior's settings were "
+            "calibrated at the scenario's own scale, and --scale multiplies some of them "
+            "(demand.adoption.ceiling, for one); drop one of them"
+        )
+    return scenario if factor == 1 else scaled(scenario, factor)
 
 
 def posterior_band_plan(args: argparse.Namespace, scenario: Scenario) -> SweepPlan | None:
@@ -176,6 +216,7 @@ def run_text(args: argparse.Namespace) -> int:
             ("--resume", args.resume),
             ("--posterior", args.posterior is not None),
             ("--store-dir", args.store_dir is not None),
+            ("--scale", args.scale is not None),
         )
         if given
     ]
@@ -203,9 +244,9 @@ def run_text(args: argparse.Namespace) -> int:
 def resume_command(args: argparse.Namespace, out: Path) -> str:
     """The command line that resumes this run from its checkpoint."""
     cmd = ["habsburg", "run", args.scenario, "--out", str(out)]
-    for flag, value in (("--seed", args.seed), ("--steps", args.steps)):
+    for flag, value in (("--scale", args.scale), ("--seed", args.seed), ("--steps", args.steps)):
         if value is not None:
-            cmd += [flag, str(value)]
+            cmd += [flag, str(value)]  # (a float as repr: the same scale when resumed)
     if args.checkpoint_every is not None:
         cmd += ["--checkpoint-every", str(args.checkpoint_every)]
     cmd += [f for f, on in (("--no-report", args.no_report), ("--quiet", args.quiet)) if on]
