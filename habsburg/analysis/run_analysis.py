@@ -71,10 +71,17 @@ def labelled_z_samples(run: Run) -> pd.DataFrame:
     """The run's ``z_samples`` with column ``source``: whether a watermarking lab's model wrote
     the document ("watermarking labs") or not ("non-watermarking labs")."""
     z = run.table("z_samples")
-    models_of_docs = run.table("documents", ["id", "model"])
-    doc_model = np.full(int(models_of_docs["id"].max()) + 1, -1, dtype=np.int64)
-    doc_model[models_of_docs["id"].to_numpy()] = models_of_docs["model"].to_numpy()
-    marked = np.isin(doc_model[z["document"].to_numpy()], run.watermarking_models())
+    sampled = z["document"].to_numpy()
+    # only the sampled documents are read (a 100× run has 200 M)
+    docs = run.rows("documents", "id", sampled, ["id", "model"])
+    order = np.argsort(docs["id"].to_numpy())
+    ids, models = docs["id"].to_numpy()[order], docs["model"].to_numpy()[order]
+    doc_model = np.full(sampled.size, -1, dtype=np.int64)
+    if ids.size:
+        at = np.minimum(np.searchsorted(ids, sampled), ids.size - 1)
+        known = ids[at] == sampled
+        doc_model[known] = models[at[known]]
+    marked = np.isin(doc_model, run.watermarking_models())
     return z.assign(source=np.where(marked, "watermarking labs", "non-watermarking labs"))
 
 
@@ -103,7 +110,12 @@ def analyse(run: Run) -> RunAnalysis:
 
     errors = run.table("errors")
     cascades = (
-        casc.cascade_table(errors, run.table("adoptions"), run.table("error_claims"), run.names)
+        casc.cascade_table(
+            errors,
+            run.table("adoptions"),
+            run.table("error_claims", list(casc.CLAIM_COLUMNS)),
+            run.names,
+        )
         if len(errors)
         else pd.DataFrame(columns=CASCADE_COLUMNS)
     )

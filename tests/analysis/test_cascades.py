@@ -7,6 +7,8 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from habsburg.analysis import cascades as X
 
@@ -140,3 +142,62 @@ def test_origin_share_matrix_has_every_group_in_order():
         "model": 0.0,
     }
     np.testing.assert_allclose(matrix.sum(axis=1), 1.0)
+
+
+#: document kinds, with one actor_labels does not know and a missing one
+KINDS = st.sampled_from(["human", "hybrid", "model", "farm", "repost", "other", None])
+CLAIM = st.tuples(KINDS, st.integers(-2, 6), st.integers(-2, 4))
+
+
+def _same_partition(a, b) -> bool:
+    a = np.asarray(pd.Series(a, dtype=object).fillna("<none>"), dtype=object)
+    return bool(np.array_equal(a[:, None] == a[None, :], b[:, None] == b[None, :]))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(CLAIM, max_size=40), st.booleans())
+def test_actor_codes_name_the_actors_the_labels_name(rows, categorical):
+    kind = [r[0] for r in rows]
+    producer = np.array([r[1] for r in rows], dtype=np.int64)
+    model = np.array([r[2] for r in rows], dtype=np.int64)
+    labels = X.actor_labels(kind, producer, model, NAMES)
+    kinds = pd.Series(kind, dtype="category") if categorical else kind
+    codes = X.actor_codes(kinds, producer, model)
+    assert codes.dtype == np.int64 and codes.shape == (len(rows),)
+    assert _same_partition(labels, codes)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 12),  # error
+            st.one_of(st.integers(0, 30), st.integers(0, 2**62)),  # document (wide: by rank)
+            st.integers(0, 200),  # step
+            CLAIM,
+        ),
+        max_size=60,
+    )
+)
+def test_spread_counts_what_pandas_groupby_counts(rows):
+    claims = pd.DataFrame(
+        {
+            "error_id": np.array([r[0] for r in rows], dtype=np.int16),
+            "document": np.array([r[1] for r in rows], dtype=np.int64),
+            "step": np.array([r[2] for r in rows], dtype=np.int16),
+            "kind": pd.Series([r[3][0] for r in rows], dtype="category"),
+            "producer": np.array([r[3][1] for r in rows], dtype=np.int32),
+            "model": np.array([r[3][2] for r in rows], dtype=np.int8),
+        }
+    )
+    labels = X.actor_labels(claims["kind"], claims["producer"], claims["model"], NAMES)
+    expect = (
+        claims.assign(actor=pd.Series(labels, dtype=object).fillna("<none>"))
+        .groupby("error_id")
+        .agg(
+            documents=("document", "nunique"),
+            publishers=("actor", "nunique"),
+            last_published=("step", "max"),
+        )
+    )
+    pd.testing.assert_frame_equal(X._spread(claims), expect, check_index_type=False)

@@ -91,3 +91,64 @@ def test_documents_row_groups_follow_months_and_are_read_by_month(tmp_path, monk
         run.table("documents", steps=(5, 2))
     with pytest.raises(ResultsDirError, match=r"sites\.parquet: the table has no step column"):
         run.table("sites", steps=(0, 3))
+
+
+def test_rows_are_read_by_key_a_row_group_at_a_time(tmp_path, monkeypatch):
+    """``Run.rows`` gives the rows a filter on the whole table gives (file order, the columns
+    asked for, dtypes kept), reading one row group at a time; bad uses are named errors."""
+    import numpy as np
+    import pyarrow.parquet as pq
+
+    from habsburg.experiments.run import run_scenario
+    from habsburg.model import export
+
+    monkeypatch.setattr(export, "ROW_GROUP", 400)  # many row groups
+    run_scenario(tiny_scenario(), out=tmp_path / "run")
+    run = Run(tmp_path / "run")
+    whole = run.table("documents")
+    assert pq.ParquetFile(run.path("documents")).metadata.num_row_groups > 5
+    rng = np.random.default_rng(3)
+    # repeats, unsorted, ids past the last document: each row at most once, in the file's order
+    wanted = np.concatenate([rng.choice(whole["id"], 50), [10**9, 10**9]])
+    for columns in (["id", "model"], ["kind", "step"], None):
+        got = run.rows("documents", "id", wanted, columns)
+        expect = whole.loc[whole["id"].isin(wanted), columns or list(whole.columns)]
+        pd.testing.assert_frame_equal(got, expect.reset_index(drop=True))
+    none = run.rows("documents", "id", [], ["id", "kind"])
+    assert none.empty and list(none.columns) == ["id", "kind"]
+    assert [str(t) for t in none.dtypes] == [str(t) for t in whole[["id", "kind"]].dtypes]
+    reads: list[int] = []
+    read_row_group = pq.ParquetFile.read_row_group
+
+    def counted(self, i, **kwargs):
+        reads.append(i)
+        return read_row_group(self, i, **kwargs)
+
+    monkeypatch.setattr(pq.ParquetFile, "read_row_group", counted)
+    run.rows("documents", "id", wanted[:5], ["model"])
+    assert reads == sorted(set(reads))  # one group at a time, each once
+    with pytest.raises(ResultsDirError, match=r"documents\.parquet: the table has no nope column"):
+        run.rows("documents", "nope", [1])
+    with pytest.raises(ResultsDirError, match=r"documents\.parquet: damaged table"):
+        run.rows("documents", "id", [1], ["no_such_column"])
+    (tmp_path / "run" / "errors.parquet").write_bytes(b"not parquet")
+    with pytest.raises(ResultsDirError, match=r"errors\.parquet: damaged table"):
+        run.rows("errors", "error_id", [1])
+    with pytest.raises(ResultsDirError, match=r"nothing\.parquet is missing"):
+        run.rows("nothing", "id", [1])
+
+
+def test_z_samples_are_labelled_from_the_sampled_documents_alone(tiny_run_dir):
+    import numpy as np
+
+    from habsburg.analysis.run_analysis import labelled_z_samples
+
+    run = Run(tiny_run_dir)
+    z = labelled_z_samples(run)
+    # the reference: every document's model, looked up in the whole table
+    docs = run.table("documents", ["id", "model"])
+    model = np.full(int(docs["id"].max()) + 1, -1)
+    model[docs["id"]] = docs["model"]
+    marked = np.isin(model[z["document"]], run.watermarking_models())
+    assert 0 < marked.sum() < len(z)
+    assert (z["source"] == "watermarking labs").tolist() == marked.tolist()

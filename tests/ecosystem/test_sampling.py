@@ -281,3 +281,16 @@ def test_a_table_refuses_probabilities_it_cannot_sample(probs, message):
 def test_tables_of_rows_refuse_a_row_they_cannot_sample(probs, message):
     with pytest.raises(ValueError, match=message):
         CategoricalTable.of_rows(probs)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.integers(-(2**40), 2**40), max_size=300),
+    st.sampled_from([np.int64, np.int32, np.float64]),
+    st.sampled_from(["quicksort", "stable"]),
+)
+def test_sorted_unique_is_numpys_unique(values, dtype, kind):
+    x = np.array(values).astype(dtype) if values else np.zeros(0, dtype)
+    got = sampling.sorted_unique(x, kind=kind)
+    expect = np.unique(x)
+    assert got.dtype == expect.dtype and np.array_equal(got, expect)
