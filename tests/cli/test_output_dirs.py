@@ -12,11 +12,8 @@ from habsburg.cli import main
 
 
 @pytest.fixture(autouse=True)
-def workdir(tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "mini.toml").write_text(MINI)
-    return tmp_path
+def workdir(cli_dir):
+    return cli_dir
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ import json
 
 import pandas as pd
 import pytest
-from tinyscenario import MINI
 
 from habsburg.cli import main
 from habsburg.experiments import limits
@@ -20,11 +19,8 @@ TABLES = ("documents", "error_claims", "model_metrics", "crawls", "training_sour
 
 
 @pytest.fixture(autouse=True)
-def workdir(tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "mini.toml").write_text(MINI)
-    return tmp_path
+def workdir(cli_dir):
+    return cli_dir
 
 
 def run(*args: str) -> int:

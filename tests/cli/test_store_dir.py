@@ -19,11 +19,9 @@ LONG = MINI.replace('end = "2020-06"', 'end = "2021-12"') + "window_months = 3\n
 
 
 @pytest.fixture(autouse=True)
-def workdir(tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "long.toml").write_text(LONG)
-    return tmp_path
+def workdir(cli_dir):
+    (cli_dir / "long.toml").write_text(LONG)
+    return cli_dir
 
 
 def run(*args: str) -> int:
