@@ -12,8 +12,8 @@ import sys
 import time
 from pathlib import Path
 
-import pandas as pd
 import pytest
+from resultdirs import assert_same_tables
 
 from habsburg.cli import main
 from habsburg.experiments.checkpoint import checkpoint_path
@@ -29,10 +29,6 @@ def uninterrupted(tmp_path_factory):
     out = tmp_path_factory.mktemp("plain") / "run"
     run_scenario(load_file(TINY), steps=STEPS, out=out)
     return out
-
-
-def _tables(out: Path) -> dict[str, pd.DataFrame]:
-    return {p.stem: pd.read_parquet(p) for p in sorted(out.glob("*.parquet"))}
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
@@ -80,10 +76,7 @@ def test_signal_mid_run_then_resume_gives_identical_tables(
 
     assert main(shlex.split(resume)[1:]) == 0
     assert not ckpt.exists()
-    got, want = _tables(out), _tables(uninterrupted)
-    assert sorted(got) == sorted(want)
-    for name in want:
-        pd.testing.assert_frame_equal(got[name], want[name], check_exact=True, obj=name)
+    assert_same_tables(out, uninterrupted)
 
 
 @pytest.mark.parametrize(("status", "ignored"), [(130, True), (0, False), (2, False)])

@@ -6,16 +6,14 @@ from __future__ import annotations
 
 import json
 
-import pandas as pd
 import pytest
+from resultdirs import assert_same_tables
 
 from habsburg.cli import main
 from habsburg.experiments import limits
 from habsburg.experiments.run import run_scenario
 from habsburg.scenarios import load_scenario
 from habsburg.scenarios.library import scaled
-
-TABLES = ("documents", "error_claims", "model_metrics", "crawls", "training_sources", "sites")
 
 
 @pytest.fixture(autouse=True)
@@ -27,13 +25,6 @@ def run(*args: str) -> int:
     return main(["run", "mini.toml", "--no-report", "--quiet", *args])
 
 
-def same_tables(a, b) -> None:
-    for table in TABLES:
-        pd.testing.assert_frame_equal(
-            pd.read_parquet(a / f"{table}.parquet"), pd.read_parquet(b / f"{table}.parquet")
-        )
-
-
 def test_scale_runs_the_scaled_scenario_into_its_own_directory(workdir):
     # no --out: a scaled run does not land in (or collide with) the unscaled run's directory
     assert run("--scale", "3", "--seed", "5") == 0
@@ -43,7 +34,7 @@ def test_scale_runs_the_scaled_scenario_into_its_own_directory(workdir):
     assert manifest["scenario"]["humans"]["authors"] == 90  # 30 authors x 3
     # the same tables as scaled() run from Python, bit for bit
     run_scenario(scaled(load_scenario("mini.toml"), 3), seed=5, out=workdir / "python")
-    same_tables(out, workdir / "python")
+    assert_same_tables(out, workdir / "python")
     # and more documents than the unscaled run (authors, demand and crawls all grew)
     assert run("--seed", "5", "--out", "plain") == 0
     plain = json.loads((workdir / "plain" / "manifest.json").read_text())
@@ -54,7 +45,7 @@ def test_scale_one_is_the_unscaled_run(workdir):
     assert run("--scale", "1", "--out", "one", "--steps", "4") == 0
     assert run("--out", "plain", "--steps", "4") == 0
     assert json.loads((workdir / "one" / "manifest.json").read_text())["scenario_name"] == "mini"
-    same_tables(workdir / "one", workdir / "plain")
+    assert_same_tables(workdir / "one", workdir / "plain")
 
 
 def test_scaled_down_keeps_the_site_graph_and_shrinks_the_flows(workdir):
@@ -145,4 +136,4 @@ def test_an_interrupted_scaled_run_resumes_with_the_command_it_prints(workdir, c
     assert "--scale 2.5" in command
     monkeypatch.setattr(HumanPopulation, "publish", publish)
     assert main(shlex.split(command)[1:]) == 0  # (without "habsburg")
-    same_tables(workdir / "whole", workdir / "part")
+    assert_same_tables(workdir / "whole", workdir / "part")

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from resultdirs import assert_same_tables
 
 from habsburg.cli import main
 from habsburg.experiments import checkpoint as ckpt_mod
@@ -45,17 +46,6 @@ def uninterrupted(tiny, tmp_path_factory):
     out = tmp_path_factory.mktemp("plain") / "run"
     run_scenario(tiny, steps=STEPS, out=out)
     return out
-
-
-def _tables(out: Path) -> dict[str, pd.DataFrame]:
-    return {p.stem: pd.read_parquet(p) for p in sorted(out.glob("*.parquet"))}
-
-
-def _assert_same_tables(a: Path, b: Path) -> None:
-    ta, tb = _tables(a), _tables(b)
-    assert sorted(ta) == sorted(tb)
-    for name in ta:
-        pd.testing.assert_frame_equal(ta[name], tb[name], check_exact=True, obj=name)
 
 
 def test_model_pickles_with_its_random_state(tiny):
@@ -103,7 +93,7 @@ def test_resume_after_interruption_gives_identical_tables(
     run_scenario(tiny, steps=STEPS, out=out, checkpoint_every=8, resume=True)
     assert resumed_at == [16]  # resumed after month 16, not from the start
     assert not ckpt.exists()  # removed once the results are written
-    _assert_same_tables(uninterrupted, out)
+    assert_same_tables(uninterrupted, out)
 
 
 def test_cli_flags_checkpoint_and_resume(uninterrupted, tmp_path):
@@ -111,7 +101,7 @@ def test_cli_flags_checkpoint_and_resume(uninterrupted, tmp_path):
     argv = ["run", str(TINY), "--steps", str(STEPS), "--out", str(out), "--no-report", "--quiet"]
     assert main([*argv, "--checkpoint-every", "10", "--resume"]) == 0
     assert not checkpoint_path(out).exists()
-    _assert_same_tables(uninterrupted, out)
+    assert_same_tables(uninterrupted, out)
     assert main([*argv, "--checkpoint-every", "0"]) == 2
 
 
