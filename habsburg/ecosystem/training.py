@@ -51,6 +51,20 @@ def _sample(ids: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
 _CHUNK = 1 << 18
 
 
+def claims_per_fact(fact_counts: np.ndarray) -> tuple[float, float]:
+    """The claims a training set makes about each fact it mentions (rows of ``fact_counts``, an
+    (F, V) array of claim counts, with any claim): their median and 10th percentile (numpy's
+    linear interpolation), NaN when it mentions none. A fact's learned value is its most
+    claimed one (:attr:`~habsburg.ecosystem.learners.FactLearner.modal_value`), so the thinly
+    claimed facts are those a few wrong claims can turn."""
+    totals = np.asarray(fact_counts).sum(axis=1)
+    mentioned = totals[totals > 0]
+    if not mentioned.size:
+        return float("nan"), float("nan")
+    median, p10 = np.percentile(mentioned, [50, 10])
+    return float(median), float(p10)
+
+
 def _gather_float64(values: np.ndarray, ids: np.ndarray, extra: int = 0) -> np.ndarray:
     """``values[ids]`` (rows of a float32 column) as float64, gathered a chunk at a time into
     an array with ``extra`` more rows left to fill: no float32 copy of every row beside it."""
@@ -400,6 +414,7 @@ def build_training_set(
         if distilled:  # (only with a teacher)
             assert teacher is not None
             sources[teacher.index] = sources.get(teacher.index, 0.0) + distilled / total_units
+    claims_median, claims_p10 = claims_per_fact(fact_counts)
     stats = {
         "documents": int(total_units),
         "web_documents": int(web.size),
@@ -414,6 +429,9 @@ def build_training_set(
         "wrong_claim_share": wrong_all,
         "wrong_claim_share_originals": wrong_originals,
         "duplication_error_lift": wrong_all - wrong_originals,
+        # what the fact learner is fitted to: the claims about each fact mentioned
+        "fact_claims_median": claims_median,
+        "fact_claims_p10": claims_p10,
     }
     return TrainingSet(
         concept_counts, fact_counts, style, ids, stats, sources, accumulated, accumulated_roots

@@ -283,6 +283,10 @@ def _quality(agent: GenerativeModel, key: str) -> float:
     return agent.quality(key)
 
 
+def _training_stat(agent: GenerativeModel, key: str) -> float:
+    return float(agent.training_stats.get(key, NAN))
+
+
 def _last_crawl(agent: Scraper, key: str) -> float:
     return agent.last_crawl(key)
 
@@ -301,6 +305,19 @@ GENERATIVE_METRICS: dict[str, Metric] = {
 }
 for _key, _text in K.QUALITY_METRICS.items():
     GENERATIVE_METRICS[_key] = Metric(_key, _text, partial(_quality, key=_key))
+for _key, _stat, _text in (
+    (
+        "training_fact_claims_median",
+        "fact_claims_median",
+        "median claims per fact the latest training set mentions (NaN before the first training)",
+    ),
+    (
+        "training_fact_claims_p10",
+        "fact_claims_p10",
+        "10th percentile of claims per fact the latest training set mentions",
+    ),
+):
+    GENERATIVE_METRICS[_key] = Metric(_key, _text, partial(_training_stat, key=_stat))
 # column order of the ``models`` table
 GENERATIVE_METRICS = {
     k: GENERATIVE_METRICS[k]
@@ -313,6 +330,8 @@ GENERATIVE_METRICS = {
         *K.QUALITY_METRICS,
         "docs_published",
         "wrong_beliefs",
+        "training_fact_claims_median",
+        "training_fact_claims_p10",
     )
 }
 
