@@ -107,7 +107,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from habsburg.experiments.run import check_steps, run_scenario, summary_table
+    from habsburg.experiments.run import check_steps, run_scenario
     from habsburg.reports.report import write_report  # matplotlib: loaded when a run reports
     from habsburg.scenarios.library import load_scenario
     from habsburg.scenarios.text_schema import is_text_scenario
@@ -133,6 +133,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             force=args.force,
             resume_command=resume_command(args, out),
             store_dir=args.store_dir,
+            keep_model=False,  # the report runs without the simulation's memory
         )
     except LimitError as err:  # the sizes it names are the scenario's times --scale
         if args.scale is None:
@@ -146,7 +147,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         if not args.no_report:
             write_report(out)
     if not args.quiet:
-        print(summary_table(result.model))
+        print(result.summary)
         print(f"\nresults: {out}/ ({result.seconds:.1f} s)")
     return 0
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import platform
 import sys
@@ -45,10 +46,13 @@ def package_versions() -> dict[str, str]:
 
 @dataclass
 class RunResult:
-    model: EcosystemModel
+    #: the finished model (None when the run was asked not to keep it: ``keep_model=False``)
+    model: EcosystemModel | None
     tables: dict[str, pd.DataFrame]
     out_dir: Path | None
     seconds: float
+    #: the plain-text summary of the run's end (:func:`summary_table`; ``habsburg run`` prints it)
+    summary: str = ""
 
 
 def check_steps(scenario: Scenario, steps: int | None) -> int:
@@ -169,6 +173,7 @@ def run_scenario(
     force: bool = False,
     resume_command: str | None = None,
     store_dir: str | Path | None = None,
+    keep_model: bool = True,
 ) -> RunResult:
     """Run ``scenario`` and (when ``out`` is given) write its results directory:
 
@@ -193,6 +198,10 @@ def run_scenario(
     ``store_dir`` keeps the document store's columns in files in a private directory inside it
     (removed at the end) instead of in memory: only the months crawls can reach stay in memory,
     so runs larger than memory (``scaled(baseline, 100)``) fit; the results are the same.
+
+    ``keep_model=False`` lets the finished model go once the results are written, before
+    ``finish`` runs (the report then has the memory the simulation held: 0.8 GiB at 100×); the
+    result's ``model`` is then None, its ``tables`` and ``summary`` are kept.
     """
     n = check_steps(scenario, steps)
     if (checkpoint_every is not None or resume) and out is None:
@@ -208,6 +217,7 @@ def run_scenario(
     ckpt = checkpoint_path(out_dir) if out_dir is not None else None
     with store_scratch(store_dir) as scratch:
         started = time.time()
+        model: EcosystemModel | None
         try:
             model = simulate(
                 scenario,
@@ -222,13 +232,23 @@ def run_scenario(
         except KeyboardInterrupt:
             raise Interrupted(_interrupted_message(ckpt, resume_command)) from None
         seconds = time.time() - started
+        summary = summary_table(model)
         # documents and error_claims are streamed from the store by export.write_tables; the
         # other tables are built after them (not held while the store streams)
         tables: dict = {}
 
         def small_tables() -> dict:
+            assert model is not None  # (let go only after the tables are written)
             tables.update(export.tables(model, documents=False))
             return tables
+
+        def let_go() -> None:
+            """Drop the finished model (``keep_model=False``) and return its memory."""
+            nonlocal model
+            if not keep_model and model is not None:
+                model = None
+                gc.collect()  # (the agents and the model refer to each other)
+                export.release_memory()
 
         if out_dir is None:
             small_tables()
@@ -250,11 +270,13 @@ def run_scenario(
             }
 
             def fill(tmp: Path) -> None:
+                assert model is not None
                 files = write_tables(model, tmp, small_tables)
                 # the report (``finish``) reads the manifest: a provisional one, replaced at the end
                 (tmp / "manifest.json").write_text(
                     json.dumps({**manifest, "files": files}, indent=2, default=str)
                 )
+                let_go()
                 if finish is not None:
                     finish(tmp)
 
@@ -266,7 +288,8 @@ def run_scenario(
                 ) from None
             if ckpt is not None:
                 ckpt.unlink(missing_ok=True)
-        return RunResult(model, tables, out_dir, seconds)
+        let_go()
+        return RunResult(model, tables, out_dir, seconds, summary)
 
 
 def _interrupted_message(ckpt: Path | None, command: str | None, writing: bool = False) -> str:

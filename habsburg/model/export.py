@@ -304,7 +304,7 @@ def write_tables(
     (no DataFrame of the whole store), and first: ``small``, the other tables, are built only
     after them (by :func:`tables` when None, or by calling ``small``), so they are not held
     while the store streams; a dict of them already built is written as it is."""
-    _release_memory()  # (what the month loop freed)
+    release_memory()  # (what the month loop freed)
     out_dir = Path(out_dir)
     for name in STORE_TABLES:
         _stream_store_table(model.internet.store, name, out_dir / f"{name}.parquet")
@@ -317,7 +317,7 @@ def write_tables(
             frame = small[name]
             path = out_dir / f"{name}.parquet"
             frame.to_parquet(path, index=False, use_dictionary=_dictionary_columns(frame))
-            _release_memory()
+            release_memory()
     return [f"{name}.parquet" for name in TABLE_ORDER if name in STORE_TABLES or name in small]
 
 
@@ -376,10 +376,10 @@ def _stream_store_table(store: Any, name: str, path: Path) -> None:
     finally:
         if writer is not None:
             writer.close()
-        _release_memory()
+        release_memory()
 
 
-def _release_memory() -> None:
+def release_memory() -> None:
     """Return freed memory to the system, so the next table's buffers do not sit on top of what
     the last one (or the month loop) freed: pyarrow's pool keeps what it freed (~50 MB after a
     streamed table at 10×), and so does the C allocator, whose heap held 70-90 MB of freed

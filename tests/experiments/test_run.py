@@ -1,11 +1,15 @@
+import gc
 import json
+import weakref
 
 import pandas as pd
 import pytest
+from resultdirs import assert_same_tables
 from tinyscenario import tiny_scenario
 
 from habsburg.cli import main
-from habsburg.experiments.run import run_scenario
+from habsburg.experiments import run as run_module
+from habsburg.experiments.run import run_scenario, summary_table
 
 EXPECTED = {
     "model_metrics",
@@ -63,3 +67,41 @@ def test_cli_run_prints_a_summary(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "mini: 6 months" in out and "capability" in out
     assert (tmp_path / "out" / "models.parquet").exists()
+
+
+def test_keep_model_false_lets_the_model_go_before_the_report(tmp_path, monkeypatch):
+    """``habsburg run`` (``keep_model=False``): the report (``finish``) runs with the run's
+    model gone, and the run's tables and summary are those of a run that keeps its model."""
+    kept = run_scenario(tiny_scenario(), out=tmp_path / "kept", seed=3, steps=20)
+    assert kept.model is not None
+    assert kept.summary == summary_table(kept.model)
+
+    simulated, original = [], run_module.simulate
+
+    def simulate(*args, **kwargs):
+        model = original(*args, **kwargs)
+        simulated.append(weakref.ref(model))
+        return model
+
+    monkeypatch.setattr(run_module, "simulate", simulate)
+    seen = []
+
+    def finish(tmp):
+        gc.collect()
+        seen.append(([ref() is None for ref in simulated], tmp.joinpath("models.parquet").exists()))
+
+    let_go = run_scenario(
+        tiny_scenario(), out=tmp_path / "let_go", seed=3, steps=20, finish=finish, keep_model=False
+    )
+    # the report had the results to read, and this run's model was gone
+    assert seen == [([True], True)]
+    assert let_go.model is None
+    assert let_go.summary == kept.summary and "tiny: 20 months" in let_go.summary
+    assert_same_tables(tmp_path / "kept", tmp_path / "let_go")
+    for name, table in kept.tables.items():
+        pd.testing.assert_frame_equal(let_go.tables[name], table)
+
+
+def test_keep_model_false_without_an_output_directory(tmp_path):
+    result = run_scenario(tiny_scenario(), seed=3, steps=6, keep_model=False)
+    assert result.model is None and "model_metrics" in result.tables and result.summary
