@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from habsburg.cli.run import add_scale_argument, scale_scenario, scaled_limit
 from habsburg.cli.sweep import add_cluster_flags, start_workers_early
+from habsburg.scenarios.errors import LimitError
 
 #: confidence level of the intervals ``habsburg compare`` reports
 CONFIDENCE = 0.95
@@ -40,6 +42,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("alternatives", nargs="+", metavar="ALT", help="scenarios to compare")
     p.add_argument("--seeds", type=int, default=5, help="runs per scenario (default 5)")
     p.add_argument("--steps", type=int, default=None, help="months to simulate (default: all)")
+    add_scale_argument(p, "BASE and every ALT alike, each named NAME-xF")
     p.add_argument(
         "--out", default=None, help="output directory (default: results/compare-BASE-vs-ALT)"
     )
@@ -127,8 +130,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     )
     from habsburg.scenarios.library import load_scenario
 
-    base = load_scenario(args.base)
-    alternatives = [load_scenario(a) for a in args.alternatives]
+    base = scale_scenario(load_scenario(args.base), args)
+    alternatives = [scale_scenario(load_scenario(a), args) for a in args.alternatives]
     check_comparison(base, alternatives, args.seeds, args.steps)
     posterior = None
     if args.posterior is not None:  # before any work: the directory, its posterior, the settings
@@ -141,7 +144,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
     check_executor_options(scheduler=args.scheduler, workers=args.workers, serial=serial)
     runs = 1 if serial or args.scheduler else args.workers
     for scenario in (base, *alternatives):  # before any work
-        check_limits(scenario, args.steps, force=args.force, runs=runs)
+        try:
+            check_limits(scenario, args.steps, force=args.force, runs=runs)
+        except LimitError as err:
+            raise scaled_limit(err, args) from None
     out = (
         Path(args.out)
         if args.out
@@ -182,6 +188,7 @@ def _cmd_text_compare(args: argparse.Namespace) -> int:
         ("--steps", args.steps),
         ("--scheduler", args.scheduler),
         ("--posterior", args.posterior),
+        ("--scale", args.scale),
     ):
         if value is not None:
             raise UserError(

@@ -27,6 +27,19 @@ def add_scenario_argument(p: argparse.ArgumentParser) -> None:
     )
 
 
+def add_scale_argument(p: argparse.ArgumentParser, example: str) -> None:
+    """``--scale F`` (``habsburg run``, ``habsburg compare``): the scenarios scaled by F."""
+    p.add_argument(
+        "--scale",
+        type=float,
+        default=None,
+        metavar="F",
+        help="run the scenarios scaled by F (habsburg.scenarios.library.scaled): human authors, AI "
+        "demand, farm output, crawl sizes, training budgets and, from F = 1 up, the sites "
+        f"multiplied by F, the world's concepts and facts kept; {example} (default: 1)",
+    )
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "run",
@@ -36,16 +49,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_scenario_argument(p)
     p.add_argument("--seed", type=int, default=None, help="random seed (default: the scenario's)")
     p.add_argument("--steps", type=int, default=None, help="months to simulate (default: all)")
-    p.add_argument(
-        "--scale",
-        type=float,
-        default=None,
-        metavar="F",
-        help="run the scenario scaled by F (habsburg.scenarios.library.scaled): human authors, AI "
-        "demand, farm output, crawl sizes, training budgets and, from F = 1 up, the sites "
-        "multiplied by F, the world's concepts and facts kept; e.g. --scale 100 --store-dir DIR "
-        "for ~200 M documents (default: 1)",
-    )
+    add_scale_argument(p, "e.g. --scale 100 --store-dir DIR for ~200 M documents")
     p.add_argument(
         "--out", default=None, help="results directory (default: results/NAME, NAME-xF scaled)"
     )
@@ -135,13 +139,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             store_dir=args.store_dir,
             keep_model=False,  # the report runs without the simulation's memory
         )
-    except LimitError as err:  # the sizes it names are the scenario's times --scale
-        if args.scale is None:
-            raise
-        raise LimitError(
-            f"{err} (--scale {args.scale:g} multiplies the scenario's sizes: a smaller --scale "
-            "lowers them all)"
-        ) from None
+    except LimitError as err:
+        raise scaled_limit(err, args) from None
     if band_plan is not None:
         write_bands(args, band_plan, out)
         if not args.no_report:
@@ -169,6 +168,17 @@ def scale_scenario(scenario: Scenario, args: argparse.Namespace) -> Scenario:
             "(demand.adoption.ceiling, for one); drop one of them"
         )
     return scenario if factor == 1 else scaled(scenario, factor)
+
+
+def scaled_limit(err: LimitError, args: argparse.Namespace) -> LimitError:
+    """A scenario too large for this machine: with ``--scale``, the sizes it names are the
+    scenario's times F, and a smaller ``--scale`` lowers them all."""
+    if args.scale is None:
+        return err
+    return LimitError(
+        f"{err} (--scale {args.scale:g} multiplies the scenario's sizes: a smaller --scale "
+        "lowers them all)"
+    )
 
 
 def posterior_band_plan(args: argparse.Namespace, scenario: Scenario) -> SweepPlan | None:

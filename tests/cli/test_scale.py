@@ -1,16 +1,20 @@
 """``habsburg run --scale F``: the run of ``scaled(SCENARIO, F)`` from the command line (the
 100× run of issue 13 without writing Python), its results where a scaled run belongs, and
-bad uses refused before any work."""
+bad uses refused before any work; ``habsburg compare --scale F``, the comparison of the scaled
+scenarios."""
 
 from __future__ import annotations
 
 import json
 
+import pandas as pd
 import pytest
 from resultdirs import assert_same_tables
+from tinyscenario import MINI
 
 from habsburg.cli import main
 from habsburg.experiments import limits
+from habsburg.experiments.compare import compare
 from habsburg.experiments.run import run_scenario
 from habsburg.scenarios import load_scenario
 from habsburg.scenarios.library import scaled
@@ -137,3 +141,70 @@ def test_an_interrupted_scaled_run_resumes_with_the_command_it_prints(workdir, c
     monkeypatch.setattr(HumanPopulation, "publish", publish)
     assert main(shlex.split(command)[1:]) == 0  # (without "habsburg")
     assert_same_tables(workdir / "whole", workdir / "part")
+
+
+# --- habsburg compare --scale ------------------------------------------------------------------
+
+#: the mini scenario with twice the human authors: the alternative of the comparisons below
+MINI_MORE = MINI.replace('name = "mini"', 'name = "more"').replace("authors = 30", "authors = 60")
+
+
+def compare_args(*args: str) -> list[str]:
+    return ["compare", "mini.toml", "more.toml", "--seeds", "2", "--steps", "4", "--quiet", *args]
+
+
+def test_compare_scale_compares_the_scaled_scenarios(workdir):
+    (workdir / "more.toml").write_text(MINI_MORE)
+    assert main(compare_args("--scale", "3")) == 0
+    out = workdir / "results" / "compare-mini-x3-vs-more-x3"
+    runs = pd.read_parquet(out / "runs.parquet")
+    assert set(runs["scenario"]) == {"mini-x3", "more-x3"}
+    # the runs of scaled() compared from Python, exactly
+    python = compare(
+        scaled(load_scenario("mini.toml"), 3),
+        [scaled(load_scenario("more.toml"), 3)],
+        seeds=2,
+        steps=4,
+        progress=False,
+    )
+    pd.testing.assert_frame_equal(runs, python.runs, check_exact=True)
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(out / "series.parquet"), python.series, check_exact=True
+    )
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--scale", "0"], "--scale must be a finite number > 0, got 0"),
+        (["--scale", "-1"], "--scale must be a finite number > 0, got -1"),
+        (["--scale", "2", "--posterior", "nowhere"], "--scale cannot be combined with --posterior"),
+    ],
+)
+def test_compare_refuses_a_bad_scale_before_any_work(workdir, capsys, monkeypatch, extra, message):
+    (workdir / "more.toml").write_text(MINI_MORE)
+
+    def forbidden(*a, **k):
+        raise AssertionError("the comparison started before --scale was checked")
+
+    monkeypatch.setattr("habsburg.experiments.compare.run_plan", forbidden)
+    assert main(compare_args("--out", "cmp", *extra)) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not (workdir / "cmp").exists()
+
+
+def test_compare_scale_over_the_machine_names_the_scale(workdir, capsys, monkeypatch):
+    monkeypatch.setattr(limits, "available_memory", lambda: 1 << 30)  # a 1 GiB machine
+    assert main(["compare", "baseline", "watermark_mandate", "--scale", "30", "--out", "c"]) == 2
+    err = capsys.readouterr().err
+    assert "scenario 'baseline-x30' is projected to publish" in err
+    assert "(--scale 30 multiplies the scenario's sizes: a smaller --scale" in err
+    assert not (workdir / "c").exists()
+
+
+def test_compare_scale_is_refused_for_text_scenarios(workdir, capsys):
+    argv = ["compare", "text_closed_loop", "text_closed_loop", "--scale", "2", "--out", "t"]
+    assert main(argv) == 2
+    assert "--scale does not apply to text scenarios" in capsys.readouterr().err
+    assert not (workdir / "t").exists()
