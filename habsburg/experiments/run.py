@@ -200,7 +200,7 @@ def run_scenario(
     so runs larger than memory (``scaled(baseline, 100)``) fit; the results are the same.
 
     ``keep_model=False`` lets the finished model go once the results are written, before
-    ``finish`` runs (the report then has the memory the simulation held: 0.8 GiB at 100×); the
+    ``finish`` runs (the report then has the memory the model held: 0.75 GiB at 100×); the
     result's ``model`` is then None, its ``tables`` and ``summary`` are kept.
     """
     n = check_steps(scenario, steps)
