@@ -122,3 +122,33 @@ def operating_point(
         "tpr": float(flagged[positive].mean()) if positive.any() else float("nan"),
         "fpr": float(flagged[~positive].mean()) if (~positive).any() else float("nan"),
     }
+
+
+def short_training_sets(lineage: pd.DataFrame, below: float = 0.95) -> pd.DataFrame:
+    """The models whose training sets fell short of their data budget (the ``lineage`` table:
+    ``documents`` against ``budget``): what their crawls since the last retrain, or ever, held
+    after the filters and deduplication was less than the budget asked for.
+
+    One row per model whose median set is below ``below`` of its budget, in the order of the
+    shortest first: ``model``, ``sets``, ``budget`` (the latest set's), ``median_share``,
+    ``min_share`` (documents / budget), ``short_sets`` (sets below ``below``). Empty when the
+    table predates the ``budget`` column (results written before 2026-12-03) or none fell short.
+    """
+    columns = ["model", "sets", "budget", "median_share", "min_share", "short_sets"]
+    if not len(lineage) or "budget" not in lineage.columns:
+        return pd.DataFrame(columns=columns)
+    share = lineage["documents"] / lineage["budget"].where(lineage["budget"] > 0)
+    table = (
+        lineage.assign(share=share)
+        .groupby("model", sort=True)
+        .agg(
+            sets=("share", "size"),
+            budget=("budget", "last"),
+            median_share=("share", "median"),
+            min_share=("share", "min"),
+            short_sets=("share", lambda s: int((s < below).sum())),
+        )
+        .reset_index()
+    )
+    short = table[table["median_share"] < below].sort_values("median_share", kind="stable")
+    return short[columns].reset_index(drop=True)

@@ -284,6 +284,9 @@ def _filters(a: RunAnalysis) -> dict[str, object]:
         )
     k["aucs"] = a.aucs
     k["point"] = a.operating_point
+    short = filt.short_training_sets(a.run.table("lineage"))
+    if len(short):
+        k["short_sets"] = short
     if a.counterfactual is not None:
         k["counterfactual"] = a.counterfactual
     return k

@@ -416,6 +416,8 @@ def build_training_set(
             sources[teacher.index] = sources.get(teacher.index, 0.0) + distilled / total_units
     claims_median, claims_p10 = claims_per_fact(fact_counts)
     stats = {
+        # the policy's budget: a set smaller than it drew on crawls that held too little
+        "budget": int(budget),
         "documents": int(total_units),
         "web_documents": int(web.size),
         "reservoir_documents": int(reservoir.size),

@@ -307,6 +307,12 @@ def _interrupted_message(ckpt: Path | None, command: str | None, writing: bool =
     )
 
 
+def _budget_filled(stats: dict[str, float]) -> str:
+    """The latest training set's documents as a share of its budget ("" before any)."""
+    budget = stats.get("budget")
+    return f"{stats['documents'] / budget:.0%}" if budget else ""
+
+
 def summary_table(model: EcosystemModel) -> str:
     """A short plain-text summary of the end of a run (printed by ``habsburg run``)."""
     sc = model.config
@@ -357,7 +363,7 @@ def summary_table(model: EcosystemModel) -> str:
     width = max(len(k) for k, _ in rows)
     lines += [f"  {k:<{width}}  {v}" for k, v in rows]
     lines.append("")
-    header = f"  {'model':<12} {'gen':>3} {'share':>6} {'capability':>10} {'tail cov':>8} {'facts':>6} {'tail facts':>10} {'style var':>9}"
+    header = f"  {'model':<12} {'gen':>3} {'share':>6} {'capability':>10} {'tail cov':>8} {'facts':>6} {'tail facts':>10} {'style var':>9} {'data':>5}"
     lines.append(header)
     for a in model.models:
         if not a.deployed:
@@ -367,9 +373,10 @@ def summary_table(model: EcosystemModel) -> str:
             f"  {a.name:<12} {a.generation:>3} {a.market_share:>6.1%} "
             f"{a.quality('capability'):>10.3f} {a.quality('tail_coverage'):>8.1%} "
             f"{a.quality('fact_accuracy'):>6.1%} {a.quality('tail_fact_accuracy'):>10.1%} "
-            f"{a.quality('style_variance_ratio'):>9.2f}"
+            f"{a.quality('style_variance_ratio'):>9.2f} {_budget_filled(a.training_stats):>5}"
         )
     lines.append(
-        f"  (human reference: capability = entropy of p_H = {model.world.human_entropy:.3f} nats)"
+        f"  (human reference: capability = entropy of p_H = {model.world.human_entropy:.3f} nats;"
+        " data: the latest training set's documents against the model's budget)"
     )
     return "\n".join(lines)

@@ -132,6 +132,8 @@ def _filters_reading(f: dict) -> list[str]:
                 )
             text += "."
         out.append(text)
+    if "short_sets" in f:
+        out.append(_short_sets_reading(f["short_sets"]))
     if "counterfactual" in f:
         cf = f["counterfactual"].set_index("outcome")
 
@@ -151,6 +153,22 @@ def _filters_reading(f: dict) -> list[str]:
             )
         )
     return out
+
+
+def _short_sets_reading(short: pd.DataFrame) -> str:
+    """The models whose training sets fell short of their budget."""
+    parts = [
+        f"{r.model} a median {pct(r.median_share, 0)} of its {count(r.budget)}-document budget "
+        f"(at least {pct(r.min_share, 0)}, {r.short_sets} of {r.sets} sets short)"
+        for r in short.itertuples()
+    ]
+    return (
+        "Training sets short of their budget (the crawls a model could draw from held fewer "
+        "documents, after the filters and deduplication, than its budget asked for): "
+        + "; ".join(parts)
+        + ". A smaller set has fewer claims per fact (`lineage.fact_claims_median`), so its "
+        "facts are easier to get wrong."
+    )
 
 
 def _tails_reading(t: dict) -> list[str]:

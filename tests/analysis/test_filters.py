@@ -93,3 +93,27 @@ def test_watermark_roc_matches_the_binormal_closed_form():
     point = F.operating_point(z, 4.0)
     assert point["fpr"] == pytest.approx(stats.norm.sf(4.0), abs=2e-4)
     assert point["tpr"] == pytest.approx(stats.norm.sf(3.0), abs=0.005)
+
+
+def test_short_training_sets_lists_the_models_below_their_budget():
+    lineage = pd.DataFrame(
+        {
+            "model": ["full", "full", "half", "half", "half", "low", "zero"],
+            "documents": [100, 100, 50, 40, 100, 10, 0],
+            "budget": [100, 100, 100, 100, 100, 100, 0],
+        }
+    )
+    short = F.short_training_sets(lineage)
+    # the shortest first; a model whose median set fills its budget is not listed, nor one
+    # without a budget
+    assert short["model"].tolist() == ["low", "half"]
+    half = short.set_index("model").loc["half"]
+    assert half["sets"] == 3 and half["budget"] == 100 and half["short_sets"] == 2
+    assert half["median_share"] == 0.5 and half["min_share"] == 0.4
+    assert F.short_training_sets(lineage, below=0.05)["model"].tolist() == []
+
+
+def test_short_training_sets_of_results_without_a_budget_column():
+    old = pd.DataFrame({"model": ["a"], "documents": [10]})  # written before 2026-12-03
+    assert F.short_training_sets(old).empty
+    assert F.short_training_sets(pd.DataFrame()).empty

@@ -105,3 +105,18 @@ def test_keep_model_false_lets_the_model_go_before_the_report(tmp_path, monkeypa
 def test_keep_model_false_without_an_output_directory(tmp_path):
     result = run_scenario(tiny_scenario(), seed=3, steps=6, keep_model=False)
     assert result.model is None and "model_metrics" in result.tables and result.summary
+
+
+def test_the_summary_shows_how_much_of_its_budget_each_latest_set_filled(tmp_path):
+    result = run_scenario(tiny_scenario(), out=tmp_path / "run", seed=3)
+    lineage = pd.read_parquet(tmp_path / "run" / "lineage.parquet")
+    latest = lineage.sort_values("step").groupby("model").last()
+    lines = result.summary.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.split()[:2] == ["model", "gen"])
+    assert lines[header].split()[-1] == "data"
+    rows = {line.split()[0]: line.split() for line in lines[header + 1 : -1]}
+    assert sorted(rows) == sorted(latest.index)
+    for model, row in latest.iterrows():
+        assert row["budget"] > 0
+        assert rows[model][-1] == f"{row['documents'] / row['budget']:.0%}"
+    assert rows["c"][-1] != "100%"  # (its crawls since the last retrain hold too little)

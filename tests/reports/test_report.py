@@ -182,3 +182,21 @@ def test_study_instruments_figure_marks_targets_apart_from_out_of_sample():
     assert len(drawn) == len(ax.containers) == len(graphite)
     filled = [c.lines[0].get_markerfacecolor() != "white" for c in drawn]
     assert filled == [m.calibration_target for m in graphite]
+
+
+def test_the_report_names_training_sets_short_of_their_budget(reported_run):
+    """The tiny scenario's model ``c`` (``replace``: the crawls since its last retrain only)
+    gets far less than its 2,000-document budget; the reading says so from ``lineage``."""
+    lineage = pd.read_parquet(reported_run / "lineage.parquet")
+    c = lineage[lineage["model"] == "c"]
+    assert (c["budget"] == 2000).all()
+    share = c["documents"] / c["budget"]
+    assert share.median() < 0.5
+    md = (reported_run / "report.md").read_text()
+    [line] = [x for x in md.splitlines() if x.startswith("Training sets short of their budget")]
+    expected = f"c a median {100 * share.median():.0f}% of its 2,000-document budget"
+    assert expected in line
+    assert f"at least {100 * share.min():.0f}%" in line
+    for full in ("a", "b"):  # their sets fill their budgets
+        assert (lineage.loc[lineage["model"] == full, "documents"] == 2500).all()
+        assert f"{full} a median" not in line
