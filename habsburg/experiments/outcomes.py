@@ -112,6 +112,16 @@ def final_mean_tail_fact_accuracy(t: OutcomeTables) -> float:
     return float(last["tail_fact_accuracy"].mean()) if len(last) else float("nan")
 
 
+def final_min_fact_claims(t: OutcomeTables) -> float:
+    """The thinnest training data of any deployed model: the lowest, over the deployed models'
+    latest training sets, of the median claims per fact the set mentions (a model whose set
+    fell short of its budget, or a smaller web, has fewer; NaN for results without the column)."""
+    last = _final_deployed(t)
+    if not len(last) or "training_fact_claims_median" not in last:
+        return float("nan")
+    return float(last["training_fact_claims_median"].min())
+
+
 def final_mean_capability(t: OutcomeTables) -> float:
     return _final(t, "mean_capability")
 
@@ -271,6 +281,10 @@ OUTCOMES: dict[str, Outcome] = {
             (
                 final_mean_tail_fact_accuracy,
                 "mean tail-fact accuracy of deployed models, last month",
+            ),
+            (
+                final_min_fact_claims,
+                "fewest claims per fact (median) in any deployed model's latest training set",
             ),
             (
                 final_mean_capability,
