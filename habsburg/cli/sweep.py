@@ -43,6 +43,16 @@ def _executor_flags(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="run one by one in this process, without Dask (same results; for debugging)",
     )
+    p.add_argument(
+        "--scale",
+        type=float,
+        default=None,
+        metavar="F",
+        help="scale every run's scenario by F after its settings (habsburg.scenarios.library."
+        "scaled: authors, demand, farm output, crawls, budgets, sites); the spec's values are "
+        "read at 1x; overrides the spec's own 'scale = F' (default: the spec's, else 1; OUT "
+        "defaults to NAME-xF)",
+    )
     p.add_argument("--resume", action="store_true", help="skip the runs already finished in OUT")
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     p.add_argument(
@@ -114,12 +124,28 @@ def _run_options(args: argparse.Namespace) -> dict:
 def check_plan_limits(plan: SweepPlan, args: argparse.Namespace) -> None:
     """Refuse, before any run, a plan whose largest point would not fit in memory with as many
     runs at once as the executor runs (``--force`` to try anyway)."""
-    from habsburg.experiments.limits import check_limits
+    from habsburg.experiments.limits import LimitError, check_limits
     from habsburg.experiments.sweep.executors import default_workers
 
     runs = 1 if args.serial or args.scheduler else (args.workers or default_workers())
     for scenario in plan.point_scenarios():
-        check_limits(scenario, plan.steps, force=args.force, runs=runs)
+        try:
+            check_limits(scenario, plan.steps, force=args.force, runs=runs)
+        except LimitError as err:
+            if plan.scale is None:
+                raise
+            raise LimitError(
+                f"{err} (the sweep is scaled by {plan.scale:g}, which multiplies the scenario's "
+                "sizes: a smaller scale lowers them all)"
+            ) from None
+
+
+def _out_dir(args: argparse.Namespace, kind: str, name: str, scale: float | None) -> Path:
+    """OUT, or results/KIND/NAME (NAME-xF for a sweep scaled by F, as ``habsburg run`` names
+    its scaled runs)."""
+    if args.out:
+        return Path(args.out)
+    return Path("results") / kind / (name if scale in (None, 1) else f"{name}-x{scale:g}")
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
@@ -129,13 +155,19 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         return _cmd_text_sweep(args)
 
     start_workers_early(args)
-    from habsburg.experiments.sweep import load_spec, plan_spec, point_summary, run_sweep
+    from habsburg.experiments.sweep import (
+        load_spec,
+        plan_spec,
+        point_summary,
+        run_sweep,
+        with_scale,
+    )
 
     options = _run_options(args)
-    spec = load_spec(args.spec)
+    spec = with_scale(load_spec(args.spec), args.scale)
     plan = plan_spec(spec)
     check_plan_limits(plan, args)
-    out = Path(args.out) if args.out else Path("results") / "sweeps" / spec.name
+    out = _out_dir(args, "sweeps", spec.name, spec.scale)
     try:
         result = run_sweep(plan, out, **options)
     except KeyboardInterrupt:
@@ -149,9 +181,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             print(summary.head(40).to_string(index=False, float_format=lambda v: f"{v:.4g}"))
             if len(summary) > 40:
                 print(f"... {len(summary) - 40} more points in {out}/results.parquet")
+        scale = "" if spec.scale in (None, 1) else f", every run scaled by {spec.scale:g}"
         print(
             f"\n{result.ran} runs ran, {result.skipped} already finished, {result.failed} failed "
-            f"({result.seconds:.1f} s); results: {out}/results.parquet"
+            f"({result.seconds:.1f} s{scale}); results: {out}/results.parquet"
         )
         if result.failed:
             print(f"failed runs: {out}/errors/ (run again with --resume to retry them)")
@@ -168,7 +201,11 @@ def _cmd_text_sweep(args: argparse.Namespace) -> int:
     )
     from habsburg.scenarios.errors import UserError
 
-    for flag, value in (("--scheduler", args.scheduler), ("--workers", args.workers)):
+    for flag, value in (
+        ("--scheduler", args.scheduler),
+        ("--workers", args.workers),
+        ("--scale", args.scale),
+    ):
         if value is not None:
             raise UserError(f"{flag} does not apply to a text sweep (its runs are serial)")
     if args.resume:
@@ -186,12 +223,12 @@ def _cmd_text_sweep(args: argparse.Namespace) -> int:
 def cmd_sensitivity(args: argparse.Namespace) -> int:
     start_workers_early(args)
     from habsburg.experiments.sensitivity import format_table, run_sensitivity
-    from habsburg.experiments.sweep import load_spec
+    from habsburg.experiments.sweep import load_spec, with_scale
     from habsburg.reports.sensitivity import write_sensitivity_figure
 
     options = _run_options(args)
-    spec = load_spec(args.spec, sampled=True)
-    out = Path(args.out) if args.out else Path("results") / "sensitivity" / spec.name
+    spec = with_scale(load_spec(args.spec, sampled=True), args.scale)
+    out = _out_dir(args, "sensitivity", spec.name, spec.scale)
     result = run_sensitivity(  # experiments: the designs and the indices
         spec, out, check_plan=lambda plan: check_plan_limits(plan, args), **options
     )

@@ -150,6 +150,7 @@ def design_plan(
         steps=spec.steps,
         spec={"source": spec.source, "sensitivity_method": method, **spec.raw},
         where=spec.source,
+        scale=spec.scale,
     )
     return plan, X
 

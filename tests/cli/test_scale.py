@@ -208,3 +208,162 @@ def test_compare_scale_is_refused_for_text_scenarios(workdir, capsys):
     assert main(argv) == 2
     assert "--scale does not apply to text scenarios" in capsys.readouterr().err
     assert not (workdir / "t").exists()
+
+
+# --- habsburg sweep --scale and a spec's scale -------------------------------------------------
+
+#: a sweep over the mini scenario: two points of its authors, one seed, four months
+SWEEP = """
+name = "grow"
+scenario = "mini.toml"
+steps = 4
+seed = 3
+outcomes = ["final_mean_tail_coverage", "human_documents_lost", "synthetic_share_new"]
+[set]
+"demand.adoption.ceiling" = 300.0
+[[parameters]]
+path = "humans.authors"
+values = [20, 40]
+"""
+
+
+def sweep_spec(workdir, extra: str = "") -> str:
+    (workdir / "grow.toml").write_text(extra + SWEEP)
+    return "grow.toml"
+
+
+def test_a_sweep_scale_scales_each_point_after_its_settings(workdir):
+    from habsburg.experiments.sweep import load_spec, plan_spec, point_scenario
+
+    plain = plan_spec(load_spec(sweep_spec(workdir)))
+    spec = load_spec(sweep_spec(workdir, "scale = 2.5\n"))
+    plan = plan_spec(spec)
+    assert (spec.scale, plan.scale, plain.scale) == (2.5, 2.5, None)
+    # the settings ([set] and the point's) are read at 1x, then scaled like the rest
+    scenarios = plan.point_scenarios()
+    assert [sc.humans.authors for sc in scenarios] == [50, 100]  # 20 and 40, times 2.5
+    assert [sc.demand.adoption.ceiling for sc in scenarios] == [750.0, 750.0]
+    assert {sc.name for sc in scenarios} == {"mini-x2.5"}
+    for task, sc in zip(plan.tasks, scenarios, strict=True):
+        expected = scaled(point_scenario(plain.base, task.settings), 2.5)
+        assert sc.to_dict() == expected.to_dict()
+    # a run of another scale is another sweep: --resume into its directory is refused
+    assert plan.fingerprint != plain.fingerprint
+    assert plan.fingerprint != plan_spec(load_spec(sweep_spec(workdir, "scale = 2\n"))).fingerprint
+    # scale 1 is the unscaled sweep, the same runs and fingerprint (it resumes one)
+    one = plan_spec(load_spec(sweep_spec(workdir, "scale = 1\n")))
+    assert one.scale is None and one.fingerprint == plain.fingerprint
+    assert one.point_scenarios()[0].to_dict() == plain.point_scenarios()[0].to_dict()
+
+
+def test_the_scale_flag_overrides_the_specs_scale(workdir):
+    from habsburg.experiments.sweep import load_spec, plan_spec, with_scale
+
+    spec = load_spec(sweep_spec(workdir, "scale = 2\n"))
+    assert plan_spec(with_scale(spec, 3)).point_scenarios()[0].humans.authors == 60
+    assert with_scale(spec, 3).raw["scale"] == 3  # what sweep.json records
+    assert with_scale(spec, None).scale == 2
+    unscaled = plan_spec(with_scale(spec, 1))  # --scale 1: the spec's sweep at 1x
+    assert unscaled.scale is None
+    assert [sc.humans.authors for sc in unscaled.point_scenarios()] == [20, 40]
+
+
+def test_sweep_scale_runs_the_scaled_points(workdir, capsys):
+    from habsburg.experiments.outcomes import evaluate_outcomes, outcome_tables
+    from habsburg.experiments.run import simulate
+    from habsburg.experiments.sweep import load_results, load_spec, plan_spec, point_scenario
+
+    assert main(["sweep", sweep_spec(workdir), "--scale", "2", "--serial", "--quiet"]) == 0
+    out = workdir / "results" / "sweeps" / "grow-x2"  # beside, not over, the unscaled sweep's
+    manifest = json.loads((out / "sweep.json").read_text())
+    assert manifest["scale"] == 2 and manifest["spec"]["scale"] == 2
+    runs = load_results(out).sort_values("run_id")
+    # each run's outcomes are those of its point's scenario, scaled, run directly
+    plan = plan_spec(load_spec("grow.toml"))
+    for task, row in zip(plan.tasks, runs.itertuples(), strict=True):
+        sc = scaled(point_scenario(plan.base, task.settings), 2)
+        scalars, _ = evaluate_outcomes(
+            plan.outcomes, outcome_tables(simulate(sc, seed=task.seed, steps=4))
+        )
+        assert row.run_id == task.run_id
+        assert row.human_documents_lost == scalars["human_documents_lost"]
+        assert row.final_mean_tail_coverage == scalars["final_mean_tail_coverage"]
+    # and the spec's own `scale = 2` is the same sweep, run for run
+    sweep_spec(workdir, "scale = 2\n")
+    assert main(["sweep", "grow.toml", "--serial", "--quiet", "--out", "own"]) == 0
+    pd.testing.assert_frame_equal(
+        load_results(workdir / "own").sort_values("run_id").drop(columns="seconds"),
+        runs.drop(columns="seconds"),
+        check_exact=True,
+    )
+    # resuming it at another scale is refused (a different sweep), nothing rerun
+    assert main(["sweep", "grow.toml", "--serial", "--quiet", "--out", "own", "--resume"]) == 0
+    sweep_spec(workdir)
+    argv = ["sweep", "grow.toml", "--serial", "--quiet", "--out", "own", "--resume"]
+    assert main([*argv, "--scale", "3"]) == 2
+    assert "was run from a different spec" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("extra", "spec_key", "message"),
+    [
+        (["--scale", "0"], "", "--scale must be a finite number > 0 and <= 1e+06, got 0"),
+        (["--scale", "-1"], "", "--scale must be a finite number > 0 and <= 1e+06, got -1"),
+        (["--scale", "nan"], "", "--scale must be a finite number > 0 and <= 1e+06, got nan"),
+        ([], "scale = 0.0\n", "grow.toml: 'scale' must be a finite number > 0, got 0.0"),
+        ([], "scale = nan\n", "grow.toml: scale: expected a finite number, got nan"),
+        ([], "scale = -3.0\n", "scale: -3.0 is out of range"),
+        ([], 'scale = "ten"\n', "grow.toml: scale: expected a number, got 'ten'"),
+    ],
+)
+def test_a_bad_sweep_scale_is_refused_before_any_work(
+    workdir, capsys, monkeypatch, extra, spec_key, message
+):
+    def forbidden(*a, **k):
+        raise AssertionError("the sweep started before its scale was checked")
+
+    monkeypatch.setattr("habsburg.experiments.sweep.orchestration.run_plan", forbidden)
+    for command in ("sweep", "sensitivity"):
+        argv = [command, sweep_spec(workdir, spec_key), "--serial", "--out", "s", *extra]
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err
+        assert not (workdir / "s").exists()
+
+
+def test_a_sweep_scale_over_the_machine_names_the_scale(workdir, capsys, monkeypatch):
+    monkeypatch.setattr(limits, "available_memory", lambda: 1 << 30)  # a 1 GiB machine
+    spec = workdir / "big.toml"
+    spec.write_text(
+        'scenario = "baseline"\n[[parameters]]\npath = "watermark.adoption"\nvalues = [0.5]\n'
+    )
+    assert main(["sweep", "big.toml", "--scale", "30", "--serial", "--out", "b"]) == 2
+    err = capsys.readouterr().err
+    assert "scenario 'baseline-x30' is projected to publish" in err
+    assert "(the sweep is scaled by 30, which multiplies the scenario's sizes" in err
+    assert not (workdir / "b").exists()
+
+
+def test_a_sensitivity_design_is_scaled_like_a_sweep(workdir):
+    from habsburg.experiments.sensitivity import design_plan, sensitivity_settings
+    from habsburg.experiments.sweep import load_spec, with_scale
+
+    (workdir / "sens.toml").write_text(
+        'scenario = "mini.toml"\nsteps = 4\noutcomes = ["human_documents_lost"]\n'
+        '[[parameters]]\npath = "humans.authors"\nrange = [20, 40]\n'
+        '[sensitivity]\nmethods = ["morris"]\nmorris_trajectories = 2\n'
+    )
+    spec = with_scale(load_spec("sens.toml", sampled=True), 4)
+    plan, design = design_plan(spec, sensitivity_settings(spec), "morris")
+    assert plan.scale == 4
+    authors = [sc.humans.authors for sc in plan.point_scenarios()]
+    assert sorted(authors) == sorted({4 * round(x) for x in design[:, 0]})
+
+
+def test_sweep_scale_is_refused_for_a_text_sweep(workdir, capsys):
+    (workdir / "t.toml").write_text(
+        'scenario = "text_closed_loop"\n[[parameters]]\npath = "temperature"\nvalues = [1.0]\n'
+    )
+    assert main(["sweep", "t.toml", "--scale", "2", "--out", "t"]) == 2
+    assert "--scale does not apply to a text sweep" in capsys.readouterr().err
+    assert not (workdir / "t").exists()

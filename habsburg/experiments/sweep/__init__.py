@@ -40,8 +40,16 @@ from habsburg.experiments.sweep.plan import (
     plan_points,
     plan_scenarios,
     plan_spec,
+    point_scenario,
 )
-from habsburg.experiments.sweep.spec import Axis, SweepError, SweepSpec, load_spec, spec_from_dict
+from habsburg.experiments.sweep.spec import (
+    Axis,
+    SweepError,
+    SweepSpec,
+    load_spec,
+    spec_from_dict,
+    with_scale,
+)
 from habsburg.experiments.sweep.storage import (
     MANIFEST,
     check_output,
@@ -78,12 +86,14 @@ __all__ = [
     "plan_points",
     "plan_scenarios",
     "plan_spec",
+    "point_scenario",
     "point_summary",
     "replicate_seeds",
     "run_plan",
     "run_sweep",
     "run_tasks",
     "spec_from_dict",
+    "with_scale",
     "write_manifest",
     "write_run_output",
 ]

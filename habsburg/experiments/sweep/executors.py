@@ -11,7 +11,6 @@ options and closes what it opened.
 from __future__ import annotations
 
 import contextlib
-import copy
 import importlib.util
 import logging
 import os
@@ -27,9 +26,9 @@ import pandas as pd
 from habsburg.experiments.forkserver import start_fork_server
 from habsburg.experiments.outcomes import OUTCOMES, TIMESERIES, evaluate_outcomes, outcome_tables
 from habsburg.experiments.run import simulate
-from habsburg.experiments.sweep.plan import RunTask, SweepPlan
+from habsburg.experiments.sweep.plan import RunTask, SweepPlan, point_scenario
 from habsburg.experiments.sweep.spec import SweepError
-from habsburg.scenarios.schema import Scenario, set_setting
+from habsburg.scenarios.schema import Scenario
 
 if TYPE_CHECKING:
     from types import ModuleType
@@ -73,15 +72,18 @@ class RunOutput:
 
 
 def execute_run(
-    task: RunTask, base: Scenario, outcomes: Sequence[str], steps: int | None = None
+    task: RunTask,
+    base: Scenario,
+    outcomes: Sequence[str],
+    steps: int | None = None,
+    scale: float | None = None,
 ) -> RunOutput:
-    """Run one task: apply its settings to a copy of ``base``, simulate with its seed, evaluate
+    """Run one task: apply its settings to a copy of ``base`` (then scale it by ``scale``:
+    :func:`~habsburg.experiments.sweep.plan.point_scenario`), simulate with its seed, evaluate
     the outcomes. A run that raises returns its error instead (the sweep goes on)."""
     started = time.perf_counter()
     try:
-        sc = copy.deepcopy(base)
-        for path, value in task.settings:
-            set_setting(sc, path, value)
+        sc = point_scenario(base, task.settings, scale)
         model = simulate(sc, seed=task.seed, steps=steps)
         scalars, series = evaluate_outcomes(outcomes, outcome_tables(model))
         has_series = any(OUTCOMES[o].kind == TIMESERIES for o in outcomes)
@@ -106,7 +108,7 @@ class SerialExecutor:
 
     def outputs(self, plan: SweepPlan, tasks: list[RunTask]) -> Iterator[RunOutput]:
         for task in tasks:
-            yield execute_run(task, plan.scenario_of(task), plan.outcomes, plan.steps)
+            yield execute_run(task, plan.scenario_of(task), plan.outcomes, plan.steps, plan.scale)
 
 
 class DaskExecutor:
@@ -127,6 +129,7 @@ class DaskExecutor:
                 plan.scenario_of(task),
                 plan.outcomes,
                 plan.steps,
+                plan.scale,
                 pure=False,
                 retries=self.retries,
             ): task

@@ -21,6 +21,7 @@ import numpy as np
 from habsburg.experiments.outcomes import DEFAULT_OUTCOMES, check_outcomes
 from habsburg.experiments.seeds import replicate_seeds
 from habsburg.experiments.sweep.spec import SweepError, SweepSpec, plain
+from habsburg.scenarios.library import scaled
 from habsburg.scenarios.schema import Scenario, ScenarioError, _validate_references, set_setting
 
 
@@ -50,10 +51,16 @@ class SweepPlan:
     steps: int | None = None
     spec: dict[str, Any] = field(default_factory=dict)
     scenarios: dict[str, Scenario] = field(default_factory=dict)
+    #: every run's scenario scaled by this factor after its settings (None: not scaled)
+    scale: float | None = None
 
     def scenario_of(self, task: RunTask) -> Scenario:
         """The scenario ``task``'s settings apply to."""
         return self.scenarios[task.scenario] if task.scenario else self.base
+
+    def task_scenario(self, task: RunTask) -> Scenario:
+        """The scenario ``task`` runs: its settings applied, then scaled (:func:`point_scenario`)."""
+        return point_scenario(self.scenario_of(task), task.settings, self.scale)
 
     def point_scenarios(self, limit: int = 256) -> list[Scenario]:
         """The scenarios of the plan's distinct points (settings applied), at most ``limit``
@@ -65,10 +72,7 @@ class SweepPlan:
                 continue
             if len(seen) >= limit:
                 break
-            sc = copy.deepcopy(self.scenario_of(task))
-            for path, value in task.settings:
-                set_setting(sc, path, value)
-            seen[key] = sc
+            seen[key] = self.task_scenario(task)
         return list(seen.values())
 
     @property
@@ -80,11 +84,26 @@ class SweepPlan:
             "outcomes": list(self.outcomes),
             "steps": self.steps,
         }
+        if self.scale is not None:  # (absent otherwise: sweeps from before it resume as they were)
+            payload["scale"] = self.scale
         if self.scenarios:
             payload["scenarios"] = {k: plain(sc) for k, sc in self.scenarios.items()}
             payload["labels"] = [t.scenario for t in self.tasks]
         text = json.dumps(payload, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()
+
+
+def point_scenario(
+    base: Scenario, settings: Sequence[tuple[str, Any]], scale: float | None = None
+) -> Scenario:
+    """A copy of ``base`` with ``settings`` ((path, value) pairs) applied, then scaled by
+    ``scale`` (:func:`~habsburg.scenarios.library.scaled`; None or 1: not scaled). The settings
+    come first, so a sweep's values are read at the scenario's own scale and multiplied where
+    ``scaled`` multiplies (a swept training budget of 20,000 runs as 200,000 at 10×)."""
+    sc = copy.deepcopy(base)
+    for path, value in settings:
+        set_setting(sc, path, value)
+    return sc if scale is None or scale == 1 else scaled(sc, scale)
 
 
 def native(value: Any) -> Any:
@@ -102,9 +121,7 @@ def _tasks(point: int, seeds: list[int], settings: tuple, scenario: str = "") ->
 def _with_settings(base: Scenario, settings: tuple, where: str) -> Scenario:
     """A copy of ``base`` with ``settings`` ((path, value) pairs) applied and its references
     checked (:class:`ScenarioError` naming ``where``); ``base`` is left as it was."""
-    sc = copy.deepcopy(base)
-    for path, value in settings:
-        set_setting(sc, path, value)
+    sc = point_scenario(base, settings)
     _validate_references(sc, where)
     return sc
 
@@ -120,6 +137,7 @@ def plan_points(
     steps: int | None = None,
     spec: dict[str, Any] | None = None,
     where: str = "sweep",
+    scale: float | None = None,
 ) -> SweepPlan:
     """A plan of ``points × seeds`` runs; every value and every point's scenario is validated
     here, before any run starts."""
@@ -141,7 +159,7 @@ def plan_points(
                 raise SweepError(f"{where}: point {i}: {err}") from None
             checked.add(repr(settings))
         tasks += _tasks(i, run_seeds, settings)
-    return SweepPlan(name, base, tasks, paths, tuple(outcomes), steps, spec or {})
+    return SweepPlan(name, base, tasks, paths, tuple(outcomes), steps, spec or {}, scale=scale)
 
 
 def plan_spec(spec: SweepSpec) -> SweepPlan:
@@ -156,6 +174,7 @@ def plan_spec(spec: SweepSpec) -> SweepPlan:
         steps=spec.steps,
         spec={"source": spec.source, **spec.raw},
         where=spec.source,
+        scale=spec.scale,
     )
 
 

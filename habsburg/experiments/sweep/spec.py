@@ -17,7 +17,7 @@ import math
 import re
 import tomllib
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,8 @@ METHODS = ("grid", "latin", "sobol")
 #: the most runs (points × seeds) one sweep may plan: more is a typo, not a study
 MAX_RUNS = 1_000_000
 SENSITIVITY_METHODS = ("sobol", "morris")
+#: the largest scale factor a spec may ask for (the memory check refuses far smaller ones)
+MAX_SCALE = 1e6
 
 
 class SweepError(ScenarioError):
@@ -85,6 +87,13 @@ class SpecDeclaration:
         None, 0, 2**63 - 1, "seed the replicate seeds derive from (default: the scenario's)"
     )
     steps: int = param(None, 1, 10_000_000, "months per run (default: the whole scenario)")
+    scale: float = param(
+        None,
+        0.0,
+        MAX_SCALE,
+        "every point's scenario scaled by this factor after its settings (habsburg.scenarios."
+        "library.scaled; the spec's values are read at 1x; default: 1)",
+    )
     method: str = param("grid", help="how points are chosen", choices=METHODS)
     samples: int = param(0, 0, 100_000_000, "points of a Latin-hypercube or Sobol sample")
     outcomes: list[str] = param(
@@ -202,6 +211,8 @@ class SweepSpec:
     sensitivity: SensitivityDeclaration = field(default_factory=SensitivityDeclaration)
     source: str = "<spec>"
     raw: dict[str, Any] = field(default_factory=dict)
+    #: every point's scenario scaled by this factor after its settings (None: not scaled)
+    scale: float | None = None
 
     @property
     def runs(self) -> int:
@@ -271,6 +282,8 @@ def spec_from_dict(
                 f"{source}: a Sobol sample needs a power of two for 'samples' (its balance "
                 f"properties hold only then), got {decl.samples}"
             )
+    if decl.scale is not None and not (math.isfinite(decl.scale) and decl.scale > 0):
+        raise SweepError(f"{source}: 'scale' must be a finite number > 0, got {decl.scale!r}")
     if decl.steps is not None and decl.steps > base.steps:
         raise SweepError(
             f"{source}: 'steps' must be between 1 and {base.steps} for scenario "
@@ -305,6 +318,7 @@ def spec_from_dict(
         sensitivity=decl.sensitivity,
         source=source,
         raw=data,
+        scale=_scale(decl.scale),
     )
     if not sampled and spec.runs > MAX_RUNS:
         raise SweepError(
@@ -314,6 +328,23 @@ def spec_from_dict(
     if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
         raise SweepError(f"{source}: 'name' must be letters, digits, '_', '-', '.', got {name!r}")
     return spec
+
+
+def with_scale(spec: SweepSpec, factor: float | None, flag: str = "--scale") -> SweepSpec:
+    """``spec`` with every point scaled by ``factor`` (a command line's ``--scale``, which
+    overrides the spec's own ``scale`` as ``--seed`` overrides a scenario's); None leaves the
+    spec as it is, 1 runs it unscaled. Refused unless a finite number > 0."""
+    if factor is None:
+        return spec
+    if not (math.isfinite(factor) and 0 < factor <= MAX_SCALE):
+        raise SweepError(f"{flag} must be a finite number > 0 and <= {MAX_SCALE:g}, got {factor:g}")
+    return replace(spec, scale=_scale(factor), raw={**spec.raw, "scale": factor})
+
+
+def _scale(factor: float | None) -> float | None:
+    """A scale factor as plans keep it: None when the runs are not scaled (1 is no scale, so a
+    sweep at ``scale = 1`` is the unscaled sweep, fingerprint included)."""
+    return None if factor is None or factor == 1 else float(factor)
 
 
 def load_spec(path: str | Path, *, sampled: bool = False) -> SweepSpec:

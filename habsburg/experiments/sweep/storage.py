@@ -125,7 +125,7 @@ def check_output(plan: SweepPlan, out_dir: Path, resume: bool) -> set[str]:
         if old.get("fingerprint") != plan.fingerprint:
             raise SweepError(
                 f"--resume: the sweep in {str(out_dir)!r} was run from a different spec or "
-                "scenario (settings, seeds, outcomes or steps differ); choose another --out"
+                "scenario (settings, seeds, outcomes, steps or scale differ); choose another --out"
             )
     elif out_dir.is_dir() and any(out_dir.iterdir()):
         raise SweepError(
@@ -153,6 +153,7 @@ def write_manifest(plan: SweepPlan, out_dir: Path) -> None:
         "parameters": plan.parameters,
         "outcomes": {o: OUTCOMES[o].kind for o in plan.outcomes},
         "steps": plan.steps,
+        "scale": plan.scale,
         "scenario": plan.base.to_dict(),
         "runs": [{**_identity(t), "settings": dict(t.settings)} for t in plan.tasks],
         "versions": package_versions(),
