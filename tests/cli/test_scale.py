@@ -278,6 +278,7 @@ def test_sweep_scale_runs_the_scaled_points(workdir, capsys):
     manifest = json.loads((out / "sweep.json").read_text())
     assert manifest["scale"] == 2 and manifest["spec"]["scale"] == 2
     runs = load_results(out).sort_values("run_id")
+    assert runs["scale"].eq(2.0).all()  # each row says its scale (sweeps of several scales join)
     # each run's outcomes are those of its point's scenario, scaled, run directly
     plan = plan_spec(load_spec("grow.toml"))
     for task, row in zip(plan.tasks, runs.itertuples(), strict=True):

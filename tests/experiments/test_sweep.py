@@ -26,6 +26,7 @@ from habsburg.experiments.sweep import (
     replicate_seeds,
     run_sweep,
     spec_from_dict,
+    with_scale,
 )
 
 pytest.importorskip("distributed")
@@ -151,6 +152,25 @@ def test_dask_sweep_equals_serial_and_writes_dataset(spec_file, plan, serial, cl
     assert results.groupby("point")["final_synthetic_share_new"].nunique().eq(2).all()
     series = pd.read_parquet(out / "series.parquet")
     assert len(series) == len(plan.tasks) * 12 and series["synthetic_share_new"].notna().all()
+
+
+def test_a_scaled_sweep_runs_scaled_on_dask_workers(spec_file, client, tmp_path):
+    """The scale reaches the workers: a scaled sweep on the cluster gives what it gives
+    serially, and not what the unscaled sweep gives."""
+    plan = plan_spec(with_scale(load_spec(spec_file), 1.5))
+    plan.tasks = plan.tasks[:2]  # (one point, both seeds)
+    plan.steps = 6
+    on_dask = run_sweep(plan, tmp_path / "dask", client=client, progress=False)
+    serially = run_sweep(plan, tmp_path / "serial", serial=True, progress=False)
+    assert (on_dask.ran, on_dask.failed, serially.failed) == (2, 0, 0)
+    _same_results(tmp_path / "serial", tmp_path / "dask")
+    plain = plan_spec(load_spec(spec_file))
+    plain.tasks, plain.steps = plain.tasks[:2], 6
+    run_sweep(plain, tmp_path / "plain", serial=True, progress=False)
+    scaled_cov = load_results(tmp_path / "dask")["final_mean_tail_coverage"].to_numpy()
+    plain_cov = load_results(tmp_path / "plain")["final_mean_tail_coverage"].to_numpy()
+    assert (scaled_cov != plain_cov).any()
+    assert "scale" not in load_results(tmp_path / "plain").columns  # (unscaled rows as before)
 
 
 def test_local_cluster_listens_on_loopback_only(client):

@@ -78,7 +78,7 @@ class SweepPlan:
     @property
     def fingerprint(self) -> str:
         """Hash of what determines the results (a resumed sweep must match it)."""
-        payload = {
+        payload: dict[str, Any] = {
             "base": plain(self.base),
             "tasks": [[t.run_id, t.seed, list(map(list, t.settings))] for t in self.tasks],
             "outcomes": list(self.outcomes),

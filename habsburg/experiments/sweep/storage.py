@@ -46,8 +46,10 @@ def _identity(t: RunTask) -> dict[str, Any]:
 
 
 def run_row(plan: SweepPlan, out: RunOutput) -> pd.DataFrame:
-    """The one-row table of a finished run (``runs/<run_id>.parquet``)."""
-    row = {**_identity(out.task), **dict(out.task.settings)}
+    """The one-row table of a finished run (``runs/<run_id>.parquet``); a scaled sweep's rows
+    say their ``scale`` (so sweeps of several scales can be read as one table)."""
+    scale = {} if plan.scale is None else {"scale": plan.scale}
+    row = {**_identity(out.task), **scale, **dict(out.task.settings)}
     row.update({n: out.scalars[n] for n in plan.outcomes if OUTCOMES[n].kind == SCALAR})
     row["seconds"] = out.seconds
     return pd.DataFrame([row])
