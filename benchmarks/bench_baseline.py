@@ -49,7 +49,7 @@ TARGETS = {1.0: (30, 2.0), 10.0: (300, 3.0)}
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__, allow_abbrev=False)
     parser.add_argument(
         "--only",
         type=float,

@@ -72,7 +72,7 @@ def one(spec: CalibrationSpec, serial: bool, workers: int) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
     parser.add_argument("--population", type=int, default=24)
     parser.add_argument("--generations", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2)

@@ -87,7 +87,7 @@ class NaiveModel(mesa.Model):
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__, allow_abbrev=False)
     parser.add_argument("--months", type=int, default=12)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()

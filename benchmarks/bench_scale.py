@@ -197,7 +197,7 @@ def run_child(factor: float, ondisk: str = "", draws: bool = False) -> dict:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__, allow_abbrev=False)
     parser.add_argument("--factors", type=float, nargs="+", default=[1.0, 10.0])
     parser.add_argument("--naive", action="store_true", help="also run bench_naive.py")
     parser.add_argument("--json", type=Path, help="also write the rows to this file")

@@ -149,7 +149,7 @@ def bench_pool(plan: SweepPlan, out: Path, workers: int) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
     parser.add_argument("--runs", type=int, default=64)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument(

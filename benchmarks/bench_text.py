@@ -60,7 +60,7 @@ CASES = {"baseline": (BASELINE, 300), "sampler": (SAMPLER, 120)}
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__, allow_abbrev=False)
     parser.add_argument("--only", choices=sorted(CASES), default=None)
     args = parser.parse_args()
     ok = True

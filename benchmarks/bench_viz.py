@@ -19,7 +19,7 @@ TARGET_S = 1.0
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
     parser.add_argument("--authors", type=int, default=VIZ_AUTHORS)
     parser.add_argument("--months", type=int, default=36, help="months timed after the launch")
     args = parser.parse_args()

@@ -50,7 +50,7 @@ FILES = [
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
     parser.add_argument("--scenarios", type=int, default=64, help="uncertainty samples")
     parser.add_argument("--policies", type=int, default=2, help="lever samples")
     parser.add_argument("--quick", action="store_true", help="tiny world, 24 months (a smoke run)")

@@ -65,7 +65,7 @@ def with_reintroduction(loop: Scenario, at: str) -> Scenario:
 
 
 def main(argv: list[str] | None = None) -> pd.DataFrame:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
     parser.add_argument("--quick", action="store_true", help="one month, fifth-size world")
     parser.add_argument("--seed", type=int, default=1, help="random seed")
     parser.add_argument("--out", default="results/examples", help="output directory")

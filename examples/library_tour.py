@@ -55,7 +55,7 @@ def headline(model: EcosystemModel) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> pd.DataFrame:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
     parser.add_argument("scenarios", nargs="*", help="library scenarios (default: all)")
     parser.add_argument(
         "--quick", action="store_true", help="four scenarios, fifth-size world to 2026-12"

@@ -295,7 +295,7 @@ def figure(runs: pd.DataFrame, table: pd.DataFrame) -> Figure:
 
 
 def main(argv: list[str] | None = None) -> pd.DataFrame:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
     parser.add_argument("--quick", action="store_true", help="factors 0.1 and 0.3 to 2025-06")
     parser.add_argument("--factors", type=float, nargs="+", default=None, help="scale factors")
     parser.add_argument("--seeds", type=int, default=None, help="seeds per arm (default 4)")

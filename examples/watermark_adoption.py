@@ -70,7 +70,7 @@ def last_year(model: EcosystemModel) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> pd.DataFrame:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
     parser.add_argument(
         "--quick", action="store_true", help="small grid on a fifth-size world to 2026-12"
     )

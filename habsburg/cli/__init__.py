@@ -15,7 +15,7 @@ import signal
 import sys
 import traceback
 from collections.abc import Callable
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from habsburg.experiments.files import sigterm_as_interrupt
 from habsburg.scenarios.errors import (  # noqa: F401  (re-exported)
@@ -39,8 +39,19 @@ COMMAND_MODULES = [
 EXIT_BUG = 3
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse's parser without abbreviated options, for the command and every subcommand
+    (subparsers are made of their parent's class). argparse takes any unambiguous prefix of a
+    long option by default, so ``habsburg compare --seed 2030``, a flag compare does not have,
+    silently became ``--seeds 2030``: 2,030 runs of each scenario instead of an error."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="habsburg",
         description="Agent-based simulator of model collapse across an AI ecosystem.",
         epilog="Exit status: 0 success, 1 a check failed, 2 bad input, 3 internal error, "

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from habsburg.cli.run import add_scale_argument, scale_scenario, scaled_limit
+from habsburg.cli.run import add_scale_argument, check_seed, scale_scenario, scaled_limit
 from habsburg.cli.sweep import add_cluster_flags, start_workers_early
 from habsburg.scenarios.errors import LimitError
 
@@ -41,6 +41,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("base", metavar="BASE", help="library scenario name or TOML file")
     p.add_argument("alternatives", nargs="+", metavar="ALT", help="scenarios to compare")
     p.add_argument("--seeds", type=int, default=5, help="runs per scenario (default 5)")
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="seed the replicate seeds derive from (default: BASE's seed)",
+    )
     p.add_argument("--steps", type=int, default=None, help="months to simulate (default: all)")
     add_scale_argument(p, "BASE and every ALT alike, each named NAME-xF")
     p.add_argument(
@@ -133,13 +139,14 @@ def cmd_compare(args: argparse.Namespace) -> int:
     base = scale_scenario(load_scenario(args.base), args)
     alternatives = [scale_scenario(load_scenario(a), args) for a in args.alternatives]
     check_comparison(base, alternatives, args.seeds, args.steps)
+    seed = base.seed if args.seed is None else check_seed(args.seed)
     posterior = None
     if args.posterior is not None:  # before any work: the directory, its posterior, the settings
         from habsburg.experiments.bands import draw_settings
         from habsburg.experiments.compare import comparison_plan
 
-        posterior = draw_settings(args.posterior, base, args.seeds, base.seed)
-        comparison_plan(base, alternatives, args.seeds, args.steps, posterior)
+        posterior = draw_settings(args.posterior, base, args.seeds, seed)
+        comparison_plan(base, alternatives, args.seeds, args.steps, posterior, seed=seed)
     serial = args.scheduler is None and args.workers is None
     check_executor_options(scheduler=args.scheduler, workers=args.workers, serial=serial)
     runs = 1 if serial or args.scheduler else args.workers
@@ -158,6 +165,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         base,
         alternatives,
         seeds=args.seeds,
+        seed=seed,
         steps=args.steps,
         progress=not args.quiet,
         scheduler=args.scheduler,
@@ -204,7 +212,8 @@ def _cmd_text_compare(args: argparse.Namespace) -> int:
         else Path("results") / f"compare-{base.name}-vs-{'-'.join(a.name for a in alternatives)}"
     )
     prepare_text_comparison_dir(out, force=args.force)  # before any work
-    result = text_compare(base, alternatives, seeds=args.seeds, progress=not args.quiet)
+    seed = None if args.seed is None else check_seed(args.seed)
+    result = text_compare(base, alternatives, seeds=args.seeds, seed=seed, progress=not args.quiet)
     differences = paired_differences(result.runs, result.base, CONFIDENCE, result.descriptions)
     write_text_comparison(result, differences, out, CONFIDENCE)
     if not args.quiet:

@@ -116,8 +116,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from habsburg.scenarios.library import load_scenario
     from habsburg.scenarios.text_schema import is_text_scenario
 
-    if args.seed is not None and args.seed < 0:
-        raise UserError(f"--seed must be >= 0, got {args.seed}")
+    if args.seed is not None:
+        check_seed(args.seed)
     if is_text_scenario(args.scenario):
         return run_text(args)
     scenario = scale_scenario(load_scenario(args.scenario), args)
@@ -149,6 +149,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(result.summary)
         print(f"\nresults: {out}/ ({result.seconds:.1f} s)")
     return 0
+
+
+def check_seed(seed: int) -> int:
+    """A ``--seed`` value (``run``, ``compare``, ``validate``), refused when negative."""
+    if seed < 0:
+        raise UserError(f"--seed must be >= 0, got {seed}")
+    return seed
 
 
 def scale_scenario(scenario: Scenario, args: argparse.Namespace) -> Scenario:

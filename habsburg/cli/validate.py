@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from habsburg.cli.run import check_seed
 from habsburg.experiments.files import prepare_output_dir
-from habsburg.scenarios.errors import UserError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -55,8 +55,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     groups = parse_only(args.only)
     if args.seed is None:
         args.seed = DEFAULT_SEED
-    if args.seed < 0:
-        raise UserError(f"--seed must be >= 0, got {args.seed}")
+    check_seed(args.seed)
     out = Path(args.out)
     # before any work
     prepare_output_dir(out, command="validate", force=args.force, expect=OUTPUT_FILES)

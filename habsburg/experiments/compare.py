@@ -90,17 +90,21 @@ def comparison_plan(
     seeds: int = 5,
     steps: int | None = None,
     posterior: Sequence[Mapping[str, Any]] | None = None,
+    *,
+    seed: int | None = None,
 ) -> SweepPlan:
     """The sweep over scenarios a comparison runs (every check first). With ``posterior`` (one
     settings dict per seed, e.g. :func:`habsburg.experiments.bands.draw_settings`), replicate
     ``r`` of every scenario runs on posterior draw ``r``'s settings and replicate seed ``r``, so
-    the paired differences carry calibration uncertainty, not only seed noise."""
+    the paired differences carry calibration uncertainty, not only seed noise. The replicate
+    seeds derive from ``seed`` (default: ``base``'s)."""
     n_steps = check_comparison(base, alternatives, seeds, steps)
     everyone = [base, *alternatives]
     return plan_scenarios(
         "compare",
         dict(zip(labels(everyone), everyone, strict=True)),
         seeds=seeds,
+        seed=seed,
         outcomes=(*SCALARS, *SERIES),
         steps=n_steps,
         replicate_settings=posterior,
@@ -136,6 +140,7 @@ def compare(
     alternatives: list[Scenario],
     *,
     seeds: int = 5,
+    seed: int | None = None,
     steps: int | None = None,
     progress: bool = True,
     client: Any = None,
@@ -143,15 +148,16 @@ def compare(
     workers: int | None = None,
     posterior: Sequence[Mapping[str, Any]] | None = None,
 ) -> Comparison:
-    """Run ``base`` and each alternative on ``seeds`` replicate seeds for ``steps`` months
-    (default: the shortest scenario) and return the runs' outcomes.
+    """Run ``base`` and each alternative on ``seeds`` replicate seeds (derived from ``seed``,
+    default ``base``'s) for ``steps`` months (default: the shortest scenario) and return the
+    runs' outcomes.
 
     Serial in this process by default; on the Dask ``client``, the scheduler at ``scheduler``
     or a new local cluster of ``workers`` processes when given (the same numbers either way).
     With ``posterior`` settings (one per seed), replicate ``r`` of every scenario applies
     ``posterior[r]`` (:func:`comparison_plan`).
     """
-    plan = comparison_plan(base, alternatives, seeds, steps, posterior)
+    plan = comparison_plan(base, alternatives, seeds, steps, posterior, seed=seed)
     outputs = run_plan(plan, progress=progress, client=client, scheduler=scheduler, workers=workers)
     runs, series = _tables(plan, outputs)
     names = list(plan.scenarios)

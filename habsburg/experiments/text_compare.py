@@ -58,11 +58,13 @@ def text_compare(
     alternatives: Sequence[str | Path | TextScenario],
     *,
     seeds: int = 5,
+    seed: int | None = None,
     corpus: Corpus | None = None,
     progress: bool = False,
 ) -> TextComparison:
-    """Run ``base`` and each alternative on ``seeds`` replicate seeds (serially) and collect
-    every run's text outcomes. ``corpus`` replaces the installed corpus (tests)."""
+    """Run ``base`` and each alternative on ``seeds`` replicate seeds (serially; derived from
+    ``seed``, default ``base``'s) and collect every run's text outcomes. ``corpus`` replaces the
+    installed corpus (tests)."""
     if not alternatives:
         raise UserError("compare needs a base scenario and at least one alternative")
     if seeds < 1:
@@ -73,7 +75,7 @@ def text_compare(
         s if isinstance(s, TextScenario) else load_text_scenario(s) for s in (base, *alternatives)
     ]
     names = labels(everyone)
-    run_seeds = replicate_seeds(everyone[0].seed, seeds)
+    run_seeds = replicate_seeds(everyone[0].seed if seed is None else seed, seeds)
     cache: dict = {}
     rows = []
     with tqdm(total=len(everyone) * seeds, desc="compare", unit="run", disable=not progress) as bar:

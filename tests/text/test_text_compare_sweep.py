@@ -93,6 +93,17 @@ def test_cli_compare_text(scenario_files, small_installed, tmp_path, capsys):
     assert "cannot mix" in capsys.readouterr().err
 
 
+def test_cli_compare_text_with_a_seed(scenario_files, small_installed, tmp_path):
+    from habsburg.experiments.seeds import replicate_seeds
+
+    loop, keep = scenario_files
+    out = tmp_path / "seeded"
+    argv = ["compare", str(loop), str(keep), "--seeds", "2", "--seed", "41", "--quiet"]
+    assert main([*argv, "--out", str(out)]) == 0
+    runs = pd.read_parquet(out / "runs.parquet")
+    assert list(runs["seed"]) == replicate_seeds(41, 2) * 2  # not the scenarios' own seed 3
+
+
 def write_spec(tmp_path, body: str):
     spec = tmp_path / "spec.toml"
     spec.write_text('name = "tsweep"\nscenario = "loop.toml"\nseeds = 2\nseed = 5\n' + body)

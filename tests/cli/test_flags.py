@@ -1,0 +1,84 @@
+"""Command-line flags are taken as written: no abbreviations (argparse's default took any
+unambiguous prefix, so ``compare --seed 2030`` ran 2,030 seeds), and ``compare --seed``."""
+
+from __future__ import annotations
+
+import argparse
+
+import pandas as pd
+import pytest
+
+from habsburg.cli import build_parser, main
+from habsburg.experiments.compare import compare
+from habsburg.experiments.seeds import replicate_seeds
+from habsburg.scenarios import load_scenario
+
+
+@pytest.fixture(autouse=True)
+def workdir(cli_dir):
+    return cli_dir
+
+
+def _parsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    """``parser`` and every subparser under it."""
+    found = [parser]
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                found += _parsers(sub)
+    return found
+
+
+def test_no_command_takes_an_abbreviated_flag():
+    parsers = _parsers(build_parser())
+    assert len(parsers) >= 10  # the command and its subcommands
+    assert not [p.prog for p in parsers if p.allow_abbrev]
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["run", "mini.toml", "--scal", "2"],  # --scale
+        ["run", "mini.toml", "--no-rep"],  # --no-report
+        ["compare", "mini.toml", "mini.toml", "--seed", "3", "--see", "5"],  # --seeds
+        ["sweep", "spec.toml", "--res"],  # --resume
+        ["validate", "--qui"],  # --quiet
+    ],
+)
+def test_an_abbreviated_flag_is_refused_before_any_work(argv, capsys, monkeypatch, workdir):
+    def forbidden(*a, **k):
+        raise AssertionError("work started on an abbreviated flag")
+
+    monkeypatch.setattr("habsburg.experiments.run.simulate", forbidden)
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert "unrecognized arguments" in err and "Traceback" not in err
+    assert not (workdir / "results").exists()
+
+
+def test_compare_seed_sets_the_replicate_seeds(workdir):
+    argv = ["compare", "mini.toml", "mini.toml", "--seeds", "2", "--steps", "4", "--quiet"]
+    assert main([*argv, "--seed", "123", "--out", "seeded"]) == 0
+    assert main([*argv, "--out", "default"]) == 0
+    seeded = pd.read_parquet(workdir / "seeded" / "runs.parquet")
+    default = pd.read_parquet(workdir / "default" / "runs.parquet")
+    assert list(seeded["seed"]) == replicate_seeds(123, 2) * 2
+    mini = load_scenario("mini.toml")
+    assert list(default["seed"]) == replicate_seeds(mini.seed, 2) * 2  # BASE's, as before
+    # the runs are those of compare(..., seed=123) from Python, exactly
+    python = compare(mini, [load_scenario("mini.toml")], seeds=2, seed=123, steps=4, progress=False)
+    pd.testing.assert_frame_equal(seeded, python.runs, check_exact=True)
+
+
+def test_a_negative_compare_seed_is_refused_before_any_work(workdir, capsys, monkeypatch):
+    def forbidden(*a, **k):
+        raise AssertionError("the comparison started before --seed was checked")
+
+    monkeypatch.setattr("habsburg.experiments.compare.run_plan", forbidden)
+    argv = ["compare", "mini.toml", "mini.toml", "--seed", "-1", "--out", "cmp", "--quiet"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "--seed must be >= 0, got -1" in err and "Traceback" not in err
+    assert not (workdir / "cmp").exists()
