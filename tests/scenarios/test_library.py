@@ -4,6 +4,7 @@ what it claims to change, and runs, with its interventions applied to the live s
 from __future__ import annotations
 
 import dataclasses
+import difflib
 from importlib import resources
 
 import pytest
@@ -134,3 +135,74 @@ def test_scaled_web_keeps_its_shape():
     assert 0.3 < shares[1.0] < 0.45
     for factor in (0.1, 0.2, 3.0):
         assert shares[factor] == pytest.approx(shares[1.0], abs=0.02), factor
+
+
+#: what a derived scenario file says of itself (its header)
+DERIVED_CLAIM = "only the lines marked 'changed' and the interventions differ"
+
+
+def _library_text(name: str) -> str:
+    return (resources.files("habsburg.scenarios") / "library" / f"{name}.toml").read_text()
+
+
+def _settings_lines(text: str) -> list[str]:
+    """A scenario file's lines from its ``seed`` (after the name and description) up to its
+    first ``[[interventions]]``."""
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("seed ="))
+    end = next((i for i, line in enumerate(lines) if line == "[[interventions]]"), len(lines))
+    return lines[start:end]
+
+
+def unmarked_differences(base_text: str, derived_text: str) -> list[str]:
+    """Where a derived file differs from the baseline's text without saying so: a hunk of
+    lines that differ, unless every non-blank line it puts in place is marked "changed" (on
+    the line, or on the header of the table it is in) and any setting it drops is accounted
+    for by a "changed" comment in its place."""
+    base, derived = _settings_lines(base_text), _settings_lines(derived_text)
+    marked, header = [], ""
+    for line in derived:
+        header = line if line.startswith("[") else header
+        marked.append("changed" in line or "changed" in header)
+    problems = []
+    matcher = difflib.SequenceMatcher(None, base, derived, autojunk=False)
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag == "equal":
+            continue
+        put = [j for j in range(j1, j2) if derived[j].strip()]
+        removed = [line for line in base[i1:i2] if line.strip() and not line.startswith("#")]
+        if not all(marked[j] for j in put) or (removed and not put):
+            problems.append(f"baseline lines {i1 + 1}-{i2}: {base[i1:i2]} became {derived[j1:j2]}")
+    return problems
+
+
+DERIVED = [n for n in LIBRARY if DERIVED_CLAIM in _library_text(n)]
+
+
+def test_the_derived_scenarios_are_found():
+    assert len(DERIVED) >= len(REQUIRED)  # every scenario of the library but the two baselines
+    assert set(LIBRARY) - set(DERIVED) - {"baseline", "baseline_calibrated"} <= {
+        n for n in LIBRARY if n.startswith("text_")
+    }
+
+
+@pytest.mark.parametrize("name", DERIVED)
+def test_a_derived_scenario_differs_from_the_baseline_only_where_marked(name):
+    """The file says it is the baseline with its 'changed' lines and interventions; a baseline
+    recalibrated without its derived files (as on 2026-11-30, when every one of them kept the
+    old assistant adoption, demand curve and detector error rates) fails here."""
+    problems = unmarked_differences(_library_text("baseline"), _library_text(name))
+    assert not problems, f"{name}: " + "; ".join(problems)
+
+
+def test_the_check_catches_an_unmarked_or_a_silent_change():
+    base = "seed = 1\n[humans]\nauthors = 2000\nerror_rate = 0.02\n"
+    marked = base.replace("authors = 2000", "authors = 10  # changed: few authors")
+    assert unmarked_differences(base, marked) == []
+    assert unmarked_differences(base, base.replace("2000", "10"))  # not marked
+    assert unmarked_differences(base, base.replace("error_rate = 0.02\n", ""))  # silently dropped
+    dropped = base.replace("error_rate = 0.02", "# changed: no error rate")
+    assert unmarked_differences(base, dropped) == []
+    table = base + "[[farms]]  # changed: a farm\nname = 'f'\n"
+    assert unmarked_differences(base, table) == []  # a table marked on its header
+    assert unmarked_differences(base, base + "[[farms]]\nname = 'f'\n")
