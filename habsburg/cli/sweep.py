@@ -145,7 +145,7 @@ def _out_dir(args: argparse.Namespace, kind: str, name: str, scale: float | None
     its scaled runs)."""
     if args.out:
         return Path(args.out)
-    return Path("results") / kind / (name if scale in (None, 1) else f"{name}-x{scale:g}")
+    return Path("results") / kind / (name if scale is None else f"{name}-x{scale:g}")
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
@@ -181,7 +181,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             print(summary.head(40).to_string(index=False, float_format=lambda v: f"{v:.4g}"))
             if len(summary) > 40:
                 print(f"... {len(summary) - 40} more points in {out}/results.parquet")
-        scale = "" if spec.scale in (None, 1) else f", every run scaled by {spec.scale:g}"
+        scale = "" if spec.scale is None else f", every run scaled by {spec.scale:g}"
         print(
             f"\n{result.ran} runs ran, {result.skipped} already finished, {result.failed} failed "
             f"({result.seconds:.1f} s{scale}); results: {out}/results.parquet"

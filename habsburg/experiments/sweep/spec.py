@@ -211,7 +211,8 @@ class SweepSpec:
     sensitivity: SensitivityDeclaration = field(default_factory=SensitivityDeclaration)
     source: str = "<spec>"
     raw: dict[str, Any] = field(default_factory=dict)
-    #: every point's scenario scaled by this factor after its settings (None: not scaled)
+    #: every point's scenario scaled by this factor after its settings (None: not scaled; a
+    #: spec never holds 1, which is no scale: :func:`_scale`)
     scale: float | None = None
 
     @property
