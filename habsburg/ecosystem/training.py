@@ -50,6 +50,11 @@ def _sample(ids: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
 #: keys handled per pass by :func:`first_of_each` and :func:`dedup_roots` (bounds temporaries)
 _CHUNK = 1 << 18
 
+#: the fewest styles a generation's style fit takes (an unbiased covariance needs two): a set of
+#: one document (a budget of 1, as ``scaled(baseline, 1e-5)`` gives, or a crawl that kept one)
+#: gets the human archive's styles as an empty set does; every larger set is fitted as it is
+_STYLE_MIN = 2
+
 
 def claims_per_fact(fact_counts: np.ndarray) -> tuple[float, float]:
     """The claims a training set makes about each fact it mentions (rows of ``fact_counts``, an
@@ -399,6 +404,8 @@ def build_training_set(
 
     if concept_counts.sum() == 0:  # nothing crawled yet: fall back to the human archive
         concept_counts += rng.multinomial(max(1000, int(budget * 12)), world.p_human)
+        style = np.vstack([style, world.sample_human_style(max(10, budget // 10), rng)])
+    elif len(style) < _STYLE_MIN:  # too few styles to fit a covariance: the archive's, as above
         style = np.vstack([style, world.sample_human_style(max(10, budget // 10), rng)])
 
     sf = np.take(store.synthetic_fraction, ids).astype(np.float64)
