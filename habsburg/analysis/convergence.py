@@ -17,7 +17,6 @@ from collections.abc import Callable
 import networkx as nx
 import numpy as np
 import pandas as pd
-from scipy import linalg
 
 from habsburg.ecosystem.metrics import js_divergence
 
@@ -173,12 +172,26 @@ def gaussian_w2(
     mean_a: np.ndarray, cov_a: np.ndarray, mean_b: np.ndarray, cov_b: np.ndarray
 ) -> float:
     """2-Wasserstein distance between two Gaussians (Dowson & Landau 1982; Givens & Shortt 1984):
-    W2² = |μa − μb|² + tr(Σa + Σb − 2 (Σb^½ Σa Σb^½)^½)."""
-    root_b = linalg.sqrtm(cov_b)
-    cross = linalg.sqrtm(root_b @ cov_a @ root_b)
-    bures = np.trace(cov_a) + np.trace(cov_b) - 2.0 * np.real(np.trace(cross))
+    W2² = |μa − μb|² + tr(Σa + Σb − 2 (Σb^½ Σa Σb^½)^½).
+
+    Both roots are of symmetric positive semi-definite matrices, taken from their eigenvalues
+    (negative rounding clipped to 0): a collapsed model's singular covariance (σ → 0, the end
+    point of Shumailov et al.'s Thm 3.1) has an exact root, where a general matrix root
+    (``scipy.linalg.sqrtm``) warned that the matrix was ill-conditioned or singular."""
+    w, v = np.linalg.eigh(_symmetric(cov_b))
+    root_b = (v * np.sqrt(np.clip(w, 0.0, None))) @ v.T
+    cross = np.linalg.eigvalsh(_symmetric(root_b @ np.asarray(cov_a, dtype=float) @ root_b))
+    bures = (
+        np.trace(cov_a) + np.trace(cov_b) - 2.0 * float(np.sqrt(np.clip(cross, 0.0, None)).sum())
+    )
     w2sq = float(np.sum((np.asarray(mean_a) - np.asarray(mean_b)) ** 2) + max(bures, 0.0))
     return float(np.sqrt(max(w2sq, 0.0)))
+
+
+def _symmetric(m: np.ndarray) -> np.ndarray:
+    """(M + Mᵀ)/2: a covariance (or a product of such) rid of asymmetric rounding."""
+    m = np.asarray(m, dtype=float)
+    return (m + m.T) / 2.0
 
 
 def style_distances_over_time(
