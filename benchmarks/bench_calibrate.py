@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from tinyscenario import CALIBRATION_TOY as TOY
 
+from habsburg.cli.flags import COUNT
 from habsburg.experiments.calibrate import calibrate
 from habsburg.experiments.calibration.outputs import scenario_toml
 from habsburg.experiments.calibration.spec import CalibrationSpec, spec_from_dict
@@ -73,10 +74,10 @@ def one(spec: CalibrationSpec, serial: bool, workers: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
-    parser.add_argument("--population", type=int, default=24)
-    parser.add_argument("--generations", type=int, default=3)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--population", type=COUNT, default=24)
+    parser.add_argument("--generations", type=COUNT, default=3)
+    parser.add_argument("--workers", type=COUNT, default=2)
+    parser.add_argument("--repeat", type=COUNT, default=1)
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
     if args.json:  # an existing file is replaced only if this benchmark wrote it

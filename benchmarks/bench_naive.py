@@ -22,6 +22,7 @@ import time
 import mesa
 import numpy as np
 
+from habsburg.cli.flags import COUNT
 from habsburg.ecosystem.world import World
 from habsburg.scenarios import load_scenario
 
@@ -88,7 +89,7 @@ class NaiveModel(mesa.Model):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, allow_abbrev=False)
-    parser.add_argument("--months", type=int, default=12)
+    parser.add_argument("--months", type=COUNT, default=12)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     model = NaiveModel()

@@ -32,6 +32,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from habsburg.cli.flags import FACTOR
 from habsburg.experiments.files import atomic_write_json, json_output_problem, writable_directory
 from habsburg.scenarios.errors import OutputPathError
 
@@ -198,7 +199,7 @@ def run_child(factor: float, ondisk: str = "", draws: bool = False) -> dict:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, allow_abbrev=False)
-    parser.add_argument("--factors", type=float, nargs="+", default=[1.0, 10.0])
+    parser.add_argument("--factors", type=FACTOR, nargs="+", default=[1.0, 10.0])
     parser.add_argument("--naive", action="store_true", help="also run bench_naive.py")
     parser.add_argument("--json", type=Path, help="also write the rows to this file")
     parser.add_argument(

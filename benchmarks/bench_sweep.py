@@ -27,6 +27,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
+from habsburg.cli.flags import COUNT
 from habsburg.experiments.calibration.outputs import scenario_toml
 from habsburg.experiments.files import atomic_write_json, json_output_problem
 from habsburg.experiments.sweep import (
@@ -150,10 +151,10 @@ def bench_pool(plan: SweepPlan, out: Path, workers: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
-    parser.add_argument("--runs", type=int, default=64)
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--runs", type=COUNT, default=64)
+    parser.add_argument("--workers", type=COUNT, default=2)
     parser.add_argument(
-        "--repeat", type=int, default=1, help="alternate the variants N times; report the best"
+        "--repeat", type=COUNT, default=1, help="alternate the variants N times; report the best"
     )
     parser.add_argument(
         "--cli", action="store_true", help="also time whole `habsburg sweep` commands"

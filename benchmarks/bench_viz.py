@@ -12,6 +12,7 @@ import argparse
 import statistics
 import time
 
+from habsburg.cli.flags import COUNT
 from habsburg.model.model import EcosystemModel
 from habsburg.viz.scenario import VIZ_AUTHORS, model_kwargs, pick
 
@@ -20,8 +21,8 @@ TARGET_S = 1.0
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
-    parser.add_argument("--authors", type=int, default=VIZ_AUTHORS)
-    parser.add_argument("--months", type=int, default=36, help="months timed after the launch")
+    parser.add_argument("--authors", type=COUNT, default=VIZ_AUTHORS)
+    parser.add_argument("--months", type=COUNT, default=36, help="months timed after the launch")
     args = parser.parse_args()
 
     started = time.perf_counter()

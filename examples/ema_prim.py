@@ -22,6 +22,7 @@ import pandas as pd
 from ema_workbench import MultiprocessingEvaluator, SequentialEvaluator, perform_experiments
 
 from habsburg.cli import run_script
+from habsburg.cli.flags import COUNT, SEED
 from habsburg.experiments.ema import ema_model, find_box, parameter_frame, seeded_sampling
 from habsburg.experiments.files import prepare_output_dir, save_outputs
 from habsburg.scenarios import load_scenario, set_setting
@@ -51,11 +52,11 @@ FILES = [
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
-    parser.add_argument("--scenarios", type=int, default=64, help="uncertainty samples")
-    parser.add_argument("--policies", type=int, default=2, help="lever samples")
+    parser.add_argument("--scenarios", type=COUNT, default=64, help="uncertainty samples")
+    parser.add_argument("--policies", type=COUNT, default=2, help="lever samples")
     parser.add_argument("--quick", action="store_true", help="tiny world, 24 months (a smoke run)")
     parser.add_argument(
-        "--seed", type=int, default=None, help="seed of EMA's sampling (default: the scenario's)"
+        "--seed", type=SEED, default=None, help="seed of EMA's sampling (default: the scenario's)"
     )
     parser.add_argument("--out", default="results/ema_prim")
     args = parser.parse_args()
@@ -98,8 +99,11 @@ def main() -> None:
     )
 
     box = find_box(parameter_frame(experiments, model), collapse, threshold=0.6)
-    if box is None:  # (PRIM found no box: e.g. no run ended with a tail coverage)
-        print(f"PRIM found no box; results: {out}/ (experiments.csv, outcomes.csv)")
+    if box is None:  # (every experiment in the worst quartile, e.g. one experiment, or none)
+        print(
+            "PRIM found no box (it needs experiments both in and out of the worst quartile); "
+            f"results: {out}/ (experiments.csv, outcomes.csv)"
+        )
         return
     box.inspect()  # prints coverage, density and the box limits
     stats, limits = box.inspect(style="data")[0]

@@ -32,6 +32,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from habsburg.cli import run_script
+from habsburg.cli.flags import SEED
 from habsburg.ecosystem.metrics import js_divergence
 from habsburg.experiments.files import prepare_output_dir, save_outputs
 from habsburg.experiments.run import simulate
@@ -67,7 +68,7 @@ def with_reintroduction(loop: Scenario, at: str) -> Scenario:
 def main(argv: list[str] | None = None) -> pd.DataFrame:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
     parser.add_argument("--quick", action="store_true", help="one month, fifth-size world")
-    parser.add_argument("--seed", type=int, default=1, help="random seed")
+    parser.add_argument("--seed", type=SEED, default=1, help="random seed")
     parser.add_argument("--out", default="results/examples", help="output directory")
     args = parser.parse_args(argv)
     out = prepare_output_dir(

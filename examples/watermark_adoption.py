@@ -28,6 +28,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from habsburg.cli import run_script
+from habsburg.cli.flags import number
 from habsburg.experiments.files import prepare_output_dir, save_outputs
 from habsburg.experiments.run import simulate
 from habsburg.scenarios import load_scenario, set_setting
@@ -74,8 +75,13 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     parser.add_argument(
         "--quick", action="store_true", help="small grid on a fifth-size world to 2026-12"
     )
-    parser.add_argument("--target", type=float, default=1 / 3, help="target synthetic share")
-    parser.add_argument("--threshold", type=float, default=3.0, help="detector z threshold")
+    parser.add_argument(
+        "--target",
+        type=number(0.0, 1.0, open_low=True, open_high=True),
+        default=1 / 3,
+        help="target synthetic share",
+    )
+    parser.add_argument("--threshold", type=number(), default=3.0, help="detector z threshold")
     parser.add_argument("--out", default="results/examples", help="output directory")
     args = parser.parse_args(argv)
     out = prepare_output_dir(

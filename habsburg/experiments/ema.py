@@ -195,9 +195,13 @@ def find_box(
 ) -> PrimBox | None:
     """PRIM scenario discovery (Friedman & Fisher 1999): a box of ``x`` dense in the cases of
     interest ``y`` (booleans). Works with ema-workbench 2.5 (which takes ``threshold``) and 3.x
-    (which does not)."""
+    (which does not). None when ``y`` is all one case (every experiment of interest, or none:
+    a box has nothing to separate; EMA's PRIM fails an assertion there)."""
     from ema_workbench.analysis import prim
 
+    y = np.asarray(y, dtype=bool)
+    if y.all() or not y.any():
+        return None
     if "threshold" in inspect.signature(prim.Prim.__init__).parameters:
         kwargs["threshold"] = threshold
-    return prim.Prim(x, np.asarray(y, dtype=bool), **kwargs).find_box()
+    return prim.Prim(x, y, **kwargs).find_box()

@@ -135,3 +135,13 @@ def test_replications_run_on_derived_seeds(tiny):
     assert len(set(seeds)) == 2
     with pytest.raises(ScenarioError, match="listed twice"):
         ema_model(tiny, ["watermark.adoption"], ["watermark.adoption"], steps=4)
+
+
+@pytest.mark.parametrize("case", [True, False])
+def test_prim_of_a_single_case_is_no_box(experiments, case):
+    """Every experiment of interest, or none (one experiment, or outcomes all equal): nothing
+    to separate, so no box, where EMA's PRIM failed an assertion (``ema_prim.py
+    --scenarios 1 --policies 1`` ended in an internal error)."""
+    model, exps, _ = experiments
+    x = parameter_frame(exps, model)
+    assert find_box(x, np.full(len(x), case)) is None
