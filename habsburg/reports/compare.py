@@ -148,6 +148,12 @@ def comparison_reading(differences: pd.DataFrame, base: str, level: str) -> list
     out = []
     for scenario, d in differences.groupby("scenario", sort=False):
         clear = d[d["excludes_zero"]]
+        if (d["pairs"] < 2).all():  # one seed: a difference, but no interval to read it by
+            out.append(
+                f"{scenario}: one pair of runs gives a difference but no {level} interval "
+                f"(run two or more seeds, --seeds N, to tell it from seed-to-seed noise)."
+            )
+            continue
         if clear.empty:
             out.append(
                 f"{scenario}: no outcome differs from {base} clearly enough for a {level} "

@@ -16,7 +16,7 @@ from habsburg.analysis.stats import band, paired_ci
 from habsburg.cli import main
 from habsburg.experiments import compare as K
 from habsburg.experiments.seeds import replicate_seeds
-from habsburg.reports.compare import write_comparison
+from habsburg.reports.compare import comparison_reading, write_comparison
 from habsburg.scenarios.library import load_scenario
 
 DATA = Path(__file__).parent / "data"
@@ -68,6 +68,28 @@ def test_paired_differences_pair_runs_by_seed():
     assert row["excludes_zero"] and row["pairs"] == 4
     assert d.loc["final_mean_capability", "difference"] == 0.0
     assert not d.loc["final_mean_capability", "excludes_zero"]
+
+
+def test_the_reading_of_one_seed_says_there_is_no_interval():
+    """One pair of runs has a difference but no interval: the reading says so (it said no
+    outcome differed "clearly enough ... with these seeds"), and with three pairs it reads the
+    intervals as before."""
+    rows = []
+    for seed, shift in zip([1, 2, 3], [0.05, 0.06, 0.07], strict=True):
+        rows += [
+            {"scenario": "base", "seed": seed, "final_mean_fact_accuracy": 0.8},
+            {"scenario": "alt", "seed": seed, "final_mean_fact_accuracy": 0.8 + shift},
+        ]
+    for r in rows:
+        for name in K.SCALARS:
+            r.setdefault(name, 1.0)
+    frame = pd.DataFrame(rows)
+    one = paired_differences(frame[frame["seed"] == 1], "base")
+    assert (one["pairs"] == 1).all() and one["ci_low"].isna().all()
+    (line,) = comparison_reading(one, "base", "95%")
+    assert "no 95% interval" in line and "--seeds" in line and "clearly enough" not in line
+    (line,) = comparison_reading(paired_differences(frame, "base"), "base", "95%")
+    assert line.startswith("alt vs base (1 of") and "final_mean_fact_accuracy higher" in line
 
 
 def test_comparing_a_scenario_with_itself_gives_exact_zeros(tmp_path):
