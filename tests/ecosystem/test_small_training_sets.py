@@ -16,14 +16,6 @@ from habsburg.scenarios import load_scenario
 from habsburg.scenarios.library import scaled
 
 
-@pytest.fixture(scope="module")
-def run():
-    model = EcosystemModel(tiny_scenario())
-    for _ in range(model.config.steps):
-        model.step()
-    return model
-
-
 def _set(run, agent, pool, budget):
     policy = agent.config.data
     policy = dataclasses.replace(policy, budget=budget)

@@ -27,14 +27,6 @@ from habsburg.ecosystem.training import (
 from habsburg.model.model import EcosystemModel
 
 
-@pytest.fixture(scope="module")
-def run():
-    model = EcosystemModel(tiny_scenario())
-    for _ in range(model.config.steps):
-        model.step()
-    return model
-
-
 def _plain_first(keys):
     first = np.zeros(keys.size, dtype=bool)
     first[np.unique(keys, return_index=True)[1]] = True
