@@ -7,10 +7,14 @@ import os
 import signal
 import subprocess
 import sys
+from typing import TYPE_CHECKING
 
 from habsburg.cli.run import add_scenario_argument
 from habsburg.scenarios.errors import UserError
 from habsburg.viz import AUTHORS_ENV, SCENARIO_ENV, VIZ_AUTHORS
+
+if TYPE_CHECKING:
+    from habsburg.scenarios import Scenario
 
 DEFAULT_PORT = 8765
 #: the page of text-mode scenarios
@@ -89,6 +93,7 @@ def cmd_viz(args: argparse.Namespace) -> int:
         raise UserError(f"--authors must be at least 10, got {args.authors}")
     scenario_arg = check_choice(args.scenario)  # a bad name or file fails here, before the server
     chosen = pick(scenario_arg, args.authors)
+    check_viz_size(chosen.scenario)  # and one the page could not run to its end
     EcosystemModel(**model_kwargs(chosen))  # so does one the model cannot be built from
     print(
         f"habsburg viz: {chosen.scenario.name} ({args.authors} authors) on http://127.0.0.1:{args.port}"
@@ -97,6 +102,27 @@ def cmd_viz(args: argparse.Namespace) -> int:
     )
     return _serve(
         server_command(args.port, open_browser=args.open), server_env(scenario_arg, args.authors)
+    )
+
+
+def check_viz_size(scenario: Scenario, available: int | None = None) -> None:
+    """Refuse a viz-sized scenario projected to need more memory by its last month than this
+    machine can give it (``available`` bytes; measured when None), as ``habsburg run`` refuses
+    one, naming ``--authors``: the page would build it and then stall or be killed part-way
+    through a session."""
+    from habsburg.experiments.limits import MEMORY_SHARE, available_memory, project
+    from habsburg.scenarios.errors import LimitError
+
+    limit = available if available is not None else available_memory()
+    p = project(scenario)
+    if limit is None or p.memory_bytes <= MEMORY_SHARE * limit:
+        return
+    raise LimitError(
+        f"the viz-sized scenario {scenario.name!r} ({scenario.humans.authors:,} authors) is projected to publish "
+        f"~{p.documents:,} documents and need ~{p.memory_bytes / 2**30:.1f} GiB of memory by its "
+        f"last month, more than the {MEMORY_SHARE * limit / 2**30:.1f} GiB this machine can "
+        f"give it; lower --authors (default {VIZ_AUTHORS}): the demand, budgets and crawls of "
+        "the viz-sized scenario scale with it"
     )
 
 

@@ -162,3 +162,26 @@ def test_viz_command_rejects_unknown_scenario_and_bad_flags(capsys):
     assert "--port" in capsys.readouterr().err
     assert main(["viz", "--authors", "3"]) == 2
     assert "--authors" in capsys.readouterr().err
+
+
+def test_viz_refuses_a_scenario_too_large_for_the_machine(tmp_path, capsys, monkeypatch):
+    """``--authors`` at or above a scenario's own authors serves it at full size: one too large
+    for the machine is refused before the server starts, naming --authors, as ``habsburg run``
+    refuses it (the page built it and would have stalled part-way through a session)."""
+    from habsburg.cli import viz as viz_cli
+    from habsburg.experiments import limits
+
+    started = []
+    monkeypatch.setattr(viz_cli, "_serve", lambda *a: started.append(a) or 0)
+    machine = int(0.7 * 2**30)  # 0.56 GiB for a run: the baseline needs ~0.65, the viz's ~0.44
+    monkeypatch.setattr(limits, "available_memory", lambda: machine)
+    assert main(["viz", "baseline", "--authors", "2000"]) == 2  # the baseline at full size
+    err = capsys.readouterr().err
+    assert "projected to publish ~2,040,841 documents" in err and "lower --authors" in err
+    assert "Traceback" not in err and not started
+    assert main(["viz", "baseline"]) == 0  # the default viz size fits that machine
+    assert len(started) == 1
+    sized = pick("baseline", VIZ_AUTHORS).scenario
+    viz_cli.check_viz_size(sized, available=machine)  # no error
+    with pytest.raises(limits.LimitError, match=r"\(400 authors\)"):
+        viz_cli.check_viz_size(sized, available=2**20)
