@@ -108,7 +108,7 @@ def cmd_viz(args: argparse.Namespace) -> int:
 def check_viz_size(scenario: Scenario, available: int | None = None) -> None:
     """Refuse a viz-sized scenario projected to need more memory by its last month than this
     machine can give it (``available`` bytes; measured when None), as ``habsburg run`` refuses
-    one, naming ``--authors``: the page would build it and then stall or be killed part-way
+    one, naming ``--authors``: the page would serve it and run out of memory part-way
     through a session."""
     from habsburg.experiments.limits import MEMORY_SHARE, available_memory, project
     from habsburg.scenarios.errors import LimitError

@@ -167,7 +167,7 @@ def test_viz_command_rejects_unknown_scenario_and_bad_flags(capsys):
 def test_viz_refuses_a_scenario_too_large_for_the_machine(tmp_path, capsys, monkeypatch):
     """``--authors`` at or above a scenario's own authors serves it at full size: one too large
     for the machine is refused before the server starts, naming --authors, as ``habsburg run``
-    refuses it (the page built it and would have stalled part-way through a session)."""
+    refuses it (the page would have served it and run out of memory part-way through a session)."""
     from habsburg.cli import viz as viz_cli
     from habsburg.experiments import limits
 
