@@ -96,7 +96,8 @@ def cmd_viz(args: argparse.Namespace) -> int:
     check_viz_size(chosen.scenario)  # and one the page could not run to its end
     EcosystemModel(**model_kwargs(chosen))  # so does one the model cannot be built from
     print(
-        f"habsburg viz: {chosen.scenario.name} ({args.authors} authors) on http://127.0.0.1:{args.port}"
+        f"habsburg viz: {chosen.scenario.name} ({chosen.scenario.humans.authors} authors) on "
+        f"http://127.0.0.1:{args.port}"
         " — Ctrl-C stops",
         flush=True,
     )
@@ -117,12 +118,13 @@ def check_viz_size(scenario: Scenario, available: int | None = None) -> None:
     p = project(scenario)
     if limit is None or p.memory_bytes <= MEMORY_SHARE * limit:
         return
+    need, can = p.memory_bytes / 2**30, MEMORY_SHARE * limit / 2**30
     raise LimitError(
-        f"the viz-sized scenario {scenario.name!r} ({scenario.humans.authors:,} authors) is projected to publish "
-        f"~{p.documents:,} documents and need ~{p.memory_bytes / 2**30:.1f} GiB of memory by its "
-        f"last month, more than the {MEMORY_SHARE * limit / 2**30:.1f} GiB this machine can "
-        f"give it; lower --authors (default {VIZ_AUTHORS}): the demand, budgets and crawls of "
-        "the viz-sized scenario scale with it"
+        f"the viz-sized scenario {scenario.name!r} ({scenario.humans.authors:,} authors) is "
+        f"projected to publish ~{p.documents:,} documents and need ~{need:.1f} GiB of memory "
+        f"by its last month, more than the {can:.1f} GiB this machine can give it; lower "
+        f"--authors (default {VIZ_AUTHORS}): the demand, budgets and crawls of the viz-sized "
+        "scenario scale with it"
     )
 
 

@@ -180,7 +180,10 @@ def test_viz_refuses_a_scenario_too_large_for_the_machine(tmp_path, capsys, monk
     assert "projected to publish ~2,040,841 documents" in err and "lower --authors" in err
     assert "Traceback" not in err and not started
     assert main(["viz", "baseline"]) == 0  # the default viz size fits that machine
-    assert len(started) == 1
+    assert len(started) == 1 and "baseline-viz (400 authors)" in capsys.readouterr().out
+    monkeypatch.setattr(limits, "available_memory", lambda: 64 * 2**30)
+    assert main(["viz", "baseline", "--authors", "100000"]) == 0
+    assert "baseline (2000 authors)" in capsys.readouterr().out  # what it runs, not the flag
     sized = pick("baseline", VIZ_AUTHORS).scenario
     viz_cli.check_viz_size(sized, available=machine)  # no error
     with pytest.raises(limits.LimitError, match=r"\(400 authors\)"):
