@@ -171,8 +171,13 @@ def test_viz_refuses_a_scenario_too_large_for_the_machine(tmp_path, capsys, monk
     from habsburg.cli import viz as viz_cli
     from habsburg.experiments import limits
 
-    started = []
-    monkeypatch.setattr(viz_cli, "_serve", lambda *a: started.append(a) or 0)
+    started: list[tuple] = []
+
+    def serve(*args: object) -> int:  # the server is not started
+        started.append(args)
+        return 0
+
+    monkeypatch.setattr(viz_cli, "_serve", serve)
     machine = int(0.7 * 2**30)  # 0.56 GiB for a run: the baseline needs ~0.65, the viz's ~0.44
     monkeypatch.setattr(limits, "available_memory", lambda: machine)
     assert main(["viz", "baseline", "--authors", "2000"]) == 2  # the baseline at full size
