@@ -173,10 +173,17 @@ def load_checkpoint(path: str | Path, scenario: Scenario, seed: int | None) -> E
         ("habsburg", "habsburg version"),
     ):
         if header.get(key) != want[key]:
+            what = f"a different {label} ({header.get(key)!r}, this run has {want[key]!r})"
+            if key == "scenario_hash":  # names say more than hashes ('baseline-x0.3')
+                theirs, ours = header.get("scenario"), want["scenario"]
+                what = (
+                    f"scenario {ours!r} with other settings"
+                    if theirs == ours
+                    else f"a different scenario ({theirs!r}, this run has {ours!r})"
+                )
             raise CheckpointError(
-                f"checkpoint {str(path)!r} was written for a different {label} "
-                f"({header.get(key)!r}, this run has {want[key]!r}); delete it (or drop "
-                "--resume) to start over"
+                f"checkpoint {str(path)!r} was written for {what}; resume with the command the "
+                "interrupted run printed, or delete it (or drop --resume) to start over"
             )
     try:
         model = pickle.loads(body)

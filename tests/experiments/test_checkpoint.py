@@ -23,6 +23,7 @@ from habsburg.experiments.checkpoint import (
 )
 from habsburg.experiments.run import run_scenario, simulate
 from habsburg.scenarios.errors import CheckpointError, Interrupted, ScenarioError
+from habsburg.scenarios.library import scaled
 from habsburg.scenarios.schema import load_file
 
 TINY = Path(__file__).parent / "data" / "sweep_tiny.toml"
@@ -113,8 +114,13 @@ def test_checkpoint_of_another_scenario_seed_or_version_is_refused(tiny, tmp_pat
         load_checkpoint(path, tiny, 99)
     other = load_file(TINY)
     other.humans.authors += 1
-    with pytest.raises(CheckpointError, match="different scenario"):
-        load_checkpoint(path, other, None)
+    with pytest.raises(CheckpointError, match=r"scenario 'sweep-tiny' with other settings"):
+        load_checkpoint(path, other, None)  # the same name, other settings
+    # a scaled run's checkpoint is named by its scenario, not by hashes nobody can read
+    with pytest.raises(
+        CheckpointError, match=r"different scenario \('sweep-tiny', this run has 'sweep-tiny-x2'\)"
+    ):
+        load_checkpoint(path, scaled(tiny, 2), None)
     with monkeypatch.context() as patch:
         patch.setattr(ckpt_mod, "_version", lambda: "9.9.9")
         with pytest.raises(CheckpointError, match="different habsburg version"):
