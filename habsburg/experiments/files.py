@@ -73,6 +73,35 @@ def is_habsburg_manifest(data: Any) -> bool:
     )
 
 
+#: commands that write into a directory another command owns: a sensitivity analysis runs its
+#: sweep in its own directory
+_WRITES_INTO = {"sweep": {"sensitivity"}}
+
+
+def output_owners(directory: str | Path) -> set[str]:
+    """The habsburg commands whose results ``directory`` holds, by its manifests: the
+    ``habsburg_command`` of its ``manifest.json`` (``calibrate`` records it as ``command``), and
+    ``sweep`` for a ``sweep.json``. Empty for a new, empty or foreign directory, and for results
+    written before manifests named their command."""
+    owners: set[str] = set()
+    for name in MANIFEST_NAMES:
+        try:
+            data = json.loads((Path(directory) / name).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if not is_habsburg_manifest(data):
+            continue
+        if name == "sweep.json":
+            owners.add("sweep")
+            continue
+        command = data.get("habsburg_command")
+        if not command and data.get("command") == "calibrate":
+            command = "calibrate"
+        if isinstance(command, str) and command:
+            owners.add(command)
+    return owners
+
+
 def _internal(name: str) -> bool:
     return name.startswith(INTERNAL_PREFIXES) or (name.startswith(".") and ".tmp-" in name)
 
@@ -118,8 +147,10 @@ def prepare_output_dir(
     """Check (and create) the output directory of ``command`` before any work starts.
 
     Accepted: a new path (created with its parents), an empty directory, or a directory holding
-    habsburg's own earlier output (a habsburg manifest). Refused with :class:`OutputPathError`
-    naming the path: an existing file (even with ``force``), a directory holding other files
+    habsburg's own earlier output (a habsburg manifest) of the same command. Refused with
+    :class:`OutputPathError` naming the path: an existing file (even with ``force``), the results
+    of another command (``run`` results given to ``compare``, a sweep given to ``run``: even
+    with ``force``, since writing would remove them), a directory holding other files
     (unless ``force``: habsburg then writes beside them, never deleting or replacing them), a
     path that cannot be created or written to. ``expect`` names files the command will write
     (relative paths): a file of that name that habsburg did not write is refused even with
@@ -137,6 +168,14 @@ def prepare_output_dir(
             foreign = not _is_habsburg_dir(out)
         except OSError as err:
             raise OutputPathError(f"{flag} cannot be read: {err.strerror or err}") from None
+        others = output_owners(out) - {command} - _WRITES_INTO.get(command, set())
+        if others and command not in output_owners(out):
+            owner = sorted(others)[0]
+            raise OutputPathError(
+                f"{flag} holds the results of `habsburg {owner}`, which `habsburg {command}` "
+                "would replace (habsburg never deletes another command's results, not even with "
+                "--force): choose another --out, or delete that directory first"
+            )
         if foreign and not force:
             raise OutputPathError(
                 f"{flag} already holds files habsburg did not write (it has no habsburg "

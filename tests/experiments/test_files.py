@@ -16,6 +16,7 @@ from habsburg.experiments.files import (
     atomic_write_parquet,
     atomic_write_text,
     deferred_signals,
+    output_owners,
     owned_files,
     prepare_output_dir,
     save_outputs,
@@ -63,6 +64,75 @@ def test_prepare_refuses_foreign_directories_files_and_clashes(tmp_path):
         prepare_output_dir(tmp_path / "f", command="run", force=True)
     with pytest.raises(OutputPathError, match="cannot be created"):
         prepare_output_dir(tmp_path / "f" / "sub", command="run")
+
+
+def _results_of(directory: Path, command: str) -> Path:
+    """A results directory as ``command`` leaves it (its manifest names the command)."""
+    write_results_dir(directory, _fill, {"habsburg_command": command}, command=command)
+    return directory
+
+
+def test_output_owners_read_every_kind_of_manifest(tmp_path):
+    assert output_owners(tmp_path / "new") == set() and output_owners(tmp_path) == set()
+    assert output_owners(_results_of(tmp_path / "run", "run")) == {"run"}
+    calibration = tmp_path / "cal"
+    write_results_dir(calibration, _fill, {"command": "calibrate"}, command="calibrate")
+    assert output_owners(calibration) == {"calibrate"}  # calibrate names itself "command"
+    sweep = tmp_path / "sweep"
+    sweep.mkdir()
+    (sweep / "sweep.json").write_text(json.dumps({"written_by": "habsburg", "runs": {}}))
+    assert output_owners(sweep) == {"sweep"}
+    analysis = tmp_path / "sensitivity"  # a sensitivity analysis marks its directory, then
+    analysis.mkdir()  # runs its sweep there
+    add_to_manifest(analysis, [], command="sensitivity")
+    (analysis / "sweep.json").write_text(json.dumps({"written_by": "habsburg", "runs": {}}))
+    assert output_owners(analysis) == {"sweep", "sensitivity"}
+    (tmp_path / "theirs").mkdir()
+    (tmp_path / "theirs" / "sweep.json").write_text('{"author": "me"}')  # not habsburg's
+    assert output_owners(tmp_path / "theirs") == set()
+    old = tmp_path / "old"
+    write_results_dir(old, _fill, {"seed": 1}, command="run")  # before manifests named it
+    assert output_owners(old) == set()
+
+
+@pytest.mark.parametrize(
+    ("owner", "command"),
+    [("run", "compare"), ("compare", "run"), ("run", "calibrate"), ("validate", "run")],
+)
+def test_another_commands_results_are_never_replaced(tmp_path, owner, command):
+    """``habsburg compare --out results/baseline`` replaced a run's tables with a comparison's:
+    habsburg's own files, but another command's results. Refused before any work, even with
+    --force, and the results are untouched."""
+    out = _results_of(tmp_path / "r", owner)
+    before = sorted(p.relative_to(out) for p in out.rglob("*"))
+    for force in (False, True):
+        with pytest.raises(OutputPathError, match=rf"results of `habsburg {owner}`.*another --out"):
+            prepare_output_dir(out, command=command, force=force)
+    assert sorted(p.relative_to(out) for p in out.rglob("*")) == before
+    prepare_output_dir(out, command=owner)  # its own command may write there again
+
+
+def test_a_sweep_is_never_replaced_by_a_run_and_sensitivity_keeps_its_sweep(tmp_path):
+    sweep = tmp_path / "sweep"
+    sweep.mkdir()
+    (sweep / "sweep.json").write_text(json.dumps({"written_by": "habsburg", "runs": {}}))
+    for command in ("run", "compare", "sensitivity"):
+        with pytest.raises(OutputPathError, match=r"results of `habsburg sweep`"):
+            prepare_output_dir(sweep, command=command)
+    prepare_output_dir(sweep, command="sweep")  # a resume
+    analysis = tmp_path / "sensitivity"
+    prepare_output_dir(analysis, command="sensitivity")
+    add_to_manifest(analysis, [], command="sensitivity")  # as the analysis marks it first
+    prepare_output_dir(analysis, command="sweep")  # then runs its sweep there
+    (analysis / "sweep.json").write_text(json.dumps({"written_by": "habsburg", "runs": {}}))
+    prepare_output_dir(analysis, command="sensitivity")  # and may run again
+    with pytest.raises(OutputPathError, match=r"results of `habsburg s"):
+        prepare_output_dir(analysis, command="run")
+
+
+def test_examples_share_their_directory(tmp_path):
+    save_outputs(tmp_path, {"a.csv": lambda p: p.write_text("a")}, command="examples")
+    prepare_output_dir(tmp_path, command="examples", expect=["b.csv"])  # another example
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root can write anywhere")
@@ -224,3 +294,19 @@ def test_a_foreign_manifest_is_never_replaced_when_files_are_recorded(tmp_path):
     add_to_manifest(out, ["figure.png"], command="example")
     started = json.loads((out / "manifest.json").read_text())
     assert started["files"] == ["figure.png"] and started["habsburg_command"] == "example"
+
+
+def test_compare_into_a_run_directory_is_refused_before_any_work(tiny_run_dir, capsys, monkeypatch):
+    from habsburg.cli import main
+
+    def forbidden(*a, **k):
+        raise AssertionError("a run started")
+
+    monkeypatch.setattr("habsburg.experiments.run.simulate", forbidden)
+    before = {p: p.stat().st_mtime_ns for p in tiny_run_dir.rglob("*")}
+    scenario = Path(__file__).parent / "data" / "compare_tiny.toml"
+    argv = ["compare", str(scenario), str(scenario), "--seeds", "2", "--out", str(tiny_run_dir)]
+    assert main([*argv, "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "holds the results of `habsburg run`" in err and "Traceback" not in err
+    assert {p: p.stat().st_mtime_ns for p in tiny_run_dir.rglob("*")} == before
