@@ -79,6 +79,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from habsburg.reports.report import write_report
 
     # before any work: a missing, damaged or other-version results directory is a named error
+    check_is_run(args.run_dir)
     manifest = check_results_dir(args.run_dir)
     if manifest.get("mode") == "text":
         return _text_report(args)
@@ -97,6 +98,21 @@ def cmd_report(args: argparse.Namespace) -> int:
     if not args.quiet:
         print(f"report: {path} and {path.with_suffix('.html')}")
     return 0
+
+
+def check_is_run(directory: str) -> None:
+    """Refuse the results of another command (a comparison, a sweep, a calibration), which
+    ``habsburg report`` cannot read, naming the command, instead of a table they never had."""
+    from habsburg.experiments.files import output_owners
+    from habsburg.scenarios.errors import ResultsDirError
+
+    owners = output_owners(directory)
+    if owners and "run" not in owners:
+        raise ResultsDirError(
+            f"{directory!r} holds the results of `habsburg {sorted(owners)[0]}`, not of a run: "
+            "`habsburg report` reads the directories `habsburg run` writes (results/NAME); "
+            "comparisons and calibrations write their own reports"
+        )
 
 
 def _text_report(args: argparse.Namespace) -> int:

@@ -152,6 +152,24 @@ def test_report_cli_names_bad_run_dirs(kind, tmp_path, capsys):
     assert expected[kind] in err
 
 
+@pytest.mark.parametrize("owner", ["compare", "calibrate", "sweep"])
+def test_report_names_the_command_whose_results_it_was_given(owner, tmp_path, capsys):
+    """A comparison's, calibration's or sweep's directory is not a run: the error names the
+    command (it said a table was missing, or that the directory had no manifest)."""
+    path = tmp_path / "dir"
+    path.mkdir()
+    if owner == "sweep":
+        (path / "sweep.json").write_text(json.dumps({"written_by": "habsburg", "runs": {}}))
+    else:
+        key = "command" if owner == "calibrate" else "habsburg_command"
+        manifest = {"written_by": "habsburg", "format": 2, key: owner, "files": []}
+        (path / "manifest.json").write_text(json.dumps(manifest))
+    assert main(["report", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert f"holds the results of `habsburg {owner}`, not of a run" in err
+    assert "Traceback" not in err and not (path / "report.md").exists()
+
+
 @pytest.mark.slow
 def test_report_on_a_baseline_run_has_at_least_eight_figures(tmp_path, capsys):
     out = tmp_path / "baseline"
