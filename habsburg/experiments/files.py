@@ -168,8 +168,9 @@ def prepare_output_dir(
             foreign = not _is_habsburg_dir(out)
         except OSError as err:
             raise OutputPathError(f"{flag} cannot be read: {err.strerror or err}") from None
-        others = output_owners(out) - {command} - _WRITES_INTO.get(command, set())
-        if others and command not in output_owners(out):
+        owners = output_owners(out)
+        others = owners - {command} - _WRITES_INTO.get(command, set())
+        if others and command not in owners:
             owner = sorted(others)[0]
             raise OutputPathError(
                 f"{flag} holds the results of `habsburg {owner}`, which `habsburg {command}` "
