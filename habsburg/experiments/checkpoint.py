@@ -153,6 +153,30 @@ def read_header(path: str | Path) -> tuple[dict[str, Any], bytes, bytes, bytes]:
     return header, mac, head, body
 
 
+def check_not_another_runs(path: str | Path, scenario: Scenario, seed: int | None) -> None:
+    """Before a run that does not resume: refuse if ``path`` holds the checkpoint of an
+    interrupted run of another scenario or seed, which this run would overwrite (if it
+    checkpoints) or remove (when its results are written). A checkpoint of this same run is
+    replaced, as starting over without ``--resume`` asks; none at all is fine."""
+    path = Path(path)
+    if not path.exists():
+        return
+    header = read_header(path)[0]
+    want = _identity(scenario, seed)
+    if header.get("scenario_hash") == want["scenario_hash"] and header.get("seed") == want["seed"]:
+        return
+    theirs = header.get("scenario")
+    other = f"{theirs!r}" if theirs != want["scenario"] else f"{theirs!r} with other settings"
+    if header.get("seed") != want["seed"] and theirs == want["scenario"]:
+        other = f"{theirs!r} with seed {header.get('seed')!r}"
+    raise CheckpointError(
+        f"{str(path.parent)!r} holds the checkpoint of an interrupted run of {other} (after "
+        f"month {header.get('steps', '?')}), which this run would remove: resume it with the "
+        "command that run printed, or choose another --out, or delete the checkpoint "
+        f"({path.name}) to give it up"
+    )
+
+
 def load_checkpoint(path: str | Path, scenario: Scenario, seed: int | None) -> EcosystemModel:
     """The model saved at ``path``, after checking it was written by this user (HMAC) for this
     scenario, seed and habsburg version; :class:`CheckpointError` naming the file otherwise.

@@ -18,6 +18,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from habsburg.experiments.checkpoint import (
+    check_not_another_runs,
     checkpoint_path,
     load_checkpoint,
     read_header,
@@ -215,6 +216,8 @@ def run_scenario(
     if out_dir is not None:
         prepare_output_dir(out_dir, command="run", force=force)
     ckpt = checkpoint_path(out_dir) if out_dir is not None else None
+    if ckpt is not None and not resume:
+        check_not_another_runs(ckpt, scenario, seed)
     with store_scratch(store_dir) as scratch:
         started = time.time()
         model: EcosystemModel | None

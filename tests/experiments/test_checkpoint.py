@@ -97,6 +97,24 @@ def test_resume_after_interruption_gives_identical_tables(
     assert_same_tables(uninterrupted, out)
 
 
+def test_a_run_never_removes_another_runs_checkpoint(tiny, tmp_path):
+    """A run into a directory holding the checkpoint of an interrupted run of another scenario
+    or seed is refused before any work (it removed that checkpoint once its own results were
+    written); the same run started over without --resume replaces its own checkpoint."""
+    out = tmp_path / "run"
+    out.mkdir()
+    ckpt = checkpoint_path(out)
+    save_checkpoint(simulate(tiny, steps=3), ckpt, tiny, None)
+    written = ckpt.read_bytes()
+    with pytest.raises(CheckpointError, match=r"run of 'sweep-tiny' \(after month 3\)"):
+        run_scenario(scaled(tiny, 2), steps=4, out=out)
+    with pytest.raises(CheckpointError, match=rf"'sweep-tiny' with seed {tiny.seed} .*--out"):
+        run_scenario(tiny, seed=5, steps=4, out=out, checkpoint_every=2)
+    assert ckpt.read_bytes() == written and not (out / "manifest.json").exists()
+    run_scenario(tiny, steps=4, out=out)  # this run's own checkpoint: started over
+    assert not ckpt.exists() and (out / "manifest.json").exists()
+
+
 def test_cli_flags_checkpoint_and_resume(uninterrupted, tmp_path):
     out = tmp_path / "cli"
     argv = ["run", str(TINY), "--steps", str(STEPS), "--out", str(out), "--no-report", "--quiet"]
