@@ -150,7 +150,7 @@ def prepare_output_dir(
     habsburg's own earlier output (a habsburg manifest) of the same command. Refused with
     :class:`OutputPathError` naming the path: an existing file (even with ``force``), the results
     of another command (``run`` results given to ``compare``, a sweep given to ``run``: even
-    with ``force``, since writing would remove them), a directory holding other files
+    with ``force``, since writing would remove or mix them), a directory holding other files
     (unless ``force``: habsburg then writes beside them, never deleting or replacing them), a
     path that cannot be created or written to. ``expect`` names files the command will write
     (relative paths): a file of that name that habsburg did not write is refused even with
@@ -173,9 +173,10 @@ def prepare_output_dir(
         if others and command not in owners:
             owner = sorted(others)[0]
             raise OutputPathError(
-                f"{flag} holds the results of `habsburg {owner}`, which `habsburg {command}` "
-                "would replace (habsburg never deletes another command's results, not even with "
-                "--force): choose another --out, or delete that directory first"
+                f"{flag} holds the results of `habsburg {owner}`; `habsburg {command}` writes "
+                "only into a new or empty directory or one of its own (habsburg never removes "
+                "or mixes another command's results, not even with --force): choose another "
+                "--out, or delete that directory first"
             )
         if foreign and not force:
             raise OutputPathError(
