@@ -191,3 +191,11 @@ def test_only_rejects_unknown_groups(capsys) -> None:
     assert main(["validate", "--only", "V1,V9"]) == 2
     err = capsys.readouterr().err
     assert "V9" in err and "V1, V2, V3, V4, V5" in err
+
+
+@pytest.mark.parametrize("only", ["", ",", " "])
+def test_an_empty_only_is_refused_not_taken_as_all(only, capsys) -> None:
+    """``--only ''`` (an unset variable in a script) ran every check group; now exit 2."""
+    assert main(["validate", "--only", only, "--quiet"]) == 2
+    assert "--only: unknown check group(s)" in capsys.readouterr().err
+    assert runner.parse_only(None) == list(runner.EXPERIMENTS)  # no --only: every group

@@ -20,7 +20,7 @@ DEFAULT_SEED = 20240724
 
 def parse_only(text: str | None) -> list[str]:
     """``"V1,V3"`` -> ["V1", "V3"]; names are checked against the experiments."""
-    if not text:
+    if text is None:  # (an empty --only is refused below, not taken as "all")
         return list(EXPERIMENTS)
     names = [t.strip().upper() for t in text.split(",") if t.strip()]
     unknown = [n for n in names if n not in EXPERIMENTS]
