@@ -19,16 +19,18 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import fields
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from tinyscenario import CALIBRATION_TOY as TOY
 
-from habsburg.cli.flags import COUNT
+from habsburg.cli.flags import COUNT, integer
 from habsburg.experiments.calibrate import calibrate
 from habsburg.experiments.calibration.outputs import scenario_toml
-from habsburg.experiments.calibration.spec import CalibrationSpec, spec_from_dict
+from habsburg.experiments.calibration.spec import AbcDeclaration, CalibrationSpec, spec_from_dict
 from habsburg.experiments.files import atomic_write_json, json_output_problem
 from habsburg.scenarios.schema import from_dict
 
@@ -72,10 +74,17 @@ def one(spec: CalibrationSpec, serial: bool, workers: int) -> dict:
     return {"seconds": seconds, "simulations": sims, "per_second": sims / seconds}
 
 
+def declared(name: str) -> Callable[[str], int]:
+    """The flag of ``[abc] name``: an integer in the spec's declared range (the parser refuses
+    what the spec would, before any work)."""
+    meta = {f.name: f.metadata for f in fields(AbcDeclaration)}[name]
+    return integer(int(meta["low"]), int(meta["high"]))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
-    parser.add_argument("--population", type=COUNT, default=24)
-    parser.add_argument("--generations", type=COUNT, default=3)
+    parser.add_argument("--population", type=declared("population"), default=24)
+    parser.add_argument("--generations", type=declared("generations"), default=3)
     parser.add_argument("--workers", type=COUNT, default=2)
     parser.add_argument("--repeat", type=COUNT, default=1)
     parser.add_argument("--json", default=None)
