@@ -176,6 +176,7 @@ def _validate_references(sc: Scenario, where: str) -> None:
             raise ScenarioError(
                 f"{where}: {key}.data: human_reservoir + sensor_fraction + distill_fraction = {fractions:g} > 1"
             )
+    first_set: dict[tuple[int, str], int] = {}  # (step, path) -> the intervention setting it
     for i, iv in enumerate(sc.interventions):
         key = f"interventions[{i}]"
         if (iv.at == "") == (iv.at_step < 0):
@@ -189,6 +190,13 @@ def _validate_references(sc: Scenario, where: str) -> None:
             raise ScenarioError(f"{where}: {key}.set is empty; name at least one setting")
         for path, value in iv.set.items():
             check_setting(sc, path, value, f"{where}: {key}.set")
+            earlier = first_set.setdefault((step, path), i)
+            if earlier != i:  # two values for one setting in one month: which was meant?
+                raise ScenarioError(
+                    f"{where}: {key}.set: {path!r} is also set by interventions[{earlier}] at "
+                    f"the same month ({sc.step_to_month(step)}); give each setting one value "
+                    "a month"
+                )
             if _fixed_at_start(path):
                 raise ScenarioError(
                     f"{where}: {key}.set: {path!r} is fixed when the run starts and cannot be "

@@ -104,6 +104,30 @@ def test_zero_steps_wrong_choices_and_dangling_references_are_named():
         )
 
 
+def test_one_setting_gets_one_value_a_month():
+    """Two interventions setting one path in one month ran with the later value, silently;
+    refused now, naming both. The same path in other months, and other paths in one month
+    (an ``at`` and an ``at_step`` are the same month if they name it), are fine."""
+    twice = [
+        {"at": "2021-06", "set": {"watermark.adoption": 0.5}},
+        {"at": "2021-06", "set": {"watermark.adoption": 0.9, "humans.error_rate": 0.1}},
+    ]
+    with pytest.raises(
+        ScenarioError,
+        match=r"t\.toml: interventions\[1\]\.set: 'watermark\.adoption' is also set by "
+        r"interventions\[0\] at the same month \(2021-06\)",
+    ):
+        from_dict(tiny_dict(interventions=twice), "t.toml")
+    by_step = [twice[0], {"at_step": 17, "set": {"watermark.adoption": 0.9}}]  # 2021-06 too
+    with pytest.raises(ScenarioError, match=r"also set by interventions\[0\]"):
+        from_dict(tiny_dict(interventions=by_step), "t.toml")
+    apart = [twice[0], {"at": "2021-07", "set": {"watermark.adoption": 0.9}}]
+    sc = from_dict(tiny_dict(interventions=apart), "t.toml")
+    assert len(sc.interventions) == 2
+    other = [twice[0], {"at": "2021-06", "set": {"humans.error_rate": 0.1}}]
+    assert len(from_dict(tiny_dict(interventions=other), "t.toml").interventions) == 2
+
+
 def test_setting_paths_with_wildcards(tiny):
     set_setting(tiny, "models.*.temperature", 0.7)
     assert all(m.temperature == 0.7 for m in tiny.models)
