@@ -182,6 +182,12 @@ def text_spec_from_dict(data: dict[str, Any], source: str, base_dir: Path) -> Te
     twice = sorted({p for p in paths if paths.count(p) > 1})
     if twice:
         raise ScenarioError(f"{source}: parameters: {twice[0]!r} is listed twice")
+    for i, path in enumerate(paths):
+        if path in dict(data.get("set", {})):  # every point sets it again: never used
+            raise ScenarioError(
+                f"{source}: set: {path!r} is also swept (parameters[{i}]), so its [set] value "
+                "would never be used; drop it from one of them"
+            )
     points = list(itertools.product(*(v for _, v in grid)))
     if len(points) * seeds > MAX_RUNS:
         raise ScenarioError(

@@ -360,6 +360,10 @@ def _spec(**changes) -> dict:
             {"parameters": [{"path": "watermark.adoption", "values": [0.5]}] * 2},
             "parameters: 'watermark.adoption' is listed twice",
         ),
+        (  # a [set] value every point overrides (it was never used)
+            {"set": {"watermark.adoption": 0.3}},
+            r"bad\.toml: set: 'watermark\.adoption' is also swept \(parameters\[0\]\)",
+        ),
         ({"scenario": "no-such-scenario"}, "unknown scenario"),
     ],
 )

@@ -212,6 +212,11 @@ AXIS = '[[parameters]]\npath = "generations"\nvalues = [2, 3]\n'
             r"'3' is not '\*', an index below 1 or a name \(m\)",
         ),
         ("seeds = 1", '[set]\n"humanz.documents" = 1\n' + AXIS, "unknown key 'humanz' in path"),
+        (  # a [set] value every point overrides (it was never used)
+            "seeds = 1",
+            '[set]\n"generations" = 3\n' + AXIS,
+            r"set: 'generations' is also swept \(parameters\[0\]\)",
+        ),
     ],
 )
 def test_text_sweep_spec_errors_name_the_file_and_the_key(

@@ -301,6 +301,12 @@ def spec_from_dict(
     twice = [path for path, n in Counter(a.path for a in axes).items() if n > 1]
     if twice:
         raise SweepError(f"{source}: parameters: {twice[0]!r} is listed twice")
+    for i, a in enumerate(axes):
+        if a.path in decl.set:  # every point sets it again: the [set] value is never used
+            raise SweepError(
+                f"{source}: set: {a.path!r} is also swept (parameters[{i}]), so its [set] value "
+                "would never be used; drop it from one of them"
+            )
     try:
         outcomes = check_outcomes(decl.outcomes, f"{source}: outcomes")
     except ScenarioError as err:
