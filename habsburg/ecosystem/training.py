@@ -402,10 +402,10 @@ def build_training_set(
         np.add.at(fact_counts, (df, dv), 1)
         style[ids.size + n_sensor :] = teacher.learners.style.sample(n_distill, rng)
 
-    if concept_counts.sum() == 0:  # nothing crawled yet: fall back to the human archive
+    empty = concept_counts.sum() == 0
+    if empty:  # nothing crawled yet: fall back to the human archive
         concept_counts += rng.multinomial(max(1000, int(budget * 12)), world.p_human)
-        style = np.vstack([style, world.sample_human_style(max(10, budget // 10), rng)])
-    elif len(style) < _STYLE_MIN:  # too few styles to fit a covariance: the archive's, as above
+    if empty or len(style) < _STYLE_MIN:  # (or too few styles to fit a covariance)
         style = np.vstack([style, world.sample_human_style(max(10, budget // 10), rng)])
 
     sf = np.take(store.synthetic_fraction, ids).astype(np.float64)
