@@ -49,18 +49,21 @@ TMP_PREFIX = ".habsburg-tmp-"
 # --------------------------------------------------------------------------- manifests
 
 
-def read_manifest(directory: str | Path) -> dict[str, Any] | None:
-    """The habsburg manifest in ``directory`` (``None`` if there is none or it is not ours)."""
-    directory = Path(directory)
+def _manifests(directory: str | Path) -> Iterator[tuple[str, dict[str, Any]]]:
+    """The habsburg manifests in ``directory`` as ``(file name, data)``, in
+    :data:`MANIFEST_NAMES` order (unreadable files and other people's JSON skipped)."""
     for name in MANIFEST_NAMES:
-        path = directory / name
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            data = json.loads((Path(directory) / name).read_text(encoding="utf-8"))
         except (OSError, ValueError):
             continue
         if is_habsburg_manifest(data):
-            return data
-    return None
+            yield name, data
+
+
+def read_manifest(directory: str | Path) -> dict[str, Any] | None:
+    """The habsburg manifest in ``directory`` (``None`` if there is none or it is not ours)."""
+    return next((data for _, data in _manifests(directory)), None)
 
 
 def is_habsburg_manifest(data: Any) -> bool:
@@ -84,13 +87,7 @@ def output_owners(directory: str | Path) -> set[str]:
     ``sweep`` for a ``sweep.json``. Empty for a new, empty or foreign directory, and for results
     written before manifests named their command."""
     owners: set[str] = set()
-    for name in MANIFEST_NAMES:
-        try:
-            data = json.loads((Path(directory) / name).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        if not is_habsburg_manifest(data):
-            continue
+    for name, data in _manifests(directory):
         if name == "sweep.json":
             owners.add("sweep")
             continue
