@@ -111,18 +111,17 @@ def check_viz_size(scenario: Scenario, available: int | None = None) -> None:
     machine can give it (``available`` bytes; measured when None), as ``habsburg run`` refuses
     one, naming ``--authors``: the page would serve it and run out of memory part-way
     through a session."""
-    from habsburg.experiments.limits import MEMORY_SHARE, available_memory, project
+    from habsburg.experiments.limits import gib, memory_shortfall, project
     from habsburg.scenarios.errors import LimitError
 
-    limit = available if available is not None else available_memory()
     p = project(scenario)
-    if limit is None or p.memory_bytes <= MEMORY_SHARE * limit:
+    can = memory_shortfall(p, available=available)
+    if can is None:
         return
-    need, can = p.memory_bytes / 2**30, MEMORY_SHARE * limit / 2**30
     raise LimitError(
         f"the viz-sized scenario {scenario.name!r} ({scenario.humans.authors:,} authors) is "
-        f"projected to publish ~{p.documents:,} documents and need ~{need:.1f} GiB of memory "
-        f"by its last month, more than the {can:.1f} GiB this machine can give it; lower "
+        f"projected to publish ~{p.documents:,} documents and need ~{gib(p.memory_bytes)} of "
+        f"memory by its last month, more than the {gib(can)} this machine can give it; lower "
         f"--authors (default {VIZ_AUTHORS}): the demand, budgets and crawls of the viz-sized "
         "scenario scale with it"
     )

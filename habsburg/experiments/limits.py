@@ -150,8 +150,19 @@ def available_memory() -> int | None:
         return None
 
 
-def _gib(n: float) -> str:
+def gib(n: float) -> str:
+    """Bytes as GiB with one decimal, as the limits' messages write them."""
     return f"{n / 2**30:.1f} GiB"
+
+
+def memory_shortfall(p: Projection, runs: int = 1, available: int | None = None) -> float | None:
+    """The memory this machine can give ``runs`` runs projected as ``p`` (a share
+    :data:`MEMORY_SHARE` of ``available`` bytes, measured when None) if they need more, else
+    None (they fit, or the machine's memory is unknown)."""
+    limit = available if available is not None else available_memory()
+    if limit is None or p.memory_bytes * runs <= MEMORY_SHARE * limit:
+        return None
+    return MEMORY_SHARE * limit
 
 
 def check_limits(
@@ -179,13 +190,13 @@ def check_limits(
         if p.store_bytes + tables > 0.9 * free:
             raise LimitError(
                 f"scenario {scenario.name!r} is projected to publish ~{p.documents:,} documents: "
-                f"~{_gib(p.store_bytes)} of store columns in --store-dir {str(store_dir)!r}"
-                + (f" and ~{_gib(tables)} of results" if results else "")
-                + f", more than the {_gib(0.9 * free)} free there; choose a directory on a "
+                f"~{gib(p.store_bytes)} of store columns in --store-dir {str(store_dir)!r}"
+                + (f" and ~{gib(tables)} of results" if results else "")
+                + f", more than the {gib(0.9 * free)} free there; choose a directory on a "
                 "larger disk, lower the scenario's sizes or --steps, or pass --force to try anyway"
             )
-    limit = available if available is not None else available_memory()
-    if force or limit is None or p.memory_bytes * runs <= MEMORY_SHARE * limit:
+    can = None if force else memory_shortfall(p, runs, available)
+    if can is None:
         return p
     top = ", ".join(f"{k} (~{v:,.0f} documents)" for k, v in p.contributors[:2] if v > 0)
     w = scenario.world
@@ -196,9 +207,9 @@ def check_limits(
     )
     raise LimitError(
         f"scenario {scenario.name!r} is projected to publish ~{p.documents:,} documents and need "
-        f"~{_gib(p.memory_bytes * runs)} of memory"
+        f"~{gib(p.memory_bytes * runs)} of memory"
         + (f" ({runs} runs at once)" if runs > 1 else "")
-        + f", more than the {_gib(MEMORY_SHARE * limit)} this machine can give it; lower "
+        + f", more than the {gib(can)} this machine can give it; lower "
         + (world or top or "the scenario's sizes")
         + " or --steps"
         + (
