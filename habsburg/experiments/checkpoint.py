@@ -166,9 +166,12 @@ def check_not_another_runs(path: str | Path, scenario: Scenario, seed: int | Non
     if header.get("scenario_hash") == want["scenario_hash"] and header.get("seed") == want["seed"]:
         return
     theirs = header.get("scenario")
-    other = f"{theirs!r}" if theirs != want["scenario"] else f"{theirs!r} with other settings"
-    if header.get("seed") != want["seed"] and theirs == want["scenario"]:
+    if theirs != want["scenario"]:
+        other = repr(theirs)
+    elif header.get("seed") != want["seed"]:
         other = f"{theirs!r} with seed {header.get('seed')!r}"
+    else:
+        other = f"{theirs!r} with other settings"
     raise CheckpointError(
         f"{str(path.parent)!r} holds the checkpoint of an interrupted run of {other} (after "
         f"month {header.get('steps', '?')}), which this run would remove: resume it with the "

@@ -158,7 +158,8 @@ def text_spec_from_dict(data: dict[str, Any], source: str, base_dir: Path) -> Te
         )
     base = load_text_scenario(spec_scenario_ref(data, base_dir))
     raw = dataclasses.asdict(base)
-    for path, value in dict(data.get("set", {})).items():
+    fixed = dict(data.get("set", {}))
+    for path, value in fixed.items():
         set_path(raw, path, value, f"{source}: set")
     base = text_scenario_from_dict(raw, f"{source} (with [set])")
     seeds = data.get("seeds", 1)
@@ -183,7 +184,7 @@ def text_spec_from_dict(data: dict[str, Any], source: str, base_dir: Path) -> Te
     if twice:
         raise ScenarioError(f"{source}: parameters: {twice[0]!r} is listed twice")
     for i, path in enumerate(paths):
-        if path in dict(data.get("set", {})):  # every point sets it again: never used
+        if path in fixed:  # every point sets it again: the [set] value is never used
             raise ScenarioError(
                 f"{source}: set: {path!r} is also swept (parameters[{i}]), so its [set] value "
                 "would never be used; drop it from one of them"
