@@ -35,6 +35,7 @@ from tqdm import tqdm
 from habsburg.ecosystem.text.corpus import Corpus
 from habsburg.experiments.files import atomic_write_parquet, prepare_output_dir, write_results_dir
 from habsburg.experiments.seeds import replicate_seeds
+from habsburg.experiments.sweep.spec import check_distinct
 from habsburg.experiments.text_compare import corpus_for
 from habsburg.experiments.text_outcomes import TEXT_OUTCOMES, text_run_outcomes
 from habsburg.experiments.text_run import simulate_text
@@ -133,6 +134,7 @@ def _axis_values(axis: Any, where: str) -> tuple[str, list[Any]]:
         values = axis["values"]
         if not isinstance(values, list) or not values:
             raise ScenarioError(f"{where}.values: must be a non-empty array, got {values!r}")
+        check_distinct(values, f"{where}.values")
         return path, values
     rng, num = axis.get("range"), axis.get("num")
     if (

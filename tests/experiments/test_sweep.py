@@ -360,6 +360,14 @@ def _spec(**changes) -> dict:
             {"parameters": [{"path": "watermark.adoption", "values": [0.5]}] * 2},
             "parameters: 'watermark.adoption' is listed twice",
         ),
+        (  # a grid point that would run twice (0.5 and 0.50 are one value)
+            {"parameters": [{"path": "watermark.adoption", "values": [0.5, 0.9, 0.50]}]},
+            r"bad\.toml: parameters\[0\]\.values: 0\.5 is listed twice; a grid runs each value once",
+        ),
+        (
+            {"parameters": [{"path": "models.*.data.mode", "values": ["replace", "replace"]}]},
+            r"parameters\[0\]\.values: 'replace' is listed twice",
+        ),
         (  # a [set] value every point overrides (it was never used)
             {"set": {"watermark.adoption": 0.3}},
             r"bad\.toml: set: 'watermark\.adoption' is also swept \(parameters\[0\]\)",

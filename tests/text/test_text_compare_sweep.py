@@ -212,6 +212,11 @@ AXIS = '[[parameters]]\npath = "generations"\nvalues = [2, 3]\n'
             r"'3' is not '\*', an index below 1 or a name \(m\)",
         ),
         ("seeds = 1", '[set]\n"humanz.documents" = 1\n' + AXIS, "unknown key 'humanz' in path"),
+        (  # a grid point that would run twice
+            "seeds = 1",
+            '[[parameters]]\npath = "generations"\nvalues = [2, 3, 2]\n',
+            r"parameters\[0\]\.values: 2 is listed twice; a grid runs each value once",
+        ),
         (  # a [set] value every point overrides (it was never used)
             "seeds = 1",
             '[set]\n"generations" = 3\n' + AXIS,

@@ -17,6 +17,7 @@ import math
 import re
 import tomllib
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -151,6 +152,17 @@ class Axis:
         return [float(v) for v in self.low + u * (self.high - self.low)]
 
 
+def check_distinct(values: Sequence[Any], where: str) -> None:
+    """Refuse a grid's value list that names one value twice: the point would run twice and
+    show as two rows of one setting (replicates are ``seeds``)."""
+    for i, v in enumerate(values):
+        if any(v == w and isinstance(v, bool) == isinstance(w, bool) for w in values[:i]):
+            raise SweepError(
+                f"{where}: {v!r} is listed twice; a grid runs each value once (replicates of "
+                "a point are 'seeds')"
+            )
+
+
 def make_axis(table: Parameters, decl: AxisDeclaration, where: str, grid: bool) -> Axis:
     """The axis of one ``[[parameters]]`` table over the base scenario's typed parameters;
     ``grid`` says whether points form a grid (a range then needs ``num``) or are sampled (a
@@ -165,7 +177,10 @@ def make_axis(table: Parameters, decl: AxisDeclaration, where: str, grid: bool) 
         raise SweepError(f"{where}: give either 'values' or 'range' (+ 'num'), not both")
     try:
         if decl.values is not None:
-            return Axis(p, values=p.categories(decl.values, f"{where}.values"))
+            values = p.categories(decl.values, f"{where}.values")
+            if grid:
+                check_distinct(values, f"{where}.values")
+            return Axis(p, values=values)
         if not p.numeric:
             return Axis(p, values=p.categories(None, where))
         low, high = p.bounds(decl.range, f"{where}.range" if decl.range is not None else where)
