@@ -160,6 +160,12 @@ def _validate_references(sc: Scenario, where: str) -> None:
         )
     for i, m in enumerate(sc.models):
         key = f"models[{i}]"
+        if sc.month_to_step(m.launch, f"{key}.launch") >= sc.steps:
+            raise ScenarioError(
+                f"{where}: {key}.launch ({m.launch}) is after the run's last month (end = "
+                f"{sc.end}): model {m.name!r} would never be deployed; launch it by {sc.end} "
+                "or leave it out"
+            )
         if m.lab not in labs:
             raise ScenarioError(f"{where}: {key}.lab {m.lab!r} is not a lab; labs: {sorted(labs)}")
         for s in m.data.scrapers:

@@ -1,5 +1,6 @@
 """Bad input gets a clear error naming the file, the key and the allowed values."""
 
+import copy
 import subprocess
 import sys
 
@@ -102,6 +103,25 @@ def test_zero_steps_wrong_choices_and_dangling_references_are_named():
             tiny_dict(interventions=[{"at": "2031-01", "set": {"watermark.adoption": 0.5}}]),
             "t.toml",
         )
+
+
+def test_a_model_launched_after_the_end_is_refused():
+    """A model launching after the run's last month was accepted and never deployed (absent
+    from every table and the report, silently). Refused now; launching in the last month, or
+    before the run starts (deployed from its first month), is fine."""
+    base = tiny_dict()
+    late = copy.deepcopy(base)
+    late["models"][1]["launch"] = "2024-01"  # tiny_dict ends 2023-12
+    with pytest.raises(
+        ScenarioError,
+        match=r"t\.toml: models\[1\]\.launch \(2024-01\) is after the run's last month "
+        r"\(end = 2023-12\): model 'b' would never be deployed",
+    ):
+        from_dict(late, "t.toml")
+    for month in ("2023-12", "2019-06"):
+        edge = copy.deepcopy(base)
+        edge["models"][1]["launch"] = month
+        assert from_dict(edge, "t.toml").models[1].launch == month
 
 
 def test_one_setting_gets_one_value_a_month():
