@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from habsburg.cli.run import add_scale_argument, check_seed, scale_scenario, scaled_limit
@@ -142,7 +143,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if args.workers is not None:
         start_workers_early(args)  # a local cluster: its fork server imports while we do
     from habsburg.analysis.compare import paired_differences
-    from habsburg.experiments.compare import check_comparison, compare
+    from habsburg.experiments.compare import check_comparison, compare, cut_short
     from habsburg.experiments.limits import check_limits
     from habsburg.experiments.sweep import check_executor_options
     from habsburg.reports.compare import (
@@ -154,7 +155,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     base = scale_scenario(load_scenario(args.base), args)
     alternatives = [scale_scenario(load_scenario(a), args) for a in args.alternatives]
-    check_comparison(base, alternatives, args.seeds, args.steps)
+    steps = check_comparison(base, alternatives, args.seeds, args.steps)
+    if not args.quiet and args.steps is None:  # cut to the shortest scenario's length
+        for line in cut_short(base, alternatives, steps):
+            print(f"note: {line}", file=sys.stderr)
     seed = base.seed if args.seed is None else check_seed(args.seed)
     posterior = None
     if args.posterior is not None:  # before any work: the directory, its posterior, the settings

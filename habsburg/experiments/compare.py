@@ -37,6 +37,7 @@ __all__ = [
     "check_comparison",
     "compare",
     "comparison_plan",
+    "cut_short",
     "labels",
     "run_outcomes",
 ]
@@ -53,6 +54,8 @@ class Comparison:
     steps: int
     runs: pd.DataFrame
     series: pd.DataFrame
+    #: the first and last month every run simulated (YYYY-MM)
+    months: tuple[str, str] = ("", "")
     #: outcome name -> meaning, for the report
     descriptions: dict[str, str] = field(default_factory=dict)
 
@@ -81,7 +84,26 @@ def check_comparison(
     everyone = [base, *alternatives]
     for sc in everyone:
         check_steps(sc, steps)
+    other = [sc for sc in alternatives if sc.start != base.start]
+    if other:  # month N of each run would be another calendar month
+        raise UserError(
+            f"{other[0].name!r} starts in {other[0].start} and the base {base.name!r} in "
+            f"{base.start}: a paired comparison reads every scenario at the same month of "
+            "its run, so they must start in the same month"
+        )
     return steps if steps is not None else min(sc.steps for sc in everyone)
+
+
+def cut_short(base: Scenario, alternatives: list[Scenario], steps: int) -> list[str]:
+    """One line for each scenario a comparison of ``steps`` months ends before its own last
+    month (the default is the shortest scenario's length), for the user to read."""
+    last = base.step_to_month(steps - 1)
+    return [
+        f"{sc.name} runs to {last}, not to its end ({sc.end}): every scenario is read at the "
+        "same month (--steps chooses it)"
+        for sc in (base, *alternatives)
+        if sc.steps > steps
+    ]
 
 
 def comparison_plan(
@@ -169,5 +191,6 @@ def compare(
         steps=plan.steps,
         runs=runs,
         series=series,
+        months=(base.start, base.step_to_month(plan.steps - 1)),
         descriptions={n: OUTCOMES[n].description for n in plan.outcomes},
     )

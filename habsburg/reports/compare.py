@@ -33,6 +33,10 @@ def prepare_comparison_dir(out: str | Path, force: bool = False) -> Path:
     return prepare_output_dir(out, command="compare", force=force, expect=FILES)
 
 
+def _months(months: tuple[str, str]) -> str:
+    return f" ({months[0]} to {months[1]})" if all(months) else ""
+
+
 def write_comparison(
     result: Any, differences: pd.DataFrame, out: str | Path, confidence: float = 0.95
 ) -> Path:
@@ -88,7 +92,7 @@ def write_comparison_report(
     doc.paragraph(
         f"Base {result.base}; alternatives {', '.join(result.scenarios[1:])}. Each scenario ran "
         f"on the same {len(result.seeds)} seeds ({_seed_list(result.seeds)}) for "
-        f"{result.steps} months; differences are paired by seed, with {level} t intervals "
+        f"{result.steps} months{_months(result.months)}; differences are paired by seed, with {level} t intervals "
         f"(n − 1 degrees of freedom). Numbers are read from runs.parquet and differences.parquet."
     )
     add_differences(doc, differences, result.base, level)

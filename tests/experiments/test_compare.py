@@ -203,3 +203,62 @@ def test_compare_cli_bad_input_names_the_problem(argv, message, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+def test_scenarios_starting_in_other_months_are_refused(tmp_path, capsys):
+    """Month N of a run that starts two years earlier is another calendar month: the pairs
+    compared 2022-12 with 2020-12 without a word. Refused before any run, both starts named."""
+    early = tmp_path / "early.toml"
+    early.write_text(
+        BASE.read_text()
+        .replace('name = "compare-tiny"', 'name = "early"')
+        .replace('start = "2021-01"', 'start = "2019-01"')
+    )
+    out = tmp_path / "cmp"
+    assert main(["compare", str(BASE), str(early), "--seeds", "2", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert (
+        "'early' starts in 2019-01 and the base 'compare-tiny' in 2021-01: a paired comparison "
+        "reads every scenario at the same month of its run" in err
+    )
+    assert "Traceback" not in err and not out.exists()
+
+
+def test_a_longer_scenario_cut_to_the_shortest_is_said(tmp_path, capsys):
+    """Without --steps every scenario runs the shortest one's months: the longer one is not
+    read at its own end, which the command says; the report names the months."""
+    base = load_scenario(BASE)
+    longer = copy.deepcopy(base)
+    longer.name, longer.end = "longer", base.step_to_month(base.steps + 5)
+    assert K.cut_short(base, [longer], base.steps) == [
+        f"longer runs to {base.end}, not to its end ({longer.end}): every scenario is read at "
+        "the same month (--steps chooses it)"
+    ]
+    assert K.cut_short(base, [longer], 6) == [  # --steps 6 cuts both
+        f"{sc.name} runs to {base.step_to_month(5)}, not to its end ({sc.end}): every "
+        "scenario is read at the same month (--steps chooses it)"
+        for sc in (base, longer)
+    ]
+    assert K.cut_short(base, [copy.deepcopy(base)], base.steps) == []
+    result = K.compare(base, [longer], seeds=1, steps=3, progress=False)
+    assert result.months == (base.start, base.step_to_month(2))
+    write_comparison(result, paired_differences(result.runs, result.base), tmp_path / "cmp")
+    report = (tmp_path / "cmp" / "report.md").read_text()
+    assert f"for 3 months ({base.start} to {base.step_to_month(2)})" in report
+
+
+def test_compare_cli_says_which_scenario_it_cuts(tmp_path, capsys):
+    short, longer = tmp_path / "short.toml", tmp_path / "longer.toml"
+    short.write_text(BASE.read_text().replace('end = "2022-12"', 'end = "2021-06"'))
+    longer.write_text(
+        BASE.read_text()
+        .replace('name = "compare-tiny"', 'name = "longer"')
+        .replace('end = "2022-12"', 'end = "2021-08"')
+    )
+    out = tmp_path / "cmp"
+    assert main(["compare", str(short), str(longer), "--seeds", "1", "--out", str(out)]) == 0
+    assert (
+        "note: longer runs to 2021-06, not to its end (2021-08): every scenario is read at the "
+        "same month (--steps chooses it)" in capsys.readouterr().err
+    )
+    assert "for 6 months (2021-01 to 2021-06)" in (out / "report.md").read_text()
