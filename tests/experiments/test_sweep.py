@@ -22,12 +22,14 @@ from habsburg.experiments.sweep import (
     executors,
     load_results,
     load_spec,
+    plan_scenarios,
     plan_spec,
     replicate_seeds,
     run_sweep,
     spec_from_dict,
     with_scale,
 )
+from habsburg.scenarios.library import load_scenario
 
 pytest.importorskip("distributed")
 
@@ -396,3 +398,24 @@ def test_bad_spec_or_scheduler_fails_before_any_run(spec_file, tmp_path, capsys)
     with pytest.raises(SweepError, match="cannot reach the Dask scheduler"):
         run_sweep(plan, tmp_path / "c", scheduler="tcp://127.0.0.1:9", connect_timeout=1.0)
     assert not any(tmp_path.glob("[abc]"))  # nothing written, no run started
+
+
+def test_a_point_whose_scenario_is_refused_is_named_once(tmp_path):
+    """A point whose settings make a scenario the schema refuses (here an ``end`` before a
+    model's launch) is named in the error once: the message said "point 0: point 0:"."""
+    spec = spec_from_dict(
+        _spec(parameters=[{"path": "end", "values": ["2022-04", "2023-01"]}]), "bad.toml"
+    )
+    with pytest.raises(SweepError) as err:
+        plan_spec(spec)
+    assert str(err.value).startswith(
+        "bad.toml: point 0: models[1].launch (2022-05) is after the run's last month "
+        "(end = 2022-04)"
+    )
+    assert str(err.value).count("point 0") == 1
+    base = load_scenario(TINY)
+    with pytest.raises(SweepError) as err:  # replicate settings (compare --posterior)
+        plan_scenarios("compare", {"a": base}, replicate_settings=[{"end": "2022-04"}])
+    assert str(err.value).startswith("compare: scenario 'a', replicate 0: models[1].launch")
+    with pytest.raises(SweepError, match=r"^compare: scenario 'a', replicate 0: .*out of range"):
+        plan_scenarios("compare", {"a": base}, replicate_settings=[{"watermark.adoption": 2.0}])

@@ -120,9 +120,15 @@ def _tasks(point: int, seeds: list[int], settings: tuple, scenario: str = "") ->
 
 def _with_settings(base: Scenario, settings: tuple, where: str) -> Scenario:
     """A copy of ``base`` with ``settings`` ((path, value) pairs) applied and its references
-    checked (:class:`ScenarioError` naming ``where``); ``base`` is left as it was."""
-    sc = point_scenario(base, settings)
-    _validate_references(sc, where)
+    checked (:class:`SweepError` starting with ``where``); ``base`` is left as it was."""
+    try:
+        sc = point_scenario(base, settings)
+    except ScenarioError as err:
+        raise SweepError(f"{where}: {err}") from None
+    try:
+        _validate_references(sc, where)  # its messages start with ``where``
+    except ScenarioError as err:
+        raise SweepError(str(err)) from None
     return sc
 
 
@@ -153,10 +159,7 @@ def plan_points(
             raise SweepError(f"{where}: point {i} sets {list(point)}, expected {paths}")
         settings = tuple((p, native(v)) for p, v in point.items())
         if repr(settings) not in checked:
-            try:
-                _with_settings(base, settings, f"point {i}")
-            except ScenarioError as err:
-                raise SweepError(f"{where}: point {i}: {err}") from None
+            _with_settings(base, settings, f"{where}: point {i}")
             checked.add(repr(settings))
         tasks += _tasks(i, run_seeds, settings)
     return SweepPlan(name, base, tasks, paths, tuple(outcomes), steps, spec or {}, scale=scale)
@@ -208,10 +211,7 @@ def plan_scenarios(
         per = [tuple((p, native(v)) for p, v in s.items()) for s in replicate_settings]
         for label, sc in scenarios.items():
             for r, settings in enumerate(per):
-                try:
-                    _with_settings(sc, settings, f"replicate {r}")
-                except ScenarioError as err:
-                    raise SweepError(f"{name}: scenario {label!r}, replicate {r}: {err}") from None
+                _with_settings(sc, settings, f"{name}: scenario {label!r}, replicate {r}")
         tasks = [
             RunTask(f"p{i:05d}-s{r:03d}", i, r, s, per[r], label)
             for i, label in enumerate(labels)
