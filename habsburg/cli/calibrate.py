@@ -25,7 +25,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--restart", action="store_true", help="discard the history in OUT instead of resuming"
     )
     p.add_argument(
-        "--force", action="store_true", help="write into a directory holding other files"
+        "--force",
+        action="store_true",
+        help="write into a directory holding other files, and run even if the prior ranges "
+        "reach runs projected to exceed this machine's memory",
     )
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.set_defaults(func=cmd_calibrate)

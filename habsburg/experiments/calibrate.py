@@ -17,6 +17,7 @@ against their 90% interval with its role (:mod:`habsburg.experiments.calibration
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import logging
 from dataclasses import asdict, dataclass
@@ -50,7 +51,14 @@ from habsburg.experiments.files import (
     prepare_output_dir,
     write_results_dir,
 )
-from habsburg.experiments.sweep.executors import check_executor_options, close_client, connect
+from habsburg.experiments.sweep.executors import (
+    check_executor_options,
+    close_client,
+    connect,
+    default_workers,
+)
+from habsburg.experiments.sweep.plan import point_scenario
+from habsburg.scenarios.errors import LimitError
 from habsburg.scenarios.measurements import MEASUREMENTS
 from habsburg.scenarios.schema import Scenario
 
@@ -156,6 +164,58 @@ class _BandRun:
         return metrics[[c for c in keep if c in metrics]].reset_index(drop=True)
 
 
+def largest_particle(spec: CalibrationSpec) -> tuple[Scenario, dict[str, Any]]:
+    """The scenario, and its settings, of the particle projected to need the most memory: the
+    worst corner of the prior ranges, searched over the priors that move the projection
+    (:func:`habsburg.experiments.limits.project`; each tried at its low end with the others at
+    their high ends), every combination of their ends when there are at most 10 of them."""
+    from habsburg.experiments.limits import project
+
+    def at(values: dict[str, float]) -> tuple[Scenario, dict[str, Any]]:
+        settings = settings_of(spec.priors, values)
+        return point_scenario(spec.scenario, list(settings.items())), settings
+
+    def memory(particle: tuple[Scenario, dict[str, Any]]) -> int:
+        return project(particle[0]).memory_bytes
+
+    high = {p.path: p.high for p in spec.priors}
+    top = memory(at(high))
+    moving = [p for p in spec.priors if memory(at({**high, p.path: p.low})) != top]
+    ends = [(p.low, p.high) for p in moving] if len(moving) <= 10 else []
+    corners = [
+        at({**high, **{p.path: v for p, v in zip(moving, corner, strict=True)}})
+        for corner in itertools.product(*ends)
+    ]
+    return max(corners or [at(high)], key=memory)
+
+
+def check_calibration_limits(
+    spec: CalibrationSpec, runs: int = 1, *, force: bool = False, available: int | None = None
+) -> None:
+    """Refuse (:class:`LimitError`), before any work, a calibration whose largest particle
+    (:func:`largest_particle`) would not fit this machine's memory with ``runs`` simulations at
+    once; the message names the prior ranges' corner. ``force`` skips the refusal."""
+    from habsburg.experiments.limits import gib, memory_shortfall, project
+
+    if force:
+        return
+    scenario, settings = largest_particle(spec)
+    p = project(scenario)
+    can = memory_shortfall(p, runs, available)
+    if can is None:
+        return
+    corner = ", ".join(f"{k} = {v:g}" for k, v in settings.items())
+    raise LimitError(
+        f"{spec.source}: a particle at {corner} (the corner of the prior ranges that needs the "
+        f"most memory) is projected to publish ~{p.documents:,} documents and need "
+        f"~{gib(p.memory_bytes * runs)} of memory"
+        + (f" ({runs} simulations at once)" if runs > 1 else "")
+        + f", more than the {gib(can)} this machine can give; narrow the prior ranges"
+        + (", use fewer --workers" if runs > 1 else "")
+        + " or pass --force to try anyway"
+    )
+
+
 def calibrate(
     spec: CalibrationSpec,
     out: str | Path,
@@ -170,6 +230,8 @@ def calibrate(
 ) -> CalibrationResult:
     """Run (or resume) the ABC-SMC calibration of ``spec`` and write its results into ``out``."""
     check_executor_options(scheduler=scheduler, workers=workers, serial=serial, client=client)
+    local = not serial and client is None and scheduler is None  # a cluster started here
+    check_calibration_limits(spec, (workers or default_workers()) if local else 1, force=force)
     pyabc = require_pyabc()
     out = prepare_output_dir(out, command="calibrate", force=force)
     db, state = out / DB_NAME, out / STATE_NAME

@@ -15,10 +15,18 @@ import pytest
 from tinyscenario import CALIBRATION_TOY as TOY
 
 from habsburg.cli import main
-from habsburg.experiments.calibrate import DB_NAME, calibrate
+from habsburg.experiments.calibrate import (
+    DB_NAME,
+    calibrate,
+    check_calibration_limits,
+    largest_particle,
+)
 from habsburg.experiments.calibration.outputs import posterior_settings, scenario_toml
 from habsburg.experiments.calibration.simulator import Simulator, target_key
 from habsburg.experiments.calibration.spec import CalibrationError, load_spec, spec_from_dict
+from habsburg.experiments.limits import project
+from habsburg.experiments.sweep import point_scenario
+from habsburg.scenarios.errors import LimitError
 from habsburg.scenarios.library import load_scenario
 from habsburg.scenarios.schema import from_dict, load_text
 
@@ -266,3 +274,58 @@ def test_a_malformed_spec_file_is_named_with_its_line(tmp_path):
     spec.write_text('scenario = "baseline"\n[abc\npopulation = 4\n')
     with pytest.raises(CalibrationError, match=r"broken\.toml: malformed TOML: .*line 2"):
         load_spec(spec)
+
+
+def test_the_largest_particle_is_the_worst_corner_of_the_moving_priors():
+    """Only priors that move the memory projection are searched; of those, every corner. The
+    assistant's ceiling moves no document count; more demand and more authors both add
+    documents, so the worst corner is both high, whatever the order of the priors."""
+    spec = _spec(
+        parameters=[
+            {"path": "humans.assistant.ceiling", "range": [0.1, 0.9]},
+            {"path": "demand.adoption.ceiling", "range": [3000.0, 12000.0]},
+            {"path": "humans.authors", "range": [500, 4000]},
+        ]
+    )
+    scenario, settings = largest_particle(spec)
+    assert settings["demand.adoption.ceiling"] == 12000.0 and settings["humans.authors"] == 4000
+    assert scenario.demand.adoption.ceiling == 12000.0 and scenario.humans.authors == 4000
+    assert spec.scenario.humans.authors == 2000  # the spec's scenario is left as it was
+    biggest = project(scenario).memory_bytes
+    for ceiling in (3000.0, 12000.0):  # every other corner needs less
+        for authors in (500, 4000):
+            other = point_scenario(
+                spec.scenario,
+                [("demand.adoption.ceiling", ceiling), ("humans.authors", authors)],
+            )
+            assert project(other).memory_bytes <= biggest
+
+
+def test_a_calibration_whose_priors_reach_too_large_a_run_is_refused(tmp_path, capsys):
+    """A prior range reaching 1e9 requests a month ended, seconds in, in "Cannot allocate
+    memory" and Dask workers' tracebacks. Refused before any work now, naming the corner."""
+    spec = _spec(parameters=[{"path": "demand.adoption.ceiling", "range": [3000.0, 1e9]}])
+    with pytest.raises(
+        LimitError,
+        match=r"^spec\.toml: a particle at demand\.adoption\.ceiling = "
+        r"1e\+09 \(the corner of the prior ranges that needs the most memory\)",
+    ):
+        check_calibration_limits(spec, available=64 * 2**30)
+    with pytest.raises(LimitError, match=r"\(2 simulations at once\).*use fewer --workers"):
+        check_calibration_limits(
+            _spec(parameters=[{"path": "demand.adoption.ceiling", "range": [3000.0, 12000.0]}]),
+            runs=2,
+            available=int(0.9 * 2**30),
+        )
+    check_calibration_limits(spec, force=True, available=2**30)  # --force: tried anyway
+    check_calibration_limits(_spec(), available=64 * 2**30)  # the usual ranges fit
+    path = tmp_path / "big.toml"
+    path.write_text(
+        'scenario = "baseline"\n[[parameters]]\npath = "demand.adoption.ceiling"\n'
+        "range = [3000.0, 1e9]\n"
+    )
+    out = tmp_path / "out"
+    assert main(["calibrate", str(path), "--serial", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "big.toml: a particle at demand.adoption.ceiling = 1e+09" in err
+    assert "Traceback" not in err and not out.exists()  # refused before any work
