@@ -339,10 +339,11 @@ def file_column(col: Column) -> FileColumn:
     return cast("FileColumn", col)
 
 
-def expected_documents(sc: Scenario) -> int:
-    """A generous estimate of the documents scenario ``sc`` publishes (the store's reservation):
-    human output, AI demand and farm output along their curves, and every crawl's reposts."""
-    steps = sc.steps
+def expected_documents(sc: Scenario, steps: int | None = None) -> int:
+    """A generous estimate of the documents scenario ``sc`` publishes in its first ``steps``
+    months (default: all of them; the store's reservation): human output, AI demand and farm
+    output along their curves, and every crawl's reposts."""
+    steps = sc.steps if steps is None else steps
     total = sc.humans.authors * sc.humans.docs_per_month * steps
     curves = [(sc.demand.adoption, 1.0)] + [(f.output, 1.0) for f in sc.farms]
     for curve, scale in curves:

@@ -220,13 +220,15 @@ class DocumentStore(CompactColumns):
         return Column(dtype, width, **kw)
 
     @classmethod
-    def for_scenario(cls, sc: Scenario, **kw: Any) -> DocumentStore:
-        """The store of a run of scenario ``sc`` (refuses one its types cannot hold)."""
+    def for_scenario(cls, sc: Scenario, months: int | None = None, **kw: Any) -> DocumentStore:
+        """The store of a run of scenario ``sc`` (refuses one its types cannot hold), with room
+        reserved for its first ``months`` months (default: all; it grows past them). The
+        column types are the whole scenario's either way, so the tables are the same."""
         expected = expected_documents(sc)
         h = sc.humans
         return cls(
             sc.world.style_dim,
-            capacity=expected,
+            capacity=expected if months is None else expected_documents(sc, months),
             types=ColumnTypes.for_scenario(sc, expected),
             site_window=max((s.window_months for s in sc.scrapers), default=1),
             concepts_per_doc=1.2 * h.tokens_mean / h.tokens_per_concept + 1,

@@ -111,7 +111,7 @@ def simulate(
                 "months asked for; delete it or ask for more --steps"
             )
     if model is None:
-        model = EcosystemModel(scenario, seed=seed, store_dir=store_dir)
+        model = EcosystemModel(scenario, seed=seed, store_dir=store_dir, months=n)
     # no tqdm at all without progress: even a disabled bar creates tqdm's multiprocessing lock,
     # which starts a resource-tracker process that outlives the run
     bar = (

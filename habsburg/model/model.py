@@ -128,7 +128,9 @@ class EcosystemModel(mesa.Model):
     with a ``scenario=`` object of Mesa's own, which this model then ignores). ``store_dir``
     keeps the document store's columns in files in that (existing) directory
     (:class:`~habsburg.ecosystem.ondisk.OnDiskStore`: only the months crawls can reach stay in
-    memory), for runs larger than memory; the results are the same.
+    memory), for runs larger than memory; the results are the same. ``months``: the months the
+    run will simulate, when fewer than the scenario's, so the store reserves room for those
+    only (it grows if stepped further; the same results).
 
     One step is one month (:meth:`step`): interventions due apply; humans publish; models serve
     demand; farms publish; scrapers crawl, filter and repost; models whose retrain is due retrain;
@@ -147,6 +149,7 @@ class EcosystemModel(mesa.Model):
         seed: int | None = None,
         rng: int | None = None,
         store_dir: str | os.PathLike | None = None,
+        months: int | None = None,
         **kwargs: Any,
     ) -> None:
         if config is not None:  # the same as ``scenario``, under a name Mesa's viz leaves alone
@@ -178,9 +181,9 @@ class EcosystemModel(mesa.Model):
         self.space = site_space(graph, self.random)
         indptr, indices = csr(self.space.G)
         store = (
-            DocumentStore.for_scenario(sc)
+            DocumentStore.for_scenario(sc, months)
             if store_dir is None
-            else OnDiskStore.for_scenario(sc, directory=store_dir)
+            else OnDiskStore.for_scenario(sc, months, directory=store_dir)
         )
         self.internet = Internet(graph, kind, owner, pagerank(graph), indptr, indices, store)
         self.human_sites = self.internet.sites_of(HUMAN_SITE)

@@ -522,3 +522,34 @@ def test_one_append_holds_the_months_batches_and_drops_them_if_the_block_fails()
     assert len(store) == before + 5  # nothing half-appended
     ids = model.publish(docs(1))
     assert ids is not None and ids.tolist() == [before + 5]
+
+
+def test_a_run_of_fewer_months_reserves_room_for_those_only(narrow_run, tmp_path, capsys):
+    """``habsburg run FILE --steps 2`` on a scenario whose whole length would need ~21 TB was
+    refused by the kernel ("Cannot allocate memory") though two months publish little: the store
+    reserved room for every month of the scenario. It reserves for the months a run simulates
+    now, with the whole scenario's column types, and grows if stepped further: same tables."""
+    from habsburg.cli import main
+    from habsburg.ecosystem.columns import expected_documents
+    from habsburg.experiments.run import simulate
+
+    sc = narrow_run.config
+
+    def reserved(store):
+        return len(store._cols["site"].data)
+
+    short = DocumentStore.for_scenario(sc, 3)
+    assert reserved(short) == expected_documents(sc, 3) < expected_documents(sc) // 4
+    assert short.types == DocumentStore.for_scenario(sc).types
+    assert reserved(simulate(sc, steps=3).internet.store) == expected_documents(sc, 3)
+    grown = EcosystemModel(sc, months=3)  # stepped past its months: the store grows
+    for _ in range(sc.steps):
+        grown.step()
+    assert reserved(grown.internet.store) >= len(grown.internet.store) > expected_documents(sc, 3)
+    a, b = narrow_run.tables(), grown.tables()
+    for name in a:
+        pd.testing.assert_frame_equal(a[name], b[name], obj=name)
+    huge = tmp_path / "huge.toml"  # AI demand of 1e9 requests a month, from 2022-11
+    huge.write_text('name = "huge"\n[demand.adoption]\nceiling = 1e9\nstart = "2022-11"\n')
+    assert main(["run", str(huge), "--steps", "2", "--out", str(tmp_path / "o"), "--quiet"]) == 0
+    assert "error" not in capsys.readouterr().err

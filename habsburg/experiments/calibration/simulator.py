@@ -74,8 +74,10 @@ class Simulator:
     def run(self, values: Mapping[str, float], steps: int | None = None) -> EcosystemModel:
         """The model of one particle, stepped ``steps`` months (default: to the end step)."""
         settings = settings_of(self.priors, values)
-        model = EcosystemModel(self.scenario, seed=seed_of(settings, self.seed), **settings)
         n = self.end_step + 1 if steps is None else steps
+        model = EcosystemModel(
+            self.scenario, seed=seed_of(settings, self.seed), months=n, **settings
+        )
         while model.steps < n:
             model.step()
         return model
