@@ -123,21 +123,36 @@ def _run_options(args: argparse.Namespace) -> dict:
 
 def check_plan_limits(plan: SweepPlan, args: argparse.Namespace) -> None:
     """Refuse, before any run, a plan whose largest point would not fit in memory with as many
-    runs at once as the executor runs (``--force`` to try anyway)."""
-    from habsburg.experiments.limits import LimitError, check_limits
+    runs at once as the executor runs (``--force`` to try anyway): every point when there are
+    at most 256 of them, else the first 256 and the corner of the swept values that needs the
+    most memory (a grid's corner is one of its points; a sample's bounds its points)."""
+    from habsburg.experiments.limits import LimitError, check_limits, worst_corner
     from habsburg.experiments.sweep.executors import default_workers
+    from habsburg.experiments.sweep.plan import point_scenario
 
     runs = 1 if args.serial or args.scheduler else (args.workers or default_workers())
-    for scenario in plan.point_scenarios():
+    checks = [(scenario, "") for scenario in plan.point_scenarios(limit=256)]
+    if not plan.scenarios and len({t.point for t in plan.tasks}) > len(checks):
+        scenario, corner = worst_corner(
+            plan.swept_ends(),
+            lambda settings: point_scenario(plan.base, list(settings.items()), plan.scale),
+            plan.steps,
+        )
+        at = ", ".join(f"{path} = {value!r}" for path, value in corner.items())
+        checks.append(
+            (scenario, f" (at {at}: the corner of the swept values that needs the most memory)")
+        )
+    for scenario, where in checks:
         try:
             check_limits(scenario, plan.steps, force=args.force, runs=runs)
         except LimitError as err:
-            if plan.scale is None:
-                raise
-            raise LimitError(
-                f"{err} (the sweep is scaled by {plan.scale:g}, which multiplies the scenario's "
+            scale = (
+                ""
+                if plan.scale is None
+                else f" (the sweep is scaled by {plan.scale:g}, which multiplies the scenario's "
                 "sizes: a smaller scale lowers them all)"
-            ) from None
+            )
+            raise LimitError(f"{err}{where}{scale}") from None
 
 
 def _out_dir(args: argparse.Namespace, kind: str, name: str, scale: float | None) -> Path:

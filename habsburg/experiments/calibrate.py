@@ -17,7 +17,6 @@ against their 90% interval with its role (:mod:`habsburg.experiments.calibration
 from __future__ import annotations
 
 import hashlib
-import itertools
 import json
 import logging
 from dataclasses import asdict, dataclass
@@ -166,27 +165,14 @@ class _BandRun:
 
 def largest_particle(spec: CalibrationSpec) -> tuple[Scenario, dict[str, Any]]:
     """The scenario, and its settings, of the particle projected to need the most memory: the
-    worst corner of the prior ranges, searched over the priors that move the projection
-    (:func:`habsburg.experiments.limits.project`; each tried at its low end with the others at
-    their high ends), every combination of their ends when there are at most 10 of them."""
-    from habsburg.experiments.limits import project
+    worst corner of the prior ranges (:func:`habsburg.experiments.limits.worst_corner`)."""
+    from habsburg.experiments.limits import worst_corner
 
-    def at(values: dict[str, float]) -> tuple[Scenario, dict[str, Any]]:
-        settings = settings_of(spec.priors, values)
-        return point_scenario(spec.scenario, list(settings.items())), settings
+    def make(values: dict[str, Any]) -> Scenario:
+        return point_scenario(spec.scenario, list(settings_of(spec.priors, values).items()))
 
-    def memory(particle: tuple[Scenario, dict[str, Any]]) -> int:
-        return project(particle[0]).memory_bytes
-
-    high = {p.path: p.high for p in spec.priors}
-    top = memory(at(high))
-    moving = [p for p in spec.priors if memory(at({**high, p.path: p.low})) != top]
-    ends = [(p.low, p.high) for p in moving] if len(moving) <= 10 else []
-    corners = [
-        at({**high, **{p.path: v for p, v in zip(moving, corner, strict=True)}})
-        for corner in itertools.product(*ends)
-    ]
-    return max(corners or [at(high)], key=memory)
+    scenario, values = worst_corner({p.path: (p.low, p.high) for p in spec.priors}, make)
+    return scenario, settings_of(spec.priors, values)
 
 
 def check_calibration_limits(

@@ -14,11 +14,14 @@ whole store toward the directory's free disk.
 
 from __future__ import annotations
 
+import itertools
+import math
 import os
 import shutil
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -133,6 +136,42 @@ def project(scenario: Scenario, steps: int | None = None, *, on_disk: bool = Fal
         sorted(flows, key=lambda kv: kv[1], reverse=True),
         int(store),
     )
+
+
+#: most combinations :func:`worst_corner` projects (2^10: ten settings at two ends each)
+CORNERS = 1024
+
+
+def worst_corner(
+    ends: Mapping[str, Sequence[Any]],
+    make: Callable[[dict[str, Any]], Scenario],
+    steps: int | None = None,
+) -> tuple[Scenario, dict[str, Any]]:
+    """The settings, among the combinations of the values ``ends`` gives each setting path
+    (a range's two ends, a list's choices), whose scenario ``make(settings)`` is projected to
+    need the most memory over ``steps`` months, and that scenario. Only the paths that move the
+    projection are combined (each tried at its other values with the rest at their last);
+    every combination when there are at most :data:`CORNERS`, else the largest of those tries."""
+    last = {path: values[-1] for path, values in ends.items()}
+
+    def memory(settings: dict[str, Any]) -> int:
+        return project(make(settings), steps).memory_bytes
+
+    top = memory(last)
+    moves = {
+        path: [v for v in values if memory({**last, path: v}) != top]
+        for path, values in ends.items()
+    }
+    moving = {path: [*others, last[path]] for path, others in moves.items() if others}
+    if math.prod(len(v) for v in moving.values()) <= CORNERS:
+        tries = [
+            {**last, **dict(zip(moving, combo, strict=True))}
+            for combo in itertools.product(*moving.values())
+        ]
+    else:
+        tries = [last] + [{**last, path: v} for path, values in moving.items() for v in values]
+    worst = max(tries, key=memory)
+    return make(worst), worst
 
 
 def available_memory() -> int | None:

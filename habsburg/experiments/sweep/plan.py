@@ -75,6 +75,21 @@ class SweepPlan:
             seen[key] = self.task_scenario(task)
         return list(seen.values())
 
+    def swept_ends(self) -> dict[str, list[Any]]:
+        """Each swept path's values to combine for the plan's largest run
+        (:func:`habsburg.experiments.limits.worst_corner`): a numeric path's least and greatest
+        value, any other path's distinct values."""
+        values: dict[str, dict[str, Any]] = {}
+        for task in self.tasks:
+            for path, value in task.settings:
+                values.setdefault(path, {}).setdefault(repr(value), value)
+        ends = {}
+        for path, distinct in values.items():
+            vs = list(distinct.values())
+            numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in vs)
+            ends[path] = [min(vs), max(vs)] if numeric else vs
+        return ends
+
     @property
     def fingerprint(self) -> str:
         """Hash of what determines the results (a resumed sweep must match it)."""

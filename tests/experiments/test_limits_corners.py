@@ -1,0 +1,68 @@
+"""The largest run of a sweep or a calibration, found before any work: the worst corner of
+the swept values or prior ranges (``habsburg.experiments.limits.worst_corner``)."""
+
+import itertools
+
+from habsburg.cli import main
+from habsburg.experiments import limits
+from habsburg.experiments.limits import project, worst_corner
+from habsburg.experiments.sweep import point_scenario
+from habsburg.scenarios.library import load_scenario
+
+ENDS = {
+    "demand.adoption.ceiling": [3000.0, 12000.0],
+    "humans.tokens_per_concept": [5.0, 40.0],  # fewer tokens a concept: more concepts to store
+    "humans.error_rate": [0.0, 0.3],  # moves no document and no byte
+}
+
+
+def test_the_worst_corner_is_the_largest_of_every_combination():
+    base = load_scenario("baseline")
+
+    def make(settings):
+        return point_scenario(base, list(settings.items()))
+
+    scenario, corner = worst_corner(ENDS, make)
+    assert corner == {
+        "demand.adoption.ceiling": 12000.0,
+        "humans.tokens_per_concept": 5.0,  # its low end
+        "humans.error_rate": 0.3,  # left at its last value
+    }
+    assert scenario.humans.tokens_per_concept == 5.0 and base.humans.tokens_per_concept == 50.0
+    every = [dict(zip(ENDS, combo, strict=True)) for combo in itertools.product(*ENDS.values())]
+    assert project(scenario).memory_bytes == max(project(make(s)).memory_bytes for s in every)
+
+
+def test_a_sweep_past_256_points_is_checked_at_its_corner(tmp_path, capsys, monkeypatch):
+    """Only a sweep's first 256 points were projected: a grid whose large value came at point
+    300 started, and ran until that point's runs failed with "Cannot allocate memory"."""
+    monkeypatch.setattr(limits, "available_memory", lambda: 16 * 2**30)  # a 16 GiB machine
+    spec = tmp_path / "late.toml"
+    spec.write_text(
+        'name = "late"\nscenario = "baseline"\nseeds = 1\n'
+        '[[parameters]]\npath = "demand.adoption.ceiling"\nvalues = [3000.0, 1e9]\n'
+        '[[parameters]]\npath = "humans.error_rate"\nrange = [0.0, 0.3]\nnum = 300\n'
+    )
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("the sweep started before its largest point was checked")
+
+    monkeypatch.setattr("habsburg.experiments.sweep.orchestration.run_tasks", forbidden)
+    out = tmp_path / "out"
+    assert main(["sweep", str(spec), "--serial", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "projected to publish ~87," in err
+    assert (
+        "(at demand.adoption.ceiling = 1000000000.0, humans.error_rate = 0.3: the corner of "
+        "the swept values that needs the most memory)" in err
+    )
+    assert "Traceback" not in err and not out.exists()
+
+
+def test_a_corner_that_fits_is_not_refused(monkeypatch):
+    base = load_scenario("baseline")
+    ends = {"demand.adoption.ceiling": [3000.0, 6000.0], "humans.error_rate": [0.0, 0.3]}
+    scenario, corner = worst_corner(ends, lambda s: point_scenario(base, list(s.items())))
+    assert corner["demand.adoption.ceiling"] == 6000.0
+    monkeypatch.setattr(limits, "available_memory", lambda: 16 * 2**30)
+    assert limits.check_limits(scenario).documents > 0  # fits: the projection, no error
