@@ -11,6 +11,9 @@ from typing import TYPE_CHECKING
 
 from habsburg.scenarios.errors import LimitError, UserError
 
+#: posterior draws `habsburg run --posterior` runs unless --draws says otherwise
+DEFAULT_DRAWS = 50
+
 if TYPE_CHECKING:
     from habsburg.experiments.sweep.plan import SweepPlan
     from habsburg.scenarios.schema import Scenario
@@ -93,9 +96,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--draws",
         type=int,
-        default=50,
+        default=None,
         metavar="N",
-        help="posterior draws for --posterior (default: 50)",
+        help=f"posterior draws for --posterior (default: {DEFAULT_DRAWS})",
     )
     p.add_argument(
         "--workers",
@@ -194,13 +197,17 @@ def posterior_band_plan(args: argparse.Namespace, scenario: Scenario) -> SweepPl
     from habsburg.experiments.bands import draw_settings, posterior_plan
 
     if args.posterior is None:
-        if args.workers is not None:
-            raise UserError("--workers runs the posterior draws: it needs --posterior CALIB_DIR")
+        for flag, value in (("--draws", args.draws), ("--workers", args.workers)):
+            if value is not None:
+                raise UserError(
+                    f"{flag} is for the posterior draws: it needs --posterior CALIB_DIR"
+                )
         return None
     if args.workers is not None and args.workers < 1:
         raise UserError(f"--workers must be >= 1, got {args.workers}")
     seed = scenario.seed if args.seed is None else args.seed
-    settings = draw_settings(args.posterior, scenario, args.draws, seed)
+    draws = DEFAULT_DRAWS if args.draws is None else args.draws
+    settings = draw_settings(args.posterior, scenario, draws, seed)
     return posterior_plan(scenario, settings, seed=seed, steps=args.steps)
 
 

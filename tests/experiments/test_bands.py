@@ -131,6 +131,11 @@ def test_zero_posterior_draws_are_refused_before_any_run(
     assert main([*argv, "--posterior", str(calib_dir), "--draws", "0"]) == 2
     assert "--draws must be at least 1, got 0" in capsys.readouterr().err
     assert not out.exists()
+    for flag in ("--draws", "--workers"):  # without --posterior they had nothing to do
+        assert main([*argv, flag, "3"]) == 2  # --draws ran the scenario and ignored it
+        err = capsys.readouterr().err
+        assert f"{flag} is for the posterior draws: it needs --posterior CALIB_DIR" in err
+        assert not out.exists()
 
 
 def _posterior(directory, frame):
