@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import atexit
 import importlib.util
+import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -52,6 +53,14 @@ def _executor_flags(p: argparse.ArgumentParser) -> None:
         "scaled: authors, demand, farm output, crawls, budgets, sites); the spec's values are "
         "read at 1x; overrides the spec's own 'scale = F' (default: the spec's, else 1; OUT "
         "defaults to NAME-xF)",
+    )
+    p.add_argument(
+        "--store-dir",
+        default=None,
+        metavar="DIR",
+        help="keep each run's document store in files in a private directory inside DIR "
+        "(removed when the run ends) instead of in memory: for points larger than memory, such "
+        "as runs at 100x; same results; not with --scheduler",
     )
     p.add_argument("--resume", action="store_true", help="skip the runs already finished in OUT")
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
@@ -112,12 +121,24 @@ def _run_options(args: argparse.Namespace) -> dict:
     from habsburg.experiments.sweep import check_executor_options
 
     check_executor_options(scheduler=args.scheduler, workers=args.workers, serial=args.serial)
+    store_dir = None
+    if args.store_dir is not None:
+        from habsburg.experiments.run import check_store_dir
+        from habsburg.scenarios.errors import UserError
+
+        if args.scheduler is not None:
+            raise UserError(
+                "--store-dir is for sweeps on this machine: a --scheduler's workers may not "
+                "see the directory"
+            )
+        store_dir = check_store_dir(args.store_dir)
     return {
         "scheduler": args.scheduler,
         "workers": args.workers,
         "serial": args.serial,
         "resume": args.resume,
         "progress": not args.quiet,
+        "store_dir": store_dir,
     }
 
 
@@ -131,6 +152,11 @@ def check_plan_limits(plan: SweepPlan, args: argparse.Namespace) -> None:
     from habsburg.experiments.sweep.plan import point_scenario
 
     runs = 1 if args.serial or args.scheduler else (args.workers or default_workers())
+    on_disk: dict = {}
+    if args.store_dir is not None:  # each run's store on disk: memory for its recent months,
+        # disk for every run at once (a sweep keeps no tables of its runs)
+        free = shutil.disk_usage(args.store_dir).free // runs
+        on_disk = {"store_dir": args.store_dir, "free_disk": free, "results": False}
     checks = [(scenario, "") for scenario in plan.point_scenarios(limit=256)]
     if not plan.scenarios and len({t.point for t in plan.tasks}) > len(checks):
         scenario, corner = worst_corner(
@@ -144,7 +170,7 @@ def check_plan_limits(plan: SweepPlan, args: argparse.Namespace) -> None:
         )
     for scenario, where in checks:
         try:
-            check_limits(scenario, plan.steps, force=args.force, runs=runs)
+            check_limits(scenario, plan.steps, force=args.force, runs=runs, **on_disk)
         except LimitError as err:
             scale = (
                 ""
@@ -152,7 +178,12 @@ def check_plan_limits(plan: SweepPlan, args: argparse.Namespace) -> None:
                 else f" (the sweep is scaled by {plan.scale:g}, which multiplies the scenario's "
                 "sizes: a smaller scale lowers them all)"
             )
-            raise LimitError(f"{err}{where}{scale}") from None
+            shared = (
+                f" (the free disk is shared by the {runs} runs at once)"
+                if on_disk and runs > 1 and "free there" in str(err)
+                else ""
+            )
+            raise LimitError(f"{err}{shared}{where}{scale}") from None
 
 
 def _out_dir(args: argparse.Namespace, kind: str, name: str, scale: float | None) -> Path:
@@ -220,6 +251,7 @@ def _cmd_text_sweep(args: argparse.Namespace) -> int:
         ("--scheduler", args.scheduler),
         ("--workers", args.workers),
         ("--scale", args.scale),
+        ("--store-dir", args.store_dir),
     ):
         if value is not None:
             raise UserError(f"{flag} does not apply to a text sweep (its runs are serial)")

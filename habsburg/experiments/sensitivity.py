@@ -228,10 +228,12 @@ def run_sensitivity(
     resume: bool = False,
     progress: bool = True,
     check_plan: Callable[[SweepPlan], None] | None = None,
+    store_dir: str | Path | None = None,
 ) -> SensitivityResult:
     """Run the designs of ``spec`` (each a sweep in ``OUT/<method>/``) and write the indices:
     ``OUT/sensitivity.csv`` / ``.parquet`` (their figure:
-    :func:`habsburg.reports.sensitivity.write_sensitivity_figure`)."""
+    :func:`habsburg.reports.sensitivity.write_sensitivity_figure`). ``store_dir``: each run's
+    store in files there (:func:`~habsburg.experiments.sweep.run_sweep`)."""
     settings = sensitivity_settings(spec)
     out_dir = Path(out)
     plans = {m: design_plan(spec, settings, m) for m in settings.methods}  # all validated first
@@ -252,7 +254,12 @@ def run_sensitivity(
     ) as executor:  # one cluster for every design
         for method, (plan, X) in plans.items():
             result = run_sweep(
-                plan, out_dir / method, executor=executor, resume=resume, progress=progress
+                plan,
+                out_dir / method,
+                executor=executor,
+                resume=resume,
+                progress=progress,
+                store_dir=store_dir,
             )
             runs += result.ran
             Y = point_means(out_dir / method, plan, settings.outcomes)

@@ -25,7 +25,7 @@ import pandas as pd
 
 from habsburg.experiments.forkserver import start_fork_server
 from habsburg.experiments.outcomes import OUTCOMES, TIMESERIES, evaluate_outcomes, outcome_tables
-from habsburg.experiments.run import simulate
+from habsburg.experiments.run import simulate, store_scratch
 from habsburg.experiments.sweep.plan import RunTask, SweepPlan, point_scenario
 from habsburg.experiments.sweep.spec import SweepError
 from habsburg.scenarios.schema import Scenario
@@ -77,15 +77,20 @@ def execute_run(
     outcomes: Sequence[str],
     steps: int | None = None,
     scale: float | None = None,
+    store_dir: str | None = None,
 ) -> RunOutput:
     """Run one task: apply its settings to a copy of ``base`` (then scale it by ``scale``:
     :func:`~habsburg.experiments.sweep.plan.point_scenario`), simulate with its seed, evaluate
-    the outcomes. A run that raises returns its error instead (the sweep goes on)."""
+    the outcomes. With ``store_dir`` the store's columns are files in a private directory
+    there, removed when the run ends. A run that raises returns its error instead (the sweep
+    goes on)."""
     started = time.perf_counter()
     try:
         sc = point_scenario(base, task.settings, scale)
-        model = simulate(sc, seed=task.seed, steps=steps)
-        scalars, series = evaluate_outcomes(outcomes, outcome_tables(model))
+        with store_scratch(store_dir) as scratch:
+            model = simulate(sc, seed=task.seed, steps=steps, store_dir=scratch)
+            scalars, series = evaluate_outcomes(outcomes, outcome_tables(model))
+            del model  # its column files go with the directory
         has_series = any(OUTCOMES[o].kind == TIMESERIES for o in outcomes)
         return RunOutput(
             task, scalars, series if has_series else None, time.perf_counter() - started
@@ -108,7 +113,9 @@ class SerialExecutor:
 
     def outputs(self, plan: SweepPlan, tasks: list[RunTask]) -> Iterator[RunOutput]:
         for task in tasks:
-            yield execute_run(task, plan.scenario_of(task), plan.outcomes, plan.steps, plan.scale)
+            yield execute_run(
+                task, plan.scenario_of(task), plan.outcomes, plan.steps, plan.scale, plan.store_dir
+            )
 
 
 class DaskExecutor:
@@ -130,6 +137,7 @@ class DaskExecutor:
                 plan.outcomes,
                 plan.steps,
                 plan.scale,
+                plan.store_dir,
                 pure=False,
                 retries=self.retries,
             ): task

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from habsburg.experiments.outcomes import OUTCOMES, SCALAR
+from habsburg.experiments.run import store_scratch
 from habsburg.experiments.sweep.executors import (
     Executor,
     RunOutput,
@@ -119,6 +120,7 @@ def run_sweep(
     progress: bool = True,
     retries: int = 1,
     connect_timeout: float = 10.0,
+    store_dir: str | Path | None = None,
 ) -> SweepResult:
     """Run a sweep plan into ``out`` and return what it did.
 
@@ -128,7 +130,9 @@ def run_sweep(
     results). Finished runs are skipped when ``resume`` is true. A run that raises is written to
     ``errors/`` and the sweep goes on; a worker that dies mid-run has its run rescheduled by
     Dask. Every check (options, output directory, scheduler connection) happens before the
-    first run starts.
+    first run starts. With ``store_dir`` (an existing directory this machine's workers can
+    write) each run keeps its store's columns in files there, in a directory of this sweep's
+    that is removed when the sweep ends, however it ends (the results are the same).
     """
     out_dir = Path(out)
     if executor is None:
@@ -136,18 +140,22 @@ def run_sweep(
     done = check_output(plan, out_dir, resume)
     pending = [t for t in plan.tasks if t.run_id not in done]
     started = time.perf_counter()
-    with open_executor(
-        client=client,
-        scheduler=scheduler,
-        workers=workers,
-        serial=serial,
-        retries=retries,
-        timeout=connect_timeout,
-        needed=bool(pending) and executor is None,
-    ) as opened:
+    with (
+        store_scratch(store_dir) as scratch,
+        open_executor(
+            client=client,
+            scheduler=scheduler,
+            workers=workers,
+            serial=serial,
+            retries=retries,
+            timeout=connect_timeout,
+            needed=bool(pending) and executor is None,
+        ) as opened,
+    ):
         write_manifest(plan, out_dir)
+        runs = plan if scratch is None else replace(plan, store_dir=str(scratch))
         ran, failed = run_tasks(
-            plan,
+            runs,
             pending,
             executor or opened,
             lambda output: write_run_output(plan, out_dir, output),

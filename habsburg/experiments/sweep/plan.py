@@ -53,6 +53,9 @@ class SweepPlan:
     scenarios: dict[str, Scenario] = field(default_factory=dict)
     #: every run's scenario scaled by this factor after its settings (None: not scaled)
     scale: float | None = None
+    #: a directory each run keeps its store's column files in, in a private directory of its
+    #: own (None: in memory); not part of the fingerprint (the results are the same)
+    store_dir: str | None = None
 
     def scenario_of(self, task: RunTask) -> Scenario:
         """The scenario ``task``'s settings apply to."""
