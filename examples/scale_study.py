@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import multiprocessing
-import shutil
 import warnings
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import TYPE_CHECKING
@@ -103,23 +102,17 @@ def check_sizes(
     """Refuse, before any run, a factor whose projected memory (``runs`` at once) or, with
     ``store_dir``, whose store files exceed what the machine has (:func:`check_limits`)."""
     for factor in sorted(set(factors), reverse=True):
-        free = shutil.disk_usage(store_dir).free // runs if store_dir is not None else None
         try:
             check_limits(
                 scenario(factor, None, end),
                 runs=runs,
                 store_dir=store_dir,
-                free_disk=free,
                 force=force,
                 results=False,  # the study keeps the final values only: no result tables
             )
         except LimitError as err:
             hint = "" if store_dir is not None else " (--store-dir DIR keeps each store on disk)"
-            where = ""
-            if runs > 1:
-                share = f", each given 1/{runs} of the free disk" if store_dir is not None else ""
-                where = f" ({runs} runs at once{share})"
-            raise LimitError(f"--factors {factor:g}{where}: {err}{hint}") from None
+            raise LimitError(f"--factors {factor:g}: {err}{hint}") from None
 
 
 def interval(values: pd.Series) -> tuple[float, float, float]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import atexit
 import importlib.util
-import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -152,11 +151,9 @@ def check_plan_limits(plan: SweepPlan, args: argparse.Namespace) -> None:
     from habsburg.experiments.sweep.plan import point_scenario
 
     runs = 1 if args.serial or args.scheduler else (args.workers or default_workers())
-    on_disk: dict = {}
-    if args.store_dir is not None:  # each run's store on disk: memory for its recent months,
-        # disk for every run at once (a sweep keeps no tables of its runs)
-        free = shutil.disk_usage(args.store_dir).free // runs
-        on_disk = {"store_dir": args.store_dir, "free_disk": free, "results": False}
+    # each run's store on disk: memory for its recent months, the disk for every run at once
+    # (a sweep keeps no tables of its runs)
+    on_disk = {} if args.store_dir is None else {"store_dir": args.store_dir, "results": False}
     checks = [(scenario, "") for scenario in plan.point_scenarios(limit=256)]
     if not plan.scenarios and len({t.point for t in plan.tasks}) > len(checks):
         scenario, corner = worst_corner(
@@ -178,12 +175,7 @@ def check_plan_limits(plan: SweepPlan, args: argparse.Namespace) -> None:
                 else f" (the sweep is scaled by {plan.scale:g}, which multiplies the scenario's "
                 "sizes: a smaller scale lowers them all)"
             )
-            shared = (
-                f" (the free disk is shared by the {runs} runs at once)"
-                if on_disk and runs > 1 and "free there" in str(err)
-                else ""
-            )
-            raise LimitError(f"{err}{shared}{where}{scale}") from None
+            raise LimitError(f"{err}{where}{scale}") from None
 
 
 def _out_dir(args: argparse.Namespace, kind: str, name: str, scale: float | None) -> Path:

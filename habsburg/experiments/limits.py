@@ -219,18 +219,19 @@ def check_limits(
     available, naming the estimate and the settings to lower; ``force`` skips the refusal.
     ``runs`` is how many such runs share the machine at once (parallel workers). With
     ``store_dir`` (the store's columns in files there) memory counts only the months crawls
-    reach, and the whole store must fit the directory's free disk (``free_disk``: measured when
-    None), with the result tables too unless ``results`` is False (a study that keeps only the
+    reach, and the whole store of every run at once must fit the directory's free disk
+    (``free_disk``: measured when None), with the result tables too unless ``results`` is False (a study that keeps only the
     final values writes none)."""
     p = project(scenario, steps, on_disk=store_dir is not None)
     if store_dir is not None and not force:
         free = free_disk if free_disk is not None else shutil.disk_usage(store_dir).free
         tables = p.documents * RESULT_BYTES if results else 0
-        if p.store_bytes + tables > 0.9 * free:
+        if (p.store_bytes + tables) * runs > 0.9 * free:
             raise LimitError(
                 f"scenario {scenario.name!r} is projected to publish ~{p.documents:,} documents: "
-                f"~{gib(p.store_bytes)} of store columns in --store-dir {str(store_dir)!r}"
-                + (f" and ~{gib(tables)} of results" if results else "")
+                f"~{gib(p.store_bytes * runs)} of store columns in --store-dir {str(store_dir)!r}"
+                + (f" and ~{gib(tables * runs)} of results" if results else "")
+                + (f" ({runs} runs at once)" if runs > 1 else "")
                 + f", more than the {gib(0.9 * free)} free there; choose a directory on a "
                 "larger disk, lower the scenario's sizes or --steps, or pass --force to try anyway"
             )

@@ -9,6 +9,7 @@ import pytest
 from tinyscenario import TINY, tiny_scenario
 
 from habsburg.agents.generative import GenerativeModel
+from habsburg.ecosystem.columns import HUMAN
 from habsburg.ecosystem.learners import StyleLearner
 from habsburg.ecosystem.training import build_training_set
 from habsburg.model.model import EcosystemModel
@@ -34,7 +35,7 @@ def _set(run, agent, pool, budget):
 def test_a_set_of_one_document_gets_the_archive_styles_and_fits(run):
     agent = next(a for a in run.agents_by_type[GenerativeModel] if a.config.data.mode != "replace")
     store = run.internet.store
-    doc = np.flatnonzero(store.kind == 0)[:1]  # one human document with concepts
+    doc = np.flatnonzero(store.kind == HUMAN)[:1]  # one human document with concepts
     one = _set(run, agent, doc, budget=1)
     assert one.doc_ids.tolist() == doc.tolist()
     assert one.concept_counts.sum() > 0  # its own concepts, not the archive's
@@ -50,7 +51,7 @@ def test_a_set_of_one_document_gets_the_archive_styles_and_fits(run):
 
 def test_two_documents_are_fitted_as_they_are(run):
     agent = next(iter(run.agents_by_type[GenerativeModel]))
-    two = np.flatnonzero(run.internet.store.kind == 0)[:2]
+    two = np.flatnonzero(run.internet.store.kind == HUMAN)[:2]
     fitted = _set(run, agent, two, budget=2)
     assert len(fitted.style) == 2  # no archive styles added to a set that can be fitted
 

@@ -167,14 +167,14 @@ def test_scale_study_refuses_runs_too_large_for_the_machine_before_work(tmp_path
     study = _example_module("scale_study")
     out = tmp_path / "out"
     monkeypatch.setattr(limits, "available_memory", lambda: 4 * 2**30)
-    with pytest.raises(LimitError, match=r"--factors 10 \(2 runs at once\): .*--store-dir DIR"):
+    with pytest.raises(LimitError, match=r"--factors 10: .* \(2 runs at once\).*--store-dir DIR"):
         study.main(["--factors", "1", "10", "--workers", "2", "--out", str(out)])
     stores = tmp_path / "stores"
     usage = shutil.disk_usage(tmp_path)._replace(free=3 * 2**30)
-    monkeypatch.setattr(study.shutil, "disk_usage", lambda path: usage)
+    monkeypatch.setattr(limits.shutil, "disk_usage", lambda path: usage)
     with pytest.raises(
         LimitError,
-        match=r"--factors 10 \(2 runs at once, each .*columns in --store-dir '[^']+', more",
+        match=r"--factors 10: .*columns in --store-dir '[^']+' \(2 runs at once\), more",
     ):
         study.main(
             ["--factors", "10", "--workers", "2", "--store-dir", str(stores), "--out", str(out)]
