@@ -4,6 +4,7 @@ Dask give the same runs), files, CLI."""
 from __future__ import annotations
 
 import copy
+import re
 from pathlib import Path
 
 import numpy as np
@@ -205,15 +206,20 @@ def test_compare_cli_bad_input_names_the_problem(argv, message, capsys):
     assert message in err and "Traceback" not in err
 
 
+def _variant(path: Path, name: str = "compare-tiny", **months: str) -> Path:
+    """The comparison scenario's file written to ``path`` under ``name``, with other months
+    (``start``, ``end``)."""
+    text = BASE.read_text().replace('name = "compare-tiny"', f'name = "{name}"')
+    for key, month in months.items():
+        text = re.sub(rf'^{key} = "[0-9-]+"$', f'{key} = "{month}"', text, flags=re.MULTILINE)
+    path.write_text(text)
+    return path
+
+
 def test_scenarios_starting_in_other_months_are_refused(tmp_path, capsys):
     """Month N of a run that starts two years earlier is another calendar month: the pairs
     compared 2022-12 with 2020-12 without a word. Refused before any run, both starts named."""
-    early = tmp_path / "early.toml"
-    early.write_text(
-        BASE.read_text()
-        .replace('name = "compare-tiny"', 'name = "early"')
-        .replace('start = "2021-01"', 'start = "2019-01"')
-    )
+    early = _variant(tmp_path / "early.toml", "early", start="2019-01")
     out = tmp_path / "cmp"
     assert main(["compare", str(BASE), str(early), "--seeds", "2", "--out", str(out)]) == 2
     err = capsys.readouterr().err
@@ -248,13 +254,8 @@ def test_a_longer_scenario_cut_to_the_shortest_is_said(tmp_path, capsys):
 
 
 def test_compare_cli_says_which_scenario_it_cuts(tmp_path, capsys):
-    short, longer = tmp_path / "short.toml", tmp_path / "longer.toml"
-    short.write_text(BASE.read_text().replace('end = "2022-12"', 'end = "2021-06"'))
-    longer.write_text(
-        BASE.read_text()
-        .replace('name = "compare-tiny"', 'name = "longer"')
-        .replace('end = "2022-12"', 'end = "2021-08"')
-    )
+    short = _variant(tmp_path / "short.toml", end="2021-06")
+    longer = _variant(tmp_path / "longer.toml", "longer", end="2021-08")
     out = tmp_path / "cmp"
     assert main(["compare", str(short), str(longer), "--seeds", "1", "--out", str(out)]) == 0
     assert (
