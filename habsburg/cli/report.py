@@ -7,7 +7,12 @@ import sys
 from pathlib import Path
 
 from habsburg.cli.run import add_scale_argument, check_seed, scale_scenario, scaled_limit
-from habsburg.cli.sweep import add_cluster_flags, start_workers_early
+from habsburg.cli.sweep import (
+    add_cluster_flags,
+    add_store_dir_flag,
+    checked_store_dir,
+    start_workers_early,
+)
 from habsburg.scenarios.errors import LimitError
 
 #: confidence level of the intervals ``habsburg compare`` reports
@@ -54,6 +59,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--out", default=None, help="output directory (default: results/compare-BASE-vs-ALT)"
     )
     add_cluster_flags(p, "serially in this process")
+    add_store_dir_flag(p)
     p.add_argument(
         "--posterior",
         default=None,
@@ -169,10 +175,13 @@ def cmd_compare(args: argparse.Namespace) -> int:
         comparison_plan(base, alternatives, args.seeds, args.steps, posterior, seed=seed)
     serial = args.scheduler is None and args.workers is None
     check_executor_options(scheduler=args.scheduler, workers=args.workers, serial=serial)
+    store_dir = checked_store_dir(args)
+    # each run's store on disk: memory for its recent months, the disk for every run at once
+    on_disk = {} if store_dir is None else {"store_dir": store_dir, "results": False}
     runs = 1 if serial or args.scheduler else args.workers
     for scenario in (base, *alternatives):  # before any work
         try:
-            check_limits(scenario, args.steps, force=args.force, runs=runs)
+            check_limits(scenario, args.steps, force=args.force, runs=runs, **on_disk)
         except LimitError as err:
             raise scaled_limit(err, args) from None
     out = (
@@ -191,6 +200,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         scheduler=args.scheduler,
         workers=args.workers,
         posterior=posterior,
+        store_dir=store_dir,
     )
     differences = paired_differences(result.runs, result.base, CONFIDENCE, result.descriptions)
     write_comparison(result, differences, out, CONFIDENCE)
@@ -217,6 +227,7 @@ def _cmd_text_compare(args: argparse.Namespace) -> int:
         ("--scheduler", args.scheduler),
         ("--posterior", args.posterior),
         ("--scale", args.scale),
+        ("--store-dir", args.store_dir),
     ):
         if value is not None:
             raise UserError(

@@ -36,6 +36,35 @@ def add_cluster_flags(p: argparse.ArgumentParser, default: str) -> None:
     )
 
 
+def add_store_dir_flag(p: argparse.ArgumentParser) -> None:
+    """``--store-dir DIR`` of the commands that run many scenarios (sweep, sensitivity,
+    compare): read with :func:`checked_store_dir`."""
+    p.add_argument(
+        "--store-dir",
+        default=None,
+        metavar="DIR",
+        help="keep each run's document store in files in a private directory inside DIR "
+        "(removed when the run ends) instead of in memory: for runs larger than memory, such "
+        "as runs at 100x; same results; not with --scheduler",
+    )
+
+
+def checked_store_dir(args: argparse.Namespace) -> Path | None:
+    """``--store-dir``, checked before any work (a directory this process can write; not with
+    ``--scheduler``, whose workers may not see it), or None."""
+    if args.store_dir is None:
+        return None
+    from habsburg.experiments.run import check_store_dir
+    from habsburg.scenarios.errors import UserError
+
+    if args.scheduler is not None:
+        raise UserError(
+            "--store-dir is for runs on this machine: a --scheduler's workers may not see the "
+            "directory"
+        )
+    return check_store_dir(args.store_dir)
+
+
 def _executor_flags(p: argparse.ArgumentParser) -> None:
     add_cluster_flags(p, "a local cluster of one worker process per core")
     p.add_argument(
@@ -53,14 +82,7 @@ def _executor_flags(p: argparse.ArgumentParser) -> None:
         "read at 1x; overrides the spec's own 'scale = F' (default: the spec's, else 1; OUT "
         "defaults to NAME-xF)",
     )
-    p.add_argument(
-        "--store-dir",
-        default=None,
-        metavar="DIR",
-        help="keep each run's document store in files in a private directory inside DIR "
-        "(removed when the run ends) instead of in memory: for points larger than memory, such "
-        "as runs at 100x; same results; not with --scheduler",
-    )
+    add_store_dir_flag(p)
     p.add_argument("--resume", action="store_true", help="skip the runs already finished in OUT")
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     p.add_argument(
@@ -120,17 +142,7 @@ def _run_options(args: argparse.Namespace) -> dict:
     from habsburg.experiments.sweep import check_executor_options
 
     check_executor_options(scheduler=args.scheduler, workers=args.workers, serial=args.serial)
-    store_dir = None
-    if args.store_dir is not None:
-        from habsburg.experiments.run import check_store_dir
-        from habsburg.scenarios.errors import UserError
-
-        if args.scheduler is not None:
-            raise UserError(
-                "--store-dir is for sweeps on this machine: a --scheduler's workers may not "
-                "see the directory"
-            )
-        store_dir = check_store_dir(args.store_dir)
+    store_dir = checked_store_dir(args)
     return {
         "scheduler": args.scheduler,
         "workers": args.workers,

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, cast
 
 import pandas as pd
@@ -169,6 +170,7 @@ def compare(
     scheduler: str | None = None,
     workers: int | None = None,
     posterior: Sequence[Mapping[str, Any]] | None = None,
+    store_dir: str | Path | None = None,
 ) -> Comparison:
     """Run ``base`` and each alternative on ``seeds`` replicate seeds (derived from ``seed``,
     default ``base``'s) for ``steps`` months (default: the shortest scenario) and return the
@@ -177,10 +179,18 @@ def compare(
     Serial in this process by default; on the Dask ``client``, the scheduler at ``scheduler``
     or a new local cluster of ``workers`` processes when given (the same numbers either way).
     With ``posterior`` settings (one per seed), replicate ``r`` of every scenario applies
-    ``posterior[r]`` (:func:`comparison_plan`).
+    ``posterior[r]`` (:func:`comparison_plan`). With ``store_dir`` each run keeps its store in
+    files there (for runs larger than memory; the same numbers).
     """
     plan = comparison_plan(base, alternatives, seeds, steps, posterior, seed=seed)
-    outputs = run_plan(plan, progress=progress, client=client, scheduler=scheduler, workers=workers)
+    outputs = run_plan(
+        plan,
+        progress=progress,
+        client=client,
+        scheduler=scheduler,
+        workers=workers,
+        store_dir=store_dir,
+    )
     runs, series = _tables(plan, outputs)
     names = list(plan.scenarios)
     assert plan.steps is not None  # comparison_plan always sets the months

@@ -75,7 +75,7 @@ def test_a_dask_sweep_on_disk_equals_the_serial_one(spec, tmp_path):
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        (["--scheduler", "tcp://127.0.0.1:9"], "--store-dir is for sweeps on this machine"),
+        (["--scheduler", "tcp://127.0.0.1:9"], "--store-dir is for runs on this machine"),
         (["--store-dir", "FILE"], "is not a directory"),
     ],
 )
@@ -112,3 +112,33 @@ def test_a_text_sweep_refuses_store_dir(tmp_path, capsys):
     argv = ["sweep", str(spec), "--out", str(tmp_path / "o"), "--store-dir", str(tmp_path)]
     assert main(argv) == 2
     assert "--store-dir does not apply to a text sweep" in capsys.readouterr().err
+
+
+def test_compare_keeps_its_runs_stores_on_disk_with_the_same_numbers(tmp_path, monkeypatch):
+    base = Path(__file__).parent / "data" / "compare_tiny.toml"
+    store_dir = tmp_path / "stores"
+    seen = []
+    simulate = executors.simulate
+
+    def spy(*args, **kwargs):
+        model = simulate(*args, **kwargs)
+        seen.append(isinstance(model.internet.store, OnDiskStore))
+        return model
+
+    monkeypatch.setattr(executors, "simulate", spy)
+    argv = ["compare", str(base), str(base), "--seeds", "2", "--steps", "6", "--quiet"]
+    assert main([*argv, "--out", str(tmp_path / "disk"), "--store-dir", str(store_dir)]) == 0
+    assert seen == [True] * 4 and list(store_dir.iterdir()) == []
+    assert main([*argv, "--out", str(tmp_path / "memory")]) == 0
+    assert seen[4:] == [False] * 4
+    for table in ("runs", "series"):
+        pd.testing.assert_frame_equal(
+            pd.read_parquet(tmp_path / "disk" / f"{table}.parquet"),
+            pd.read_parquet(tmp_path / "memory" / f"{table}.parquet"),
+        )
+
+
+def test_a_text_comparison_refuses_store_dir(tmp_path, capsys):
+    argv = ["compare", "text_closed_loop", "text_closed_loop", "--store-dir", str(tmp_path)]
+    assert main([*argv, "--out", str(tmp_path / "o")]) == 2
+    assert "--store-dir does not apply to text scenarios" in capsys.readouterr().err

@@ -8,8 +8,9 @@ an executor and a progress bar, :func:`run_sweep` adds the sweep directory
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -67,6 +68,15 @@ def run_tasks(
     return ran, failed
 
 
+@contextlib.contextmanager
+def stores_in(plan: SweepPlan, store_dir: str | Path | None) -> Iterator[SweepPlan]:
+    """``plan`` as its runs execute: with ``store_dir``, each run's store in files in a
+    directory of its own inside a directory of this plan's there, removed when the plan is
+    done, however it ends (:func:`~habsburg.experiments.run.store_scratch`)."""
+    with store_scratch(store_dir) as scratch:
+        yield plan if scratch is None else replace(plan, store_dir=str(scratch))
+
+
 def run_plan(
     plan: SweepPlan,
     *,
@@ -74,16 +84,19 @@ def run_plan(
     client: Any = None,
     scheduler: str | None = None,
     workers: int | None = None,
+    store_dir: str | Path | None = None,
 ) -> list[RunOutput]:
     """Every run of ``plan``, serially in this process unless a Dask ``client``, ``scheduler``
-    or ``workers`` is given (the same numbers either way); outputs in completion order."""
+    or ``workers`` is given (the same numbers either way); outputs in completion order. With
+    ``store_dir`` each run's store is kept in files there (:func:`stores_in`)."""
     serial = client is None and scheduler is None and workers is None
     check_executor_options(scheduler=scheduler, workers=workers, serial=serial, client=client)
     outputs: list[RunOutput] = []
-    with open_executor(
-        client=client, scheduler=scheduler, workers=workers, serial=serial
-    ) as executor:
-        run_tasks(plan, plan.tasks, executor, outputs.append, progress=progress)
+    with (
+        stores_in(plan, store_dir) as runs,
+        open_executor(client=client, scheduler=scheduler, workers=workers, serial=serial) as ex,
+    ):
+        run_tasks(runs, runs.tasks, ex, outputs.append, progress=progress)
     return outputs
 
 
@@ -141,7 +154,7 @@ def run_sweep(
     pending = [t for t in plan.tasks if t.run_id not in done]
     started = time.perf_counter()
     with (
-        store_scratch(store_dir) as scratch,
+        stores_in(plan, store_dir) as runs,
         open_executor(
             client=client,
             scheduler=scheduler,
@@ -153,7 +166,6 @@ def run_sweep(
         ) as opened,
     ):
         write_manifest(plan, out_dir)
-        runs = plan if scratch is None else replace(plan, store_dir=str(scratch))
         ran, failed = run_tasks(
             runs,
             pending,
