@@ -220,8 +220,8 @@ def check_limits(
     ``runs`` is how many such runs share the machine at once (parallel workers). With
     ``store_dir`` (the store's columns in files there) memory counts only the months crawls
     reach, and the whole store of every run at once must fit the directory's free disk
-    (``free_disk``: measured when None), with the result tables too unless ``results`` is False (a study that keeps only the
-    final values writes none)."""
+    (``free_disk``: measured when None), with the result tables too unless ``results`` is
+    False (a study that keeps only the final values writes none)."""
     p = project(scenario, steps, on_disk=store_dir is not None)
     if store_dir is not None and not force:
         free = free_disk if free_disk is not None else shutil.disk_usage(store_dir).free
