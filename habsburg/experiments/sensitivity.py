@@ -250,7 +250,12 @@ def run_sensitivity(
     runs = 0
     tables = []
     with open_executor(
-        client=client, scheduler=scheduler, workers=workers, serial=serial, needed=pending
+        client=client,
+        scheduler=scheduler,
+        workers=workers,
+        serial=serial,
+        needed=pending,
+        file_stores=store_dir is not None,
     ) as executor:  # one cluster for every design
         for method, (plan, X) in plans.items():
             result = run_sweep(

@@ -142,3 +142,45 @@ def test_a_text_comparison_refuses_store_dir(tmp_path, capsys):
     argv = ["compare", "text_closed_loop", "text_closed_loop", "--store-dir", str(tmp_path)]
     assert main([*argv, "--out", str(tmp_path / "o")]) == 2
     assert "--store-dir does not apply to text scenarios" in capsys.readouterr().err
+
+
+def test_workers_of_on_disk_runs_have_no_dask_memory_limit():
+    """A 100× comparison on disk lost its first two runs after ~7 minutes: Dask's nanny
+    restarts a worker whose resident size passes 95% of its share (~11 GB here), and the
+    column files' pages count in it. Workers of runs with file stores get no Dask limit;
+    others keep Dask's."""
+    from habsburg.experiments.sweep.executors import close_client, connect
+
+    for file_stores in (False, True):
+        client = connect(workers=1, file_stores=file_stores)
+        try:
+            limits = [w["memory_limit"] for w in client.scheduler_info()["workers"].values()]
+        finally:
+            close_client(client)
+        assert limits == [0] if file_stores else limits[0] > 0
+
+
+def test_a_retried_run_first_removes_what_its_killed_attempt_left(spec, tmp_path, monkeypatch):
+    """A worker killed mid-run leaves its run's store files (its cleanup never runs); the
+    retry, in the same directory of the run's, removes them first, so a sweep holds at most
+    one run's files per run on disk, and none once each run has ended."""
+    from habsburg.experiments.sweep import load_spec, plan_spec
+
+    plan = plan_spec(load_spec(spec))
+    task = plan.tasks[0]
+    left = tmp_path / "stores" / task.run_id
+    left.mkdir(parents=True)
+    (left / "concepts.1.bin").write_bytes(b"\0" * 4096)  # a killed attempt's column file
+    seen = []
+    simulate = executors.simulate
+
+    def spy(*args, **kwargs):
+        seen.append(sorted(p.name for p in kwargs["store_dir"].iterdir()))
+        return simulate(*args, **kwargs)
+
+    monkeypatch.setattr(executors, "simulate", spy)
+    out = executors.execute_run(
+        task, plan.base, plan.outcomes, plan.steps, store_dir=str(tmp_path / "stores")
+    )
+    assert out.error is None and seen == [[]]
+    assert list((tmp_path / "stores").iterdir()) == []

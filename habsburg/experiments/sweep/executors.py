@@ -15,17 +15,19 @@ import importlib.util
 import logging
 import os
 import re
+import shutil
 import time
 import traceback
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import pandas as pd
 
 from habsburg.experiments.forkserver import start_fork_server
 from habsburg.experiments.outcomes import OUTCOMES, TIMESERIES, evaluate_outcomes, outcome_tables
-from habsburg.experiments.run import simulate, store_scratch
+from habsburg.experiments.run import simulate
 from habsburg.experiments.sweep.plan import RunTask, SweepPlan, point_scenario
 from habsburg.experiments.sweep.spec import SweepError
 from habsburg.scenarios.schema import Scenario
@@ -71,6 +73,24 @@ class RunOutput:
         return cls(task, {}, None, seconds, f"{type(err).__name__}: {err}", traceback.format_exc())
 
 
+@contextlib.contextmanager
+def run_directory(store_dir: str | None, run_id: str) -> Iterator[Path | None]:
+    """``store_dir/run_id``, made empty for one run's store files and removed when the run
+    ends (None without ``store_dir``). ``store_dir`` is the directory of one sweep's runs
+    (:func:`~habsburg.experiments.sweep.orchestration.stores_in`), so what a killed attempt of
+    the same run left there is removed before the next attempt writes its own."""
+    if store_dir is None:
+        yield None
+        return
+    path = Path(store_dir) / run_id
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir()
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
 def execute_run(
     task: RunTask,
     base: Scenario,
@@ -87,7 +107,7 @@ def execute_run(
     started = time.perf_counter()
     try:
         sc = point_scenario(base, task.settings, scale)
-        with store_scratch(store_dir) as scratch:
+        with run_directory(store_dir, task.run_id) as scratch:
             model = simulate(sc, seed=task.seed, steps=steps, store_dir=scratch)
             scalars, series = evaluate_outcomes(outcomes, outcome_tables(model))
             del model  # its column files go with the directory
@@ -213,12 +233,20 @@ def default_workers() -> int:
 
 
 def connect(
-    scheduler: str | None = None, workers: int | None = None, timeout: float = 10.0
+    scheduler: str | None = None,
+    workers: int | None = None,
+    timeout: float = 10.0,
+    *,
+    file_stores: bool = False,
 ) -> Client:
     """A ``distributed.Client``: to the scheduler at ``scheduler``, or to a new in-process
     LocalCluster of ``workers`` single-threaded worker processes: scheduler, workers and
     dashboard listen on 127.0.0.1 only (the dashboard on a free port, so two sweeps at once do
-    not contend for Dask's fixed 8787)."""
+    not contend for Dask's fixed 8787). ``file_stores``: the runs keep their stores in
+    memory-mapped files (``--store-dir``), whose pages count in a worker's resident size;
+    Dask's nanny would take them for the worker's own memory and restart it at 95% of its
+    share (a 100× run's reach ~12 GB), so the workers get no Dask memory limit then (the
+    projection before any run has checked the memory the runs need)."""
     if scheduler is not None:
         distributed = require_dask()
         address = check_scheduler_address(scheduler)
@@ -247,6 +275,7 @@ def connect(
             host="127.0.0.1",
             dashboard_address="127.0.0.1:0",
             silence_logs=logging.ERROR,
+            memory_limit=0 if file_stores else "auto",
         )
         return distributed.Client(cluster)
 
@@ -269,17 +298,19 @@ def open_executor(
     retries: int = 1,
     timeout: float = 10.0,
     needed: bool = True,
+    file_stores: bool = False,
 ) -> Iterator[Executor]:
     """The executor the options ask for: serial, the given ``client``, or a client of the
     scheduler at ``scheduler`` / of a new local cluster of ``workers`` processes (closed on
-    exit). With ``needed=False`` (nothing left to run) no cluster is started."""
+    exit; ``file_stores``: see :func:`connect`). With ``needed=False`` (nothing left to run) no
+    cluster is started."""
     if serial or not needed:
         yield SerialExecutor()
         return
     if client is not None:
         yield DaskExecutor(client, retries)
         return
-    own = connect(scheduler, workers, timeout=timeout)
+    own = connect(scheduler, workers, timeout=timeout, file_stores=file_stores)
     try:
         yield DaskExecutor(own, retries)
     finally:

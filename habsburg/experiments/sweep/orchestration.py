@@ -94,7 +94,13 @@ def run_plan(
     outputs: list[RunOutput] = []
     with (
         stores_in(plan, store_dir) as runs,
-        open_executor(client=client, scheduler=scheduler, workers=workers, serial=serial) as ex,
+        open_executor(
+            client=client,
+            scheduler=scheduler,
+            workers=workers,
+            serial=serial,
+            file_stores=store_dir is not None,
+        ) as ex,
     ):
         run_tasks(runs, runs.tasks, ex, outputs.append, progress=progress)
     return outputs
@@ -163,6 +169,7 @@ def run_sweep(
             retries=retries,
             timeout=connect_timeout,
             needed=bool(pending) and executor is None,
+            file_stores=store_dir is not None,
         ) as opened,
     ):
         write_manifest(plan, out_dir)
