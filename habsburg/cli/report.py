@@ -176,12 +176,17 @@ def cmd_compare(args: argparse.Namespace) -> int:
     serial = args.scheduler is None and args.workers is None
     check_executor_options(scheduler=args.scheduler, workers=args.workers, serial=serial)
     store_dir = checked_store_dir(args)
-    # each run's store on disk: memory for its recent months, the disk for every run at once
-    on_disk = {} if store_dir is None else {"store_dir": store_dir, "results": False}
     runs = 1 if serial or args.scheduler else args.workers
     for scenario in (base, *alternatives):  # before any work
-        try:
-            check_limits(scenario, args.steps, force=args.force, runs=runs, **on_disk)
+        try:  # with --store-dir: memory for the months crawls reach, disk for every run at once
+            check_limits(
+                scenario,
+                args.steps,
+                force=args.force,
+                runs=runs,
+                store_dir=store_dir,
+                results=False,  # the comparison keeps no run's tables
+            )
         except LimitError as err:
             raise scaled_limit(err, args) from None
     out = (

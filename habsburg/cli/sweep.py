@@ -163,9 +163,6 @@ def check_plan_limits(plan: SweepPlan, args: argparse.Namespace) -> None:
     from habsburg.experiments.sweep.plan import point_scenario
 
     runs = 1 if args.serial or args.scheduler else (args.workers or default_workers())
-    # each run's store on disk: memory for its recent months, the disk for every run at once
-    # (a sweep keeps no tables of its runs)
-    on_disk = {} if args.store_dir is None else {"store_dir": args.store_dir, "results": False}
     checks = [(scenario, "") for scenario in plan.point_scenarios(limit=256)]
     if not plan.scenarios and len({t.point for t in plan.tasks}) > len(checks):
         scenario, corner = worst_corner(
@@ -179,7 +176,15 @@ def check_plan_limits(plan: SweepPlan, args: argparse.Namespace) -> None:
         )
     for scenario, where in checks:
         try:
-            check_limits(scenario, plan.steps, force=args.force, runs=runs, **on_disk)
+            check_limits(  # with --store-dir: memory for the months crawls reach, disk for
+                # every run at once (a sweep keeps no run's tables)
+                scenario,
+                plan.steps,
+                force=args.force,
+                runs=runs,
+                store_dir=args.store_dir,
+                results=False,
+            )
         except LimitError as err:
             scale = (
                 ""

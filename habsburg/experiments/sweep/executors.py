@@ -77,7 +77,7 @@ class RunOutput:
 def run_directory(store_dir: str | None, run_id: str) -> Iterator[Path | None]:
     """``store_dir/run_id``, made empty for one run's store files and removed when the run
     ends (None without ``store_dir``). ``store_dir`` is the directory of one sweep's runs
-    (:func:`~habsburg.experiments.sweep.orchestration.stores_in`), so what a killed attempt of
+    (:func:`~habsburg.experiments.sweep.orchestration.running`), so what a killed attempt of
     the same run left there is removed before the next attempt writes its own."""
     if store_dir is None:
         yield None

@@ -69,12 +69,18 @@ def run_tasks(
 
 
 @contextlib.contextmanager
-def stores_in(plan: SweepPlan, store_dir: str | Path | None) -> Iterator[SweepPlan]:
-    """``plan`` as its runs execute: with ``store_dir``, each run's store in files in a
-    directory of its own inside a directory of this plan's there, removed when the plan is
-    done, however it ends (:func:`~habsburg.experiments.run.store_scratch`)."""
-    with store_scratch(store_dir) as scratch:
-        yield plan if scratch is None else replace(plan, store_dir=str(scratch))
+def running(
+    plan: SweepPlan, store_dir: str | Path | None, **executor: Any
+) -> Iterator[tuple[SweepPlan, Executor]]:
+    """``plan`` as its runs execute, and the executor ``executor`` asks for (:func:`open_executor`).
+    With ``store_dir``, each run's store is in files in a directory of its own inside a directory
+    of this plan's there, removed when the plan is done, however it ends
+    (:func:`~habsburg.experiments.run.store_scratch`)."""
+    with (
+        store_scratch(store_dir) as scratch,
+        open_executor(file_stores=store_dir is not None, **executor) as opened,
+    ):
+        yield (plan if scratch is None else replace(plan, store_dir=str(scratch))), opened
 
 
 def run_plan(
@@ -88,21 +94,13 @@ def run_plan(
 ) -> list[RunOutput]:
     """Every run of ``plan``, serially in this process unless a Dask ``client``, ``scheduler``
     or ``workers`` is given (the same numbers either way); outputs in completion order. With
-    ``store_dir`` each run's store is kept in files there (:func:`stores_in`)."""
+    ``store_dir`` each run's store is kept in files there (:func:`running`)."""
     serial = client is None and scheduler is None and workers is None
     check_executor_options(scheduler=scheduler, workers=workers, serial=serial, client=client)
     outputs: list[RunOutput] = []
-    with (
-        stores_in(plan, store_dir) as runs,
-        open_executor(
-            client=client,
-            scheduler=scheduler,
-            workers=workers,
-            serial=serial,
-            file_stores=store_dir is not None,
-        ) as ex,
-    ):
-        run_tasks(runs, runs.tasks, ex, outputs.append, progress=progress)
+    executor = {"client": client, "scheduler": scheduler, "workers": workers, "serial": serial}
+    with running(plan, store_dir, **executor) as (runs, opened):
+        run_tasks(runs, runs.tasks, opened, outputs.append, progress=progress)
     return outputs
 
 
@@ -159,19 +157,17 @@ def run_sweep(
     done = check_output(plan, out_dir, resume)
     pending = [t for t in plan.tasks if t.run_id not in done]
     started = time.perf_counter()
-    with (
-        stores_in(plan, store_dir) as runs,
-        open_executor(
-            client=client,
-            scheduler=scheduler,
-            workers=workers,
-            serial=serial,
-            retries=retries,
-            timeout=connect_timeout,
-            needed=bool(pending) and executor is None,
-            file_stores=store_dir is not None,
-        ) as opened,
-    ):
+    with running(
+        plan,
+        store_dir,
+        client=client,
+        scheduler=scheduler,
+        workers=workers,
+        serial=serial,
+        retries=retries,
+        timeout=connect_timeout,
+        needed=bool(pending) and executor is None,
+    ) as (runs, opened):
         write_manifest(plan, out_dir)
         ran, failed = run_tasks(
             runs,
