@@ -72,10 +72,10 @@ def run_tasks(
 def running(
     plan: SweepPlan, store_dir: str | Path | None, **executor: Any
 ) -> Iterator[tuple[SweepPlan, Executor]]:
-    """``plan`` as its runs execute, and the executor ``executor`` asks for (:func:`open_executor`).
-    With ``store_dir``, each run's store is in files in a directory of its own inside a directory
-    of this plan's there, removed when the plan is done, however it ends
-    (:func:`~habsburg.experiments.run.store_scratch`)."""
+    """``plan`` as its runs execute, and the executor the ``executor`` options ask for
+    (:func:`open_executor`). With ``store_dir``, each run's store is in files in a directory of
+    its own inside a directory of this plan's there, removed when the plan is done, however it
+    ends (:func:`~habsburg.experiments.run.store_scratch`)."""
     with (
         store_scratch(store_dir) as scratch,
         open_executor(file_stores=store_dir is not None, **executor) as opened,
