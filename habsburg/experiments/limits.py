@@ -253,9 +253,10 @@ def check_limits(
         + (world or top or "the scenario's sizes")
         + " or --steps"
         + (
-            ", keep the store on disk with --store-dir DIR (habsburg run)"
-            if store_dir is None and runs == 1 and not world
+            ", keep the store on disk with --store-dir DIR"
+            if store_dir is None and not world
             else ""
         )
+        + (", run fewer at once (--workers)" if runs > 1 else "")
         + ", or pass --force to try anyway"
     )

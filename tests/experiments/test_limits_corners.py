@@ -3,6 +3,8 @@ the swept values or prior ranges (``habsburg.experiments.limits.worst_corner``).
 
 import itertools
 
+import pytest
+
 from habsburg.cli import main
 from habsburg.experiments import limits
 from habsburg.experiments.limits import project, worst_corner
@@ -66,3 +68,24 @@ def test_a_corner_that_fits_is_not_refused(monkeypatch):
     assert corner["demand.adoption.ceiling"] == 6000.0
     monkeypatch.setattr(limits, "available_memory", lambda: 16 * 2**30)
     assert limits.check_limits(scenario).documents > 0  # fits: the projection, no error
+
+
+def test_the_memory_refusal_suggests_what_the_command_can_change(tmp_path):
+    """Sweeps, sensitivity analyses and comparisons take --store-dir now: the refusal suggests
+    it whatever the runs at once (it said "(habsburg run)", and only for one run), and with
+    several runs at once, fewer of them."""
+    base = load_scenario("baseline")
+    with pytest.raises(limits.LimitError) as two:
+        limits.check_limits(base, runs=2, available=2**29)
+    assert "(2 runs at once)" in str(two.value)
+    assert ", keep the store on disk with --store-dir DIR, run fewer at once (--workers)," in str(
+        two.value
+    )
+    with pytest.raises(limits.LimitError) as one:
+        limits.check_limits(base, available=2**29)
+    assert "--store-dir DIR, or pass --force" in str(one.value) and "--workers" not in str(
+        one.value
+    )
+    with pytest.raises(limits.LimitError) as on_disk:
+        limits.check_limits(base, available=2**26, store_dir=tmp_path, free_disk=2**40)
+    assert "--store-dir DIR" not in str(on_disk.value)
