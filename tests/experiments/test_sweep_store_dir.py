@@ -58,7 +58,7 @@ def test_runs_keep_their_store_on_disk_and_give_the_same_results(spec, tmp_path,
     assert len({directory for directory, _ in seen}) == 4
     assert list(store_dir.iterdir()) == []  # every run's files removed, and the sweep's own
     assert main([*argv, "--out", str(tmp_path / "memory")]) == 0
-    assert not any(isinstance(store, OnDiskStore) for _, store in seen[4:])
+    assert len(seen) == 8 and not any(isinstance(store, OnDiskStore) for _, store in seen[4:])
     pd.testing.assert_frame_equal(_results(tmp_path / "disk"), _results(tmp_path / "memory"))
 
 
