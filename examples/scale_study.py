@@ -109,10 +109,10 @@ def check_sizes(
                 store_dir=store_dir,
                 force=force,
                 results=False,  # the study keeps the final values only: no result tables
+                shorten=None,  # the study runs to the scenario's end (--quick: to 2025-06)
             )
-        except LimitError as err:
-            hint = "" if store_dir is not None else " (--store-dir DIR keeps each store on disk)"
-            raise LimitError(f"--factors {factor:g}: {err}{hint}") from None
+        except LimitError as err:  # (check_limits names --store-dir and --workers itself)
+            raise LimitError(f"--factors {factor:g}: {err}") from None
 
 
 def interval(values: pd.Series) -> tuple[float, float, float]:

@@ -184,6 +184,7 @@ def check_plan_limits(plan: SweepPlan, args: argparse.Namespace) -> None:
                 runs=runs,
                 store_dir=args.store_dir,
                 results=False,
+                shorten="the spec's 'steps'",  # a sweep has no --steps flag
             )
         except LimitError as err:
             scale = (

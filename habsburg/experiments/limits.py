@@ -204,6 +204,10 @@ def memory_shortfall(p: Projection, runs: int = 1, available: int | None = None)
     return MEMORY_SHARE * limit
 
 
+def _or(shorten: str | None) -> str:
+    return "" if shorten is None else f" or {shorten}"
+
+
 def check_limits(
     scenario: Scenario,
     steps: int | None = None,
@@ -214,6 +218,7 @@ def check_limits(
     store_dir: str | Path | None = None,
     free_disk: int | None = None,
     results: bool = True,
+    shorten: str | None = "--steps",
 ) -> Projection:
     """Refuse (:class:`LimitError`) a run projected to need more memory than the machine has
     available, naming the estimate and the settings to lower; ``force`` skips the refusal.
@@ -221,7 +226,8 @@ def check_limits(
     ``store_dir`` (the store's columns in files there) memory counts only the months crawls
     reach, and the whole store of every run at once must fit the directory's free disk
     (``free_disk``: measured when None), with the result tables too unless ``results`` is
-    False (a study that keeps only the final values writes none)."""
+    False (a study that keeps only the final values writes none). ``shorten`` is what the
+    command's user sets to simulate fewer months (named in the refusal; None: nothing)."""
     p = project(scenario, steps, on_disk=store_dir is not None)
     if store_dir is not None and not force:
         free = free_disk if free_disk is not None else shutil.disk_usage(store_dir).free
@@ -233,7 +239,8 @@ def check_limits(
                 + (f" and ~{gib(tables * runs)} of results" if results else "")
                 + (f" ({runs} runs at once)" if runs > 1 else "")
                 + f", more than the {gib(0.9 * free)} free there; choose a directory on a "
-                "larger disk, lower the scenario's sizes or --steps, or pass --force to try anyway"
+                f"larger disk, lower the scenario's sizes{_or(shorten)}, or pass --force to try "
+                "anyway"
             )
     can = None if force else memory_shortfall(p, runs, available)
     if can is None:
@@ -251,7 +258,7 @@ def check_limits(
         + (f" ({runs} runs at once)" if runs > 1 else "")
         + f", more than the {gib(can)} this machine can give it; lower "
         + (world or top or "the scenario's sizes")
-        + " or --steps"
+        + _or(shorten)
         + (
             ", keep the store on disk with --store-dir DIR"
             if store_dir is None and not world

@@ -58,6 +58,8 @@ def test_a_sweep_past_256_points_is_checked_at_its_corner(tmp_path, capsys, monk
         "(at demand.adoption.ceiling = 1000000000.0, humans.error_rate = 0.3: the corner of "
         "the swept values that needs the most memory)" in err
     )
+    # a sweep is shortened by its spec's key: it has no --steps flag (the refusal named it)
+    assert " or the spec's 'steps'," in err and "--steps" not in err
     assert "Traceback" not in err and not out.exists()
 
 
@@ -89,3 +91,14 @@ def test_the_memory_refusal_suggests_what_the_command_can_change(tmp_path):
     with pytest.raises(limits.LimitError) as on_disk:
         limits.check_limits(base, available=2**26, store_dir=tmp_path, free_disk=2**40)
     assert "--store-dir DIR" not in str(on_disk.value)
+
+
+def test_the_refusal_names_how_the_command_shortens_a_run(tmp_path):
+    base = load_scenario("baseline")
+    for kwargs in ({}, {"store_dir": tmp_path, "free_disk": 2**20}):  # memory, then disk
+        with pytest.raises(limits.LimitError) as default:
+            limits.check_limits(base, available=2**29, **kwargs)
+        assert " or --steps," in str(default.value)
+        with pytest.raises(limits.LimitError) as none:  # a study that always runs to the end
+            limits.check_limits(base, available=2**29, shorten=None, **kwargs)
+        assert " or --steps" not in str(none.value) and "--force" in str(none.value)
