@@ -161,6 +161,7 @@ def check_plan_limits(plan: SweepPlan, args: argparse.Namespace) -> None:
     from habsburg.experiments.limits import LimitError, check_limits, worst_corner
     from habsburg.experiments.sweep.executors import default_workers
     from habsburg.experiments.sweep.plan import point_scenario
+    from habsburg.experiments.sweep.spec import SCALE_PATH
 
     runs = 1 if args.serial or args.scheduler else (args.workers or default_workers())
     checks = [(scenario, "") for scenario in plan.point_scenarios(limit=256)]
@@ -188,7 +189,10 @@ def check_plan_limits(plan: SweepPlan, args: argparse.Namespace) -> None:
             )
         except LimitError as err:
             scale = (
-                ""
+                " (the swept 'scale' multiplies the scenario's sizes: smaller factors lower "
+                "them all)"
+                if SCALE_PATH in plan.parameters
+                else ""
                 if plan.scale is None
                 else f" (the sweep is scaled by {plan.scale:g}, which multiplies the scenario's "
                 "sizes: a smaller scale lowers them all)"

@@ -20,7 +20,7 @@ import numpy as np
 
 from habsburg.experiments.outcomes import DEFAULT_OUTCOMES, check_outcomes
 from habsburg.experiments.seeds import replicate_seeds
-from habsburg.experiments.sweep.spec import SweepError, SweepSpec, plain
+from habsburg.experiments.sweep.spec import SCALE_PATH, SweepError, SweepSpec, plain
 from habsburg.scenarios.library import scaled
 from habsburg.scenarios.schema import Scenario, ScenarioError, _validate_references, set_setting
 
@@ -117,10 +117,15 @@ def point_scenario(
     """A copy of ``base`` with ``settings`` ((path, value) pairs) applied, then scaled by
     ``scale`` (:func:`~habsburg.scenarios.library.scaled`; None or 1: not scaled). The settings
     come first, so a sweep's values are read at the scenario's own scale and multiplied where
-    ``scaled`` multiplies (a swept training budget of 20,000 runs as 200,000 at 10×)."""
+    ``scaled`` multiplies (a swept training budget of 20,000 runs as 200,000 at 10×). A
+    setting of the path ``scale`` (:data:`~habsburg.experiments.sweep.spec.SCALE_PATH`: a
+    swept scale factor, which a spec cannot combine with its own ``scale``) is the factor."""
     sc = copy.deepcopy(base)
     for path, value in settings:
-        set_setting(sc, path, value)
+        if path == SCALE_PATH:
+            scale = value
+        else:
+            set_setting(sc, path, value)
     return sc if scale is None or scale == 1 else scaled(sc, scale)
 
 

@@ -11,6 +11,7 @@ and supplies its declared range or choices.
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import itertools
 import math
@@ -27,7 +28,7 @@ import numpy as np
 from habsburg.experiments.outcomes import DEFAULT_OUTCOMES, check_outcomes
 from habsburg.scenarios.inputs import read_text_file
 from habsburg.scenarios.library import load_scenario
-from habsburg.scenarios.parameters import INTEGER, Parameter, Parameters, parameters
+from habsburg.scenarios.parameters import INTEGER, REAL, Parameter, Parameters, parameters
 from habsburg.scenarios.schema import (
     Scenario,
     ScenarioError,
@@ -43,6 +44,13 @@ MAX_RUNS = 1_000_000
 SENSITIVITY_METHODS = ("sobol", "morris")
 #: the largest scale factor a spec may ask for (the memory check refuses far smaller ones)
 MAX_SCALE = 1e6
+#: the smallest factor of a swept ``scale`` (any factor > 0 runs; below this, every population
+#: of the baseline is already down to its floor of one)
+MIN_SCALE = 1e-6
+#: the path of a swept scale factor: not a setting of the scenario but the factor
+#: :func:`~habsburg.scenarios.library.scaled` applies to each point's scenario after its
+#: settings, as the spec's own ``scale`` does for every point
+SCALE_PATH = "scale"
 
 
 class SweepError(ScenarioError):
@@ -56,7 +64,11 @@ class SweepError(ScenarioError):
 class AxisDeclaration:
     """One ``[[parameters]]`` table."""
 
-    path: str = param("", help="setting path, e.g. 'watermark.adoption' or 'models.*.temperature'")
+    path: str = param(
+        "",
+        help="setting path, e.g. 'watermark.adoption' or 'models.*.temperature', or 'scale' "
+        "(each point's scale factor)",
+    )
     values: list[Any] = param(None, help="grid points or choices")
     range: list[Any] = param(None, help="[low, high] (default: the declared range)")
     num: int = param(None, 1, 1_000_000, "evenly spaced grid points over the range")
@@ -103,6 +115,34 @@ class SpecDeclaration:
     set: dict[str, Any] = param(None, help="setting path = value applied to the base", factory=dict)
     parameters: list[AxisDeclaration] = param(None, help="[[parameters]] to vary", factory=list)
     sensitivity: SensitivityDeclaration = param(None, factory=SensitivityDeclaration)
+
+
+@dataclass
+class _ScaleDeclaration:
+    """What a swept ``scale`` may take (checked as a setting's values are)."""
+
+    scale: float = param(
+        1.0,
+        MIN_SCALE,
+        MAX_SCALE,
+        "scale factor of the point's scenario (habsburg.scenarios.library.scaled: authors, "
+        "demand, farm output, crawls, budgets, sites), applied after its other settings",
+    )
+
+
+def scale_parameter() -> Parameter:
+    """The typed parameter of a swept ``scale`` (path :data:`SCALE_PATH`)."""
+    f = dataclasses.fields(_ScaleDeclaration)[0]
+    return Parameter(
+        path=SCALE_PATH,
+        kind=REAL,
+        default=f.default,
+        description=f.metadata["help"],
+        low=MIN_SCALE,
+        high=MAX_SCALE,
+        owner=_ScaleDeclaration,
+        field_name="scale",
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -169,10 +209,18 @@ def make_axis(table: Parameters, decl: AxisDeclaration, where: str, grid: bool) 
     range is the sample's bounds)."""
     if not decl.path:
         raise SweepError(f"{where}.path: expected a setting path such as 'watermark.adoption'")
-    try:
-        p = table[decl.path]
-    except ScenarioError as err:
-        raise SweepError(f"{where}.path: {err}") from None
+    if decl.path == SCALE_PATH:  # the scale factor: 'values' or a 'range' (no default range)
+        p = scale_parameter()
+        if decl.values is None and decl.range is None:
+            raise SweepError(
+                f"{where}: a swept 'scale' needs 'values' or a 'range' of factors (e.g. "
+                "values = [0.1, 1.0, 10.0])"
+            )
+    else:
+        try:
+            p = table[decl.path]
+        except ScenarioError as err:
+            raise SweepError(f"{where}.path: {err}") from None
     if decl.values is not None and (decl.range is not None or decl.num is not None):
         raise SweepError(f"{where}: give either 'values' or 'range' (+ 'num'), not both")
     try:
@@ -229,6 +277,11 @@ class SweepSpec:
     #: every point's scenario scaled by this factor after its settings (None: not scaled; a
     #: spec never holds 1, which is no scale: :func:`_scale`)
     scale: float | None = None
+
+    @property
+    def sweeps_scale(self) -> bool:
+        """Whether one of the parameters is the scale factor (:data:`SCALE_PATH`)."""
+        return any(a.path == SCALE_PATH for a in self.parameters)
 
     @property
     def runs(self) -> int:
@@ -316,6 +369,12 @@ def spec_from_dict(
     twice = [path for path, n in Counter(a.path for a in axes).items() if n > 1]
     if twice:
         raise SweepError(f"{source}: parameters: {twice[0]!r} is listed twice")
+    swept = next((i for i, a in enumerate(axes) if a.path == SCALE_PATH), None)
+    if swept is not None and decl.scale is not None:
+        raise SweepError(
+            f"{source}: 'scale' = {decl.scale:g} and a swept 'scale' (parameters[{swept}]): "
+            "each point runs at its own factor; drop one of them"
+        )
     for i, a in enumerate(axes):
         if a.path in decl.set:  # every point sets it again: the [set] value is never used
             raise SweepError(
@@ -358,6 +417,11 @@ def with_scale(spec: SweepSpec, factor: float | None, flag: str = "--scale") -> 
     spec as it is, 1 runs it unscaled. Refused unless a finite number > 0."""
     if factor is None:
         return spec
+    if spec.sweeps_scale:
+        raise SweepError(
+            f"{flag} {factor:g}: {spec.source} sweeps 'scale' (each point runs at its own "
+            f"factor); drop {flag} or the swept 'scale'"
+        )
     if not (math.isfinite(factor) and 0 < factor <= MAX_SCALE):
         raise SweepError(f"{flag} must be a finite number > 0 and <= {MAX_SCALE:g}, got {factor:g}")
     return replace(spec, scale=_scale(factor), raw={**spec.raw, "scale": factor})
