@@ -44,8 +44,8 @@ MAX_RUNS = 1_000_000
 SENSITIVITY_METHODS = ("sobol", "morris")
 #: the largest scale factor a spec may ask for (the memory check refuses far smaller ones)
 MAX_SCALE = 1e6
-#: the smallest factor of a swept ``scale`` (any factor > 0 runs; below this, every population
-#: of the baseline is already down to its floor of one)
+#: the smallest factor of a swept ``scale`` (any factor > 0 runs; a smaller one is a typo, not
+#: a study: the baseline's 2,000 authors are down to their floor of one from 0.00025 on)
 MIN_SCALE = 1e-6
 #: the path of a swept scale factor: not a setting of the scenario but the factor
 #: :func:`~habsburg.scenarios.library.scaled` applies to each point's scenario after its
