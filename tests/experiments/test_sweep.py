@@ -175,6 +175,30 @@ def test_a_scaled_sweep_runs_scaled_on_dask_workers(spec_file, client, tmp_path)
     assert "scale" not in load_results(tmp_path / "plain").columns  # (unscaled rows as before)
 
 
+def test_a_swept_scale_reaches_the_dask_workers(spec_file, client, tmp_path):
+    """A swept scale travels in each task's settings: the workers run each point at its own
+    factor, as the serial sweep does."""
+    spec = load_spec(spec_file)
+    raw = {k: v for k, v in spec.raw.items() if k not in ("parameters", "scenario")}
+    plan = plan_spec(
+        spec_from_dict(
+            {
+                **raw,
+                "scenario": str(TINY),
+                "steps": 6,
+                "parameters": [{"path": "scale", "values": [1.0, 1.5]}],
+            }
+        )
+    )
+    on_dask = run_sweep(plan, tmp_path / "dask", client=client, progress=False)
+    serially = run_sweep(plan, tmp_path / "serial", serial=True, progress=False)
+    assert (on_dask.ran, on_dask.failed, serially.failed) == (4, 0, 0)
+    _same_results(tmp_path / "serial", tmp_path / "dask")
+    runs = load_results(tmp_path / "dask").sort_values(["replicate", "scale"])
+    coverage = runs["final_mean_tail_coverage"].to_numpy().reshape(2, 2)
+    assert (coverage[:, 0] != coverage[:, 1]).any()  # (1.5x is not the 1x run)
+
+
 def test_local_cluster_listens_on_loopback_only(client):
     """Scheduler, workers, nannies and dashboard accept connections from this machine only."""
     psutil = pytest.importorskip("psutil")
