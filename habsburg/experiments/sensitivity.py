@@ -107,11 +107,12 @@ def sensitivity_settings(spec: SweepSpec) -> SensitivitySettings:
 
 
 def problem(spec: SweepSpec) -> dict[str, Any]:
-    """The SALib problem: one variable per swept setting, bounded by its range."""
+    """The SALib problem: one variable per swept setting, bounded by its range (a log axis
+    by the log10 of its ends: its indices are those of log10 of the setting)."""
     return {
         "num_vars": len(spec.parameters),
         "names": [a.path for a in spec.parameters],
-        "bounds": [[a.low, a.high] for a in spec.parameters],
+        "bounds": [list(a.design_bounds) for a in spec.parameters],
     }
 
 

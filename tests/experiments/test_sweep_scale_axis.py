@@ -142,3 +142,79 @@ def test_the_memory_check_refuses_the_largest_swept_scale_before_any_run(
     assert main(["sweep", str(spec), "--serial", "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert "(at scale = 150.0, humans.error_rate = 0.3: the corner of the swept values" in err
+
+
+# --------------------------------------------------------------------------------------------
+# Log ranges: a scale (or any positive setting) over orders of magnitude
+# --------------------------------------------------------------------------------------------
+def test_a_log_grid_is_evenly_spaced_in_log10_with_exact_ends():
+    spec = spec_from_dict(
+        _spec(
+            HEADER + '[[parameters]]\npath = "scale"\nrange = [0.3, 30.0]\nnum = 5\nlog = true\n'
+            '[[parameters]]\npath = "humans.authors"\nrange = [10, 1000]\nnum = 3\nlog = true\n'
+        )
+    )
+    scale, authors = spec.parameters
+    # 10**log10(3) is 2.9999999999999996: values are rounded to 12 significant digits
+    assert scale.grid() == [0.3, 0.948683298051, 3.0, 9.48683298051, 30.0]
+    assert authors.grid() == [10, 100, 1000] and all(isinstance(v, int) for v in authors.grid())
+    assert spec.runs == 5 * 3 * 2
+    linear = spec_from_dict(
+        _spec(HEADER + '[[parameters]]\npath = "scale"\nrange = [0.3, 30.0]\nnum = 5\n')
+    )
+    assert linear.parameters[0].grid() == [0.3, 7.725, 15.15, 22.575, 30.0]  # (without log)
+
+
+def test_a_log_sample_is_log_uniform_within_the_range():
+    spec = spec_from_dict(
+        _spec(
+            HEADER + 'method = "latin"\nsamples = 200\n'
+            '[[parameters]]\npath = "scale"\nrange = [1.0, 10000.0]\nlog = true\n'
+        )
+    )
+    values = np.array([p["scale"] for p in spec.points()])
+    assert values.min() >= 1.0 and values.max() <= 10000.0
+    # a Latin hypercube puts exactly a quarter of its points in each quarter of log10 [0, 4]
+    counts = np.histogram(np.log10(values), bins=[0, 1, 2, 3, 4])[0]
+    assert counts.tolist() == [50, 50, 50, 50]
+
+
+def test_a_sensitivity_log_axis_is_sampled_in_log10():
+    from habsburg.experiments.sensitivity import design_plan, problem, sensitivity_settings
+
+    spec = spec_from_dict(
+        _spec(
+            HEADER + '[[parameters]]\npath = "scale"\nrange = [0.1, 10.0]\nlog = true\n'
+            '[[parameters]]\npath = "watermark.adoption"\nrange = [0.0, 1.0]\n'
+            '[sensitivity]\nmethods = ["morris"]\nmorris_trajectories = 2\n'
+        ),
+        sampled=True,
+    )
+    assert problem(spec)["bounds"] == [[-1.0, 1.0], [0.0, 1.0]]
+    plan, X = design_plan(spec, sensitivity_settings(spec), "morris")
+    scales = sorted({dict(t.settings)["scale"] for t in plan.tasks})
+    assert scales == sorted({float(f"{10.0**x:.12g}") for x in X[:, 0]})
+    assert set(scales) <= {0.1, 0.464158883361, 2.15443469003, 10.0}  # 4 levels in log10
+
+
+@pytest.mark.parametrize(
+    ("axis", "message"),
+    [
+        (
+            'path = "scale"\nvalues = [1.0, 2.0]\nlog = true\n',
+            "parameters[0].log: 'log' spaces a range; 'values' run as listed",
+        ),
+        (
+            'path = "humans.error_rate"\nrange = [0.0, 0.3]\nnum = 3\nlog = true\n',
+            "parameters[0].log: a log range needs low > 0, got [0.0, 0.3] for 'humans.error_rate'",
+        ),
+        (
+            'path = "models.*.data.mode"\nlog = true\n',
+            "parameters[0].log: 'models.*.data.mode' is categorical, not numeric",
+        ),
+    ],
+)
+def test_bad_log_axes_are_refused_naming_the_key(axis, message):
+    with pytest.raises(SweepError) as err:
+        spec_from_dict(_spec(HEADER + "[[parameters]]\n" + axis), "spec.toml")
+    assert message in str(err.value)

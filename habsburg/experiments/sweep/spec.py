@@ -72,6 +72,11 @@ class AxisDeclaration:
     values: list[Any] = param(None, help="grid points or choices")
     range: list[Any] = param(None, help="[low, high] (default: the declared range)")
     num: int = param(None, 1, 1_000_000, "evenly spaced grid points over the range")
+    log: bool = param(
+        False,
+        help="space the range's grid points, samples or sensitivity levels evenly in log10 (for "
+        "a range over orders of magnitude; needs low > 0)",
+    )
 
 
 @dataclass
@@ -158,6 +163,8 @@ class Axis:
     low: float | None = None
     high: float | None = None
     num: int | None = None
+    #: a range spaced in log10: its design numbers (grid, sample, SALib) are log10 values
+    log: bool = False
 
     @property
     def path(self) -> str:
@@ -167,16 +174,30 @@ class Axis:
     def integer(self) -> bool:
         return self.parameter.kind == INTEGER
 
+    @property
+    def design_bounds(self) -> tuple[float, float]:
+        """The range in the design's numbers: ``(low, high)``, or their log10 for a log axis."""
+        assert self.low is not None and self.high is not None  # (a range axis)
+        if self.log:
+            return math.log10(self.low), math.log10(self.high)
+        return self.low, self.high
+
     def value(self, x: float) -> Any:
-        """A number of a continuous design as this setting's value (integers rounded)."""
-        return round(float(x)) if self.integer else float(x)
+        """A number of a continuous design as this setting's value (integers rounded; a log
+        axis's number is log10 of the value, which is kept within the range and rounded to 12
+        significant digits, so that 10**log10(3) is 3.0)."""
+        v = float(x)
+        if self.log:
+            assert self.low is not None and self.high is not None  # (a range axis)
+            v = min(max(float(f"{10.0**v:.12g}"), self.low), self.high)
+        return round(v) if self.integer else v
 
     def grid(self) -> list[Any]:
         if self.values is not None:
             return list(self.values)
         # make_axis gives a grid axis without values a range and ``num``
-        assert self.low is not None and self.high is not None and self.num is not None
-        points = np.linspace(self.low, self.high, self.num)
+        assert self.num is not None
+        points = np.linspace(*self.design_bounds, self.num)
         return list(dict.fromkeys(self.value(v) for v in points))
 
     def from_unit(self, u: np.ndarray) -> list[Any]:
@@ -186,6 +207,9 @@ class Axis:
         if self.values is not None:
             return [self.values[i] for i in np.floor(u * len(self.values)).astype(int)]
         assert self.low is not None and self.high is not None  # make_axis gives it a range
+        if self.log:  # log-uniform (integers: rounded)
+            lo, hi = self.design_bounds
+            return [self.value(x) for x in lo + u * (hi - lo)]
         if self.integer:
             lo, hi = math.ceil(self.low), math.floor(self.high)
             return [int(v) for v in lo + np.floor(u * (hi - lo + 1)).astype(np.int64)]
@@ -223,6 +247,10 @@ def make_axis(table: Parameters, decl: AxisDeclaration, where: str, grid: bool) 
             raise SweepError(f"{where}.path: {err}") from None
     if decl.values is not None and (decl.range is not None or decl.num is not None):
         raise SweepError(f"{where}: give either 'values' or 'range' (+ 'num'), not both")
+    if decl.log and decl.values is not None:
+        raise SweepError(f"{where}.log: 'log' spaces a range; 'values' run as listed")
+    if decl.log and not p.numeric:
+        raise SweepError(f"{where}.log: {p.path!r} is {p.kind}, not numeric; list its values")
     try:
         if decl.values is not None:
             values = p.categories(decl.values, f"{where}.values")
@@ -234,6 +262,10 @@ def make_axis(table: Parameters, decl: AxisDeclaration, where: str, grid: bool) 
         low, high = p.bounds(decl.range, f"{where}.range" if decl.range is not None else where)
     except ScenarioError as err:
         raise SweepError(str(err)) from None
+    if decl.log and not low > 0:
+        raise SweepError(
+            f"{where}.log: a log range needs low > 0, got [{low}, {high}] for {p.path!r}"
+        )
     if grid:
         if decl.num is None:
             raise SweepError(f"{where}: a grid needs 'values' or 'range' with 'num' for {p.path!r}")
@@ -241,7 +273,7 @@ def make_axis(table: Parameters, decl: AxisDeclaration, where: str, grid: bool) 
             raise SweepError(f"{where}: range [{low}, {high}] is empty; widen it or set num = 1")
     elif decl.num is not None:
         raise SweepError(f"{where}.num: only a grid takes 'num'")
-    return Axis(p, low=float(low), high=float(high), num=decl.num)
+    return Axis(p, low=float(low), high=float(high), num=decl.num, log=decl.log)
 
 
 def unit_sample(method: str, d: int, n: int, seed: int) -> np.ndarray:
