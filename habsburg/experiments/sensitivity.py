@@ -200,7 +200,9 @@ def analyze(
             from SALib.analyze import morris
 
             res = morris.analyze(prob, X, y, num_levels=settings.morris_levels, seed=spec.seed)
-        for j, name in enumerate(prob["names"]):
+        for j, axis in enumerate(spec.parameters):
+            # a log axis's indices are those of log10 of the setting, and say so
+            name = f"log10({axis.path})" if axis.log else prob["names"][j]
             row = {"outcome": outcome, "parameter": name}
             row.update({c: float(np.asarray(res[c])[j]) for c in COLUMNS[method]})
             rows.append(row)

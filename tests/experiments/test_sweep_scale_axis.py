@@ -4,6 +4,7 @@ factor, as ``scaled(scenario, F)`` after the point's settings; the spec's own ``
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -195,6 +196,14 @@ def test_a_sensitivity_log_axis_is_sampled_in_log10():
     scales = sorted({dict(t.settings)["scale"] for t in plan.tasks})
     assert scales == sorted({float(f"{10.0**x:.12g}") for x in X[:, 0]})
     assert set(scales) <= {0.1, 0.464158883361, 2.15443469003, 10.0}  # 4 levels in log10
+    # an outcome that is log10 of the scale: its effect is the log axis's, labelled as such
+    from habsburg.experiments.sensitivity import analyze
+
+    settings = replace(sensitivity_settings(spec), outcomes=("final_synthetic_share_new",))
+    y = pd.DataFrame({"final_synthetic_share_new": X[:, 0]})
+    table = analyze(spec, settings, "morris", X, y).set_index("parameter")
+    assert list(table.index) == ["log10(scale)", "watermark.adoption"]
+    assert table.loc["log10(scale)", "mu_star"] > 0 == table.loc["watermark.adoption", "mu_star"]
 
 
 @pytest.mark.parametrize(
