@@ -91,9 +91,22 @@ def test_the_scale_comes_after_the_points_settings():
             '[[parameters]]\npath = "scale"\nvalues = [1.0, 2.0, 1.0]\n',
             "parameters[0].values: 1.0 is listed twice",
         ),
+        # log ranges (below)
+        (
+            '[[parameters]]\npath = "scale"\nvalues = [1.0, 2.0]\nlog = true\n',
+            "parameters[0].log: 'log' spaces a range; 'values' run as listed",
+        ),
+        (
+            '[[parameters]]\npath = "humans.error_rate"\nrange = [0.0, 0.3]\nnum = 3\nlog = true\n',
+            "parameters[0].log: a log range needs low > 0, got [0.0, 0.3] for 'humans.error_rate'",
+        ),
+        (
+            '[[parameters]]\npath = "models.*.data.mode"\nlog = true\n',
+            "parameters[0].log: 'models.*.data.mode' is categorical, not numeric",
+        ),
     ],
 )
-def test_bad_swept_scales_are_refused_naming_the_key(extra, message):
+def test_bad_swept_scales_and_log_ranges_are_refused_naming_the_key(extra, message):
     with pytest.raises(SweepError) as err:
         spec_from_dict(_spec(HEADER + extra), "spec.toml")
     assert str(err.value).startswith("spec.toml: ") and message in str(err.value)
@@ -204,26 +217,3 @@ def test_a_sensitivity_log_axis_is_sampled_in_log10():
     table = analyze(spec, settings, "morris", X, y).set_index("parameter")
     assert list(table.index) == ["log10(scale)", "watermark.adoption"]
     assert table.loc["log10(scale)", "mu_star"] > 0 == table.loc["watermark.adoption", "mu_star"]
-
-
-@pytest.mark.parametrize(
-    ("axis", "message"),
-    [
-        (
-            'path = "scale"\nvalues = [1.0, 2.0]\nlog = true\n',
-            "parameters[0].log: 'log' spaces a range; 'values' run as listed",
-        ),
-        (
-            'path = "humans.error_rate"\nrange = [0.0, 0.3]\nnum = 3\nlog = true\n',
-            "parameters[0].log: a log range needs low > 0, got [0.0, 0.3] for 'humans.error_rate'",
-        ),
-        (
-            'path = "models.*.data.mode"\nlog = true\n',
-            "parameters[0].log: 'models.*.data.mode' is categorical, not numeric",
-        ),
-    ],
-)
-def test_bad_log_axes_are_refused_naming_the_key(axis, message):
-    with pytest.raises(SweepError) as err:
-        spec_from_dict(_spec(HEADER + "[[parameters]]\n" + axis), "spec.toml")
-    assert message in str(err.value)
