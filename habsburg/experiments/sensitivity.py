@@ -202,8 +202,8 @@ def analyze(
             res = morris.analyze(prob, X, y, num_levels=settings.morris_levels, seed=spec.seed)
         for j, axis in enumerate(spec.parameters):
             # a log axis's indices are those of log10 of the setting, and say so
-            name = f"log10({axis.path})" if axis.log else prob["names"][j]
-            row = {"outcome": outcome, "parameter": name}
+            name = f"log10({axis.path})" if axis.log else axis.path
+            row: dict[str, Any] = {"outcome": outcome, "parameter": name}
             row.update({c: float(np.asarray(res[c])[j]) for c in COLUMNS[method]})
             rows.append(row)
     return pd.DataFrame(rows)

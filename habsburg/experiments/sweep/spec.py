@@ -11,7 +11,6 @@ and supplies its declared range or choices.
 
 from __future__ import annotations
 
-import dataclasses
 import inspect
 import itertools
 import math
@@ -28,7 +27,13 @@ import numpy as np
 from habsburg.experiments.outcomes import DEFAULT_OUTCOMES, check_outcomes
 from habsburg.scenarios.inputs import read_text_file
 from habsburg.scenarios.library import load_scenario
-from habsburg.scenarios.parameters import INTEGER, REAL, Parameter, Parameters, parameters
+from habsburg.scenarios.parameters import (
+    INTEGER,
+    Parameter,
+    Parameters,
+    _declare,
+    parameters,
+)
 from habsburg.scenarios.schema import (
     Scenario,
     ScenarioError,
@@ -136,18 +141,9 @@ class _ScaleDeclaration:
 
 
 def scale_parameter() -> Parameter:
-    """The typed parameter of a swept ``scale`` (path :data:`SCALE_PATH`)."""
-    f = dataclasses.fields(_ScaleDeclaration)[0]
-    return Parameter(
-        path=SCALE_PATH,
-        kind=REAL,
-        default=f.default,
-        description=f.metadata["help"],
-        low=MIN_SCALE,
-        high=MAX_SCALE,
-        owner=_ScaleDeclaration,
-        field_name="scale",
-    )
+    """The typed parameter of a swept ``scale`` (path :data:`SCALE_PATH`), built from its
+    declaration as every setting's is."""
+    return _declare(_ScaleDeclaration, "scale", SCALE_PATH)
 
 
 # --------------------------------------------------------------------------------------------
