@@ -63,7 +63,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         type=int,
         default=None,
         metavar="N",
-        help="checkpoint the model every N months to OUT/.checkpoint.pkl (removed at the end)",
+        help="checkpoint the model every N months to OUT/.checkpoint.pkl (removed at the end; "
+        "with --store-dir it refers to the store's column files, which are then kept in "
+        "DIR/habsburg-store-run-* until the run finishes)",
     )
     p.add_argument(
         "--resume",
@@ -83,7 +85,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="DIR",
         help="keep the document store's columns in files in a private directory inside DIR "
         "(removed at the end) instead of in memory: only the months crawls can reach stay in "
-        "memory, for runs larger than memory such as scaled(baseline, 100); same results",
+        "memory, for runs larger than memory such as scaled(baseline, 100); same results "
+        "(with --checkpoint-every, resumable: give the same DIR with --resume)",
     )
     p.add_argument(
         "--posterior",
@@ -269,7 +272,12 @@ def run_text(args: argparse.Namespace) -> int:
 def resume_command(args: argparse.Namespace, out: Path) -> str:
     """The command line that resumes this run from its checkpoint."""
     cmd = ["habsburg", "run", args.scenario, "--out", str(out)]
-    for flag, value in (("--scale", args.scale), ("--seed", args.seed), ("--steps", args.steps)):
+    for flag, value in (
+        ("--scale", args.scale),
+        ("--seed", args.seed),
+        ("--steps", args.steps),
+        ("--store-dir", args.store_dir),
+    ):
         if value is not None:
             cmd += [flag, str(value)]  # (a float as repr: the same scale when resumed)
     if args.checkpoint_every is not None:

@@ -10,6 +10,14 @@ longest ``window_months``, plus a margin) are flushed and dropped from the proce
 lazily, a page at a time, and the kernel may drop it again. The in-memory working set is thus the
 crawl window, not the whole web. Results are the same as with the in-memory store (same types,
 same rows); :func:`habsburg.model.export.write_tables` streams them to Parquet in row groups.
+
+A checkpoint (a pickle of the model) holds each column as a reference to its file, not its rows:
+the file is flushed to disk when it is pickled and reopened when the checkpoint is loaded, so a
+100× run checkpoints in seconds. Rows are only ever appended, so the file's first ``size`` rows
+are the column as it was at the checkpoint; what a run appended after it is written again, with
+the same values, when the run resumes. A file a checkpoint refers to is kept when its column
+grows into a new one. The files are trusted as the run's own (a checkpoint checks that they are
+there and large enough, not their contents: hashing them would cost minutes at 100×).
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ import numpy as np
 
 from habsburg.ecosystem.columns import Column, file_column
 from habsburg.ecosystem.store import DocumentStore
+from habsburg.scenarios.errors import CheckpointError
 
 if TYPE_CHECKING:
     import numpy.typing as npt
@@ -36,6 +45,8 @@ class FileColumn(Column):
 
     #: the previous file, to drop once :meth:`_resize` has copied it (set while it grows)
     _drop_after_copy: Path | None
+    #: the generation a checkpoint refers to (its file is kept when the column grows)
+    _pinned: int = 0
 
     def __init__(self, directory: Path, name: str, *args: Any, **kwargs: Any) -> None:
         self.directory = Path(directory)
@@ -52,12 +63,57 @@ class FileColumn(Column):
             self._drop_after_copy = old
         return data
 
+    @property
+    def path(self) -> Path:
+        """The file of the column's current generation."""
+        return self.directory / f"{self.name}.{self.generation}.bin"
+
     def _resize(self, dtype: np.dtype, capacity: int) -> None:
         super()._resize(dtype, capacity)
         old = getattr(self, "_drop_after_copy", None)
         if old is not None:
-            old.unlink(missing_ok=True)
+            if self.generation - 1 != self._pinned:  # (a checkpoint's file stays)
+                old.unlink(missing_ok=True)
             self._drop_after_copy = None
+
+    def __getstate__(self) -> dict:
+        """A checkpoint holds the file's name, type and shape, not its rows: the file is flushed
+        (so the rows are on disk with the checkpoint) and kept while the column lives."""
+        if isinstance(self.data, np.memmap):  # (always: _allocate maps a file)
+            self.data.flush()
+        self._pinned = self.generation
+        return {
+            "directory": str(self.directory),
+            "name": self.name,
+            "generation": self.generation,
+            "dtype": self.data.dtype.str,
+            "shape": self.data.shape,
+            "size": self.size,
+            "widen": self.widen,
+        }
+
+    def __setstate__(self, state: dict) -> None:
+        """Reopen the file a checkpoint refers to (refused, naming it, when it is missing or
+        shorter than the checkpoint's column)."""
+        self.directory, self.name = Path(state["directory"]), state["name"]
+        self.generation = self._pinned = state["generation"]
+        self.size, self.widen = state["size"], state["widen"]
+        dtype, shape = np.dtype(state["dtype"]), tuple(state["shape"])
+        need = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+        path = self.path
+        try:
+            have = path.stat().st_size
+        except OSError as err:
+            have, problem = -1, err.strerror or str(err)
+        else:
+            problem = f"{have:,} bytes, the checkpoint needs {need:,}"
+        if have < need:
+            raise CheckpointError(
+                f"the document store file {str(path)!r} of this checkpoint cannot be used "
+                f"({problem}): the column files of a run with --store-dir must stay where the "
+                "run left them until it is resumed"
+            )
+        self.data = np.memmap(path, dtype=dtype, mode="r+", shape=shape)
 
     def release(self, rows: int) -> None:
         """Write the first ``rows`` rows to disk and drop them from memory (read back lazily)."""
@@ -71,7 +127,7 @@ class FileColumn(Column):
 
     @property
     def disk_bytes(self) -> int:
-        path = self.directory / f"{self.name}.{self.generation}.bin"
+        path = self.path
         return os.stat(path).st_blocks * 512 if path.exists() else 0
 
 
@@ -103,6 +159,17 @@ class OnDiskStore(DocumentStore):
         self, name: str, dtype: npt.DTypeLike, width: int | None = None, **kw: Any
     ) -> Column:
         return FileColumn(self.directory, name, dtype, width, **kw)
+
+    def __getstate__(self) -> dict:
+        """Checkpoints refer to the column files (see the module's notes); a store in a
+        temporary directory of its own (none was given) cannot be checkpointed: the directory
+        goes with the store."""
+        if self._tmp is not None:
+            raise ValueError(
+                "an on-disk store in a temporary directory of its own cannot be checkpointed; "
+                "give it a directory (EcosystemModel(store_dir=...))"
+            )
+        return super().__getstate__()
 
     def begin_step(self, step: int) -> None:
         super().begin_step(step)

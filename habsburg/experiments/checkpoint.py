@@ -14,8 +14,11 @@ two checks:
    habsburg version that wrote it; resuming a different scenario, seed or version is refused.
 
 A checkpoint is written atomically as ``OUT/.checkpoint.pkl`` and removed when the run's results
-are written. What resuming trusts: whoever can read your key file can forge checkpoints you will
-load; keep it private (``chmod 600``), as you would an SSH key.
+are written. A run with ``--store-dir`` keeps its document store in column files that the
+checkpoint refers to rather than holds (:mod:`habsburg.ecosystem.ondisk`); the header names
+their directory, and resuming checks it is the one this run uses. What resuming trusts: whoever
+can read your key file can forge checkpoints you will load; keep it private (``chmod 600``), as
+you would an SSH key.
 """
 
 from __future__ import annotations
@@ -120,7 +123,15 @@ def save_checkpoint(
     """Pickle ``model`` to ``path`` atomically, with an authenticated header saying what wrote it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    header = json.dumps({**_identity(scenario, seed), "steps": model.steps}, sort_keys=True)
+    store = getattr(model.internet.store, "directory", None)  # (an on-disk store's files)
+    header = json.dumps(
+        {
+            **_identity(scenario, seed),
+            "steps": model.steps,
+            "store_dir": None if store is None else str(Path(store).resolve()),
+        },
+        sort_keys=True,
+    )
     head = header.encode("utf-8") + b"\n"
     body = pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL)
     mac = hmac.new(checkpoint_key(), head + body, hashlib.sha256).digest()
@@ -180,10 +191,13 @@ def check_not_another_runs(path: str | Path, scenario: Scenario, seed: int | Non
     )
 
 
-def load_checkpoint(path: str | Path, scenario: Scenario, seed: int | None) -> EcosystemModel:
+def load_checkpoint(
+    path: str | Path, scenario: Scenario, seed: int | None, *, store_dir: str | Path | None = None
+) -> EcosystemModel:
     """The model saved at ``path``, after checking it was written by this user (HMAC) for this
-    scenario, seed and habsburg version; :class:`CheckpointError` naming the file otherwise.
-    Nothing is unpickled before both checks pass."""
+    scenario, seed and habsburg version, with its document store in ``store_dir`` (the
+    directory of its column files; None: in memory); :class:`CheckpointError` naming the file
+    otherwise. Nothing is unpickled before these checks pass."""
     header, mac, head, body = read_header(path)
     expected = hmac.new(checkpoint_key(), head + body, hashlib.sha256).digest()
     if not hmac.compare_digest(mac, expected):
@@ -212,8 +226,14 @@ def load_checkpoint(path: str | Path, scenario: Scenario, seed: int | None) -> E
                 f"checkpoint {str(path)!r} was written for {what}; resume with the command the "
                 "interrupted run printed, or delete it (or drop --resume) to start over"
             )
+    _check_store_dir(path, header.get("store_dir"), store_dir)
     try:
         model = pickle.loads(body)
+    except CheckpointError as err:  # a column file it refers to is missing (named)
+        raise CheckpointError(
+            f"cannot resume from checkpoint {str(path)!r}: {err}; restore them, or delete the "
+            "checkpoint and that directory to start over"
+        ) from None
     except Exception as err:  # authenticated yet unreadable: e.g. classes renamed since
         raise CheckpointError(
             f"cannot resume from checkpoint {str(path)!r}: {err}; delete it to start over"
@@ -221,3 +241,26 @@ def load_checkpoint(path: str | Path, scenario: Scenario, seed: int | None) -> E
     if getattr(model, "steps", None) != header.get("steps"):
         raise CheckpointError(f"checkpoint {str(path)!r} is inconsistent; delete it")
     return model
+
+
+def _check_store_dir(path: str | Path, theirs: str | None, store_dir: str | Path | None) -> None:
+    """Refuse to resume a run whose store was in column files without them, or in memory with
+    them, or from files elsewhere than ``store_dir``."""
+    ours = None if store_dir is None else str(Path(store_dir).resolve())
+    if theirs == ours:
+        return
+    if theirs is None:
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} is of a run that kept its document store in memory; "
+            "resume it without --store-dir"
+        )
+    parent = str(Path(theirs).parent)
+    if ours is None:
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} is of a run that kept its document store in files "
+            f"({theirs}); resume it with --store-dir {parent!r}"
+        )
+    raise CheckpointError(
+        f"checkpoint {str(path)!r} refers to the document store files in {theirs}, not in "
+        f"{ours}; resume it with --store-dir {parent!r}"
+    )

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import hashlib
 import json
 import platform
+import shutil
 import sys
 import tempfile
 import time
@@ -104,7 +106,7 @@ def simulate(
         raise ScenarioError(f"--checkpoint-every must be >= 1 month, got {checkpoint_every}")
     model = None
     if resume and checkpoint is not None and Path(checkpoint).exists():
-        model = load_checkpoint(checkpoint, scenario, seed)
+        model = load_checkpoint(checkpoint, scenario, seed, store_dir=store_dir)
         if model.steps > n:
             raise CheckpointError(
                 f"checkpoint {str(checkpoint)!r} is at month {model.steps}, past the {n} "
@@ -131,34 +133,71 @@ def simulate(
     return model
 
 
-def check_store_dir(
-    store_dir: str | Path, *, checkpoint_every: int | None = None, resume: bool = False
-) -> Path:
+def check_store_dir(store_dir: str | Path) -> Path:
     """The directory ``--store-dir`` names, checked before any work: a directory (created if
-    missing) this process can write to, and no checkpoints (a checkpoint pickles the model,
-    whose store then lives in files it cannot hold)."""
+    missing) this process can write to."""
     path = Path(store_dir)
-    if checkpoint_every is not None or resume:
-        raise OutputPathError(
-            f"--store-dir {str(path)!r} cannot be combined with --checkpoint-every or --resume: "
-            "a checkpoint holds the whole model, and with --store-dir its documents live in "
-            "files; drop one of them"
-        )
     if path.exists() and not path.is_dir():
         raise OutputPathError(f"--store-dir {str(path)!r} is not a directory")
     return writable_directory(path, f"--store-dir {str(path)!r}", "choose another --store-dir")
 
 
+def run_store_dir(store_dir: Path, out_dir: Path) -> Path:
+    """The directory inside ``store_dir`` that keeps the column files of a checkpointed run into
+    ``out_dir``: named after the results directory, so that ``--resume`` finds the files the
+    checkpoint refers to."""
+    key = hashlib.sha256(str(out_dir.resolve()).encode("utf-8")).hexdigest()[:16]
+    return store_dir.resolve() / f"habsburg-store-run-{key}"
+
+
+def check_run_store_dir(path: Path, out_dir: Path, *, resume: bool) -> None:
+    """Before a checkpointed run with ``--store-dir`` starts over (no ``--resume``): refuse if
+    ``path`` (:func:`run_store_dir`) holds the column files of an interrupted run into
+    ``out_dir``, which a checkpoint there may still need."""
+    if not resume and path.exists():
+        raise OutputPathError(
+            f"--store-dir {str(path.parent)!r}: {path.name} holds the document store of an "
+            f"interrupted run into {str(out_dir)!r}; resume it with --resume, or delete that "
+            f"directory (and {str(checkpoint_path(out_dir))!r}, if any) to start over"
+        )
+
+
 @contextlib.contextmanager
-def store_scratch(store_dir: str | Path | None) -> Iterator[Path | None]:
+def store_scratch(
+    store_dir: str | Path | None, *, kept: Path | None = None, keep: Path | None = None
+) -> Iterator[Path | None]:
     """A new private directory inside ``store_dir`` for the store's column files (yielded), removed
     with everything in it when the run ends, however it ends; nothing else in ``store_dir`` is
-    touched. Yields None when ``store_dir`` is None (the store stays in memory)."""
+    touched. Yields None when ``store_dir`` is None (the store stays in memory).
+
+    ``kept``: the directory to use instead (:func:`run_store_dir`, created if missing), for a run
+    that checkpoints: it is removed when the run ends too, unless the run fails while the
+    checkpoint ``keep`` exists, which refers to its files (a resumed run continues with them; a
+    failure other than an interruption then says on stderr that the directory stays)."""
     if store_dir is None:
         yield None
         return
-    with tempfile.TemporaryDirectory(prefix="habsburg-store-", dir=store_dir) as scratch:
-        yield Path(scratch)
+    if kept is None:
+        with tempfile.TemporaryDirectory(prefix="habsburg-store-", dir=store_dir) as scratch:
+            yield Path(scratch)
+        return
+    created = not kept.exists()
+    kept.mkdir(exist_ok=True)
+    try:
+        yield kept
+    except BaseException as err:
+        if keep is None or not keep.exists():
+            shutil.rmtree(kept, ignore_errors=True)
+        elif created and not any(kept.iterdir()):  # (refused before the store was made)
+            kept.rmdir()
+        elif not isinstance(err, Interrupted | KeyboardInterrupt):  # (those say it themselves)
+            print(
+                f"habsburg: the document store of this run stays in {kept} for --resume (the "
+                f"checkpoint {keep} refers to it); delete both to give the run up",
+                file=sys.stderr,
+            )
+        raise
+    shutil.rmtree(kept, ignore_errors=True)
 
 
 def run_scenario(
@@ -210,15 +249,20 @@ def run_scenario(
     if checkpoint_every is not None and checkpoint_every < 1:
         raise ScenarioError(f"--checkpoint-every must be >= 1 month, got {checkpoint_every}")
     if store_dir is not None:
-        store_dir = check_store_dir(store_dir, checkpoint_every=checkpoint_every, resume=resume)
+        store_dir = check_store_dir(store_dir)
     check_limits(scenario, n, force=force, store_dir=store_dir)
     out_dir = Path(out) if out is not None else None
+    # a checkpointed run's column files stay where its checkpoint can find them
+    kept = None
+    if store_dir is not None and out_dir is not None and (checkpoint_every or resume):
+        kept = run_store_dir(store_dir, out_dir)
+        check_run_store_dir(kept, out_dir, resume=resume)
     if out_dir is not None:
         prepare_output_dir(out_dir, command="run", force=force)
     ckpt = checkpoint_path(out_dir) if out_dir is not None else None
     if ckpt is not None and not resume:
         check_not_another_runs(ckpt, scenario, seed)
-    with store_scratch(store_dir) as scratch:
+    with store_scratch(store_dir, kept=kept, keep=ckpt) as scratch:
         started = time.time()
         model: EcosystemModel | None
         try:
@@ -233,7 +277,7 @@ def run_scenario(
                 store_dir=scratch,
             )
         except KeyboardInterrupt:
-            raise Interrupted(_interrupted_message(ckpt, resume_command)) from None
+            raise Interrupted(_interrupted_message(ckpt, resume_command, store=kept)) from None
         seconds = time.time() - started
         summary = summary_table(model)
         # documents and error_claims are streamed from the store by export.write_tables; the
@@ -287,7 +331,7 @@ def run_scenario(
                 write_results_dir(out_dir, fill, manifest, command="run")
             except KeyboardInterrupt:
                 raise Interrupted(
-                    _interrupted_message(ckpt, resume_command, writing=True)
+                    _interrupted_message(ckpt, resume_command, writing=True, store=kept)
                 ) from None
             if ckpt is not None:
                 ckpt.unlink(missing_ok=True)
@@ -295,7 +339,9 @@ def run_scenario(
         return RunResult(model, tables, out_dir, seconds, summary)
 
 
-def _interrupted_message(ckpt: Path | None, command: str | None, writing: bool = False) -> str:
+def _interrupted_message(
+    ckpt: Path | None, command: str | None, writing: bool = False, store: Path | None = None
+) -> str:
     when = " while writing the results (nothing was replaced)" if writing else ""
     if ckpt is not None and ckpt.exists():
         try:
@@ -303,7 +349,8 @@ def _interrupted_message(ckpt: Path | None, command: str | None, writing: bool =
         except HabsburgError:
             month = "?"
         how = f"resume with: {command}" if command else "resume with resume=True"
-        return f"interrupted{when}; checkpoint after month {month} kept in {ckpt}; {how}"
+        files = f" (its document store in {store})" if store is not None else ""
+        return f"interrupted{when}; checkpoint after month {month} kept in {ckpt}{files}; {how}"
     return (
         f"interrupted{when}; no checkpoint was written (use --checkpoint-every N to make a run "
         "resumable)"

@@ -1,5 +1,6 @@
 """``habsburg run --store-dir``: the store's columns in files (only the months crawls reach in
-memory) give the same results, leave nothing behind, and bad uses are refused before any work."""
+memory) give the same results, leave nothing behind, resume from a checkpoint, and bad uses are
+refused before any work."""
 
 from __future__ import annotations
 
@@ -7,10 +8,12 @@ import json
 
 import pandas as pd
 import pytest
+from resultdirs import assert_same_tables
 from tinyscenario import MINI
 
 from habsburg.cli import main
 from habsburg.experiments import limits
+from habsburg.experiments import run as run_module
 from habsburg.scenarios import load_scenario
 from habsburg.scenarios.errors import LimitError
 
@@ -51,12 +54,89 @@ def test_a_missing_store_dir_is_created_and_left_empty(workdir):
     assert (workdir / "new" / "dir").is_dir() and not any((workdir / "new" / "dir").iterdir())
 
 
+def interrupt_after_month(monkeypatch, month: int) -> None:
+    """Ctrl-C as the run finishes month ``month`` (its progress, shown or not, is updated),
+    before that month's checkpoint."""
+    done = []
+
+    def update(self, n: int = 1) -> None:
+        done.append(n)
+        if len(done) == month:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(run_module._NoProgress, "update", update)
+
+
+def test_a_checkpointed_run_with_its_store_on_disk_resumes_to_the_same_tables(
+    workdir, capsys, monkeypatch
+):
+    """Interrupted after month 7 with checkpoints every 3 months, the run keeps its column files
+    (the checkpoint refers to them) and says how to resume; starting over without --resume, or
+    resuming without the files' --store-dir, is refused before any work; the resumed run gives
+    the uninterrupted run's tables and then removes the files."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(workdir / "config"))
+    assert run("--out", "memory") == 0
+    args = ("--out", "disk", "--store-dir", "scratch", "--checkpoint-every", "3")
+    with monkeypatch.context() as m:
+        interrupt_after_month(m, 7)
+        assert run(*args) == 130
+    err = capsys.readouterr().err
+    (kept,) = (workdir / "scratch").iterdir()
+    assert kept.name.startswith("habsburg-store-run-") and any(kept.iterdir())
+    assert (
+        f"checkpoint after month 6 kept in disk/.checkpoint.pkl (its document store in {kept})"
+        in err
+    )
+    assert "--store-dir scratch --checkpoint-every 3" in err and err.rstrip().endswith("--resume")
+
+    def refused(*more: str) -> str:
+        assert run("--out", "disk", *more) == 2
+        return capsys.readouterr().err
+
+    assert "holds the document store of an interrupted run" in refused(*args[2:])
+    assert f"resume it with --store-dir {str(workdir / 'scratch')!r}" in refused("--resume")
+    elsewhere = refused("--store-dir", "other", "--resume")
+    assert f"refers to the document store files in {kept}" in elsewhere
+    assert not any((workdir / "other").iterdir())  # (nothing left where it was refused)
+    with monkeypatch.context() as m:  # a failure after the checkpoint keeps the files, and says so
+
+        def disk_full(*a, **k):
+            raise OSError(28, "No space left on device")
+
+        m.setattr(run_module, "write_tables", disk_full)
+        assert run(*args, "--resume") != 0
+        assert (
+            f"the document store of this run stays in {kept} for --resume"
+            in capsys.readouterr().err
+        )
+        assert any(kept.iterdir())
+    assert run(*args, "--resume") == 0
+    assert (
+        not any((workdir / "scratch").iterdir()) and not (workdir / "disk/.checkpoint.pkl").exists()
+    )
+    assert_same_tables(workdir / "memory", workdir / "disk")
+
+
+def test_an_in_memory_checkpoint_does_not_resume_with_a_store_dir(workdir, capsys, monkeypatch):
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(workdir / "config"))
+    with monkeypatch.context() as m:
+        interrupt_after_month(m, 4)
+        assert run("--out", "out", "--checkpoint-every", "2") == 130
+    capsys.readouterr()
+    assert run("--out", "out", "--store-dir", "scratch", "--resume") == 2
+    assert (
+        "kept its document store in memory; resume it without --store-dir"
+        in capsys.readouterr().err
+    )
+    assert not any((workdir / "scratch").iterdir())
+    assert run("--out", "out", "--resume") == 0
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
         (["--store-dir", "afile"], "is not a directory"),
-        (["--store-dir", "d", "--checkpoint-every", "2"], "cannot be combined"),
-        (["--store-dir", "d", "--resume"], "cannot be combined"),
+        (["--store-dir", "afile", "--checkpoint-every", "2"], "is not a directory"),
     ],
 )
 def test_bad_store_dir_is_refused_before_any_work(workdir, capsys, monkeypatch, args, message):

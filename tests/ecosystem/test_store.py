@@ -312,6 +312,59 @@ def test_a_file_column_widens_and_grows_into_new_files(tmp_path):
     ]
 
 
+def test_a_checkpoint_of_an_on_disk_store_refers_to_its_files_and_resumes_exactly(
+    narrow_run, tmp_path
+):
+    """A pickled model whose store is in files holds the files' names, not their rows; the
+    original run goes on (appending past the checkpoint and growing every column into new
+    files), then the unpickled model goes on from the checkpoint over the same files: both give
+    the in-memory run's tables, and the files the checkpoint refers to were kept as the columns
+    grew past them."""
+    from habsburg.ecosystem.columns import ColumnTypes, expected_documents
+    from habsburg.ecosystem.ondisk import OnDiskStore
+    from habsburg.scenarios.errors import CheckpointError
+
+    def small(sc):
+        return OnDiskStore(
+            sc.world.style_dim,
+            capacity=64,
+            types=ColumnTypes.for_scenario(sc, expected_documents(sc)),
+            site_window=max(s.window_months for s in sc.scrapers),
+            directory=tmp_path,
+            keep_months=2,
+        )
+
+    half = narrow_run.config.steps // 2
+    model = _run(small, steps=half)
+    store = model.internet.store
+    blob = pickle.dumps(model)
+    assert len(blob) < store.disk_bytes  # (the documents stayed in their files)
+    pinned = {c.path for c in store.all_columns()}
+    for _ in range(narrow_run.config.steps - half):
+        model.step()
+    assert all(p.exists() for p in pinned)  # kept, though every column grew past them
+    assert any(c.path not in pinned for c in store.all_columns())
+    resumed = pickle.loads(blob)
+    assert len(resumed.internet.store) < len(store)
+    for _ in range(narrow_run.config.steps - half):
+        resumed.step()
+    expected = narrow_run.tables()
+    for finished in (model, resumed):
+        got = finished.tables()
+        for name in expected:
+            pd.testing.assert_frame_equal(expected[name], got[name], obj=name)
+    # a file the checkpoint needs, gone: refused, naming it
+    missing = sorted(pinned)[0]
+    missing.rename(tmp_path / "elsewhere.bin")
+    with pytest.raises(CheckpointError, match=rf"{missing.name}.*must stay where the run left"):
+        pickle.loads(blob)
+    # a store in a temporary directory of its own has no files to come back to
+    own = EcosystemModel(tiny_scenario(), store_dir=None)
+    own.internet.store = OnDiskStore.for_scenario(own.config)
+    with pytest.raises(ValueError, match="temporary directory of its own cannot be checkpointed"):
+        pickle.dumps(own)
+
+
 @pytest.mark.parametrize("chunk", [1, 7, 1 << 16])
 def test_counting_statistics_a_chunk_at_a_time_equal_the_whole_gather(
     narrow_run, monkeypatch, chunk

@@ -84,8 +84,8 @@ def test_resume_after_interruption_gives_identical_tables(
 
     resumed_at = []
 
-    def loading(*args):
-        model = real_load(*args)
+    def loading(*args, **kwargs):
+        model = real_load(*args, **kwargs)
         resumed_at.append(model.steps)
         return model
 
