@@ -162,6 +162,13 @@ def check_run_store_dir(path: Path, out_dir: Path, *, resume: bool) -> None:
         )
 
 
+def disk_bytes(directory: Path) -> int:
+    """Bytes the files directly in ``directory`` take on disk (0 if it does not exist)."""
+    if not directory.is_dir():
+        return 0
+    return sum(p.stat().st_blocks * 512 for p in directory.iterdir() if p.is_file())
+
+
 @contextlib.contextmanager
 def store_scratch(
     store_dir: str | Path | None, *, kept: Path | None = None, keep: Path | None = None
@@ -250,13 +257,16 @@ def run_scenario(
         raise ScenarioError(f"--checkpoint-every must be >= 1 month, got {checkpoint_every}")
     if store_dir is not None:
         store_dir = check_store_dir(store_dir)
-    check_limits(scenario, n, force=force, store_dir=store_dir)
     out_dir = Path(out) if out is not None else None
     # a checkpointed run's column files stay where its checkpoint can find them
     kept = None
     if store_dir is not None and out_dir is not None and (checkpoint_every or resume):
         kept = run_store_dir(store_dir, out_dir)
         check_run_store_dir(kept, out_dir, resume=resume)
+    # (a resumed run's files are rewritten in place: their disk counts as free)
+    reused = disk_bytes(kept) if kept is not None else 0
+    free_disk = shutil.disk_usage(kept).free + reused if kept is not None and reused else None
+    check_limits(scenario, n, force=force, store_dir=store_dir, free_disk=free_disk)
     if out_dir is not None:
         prepare_output_dir(out_dir, command="run", force=force)
     ckpt = checkpoint_path(out_dir) if out_dir is not None else None
