@@ -259,13 +259,12 @@ def run_scenario(
         store_dir = check_store_dir(store_dir)
     out_dir = Path(out) if out is not None else None
     # a checkpointed run's column files stay where its checkpoint can find them
-    kept = None
+    kept, free_disk = None, None
     if store_dir is not None and out_dir is not None and (checkpoint_every or resume):
         kept = run_store_dir(store_dir, out_dir)
         check_run_store_dir(kept, out_dir, resume=resume)
-    # (a resumed run's files are rewritten in place: their disk counts as free)
-    reused = disk_bytes(kept) if kept is not None else 0
-    free_disk = shutil.disk_usage(kept).free + reused if kept is not None and reused else None
+        if reused := disk_bytes(kept):  # a resumed run rewrites its files: their disk is free
+            free_disk = shutil.disk_usage(kept).free + reused
     check_limits(scenario, n, force=force, store_dir=store_dir, free_disk=free_disk)
     if out_dir is not None:
         prepare_output_dir(out_dir, command="run", force=force)
