@@ -13,7 +13,7 @@ from habsburg.cli.sweep import (
     checked_store_dir,
     start_workers_early,
 )
-from habsburg.scenarios.errors import LimitError
+from habsburg.scenarios.errors import Interrupted, LimitError
 
 #: confidence level of the intervals ``habsburg compare`` reports
 CONFIDENCE = 0.95
@@ -67,6 +67,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="replicate r of every scenario runs on posterior draw r of this `habsburg "
         "calibrate` directory (and replicate seed r), so the paired differences carry "
         "calibration uncertainty",
+    )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="finish an interrupted comparison in OUT: its finished runs (kept in "
+        "OUT/.habsburg-compare-runs until the comparison is written) are not run again",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar or table")
     p.add_argument(
@@ -149,7 +155,13 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if args.workers is not None:
         start_workers_early(args)  # a local cluster: its fork server imports while we do
     from habsburg.analysis.compare import paired_differences
-    from habsburg.experiments.compare import check_comparison, compare, cut_short
+    from habsburg.experiments.compare import (
+        KEPT_RUNS,
+        check_comparison,
+        compare,
+        cut_short,
+        discard_kept_runs,
+    )
     from habsburg.experiments.limits import check_limits
     from habsburg.experiments.sweep import check_executor_options
     from habsburg.reports.compare import (
@@ -195,20 +207,39 @@ def cmd_compare(args: argparse.Namespace) -> int:
         else Path("results") / f"compare-{base.name}-vs-{'-'.join(a.name for a in alternatives)}"
     )
     prepare_comparison_dir(out, force=args.force)
-    result = compare(
-        base,
-        alternatives,
-        seeds=args.seeds,
-        seed=seed,
-        steps=args.steps,
-        progress=not args.quiet,
-        scheduler=args.scheduler,
-        workers=args.workers,
-        posterior=posterior,
-        store_dir=store_dir,
-    )
+    kept = out / KEPT_RUNS  # each finished run, until the comparison is written
+    if args.resume and not kept.exists() and not args.quiet:
+        print(
+            f"note: --resume: {out} holds no interrupted comparison; every run runs",
+            file=sys.stderr,
+        )
+    try:
+        result = compare(
+            base,
+            alternatives,
+            seeds=args.seeds,
+            seed=seed,
+            steps=args.steps,
+            progress=not args.quiet,
+            scheduler=args.scheduler,
+            workers=args.workers,
+            posterior=posterior,
+            store_dir=store_dir,
+            keep=kept,
+            resume=args.resume,
+        )
+    except KeyboardInterrupt:
+        from habsburg.experiments.sweep import MANIFEST, finished_runs
+
+        if not (kept / MANIFEST).is_file():  # stopped before the first run started
+            raise
+        raise Interrupted(
+            f"interrupted; the runs that finished ({len(finished_runs(kept))}) are kept in "
+            f"{kept}/: run the same command with --resume to finish the comparison"
+        ) from None
     differences = paired_differences(result.runs, result.base, CONFIDENCE, result.descriptions)
     write_comparison(result, differences, out, CONFIDENCE)
+    discard_kept_runs(kept)  # (the comparison's tables hold them now)
     if not args.quiet:
         print(format_differences(differences, result.base, len(result.seeds), f"{CONFIDENCE:.0%}"))
         if posterior is not None:
@@ -238,6 +269,11 @@ def _cmd_text_compare(args: argparse.Namespace) -> int:
             raise UserError(
                 f"{flag} does not apply to text scenarios (they run serially, every generation)"
             )
+    if args.resume:
+        raise UserError(
+            "--resume does not apply to text scenarios (a text comparison keeps no runs until "
+            "it is written)"
+        )
     if args.workers is not None:
         raise UserError("--workers does not apply to text scenarios (they run serially)")
     base = load_text_scenario(args.base)

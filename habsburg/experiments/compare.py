@@ -6,6 +6,12 @@ paired by seed, which removes the seed-to-seed variation the scenarios share. Th
 sweep plan (:func:`~habsburg.experiments.sweep.plan_scenarios`) executed like any sweep:
 serially, on a local Dask cluster or on a running scheduler.
 
+Each run is written to a sweep directory as it finishes (:func:`~habsburg.experiments.sweep.
+run_sweep`), and the comparison's tables are read from it: a temporary one by default, or the
+directory ``keep`` names, which ``habsburg compare`` puts inside its results directory
+(:data:`KEPT_RUNS`), so an interrupted comparison resumes from its finished runs
+(``resume=True``, checked against the plan before any run: :func:`check_kept_runs`).
+
 This module only runs the comparison and returns its tables; the paired differences are
 :func:`habsburg.analysis.compare.paired_differences` and the report
 :func:`habsburg.reports.compare.write_comparison` (``habsburg compare`` composes the three).
@@ -13,35 +19,52 @@ This module only runs the comparison and returns its tables; the paired differen
 
 from __future__ import annotations
 
+import contextlib
+import json
+import shutil
+import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import pandas as pd
 
-from habsburg.experiments.outcomes import OUTCOMES, SCALARS, SERIES, run_outcomes
+from habsburg.experiments.outcomes import OUTCOMES, SCALAR, SCALARS, SERIES, run_outcomes
 from habsburg.experiments.run import check_steps
 from habsburg.experiments.sweep import (
-    RunOutput,
+    MANIFEST,
     SweepPlan,
+    finished_runs,
+    load_failures,
+    load_results,
     plan_scenarios,
-    run_plan,
+    run_sweep,
 )
+from habsburg.experiments.sweep.storage import SUBDIRS
 from habsburg.scenarios.errors import UserError
 from habsburg.scenarios.schema import Scenario
 
 __all__ = [
+    "KEPT_RUNS",
     "SCALARS",
     "SERIES",
     "Comparison",
     "check_comparison",
+    "check_kept_runs",
     "compare",
     "comparison_plan",
     "cut_short",
+    "discard_kept_runs",
     "labels",
     "run_outcomes",
 ]
+
+#: where ``habsburg compare`` keeps the finished runs inside its results directory until the
+#: comparison is written (a sweep directory; a ``.habsburg-`` name marks it habsburg's own)
+KEPT_RUNS = ".habsburg-compare-runs"
+#: the columns a kept run's files add to identify it (besides ``scenario`` and ``seed``)
+_IDENTITY = ("run_id", "point", "replicate")
 
 
 @dataclass
@@ -134,27 +157,88 @@ def comparison_plan(
     )
 
 
-def _tables(plan: SweepPlan, outputs: list[RunOutput]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Runs and series in plan order; a failed run stops the comparison (pairs need it)."""
-    order = {t.run_id: i for i, t in enumerate(plan.tasks)}
-    outputs = sorted(outputs, key=lambda o: order[o.task.run_id])
-    for out in outputs:
-        if out.error is not None:
-            raise RuntimeError(
-                f"compare: the run of {out.task.scenario!r} on seed {out.task.seed} failed: "
-                f"{out.error}\n{out.traceback}"
+def check_kept_runs(plan: SweepPlan, kept: str | Path, resume: bool) -> int:
+    """Check, before any run, the finished runs an interrupted comparison kept in ``kept``;
+    returns how many of ``plan``'s runs are finished there (0: none kept).
+
+    Refused (:class:`UserError`, naming the directory): kept runs without ``resume`` (the
+    comparison would start over beside them), and kept runs of another comparison (other
+    scenarios, seeds, months, scale or posterior draws) with it. Nothing is deleted: a user who
+    wants to start over deletes ``kept``."""
+    kept = Path(kept)
+    manifest = kept / MANIFEST
+    if not manifest.is_file():
+        if kept.is_dir():  # a comparison interrupted while it created the directory
+            for sub in SUBDIRS:
+                with contextlib.suppress(OSError):  # (only when empty)
+                    (kept / sub).rmdir()
+            with contextlib.suppress(OSError):
+                kept.rmdir()
+        if kept.exists():
+            raise UserError(
+                f"{str(kept)!r} is not a comparison's kept runs (it has no {MANIFEST}); habsburg "
+                "will not write into it: move it or choose another --out"
             )
-    runs = pd.DataFrame(
-        [{"scenario": o.task.scenario, "seed": o.task.seed, **o.scalars} for o in outputs]
-    )
+        return 0
+    ids = {t.run_id for t in plan.tasks}
+    finished = len(finished_runs(kept) & ids)
+    if not resume:
+        raise UserError(
+            f"{str(kept)!r} holds {finished} finished run{'' if finished == 1 else 's'} of an "
+            "interrupted comparison: pass "
+            "--resume to finish it, or delete that directory to start over"
+        )
+    try:
+        fingerprint = json.loads(manifest.read_text(encoding="utf-8")).get("fingerprint")
+    except (OSError, ValueError, AttributeError):
+        fingerprint = None
+    if fingerprint != plan.fingerprint:
+        raise UserError(
+            f"--resume: the runs kept in {str(kept)!r} are of another comparison (its scenarios, "
+            "seeds, months, scale or posterior draws differ): run that comparison with "
+            "--resume, or delete that directory to start over"
+        )
+    return finished
+
+
+def discard_kept_runs(kept: str | Path) -> None:
+    """Remove a finished comparison's kept runs (habsburg's own files: its tables now hold
+    them); a directory that is not a comparison's kept runs is left alone."""
+    kept = Path(kept)
+    if (kept / MANIFEST).is_file():
+        shutil.rmtree(kept)
+
+
+def _tables(
+    plan: SweepPlan, directory: Path, kept: bool = False
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Runs and series of the finished runs in ``directory``, in plan order (within a run, in
+    month order); a failed run stops the comparison (pairs need it)."""
+    failures = load_failures(directory)
+    if len(failures):
+        first = failures.iloc[0]
+        again = (
+            f"\nthe finished runs are kept in {directory}: --resume runs the failed ones again"
+            if kept
+            else ""
+        )
+        raise RuntimeError(
+            f"compare: the run of {first['scenario']!r} on seed {first['seed']} failed: "
+            f"{first['error']}\n{first['traceback']}{again}"
+        )
+    order = {t.run_id: i for i, t in enumerate(plan.tasks)}
+
+    def in_plan_order(frame: pd.DataFrame) -> pd.DataFrame:
+        rank = frame["run_id"].map(order)
+        frame = frame[rank.notna()]  # (a kept run's files are the plan's; checked on resume)
+        frame = frame.iloc[rank[rank.notna()].argsort(kind="stable")]
+        return frame.drop(columns=list(_IDENTITY)).reset_index(drop=True)
+
+    scalars = [n for n in plan.outcomes if OUTCOMES[n].kind == SCALAR]
+    runs = in_plan_order(load_results(directory))[["scenario", "seed", *scalars]]
     # the plan asks for the series outcomes, so every finished run has them
-    series = pd.concat(
-        [
-            cast("pd.DataFrame", o.series).assign(scenario=o.task.scenario, seed=o.task.seed)
-            for o in outputs
-        ],
-        ignore_index=True,
-    )
+    series = in_plan_order(load_results(directory, "series"))
+    series = series[[*series.columns.drop(["scenario", "seed"]), "scenario", "seed"]]
     return runs, series
 
 
@@ -171,6 +255,8 @@ def compare(
     workers: int | None = None,
     posterior: Sequence[Mapping[str, Any]] | None = None,
     store_dir: str | Path | None = None,
+    keep: str | Path | None = None,
+    resume: bool = False,
 ) -> Comparison:
     """Run ``base`` and each alternative on ``seeds`` replicate seeds (derived from ``seed``,
     default ``base``'s) for ``steps`` months (default: the shortest scenario) and return the
@@ -181,17 +267,32 @@ def compare(
     With ``posterior`` settings (one per seed), replicate ``r`` of every scenario applies
     ``posterior[r]`` (:func:`comparison_plan`). With ``store_dir`` each run keeps its store in
     files there (for runs larger than memory; the same numbers).
+
+    Each run is written as it finishes into ``keep`` (a sweep directory, created if missing;
+    by default a temporary one) and the tables are read from there; with ``resume`` the runs
+    already finished in ``keep`` are not run again (:func:`check_kept_runs` first: the same
+    numbers as an uninterrupted comparison). ``keep`` stays when the comparison ends; remove it
+    with :func:`discard_kept_runs` once its tables are written.
     """
     plan = comparison_plan(base, alternatives, seeds, steps, posterior, seed=seed)
-    outputs = run_plan(
-        plan,
-        progress=progress,
-        client=client,
-        scheduler=scheduler,
-        workers=workers,
-        store_dir=store_dir,
-    )
-    runs, series = _tables(plan, outputs)
+    with contextlib.ExitStack() as stack:
+        if keep is None:
+            directory = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="habsburg-")))
+        else:
+            directory = Path(keep)
+            check_kept_runs(plan, directory, resume)
+        run_sweep(
+            plan,
+            directory,
+            client=client,
+            scheduler=scheduler,
+            workers=workers,
+            serial=client is None and scheduler is None and workers is None,
+            resume=True,  # (checked above: the kept runs are this plan's)
+            progress=progress,
+            store_dir=store_dir,
+        )
+        runs, series = _tables(plan, directory, kept=keep is not None)
     names = list(plan.scenarios)
     assert plan.steps is not None  # comparison_plan always sets the months
     return Comparison(

@@ -76,7 +76,7 @@ def test_a_negative_compare_seed_is_refused_before_any_work(workdir, capsys, mon
     def forbidden(*a, **k):
         raise AssertionError("the comparison started before --seed was checked")
 
-    monkeypatch.setattr("habsburg.experiments.compare.run_plan", forbidden)
+    monkeypatch.setattr("habsburg.experiments.compare.run_sweep", forbidden)
     argv = ["compare", "mini.toml", "mini.toml", "--seed", "-1", "--out", "cmp", "--quiet"]
     assert main(argv) == 2
     err = capsys.readouterr().err

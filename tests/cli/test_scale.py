@@ -187,7 +187,7 @@ def test_compare_refuses_a_bad_scale_before_any_work(workdir, capsys, monkeypatc
     def forbidden(*a, **k):
         raise AssertionError("the comparison started before --scale was checked")
 
-    monkeypatch.setattr("habsburg.experiments.compare.run_plan", forbidden)
+    monkeypatch.setattr("habsburg.experiments.compare.run_sweep", forbidden)
     assert main(compare_args("--out", "cmp", *extra)) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
@@ -323,7 +323,7 @@ def test_a_bad_sweep_scale_is_refused_before_any_work(
     def forbidden(*a, **k):
         raise AssertionError("the sweep started before its scale was checked")
 
-    monkeypatch.setattr("habsburg.experiments.sweep.orchestration.run_plan", forbidden)
+    monkeypatch.setattr("habsburg.experiments.sweep.orchestration.run_tasks", forbidden)
     for command in ("sweep", "sensitivity"):
         argv = [command, sweep_spec(workdir, spec_key), "--serial", "--out", "s", *extra]
         assert main(argv) == 2

@@ -1,0 +1,252 @@
+"""``habsburg compare --resume``: a comparison keeps each finished run in its results directory
+until it is written, so an interrupted comparison is finished without running those runs again,
+with the same tables as an uninterrupted one; bad resumes are refused before any run."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from tinyscenario import MINI
+
+from habsburg.cli import main
+from habsburg.experiments import compare as K
+from habsburg.experiments.sweep import executors, orchestration
+from habsburg.scenarios import load_scenario
+
+MORE = MINI.replace('name = "mini"', 'name = "more"').replace("authors = 30", "authors = 60")
+TABLES = ("runs.parquet", "series.parquet", "differences.parquet")
+
+
+@pytest.fixture(autouse=True)
+def workdir(cli_dir):
+    (cli_dir / "more.toml").write_text(MORE)
+    return cli_dir
+
+
+def compare(*args: str) -> int:
+    return main(["compare", "mini.toml", "more.toml", "--seeds", "3", "--steps", "5", *args])
+
+
+@pytest.fixture
+def executed(monkeypatch):
+    """The (scenario, seed) of every run the serial executor starts."""
+    started: list[tuple[str, int]] = []
+    real = executors.execute_run
+
+    def counting(task, *args, **kwargs):
+        started.append((task.scenario, task.seed))
+        return real(task, *args, **kwargs)
+
+    monkeypatch.setattr(executors, "execute_run", counting)
+    return started
+
+
+def interrupt_after(monkeypatch, runs: int) -> None:
+    """Ctrl-C right after the ``runs``-th run's files are written."""
+    real = orchestration.write_run_output
+    written = []
+
+    def write(*args, **kwargs):
+        real(*args, **kwargs)
+        written.append(1)
+        if len(written) == runs:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(orchestration, "write_run_output", write)
+
+
+def test_an_interrupted_comparison_resumes_to_the_uninterrupted_tables(
+    workdir, monkeypatch, capsys, executed
+):
+    assert compare("--out", "whole", "--quiet") == 0
+    assert not (workdir / "whole" / K.KEPT_RUNS).exists()  # removed once the tables are written
+    assert len(executed) == 6
+
+    with monkeypatch.context() as m:
+        interrupt_after(m, 4)
+        assert compare("--out", "cut") == 130
+    err = capsys.readouterr().err
+    kept = workdir / "cut" / K.KEPT_RUNS
+    assert f"the runs that finished (4) are kept in cut/{K.KEPT_RUNS}/" in err and "--resume" in err
+    assert "Traceback" not in err
+    assert len(list((kept / "runs").glob("*.parquet"))) == 4
+    assert not (workdir / "cut" / "runs.parquet").exists()  # no report of half a comparison
+
+    # starting over beside the kept runs is refused, naming them; nothing is run or removed
+    executed.clear()
+    assert compare("--out", "cut", "--quiet") == 2
+    err = capsys.readouterr().err
+    assert f"'cut/{K.KEPT_RUNS}' holds 4 finished runs" in err and "--resume" in err
+    assert executed == [] and len(list((kept / "runs").glob("*.parquet"))) == 4
+
+    assert compare("--out", "cut", "--resume", "--quiet") == 0
+    # only the runs not finished before the interruption: the last two of "more"
+    seeds = pd.read_parquet(workdir / "whole" / "runs.parquet")["seed"].tolist()[:3]
+    assert executed == [("more", seeds[1]), ("more", seeds[2])]  # (replicate order)
+    for name in TABLES:
+        pd.testing.assert_frame_equal(
+            pd.read_parquet(workdir / "cut" / name),
+            pd.read_parquet(workdir / "whole" / name),
+            check_exact=True,
+        )
+    assert not kept.exists()
+
+
+def test_the_python_api_resumes_from_the_kept_directory(tmp_path, workdir, executed):
+    mini, more = load_scenario("mini.toml"), load_scenario("more.toml")
+    whole = K.compare(mini, [more], seeds=2, steps=4, progress=False)
+    kept = tmp_path / "kept"
+    first = K.compare(mini, [more], seeds=2, steps=4, progress=False, keep=kept)
+    assert (kept / "sweep.json").is_file()  # kept until the caller discards it
+    executed.clear()
+    again = K.compare(mini, [more], seeds=2, steps=4, progress=False, keep=kept, resume=True)
+    assert executed == []  # every run was kept
+    for result in (first, again):
+        pd.testing.assert_frame_equal(result.runs, whole.runs, check_exact=True)
+        pd.testing.assert_frame_equal(result.series, whole.series, check_exact=True)
+    K.discard_kept_runs(kept)
+    assert not kept.exists()
+
+
+@pytest.mark.parametrize(
+    "changed",
+    [("--seeds", "2"), ("--steps", "4"), ("--seed", "5"), ("--scale", "2")],
+    ids=lambda a: a[0],
+)
+def test_resuming_another_comparisons_runs_is_refused_before_any_run(
+    workdir, monkeypatch, capsys, executed, changed
+):
+    with monkeypatch.context() as m:
+        interrupt_after(m, 1)
+        assert compare("--out", "cut", "--quiet") == 130
+    capsys.readouterr()
+    kept = workdir / "cut" / K.KEPT_RUNS
+    executed.clear()
+    argv = ["compare", "mini.toml", "more.toml", "--seeds", "3", "--steps", "5", "--out", "cut"]
+    flag, value = changed
+    if flag in argv:
+        argv[argv.index(flag) + 1] = value
+    else:
+        argv += [flag, value]
+    assert main([*argv, "--resume", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert f"the runs kept in 'cut/{K.KEPT_RUNS}' are of another comparison" in err
+    assert "Traceback" not in err
+    assert executed == [] and len(list((kept / "runs").glob("*.parquet"))) == 1
+
+
+def test_resume_with_nothing_kept_runs_every_run(workdir, capsys, executed):
+    assert compare("--out", "fresh", "--resume") == 0
+    err = capsys.readouterr().err
+    assert "holds no interrupted comparison; every run runs" in err
+    assert len(executed) == 6 and (workdir / "fresh" / "report.md").is_file()
+
+
+def test_an_interruption_before_any_run_keeps_nothing(workdir, monkeypatch, capsys):
+    def stop(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(K, "run_sweep", stop)
+    assert compare("--out", "early") == 130
+    err = capsys.readouterr().err
+    assert "run the same command again" in err and "--resume" not in err
+    assert not (workdir / "early" / K.KEPT_RUNS).exists()
+
+
+def test_a_failed_run_keeps_the_finished_ones_and_resume_runs_only_it(
+    workdir, monkeypatch, capsys, executed
+):
+    real = executors.execute_run
+
+    def failing(task, *args, **kwargs):
+        if task.scenario == "more" and task.replicate == 1:  # (as execute_run reports a raise)
+            return executors.RunOutput.failed(task, MemoryError("a worker ran out of memory"), 0.1)
+        return real(task, *args, **kwargs)
+
+    with monkeypatch.context() as m:
+        m.setattr(executors, "execute_run", failing)
+        assert compare("--out", "cut", "--quiet") == 3  # an internal error, as before
+    err = capsys.readouterr().err
+    kept = workdir / "cut" / K.KEPT_RUNS
+    assert "a worker ran out of memory" in err
+    assert f"the finished runs are kept in cut/{K.KEPT_RUNS}: --resume runs the failed" in err
+    assert len(list((kept / "runs").glob("*.parquet"))) == 5
+    executed.clear()
+    assert compare("--out", "cut", "--resume", "--quiet") == 0
+    assert len(executed) == 1 and executed[0][0] == "more"
+    assert not kept.exists() and (workdir / "cut" / "report.md").is_file()
+
+
+def test_a_foreign_directory_of_the_kept_name_is_left_alone(workdir, capsys):
+    kept = workdir / "cut" / K.KEPT_RUNS
+    kept.mkdir(parents=True)
+    (kept / "notes.txt").write_text("mine")
+    assert compare("--out", "cut", "--resume", "--quiet") == 2
+    err = capsys.readouterr().err
+    assert "is not a comparison's kept runs" in err
+    assert (kept / "notes.txt").read_text() == "mine"
+
+
+def test_resume_is_refused_for_text_scenarios(workdir, capsys):
+    argv = ["compare", "text_closed_loop", "text_closed_loop", "--resume", "--out", "t"]
+    assert main(argv) == 2
+    assert "--resume does not apply to text scenarios" in capsys.readouterr().err
+
+
+TINY = Path(__file__).parents[1] / "experiments" / "data" / "sweep_tiny.toml"
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_mid_comparison_then_resume_gives_the_same_report_tables(signum, workdir, capsys):
+    """A real signal to ``python -m habsburg.cli compare`` as soon as its first run is kept."""
+    (workdir / "b.toml").write_text(
+        TINY.read_text()
+        .replace('name = "sweep-tiny"', 'name = "tiny-b"', 1)
+        .replace("authors = 200", "authors = 250")
+    )
+    argv = ["compare", str(TINY), "b.toml", "--seeds", "3", "--steps", "30", "--quiet"]
+    assert main([*argv, "--out", "whole"]) == 0
+    # The rest of the comparison takes about two seconds, which a loaded machine may let pass
+    # before the signal lands: then it simply finished, and a fresh attempt is made, up to three.
+    for attempt in range(3):
+        out = workdir / f"cut{attempt}"
+        kept = out / K.KEPT_RUNS / "runs"
+        previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # (test_interrupt.py)
+        try:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "habsburg.cli", *argv, "--out", str(out)],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )
+        finally:
+            signal.signal(signal.SIGINT, previous)
+        deadline = time.monotonic() + 120
+        while proc.poll() is None and time.monotonic() < deadline:
+            if kept.is_dir() and any(kept.glob("*.parquet")):
+                break
+            time.sleep(0.005)
+        proc.send_signal(signum)
+        _, err = proc.communicate(timeout=120)
+        if proc.returncode != 0:
+            break
+    assert proc.returncode == 130, err
+    (line,) = err.strip().splitlines()
+    assert line.startswith("habsburg: interrupted; the ") and "--resume" in line, line
+    done = len(list(kept.glob("*.parquet")))
+    assert f"the runs that finished ({done}) are kept in {out / K.KEPT_RUNS}/" in line
+    assert sorted(p.name for p in out.iterdir()) == [K.KEPT_RUNS]  # no table, no temporary
+    assert main([*argv, "--out", str(out), "--resume"]) == 0
+    for name in TABLES:
+        pd.testing.assert_frame_equal(
+            pd.read_parquet(out / name), pd.read_parquet(workdir / "whole" / name), check_exact=True
+        )
+    assert not (out / K.KEPT_RUNS).exists()
