@@ -24,6 +24,11 @@ holds ~1.7 GiB of memory that way instead of the 16 GiB its store takes, and giv
 results. Each factor is checked against the machine's memory (and ``DIR``'s free disk) before any
 run starts.
 
+Each finished run's row is kept in ``OUT/.habsburg-scale-study-runs/`` until the study's files
+are written. Interrupted (Ctrl-C, SIGTERM, a failed run), the study stops its runs at once (their
+store files removed) and keeps the finished ones; the same command with ``--resume`` runs only
+the rest (a run is a pure function of its factor, decoding, seed and end), for the same tables.
+
 Writes ``scale_study.csv`` (one row per run), ``scale_study.md`` (the tables) and
 ``scale_study.png`` to ``--out``.
 """
@@ -32,9 +37,13 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import json
 import multiprocessing
+import shutil
+import signal
+import sys
 import warnings
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import matplotlib
@@ -48,11 +57,11 @@ from tqdm.auto import tqdm
 
 from habsburg.analysis.stats import t_interval
 from habsburg.cli import run_script
-from habsburg.experiments.files import prepare_output_dir, save_outputs
+from habsburg.experiments.files import atomic_write_json, prepare_output_dir, save_outputs
 from habsburg.experiments.limits import check_limits
 from habsburg.experiments.run import check_store_dir, simulate, store_scratch
 from habsburg.scenarios import load_scenario, set_setting
-from habsburg.scenarios.errors import LimitError, UserError
+from habsburg.scenarios.errors import Interrupted, LimitError, UserError
 from habsburg.scenarios.library import scaled
 
 if TYPE_CHECKING:
@@ -68,6 +77,8 @@ OUTCOMES = {
 DECODING = {"calibrated": None, "top-p off": 1.0}
 #: ``--decoding``: the arms each choice runs
 ARMS = {"both": list(DECODING), "calibrated": ["calibrated"], "top-p-off": ["top-p off"]}
+#: where the finished runs are kept inside ``--out`` until the study's files are written
+KEPT = ".habsburg-scale-study-runs"
 
 
 def scenario(factor: float, top_p: float | None, end: str | None = None) -> Scenario:
@@ -91,9 +102,78 @@ def one_run(
             "factor": factor,
             "decoding": decoding,
             "seed": seed,
+            "end": end,
             "documents": len(model.internet.store),
             **{k: float(last[k]) for k in OUTCOMES},
         }
+
+
+def _one_run(job: tuple) -> dict:
+    return one_run(*job)
+
+
+def _worker_init() -> None:
+    """A worker leaves Ctrl-C to the study, which stops every worker itself (the terminal sends
+    SIGINT to the whole process group)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def job_file(kept: Path, job: tuple) -> Path:
+    """The file a finished run of ``job`` (factor, decoding, seed, end) is kept in."""
+    factor, decoding, seed, end = job
+    return kept / f"x{factor!r}-{decoding.replace(' ', '-')}-seed{seed}-to-{end or 'end'}.json"
+
+
+def kept_runs(kept: Path, jobs: list[tuple], resume: bool) -> dict[tuple, dict]:
+    """The rows of ``jobs`` an interrupted study kept (before any run). Without ``resume``
+    kept runs are refused, as is a kept file that is not a row of its job."""
+    files = sorted(kept.glob("*.json")) if kept.is_dir() else []
+    if files and not resume:
+        raise UserError(
+            f"{kept} holds {len(files)} finished runs of an interrupted study: pass --resume to "
+            "run only the rest, or delete that directory to start over"
+        )
+    rows = {}
+    for job in jobs:
+        path = job_file(kept, job)
+        if not path.is_file():
+            continue
+        try:
+            row = json.loads(path.read_text())
+        except (OSError, ValueError) as err:
+            raise UserError(f"--resume: cannot read the kept run {path}: {err}") from None
+        if [row.get(k) for k in ("factor", "decoding", "seed", "end")] != list(job):
+            raise UserError(f"--resume: {path} is not the row of its run; delete it to redo it")
+        rows[job] = {k: v for k, v in row.items() if k != "end"}
+    return rows
+
+
+def run_jobs(
+    jobs: list[tuple], workers: int, store_dir: str | None, keep: Path, done: int = 0
+) -> list[dict]:
+    """Every job's row, ``workers`` processes at a time, each kept in ``keep`` as it arrives.
+    However the runs end, the study's stores (a private directory inside ``store_dir``) are
+    removed after any worker still running is stopped."""
+    rows = []
+    context = multiprocessing.get_context("spawn")
+    with store_scratch(store_dir) as scratch:
+        where = None if scratch is None else str(scratch)
+        pool = context.Pool(min(workers, max(len(jobs), 1)), initializer=_worker_init)
+        try:
+            results = pool.imap_unordered(_one_run, [(*job, where) for job in jobs])
+            with tqdm(total=done + len(jobs), initial=done, desc="runs", unit="run") as bar:
+                for row in results:
+                    job = (row["factor"], row["decoding"], row["seed"], row["end"])
+                    atomic_write_json(job_file(keep, job), row)
+                    rows.append({k: v for k, v in row.items() if k != "end"})
+                    bar.update(1)
+            pool.close()
+        except BaseException:
+            pool.terminate()  # the runs still going: their store files go with `scratch`
+            raise
+        finally:
+            pool.join()
+    return rows
 
 
 def check_sizes(
@@ -309,6 +389,11 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     parser.add_argument(
         "--force", action="store_true", help="run even where the memory or disk check refuses"
     )
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="finish an interrupted study in --out: the runs it kept are not run again",
+    )
     parser.add_argument("--out", default="results/examples", help="output directory")
     args = parser.parse_args(argv)
     factors = args.factors or ([0.1, 0.3] if args.quick else [1.0, 3.0, 10.0])
@@ -327,16 +412,31 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
         command="examples",
         expect=["scale_study.csv", "scale_study.md", "scale_study.png"],
     )  # before any work: never a user's file
+    kept = out / KEPT
+    rows = kept_runs(kept, jobs, args.resume)
+    if rows:
+        print(f"resuming: {len(rows)} of {len(jobs)} runs kept in {kept}")
     # big runs first, so the last minutes are not one 10x run alone
-    jobs.sort(key=lambda job: -job[0])
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(args.workers, mp_context=context) as pool:
-        futures = [pool.submit(one_run, *job, store_dir) for job in jobs]
-        rows = [
-            f.result()
-            for f in tqdm(as_completed(futures), total=len(jobs), desc="runs", unit="run")
-        ]
-    runs = pd.DataFrame(rows).sort_values(["decoding", "factor", "seed"], ignore_index=True)
+    todo = sorted((job for job in jobs if job not in rows), key=lambda job: -job[0])
+    kept.mkdir(exist_ok=True)
+    try:
+        fresh = run_jobs(todo, args.workers, store_dir, kept, done=len(rows)) if todo else []
+    except KeyboardInterrupt:
+        done = len(kept_runs(kept, jobs, resume=True))
+        raise Interrupted(
+            f"interrupted; the runs that finished ({done}) are kept in {kept}/: run the same "
+            "command with --resume to run only the rest"
+        ) from None
+    except Exception:  # a failed run: its error follows, unchanged
+        done = len(kept_runs(kept, jobs, resume=True))
+        print(
+            f"habsburg: a run failed; the runs that finished ({done}) are kept in {kept}/: "
+            "--resume runs only the rest",
+            file=sys.stderr,
+        )
+        raise
+    runs = pd.DataFrame([*rows.values(), *fresh])
+    runs = runs.sort_values(["decoding", "factor", "seed"], ignore_index=True)
     table, effect, steps = summary(runs), slopes(runs), changes(runs)
     text = markdown(table, effect, seeds, end or scenario(1.0, None).end, steps)
     fig = figure(runs, table)
@@ -349,6 +449,7 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
         },
         command="examples",
     )
+    shutil.rmtree(kept)  # (the study's files hold its runs now)
     print(text)
     print(
         f"wrote {out / 'scale_study.csv'}, {out / 'scale_study.md'} and {out / 'scale_study.png'}"

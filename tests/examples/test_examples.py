@@ -3,11 +3,14 @@ the table and figure it promises."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
 import warnings
 from pathlib import Path
 
@@ -110,6 +113,73 @@ def test_scale_study_keeps_stores_on_disk_with_the_same_results(tmp_path):
     pd.testing.assert_frame_equal(on_disk, in_memory)
     # each run's column files were in a private directory inside it, removed at the end
     assert [p.name for p in stores.iterdir()] == ["mine.txt"]
+
+
+def test_an_interrupted_scale_study_resumes_from_the_runs_it_kept(tmp_path):
+    """SIGTERM as soon as the first run is kept: the study stops its other run at once (its
+    store files removed), keeps the finished one and says so; starting over beside it is refused;
+    ``--resume`` runs only the rest (a kept row, marked here, is used as kept) and writes the
+    uninterrupted study's table."""
+    arm = ("--factors", "0.1", "--seeds", "3", "--decoding", "calibrated", "--workers", "2")
+    run_example("scale_study.py", tmp_path / "whole", *arm)
+    whole = pd.read_csv(tmp_path / "whole" / "scale_study.csv")
+    stores = tmp_path / "stores"
+    stores.mkdir()
+    (stores / "mine.txt").write_text("a user's file")
+    study = ["scale_study.py", "--quick", *arm, "--store-dir", str(stores)]
+    # The other runs take a few seconds, which a loaded machine may let pass before the signal
+    # lands: then the study simply finished, and a fresh attempt is made, up to three.
+    for attempt in range(3):
+        out = tmp_path / f"cut{attempt}"
+        kept = out / ".habsburg-scale-study-runs"
+        previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # (test_interrupt.py)
+        try:
+            proc = subprocess.Popen(
+                [sys.executable, str(EXAMPLES / study[0]), *study[1:], "--out", str(out)],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env={**os.environ, "MPLBACKEND": "Agg", "PYTHONUNBUFFERED": "1"},
+            )
+        finally:
+            signal.signal(signal.SIGINT, previous)
+        deadline = time.monotonic() + 170
+        while proc.poll() is None and time.monotonic() < deadline:
+            if kept.is_dir() and any(kept.glob("*.json")):
+                break
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+        if proc.returncode != 0:
+            break
+    assert proc.returncode == 130, err
+    (line,) = [t for t in err.strip().splitlines() if t.startswith("habsburg:")]
+    files = sorted(kept.glob("*.json"))
+    assert (
+        f"the runs that finished ({len(files)}) are kept in {kept}/" in line and "--resume" in line
+    )
+    assert 1 <= len(files) < 3
+    assert [p.name for p in stores.iterdir()] == ["mine.txt"]  # the stopped runs' files are gone
+    assert not (out / "scale_study.csv").exists()
+
+    refused = subprocess.run(
+        [sys.executable, str(EXAMPLES / study[0]), *study[1:], "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert refused.returncode == 2 and "pass --resume" in refused.stderr
+    row = json.loads(files[0].read_text())
+    json_row = {**row, "documents": -1}  # a mark: the resumed study must use the kept row
+    files[0].write_text(json.dumps(json_row))
+    run_example("scale_study.py", out, *arm, "--store-dir", str(stores), "--resume")
+    resumed = pd.read_csv(out / "scale_study.csv")
+    marked = resumed["seed"] == row["seed"]
+    assert (resumed.loc[marked, "documents"] == -1).all()
+    expected = whole.copy()
+    expected.loc[expected["seed"] == row["seed"], "documents"] = -1
+    pd.testing.assert_frame_equal(resumed, expected)
+    assert not kept.exists() and [p.name for p in stores.iterdir()] == ["mine.txt"]
 
 
 def _example_module(name: str):
