@@ -4,15 +4,13 @@ with the same tables as an uninterrupted one; bad resumes are refused before any
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from signals import signal_when_ready
 from tinyscenario import MINI
 
 from habsburg.cli import main
@@ -218,27 +216,14 @@ def test_a_signal_mid_comparison_then_resume_gives_the_same_report_tables(signum
     for attempt in range(3):
         out = workdir / f"cut{attempt}"
         kept = out / K.KEPT_RUNS / "runs"
-        previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # (test_interrupt.py)
-        try:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "habsburg.cli", *argv, "--out", str(out)],
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},
-            )
-        finally:
-            signal.signal(signal.SIGINT, previous)
-        deadline = time.monotonic() + 120
-        while proc.poll() is None and time.monotonic() < deadline:
-            if kept.is_dir() and any(kept.glob("*.parquet")):
-                break
-            time.sleep(0.005)
-        proc.send_signal(signum)
-        _, err = proc.communicate(timeout=120)
-        if proc.returncode != 0:
+        status, err = signal_when_ready(
+            [sys.executable, "-m", "habsburg.cli", *argv, "--out", str(out)],
+            lambda: kept.is_dir() and any(kept.glob("*.parquet")),  # noqa: B023 (called now)
+            signum,
+        )
+        if status != 0:
             break
-    assert proc.returncode == 130, err
+    assert status == 130, err
     (line,) = err.strip().splitlines()
     assert line.startswith("habsburg: interrupted; the ") and "--resume" in line, line
     done = len(list(kept.glob("*.parquet")))

@@ -4,16 +4,15 @@ gives tables identical to an uninterrupted run."""
 
 from __future__ import annotations
 
-import os
 import shlex
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 from resultdirs import assert_same_tables
+from signals import signal_when_ready
 
 from habsburg.cli import main
 from habsburg.experiments.checkpoint import checkpoint_path
@@ -43,29 +42,13 @@ def test_signal_mid_run_then_resume_gives_identical_tables(
         out = tmp_path / f"run{attempt}"
         argv = ["run", str(TINY), "--steps", str(STEPS), "--out", str(out), "--no-report"]
         argv += ["--quiet", "--checkpoint-every", "2"]
-        # A shell without job control starts background jobs with SIGINT ignored, which a child
-        # inherits (and Python then keeps ignoring it: no KeyboardInterrupt). A handled signal is
-        # reset to the default by exec, so the child starts with Python's own SIGINT handling.
-        previous = signal.signal(signal.SIGINT, signal.default_int_handler)
-        try:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "habsburg.cli", *argv],
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},
-            )
-        finally:
-            signal.signal(signal.SIGINT, previous)
         ckpt = checkpoint_path(out)
-        deadline = time.monotonic() + 120
-        while not ckpt.exists() and proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.005)
-        proc.send_signal(signum)
-        _, err = proc.communicate(timeout=120)
-        if not (proc.returncode == 0 and not ckpt.exists()):
+        status, err = signal_when_ready(
+            [sys.executable, "-m", "habsburg.cli", *argv], ckpt.exists, signum
+        )
+        if not (status == 0 and not ckpt.exists()):
             break
-    assert proc.returncode == 130, err
+    assert status == 130, err
     lines = err.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in err
     assert lines[0].startswith("habsburg: interrupted; checkpoint after month ")

@@ -10,7 +10,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 import warnings
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 from scriptload import load_script
+from signals import signal_when_ready
 
 from habsburg.scenarios.errors import UserError
 
@@ -132,27 +132,16 @@ def test_an_interrupted_scale_study_resumes_from_the_runs_it_kept(tmp_path):
     for attempt in range(3):
         out = tmp_path / f"cut{attempt}"
         kept = out / ".habsburg-scale-study-runs"
-        previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # (test_interrupt.py)
-        try:
-            proc = subprocess.Popen(
-                [sys.executable, str(EXAMPLES / study[0]), *study[1:], "--out", str(out)],
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-                env={**os.environ, "MPLBACKEND": "Agg", "PYTHONUNBUFFERED": "1"},
-            )
-        finally:
-            signal.signal(signal.SIGINT, previous)
-        deadline = time.monotonic() + 170
-        while proc.poll() is None and time.monotonic() < deadline:
-            if kept.is_dir() and any(kept.glob("*.json")):
-                break
-            time.sleep(0.01)
-        proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=60)
-        if proc.returncode != 0:
+        status, err = signal_when_ready(
+            [sys.executable, str(EXAMPLES / study[0]), *study[1:], "--out", str(out)],
+            lambda: kept.is_dir() and any(kept.glob("*.json")),  # noqa: B023 (called now)
+            signal.SIGTERM,
+            env={"MPLBACKEND": "Agg"},
+            timeout=170,
+        )
+        if status != 0:
             break
-    assert proc.returncode == 130, err
+    assert status == 130, err
     (line,) = [t for t in err.strip().splitlines() if t.startswith("habsburg:")]
     files = sorted(kept.glob("*.json"))
     assert (
