@@ -60,6 +60,7 @@ from habsburg.cli import run_script
 from habsburg.experiments.files import atomic_write_json, prepare_output_dir, save_outputs
 from habsburg.experiments.limits import check_limits
 from habsburg.experiments.run import check_store_dir, simulate, store_scratch
+from habsburg.experiments.versions import package_versions, version_changes
 from habsburg.scenarios import load_scenario, set_setting
 from habsburg.scenarios.errors import Interrupted, LimitError, UserError
 from habsburg.scenarios.library import scaled
@@ -144,7 +145,14 @@ def kept_runs(kept: Path, jobs: list[tuple], resume: bool) -> dict[tuple, dict]:
             raise UserError(f"--resume: cannot read the kept run {path}: {err}") from None
         if [row.get(k) for k in ("factor", "decoding", "seed", "end")] != list(job):
             raise UserError(f"--resume: {path} is not the row of its run; delete it to redo it")
-        rows[job] = {k: v for k, v in row.items() if k != "end"}
+        changes = version_changes(row.get("versions"))
+        if changes:
+            raise UserError(
+                f"--resume: the run kept in {path} was made with {', '.join(changes)}; a seed "
+                "gives the same run only with the same versions: finish the study in the "
+                f"environment it started in, or delete {kept} to start over"
+            )
+        rows[job] = {k: v for k, v in row.items() if k not in ("end", "versions")}
     return rows
 
 
@@ -155,6 +163,7 @@ def run_jobs(
     However the runs end, the study's stores (a private directory inside ``store_dir``) are
     removed after any worker still running is stopped."""
     rows = []
+    versions = package_versions()  # (the workers' too: the same environment)
     context = multiprocessing.get_context("spawn")
     with store_scratch(store_dir) as scratch:
         where = None if scratch is None else str(scratch)
@@ -164,7 +173,7 @@ def run_jobs(
             with tqdm(total=done + len(jobs), initial=done, desc="runs", unit="run") as bar:
                 for row in results:
                     job = (row["factor"], row["decoding"], row["seed"], row["end"])
-                    atomic_write_json(job_file(keep, job), row)
+                    atomic_write_json(job_file(keep, job), {**row, "versions": versions})
                     rows.append({k: v for k, v in row.items() if k != "end"})
                     bar.update(1)
             pool.close()

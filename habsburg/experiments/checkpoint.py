@@ -10,8 +10,10 @@ two checks:
    checkpoint.key``, else ``~/.config/habsburg/checkpoint.key``; created once, mode 0600), never in
    the results directory. A checkpoint written by another account or machine, or edited after it
    was written, fails the check and is refused *before* anything is unpickled.
-2. **Identity**: the (authenticated) header records the scenario's hash, the seed and the
-   habsburg version that wrote it; resuming a different scenario, seed or version is refused.
+2. **Identity**: the (authenticated) header records the scenario's hash, the seed, the
+   habsburg version that wrote it and the versions of the packages a run's numbers depend on
+   (:data:`~habsburg.experiments.versions.RESULT_PACKAGES`: numpy, Mesa, ...); resuming a
+   different scenario or seed, or in an environment of other versions, is refused.
 
 A checkpoint is written atomically as ``OUT/.checkpoint.pkl`` and removed when the run's results
 are written. A run with ``--store-dir`` keeps its document store in column files that the
@@ -34,6 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from habsburg.experiments.files import atomic_write_bytes
+from habsburg.experiments.versions import RESULT_PACKAGES, package_versions, version_changes
 from habsburg.scenarios.errors import CheckpointError
 from habsburg.scenarios.schema import Scenario
 
@@ -114,6 +117,8 @@ def _identity(scenario: Scenario, seed: int | None) -> dict[str, Any]:
         "scenario_hash": scenario_hash(scenario),
         "seed": int(seed if seed is not None else scenario.seed),
         "habsburg": _version(),
+        # (checked apart from the identity: older checkpoints do not record them)
+        "versions": {k: v for k, v in package_versions().items() if k in RESULT_PACKAGES},
     }
 
 
@@ -226,6 +231,13 @@ def load_checkpoint(
                 f"checkpoint {str(path)!r} was written for {what}; resume with the command the "
                 "interrupted run printed, or delete it (or drop --resume) to start over"
             )
+    changes = version_changes(header.get("versions"))
+    if changes:  # the rest of the run would draw other numbers than its first months did
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} was written with {', '.join(changes)}; a seed gives the "
+            "same run only with the same versions: resume it in the environment that wrote it, "
+            "or delete it (or drop --resume) to start over"
+        )
     _check_store_dir(path, header.get("store_dir"), store_dir)
     try:
         model = pickle.loads(body)

@@ -41,7 +41,7 @@ from habsburg.experiments.sweep import (
     plan_scenarios,
     run_sweep,
 )
-from habsburg.experiments.sweep.storage import SUBDIRS
+from habsburg.experiments.sweep.storage import SUBDIRS, check_versions
 from habsburg.scenarios.errors import UserError
 from habsburg.scenarios.schema import Scenario
 
@@ -189,15 +189,16 @@ def check_kept_runs(plan: SweepPlan, kept: str | Path, resume: bool) -> int:
             "--resume to finish it, or delete that directory to start over"
         )
     try:
-        fingerprint = json.loads(manifest.read_text(encoding="utf-8")).get("fingerprint")
-    except (OSError, ValueError, AttributeError):
-        fingerprint = None
-    if fingerprint != plan.fingerprint:
+        record = json.loads(manifest.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        record = None
+    if not isinstance(record, dict) or record.get("fingerprint") != plan.fingerprint:
         raise UserError(
             f"--resume: the runs kept in {str(kept)!r} are of another comparison (its scenarios, "
             "seeds, months, scale or posterior draws differ): run that comparison with "
             "--resume, or delete that directory to start over"
         )
+    check_versions(record, f"the comparison whose runs are kept in {str(kept)!r}")
     return finished
 
 

@@ -6,14 +6,12 @@ import contextlib
 import gc
 import hashlib
 import json
-import platform
 import shutil
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 
 import pandas as pd
@@ -28,23 +26,12 @@ from habsburg.experiments.checkpoint import (
 )
 from habsburg.experiments.files import prepare_output_dir, writable_directory, write_results_dir
 from habsburg.experiments.limits import check_limits
+from habsburg.experiments.versions import package_versions
 from habsburg.model import export
 from habsburg.model.export import write_tables
 from habsburg.model.model import EcosystemModel
 from habsburg.scenarios.errors import CheckpointError, HabsburgError, Interrupted, OutputPathError
 from habsburg.scenarios.schema import Scenario, ScenarioError
-
-PACKAGES = ("habsburg", "mesa", "numpy", "scipy", "pandas", "networkx", "pyarrow", "matplotlib")
-
-
-def package_versions() -> dict[str, str]:
-    out = {"python": platform.python_version()}
-    for name in PACKAGES:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            out[name] = "not installed"
-    return out
 
 
 @dataclass

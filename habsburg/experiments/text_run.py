@@ -32,7 +32,7 @@ from habsburg.ecosystem.text.corpus import (
 from habsburg.ecosystem.text.ngram import flatten
 from habsburg.ecosystem.text.watermark import paraphrase
 from habsburg.experiments.files import prepare_output_dir, write_results_dir
-from habsburg.experiments.run import package_versions
+from habsburg.experiments.versions import package_versions
 from habsburg.model.text_model import TextEcosystemModel
 from habsburg.scenarios.text_schema import TextScenario, load_text_scenario
 

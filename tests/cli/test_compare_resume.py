@@ -4,6 +4,7 @@ with the same tables as an uninterrupted one; bad resumes are refused before any
 
 from __future__ import annotations
 
+import json
 import signal
 import sys
 from pathlib import Path
@@ -138,6 +139,26 @@ def test_resuming_another_comparisons_runs_is_refused_before_any_run(
     assert f"the runs kept in 'cut/{K.KEPT_RUNS}' are of another comparison" in err
     assert "Traceback" not in err
     assert executed == [] and len(list((kept / "runs").glob("*.parquet"))) == 1
+
+
+def test_resuming_runs_made_with_another_mesa_is_refused(workdir, monkeypatch, capsys, executed):
+    """The kept runs' manifest records the versions; a seed gives the same run only with the
+    same versions of the packages the numbers depend on, so runs kept under another Mesa are not
+    paired with runs made here."""
+    with monkeypatch.context() as m:
+        interrupt_after(m, 2)
+        assert compare("--out", "cut", "--quiet") == 130
+    manifest_path = workdir / "cut" / K.KEPT_RUNS / "sweep.json"
+    manifest = json.loads(manifest_path.read_text())
+    here = manifest["versions"]["mesa"]
+    manifest["versions"]["mesa"] = "3.0.0"
+    manifest_path.write_text(json.dumps(manifest))
+    capsys.readouterr()
+    executed.clear()
+    assert compare("--out", "cut", "--resume", "--quiet") == 2
+    err = capsys.readouterr().err
+    assert f"was run with mesa 3.0.0 (here {here})" in err and "Traceback" not in err
+    assert executed == []
 
 
 def test_resume_with_nothing_kept_runs_every_run(workdir, capsys, executed):

@@ -219,6 +219,27 @@ def test_scale_study_run_keeps_its_store_in_a_private_directory(tmp_path, monkey
     assert list(tmp_path.iterdir()) == [] and row["documents"] > 0
 
 
+def test_scale_study_resumes_only_runs_made_with_the_same_versions(tmp_path):
+    """A kept row records the package versions; one made with another numpy is refused on
+    resume, naming it (a seed gives the same run only with the same numpy), and a kept row is
+    refused without --resume."""
+    study = _example_module("scale_study")
+    job = (0.1, "calibrated", 1, "2025-06")
+    kept = tmp_path / study.KEPT
+    kept.mkdir()
+    row = {"factor": 0.1, "decoding": "calibrated", "seed": 1, "end": "2025-06", "documents": 5}
+    versions = study.package_versions()
+    study.job_file(kept, job).write_text(json.dumps({**row, "versions": versions}))
+    (got,) = study.kept_runs(kept, [job], resume=True).values()
+    assert got == {k: v for k, v in row.items() if k != "end"}
+    with pytest.raises(UserError, match="pass --resume"):
+        study.kept_runs(kept, [job], resume=False)
+    other = {**versions, "numpy": "1.26.4"}
+    study.job_file(kept, job).write_text(json.dumps({**row, "versions": other}))
+    with pytest.raises(UserError, match=rf"made with numpy 1.26.4 \(here {versions['numpy']}\)"):
+        study.kept_runs(kept, [job], resume=True)
+
+
 def test_scale_study_refuses_runs_too_large_for_the_machine_before_work(tmp_path, monkeypatch):
     from habsburg.experiments import limits
     from habsburg.scenarios.errors import LimitError

@@ -143,6 +143,15 @@ def test_checkpoint_of_another_scenario_seed_or_version_is_refused(tiny, tmp_pat
         patch.setattr(ckpt_mod, "_version", lambda: "9.9.9")
         with pytest.raises(CheckpointError, match="different habsburg version"):
             load_checkpoint(path, tiny, None)
+    # written where numpy was another version: the rest of the run would draw other numbers
+    here = ckpt_mod.package_versions()
+    with monkeypatch.context() as patch:
+        patch.setattr(ckpt_mod, "package_versions", lambda: {**here, "numpy": "1.26.4"})
+        elsewhere = save_checkpoint(model, tmp_path / "numpy.pkl", tiny, None)
+    with pytest.raises(
+        CheckpointError, match=rf"written with numpy 1\.26\.4 \(here {here['numpy']}\)"
+    ):
+        load_checkpoint(elsewhere, tiny, None)
     (tmp_path / "bad.pkl").write_bytes(b"not a checkpoint")
     with pytest.raises(CheckpointError, match=r"bad\.pkl.*not a habsburg checkpoint"):
         load_checkpoint(tmp_path / "bad.pkl", tiny, None)

@@ -18,6 +18,7 @@ import pytest
 from habsburg.cli import main
 from habsburg.experiments.sweep import (
     SweepError,
+    check_output,
     connect,
     executors,
     load_results,
@@ -28,6 +29,7 @@ from habsburg.experiments.sweep import (
     run_sweep,
     spec_from_dict,
     with_scale,
+    write_manifest,
 )
 from habsburg.scenarios.library import load_scenario
 
@@ -313,6 +315,32 @@ def test_resume_after_interruption_redoes_no_finished_run(
     assert {k: after[k] for k in before} == before  # finished runs were not rewritten
     assert not list(out.rglob(".*.tmp-*"))
     _same_results(serial, out)
+
+
+def test_resume_refuses_runs_made_with_other_versions_of_the_packages_results_depend_on(
+    plan, tmp_path
+):
+    """A seed gives the same run only with the same numpy, Mesa, ... (README: numpy 2.5's
+    binomial draws differ from 2.4's): resuming a sweep begun in another environment would mix
+    runs of the two in one table, so it is refused, naming the package; versions that do not
+    change the numbers (pandas, the Python patch level) are not compared."""
+    out = tmp_path / "sweep"
+    write_manifest(plan, out)
+    assert check_output(plan, out, resume=True) == set()  # the same environment: resumable
+    manifest = json.loads((out / "sweep.json").read_text())
+    manifest["versions"].update(pandas="0.1", pyarrow="1.0", python="3.0.0")
+    (out / "sweep.json").write_text(json.dumps(manifest))
+    assert check_output(plan, out, resume=True) == set()
+    here = manifest["versions"]["numpy"]
+    manifest["versions"]["numpy"] = "2.4.6" if here != "2.4.6" else "2.5.5"
+    (out / "sweep.json").write_text(json.dumps(manifest))
+    with pytest.raises(
+        SweepError, match=rf"run with numpy {manifest['versions']['numpy']} \(here {here}\)"
+    ):
+        check_output(plan, out, resume=True)
+    del manifest["versions"]  # (a manifest that recorded none is trusted, as before)
+    (out / "sweep.json").write_text(json.dumps(manifest))
+    assert check_output(plan, out, resume=True) == set()
 
 
 def test_failing_run_is_recorded_and_the_sweep_goes_on(plan, tmp_path, monkeypatch):

@@ -30,10 +30,10 @@ from habsburg.experiments.files import (
     prepare_output_dir,
 )
 from habsburg.experiments.outcomes import OUTCOMES, SCALAR
-from habsburg.experiments.run import package_versions
 from habsburg.experiments.sweep.executors import RunOutput
 from habsburg.experiments.sweep.plan import RunTask, SweepPlan
 from habsburg.experiments.sweep.spec import SweepError
+from habsburg.experiments.versions import package_versions, version_changes
 
 MANIFEST = "sweep.json"
 SUBDIRS = ("runs", "series", "errors")
@@ -129,12 +129,26 @@ def check_output(plan: SweepPlan, out_dir: Path, resume: bool) -> set[str]:
                 f"--resume: the sweep in {str(out_dir)!r} was run from a different spec or "
                 "scenario (settings, seeds, outcomes, steps or scale differ); choose another --out"
             )
+        check_versions(old, f"the sweep in {str(out_dir)!r}")
     elif out_dir.is_dir() and any(out_dir.iterdir()):
         raise SweepError(
             f"--out {str(out_dir)!r} exists and is not a sweep directory (no {MANIFEST}); "
             "choose an empty or new directory"
         )
     return finished_runs(out_dir) & {t.run_id for t in plan.tasks}
+
+
+def check_versions(manifest: dict[str, Any], what: str) -> None:
+    """Refuse to resume runs whose manifest records other versions of the packages a run's
+    numbers depend on (:func:`~habsburg.experiments.run.version_changes`): the finished runs
+    and the rest would not be the same numbers for their seeds."""
+    changes = version_changes(manifest.get("versions"))
+    if changes:
+        raise SweepError(
+            f"--resume: {what} was run with {', '.join(changes)}; a seed gives the same run "
+            "only with the same versions, so its table would mix runs of two environments: "
+            "finish it in the environment it started in, or run it again into another --out"
+        )
 
 
 def write_manifest(plan: SweepPlan, out_dir: Path) -> None:
