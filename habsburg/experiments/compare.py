@@ -30,6 +30,7 @@ from typing import Any
 
 import pandas as pd
 
+from habsburg.experiments import files
 from habsburg.experiments.outcomes import OUTCOMES, SCALAR, SCALARS, SERIES, run_outcomes
 from habsburg.experiments.run import check_steps
 from habsburg.experiments.sweep import (
@@ -62,7 +63,7 @@ __all__ = [
 
 #: where ``habsburg compare`` keeps the finished runs inside its results directory until the
 #: comparison is written (a sweep directory; a ``.habsburg-`` name marks it habsburg's own)
-KEPT_RUNS = ".habsburg-compare-runs"
+KEPT_RUNS = files.KEPT_RUNS["compare"]
 #: the columns a kept run's files add to identify it (besides ``scenario`` and ``seed``)
 _IDENTITY = ("run_id", "point", "replicate")
 

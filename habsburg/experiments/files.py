@@ -44,6 +44,10 @@ INTERNAL_PREFIXES = (".checkpoint", ".habsburg-")
 #: report files written into run directories before manifests listed every file (format 1)
 LEGACY_OWNED = ("report.md", "report.html", "filter_counterfactual.parquet", "figures/")
 TMP_PREFIX = ".habsburg-tmp-"
+#: the directory a command keeps its finished runs in until its results are written, by
+#: command (:data:`habsburg.experiments.compare.KEPT_RUNS`): it makes the directory that
+#: command's, so no other command writes its results beside runs that are to be resumed
+KEPT_RUNS = {"compare": ".habsburg-compare-runs"}
 
 
 # --------------------------------------------------------------------------- manifests
@@ -84,9 +88,10 @@ _WRITES_INTO = {"sweep": {"sensitivity"}}
 def output_owners(directory: str | Path) -> set[str]:
     """The habsburg commands whose results ``directory`` holds, by its manifests: the
     ``habsburg_command`` of its ``manifest.json`` (``calibrate`` records it as ``command``), and
-    ``sweep`` for a ``sweep.json``. Empty for a new, empty or foreign directory, and for results
+    ``sweep`` for a ``sweep.json``, and the command whose kept runs it holds (an interrupted
+    comparison: :data:`KEPT_RUNS`). Empty for a new, empty or foreign directory, and for results
     written before manifests named their command."""
-    owners: set[str] = set()
+    owners = {c for c, name in KEPT_RUNS.items() if read_manifest(Path(directory) / name)}
     for name, data in _manifests(directory):
         if name == "sweep.json":
             owners.add("sweep")

@@ -78,6 +78,9 @@ def test_an_interrupted_comparison_resumes_to_the_uninterrupted_tables(
     assert len(list((kept / "runs").glob("*.parquet"))) == 4
     assert not (workdir / "cut" / "runs.parquet").exists()  # no report of half a comparison
 
+    # another command's results are not written beside them (a run's rerun would remove them)
+    assert main(["run", "mini.toml", "--out", "cut", "--no-report", "--quiet"]) == 2
+    assert "holds the results of `habsburg compare`" in capsys.readouterr().err
     # starting over beside the kept runs is refused, naming them; nothing is run or removed
     executed.clear()
     assert compare("--out", "cut", "--quiet") == 2
