@@ -140,7 +140,7 @@ def check_output(plan: SweepPlan, out_dir: Path, resume: bool) -> set[str]:
 
 def check_versions(manifest: dict[str, Any], what: str) -> None:
     """Refuse to resume runs whose manifest records other versions of the packages a run's
-    numbers depend on (:func:`~habsburg.experiments.run.version_changes`): the finished runs
+    numbers depend on (:func:`~habsburg.experiments.versions.version_changes`): the finished runs
     and the rest would not be the same numbers for their seeds."""
     changes = version_changes(manifest.get("versions"))
     if changes:
