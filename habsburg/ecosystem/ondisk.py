@@ -40,6 +40,12 @@ if TYPE_CHECKING:
 _PAGE = mmap.PAGESIZE
 
 
+def allocated_bytes(path: Path) -> int:
+    """Bytes the file at ``path`` takes on disk: its allocated blocks, not its length (a column
+    file reserved ahead is sparse until rows are written); 0 when it does not exist."""
+    return os.stat(path).st_blocks * 512 if path.exists() else 0
+
+
 class FileColumn(Column):
     """A column kept in a memory-mapped file under ``directory`` (a new file when it grows)."""
 
@@ -127,8 +133,7 @@ class FileColumn(Column):
 
     @property
     def disk_bytes(self) -> int:
-        path = self.path
-        return os.stat(path).st_blocks * 512 if path.exists() else 0
+        return allocated_bytes(self.path)
 
 
 class OnDiskStore(DocumentStore):

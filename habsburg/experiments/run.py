@@ -17,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 from tqdm.auto import tqdm
 
+from habsburg.ecosystem.ondisk import allocated_bytes
 from habsburg.experiments.checkpoint import (
     check_not_another_runs,
     checkpoint_path,
@@ -153,7 +154,7 @@ def disk_bytes(directory: Path) -> int:
     """Bytes the files directly in ``directory`` take on disk (0 if it does not exist)."""
     if not directory.is_dir():
         return 0
-    return sum(p.stat().st_blocks * 512 for p in directory.iterdir() if p.is_file())
+    return sum(allocated_bytes(p) for p in directory.iterdir() if p.is_file())
 
 
 @contextlib.contextmanager
