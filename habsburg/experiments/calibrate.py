@@ -46,6 +46,7 @@ from habsburg.experiments.calibration.simulator import (
 )
 from habsburg.experiments.calibration.spec import CalibrationError, CalibrationSpec
 from habsburg.experiments.files import (
+    atomic_write_json,
     atomic_write_parquet,
     prepare_output_dir,
     write_results_dir,
@@ -57,6 +58,12 @@ from habsburg.experiments.sweep.executors import (
     default_workers,
 )
 from habsburg.experiments.sweep.plan import point_scenario
+from habsburg.experiments.versions import (
+    RESULT_PACKAGES,
+    installed_version,
+    package_versions,
+    version_changes,
+)
 from habsburg.scenarios.errors import LimitError
 from habsburg.scenarios.measurements import MEASUREMENTS
 from habsburg.scenarios.schema import Scenario
@@ -69,8 +76,11 @@ if TYPE_CHECKING:
 
 #: pyabc's SQLite history (internal: resume state, kept beside the results)
 DB_NAME = ".habsburg-abc.db"
-#: fingerprint of the spec the history belongs to
+#: fingerprint of the spec the history belongs to, and the versions it was begun with
 STATE_NAME = ".habsburg-abc.json"
+#: the packages whose versions a calibration's particles depend on: a run's, and pyabc (which
+#: draws the particles): a history is resumed only with the versions it was begun with
+CALIBRATION_PACKAGES = (*RESULT_PACKAGES, "pyabc")
 
 
 @dataclass
@@ -111,6 +121,29 @@ def fingerprint(spec: CalibrationSpec) -> str:
         "abc": abc,
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def check_history(out: Path, key: str) -> None:
+    """Refuse to resume the history in ``out`` unless it is a calibration of the spec whose
+    :func:`fingerprint` is ``key``, begun with the versions of :data:`CALIBRATION_PACKAGES`
+    installed here (a history that records none, from before they were kept, is resumed)."""
+    try:
+        held = json.loads((out / STATE_NAME).read_text())
+    except (OSError, ValueError):
+        held = None
+    if not isinstance(held, dict) or held.get("fingerprint") != key:
+        raise CalibrationError(
+            f"{out} holds a calibration of another spec (or scenario); pass --restart to "
+            "discard it, or choose another --out"
+        )
+    changes = version_changes(held.get("versions"), CALIBRATION_PACKAGES)
+    if changes:
+        raise CalibrationError(
+            f"{out} holds a calibration begun with {', '.join(changes)}; a seed gives the same "
+            "particles only with the same versions, so its posterior would mix generations of "
+            "two environments: finish it in the environment it started in, pass --restart to "
+            "discard its generations, or choose another --out"
+        )
 
 
 def _prior(pyabc: ModuleType, spec: CalibrationSpec) -> Distribution:
@@ -226,12 +259,7 @@ def calibrate(
         db.unlink(missing_ok=True)
         state.unlink(missing_ok=True)
     elif db.exists():
-        held = json.loads(state.read_text()).get("fingerprint") if state.exists() else None
-        if held != key:
-            raise CalibrationError(
-                f"{out} holds a calibration of another spec (or scenario); pass --restart to "
-                "discard it, or choose another --out"
-            )
+        check_history(out, key)
     _progress_logging(progress)
     simulator = Simulator(
         spec.scenario, spec.priors, spec.targets, spec.end_step, spec.abc.window, spec.abc.seed
@@ -259,7 +287,14 @@ def calibrate(
             abc.load(url, 1)
             done = abc.history.max_t + 1
         else:
-            state.write_text(json.dumps({"fingerprint": key, "spec": spec.source}))
+            atomic_write_json(
+                state,
+                {
+                    "fingerprint": key,
+                    "spec": spec.source,
+                    "versions": package_versions() | {"pyabc": installed_version("pyabc")},
+                },
+            )
             abc.new(url, observed(spec.targets))
             done = 0
         remaining = spec.abc.generations - done

@@ -12,7 +12,13 @@ import platform
 from importlib import metadata
 from typing import Any
 
-__all__ = ["PACKAGES", "RESULT_PACKAGES", "package_versions", "version_changes"]
+__all__ = [
+    "PACKAGES",
+    "RESULT_PACKAGES",
+    "installed_version",
+    "package_versions",
+    "version_changes",
+]
 
 #: the packages whose versions a results manifest records
 PACKAGES = ("habsburg", "mesa", "numpy", "scipy", "pandas", "networkx", "pyarrow", "matplotlib")
@@ -22,25 +28,27 @@ RESULT_PACKAGES = ("habsburg", "mesa", "numpy", "scipy", "networkx")
 
 
 def package_versions() -> dict[str, str]:
-    out = {"python": platform.python_version()}
-    for name in PACKAGES:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            out[name] = "not installed"
-    return out
+    return {"python": platform.python_version()} | {n: installed_version(n) for n in PACKAGES}
 
 
-def version_changes(recorded: Any) -> list[str]:
-    """The packages of :data:`RESULT_PACKAGES` whose version differs from ``recorded`` (the
-    ``versions`` a manifest or a kept run recorded), as ``"numpy 2.4.6 (here 2.5.5)"``: runs
-    made with those versions and runs made here are not the same numbers for the same seed. A
-    package ``recorded`` does not name (or no record at all) is not counted as a change."""
+def installed_version(name: str) -> str:
+    """The installed version of the distribution ``name`` (``"not installed"`` if it is not)."""
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def version_changes(recorded: Any, packages: tuple[str, ...] = RESULT_PACKAGES) -> list[str]:
+    """The packages of ``packages`` (:data:`RESULT_PACKAGES` unless told) whose version differs
+    from ``recorded`` (the ``versions`` a manifest or a kept run recorded), as ``"numpy 2.4.6
+    (here 2.5.5)"``: runs made with those versions and runs made here are not the same numbers
+    for the same seed. A package ``recorded`` does not name (or no record at all) is not counted
+    as a change."""
     if not isinstance(recorded, dict):
         return []
-    here = package_versions()
-    return [
-        f"{name} {recorded[name]} (here {here[name]})"
-        for name in RESULT_PACKAGES
-        if name in recorded and recorded[name] != here[name]
-    ]
+    changes = []
+    for name in packages:
+        if name in recorded and recorded[name] != (here := installed_version(name)):
+            changes.append(f"{name} {recorded[name]} (here {here})")
+    return changes

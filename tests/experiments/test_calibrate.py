@@ -1,6 +1,7 @@
 """Calibration: a bad spec gets a clear error; a scenario writes to TOML and reads back; ABC-SMC
 recovers known parameters from data the model itself simulated, and resumes after a kill."""
 
+import json
 import os
 import signal
 import sqlite3
@@ -17,8 +18,11 @@ from tinyscenario import CALIBRATION_TOY as TOY
 from habsburg.cli import main
 from habsburg.experiments.calibrate import (
     DB_NAME,
+    STATE_NAME,
     calibrate,
     check_calibration_limits,
+    check_history,
+    fingerprint,
     largest_particle,
 )
 from habsburg.experiments.calibration.outputs import posterior_settings, scenario_toml
@@ -26,6 +30,7 @@ from habsburg.experiments.calibration.simulator import Simulator, target_key
 from habsburg.experiments.calibration.spec import CalibrationError, load_spec, spec_from_dict
 from habsburg.experiments.limits import project
 from habsburg.experiments.sweep import point_scenario
+from habsburg.experiments.versions import installed_version, package_versions
 from habsburg.scenarios.errors import LimitError
 from habsburg.scenarios.library import load_scenario
 from habsburg.scenarios.schema import from_dict, load_text
@@ -116,6 +121,8 @@ def test_recovers_known_parameters_and_resumes_after_a_kill(tmp_path, capsys):
     assert done < 4 and not (out / "posterior.parquet").exists()  # killed mid-calibration
     with sqlite3.connect(out / DB_NAME) as con:
         eps_before = con.execute("select epsilon from populations where t = 0").fetchone()[0]
+    versions = json.loads((out / STATE_NAME).read_text())["versions"]  # what it began with
+    assert versions["numpy"] == np.__version__ and versions["pyabc"] == installed_version("pyabc")
 
     result = calibrate(load_spec(spec_path), out, serial=True)
     diag = result.diagnostics
@@ -256,6 +263,36 @@ def test_calibrate_refuses_a_history_of_another_spec(tmp_path):
     with pytest.raises(CalibrationError, match="another spec"):
         calibrate(load_spec(spec_path), out, serial=True)
     assert target_key(load_spec(spec_path).targets[0]) == "graphite_ai_share@2021-10"
+
+
+def test_a_history_begun_with_other_versions_is_not_resumed(tmp_path, capsys):
+    """pyabc and the runs draw the particles: a history begun where numpy (or pyabc) was another
+    version is refused, naming both versions, and left as it was; packages that only write the
+    results (pandas) and histories from before versions were recorded are resumed."""
+    spec_path = _spec_file(tmp_path, generations=1, **{**ABC, "population": 4})
+    key = fingerprint(load_spec(spec_path))
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / DB_NAME).write_bytes(b"a history")
+    here = package_versions() | {"pyabc": installed_version("pyabc")}
+
+    def state(**versions):
+        (out / STATE_NAME).write_text(json.dumps({"fingerprint": key, "versions": versions}))
+
+    for package in ("numpy", "pyabc"):
+        state(**{**here, package: "0.1"})
+        assert main(["calibrate", str(spec_path), "--serial", "--out", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert f"{package} 0.1 (here {here[package]})" in err and "--restart" in err, err
+        assert "Traceback" not in err and str(out) in err
+        assert (out / DB_NAME).read_bytes() == b"a history"  # nothing run or written
+        assert sorted(p.name for p in out.iterdir()) == [DB_NAME, STATE_NAME]
+    for accepted in ({**here, "pandas": "0.1", "python": "3.0"}, {}):
+        state(**accepted)
+        check_history(out, key)  # resumed
+    (out / STATE_NAME).write_text('{"fingerprint": ')  # a state file cut short
+    with pytest.raises(CalibrationError, match="another spec"):
+        check_history(out, key)
 
 
 def test_cli_reports_a_bad_spec_without_a_traceback(tmp_path, capsys):
