@@ -31,12 +31,16 @@ import json
 import os
 import pickle
 import secrets
-from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from habsburg.experiments.files import atomic_write_bytes
-from habsburg.experiments.versions import RESULT_PACKAGES, package_versions, version_changes
+from habsburg.experiments.versions import (
+    RESULT_PACKAGES,
+    installed_version,
+    package_versions,
+    version_changes,
+)
 from habsburg.scenarios.errors import CheckpointError
 from habsburg.scenarios.schema import Scenario
 
@@ -103,20 +107,13 @@ def scenario_hash(scenario: Scenario) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def _version() -> str:
-    try:
-        return metadata.version("habsburg")
-    except metadata.PackageNotFoundError:
-        return "unknown"
-
-
 def _identity(scenario: Scenario, seed: int | None) -> dict[str, Any]:
     return {
         "format": FORMAT,
         "scenario": scenario.name,
         "scenario_hash": scenario_hash(scenario),
         "seed": int(seed if seed is not None else scenario.seed),
-        "habsburg": _version(),
+        "habsburg": installed_version("habsburg"),
         # (checked apart from the identity: older checkpoints do not record them)
         "versions": {k: v for k, v in package_versions().items() if k in RESULT_PACKAGES},
     }

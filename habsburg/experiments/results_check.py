@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +26,7 @@ import pyarrow.parquet as pq
 
 from habsburg.ecosystem.sampling import sorted_unique
 from habsburg.experiments.files import RESULTS_FORMAT, is_habsburg_manifest
+from habsburg.experiments.versions import installed_version
 from habsburg.scenarios.errors import ResultsDirError, ResultsVersionError
 
 if TYPE_CHECKING:
@@ -36,10 +36,7 @@ _RERUN = "rerun the command that wrote it"
 
 
 def _installed() -> str:
-    try:
-        return metadata.version("habsburg")
-    except metadata.PackageNotFoundError:
-        return "unknown"
+    return installed_version("habsburg")
 
 
 def _major_minor(version: str) -> tuple[str, ...]:

@@ -140,7 +140,7 @@ def test_checkpoint_of_another_scenario_seed_or_version_is_refused(tiny, tmp_pat
     ):
         load_checkpoint(path, scaled(tiny, 2), None)
     with monkeypatch.context() as patch:
-        patch.setattr(ckpt_mod, "_version", lambda: "9.9.9")
+        patch.setattr(ckpt_mod, "installed_version", lambda name: "9.9.9")
         with pytest.raises(CheckpointError, match="different habsburg version"):
             load_checkpoint(path, tiny, None)
     # written where numpy was another version: the rest of the run would draw other numbers
