@@ -10,6 +10,12 @@ experiment is one sweep run (:func:`~habsburg.experiments.sweep.execute_run`), s
 ``habsburg sweep`` and ``habsburg sensitivity`` compute the same numbers for the same settings
 and seed.
 
+``scale`` runs every experiment scaled by a factor (after its settings, as a scaled sweep's
+points: :func:`~habsburg.experiments.sweep.point_scenario`), and ``store_dir`` keeps each
+experiment's store in column files there (in a private directory, removed when the experiment
+ends), as ``habsburg sweep --scale F --store-dir DIR`` does; a model whose largest experiment
+would not fit this machine's memory is refused when it is made (``force`` skips that).
+
 Needs the ``ema`` extra (``pip install 'habsburg[ema]'``): ema-workbench 2.5 or 3.x.
 """
 
@@ -18,16 +24,21 @@ from __future__ import annotations
 import inspect
 import math
 import re
+import tempfile
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
+from habsburg.experiments.files import writable_directory
 from habsburg.experiments.outcomes import DEFAULT_OUTCOMES, OUTCOMES, SCALAR, check_outcomes
 from habsburg.experiments.run import check_steps
 from habsburg.experiments.seeds import replicate_seeds
-from habsburg.experiments.sweep import RunTask, execute_run, native
+from habsburg.experiments.sweep import RunTask, execute_run, native, point_scenario
+from habsburg.experiments.sweep.spec import MAX_SCALE
+from habsburg.scenarios.errors import LimitError
 from habsburg.scenarios.library import load_scenario
 from habsburg.scenarios.parameters import BOOLEAN, INTEGER, REAL, parameter
 from habsburg.scenarios.schema import Scenario, ScenarioError
@@ -90,17 +101,25 @@ class HabsburgFunction:
         paths: Mapping[str, str],
         outcomes: Sequence[str],
         steps: int | None = None,
+        scale: float | None = None,
+        store_dir: str | None = None,
     ) -> None:
         self.base = base
         self.paths = dict(paths)  # variable name -> setting path
         self.outcomes = tuple(outcomes)
         self.steps = steps
+        self.scale = scale
+        self.store_dir = store_dir
 
     def __call__(self, **kwargs: Any) -> dict[str, Any]:
         seed = kwargs.pop("seed", None)
         settings = tuple((self.paths[k], native(v)) for k, v in kwargs.items())
         task = RunTask("ema", 0, 0, self.base.seed if seed is None else int(seed), settings)
-        out = execute_run(task, self.base, self.outcomes, self.steps)
+        if self.store_dir is None:
+            out = execute_run(task, self.base, self.outcomes, self.steps, self.scale)
+        else:  # a directory of this experiment's own: EMA may run several in one store_dir
+            with tempfile.TemporaryDirectory(prefix="habsburg-ema-", dir=self.store_dir) as own:
+                out = execute_run(task, self.base, self.outcomes, self.steps, self.scale, own)
         if out.error is not None:
             raise RuntimeError(f"habsburg run failed for {dict(settings)}: {out.error}")
         result: dict[str, Any] = dict(out.scalars)
@@ -120,18 +139,38 @@ def ema_model(
     steps: int | None = None,
     replications: int | None = None,
     name: str = "habsburg",
+    scale: float | None = None,
+    store_dir: str | Path | None = None,
+    force: bool = False,
 ) -> Model | ReplicatorModel:
     """An EMA Workbench model of ``scenario`` (a Scenario, library name or file).
 
     ``uncertainties`` and ``levers`` map setting paths to ``(low, high)``, a list of categories,
     or ``None`` for the schema's declared range (a plain list of paths means all ``None``).
     With ``replications`` the model is a ``ReplicatorModel`` run on that many seeds derived
-    from the scenario's seed; otherwise the scenario's seed is a constant.
+    from the scenario's seed; otherwise the scenario's seed is a constant. ``scale``: every
+    experiment scaled by this factor after its settings (ranges are read at the scenario's own
+    scale); ``store_dir``: each experiment's store in column files in a private directory
+    there. Refused (:class:`~habsburg.scenarios.errors.LimitError`) unless ``force``: ranges
+    whose corner that needs the most memory would not fit this machine (one experiment at a
+    time; EMA's multiprocessing evaluator runs more).
     """
     ema = _ema()
     base = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
     check_steps(base, steps)
     outcomes = check_outcomes(outcomes, "EMA outcomes")
+    if scale is not None and not (
+        isinstance(scale, int | float) and math.isfinite(scale) and 0 < scale <= MAX_SCALE
+    ):
+        raise ScenarioError(
+            f"EMA model: scale must be a finite number > 0 and <= {MAX_SCALE:g}, got {scale!r}"
+        )
+    scale = None if scale is None or scale == 1 else float(scale)
+    if store_dir is not None:
+        where = Path(store_dir)
+        if where.exists() and not where.is_dir():
+            raise ScenarioError(f"EMA model: store_dir {str(where)!r} is not a directory")
+        store_dir = str(writable_directory(where, f"store_dir {str(where)!r}", "choose another"))
 
     def as_mapping(items: Mapping[str, Bounds] | Sequence[str]) -> dict[str, Bounds]:
         return dict(items) if isinstance(items, Mapping) else dict.fromkeys(items)
@@ -145,7 +184,11 @@ def ema_model(
         if var in paths or var == "seed":
             raise ScenarioError(f"EMA model: {path!r} is listed twice (as variable {var!r})")
         paths[var] = path
-    function = HabsburgFunction(base, paths, outcomes, steps)
+    uncertain = [ema_parameter(base, p, b) for p, b in unc.items()]
+    chosen = [ema_parameter(base, p, b) for p, b in lev.items()]
+    if not force:
+        check_ema_limits(base, paths, [*uncertain, *chosen], steps, scale, store_dir)
+    function = HabsburgFunction(base, paths, outcomes, steps, scale, store_dir)
     if replications is None:
         model = ema.Model(name, function=function)
         model.constants = [ema.Constant("seed", base.seed)]
@@ -154,13 +197,56 @@ def ema_model(
             raise ScenarioError(f"EMA model: replications must be >= 1, got {replications}")
         model = ema.ReplicatorModel(name, function=function)
         model.replications = [{"seed": s} for s in replicate_seeds(base.seed, replications)]
-    model.uncertainties = [ema_parameter(base, p, b) for p, b in unc.items()]
-    model.levers = [ema_parameter(base, p, b) for p, b in lev.items()]
+    model.uncertainties = uncertain
+    model.levers = chosen
     model.outcomes = [
         ema.ScalarOutcome(o) if OUTCOMES[o].kind == SCALAR else ema.TimeSeriesOutcome(o)
         for o in outcomes
     ]
     return model
+
+
+def _ends(p: EMAParameter) -> list[Any]:
+    """The values of an EMA parameter to combine for the largest experiment: a range's two
+    ends, a categorical's (or boolean's) values."""
+    if hasattr(p, "categories"):
+        return [native(c.value) for c in p.categories]
+    return [native(p.lower_bound), native(p.upper_bound)]
+
+
+def check_ema_limits(
+    base: Scenario,
+    paths: Mapping[str, str],
+    parameters: Sequence[EMAParameter],
+    steps: int | None,
+    scale: float | None,
+    store_dir: str | None,
+) -> None:
+    """Refuse (:class:`LimitError`) the EMA model whose experiment at the corner of its ranges
+    that needs the most memory (:func:`~habsburg.experiments.limits.worst_corner`, scaled by
+    ``scale``) would not fit this machine's memory, naming that corner."""
+    from habsburg.experiments.limits import gib, memory_shortfall, project, worst_corner
+
+    ends = {paths[p.name]: _ends(p) for p in parameters}
+
+    def make(values: dict[str, Any]) -> Scenario:
+        return point_scenario(base, list(values.items()), scale)
+
+    scenario, worst = worst_corner(ends, make, steps)
+    projection = project(scenario, steps, on_disk=store_dir is not None)
+    can = memory_shortfall(projection)
+    if can is None:
+        return
+    corner = ", ".join(f"{k} = {v!r}" for k, v in worst.items())
+    at = f" at scale {scale:g}" if scale else ""
+    raise LimitError(
+        f"EMA model: an experiment{at} with {corner} (the corner of the ranges that needs the "
+        f"most memory) is projected to publish ~{projection.documents:,} documents and need "
+        f"~{gib(projection.memory_bytes)} of memory, more than the {gib(can)} this machine "
+        "can give; narrow the ranges, lower scale"
+        + ("" if store_dir else ", give a store_dir")
+        + " or pass force=True to try anyway"
+    )
 
 
 def seeded_sampling(seed: int) -> dict[str, Any]:

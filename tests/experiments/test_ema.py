@@ -20,7 +20,8 @@ from habsburg.experiments.ema import (
     parameter_frame,
     seeded_sampling,
 )
-from habsburg.experiments.sweep import RunTask, execute_run
+from habsburg.experiments.sweep import RunTask, execute_run, point_scenario
+from habsburg.scenarios.errors import LimitError
 from habsburg.scenarios.schema import ScenarioError, load_file
 
 TINY = Path(__file__).parent / "data" / "sweep_tiny.toml"
@@ -145,3 +146,91 @@ def test_prim_of_a_single_case_is_no_box(experiments, case):
     model, exps, _ = experiments
     x = parameter_frame(exps, model)
     assert find_box(x, np.full(len(x), case)) is None
+
+
+def test_scaled_experiments_are_scaled_sweep_runs_with_their_stores_in_files(
+    tiny, tmp_path, monkeypatch
+):
+    """``scale`` runs each experiment as a sweep run scaled after its settings; ``store_dir``
+    keeps its store in files in a private directory of the experiment's own (EMA may run
+    several in one directory), removed when it ends: the user's files there are left alone,
+    and the numbers are the in-memory run's."""
+    import habsburg.experiments.ema as ema_mod
+
+    stores = tmp_path / "stores"
+    stores.mkdir()
+    (stores / "ema").write_text("the user's")  # the name a sweep run's directory would take
+    used = []
+
+    def spy(task, base, outcomes, steps=None, scale=None, store_dir=None):
+        used.append((scale, Path(store_dir)))
+        assert Path(store_dir).parent == stores and Path(store_dir).is_dir()
+        return execute_run(task, base, outcomes, steps, scale, store_dir)
+
+    monkeypatch.setattr(ema_mod, "execute_run", spy)
+    model = ema_model(
+        tiny,
+        {"demand.adoption.ceiling": (0.0, 800.0)},
+        {"watermark.adoption": None},
+        OUTCOMES,
+        steps=STEPS,
+        scale=2,
+        store_dir=stores,
+    )
+    with ema_workbench.SequentialEvaluator(model) as evaluator:
+        exps, outs = ema_workbench.perform_experiments(
+            model, scenarios=2, policies=1, evaluator=evaluator, **seeded_sampling(3)
+        )
+    assert [s for s, _ in used] == [2.0, 2.0] and used[0][1] != used[1][1]
+    assert [p.name for p in stores.iterdir()] == ["ema"]  # the experiments' directories gone
+    assert (stores / "ema").read_text() == "the user's"
+    row = exps.iloc[1]
+    settings = (
+        ("demand.adoption.ceiling", float(row["demand_adoption_ceiling"])),
+        ("watermark.adoption", float(row["watermark_adoption"])),
+    )
+    task = RunTask("check", 0, 0, tiny.seed, settings)
+    scaled = execute_run(task, tiny, OUTCOMES, STEPS, scale=2)  # in memory
+    np.testing.assert_array_equal(
+        scaled.series["synthetic_share_new"], outs["synthetic_share_new"][1]
+    )
+    unscaled = execute_run(task, tiny, OUTCOMES, STEPS)
+    assert not np.array_equal(
+        unscaled.series["synthetic_share_new"], outs["synthetic_share_new"][1]
+    )
+
+
+@pytest.mark.parametrize("scale", [0, -1.0, float("nan"), float("inf"), 2e6, "2"])
+def test_a_bad_scale_is_refused(tiny, scale):
+    with pytest.raises(ScenarioError, match=r"EMA model: scale must be a finite number > 0"):
+        ema_model(tiny, ["watermark.adoption"], steps=4, scale=scale)
+
+
+def test_a_store_dir_that_is_a_file_is_refused(tiny, tmp_path):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ScenarioError, match=r"store_dir .*file.* is not a directory"):
+        ema_model(tiny, ["watermark.adoption"], steps=4, store_dir=tmp_path / "file")
+    assert (tmp_path / "file").read_text() == "x"
+
+
+def test_ranges_whose_largest_experiment_would_not_fit_are_refused(tiny, monkeypatch):
+    """The corner of the ranges that needs the most memory is named (more AI demand publishes
+    more documents; the watermark's adoption moves no document count), unless ``force``."""
+    import habsburg.experiments.limits as limits
+
+    ranges = {"demand.adoption.ceiling": (0.0, 800.0), "watermark.adoption": None}
+
+    def need(ceiling: float) -> int:
+        settings = [("demand.adoption.ceiling", ceiling)]
+        return limits.project(point_scenario(tiny, settings, 3), STEPS).memory_bytes
+
+    assert need(800.0) > need(100.0)
+    between = (need(800.0) + need(100.0)) / 2 / limits.MEMORY_SHARE
+    monkeypatch.setattr(limits, "available_memory", lambda: int(between))
+    with pytest.raises(LimitError) as err:
+        ema_model(tiny, ranges, steps=STEPS, scale=3)
+    message = str(err.value)
+    assert "at scale 3 with demand.adoption.ceiling = 800.0" in message, message
+    assert "give a store_dir" in message and "force=True" in message
+    ema_model(tiny, ranges, steps=STEPS, scale=3, force=True)  # tried anyway
+    ema_model(tiny, {"demand.adoption.ceiling": (0.0, 100.0)}, steps=STEPS, scale=3)  # fits
