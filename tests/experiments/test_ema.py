@@ -191,10 +191,12 @@ def test_scaled_experiments_are_scaled_sweep_runs_with_their_stores_in_files(
     )
     task = RunTask("check", 0, 0, tiny.seed, settings)
     scaled = execute_run(task, tiny, OUTCOMES, STEPS, scale=2)  # in memory
+    assert scaled.series is not None
     np.testing.assert_array_equal(
         scaled.series["synthetic_share_new"], outs["synthetic_share_new"][1]
     )
     unscaled = execute_run(task, tiny, OUTCOMES, STEPS)
+    assert unscaled.series is not None
     assert not np.array_equal(
         unscaled.series["synthetic_share_new"], outs["synthetic_share_new"][1]
     )
