@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -78,9 +79,13 @@ if TYPE_CHECKING:
 DB_NAME = ".habsburg-abc.db"
 #: fingerprint of the spec the history belongs to, and the versions it was begun with
 STATE_NAME = ".habsburg-abc.json"
-#: the packages whose versions a calibration's particles depend on: a run's, and pyabc (which
-#: draws the particles): a history is resumed only with the versions it was begun with
-CALIBRATION_PACKAGES = (*RESULT_PACKAGES, "pyabc")
+#: the packages that make a calibration's model and sampler: a history is resumed only with the
+#: versions of these it was begun with (another habsburg may be another model; another pyabc,
+#: another algorithm or history format)
+MODEL_PACKAGES = ("habsburg", "pyabc")
+#: the other packages a run's numbers depend on: a history begun with other versions of these is
+#: resumed (the same model, other random numbers) with a note, and the results record both
+NUMBER_PACKAGES = tuple(p for p in RESULT_PACKAGES if p not in MODEL_PACKAGES)
 
 
 @dataclass
@@ -123,10 +128,16 @@ def fingerprint(spec: CalibrationSpec) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def check_history(out: Path, key: str) -> None:
-    """Refuse to resume the history in ``out`` unless it is a calibration of the spec whose
-    :func:`fingerprint` is ``key``, begun with the versions of :data:`CALIBRATION_PACKAGES`
-    installed here (a history that records none, from before they were kept, is resumed)."""
+def calibration_versions() -> dict[str, str]:
+    """The versions a calibration records: a results manifest's, and pyabc's."""
+    return package_versions() | {"pyabc": installed_version("pyabc")}
+
+
+def check_history(out: Path, key: str) -> dict[str, Any] | None:
+    """The versions the history in ``out`` was begun with (None if it records none, from before
+    they were kept), after refusing (:class:`CalibrationError`) a history of another spec than
+    the one whose :func:`fingerprint` is ``key``, or one begun with other versions of
+    :data:`MODEL_PACKAGES`."""
     try:
         held = json.loads((out / STATE_NAME).read_text())
     except (OSError, ValueError):
@@ -136,14 +147,16 @@ def check_history(out: Path, key: str) -> None:
             f"{out} holds a calibration of another spec (or scenario); pass --restart to "
             "discard it, or choose another --out"
         )
-    changes = version_changes(held.get("versions"), CALIBRATION_PACKAGES)
+    begun = held.get("versions")
+    changes = version_changes(begun, MODEL_PACKAGES)
     if changes:
         raise CalibrationError(
-            f"{out} holds a calibration begun with {', '.join(changes)}; a seed gives the same "
-            "particles only with the same versions, so its posterior would mix generations of "
-            "two environments: finish it in the environment it started in, pass --restart to "
-            "discard its generations, or choose another --out"
+            f"{out} holds a calibration begun with {', '.join(changes)}: its generations and "
+            "the rest would come from two versions of the model or of the sampler; finish it "
+            "with the versions it started with, pass --restart to discard its generations, or "
+            "choose another --out"
         )
+    return begun if isinstance(begun, dict) else None
 
 
 def _prior(pyabc: ModuleType, spec: CalibrationSpec) -> Distribution:
@@ -258,8 +271,17 @@ def calibrate(
     if restart:
         db.unlink(missing_ok=True)
         state.unlink(missing_ok=True)
-    elif db.exists():
-        check_history(out, key)
+    begun = None
+    if not restart and db.exists():
+        begun = check_history(out, key)
+        mixed = version_changes(begun, NUMBER_PACKAGES)
+        if mixed:  # the same model and sampler: its particles stay draws of the same posterior
+            print(
+                f"note: {out} holds a calibration begun with {', '.join(mixed)}: its "
+                "generations from here on are simulated with this environment's versions (the "
+                "same model, other random numbers); the manifest records both",
+                file=sys.stderr,
+            )
     _progress_logging(progress)
     simulator = Simulator(
         spec.scenario, spec.priors, spec.targets, spec.end_step, spec.abc.window, spec.abc.seed
@@ -287,14 +309,8 @@ def calibrate(
             abc.load(url, 1)
             done = abc.history.max_t + 1
         else:
-            atomic_write_json(
-                state,
-                {
-                    "fingerprint": key,
-                    "spec": spec.source,
-                    "versions": package_versions() | {"pyabc": installed_version("pyabc")},
-                },
-            )
+            begun = calibration_versions()
+            atomic_write_json(state, {"fingerprint": key, "spec": spec.source, "versions": begun})
             abc.new(url, observed(spec.targets))
             done = 0
         remaining = spec.abc.generations - done
@@ -308,7 +324,7 @@ def calibrate(
     finally:
         if opened is not None:
             close_client(opened)
-    return _write(spec, out, posterior, diagnostics(history), bands)
+    return _write(spec, out, posterior, diagnostics(history), bands, begun)
 
 
 def _predictive(
@@ -336,7 +352,10 @@ def _write(
     posterior: pd.DataFrame,
     diag: pd.DataFrame,
     bands: list[tuple[dict, pd.DataFrame]],
+    begun: dict[str, Any] | None = None,
 ) -> CalibrationResult:
+    """Write the results into ``out``; ``begun``: the versions the history was begun with
+    (recorded beside this environment's, which simulated the generations since)."""
     summary = posterior_summary(posterior, spec.priors)
     point = settings_of(
         spec.priors, dict(zip(summary["parameter"], summary["median"], strict=True))
@@ -380,6 +399,8 @@ def _write(
             "scenario": spec.scenario.name,
             "parameters": [p.path for p in spec.priors],
             "targets": [target_key(m) for m in spec.targets],
+            "versions": calibration_versions(),
+            "history_versions": begun,
         },
         command="calibrate",
     )

@@ -121,10 +121,20 @@ def test_recovers_known_parameters_and_resumes_after_a_kill(tmp_path, capsys):
     assert done < 4 and not (out / "posterior.parquet").exists()  # killed mid-calibration
     with sqlite3.connect(out / DB_NAME) as con:
         eps_before = con.execute("select epsilon from populations where t = 0").fetchone()[0]
-    versions = json.loads((out / STATE_NAME).read_text())["versions"]  # what it began with
-    assert versions["numpy"] == np.__version__ and versions["pyabc"] == installed_version("pyabc")
+    state = json.loads((out / STATE_NAME).read_text())
+    begun = state["versions"]  # what it began with
+    assert begun["numpy"] == np.__version__ and begun["pyabc"] == installed_version("pyabc")
+    # as if begun where numpy was another version: resumed (the same model and sampler), noted
+    begun = {**begun, "numpy": "0.1"}
+    (out / STATE_NAME).write_text(json.dumps({**state, "versions": begun}))
 
+    capsys.readouterr()
     result = calibrate(load_spec(spec_path), out, serial=True)
+    note = capsys.readouterr().err
+    assert f"begun with numpy 0.1 (here {np.__version__})" in note, note
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["history_versions"] == begun
+    assert manifest["versions"]["numpy"] == np.__version__
     diag = result.diagnostics
     assert list(diag["generation"]) == [0, 1, 2, 3]
     assert diag["epsilon"].iloc[0] == pytest.approx(eps_before)  # resumed, not restarted
@@ -265,10 +275,11 @@ def test_calibrate_refuses_a_history_of_another_spec(tmp_path):
     assert target_key(load_spec(spec_path).targets[0]) == "graphite_ai_share@2021-10"
 
 
-def test_a_history_begun_with_other_versions_is_not_resumed(tmp_path, capsys):
-    """pyabc and the runs draw the particles: a history begun where numpy (or pyabc) was another
-    version is refused, naming both versions, and left as it was; packages that only write the
-    results (pandas) and histories from before versions were recorded are resumed."""
+def test_a_history_begun_with_another_habsburg_or_pyabc_is_not_resumed(tmp_path, capsys):
+    """Another habsburg may be another model, another pyabc another sampler or history format:
+    a history begun with either is refused, naming both versions, and left as it was. Packages
+    that change only the random numbers (numpy: resumed with a note, in the test above) and
+    histories from before versions were recorded are resumed."""
     spec_path = _spec_file(tmp_path, generations=1, **{**ABC, "population": 4})
     key = fingerprint(load_spec(spec_path))
     out = tmp_path / "out"
@@ -279,7 +290,7 @@ def test_a_history_begun_with_other_versions_is_not_resumed(tmp_path, capsys):
     def state(**versions):
         (out / STATE_NAME).write_text(json.dumps({"fingerprint": key, "versions": versions}))
 
-    for package in ("numpy", "pyabc"):
+    for package in ("habsburg", "pyabc"):
         state(**{**here, package: "0.1"})
         assert main(["calibrate", str(spec_path), "--serial", "--out", str(out)]) == 2
         err = capsys.readouterr().err
@@ -287,9 +298,10 @@ def test_a_history_begun_with_other_versions_is_not_resumed(tmp_path, capsys):
         assert "Traceback" not in err and str(out) in err
         assert (out / DB_NAME).read_bytes() == b"a history"  # nothing run or written
         assert sorted(p.name for p in out.iterdir()) == [DB_NAME, STATE_NAME]
-    for accepted in ({**here, "pandas": "0.1", "python": "3.0"}, {}):
+    changed = {**here, "numpy": "0.1", "scipy": "0.1", "pandas": "0.1", "python": "3.0"}
+    for accepted in (changed, {}):
         state(**accepted)
-        check_history(out, key)  # resumed
+        assert check_history(out, key) == accepted  # resumed
     (out / STATE_NAME).write_text('{"fingerprint": ')  # a state file cut short
     with pytest.raises(CalibrationError, match="another spec"):
         check_history(out, key)
