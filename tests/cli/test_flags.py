@@ -49,7 +49,14 @@ def test_an_abbreviated_flag_is_refused_before_any_work(argv, capsys, monkeypatc
     def forbidden(*a, **k):
         raise AssertionError("work started on an abbreviated flag")
 
-    monkeypatch.setattr("habsburg.experiments.run.simulate", forbidden)
+    # what each command runs its work with (a comparison's and a sweep's runs may be in workers)
+    for target in (
+        "habsburg.experiments.run.simulate",
+        "habsburg.experiments.compare.run_sweep",
+        "habsburg.experiments.sweep.orchestration.run_tasks",
+        "habsburg.experiments.validation.runner.run_validation",
+    ):
+        monkeypatch.setattr(target, forbidden)
     with pytest.raises(SystemExit) as exited:
         main(argv)
     assert exited.value.code == 2

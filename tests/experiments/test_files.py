@@ -302,7 +302,8 @@ def test_compare_into_a_run_directory_is_refused_before_any_work(tiny_run_dir, c
     def forbidden(*a, **k):
         raise AssertionError("a run started")
 
-    monkeypatch.setattr("habsburg.experiments.run.simulate", forbidden)
+    # (what a comparison runs its runs with: they may run in worker processes)
+    monkeypatch.setattr("habsburg.experiments.compare.run_sweep", forbidden)
     before = {p: p.stat().st_mtime_ns for p in tiny_run_dir.rglob("*")}
     scenario = Path(__file__).parent / "data" / "compare_tiny.toml"
     argv = ["compare", str(scenario), str(scenario), "--seeds", "2", "--out", str(tiny_run_dir)]
