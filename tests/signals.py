@@ -8,6 +8,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable
+from typing import Any
 
 
 def signal_when_ready(
@@ -41,3 +42,21 @@ def signal_when_ready(
     proc.send_signal(signum)
     _, err = proc.communicate(timeout=timeout)
     return proc.returncode, err
+
+
+def interrupt_after_writes(monkeypatch: Any, runs: int) -> None:
+    """Ctrl-C right after the ``runs``-th run of a sweep, a sensitivity analysis or a
+    comparison has its files written (in this process: with the serial executor, or the
+    orchestrator of any)."""
+    from habsburg.experiments.sweep import orchestration
+
+    real = orchestration.write_run_output
+    written = []
+
+    def write(*args: Any, **kwargs: Any) -> None:
+        real(*args, **kwargs)
+        written.append(1)
+        if len(written) == runs:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(orchestration, "write_run_output", write)

@@ -80,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = [a for a in argv if a != "--debug"]
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = argv  # (for the command line that finishes an interrupted command)
     return guarded(lambda: args.func(args), debug)
 
 

@@ -4,12 +4,14 @@ A value out of range is refused by the parser itself, before any work, naming th
 the allowed values (``argument --repeat: must be an integer >= 1, got '0'``, exit 2), where a
 plain ``type=int`` let ``--repeat 0`` or ``--workers 0`` through to a traceback minutes later.
 The benchmark and example scripts use them; ``habsburg``'s own commands check their values
-where the scenario is known (:mod:`habsburg.cli.run`)."""
+where the scenario is known (:mod:`habsburg.cli.run`). :func:`again_with_resume` gives the
+command line that finishes an interrupted sweep, sensitivity analysis or comparison."""
 
 from __future__ import annotations
 
 import argparse
 import math
+import shlex
 from collections.abc import Callable
 
 
@@ -70,3 +72,14 @@ COUNT = integer(1)
 SEED = integer(0)
 #: a scale factor: finite and > 0
 FACTOR = number(0.0, open_low=True)
+
+
+def again_with_resume(args: argparse.Namespace) -> str:
+    """The command line that finishes an interrupted command: the one given, with ``--resume``
+    (as typed: the default output directory of a sweep, sensitivity analysis or comparison is
+    the same each time). Without the command line (a command function called from Python),
+    says so in words."""
+    argv = getattr(args, "argv", None)
+    if argv is None:
+        return "the same command with --resume"
+    return shlex.join(["habsburg", *argv, *([] if "--resume" in argv else ["--resume"])])

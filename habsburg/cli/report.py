@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from habsburg.cli.flags import again_with_resume
 from habsburg.cli.run import add_scale_argument, check_seed, scale_scenario, scaled_limit
 from habsburg.cli.sweep import (
     add_cluster_flags,
@@ -235,7 +236,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
             raise
         raise Interrupted(
             f"interrupted; the runs that finished ({len(finished_runs(kept))}) are kept in "
-            f"{kept}/: run the same command with --resume to finish the comparison"
+            f"{kept}/; finish the comparison with: {again_with_resume(args)}"
         ) from None
     differences = paired_differences(result.runs, result.base, CONFIDENCE, result.descriptions)
     write_comparison(result, differences, out, CONFIDENCE)

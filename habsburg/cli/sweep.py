@@ -12,6 +12,7 @@ import importlib.util
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from habsburg.cli.flags import again_with_resume
 from habsburg.experiments.files import add_to_manifest
 from habsburg.scenarios.errors import Interrupted
 
@@ -232,8 +233,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         result = run_sweep(plan, out, **options)
     except KeyboardInterrupt:
         raise Interrupted(
-            f"interrupted; the finished runs are kept in {out}/: run the same command with "
-            "--resume to finish the sweep"
+            f"interrupted; the finished runs are kept in {out}/; finish the sweep with: "
+            f"{again_with_resume(args)}"
         ) from None
     if not args.quiet:
         summary = point_summary(result.results, plan)
@@ -290,9 +291,20 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
     options = _run_options(args)
     spec = with_scale(load_spec(args.spec, sampled=True), args.scale)
     out = _out_dir(args, "sensitivity", spec.name, spec.scale)
-    result = run_sensitivity(  # experiments: the designs and the indices
-        spec, out, check_plan=lambda plan: check_plan_limits(plan, args), **options
-    )
+    try:
+        result = run_sensitivity(  # experiments: the designs and the indices
+            spec, out, check_plan=lambda plan: check_plan_limits(plan, args), **options
+        )
+    except KeyboardInterrupt:
+        from habsburg.experiments.sweep import MANIFEST
+
+        begun = sorted(d.name for d in out.glob("*") if (d / MANIFEST).is_file())
+        if not begun:  # stopped before the first design's runs started
+            raise
+        raise Interrupted(
+            f"interrupted; the finished runs are kept in {out}/ ({', '.join(begun)}); finish "
+            f"the analysis with: {again_with_resume(args)}"
+        ) from None
     figure = write_sensitivity_figure(result.table, out / "sensitivity.png", spec.name)  # reports
     add_to_manifest(out, [figure.name], command="sensitivity")
     if not args.quiet:

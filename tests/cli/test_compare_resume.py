@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from signals import signal_when_ready
+from signals import interrupt_after_writes, signal_when_ready
 from tinyscenario import MINI
 
 from habsburg.cli import main
 from habsburg.experiments import compare as K
-from habsburg.experiments.sweep import executors, orchestration
+from habsburg.experiments.sweep import executors
 from habsburg.scenarios import load_scenario
 
 MORE = MINI.replace('name = "mini"', 'name = "more"').replace("authors = 30", "authors = 60")
@@ -47,20 +47,6 @@ def executed(monkeypatch):
     return started
 
 
-def interrupt_after(monkeypatch, runs: int) -> None:
-    """Ctrl-C right after the ``runs``-th run's files are written."""
-    real = orchestration.write_run_output
-    written = []
-
-    def write(*args, **kwargs):
-        real(*args, **kwargs)
-        written.append(1)
-        if len(written) == runs:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(orchestration, "write_run_output", write)
-
-
 def test_an_interrupted_comparison_resumes_to_the_uninterrupted_tables(
     workdir, monkeypatch, capsys, executed
 ):
@@ -69,11 +55,14 @@ def test_an_interrupted_comparison_resumes_to_the_uninterrupted_tables(
     assert len(executed) == 6
 
     with monkeypatch.context() as m:
-        interrupt_after(m, 4)
+        interrupt_after_writes(m, 4)
         assert compare("--out", "cut") == 130
     err = capsys.readouterr().err
     kept = workdir / "cut" / K.KEPT_RUNS
-    assert f"the runs that finished (4) are kept in cut/{K.KEPT_RUNS}/" in err and "--resume" in err
+    assert f"the runs that finished (4) are kept in cut/{K.KEPT_RUNS}/" in err
+    # the command line that finishes it, as typed (the output given, --resume added)
+    again = "habsburg compare mini.toml more.toml --seeds 3 --steps 5 --out cut --resume"
+    assert f"finish the comparison with: {again}\n" in err, err
     assert "Traceback" not in err
     assert len(list((kept / "runs").glob("*.parquet"))) == 4
     assert not (workdir / "cut" / "runs.parquet").exists()  # no report of half a comparison
@@ -126,7 +115,7 @@ def test_resuming_another_comparisons_runs_is_refused_before_any_run(
     workdir, monkeypatch, capsys, executed, changed
 ):
     with monkeypatch.context() as m:
-        interrupt_after(m, 1)
+        interrupt_after_writes(m, 1)
         assert compare("--out", "cut", "--quiet") == 130
     capsys.readouterr()
     kept = workdir / "cut" / K.KEPT_RUNS
@@ -149,7 +138,7 @@ def test_resuming_runs_made_with_another_mesa_is_refused(workdir, monkeypatch, c
     same versions of the packages the numbers depend on, so runs kept under another Mesa are not
     paired with runs made here."""
     with monkeypatch.context() as m:
-        interrupt_after(m, 2)
+        interrupt_after_writes(m, 2)
         assert compare("--out", "cut", "--quiet") == 130
     manifest_path = workdir / "cut" / K.KEPT_RUNS / "sweep.json"
     manifest = json.loads(manifest_path.read_text())
