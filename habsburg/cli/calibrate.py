@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 from pathlib import Path
 
 from habsburg.cli.sweep import add_cluster_flags, start_workers_early
+from habsburg.scenarios.errors import Interrupted
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -43,16 +45,28 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     check_executor_options(scheduler=args.scheduler, workers=args.workers, serial=args.serial)
     spec = load_spec(args.spec)
     out = Path(args.out) if args.out else Path("results") / "calibration" / spec.name
-    result = calibrate(
-        spec,
-        out,
-        scheduler=args.scheduler,
-        workers=args.workers,
-        serial=args.serial,
-        restart=args.restart,
-        force=args.force,
-        progress=not args.quiet,
-    )
+    try:
+        result = calibrate(
+            spec,
+            out,
+            scheduler=args.scheduler,
+            workers=args.workers,
+            serial=args.serial,
+            restart=args.restart,
+            force=args.force,
+            progress=not args.quiet,
+        )
+    except KeyboardInterrupt:
+        from habsburg.experiments.calibrate import DB_NAME, finished_generations
+
+        if not (out / DB_NAME).is_file():  # stopped before the history was made
+            raise
+        again = [a for a in args.argv if a != "--restart"] if hasattr(args, "argv") else None
+        how = shlex.join(["habsburg", *again]) if again is not None else "the same command"
+        raise Interrupted(
+            f"interrupted; the generations finished ({finished_generations(out)}) are kept in "
+            f"{out / DB_NAME}; resume at the next one with: {how}"
+        ) from None
     if not args.quiet:
         print(result.summary.to_string(index=False, float_format=lambda x: f"{x:.4g}"))
         if len(result.predictions):

@@ -16,6 +16,7 @@ against their 90% interval with its role (:mod:`habsburg.experiments.calibration
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -157,6 +158,19 @@ def check_history(out: Path, key: str) -> dict[str, Any] | None:
             "choose another --out"
         )
     return begun if isinstance(begun, dict) else None
+
+
+def finished_generations(out: Path) -> int | str:
+    """How many generations the history in ``out`` holds (``"?"`` if it cannot be read: pyabc
+    keeps each generation in its SQLite tables, written in one transaction)."""
+    import sqlite3
+
+    try:
+        uri = f"{(out / DB_NAME).resolve().as_uri()}?mode=ro"
+        with contextlib.closing(sqlite3.connect(uri, uri=True)) as db:
+            return int(db.execute("select count(*) from populations where t >= 0").fetchone()[0])
+    except (sqlite3.Error, TypeError):
+        return "?"
 
 
 def _prior(pyabc: ModuleType, spec: CalibrationSpec) -> Distribution:

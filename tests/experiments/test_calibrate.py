@@ -3,6 +3,7 @@ recovers known parameters from data the model itself simulated, and resumes afte
 
 import json
 import os
+import shlex
 import signal
 import sqlite3
 import subprocess
@@ -13,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from signals import signal_when_ready
 from tinyscenario import CALIBRATION_TOY as TOY
 
 from habsburg.cli import main
@@ -273,6 +275,34 @@ def test_calibrate_refuses_a_history_of_another_spec(tmp_path):
     with pytest.raises(CalibrationError, match="another spec"):
         calibrate(load_spec(spec_path), out, serial=True)
     assert target_key(load_spec(spec_path).targets[0]) == "graphite_ai_share@2021-10"
+
+
+def test_an_interrupted_calibration_names_its_generations_and_the_command_that_resumes(
+    tmp_path, capsys
+):
+    """Ctrl-C or SIGTERM keeps the generations pyabc finished; the line says how many and gives
+    the command line that resumes at the next one (without --restart, which would discard
+    them). It said "run the same command again to redo the work"."""
+    spec_path = _spec_file(tmp_path, generations=3, **ABC)
+    out = tmp_path / "out"
+    argv = ["calibrate", str(spec_path), "--serial", "--out", str(out), "--quiet"]
+    status, err = signal_when_ready(
+        [sys.executable, "-m", "habsburg.cli", *argv, "--restart"],
+        lambda: _populations(out / DB_NAME) >= 1,
+        signal.SIGTERM,
+    )
+    done = _populations(out / DB_NAME)
+    assert status == 130 and 1 <= done < 3, (status, err)
+    (line,) = [x for x in err.splitlines() if x.startswith("habsburg: interrupted;")]
+    assert f"the generations finished ({done}) are kept in {out / DB_NAME}" in line, line
+    again = line.split("resume at the next one with: ", 1)[1]
+    assert shlex.split(again) == ["habsburg", *argv], again  # (--restart dropped)
+    with sqlite3.connect(out / DB_NAME) as con:
+        eps_before = con.execute("select epsilon from populations where t = 0").fetchone()[0]
+    assert main(shlex.split(again)[1:]) == 0
+    diag = pd.read_csv(out / "diagnostics.csv")
+    assert list(diag["generation"]) == [0, 1, 2]
+    assert diag["epsilon"].iloc[0] == pytest.approx(eps_before)  # resumed, not restarted
 
 
 def test_a_history_begun_with_another_habsburg_or_pyabc_is_not_resumed(tmp_path, capsys):
