@@ -248,7 +248,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             f"({result.seconds:.1f} s{scale}); results: {out}/results.parquet"
         )
         if result.failed:
-            print(f"failed runs: {out}/errors/ (run again with --resume to retry them)")
+            print(f"failed runs: {out}/errors/ (retry them with: {again_with_resume(args)})")
     return 1 if result.failed else 0
 
 

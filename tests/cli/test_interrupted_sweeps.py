@@ -1,5 +1,6 @@
 """An interrupted sweep or sensitivity analysis keeps its finished runs and says, in one line,
-the command line that finishes it; that command gives the tables of an uninterrupted one."""
+the command line that finishes it; that command gives the tables of an uninterrupted one. A
+sweep with failed runs gives the command line that retries them."""
 
 from __future__ import annotations
 
@@ -98,3 +99,26 @@ def test_an_interrupted_sensitivity_analysis_names_the_command_that_finishes_it(
         pd.read_csv(cli_dir / "cut" / "sensitivity.csv"),
         pd.read_csv(cli_dir / "whole" / "sensitivity.csv"),
     )
+
+
+def test_a_sweep_with_a_failed_run_names_the_command_that_retries_it(cli_dir, monkeypatch, capsys):
+    from habsburg.experiments.sweep import executors
+
+    real = executors.execute_run
+
+    def failing(task, *args, **kwargs):
+        if task.point == 1 and task.replicate == 0:  # (as execute_run reports a raise)
+            return executors.RunOutput.failed(task, MemoryError("out of memory"), 0.1)
+        return real(task, *args, **kwargs)
+
+    (cli_dir / "grow.toml").write_text(SWEEP)
+    argv = ["sweep", "grow.toml", "--serial", "--out", "cut"]
+    with monkeypatch.context() as m:
+        m.setattr(executors, "execute_run", failing)
+        assert main(argv) == 1
+    out = capsys.readouterr().out
+    assert "4 runs ran, 0 already finished, 1 failed" in out
+    again = "retry them with: habsburg sweep grow.toml --serial --out cut --resume)"
+    assert f"failed runs: cut/errors/ ({again}" in out, out
+    assert main([*argv, "--resume", "--quiet"]) == 0  # the command the line gives
+    assert len(load_results(cli_dir / "cut")) == 4
