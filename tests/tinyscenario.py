@@ -132,3 +132,28 @@ MINI = (
     '[[labs]]\nname = "l"\n[[models]]\nname = "m"\nlab = "l"\nlaunch = "2020-03"\n'
     '[[scrapers]]\nname = "s"\n'
 )
+
+
+def sensitivity_spec(scenario: str, *, steps: int, sobol: int, morris: int) -> str:
+    """A sensitivity spec of two settings (AI demand, the human error rate) of ``scenario`` (a
+    scenario file's path), ``steps`` months, ``sobol`` Sobol samples and ``morris`` Morris
+    trajectories."""
+    return f"""
+name = "tiny-sensitivity"
+scenario = "{scenario}"
+steps = {steps}
+seed = 3
+outcomes = ["final_synthetic_share_new", "final_mean_tail_coverage"]
+
+[[parameters]]
+path = "demand.adoption.ceiling"
+range = [0.0, 800.0]
+
+[[parameters]]
+path = "humans.error_rate"
+range = [0.0, 0.05]
+
+[sensitivity]
+sobol_samples = {sobol}
+morris_trajectories = {morris}
+"""

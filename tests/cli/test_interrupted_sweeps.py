@@ -9,6 +9,7 @@ import shlex
 import pandas as pd
 import pytest
 from signals import interrupt_after_writes
+from tinyscenario import sensitivity_spec
 
 from habsburg.cli import main
 from habsburg.experiments.sweep import load_results
@@ -25,25 +26,7 @@ path = "humans.authors"
 values = [20, 40]
 """
 
-SENSITIVITY = """
-name = "tiny-sensitivity"
-scenario = "mini.toml"
-steps = 4
-seed = 3
-outcomes = ["final_synthetic_share_new", "final_mean_tail_coverage"]
-
-[[parameters]]
-path = "demand.adoption.ceiling"
-range = [0.0, 800.0]
-
-[[parameters]]
-path = "humans.error_rate"
-range = [0.0, 0.05]
-
-[sensitivity]
-sobol_samples = 4
-morris_trajectories = 2
-"""
+SENSITIVITY = sensitivity_spec("mini.toml", steps=4, sobol=4, morris=2)
 
 
 def finishing_command(err: str, what: str) -> list[str]:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from tinyscenario import sensitivity_spec
 
 from habsburg.cli import main
 from habsburg.experiments.sensitivity import design, sensitivity_settings
@@ -14,25 +15,7 @@ from habsburg.experiments.sweep import SweepError, load_results, load_spec
 pytest.importorskip("SALib")
 
 TINY = Path(__file__).parent / "data" / "sweep_tiny.toml"
-SPEC = f"""
-name = "tiny-sensitivity"
-scenario = "{TINY.as_posix()}"
-steps = 10
-seed = 3
-outcomes = ["final_synthetic_share_new", "final_mean_tail_coverage"]
-
-[[parameters]]
-path = "demand.adoption.ceiling"
-range = [0.0, 800.0]
-
-[[parameters]]
-path = "humans.error_rate"
-range = [0.0, 0.05]
-
-[sensitivity]
-sobol_samples = 8
-morris_trajectories = 4
-"""
+SPEC = sensitivity_spec(TINY.as_posix(), steps=10, sobol=8, morris=4)
 
 
 @pytest.fixture(scope="module")
