@@ -259,6 +259,12 @@ def run_scenario(
     ckpt = checkpoint_path(out_dir) if out_dir is not None else None
     if ckpt is not None and not resume:
         check_not_another_runs(ckpt, scenario, seed)
+    if ckpt is not None and resume and progress and not ckpt.exists():
+        print(
+            f"note: resume: {out_dir} holds no checkpoint (an interrupted run with "
+            "--checkpoint-every keeps one); the run starts at its first month",
+            file=sys.stderr,
+        )
     with store_scratch(store_dir, kept=kept, keep=ckpt) as scratch:
         started = time.time()
         model: EcosystemModel | None

@@ -112,3 +112,14 @@ def test_an_interrupt_caught_after_exec_still_exits_130_under_python_m(tmp_path,
     assert proc.returncode == 130, proc.stderr
     assert proc.stderr.strip().startswith("habsburg: interrupted;")
     assert "Traceback" not in proc.stderr
+
+
+def test_resume_without_a_checkpoint_says_the_run_starts_over(cli_dir, capsys):
+    """``--resume`` where no interrupted run kept a checkpoint runs from the first month (as
+    ``compare --resume`` with nothing kept runs every run), and says so unless ``--quiet``."""
+    assert main(["run", "mini.toml", "--out", "r", "--steps", "3", "--resume"]) == 0
+    err = capsys.readouterr().err
+    assert "note: resume: r holds no checkpoint" in err and "starts at its first month" in err
+    assert (cli_dir / "r" / "manifest.json").is_file()
+    assert main(["run", "mini.toml", "--out", "r", "--steps", "3", "--resume", "--quiet"]) == 0
+    assert "note" not in capsys.readouterr().err
