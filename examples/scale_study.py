@@ -39,6 +39,7 @@ import argparse
 import itertools
 import json
 import multiprocessing
+import shlex
 import shutil
 import signal
 import sys
@@ -425,6 +426,10 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     rows = kept_runs(kept, jobs, args.resume)
     if rows:
         print(f"resuming: {len(rows)} of {len(jobs)} runs kept in {kept}")
+    elif args.resume:
+        print(f"note: --resume: {out} holds no interrupted study; every run runs", file=sys.stderr)
+    # the command line that finishes this study if it is interrupted (as typed, with --resume)
+    again = shlex.join(["python", *sys.argv, *([] if args.resume else ["--resume"])])
     # big runs first, so the last minutes are not one 10x run alone
     todo = sorted((job for job in jobs if job not in rows), key=lambda job: -job[0])
     kept.mkdir(exist_ok=True)
@@ -433,14 +438,14 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     except KeyboardInterrupt:
         done = len(list(kept.glob("*.json")))
         raise Interrupted(
-            f"interrupted; the runs that finished ({done}) are kept in {kept}/: run the same "
-            "command with --resume to run only the rest"
+            f"interrupted; the runs that finished ({done}) are kept in {kept}/; run only the "
+            f"rest with: {again}"
         ) from None
     except Exception:  # a failed run: its error follows, unchanged
         done = len(list(kept.glob("*.json")))
         print(
-            f"habsburg: a run failed; the runs that finished ({done}) are kept in {kept}/: "
-            "--resume runs only the rest",
+            f"habsburg: a run failed; the runs that finished ({done}) are kept in {kept}/; "
+            f"run only the rest with: {again}",
             file=sys.stderr,
         )
         raise

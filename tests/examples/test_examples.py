@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -28,6 +29,10 @@ pytestmark = pytest.mark.slow
 
 
 def run_example(script: str, out: Path, *args: str) -> str:
+    return finished_example(script, out, *args).stdout
+
+
+def finished_example(script: str, out: Path, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "MPLBACKEND": "Agg"}
     proc = subprocess.run(
         [sys.executable, str(EXAMPLES / script), "--quick", "--out", str(out), *args],
@@ -37,7 +42,7 @@ def run_example(script: str, out: Path, *args: str) -> str:
         env=env,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    return proc.stdout
+    return proc
 
 
 def written(out: Path, stem: str) -> pd.DataFrame:
@@ -121,7 +126,9 @@ def test_an_interrupted_scale_study_resumes_from_the_runs_it_kept(tmp_path):
     ``--resume`` runs only the rest (a kept row, marked here, is used as kept) and writes the
     uninterrupted study's table."""
     arm = ("--factors", "0.1", "--seeds", "3", "--decoding", "calibrated", "--workers", "2")
-    run_example("scale_study.py", tmp_path / "whole", *arm)
+    # (--resume with nothing kept: every run runs, and the study says so)
+    first = finished_example("scale_study.py", tmp_path / "whole", *arm, "--resume")
+    assert f"note: --resume: {tmp_path / 'whole'} holds no interrupted study" in first.stderr
     whole = pd.read_csv(tmp_path / "whole" / "scale_study.csv")
     stores = tmp_path / "stores"
     stores.mkdir()
@@ -144,9 +151,9 @@ def test_an_interrupted_scale_study_resumes_from_the_runs_it_kept(tmp_path):
     assert status == 130, err
     (line,) = [t for t in err.strip().splitlines() if t.startswith("habsburg:")]
     files = sorted(kept.glob("*.json"))
-    assert (
-        f"the runs that finished ({len(files)}) are kept in {kept}/" in line and "--resume" in line
-    )
+    assert f"the runs that finished ({len(files)}) are kept in {kept}/" in line, line
+    again = ["python", str(EXAMPLES / study[0]), *study[1:], "--out", str(out), "--resume"]
+    assert line.endswith(f"run only the rest with: {shlex.join(again)}"), line
     assert 1 <= len(files) < 3
     assert [p.name for p in stores.iterdir()] == ["mine.txt"]  # the stopped runs' files are gone
     assert not (out / "scale_study.csv").exists()
