@@ -65,7 +65,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         how = shlex.join(["habsburg", *again]) if again is not None else "the same command"
         raise Interrupted(
             f"interrupted; the generations finished ({finished_generations(out)}) are kept in "
-            f"{out / DB_NAME}; resume at the next one with: {how}"
+            f"{out / DB_NAME}; resume with: {how}"
         ) from None
     if not args.quiet:
         print(result.summary.to_string(index=False, float_format=lambda x: f"{x:.4g}"))

@@ -1,6 +1,8 @@
 """Calibration: a bad spec gets a clear error; a scenario writes to TOML and reads back; ABC-SMC
 recovers known parameters from data the model itself simulated, and resumes after a kill."""
 
+import contextlib
+import functools
 import json
 import os
 import shlex
@@ -95,7 +97,8 @@ def _populations(db: Path) -> int:
     if not db.exists():
         return 0
     try:
-        with sqlite3.connect(db, timeout=1) as con:
+        # (read-only: a connection that may create the file would race --restart's removal)
+        with contextlib.closing(sqlite3.connect(f"{db.as_uri()}?mode=ro", uri=True)) as con:
             return con.execute("select count(*) from populations where t >= 0").fetchone()[0]
     except sqlite3.Error:
         return 0
@@ -295,7 +298,7 @@ def test_an_interrupted_calibration_names_its_generations_and_the_command_that_r
     assert status == 130 and 1 <= done < 3, (status, err)
     (line,) = [x for x in err.splitlines() if x.startswith("habsburg: interrupted;")]
     assert f"the generations finished ({done}) are kept in {out / DB_NAME}" in line, line
-    again = line.split("resume at the next one with: ", 1)[1]
+    again = line.split("; resume with: ", 1)[1]
     assert shlex.split(again) == ["habsburg", *argv], again  # (--restart dropped)
     with sqlite3.connect(out / DB_NAME) as con:
         eps_before = con.execute("select epsilon from populations where t = 0").fetchone()[0]
@@ -303,6 +306,35 @@ def test_an_interrupted_calibration_names_its_generations_and_the_command_that_r
     diag = pd.read_csv(out / "diagnostics.csv")
     assert list(diag["generation"]) == [0, 1, 2]
     assert diag["epsilon"].iloc[0] == pytest.approx(eps_before)  # resumed, not restarted
+
+
+def test_an_interrupt_while_pyabc_writes_a_generation_waits_for_the_write(
+    tmp_path, capsys, monkeypatch
+):
+    """SIGTERM arriving as pyabc writes the first generation is held until the write has
+    committed: the generation is kept and the command ends as an interruption. Raised inside
+    pyabc's database calls, an interrupt lost the generation, or ended as an internal error
+    (pyabc's clean-up on a half-committed session), or waited 120 s on a leaked lock."""
+    import pyabc
+
+    spec_path = _spec_file(tmp_path, generations=3, **ABC)
+    out = tmp_path / "out"
+    real = pyabc.History.append_population
+
+    @functools.wraps(real)
+    def signalled(self, *args, **kwargs):
+        os.kill(os.getpid(), signal.SIGTERM)  # (a KeyboardInterrupt under the CLI)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(pyabc.History, "append_population", signalled)
+    argv = ["calibrate", str(spec_path), "--serial", "--out", str(out), "--quiet"]
+    assert main(argv) == 130
+    err = capsys.readouterr().err
+    assert "the generations finished (1) are kept" in err and "Traceback" not in err, err
+    assert pyabc.History.append_population is signalled  # pyabc's class as the command found it
+    monkeypatch.undo()
+    assert main(argv) == 0
+    assert list(pd.read_csv(out / "diagnostics.csv")["generation"]) == [0, 1, 2]
 
 
 def test_a_history_begun_with_another_habsburg_or_pyabc_is_not_resumed(tmp_path, capsys):
@@ -328,6 +360,12 @@ def test_a_history_begun_with_another_habsburg_or_pyabc_is_not_resumed(tmp_path,
         assert "Traceback" not in err and str(out) in err
         assert (out / DB_NAME).read_bytes() == b"a history"  # nothing run or written
         assert sorted(p.name for p in out.iterdir()) == [DB_NAME, STATE_NAME]
+    # the versions agree, but the file is no history (a crash as pyabc created it): named
+    state(**here)
+    assert main(["calibrate", str(spec_path), "--serial", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "holds no calibration history pyabc can read" in err and "--restart" in err, err
+    assert "Traceback" not in err and (out / DB_NAME).read_bytes() == b"a history"
     changed = {**here, "numpy": "0.1", "scipy": "0.1", "pandas": "0.1", "python": "3.0"}
     for accepted in (changed, {}):
         state(**accepted)
