@@ -211,8 +211,9 @@ def interrupts_between_database_calls(history_class: type) -> Iterator[None]:
     An interrupt raised inside one left a session open or half committed: ``ABCSMC.run``'s
     ``finally`` then marks the history done, which either failed (``InvalidRequestError``: the
     command ended as an internal error, exit 3, instead of an interruption) or waited on the
-    leaked session's lock for pyabc's 120 s database timeout before it could end (measured on
-    a SIGTERM right after a generation was written: 2 of 8 and 1 of 8 interruptions)."""
+    leaked session's lock for pyabc's 120 s database timeout before it could end (of SIGTERMs
+    sent right after a generation was written, 2 of 6 ended as internal errors and 1 of 8 more
+    hung; with the calls held, 40 of 40 ended as interruptions and resumed)."""
     saved: dict[str, Any] = {}
     for name, attr in list(vars(history_class).items()):
         if isinstance(attr, property) and hasattr(attr.fget, "__wrapped__"):
