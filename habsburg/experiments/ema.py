@@ -37,7 +37,7 @@ from habsburg.experiments.outcomes import DEFAULT_OUTCOMES, OUTCOMES, SCALAR, ch
 from habsburg.experiments.run import check_steps
 from habsburg.experiments.seeds import replicate_seeds
 from habsburg.experiments.sweep import RunTask, execute_run, native, point_scenario
-from habsburg.experiments.sweep.spec import MAX_SCALE
+from habsburg.experiments.sweep.spec import scale_factor
 from habsburg.scenarios.errors import LimitError
 from habsburg.scenarios.library import load_scenario
 from habsburg.scenarios.parameters import BOOLEAN, INTEGER, REAL, parameter
@@ -159,13 +159,8 @@ def ema_model(
     base = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
     check_steps(base, steps)
     outcomes = check_outcomes(outcomes, "EMA outcomes")
-    if scale is not None and not (
-        isinstance(scale, int | float) and math.isfinite(scale) and 0 < scale <= MAX_SCALE
-    ):
-        raise ScenarioError(
-            f"EMA model: scale must be a finite number > 0 and <= {MAX_SCALE:g}, got {scale!r}"
-        )
-    scale = None if scale is None or scale == 1 else float(scale)
+    if scale is not None:
+        scale = scale_factor(scale, "EMA model: scale")
     if store_dir is not None:
         where = Path(store_dir)
         if where.exists() and not where.is_dir():

@@ -450,9 +450,18 @@ def with_scale(spec: SweepSpec, factor: float | None, flag: str = "--scale") -> 
             f"{flag} {factor:g}: {spec.source} sweeps 'scale' (each point runs at its own "
             f"factor); drop {flag} or the swept 'scale'"
         )
-    if not (math.isfinite(factor) and 0 < factor <= MAX_SCALE):
-        raise SweepError(f"{flag} must be a finite number > 0 and <= {MAX_SCALE:g}, got {factor:g}")
-    return replace(spec, scale=_scale(factor), raw={**spec.raw, "scale": factor})
+    return replace(spec, scale=scale_factor(factor, flag), raw={**spec.raw, "scale": factor})
+
+
+def scale_factor(factor: Any, name: str = "--scale") -> float | None:
+    """``factor`` as plans keep it (:func:`_scale`: None when not scaled), after refusing
+    (:class:`SweepError`, naming it as ``name``) one that is not a finite number in
+    (0, :data:`MAX_SCALE`]."""
+    number = isinstance(factor, int | float)
+    if not (number and math.isfinite(factor) and 0 < factor <= MAX_SCALE):
+        shown = f"{factor:g}" if number else repr(factor)
+        raise SweepError(f"{name} must be a finite number > 0 and <= {MAX_SCALE:g}, got {shown}")
+    return _scale(factor)
 
 
 def _scale(factor: float | None) -> float | None:
