@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import shlex
 from pathlib import Path
 
+from habsburg.cli.flags import typed_command
 from habsburg.cli.sweep import add_cluster_flags, start_workers_early
 from habsburg.scenarios.errors import Interrupted
 
@@ -61,8 +61,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
         if not (out / DB_NAME).is_file():  # stopped before the history was made
             raise
-        again = [a for a in args.argv if a != "--restart"] if hasattr(args, "argv") else None
-        how = shlex.join(["habsburg", *again]) if again is not None else "the same command"
+        how = typed_command(args, drop="--restart") or "the same command"  # (not discarding)
         raise Interrupted(
             f"interrupted; the generations finished ({finished_generations(out)}) are kept in "
             f"{out / DB_NAME}; resume with: {how}"

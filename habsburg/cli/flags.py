@@ -4,7 +4,8 @@ A value out of range is refused by the parser itself, before any work, naming th
 the allowed values (``argument --repeat: must be an integer >= 1, got '0'``, exit 2), where a
 plain ``type=int`` let ``--repeat 0`` or ``--workers 0`` through to a traceback minutes later.
 The benchmark and example scripts use them; ``habsburg``'s own commands check their values
-where the scenario is known (:mod:`habsburg.cli.run`). :func:`again_with_resume` gives the
+where the scenario is known (:mod:`habsburg.cli.run`). :func:`typed_command` and
+:func:`again_with_resume` give the
 command line that finishes an interrupted sweep, sensitivity analysis or comparison."""
 
 from __future__ import annotations
@@ -74,12 +75,19 @@ SEED = integer(0)
 FACTOR = number(0.0, open_low=True)
 
 
+def typed_command(args: argparse.Namespace, *, drop: str = "", add: str = "") -> str | None:
+    """The command line as typed (``habsburg`` and the arguments the CLI parsed), without the
+    flag ``drop`` and with the flag ``add`` once; None for a command function called from
+    Python, without a command line."""
+    argv = getattr(args, "argv", None)
+    if argv is None:
+        return None
+    argv = [a for a in argv if a != drop]
+    return shlex.join(["habsburg", *argv, *([add] if add and add not in argv else [])])
+
+
 def again_with_resume(args: argparse.Namespace) -> str:
     """The command line that finishes an interrupted command: the one given, with ``--resume``
     (as typed: the default output directory of a sweep, sensitivity analysis or comparison is
-    the same each time). Without the command line (a command function called from Python),
-    says so in words."""
-    argv = getattr(args, "argv", None)
-    if argv is None:
-        return "the same command with --resume"
-    return shlex.join(["habsburg", *argv, *([] if "--resume" in argv else ["--resume"])])
+    the same each time). Without the command line, says so in words."""
+    return typed_command(args, add="--resume") or "the same command with --resume"
