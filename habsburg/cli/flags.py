@@ -4,9 +4,9 @@ A value out of range is refused by the parser itself, before any work, naming th
 the allowed values (``argument --repeat: must be an integer >= 1, got '0'``, exit 2), where a
 plain ``type=int`` let ``--repeat 0`` or ``--workers 0`` through to a traceback minutes later.
 The benchmark and example scripts use them; ``habsburg``'s own commands check their values
-where the scenario is known (:mod:`habsburg.cli.run`). :func:`typed_command` and
-:func:`again_with_resume` give the
-command line that finishes an interrupted sweep, sensitivity analysis or comparison."""
+where the scenario is known (:mod:`habsburg.cli.run`). :func:`typed_command` gives the command
+line as typed, and :func:`again_with_resume` the one that finishes an interrupted sweep,
+sensitivity analysis or comparison."""
 
 from __future__ import annotations
 
