@@ -66,6 +66,7 @@ from habsburg.experiments.sweep.executors import (
 )
 from habsburg.experiments.sweep.plan import point_scenario
 from habsburg.experiments.versions import (
+    MODEL_CODE,
     RESULT_PACKAGES,
     installed_version,
     package_versions,
@@ -86,9 +87,9 @@ DB_NAME = ".habsburg-abc.db"
 #: fingerprint of the spec the history belongs to, and the versions it was begun with
 STATE_NAME = ".habsburg-abc.json"
 #: the packages that make a calibration's model and sampler: a history is resumed only with the
-#: versions of these it was begun with (another habsburg may be another model; another pyabc,
-#: another algorithm or history format)
-MODEL_PACKAGES = ("habsburg", "pyabc")
+#: versions of these it was begun with (another habsburg, or other code of its model in a
+#: checkout, may be another model; another pyabc, another algorithm or history format)
+MODEL_PACKAGES = ("habsburg", MODEL_CODE, "pyabc")
 #: the other packages a run's numbers depend on: a history begun with other versions of these is
 #: resumed (the same model, other random numbers) with a note, and the results record both
 NUMBER_PACKAGES = tuple(p for p in RESULT_PACKAGES if p not in MODEL_PACKAGES)

@@ -4,31 +4,69 @@ A seed reproduces a run exactly only with the same versions of :data:`RESULT_PAC
 "Reading the output": numpy 2.5's binomial draws differ from 2.4's from the same generator
 state), so work that is resumed (a checkpoint, a sweep's or a comparison's finished runs) is
 checked against the versions it was begun with: :func:`version_changes`.
+
+habsburg's own version string does not change between two commits of a development checkout
+(the README's ``make run`` installs the checkout in editable mode), so the versions also record
+:data:`MODEL_CODE`, a digest of the code of the layers that make a run's numbers (the model, its
+agents, the ecosystem and the scenarios): :func:`model_code`, taken from the modules' syntax
+trees without docstrings, so that editing a comment, a docstring or the layout of the code does
+not change it, and the same on every Python. Beside it, :data:`COMMIT` records the git commit of
+a checkout (``+modified`` when those files differ from it), for citing results; it is not
+compared.
 """
 
 from __future__ import annotations
 
+import ast
+import functools
+import hashlib
 import platform
+import subprocess
 from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "COMMIT",
+    "MODEL_CODE",
+    "MODEL_LAYERS",
     "PACKAGES",
     "RESULT_PACKAGES",
+    "checkout_commit",
+    "code_digest",
     "installed_version",
+    "model_code",
     "package_versions",
+    "source_commit",
     "version_changes",
 ]
 
 #: the packages whose versions a results manifest records
 PACKAGES = ("habsburg", "mesa", "numpy", "scipy", "pandas", "networkx", "pyarrow", "matplotlib")
+#: the key under which the versions record :func:`model_code`
+MODEL_CODE = "habsburg model code"
+#: the key under which the versions record :func:`source_commit` (when there is one)
+COMMIT = "habsburg commit"
 #: the packages whose versions a run's numbers depend on: a seed reproduces a run exactly only
-#: with the same versions of these (the others write or draw the results)
-RESULT_PACKAGES = ("habsburg", "mesa", "numpy", "scipy", "networkx")
+#: with the same versions of these (the others write or draw the results), and the same
+#: :data:`MODEL_CODE`
+RESULT_PACKAGES = ("habsburg", MODEL_CODE, "mesa", "numpy", "scipy", "networkx")
+#: the subpackages of habsburg whose code :func:`model_code` digests: those a run is made of
+#: (the import-linter layers below ``habsburg.experiments``)
+MODEL_LAYERS = ("model", "agents", "ecosystem", "scenarios")
+
+_PACKAGE_DIR = Path(__file__).resolve().parents[1]  # habsburg/
+_DOCUMENTED = (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)
 
 
 def package_versions() -> dict[str, str]:
-    return {"python": platform.python_version()} | {n: installed_version(n) for n in PACKAGES}
+    """Python's version, those of :data:`PACKAGES`, :data:`MODEL_CODE` and, in a git checkout,
+    :data:`COMMIT`."""
+    versions = {"python": platform.python_version()}
+    versions |= {n: installed_version(n) for n in PACKAGES} | {MODEL_CODE: model_code()}
+    if (commit := source_commit()) is not None:
+        versions[COMMIT] = commit
+    return versions
 
 
 def installed_version(name: str) -> str:
@@ -39,16 +77,107 @@ def installed_version(name: str) -> str:
         return "not installed"
 
 
+@functools.cache
+def model_code() -> str:
+    """A digest (16 hex digits of SHA-256) of the Python modules of :data:`MODEL_LAYERS`: each
+    module's path and abstract syntax tree, without docstrings, line numbers or empty fields
+    (Python 3.12's trees add empty ``type_params``), so comments, docstrings and layout do not
+    count, and every other change of the code does (~0.2 s, once a process)."""
+    return code_digest(_PACKAGE_DIR)
+
+
+def code_digest(package_dir: Path) -> str:
+    """:func:`model_code` of the habsburg package in directory ``package_dir``."""
+    digest = hashlib.sha256()
+    for layer in MODEL_LAYERS:
+        for path in sorted((package_dir / layer).rglob("*.py")):
+            parts: list[str] = []
+            _canonical(ast.parse(path.read_bytes(), filename=str(path)), parts)
+            digest.update(path.relative_to(package_dir).as_posix().encode() + b"\0")
+            digest.update(hashlib.sha256("".join(parts).encode()).digest())
+    return digest.hexdigest()[:16]
+
+
+def _canonical(node: object, out: list[str]) -> None:
+    """``node`` (a syntax tree, a list of them or a field's value) written into ``out``."""
+    if isinstance(node, ast.AST):
+        out.append(type(node).__name__ + "(")
+        for field, value in ast.iter_fields(node):
+            if value is None or value == []:
+                continue
+            if field == "body" and isinstance(node, _DOCUMENTED) and _is_docstring(value[0]):
+                value = value[1:]
+            out.append(field + "=")
+            _canonical(value, out)
+        out.append(")")
+    elif isinstance(node, list):
+        out.append("[")
+        for item in node:
+            _canonical(item, out)
+        out.append("]")
+    else:
+        out.append(repr(node) + ",")
+
+
+def _is_docstring(statement: ast.stmt) -> bool:
+    return (
+        isinstance(statement, ast.Expr)
+        and isinstance(statement.value, ast.Constant)
+        and isinstance(statement.value.value, str)
+    )
+
+
+@functools.cache
+def source_commit() -> str | None:
+    """The git commit of the checkout habsburg runs from (12 hex digits, ``+modified`` when the
+    files of :data:`MODEL_LAYERS` differ from it), or None when it is not run from a git
+    checkout (an installed wheel) or git cannot say."""
+    return checkout_commit(_PACKAGE_DIR.parent)
+
+
+def checkout_commit(checkout: Path) -> str | None:
+    """:func:`source_commit` of the checkout in directory ``checkout``."""
+    if not (checkout / ".git").exists():
+        return None
+    layers = [f"habsburg/{layer}" for layer in MODEL_LAYERS]
+    try:
+        head = _git(checkout, "rev-parse", "--short=12", "HEAD")
+        changed = _git(checkout, "status", "--porcelain", "--untracked-files=no", "--", *layers)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return head + ("+modified" if changed else "") if head else None
+
+
+def _git(checkout: Path, *args: str) -> str:
+    done = subprocess.run(
+        ["git", "-C", str(checkout), *args],
+        capture_output=True,
+        text=True,
+        timeout=10,
+        check=True,
+        stdin=subprocess.DEVNULL,
+    )
+    return done.stdout.strip()
+
+
+def _here(name: str) -> str:
+    return model_code() if name == MODEL_CODE else installed_version(name)
+
+
 def version_changes(recorded: Any, packages: tuple[str, ...] = RESULT_PACKAGES) -> list[str]:
     """The packages of ``packages`` (:data:`RESULT_PACKAGES` unless told) whose version differs
     from ``recorded`` (the ``versions`` a manifest or a kept run recorded), as ``"numpy 2.4.6
     (here 2.5.5)"``: runs made with those versions and runs made here are not the same numbers
     for the same seed. A package ``recorded`` does not name (or no record at all) is not counted
-    as a change."""
+    as a change. A change of :data:`MODEL_CODE` names the commit ``recorded`` was made at, if it
+    records one."""
     if not isinstance(recorded, dict):
         return []
     changes = []
     for name in packages:
-        if name in recorded and recorded[name] != (here := installed_version(name)):
-            changes.append(f"{name} {recorded[name]} (here {here})")
+        if name in recorded and recorded[name] != (here := _here(name)):
+            change = f"{name} {recorded[name]} (here {here})"
+            if name == MODEL_CODE and recorded.get(COMMIT):
+                change = f"{name} {recorded[name]} (git commit {recorded[COMMIT]}; here {here})"
+            changes.append(change)
     return changes

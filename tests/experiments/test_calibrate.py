@@ -34,7 +34,7 @@ from habsburg.experiments.calibration.simulator import Simulator, target_key
 from habsburg.experiments.calibration.spec import CalibrationError, load_spec, spec_from_dict
 from habsburg.experiments.limits import project
 from habsburg.experiments.sweep import point_scenario
-from habsburg.experiments.versions import installed_version, package_versions
+from habsburg.experiments.versions import MODEL_CODE, installed_version, package_versions
 from habsburg.scenarios.errors import LimitError
 from habsburg.scenarios.library import load_scenario
 from habsburg.scenarios.schema import from_dict, load_text
@@ -352,11 +352,13 @@ def test_a_history_begun_with_another_habsburg_or_pyabc_is_not_resumed(tmp_path,
     def state(**versions):
         (out / STATE_NAME).write_text(json.dumps({"fingerprint": key, "versions": versions}))
 
-    for package in ("habsburg", "pyabc"):
+    # (another habsburg model code: a checkout at another commit, with the same version string)
+    for package in ("habsburg", MODEL_CODE, "pyabc"):
         state(**{**here, package: "0.1"})
         assert main(["calibrate", str(spec_path), "--serial", "--out", str(out)]) == 2
         err = capsys.readouterr().err
-        assert f"{package} 0.1 (here {here[package]})" in err and "--restart" in err, err
+        assert f"{package} 0.1 (" in err and f"here {here[package]})" in err, err
+        assert "--restart" in err
         assert "Traceback" not in err and str(out) in err
         assert (out / DB_NAME).read_bytes() == b"a history"  # nothing run or written
         assert sorted(p.name for p in out.iterdir()) == [DB_NAME, STATE_NAME]

@@ -22,6 +22,7 @@ from habsburg.experiments.checkpoint import (
     save_checkpoint,
 )
 from habsburg.experiments.run import run_scenario, simulate
+from habsburg.experiments.versions import COMMIT, MODEL_CODE, model_code
 from habsburg.scenarios.errors import CheckpointError, Interrupted, ScenarioError
 from habsburg.scenarios.library import scaled
 from habsburg.scenarios.schema import load_file
@@ -150,6 +151,18 @@ def test_checkpoint_of_another_scenario_seed_or_version_is_refused(tiny, tmp_pat
         elsewhere = save_checkpoint(model, tmp_path / "numpy.pkl", tiny, None)
     with pytest.raises(
         CheckpointError, match=rf"written with numpy 1\.26\.4 \(here {here['numpy']}\)"
+    ):
+        load_checkpoint(elsewhere, tiny, None)
+    # written by other code of the model (a checkout at another commit; the version string is
+    # the same): named with the commit it was written at, which the header records
+    with monkeypatch.context() as patch:
+        other_code = {**here, MODEL_CODE: "0123456789abcdef", COMMIT: "a1b2c3d4e5f6"}
+        patch.setattr(ckpt_mod, "package_versions", lambda: other_code)
+        elsewhere = save_checkpoint(model, tmp_path / "code.pkl", tiny, None)
+    with pytest.raises(
+        CheckpointError,
+        match=rf"written with {MODEL_CODE} 0123456789abcdef \(git commit a1b2c3d4e5f6; here "
+        rf"{model_code()}\); a seed gives the same run only with the same versions",
     ):
         load_checkpoint(elsewhere, tiny, None)
     (tmp_path / "bad.pkl").write_bytes(b"not a checkpoint")

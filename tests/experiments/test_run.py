@@ -10,6 +10,7 @@ from tinyscenario import tiny_scenario
 from habsburg.cli import main
 from habsburg.experiments import run as run_module
 from habsburg.experiments.run import run_scenario, summary_table
+from habsburg.experiments.versions import COMMIT, MODEL_CODE, model_code, source_commit
 
 EXPECTED = {
     "model_metrics",
@@ -35,6 +36,9 @@ def test_run_writes_parquet_tables_and_a_manifest(tmp_path):
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["seed"] == 3 and manifest["scenario"]["name"] == "tiny"
     assert manifest["versions"]["mesa"] and manifest["steps"] == 48
+    # the code of the model that made it (a checkout's commits share one version string)
+    assert manifest["versions"][MODEL_CODE] == model_code()
+    assert manifest["versions"].get(COMMIT) == source_commit()
     metrics = pd.read_parquet(out / "model_metrics.parquet")
     assert len(metrics) == 48 and metrics["month"].iloc[-1] == "2023-12"
     pd.testing.assert_frame_equal(metrics, result.tables["model_metrics"])

@@ -31,6 +31,7 @@ from habsburg.experiments.sweep import (
     with_scale,
     write_manifest,
 )
+from habsburg.experiments.versions import COMMIT, MODEL_CODE, model_code
 from habsburg.scenarios.library import load_scenario
 
 pytest.importorskip("distributed")
@@ -328,7 +329,9 @@ def test_resume_refuses_runs_made_with_other_versions_of_the_packages_results_de
     write_manifest(plan, out)
     assert check_output(plan, out, resume=True) == set()  # the same environment: resumable
     manifest = json.loads((out / "sweep.json").read_text())
+    # (and the commit of a checkout, recorded for citing: the same code at another commit)
     manifest["versions"].update(pandas="0.1", pyarrow="1.0", python="3.0.0")
+    manifest["versions"][COMMIT] = "000000000000"
     (out / "sweep.json").write_text(json.dumps(manifest))
     assert check_output(plan, out, resume=True) == set()
     here = manifest["versions"]["numpy"]
@@ -336,6 +339,16 @@ def test_resume_refuses_runs_made_with_other_versions_of_the_packages_results_de
     (out / "sweep.json").write_text(json.dumps(manifest))
     with pytest.raises(
         SweepError, match=rf"run with numpy {manifest['versions']['numpy']} \(here {here}\)"
+    ):
+        check_output(plan, out, resume=True)
+    # begun by other code of the model (a checkout at another commit): named with its commit
+    manifest["versions"]["numpy"] = here
+    manifest["versions"][MODEL_CODE] = "0123456789abcdef"
+    (out / "sweep.json").write_text(json.dumps(manifest))
+    with pytest.raises(
+        SweepError,
+        match=rf"run with {MODEL_CODE} 0123456789abcdef \(git commit 000000000000; here "
+        rf"{model_code()}\)",
     ):
         check_output(plan, out, resume=True)
     del manifest["versions"]  # (a manifest that recorded none is trusted, as before)
