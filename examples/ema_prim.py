@@ -16,6 +16,7 @@ Writes:                   results/ema_prim/{experiments.csv, outcomes.csv, prim_
 from __future__ import annotations
 
 import argparse
+import os
 
 import numpy as np
 import pandas as pd
@@ -71,8 +72,15 @@ def main() -> None:
         set_setting(scenario, path, value)
     steps = 56 if args.quick else 96  # 2020-01 .. 2024-08 / 2027-12
 
-    model = ema_model(scenario, UNCERTAINTIES, LEVERS, OUTCOMES, steps=steps)
-    evaluator = SequentialEvaluator(model) if args.quick else MultiprocessingEvaluator(model)
+    # one experiment per core at once: the model is refused before any work if that many of
+    # its largest experiment would not fit this machine's memory
+    processes = 1 if args.quick else (os.cpu_count() or 1)
+    model = ema_model(scenario, UNCERTAINTIES, LEVERS, OUTCOMES, steps=steps, processes=processes)
+    evaluator = (
+        SequentialEvaluator(model)
+        if args.quick
+        else MultiprocessingEvaluator(model, n_processes=processes)
+    )
     with evaluator:
         experiments, outcomes = perform_experiments(
             model,

@@ -24,6 +24,7 @@ from __future__ import annotations
 import inspect
 import math
 import re
+import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -141,6 +142,7 @@ def ema_model(
     name: str = "habsburg",
     scale: float | None = None,
     store_dir: str | Path | None = None,
+    processes: int = 1,
     force: bool = False,
 ) -> Model | ReplicatorModel:
     """An EMA Workbench model of ``scenario`` (a Scenario, library name or file).
@@ -152,8 +154,10 @@ def ema_model(
     experiment scaled by this factor after its settings (ranges are read at the scenario's own
     scale); ``store_dir``: each experiment's store in column files in a private directory
     there. Refused (:class:`~habsburg.scenarios.errors.LimitError`) unless ``force``: ranges
-    whose corner that needs the most memory would not fit this machine (one experiment at a
-    time; EMA's multiprocessing evaluator runs more).
+    whose corner that needs the most memory would not fit this machine's memory (or, with a
+    ``store_dir``, the free disk there) ``processes`` times over: the experiments that will run
+    at once (pass the ``n_processes`` of EMA's ``MultiprocessingEvaluator``; by default it runs
+    one per core).
     """
     ema = _ema()
     base = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
@@ -161,6 +165,11 @@ def ema_model(
     outcomes = check_outcomes(outcomes, "EMA outcomes")
     if scale is not None:
         scale = scale_factor(scale, "EMA model: scale")
+    if isinstance(processes, bool) or not isinstance(processes, int) or processes < 1:
+        raise ScenarioError(
+            f"EMA model: processes must be a whole number >= 1 (the experiments that run at "
+            f"once), got {processes!r}"
+        )
     if store_dir is not None:
         where = Path(store_dir)
         if where.exists() and not where.is_dir():
@@ -182,7 +191,7 @@ def ema_model(
     uncertain = [ema_parameter(base, p, b) for p, b in unc.items()]
     chosen = [ema_parameter(base, p, b) for p, b in lev.items()]
     if not force:
-        check_ema_limits(base, paths, [*uncertain, *chosen], steps, scale, store_dir)
+        check_ema_limits(base, paths, [*uncertain, *chosen], steps, scale, store_dir, processes)
     function = HabsburgFunction(base, paths, outcomes, steps, scale, store_dir)
     if replications is None:
         model = ema.Model(name, function=function)
@@ -216,11 +225,20 @@ def check_ema_limits(
     steps: int | None,
     scale: float | None,
     store_dir: str | None,
+    processes: int = 1,
 ) -> None:
     """Refuse (:class:`LimitError`) the EMA model whose experiment at the corner of its ranges
     that needs the most memory (:func:`~habsburg.experiments.limits.worst_corner`, scaled by
-    ``scale``) would not fit this machine's memory, naming that corner."""
-    from habsburg.experiments.limits import gib, memory_shortfall, project, worst_corner
+    ``scale``), ``processes`` of them at once, would not fit this machine's memory or, with a
+    ``store_dir``, the free disk there (an experiment's store columns; it writes no tables),
+    naming that corner."""
+    from habsburg.experiments.limits import (
+        DISK_SHARE,
+        gib,
+        memory_shortfall,
+        project,
+        worst_corner,
+    )
 
     ends = {paths[p.name]: _ends(p) for p in parameters}
 
@@ -229,17 +247,31 @@ def check_ema_limits(
 
     scenario, worst = worst_corner(ends, make, steps)
     projection = project(scenario, steps, on_disk=store_dir is not None)
-    can = memory_shortfall(projection)
-    if can is None:
-        return
     corner = ", ".join(f"{k} = {v!r}" for k, v in worst.items())
     at = f" at scale {scale:g}" if scale else ""
-    raise LimitError(
+    each = f"{processes} experiments at once need" if processes > 1 else "it needs"
+    what = (
         f"EMA model: an experiment{at} with {corner} (the corner of the ranges that needs the "
         f"most memory) is projected to publish ~{projection.documents:,} documents and need "
-        f"~{gib(projection.memory_bytes)} of memory, more than the {gib(can)} this machine "
-        "can give; narrow the ranges, lower scale"
+    )
+    fewer = ", run fewer at once (processes)" if processes > 1 else ""
+    if store_dir is not None:
+        free = DISK_SHARE * shutil.disk_usage(store_dir).free
+        if projection.store_bytes * processes > free:
+            raise LimitError(
+                what + f"~{gib(projection.store_bytes)} of store columns in store_dir "
+                f"{store_dir!r}; {each} more than the {gib(free)} free there; choose a "
+                f"directory on a larger disk, narrow the ranges, lower scale{fewer} or pass "
+                "force=True to try anyway"
+            )
+    can = memory_shortfall(projection, processes)
+    if can is None:
+        return
+    raise LimitError(
+        what + f"~{gib(projection.memory_bytes)} of memory; {each} more than the "
+        f"{gib(can)} this machine can give; narrow the ranges, lower scale"
         + ("" if store_dir else ", give a store_dir")
+        + fewer
         + " or pass force=True to try anyway"
     )
 

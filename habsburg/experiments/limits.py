@@ -42,6 +42,8 @@ BASE_BYTES = 400 * 2**20
 RESULT_BYTES = 24
 #: share of the machine's available memory a run may be projected to use
 MEMORY_SHARE = 0.8
+#: share of a store directory's free disk the store columns (and tables) may be projected to use
+DISK_SHARE = 0.9
 
 
 @dataclass(frozen=True)
@@ -232,13 +234,13 @@ def check_limits(
     if store_dir is not None and not force:
         free = free_disk if free_disk is not None else shutil.disk_usage(store_dir).free
         tables = p.documents * RESULT_BYTES if results else 0
-        if (p.store_bytes + tables) * runs > 0.9 * free:
+        if (p.store_bytes + tables) * runs > DISK_SHARE * free:
             raise LimitError(
                 f"scenario {scenario.name!r} is projected to publish ~{p.documents:,} documents: "
                 f"~{gib(p.store_bytes * runs)} of store columns in --store-dir {str(store_dir)!r}"
                 + (f" and ~{gib(tables * runs)} of results" if results else "")
                 + (f" ({runs} runs at once)" if runs > 1 else "")
-                + f", more than the {gib(0.9 * free)} free there; choose a directory on a "
+                + f", more than the {gib(DISK_SHARE * free)} free there; choose a directory on a "
                 f"larger disk, lower the scenario's sizes{_or(shorten)}, or pass --force to try "
                 "anyway"
             )

@@ -236,3 +236,47 @@ def test_ranges_whose_largest_experiment_would_not_fit_are_refused(tiny, monkeyp
     assert "give a store_dir" in message and "force=True" in message
     ema_model(tiny, ranges, steps=STEPS, scale=3, force=True)  # tried anyway
     ema_model(tiny, {"demand.adoption.ceiling": (0.0, 100.0)}, steps=STEPS, scale=3)  # fits
+
+
+def test_experiments_that_run_at_once_are_counted_in_memory_and_disk(tiny, tmp_path, monkeypatch):
+    """EMA's multiprocessing evaluator runs one experiment per process: ``processes`` of the
+    largest one must fit the memory, and with a ``store_dir`` their store columns the free disk
+    there (an experiment writes no tables)."""
+    import habsburg.experiments.ema as ema_mod
+    import habsburg.experiments.limits as limits
+
+    ranges = {"demand.adoption.ceiling": (0.0, 800.0)}
+    worst = point_scenario(tiny, [("demand.adoption.ceiling", 800.0)], 3)
+    memory = limits.project(worst, STEPS).memory_bytes
+    # room for one of the largest experiments and not for two
+    monkeypatch.setattr(limits, "available_memory", lambda: int(1.5 * memory / limits.MEMORY_SHARE))
+    ema_model(tiny, ranges, steps=STEPS, scale=3)
+    with pytest.raises(LimitError) as err:
+        ema_model(tiny, ranges, steps=STEPS, scale=3, processes=2)
+    message = str(err.value)
+    assert "2 experiments at once need more than" in message, message
+    assert "demand.adoption.ceiling = 800.0" in message and "run fewer at once" in message
+    ema_model(tiny, ranges, steps=STEPS, scale=3, processes=2, force=True)
+    # on disk: the crawl window in memory, every month's columns in store_dir
+    monkeypatch.setattr(limits, "available_memory", lambda: None)  # (memory unknown: not checked)
+    columns = limits.project(worst, STEPS, on_disk=True).store_bytes
+    free = int(1.5 * columns / limits.DISK_SHARE)
+    usage = ema_mod.shutil.disk_usage
+
+    def disk_usage(path):
+        return usage(path)._replace(free=free) if str(path) == str(tmp_path) else usage(path)
+
+    monkeypatch.setattr(ema_mod.shutil, "disk_usage", disk_usage)
+    ema_model(tiny, ranges, steps=STEPS, scale=3, store_dir=tmp_path, processes=1)
+    with pytest.raises(LimitError) as err:
+        ema_model(tiny, ranges, steps=STEPS, scale=3, store_dir=tmp_path, processes=2)
+    message = str(err.value)
+    assert "of store columns in store_dir" in message and str(tmp_path) in message, message
+    assert "2 experiments at once need more than" in message and "larger disk" in message
+    assert list(tmp_path.iterdir()) == []  # nothing written
+
+
+@pytest.mark.parametrize("processes", [0, -2, 1.5, "2", True, None])
+def test_a_bad_processes_is_refused(tiny, processes):
+    with pytest.raises(ScenarioError, match=r"EMA model: processes must be a whole number >= 1"):
+        ema_model(tiny, ["watermark.adoption"], steps=4, processes=processes)
