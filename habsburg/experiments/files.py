@@ -33,6 +33,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from habsburg.experiments.versions import package_versions
 from habsburg.scenarios.errors import OutputPathError
 
 #: manifest files that mark a directory as habsburg's own output (run/report/compare; sweep)
@@ -323,7 +324,9 @@ def write_results_dir(
 
     ``fill(tmp)`` writes the files into a temporary directory inside ``out``; they are then moved
     into place one by one, replacing only files of the same names that habsburg wrote, and the
-    manifest (``manifest`` plus ``written_by``, ``format``, ``files``) is written last. Files
+    manifest (``manifest`` plus ``written_by``, ``format``, ``files``, and ``versions`` --
+    :func:`~habsburg.experiments.versions.package_versions` -- unless it has them) is written
+    last. Files
     listed by the previous manifest that this write does not produce are removed (they were
     habsburg's and would no longer describe the results); nothing else is touched. Returns the
     files written (relative paths).
@@ -343,6 +346,7 @@ def write_results_dir(
         old = owned_files(out) - set(MANIFEST_NAMES) if previous is not None else set()
         old = {f for f in old if not _internal(f.split("/")[0])}
         record = {**manifest, "written_by": "habsburg", "format": RESULTS_FORMAT}
+        record.setdefault("versions", package_versions())  # what made the numbers
         with deferred_signals():
             # a manifest listing old and new files while they move: an interruption here leaves a
             # directory habsburg still recognises (marked incomplete), never an orphaned one

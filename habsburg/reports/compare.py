@@ -21,8 +21,9 @@ from habsburg.experiments.files import (
     prepare_output_dir,
     write_results_dir,
 )
+from habsburg.experiments.versions import package_versions
 from habsburg.reports import plots
-from habsburg.reports.document import FIGURES, Document, sig, write_document
+from habsburg.reports.document import FIGURES, Document, provenance, sig, write_document
 
 #: the files a comparison directory holds (besides its manifest)
 FILES = ("runs.parquet", "series.parquet", "differences.parquet", "report.md", "report.html")
@@ -101,6 +102,9 @@ def write_comparison_report(
     doc.heading("Figures")
     for path, caption in figures:
         doc.figure(path, caption)
+    if made := provenance(package_versions()):  # (those its manifest records)
+        doc.heading("Provenance")
+        doc.paragraph(made)
     return write_document(doc, out)
 
 

@@ -20,7 +20,15 @@ from habsburg.analysis import tails
 from habsburg.analysis.results import BANDS_TABLE, Run
 from habsburg.analysis.run_analysis import RunAnalysis, analyse, key_figures
 from habsburg.experiments.files import add_to_manifest
-from habsburg.reports.document import FIGURES, Document, count, num, pct, write_document
+from habsburg.reports.document import (
+    FIGURES,
+    Document,
+    count,
+    num,
+    pct,
+    provenance,
+    write_document,
+)
 from habsburg.reports.figures import make_figures
 from habsburg.reports.reading import reading, summary_rows
 
@@ -110,6 +118,9 @@ def build_report(run: Run, figures: list[tuple[Path, str]], k: dict, a: RunAnaly
     doc.heading("Figures")
     for path, caption in figures:
         doc.figure(path, caption)
+    if made := provenance(m.get("versions")):
+        doc.heading("Provenance")
+        doc.paragraph(made)
     return doc
 
 

@@ -14,8 +14,9 @@ from typing import Any
 import pandas as pd
 
 from habsburg.experiments.files import atomic_write_parquet, prepare_output_dir, write_results_dir
+from habsburg.experiments.versions import package_versions
 from habsburg.reports.compare import add_differences, runs_table
-from habsburg.reports.document import Document, write_document
+from habsburg.reports.document import Document, provenance, write_document
 
 #: the files a text comparison directory holds (besides its manifest)
 FILES = ("runs.parquet", "differences.parquet", "report.md", "report.html")
@@ -57,6 +58,9 @@ def write_text_comparison(
         )
         doc.heading("Runs")
         doc.table(runs_table(result.runs))
+        if made := provenance(package_versions()):  # (those its manifest records)
+            doc.heading("Provenance")
+            doc.paragraph(made)
         write_document(doc, tmp)
 
     manifest = {

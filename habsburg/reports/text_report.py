@@ -21,6 +21,7 @@ from matplotlib.figure import Figure
 
 from habsburg.ecosystem.text.classifier import auc, roc_curve
 from habsburg.experiments.files import add_to_manifest, read_manifest
+from habsburg.reports.document import provenance
 from habsburg.scenarios.errors import ResultsDirError
 
 TABLES = (
@@ -232,6 +233,8 @@ def write_text_report(run_dir: str | Path) -> Path:
             markdown_table(conv_df),
         ]
     out += ["", "## Filters per crawl", "", markdown_table(t["text_crawls"]), ""]
+    if made := provenance((read_manifest(run_dir) or {}).get("versions")):
+        out += ["## Provenance", "", made, ""]
     path = run_dir / "text_report.md"
     path.write_text("\n".join(out))
     # listed in the manifest, so a later report (or run) into the directory may replace them

@@ -17,6 +17,7 @@ from tinyscenario import MINI
 from habsburg.cli import main
 from habsburg.experiments import compare as K
 from habsburg.experiments.sweep import executors
+from habsburg.experiments.versions import MODEL_CODE, package_versions
 from habsburg.scenarios import load_scenario
 
 MORE = MINI.replace('name = "mini"', 'name = "more"').replace("authors = 30", "authors = 60")
@@ -158,6 +159,11 @@ def test_resume_with_nothing_kept_runs_every_run(workdir, capsys, executed):
     err = capsys.readouterr().err
     assert "holds no interrupted comparison; every run runs" in err
     assert len(executed) == 6 and (workdir / "fresh" / "report.md").is_file()
+    # the comparison's manifest and report say what made its numbers (they said nothing)
+    versions = json.loads((workdir / "fresh" / "manifest.json").read_text())["versions"]
+    assert versions == package_versions()
+    made = (workdir / "fresh" / "report.md").read_text().split("## Provenance", 1)[1]
+    assert f"habsburg {versions['habsburg']} (model code {versions[MODEL_CODE]}" in made
 
 
 def test_an_interruption_before_any_run_keeps_nothing(workdir, monkeypatch, capsys):

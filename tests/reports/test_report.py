@@ -218,3 +218,38 @@ def test_the_report_names_training_sets_short_of_their_budget(reported_run):
     for full in ("a", "b"):  # their sets fill their budgets
         assert (lineage.loc[lineage["model"] == full, "documents"] == 2500).all()
         assert f"{full} a median" not in line
+
+
+def test_the_report_says_what_made_its_numbers(reported_run, tmp_path):
+    """A report names habsburg's version, the code of its model (and the checkout's commit) and
+    the versions a seed's numbers depend on, from the run's manifest; a results directory from
+    before versions were recorded gets no such section."""
+    from habsburg.experiments.versions import COMMIT, MODEL_CODE, model_code, source_commit
+    from habsburg.reports.document import provenance
+
+    versions = json.loads((reported_run / "manifest.json").read_text())["versions"]
+    assert versions[MODEL_CODE] == model_code() and versions.get(COMMIT) == source_commit()
+    md = (reported_run / "report.md").read_text()
+    made = md.split("## Provenance", 1)[1]
+    assert f"habsburg {versions['habsburg']} (model code {model_code()}" in made
+    assert f"Mesa {versions['mesa']}" in made and f"numpy {versions['numpy']}" in made
+    assert "pandas" not in made  # (it does not change the numbers)
+    assert "Provenance" in (reported_run / "report.html").read_text()
+    # the manifest's versions, not this process's: a report rewritten later says what ran
+    run = copy_run(reported_run, tmp_path / "old")
+    manifest = json.loads((run / "manifest.json").read_text())
+    manifest["versions"] = {**versions, "habsburg": "0.0.1", MODEL_CODE: "0123456789abcdef"}
+    manifest["versions"].pop(COMMIT, None)
+    (run / "manifest.json").write_text(json.dumps(manifest))
+    assert main(["report", str(run)]) == 0
+    made = (run / "report.md").read_text().split("## Provenance", 1)[1]
+    assert "habsburg 0.0.1 (model code 0123456789abcdef) on Python" in made
+    del manifest["versions"]
+    (run / "manifest.json").write_text(json.dumps(manifest))
+    assert main(["report", str(run)]) == 0
+    assert "Provenance" not in (run / "report.md").read_text()
+    assert provenance(None) is None and provenance({"numpy": "2.4.6"}) is None
+    assert provenance({"habsburg": "1.0", COMMIT: "a1b2c3d4e5f6+modified"}) == (
+        "Made with habsburg 1.0 (git commit a1b2c3d4e5f6+modified). A seed gives the same "
+        "numbers only with the same versions and model code (manifest.json lists them)."
+    )

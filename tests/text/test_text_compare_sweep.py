@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -12,6 +14,7 @@ from habsburg.cli import main
 from habsburg.experiments.text_compare import text_compare
 from habsburg.experiments.text_outcomes import TEXT_OUTCOMES
 from habsburg.experiments.text_sweep import load_text_sweep_spec, run_text_sweep
+from habsburg.experiments.versions import MODEL_CODE, package_versions
 from habsburg.reports.text_compare import prepare_text_comparison_dir, write_text_comparison
 from habsburg.scenarios.errors import ScenarioError, UserError
 from habsburg.scenarios.text_schema import check_text_comparison, spec_is_text
@@ -71,6 +74,9 @@ def test_compare_pairs_text_runs(scenario_files, small_corpus, tmp_path):
     out = prepare_text_comparison_dir(tmp_path / "cmp")
     report = write_text_comparison(result, d, out)
     assert "final_heldout_perplexity" in report.read_text()
+    versions = json.loads((out / "manifest.json").read_text())["versions"]
+    assert versions == package_versions()  # (a text comparison recorded none)
+    assert f"model code {versions[MODEL_CODE]}" in report.read_text().split("## Provenance")[1]
     assert len(pd.read_parquet(out / "runs.parquet")) == 4
 
 
