@@ -1,4 +1,4 @@
-"""``habsburg validate``: the published results (SCIENCE.md) reproduced with the simulator's code."""
+"""``habsburg validate``: the published results (README, "Validation") reproduced with the simulator's code."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from habsburg.experiments.files import prepare_output_dir
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "validate",
-        help="reproduce the published results (SCIENCE.md V1–V6) with the simulator's own code",
+        help="reproduce the published results (V1–V6, README 'Validation') with the simulator's own code",
         description="Run checks V1–V6 against the project's learners, watermark scheme and "
         "calibrated baseline; print the table (each row marked evidence, calibration or "
         "prediction: an out-of-sample published point, inside or outside its interval, never a "

@@ -1,6 +1,6 @@
 """Published measurements of the real web, one row per data point, with citation, date and
-uncertainty, and whether calibration may use it (Issue 11; SCIENCE.md "Calibration is not
-evidence").
+uncertainty, and whether calibration may use it (Issue 11: a measurement fitted to is a
+calibration, not evidence).
 
 Calibration fits only points measured in months up to :data:`CALIBRATION_CUTOFF` (2024-12);
 every later point is out-of-sample: a prediction the calibrated model is judged on, with its 90%

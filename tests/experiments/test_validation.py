@@ -23,7 +23,7 @@ def names(group: str) -> set[str]:
     return {c.name for c in checks.default_checks() if c.experiment == group}
 
 
-# --- closed forms against the Monte Carlo figures quoted in SCIENCE.md -------------------------
+# --- closed forms against the published Monte Carlo figures (README, Validation) -------------------------
 def test_closed_forms_match_the_published_figures() -> None:
     assert closedforms.c4(20) ** 50 == pytest.approx(0.518, abs=5e-4)
     assert closedforms.expected_w2(100, 10) == pytest.approx(0.150, abs=5e-4)
@@ -78,7 +78,7 @@ def test_tolerance_rules() -> None:
 
 # --- evidence and calibration ---------------------------------------------------------------------
 def test_rows_fitted_to_measurements_are_marked_calibration() -> None:
-    """SCIENCE.md, "Calibration is not evidence": V4's detection rates and V5's web shares are
+    """A calibration is not evidence: V4's detection rates and V5's web shares are
     what the simulator was fitted to; every other row is evidence."""
     kinds = {(c.name, c.estimate): c.kind for c in checks.default_checks()}
     calibration = {key for key, kind in kinds.items() if kind == FW.CALIBRATION}
@@ -111,7 +111,7 @@ def test_tables_show_the_kind_of_every_row(tmp_path) -> None:
     md_path, csv_path = output.write_outputs(report, tmp_path)
     md = md_path.read_text()
     assert "| check | kind |" in md and "| calibration |" in md
-    assert "Calibration is not evidence" in md
+    assert "shows the fit (calibration is not evidence)" in md
     assert csv_path.read_text().splitlines()[0].startswith("check,kind,")
 
 

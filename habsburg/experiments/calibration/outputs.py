@@ -2,7 +2,7 @@
 effective sample sizes, a pairwise posterior plot), a calibrated scenario file, posterior-
 predictive runs and the table of every published point against them.
 
-The prediction table marks each row's role (SCIENCE.md, "Calibration is not evidence"): a
+The prediction table marks each row's role (a calibration is not evidence): a
 calibration target (measured up to 2024-12, fitted) or an out-of-sample prediction (measured
 later, never fitted), with the 90% posterior-predictive interval.
 """

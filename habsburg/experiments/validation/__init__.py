@@ -1,4 +1,4 @@
-"""Scientific validation: the published results of SCIENCE.md (V1–V6), reproduced by the very code
+"""Scientific validation: the published results V1–V6 (README, "Validation"), reproduced by the very code
 the simulation runs — ``StyleLearner`` and ``ConceptLearner`` (habsburg/ecosystem/learners.py),
 the ``WatermarkScheme`` (habsburg/ecosystem/watermark.py) and the calibrated ``baseline`` scenario.
 

@@ -1,4 +1,4 @@
-"""The checks of SCIENCE.md V1–V6 as data: which experiment's estimate each reads, the value it
+"""The checks V1–V6 (README, "Validation") as data: which experiment's estimate each reads, the value it
 expects (from a closed form or a published measurement), its tolerance, and whether it is
 evidence or a calibration target (V4's detection rates, V5's web shares).
 """
@@ -30,15 +30,15 @@ SHUMAILOV = "Shumailov et al. 2024, Thm 3.1"
 GERSTGRASSER = "Gerstgrasser et al. 2024"
 KIRCHENBAUER = "Kirchenbauer et al. 2023"
 SE3 = Tolerance("se", 3.0)
-ABS002 = Tolerance("absolute", 0.02, "SCIENCE.md V4: ±0.02 over 10⁵ documents")
-REL5 = Tolerance(
-    "relative", 0.05, "SCIENCE.md V2: 5% (the accumulate sum (1/M)Σ1/i² is itself approximate)"
+ABS002 = Tolerance(
+    "absolute", 0.02, "V4: the null z's mean and spread within ±0.02 over 10⁵ documents"
 )
+REL5 = Tolerance("relative", 0.05, "V2: 5% (the accumulate sum (1/M)Σ1/i² is itself approximate)")
 
 
 @functools.cache
 def default_checks() -> tuple[Check, ...]:
-    """The checks of SCIENCE.md V1–V6, expected values from their closed forms."""
+    """The checks V1–V6 (README, "Validation"), expected values from their closed forms."""
     scheme = baseline_scheme()
     checks = [
         Check("V1 E[W2²]", "V1", "w2_100_10", SHUMAILOV, "M=100, n=10", expected_w2(100, 10), SE3),
@@ -95,7 +95,7 @@ def default_checks() -> tuple[Check, ...]:
             GERSTGRASSER,
             "M=50, n=20",
             1.0,
-            Tolerance("relative", 0.05, "SCIENCE.md V2: 'σ_n stays near 1', at the V2 tolerance"),
+            Tolerance("relative", 0.05, "V2: 'σ_n stays near 1', at the V2 tolerance"),
         )
     )
     M = 100
@@ -144,7 +144,7 @@ def default_checks() -> tuple[Check, ...]:
                 KIRCHENBAUER,
                 f"T={t}, δ=2, η~Beta(3.3,1.7)",
                 mean_watermarked_z(scheme, t),
-                Tolerance("absolute", 0.05, "SCIENCE.md V4"),
+                Tolerance("absolute", 0.05, "V4: the closed-form mean z within ±0.05"),
             )
         )
     checks.append(
@@ -155,7 +155,7 @@ def default_checks() -> tuple[Check, ...]:
             KIRCHENBAUER,
             "log-log slope, T=25..800",
             0.5,
-            Tolerance("absolute", 0.02, "SCIENCE.md V4"),
+            Tolerance("absolute", 0.02, "V4: z grows as sqrt(T), log-log slope 0.5 ± 0.02"),
         )
     )
     for t, tpr in WATERMARK_REFERENCE_TPR.items():
@@ -185,7 +185,7 @@ def default_checks() -> tuple[Check, ...]:
                 WEB_STUDY_SOURCE,
                 f"baseline, launch+{months} months",
                 share,
-                Tolerance("absolute", 0.05, "SCIENCE.md V5: ±5 percentage points"),
+                Tolerance("absolute", 0.05, "V5: the Graphite shares within ±5 percentage points"),
                 CALIBRATION,
             )
         )

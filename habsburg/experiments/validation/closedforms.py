@@ -1,4 +1,4 @@
-"""Closed forms the validation checks compare against (SCIENCE.md V1–V4): the Gaussian refit
+"""Closed forms the validation checks compare against (V1–V4, README "Validation"): the Gaussian refit
 loop's moments (Shumailov et al. 2024), the accumulate bound (Gerstgrasser et al. 2024; Kazdan et
 al. 2024) and the watermark z-test's exact tails and mean (Kirchenbauer et al. 2023).
 """

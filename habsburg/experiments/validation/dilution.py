@@ -1,7 +1,7 @@
 """V6: watermark dilution by editing, measured on the project's own ``WatermarkScheme``.
 
 A token's green list is seeded by its h preceding tokens, so a scored (context, token) pair keeps
-its evidence only if the token and its h context tokens all survive editing (SCIENCE.md V6).
+its evidence only if the token and its h context tokens all survive editing (V6, README "Validation").
 
 - Random edits of a fraction ε: each token survives independently with probability 1 − ε, so the
   expected excess green count, hence mean z, is multiplied by (1 − ε)^(h+1).

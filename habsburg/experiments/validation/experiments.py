@@ -1,4 +1,4 @@
-"""The Monte Carlo experiments of the validation suite (SCIENCE.md V1–V6). Each runs once, on
+"""The Monte Carlo experiments of the validation suite (V1–V6, README "Validation"). Each runs once, on
 the very classes the simulation uses (``StyleLearner``, ``ConceptLearner``, ``WatermarkScheme``,
 the calibrated ``baseline`` scenario), and returns named :class:`Estimate` values with their Monte
 Carlo standard errors; the checks (:mod:`.checks`) read them.

@@ -4,7 +4,7 @@ judges it, the :class:`Check` that names what is expected and why, and the :clas
 
 Each check says whether it is *evidence* (a closed form, a null distribution or a scaling law the
 simulator was not tuned to) or *calibration* (a measurement the simulator's parameters were fitted
-to: it shows the fit, not that the model is right; SCIENCE.md, "Calibration is not evidence").
+to: it shows the fit, not that the model is right: a calibration is not evidence).
 A *prediction* row compares with a published point measured after the calibration cut-off (never
 fitted): inside or outside its published interval is evidence about the model, not a failure of
 the code, so predictions never fail a validation run (:attr:`Report.passed`).

@@ -2,8 +2,7 @@
 
 Every table has a ``kind`` column: *evidence* rows compare with a closed form, a null distribution
 or a scaling law the simulator was not tuned to; *calibration* rows compare with measurements its
-parameters were fitted to, so passing them shows the fit, not that the model is right (SCIENCE.md,
-"Calibration is not evidence").
+parameters were fitted to, so passing them shows the fit, not that the model is right.
 """
 
 from __future__ import annotations
@@ -20,7 +19,7 @@ KIND_NOTE = (
     f"Kind: {EVIDENCE} = a closed form, null distribution or scaling law the simulator was not "
     f"tuned to; {CALIBRATION} = a measurement its parameters were fitted to (V4's detection "
     "rates fix the watermark entropy law, V5's web shares fix the demand curve): passing it "
-    "shows the fit, not evidence (SCIENCE.md, 'Calibration is not evidence'); "
+    "shows the fit (calibration is not evidence); "
     f"{PREDICTION} = a published point measured after 2024-12 that nothing was fitted to, "
     "measured by the baseline's study instruments in its month: expected is the published value "
     "and interval, pass says whether the measurement is inside it. A prediction outside its "
