@@ -35,13 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from habsburg.experiments.files import atomic_write_bytes
-from habsburg.experiments.versions import (
-    COMMIT,
-    RESULT_PACKAGES,
-    installed_version,
-    package_versions,
-    version_changes,
-)
+from habsburg.experiments.versions import installed_version, result_versions, version_changes
 from habsburg.scenarios.errors import CheckpointError
 from habsburg.scenarios.schema import Scenario
 
@@ -116,9 +110,7 @@ def _identity(scenario: Scenario, seed: int | None) -> dict[str, Any]:
         "seed": int(seed if seed is not None else scenario.seed),
         "habsburg": installed_version("habsburg"),
         # (checked apart from the identity: older checkpoints do not record them)
-        "versions": {
-            k: v for k, v in package_versions().items() if k in RESULT_PACKAGES or k == COMMIT
-        },
+        "versions": result_versions(),
     }
 
 

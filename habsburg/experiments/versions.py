@@ -37,6 +37,7 @@ __all__ = [
     "installed_version",
     "model_code",
     "package_versions",
+    "result_versions",
     "source_commit",
     "version_changes",
 ]
@@ -67,6 +68,14 @@ def package_versions() -> dict[str, str]:
     if (commit := source_commit()) is not None:
         versions[COMMIT] = commit
     return versions
+
+
+@functools.cache
+def result_versions() -> dict[str, str]:
+    """The versions of :data:`RESULT_PACKAGES` (with :data:`MODEL_CODE`) of this process and its
+    :data:`COMMIT` (if any), as a checkpoint records them and a run reports them to the process
+    that asked for it (taken once a process)."""
+    return {k: v for k, v in package_versions().items() if k in RESULT_PACKAGES or k == COMMIT}
 
 
 def installed_version(name: str) -> str:

@@ -145,9 +145,9 @@ def test_checkpoint_of_another_scenario_seed_or_version_is_refused(tiny, tmp_pat
         with pytest.raises(CheckpointError, match="different habsburg version"):
             load_checkpoint(path, tiny, None)
     # written where numpy was another version: the rest of the run would draw other numbers
-    here = ckpt_mod.package_versions()
+    here = ckpt_mod.result_versions()
     with monkeypatch.context() as patch:
-        patch.setattr(ckpt_mod, "package_versions", lambda: {**here, "numpy": "1.26.4"})
+        patch.setattr(ckpt_mod, "result_versions", lambda: {**here, "numpy": "1.26.4"})
         elsewhere = save_checkpoint(model, tmp_path / "numpy.pkl", tiny, None)
     with pytest.raises(
         CheckpointError, match=rf"written with numpy 1\.26\.4 \(here {here['numpy']}\)"
@@ -157,7 +157,7 @@ def test_checkpoint_of_another_scenario_seed_or_version_is_refused(tiny, tmp_pat
     # the same): named with the commit it was written at, which the header records
     with monkeypatch.context() as patch:
         other_code = {**here, MODEL_CODE: "0123456789abcdef", COMMIT: "a1b2c3d4e5f6"}
-        patch.setattr(ckpt_mod, "package_versions", lambda: other_code)
+        patch.setattr(ckpt_mod, "result_versions", lambda: other_code)
         elsewhere = save_checkpoint(model, tmp_path / "code.pkl", tiny, None)
     with pytest.raises(
         CheckpointError,

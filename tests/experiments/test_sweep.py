@@ -26,12 +26,13 @@ from habsburg.experiments.sweep import (
     plan_scenarios,
     plan_spec,
     replicate_seeds,
+    run_plan,
     run_sweep,
     spec_from_dict,
     with_scale,
     write_manifest,
 )
-from habsburg.experiments.versions import COMMIT, MODEL_CODE, model_code
+from habsburg.experiments.versions import COMMIT, MODEL_CODE, model_code, result_versions
 from habsburg.scenarios.library import load_scenario
 
 pytest.importorskip("distributed")
@@ -354,6 +355,44 @@ def test_resume_refuses_runs_made_with_other_versions_of_the_packages_results_de
     del manifest["versions"]  # (a manifest that recorded none is trusted, as before)
     (out / "sweep.json").write_text(json.dumps(manifest))
     assert check_output(plan, out, resume=True) == set()
+
+
+def _worker_with_other_model_code(other: bool) -> None:
+    """(Run on every Dask worker) make its runs report another model code, or undo that."""
+    import habsburg.experiments.sweep.executors as ex
+    from habsburg.experiments.versions import MODEL_CODE, result_versions
+
+    def another() -> dict[str, str]:
+        return {**result_versions(), MODEL_CODE: "0123456789abcdef"}
+
+    setattr(ex, "result_versions", another if other else result_versions)  # noqa: B010
+
+
+def test_runs_from_a_worker_of_another_environment_are_not_kept(plan, client, tmp_path):
+    """Workers report the versions and model code they ran with; a run from a worker started
+    from another environment or checkout (e.g. at another commit, behind a remote scheduler) is
+    a failed run naming the difference, not a row the manifest would mislabel."""
+    outputs = run_plan(plan, client=client)
+    assert len(outputs) == len(plan.tasks) and all(o.error is None for o in outputs)
+    assert all(o.versions == result_versions() for o in outputs)  # what each worker ran with
+    client.run(_worker_with_other_model_code, True)
+    try:
+        out = tmp_path / "mixed"
+        result = run_sweep(plan, out, client=client, progress=False)
+    finally:
+        client.run(_worker_with_other_model_code, False)
+    assert (result.ran, result.failed) == (len(plan.tasks), len(plan.tasks))
+    assert len(result.results) == 0
+    errors = result.failures["error"]
+    assert errors.str.contains(
+        f"ran on a worker with {MODEL_CODE} 0123456789abcdef (", regex=False
+    ).all()
+    assert errors.str.contains(
+        f"here {model_code()}): a seed gives the same run", regex=False
+    ).all()
+    # the same workers as they were: the failed runs are run again and kept
+    again = run_sweep(plan, out, client=client, resume=True, progress=False)
+    assert (again.ran, again.failed) == (len(plan.tasks), 0)
 
 
 def test_failing_run_is_recorded_and_the_sweep_goes_on(plan, tmp_path, monkeypatch):

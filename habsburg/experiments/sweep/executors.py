@@ -30,6 +30,7 @@ from habsburg.experiments.outcomes import OUTCOMES, TIMESERIES, evaluate_outcome
 from habsburg.experiments.run import simulate
 from habsburg.experiments.sweep.plan import RunTask, SweepPlan, point_scenario
 from habsburg.experiments.sweep.spec import SweepError
+from habsburg.experiments.versions import result_versions
 from habsburg.scenarios.schema import Scenario
 
 if TYPE_CHECKING:
@@ -67,10 +68,20 @@ class RunOutput:
     seconds: float
     error: str | None = None
     traceback: str | None = None
+    #: the versions (and model code) of the process that ran it
+    #: (:func:`~habsburg.experiments.versions.result_versions`)
+    versions: dict[str, str] | None = None
 
     @classmethod
-    def failed(cls, task: RunTask, err: BaseException, seconds: float) -> RunOutput:
-        return cls(task, {}, None, seconds, f"{type(err).__name__}: {err}", traceback.format_exc())
+    def failed(
+        cls,
+        task: RunTask,
+        err: BaseException,
+        seconds: float,
+        versions: dict[str, str] | None = None,
+    ) -> RunOutput:
+        message = f"{type(err).__name__}: {err}"
+        return cls(task, {}, None, seconds, message, traceback.format_exc(), versions)
 
 
 @contextlib.contextmanager
@@ -105,6 +116,7 @@ def execute_run(
     there, removed when the run ends. A run that raises returns its error instead (the sweep
     goes on)."""
     started = time.perf_counter()
+    versions = result_versions()
     try:
         sc = point_scenario(base, task.settings, scale)
         with run_directory(store_dir, task.run_id) as scratch:
@@ -112,11 +124,12 @@ def execute_run(
             scalars, series = evaluate_outcomes(outcomes, outcome_tables(model))
             del model  # its column files go with the directory
         has_series = any(OUTCOMES[o].kind == TIMESERIES for o in outcomes)
+        seconds = time.perf_counter() - started
         return RunOutput(
-            task, scalars, series if has_series else None, time.perf_counter() - started
+            task, scalars, series if has_series else None, seconds, None, None, versions
         )
     except Exception as err:
-        return RunOutput.failed(task, err, time.perf_counter() - started)
+        return RunOutput.failed(task, err, time.perf_counter() - started, versions)
 
 
 # --------------------------------------------------------------------------------------------

@@ -36,6 +36,7 @@ from habsburg.experiments.sweep.storage import (
     write_run_output,
     write_summary,
 )
+from habsburg.experiments.versions import version_changes
 
 
 def run_tasks(
@@ -58,7 +59,8 @@ def run_tasks(
         disable=not progress,
         dynamic_ncols=True,
     ) as bar:
-        for output in executor.outputs(plan, tasks) if tasks else ():
+        for ran_as in executor.outputs(plan, tasks) if tasks else ():
+            output = from_this_environment(ran_as)
             on_output(output)
             ran += 1
             if output.error is not None:
@@ -66,6 +68,27 @@ def run_tasks(
                 bar.set_postfix_str(f"{failed} failed", refresh=False)
             bar.update(1)
     return ran, failed
+
+
+def from_this_environment(output: RunOutput) -> RunOutput:
+    """``output``, or a failed run if the process that ran it had other versions of the packages
+    a run's numbers depend on, or other model code, than this one
+    (:func:`~habsburg.experiments.versions.version_changes`): a Dask worker started from another
+    environment or checkout. Its outcomes would not be this environment's for its seed, and the
+    results record this environment's versions, so they are not kept."""
+    changes = version_changes(output.versions)
+    if not changes:
+        return output
+    return replace(
+        output,
+        scalars={},
+        series=None,
+        error=(
+            f"ran on a worker with {', '.join(changes)}: a seed gives the same run only with the "
+            "same versions, so its outcomes are not kept; start the workers from this environment"
+        ),
+        traceback=None,
+    )
 
 
 @contextlib.contextmanager
