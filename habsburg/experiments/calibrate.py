@@ -60,6 +60,7 @@ from habsburg.experiments.files import (
 )
 from habsburg.experiments.sweep.executors import (
     check_executor_options,
+    check_workers,
     close_client,
     connect,
     default_workers,
@@ -364,6 +365,8 @@ def calibrate(
     if serial:
         sampler = pyabc.sampler.SingleCoreSampler()
     else:
+        if client is not None:
+            check_workers(client, "the given Dask client")
         opened = None if client is not None else connect(scheduler, workers)
         sampler = pyabc.sampler.DaskDistributedSampler(dask_client=client or opened, batch_size=1)
     sampler.show_progress = progress

@@ -33,7 +33,7 @@ from habsburg.experiments.calibration.outputs import posterior_settings, scenari
 from habsburg.experiments.calibration.simulator import Simulator, target_key
 from habsburg.experiments.calibration.spec import CalibrationError, load_spec, spec_from_dict
 from habsburg.experiments.limits import project
-from habsburg.experiments.sweep import point_scenario
+from habsburg.experiments.sweep import SweepError, point_scenario
 from habsburg.experiments.versions import MODEL_CODE, installed_version, package_versions
 from habsburg.scenarios.errors import LimitError
 from habsburg.scenarios.library import load_scenario
@@ -448,3 +448,21 @@ def test_a_calibration_whose_priors_reach_too_large_a_run_is_refused(tmp_path, c
     err = capsys.readouterr().err
     assert "big.toml: a particle at demand.adoption.ceiling = 1e+09" in err
     assert "Traceback" not in err and not out.exists()  # refused before any work
+
+
+class _OtherWorkers:
+    """A Dask client whose one worker reports another model code (what ``check_workers`` asks)."""
+
+    def run(self, function):
+        return {"tcp://10.0.0.9:4000": {**function(), MODEL_CODE: "0123456789abcdef"}}
+
+
+def test_a_given_client_whose_workers_run_other_model_code_is_refused(tmp_path):
+    """The particles would be simulated by another model than the one the results name:
+    refused before pyabc starts, naming the worker (``--scheduler`` goes through the sweep's
+    ``connect``, tested with the sweeps)."""
+    spec = load_spec(_spec_file(tmp_path, generations=1, **{**ABC, "population": 4}))
+    out = tmp_path / "out"
+    with pytest.raises(SweepError, match=r"worker tcp://10\.0\.0\.9:4000 of the given Dask client"):
+        calibrate(spec, out, client=_OtherWorkers())
+    assert not (out / DB_NAME).exists()  # no history begun

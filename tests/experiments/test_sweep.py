@@ -19,6 +19,7 @@ from habsburg.cli import main
 from habsburg.experiments.sweep import (
     SweepError,
     check_output,
+    check_workers,
     connect,
     executors,
     load_results,
@@ -357,15 +358,20 @@ def test_resume_refuses_runs_made_with_other_versions_of_the_packages_results_de
     assert check_output(plan, out, resume=True) == set()
 
 
-def _worker_with_other_model_code(other: bool) -> None:
-    """(Run on every Dask worker) make its runs report another model code, or undo that."""
+def _worker_with_other_model_code(other: bool, probe: bool = False) -> None:
+    """(Run on every Dask worker) make its runs (and with ``probe`` what it tells a client that
+    asks for its versions) report another model code, or undo that."""
     import habsburg.experiments.sweep.executors as ex
-    from habsburg.experiments.versions import MODEL_CODE, result_versions
+    import habsburg.experiments.versions as v
+
+    real = getattr(v, "_real_result_versions", v.result_versions)
+    v._real_result_versions = real  # type: ignore[attr-defined]
 
     def another() -> dict[str, str]:
-        return {**result_versions(), MODEL_CODE: "0123456789abcdef"}
+        return {**real(), v.MODEL_CODE: "0123456789abcdef"}
 
-    setattr(ex, "result_versions", another if other else result_versions)  # noqa: B010
+    setattr(ex, "result_versions", another if other else real)  # noqa: B010
+    setattr(v, "result_versions", another if other and probe else real)  # noqa: B010
 
 
 def test_runs_from_a_worker_of_another_environment_are_not_kept(plan, client, tmp_path):
@@ -393,6 +399,37 @@ def test_runs_from_a_worker_of_another_environment_are_not_kept(plan, client, tm
     # the same workers as they were: the failed runs are run again and kept
     again = run_sweep(plan, out, client=client, resume=True, progress=False)
     assert (again.ran, again.failed) == (len(plan.tasks), 0)
+
+
+def test_a_cluster_whose_workers_run_another_environment_is_refused_before_any_run(
+    plan, spec_file, client, tmp_path, capsys
+):
+    """Asked for their versions first, workers of another environment or checkout (behind
+    ``--scheduler`` or a given client) are refused before any run, naming the worker and the
+    difference."""
+    check_workers(client, "the test's cluster")  # the same environment: accepted
+    address = client.scheduler.address
+    client.run(_worker_with_other_model_code, True, True)
+    try:
+        with pytest.raises(SweepError) as err:
+            check_workers(client, "the test's cluster")
+        message = str(err.value)
+        assert "the Dask worker tcp://127.0.0.1:" in message and "the test's cluster" in message
+        assert f"runs {MODEL_CODE} 0123456789abcdef (" in message, message
+        assert f"here {model_code()}): a seed gives the same run" in message
+        with pytest.raises(SweepError, match="of the given Dask client runs"):
+            run_sweep(plan, tmp_path / "given", client=client, progress=False)
+        out = tmp_path / "cli"
+        argv = ["sweep", str(spec_file), "--scheduler", address, "--out", str(out), "--quiet"]
+        assert main(argv) == 2
+        err_text = capsys.readouterr().err
+        assert f"of the Dask scheduler at --scheduler {address} runs {MODEL_CODE}" in err_text
+        assert "Traceback" not in err_text
+    finally:
+        client.run(_worker_with_other_model_code, False)
+    for refused in (tmp_path / "given", tmp_path / "cli"):  # no run started
+        assert not list(refused.glob("runs/*.parquet")), refused
+    check_workers(client, "the test's cluster")  # as they were
 
 
 def test_failing_run_is_recorded_and_the_sweep_goes_on(plan, tmp_path, monkeypatch):

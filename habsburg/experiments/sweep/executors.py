@@ -30,7 +30,7 @@ from habsburg.experiments.outcomes import OUTCOMES, TIMESERIES, evaluate_outcome
 from habsburg.experiments.run import simulate
 from habsburg.experiments.sweep.plan import RunTask, SweepPlan, point_scenario
 from habsburg.experiments.sweep.spec import SweepError
-from habsburg.experiments.versions import result_versions
+from habsburg.experiments.versions import result_versions, version_changes
 from habsburg.scenarios.schema import Scenario
 
 if TYPE_CHECKING:
@@ -245,6 +245,30 @@ def default_workers() -> int:
         return os.cpu_count() or 1
 
 
+def check_workers(client: Client, where: str) -> None:
+    """Refuse (:class:`SweepError`) a Dask cluster whose workers cannot run habsburg, or run
+    other versions of the packages a run's numbers depend on or other model code than this
+    process (:func:`~habsburg.experiments.versions.version_changes`): a seed would not give
+    this environment's run there, and the results record this environment's versions. Workers
+    that join later are checked run by run
+    (:func:`~habsburg.experiments.sweep.orchestration.from_this_environment`)."""
+    try:
+        reported = client.run(result_versions)
+    except Exception as err:  # e.g. habsburg not installed in the workers' environment
+        raise SweepError(
+            f"the workers of {where} cannot run habsburg ({type(err).__name__}: {err}); start "
+            "them from this environment"
+        ) from None
+    for worker, versions in sorted(reported.items()):
+        changes = version_changes(versions)
+        if changes:
+            raise SweepError(
+                f"the Dask worker {worker} of {where} runs {', '.join(changes)}: a seed gives "
+                "the same run only with the same versions; start the workers from this "
+                "environment (the same packages and checkout)"
+            )
+
+
 def connect(
     scheduler: str | None = None,
     workers: int | None = None,
@@ -264,12 +288,18 @@ def connect(
         distributed = require_dask()
         address = check_scheduler_address(scheduler)
         try:
-            return distributed.Client(address, timeout=f"{timeout}s")
+            client = distributed.Client(address, timeout=f"{timeout}s")
         except (OSError, TimeoutError) as err:
             raise SweepError(
                 f"cannot reach the Dask scheduler at --scheduler {address}: {err}; start one "
                 "with `dask scheduler` or leave out --scheduler for a local cluster"
             ) from None
+        try:
+            check_workers(client, f"the Dask scheduler at --scheduler {address}")
+        except BaseException:
+            client.close()
+            raise
+        return client
     n = workers if workers is not None else default_workers()
     if n < 1:
         raise SweepError(f"--workers must be >= 1, got {n}")
@@ -321,6 +351,7 @@ def open_executor(
         yield SerialExecutor()
         return
     if client is not None:
+        check_workers(client, "the given Dask client")
         yield DaskExecutor(client, retries)
         return
     own = connect(scheduler, workers, timeout=timeout, file_stores=file_stores)
