@@ -50,6 +50,22 @@ class Parser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)
 
 
+class _Version(argparse.Action):
+    """``--version``: habsburg's version, model code and commit, and the versions a seed's
+    numbers depend on (:func:`~habsburg.experiments.versions.describe`), computed only when
+    asked (the model code takes ~0.2 s)."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: Any) -> None:
+        kwargs.update(nargs=0, default=argparse.SUPPRESS)
+        super().__init__(option_strings, argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any) -> NoReturn:
+        from habsburg.experiments.versions import describe, package_versions
+
+        print(describe(package_versions()))
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(
         prog="habsburg",
@@ -59,6 +75,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--debug", action="store_true", help="show the traceback of an error (any position)"
+    )
+    parser.add_argument(
+        "--version",
+        action=_Version,
+        help="print habsburg's version, model code and git commit and the versions of the "
+        "packages a seed's numbers depend on, and exit",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True

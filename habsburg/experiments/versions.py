@@ -34,6 +34,7 @@ __all__ = [
     "RESULT_PACKAGES",
     "checkout_commit",
     "code_digest",
+    "describe",
     "installed_version",
     "model_code",
     "package_versions",
@@ -76,6 +77,30 @@ def result_versions() -> dict[str, str]:
     :data:`COMMIT` (if any), as a checkpoint records them and a run reports them to the process
     that asked for it (taken once a process)."""
     return {k: v for k, v in package_versions().items() if k in RESULT_PACKAGES or k == COMMIT}
+
+
+def describe(versions: object) -> str | None:
+    """``versions`` (a results manifest's record, or :func:`package_versions`) in one line:
+    habsburg's version, its :data:`MODEL_CODE` and :data:`COMMIT`, then Python and the other
+    :data:`RESULT_PACKAGES`, e.g. ``habsburg 0.1.0 (model code 814f065a6b4f2ede, git commit
+    eecbb2384285) on Python 3.11.7, Mesa 3.3.1, numpy 2.4.6, scipy 1.17.1, networkx 3.6.1``;
+    None if it names no habsburg version."""
+    if not isinstance(versions, dict) or not versions.get("habsburg"):
+        return None
+    made = f"habsburg {versions['habsburg']}"
+    code = [f"model code {versions[MODEL_CODE]}"] if versions.get(MODEL_CODE) else []
+    if versions.get(COMMIT):
+        code.append(f"git commit {versions[COMMIT]}")
+    if code:
+        made += f" ({', '.join(code)})"
+    names = {"mesa": "Mesa"}
+    others = [f"Python {versions['python']}"] if versions.get("python") else []
+    others += [
+        f"{names.get(p, p)} {versions[p]}"
+        for p in RESULT_PACKAGES
+        if p not in ("habsburg", MODEL_CODE) and versions.get(p)
+    ]
+    return made + (f" on {', '.join(others)}" if others else "")
 
 
 def installed_version(name: str) -> str:

@@ -13,7 +13,7 @@ from typing import TypeGuard
 import pandas as pd
 
 from habsburg.experiments.files import atomic_write_text
-from habsburg.experiments.versions import COMMIT, MODEL_CODE, RESULT_PACKAGES
+from habsburg.experiments.versions import describe
 
 #: subdirectory of a report's figures
 FIGURES = "figures"
@@ -58,26 +58,13 @@ def signed_nats(x: float | None) -> str:
 
 def provenance(versions: object) -> str | None:
     """A report's sentence on what made its numbers, from the ``versions`` a results manifest
-    records (None if it records none): habsburg's version, the code of its model and the
-    commit of a checkout, and the versions a seed's numbers depend on."""
-    if not isinstance(versions, dict) or not versions.get("habsburg"):
+    records (None if it records none): :func:`~habsburg.experiments.versions.describe`."""
+    made = describe(versions)
+    if made is None:
         return None
-    made = f"habsburg {versions['habsburg']}"
-    code = [f"model code {versions[MODEL_CODE]}"] if versions.get(MODEL_CODE) else []
-    if versions.get(COMMIT):
-        code.append(f"git commit {versions[COMMIT]}")
-    if code:
-        made += f" ({', '.join(code)})"
-    names = {"mesa": "Mesa"}
-    others = [f"Python {versions['python']}"] if versions.get("python") else []
-    others += [
-        f"{names.get(p, p)} {versions[p]}"
-        for p in RESULT_PACKAGES
-        if p not in ("habsburg", MODEL_CODE) and versions.get(p)
-    ]
     return (
-        f"Made with {made}" + (f" on {', '.join(others)}" if others else "") + ". A seed gives "
-        "the same numbers only with the same versions and model code (manifest.json lists them)."
+        f"Made with {made}. A seed gives the same numbers only with the same versions and model "
+        "code (manifest.json lists them)."
     )
 
 

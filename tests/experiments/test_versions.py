@@ -155,3 +155,20 @@ def test_the_commit_of_a_checkout(package: Path) -> None:
     assert checkout_commit(checkout) == head
     _edit(package / "agents" / "farm.py", "def ", "def _added():\n    pass\n\n\ndef ")
     assert checkout_commit(checkout) == f"{head}+modified"
+
+
+def test_habsburg_version_says_what_a_run_here_would_be_made_with(capsys) -> None:
+    from habsburg.cli import main
+    from habsburg.experiments.versions import describe
+
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0
+    out = capsys.readouterr().out.strip()
+    here = package_versions()
+    assert out == describe(here)
+    assert out.startswith(f"habsburg {here['habsburg']} (model code {model_code()}")
+    assert f"on Python {here['python']}, Mesa {here['mesa']}, numpy {here['numpy']}" in out
+    assert "pandas" not in out  # (it does not change the numbers)
+    assert describe({"habsburg": "1.0", "numpy": "2.4.6"}) == "habsburg 1.0 on numpy 2.4.6"
+    assert describe({"numpy": "2.4.6"}) is None and describe(None) is None
