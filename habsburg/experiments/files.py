@@ -326,10 +326,9 @@ def write_results_dir(
     into place one by one, replacing only files of the same names that habsburg wrote, and the
     manifest (``manifest`` plus ``written_by``, ``format``, ``files``, and ``versions`` --
     :func:`~habsburg.experiments.versions.package_versions` -- unless it has them) is written
-    last. Files
-    listed by the previous manifest that this write does not produce are removed (they were
-    habsburg's and would no longer describe the results); nothing else is touched. Returns the
-    files written (relative paths).
+    last. Files listed by the previous manifest that this write does not produce are removed
+    (they were habsburg's and would no longer describe the results); nothing else is touched.
+    Returns the files written (relative paths).
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
