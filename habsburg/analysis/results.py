@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from habsburg.analysis.cascades import ActorNames
-from habsburg.experiments.files import add_to_manifest, atomic_write_parquet
+from habsburg.experiments.files import add_to_manifest, atomic_write_parquet, refuse_clashes
 from habsburg.experiments.results_check import read_manifest_strict, read_rows, read_table
 from habsburg.scenarios.schema import Scenario, from_dict
 
@@ -71,7 +71,8 @@ class Run:
 
     def write_table(self, name: str, table: pd.DataFrame) -> Path:
         """Store ``table`` as ``name.parquet`` in the run (atomically, and listed in its manifest)
-        and return its path."""
+        and return its path; a file of that name habsburg did not write is refused."""
+        refuse_clashes(self.dir, [self.path(name).name], "report")
         path = atomic_write_parquet(table, self.path(name))
         add_to_manifest(self.dir, [path.name])
         self._tables = {k: v for k, v in self._tables.items() if k.split(":")[0] != name}

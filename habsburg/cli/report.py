@@ -90,7 +90,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from habsburg.analysis.results import COUNTERFACTUAL_TABLE, Run
     from habsburg.experiments.counterfactual import rerun_counterfactual
     from habsburg.experiments.results_check import check_results_dir
-    from habsburg.reports.report import write_report
+    from habsburg.reports.report import check_report_files, write_report
 
     # before any work: a missing, damaged or other-version results directory is a named error
     check_is_run(args.run_dir)
@@ -98,6 +98,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     if manifest.get("mode") == "text":
         return _text_report(args)
     run = Run(args.run_dir)
+    more = [f"{COUNTERFACTUAL_TABLE}.parquet"] if args.counterfactual else []
+    check_report_files(run.dir, more)  # before the analysis (and the counterfactual's run)
     if args.counterfactual:
         scenario = run.scenario_config()
         table = rerun_counterfactual(

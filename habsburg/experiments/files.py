@@ -188,9 +188,7 @@ def prepare_output_dir(
                 "them (habsburg never deletes or replaces files it did not write)"
             )
     writable_directory(out, flag, "choose another --out")
-    clashes = _clashes(out, expect)
-    if clashes:
-        raise OutputPathError(_clash_message(out, command, clashes))
+    refuse_clashes(out, expect, command)
     return out
 
 
@@ -212,6 +210,16 @@ def writable_directory(path: Path, flag: str, hint: str) -> Path:
     except OSError as err:
         raise OutputPathError(f"{flag} is not writable: {err.strerror or err}; {hint}") from None
     return path
+
+
+def refuse_clashes(out: str | Path, names: Iterable[str], command: str) -> None:
+    """Refuse (:class:`OutputPathError`, naming them) to write files ``names`` (relative paths)
+    into ``out`` if any exists there and habsburg did not write it, or a file stands where one
+    of their directories goes: habsburg never replaces a user's files, not even with
+    ``--force``."""
+    clashes = _clashes(Path(out), names)
+    if clashes:
+        raise OutputPathError(_clash_message(Path(out), command, clashes))
 
 
 def _clashes(out: Path, names: Iterable[str]) -> list[str]:
@@ -338,9 +346,7 @@ def write_results_dir(
     try:
         fill(tmp)
         files = [f for f in _relative_files(tmp) if f != manifest_name]
-        clashes = _clashes(out, files)
-        if clashes:
-            raise OutputPathError(_clash_message(out, command, clashes))
+        refuse_clashes(out, files, command)
         previous = read_manifest(out)
         old = owned_files(out) - set(MANIFEST_NAMES) if previous is not None else set()
         old = {f for f in old if not _internal(f.split("/")[0])}
@@ -368,11 +374,14 @@ def write_results_dir(
     return files
 
 
-def add_to_manifest(directory: str | Path, files: Iterable[str], *, command: str = "") -> None:
+def add_to_manifest(
+    directory: str | Path, files: Iterable[str], *, command: str = "", dropped: Iterable[str] = ()
+) -> None:
     """Record ``files`` (relative paths habsburg wrote into ``directory`` outside
     :func:`write_results_dir`: a report added to a run, the examples' figures) in the directory's
-    manifest, so later writes may replace them. Without a habsburg manifest, ``manifest.json`` is
-    created (naming ``command``) -- check the directory first with :func:`prepare_output_dir`."""
+    manifest, so later writes may replace them, and forget ``dropped`` (files of its that it
+    removed). Without a habsburg manifest, ``manifest.json`` is created (naming ``command``) --
+    check the directory first with :func:`prepare_output_dir`."""
     directory = Path(directory)
     for name in MANIFEST_NAMES:
         path = directory / name
@@ -383,7 +392,7 @@ def add_to_manifest(directory: str | Path, files: Iterable[str], *, command: str
                 continue
             if is_habsburg_manifest(data):
                 listed = data.get("files") if isinstance(data.get("files"), list) else []
-                data["files"] = sorted(set(listed) | set(files))
+                data["files"] = sorted((set(listed) - set(dropped)) | set(files))
                 atomic_write_json(path, data)
                 return
     if (directory / "manifest.json").exists():
@@ -403,6 +412,41 @@ def add_to_manifest(directory: str | Path, files: Iterable[str], *, command: str
     )
 
 
+def add_results(
+    out: str | Path,
+    fill: Callable[[Path], object],
+    *,
+    command: str,
+    supersedes: Iterable[str] = (),
+) -> list[str]:
+    """Add files to habsburg's results directory ``out`` (a report to a run): ``fill(tmp)``
+    writes them into a temporary directory inside ``out``; a file of the same name in ``out``
+    that habsburg did not write (or a file where a directory goes) refuses the whole write
+    (:class:`~habsburg.scenarios.errors.OutputPathError`, naming them) before anything is
+    moved; then they are moved into place and recorded in the manifest. Of ``supersedes``
+    (files this write replaces: a report's earlier figures), those habsburg wrote and this write
+    does not write again are removed. Returns the files written (relative paths)."""
+    out = Path(out)
+    tmp = Path(tempfile.mkdtemp(prefix=TMP_PREFIX, dir=out))
+    try:
+        fill(tmp)
+        files = [f for f in _relative_files(tmp) if f not in MANIFEST_NAMES]
+        refuse_clashes(out, files, command)
+        owned = owned_files(out)
+        stale = sorted(n for n in set(supersedes) - set(files) if n in owned)
+        with deferred_signals():
+            for name in files:
+                target = out / name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(tmp / name, target)
+            for name in stale:
+                (out / name).unlink(missing_ok=True)
+            add_to_manifest(out, files, command=command, dropped=stale)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return files
+
+
 def save_outputs(
     out: str | Path, writers: dict[str, Callable[[Path], object]], *, command: str
 ) -> list[Path]:
@@ -411,9 +455,7 @@ def save_outputs(
     the same name is replaced only if habsburg wrote it. For commands that add files to a
     shared directory (the example scripts, ``validate``) rather than own a results directory."""
     out = Path(out)
-    clashes = _clashes(out, writers)
-    if clashes:
-        raise OutputPathError(_clash_message(out, command, clashes))
+    refuse_clashes(out, writers, command)
     paths = []
     with deferred_signals():
         for name, write in writers.items():

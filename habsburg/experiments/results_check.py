@@ -47,6 +47,8 @@ def read_manifest_strict(path: str | Path, manifest_name: str = "manifest.json")
     """The manifest of results directory ``path``; a :class:`ResultsDirError` or
     :class:`ResultsVersionError` naming the path if it is missing, damaged or incompatible."""
     directory = Path(path)
+    if directory.exists() and not directory.is_dir():
+        raise ResultsDirError(f"{str(directory)!r} is a file, not a results directory")
     if not directory.is_dir():
         raise ResultsDirError(f"results directory {str(directory)!r} does not exist")
     file = directory / manifest_name

@@ -11,6 +11,7 @@ the document.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -19,7 +20,7 @@ from habsburg.analysis import cascades as casc
 from habsburg.analysis import tails
 from habsburg.analysis.results import BANDS_TABLE, Run
 from habsburg.analysis.run_analysis import RunAnalysis, analyse, key_figures
-from habsburg.experiments.files import add_to_manifest
+from habsburg.experiments.files import add_results, owned_files, refuse_clashes
 from habsburg.reports.document import (
     FIGURES,
     Document,
@@ -124,19 +125,35 @@ def build_report(run: Run, figures: list[tuple[Path, str]], k: dict, a: RunAnaly
     return doc
 
 
+#: the files a report writes beside its figures
+REPORT_FILES = ("report.md", "report.html")
+
+
+def check_report_files(run_dir: str | Path, more: Sequence[str] = ()) -> None:
+    """Refuse (:class:`~habsburg.scenarios.errors.OutputPathError`) before any work a run
+    directory where the report (and ``more`` files) would replace a user's files: habsburg
+    writes only the files it wrote before, and figures into ``figures/``."""
+    run_dir = Path(run_dir)
+    refuse_clashes(run_dir, [*REPORT_FILES, *more], "report")
+    figures = run_dir / FIGURES
+    if figures.exists() and not figures.is_dir():
+        refuse_clashes(run_dir, [f"{FIGURES}/01-synthetic-share.png"], "report")  # (names it)
+
+
 def write_report(run_dir: Path) -> Path:
     """Analyse a finished run and write ``figures/*.png``, ``report.md`` and ``report.html``
     into it (listed in its manifest, so later runs into the directory may replace them);
-    returns the path of ``report.md``."""
+    returns the path of ``report.md``. The figures of an earlier report are replaced; files
+    habsburg did not write are never replaced or removed (one in the way refuses the report,
+    naming it, before anything is moved: :func:`~habsburg.experiments.files.add_results`)."""
     run = Run(run_dir)
     a = analyse(run)
-    fig_dir = run.dir / FIGURES
-    if fig_dir.is_dir():
-        for old in fig_dir.glob("*.png"):
-            old.unlink()
-    figures = make_figures(a, fig_dir)
-    k = key_figures(a)
-    path = write_document(build_report(run, figures, k, a), run.dir)
-    written = [path, path.with_suffix(".html"), *(p for p, _ in figures)]
-    add_to_manifest(run.dir, [p.relative_to(run.dir).as_posix() for p in written])
-    return path
+
+    def fill(tmp: Path) -> None:
+        figures = make_figures(a, tmp / FIGURES)
+        write_document(build_report(run, figures, key_figures(a), a), tmp)
+
+    # the figures of an earlier report go (the run's data may now allow fewer); a user's stay
+    earlier = [f for f in owned_files(run.dir) if f.startswith(f"{FIGURES}/")]
+    add_results(run.dir, fill, command="report", supersedes=earlier)
+    return run.dir / "report.md"

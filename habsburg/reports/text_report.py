@@ -20,7 +20,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from habsburg.ecosystem.text.classifier import auc, roc_curve
-from habsburg.experiments.files import add_to_manifest, read_manifest
+from habsburg.experiments.files import add_results, read_manifest
 from habsburg.reports.document import provenance
 from habsburg.scenarios.errors import ResultsDirError
 
@@ -186,14 +186,22 @@ def _what_ran(run_dir: Path) -> list[str]:
 
 def write_text_report(run_dir: str | Path) -> Path:
     """Write ``text_report.md`` and its figures (:data:`FIGURES`) into ``run_dir``, listed in its
-    manifest; returns the report's path."""
+    manifest; returns the report's path. Files habsburg did not write are never replaced (one of
+    those names refuses the report before anything is moved:
+    :func:`~habsburg.experiments.files.add_results`)."""
     run_dir = Path(run_dir)
     t = read_text_tables(run_dir)
+    add_results(run_dir, lambda tmp: _write(run_dir, t, tmp), command="report")
+    return run_dir / "text_report.md"
+
+
+def _write(run_dir: Path, t: dict[str, pd.DataFrame], into: Path) -> None:
+    """The text report of the run in ``run_dir`` (tables ``t``) and its figures, in ``into``."""
     gens = t["text_generations"]
     perplexities, collapse, roc = FIGURES
-    _perplexity_figure(t["text_perplexities"], run_dir / perplexities)
-    _collapse_figure(gens, run_dir / collapse)
-    aucs = _roc_figure(t["text_watermark_scores"], t["text_classifier_scores"], run_dir / roc)
+    _perplexity_figure(t["text_perplexities"], into / perplexities)
+    _collapse_figure(gens, into / collapse)
+    aucs = _roc_figure(t["text_watermark_scores"], t["text_classifier_scores"], into / roc)
     out = _what_ran(run_dir)
     out += ["## Sample continuations of the same prompt", ""]
     for name in dict.fromkeys(t["text_samples"].model):
@@ -235,8 +243,4 @@ def write_text_report(run_dir: str | Path) -> Path:
     out += ["", "## Filters per crawl", "", markdown_table(t["text_crawls"]), ""]
     if made := provenance((read_manifest(run_dir) or {}).get("versions")):
         out += ["## Provenance", "", made, ""]
-    path = run_dir / "text_report.md"
-    path.write_text("\n".join(out))
-    # listed in the manifest, so a later report (or run) into the directory may replace them
-    add_to_manifest(run_dir, [path.name, *FIGURES])
-    return path
+    (into / "text_report.md").write_text("\n".join(out))

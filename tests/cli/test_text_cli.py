@@ -59,6 +59,12 @@ def test_habsburg_report_writes_a_text_runs_report_and_lists_it(tmp_path, capsys
     assert not (out / "text_report.md").exists()
     assert main(["report", str(out), "--counterfactual"]) == 2
     assert "--counterfactual: not available for the text-mode run" in capsys.readouterr().err
+    (out / "text_roc.png").write_bytes(b"a user's figure")  # where the report's would go
+    assert main(["report", str(out)]) == 2
+    assert "already holds text_roc.png, which habsburg did not write" in capsys.readouterr().err
+    assert (out / "text_roc.png").read_bytes() == b"a user's figure"
+    assert not (out / "text_report.md").exists()  # nothing moved in
+    (out / "text_roc.png").unlink()
     assert main(["report", str(out)]) == 0
     report = (out / "text_report.md").read_text()
     assert report.startswith("# habsburg text-mode report: text_closed_loop\n")

@@ -134,10 +134,12 @@ def test_report_cli_with_counterfactual(reported_run, tmp_path, capsys):
     assert np.isfinite(cf["effect"]).any()
 
 
-@pytest.mark.parametrize("kind", ["missing", "not-a-run", "bad-manifest"])
+@pytest.mark.parametrize("kind", ["missing", "a-file", "not-a-run", "bad-manifest"])
 def test_report_cli_names_bad_run_dirs(kind, tmp_path, capsys):
     path = tmp_path / "dir"
-    if kind != "missing":
+    if kind == "a-file":
+        path.write_text("a user's file")
+    elif kind != "missing":
         path.mkdir()
     if kind == "bad-manifest":
         (path / "manifest.json").write_text("{not json")
@@ -146,6 +148,7 @@ def test_report_cli_names_bad_run_dirs(kind, tmp_path, capsys):
     assert str(path) in err and "Traceback" not in err
     expected = {
         "missing": "does not exist",
+        "a-file": "is a file, not a results directory",
         "not-a-run": "no manifest.json",
         "bad-manifest": "cannot read",
     }
@@ -253,3 +256,48 @@ def test_the_report_says_what_made_its_numbers(reported_run, tmp_path):
         "Made with habsburg 1.0 (git commit a1b2c3d4e5f6+modified). A seed gives the same "
         "numbers only with the same versions and model code (manifest.json lists them)."
     )
+
+
+def test_the_report_never_replaces_or_removes_a_users_files(reported_run, tmp_path, capsys):
+    """``habsburg report`` wrote report.md/html and figures/*.png over whatever was there and
+    first removed every figures/*.png, a user's too. Now: a user's file where the report goes
+    refuses it before any work, naming the file; a user's other figures stay; habsburg's own
+    earlier figures are replaced, and one the report no longer draws is removed and forgotten."""
+    run = copy_run(reported_run, tmp_path / "run")
+    mine = run / "figures" / "my_plot.png"
+    mine.write_bytes(b"a user's figure")
+    manifest = json.loads((run / "manifest.json").read_text())
+    manifest["files"].append("figures/99-retired.png")  # an earlier report's figure
+    (run / "manifest.json").write_text(json.dumps(manifest))
+    (run / "figures" / "99-retired.png").write_bytes(b"habsburg's old figure")
+    before = (run / "figures" / "01-synthetic-share.png").read_bytes()
+    (run / "figures" / "01-synthetic-share.png").write_bytes(b"stale")
+    assert main(["report", str(run), "--quiet"]) == 0
+    assert mine.read_bytes() == b"a user's figure"
+    assert (run / "figures" / "01-synthetic-share.png").read_bytes() == before
+    assert not (run / "figures" / "99-retired.png").exists()
+    listed = json.loads((run / "manifest.json").read_text())["files"]
+    assert "figures/99-retired.png" not in listed and "figures/my_plot.png" not in listed
+    assert "figures/01-synthetic-share.png" in listed and "report.md" in listed
+    assert not [p for p in run.iterdir() if p.name.startswith(".habsburg-tmp-")]
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("the report's work started")
+
+    for name in ("report.md", "report.html", "filter_counterfactual.parquet", "figures"):
+        other = copy_run(reported_run, tmp_path / f"user-{name}")
+        target = other / name
+        if target.is_dir():
+            shutil.rmtree(target)
+        target.unlink(missing_ok=True)
+        target.write_text("the user's")
+        manifest = json.loads((other / "manifest.json").read_text())
+        manifest["files"] = [f for f in manifest["files"] if not f.startswith(name)]
+        (other / "manifest.json").write_text(json.dumps(manifest))
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr("habsburg.reports.report.analyse", forbidden)
+            patch.setattr("habsburg.experiments.counterfactual.rerun_counterfactual", forbidden)
+            assert main(["report", str(other), "--counterfactual"]) == 2, name
+        err = capsys.readouterr().err
+        assert f"already holds {name}, which habsburg did not write" in err, err
+        assert target.read_text() == "the user's" and "Traceback" not in err
