@@ -94,6 +94,7 @@ def main() -> None:
             args.json,
             lambda data: (
                 isinstance(data, dict)
+                and bool(data)  # (it never writes an empty object: a user's {} is not its)
                 and all(isinstance(v, dict) and "seconds" in v for v in data.values())
             ),
         )

@@ -316,8 +316,9 @@ def _rows(rows: object) -> list[dict] | str:
 
 def output_problem(path: Path) -> str:
     """Why ``--json PATH`` cannot be written (empty if it can): an existing file must be rows
-    this benchmark wrote."""
-    return json_output_problem(path, lambda data: not isinstance(_rows(data), str))
+    this benchmark wrote (at least one: it never writes an empty list, a user's ``[]`` is not
+    its)."""
+    return json_output_problem(path, lambda data: bool(data) and not isinstance(_rows(data), str))
 
 
 def summary(rows: list[dict]) -> str:

@@ -13,10 +13,13 @@ from habsburg.experiments.files import json_output_problem
 BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 
 
+@pytest.mark.parametrize("mine", ['{"speedup": "mine"}', "[]", "{}"])
 @pytest.mark.parametrize("script", ["bench_sweep.py", "bench_calibrate.py", "bench_scale.py"])
-def test_a_file_the_benchmark_did_not_write_is_refused_up_front(tmp_path, script):
+def test_a_file_the_benchmark_did_not_write_is_refused_up_front(tmp_path, script, mine):
+    """(An empty list or object passed as bench_scale's rows or bench_calibrate's timings,
+    which each writes at least one of: they were replaced.)"""
     notes = tmp_path / "notes.json"
-    notes.write_text('{"speedup": "mine"}')
+    notes.write_text(mine)
     proc = subprocess.run(
         [sys.executable, str(BENCHMARKS / script), "--json", str(notes)],
         capture_output=True,
@@ -26,7 +29,7 @@ def test_a_file_the_benchmark_did_not_write_is_refused_up_front(tmp_path, script
     assert proc.returncode == 2, proc.stderr
     assert f"--json {notes}: exists and is not a file this command wrote" in proc.stderr
     assert "Traceback" not in proc.stderr
-    assert notes.read_text() == '{"speedup": "mine"}'
+    assert notes.read_text() == mine
 
 
 def test_json_output_problem_accepts_new_files_and_its_own(tmp_path):
