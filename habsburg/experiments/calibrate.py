@@ -136,6 +136,21 @@ def fingerprint(spec: CalibrationSpec) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
 
+def result_files(spec: CalibrationSpec) -> list[str]:
+    """The files a calibration of ``spec`` writes into its output directory (refused up front
+    where a user's file has the name: :func:`~habsburg.experiments.files.prepare_output_dir`)."""
+    return [
+        "posterior.parquet",
+        "posterior_summary.csv",
+        "diagnostics.csv",
+        "posterior_pairs.png",
+        f"{spec.scenario.name}-calibrated.toml",
+        "posterior_predictive.parquet",
+        "forecast_bands.csv",
+        "predictions.csv",
+    ]
+
+
 def calibration_versions() -> dict[str, str]:
     """The versions a calibration records: a results manifest's, and pyabc's."""
     return package_versions() | {"pyabc": installed_version("pyabc")}
@@ -340,7 +355,7 @@ def calibrate(
     local = not serial and client is None and scheduler is None  # a cluster started here
     check_calibration_limits(spec, (workers or default_workers()) if local else 1, force=force)
     pyabc = require_pyabc()
-    out = prepare_output_dir(out, command="calibrate", force=force)
+    out = prepare_output_dir(out, command="calibrate", force=force, expect=result_files(spec))
     db, state = out / DB_NAME, out / STATE_NAME
     key = fingerprint(spec)
     if restart:

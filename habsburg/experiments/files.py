@@ -157,7 +157,8 @@ def prepare_output_dir(
     (unless ``force``: habsburg then writes beside them, never deleting or replacing them), a
     path that cannot be created or written to. ``expect`` names files the command will write
     (relative paths): a file of that name that habsburg did not write is refused even with
-    ``force``.
+    ``force``, and so is a ``manifest.json`` or ``sweep.json`` habsburg did not write (where it
+    keeps its record of the directory).
     """
     out = Path(path)
     flag = f"habsburg {command}: output {str(out)!r}"
@@ -187,6 +188,14 @@ def prepare_output_dir(
                 f"manifest); choose a new or empty directory, or pass --force to write beside "
                 "them (habsburg never deletes or replaces files it did not write)"
             )
+        ours = {name for name, _ in _manifests(out)}
+        for name in MANIFEST_NAMES:  # where habsburg keeps its record of the directory
+            if (out / name).exists() and name not in ours:
+                raise OutputPathError(
+                    f"{flag} holds {name}, which habsburg did not write; habsburg keeps its "
+                    "record of a results directory in that file and never replaces a user's "
+                    "(not even with --force): move it or choose another --out"
+                )
     writable_directory(out, flag, "choose another --out")
     refuse_clashes(out, expect, command)
     return out

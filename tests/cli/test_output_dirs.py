@@ -116,3 +116,23 @@ def test_validate_force_writes_beside_user_files_but_never_over_them(capsys):
     Path("other/validation.md").write_text("my own validation notes")
     assert main(["validate", "--quick", "--only", "V3", "--out", "other", "--force"]) == 2
     assert Path("other/validation.md").read_text() == "my own validation notes"
+
+
+@pytest.mark.parametrize("command", ["run", "validate"])
+def test_a_users_manifest_is_never_replaced_even_with_force(command, capsys, monkeypatch):
+    """With --force habsburg writes beside a user's files, and wrote its manifest.json over a
+    user's file of that name (run), or refused it only after all the work (validate)."""
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("the work started before the output was checked")
+
+    monkeypatch.setattr("habsburg.experiments.run.simulate", forbidden)
+    monkeypatch.setattr("habsburg.experiments.validation.runner.run_validation", forbidden)
+    Path("mine").mkdir()
+    Path("mine/manifest.json").write_text('{"my": "experiment log"}')
+    argv = ["run", "mini.toml", "--quiet"] if command == "run" else ["validate", "--quick"]
+    assert main([*argv, "--out", "mine", "--force"]) == 2
+    err = capsys.readouterr().err
+    assert "holds manifest.json, which habsburg did not write" in err and "Traceback" not in err
+    assert sorted(p.name for p in Path("mine").iterdir()) == ["manifest.json"]
+    assert Path("mine/manifest.json").read_text() == '{"my": "experiment log"}'

@@ -28,6 +28,7 @@ from habsburg.experiments.calibrate import (
     check_history,
     fingerprint,
     largest_particle,
+    result_files,
 )
 from habsburg.experiments.calibration.outputs import posterior_settings, scenario_toml
 from habsburg.experiments.calibration.simulator import Simulator, target_key
@@ -140,6 +141,8 @@ def test_recovers_known_parameters_and_resumes_after_a_kill(tmp_path, capsys):
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["history_versions"] == begun
     assert manifest["versions"]["numpy"] == np.__version__
+    # the files checked for a user's of the same name before any work are the files written
+    assert sorted(result.files) == sorted(result_files(load_spec(spec_path)))
     diag = result.diagnostics
     assert list(diag["generation"]) == [0, 1, 2, 3]
     assert diag["epsilon"].iloc[0] == pytest.approx(eps_before)  # resumed, not restarted
@@ -466,3 +469,15 @@ def test_a_given_client_whose_workers_run_other_model_code_is_refused(tmp_path):
     with pytest.raises(SweepError, match=r"worker tcp://10\.0\.0\.9:4000 of the given Dask client"):
         calibrate(spec, out, client=_OtherWorkers())
     assert not (out / DB_NAME).exists()  # no history begun
+
+
+def test_a_users_file_named_like_a_result_is_refused_before_any_work(tmp_path, capsys):
+    """(It was refused only after every generation had run, the history left behind.)"""
+    spec_path = _spec_file(tmp_path, generations=1, **{**ABC, "population": 4})
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "posterior_summary.csv").write_text("my own summary")
+    assert main(["calibrate", str(spec_path), "--serial", "--out", str(out), "--force"]) == 2
+    err = capsys.readouterr().err
+    assert "already holds posterior_summary.csv, which habsburg did not write" in err, err
+    assert sorted(p.name for p in out.iterdir()) == ["posterior_summary.csv"]  # no history

@@ -56,6 +56,14 @@ def test_prepare_refuses_foreign_directories_files_and_clashes(tmp_path):
     (tmp_path / "mine" / "manifest.json").write_text('{"author": "me"}')  # not habsburg's
     with pytest.raises(OutputPathError, match=r"mine.*--force"):
         prepare_output_dir(tmp_path / "mine", command="compare")
+    # --force writes beside a user's files, but the manifest would replace theirs: refused
+    for command in ("compare", "validate", "sweep"):
+        with pytest.raises(OutputPathError, match=r"holds manifest\.json, which habsburg did not"):
+            prepare_output_dir(tmp_path / "mine", command=command, force=True)
+    (tmp_path / "mine" / "manifest.json").rename(tmp_path / "mine" / "sweep.json")
+    with pytest.raises(OutputPathError, match=r"holds sweep\.json, which habsburg did not"):
+        prepare_output_dir(tmp_path / "mine", command="run", force=True)
+    (tmp_path / "mine" / "sweep.json").rename(tmp_path / "mine" / "my.json")
     prepare_output_dir(tmp_path / "mine", command="compare", force=True)
     with pytest.raises(OutputPathError, match=r"notes\.txt"):
         prepare_output_dir(tmp_path / "mine", command="compare", force=True, expect=["notes.txt"])
