@@ -14,6 +14,7 @@ import time
 
 from habsburg.cli.flags import COUNT
 from habsburg.model.model import EcosystemModel
+from habsburg.scenarios import load_scenario
 from habsburg.viz.scenario import VIZ_AUTHORS, model_kwargs, pick
 
 TARGET_S = 1.0
@@ -21,9 +22,14 @@ TARGET_S = 1.0
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
-    parser.add_argument("--authors", type=COUNT, default=VIZ_AUTHORS)
+    parser.add_argument(
+        "--authors", type=COUNT, default=VIZ_AUTHORS, help="authors of the viz-sized baseline"
+    )
     parser.add_argument("--months", type=COUNT, default=36, help="months timed after the launch")
     args = parser.parse_args()
+    full = load_scenario("baseline").humans.authors
+    if args.authors > full:  # the viz only shrinks a scenario: more ran the baseline's own size
+        parser.error(f"argument --authors: must be at most {full} (the baseline's authors)")
 
     started = time.perf_counter()
     model = EcosystemModel(**model_kwargs(pick("baseline", args.authors)))

@@ -58,6 +58,7 @@ from tqdm.auto import tqdm
 
 from habsburg.analysis.stats import t_interval
 from habsburg.cli import run_script
+from habsburg.cli.flags import COUNT, FACTOR, integer
 from habsburg.experiments.files import atomic_write_json, prepare_output_dir, save_outputs
 from habsburg.experiments.limits import check_limits
 from habsburg.experiments.run import check_store_dir, simulate, store_scratch
@@ -380,9 +381,11 @@ def figure(runs: pd.DataFrame, table: pd.DataFrame) -> Figure:
 def main(argv: list[str] | None = None) -> pd.DataFrame:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
     parser.add_argument("--quick", action="store_true", help="factors 0.1 and 0.3 to 2025-06")
-    parser.add_argument("--factors", type=float, nargs="+", default=None, help="scale factors")
-    parser.add_argument("--seeds", type=int, default=None, help="seeds per arm (default 4)")
-    parser.add_argument("--workers", type=int, default=1, help="runs at a time (processes)")
+    parser.add_argument("--factors", type=FACTOR, nargs="+", default=None, help="scale factors")
+    parser.add_argument(
+        "--seeds", type=integer(1, 1000), default=None, help="seeds per arm (default 4)"
+    )
+    parser.add_argument("--workers", type=COUNT, default=1, help="runs at a time (processes)")
     parser.add_argument(
         "--decoding",
         choices=list(ARMS),
@@ -408,10 +411,6 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     args = parser.parse_args(argv)
     factors = args.factors or ([0.1, 0.3] if args.quick else [1.0, 3.0, 10.0])
     n_seeds = args.seeds if args.seeds is not None else (2 if args.quick else 4)
-    if any(f <= 0 for f in factors):
-        raise UserError(f"--factors must be > 0, got {factors}")
-    if n_seeds < 1 or args.workers < 1:
-        raise UserError(f"--seeds and --workers must be >= 1, got {n_seeds} and {args.workers}")
     end = "2025-06" if args.quick else None
     seeds = list(range(1, n_seeds + 1))
     jobs = [(f, d, s, end) for f in factors for d in ARMS[args.decoding] for s in seeds]

@@ -42,6 +42,7 @@ from habsburg.experiments.sweep import (
     plan_scenarios,
     run_sweep,
 )
+from habsburg.experiments.sweep.spec import MAX_RUNS
 from habsburg.experiments.sweep.storage import SUBDIRS, check_versions
 from habsburg.scenarios.errors import UserError
 from habsburg.scenarios.schema import Scenario
@@ -105,6 +106,12 @@ def check_comparison(
     if seeds < 1:
         raise UserError(
             f"--seeds must be at least 1 (2 or more for confidence intervals), got {seeds}"
+        )
+    runs = seeds * (1 + len(alternatives))
+    if runs > MAX_RUNS:  # (a typo, not a study: it hung building the plan)
+        raise UserError(
+            f"--seeds {seeds}: {runs:,} runs of {1 + len(alternatives)} scenarios; a comparison "
+            f"may plan at most {MAX_RUNS:,} runs, as a sweep"
         )
     everyone = [base, *alternatives]
     for sc in everyone:

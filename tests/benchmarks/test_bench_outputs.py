@@ -44,3 +44,16 @@ def test_json_output_problem_accepts_new_files_and_its_own(tmp_path):
     assert "left alone" in json_output_problem(own, ours)
     assert "is a directory" in json_output_problem(tmp_path, ours)
     assert "does not exist" in json_output_problem(tmp_path / "no" / "x.json", ours)
+
+
+def test_bench_viz_refuses_more_authors_than_it_can_run():
+    """The viz only shrinks a scenario: ``--authors`` above the baseline's ran the baseline's
+    own 2,000 and printed the number asked for."""
+    proc = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "bench_viz.py"), "--authors", "1000000"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert "argument --authors: must be at most 2000 (the baseline's authors)" in proc.stderr

@@ -334,21 +334,28 @@ def test_scale_study_changes_between_factors_are_welch_intervals():
         study.changes(runs)
 
 
-def test_scale_study_refuses_bad_factors_before_work(tmp_path):
+@pytest.mark.parametrize(
+    ("flag", "value"),
+    # (NaN and inf were internal errors, exit 3; 10^12 seeds ran out of memory naming --steps)
+    [
+        ("--factors", "0"),
+        ("--factors", "nan"),
+        ("--factors", "inf"),
+        ("--seeds", "10**12"),
+        ("--seeds", "0"),
+        ("--workers", "0"),
+    ],
+)
+def test_scale_study_refuses_bad_flags_before_work(tmp_path, flag, value):
+    value = str(10**12) if value == "10**12" else value
     proc = subprocess.run(
-        [
-            sys.executable,
-            str(EXAMPLES / "scale_study.py"),
-            "--factors",
-            "0",
-            "--out",
-            str(tmp_path),
-        ],
+        [sys.executable, str(EXAMPLES / "scale_study.py"), flag, value, "--out", str(tmp_path)],
         capture_output=True,
         text=True,
         timeout=60,
     )
-    assert proc.returncode == 2 and "--factors" in proc.stderr and "Traceback" not in proc.stderr
+    assert proc.returncode == 2, proc.stderr
+    assert f"argument {flag}: must be" in proc.stderr and "Traceback" not in proc.stderr
     assert list(tmp_path.iterdir()) == []
 
 

@@ -190,6 +190,15 @@ def test_compare_cli_with_five_seeds(tmp_path, capsys):
     ("argv", "message"),
     [
         (["compare", str(BASE), str(BASE), "--seeds", "0"], "--seeds must be at least 1"),
+        (  # (it hung building the plan of 2e12 runs)
+            ["compare", str(BASE), str(BASE), "--seeds", "1000000000000"],
+            "--seeds 1000000000000: 2,000,000,000,000 runs of 2 scenarios; a comparison may "
+            "plan at most 1,000,000 runs",
+        ),
+        (
+            ["compare", str(BASE), str(BASE), "--scheduler", "tcp://localhost"],
+            "with a port in 1..65535",
+        ),
         (["compare", str(BASE), "no-such-scenario"], "unknown scenario 'no-such-scenario'"),
         (["compare", str(BASE), str(BASE), "--steps", "999"], "--steps must be between 1 and 24"),
         (["compare", str(BASE), "missing.toml"], "scenario file 'missing.toml' does not exist"),

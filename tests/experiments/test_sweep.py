@@ -535,6 +535,13 @@ def test_bad_spec_or_scheduler_fails_before_any_run(spec_file, tmp_path, capsys)
         == 2
     )
     assert "not a Dask scheduler address" in capsys.readouterr().err
+    # without a port (Dask's internal error, exit 3) or with an impossible one (a 10 s wait)
+    for address in ("tcp://localhost", "tcp://127.0.0.1:99999", "tcp://127.0.0.1:0"):
+        argv = ["sweep", str(spec_file), "--scheduler", address, "--out", str(tmp_path / "b")]
+        assert main(argv) == 2, address
+        err = capsys.readouterr().err
+        assert f"--scheduler {address!r} is not a Dask scheduler address" in err, err
+        assert "a port in 1..65535" in err
     plan = plan_spec(load_spec(spec_file))
     with pytest.raises(SweepError, match="cannot reach the Dask scheduler"):
         run_sweep(plan, tmp_path / "c", scheduler="tcp://127.0.0.1:9", connect_timeout=1.0)

@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 
     from distributed import Client
 
-SCHEDULER_RE = re.compile(r"^(tcp|tls|ws|wss|ucx|inproc)://[^\s/:]+(:\d+)?/?$")
+SCHEDULER_RE = re.compile(r"^(tcp|tls|ws|wss|ucx)://[^\s/:]+:(?P<port>\d{1,5})/?$|^inproc://\S+$")
 #: Dask settings of the local cluster a sweep starts. Runs are long CPU-bound tasks (seconds), so
 #: the statistical profiler (a stack sample every 10 ms) and the fast health checks (event-loop
 #: tick every 20 ms, system monitor every 0.5 s, memory monitor every 0.1 s) only take CPU from
@@ -191,11 +191,15 @@ class DaskExecutor:
 
 
 def check_scheduler_address(address: str) -> str:
-    """Validate the form of a Dask scheduler address (``tcp://HOST:PORT``)."""
-    if not isinstance(address, str) or not SCHEDULER_RE.match(address.strip()):
+    """Validate the form of a Dask scheduler address (``tcp://HOST:PORT``, a port in 1..65535:
+    Dask took an address without one for an internal error, and waited out the connection
+    timeout on an impossible one)."""
+    form = SCHEDULER_RE.match(address.strip()) if isinstance(address, str) else None
+    port = form and form.group("port")
+    if form is None or (port is not None and not 1 <= int(port) <= 65535):
         raise SweepError(
             f"--scheduler {address!r} is not a Dask scheduler address; expected tcp://HOST:PORT "
-            "(the address `dask scheduler` prints)"
+            "with a port in 1..65535 (the address `dask scheduler` prints)"
         )
     return address.strip()
 
