@@ -61,7 +61,9 @@ def main() -> None:
     )
     parser.add_argument("--out", default="results/ema_prim")
     args = parser.parse_args()
-    out = prepare_output_dir(args.out, command="examples", expect=FILES)  # before any work
+    out = prepare_output_dir(
+        args.out, command="examples", can_force=False, expect=FILES
+    )  # before any work
 
     # The baseline, made smaller so a few hundred experiments take minutes, not hours.
     scenario = load_scenario("baseline")

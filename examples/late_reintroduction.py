@@ -72,7 +72,10 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     parser.add_argument("--out", default="results/examples", help="output directory")
     args = parser.parse_args(argv)
     out = prepare_output_dir(
-        args.out, command="examples", expect=["late_reintroduction.csv", "late_reintroduction.png"]
+        args.out,
+        command="examples",
+        can_force=False,
+        expect=["late_reintroduction.csv", "late_reintroduction.png"],
     )  # before any work: never a user's file
 
     base, loop = load_scenario("baseline"), load_scenario("synthetic_loop")

@@ -63,7 +63,10 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     parser.add_argument("--out", default="results/examples", help="output directory")
     args = parser.parse_args(argv)
     out = prepare_output_dir(
-        args.out, command="examples", expect=["library_tour.csv", "library_tour.png"]
+        args.out,
+        command="examples",
+        can_force=False,
+        expect=["library_tour.csv", "library_tour.png"],
     )  # before any work: never a user's file
     names = args.scenarios or (QUICK if args.quick else list(list_scenarios()))
     if "baseline" not in names:

@@ -70,6 +70,7 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     out = prepare_output_dir(
         args.out,
         command="examples",
+        can_force=False,
         expect=["reservoir_vs_collapse.csv", "reservoir_vs_collapse.png"],
     )  # before any work: never a user's file
     shares = [0.0, 0.25, 0.5] if args.quick else [0.0, 0.1, 0.25, 0.4, 0.6]

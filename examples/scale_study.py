@@ -419,6 +419,7 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     out = prepare_output_dir(
         args.out,
         command="examples",
+        can_force=False,
         expect=["scale_study.csv", "scale_study.md", "scale_study.png"],
     )  # before any work: never a user's file
     kept = out / KEPT

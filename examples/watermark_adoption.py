@@ -85,7 +85,10 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     parser.add_argument("--out", default="results/examples", help="output directory")
     args = parser.parse_args(argv)
     out = prepare_output_dir(
-        args.out, command="examples", expect=["watermark_adoption.csv", "watermark_adoption.png"]
+        args.out,
+        command="examples",
+        can_force=False,
+        expect=["watermark_adoption.csv", "watermark_adoption.png"],
     )  # before any work: never a user's file
 
     base = load_scenario("baseline")

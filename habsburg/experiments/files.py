@@ -146,6 +146,7 @@ def prepare_output_dir(
     command: str,
     force: bool = False,
     expect: Iterable[str] = (),
+    can_force: bool = True,
 ) -> Path:
     """Check (and create) the output directory of ``command`` before any work starts.
 
@@ -158,7 +159,9 @@ def prepare_output_dir(
     path that cannot be created or written to. ``expect`` names files the command will write
     (relative paths): a file of that name that habsburg did not write is refused even with
     ``force``, and so is a ``manifest.json`` or ``sweep.json`` habsburg did not write (where it
-    keeps its record of the directory).
+    keeps its record of the directory). ``can_force=False``: the command has no ``--force`` that
+    writes beside other files (a sweep, a sensitivity analysis, the examples), so the refusal
+    does not suggest one.
     """
     out = Path(path)
     flag = f"habsburg {command}: output {str(out)!r}"
@@ -183,10 +186,11 @@ def prepare_output_dir(
                 "--out, or delete that directory first"
             )
         if foreign and not force:
+            beside = ", or pass --force to write beside them" if can_force else ""
             raise OutputPathError(
                 f"{flag} already holds files habsburg did not write (it has no habsburg "
-                f"manifest); choose a new or empty directory, or pass --force to write beside "
-                "them (habsburg never deletes or replaces files it did not write)"
+                f"manifest); choose a new or empty directory{beside} (habsburg never deletes or "
+                "replaces files it did not write)"
             )
         ours = {name for name, _ in _manifests(out)}
         for name in MANIFEST_NAMES:  # where habsburg keeps its record of the directory

@@ -88,6 +88,12 @@ def sensitivity_settings(spec: SweepSpec) -> SensitivitySettings:
             f"{where}.sobol_samples: the Saltelli/Sobol design needs a power of two, "
             f"got {table.sobol_samples}"
         )
+    if "morris" in methods and table.morris_levels % 2:  # SALib only warned, and went on
+        raise SweepError(
+            f"{where}.morris_levels: the Morris design needs an even number of grid levels "
+            f"(an odd number biases the sample: Morris 1991, Campolongo et al. 2007), got "
+            f"{table.morris_levels}"
+        )
     for i, axis in enumerate(spec.parameters):
         if axis.values is not None or axis.low is None:
             raise SweepError(
@@ -244,7 +250,9 @@ def run_sensitivity(
         for plan, _ in plans.values():
             check_plan(plan)
     check_executor_options(scheduler=scheduler, workers=workers, serial=serial, client=client)
-    prepare_output_dir(out_dir, command="sensitivity", expect=OUTPUT_FILES)  # never a user's file
+    prepare_output_dir(
+        out_dir, command="sensitivity", expect=OUTPUT_FILES, can_force=False
+    )  # never a user's file
     add_to_manifest(out_dir, [], command="sensitivity")  # the directory is habsburg's from now on
     pending = False
     for method, (plan, _) in plans.items():

@@ -287,11 +287,12 @@ def from_dict(data: dict[str, Any], source: str = "<dict>") -> Scenario:
 NAME_RE = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$")
 
 
-def check_name(name: str, where: str = "name") -> str:
-    """``name`` if it is a safe slug (letters, digits, ``-``, ``_``, ``.``; no leading dot)."""
+def check_name(name: str, where: str = "name", kind: str = "scenario") -> str:
+    """``name`` if it is a safe slug (letters, digits, ``-``, ``_``, ``.``; no leading dot) for a
+    ``kind`` (a scenario, a sweep, a calibration) whose default results directory it names."""
     if not NAME_RE.match(name):
         raise ScenarioError(
-            f"{where}: {name!r} is not a valid scenario name; use 1-128 letters, digits, '-', '_' "
+            f"{where}: {name!r} is not a valid {kind} name; use 1-128 letters, digits, '-', '_' "
             "or '.', not starting with '.' (it names the results directory)"
         )
     return name

@@ -248,6 +248,10 @@ def _spec(**overrides):
             "a loguniform prior needs low > 0, got 0.0",
         ),
         ({"studies": []}, "no targets to fit"),
+        ({"scenario": "nosuch.toml"}, "spec.toml: scenario: scenario file 'nosuch.toml' does not"),
+        # (the name is results/calibration/NAME: these wrote outside it)
+        ({"name": "../../escaped"}, "name: '../../escaped' is not a valid calibration name"),
+        ({"name": "/tmp/escaped"}, "name: '/tmp/escaped' is not a valid calibration name"),
         ({"end": "2023-01"}, "end 2023-01 is before the last target month 2024-"),
     ],
 )

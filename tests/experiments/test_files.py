@@ -56,6 +56,13 @@ def test_prepare_refuses_foreign_directories_files_and_clashes(tmp_path):
     (tmp_path / "mine" / "manifest.json").write_text('{"author": "me"}')  # not habsburg's
     with pytest.raises(OutputPathError, match=r"mine.*--force"):
         prepare_output_dir(tmp_path / "mine", command="compare")
+    # a command whose --force does not write beside other files (or that has none) says only
+    # what works: its hint sent users to a --force that was refused the same way
+    for command in ("sweep", "sensitivity", "examples"):
+        with pytest.raises(OutputPathError) as err:
+            prepare_output_dir(tmp_path / "mine", command=command, can_force=False)
+        assert "choose a new or empty directory (habsburg" in str(err.value)
+        assert "--force" not in str(err.value)
     # --force writes beside a user's files, but the manifest would replace theirs: refused
     for command in ("compare", "validate", "sweep"):
         with pytest.raises(OutputPathError, match=r"holds manifest\.json, which habsburg did not"):

@@ -69,6 +69,7 @@ def test_designs_follow_salib_sizes_and_ranges(spec_file):
     ("extra", "message"),
     [
         ("[sensitivity]\nsobol_samples = 6\n", "power of two"),
+        ("[sensitivity]\nmorris_levels = 3\n", "morris_levels: the Morris design needs an even"),
         ('[sensitivity]\nmethods = ["fast"]\n', "expected a list of sobol, morris"),
         ('[sensitivity]\noutcomes = ["synthetic_share_new"]\n', "is a timeseries"),
         ("[sensitivity]\nmorris_levels = 1\n", "morris_levels"),

@@ -498,6 +498,8 @@ def _spec(**changes) -> dict:
         ),
         ({"parameters": [{"path": "models.*.launch"}]}, "has no declared choices"),
         ({"stepz": 3}, "did you mean 'steps'"),
+        ({"name": ".."}, r"name: '\.\.' is not a valid sweep name"),  # (results/sweeps/..)
+        ({"name": "a/b"}, r"name: 'a/b' is not a valid sweep name"),
         ({"seeds": 600_000}, r"parameters × seeds make 1,200,000 runs, more than 1,000,000"),
         (
             {"parameters": [{"path": "watermark.adoption", "values": [0.5]}] * 2},
@@ -521,6 +523,19 @@ def _spec(**changes) -> dict:
 def test_bad_spec_is_a_named_error(changes, message):
     with pytest.raises(SweepError, match=message):
         spec_from_dict(_spec(**changes), "bad.toml")
+
+
+def test_a_directory_of_user_files_is_refused_without_a_useless_hint(spec_file, tmp_path, capsys):
+    """``habsburg sweep --force`` is about memory: the refusal does not suggest it for writing
+    beside a user's files (the examples' and sensitivity's did, and were refused again)."""
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("mine")
+    for extra in ([], ["--force"]):
+        assert main(["sweep", str(spec_file), "--serial", "--out", str(mine), *extra]) == 2
+        err = capsys.readouterr().err
+        assert "is not a sweep directory" in err and "--force" not in err
+    assert sorted(p.name for p in mine.iterdir()) == ["notes.txt"]
 
 
 def test_bad_spec_or_scheduler_fails_before_any_run(spec_file, tmp_path, capsys):

@@ -27,7 +27,14 @@ from habsburg.scenarios.measurements import (
     calibration_targets,
 )
 from habsburg.scenarios.parameters import INTEGER, parameter
-from habsburg.scenarios.schema import Scenario, ScenarioError, build, param, parse_month
+from habsburg.scenarios.schema import (
+    Scenario,
+    ScenarioError,
+    build,
+    check_name,
+    param,
+    parse_month,
+)
 
 PRIORS = ("uniform", "loguniform")
 
@@ -195,7 +202,10 @@ def spec_from_dict(
         raise CalibrationError(f"{source}: {err}") from None
     name = decl.scenario
     candidate = (base / name) if base is not None else None
-    sc = load_scenario(candidate if candidate is not None and candidate.exists() else name)
+    try:
+        sc = load_scenario(candidate if candidate is not None and candidate.exists() else name)
+    except ScenarioError as err:  # (named neither the spec file nor its key)
+        raise CalibrationError(f"{source}: scenario: {err}") from None
     targets = _targets(decl, source)
     if not targets:
         raise CalibrationError(f"{source}: no targets to fit")
@@ -209,8 +219,13 @@ def spec_from_dict(
         )
     if decl.abc.window and sc.month_to_step(last) + decl.abc.window > sc.month_to_step(end):
         end = sc.step_to_month(min(sc.steps - 1, sc.month_to_step(last) + decl.abc.window))
+    name = decl.name or (Path(source).stem if source != "<spec>" else "calibration")
+    try:  # it names results/calibration/NAME: "../x" or "/tmp/x" wrote elsewhere
+        check_name(name, f"{source}: name", "calibration")
+    except ScenarioError as err:
+        raise CalibrationError(str(err)) from None
     return CalibrationSpec(
-        name=decl.name or (Path(source).stem if source != "<spec>" else "calibration"),
+        name=name,
         description=decl.description,
         scenario=sc,
         end=end,

@@ -14,7 +14,6 @@ from __future__ import annotations
 import inspect
 import itertools
 import math
-import re
 import tomllib
 from collections import Counter
 from collections.abc import Sequence
@@ -39,6 +38,7 @@ from habsburg.scenarios.schema import (
     ScenarioError,
     _validate_references,
     build,
+    check_name,
     param,
     set_setting,
 )
@@ -95,7 +95,7 @@ class SensitivityDeclaration:
     sobol_samples: int = param(64, 2, 1_000_000, "N of the Saltelli design (a power of two)")
     second_order: bool = param(False, help="second-order indices (N·(2D+2) points)")
     morris_trajectories: int = param(10, 2, 1_000_000, "r: Morris trajectories")
-    morris_levels: int = param(4, 2, 1000, "grid levels of the Morris design")
+    morris_levels: int = param(4, 2, 1000, "grid levels of the Morris design (even)")
 
 
 @dataclass
@@ -434,8 +434,10 @@ def spec_from_dict(
             f"{source}: parameters × seeds make {spec.runs:,} runs, more than {MAX_RUNS:,}; "
             "use fewer values, a smaller num or samples, or fewer seeds"
         )
-    if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
-        raise SweepError(f"{source}: 'name' must be letters, digits, '_', '-', '.', got {name!r}")
+    try:  # (".." was accepted: results/sweeps/.. is results/)
+        check_name(name, f"{source}: name", "sweep")
+    except ScenarioError as err:
+        raise SweepError(str(err)) from None
     return spec
 
 

@@ -153,7 +153,7 @@ def check_versions(manifest: dict[str, Any], what: str) -> None:
 
 def write_manifest(plan: SweepPlan, out_dir: Path) -> None:
     """Create the sweep directory and its manifest (kept as is when resuming)."""
-    prepare_output_dir(out_dir, command="sweep")
+    prepare_output_dir(out_dir, command="sweep", can_force=False)
     for sub in SUBDIRS:
         (out_dir / sub).mkdir(parents=True, exist_ok=True)
         for stale in (out_dir / sub).glob(".*.tmp-*"):  # left by an interrupted write
