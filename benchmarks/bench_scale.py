@@ -197,6 +197,29 @@ def run_child(factor: float, ondisk: str = "", draws: bool = False) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def fits(factor: float, ondisk: str) -> str:
+    """Why the baseline scaled by ``factor`` would not fit this machine (its memory, or with
+    ``ondisk`` the disk there), or ``""`` (the check of ``habsburg run``, before any run)."""
+    from habsburg.experiments.limits import check_limits
+    from habsburg.scenarios import load_scenario
+    from habsburg.scenarios.errors import LimitError
+    from habsburg.scenarios.library import scaled
+
+    try:
+        check_limits(
+            scaled(load_scenario("baseline"), factor),
+            store_dir=ondisk or None,
+            shorten=None,
+        )
+    except LimitError as err:
+        return (
+            str(err)
+            .replace("--store-dir", "--ondisk")
+            .replace(", or pass --force to try anyway", "")
+        )
+    return ""
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, allow_abbrev=False)
     parser.add_argument("--factors", type=FACTOR, nargs="+", default=[1.0, 10.0])
@@ -243,6 +266,10 @@ def main() -> int:
             writable_directory(Path(args.ondisk), f"--ondisk {args.ondisk!r}", "choose another")
         except OutputPathError as err:
             parser.error(str(err))
+    for factor in args.factors:  # a run that cannot fit would end in an allocation error
+        problem = fits(factor, args.ondisk)
+        if problem:
+            parser.error(f"--factors {factor:g}: {problem}")
     rows = []
     for factor in args.factors:
         row = run_child(factor, args.ondisk, args.draws)

@@ -27,7 +27,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
-from habsburg.cli.flags import COUNT
+from habsburg.cli.flags import COUNT, integer
 from habsburg.experiments.calibration.outputs import scenario_toml
 from habsburg.experiments.files import atomic_write_json, json_output_problem
 from habsburg.experiments.sweep import (
@@ -151,7 +151,7 @@ def bench_pool(plan: SweepPlan, out: Path, workers: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
-    parser.add_argument("--runs", type=COUNT, default=64)
+    parser.add_argument("--runs", type=integer(1, 100_000), default=64)  # (10^12 hung)
     parser.add_argument("--workers", type=COUNT, default=2)
     parser.add_argument(
         "--repeat", type=COUNT, default=1, help="alternate the variants N times; report the best"

@@ -23,7 +23,7 @@ import pandas as pd
 from ema_workbench import MultiprocessingEvaluator, SequentialEvaluator, perform_experiments
 
 from habsburg.cli import run_script
-from habsburg.cli.flags import COUNT, SEED
+from habsburg.cli.flags import SEED, integer
 from habsburg.experiments.ema import ema_model, find_box, parameter_frame, seeded_sampling
 from habsburg.experiments.files import prepare_output_dir, save_outputs
 from habsburg.scenarios import load_scenario, set_setting
@@ -53,8 +53,10 @@ FILES = [
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
-    parser.add_argument("--scenarios", type=COUNT, default=64, help="uncertainty samples")
-    parser.add_argument("--policies", type=COUNT, default=2, help="lever samples")
+    # (at most 10^5 each: 10^12 ran out of memory naming flags this script lacks)
+    samples = integer(1, 100_000)
+    parser.add_argument("--scenarios", type=samples, default=64, help="uncertainty samples")
+    parser.add_argument("--policies", type=samples, default=2, help="lever samples")
     parser.add_argument("--quick", action="store_true", help="tiny world, 24 months (a smoke run)")
     parser.add_argument(
         "--seed", type=SEED, default=None, help="seed of EMA's sampling (default: the scenario's)"

@@ -71,10 +71,11 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     names = args.scenarios or (QUICK if args.quick else list(list_scenarios()))
     if "baseline" not in names:
         names = ["baseline", *names]
+    scenarios = {name: load_scenario(name) for name in names}  # before any run: a typo is named
 
     rows = {}
     for name in tqdm(names, desc="scenarios", unit="run"):
-        sc = load_scenario(name)
+        sc = scenarios[name]
         if args.quick:
             sc = scaled(sc, 0.2)
             set_setting(sc, "end", "2026-12")

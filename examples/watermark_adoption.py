@@ -81,7 +81,12 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
         default=1 / 3,
         help="target synthetic share",
     )
-    parser.add_argument("--threshold", type=number(), default=3.0, help="detector z threshold")
+    parser.add_argument(
+        "--threshold",
+        type=number(0.0, 100.0),  # the range of scrapers.*.filters.watermark_threshold
+        default=3.0,
+        help="detector z threshold",
+    )
     parser.add_argument("--out", default="results/examples", help="output directory")
     args = parser.parse_args(argv)
     out = prepare_output_dir(

@@ -57,3 +57,28 @@ def test_bench_viz_refuses_more_authors_than_it_can_run():
     )
     assert proc.returncode == 2, proc.stderr
     assert "argument --authors: must be at most 2000 (the baseline's authors)" in proc.stderr
+
+
+def test_bench_scale_refuses_a_factor_that_cannot_fit_before_any_run():
+    """(It started the run and ended in numpy's allocation error, a row of the table.)"""
+    proc = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "bench_scale.py"), "--factors", "1", "1e12"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert "--factors 1e+12: scenario 'baseline-x1e+12' is projected to publish" in proc.stderr
+    assert "Traceback" not in proc.stderr and proc.stdout == ""  # not even the 1x run
+
+
+def test_bench_sweep_refuses_a_runaway_run_count():
+    """(``--runs 10**12`` hung building its plan.)"""
+    proc = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "bench_sweep.py"), "--runs", str(10**12)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2
+    assert "argument --runs: must be an integer in [1, 100000]" in proc.stderr
