@@ -388,12 +388,17 @@ def write_results_dir(
 
 
 def add_to_manifest(
-    directory: str | Path, files: Iterable[str], *, command: str = "", dropped: Iterable[str] = ()
+    directory: str | Path,
+    files: Iterable[str],
+    *,
+    command: str = "",
+    dropped: Iterable[str] = (),
+    record: dict[str, Any] | None = None,
 ) -> None:
     """Record ``files`` (relative paths habsburg wrote into ``directory`` outside
     :func:`write_results_dir`: a report added to a run, the examples' figures) in the directory's
     manifest, so later writes may replace them, and forget ``dropped`` (files of its that it
-    removed). Without a habsburg manifest, ``manifest.json`` is created (naming ``command``) --
+    removed); ``record``: fields to set in the manifest besides. Without a habsburg manifest, ``manifest.json`` is created (naming ``command``) --
     check the directory first with :func:`prepare_output_dir`."""
     directory = Path(directory)
     for name in MANIFEST_NAMES:
@@ -406,6 +411,7 @@ def add_to_manifest(
             if is_habsburg_manifest(data):
                 listed = data.get("files") if isinstance(data.get("files"), list) else []
                 data["files"] = sorted((set(listed) - set(dropped)) | set(files))
+                data.update(record or {})
                 atomic_write_json(path, data)
                 return
     if (directory / "manifest.json").exists():
@@ -421,6 +427,7 @@ def add_to_manifest(
             "habsburg_command": command,
             "complete": True,
             "files": sorted(set(files)),
+            **(record or {}),
         },
     )
 

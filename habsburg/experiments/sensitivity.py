@@ -31,9 +31,11 @@ from habsburg.experiments.files import (
     atomic_write,
     atomic_write_parquet,
     prepare_output_dir,
+    read_manifest,
 )
 from habsburg.experiments.outcomes import OUTCOMES, SCALAR, check_outcomes
 from habsburg.experiments.sweep import (
+    MANIFEST,
     SweepError,
     SweepPlan,
     SweepSpec,
@@ -226,6 +228,29 @@ class SensitivityResult:
     runs: int
 
 
+def check_designs(out_dir: Path, designs: dict[str, str], resume: bool) -> None:
+    """Refuse (:class:`SweepError`) an output directory that holds the designs of another
+    sensitivity analysis (another spec, scenario or methods: its runs would sit beside this
+    one's, or be mistaken for them), or, without ``resume``, this one's finished runs."""
+    held = (read_manifest(out_dir) or {}).get("designs")
+    if held is None:  # (from before the designs were recorded) the method directories there
+        held = {m: None for m in METHODS if (out_dir / m / MANIFEST).is_file()}
+    if not held:
+        return
+    if set(held) != set(designs) or any(
+        held[m] is not None and held[m] != designs[m] for m in held
+    ):
+        raise SweepError(
+            f"--out {str(out_dir)!r} holds the sensitivity analysis of another spec, scenario or "
+            f"methods ({', '.join(sorted(held))}); choose another --out"
+        )
+    if not resume:
+        raise SweepError(
+            f"--out {str(out_dir)!r} holds this analysis's runs ({', '.join(sorted(held))}); "
+            "pass --resume to finish it, or choose another --out"
+        )
+
+
 def run_sensitivity(
     spec: SweepSpec,
     out: str | Path,
@@ -253,7 +278,10 @@ def run_sensitivity(
     prepare_output_dir(
         out_dir, command="sensitivity", expect=OUTPUT_FILES, can_force=False
     )  # never a user's file
-    add_to_manifest(out_dir, [], command="sensitivity")  # the directory is habsburg's from now on
+    designs = {m: plan.fingerprint for m, (plan, _) in plans.items()}
+    check_designs(out_dir, designs, resume)
+    # the directory is habsburg's from now on, and this analysis's
+    add_to_manifest(out_dir, [], command="sensitivity", record={"designs": designs})
     pending = False
     for method, (plan, _) in plans.items():
         done = check_output(plan, out_dir / method, resume)

@@ -54,6 +54,27 @@ def test_sensitivity_ranks_the_driving_parameter_first(spec_file, tmp_path, caps
     pd.testing.assert_frame_equal(table, pd.read_csv(out / "sensitivity.csv"))
     assert (out / "sensitivity.png").stat().st_size > 10_000
 
+    # the same command without --resume names the analysis, not one of its sweeps' directories
+    assert main(["sensitivity", str(spec_file), "--serial", "--quiet", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "holds this analysis's runs (morris, sobol); pass --resume" in err, err
+    # another spec (or only one of the methods) into it: refused before any run, whatever
+    # --resume says (it ran beside the other analysis's runs, or mixed the two)
+    listing = sorted(p.relative_to(out) for p in out.rglob("*"))
+    other = spec_file.with_name("other.toml")
+    for text in (
+        sensitivity_spec(TINY.as_posix(), steps=10, sobol=16, morris=4),
+        SPEC.replace("[sensitivity]\n", '[sensitivity]\nmethods = ["morris"]\n'),
+    ):
+        assert text != SPEC
+        other.write_text(text)
+        for resume in ([], ["--resume"]):
+            argv = ["sensitivity", str(other), "--serial", "--quiet", "--out", str(out), *resume]
+            assert main(argv) == 2
+            err = capsys.readouterr().err
+            assert "holds the sensitivity analysis of another spec, scenario or methods" in err
+    assert sorted(p.relative_to(out) for p in out.rglob("*")) == listing
+
 
 def test_designs_follow_salib_sizes_and_ranges(spec_file):
     spec = load_spec(spec_file, sampled=True)
