@@ -19,6 +19,8 @@ import math
 import subprocess
 import sys
 
+from bench_scale import fits  # the same check before any run
+
 CHILD = r"""
 import json, resource, sys, time, tempfile
 from habsburg.scenarios import load_scenario
@@ -61,6 +63,10 @@ def main() -> int:
     args = parser.parse_args()
     if args.only is not None and not (math.isfinite(args.only) and args.only > 0):
         parser.error(f"--only must be a finite factor > 0, got {args.only:g}")
+    for factor in TARGETS if args.only is None else [args.only]:  # before any run
+        problem = fits(factor, "")
+        if problem:  # (it ran, and failed naming flags of habsburg run this script lacks)
+            parser.error(f"--only {factor:g}: {problem.split('; lower')[0]}")
     ok = True
     for factor in TARGETS if args.only is None else [args.only]:
         proc = subprocess.run(

@@ -32,3 +32,12 @@ def test_a_bad_factor_is_refused_up_front():
         assert proc.returncode == 2
         assert "--only must be a finite factor > 0" in proc.stderr
         assert "Traceback" not in proc.stderr
+
+
+def test_a_factor_that_cannot_fit_is_refused_before_its_run():
+    """(It ran and failed with exit 1, naming --steps, --store-dir and --force, which this
+    script does not have.)"""
+    proc = _bench("--only", "1e12")
+    assert proc.returncode == 2, proc.stderr
+    assert "--only 1e+12: scenario 'baseline-x1e+12' is projected to publish" in proc.stderr
+    assert "--force" not in proc.stderr and "--steps" not in proc.stderr
