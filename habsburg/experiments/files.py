@@ -398,8 +398,9 @@ def add_to_manifest(
     """Record ``files`` (relative paths habsburg wrote into ``directory`` outside
     :func:`write_results_dir`: a report added to a run, the examples' figures) in the directory's
     manifest, so later writes may replace them, and forget ``dropped`` (files of its that it
-    removed); ``record``: fields to set in the manifest besides. Without a habsburg manifest, ``manifest.json`` is created (naming ``command``) --
-    check the directory first with :func:`prepare_output_dir`."""
+    removed); ``record``: fields to set in the manifest besides. Without a habsburg manifest,
+    ``manifest.json`` is created (naming ``command``) -- check the directory first with
+    :func:`prepare_output_dir`."""
     directory = Path(directory)
     for name in MANIFEST_NAMES:
         path = directory / name

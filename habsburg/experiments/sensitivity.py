@@ -232,11 +232,12 @@ def check_designs(out_dir: Path, designs: dict[str, str], resume: bool) -> None:
     """Refuse (:class:`SweepError`) an output directory that holds the designs of another
     sensitivity analysis (another spec, scenario or methods: its runs would sit beside this
     one's, or be mistaken for them), or, without ``resume``, this one's finished runs."""
-    held = (read_manifest(out_dir) or {}).get("designs")
-    if held is None:  # (from before the designs were recorded) the method directories there
-        held = {m: None for m in METHODS if (out_dir / m / MANIFEST).is_file()}
-    if not held:
+    begun = [m for m in METHODS if (out_dir / m / MANIFEST).is_file()]  # its sweeps there
+    if not begun:  # (stopped before its first run: nothing to mistake or mix)
         return
+    held = (read_manifest(out_dir) or {}).get("designs")
+    if not isinstance(held, dict):  # (from before the designs were recorded)
+        held = dict.fromkeys(begun)
     if set(held) != set(designs) or any(
         held[m] is not None and held[m] != designs[m] for m in held
     ):
@@ -246,8 +247,8 @@ def check_designs(out_dir: Path, designs: dict[str, str], resume: bool) -> None:
         )
     if not resume:
         raise SweepError(
-            f"--out {str(out_dir)!r} holds this analysis's runs ({', '.join(sorted(held))}); "
-            "pass --resume to finish it, or choose another --out"
+            f"--out {str(out_dir)!r} holds this analysis's runs ({', '.join(begun)}); pass "
+            "--resume to finish it, or choose another --out"
         )
 
 

@@ -57,7 +57,7 @@ def test_sensitivity_ranks_the_driving_parameter_first(spec_file, tmp_path, caps
     # the same command without --resume names the analysis, not one of its sweeps' directories
     assert main(["sensitivity", str(spec_file), "--serial", "--quiet", "--out", str(out)]) == 2
     err = capsys.readouterr().err
-    assert "holds this analysis's runs (morris, sobol); pass --resume" in err, err
+    assert "holds this analysis's runs (sobol, morris); pass --resume" in err, err
     # another spec (or only one of the methods) into it: refused before any run, whatever
     # --resume says (it ran beside the other analysis's runs, or mixed the two)
     listing = sorted(p.relative_to(out) for p in out.rglob("*"))
