@@ -109,3 +109,27 @@ def test_value_lists_are_refused(tmp_path):
     path.write_text(SPEC.replace("range = [0.0, 0.05]", "values = [0.0, 0.05]"))
     with pytest.raises(SweepError, match=r"parameters\[1\].*needs a numeric range"):
         sensitivity_settings(load_spec(path, sampled=True))
+
+
+def test_designs_are_checked_only_where_runs_began(tmp_path):
+    """A directory whose analysis stopped before its first run holds nothing to mix: it is
+    taken, whatever its record says; once a design's sweep is there, another is refused."""
+    import json
+
+    from habsburg.experiments.sensitivity import check_designs
+
+    out = tmp_path / "sens"
+    out.mkdir()
+    (out / "manifest.json").write_text(
+        json.dumps({"written_by": "habsburg", "designs": {"sobol": "old", "morris": "old"}})
+    )
+    ours = {"sobol": "new", "morris": "new"}
+    check_designs(out, ours, resume=False)  # nothing began
+    (out / "sobol").mkdir()
+    (out / "sobol" / "sweep.json").write_text(json.dumps({"written_by": "habsburg"}))
+    with pytest.raises(SweepError, match="holds the sensitivity analysis of another spec"):
+        check_designs(out, ours, resume=True)
+    (out / "manifest.json").write_text(json.dumps({"written_by": "habsburg", "designs": ours}))
+    check_designs(out, ours, resume=True)
+    with pytest.raises(SweepError, match=r"holds this analysis's runs \(sobol\); pass --resume"):
+        check_designs(out, ours, resume=False)
