@@ -22,6 +22,7 @@ import functools
 import hashlib
 import platform
 import subprocess
+from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -198,20 +199,28 @@ def _here(name: str) -> str:
     return model_code() if name == MODEL_CODE else installed_version(name)
 
 
-def version_changes(recorded: Any, packages: tuple[str, ...] = RESULT_PACKAGES) -> list[str]:
+def version_changes(
+    recorded: Any,
+    packages: tuple[str, ...] = RESULT_PACKAGES,
+    here: Mapping[str, str] | None = None,
+) -> list[str]:
     """The packages of ``packages`` (:data:`RESULT_PACKAGES` unless told) whose version differs
     from ``recorded`` (the ``versions`` a manifest or a kept run recorded), as ``"numpy 2.4.6
     (here 2.5.5)"``: runs made with those versions and runs made here are not the same numbers
     for the same seed. A package ``recorded`` does not name (or no record at all) is not counted
     as a change. A change of :data:`MODEL_CODE` names the commit ``recorded`` was made at, if it
-    records one."""
+    records one. ``here``: this process's versions, if already at hand (:func:`result_versions`:
+    looking the packages up takes ~4 ms, too long to pay for every run of a large sweep)."""
     if not isinstance(recorded, dict):
         return []
     changes = []
     for name in packages:
-        if name in recorded and recorded[name] != (here := _here(name)):
-            change = f"{name} {recorded[name]} (here {here})"
+        if name not in recorded:
+            continue
+        ours = here[name] if here is not None and name in here else _here(name)
+        if recorded[name] != ours:
+            change = f"{name} {recorded[name]} (here {ours})"
             if name == MODEL_CODE and recorded.get(COMMIT):
-                change = f"{name} {recorded[name]} (git commit {recorded[COMMIT]}; here {here})"
+                change = f"{name} {recorded[name]} (git commit {recorded[COMMIT]}; here {ours})"
             changes.append(change)
     return changes

@@ -36,7 +36,7 @@ from habsburg.experiments.sweep.storage import (
     write_run_output,
     write_summary,
 )
-from habsburg.experiments.versions import version_changes
+from habsburg.experiments.versions import result_versions, version_changes
 
 
 def run_tasks(
@@ -76,7 +76,7 @@ def from_this_environment(output: RunOutput) -> RunOutput:
     (:func:`~habsburg.experiments.versions.version_changes`): a Dask worker started from another
     environment or checkout. Its outcomes would not be this environment's for its seed, and the
     results record this environment's versions, so they are not kept."""
-    changes = version_changes(output.versions)
+    changes = version_changes(output.versions, here=result_versions())
     if not changes:
         return output
     return replace(
