@@ -325,6 +325,22 @@ OUTCOMES: dict[str, Outcome] = {
     ),
 }
 
+#: the scalar outcomes read from the deployed models: NaN in a run whose months end before any
+#: of its models is deployed (and the pairwise ones before two are)
+MODEL_OUTCOMES = frozenset(
+    {
+        "final_mean_tail_coverage",
+        "final_min_tail_coverage",
+        "final_mean_fact_accuracy",
+        "final_mean_tail_fact_accuracy",
+        "final_min_fact_claims",
+        "final_mean_capability",
+        "final_style_variance_ratio",
+        "final_mean_pairwise_js",
+        "final_systemic_failure_ratio",
+    }
+)
+
 #: recorded when a spec names no outcomes
 DEFAULT_OUTCOMES = (
     "final_synthetic_share_new",

@@ -133,3 +133,37 @@ def test_designs_are_checked_only_where_runs_began(tmp_path):
     check_designs(out, ours, resume=True)
     with pytest.raises(SweepError, match=r"holds this analysis's runs \(sobol\); pass --resume"):
         check_designs(out, ours, resume=False)
+
+
+def test_runs_that_end_before_any_model_is_deployed_are_refused_before_any_run(
+    tmp_path, capsys, monkeypatch
+):
+    """``steps`` ending before the first launch made every run's tail coverage NaN, and the
+    analysis refused it only after all the runs."""
+    from habsburg.experiments.sweep import executors
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("a run started")
+
+    monkeypatch.setattr(executors, "simulate", forbidden)
+    spec = tmp_path / "short.toml"
+    spec.write_text(SPEC.replace("steps = 10", "steps = 2"))
+    assert "steps = 2" in spec.read_text()
+    argv = ["sensitivity", str(spec), "--serial", "--quiet", "--out", str(tmp_path / "out")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "the runs of 2 months (2022-01 to 2022-02) with demand.adoption.ceiling = " in err, err
+    assert "end before any model is deployed; the first, 'm1', launches in 2022-03" in err
+    assert "final_mean_tail_coverage would be NaN in them" in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()
+    # an outcome that does not read the models is analysed as before
+    spec.write_text(
+        SPEC.replace("steps = 10", "steps = 2").replace(
+            "[sensitivity]\n", '[sensitivity]\noutcomes = ["final_synthetic_share_new"]\n'
+        )
+    )
+    from habsburg.experiments.sensitivity import check_deployment, design_plan
+
+    sweep = load_spec(spec, sampled=True)
+    plan, _ = design_plan(sweep, sensitivity_settings(sweep), "morris")
+    check_deployment(plan, ["final_synthetic_share_new"], "short.toml")
