@@ -300,11 +300,11 @@ def run_sensitivity(
     settings = sensitivity_settings(spec)
     out_dir = Path(out)
     plans = {m: design_plan(spec, settings, m) for m in settings.methods}  # all validated first
-    for plan, _ in plans.values():
-        check_deployment(plan, settings.outcomes, spec.source)
     if check_plan is not None:  # e.g. the CLI's memory projection, before any work
         for plan, _ in plans.values():
             check_plan(plan)
+    for plan, _ in plans.values():
+        check_deployment(plan, settings.outcomes, spec.source)
     check_executor_options(scheduler=scheduler, workers=workers, serial=serial, client=client)
     prepare_output_dir(
         out_dir, command="sensitivity", expect=OUTPUT_FILES, can_force=False
