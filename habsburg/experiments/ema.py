@@ -24,7 +24,6 @@ from __future__ import annotations
 import inspect
 import math
 import re
-import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -233,7 +232,7 @@ def check_ema_limits(
     ``store_dir``, the free disk there (an experiment's store columns; it writes no tables),
     naming that corner."""
     from habsburg.experiments.limits import (
-        DISK_SHARE,
+        disk_shortfall,
         gib,
         memory_shortfall,
         project,
@@ -255,15 +254,19 @@ def check_ema_limits(
         f"most memory) is projected to publish ~{projection.documents:,} documents and need "
     )
     fewer = ", run fewer at once (processes)" if processes > 1 else ""
-    if store_dir is not None:
-        free = DISK_SHARE * shutil.disk_usage(store_dir).free
-        if projection.store_bytes * processes > free:
-            raise LimitError(
-                what + f"~{gib(projection.store_bytes)} of store columns in store_dir "
-                f"{store_dir!r}; {each} more than the {gib(free)} free there; choose a "
-                f"directory on a larger disk, narrow the ranges, lower scale{fewer} or pass "
-                "force=True to try anyway"
-            )
+    # (an experiment writes no result tables)
+    room = (
+        None
+        if store_dir is None
+        else disk_shortfall(projection, store_dir, processes, results=False)
+    )
+    if room is not None:
+        raise LimitError(
+            what + f"~{gib(projection.store_bytes)} of store columns in store_dir "
+            f"{store_dir!r}; {each} more than the {gib(room)} free there; choose a "
+            f"directory on a larger disk, narrow the ranges, lower scale{fewer} or pass "
+            "force=True to try anyway"
+        )
     can = memory_shortfall(projection, processes)
     if can is None:
         return

@@ -206,6 +206,22 @@ def memory_shortfall(p: Projection, runs: int = 1, available: int | None = None)
     return MEMORY_SHARE * limit
 
 
+def disk_shortfall(
+    p: Projection,
+    store_dir: str | Path,
+    runs: int = 1,
+    *,
+    results: bool = True,
+    free_disk: int | None = None,
+) -> float | None:
+    """The free disk ``runs`` runs projected as ``p`` may use in ``store_dir`` (a share
+    :data:`DISK_SHARE` of ``free_disk`` bytes, measured when None) if their store columns, and
+    their result tables unless ``results`` is False, need more, else None."""
+    free = free_disk if free_disk is not None else shutil.disk_usage(store_dir).free
+    tables = p.documents * RESULT_BYTES if results else 0
+    return DISK_SHARE * free if (p.store_bytes + tables) * runs > DISK_SHARE * free else None
+
+
 def _or(shorten: str | None) -> str:
     return "" if shorten is None else f" or {shorten}"
 
@@ -232,15 +248,15 @@ def check_limits(
     command's user sets to simulate fewer months (named in the refusal; None: nothing)."""
     p = project(scenario, steps, on_disk=store_dir is not None)
     if store_dir is not None and not force:
-        free = free_disk if free_disk is not None else shutil.disk_usage(store_dir).free
         tables = p.documents * RESULT_BYTES if results else 0
-        if (p.store_bytes + tables) * runs > DISK_SHARE * free:
+        room = disk_shortfall(p, store_dir, runs, results=results, free_disk=free_disk)
+        if room is not None:
             raise LimitError(
                 f"scenario {scenario.name!r} is projected to publish ~{p.documents:,} documents: "
                 f"~{gib(p.store_bytes * runs)} of store columns in --store-dir {str(store_dir)!r}"
                 + (f" and ~{gib(tables * runs)} of results" if results else "")
                 + (f" ({runs} runs at once)" if runs > 1 else "")
-                + f", more than the {gib(DISK_SHARE * free)} free there; choose a directory on a "
+                + f", more than the {gib(room)} free there; choose a directory on a "
                 f"larger disk, lower the scenario's sizes{_or(shorten)}, or pass --force to try "
                 "anyway"
             )

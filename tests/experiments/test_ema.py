@@ -242,7 +242,6 @@ def test_experiments_that_run_at_once_are_counted_in_memory_and_disk(tiny, tmp_p
     """EMA's multiprocessing evaluator runs one experiment per process: ``processes`` of the
     largest one must fit the memory, and with a ``store_dir`` their store columns the free disk
     there (an experiment writes no tables)."""
-    import habsburg.experiments.ema as ema_mod
     import habsburg.experiments.limits as limits
 
     ranges = {"demand.adoption.ceiling": (0.0, 800.0)}
@@ -261,12 +260,12 @@ def test_experiments_that_run_at_once_are_counted_in_memory_and_disk(tiny, tmp_p
     monkeypatch.setattr(limits, "available_memory", lambda: None)  # (memory unknown: not checked)
     columns = limits.project(worst, STEPS, on_disk=True).store_bytes
     free = int(1.5 * columns / limits.DISK_SHARE)
-    usage = ema_mod.shutil.disk_usage
+    usage = limits.shutil.disk_usage
 
     def disk_usage(path):
         return usage(path)._replace(free=free) if str(path) == str(tmp_path) else usage(path)
 
-    monkeypatch.setattr(ema_mod.shutil, "disk_usage", disk_usage)
+    monkeypatch.setattr(limits.shutil, "disk_usage", disk_usage)
     ema_model(tiny, ranges, steps=STEPS, scale=3, store_dir=tmp_path, processes=1)
     with pytest.raises(LimitError) as err:
         ema_model(tiny, ranges, steps=STEPS, scale=3, store_dir=tmp_path, processes=2)
