@@ -66,7 +66,7 @@ def main() -> int:
     for factor in TARGETS if args.only is None else [args.only]:  # before any run
         problem = fits(factor, "")
         if problem:  # (it ran, and failed naming flags of habsburg run this script lacks)
-            parser.error(f"--only {factor:g}: {problem.split('; lower')[0]}")
+            parser.error(f"--only {factor:g}: {problem}")
     ok = True
     for factor in TARGETS if args.only is None else [args.only]:
         proc = subprocess.run(

@@ -199,23 +199,31 @@ def run_child(factor: float, ondisk: str = "", draws: bool = False) -> dict:
 
 def fits(factor: float, ondisk: str) -> str:
     """Why the baseline scaled by ``factor`` would not fit this machine (its memory, or with
-    ``ondisk`` the disk there), or ``""`` (the check of ``habsburg run``, before any run)."""
-    from habsburg.experiments.limits import check_limits
+    ``ondisk`` the disk there), or ``""``: the projection and allowances ``habsburg run``
+    checks, before any run."""
+    from habsburg.experiments.limits import (
+        RESULT_BYTES,
+        disk_shortfall,
+        gib,
+        memory_shortfall,
+        project,
+    )
     from habsburg.scenarios import load_scenario
-    from habsburg.scenarios.errors import LimitError
     from habsburg.scenarios.library import scaled
 
-    try:
-        check_limits(
-            scaled(load_scenario("baseline"), factor),
-            store_dir=ondisk or None,
-            shorten=None,
-        )
-    except LimitError as err:
+    scenario = scaled(load_scenario("baseline"), factor)
+    p = project(scenario, on_disk=bool(ondisk))
+    what = f"scenario {scenario.name!r} is projected to publish ~{p.documents:,} documents"
+    if ondisk and (room := disk_shortfall(p, ondisk)) is not None:
         return (
-            str(err)
-            .replace("--store-dir", "--ondisk")
-            .replace(", or pass --force to try anyway", "")
+            f"{what}: ~{gib(p.store_bytes + p.documents * RESULT_BYTES)} of store columns and "
+            f"results in --ondisk "
+            f"{ondisk!r}, more than the {gib(room)} free there"
+        )
+    if (can := memory_shortfall(p)) is not None:
+        return (
+            f"{what} and need ~{gib(p.memory_bytes)} of memory, more than the {gib(can)} this "
+            "machine can give it"
         )
     return ""
 
@@ -269,7 +277,8 @@ def main() -> int:
     for factor in args.factors:  # a run that cannot fit would end in an allocation error
         problem = fits(factor, args.ondisk)
         if problem:
-            parser.error(f"--factors {factor:g}: {problem}")
+            more = "" if args.ondisk else " (--ondisk DIR keeps the store on disk)"
+            parser.error(f"--factors {factor:g}: {problem}{more}")
     rows = []
     for factor in args.factors:
         row = run_child(factor, args.ondisk, args.draws)
