@@ -7,8 +7,9 @@ checked against the versions it was begun with: :func:`version_changes`.
 
 habsburg's own version string does not change between two commits of a development checkout
 (the README's ``make run`` installs the checkout in editable mode), so the versions also record
-:data:`MODEL_CODE`, a digest of the code of the layers that make a run's numbers (the model, its
-agents, the ecosystem and the scenarios): :func:`model_code`, taken from the modules' syntax
+:data:`MODEL_CODE`, a digest of the code that makes a run's numbers (the layers of the model, its
+agents, the ecosystem and the scenarios, and the modules of the experiments that derive replicate
+seeds, build a design point's scenario and evaluate the outcomes): :func:`model_code`, taken from the modules' syntax
 trees without docstrings, so that editing a comment, a docstring or the layout of the code does
 not change it, and the same on every Python. Beside it, :data:`COMMIT` records the git commit of
 a checkout (``+modified`` when those files differ from it), for citing results; it is not
@@ -31,6 +32,7 @@ __all__ = [
     "COMMIT",
     "MODEL_CODE",
     "MODEL_LAYERS",
+    "MODEL_MODULES",
     "PACKAGES",
     "RESULT_PACKAGES",
     "checkout_commit",
@@ -57,6 +59,16 @@ RESULT_PACKAGES = ("habsburg", MODEL_CODE, "mesa", "numpy", "scipy", "networkx")
 #: the subpackages of habsburg whose code :func:`model_code` digests: those a run is made of
 #: (the import-linter layers below ``habsburg.experiments``)
 MODEL_LAYERS = ("model", "agents", "ecosystem", "scenarios")
+#: the modules of ``habsburg.experiments`` :func:`model_code` digests too: those that turn a
+#: seed and a setting into the numbers a sweep, a comparison or a calibration keeps (replicate
+#: seeds, a design point's scenario, the outcomes, a calibration's summary statistics)
+MODEL_MODULES = (
+    "experiments/seeds.py",
+    "experiments/sweep/plan.py",
+    "experiments/outcomes.py",
+    "experiments/text_outcomes.py",
+    "experiments/calibration/simulator.py",
+)
 
 _PACKAGE_DIR = Path(__file__).resolve().parents[1]  # habsburg/
 _DOCUMENTED = (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)
@@ -83,7 +95,7 @@ def result_versions() -> dict[str, str]:
 def describe(versions: object) -> str | None:
     """``versions`` (a results manifest's record, or :func:`package_versions`) in one line:
     habsburg's version, its :data:`MODEL_CODE` and :data:`COMMIT`, then Python and the other
-    :data:`RESULT_PACKAGES`, e.g. ``habsburg 0.1.0 (model code 814f065a6b4f2ede, git commit
+    :data:`RESULT_PACKAGES`, e.g. ``habsburg 0.1.0 (model code 50a1ac177a2ba7b8, git commit
     eecbb2384285) on Python 3.11.7, Mesa 3.3.1, numpy 2.4.6, scipy 1.17.1, networkx 3.6.1``;
     None if it names no habsburg version."""
     if not isinstance(versions, dict) or not versions.get("habsburg"):
@@ -114,8 +126,8 @@ def installed_version(name: str) -> str:
 
 @functools.cache
 def model_code() -> str:
-    """A digest (16 hex digits of SHA-256) of the Python modules of :data:`MODEL_LAYERS`: each
-    module's path and abstract syntax tree, without docstrings, line numbers or empty fields
+    """A digest (16 hex digits of SHA-256) of the Python modules of :data:`MODEL_LAYERS` and
+    :data:`MODEL_MODULES`: each module's path and abstract syntax tree, without docstrings, line numbers or empty fields
     (Python 3.12's trees add empty ``type_params``), so comments, docstrings and layout do not
     count, and every other change of the code does (~0.2 s, once a process)."""
     return code_digest(_PACKAGE_DIR)
@@ -124,13 +136,18 @@ def model_code() -> str:
 def code_digest(package_dir: Path) -> str:
     """:func:`model_code` of the habsburg package in directory ``package_dir``."""
     digest = hashlib.sha256()
-    for layer in MODEL_LAYERS:
-        for path in sorted((package_dir / layer).rglob("*.py")):
-            parts: list[str] = []
-            _canonical(ast.parse(path.read_bytes(), filename=str(path)), parts)
-            digest.update(path.relative_to(package_dir).as_posix().encode() + b"\0")
-            digest.update(hashlib.sha256("".join(parts).encode()).digest())
+    for path in _model_sources(package_dir):
+        parts: list[str] = []
+        _canonical(ast.parse(path.read_bytes(), filename=str(path)), parts)
+        digest.update(path.relative_to(package_dir).as_posix().encode() + b"\0")
+        digest.update(hashlib.sha256("".join(parts).encode()).digest())
     return digest.hexdigest()[:16]
+
+
+def _model_sources(package_dir: Path) -> list[Path]:
+    """The files :func:`code_digest` reads: every module of the layers, then the modules."""
+    paths = [path for layer in MODEL_LAYERS for path in sorted((package_dir / layer).rglob("*.py"))]
+    return paths + [package_dir / module for module in MODEL_MODULES]
 
 
 def _canonical(node: object, out: list[str]) -> None:
@@ -165,8 +182,8 @@ def _is_docstring(statement: ast.stmt) -> bool:
 @functools.cache
 def source_commit() -> str | None:
     """The git commit of the checkout habsburg runs from (12 hex digits, ``+modified`` when the
-    files of :data:`MODEL_LAYERS` differ from it), or None when it is not run from a git
-    checkout (an installed wheel) or git cannot say."""
+    files of :data:`MODEL_LAYERS` or :data:`MODEL_MODULES` differ from it), or None when it is
+    not run from a git checkout (an installed wheel) or git cannot say."""
     return checkout_commit(_PACKAGE_DIR.parent)
 
 
@@ -174,7 +191,7 @@ def checkout_commit(checkout: Path) -> str | None:
     """:func:`source_commit` of the checkout in directory ``checkout``."""
     if not (checkout / ".git").exists():
         return None
-    layers = [f"habsburg/{layer}" for layer in MODEL_LAYERS]
+    layers = [f"habsburg/{source}" for source in (*MODEL_LAYERS, *MODEL_MODULES)]
     try:
         head = _git(checkout, "rev-parse", "--short=12", "HEAD")
         changed = _git(checkout, "status", "--porcelain", "--untracked-files=no", "--", *layers)

@@ -17,6 +17,7 @@ from habsburg.experiments.versions import (
     COMMIT,
     MODEL_CODE,
     MODEL_LAYERS,
+    MODEL_MODULES,
     checkout_commit,
     code_digest,
     model_code,
@@ -29,10 +30,13 @@ PACKAGE = Path(versions.__file__).resolve().parents[1]
 
 @pytest.fixture
 def package(tmp_path: Path) -> Path:
-    """A copy of the model's layers of the habsburg package."""
+    """A copy of the model's layers and modules of the habsburg package."""
     copy = tmp_path / "habsburg"
     for layer in MODEL_LAYERS:
         shutil.copytree(PACKAGE / layer, copy / layer, ignore=shutil.ignore_patterns("__pycache__"))
+    for module in MODEL_MODULES:
+        (copy / module).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(PACKAGE / module, copy / module)
     return copy
 
 
@@ -83,6 +87,35 @@ def test_the_digest_sees_code_and_not_comments_docstrings_or_layout(package: Pat
     (package / "scenarios" / "extra.py").rename(package / "scenarios" / "other.py")
     changed.append(code_digest(package))
     assert len({model_code(), *changed}) == 1 + len(changed), changed
+
+
+def test_the_digest_sees_the_experiments_that_make_kept_numbers(package: Path) -> None:
+    """A sweep's, a comparison's or a calibration's kept rows are numbers of the seeds, the
+    design point's scenario, the outcomes and the summary statistics the experiments' modules
+    derive: a change there changes the digest; other modules of the experiments do not count."""
+    start = code_digest(package)
+    assert start == model_code()
+    (package / "experiments" / "files.py").write_text("X = 1\n")  # not one of MODEL_MODULES
+    assert code_digest(package) == start
+    changed = []
+    for module, old, new in (
+        ("experiments/seeds.py", "for r in range(n)", "for r in range(1, n + 1)"),
+        (
+            "experiments/outcomes.py",
+            "def _final(",
+            "def _an_added_function():\n    pass\n\n\ndef _final(",
+        ),
+        ("experiments/sweep/plan.py", "def native(", "def _added():\n    pass\n\n\ndef native("),
+        (
+            "experiments/text_outcomes.py",
+            "def mean_watermark_z(",
+            "def _added():\n    pass\n\n\ndef mean_watermark_z(",
+        ),
+        ("experiments/calibration/simulator.py", "7919 * int(base)", "7907 * int(base)"),
+    ):
+        _edit(package / module, old, new)
+        changed.append(code_digest(package))
+    assert len({start, *changed}) == 1 + len(changed), changed
 
 
 def test_the_digest_is_the_same_on_the_other_python(package: Path) -> None:
@@ -154,6 +187,15 @@ def test_the_commit_of_a_checkout(package: Path) -> None:
     (package / "agents" / "untracked.py").write_text("X = 1\n")
     assert checkout_commit(checkout) == head
     _edit(package / "agents" / "farm.py", "def ", "def _added():\n    pass\n\n\ndef ")
+    assert checkout_commit(checkout) == f"{head}+modified"
+    git("commit", "-q", "-am", "two")
+    head = git("rev-parse", "--short=12", "HEAD")
+    assert checkout_commit(checkout) == head
+    _edit(
+        package / "experiments" / "outcomes.py",
+        "def _final(",
+        "def _a():\n    pass\n\n\ndef _final(",
+    )
     assert checkout_commit(checkout) == f"{head}+modified"
 
 
