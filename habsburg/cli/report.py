@@ -12,6 +12,7 @@ from habsburg.cli.sweep import (
     add_cluster_flags,
     add_store_dir_flag,
     checked_store_dir,
+    note_undeployed,
     start_workers_early,
 )
 from habsburg.scenarios.errors import Interrupted, LimitError
@@ -181,6 +182,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
         for line in cut_short(base, alternatives, steps):
             print(f"note: {line}", file=sys.stderr)
     seed = base.seed if args.seed is None else check_seed(args.seed)
+    if not args.quiet:  # scenarios whose runs end before a model is deployed (one seed suffices)
+        from habsburg.experiments.compare import comparison_plan
+
+        note_undeployed(comparison_plan(base, alternatives, 1, args.steps), "scenarios")
     posterior = None
     if args.posterior is not None:  # before any work: the directory, its posterior, the settings
         from habsburg.experiments.bands import draw_settings

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import atexit
 import importlib.util
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -201,6 +202,22 @@ def check_plan_limits(plan: SweepPlan, args: argparse.Namespace) -> None:
             raise LimitError(f"{err}{where}{scale}") from None
 
 
+def note_undeployed(plan: SweepPlan, what: str) -> None:
+    """Say on stderr, before any run, which of ``plan``'s points (``what``: "design points",
+    "scenarios") end before any model is deployed: the outcomes read from the deployed models
+    will be NaN in their runs (a sensitivity analysis refuses them; a sweep or a comparison of
+    other outcomes may mean it)."""
+    early = plan.undeployed()
+    if early:
+        points = len({(t.scenario, t.settings) for t in plan.tasks})
+        more = f" (and {len(early) - 1} more of the {points} {what})" if len(early) > 1 else ""
+        print(
+            f"note: {early[0]}{more}: {', '.join(early[0].outcomes)} will be NaN in their runs "
+            "(simulate more months to read them)",
+            file=sys.stderr,
+        )
+
+
 def _out_dir(args: argparse.Namespace, kind: str, name: str, scale: float | None) -> Path:
     """OUT, or results/KIND/NAME (NAME-xF for a sweep scaled by F, as ``habsburg run`` names
     its scaled runs)."""
@@ -228,6 +245,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     spec = with_scale(load_spec(args.spec), args.scale)
     plan = plan_spec(spec)
     check_plan_limits(plan, args)
+    if not args.quiet:
+        note_undeployed(plan, "design points")
     out = _out_dir(args, "sweeps", spec.name, spec.scale)
     try:
         result = run_sweep(plan, out, **options)

@@ -33,7 +33,7 @@ from habsburg.experiments.files import (
     prepare_output_dir,
     read_manifest,
 )
-from habsburg.experiments.outcomes import MODEL_OUTCOMES, OUTCOMES, SCALAR, check_outcomes
+from habsburg.experiments.outcomes import OUTCOMES, SCALAR, check_outcomes
 from habsburg.experiments.sweep import (
     MANIFEST,
     SweepError,
@@ -231,28 +231,13 @@ class SensitivityResult:
 def check_deployment(plan: SweepPlan, outcomes: Sequence[str], source: str) -> None:
     """Refuse (:class:`SweepError`) a design with a point whose months end before any of its
     models is deployed while an outcome reads the deployed models
-    (:data:`~habsburg.experiments.outcomes.MODEL_OUTCOMES`): that outcome would be NaN in its
-    runs, and the indices undefined, which the analysis could only say after every run."""
-    reads = [o for o in outcomes if o in MODEL_OUTCOMES]
-    if not reads:
-        return
-    seen: set[int] = set()
-    for task in plan.tasks:
-        if task.point in seen:
-            continue
-        seen.add(task.point)
-        sc = plan.task_scenario(task)
-        steps = plan.steps or sc.steps
-        launches = sorted((sc.month_to_step(m.launch), m.launch, m.name) for m in sc.models)
-        if launches and launches[0][0] < steps:
-            continue
-        first = f"; the first, {launches[0][2]!r}, launches in {launches[0][1]}" if launches else ""
-        at = ", ".join(f"{path} = {value!r}" for path, value in task.settings)
+    (:meth:`~habsburg.experiments.sweep.plan.SweepPlan.undeployed`): that outcome would be NaN
+    in its runs, and the indices undefined, which the analysis could only say after every run."""
+    early = plan.undeployed(outcomes)
+    if early:
         raise SweepError(
-            f"{source}: the runs of {steps} months ({sc.start} to {sc.step_to_month(steps - 1)})"
-            f"{' with ' + at if at else ''} end before any model is deployed{first}: "
-            f"{', '.join(reads)} would be NaN in them; simulate more months (steps) or leave "
-            "those outcomes out of [sensitivity] outcomes"
+            f"{source}: {early[0]}: {', '.join(early[0].outcomes)} would be NaN in them; "
+            "simulate more months (steps) or leave those outcomes out of [sensitivity] outcomes"
         )
 
 

@@ -254,3 +254,21 @@ def test_a_signal_mid_comparison_then_resume_gives_the_same_report_tables(signum
             pd.read_parquet(out / name), pd.read_parquet(workdir / "whole" / name), check_exact=True
         )
     assert not (out / K.KEPT_RUNS).exists()
+
+
+def test_scenarios_that_end_before_any_model_is_deployed_are_named_before_any_run(workdir, capsys):
+    """``--steps`` short of the first launch: the comparison runs (its synthetic shares mean
+    something) and says first that the model outcomes will be NaN, naming the scenario."""
+    argv = ["compare", "mini.toml", "more.toml", "--seeds", "2", "--steps", "2", "--out", "early"]
+    assert main(argv) == 0
+    err = capsys.readouterr().err
+    assert (
+        "note: the runs of 2 months (2020-01 to 2020-02) of 'mini' end before any model is "
+        "deployed; the first, 'm', launches in 2020-03 (and 1 more of the 2 scenarios): "
+        "final_mean_tail_coverage, " in err
+    ), err
+    runs = pd.read_parquet(workdir / "early" / "runs.parquet")
+    assert runs["final_mean_tail_coverage"].isna().all()
+    assert runs["final_synthetic_share_new"].notna().all()
+    assert main([*argv[:-1], "late", "--steps", "3"]) == 0  # launched in month 3: no note
+    assert "end before any model is deployed" not in capsys.readouterr().err

@@ -582,3 +582,43 @@ def test_a_point_whose_scenario_is_refused_is_named_once(tmp_path):
     assert str(err.value).startswith("compare: scenario 'a', replicate 0: models[1].launch")
     with pytest.raises(SweepError, match=r"^compare: scenario 'a', replicate 0: .*out of range"):
         plan_scenarios("compare", {"a": base}, replicate_settings=[{"watermark.adoption": 2.0}])
+
+
+def test_points_that_end_before_any_model_is_deployed_are_named_before_any_run(tmp_path, capsys):
+    """A sweep's months may end before its models launch: its model outcomes are NaN there. The
+    sweep still runs (its other outcomes mean something) but says so before any run; which
+    points are early is read per point from the settings that move months or launches."""
+    spec = tmp_path / "early.toml"
+    spec.write_text(
+        SPEC.replace("steps = 12", "steps = 3").replace(
+            'path = "watermark.adoption"\nvalues = [0.0, 1.0]',
+            'path = "models.m1.launch"\nvalues = ["2022-02", "2022-05"]',
+        )
+    )
+    plan = plan_spec(load_spec(spec))
+    early = plan.undeployed()
+    # the points where m1 launches in 2022-05 (m2 too): 2 of 4, each once
+    assert sorted(dict(e.task.settings)["demand.adoption.ceiling"] for e in early) == [200.0, 600.0]
+    assert {dict(e.task.settings)["models.m1.launch"] for e in early} == {"2022-05"}
+    assert str(early[0]).startswith("the runs of 3 months (2022-01 to 2022-03) with models.m1")
+    assert "the first, 'm1', launches in 2022-05" in str(early[0])
+    assert early[0].outcomes == ("final_mean_tail_coverage",)
+    assert plan.undeployed(["final_synthetic_share_new", "synthetic_share_new"]) == []
+
+    out = tmp_path / "out"
+    assert main(["sweep", str(spec), "--serial", "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert (
+        "note: the runs of 3 months (2022-01 to 2022-03) with models.m1.launch = '2022-05'" in err
+    )
+    assert "(and 1 more of the 4 design points): final_mean_tail_coverage will be NaN" in err
+    results = load_results(out)
+    launch = results["models.m1.launch"]
+    assert results.loc[launch == "2022-05", "final_mean_tail_coverage"].isna().all()
+    assert results.loc[launch == "2022-02", "final_mean_tail_coverage"].notna().all()
+    # none of it with --quiet, nor when every point deploys a model
+    assert main(["sweep", str(spec), "--serial", "--quiet", "--out", str(tmp_path / "q")]) == 0
+    assert "note:" not in capsys.readouterr().err
+    spec.write_text(spec.read_text().replace('"2022-05"]', '"2022-03"]'))
+    assert main(["sweep", str(spec), "--serial", "--out", str(tmp_path / "late")]) == 0
+    assert "end before any model is deployed" not in capsys.readouterr().err

@@ -13,12 +13,12 @@ import copy
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
-from habsburg.experiments.outcomes import DEFAULT_OUTCOMES, check_outcomes
+from habsburg.experiments.outcomes import DEFAULT_OUTCOMES, MODEL_OUTCOMES, check_outcomes
 from habsburg.experiments.seeds import replicate_seeds
 from habsburg.experiments.sweep.spec import SCALE_PATH, SweepError, SweepSpec, plain
 from habsburg.scenarios.library import scaled
@@ -78,6 +78,36 @@ class SweepPlan:
             seen[key] = self.task_scenario(task)
         return list(seen.values())
 
+    def undeployed(self, outcomes: Sequence[str] | None = None) -> list[Undeployed]:
+        """The plan's distinct points whose runs end before any of their models is deployed,
+        when one of ``outcomes`` (default the plan's) reads the deployed models
+        (:data:`~habsburg.experiments.outcomes.MODEL_OUTCOMES`: NaN in those runs), for a check
+        before any run. Only the settings that can move a run's months or its models' launches
+        (:func:`_moves_months`) tell points apart, so a design of 10⁵ points over other settings
+        builds one scenario per scenario of the plan, not one per point."""
+        reads = [
+            o for o in (self.outcomes if outcomes is None else outcomes) if o in MODEL_OUTCOMES
+        ]
+        if not reads:
+            return []
+        found: list[Undeployed] = []
+        verdicts: dict[tuple, Undeployed | None] = {}
+        seen: set[tuple] = set()
+        for task in self.tasks:
+            if (task.scenario, task.settings) in seen:
+                continue
+            seen.add((task.scenario, task.settings))
+            key = (task.scenario, tuple(s for s in task.settings if _moves_months(s[0])))
+            if key not in verdicts:
+                sc = self.task_scenario(task)
+                steps = self.steps or sc.steps
+                launches = sorted((sc.month_to_step(m.launch), m.launch, m.name) for m in sc.models)
+                early = not launches or launches[0][0] >= steps
+                verdicts[key] = Undeployed(task, sc, steps, tuple(reads)) if early else None
+            if (early_point := verdicts[key]) is not None:
+                found.append(replace(early_point, task=task))
+        return found
+
     def swept_ends(self) -> dict[str, list[Any]]:
         """Each swept path's values to combine for the plan's largest run
         (:func:`habsburg.experiments.limits.worst_corner`): a numeric path's least and greatest
@@ -109,6 +139,38 @@ class SweepPlan:
             payload["labels"] = [t.scenario for t in self.tasks]
         text = json.dumps(payload, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Undeployed:
+    """A design point whose runs end before any of its models is deployed
+    (:meth:`SweepPlan.undeployed`): its first task, its scenario, its month count and the
+    outcomes that would be NaN in its runs."""
+
+    task: RunTask
+    scenario: Scenario
+    steps: int
+    outcomes: tuple[str, ...]
+
+    def __str__(self) -> str:
+        sc = self.scenario
+        at = ", ".join(f"{path} = {value!r}" for path, value in self.task.settings)
+        first = min(
+            ((sc.month_to_step(m.launch), m.launch, m.name) for m in sc.models), default=None
+        )
+        return (
+            f"the runs of {self.steps} months ({sc.start} to {sc.step_to_month(self.steps - 1)})"
+            f"{f' of {self.task.scenario!r}' if self.task.scenario else ''}"
+            f"{' with ' + at if at else ''} end before any model is deployed"
+            + (f"; the first, {first[2]!r}, launches in {first[1]}" if first else "")
+        )
+
+
+def _moves_months(path: str) -> bool:
+    """Whether a setting of ``path`` can move a run's months (``start``, ``end``) or its models'
+    launches (a model's ``launch``, or a model or the models set whole)."""
+    parts = path.split(".")
+    return parts[-1] in ("start", "end", "launch") or (parts[0] == "models" and len(parts) <= 2)
 
 
 def point_scenario(
