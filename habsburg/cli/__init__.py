@@ -10,6 +10,7 @@ line) adds the traceback.
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib
 import signal
 import sys
@@ -89,6 +90,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _unknown_option_before_command(parser: argparse.ArgumentParser, argv: list[str]) -> None:
+    """Name an unknown option given before (or without) a command, with the option it resembles:
+    argparse reports ``habsburg --versio`` as a missing COMMAND, hiding the mistyped flag."""
+    commands = _commands(parser)
+    for arg in argv:
+        if arg in commands:
+            return  # the command's own parser names its unknown options
+        known = parser._option_string_actions  # (argparse keeps no public index)
+        if arg.startswith("-") and arg != "--" and arg.split("=", 1)[0] not in known:
+            near = difflib.get_close_matches(arg, [o for o in known if o.startswith("--")], 1)
+            hint = f" (did you mean {near[0]}?)" if near else ""
+            parser.error(f"unrecognized arguments: {arg}{hint}")
+
+
+def _commands(parser: argparse.ArgumentParser) -> set[str]:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return set(action.choices)
+    return set()
+
+
 def _fail(message: str, status: int, debug: bool) -> int:
     if debug:
         traceback.print_exc()
@@ -101,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     debug = "--debug" in argv
     argv = [a for a in argv if a != "--debug"]
     parser = build_parser()
+    _unknown_option_before_command(parser, argv)
     args = parser.parse_args(argv)
     args.argv = argv  # (for the command line that finishes an interrupted command)
     return guarded(lambda: args.func(args), debug)

@@ -89,3 +89,33 @@ def test_a_negative_compare_seed_is_refused_before_any_work(workdir, capsys, mon
     err = capsys.readouterr().err
     assert "--seed must be >= 0, got -1" in err and "Traceback" not in err
     assert not (workdir / "cmp").exists()
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--versio"], "unrecognized arguments: --versio (did you mean --version?)"),
+        (["--debug", "--verison"], "unrecognized arguments: --verison (did you mean --version?)"),
+        (["--bogus", "run", "mini.toml"], "unrecognized arguments: --bogus\n"),
+        (["-x"], "unrecognized arguments: -x\n"),
+    ],
+)
+def test_an_unknown_option_before_the_command_is_named(argv, message, capsys):
+    """argparse reported ``habsburg --versio`` as a missing COMMAND."""
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and "required: COMMAND" not in err, err
+
+
+def test_options_known_before_the_command_and_the_commands_own_are_left_to_argparse(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main([])
+    assert exit_.value.code == 2 and "required: COMMAND" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["run", "mini.toml", "--bogus"])  # the command's parser names it
+    assert "unrecognized arguments: --bogus" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0 and "model code" in capsys.readouterr().out
