@@ -51,5 +51,8 @@ validate: $(VENV)/.installed
 bench: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/bench_baseline.py
 
+# the environments and tool caches make wrote; never results/ (your runs, and whatever else
+# you keep there): delete what you no longer need yourself
 clean:
-	rm -rf $(VENV) results .pytest_cache
+	rm -rf $(VENV) .venv312 .pytest_cache .mypy_cache .ruff_cache
+	@echo "kept results/ (runs are yours to delete)"
