@@ -2,6 +2,8 @@
 
 import numpy as np
 import pandas as pd
+import pytest
+from scipy import stats
 
 from habsburg.analysis.detection import auc_table, document_group, recall_at, roc_by_group
 from habsburg.ecosystem.detectors import DetectorModel
@@ -36,10 +38,21 @@ def test_groups_and_per_group_auc_order():
     curves = roc_by_group(z)
     assert set(curves["detector"]) == {"watermark z-test", "AI-text classifier"}
     table = auc_table(curves)
+    assert set(table.index) == {"watermark z-test", "AI-text classifier"}
+    assert list(table.columns) == ["pure", "hybrid", "paraphrased"]
     for detector in table.index:
         row = table.loc[detector]
         assert row["pure"] > row["paraphrased"] > 0.5, detector
         assert row["pure"] > row["hybrid"] > 0.5, detector
+    # each AUC is the Mann–Whitney statistic U / (n⁺ n⁻) of the group against the human documents
+    group = document_group(z)
+    human = group == "human"
+    for column, detector in (("z", "watermark z-test"), ("classifier_score", "AI-text classifier")):
+        for name in ("pure", "hybrid", "paraphrased"):
+            members = group == name
+            u = stats.mannwhitneyu(z.loc[members, column], z.loc[human, column]).statistic
+            expected = u / (members.sum() * human.sum())
+            assert table.loc[detector, name] == pytest.approx(expected, abs=1e-12), (detector, name)
     rates = recall_at(z, "classifier_score", DetectorModel.threshold(0.05))
     assert rates["human"] < 0.1 and rates["pure"] > rates["paraphrased"]
 

@@ -80,9 +80,26 @@ def test_fact_learner_beliefs_and_answers():
     assert abs((values[:20_000] == 0).mean() - 0.8) < 0.01
     assert abs((values[20_000:40_000] == 1).mean() - 1 / 3) < 0.01  # unseen: uniform guesses
     truth = np.array([0, 1, 2])
-    expected = fl.correct_probability(truth)
+    expected = [0.8, 1 / 3, 0.8]  # the belief in the truth; unseen: a uniform guess of 3 values
+    np.testing.assert_allclose(fl.correct_probability(truth), expected)
     measured = [(values[i * 20_000 : (i + 1) * 20_000] == truth[i]).mean() for i in range(3)]
     np.testing.assert_allclose(measured, expected, atol=0.012)
+
+
+def test_correct_probability_with_hallucinations_and_abstentions_is_the_closed_form():
+    """P(correct) = (1 − h)·b(truth) + h·[truth ≠ mode]/(V − 1) for a seen fact, u/V for an
+    unseen one answered with probability u: the formula, and the share the sampler draws."""
+    h, u, n = 0.2, 0.5, 40_000
+    counts = np.array([[6, 3, 1, 0], [0, 0, 0, 0], [6, 3, 1, 0]], dtype=float)
+    fl = FactLearner(3, 4, hallucination_rate=h, unseen_hallucination_rate=u).fit(counts)
+    truth = np.array([1, 2, 0])  # fact 2's truth is the belief's mode: no hallucination hits it
+    expected = [(1 - h) * 0.3 + h / 3, u / 4, (1 - h) * 0.6]
+    np.testing.assert_allclose(fl.correct_probability(truth), expected)
+    values, answered = fl.sample(np.repeat([0, 1, 2], n), np.random.default_rng(5))
+    measured = [(values[i * n : (i + 1) * n] == truth[i]).mean() for i in range(3)]
+    np.testing.assert_allclose(measured, expected, atol=4 * np.sqrt(0.25 / n))
+    assert abs(answered[n : 2 * n].mean() - u) < 4 * np.sqrt(0.25 / n)
+    assert answered[:n].all() and answered[2 * n :].all()
 
 
 def test_hallucinations_pick_values_other_than_the_belief():

@@ -60,7 +60,13 @@ def test_watermark_adoption(tmp_path):
     # A mandate the crawlers can detect must raise the filters' recall.
     recall = runs.set_index("adoption")["filter_recall"]
     assert recall[0.95] > recall[0.0]
-    assert "Smallest adoption" in stdout or "No adoption" in stdout
+    # the conclusion printed is the one the table supports (the default target: 1/3 synthetic)
+    enough = runs.groupby("adoption")["synthetic_after_filters"].mean() <= 1 / 3
+    if enough.any():
+        smallest = enough.index[enough].min()
+        assert f"under 33% synthetic: {smallest:.0%}" in stdout, stdout
+    else:
+        assert "No adoption level in [0.0, 0.5, 0.95] keeps filtered crawls under 33%" in stdout
 
 
 def test_reservoir_vs_collapse(tmp_path):

@@ -147,7 +147,18 @@ def test_a_sweep_is_never_replaced_by_a_run_and_sensitivity_keeps_its_sweep(tmp_
 
 def test_examples_share_their_directory(tmp_path):
     save_outputs(tmp_path, {"a.csv": lambda p: p.write_text("a")}, command="examples")
-    prepare_output_dir(tmp_path, command="examples", expect=["b.csv"])  # another example
+    assert output_owners(tmp_path) == {"examples"}
+    # another example may write there, beside the first one's file (kept as it was)
+    assert prepare_output_dir(tmp_path, command="examples", expect=["b.csv"]) == tmp_path
+    save_outputs(tmp_path, {"b.csv": lambda p: p.write_text("b")}, command="examples")
+    assert (tmp_path / "a.csv").read_text() == "a" and (tmp_path / "b.csv").read_text() == "b"
+    assert {"a.csv", "b.csv", "manifest.json"} <= owned_files(tmp_path)
+    # ... and may replace an example's file, but never one of the same name a user wrote there
+    prepare_output_dir(tmp_path, command="examples", expect=["a.csv"])
+    (tmp_path / "c.csv").write_text("mine")
+    with pytest.raises(OutputPathError, match=r"c\.csv"):
+        prepare_output_dir(tmp_path, command="examples", expect=["c.csv"])
+    assert (tmp_path / "c.csv").read_text() == "mine"
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root can write anywhere")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from tinyscenario import sensitivity_spec
@@ -84,6 +85,18 @@ def test_designs_follow_salib_sizes_and_ranges(spec_file):
     assert sobol.shape == (8 * 4, 2) and morris.shape == (4 * 3, 2)
     assert sobol[:, 0].min() >= 0.0 and sobol[:, 0].max() <= 800.0
     assert morris[:, 1].min() >= 0.0 and morris[:, 1].max() <= 0.05
+    # SALib's own samples of the spec's problem (its ranges, its seed; first order, 4 levels)
+    from SALib.sample import morris as salib_morris
+    from SALib.sample import sobol as salib_sobol
+
+    problem = {
+        "num_vars": 2,
+        "names": ["demand.adoption.ceiling", "humans.error_rate"],
+        "bounds": [[0.0, 800.0], [0.0, 0.05]],
+    }
+    expected = salib_sobol.sample(problem, 8, calc_second_order=False, seed=3)
+    np.testing.assert_array_equal(sobol, expected)
+    np.testing.assert_array_equal(morris, salib_morris.sample(problem, 4, num_levels=4, seed=3))
 
 
 @pytest.mark.parametrize(
