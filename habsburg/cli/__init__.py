@@ -94,10 +94,10 @@ def _unknown_option_before_command(parser: argparse.ArgumentParser, argv: list[s
     """Name an unknown option given before (or without) a command, with the option it resembles:
     argparse reports ``habsburg --versio`` as a missing COMMAND, hiding the mistyped flag."""
     commands = _commands(parser)
+    known = parser._option_string_actions  # (argparse keeps no public index)
     for arg in argv:
         if arg in commands:
             return  # the command's own parser names its unknown options
-        known = parser._option_string_actions  # (argparse keeps no public index)
         if arg.startswith("-") and arg != "--" and arg.split("=", 1)[0] not in known:
             near = difflib.get_close_matches(arg, [o for o in known if o.startswith("--")], 1)
             hint = f" (did you mean {near[0]}?)" if near else ""

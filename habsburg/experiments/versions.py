@@ -7,13 +7,13 @@ checked against the versions it was begun with: :func:`version_changes`.
 
 habsburg's own version string does not change between two commits of a development checkout
 (the README's ``make run`` installs the checkout in editable mode), so the versions also record
-:data:`MODEL_CODE`, a digest of the code that makes a run's numbers (the layers of the model, its
-agents, the ecosystem and the scenarios, and the modules of the experiments that derive replicate
-seeds, build a design point's scenario and evaluate the outcomes): :func:`model_code`, taken from the modules' syntax
-trees without docstrings, so that editing a comment, a docstring or the layout of the code does
-not change it, and the same on every Python. Beside it, :data:`COMMIT` records the git commit of
-a checkout (``+modified`` when those files differ from it), for citing results; it is not
-compared.
+:data:`MODEL_CODE`, a digest of the code that makes a run's numbers (the layers of the model,
+its agents, the ecosystem and the scenarios, and the modules of the experiments that derive
+replicate seeds, build a design point's scenario and evaluate the outcomes): :func:`model_code`,
+taken from the modules' syntax trees without docstrings, so that editing a comment, a docstring
+or the layout of the code does not change it, and the same on every Python. Beside it,
+:data:`COMMIT` records the git commit of a checkout (``+modified`` when those files differ from
+it), for citing results; it is not compared.
 """
 
 from __future__ import annotations
@@ -127,9 +127,10 @@ def installed_version(name: str) -> str:
 @functools.cache
 def model_code() -> str:
     """A digest (16 hex digits of SHA-256) of the Python modules of :data:`MODEL_LAYERS` and
-    :data:`MODEL_MODULES`: each module's path and abstract syntax tree, without docstrings, line numbers or empty fields
-    (Python 3.12's trees add empty ``type_params``), so comments, docstrings and layout do not
-    count, and every other change of the code does (~0.2 s, once a process)."""
+    :data:`MODEL_MODULES`: each module's path and abstract syntax tree, without docstrings, line
+    numbers or empty fields (Python 3.12's trees add empty ``type_params``), so comments,
+    docstrings and layout do not count, and every other change of the code does (~0.2 s, once a
+    process)."""
     return code_digest(_PACKAGE_DIR)
 
 
