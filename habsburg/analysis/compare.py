@@ -29,8 +29,10 @@ def paired_differences(
     descriptions: Mapping[str, str] | None = None,
 ) -> pd.DataFrame:
     """Each scenario's outcomes against ``base``, paired by seed: one row per (scenario,
-    outcome) with both means, the mean difference and its confidence interval (NaN pairs left
-    out; no interval with fewer than two pairs)."""
+    outcome) with both means, the mean difference and its confidence interval, all over the same
+    pairs (a seed whose outcome is missing, NaN, in either scenario is left out of both means as
+    of the difference, so ``scenario_mean − base_mean`` is ``difference``); no interval with
+    fewer than two pairs."""
     outcomes = [c for c in runs.columns if c not in RUN_COLUMNS]
     descriptions = descriptions or {}
     base_runs = runs[runs["scenario"] == base].set_index("seed")
@@ -41,6 +43,8 @@ def paired_differences(
         for name in outcomes:
             b = base_runs.loc[seeds, name].to_numpy(dtype=float)
             a = alt.loc[seeds, name].to_numpy(dtype=float)
+            paired = np.isfinite(a) & np.isfinite(b)
+            a, b = a[paired], b[paired]
             mean, low, high, n = paired_ci(a - b, confidence)
             rows.append(
                 {

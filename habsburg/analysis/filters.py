@@ -71,26 +71,32 @@ def over_time(crawls: pd.DataFrame, *, pooled: bool = True) -> pd.DataFrame:
 
 def roc_curve(scores: ArrayLike, positive: ArrayLike) -> pd.DataFrame:
     """ROC curve of "flag when score ≥ threshold" over every distinct threshold: columns
-    ``threshold``, ``tpr``, ``fpr`` from (0, 0) at +inf to (1, 1)."""
+    ``threshold``, ``tpr``, ``fpr`` from (0, 0) at +inf to (1, 1). Without positive documents
+    the true-positive rate is undefined (NaN), and without negative ones the false-positive
+    rate: the AUC of such a curve is NaN, not the 0 of a perfectly inverted detector."""
     scores = np.asarray(scores, dtype=float)
     positive = np.asarray(positive, dtype=bool)
     order = np.argsort(-scores, kind="stable")
     s, p = scores[order], positive[order]
     tps, fps = np.cumsum(p), np.cumsum(~p)
     last = np.r_[np.flatnonzero(np.diff(s) != 0), s.size - 1] if s.size else np.zeros(0, int)
-    n_pos, n_neg = max(int(p.sum()), 1), max(int((~p).sum()), 1)
-    return pd.DataFrame(
-        {
-            "threshold": np.r_[np.inf, s[last]],
-            "tpr": np.r_[0.0, tps[last] / n_pos],
-            "fpr": np.r_[0.0, fps[last] / n_neg],
-        }
-    )
+    n_pos, n_neg = int(p.sum()), int((~p).sum())
+    with np.errstate(invalid="ignore", divide="ignore"):  # one class only: NaN rates
+        return pd.DataFrame(
+            {
+                "threshold": np.r_[np.inf, s[last]],
+                "tpr": np.r_[0.0, tps[last] / n_pos] if n_pos else np.nan,
+                "fpr": np.r_[0.0, fps[last] / n_neg] if n_neg else np.nan,
+            }
+        )
 
 
 def auc(roc: pd.DataFrame) -> float:
-    """Area under an ROC curve (trapezoid rule; 0.5 is chance, 1 a perfect detector)."""
+    """Area under an ROC curve (trapezoid rule; 0.5 is chance, 1 a perfect detector); NaN for a
+    curve of one class only (:func:`roc_curve`'s rates are NaN without positives or negatives)."""
     tpr, fpr = roc["tpr"].to_numpy(), roc["fpr"].to_numpy()
+    if not (np.isfinite(tpr).all() and np.isfinite(fpr).all()):
+        return float("nan")
     return float(np.sum(np.diff(fpr) * (tpr[1:] + tpr[:-1]) / 2))
 
 

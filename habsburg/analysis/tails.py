@@ -116,7 +116,8 @@ def tail_survival(concept_distributions: pd.DataFrame, concepts: pd.DataFrame) -
     out = keys.copy()
     out["tail_known"] = known.sum(axis=1)
     out["tail_total"] = int(tail.sum())
-    out["tail_coverage"] = out["tail_known"] / max(int(tail.sum()), 1)
+    n_tail = int(tail.sum())  # none: the coverage is undefined (NaN), as in lineage
+    out["tail_coverage"] = out["tail_known"] / n_tail if n_tail else np.nan
     out["support"] = (q > 0).sum(axis=1)
     survival = np.full(len(keys), np.nan)
     for _, g in keys[keys["model"] != HUMAN].groupby("model"):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 
 from habsburg.analysis import tails
@@ -122,9 +123,11 @@ def _filters_reading(f: dict) -> list[str]:
             f"({pct(f['fpr'])} of them); the synthetic share of crawled data went from "
             f"{pct(f['before'], 0)} before filtering to {pct(f['after'], 0)} after."
         )
-        aucs = f["aucs"]
-        if aucs:
-            text += f" The watermark z-test alone has an ROC AUC of {num(aucs.get('all AI documents'), 2)}"
+        aucs = {g: v for g, v in f["aucs"].items() if np.isfinite(v)}  # (NaN: one class only)
+        if "all AI documents" in aucs:
+            text += (
+                f" The watermark z-test alone has an ROC AUC of {num(aucs['all AI documents'], 2)}"
+            )
             if "watermarking labs" in aucs:
                 text += (
                     f" over all AI text but {num(aucs['watermarking labs'], 2)} over the output of "
