@@ -196,17 +196,30 @@ class HumanPopulation(mesa.Agent):
     def drift(self) -> None:
         """Authors drift toward what they read: each community's interests move toward the
         concept mix of this month's synthetic documents (synthetic fraction >= 0.5), in
-        proportion to the synthetic share of all new documents."""
+        proportion to the synthetic share of all new documents (``humans.drift_toward =
+        "synthetic"``); or toward the concept mix of all this month's documents at ``drift_rate``
+        (``"internet"``)."""
         m = self.model
         store = m.internet.store
         new = store.step_slice(m.month, m.month)
+        if m.config.humans.drift_toward == "internet":
+            self._drift_toward(np.arange(new.start, new.stop), m.config.humans.drift_rate)
+            return
         sf = store.synthetic_fraction[new]
         synthetic = new.start + np.flatnonzero(sf >= 0.5)
         if not synthetic.size:
             return
         rate = m.config.humans.drift_rate * float(sf.astype(np.float64).mean())
-        if rate <= 0:
+        self._drift_toward(synthetic, rate)
+
+    def _drift_toward(self, ids: np.ndarray, rate: float) -> None:
+        """Every community's interests c ← (1 − rate)·c + rate·q, q the concept mix of documents
+        ``ids`` (nothing without documents, concept draws or a positive rate)."""
+        if rate <= 0 or not ids.size:
             return
-        counts = store.concept_counts(synthetic, m.world.config.concepts).astype(float)
+        counts = self.model.internet.store.concept_counts(ids, self.model.world.config.concepts)
+        total = counts.sum()
+        if total == 0:
+            return
         self.community_concepts *= 1.0 - rate
-        self.community_concepts += rate * (counts / counts.sum())[None, :]
+        self.community_concepts += rate * (counts.astype(float) / total)[None, :]

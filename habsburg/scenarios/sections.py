@@ -105,6 +105,14 @@ class HumanConfig:
     drift_rate: float = param(
         0.01, 0.0, 1.0, "monthly drift of authors' interests toward what they read"
     )
+    drift_toward: str = param(
+        "synthetic",
+        help="what authors' interests drift toward: 'synthetic', the concept mix of the month's "
+        "synthetic documents at drift_rate times the month's synthetic share (no drift on a web "
+        "without AI text); 'internet', the month's whole concept mix at drift_rate (the design's "
+        "wording, under which niche communities also converge on each other)",
+        choices=("synthetic", "internet"),
+    )
 
 
 @dataclass

@@ -134,3 +134,36 @@ def test_a_bad_workflow_mix_names_the_key(humans, message):
     with pytest.raises(ScenarioError, match=None) as err:
         tiny_scenario(humans=humans)
     assert message in str(err.value)
+
+
+@pytest.mark.parametrize("toward", ["synthetic", "internet"])
+def test_authors_drift_toward_what_they_read_by_the_formula(toward):
+    """Each month every community's interests move c ← (1 − r)·c + r·q: toward the concept mix q
+    of the month's synthetic documents (synthetic fraction ≥ 0.5) at r = drift_rate × the
+    month's mean synthetic fraction ("synthetic"), or toward the mix of all the month's
+    documents at r = drift_rate ("internet", the design's wording)."""
+    from habsburg.model.model import EcosystemModel
+
+    sc = tiny_scenario(humans={"drift_rate": 0.2, "drift_toward": toward}, end="2022-12")
+    model = EcosystemModel(sc, seed=4)
+    humans = model.humans
+    store = model.internet.store
+    K = model.world.config.concepts
+    moved = 0
+    for _ in range(sc.steps):
+        before = humans.community_concepts.copy()
+        model.step()
+        new = store.step_slice(model.month, model.month)  # the month just simulated
+        ids = np.arange(new.start, new.stop)
+        sf = store.synthetic_fraction[new].astype(np.float64)
+        if toward == "synthetic":
+            rate, ids = 0.2 * sf.mean(), ids[sf >= 0.5]
+        else:
+            rate = 0.2
+        _, values = store.concept_rows(ids)
+        q = np.bincount(values, minlength=K) / max(values.size, 1)
+        expected = (1 - rate) * before + rate * q[None, :] if values.size else before
+        np.testing.assert_allclose(humans.community_concepts, expected, rtol=0, atol=1e-12)
+        moved += not np.array_equal(expected, before)
+    assert moved >= sc.steps // 2  # the formula was exercised, not only the no-drift months
+    np.testing.assert_allclose(humans.community_concepts.sum(axis=1), 1.0, atol=1e-12)
