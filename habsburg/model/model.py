@@ -315,7 +315,10 @@ class EcosystemModel(mesa.Model):
             agents.shuffle_do(method)
 
     def apply_interventions(self, t: int) -> None:
-        """Settings changed by the scenario's interventions due at month ``t``."""
+        """Settings changed by the scenario's interventions due at month ``t``, applied as the
+        month opens, before its documents are written: the design's last phase (interventions)
+        of month ``t − 1``, except that month ``t − 1``'s metrics were recorded before the
+        change, so each month's row describes the settings that month ran under."""
         for path, value in self.interventions.get(t, []):
             set_setting(self.config, path, value)
             if path.startswith("watermark."):
