@@ -277,8 +277,9 @@ def test_pooled_filter_rates_are_ratios_of_summed_counts() -> None:
         after = np.average(g["synthetic_after"], weights=g["kept"].astype(float))
         assert (row["synthetic_before"], row["synthetic_after"]) == pytest.approx((before, after))
     r = filt.rates(np.array([0, 3]), np.array([0, 1]), np.array([2, 0]), np.array([0, 5]))
-    assert np.isnan(r["precision"][0]) and r["precision"][1] == pytest.approx(3 / 4)
-    assert np.isnan(r["false_positive_rate"][0]) and r["recall"].tolist() == [0.0, 1.0]
+    precision, fpr = np.asarray(r["precision"]), np.asarray(r["false_positive_rate"])
+    assert np.isnan(precision[0]) and precision[1] == pytest.approx(3 / 4)
+    assert np.isnan(fpr[0]) and np.asarray(r["recall"]).tolist() == [0.0, 1.0]
 
 
 # --- metrics and convergence: divergences, distances, paths ---------------------------------
