@@ -100,6 +100,12 @@ def auc(roc: pd.DataFrame) -> float:
     return float(np.sum(np.diff(fpr) * (tpr[1:] + tpr[:-1]) / 2))
 
 
+def auc_label(roc: pd.DataFrame) -> str:
+    """A curve's AUC for a legend: ``"AUC 0.87"``, or ``"no AUC: one class only"`` (NaN)."""
+    value = auc(roc)
+    return f"AUC {value:.2f}" if np.isfinite(value) else "no AUC: one class only"
+
+
 def watermark_roc(
     z_samples: pd.DataFrame, *, ai_threshold: float = 0.5, by: str | None = None
 ) -> pd.DataFrame:

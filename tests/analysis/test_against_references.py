@@ -514,3 +514,8 @@ def test_band_table_is_pandas_quantiles_over_the_finite_draws() -> None:
             assert row[["q05", "q50", "q95"]].tolist() == pytest.approx(q.loc[month].tolist())
             assert row["draws"] == finite.loc[finite["month"] == month, metric].notna().sum()
     assert list(out.loc["x"].index) == months
+
+
+def test_a_legend_names_an_undefined_auc_instead_of_printing_nan() -> None:
+    assert filt.auc_label(filt.roc_curve([1.0, 2.0, 3.0], [False, True, True])) == "AUC 1.00"
+    assert filt.auc_label(filt.roc_curve([1.0, 2.0], [False, False])) == "no AUC: one class only"

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pandas as pd
 from matplotlib.figure import Figure
 
-from habsburg.analysis.filters import auc
+from habsburg.analysis.filters import auc_label
 from habsburg.reports.plots.base import grid
 
 GROUP_COLORS = {"pure": "k", "hybrid": "C0", "paraphrased": "C3"}
@@ -24,7 +24,7 @@ def detector_roc(curves: pd.DataFrame) -> Figure:
                 g["fpr"],
                 g["tpr"],
                 color=GROUP_COLORS.get(group, "C7"),
-                label=f"{group} (AUC {auc(g):.2f})",
+                label=f"{group} ({auc_label(g)})",
             )
         ax.plot([0, 1], [0, 1], color="grey", ls=":", lw=0.8)
         ax.set_xlabel("false-positive rate (human documents flagged)")

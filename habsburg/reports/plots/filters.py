@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 from matplotlib.figure import Figure
 
-from habsburg.analysis.filters import auc
+from habsburg.analysis.filters import auc_label
 from habsburg.reports.plots.base import grid, months, percent_axis
 
 
@@ -67,7 +67,7 @@ def roc(curves: pd.DataFrame, point: dict[str, float] | None = None) -> Figure:
             g["tpr"],
             color=fixed.get(group, f"C{i + 3}"),
             lw=2 if i == 0 else 1,
-            label=f"{group} (AUC {auc(g):.2f})",
+            label=f"{group} ({auc_label(g)})",
         )
     ax.plot([0, 1], [0, 1], color="grey", ls=":", lw=0.8)
     if point is not None:
