@@ -19,6 +19,8 @@ import pandas as pd
 from habsburg.ecosystem.rates import false_positive_rate, precision_recall, safe_rate
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from numpy.typing import ArrayLike
 
 COUNTS = ["sampled", "kept", "tp", "fp", "fn", "tn", "human_lost", "dedup_removed"]
@@ -124,11 +126,26 @@ def watermark_roc(
 
 
 def operating_point(
-    z_samples: pd.DataFrame, z_threshold: float, *, ai_threshold: float = 0.5
+    z_samples: pd.DataFrame,
+    z_threshold: float,
+    *,
+    ai_threshold: float = 0.5,
+    history: Sequence[tuple[int, float]] | None = None,
 ) -> dict[str, float]:
-    """True- and false-positive rate of the watermark z-test alone at ``z_threshold``."""
+    """True- and false-positive rate of the watermark z-test alone where the scrapers used it:
+    a document is flagged when its z exceeds the threshold (``z > threshold``, as the scrapers'
+    filter flags it), ``z_threshold``, or, with ``history`` (``(first step, threshold)`` pairs:
+    :meth:`~habsburg.analysis.results.Run.z_threshold_history`), the threshold in force in the
+    month each sample was crawled. ``threshold`` is the last one in force."""
     positive = z_samples["synthetic_fraction"].to_numpy() >= ai_threshold
-    flagged = z_samples["z"].to_numpy() >= z_threshold
+    thresholds: np.ndarray | float = float(z_threshold)
+    if history:
+        starts = np.array([step for step, _ in history])
+        values = np.array([value for _, value in history], dtype=np.float64)
+        at = np.searchsorted(starts, z_samples["step"].to_numpy(), side="right") - 1
+        thresholds = values[np.maximum(at, 0)]
+        z_threshold = float(values[-1])
+    flagged = z_samples["z"].to_numpy(dtype=np.float64) > thresholds  # (float32 column)
     return {
         "threshold": float(z_threshold),
         "tpr": float(flagged[positive].mean()) if positive.any() else float("nan"),

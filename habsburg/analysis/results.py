@@ -112,12 +112,42 @@ class Run:
 
     @property
     def z_threshold(self) -> float:
-        """The watermark-detector threshold the scrapers use (the most common one)."""
-        values = [
-            s.get("filters", {}).get("watermark_threshold", DEFAULT_Z_THRESHOLD)
-            for s in self.scenario.get("scrapers", [])
-        ]
-        return float(pd.Series(values).mode().iloc[0]) if values else DEFAULT_Z_THRESHOLD
+        """The watermark-detector threshold the scrapers use at the end of the run (the most
+        common one, after the interventions that changed it: :meth:`z_threshold_history`)."""
+        return self.z_threshold_history()[-1][1]
+
+    def z_threshold_history(self) -> list[tuple[int, float]]:
+        """The scrapers' watermark-detector threshold (the most common one) month by month, as
+        ``(first step, threshold)`` pairs: the scenario's, then each change an intervention made
+        (``scrapers.*.filters.watermark_threshold`` or a scraper's own path, from the run's
+        ``interventions`` table)."""
+        by_name = {
+            str(sc.get("name", i)): float(
+                sc.get("filters", {}).get("watermark_threshold", DEFAULT_Z_THRESHOLD)
+            )
+            for i, sc in enumerate(self.scenario.get("scrapers", []))
+        }
+
+        def common() -> float:
+            values = list(by_name.values())
+            return float(pd.Series(values).mode().iloc[0]) if values else DEFAULT_Z_THRESHOLD
+
+        history = [(0, common())]
+        changes = self.table("interventions") if self.has("interventions") else pd.DataFrame()
+        for row in changes.itertuples(index=False):
+            parts = str(row.path).split(".")
+            if (
+                len(parts) != 4
+                or parts[0] != "scrapers"
+                or parts[2:] != ["filters", "watermark_threshold"]
+            ):
+                continue
+            for name in by_name if parts[1] == "*" else [parts[1]]:
+                if name in by_name:
+                    by_name[name] = float(row.value)
+            if (value := common()) != history[-1][1]:
+                history.append((int(row.step), value))
+        return history
 
     @property
     def names(self) -> ActorNames:

@@ -130,7 +130,13 @@ def analyse(run: Run) -> RunAnalysis:
         z = labelled_z_samples(run)
         roc = filt.watermark_roc(z, ai_threshold=run.ai_threshold, by="source")
         detection_roc = detection.roc_by_group(z)
-        point = filt.operating_point(z, run.z_threshold, ai_threshold=run.ai_threshold)
+        history = run.z_threshold_history()
+        point = filt.operating_point(
+            z, history[-1][1], ai_threshold=run.ai_threshold, history=history
+        )
+        if len(history) > 1:  # changed by an intervention: since when, and what it was before
+            point["since"] = step_month.get(history[-1][0], f"month {history[-1][0]}")
+            point["before"] = history[-2][1]
     else:
         roc, point = pd.DataFrame(columns=ROC_COLUMNS), {}
         detection_roc = pd.DataFrame(columns=detection.ROC_COLUMNS)

@@ -25,8 +25,14 @@ def _ok(x: float | None) -> TypeGuard[float]:
 
 
 def pct(x: float | None, digits: int = 1) -> str:
-    """A share as a percentage."""
-    return f"{100 * x:.{digits}f}%" if _ok(x) else "n/a"
+    """A share as a percentage; a positive share too small for ``digits`` decimals is "under
+    0.01%" (for 2), never a "0.00%" that reads as none."""
+    if not _ok(x):
+        return "n/a"
+    text = f"{100 * x:.{digits}f}%"
+    if x > 0 and float(text[:-1]) == 0:
+        return f"under {10.0**-digits:.{digits}f}%" if digits else "under 1%"
+    return text
 
 
 def num(x: float | None, digits: int = 3) -> str:

@@ -48,14 +48,15 @@ def _convergence_reading(c: dict) -> list[str]:
     """Are the models converging, and who trains on whom."""
     out = []
     if "end_js" in c:
-        trend = (
-            "closer together"
-            if c["end_js"] < c["peak_js"] * 0.9
-            else ("further apart" if c["end_js"] > c["first_js"] * 1.1 else "about as far apart")
-        )
+        if c["end_js"] < c["peak_js"] * 0.9:
+            trend = "ended closer together than at their most distinct"
+        elif c["end_js"] > c["first_js"] * 1.1:
+            trend = "ended further apart than when two of them first coexisted"
+        else:
+            trend = "ended about as far apart as when two of them first coexisted"
         text = (
-            f"Convergence: the deployed models' concept distributions ended {trend} than at their "
-            f"most distinct — mean pairwise Jensen–Shannon divergence {num(c['first_js'], 4)} nats "
+            f"Convergence: the deployed models' concept distributions {trend} — mean pairwise "
+            f"Jensen–Shannon divergence {num(c['first_js'], 4)} nats "
             f"when two models first coexisted, {num(c['peak_js'], 4)} at its peak, "
             f"{num(c['end_js'], 4)} at the end. Meanwhile their mean distance to human writing "
             f"p_H went from {num(c['first_js_human'], 4)} to {num(c['end_js_human'], 4)} nats. "
@@ -98,15 +99,21 @@ def _cascades_reading(e: dict) -> list[str]:
         )
         if e["believed"]:
             b = e["biggest"]
+            models = f"{b['models']} model{'s' if b['models'] != 1 else ''}"
+            cross = (
+                f"{num(e['median_to_cross'], 0)} months for a model-made error to reach another "
+                "model"
+                if np.isfinite(e["median_to_cross"])
+                else "no model-made error reached another model"
+            )
             text += (
-                f" The biggest cascade reached {b['models']} models and {count(b['documents'])} "
+                f" The biggest cascade reached {models} and {count(b['documents'])} "
                 f"documents: error {b['error_id']} (fact {b['fact']}), patient zero "
                 f"{b['origin']} in {b['origin_month']}. Humans started "
                 f"{pct(e['human_share_all'], 0)} of all errors and "
                 f"{pct(e['human_share_multi'], 0)} of those two or more models believe; the "
                 f"median error a model learned took {num(e['median_to_adoption'], 0)} months from "
-                f"first appearance, and {num(e['median_to_cross'], 0)} months for a model-made "
-                f"error to reach another model."
+                f"first appearance, and {cross}."
             )
         out.append(text)
     return out
@@ -116,23 +123,31 @@ def _filters_reading(f: dict) -> list[str]:
     """Do the AI filters work (and, if it was run, the counterfactual)."""
     out = []
     if "precision" in f:
+        flagged = (
+            f"the AI filters flagged {pct(f['recall'], 0)} of AI documents at "
+            f"{pct(f['precision'], 0)} precision, wrongly removing {count(f['human_lost'])} human "
+            f"documents ({pct(f['fpr'])} of them)"
+            if f["precision"] is not None and np.isfinite(f["precision"])  # (NaN: none flagged)
+            else "no AI filter flagged any document"
+        )
         text = (
-            f"Filters (since the chatbot launch, all scrapers): the AI filters flagged "
-            f"{pct(f['recall'], 0)} of AI documents at {pct(f['precision'], 0)} precision, "
-            f"wrongly removing {count(f['human_lost'])} human documents "
-            f"({pct(f['fpr'])} of them); the synthetic share of crawled data went from "
-            f"{pct(f['before'], 0)} before filtering to {pct(f['after'], 0)} after."
+            f"Filters (since the chatbot launch, all scrapers): {flagged}; the synthetic share of "
+            f"crawled data went from {pct(f['before'], 0)} before filtering to "
+            f"{pct(f['after'], 0)} after."
         )
         aucs = {g: v for g, v in f["aucs"].items() if np.isfinite(v)}  # (NaN: one class only)
         if "all AI documents" in aucs:
             text += (
                 f" The watermark z-test alone has an ROC AUC of {num(aucs['all AI documents'], 2)}"
             )
-            if "watermarking labs" in aucs:
+            marked, other = aucs.get("watermarking labs"), aucs.get("non-watermarking labs")
+            if marked is not None and other is not None:  # (one group: every lab or none marks)
                 text += (
-                    f" over all AI text but {num(aucs['watermarking labs'], 2)} over the output of "
-                    f"labs that watermark: it finds what is watermarked and little else"
+                    f" over all AI text, {num(marked, 2)} over the output of labs that watermark and "
+                    f"{num(other, 2)} over the others'"
                 )
+                if marked >= 0.8 and other < 0.6:  # (a mandate marks the others' output too)
+                    text += ": it finds what is watermarked and little else"
             text += "."
         out.append(text)
     if "short_sets" in f:
@@ -146,8 +161,9 @@ def _filters_reading(f: dict) -> list[str]:
         out.append(
             "Counterfactual (same seed, AI filters off): with the filters on, tail coverage is "
             f"{eff('final_mean_tail_coverage', signed_pp)}, fact accuracy "
-            f"{eff('final_mean_fact_accuracy', signed_pp)} and capability "
-            f"{eff('final_mean_capability', signed_nats)} at the end of the run"
+            f"{eff('final_mean_fact_accuracy', signed_pp)} and capability (cross-entropy to "
+            f"p_H: lower is better) {eff('final_mean_capability', signed_nats)} at the end of "
+            "the run"
             + (
                 "."
                 if cf.get("reproduces_run", pd.Series([True])).all()
@@ -192,11 +208,19 @@ def _tails_reading(t: dict) -> list[str]:
         text += "."
         ex, fa, sv2 = t["excess_nats"], t["fact_accuracy"], t["style_variance_ratio"]
         first, lastp = phases[0], phases[-1]
-        text += (
-            f" From {first} to {lastp}: capability loss {num(ex[first], 3)} → {num(ex[lastp], 3)} "
-            f"nats over the entropy of p_H, fact accuracy {pct(fa[first])} → {pct(fa[lastp])}, "
-            f"style variance {num(sv2[first], 2)} → {num(sv2[lastp], 2)} of human."
-        )
+        if first == lastp:  # generation 0 only: nothing to compare it with yet
+            text += (
+                f" {first.capitalize()}: capability loss {num(ex[first], 3)} nats over the "
+                f"entropy of p_H, fact accuracy {pct(fa[first])}, style variance "
+                f"{num(sv2[first], 2)} of human."
+            )
+        else:
+            text += (
+                f" From {first} to {lastp}: capability loss {num(ex[first], 3)} → "
+                f"{num(ex[lastp], 3)} nats over the entropy of p_H, fact accuracy "
+                f"{pct(fa[first])} → {pct(fa[lastp])}, style variance {num(sv2[first], 2)} → "
+                f"{num(sv2[lastp], 2)} of human."
+            )
         out.append(text)
     return out
 
@@ -328,7 +352,9 @@ def summary_rows(k: dict) -> list[tuple[str, str, str]]:
         rows.append(
             (
                 "filters",
-                f"z-test at z ≥ {p['threshold']:g}: TPR / FPR",
+                f"z-test at z > {p['threshold']:g}"
+                + (f" (from {p['since']}; z > {p['before']:g} before)" if "since" in p else "")
+                + ": TPR / FPR",
                 f"{pct(p['tpr'])} / {pct(p['fpr'], 2)}",
             )
         )

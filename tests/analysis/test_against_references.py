@@ -214,13 +214,41 @@ def test_watermark_roc_curves_and_operating_point_against_brute_force() -> None:
         assert aucs[name] == pytest.approx(_mann_whitney_auc(scores[keep], ai[keep]))
     t = 0.3
     point = filt.operating_point(z, t, ai_threshold=0.5)
-    assert point["tpr"] == pytest.approx(np.mean(scores[ai] >= t))
-    assert point["fpr"] == pytest.approx(np.mean(scores[~ai] >= t))
-    # the operating point lies on the ROC curve (both flag score >= threshold)
-    on_curve = roc[(roc["group"] == "all AI documents") & (roc["threshold"] == np.float32(t))]
+    # the scrapers' filter flags z > threshold (WatermarkScheme.detect), and so does the point
+    assert point["tpr"] == pytest.approx(np.mean(scores[ai] > t))
+    assert point["fpr"] == pytest.approx(np.mean(scores[~ai] > t))
+    # ... which lies on the ROC curve (score >= threshold) at the next distinct score above t
+    curve = roc[roc["group"] == "all AI documents"]
+    above = curve[curve["threshold"] > t]  # (in float64, as the point compares)
+    on_curve = above[above["threshold"] == above["threshold"].min()]
     assert (on_curve["tpr"].item(), on_curve["fpr"].item()) == pytest.approx(
         (point["tpr"], point["fpr"])
     )
+
+
+def test_the_operating_point_follows_the_threshold_in_force_each_month() -> None:
+    """A mandate's intervention lowers the scrapers' threshold from 4 to 3 at month 5: samples
+    crawled before are flagged at z > 4, after at z > 3."""
+    rng = np.random.default_rng(8)
+    n = 400
+    z = pd.DataFrame(
+        {
+            "step": rng.integers(0, 10, n),
+            "z": rng.normal(3.5, 1.0, n),
+            "synthetic_fraction": rng.choice([0.0, 1.0], n),
+        }
+    )
+    history = [(0, 4.0), (5, 3.0)]
+    point = filt.operating_point(z, 3.0, history=history)
+    threshold = np.where(z["step"] >= 5, 3.0, 4.0)
+    flagged = z["z"].to_numpy() > threshold
+    ai = z["synthetic_fraction"].to_numpy() >= 0.5
+    assert point == {
+        "threshold": 3.0,
+        "tpr": pytest.approx(flagged[ai].mean()),
+        "fpr": pytest.approx(flagged[~ai].mean()),
+    }
+    assert point["tpr"] != pytest.approx(np.mean(z["z"].to_numpy()[ai] > 3.0))
 
 
 def test_detection_groups_and_aucs_against_brute_force() -> None:
