@@ -120,7 +120,10 @@ class GenerativeModel(mesa.Agent):
         )
 
     def apply_decoding(self) -> None:
-        """Push (possibly changed) decoding settings into the deployed learners."""
+        """Push (possibly changed) decoding settings into the deployed learners, and measure the
+        deployed generation's quality again: capability, tail coverage and fact accuracy are of
+        what it samples, which its decoding changes (what users choose it by, and what the
+        monthly metrics report), not only of its fit."""
         if self.learners is None:
             return
         c = self.config
@@ -130,6 +133,7 @@ class GenerativeModel(mesa.Agent):
         )
         self.learners.facts.unseen_hallucination_rate = c.unseen_hallucination_rate
         self.learners.style.temperature = c.temperature
+        self.metrics = K.model_quality(self.learners, self.model.world)
 
     # --- behaviour ----------------------------------------------------------------------------
     def compose(

@@ -80,6 +80,9 @@ class HumanPopulation(mesa.Agent):
         # An author starts using an assistant once adoption passes their own threshold.
         self.adoption_threshold = model.rng.random(n)
         self.docs_published = np.zeros(n, dtype=np.int64)
+        #: share of authors who could write with an assistant this month (past their adoption
+        #: threshold while a model was deployed), set as they publish
+        self.assisted_share = 0.0
         # Current (drifting) concept interests per community; the world's p_H stays the yardstick.
         self.community_concepts = world.community_concepts.copy()
 
@@ -99,11 +102,13 @@ class HumanPopulation(mesa.Agent):
         counts = rng.poisson(cfg.docs_per_month * self.rate)
         author = np.repeat(np.arange(self.n), counts)
         n = author.size
+        assistants = m.deployed_models()
+        assisted = self.assisted(step)
+        self.assisted_share = float(assisted.mean()) if assistants else 0.0
         if n == 0:
             return
         self.docs_published += counts
-        assistants = m.deployed_models()
-        users = self.assisted(step)[author] & bool(assistants)
+        users = assisted[author] & bool(assistants)
         if cfg.workflows:
             sf = np.zeros(n)
             _, sf[users] = draw_workflows(cfg.workflows, int(users.sum()), rng)

@@ -167,7 +167,8 @@ def final_training_synthetic_after(t: OutcomeTables) -> float:
 
 
 def human_documents_lost(t: OutcomeTables) -> float:
-    """Human documents the AI filters wrongly removed over the whole run."""
+    """Human documents the AI filters wrongly removed over the whole run, counted per crawl
+    (a document removed from two crawls counts twice)."""
     return float(np.nansum(_series(t, "human_documents_lost")))
 
 
@@ -302,7 +303,10 @@ OUTCOMES: dict[str, Outcome] = {
                 final_training_synthetic_after,
                 "synthetic share of crawled data after filtering, last month",
             ),
-            (human_documents_lost, "human documents wrongly filtered out, whole run"),
+            (
+                human_documents_lost,
+                "human documents wrongly filtered out, whole run (per crawl that removed them)",
+            ),
         ],
     ),
     **_declare(

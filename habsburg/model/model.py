@@ -257,9 +257,14 @@ class EcosystemModel(mesa.Model):
             self._held.append(batch)
             return None
         ids = self.internet.store.append(batch, self.month)
-        errors = np.asarray(batch.claim_errors)
-        errors = errors[errors >= 0]
-        if errors.size:
+        claim_errors = np.asarray(batch.claim_errors)
+        wrong = np.flatnonzero(claim_errors >= 0)
+        errors = claim_errors[wrong]
+        if errors.size:  # a document repeating one wrong claim carries that error once
+            ends = np.cumsum(np.asarray(batch.claim_lengths), dtype=np.int64)
+            document = np.searchsorted(ends, wrong, side="right")
+            pairs = np.unique(document * (int(errors.max()) + 1) + errors)
+            errors = pairs % (int(errors.max()) + 1)
             n = max(self.error_documents.size, int(errors.max()) + 1)
             if n > self.error_documents.size:
                 grown = np.zeros(max(n, 2 * self.error_documents.size), dtype=np.int64)

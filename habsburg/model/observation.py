@@ -70,7 +70,9 @@ class Observer:
             synthetic_share_new_measured=float(flags.mean()) if sf.size else nan,
             synthetic_share_stock=self.synthetic_total / n_all if n_all else nan,
             synthetic_share_stock_measured=self.flag_total / n_all if n_all else nan,
-            duplicate_share_web=float((store.originals_of(new) >= 0).mean()) if sf.size else 0.0,
+            duplicate_share_web=(
+                float((store.originals_of(new) >= 0).mean()) if sf.size else float("nan")
+            ),
         )
         return self.month
 

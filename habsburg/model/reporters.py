@@ -93,9 +93,12 @@ def ai_demand(model: Any) -> float:
     return model.ai_demand()
 
 
-@model_metric("share of human authors using an AI assistant")
+@model_metric(
+    "share of human authors using an AI assistant this month (none while no model was deployed "
+    "as they wrote)"
+)
 def assisted_authors(model: Any) -> float:
-    return float(model.humans.assisted(model.month).mean())
+    return model.humans.assisted_share
 
 
 # --- the models --------------------------------------------------------------------------------
@@ -144,6 +147,7 @@ def _failure_probs(model: Any) -> np.ndarray:
                 a,
                 a.generation,
                 a.learners.facts,
+                a.learners.facts.temperature,
                 a.learners.facts.hallucination_rate,
                 a.learners.facts.unseen_hallucination_rate,
             )
@@ -211,7 +215,7 @@ for _name, _read, _key, _text in (
 
 
 # --- errors and cascades -----------------------------------------------------------------------
-@model_metric("distinct wrong fact values ever published")
+@model_metric("distinct wrong fact values ever published or believed by a model")
 def errors_registered(model: Any) -> int:
     return len(model.errors)
 
@@ -267,7 +271,10 @@ def training_synthetic_after(model: Any) -> float:
     return _crawl_mean(model, "synthetic_after", "kept")
 
 
-@model_metric("human documents wrongly removed by the AI filters this month")
+@model_metric(
+    "human documents wrongly removed by the AI filters this month, per crawl (a document two "
+    "scrapers remove counts twice)"
+)
 def human_documents_lost(model: Any) -> float:
     crawls = model.events.crawls_at(model.month)
     return float(sum(c["fp"] for c in crawls)) if crawls else NAN
