@@ -95,7 +95,7 @@ def result_versions() -> dict[str, str]:
 def describe(versions: object) -> str | None:
     """``versions`` (a results manifest's record, or :func:`package_versions`) in one line:
     habsburg's version, its :data:`MODEL_CODE` and :data:`COMMIT`, then Python and the other
-    :data:`RESULT_PACKAGES`, e.g. ``habsburg 0.1.0 (model code 5b9a7f873bdc23dd, git commit
+    :data:`RESULT_PACKAGES`, e.g. ``habsburg 0.1.0 (model code aa47f4913286a7cc, git commit
     eecbb2384285) on Python 3.11.7, Mesa 3.3.1, numpy 2.4.6, scipy 1.17.1, networkx 3.6.1``;
     None if it names no habsburg version."""
     if not isinstance(versions, dict) or not versions.get("habsburg"):
