@@ -544,6 +544,24 @@ def test_filter_metrics_from_the_crawled_documents(run: Run) -> None:
 
 
 # --- outcomes ---------------------------------------------------------------------------------
+
+
+def final_model_outcomes(last: pd.DataFrame, month: pd.Series) -> dict[str, float]:
+    """The "final" outcomes read from the deployed models: ``last``, the models' ground truth
+    in the last month, and ``month``, that month's row of the run's truth."""
+    return {
+        "final_mean_tail_coverage": last["tail_coverage"].mean(),
+        "final_min_tail_coverage": last["tail_coverage"].min(),
+        "final_mean_fact_accuracy": last["fact_accuracy"].mean(),
+        "final_mean_tail_fact_accuracy": last["tail_fact_accuracy"].mean(),
+        "final_min_fact_claims": last["training_fact_claims_median"].min(),
+        "final_mean_capability": last["capability"].mean(),
+        "final_style_variance_ratio": last["style_variance_ratio"].mean(),
+        "final_mean_pairwise_js": month["mean_pairwise_js"],
+        "final_systemic_failure_ratio": month["systemic_failure_ratio"],
+    }
+
+
 def outcome_truth(run: Run) -> dict[str, float]:
     """Every scalar outcome by its description, from the brute-force figures above."""
     last_step = run.model.config.steps - 1
@@ -558,15 +576,7 @@ def outcome_truth(run: Run) -> dict[str, float]:
         "final_synthetic_share_new": sf[store.step == last_step].mean(),
         "final_synthetic_share_measured": float(flags.mean()),
         "final_synthetic_share_stock": sf.mean(),
-        "final_mean_tail_coverage": last["tail_coverage"].mean(),
-        "final_min_tail_coverage": last["tail_coverage"].min(),
-        "final_mean_fact_accuracy": last["fact_accuracy"].mean(),
-        "final_mean_tail_fact_accuracy": last["tail_fact_accuracy"].mean(),
-        "final_min_fact_claims": last["training_fact_claims_median"].min(),
-        "final_mean_capability": last["capability"].mean(),
-        "final_style_variance_ratio": last["style_variance_ratio"].mean(),
-        "final_mean_pairwise_js": run.truth["mean_pairwise_js"].iloc[-1],
-        "final_systemic_failure_ratio": run.truth["systemic_failure_ratio"].iloc[-1],
+        **final_model_outcomes(last, run.truth.iloc[-1]),
         "largest_cascade": adopted["largest_cascade_models"].iloc[-1],
         "largest_cascade_documents": cascades["largest_cascade_documents"].iloc[-1],
         "cross_model_adoptions": adopted["cross_model_adoptions"].iloc[-1],
@@ -615,17 +625,7 @@ def test_outcomes_of_a_run_ending_before_every_model_is_deployed(run: Run) -> No
         got = O.run_outcomes(cut)
         last = run.models_truth[run.models_truth["step"] == end]
         assert len(last) == (2 if end == 15 else 0)
-        expected = {
-            "final_mean_tail_coverage": last["tail_coverage"].mean(),
-            "final_min_tail_coverage": last["tail_coverage"].min(),
-            "final_mean_fact_accuracy": last["fact_accuracy"].mean(),
-            "final_mean_tail_fact_accuracy": last["tail_fact_accuracy"].mean(),
-            "final_min_fact_claims": last["training_fact_claims_median"].min(),
-            "final_mean_capability": last["capability"].mean(),
-            "final_style_variance_ratio": last["style_variance_ratio"].mean(),
-            "final_mean_pairwise_js": run.truth["mean_pairwise_js"].iloc[end],
-            "final_systemic_failure_ratio": run.truth["systemic_failure_ratio"].iloc[end],
-        }
+        expected = final_model_outcomes(last, run.truth.iloc[end])
         assert set(expected) == O.MODEL_OUTCOMES
         for name, value in expected.items():
             np.testing.assert_allclose(got[name], value, rtol=1e-9, err_msg=f"{name} at {end}")
