@@ -135,7 +135,8 @@ def make_figures(a: RunAnalysis, out_dir: Path) -> list[tuple[Path, str]]:
             plots.roc(a.roc, a.operating_point or None),
             "ROC curve of the watermark z-test over detector thresholds, from the z-scores of "
             "sampled crawled documents: all AI documents, and split by whether a watermarking "
-            "lab wrote them; red dot: the threshold the scrapers use.",
+            "lab wrote them; red dot: where the scrapers operated (the threshold in force each "
+            "month).",
         )
     if len(a.extra.get("detection_roc", ())):
         add(
