@@ -157,7 +157,7 @@ def test_authors_drift_toward_what_they_read_by_the_formula(toward):
         ids = np.arange(new.start, new.stop)
         sf = store.synthetic_fraction[new].astype(np.float64)
         if toward == "synthetic":
-            rate, ids = 0.2 * sf.mean(), ids[sf >= 0.5]
+            rate, ids = float(0.2 * sf.mean()), ids[sf >= 0.5]
         else:
             rate = 0.2
         _, values = store.concept_rows(ids)
