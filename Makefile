@@ -54,5 +54,5 @@ bench: $(VENV)/.installed-dev
 # the environments and tool caches make wrote; never results/ (your runs, and whatever else
 # you keep there): delete what you no longer need yourself
 clean:
-	rm -rf $(VENV) .venv312 .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv .venv312 .pytest_cache .mypy_cache .ruff_cache
 	@echo "kept results/ (runs are yours to delete)"

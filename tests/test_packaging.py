@@ -2,6 +2,7 @@
 the package's hints in users' scripts) and the scenario library, declared as package data;
 and what the Makefile's ``clean`` removes."""
 
+import os
 import shutil
 import subprocess
 import tomllib
@@ -46,8 +47,11 @@ def test_make_clean_removes_what_make_wrote_and_never_results(tmp_path: Path) ->
     mine = checkout / "results" / "baseline" / "notes.txt"
     mine.parent.mkdir(parents=True)
     mine.write_text("my notes\n")
+    # (not the variables of a make that runs this suite: `make test VENV=.venv312` passes
+    # VENV to sub-makes through MAKEFLAGS)
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
     done = subprocess.run(
-        [make, "-C", str(checkout), "clean"], capture_output=True, text=True, check=False
+        [make, "-C", str(checkout), "clean"], capture_output=True, text=True, check=False, env=env
     )
     assert done.returncode == 0, done.stderr
     assert mine.read_text() == "my notes\n"
