@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from habsburg.ecosystem.rates import false_positive_rate, precision_recall, safe_rate
+from habsburg.ecosystem.rates import false_positive_rate, precision_recall, safe_rate, tie_ends
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -81,7 +81,7 @@ def roc_curve(scores: ArrayLike, positive: ArrayLike) -> pd.DataFrame:
     order = np.argsort(-scores, kind="stable")
     s, p = scores[order], positive[order]
     tps, fps = np.cumsum(p), np.cumsum(~p)
-    last = np.r_[np.flatnonzero(np.diff(s) != 0), s.size - 1] if s.size else np.zeros(0, int)
+    last = tie_ends(s)
     n_pos, n_neg = int(p.sum()), int((~p).sum())
     with np.errstate(invalid="ignore", divide="ignore"):  # one class only: NaN rates
         return pd.DataFrame(

@@ -49,3 +49,13 @@ def false_positive_rate(fp: ArrayLike, tn: ArrayLike) -> float | np.ndarray:
     """The share of negatives (human documents) wrongly flagged: fp / (fp + tn)."""
     fp, tn = (np.asarray(x, dtype=np.float64) for x in (fp, tn))
     return safe_rate(fp, fp + tn)
+
+
+def tie_ends(sorted_scores: np.ndarray) -> np.ndarray:
+    """Positions of the last of each run of equal values in ``sorted_scores`` (sorted either
+    way): the points of an ROC curve, where documents of equal score are flagged together (a
+    tie between a positive and a negative is one diagonal step, half credit in the area, as the
+    Mann–Whitney statistic counts it)."""
+    if not sorted_scores.size:
+        return np.zeros(0, dtype=np.intp)
+    return np.r_[np.flatnonzero(np.diff(sorted_scores) != 0), sorted_scores.size - 1]

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from habsburg.ecosystem.rates import tie_ends
 from habsburg.ecosystem.text.ngram import NgramLearner
 
 
@@ -54,14 +55,13 @@ def roc_curve(
     scores_negative: np.ndarray, scores_positive: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """(false-positive rate, true-positive rate) over every distinct threshold, positives
-    scoring higher: documents of equal score are flagged together, so a tie between a positive
-    and a negative is one diagonal step (half credit in :func:`auc`, as the Mann–Whitney
-    statistic counts it), not a step up then across in the order of the concatenation."""
+    scoring higher: documents of equal score are flagged together (:func:`tie_ends`), not
+    stepped through in the order of the concatenation."""
     s = np.concatenate([scores_negative, scores_positive])
     y = np.concatenate([np.zeros(scores_negative.size), np.ones(scores_positive.size)])
     order = np.argsort(-s, kind="stable")
     s = s[order]
-    last = np.r_[np.flatnonzero(np.diff(s) != 0), s.size - 1] if s.size else np.zeros(0, int)
+    last = tie_ends(s)
     tp = np.cumsum(y[order])[last]
     fp = np.cumsum(1 - y[order])[last]
     tpr = np.concatenate([[0.0], tp / max(scores_positive.size, 1)])
