@@ -101,9 +101,12 @@ class SweepPlan:
             if key not in verdicts:
                 sc = self.task_scenario(task)
                 steps = self.steps or sc.steps
-                launches = sorted((sc.month_to_step(m.launch), m.launch, m.name) for m in sc.models)
-                early = not launches or launches[0][0] >= steps
-                verdicts[key] = Undeployed(task, sc, steps, tuple(reads)) if early else None
+                first = min(
+                    ((sc.month_to_step(m.launch), m.launch, m.name) for m in sc.models),
+                    default=None,
+                )
+                early = first is None or first[0] >= steps
+                verdicts[key] = Undeployed(task, sc, steps, tuple(reads), first) if early else None
             if (early_point := verdicts[key]) is not None:
                 found.append(replace(early_point, task=task))
         return found
@@ -144,20 +147,19 @@ class SweepPlan:
 @dataclass(frozen=True)
 class Undeployed:
     """A design point whose runs end before any of its models is deployed
-    (:meth:`SweepPlan.undeployed`): its first task, its scenario, its month count and the
-    outcomes that would be NaN in its runs."""
+    (:meth:`SweepPlan.undeployed`): its first task, its scenario, its month count, the
+    outcomes that would be NaN in its runs, and its first launch ``(step, month, model)``, if
+    any."""
 
     task: RunTask
     scenario: Scenario
     steps: int
     outcomes: tuple[str, ...]
+    first: tuple[int, str, str] | None
 
     def __str__(self) -> str:
-        sc = self.scenario
+        sc, first = self.scenario, self.first
         at = ", ".join(f"{path} = {value!r}" for path, value in self.task.settings)
-        first = min(
-            ((sc.month_to_step(m.launch), m.launch, m.name) for m in sc.models), default=None
-        )
         return (
             f"the runs of {self.steps} months ({sc.start} to {sc.step_to_month(self.steps - 1)})"
             f"{f' of {self.task.scenario!r}' if self.task.scenario else ''}"
