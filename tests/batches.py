@@ -32,3 +32,22 @@ def plain_batch(n: int, **over) -> Batch:
     )
     fields.update(over)
     return Batch(**fields)
+
+
+def build_from_pool(model: Any, policy: Any, pool: Any, seed: int, **kw: Any) -> Any:
+    """``build_training_set`` of ``policy`` from crawled ids ``pool`` in ``model``'s store, as a
+    first retrain builds it (no earlier generation; the human archive up to the launch), on its
+    own generator seeded ``seed``; ``kw`` passes more of its arguments."""
+    from habsburg.ecosystem.training import build_training_set
+
+    return build_training_set(
+        policy,
+        np.asarray(pool, dtype=np.int64),
+        model.internet.store,
+        model.world,
+        np.random.default_rng(seed),
+        previous=np.zeros(0, np.int64),
+        archive_last_step=model.config.launch_step - 1,
+        facts_per_doc=model.config.humans.facts_per_doc,
+        **kw,
+    )

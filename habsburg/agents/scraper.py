@@ -160,16 +160,23 @@ class Scraper(CellAgent):
         if f.dedup:
             self.seen_root.grow(len(store))
             detectable = (1.0 - paraphrase) >= f.dedup_similarity
-            order_first = np.zeros(ids.size, dtype=bool)
-            _, first = np.unique(roots, return_index=True)
-            order_first[first] = True
-            seen_before = self.seen_root.contains(roots) | ~order_first
-            duplicate = survive & seen_before & (detectable | ~is_copy)
-            false_drop = survive & ~duplicate & ~is_copy & ~seen_before
+            kept_before = self.seen_root.contains(roots)
+            # an original no earlier crawl kept is wrongly taken for a duplicate at this rate
+            # (an original comes before its copies: the ids are sorted)
+            false_drop = survive & ~is_copy & ~kept_before
             false_drop &= rng.random(ids.size) < f.dedup_false_positive_rate
+            survive &= ~false_drop
+            # duplicates of what is kept: an earlier crawl's copy of the original, or an earlier
+            # copy in this crawl that passed the other filters (a copy whose original an
+            # earlier filter removed duplicates nothing kept, as in the crawls after it)
+            order_first = np.zeros(ids.size, dtype=bool)
+            passed = np.flatnonzero(survive)
+            _, first = np.unique(roots[passed], return_index=True)
+            order_first[passed[first]] = True
+            duplicate = survive & (kept_before | ~order_first) & (detectable | ~is_copy)
             dup_removed = int(duplicate.sum())
             dup_wrong = int(false_drop.sum())
-            survive &= ~duplicate & ~false_drop
+            survive &= ~duplicate
             self.seen_root.add(roots[survive])
         kept = ids[survive]
         tp = int((flagged & truth).sum())

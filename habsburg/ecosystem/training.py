@@ -317,9 +317,10 @@ def build_training_set(
     since the last retrain; ``accumulate_subsample``: all crawls ever), deduplicated by original,
     sampled to the web budget and passed through the verifier; ``accumulate`` adds ``previous``
     (the documents of every earlier generation; the new set's ``accumulated`` replaces it). Then
-    the licensed pre-AI human reservoir (human documents published up to ``archive_last_step``),
-    fresh sensor (ground-truth) data, and distillation samples from ``teacher`` (whose wrong
-    values are registered in ``registry`` as its own, at ``step``). ``deduplicated``: the pool
+    the licensed pre-AI human reservoir (human documents published up to ``archive_last_step``;
+    with ``dedup``, none that the web part holds, so each original is in the set once), fresh
+    sensor (ground-truth) data, and distillation samples from ``teacher`` (whose wrong values
+    are registered in ``registry`` as its own, at ``step``). ``deduplicated``: the pool
     is deduplicated already (:func:`dedup_histories`). ``previous_roots``: the originals of
     ``previous`` when it is deduplicated (the last set's ``accumulated_roots``), so only the
     new documents are looked up against it, not every earlier generation's again.
@@ -353,8 +354,11 @@ def build_training_set(
     reservoir = np.zeros(0, np.int64)
     if n_reservoir:
         archive = store.step_slice(0, archive_last_step)
-        kinds = store.kind[archive]
-        candidates = archive.start + np.flatnonzero(kinds == HUMAN)
+        human = store.kind[archive] == HUMAN
+        if policy.dedup and web.size:  # each original once: none the web part holds already
+            inside = store.root(web) - archive.start
+            human[inside[(inside >= 0) & (inside < human.size)]] = False
+        candidates = archive.start + np.flatnonzero(human)
         reservoir = _sample(candidates, n_reservoir, rng)
 
     ids = np.concatenate([web, reservoir])
