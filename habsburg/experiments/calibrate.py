@@ -58,6 +58,7 @@ from habsburg.experiments.files import (
     prepare_output_dir,
     write_results_dir,
 )
+from habsburg.experiments.seeds import replicate_seeds
 from habsburg.experiments.sweep.executors import (
     check_executor_options,
     check_workers,
@@ -292,8 +293,8 @@ class _BandRun:
     def __init__(self, simulator: Simulator) -> None:
         self.simulator = simulator
 
-    def __call__(self, values: dict[str, float]) -> pd.DataFrame:
-        model = self.simulator.run(values, steps=self.simulator.scenario.steps)
+    def __call__(self, values: dict[str, float], seed: int) -> pd.DataFrame:
+        model = self.simulator.run(values, steps=self.simulator.scenario.steps, seed=seed)
         metrics = model.datacollector.get_model_vars_dataframe()
         keep = sorted(set(BAND_SERIES) | {m.series for m in MEASUREMENTS})
         return metrics[[c for c in keep if c in metrics]].reset_index(drop=True)
@@ -443,10 +444,13 @@ def _predictive(
     rng = np.random.default_rng(spec.abc.seed)
     picks = rng.choice(len(posterior), size=n, p=posterior["weight"].to_numpy())
     draws = [{p.path: float(posterior[p.path].iloc[i]) for p in spec.priors} for i in picks]
+    # draw i on replicate seed i: fresh simulator noise, not the particle's accepted ABC run
+    # again (its seed is the particle's), so a particle drawn twice gives two replicates
+    seeds = replicate_seeds(spec.abc.seed, n)
     run = _BandRun(simulator)
     if client is None:
-        return [(d, run(d)) for d in draws]
-    futures = client.map(run, draws, pure=False)
+        return [(d, run(d, s)) for d, s in zip(draws, seeds, strict=True)]
+    futures = client.map(run, draws, seeds, pure=False)
     return list(zip(draws, client.gather(futures), strict=True))
 
 

@@ -334,5 +334,6 @@ def run_sensitivity(
 
 
 def format_table(table: pd.DataFrame) -> str:
-    """The indices as a plain-text table (printed by ``habsburg sensitivity``)."""
-    return table.to_string(index=False, float_format=lambda v: f"{v:.3f}")
+    """The indices as a plain-text table (printed by ``habsburg sensitivity``): four significant
+    digits, since Morris μ*, μ and σ are in the outcome's units (a share's can be 0.0004)."""
+    return table.to_string(index=False, float_format=lambda v: f"{v:.4g}")

@@ -39,10 +39,13 @@ BAND_SERIES = (
 
 
 def weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> float:
+    """The least value whose cumulative weight share reaches ``q`` (the inverse of the
+    weighted CDF: numpy's ``inverted_cdf`` of the particles replicated by weight)."""
     order = np.argsort(values)
     v, w = np.asarray(values)[order], np.asarray(weights)[order]
     cdf = np.cumsum(w) / w.sum()
-    return float(v[min(int(np.searchsorted(cdf, q)), v.size - 1)])
+    # (a share that is exactly q, such as 10 of 20 equal weights, may sum to just below it)
+    return float(v[min(int(np.searchsorted(cdf, q - 1e-12)), v.size - 1)])
 
 
 def effective_sample_size(weights: np.ndarray) -> float:

@@ -71,13 +71,15 @@ class Simulator:
         self.window = window
         self.seed = seed
 
-    def run(self, values: Mapping[str, float], steps: int | None = None) -> EcosystemModel:
-        """The model of one particle, stepped ``steps`` months (default: to the end step)."""
+    def run(
+        self, values: Mapping[str, float], steps: int | None = None, seed: int | None = None
+    ) -> EcosystemModel:
+        """The model of one particle, stepped ``steps`` months (default: to the end step), on
+        ``seed`` (default: the particle's own, :func:`seed_of`)."""
         settings = settings_of(self.priors, values)
         n = self.end_step + 1 if steps is None else steps
-        model = EcosystemModel(
-            self.scenario, seed=seed_of(settings, self.seed), months=n, **settings
-        )
+        seed = seed_of(settings, self.seed) if seed is None else seed
+        model = EcosystemModel(self.scenario, seed=seed, months=n, **settings)
         while model.steps < n:
             model.step()
         return model
@@ -90,25 +92,40 @@ class Simulator:
 
 class StandardizedDistance:
     """Root mean square of (simulated − published) / half-width over the targets: a distance of
-    1 means the run is, on average, at the edge of the published uncertainty."""
+    1 means the run is, on average, at the edge of the published uncertainty. Every target
+    counts, also two that measured one statistic (Graphite's two analyses of 2023-11 and
+    2024-11): each is compared with its own interval's midpoint."""
 
     def __init__(self, targets: Sequence[Measurement]) -> None:
-        self.half_width = {
-            target_key(m): (m.interval[1] - m.interval[0]) / 2.0 or 1e-9 for m in targets
-        }
+        self.targets: list[tuple[str, float, float]] = []  # (statistic, midpoint, half-width)
+        for m in targets:
+            low, high = target_interval(m)
+            self.targets.append((target_key(m), (low + high) / 2.0, (high - low) / 2.0 or 1e-9))
 
-    def z_scores(self, simulated: Mapping[str, float], observed: Mapping[str, float]) -> dict:
-        return {
-            k: (float(simulated[k]) - float(observed[k])) / hw for k, hw in self.half_width.items()
-        }
+    def z_scores(self, simulated: Mapping[str, float]) -> np.ndarray:
+        return np.array([(float(simulated[k]) - mid) / hw for k, mid, hw in self.targets])
 
     def __call__(self, simulated: Mapping[str, float], observed: Mapping[str, float]) -> float:
-        z = np.array(list(self.z_scores(simulated, observed).values()))
+        """``observed`` is pyabc's record of the data (:func:`observed`); the targets are read
+        from the distance itself, since a statistic may have several."""
+        z = self.z_scores(simulated)
         if not np.all(np.isfinite(z)):
             return float("inf")
         return float(np.sqrt(np.mean(z**2)))
 
 
+def target_interval(m: Measurement) -> tuple[float, float]:
+    """A target's uncertainty interval as declared (a spec's ``[[targets]]``: value ±
+    half_width on the series' own scale, which need not be a share), else value ± 5 points
+    within [0, 1] (:attr:`~habsburg.scenarios.measurements.Measurement.interval`, which clips
+    declared ones too)."""
+    return (m.low, m.high) if m.low is not None and m.high is not None else m.interval
+
+
 def observed(targets: Sequence[Measurement]) -> dict[str, float]:
-    """The published values as pyabc's observed summary statistics (interval midpoints)."""
-    return {target_key(m): (m.interval[0] + m.interval[1]) / 2.0 for m in targets}
+    """The published values as pyabc's observed summary statistics: per statistic, the mean of
+    its targets' interval midpoints."""
+    midpoints: dict[str, list[float]] = {}
+    for m in targets:
+        midpoints.setdefault(target_key(m), []).append(sum(target_interval(m)) / 2.0)
+    return {k: float(np.mean(v)) for k, v in midpoints.items()}
