@@ -47,11 +47,19 @@ def fpr_green_threshold(tokens: int, gamma: float, fpr: float) -> int:
     return g
 
 
+def green_probability(gamma: float, delta: float) -> float:
+    """γ' = γe^δ / (1 + (e^δ − 1)γ): a watermarked token's green probability at full entropy
+    (Kirchenbauer et al. 2023, §4), from γ and δ here, not read from the scheme under test."""
+    boost = math.exp(delta)
+    return gamma * boost / (1.0 + (boost - 1.0) * gamma)
+
+
 def mean_watermarked_z(scheme: WatermarkScheme, tokens: float) -> float:
     """Mean z of fully watermarked text: (g̃ − γ)·sqrt(T)/sqrt(γ(1 − γ)) (Kirchenbauer et al.
     2023), with g̃ = γ + (γ' − γ)·E[η] the scheme's mean green probability (η ~ Beta(a, b))."""
     eta = scheme.entropy_a / (scheme.entropy_a + scheme.entropy_b)
-    g_tilde = scheme.gamma + (scheme.green_probability - scheme.gamma) * eta
+    g_prime = green_probability(scheme.gamma, scheme.delta)
+    g_tilde = scheme.gamma + (g_prime - scheme.gamma) * eta
     return (
         (g_tilde - scheme.gamma) * math.sqrt(tokens) / math.sqrt(scheme.gamma * (1 - scheme.gamma))
     )
