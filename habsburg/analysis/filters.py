@@ -16,7 +16,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from habsburg.ecosystem.rates import false_positive_rate, precision_recall, safe_rate, tie_ends
+from habsburg.ecosystem.rates import (
+    auc_text,
+    false_positive_rate,
+    precision_recall,
+    roc_auc,
+    roc_points,
+    safe_rate,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -75,37 +82,27 @@ def roc_curve(scores: ArrayLike, positive: ArrayLike) -> pd.DataFrame:
     """ROC curve of "flag when score ≥ threshold" over every distinct threshold: columns
     ``threshold``, ``tpr``, ``fpr`` from (0, 0) at +inf to (1, 1). Without positive documents
     the true-positive rate is undefined (NaN), and without negative ones the false-positive
-    rate: the AUC of such a curve is NaN, not the 0 of a perfectly inverted detector."""
+    rate: the AUC of such a curve is NaN, not the 0 of a perfectly inverted detector. A NaN
+    score has no place among the thresholds and is refused (ValueError)."""
     scores = np.asarray(scores, dtype=float)
     positive = np.asarray(positive, dtype=bool)
-    order = np.argsort(-scores, kind="stable")
-    s, p = scores[order], positive[order]
-    tps, fps = np.cumsum(p), np.cumsum(~p)
-    last = tie_ends(s)
-    n_pos, n_neg = int(p.sum()), int((~p).sum())
-    with np.errstate(invalid="ignore", divide="ignore"):  # one class only: NaN rates
-        return pd.DataFrame(
-            {
-                "threshold": np.r_[np.inf, s[last]],
-                "tpr": np.r_[0.0, tps[last] / n_pos] if n_pos else np.nan,
-                "fpr": np.r_[0.0, fps[last] / n_neg] if n_neg else np.nan,
-            }
+    if np.isnan(scores).any():
+        raise ValueError(
+            f"roc_curve: {int(np.isnan(scores).sum())} of {scores.size} scores are NaN"
         )
+    threshold, fpr, tpr = roc_points(scores, positive)
+    return pd.DataFrame({"threshold": threshold, "tpr": tpr, "fpr": fpr})
 
 
 def auc(roc: pd.DataFrame) -> float:
-    """Area under an ROC curve (trapezoid rule; 0.5 is chance, 1 a perfect detector); NaN for a
-    curve of one class only (:func:`roc_curve`'s rates are NaN without positives or negatives)."""
-    tpr, fpr = roc["tpr"].to_numpy(), roc["fpr"].to_numpy()
-    if not (np.isfinite(tpr).all() and np.isfinite(fpr).all()):
-        return float("nan")
-    return float(np.sum(np.diff(fpr) * (tpr[1:] + tpr[:-1]) / 2))
+    """Area under an ROC curve (:func:`~habsburg.ecosystem.rates.roc_auc`: trapezoid rule; NaN
+    for a curve of one class only)."""
+    return roc_auc(roc["fpr"].to_numpy(), roc["tpr"].to_numpy())
 
 
 def auc_label(roc: pd.DataFrame) -> str:
     """A curve's AUC for a legend: ``"AUC 0.87"``, or ``"no AUC: one class only"`` (NaN)."""
-    value = auc(roc)
-    return f"AUC {value:.2f}" if np.isfinite(value) else "no AUC: one class only"
+    return auc_text(auc(roc))
 
 
 def watermark_roc(

@@ -32,14 +32,19 @@ def cross_entropy(p: np.ndarray, q: np.ndarray, floor: float = CAPABILITY_FLOOR)
 
 
 def js_divergence(p: np.ndarray, q: np.ndarray) -> float:
-    """Jensen–Shannon divergence in nats (0 for identical, ln 2 for disjoint supports)."""
+    """Jensen–Shannon divergence in nats (0 for identical, ln 2 for disjoint supports) of two
+    probability vectors (each summing to 1; the callers pass sampling distributions).
+
+    Rounding can make the sum of the two Kullback–Leibler terms a few ulps below zero for equal
+    distributions; a divergence is never negative, so that is returned as 0.
+    """
     m = 0.5 * (p + q)
 
     def kl(a: np.ndarray) -> float:
         mask = a > 0
         return float((a[mask] * np.log(a[mask] / m[mask])).sum())
 
-    return 0.5 * kl(p) + 0.5 * kl(q)
+    return max(0.0, 0.5 * kl(p) + 0.5 * kl(q))
 
 
 def mean_pairwise_js(distributions: list[np.ndarray]) -> float:

@@ -59,3 +59,35 @@ def tie_ends(sorted_scores: np.ndarray) -> np.ndarray:
     if not sorted_scores.size:
         return np.zeros(0, dtype=np.intp)
     return np.r_[np.flatnonzero(np.diff(sorted_scores) != 0), sorted_scores.size - 1]
+
+
+def roc_points(
+    scores: np.ndarray, positive: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(thresholds, false-positive rates, true-positive rates) of "flag when score ≥ threshold"
+    over every distinct score (:func:`tie_ends`), from (0, 0) at +inf to (1, 1), for float
+    ``scores`` and boolean labels ``positive``. Without positives the true-positive rate is
+    undefined (NaN), and without negatives the false-positive rate: the simulator's and text
+    mode's ROC curves."""
+    order = np.argsort(-scores, kind="stable")
+    s, p = scores[order], positive[order]
+    last = tie_ends(s)
+    n_pos, n_neg = int(p.sum()), int((~p).sum())
+    tps, fps = np.cumsum(p)[last], np.cumsum(~p)[last]
+    tpr = np.r_[0.0, tps / n_pos] if n_pos else np.full(last.size + 1, np.nan)
+    fpr = np.r_[0.0, fps / n_neg] if n_neg else np.full(last.size + 1, np.nan)
+    return np.r_[np.inf, s[last]], fpr, tpr
+
+
+def roc_auc(fpr: np.ndarray, tpr: np.ndarray) -> float:
+    """Area under an ROC curve (trapezoid rule; 0.5 is chance, 1 a perfect detector); NaN for a
+    curve of one class only (:func:`roc_points` gives it NaN rates), not the 0 of a perfectly
+    inverted detector."""
+    if not (np.isfinite(tpr).all() and np.isfinite(fpr).all()):
+        return float("nan")
+    return float(np.sum(np.diff(fpr) * (tpr[1:] + tpr[:-1]) / 2))
+
+
+def auc_text(value: float, digits: int = 2) -> str:
+    """An AUC for a legend: ``"AUC 0.87"``, or ``"no AUC: one class only"`` (NaN)."""
+    return f"AUC {value:.{digits}f}" if np.isfinite(value) else "no AUC: one class only"

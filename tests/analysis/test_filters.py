@@ -75,6 +75,13 @@ def test_roc_curve_and_auc_on_known_scores():
     assert perfect["tpr"].is_monotonic_increasing and perfect["fpr"].is_monotonic_increasing
 
 
+def test_roc_curve_refuses_nan_scores():
+    """A NaN score would sort below every threshold and count as flagged last, an AUC of a
+    score nobody computed; it is refused, naming how many."""
+    with pytest.raises(ValueError, match="1 of 3 scores are NaN"):
+        F.roc_curve([1.0, np.nan, 0.0], [True, False, False])
+
+
 def test_watermark_roc_matches_the_binormal_closed_form():
     """Human z ~ N(0, 1), watermarked z ~ N(Δ, 1): AUC = Φ(Δ/√2) (e.g. Hanley & McNeil 1982)."""
     rng = np.random.default_rng(3)

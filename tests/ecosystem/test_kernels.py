@@ -134,3 +134,20 @@ def test_js_and_systemic_failure_ratio_reference_values():
     three = np.array([[1, 1, 0, 0], [1, 1, 0, 0], [1, 0, 1, 0]], dtype=float)
     # pairs: (0,1) -> 2, (0,2) and (1,2) -> 1
     assert pairwise_failure_ratio(three) == pytest.approx(4 / 3)
+
+
+def test_js_divergence_matches_scipy_and_is_never_negative():
+    """The divergence against scipy's Jensen–Shannon distance squared, on random distributions
+    with zeros; and never below 0 for distributions one ulp apart (the sum of the two KL terms
+    rounds to about −2e-18 for some of them)."""
+    from scipy.spatial.distance import jensenshannon
+
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        p, q = rng.dirichlet(np.full(40, 0.2), size=2)
+        p[rng.random(40) < 0.2] = 0.0
+        p /= p.sum()
+        assert js_divergence(p, q) == pytest.approx(jensenshannon(p, q) ** 2, rel=1e-9)
+    near = [rng.dirichlet(np.full(50, 0.3)) for _ in range(50)]
+    js = np.array([js_divergence(p, np.nextafter(p, 1.0)) for p in near])
+    assert (js >= 0).all() and (js < 1e-15).all()
