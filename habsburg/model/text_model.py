@@ -242,8 +242,10 @@ class TextEcosystemModel(mesa.Model):
         self.perplexity_rows: list[pd.DataFrame] = []
         self.sample_rows: list[dict] = []
         self.prompt = corpus.vocab.encode(tokenize(scenario.samples.prompt))
-        human_flat = np.concatenate(self.human_train)
-        self.fact_truth = true_values(fact_claims(human_flat, corpus.vocab), V)
+        human_flat, human_offsets = flatten(self.human_train)
+        self.fact_truth = true_values(
+            fact_claims(human_flat, corpus.vocab, offsets=human_offsets), V
+        )
         self.human_concepts = concept_distribution(human_flat, V)
         self.concepts: dict[tuple[int, str], np.ndarray] = {}
 
@@ -314,7 +316,9 @@ class TextEcosystemModel(mesa.Model):
             ),
             **agent.training_stats,
         }
-        accuracy, n_claims = fact_accuracy(fact_claims(flat, self.corpus.vocab), self.fact_truth)
+        accuracy, n_claims = fact_accuracy(
+            fact_claims(flat, self.corpus.vocab, offsets=offsets), self.fact_truth
+        )
         concepts = concept_distribution(flat, learner.vocab_size)
         self.concepts[self.generation, c.name] = concepts
         row.update(

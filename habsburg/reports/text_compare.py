@@ -15,7 +15,7 @@ import pandas as pd
 
 from habsburg.experiments.files import atomic_write_parquet, prepare_output_dir, write_results_dir
 from habsburg.experiments.versions import package_versions
-from habsburg.reports.compare import add_differences, runs_table
+from habsburg.reports.compare import add_differences, pairing_phrase, runs_table, seed_count
 from habsburg.reports.document import Document, provenance, write_document
 
 #: the files a text comparison directory holds (besides its manifest)
@@ -42,9 +42,9 @@ def write_text_comparison(
         doc = Document(f"habsburg text comparison: {' vs '.join(result.scenarios)}")
         doc.paragraph(
             f"Text mode. Base {result.base}; alternatives {', '.join(result.scenarios[1:])}. "
-            f"Each scenario ran on the same {len(result.seeds)} replicate seeds; differences "
-            f"are paired by seed, with {level} t intervals (n − 1 degrees of freedom). Numbers "
-            "are read from runs.parquet and differences.parquet."
+            f"Each scenario ran on the same {seed_count(len(result.seeds), 'replicate seed')}; "
+            f"{pairing_phrase(len(result.seeds), level)}. Numbers are read from runs.parquet "
+            "and differences.parquet."
         )
         add_differences(doc, differences, result.base, level)
         doc.heading("Outcomes")

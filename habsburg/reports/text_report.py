@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from habsburg.ecosystem.rates import auc_text
 from habsburg.ecosystem.text.classifier import auc, roc_curve
 from habsburg.experiments.files import add_results, read_manifest
 from habsburg.reports.document import provenance
@@ -48,15 +49,17 @@ def read_text_tables(run_dir: str | Path) -> dict[str, pd.DataFrame]:
 
 
 def markdown_table(df: pd.DataFrame, digits: int = 3) -> str:
-    """A DataFrame as a GitHub-flavoured Markdown table (numbers rounded)."""
+    """A DataFrame as a GitHub-flavoured Markdown table (numbers rounded; a non-zero number
+    too small for ``digits`` decimals keeps its significant digits, never reads "0")."""
 
     def cell(x: object) -> str:
         if isinstance(x, float | np.floating):
+            size = cast("float | np.floating", abs(x))  # mypy joins abs's result to object
             return (
                 ""
                 if np.isnan(x)
                 else f"{x:.{digits}g}"
-                if cast("float | np.floating", abs(x)) >= 1000  # mypy joins abs's result to object
+                if size >= 1000 or 0 < size < 0.5 * 10.0**-digits
                 else f"{x:.{digits}f}".rstrip("0").rstrip(".")
             )
         return str(x)
@@ -144,14 +147,14 @@ def _roc_figure(wm: pd.DataFrame, clf: pd.DataFrame, path: Path) -> list[tuple[s
         for kind in [k for k in dict.fromkeys(part.kind) if k != "human"]:
             fpr, tpr = roc_curve(human, part.z[part.kind == kind].to_numpy())
             aucs.append((f"watermark z, {name}: {kind} vs human", auc(fpr, tpr)))
-            ax1.plot(fpr, tpr, label=f"{name}: {kind} (AUC {aucs[-1][1]:.3f})")
+            ax1.plot(fpr, tpr, label=f"{name}: {kind} ({auc_text(aucs[-1][1], 3)})")
     ax1.set_title("watermark z-test on real text")
     human = clf.score[clf.kind == "human"].to_numpy()
     for name, part in clf[clf.kind == "machine"].groupby("model", sort=False):
         # low scores are flagged: negate so that positives score higher
         fpr, tpr = roc_curve(-human, -part.score.to_numpy())
         aucs.append((f"perplexity classifier, {name} vs human", auc(fpr, tpr)))
-        ax2.plot(fpr, tpr, label=f"{name} (AUC {aucs[-1][1]:.3f})")
+        ax2.plot(fpr, tpr, label=f"{name} ({auc_text(aucs[-1][1], 3)})")
     ax2.set_title("perplexity-ratio classifier")
     for ax in (ax1, ax2):
         ax.plot([0, 1], [0, 1], color="grey", lw=0.6, ls=":")
@@ -231,7 +234,8 @@ def _write(run_dir: Path, t: dict[str, pd.DataFrame], into: Path) -> None:
         f"![ROC]({roc})",
         "",
     ]
-    out += [f"- {label}: AUC {value:.3f}" for label, value in aucs]
+    # (a curve of one class only has no AUC: left out, as the simulator's report does)
+    out += [f"- {label}: AUC {value:.3f}" for label, value in aucs if np.isfinite(value)]
     conv = run_dir / "text_convergence.parquet"
     if conv.is_file() and len(conv_df := pd.read_parquet(conv)):
         out += [

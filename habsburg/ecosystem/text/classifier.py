@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from habsburg.ecosystem.rates import tie_ends
+from habsburg.ecosystem.rates import roc_auc, roc_points
 from habsburg.ecosystem.text.ngram import NgramLearner
 
 
@@ -55,20 +55,15 @@ def roc_curve(
     scores_negative: np.ndarray, scores_positive: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """(false-positive rate, true-positive rate) over every distinct threshold, positives
-    scoring higher: documents of equal score are flagged together (:func:`tie_ends`), not
-    stepped through in the order of the concatenation."""
-    s = np.concatenate([scores_negative, scores_positive])
-    y = np.concatenate([np.zeros(scores_negative.size), np.ones(scores_positive.size)])
-    order = np.argsort(-s, kind="stable")
-    s = s[order]
-    last = tie_ends(s)
-    tp = np.cumsum(y[order])[last]
-    fp = np.cumsum(1 - y[order])[last]
-    tpr = np.concatenate([[0.0], tp / max(scores_positive.size, 1)])
-    fpr = np.concatenate([[0.0], fp / max(scores_negative.size, 1)])
+    scoring higher: documents of equal score are flagged together, and a curve of one class
+    has NaN rates (:func:`habsburg.ecosystem.rates.roc_points`, as the simulator's ROC)."""
+    scores = np.concatenate([scores_negative, scores_positive]).astype(np.float64)
+    positive = np.r_[np.zeros(scores_negative.size, bool), np.ones(scores_positive.size, bool)]
+    _, fpr, tpr = roc_points(scores, positive)
     return fpr, tpr
 
 
 def auc(fpr: np.ndarray, tpr: np.ndarray) -> float:
-    """Area under a ROC curve (trapezoid rule)."""
-    return float(np.trapezoid(tpr, fpr))
+    """Area under a ROC curve (:func:`habsburg.ecosystem.rates.roc_auc`: trapezoid rule; NaN
+    for a curve of one class only, not the 0 of a perfectly inverted detector)."""
+    return roc_auc(fpr, tpr)

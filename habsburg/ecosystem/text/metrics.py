@@ -34,12 +34,9 @@ def ngram_share(model: NgramLearner, human_ngrams: np.ndarray) -> float:
 
 
 def vocabulary_share(model: NgramLearner, human_vocab: np.ndarray) -> float:
-    """Share of the human word types whose continuation count is non-zero in the model."""
-    known = (
-        model.tables_[0].keys % model.vocab_size
-        if model.tables_
-        else np.flatnonzero(model.unigram_)
-    )
+    """Share of the human word types whose continuation count (raw count for order 1) is
+    non-zero in the model, i.e. that it was trained on."""
+    known = np.flatnonzero(model.word_counts_)
     return float(np.isin(human_vocab, known).mean()) if human_vocab.size else float("nan")
 
 

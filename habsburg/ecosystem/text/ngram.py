@@ -135,6 +135,9 @@ class NgramLearner:
         self.temperature, self.top_p, self.discount = float(temperature), float(top_p), discount
         self.tables_: list[_OrderTable] = []
         self.unigram_: np.ndarray = np.full(vocab_size, 1.0 / vocab_size)
+        #: lowest-order counts before smoothing (continuation counts N1+(·w); raw counts for
+        #: order 1): non-zero exactly for the words of the training text
+        self.word_counts_: np.ndarray = np.zeros(vocab_size)
         self.n_tokens_ = 0
 
     # ------------------------------------------------------------------ fitting
@@ -172,6 +175,7 @@ class NgramLearner:
         else:
             p1 = np.full(V, 1.0 / V)
         self.unigram_ = p1 / p1.sum()
+        self.word_counts_ = uni
         self.tables_ = tables[::-1]  # index 0 = order 2
         self.n_tokens_ = int(tokens.size)
         return self
@@ -245,8 +249,9 @@ class NgramLearner:
         return np.exp(-self.logprob_flat(tokens, offsets) / np.maximum(np.diff(offsets), 1))
 
     def known_ngrams(self) -> np.ndarray:
-        """Sorted keys of the highest-order n-grams the model holds explicit counts for."""
-        return self.tables_[-1].keys if self.tables_ else np.flatnonzero(self.unigram_ > 0)
+        """Sorted keys of the highest-order n-grams the model holds explicit counts for (for
+        order 1 the words it was trained on: its smoothed ``unigram_`` is positive everywhere)."""
+        return self.tables_[-1].keys if self.tables_ else np.flatnonzero(self.word_counts_)
 
     # ------------------------------------------------------------------ decoding
     def decode_probs(

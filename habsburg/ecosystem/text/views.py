@@ -25,10 +25,14 @@ FIRST_CONTENT_ID = 63  # 3 specials + the 60 most frequent words (punctuation, f
 
 
 def fact_claims(
-    tokens: np.ndarray, vocab: Vocabulary, first_content_id: int = FIRST_CONTENT_ID
+    tokens: np.ndarray,
+    vocab: Vocabulary,
+    first_content_id: int = FIRST_CONTENT_ID,
+    offsets: np.ndarray | None = None,
 ) -> np.ndarray:
     """(n, 2) array of (subject, value) claims found in a flat token array (subject and value
-    must be content words: names, not "of" or ".")."""
+    must be content words: names, not "of" or "."). With document ``offsets``, a pattern that
+    runs across two documents is not a claim."""
     ids = [vocab.index.get(w, -1) for w in RELATION]
     t = np.asarray(tokens, dtype=np.int64)
     if -1 in ids or t.size < 6:
@@ -43,11 +47,17 @@ def fact_claims(
     subj_pos = at - 1
     comma = vocab.index.get(",", -1)
     shift = (t[subj_pos] == comma) & (subj_pos > 0)
-    subj = t[np.where(shift, subj_pos - 1, subj_pos)]
+    subj_pos = np.where(shift, subj_pos - 1, subj_pos)
+    subj = t[subj_pos]
     value = t[at + 3]
     idiom = vocab.index.get("man", -1)
+    same_doc = np.ones(at.size, dtype=bool)
+    if offsets is not None:
+        doc = np.repeat(np.arange(offsets.size - 1), np.diff(offsets))
+        same_doc = doc[subj_pos] == doc[at + 3]
     keep = (
-        (value != idiom)
+        same_doc
+        & (value != idiom)
         & (subj >= first_content_id)
         & (value >= first_content_id)
         & (subj != UNK)
