@@ -37,7 +37,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         type=int,
         default=VIZ_AUTHORS,
         help=f"human authors of the viz-sized scenario (default {VIZ_AUTHORS}); "
-        "demand, budgets and sites scale with it",
+        "AI demand, farm output, crawl sizes, training budgets, concepts and facts scale "
+        "with it (the site graph is kept)",
     )
     p.add_argument("--open", action="store_true", help="open a browser tab")
     p.set_defaults(func=cmd_viz)

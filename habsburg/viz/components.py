@@ -110,13 +110,22 @@ def status_html(snap: Snapshot) -> str:
     if snap.steps >= snap.total:
         head += " · <b>last month reached</b> (Reset to run again)"
     settings = " · ".join(
-        f"{LEVER_BY_PATH[p].short} {charts.fmt(v)}"
+        f"{LEVER_BY_PATH[p].short} {fmt_values(v)}"
         for p, v in snap.settings.items()
         if p in LEVER_BY_PATH
     )
     lines = [head, f"<span class='habsburg-settings'>settings now: {html.escape(settings)}</span>"]
     lines += [f"<span class='habsburg-override'>⚑ {html.escape(o)}</span>" for o in overrides(snap)]
     return "<br>".join(lines)
+
+
+def fmt_values(values: tuple) -> str:
+    """A lever's values across its items: one value, a range of numbers, or the choices."""
+    if len(values) == 1:
+        return charts.fmt(values[0])
+    if all(isinstance(v, float | int) and not isinstance(v, bool) for v in values):
+        return f"{charts.fmt(min(values))}–{charts.fmt(max(values))}"
+    return "/".join(charts.fmt(v) for v in values)
 
 
 def overrides(snap: Snapshot) -> list[str]:

@@ -16,6 +16,8 @@ from habsburg.viz.charts import empty_note, month_label, panel_layer
 from habsburg.viz.snapshot import SITE_WINDOW, Snapshot
 
 SITE_SHAPES = {"human": "circle", "farm": "square", "aggregator": "triangle-up"}
+#: the colour of a site that published nothing in the last SITE_WINDOW months
+NOTHING_PUBLISHED = "#aaaaaa"
 
 
 def network_chart(snap: Snapshot) -> alt.LayerChart:
@@ -44,37 +46,44 @@ def network_chart(snap: Snapshot) -> alt.LayerChart:
     counts = sites.kind.value_counts()
     sites["who"] = [f"{k} ({counts[k]})" for k in sites.kind]
     kinds = [k for k in SITE_SHAPES if k in counts]
-    nodes = (
-        alt.Chart(sites)
-        .mark_point(filled=True, stroke="#333", strokeWidth=0.5, opacity=0.95)
-        .encode(
-            x=alt.X("x:Q", scale=xs, axis=None),
-            y=alt.Y("y:Q", scale=ys, axis=None),
-            shape=alt.Shape(
-                "who:N",
-                title="run by",
-                scale=alt.Scale(
-                    domain=[f"{k} ({counts[k]})" for k in kinds],
-                    range=[SITE_SHAPES[k] for k in kinds],
-                ),
-            ),
-            size=alt.Size("pagerank:Q", legend=None, scale=alt.Scale(range=[12, 400])),
-            color=alt.Color(
-                "share:Q",
-                title=f"synthetic share, last {SITE_WINDOW} months",
-                scale=alt.Scale(domain=[0, 1], scheme="redblue", reverse=True),
-                legend=alt.Legend(format="%", gradientLength=70),
-            ),
-            tooltip=[
-                "site:Q",
-                "kind:N",
-                alt.Tooltip("share:Q", format=".0%", title="synthetic share"),
-                alt.Tooltip("documents:Q", title="documents, 12 months"),
-                alt.Tooltip("pagerank:Q", format=".4f"),
-            ],
-        )
+    shapes = alt.Scale(
+        domain=[f"{k} ({counts[k]})" for k in kinds], range=[SITE_SHAPES[k] for k in kinds]
     )
-    return panel_layer(links, nodes)
+
+    def site_points(frame: pd.DataFrame) -> alt.Chart:
+        return (
+            alt.Chart(frame)
+            .mark_point(filled=True, stroke="#333", strokeWidth=0.5, opacity=0.95)
+            .encode(
+                x=alt.X("x:Q", scale=xs, axis=None),
+                y=alt.Y("y:Q", scale=ys, axis=None),
+                shape=alt.Shape("who:N", title="run by", scale=shapes),
+                size=alt.Size("pagerank:Q", legend=None, scale=alt.Scale(range=[12, 400])),
+            )
+        )
+
+    about: list[str | alt.Tooltip] = [
+        "site:Q",
+        "kind:N",
+        alt.Tooltip("documents:Q", title=f"documents, {SITE_WINDOW} months"),
+        alt.Tooltip("pagerank:Q", format=".4f"),
+    ]
+    published = sites["documents"] > 0
+    nodes = site_points(sites[published]).encode(
+        color=alt.Color(
+            "share:Q",
+            title=f"synthetic share, last {SITE_WINDOW} months",
+            scale=alt.Scale(domain=[0, 1], scheme="redblue", reverse=True),
+            legend=alt.Legend(format="%", gradientLength=70),
+        ),
+        tooltip=[*about, alt.Tooltip("share:Q", format=".0%", title="synthetic share")],
+    )
+    # Vega-Lite drops a point whose colour field is empty: a site that published nothing in
+    # the window (every farm site before the farms start) is drawn grey instead
+    quiet = site_points(sites[~published].drop(columns=["share", "synthetic_share"])).encode(
+        color=alt.value(NOTHING_PUBLISHED), tooltip=about
+    )
+    return panel_layer(links, nodes, quiet)
 
 
 def cascade_layout(g: nx.DiGraph) -> dict:
@@ -117,7 +126,10 @@ def cascade_chart(snap: Snapshot) -> alt.LayerChart:
                 "y": float(pos[n][1]),
                 "role": str(d.get("role", "")),
                 "documents": int(d.get("documents", 0)),
-                "first": month_label(snap, int(d.get("first_step", 0))),
+                # a model that only came to believe it published none: no first month
+                "first": month_label(snap, int(d.get("first_step", 0)))
+                if d.get("documents")
+                else "",
                 "adopted": month_label(snap, int(d["adopted_step"])) if "adopted_step" in d else "",
             }
             for n, d in g.nodes(data=True)

@@ -164,7 +164,8 @@ PANELS: list[PanelSpec] = [
         "Wrong beliefs held by the models",
         ERRORS,
         measures={"active_wrong_beliefs": "active wrong beliefs"},
-        post=lambda s: charts.value_post(s, "facts", count=True),
+        # a count of (model, fact) pairs: two models wrong about one fact count twice
+        post=lambda s: charts.value_post(s, "wrong beliefs (model × fact)", count=True),
     ),
     PanelSpec(
         "Error cascades across models",

@@ -57,6 +57,21 @@ def lever_values(model: EcosystemModel) -> dict[str, Any]:
     return out
 
 
+def live_settings(model: EcosystemModel) -> dict[str, tuple[Any, ...]]:
+    """The values each lever has in the running model now: for ``*`` paths every item's
+    (the baseline's models decode at five temperatures), distinct, in item order."""
+    out = {}
+    for lever in LEVERS:
+        section, star, rest = lever.path.partition(".*.")
+        paths = [lever.path]
+        if star:
+            paths = [f"{section}.{item.name}.{rest}" for item in getattr(model.config, section)]
+        values = tuple(dict.fromkeys(get_setting(model.config, path) for path in paths))
+        if values:  # no farms: no paraphrase lever
+            out[lever.path] = values
+    return out
+
+
 def site_positions(model: EcosystemModel) -> np.ndarray:
     """Fixed 2-d positions of the sites (spring layout of the undirected site graph, seeded by the
     scenario, so a reset with the same seed draws the same picture)."""
@@ -116,7 +131,7 @@ class Snapshot:
     human_entropy: float
     sites: pd.DataFrame
     edges: np.ndarray
-    settings: dict[str, Any]
+    settings: dict[str, tuple[Any, ...]]
     built_with: dict[str, Any]
     interventions: pd.DataFrame
     cascade: nx.DiGraph | None
@@ -178,7 +193,7 @@ def _take(model: EcosystemModel, session: Session) -> Snapshot:
         human_entropy=float(model.world.human_entropy),
         sites=site_frame(model, session.positions),
         edges=np.array(list(model.space.G.edges()), dtype=int).reshape(-1, 2),
-        settings=lever_values(model),
+        settings=live_settings(model),
         built_with=dict(session.built_with),
         interventions=intervention_frame(model),
         cascade=largest_cascade(model),
@@ -242,7 +257,7 @@ def largest_cascade(model: EcosystemModel) -> nx.DiGraph | None:
     if adoptions.empty:
         return None
     per_error = adoptions.groupby("error_id")["model"].nunique().rename("models").to_frame()
-    per_error["documents"] = model.error_documents[per_error.index.to_numpy()]
+    per_error["documents"] = model.error_document_counts()[per_error.index.to_numpy()]
     error_id = int(per_error.sort_values(["models", "documents"], ascending=False).index[0])
     store = model.internet.store
     d = store.claim_owners(np.flatnonzero(store.claim_error_ids(slice(None)) == error_id))
