@@ -57,7 +57,9 @@ def main() -> None:
     samples = integer(1, 100_000)
     parser.add_argument("--scenarios", type=samples, default=64, help="uncertainty samples")
     parser.add_argument("--policies", type=samples, default=2, help="lever samples")
-    parser.add_argument("--quick", action="store_true", help="tiny world, 24 months (a smoke run)")
+    parser.add_argument(
+        "--quick", action="store_true", help="tiny world, 56 months to 2024-08 (a smoke run)"
+    )
     parser.add_argument(
         "--seed", type=SEED, default=None, help="seed of EMA's sampling (default: the scenario's)"
     )

@@ -5,12 +5,13 @@ from __future__ import annotations
 import copy
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from habsburg.scenarios.schema import Scenario, ScenarioError, _close, load_file, load_text
 
 if TYPE_CHECKING:
     import os
+    from collections.abc import Callable
     from importlib.resources.abc import Traversable
 
 
@@ -45,8 +46,9 @@ def load_scenario(name_or_path: str | os.PathLike[str]) -> Scenario:
 
 def scaled(scenario: Scenario, factor: float) -> Scenario:
     """A copy of ``scenario`` with its populations and flows multiplied by ``factor``: authors,
-    AI demand, farm output, crawl sizes and training budgets, and (at 1× and above) the sites.
-    The world (concepts, facts) is kept: a bigger internet about the same knowledge.
+    AI demand, farm output, crawl sizes and training budgets, and (at 1× and above) the sites,
+    also where an intervention sets them (unscaled, it gave a 0.1× web 10× the flow from its
+    month on). The world (concepts, facts) is kept: a bigger internet about the same knowledge.
 
     The web keeps its shape: spam links per farm site stay as they are and a farm's sites form
     link farms of its original size (``link_farm_size``), so the share of PageRank on farm sites
@@ -71,6 +73,24 @@ def scaled(scenario: Scenario, factor: float) -> Scenario:
     def grow_sites(x: int) -> int:  # the site graph is kept below 1× (see above)
         return grow(x) if factor >= 1 else x
 
+    def grow_optional(x: int) -> int:  # none stays none (a crawler that runs no aggregators)
+        return grow_sites(x) if x else 0
+
+    #: an intervention's value of a scaled setting (path without the item name) -> scaled value
+    rules: dict[tuple[str, ...], Callable[[Any], Any]] = {
+        ("demand", "adoption", "ceiling"): lambda x: x * factor,
+        ("farms", "output", "ceiling"): lambda x: x * factor,
+        ("scrapers", "docs_per_crawl"): grow,
+        ("scrapers", "budget_sites"): grow_sites,
+        ("models", "data", "budget"): grow,
+    }
+
+    def rule(path: str) -> Callable[[Any], Any] | None:
+        parts = path.split(".")
+        if parts[0] in ("farms", "scrapers", "models"):  # <list>.<item or *>.<setting>
+            parts = [parts[0], *parts[2:]]
+        return rules.get(tuple(parts))
+
     sc.name = f"{scenario.name}-x{factor:g}"
     sc.humans.authors = grow(sc.humans.authors)
     sc.web.sites = grow_sites(sc.web.sites)
@@ -82,7 +102,12 @@ def scaled(scenario: Scenario, factor: float) -> Scenario:
     for scraper in sc.scrapers:
         scraper.docs_per_crawl = grow(scraper.docs_per_crawl)
         scraper.budget_sites = grow_sites(scraper.budget_sites)
-        scraper.aggregator_sites = grow_sites(scraper.aggregator_sites)
+        scraper.aggregator_sites = grow_optional(scraper.aggregator_sites)
     for model in sc.models:
         model.data.budget = grow(model.data.budget)
+    for iv in sc.interventions:
+        iv.set = {
+            path: value if (scale := rule(path)) is None else scale(value)
+            for path, value in iv.set.items()
+        }
     return sc
