@@ -409,7 +409,7 @@ def summary_table(model: EcosystemModel) -> str:
             f"{last.filter_precision:.2f} / {last.filter_recall:.2f}",
         ),
         (
-            "synthetic share of crawls before / after filters",
+            "synthetic share of crawls before / after filters (last month)",
             f"{last.training_synthetic_before:.1%} / {last.training_synthetic_after:.1%}",
         ),
     ]

@@ -51,7 +51,7 @@ def error_tables(model: Any) -> dict[str, pd.DataFrame]:
     errors = model.errors.to_frame()
     if len(errors):
         errors["origin_model_name"] = [names.get(i, "") for i in errors["origin_model"]]
-        errors["documents"] = model.error_documents[: len(errors)]
+        errors["documents"] = model.error_document_counts()
     adoptions = model.errors.adoptions_frame()
     adoptions["model_name"] = [names[i] for i in adoptions["model"]]
     return {"errors": errors, "adoptions": adoptions}

@@ -273,6 +273,15 @@ class EcosystemModel(mesa.Model):
             np.add.at(self.error_documents, errors, 1)
         return ids
 
+    def error_document_counts(self) -> np.ndarray:
+        """How many documents carry each registered error, one entry per error id: 0 for a
+        wrong belief a model made up itself and nobody published (``error_documents`` grows only
+        as documents carrying errors are published, so it can be shorter than the registry)."""
+        counts = np.zeros(len(self.errors), dtype=np.int64)
+        known = min(counts.size, self.error_documents.size)
+        counts[:known] = self.error_documents[:known]
+        return counts
+
     @contextlib.contextmanager
     def one_append(self) -> Iterator[None]:
         """Hold the batches published inside and append them as one when it ends, in the order

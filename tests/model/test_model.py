@@ -224,3 +224,28 @@ def test_the_log_keeps_concept_distributions_as_arrays_and_old_logs_export_alike
     pd.testing.assert_frame_equal(new, old)
     last = new[(new["model"] == name) & (new["generation"] == generation)]
     assert last["probability"].to_numpy().tolist() == q.tolist() and (last["step"] == step).all()
+
+
+def test_errors_nobody_published_have_no_documents_in_the_tables():
+    """A wrong belief a model makes up itself is registered but carried by no document; the
+    per-error document counts grow only as documents are published, so errors registered after
+    the last published one made the ``errors`` table's export fail (a length mismatch) and the
+    viz's cascade index past the end. Every error now has a count: 0 for those."""
+    from habsburg.model.export import error_tables
+    from habsburg.viz.snapshot import largest_cascade
+
+    model = simulate(tiny_scenario(), steps=30)
+    published = len(model.errors)
+    F, V = model.world.config.facts, model.world.config.values_per_fact
+    facts = np.repeat(np.arange(F), V - 1)  # every wrong value of every fact
+    wrong = (model.world.true_values[facts] + np.tile(np.arange(1, V), F)) % V
+    ids = model.errors.register(facts, wrong, MODEL, 0, 0, model.month)
+    new = ids[ids >= published]
+    assert new.size and new.max() >= model.error_documents.size  # the case of the bug
+    model.errors.record_adoptions(new[-1:], model=0, generation=9, step=model.month)
+    errors = error_tables(model)["errors"]
+    assert len(errors) == len(model.errors)
+    assert (errors["documents"].to_numpy()[new] == 0).all()
+    before = errors["documents"].to_numpy()[: model.error_documents.size]
+    assert (before == model.error_documents[: before.size]).all()
+    assert largest_cascade(model) is not None
