@@ -39,6 +39,15 @@ COMMAND_MODULES = [
 #: exit status of an unexpected error (a bug in habsburg, not bad input)
 EXIT_BUG = 3
 
+#: the arguments naming directories a command writes or reads tables in, by argparse ``dest``:
+#: Apache Arrow takes only UTF-8 paths
+TABLE_DIRECTORIES = {
+    "out": "--out",
+    "store_dir": "--store-dir",
+    "run_dir": "RUN_DIR",
+    "posterior": "--posterior",
+}
+
 
 class Parser(argparse.ArgumentParser):
     """argparse's parser without abbreviated options, for the command and every subcommand
@@ -111,6 +120,28 @@ def _commands(parser: argparse.ArgumentParser) -> set[str]:
     return set()
 
 
+def check_table_directories(args: argparse.Namespace) -> None:
+    """Refuse, before any work, a directory argument whose name is not UTF-8 (bytes the file
+    system kept, which Python holds as surrogates): Arrow could not write or read the tables
+    there, so ``habsburg run --out $'out\\xff'`` simulated, then failed with an internal error."""
+    for dest, name in TABLE_DIRECTORIES.items():
+        value = getattr(args, dest, None)
+        if not isinstance(value, str):
+            continue
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise UserError(
+                f"{name} {value!r} is not UTF-8 text: habsburg reads and writes its tables with "
+                "Apache Arrow, which takes only UTF-8 paths; rename it or choose another"
+            ) from None
+
+
+def _command(args: argparse.Namespace) -> object:
+    check_table_directories(args)
+    return args.func(args)
+
+
 def _fail(message: str, status: int, debug: bool) -> int:
     if debug:
         traceback.print_exc()
@@ -126,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     _unknown_option_before_command(parser, argv)
     args = parser.parse_args(argv)
     args.argv = argv  # (for the command line that finishes an interrupted command)
-    return guarded(lambda: args.func(args), debug)
+    return guarded(lambda: _command(args), debug)
 
 
 def entry() -> None:

@@ -167,6 +167,7 @@ def check_seed(seed: int) -> int:
 def scale_scenario(scenario: Scenario, args: argparse.Namespace) -> Scenario:
     """``scenario`` scaled by ``--scale`` (as :func:`~habsburg.scenarios.library.scaled` does;
     unchanged without it or at 1), the flag checked first."""
+    from habsburg.experiments.sweep.spec import MAX_SCALE
     from habsburg.scenarios.library import scaled
 
     factor = args.scale
@@ -174,6 +175,8 @@ def scale_scenario(scenario: Scenario, args: argparse.Namespace) -> Scenario:
         return scenario
     if not (math.isfinite(factor) and factor > 0):
         raise UserError(f"--scale must be a finite number > 0, got {factor:g}")
+    if factor > MAX_SCALE:  # (1e308 made every size infinite: an OverflowError)
+        raise UserError(f"--scale must be at most {MAX_SCALE:g} (as in a sweep), got {factor:g}")
     if args.posterior is not None:
         raise UserError(
             "--scale cannot be combined with --posterior: the posterior's settings were "

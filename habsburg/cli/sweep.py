@@ -18,6 +18,10 @@ from habsburg.experiments.files import add_to_manifest
 from habsburg.scenarios.errors import Interrupted
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    import pandas as pd
+
     from habsburg.experiments.sweep.plan import SweepPlan
 
 
@@ -139,11 +143,17 @@ def start_workers_early(args: argparse.Namespace) -> None:
     atexit.register(stop_fork_server)  # runs after Dask's own exit handlers (registered later)
 
 
-def _run_options(args: argparse.Namespace) -> dict:
-    """The executor and resume options of the command line (checked before any work)."""
+def _check_executor(args: argparse.Namespace) -> None:
+    """The executor options of the command line, checked before the spec is read."""
     from habsburg.experiments.sweep import check_executor_options
 
     check_executor_options(scheduler=args.scheduler, workers=args.workers, serial=args.serial)
+
+
+def _run_options(args: argparse.Namespace) -> dict:
+    """The executor and resume options of the command line (:func:`_check_executor` first),
+    once the spec is good: ``--store-dir`` is made here when missing, so a refused spec leaves
+    no directory behind."""
     store_dir = checked_store_dir(args)
     return {
         "scheduler": args.scheduler,
@@ -218,6 +228,16 @@ def note_undeployed(plan: SweepPlan, what: str) -> None:
         )
 
 
+def summary_text(summary: pd.DataFrame, settings: Iterable[str]) -> str:
+    """A sweep's point summary as printed: the outcome means to four significant digits, the
+    swept ``settings`` as the spec's values (up to its 12 significant digits), so no two points
+    print alike."""
+    formatters = {
+        path: lambda v: f"{v:.12g}" if isinstance(v, float) else str(v) for path in settings
+    }
+    return summary.to_string(index=False, formatters=formatters, float_format=lambda v: f"{v:.4g}")
+
+
 def _out_dir(args: argparse.Namespace, kind: str, name: str, scale: float | None) -> Path:
     """OUT, or results/KIND/NAME (NAME-xF for a sweep scaled by F, as ``habsburg run`` names
     its scaled runs)."""
@@ -241,9 +261,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         with_scale,
     )
 
-    options = _run_options(args)
+    _check_executor(args)
     spec = with_scale(load_spec(args.spec), args.scale)
     plan = plan_spec(spec)
+    options = _run_options(args)
     check_plan_limits(plan, args)
     if not args.quiet:
         note_undeployed(plan, "design points")
@@ -258,12 +279,13 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if not args.quiet:
         summary = point_summary(result.results, plan)
         if len(summary):
-            print(summary.head(40).to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+            print(summary_text(summary.head(40), plan.parameters))
             if len(summary) > 40:
                 print(f"... {len(summary) - 40} more points in {out}/results.parquet")
         scale = "" if spec.scale is None else f", every run scaled by {spec.scale:g}"
+        runs = "1 run" if result.ran == 1 else f"{result.ran} runs"
         print(
-            f"\n{result.ran} runs ran, {result.skipped} already finished, {result.failed} failed "
+            f"\n{runs} ran, {result.skipped} already finished, {result.failed} failed "
             f"({result.seconds:.1f} s{scale}); results: {out}/results.parquet"
         )
         if result.failed:
@@ -296,7 +318,7 @@ def _cmd_text_sweep(args: argparse.Namespace) -> int:
     result = run_text_sweep(spec, out, progress=not args.quiet, force=args.force)
     if not args.quiet:
         summary = text_point_summary(result.results, spec)
-        print(summary.head(40).to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+        print(summary_text(summary.head(40), spec.paths))
         print(f"\n{spec.runs} text runs ({result.seconds:.1f} s); results: {out}/results.parquet")
     return 0
 
@@ -307,8 +329,9 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
     from habsburg.experiments.sweep import load_spec, with_scale
     from habsburg.reports.sensitivity import write_sensitivity_figure
 
-    options = _run_options(args)
+    _check_executor(args)
     spec = with_scale(load_spec(args.spec, sampled=True), args.scale)
+    options = _run_options(args)
     out = _out_dir(args, "sensitivity", spec.name, spec.scale)
     try:
         result = run_sensitivity(  # experiments: the designs and the indices

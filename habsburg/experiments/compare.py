@@ -43,7 +43,7 @@ from habsburg.experiments.sweep import (
     run_sweep,
 )
 from habsburg.experiments.sweep.spec import MAX_RUNS
-from habsburg.experiments.sweep.storage import SUBDIRS, check_versions
+from habsburg.experiments.sweep.storage import SUBDIRS, check_run_files, check_versions
 from habsburg.scenarios.errors import UserError
 from habsburg.scenarios.schema import Scenario
 
@@ -207,6 +207,7 @@ def check_kept_runs(plan: SweepPlan, kept: str | Path, resume: bool) -> int:
             "--resume, or delete that directory to start over"
         )
     check_versions(record, f"the comparison whose runs are kept in {str(kept)!r}")
+    check_run_files(kept, ids)
     return finished
 
 

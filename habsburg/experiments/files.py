@@ -365,6 +365,7 @@ def write_results_dir(
         old = {f for f in old if not _internal(f.split("/")[0])}
         record = {**manifest, "written_by": "habsburg", "format": RESULTS_FORMAT}
         record.setdefault("versions", package_versions())  # what made the numbers
+        record["columns"] = table_columns(tmp, files)  # what a reader can check a table by
         with deferred_signals():
             # a manifest listing old and new files while they move: an interruption here leaves a
             # directory habsburg still recognises (marked incomplete), never an orphaned one
@@ -385,6 +386,23 @@ def write_results_dir(
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return files
+
+
+def table_columns(directory: Path, files: Iterable[str]) -> dict[str, list[str]]:
+    """The column names of each Parquet table among ``files`` (read from their footers): the
+    manifest records them, so a table replaced after it was written (another table under its
+    name) is refused by name before a report reads it (``results_check``)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    columns = {}
+    for name in sorted(files):
+        if name.endswith(".parquet") and (directory / name).is_file():
+            try:
+                columns[name] = list(pq.read_schema(directory / name).names)
+            except (OSError, pa.ArrowException):  # not a table (a caller's own file): no record
+                continue
+    return columns
 
 
 def add_to_manifest(

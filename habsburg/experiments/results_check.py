@@ -103,14 +103,25 @@ def check_results_dir(
         )
     else:
         names = [t if t.endswith(".parquet") else f"{t}.parquet" for t in tables]
+    recorded = manifest.get("columns")
+    recorded = recorded if isinstance(recorded, dict) else {}  # (none before 2026-12-05)
     for name in names:
         file = directory / name
         if not file.is_file():
             raise ResultsDirError(f"{str(directory)!r}: table {name} is missing; {_RERUN}")
         try:
-            pq.read_schema(file)
+            schema = pq.read_schema(file)
         except (OSError, pa.ArrowException) as err:
             raise ResultsDirError(f"{file}: damaged table ({err}); {_RERUN}") from None
+        expected = recorded.get(name)
+        if isinstance(expected, list):
+            missing = [c for c in expected if c not in schema.names]
+            if missing:
+                shown = ", ".join(map(str, missing[:5])) + (" ..." if len(missing) > 5 else "")
+                raise ResultsDirError(
+                    f"{file}: not the table that was written there (it lacks {len(missing)} of "
+                    f"its {len(expected)} columns: {shown}); {_RERUN}"
+                )
     return manifest
 
 

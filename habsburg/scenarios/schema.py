@@ -10,6 +10,7 @@ it comes from: the file, the key, the allowed values.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import difflib
 import math
@@ -139,6 +140,13 @@ def build(cls: type[_T], data: dict[str, Any], where: str) -> _T:
     return cls(**kwargs)
 
 
+#: the most months a run can span and the most [[models]] it can have: the document store keeps
+#: a document's month in 16 bits and its model in 8 (``habsburg.ecosystem.columns``), and refused
+#: more only when the run was built, after its results directory was made
+MAX_MONTHS = 2**15 - 1
+MAX_MODELS = 2**7 - 1
+
+
 def _validate_references(sc: Scenario, where: str) -> None:
     def names(
         items: Sequence[LabConfig | ModelConfig | ScraperConfig | FarmConfig], kind: str
@@ -158,6 +166,15 @@ def _validate_references(sc: Scenario, where: str) -> None:
         raise ScenarioError(
             f"{where}: end ({sc.end}) must not be before start ({sc.start}); zero steps"
         )
+    if sc.steps > MAX_MONTHS:
+        raise ScenarioError(
+            f"{where}: start ({sc.start}) .. end ({sc.end}) is {sc.steps:,} months; the document "
+            f"store holds at most {MAX_MONTHS:,}: move end closer to start"
+        )
+    if len(sc.models) > MAX_MODELS:
+        raise ScenarioError(
+            f"{where}: {len(sc.models)} [[models]]; the document store holds at most {MAX_MODELS}"
+        )
     for i, m in enumerate(sc.models):
         key = f"models[{i}]"
         if sc.month_to_step(m.launch, f"{key}.launch") >= sc.steps:
@@ -168,6 +185,17 @@ def _validate_references(sc: Scenario, where: str) -> None:
             )
         if m.lab not in labs:
             raise ScenarioError(f"{where}: {key}.lab {m.lab!r} is not a lab; labs: {sorted(labs)}")
+    _validate_data_policies(sc, where, models, scrapers)
+    _validate_mixes(sc, where)
+    _validate_interventions(sc, where)
+    _validate_after_interventions(sc, where)
+
+
+def _validate_data_policies(sc: Scenario, where: str, models: set[str], scrapers: set[str]) -> None:
+    """Each model's data policy names existing scrapers and models and asks for at most its
+    whole budget."""
+    for i, m in enumerate(sc.models):
+        key = f"models[{i}]"
         for s in m.data.scrapers:
             if s not in scrapers:
                 raise ScenarioError(
@@ -182,12 +210,21 @@ def _validate_references(sc: Scenario, where: str) -> None:
             raise ScenarioError(
                 f"{where}: {key}.data: human_reservoir + sensor_fraction + distill_fraction = {fractions:g} > 1"
             )
+
+
+def _intervention_step(sc: Scenario, i: int) -> int:
+    """The month index intervention ``i`` applies at (its ``at_step``, or its ``at`` month)."""
+    iv = sc.interventions[i]
+    return iv.at_step if iv.at_step >= 0 else sc.month_to_step(iv.at, f"interventions[{i}].at")
+
+
+def _validate_interventions(sc: Scenario, where: str) -> None:
     first_set: dict[tuple[int, str], int] = {}  # (step, path) -> the intervention setting it
     for i, iv in enumerate(sc.interventions):
         key = f"interventions[{i}]"
         if (iv.at == "") == (iv.at_step < 0):
             raise ScenarioError(f"{where}: {key} needs exactly one of 'at' (YYYY-MM) or 'at_step'")
-        step = iv.at_step if iv.at_step >= 0 else sc.month_to_step(iv.at, f"{key}.at")
+        step = _intervention_step(sc, i)
         if not 0 <= step < sc.steps:
             raise ScenarioError(
                 f"{where}: {key} applies at step {step}, outside the run (0..{sc.steps - 1})"
@@ -208,6 +245,29 @@ def _validate_references(sc: Scenario, where: str) -> None:
                     f"{where}: {key}.set: {path!r} is fixed when the run starts and cannot be "
                     f"changed by an intervention (fixed: {', '.join(FIXED_AT_START)})"
                 )
+
+
+def _validate_after_interventions(sc: Scenario, where: str) -> None:
+    """The scenario as each month's interventions leave it (applied as the model applies them:
+    by month, then as listed) passes the checks its file passed. Each value of an intervention
+    is checked alone, so a data policy buying from a scraper that does not exist (or distilling
+    from no model, or more than its whole budget) ran without a word from that month on."""
+    if not sc.interventions:
+        return
+    state = copy.deepcopy(sc)
+    models = {m.name for m in sc.models}
+    scrapers = {s.name for s in sc.scrapers}
+    months: dict[int, list[int]] = {}
+    for i in range(len(sc.interventions)):
+        months.setdefault(_intervention_step(sc, i), []).append(i)
+    for step in sorted(months):
+        for i in months[step]:
+            for path, value in sc.interventions[i].set.items():
+                set_setting(state, path, value)
+        which = ", ".join(str(i) for i in months[step])
+        after = f"{where}: after interventions[{which}] ({sc.step_to_month(step)})"
+        _validate_data_policies(state, after, models, scrapers)
+        _validate_mixes(state, after)
 
 
 def _validate_mixes(sc: Scenario, where: str) -> None:
@@ -278,7 +338,6 @@ def from_dict(data: dict[str, Any], source: str = "<dict>") -> Scenario:
     sc.source = source
     check_name(sc.name, f"{source}: name")
     _validate_references(sc, source)
-    _validate_mixes(sc, source)
     return sc
 
 

@@ -30,7 +30,9 @@ class WorldConfig:
     )
     facts: int = param(2000, 1, 10_000_000, "number of facts F (Zipf popularity)")
     fact_zipf: float = param(1.0, 0.1, 5.0, "Zipf exponent of fact popularity")
-    values_per_fact: int = param(8, 2, 1000, "possible values per fact V (one true)")
+    values_per_fact: int = param(
+        8, 2, 127, "possible values per fact V (one true; stored in a byte)"
+    )
     style_dim: int = param(8, 1, 256, "style dimensions d")
     style_between: float = param(1.0, 0.0, 100.0, "spread of community style centroids")
     style_within: float = param(0.5, 0.0, 100.0, "spread of authors around their community")

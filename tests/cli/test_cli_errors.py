@@ -99,6 +99,25 @@ def test_unreadable_sweep_specs_get_one_clear_line(tmp_path, capsys, content, me
     assert status == 2 and f"sweep spec '{path}' {message}" in err and "Traceback" not in err
 
 
+def test_report_on_a_table_replaced_by_another_names_it(tmp_path, capsys):
+    """Another valid table under a table's name (here the sites table as ``model_metrics``)
+    failed inside the report with a KeyError (exit 3); the manifest records each table's
+    columns, and the report refuses the table by name before reading it."""
+    import json
+
+    (tmp_path / "mini.toml").write_text(MINI)
+    assert main(["run", "mini.toml", "--out", "out", "--quiet", "--no-report"]) == 0
+    columns = json.loads((tmp_path / "out" / "manifest.json").read_text())["columns"]
+    assert "step" in columns["model_metrics.parquet"]  # recorded from the files written
+    (tmp_path / "out" / "model_metrics.parquet").write_bytes(
+        (tmp_path / "out" / "sites.parquet").read_bytes()
+    )
+    status, err = run(["report", "out", "--quiet"], capsys)
+    assert status == 2 and "Traceback" not in err
+    assert "model_metrics.parquet: not the table that was written there (it lacks" in err
+    assert "step" in err
+
+
 def test_report_on_a_damaged_or_foreign_results_directory(tmp_path, capsys):
     (tmp_path / "mini.toml").write_text(MINI)
     assert main(["run", "mini.toml", "--out", "out", "--quiet", "--no-report"]) == 0

@@ -272,3 +272,23 @@ def test_scenarios_that_end_before_any_model_is_deployed_are_named_before_any_ru
     assert runs["final_synthetic_share_new"].notna().all()
     assert main([*argv[:-1], "late", "--steps", "3"]) == 0  # launched in month 3: no note
     assert "end before any model is deployed" not in capsys.readouterr().err
+
+
+def test_resuming_over_a_damaged_kept_run_is_refused_naming_it(
+    workdir, monkeypatch, capsys, executed
+):
+    """A kept run's file cut short after it was written counted as finished: the other runs
+    ran and the comparison's tables failed at the end (exit 3). It is refused first."""
+    with monkeypatch.context() as m:
+        interrupt_after_writes(m, 1)
+        assert compare("--out", "cut", "--quiet") == 130
+    capsys.readouterr()
+    kept = workdir / "cut" / K.KEPT_RUNS
+    (run_file,) = (kept / "runs").glob("*.parquet")
+    run_file.write_bytes(run_file.read_bytes()[:100])
+    executed.clear()
+    assert compare("--out", "cut", "--resume", "--quiet") == 2
+    err = capsys.readouterr().err
+    assert f"1 finished run file(s) in 'cut/{K.KEPT_RUNS}/runs' cannot be read" in err
+    assert run_file.name in err and "Traceback" not in err
+    assert executed == []

@@ -17,7 +17,7 @@ from habsburg.analysis.stats import band, paired_ci
 from habsburg.cli import main
 from habsburg.experiments import compare as K
 from habsburg.experiments.seeds import replicate_seeds
-from habsburg.reports.compare import comparison_reading, write_comparison
+from habsburg.reports.compare import comparison_reading, format_differences, write_comparison
 from habsburg.scenarios.library import load_scenario
 
 DATA = Path(__file__).parent / "data"
@@ -91,6 +91,28 @@ def test_the_reading_of_one_seed_says_there_is_no_interval():
     assert "no 95% interval" in line and "--seeds" in line and "clearly enough" not in line
     (line,) = comparison_reading(paired_differences(frame, "base"), "base", "95%")
     assert line.startswith("alt vs base (1 of") and "final_mean_fact_accuracy higher" in line
+
+
+def test_rows_on_fewer_pairs_than_seeds_say_so():
+    """An outcome NaN in some runs rests on fewer pairs than the seeds: the printed table says
+    how many; with no pair at all the reading says there is nothing to read (it said "one
+    pair of runs gives a difference")."""
+    rows = []
+    for seed in (1, 2, 3):
+        rows += [
+            {"scenario": "base", "seed": seed, "a": 1.0, "b": 1.0 if seed > 1 else np.nan},
+            {"scenario": "alt", "seed": seed, "a": 1.0 + seed / 10, "b": 2.0},
+        ]
+    d = paired_differences(pd.DataFrame(rows), "base")
+    text = format_differences(d, "base", 3, "95%")
+    (b_line,) = [x for x in text.splitlines() if x.strip().startswith("b ")]
+    (a_line,) = [x for x in text.splitlines() if x.strip().startswith("a ")]
+    assert b_line.endswith("(2 of 3 pairs)") and "pairs" not in a_line
+    missing = pd.DataFrame(
+        [{"scenario": s, "seed": 1, "a": np.nan if s == "base" else 1.0} for s in ("base", "alt")]
+    )
+    (line,) = comparison_reading(paired_differences(missing, "base"), "base", "95%")
+    assert line.startswith("alt: no pair of runs has a value") and "one pair" not in line
 
 
 def test_comparing_a_scenario_with_itself_gives_exact_zeros(tmp_path):

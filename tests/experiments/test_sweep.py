@@ -622,3 +622,27 @@ def test_points_that_end_before_any_model_is_deployed_are_named_before_any_run(t
     spec.write_text(spec.read_text().replace('"2022-05"]', '"2022-03"]'))
     assert main(["sweep", str(spec), "--serial", "--out", str(tmp_path / "late")]) == 0
     assert "end before any model is deployed" not in capsys.readouterr().err
+
+
+def test_resume_refuses_a_damaged_manifest_or_run_file_naming_it(plan, tmp_path):
+    """A sweep directory damaged from outside is refused on --resume with the file named: a
+    manifest that is not JSON, or JSON but not an object (they raised JSONDecodeError and
+    AttributeError), and a finished run's file cut short (it counted as finished, the other
+    runs ran, and the table failed at the end)."""
+    out = tmp_path / "sweep"
+    write_manifest(plan, out)
+    good = (out / "sweep.json").read_text()
+    (out / "sweep.json").write_text(good[:40])
+    with pytest.raises(SweepError, match=r"sweep.json' is not a readable sweep manifest"):
+        check_output(plan, out, resume=True)
+    (out / "sweep.json").write_text("[1, 2]")
+    with pytest.raises(SweepError, match=r"holds a JSON list, not the object"):
+        check_output(plan, out, resume=True)
+    (out / "sweep.json").write_text(good)
+    first = plan.tasks[0].run_id
+    pd.DataFrame({"x": [1.0]}).to_parquet(out / "runs" / f"{first}.parquet")
+    assert check_output(plan, out, resume=True) == {first}  # whole: finished
+    data = (out / "runs" / f"{first}.parquet").read_bytes()
+    (out / "runs" / f"{first}.parquet").write_bytes(data[: len(data) // 2])
+    with pytest.raises(SweepError, match=rf"1 finished run file\(s\) .* \({first}.parquet\)"):
+        check_output(plan, out, resume=True)

@@ -206,7 +206,9 @@ def run_sweep(
 
 
 def point_summary(results: pd.DataFrame, plan: SweepPlan) -> pd.DataFrame:
-    """Mean of each scalar outcome over seeds, per parameter point."""
+    """Mean of each scalar outcome over seeds, per parameter point: ``runs`` counts the point's
+    runs, and an outcome that is NaN in some runs (a model outcome of a run that ends before
+    any launch) is followed by ``OUTCOME runs``, how many its mean is over."""
     scalars = [o for o in plan.outcomes if OUTCOMES[o].kind == SCALAR]
     if not len(results) or not scalars:
         return pd.DataFrame()
@@ -216,5 +218,7 @@ def point_summary(results: pd.DataFrame, plan: SweepPlan) -> pd.DataFrame:
             results[path] = results[path].map(lambda v: str(list(v)))
     grouped = results.groupby(["point", *plan.parameters], sort=True, dropna=False)
     table = grouped[scalars].mean()
+    for name in [o for o in scalars if results[o].isna().any()]:
+        table.insert(table.columns.get_loc(name) + 1, f"{name} runs", grouped[name].count())
     table.insert(0, "runs", grouped.size())
     return table.reset_index().drop(columns="point")

@@ -272,6 +272,49 @@ def make_axis(table: Parameters, decl: AxisDeclaration, where: str, grid: bool) 
     return Axis(p, low=float(low), high=float(high), num=decl.num, log=decl.log)
 
 
+def item_settings(path: str, table: Parameters) -> set[str]:
+    """The settings a path sets, each by its item's name: ``models.*.temperature`` sets
+    ``models.NAME.temperature`` of every model (the swept ``scale`` sets none)."""
+    parts = path.split(".")
+    if path == SCALE_PATH:
+        return set()
+    if "*" not in parts:
+        return {path}
+    return {
+        q
+        for q in table
+        if len(q.split(".")) == len(parts)
+        and "*" not in q.split(".")
+        and all(p in ("*", r) for p, r in zip(parts, q.split("."), strict=True))
+    }
+
+
+def check_overlaps(
+    axes: Sequence[Axis], set_: dict[str, Any], table: Parameters, source: str
+) -> None:
+    """Refuse two axes that set one setting (``models.*.x`` and ``models.NAME.x``: every point
+    would run with one of their values, the other a column of the results that was never used),
+    and a ``[set]`` value every point sets again (it would never be used)."""
+    sets = [item_settings(a.path, table) for a in axes]
+    for j, a in enumerate(axes):
+        for i in range(j):
+            shared = sets[i] & sets[j]
+            if shared:
+                raise SweepError(
+                    f"{source}: parameters[{j}] ({a.path!r}) sets {min(shared)}, which "
+                    f"parameters[{i}] ({axes[i].path!r}) sets too: each point would run with "
+                    "only one of their values; sweep each setting once"
+                )
+    for path in set_:
+        given = item_settings(path, table)
+        for i, swept in enumerate(sets):
+            if given and given <= swept:  # every point sets it again
+                raise SweepError(
+                    f"{source}: set: {path!r} is also swept (parameters[{i}]), so its [set] value "
+                    "would never be used; drop it from one of them"
+                )
+
+
 def unit_sample(method: str, d: int, n: int, seed: int) -> np.ndarray:
     """``n`` points in [0, 1)^d: Latin hypercube (McKay et al. 1979) or scrambled Sobol (Owen
     1998), from scipy.stats.qmc."""
@@ -403,12 +446,7 @@ def spec_from_dict(
             f"{source}: 'scale' = {decl.scale:g} and a swept 'scale' (parameters[{swept}]): "
             "each point runs at its own factor; drop one of them"
         )
-    for i, a in enumerate(axes):
-        if a.path in decl.set:  # every point sets it again: the [set] value is never used
-            raise SweepError(
-                f"{source}: set: {a.path!r} is also swept (parameters[{i}]), so its [set] value "
-                "would never be used; drop it from one of them"
-            )
+    check_overlaps(axes, decl.set, table, source)
     try:
         outcomes = check_outcomes(decl.outcomes, f"{source}: outcomes")
     except ScenarioError as err:

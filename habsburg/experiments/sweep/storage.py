@@ -123,19 +123,60 @@ def check_output(plan: SweepPlan, out_dir: Path, resume: bool) -> set[str]:
                 f"--out {str(out_dir)!r} already holds a sweep ({MANIFEST}); pass --resume to "
                 "finish it, or choose another --out"
             )
-        old = json.loads(manifest_path.read_text())
+        old = read_sweep_manifest(manifest_path)
         if old.get("fingerprint") != plan.fingerprint:
             raise SweepError(
                 f"--resume: the sweep in {str(out_dir)!r} was run from a different spec or "
                 "scenario (settings, seeds, outcomes, steps or scale differ); choose another --out"
             )
         check_versions(old, f"the sweep in {str(out_dir)!r}")
+        check_run_files(out_dir, {t.run_id for t in plan.tasks})
     elif out_dir.is_dir() and any(out_dir.iterdir()):
         raise SweepError(
             f"--out {str(out_dir)!r} exists and is not a sweep directory (no {MANIFEST}); "
             "choose an empty or new directory"
         )
     return finished_runs(out_dir) & {t.run_id for t in plan.tasks}
+
+
+def read_sweep_manifest(path: Path) -> dict[str, Any]:
+    """A sweep directory's manifest, refused (:class:`SweepError`, naming the file) when it is
+    not the JSON object habsburg writes there (damaged, or another program's file)."""
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise SweepError(
+            f"--resume: {str(path)!r} is not a readable sweep manifest ({err}); the runs beside "
+            "it cannot be matched to the spec: run the sweep again into another --out"
+        ) from None
+    if not isinstance(manifest, dict):
+        raise SweepError(
+            f"--resume: {str(path)!r} holds a JSON {type(manifest).__name__}, not the object of a "
+            "sweep manifest habsburg writes; choose another --out"
+        )
+    return manifest
+
+
+def check_run_files(out_dir: Path, run_ids: set[str]) -> None:
+    """Refuse to resume over finished runs whose ``runs/`` file cannot be read (every file is
+    written whole, so only damage from outside makes one): it would count as finished and the
+    sweep's table fail when its runs were done. Each file's Parquet footer is read."""
+    import pyarrow.parquet as pq
+
+    damaged = []
+    for run_id in sorted(finished_runs(out_dir) & run_ids):
+        path = out_dir / "runs" / f"{run_id}.parquet"
+        try:
+            pq.read_metadata(path)
+        except (OSError, ValueError):  # (pyarrow's ArrowInvalid is a ValueError)
+            damaged.append(path.name)
+    if damaged:
+        more = f" and {len(damaged) - 3} more" if len(damaged) > 3 else ""
+        raise SweepError(
+            f"--resume: {len(damaged)} finished run file(s) in {str(out_dir / 'runs')!r} cannot "
+            f"be read ({', '.join(damaged[:3])}{more}): damaged after they were written; "
+            "delete them to run those runs again"
+        )
 
 
 def check_versions(manifest: dict[str, Any], what: str) -> None:
