@@ -307,6 +307,7 @@ def _tails(a: RunAnalysis) -> dict[str, object]:
     k["survival"] = tails.by_phase(a.survival, "survival").loc["all models"].to_dict()
     for col in ("excess_nats", "fact_accuracy", "tail_fact_accuracy", "style_variance_ratio"):
         k[col] = tails.by_phase(a.quality, col).loc["all models"].to_dict()
+    k["phase_models"] = tails.phase_models(a.quality)
     k["generations"] = len(a.quality)
     k["deepest"] = (a.lineage_model, int(a.quality["generation"].max()))
     return k

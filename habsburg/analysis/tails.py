@@ -152,9 +152,26 @@ def generation_quality(lineage: pd.DataFrame, concepts: pd.DataFrame | None = No
 
 def by_phase(table: pd.DataFrame, column: str) -> pd.DataFrame:
     """``column`` per model in generation 0, generation 1 and generations 2+ (their mean), with a
-    last row ``all models`` (the mean of the models' values)."""
+    last row ``all models``: the mean over the models that reached every phase the table shows,
+    so that the row compares phases over one set of models (a model launched late, still in
+    generation 0, would otherwise move it by who is averaged, not by what the generations lost).
+    When no model reached every phase, each phase's mean is over the models that reached it;
+    :func:`phase_models` says which case a table is."""
     wide = table.pivot_table(index="model", columns="phase", values=column, aggfunc="mean")
     wide = wide.reindex(columns=[p for p in PHASES if p in wide.columns])
-    wide.loc["all models"] = wide.mean()
+    complete = _complete(table).reindex(wide.index, fill_value=False)
+    wide.loc["all models"] = wide[complete].mean() if complete.any() else wide.mean()
     wide.columns.name = None
     return wide
+
+
+def _complete(table: pd.DataFrame) -> pd.Series:
+    """Per model: whether it reached every phase ``table`` shows."""
+    return table.groupby("model")["phase"].nunique() == table["phase"].nunique()
+
+
+def phase_models(table: pd.DataFrame) -> tuple[int, int]:
+    """(models that reached every phase ``table`` shows, models): the models
+    :func:`by_phase`'s ``all models`` row averages, when the first is not 0."""
+    complete = _complete(table)
+    return int(complete.sum()), int(complete.size)

@@ -70,6 +70,7 @@ def write_comparison_report(
 ) -> Path:
     """``report.md`` / ``report.html`` and the figures of a paired comparison in ``out``."""
     level = f"{confidence:.0%}"
+    one = len(result.seeds) == 1  # one seed: no interval, no band
     fig_dir = out / FIGURES
     figures = []
     if len(differences):
@@ -77,8 +78,9 @@ def write_comparison_report(
         figures.append(
             (
                 plots.save(fig, fig_dir / "01-differences.png"),
-                f"Paired differences from {result.base} with {level} confidence intervals, "
-                "relative to the base mean.",
+                f"Paired differences from {result.base}"
+                + (" (one seed: no intervals)" if one else f" with {level} confidence intervals")
+                + ", relative to the base mean (not drawn where the base mean is 0).",
             )
         )
     series = [c for c in result.series.columns if c not in ("step", "month", "scenario", "seed")]
@@ -86,17 +88,26 @@ def write_comparison_report(
     figures.append(
         (
             plots.save(fig, fig_dir / "02-series.png"),
-            f"Monthly means over {len(result.seeds)} seeds with pointwise {level} bands.",
+            "Monthly values of one seed (no bands)."
+            if one
+            else f"Monthly means over {len(result.seeds)} seeds with pointwise {level} bands.",
         )
     )
     doc = Document(f"habsburg comparison: {' vs '.join(result.scenarios)}")
     doc.paragraph(
         f"Base {result.base}; alternatives {', '.join(result.scenarios[1:])}. Each scenario ran "
-        f"on the same {len(result.seeds)} seeds ({_seed_list(result.seeds)}) for "
-        f"{result.steps} months{_months(result.months)}; differences are paired by seed, with {level} t intervals "
-        f"(n − 1 degrees of freedom). Numbers are read from runs.parquet and differences.parquet."
+        f"on the same {seed_count(len(result.seeds))} ({_seed_list(result.seeds)}) for "
+        f"{result.steps} months{_months(result.months)}; "
+        f"{pairing_phrase(len(result.seeds), level)}. Numbers are read from runs.parquet and "
+        "differences.parquet."
     )
     add_differences(doc, differences, result.base, level)
+    doc.heading("Outcomes")
+    doc.table(
+        pd.DataFrame(
+            {"outcome": list(result.descriptions), "meaning": list(result.descriptions.values())}
+        )
+    )
     doc.heading("Runs")
     doc.table(runs_table(result.runs))
     doc.heading("Figures")
@@ -146,6 +157,18 @@ def differences_table(d: pd.DataFrame, level: str) -> pd.DataFrame:
     )
 
 
+def seed_count(n: int, noun: str = "seed") -> str:
+    """``n`` seeds, in words: "1 seed", "3 seeds"."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def pairing_phrase(seeds: int, level: str) -> str:
+    """How a report of ``seeds`` seeds reads its differences (one seed has no interval)."""
+    if seeds < 2:
+        return "differences are paired by seed, and one seed gives no interval"
+    return f"differences are paired by seed, with {level} t intervals (n − 1 degrees of freedom)"
+
+
 def _seed_list(seeds: Iterable[int]) -> str:
     seeds = list(seeds)
     return ", ".join(map(str, seeds)) if len(seeds) <= 3 else f"{seeds[0]}, ..., {seeds[-1]}"
@@ -156,25 +179,58 @@ def comparison_reading(differences: pd.DataFrame, base: str, level: str) -> list
     out = []
     for scenario, d in differences.groupby("scenario", sort=False):
         clear = d[d["excludes_zero"]]
+        valued = d[d["pairs"] > 0]
+        # outcomes fewer than two seeds give a value in both runs: no interval to resolve them
+        without = int((d["pairs"] < 2).sum())
+        no_interval = f"; {without} without an interval" if without else ""
+        if (d["pairs"] == 0).all():  # no seed where both runs have a value of any outcome
+            out.append(
+                f"{scenario}: no pair of runs has a value of any outcome in both it and {base}, "
+                "so there is no difference to read."
+            )
+            continue
         if (d["pairs"] < 2).all():  # one seed: a difference, but no interval to read it by
             out.append(
                 f"{scenario}: one pair of runs gives a difference but no {level} interval "
                 f"(run two or more seeds, --seeds N, to tell it from seed-to-seed noise)."
             )
             continue
+        # every pair equal: one pair's difference is 0, or a zero-width interval around 0
+        same = (valued["difference"] == 0) & (
+            (valued["pairs"] == 1) | ((valued["ci_low"] == 0) & (valued["ci_high"] == 0))
+        )
+        if same.all():
+            empty = len(d) - len(valued)
+            out.append(
+                f"{scenario}: every outcome is the same as in {base} on every seed"
+                + (" where both runs have a value" if empty else "")
+                + (
+                    " (the one outcome with a value differs by 0"
+                    if len(valued) == 1
+                    else f" (all {len(valued)} paired differences are 0"
+                )
+                + (
+                    f"; {empty} {'outcome has' if empty == 1 else 'outcomes have'} no paired value"
+                    if empty
+                    else ""
+                )
+                + ")."
+            )
+            continue
         if clear.empty:
             out.append(
                 f"{scenario}: no outcome differs from {base} clearly enough for a {level} "
-                f"interval to exclude zero with these seeds."
+                f"interval to exclude zero with these seeds ({len(d)} outcomes{no_interval})."
             )
             continue
         parts = [
             f"{r.outcome} {'higher' if r.difference > 0 else 'lower'} "
-            f"({sig(r.difference)}, CI [{sig(r.ci_low)}, {sig(r.ci_high)}])"
+            f"({sig(r.difference)}, CI [{sig(r.ci_low)}, {sig(r.ci_high)}]"
+            f"{'; lower is better' if 'lower is better' in str(getattr(r, 'meaning', '')) else ''})"
             for r in clear.itertuples(index=False)
         ]
         out.append(
-            f"{scenario} vs {base} ({len(clear)} of {len(d)} outcomes resolved): "
+            f"{scenario} vs {base} ({len(clear)} of {len(d)} outcomes resolved{no_interval}): "
             + "; ".join(parts)
             + "."
         )
@@ -184,13 +240,16 @@ def comparison_reading(differences: pd.DataFrame, base: str, level: str) -> list
 def format_differences(differences: pd.DataFrame, base: str, seeds: int, level: str) -> str:
     """The differences as plain text (printed by ``habsburg compare``)."""
     width = max((len(x) for x in differences["outcome"]), default=10)
-    lines = [f"difference from {base} (paired over {seeds} seeds, {level} CI)"]
+    interval = f"paired over {seed_count(seeds)}, {level} CI" if seeds > 1 else "1 seed: no CI"
+    lines = [f"difference from {base} ({interval})"]
     for scenario, g in differences.groupby("scenario", sort=False):
         lines += ["", scenario]
         for r in g.itertuples(index=False):
             mark = " *" if r.excludes_zero else ""
+            # an outcome missing (NaN) in some runs rests on fewer pairs than the seeds
+            fewer = "" if r.pairs == seeds else f"  ({r.pairs} of {seeds} pairs)"
             lines.append(
                 f"  {r.outcome:<{width}}  {sig(r.difference):>10}  "
-                f"[{sig(r.ci_low)}, {sig(r.ci_high)}]{mark}"
+                f"[{sig(r.ci_low)}, {sig(r.ci_high)}]{mark}{fewer}"
             )
     return "\n".join(lines)

@@ -196,9 +196,19 @@ def _tails_reading(t: dict) -> list[str]:
     if t:
         tk, sv = t["tail_known"], t["survival"]
         phases = [p for p in tails.PHASES if p in tk]
+        complete, models = t.get("phase_models", (1, 1))
+        if complete == models:
+            who = "the average lineage"
+        elif complete:  # the all-models means are over the lineages that reached every phase
+            who = (
+                f"the average of the {count(complete)} lineages (of {count(models)}) that "
+                f"reached {phases[-1]}"
+            )
+        else:
+            who = "the average lineage to reach each phase"
         text = (
-            f"Lost tails: of the {count(t['tail_total'])} rare (tail) concepts, the average "
-            "lineage can still produce " + ", ".join(f"{count(tk[p])} in {p}" for p in phases)
+            f"Lost tails: of the {count(t['tail_total'])} rare (tail) concepts, {who} can "
+            "still produce " + ", ".join(f"{count(tk[p])} in {p}" for p in phases)
         )
         if "generation 2+" in sv:
             text += (
@@ -382,6 +392,9 @@ def summary_rows(k: dict) -> list[tuple[str, str, str]]:
             ("style_variance_ratio", "style variance / human", lambda x: num(x, 3)),
         ):
             values = t[key]
+            complete, models = t.get("phase_models", (1, 1))
+            if 0 < complete < models:
+                label += f" (mean of the {complete} models with every phase)"
             rows.append(
                 (
                     "tails",

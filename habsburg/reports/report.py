@@ -82,6 +82,15 @@ def _tables_section(doc: Document, a: RunAnalysis) -> None:
             (a.quality, "style_variance_ratio", "style variance / human", lambda x: num(x, 3)),
         ):
             t = tails.by_phase(frame, col)
+            complete, models = tails.phase_models(frame)
+            if complete < models:  # say which models the last row averages
+                t = t.rename(
+                    index={
+                        "all models": f"mean of the {complete} models with every phase"
+                        if complete
+                        else "all models (each phase: the models that reached it)"
+                    }
+                )
             part = pd.DataFrame({"measure": label, "model": t.index})
             for p in tails.PHASES:
                 part[p] = [fmt(x) for x in t[p]] if p in t else "n/a"

@@ -51,7 +51,31 @@ def test_tail_survival_counts_the_tail_a_lineage_still_knows():
     phases = T.by_phase(s.reset_index(), "tail_known")
     assert phases.loc["m", "generation 2+"] == pytest.approx(0.5)  # mean of generations 2 and 3
     assert np.isnan(phases.loc["n", "generation 1"])
-    assert phases.loc["all models", "generation 0"] == pytest.approx((3 + 2) / 2)
+    # n never left generation 0: the all-models row is m's alone, one set of models in each phase
+    assert phases.loc["all models", "generation 0"] == pytest.approx(3)
+    assert T.phase_models(s.reset_index()) == (1, 2)
+
+
+def test_by_phase_compares_phases_over_the_models_that_reached_them_all():
+    """Two models lose nothing from generation 0 to 2+; a third, launched late, is in generation
+    0 only and knows far less. Averaging each phase over whoever reached it would read a gain of
+    (10 + 10 + 1) / 3 = 7 → 10; over the two models with every phase there is no change."""
+    table = pd.DataFrame(
+        {
+            "model": ["a", "a", "a", "b", "b", "b", "late"],
+            "phase": [*T.PHASES, *T.PHASES, "generation 0"],
+            "x": [10.0, 10.0, 10.0, 10.0, 10.0, 10.0, 1.0],
+        }
+    )
+    row = T.by_phase(table, "x").loc["all models"]
+    assert list(row) == [10.0, 10.0, 10.0]
+    assert T.phase_models(table) == (2, 3)
+    # no model with every phase: each phase over the models that reached it
+    sparse = table[
+        ~((table["model"] == "b") | ((table["model"] == "a") & (table["phase"] == "generation 0")))
+    ]
+    assert T.phase_models(sparse) == (0, 2)
+    assert list(T.by_phase(sparse, "x").loc["all models"]) == [1.0, 10.0, 10.0]
 
 
 def test_rank_frequency_ends_at_the_support_and_ratio_is_one_for_p_h():

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from batches import build_from_pool
 from scipy import stats
 from scipy.special import expit
 from tinyscenario import tiny_scenario
 
 from habsburg.ecosystem.store import FARM, HUMAN, HYBRID, MODEL, REPOST
-from habsburg.ecosystem.training import TrainingSet, build_training_set
 from habsburg.model.model import EcosystemModel
 from habsburg.scenarios.schema import DataPolicy, set_setting
 
@@ -183,17 +183,7 @@ def web() -> EcosystemModel:
     return _stepped(30, models__a__hallucination_rate=0.3)
 
 
-def _build(model: EcosystemModel, policy: DataPolicy, pool: np.ndarray, seed: int) -> TrainingSet:
-    return build_training_set(
-        policy,
-        pool,
-        model.internet.store,
-        model.world,
-        np.random.default_rng(seed),
-        previous=np.zeros(0, np.int64),
-        archive_last_step=model.config.launch_step - 1,
-        facts_per_doc=model.config.humans.facts_per_doc,
-    )
+_build = build_from_pool  # (tests/batches.py)
 
 
 def test_verifier_drops_synthetic_documents_with_wrong_facts_at_its_rates(

@@ -138,6 +138,13 @@ def unfiltered(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def late_model(tmp_path_factory):
+    """The third model launches in 2023-10 and is never retrained before the end (2023-12)."""
+    models = [*TINY["models"][:2], dict(TINY["models"][2], launch="2023-10")]
+    return _run(tmp_path_factory, "late", models=models)
+
+
+@pytest.fixture(scope="module")
 def before_launch(tmp_path_factory):
     """Ten months: the run ends before the chatbot launch (no model deployed)."""
     return _run(tmp_path_factory, "early", steps=10)
@@ -381,3 +388,24 @@ def test_no_ai_filter_sentence_without_ai_filters(unfiltered):
     text = unfiltered.paragraph("Filters")
     assert "n/a precision" not in text
     assert "flagged 0% of AI documents" not in text
+
+
+def test_tails_sentence_compares_phases_over_the_lineages_that_reached_them(late_model):
+    """A model still in generation 0 is left out of the all-models means (it would move the
+    generation 0 mean, not the later ones), and the sentence and the summary say so."""
+    lineage = late_model.table("lineage")
+    phase = np.minimum(lineage["generation"], 2)
+    reached = phase.groupby(lineage["model"]).nunique()
+    complete = reached[reached == 3].index
+    assert 0 < len(complete) < len(reached)  # the run is the case the test is about
+    mine = lineage[lineage["model"].isin(complete)]
+    a0, _, a2 = (
+        mine.groupby([mine["model"], phase[mine.index]])["fact_accuracy"].mean().unstack().mean()
+    )
+    text = late_model.paragraph("Lost tails")
+    assert (
+        f"the average of the {len(complete)} lineages (of {len(reached)}) that reached generation 2+"
+        in text
+    )
+    assert f"fact accuracy {_pct(a0)} → {_pct(a2)}" in text
+    assert late_model.row(f"fact accuracy (mean of the {len(complete)} models with every phase)")

@@ -44,9 +44,11 @@ def compare_differences(differences: pd.DataFrame, confidence: float = 0.95) -> 
     fig, ax = grid(size=(9.5, 0.35 * len(outcomes) + 1.5), left=2.6)
     ax = ax[0, 0]
     offset = np.linspace(-0.25, 0.25, len(scenarios)) if len(scenarios) > 1 else [0.0]
+    zero_base = set(differences.loc[differences["base_mean"] == 0, "outcome"])
     for i, scenario in enumerate(scenarios):
         d = differences[differences["scenario"] == scenario].set_index("outcome").reindex(outcomes)
-        scale = np.where(d["base_mean"].abs() > 0, d["base_mean"].abs(), 1.0)
+        # relative to a base mean of 0 is undefined: such a difference is not drawn
+        scale = np.where(d["base_mean"].abs() > 0, d["base_mean"].abs(), np.nan)
         y = np.arange(len(outcomes)) + offset[i]
         rel = d["difference"] / scale
         ax.errorbar(
@@ -65,7 +67,8 @@ def compare_differences(differences: pd.DataFrame, confidence: float = 0.95) -> 
     ax.axvline(0, color="k", lw=0.8)
     # symmetric log: differences of 1% and of 300% both stay readable
     ax.set_xscale("symlog", linthresh=0.01)
-    ax.set_yticks(range(len(outcomes)), outcomes, fontsize=8)
+    names = [f"{o} (base mean 0: not drawn)" if o in zero_base else o for o in outcomes]
+    ax.set_yticks(range(len(outcomes)), names, fontsize=8)
     ax.invert_yaxis()
     ax.xaxis.set_major_formatter(mpl.ticker.PercentFormatter(1.0, decimals=0))
     ax.set_xlabel(f"difference from base, relative to the base mean ({confidence:.0%} CI)")
