@@ -29,7 +29,8 @@ test: $(VENV)/.installed-dev
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
 
-# Hypothesis fuzzing of every input (make test runs a bounded 20-example profile of the same tests)
+# Hypothesis fuzzing of every input (make test runs a bounded profile of the same tests: 20 examples
+# a test, about 70 in all)
 fuzz: $(VENV)/.installed-dev
 	HABSBURG_FUZZ=fuzz $(BIN)/python -m pytest -q -p no:cacheprovider tests/fuzz --hypothesis-show-statistics
 
