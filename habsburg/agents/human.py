@@ -95,7 +95,7 @@ class HumanPopulation(mesa.Agent):
     def publish(self) -> None:
         """One month of human writing: each document written by a workflow (hand-written, or
         co-written with an assistant who writes a share of it); hybrids carry watermark evidence
-        only on their model-written tokens."""
+        only on their model-written tokens, and an edited draft's evidence is eroded by the edits."""
         m = self.model
         step = m.month
         rng, cfg, world = m.rng, m.config.humans, m.world
@@ -109,9 +109,13 @@ class HumanPopulation(mesa.Agent):
             return
         self.docs_published += counts
         users = assisted[author] & bool(assistants)
+        sf = np.zeros(n)
+        # a model draft the author edited: the edits are scattered through the draft's tokens
+        drafted = np.zeros(n, dtype=bool)
         if cfg.workflows:
-            sf = np.zeros(n)
-            _, sf[users] = draw_workflows(cfg.workflows, int(users.sum()), rng)
+            workflow, sf[users] = draw_workflows(cfg.workflows, int(users.sum()), rng)
+            edited = [i for i, w in enumerate(cfg.workflows) if w.name == "edited"]
+            drafted[users] = np.isin(workflow, edited)
         else:  # one workflow (polished, assisted_fraction): the draws of earlier releases
             sf = np.where(users, beta_with_mean(cfg.assisted_fraction, n, rng), 0.0)
         hybrid = sf > 0
@@ -173,12 +177,18 @@ class HumanPopulation(mesa.Agent):
                 s = sf[docs][:, None]
                 style[docs] = (1 - s) * style[docs] + s * a.learners.style.sample(docs.size, rng)
 
+        # Polished and extended hybrids: the model wrote a block of rint(sf·T) tokens, each scored
+        # with its own preceding token. Edited drafts: the model wrote all T tokens and the author
+        # replaced 1 − sf of them at scattered positions, which erodes the evidence like a
+        # paraphrase of that share (as a model user's edit, GenerativeModel.publish).
         wm_tokens = np.zeros(n, dtype=np.int64)
         for a, docs in zip(assistants, helped_by, strict=True):
             if docs.size:
                 marked = rng.random(docs.size) < a.watermark_probability
-                wm_tokens[docs] = model_written_tokens(tokens[docs], sf[docs], marked)
-        green = m.watermark.draw_green_counts(tokens, wm_tokens, rng)
+                written = np.where(drafted[docs], 1.0, sf[docs])
+                wm_tokens[docs] = model_written_tokens(tokens[docs], written, marked)
+        edits = np.where(drafted, 1.0 - sf, 0.0)
+        green = m.watermark.draw_green_counts(tokens, wm_tokens, rng, paraphrase=edits)
         batch = Batch(
             site=self.home_site[author],
             kind=np.where(hybrid, HYBRID, HUMAN),

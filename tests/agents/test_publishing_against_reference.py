@@ -630,13 +630,6 @@ def test_model_users_edits_keep_the_evidence_of_random_edits() -> None:
     assert abs(law.z) < 4.5, law.z
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a human author's 'edited' document (a model draft the author edited) keeps the "
-    "evidence of all its rint(sf·T) model-written tokens, as if they were an unedited block; a "
-    "model user's edit of the same share keeps sf^(h+1) (human.py publish; fixing it moves the "
-    "baseline, whose humans.workflows has 'edited')",
-)
 def test_an_authors_edited_draft_keeps_the_evidence_of_random_edits() -> None:
     """The 'edited' workflow is one mechanism whoever posts the result: 1 − sf of a watermarked
     model draft's tokens edited at scattered positions keeps about sf^(h+1) of its evidence."""
