@@ -158,9 +158,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def check_seed(seed: int) -> int:
-    """A ``--seed`` value (``run``, ``compare``, ``validate``), refused when negative."""
-    if seed < 0:
-        raise UserError(f"--seed must be >= 0, got {seed}")
+    """A ``--seed`` value (``run``, ``compare``, ``validate``), refused outside a scenario's own
+    ``seed`` range (0 to 2^63 − 1), so a run's recorded scenario reads back."""
+    top = 2**63 - 1
+    if not 0 <= seed <= top:
+        raise UserError(f"--seed must be between 0 and {top} (a scenario's seed range), got {seed}")
     return seed
 
 

@@ -79,16 +79,27 @@ def test_compare_seed_sets_the_replicate_seeds(workdir):
     pd.testing.assert_frame_equal(seeded, python.runs, check_exact=True)
 
 
-def test_a_negative_compare_seed_is_refused_before_any_work(workdir, capsys, monkeypatch):
+@pytest.mark.parametrize("seed", ["-1", str(2**63)])
+def test_a_compare_seed_out_of_range_is_refused_before_any_work(seed, workdir, capsys, monkeypatch):
     def forbidden(*a, **k):
         raise AssertionError("the comparison started before --seed was checked")
 
     monkeypatch.setattr("habsburg.experiments.compare.run_sweep", forbidden)
-    argv = ["compare", "mini.toml", "mini.toml", "--seed", "-1", "--out", "cmp", "--quiet"]
+    argv = ["compare", "mini.toml", "mini.toml", "--seed", seed, "--out", "cmp", "--quiet"]
     assert main(argv) == 2
     err = capsys.readouterr().err
-    assert "--seed must be >= 0, got -1" in err and "Traceback" not in err
+    assert f"--seed must be between 0 and {2**63 - 1} (a scenario's seed range), got {seed}" in err
+    assert "Traceback" not in err
     assert not (workdir / "cmp").exists()
+
+
+@pytest.mark.parametrize("command", ["run", "validate"])
+def test_a_seed_past_a_scenarios_range_is_refused(command, workdir, capsys):
+    """A seed a scenario file refuses (2^63) was accepted by ``run`` and ``compare``."""
+    argv = [command, *(["mini.toml"] if command == "run" else [])]
+    assert main([*argv, "--seed", str(2**63), "--out", "out", "--quiet"]) == 2
+    assert "(a scenario's seed range), got 9223372036854775808" in capsys.readouterr().err
+    assert not (workdir / "out").exists()
 
 
 @pytest.mark.parametrize(
