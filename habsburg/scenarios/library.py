@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from habsburg.scenarios.schema import Scenario, ScenarioError, _close, load_file, load_text
+from habsburg.scenarios.text_schema import refers_to_file
 
 if TYPE_CHECKING:
     import os
@@ -32,9 +33,8 @@ def list_scenarios() -> dict[str, str]:
 def load_scenario(name_or_path: str | os.PathLike[str]) -> Scenario:
     """A library scenario by name, or a scenario file by path."""
     text = str(name_or_path)
-    path = Path(text)
-    if text.endswith(".toml") or path.is_file() or "/" in text or "\\" in text:
-        return load_file(path)  # InputFileError when missing, binary, not UTF-8 or empty
+    if refers_to_file(text):
+        return load_file(Path(text))  # InputFileError when missing, binary, not UTF-8 or empty
     entry = _library_dir() / f"{text}.toml"
     if not entry.is_file():
         names = list(list_scenarios())

@@ -187,12 +187,20 @@ def list_text_scenarios() -> list[str]:
     return sorted(p.name[:-5] for p in _library_dir().iterdir() if p.name.endswith(".toml"))
 
 
+def refers_to_file(name_or_path: str | Path) -> bool:
+    """Whether a scenario argument names a file rather than a library scenario: it ends with
+    ``.toml``, is a file, or holds a path separator. (A directory named like a library scenario,
+    say a run's output, does not hide the library scenario.)"""
+    text = str(name_or_path)
+    return text.endswith(".toml") or Path(text).is_file() or "/" in text or "\\" in text
+
+
 def is_text_scenario(name_or_path: str | Path) -> bool:
     """Whether a scenario name or file is a text-mode scenario: a library text scenario, or a
     TOML file whose top level says ``mode = "text"`` (what the CLI checks to pick the runner)."""
     text = str(name_or_path)
     path = Path(text)
-    if not (text.endswith(".toml") or path.exists()):
+    if not refers_to_file(text):
         return text in list_text_scenarios()
     try:
         return tomllib.loads(path.read_text(encoding="utf-8")).get("mode") == "text"
@@ -239,7 +247,7 @@ def load_text_scenario(name_or_path: str | Path) -> TextScenario:
     """A library text scenario by name (``text_baseline``) or a TOML file by path."""
     text = str(name_or_path)
     path = Path(text)
-    if text.endswith(".toml") or path.exists():
+    if refers_to_file(text):
         if not path.is_file():
             raise ScenarioError(f"scenario file {text!r} does not exist")
         source, raw = str(path), path.read_text(encoding="utf-8")

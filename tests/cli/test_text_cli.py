@@ -74,3 +74,19 @@ def test_habsburg_report_writes_a_text_runs_report_and_lists_it(tmp_path, capsys
     (out / "text_samples.parquet").unlink()
     assert main(["report", str(out)]) == 2
     assert "text_samples.parquet is missing" in capsys.readouterr().err
+
+
+def test_a_directory_named_like_a_library_scenario_does_not_hide_it(tmp_path, monkeypatch):
+    """A run's output directory in the working directory, named like the library scenario it
+    ran (``text_closed_loop``, ``baseline``), was read as a scenario path: "unknown scenario"."""
+    from habsburg.scenarios.library import load_scenario
+    from habsburg.scenarios.text_schema import is_text_scenario, load_text_scenario
+
+    monkeypatch.chdir(tmp_path)
+    for name in ("text_closed_loop", "baseline"):
+        (tmp_path / name).mkdir()
+    assert is_text_scenario("text_closed_loop")
+    assert load_text_scenario("text_closed_loop").name == "text_closed_loop"
+    assert not is_text_scenario("baseline") and load_scenario("baseline").name == "baseline"
+    # a path still means a file: a directory given as one is refused as a missing file
+    assert not is_text_scenario("./text_closed_loop")
