@@ -76,10 +76,10 @@ CHANGES: dict[str, dict[str, Any]] = {
         "models.open-70b.data.scrapers": ["commons-bot"],
     },
     "baseline_calibrated": {
-        "demand.adoption.ceiling": 7563.621750635804,
-        "demand.adoption.midpoint": 10.723021452239907,
-        "demand.workflows.edited.weight": 1.6326269565873246,
-        "humans.assistant.ceiling": 0.4147074236282934,
+        "demand.adoption.ceiling": 7741.808828648424,
+        "demand.adoption.midpoint": 10.865863273543,
+        "demand.workflows.edited.weight": 0.6430248515025123,
+        "humans.assistant.ceiling": 0.44323258820783823,
     },
 }
 MANDATE = [
