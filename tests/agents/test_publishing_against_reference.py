@@ -605,47 +605,35 @@ def test_green_counts_follow_the_law_given_the_tokens_that_keep_evidence(
         assert abs(law.z) < 4.5, (key, law.z)
 
 
-def test_model_users_edits_keep_the_evidence_of_random_edits() -> None:
-    """A model user's edit of 1 − sf of the tokens at scattered positions keeps about
-    sf^(h+1) of the evidence (random edits; h = 1), and leaves the paraphrase column alone."""
-    wf = [
-        {"name": "verbatim", "weight": 0.4},
-        {"name": "edited", "weight": 0.6, "synthetic_mean": 0.7},
-    ]
-    run = capture(tiny_scenario(demand={"workflows": wf}, labs=BOTH_LABS_WATERMARK, end="2022-12"))
+@pytest.mark.parametrize(
+    ("section", "producer", "mix"),
+    [
+        ("demand", "model", [("verbatim", 0.4, 1.0), ("edited", 0.6, 0.7)]),
+        ("humans", "human", [("edited", 1.0, 0.8)]),
+    ],
+)
+def test_an_edited_draft_keeps_the_evidence_of_random_edits(
+    section: str, producer: str, mix: list[tuple[str, float, float]]
+) -> None:
+    """The 'edited' workflow is one mechanism whoever posts the result (a model user or an
+    author): 1 − sf of a watermarked model draft's tokens edited at scattered positions keeps
+    about sf^(h+1) of its evidence (random edits), and leaves the paraphrase column alone.
+    Until 2026-12-05 an author's edited draft kept all its rint(sf·T) model-written tokens'."""
+    wf = [{"name": n, "weight": w, "synthetic_mean": m} for n, w, m in mix]
+    run = capture(
+        tiny_scenario(**{section: {"workflows": wf}}, labs=BOTH_LABS_WATERMARK, end="2022-12")
+    )
     law, h = GreenLaw.of(run.model), run.model.watermark.context_width
-    for p in run.of("model"):
+    for p in run.of(producer):
         sf = p.per_doc("synthetic_fraction").astype(float)
         tokens = p.per_doc("tokens").astype(float)
-        edited = sf < 1
+        edited = (sf > 0) & (sf < 1)
         assert (p.per_doc("paraphrase") == 0).all()
-        q = np.ones(edited.sum())
         law.add(
             p.per_doc("green")[edited].astype(float),
             tokens[edited],
-            q,
+            np.ones(edited.sum()),
             tokens[edited] * sf[edited] ** (h + 1),
-        )
-    assert law.docs > 3000
-    assert abs(law.z) < 4.5, law.z
-
-
-def test_an_authors_edited_draft_keeps_the_evidence_of_random_edits() -> None:
-    """The 'edited' workflow is one mechanism whoever posts the result: 1 − sf of a watermarked
-    model draft's tokens edited at scattered positions keeps about sf^(h+1) of its evidence."""
-    wf = [{"name": "edited", "weight": 1.0, "synthetic_mean": 0.8}]
-    run = capture(tiny_scenario(humans={"workflows": wf}, labs=BOTH_LABS_WATERMARK, end="2022-12"))
-    law, h = GreenLaw.of(run.model), run.model.watermark.context_width
-    for p in run.of("human"):
-        sf = p.per_doc("synthetic_fraction").astype(float)
-        tokens = p.per_doc("tokens").astype(float)
-        hybrid = sf > 0
-        q = np.ones(hybrid.sum())
-        law.add(
-            p.per_doc("green")[hybrid].astype(float),
-            tokens[hybrid],
-            q,
-            tokens[hybrid] * sf[hybrid] ** (h + 1),
         )
     assert law.docs > 2000
     assert abs(law.z) < 4.5, law.z
