@@ -497,14 +497,22 @@ def test_model_and_farm_claims_are_the_models_answers(name: str, request) -> Non
     assert chi2_pvalue(rank_obs, rank_exp) > ALPHA
 
 
+def human_value_law(run: Run) -> np.ndarray:
+    """Each fact's law of a human's claimed value (facts × values): the true value with
+    probability 1 − error_rate, each other value alike."""
+    world, sc = run.model.world, run.model.config
+    n_values, rate = sc.world.values_per_fact, sc.humans.error_rate
+    human = np.full((world.true_values.size, n_values), rate / (n_values - 1))
+    human[np.arange(world.true_values.size), world.true_values] = 1 - rate
+    return human
+
+
 def test_hybrid_claims_mix_the_authors_and_the_assistants_answers(tiny: Run) -> None:
     """A hybrid's claim is the assistant's with probability sf (dropped if it abstains), else
     the author's: given it was kept, the assistant's with sf·a / (sf·a + 1 − sf), a the chance
     the assistant answers that fact."""
-    world, sc = tiny.model.world, tiny.model.config
-    n_values, rate = sc.world.values_per_fact, sc.humans.error_rate
-    human = np.full((world.true_values.size, n_values), rate / (n_values - 1))
-    human[np.arange(world.true_values.size), world.true_values] = 1 - rate
+    human = human_value_law(tiny)
+    n_values = human.shape[1]
     rank_obs, rank_exp = np.zeros(n_values), np.zeros(n_values)
     for p in tiny.of("human"):
         owner = np.repeat(np.arange(p.rows.size), p.batch.claim_lengths)
@@ -701,10 +709,8 @@ def test_the_references_reject_deliberately_wrong_mechanisms(tiny: Run) -> None:
                 d.watermark_probability = 1.0 - d.watermark_probability
     assert abs(laws["model"].z) < 4.5 and abs(flipped["model"].z) > 20
 
-    world, sc = tiny.model.world, tiny.model.config
-    n_values, rate = sc.world.values_per_fact, sc.humans.error_rate
-    human = np.full((world.true_values.size, n_values), rate / (n_values - 1))
-    human[np.arange(world.true_values.size), world.true_values] = 1 - rate
+    human = human_value_law(tiny)
+    n_values = human.shape[1]
     rank_obs, rank_exp = np.zeros(n_values), np.zeros(n_values)
     for p in tiny.of("model"):
         f = np.asarray(p.batch.claim_facts, dtype=np.int64)
