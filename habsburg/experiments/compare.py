@@ -188,8 +188,8 @@ def check_kept_runs(plan: SweepPlan, kept: str | Path, resume: bool) -> int:
                 "will not write into it: move it or choose another --out"
             )
         return 0
-    ids = {t.run_id for t in plan.tasks}
-    finished = len(finished_runs(kept) & ids)
+    done = finished_runs(kept) & {t.run_id for t in plan.tasks}
+    finished = len(done)
     if not resume:
         raise UserError(
             f"{str(kept)!r} holds {finished} finished run{'' if finished == 1 else 's'} of an "
@@ -207,7 +207,7 @@ def check_kept_runs(plan: SweepPlan, kept: str | Path, resume: bool) -> int:
             "--resume, or delete that directory to start over"
         )
     check_versions(record, f"the comparison whose runs are kept in {str(kept)!r}")
-    check_run_files(kept, ids)
+    check_run_files(kept, done)
     return finished
 
 

@@ -117,6 +117,7 @@ def check_output(plan: SweepPlan, out_dir: Path, resume: bool) -> set[str]:
     manifest_path = out_dir / MANIFEST
     if out_dir.exists() and not out_dir.is_dir():
         raise SweepError(f"--out {str(out_dir)!r} is a file, not a directory")
+    finished = finished_runs(out_dir) & {t.run_id for t in plan.tasks}
     if manifest_path.exists():
         if not resume:
             raise SweepError(
@@ -130,13 +131,13 @@ def check_output(plan: SweepPlan, out_dir: Path, resume: bool) -> set[str]:
                 "scenario (settings, seeds, outcomes, steps or scale differ); choose another --out"
             )
         check_versions(old, f"the sweep in {str(out_dir)!r}")
-        check_run_files(out_dir, {t.run_id for t in plan.tasks})
+        check_run_files(out_dir, finished)
     elif out_dir.is_dir() and any(out_dir.iterdir()):
         raise SweepError(
             f"--out {str(out_dir)!r} exists and is not a sweep directory (no {MANIFEST}); "
             "choose an empty or new directory"
         )
-    return finished_runs(out_dir) & {t.run_id for t in plan.tasks}
+    return finished
 
 
 def read_sweep_manifest(path: Path) -> dict[str, Any]:
@@ -157,14 +158,15 @@ def read_sweep_manifest(path: Path) -> dict[str, Any]:
     return manifest
 
 
-def check_run_files(out_dir: Path, run_ids: set[str]) -> None:
-    """Refuse to resume over finished runs whose ``runs/`` file cannot be read (every file is
-    written whole, so only damage from outside makes one): it would count as finished and the
-    sweep's table fail when its runs were done. Each file's Parquet footer is read."""
+def check_run_files(out_dir: Path, finished: set[str]) -> None:
+    """Refuse to resume over ``finished`` runs (:func:`finished_runs` of the plan) whose
+    ``runs/`` file cannot be read (every file is written whole, so only damage from outside
+    makes one): it would count as finished and the sweep's table fail when its runs were done.
+    Each file's Parquet footer is read."""
     import pyarrow.parquet as pq
 
     damaged = []
-    for run_id in sorted(finished_runs(out_dir) & run_ids):
+    for run_id in sorted(finished):
         path = out_dir / "runs" / f"{run_id}.parquet"
         try:
             pq.read_metadata(path)
