@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from habsburg.experiments.files import writable_directory
+from habsburg.experiments.files import make_directory, writable_directory
 from habsburg.experiments.outcomes import DEFAULT_OUTCOMES, OUTCOMES, SCALAR, check_outcomes
 from habsburg.experiments.run import check_steps
 from habsburg.experiments.seeds import replicate_seeds
@@ -118,6 +118,7 @@ class HabsburgFunction:
         if self.store_dir is None:
             out = execute_run(task, self.base, self.outcomes, self.steps, self.scale)
         else:  # a directory of this experiment's own: EMA may run several in one store_dir
+            make_directory(self.store_dir, f"store_dir {self.store_dir!r}", "choose another")
             with tempfile.TemporaryDirectory(prefix="habsburg-ema-", dir=self.store_dir) as own:
                 out = execute_run(task, self.base, self.outcomes, self.steps, self.scale, own)
         if out.error is not None:
@@ -173,7 +174,10 @@ def ema_model(
         where = Path(store_dir)
         if where.exists() and not where.is_dir():
             raise ScenarioError(f"EMA model: store_dir {str(where)!r} is not a directory")
-        store_dir = str(writable_directory(where, f"store_dir {str(where)!r}", "choose another"))
+        # (made when the first experiment runs: a check below may still refuse)
+        store_dir = str(
+            writable_directory(where, f"store_dir {str(where)!r}", "choose another", create=False)
+        )
 
     def as_mapping(items: Mapping[str, Bounds] | Sequence[str]) -> dict[str, Bounds]:
         return dict(items) if isinstance(items, Mapping) else dict.fromkeys(items)

@@ -205,10 +205,32 @@ def prepare_output_dir(
     return out
 
 
-def writable_directory(path: Path, flag: str, hint: str) -> Path:
+def existing_ancestor(path: str | Path) -> Path:
+    """``path`` itself if it exists, else the nearest of its parents that does."""
+    path = Path(path)
+    while not path.exists() and path.parent != path:
+        path = path.parent
+    return path
+
+
+def writable_directory(path: Path, flag: str, hint: str, *, create: bool = True) -> Path:
     """``path`` as a directory this process can write to: created with its parents when missing,
     then probed with a temporary file (created and removed). Otherwise :class:`OutputPathError`:
-    ``flag`` (what names the path) cannot be created / is not writable, then ``hint``."""
+    ``flag`` (what names the path) cannot be created / is not writable, then ``hint``.
+
+    ``create=False`` checks without making anything, for a check that later refusals may
+    follow: a missing ``path`` is accepted when its nearest existing parent is a directory this
+    process can write to (probed the same way), and is made when first used."""
+    if not create and not path.is_dir():
+        if path.exists():
+            raise OutputPathError(f"{flag} is not a directory; {hint}")
+        parent = existing_ancestor(path)
+        if not parent.is_dir():
+            raise OutputPathError(
+                f"{flag} cannot be created: {str(parent)!r} is not a directory; {hint}"
+            )
+        _probe(parent, f"{flag} (to be made in {str(parent)!r})", hint)
+        return path
     if not path.is_dir():
         try:
             path.mkdir(parents=True, exist_ok=True)
@@ -216,12 +238,29 @@ def writable_directory(path: Path, flag: str, hint: str) -> Path:
             raise OutputPathError(
                 f"{flag} cannot be created: {err.strerror or err}; {hint}"
             ) from None
+    _probe(path, flag, hint)
+    return path
+
+
+def _probe(path: Path, flag: str, hint: str) -> None:
+    """Refuse (:class:`OutputPathError`) unless a file can be made in directory ``path`` (one is
+    made and removed)."""
     try:
         fd, probe = tempfile.mkstemp(prefix=".habsburg-probe-", dir=path)
         os.close(fd)
         os.unlink(probe)
     except OSError as err:
         raise OutputPathError(f"{flag} is not writable: {err.strerror or err}; {hint}") from None
+
+
+def make_directory(path: str | Path, flag: str, hint: str) -> Path:
+    """Make directory ``path`` with its parents (checked beforehand by
+    :func:`writable_directory` with ``create=False``); :class:`OutputPathError` if that fails."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise OutputPathError(f"{flag} cannot be created: {err.strerror or err}; {hint}") from None
     return path
 
 

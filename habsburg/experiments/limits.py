@@ -27,6 +27,7 @@ import numpy as np
 
 from habsburg.ecosystem.columns import ColumnTypes, expected_documents
 from habsburg.ecosystem.store import DocumentStore
+from habsburg.experiments.files import existing_ancestor
 from habsburg.scenarios.errors import LimitError, ScenarioError
 from habsburg.scenarios.schema import Scenario
 
@@ -217,7 +218,10 @@ def disk_shortfall(
     """The free disk ``runs`` runs projected as ``p`` may use in ``store_dir`` (a share
     :data:`DISK_SHARE` of ``free_disk`` bytes, measured when None) if their store columns, and
     their result tables unless ``results`` is False, need more, else None."""
-    free = free_disk if free_disk is not None else shutil.disk_usage(store_dir).free
+    # (a --store-dir still to be made: the disk of the directory it will be made in)
+    free = (
+        free_disk if free_disk is not None else shutil.disk_usage(existing_ancestor(store_dir)).free
+    )
     tables = p.documents * RESULT_BYTES if results else 0
     return DISK_SHARE * free if (p.store_bytes + tables) * runs > DISK_SHARE * free else None
 

@@ -25,7 +25,12 @@ from habsburg.experiments.checkpoint import (
     read_header,
     save_checkpoint,
 )
-from habsburg.experiments.files import prepare_output_dir, writable_directory, write_results_dir
+from habsburg.experiments.files import (
+    make_directory,
+    prepare_output_dir,
+    writable_directory,
+    write_results_dir,
+)
 from habsburg.experiments.limits import check_limits
 from habsburg.experiments.versions import package_versions
 from habsburg.model import export
@@ -122,12 +127,18 @@ def simulate(
 
 
 def check_store_dir(store_dir: str | Path) -> Path:
-    """The directory ``--store-dir`` names, checked before any work: a directory (created if
-    missing) this process can write to."""
+    """The directory ``--store-dir`` names, checked before any work: a directory this process can
+    write to, or one it can make. Nothing is made here (a later check may still refuse the
+    command): :func:`store_scratch` makes a missing one when the run starts."""
     path = Path(store_dir)
     if path.exists() and not path.is_dir():
         raise OutputPathError(f"--store-dir {str(path)!r} is not a directory")
-    return writable_directory(path, f"--store-dir {str(path)!r}", "choose another --store-dir")
+    return writable_directory(path, *_store_dir_words(path), create=False)
+
+
+def _store_dir_words(path: Path) -> tuple[str, str]:
+    """What names ``--store-dir`` in an error, and what to do instead."""
+    return f"--store-dir {str(path)!r}", "choose another --store-dir"
 
 
 def run_store_dir(store_dir: Path, out_dir: Path) -> Path:
@@ -172,6 +183,7 @@ def store_scratch(
     if store_dir is None:
         yield None
         return
+    make_directory(store_dir, *_store_dir_words(Path(store_dir)))  # (checked: check_store_dir)
     if kept is None:
         with tempfile.TemporaryDirectory(prefix="habsburg-store-", dir=store_dir) as scratch:
             yield Path(scratch)

@@ -172,6 +172,34 @@ def test_a_bad_spec_makes_no_store_dir(workdir, capsys, no_work, command):
     assert not (workdir / "store").exists() and not (workdir / "s").exists()
 
 
+# --- --store-dir is not made for a command refused after it was checked ----------------------------
+@pytest.mark.parametrize("command", ["run", "compare", "sweep"])
+def test_a_refused_output_directory_makes_no_store_dir(workdir, capsys, no_work, command):
+    """``--store-dir`` is checked (writable, or makeable) before ``--out`` is; a refusal of
+    ``--out`` (a directory of the user's files) left an empty ``--store-dir`` made behind it."""
+    (workdir / "mine").mkdir()
+    (workdir / "mine" / "notes.txt").write_text("the user's")
+    (workdir / "spec.toml").write_text(
+        'scenario = "mini.toml"\nsteps = 2\n[[parameters]]\npath = "watermark.adoption"\n'
+        "values = [0.0, 0.5]\n"
+    )
+    inputs = {"run": ["mini.toml"], "compare": ["mini.toml", "mini.toml"], "sweep": ["spec.toml"]}
+    argv = [command, *inputs[command], "--store-dir", "new/store", "--out", "mine", "--quiet"]
+    err = refused(argv + (["--serial"] if command == "sweep" else []), capsys)
+    assert "'mine'" in err
+    assert not (workdir / "new").exists()
+    assert (workdir / "mine" / "notes.txt").read_text() == "the user's"
+
+
+def test_a_store_dir_that_cannot_be_made_is_refused_naming_the_file_in_its_way(
+    workdir, capsys, no_work
+):
+    (workdir / "afile").write_text("x")
+    err = refused(["run", "mini.toml", "--store-dir", "afile/store", "--out", "o"], capsys)
+    assert "--store-dir 'afile/store' cannot be created: 'afile' is not a directory" in err
+    assert not (workdir / "o").exists() and (workdir / "afile").read_text() == "x"
+
+
 # --- two axes of a sweep that set one setting --------------------------------------------------
 def test_two_axes_setting_the_same_setting_are_refused(workdir, capsys, no_work):
     """``models.*.temperature`` and ``models.m.temperature`` both set model m's temperature:

@@ -215,6 +215,13 @@ def test_a_store_dir_that_is_a_file_is_refused(tiny, tmp_path):
     assert (tmp_path / "file").read_text() == "x"
 
 
+def test_a_missing_store_dir_is_made_only_when_an_experiment_runs(tiny, tmp_path):
+    """A model refused after its ``store_dir`` was checked leaves no directory behind."""
+    with pytest.raises(ScenarioError, match="name at least one uncertainty or lever"):
+        ema_model(tiny, [], steps=4, store_dir=tmp_path / "new" / "stores")
+    assert not (tmp_path / "new").exists()
+
+
 def test_ranges_whose_largest_experiment_would_not_fit_are_refused(tiny, monkeypatch):
     """The corner of the ranges that needs the most memory is named (more AI demand publishes
     more documents; the watermark's adoption moves no document count), unless ``force``."""
