@@ -48,13 +48,7 @@ _attach_lock = threading.Lock()
 
 def lever_values(model: EcosystemModel) -> dict[str, Any]:
     """The value each lever has in the running model now (of the first item, for ``*`` paths)."""
-    out = {}
-    for lever in LEVERS:
-        try:
-            out[lever.path] = get_setting(model.config, lever.path)
-        except (KeyError, ValueError, IndexError):  # no farms: no paraphrase lever
-            continue
-    return out
+    return {path: values[0] for path, values in live_settings(model).items()}
 
 
 def live_settings(model: EcosystemModel) -> dict[str, tuple[Any, ...]]:
