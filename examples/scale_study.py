@@ -410,6 +410,9 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     parser.add_argument("--out", default="results/examples", help="output directory")
     args = parser.parse_args(argv)
     factors = args.factors or ([0.1, 0.3] if args.quick else [1.0, 3.0, 10.0])
+    twice = sorted({f for f in factors if factors.count(f) > 1})
+    if twice:  # the same runs twice, each seed counted twice in the factor's interval
+        parser.error(f"--factors: {', '.join(f'{f:g}' for f in twice)} given more than once")
     n_seeds = args.seeds if args.seeds is not None else (2 if args.quick else 4)
     end = "2025-06" if args.quick else None
     seeds = list(range(1, n_seeds + 1))

@@ -365,6 +365,18 @@ def test_scale_study_refuses_bad_flags_before_work(tmp_path, flag, value):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_scale_study_refuses_a_factor_given_twice_before_work(tmp_path):
+    """``--factors 1 3 1`` ran the 1x runs twice, and each seed's run counted twice in the 1x
+    mean's interval (identical pairs: too narrow)."""
+    argv = [sys.executable, str(EXAMPLES / "scale_study.py"), "--factors", "1", "3", "1"]
+    proc = subprocess.run(
+        [*argv, "--out", str(tmp_path / "out")], capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert "--factors: 1 given more than once" in proc.stderr and "Traceback" not in proc.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize(
     "script",
     [
