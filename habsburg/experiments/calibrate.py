@@ -113,7 +113,8 @@ def require_pyabc() -> ModuleType:
         import pyabc
     except ImportError:
         raise CalibrationError(
-            "calibration needs pyabc: pip install 'pyabc>=0.12' (and the 'sweep' extra for Dask)"
+            "calibration needs the 'calibrate' extra (pyabc) and, for Dask, the 'sweep' extra: "
+            "pip install 'habsburg[calibrate,sweep]'"
         ) from None
     return pyabc
 
