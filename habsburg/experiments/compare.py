@@ -198,9 +198,19 @@ def check_kept_runs(plan: SweepPlan, kept: str | Path, resume: bool) -> int:
         )
     try:
         record = json.loads(manifest.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        record = None
-    if not isinstance(record, dict) or record.get("fingerprint") != plan.fingerprint:
+    except (OSError, ValueError) as err:  # (UnicodeDecodeError and JSONDecodeError included)
+        problem = getattr(err, "strerror", None) or str(err)
+        raise UserError(
+            f"--resume: {str(manifest)!r} is not a readable record of the kept runs ({problem}); "
+            "the runs beside it cannot be matched to this comparison: delete "
+            f"{str(kept)!r} to start over"
+        ) from None
+    if not isinstance(record, dict):
+        raise UserError(
+            f"--resume: {str(manifest)!r} holds a JSON {type(record).__name__}, not the record "
+            f"of kept runs habsburg writes; delete {str(kept)!r} to start over"
+        )
+    if record.get("fingerprint") != plan.fingerprint:
         raise UserError(
             f"--resume: the runs kept in {str(kept)!r} are of another comparison (its scenarios, "
             "seeds, months, scale or posterior draws differ): run that comparison with "

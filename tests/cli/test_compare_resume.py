@@ -134,6 +134,33 @@ def test_resuming_another_comparisons_runs_is_refused_before_any_run(
     assert executed == [] and len(list((kept / "runs").glob("*.parquet"))) == 1
 
 
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (b'{"fingerprint": ', "is not a readable record of the kept runs"),
+        (b"\xff\xfe", "is not a readable record of the kept runs"),
+        (b"[1, 2]", "holds a JSON list, not the record of kept runs"),
+    ],
+    ids=["cut-short", "not-utf8", "a-list"],
+)
+def test_a_damaged_record_of_kept_runs_is_refused_naming_it(
+    workdir, monkeypatch, capsys, executed, damage, message
+):
+    """A damaged ``sweep.json`` of the kept runs was read as "another comparison"'s."""
+    with monkeypatch.context() as m:
+        interrupt_after_writes(m, 1)
+        assert compare("--out", "cut", "--quiet") == 130
+    record = workdir / "cut" / K.KEPT_RUNS / "sweep.json"
+    record.write_bytes(damage)
+    capsys.readouterr()
+    executed.clear()
+    assert compare("--out", "cut", "--resume", "--quiet") == 2
+    err = capsys.readouterr().err
+    assert f"--resume: 'cut/{K.KEPT_RUNS}/sweep.json' {message}" in err, err
+    assert "another comparison" not in err and "Traceback" not in err
+    assert executed == [] and record.read_bytes() == damage
+
+
 def test_resuming_runs_made_with_another_mesa_is_refused(workdir, monkeypatch, capsys, executed):
     """The kept runs' manifest records the versions; a seed gives the same run only with the
     same versions of the packages the numbers depend on, so runs kept under another Mesa are not
