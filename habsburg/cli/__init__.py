@@ -220,16 +220,23 @@ def guarded(command: Callable[[], object], debug: bool = False) -> int:
             2,
             debug,
         )
-    except OSError as err:  # the disk or the file system refused: not a bug
-        where = f": {err.filename}" if err.filename else ""
+    except OSError as err:
+        if err.errno is None and not err.filename:  # not the system's refusal: a library's
+            return _internal_error(err, debug)  # (TimeoutError() printed "error: " and exit 2)
+        where = f": {err.filename}" if err.filename else ""  # the disk or file system refused
         return _fail(f"error: {err.strerror or err}{where}", 2, debug)
     except Exception as err:
-        return _fail(
-            f"internal error ({type(err).__name__}: {err}); this is a bug: rerun with --debug "
-            "for the traceback and report it",
-            EXIT_BUG,
-            debug,
-        )
+        return _internal_error(err, debug)
+
+
+def _internal_error(err: BaseException, debug: bool) -> int:
+    detail = f": {err}" if str(err) else ""
+    return _fail(
+        f"internal error ({type(err).__name__}{detail}); this is a bug: rerun with --debug "
+        "for the traceback and report it",
+        EXIT_BUG,
+        debug,
+    )
 
 
 if __name__ == "__main__":

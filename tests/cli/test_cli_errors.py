@@ -62,6 +62,32 @@ def test_a_bug_is_reported_as_one_without_a_traceback(capsys, monkeypatch):
     assert status == 3 and "Traceback" in err
 
 
+@pytest.mark.parametrize(
+    "error", [TimeoutError(), ConnectionResetError()], ids=["TimeoutError", "ConnectionReset"]
+)
+def test_an_os_error_that_is_not_the_systems_is_a_bug_named_by_its_type(capsys, monkeypatch, error):
+    """A library's ``TimeoutError()`` (an OSError with no errno, no message, no file) printed
+    "habsburg: error: " and exit 2, "bad input", as Dask's local-cluster shutdown once did."""
+
+    def broken(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr("habsburg.experiments.run.run_scenario", broken)
+    status, err = run(["run", "baseline", "--quiet"], capsys)
+    name = type(error).__name__
+    assert status == 3 and f"internal error ({name})" in err and "Traceback" not in err
+
+
+def test_the_systems_refusal_stays_bad_input_naming_the_file(capsys, monkeypatch):
+    def full(*args, **kwargs):
+        raise OSError(28, "No space left on device", "out/documents.parquet")
+
+    monkeypatch.setattr("habsburg.experiments.run.run_scenario", full)
+    status, err = run(["run", "baseline", "--quiet"], capsys)
+    assert status == 2
+    assert err.strip() == "habsburg: error: No space left on device: out/documents.parquet"
+
+
 def test_a_failed_check_exits_1(capsys, monkeypatch):
     def failing(*args, **kwargs):
         raise CheckFailed("3 of 12 checks failed")
