@@ -215,7 +215,7 @@ def test_a_store_dir_that_is_a_file_is_refused(tiny, tmp_path):
     assert (tmp_path / "file").read_text() == "x"
 
 
-def test_a_missing_store_dir_is_made_only_when_an_experiment_runs(tiny, tmp_path):
+def test_a_model_refused_after_its_store_dir_was_checked_makes_no_directory(tiny, tmp_path):
     """A model refused after its ``store_dir`` was checked leaves no directory behind."""
     with pytest.raises(ScenarioError, match="name at least one uncertainty or lever"):
         ema_model(tiny, [], steps=4, store_dir=tmp_path / "new" / "stores")
