@@ -232,12 +232,7 @@ def writable_directory(path: Path, flag: str, hint: str, *, create: bool = True)
         _probe(parent, f"{flag} (to be made in {str(parent)!r})", hint)
         return path
     if not path.is_dir():
-        try:
-            path.mkdir(parents=True, exist_ok=True)
-        except OSError as err:
-            raise OutputPathError(
-                f"{flag} cannot be created: {err.strerror or err}; {hint}"
-            ) from None
+        make_directory(path, flag, hint)
     _probe(path, flag, hint)
     return path
 

@@ -131,8 +131,6 @@ def check_store_dir(store_dir: str | Path) -> Path:
     write to, or one it can make. Nothing is made here (a later check may still refuse the
     command): :func:`store_scratch` makes a missing one when the run starts."""
     path = Path(store_dir)
-    if path.exists() and not path.is_dir():
-        raise OutputPathError(f"--store-dir {str(path)!r} is not a directory")
     return writable_directory(path, *_store_dir_words(path), create=False)
 
 
