@@ -147,6 +147,7 @@ def prepare_output_dir(
     force: bool = False,
     expect: Iterable[str] = (),
     can_force: bool = True,
+    create: bool = True,
 ) -> Path:
     """Check (and create) the output directory of ``command`` before any work starts.
 
@@ -161,7 +162,9 @@ def prepare_output_dir(
     ``force``, and so is a ``manifest.json`` or ``sweep.json`` habsburg did not write (where it
     keeps its record of the directory). ``can_force=False``: the command has no ``--force`` that
     writes beside other files (a sweep, a sensitivity analysis, the examples), so the refusal
-    does not suggest one.
+    does not suggest one. ``create=False`` checks a new path without making it (its nearest
+    existing parent must be a writable directory), for a command that writes its first file
+    only once its work has started, so that a failure before then leaves nothing behind.
     """
     out = Path(path)
     flag = f"habsburg {command}: output {str(out)!r}"
@@ -200,7 +203,7 @@ def prepare_output_dir(
                     "record of a results directory in that file and never replaces a user's "
                     "(not even with --force): move it or choose another --out"
                 )
-    writable_directory(out, flag, "choose another --out")
+    writable_directory(out, flag, "choose another --out", create=create)
     refuse_clashes(out, expect, command)
     return out
 

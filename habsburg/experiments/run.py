@@ -265,7 +265,9 @@ def run_scenario(
             free_disk = shutil.disk_usage(kept).free + reused
     check_limits(scenario, n, force=force, store_dir=store_dir, free_disk=free_disk)
     if out_dir is not None:
-        prepare_output_dir(out_dir, command="run", force=force)
+        # made when the first checkpoint or the results are written: a model that fails to
+        # build, or a run stopped before its first checkpoint, leaves no empty directory
+        prepare_output_dir(out_dir, command="run", force=force, create=False)
     ckpt = checkpoint_path(out_dir) if out_dir is not None else None
     if ckpt is not None and not resume:
         check_not_another_runs(ckpt, scenario, seed)

@@ -123,7 +123,8 @@ def run_text_scenario(
     )
     out_dir = Path(out) if out is not None else None
     if out_dir is not None:
-        prepare_output_dir(out_dir, command="run", force=force)
+        # made when the results are written: a run that fails first leaves no empty directory
+        prepare_output_dir(out_dir, command="run", force=force, create=False)
     started = time.time()
     source = "a corpus passed to run_text_scenario" if corpus is not None else INSTALLED_CORPUS
     if corpus is None:

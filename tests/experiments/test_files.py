@@ -81,6 +81,18 @@ def test_prepare_refuses_foreign_directories_files_and_clashes(tmp_path):
         prepare_output_dir(tmp_path / "f" / "sub", command="run")
 
 
+def test_an_output_directory_checked_without_being_made(tmp_path):
+    """``create=False`` checks a new path (its nearest existing parent writable) and makes
+    nothing; a path under a file is still refused."""
+    out = tmp_path / "a" / "b"
+    assert prepare_output_dir(out, command="run", create=False) == out
+    assert list(tmp_path.iterdir()) == []
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(OutputPathError, match=r"cannot be created: '.*/f' is not a directory"):
+        prepare_output_dir(tmp_path / "f" / "sub", command="run", create=False)
+    assert (tmp_path / "f").read_text() == "x"
+
+
 def _results_of(directory: Path, command: str) -> Path:
     """A results directory as ``command`` leaves it (its manifest names the command)."""
     write_results_dir(directory, _fill, {"habsburg_command": command}, command=command)

@@ -59,6 +59,30 @@ def test_a_failing_run_leaves_earlier_results_untouched(tmp_path, monkeypatch):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]  # no temporary leftovers
 
 
+@pytest.mark.parametrize("checkpoint_every", [None, 2])
+def test_a_run_that_fails_before_writing_leaves_no_output_directory(
+    tmp_path, monkeypatch, checkpoint_every
+):
+    """``--out`` is checked before the run but made only when the first checkpoint or the
+    results are written: a model that fails to build (or a run stopped before its first
+    checkpoint) left an empty directory behind."""
+
+    def fail_to_build(*args, **kwargs):
+        raise RuntimeError("cannot build")
+
+    monkeypatch.setattr(run_module, "simulate", fail_to_build)
+    out = tmp_path / "new" / "run"
+    with pytest.raises(RuntimeError, match="cannot build"):
+        run_scenario(tiny_scenario(), out=out, steps=3, checkpoint_every=checkpoint_every)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_checkpointed_run_makes_its_output_directory_at_its_first_checkpoint(tmp_path):
+    out = tmp_path / "new" / "run"
+    run_scenario(tiny_scenario(), out=out, steps=3, checkpoint_every=1)
+    assert (out / "manifest.json").is_file()
+
+
 def test_cli_run_prints_a_summary(tmp_path, capsys):
     scenario = tmp_path / "tiny.toml"
     scenario.write_text(

@@ -169,3 +169,16 @@ def test_report_reads_a_text_run(tmp_path, small_corpus):
     assert "“the farmer …”" in text and "| 1 |" in text
     assert "watermark z, a: watermarked vs human: AUC" in text
     assert (tmp_path / "run" / "text_perplexity_distributions.png").stat().st_size > 1000
+
+
+def test_a_text_run_that_fails_before_writing_leaves_no_output_directory(tmp_path, monkeypatch):
+    """``--out`` is checked first and made only when the results are written: a corpus that
+    cannot be loaded (or a run that fails) left an empty directory behind."""
+
+    def no_corpus(**kwargs):
+        raise ScenarioError("no text corpus installed")
+
+    monkeypatch.setattr("habsburg.experiments.text_run.load_installed_corpus", no_corpus)
+    with pytest.raises(ScenarioError, match="no text corpus"):
+        run_text_scenario("text_baseline", out=tmp_path / "new" / "out")
+    assert list(tmp_path.iterdir()) == []
