@@ -20,7 +20,6 @@ This module only runs the comparison and returns its tables; the paired differen
 from __future__ import annotations
 
 import contextlib
-import json
 import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -43,7 +42,12 @@ from habsburg.experiments.sweep import (
     run_sweep,
 )
 from habsburg.experiments.sweep.spec import MAX_RUNS
-from habsburg.experiments.sweep.storage import SUBDIRS, check_run_files, check_versions
+from habsburg.experiments.sweep.storage import (
+    SUBDIRS,
+    check_run_files,
+    check_versions,
+    read_resume_record,
+)
 from habsburg.scenarios.errors import UserError
 from habsburg.scenarios.schema import Scenario
 
@@ -196,20 +200,12 @@ def check_kept_runs(plan: SweepPlan, kept: str | Path, resume: bool) -> int:
             "interrupted comparison: pass "
             "--resume to finish it, or delete that directory to start over"
         )
-    try:
-        record = json.loads(manifest.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as err:  # (UnicodeDecodeError and JSONDecodeError included)
-        problem = getattr(err, "strerror", None) or str(err)
-        raise UserError(
-            f"--resume: {str(manifest)!r} is not a readable record of the kept runs ({problem}); "
-            "the runs beside it cannot be matched to this comparison: delete "
-            f"{str(kept)!r} to start over"
-        ) from None
-    if not isinstance(record, dict):
-        raise UserError(
-            f"--resume: {str(manifest)!r} holds a JSON {type(record).__name__}, not the record "
-            f"of kept runs habsburg writes; delete {str(kept)!r} to start over"
-        )
+    record = read_resume_record(
+        manifest,
+        what="record of the kept runs",
+        matched_to="this comparison",
+        remedy=f"delete {str(kept)!r} to start over",
+    )
     if record.get("fingerprint") != plan.fingerprint:
         raise UserError(
             f"--resume: the runs kept in {str(kept)!r} are of another comparison (its scenarios, "

@@ -139,7 +139,7 @@ def test_resuming_another_comparisons_runs_is_refused_before_any_run(
     [
         (b'{"fingerprint": ', "is not a readable record of the kept runs"),
         (b"\xff\xfe", "is not a readable record of the kept runs"),
-        (b"[1, 2]", "holds a JSON list, not the record of kept runs"),
+        (b"[1, 2]", "holds a JSON list, not the record of the kept runs"),
     ],
     ids=["cut-short", "not-utf8", "a-list"],
 )

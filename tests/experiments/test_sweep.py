@@ -635,8 +635,13 @@ def test_resume_refuses_a_damaged_manifest_or_run_file_naming_it(plan, tmp_path)
     (out / "sweep.json").write_text(good[:40])
     with pytest.raises(SweepError, match=r"sweep.json' is not a readable sweep manifest"):
         check_output(plan, out, resume=True)
+    (out / "sweep.json").write_bytes(b"\xff\xfe")  # not UTF-8
+    with pytest.raises(SweepError, match=r"sweep.json' is not a readable sweep manifest"):
+        check_output(plan, out, resume=True)
     (out / "sweep.json").write_text("[1, 2]")
-    with pytest.raises(SweepError, match=r"holds a JSON list, not the object"):
+    with pytest.raises(
+        SweepError, match=r"holds a JSON list, not the sweep manifest habsburg writes"
+    ):
         check_output(plan, out, resume=True)
     (out / "sweep.json").write_text(good)
     first = plan.tasks[0].run_id

@@ -34,6 +34,7 @@ from habsburg.experiments.sweep.executors import RunOutput
 from habsburg.experiments.sweep.plan import RunTask, SweepPlan
 from habsburg.experiments.sweep.spec import SweepError
 from habsburg.experiments.versions import package_versions, version_changes
+from habsburg.scenarios.errors import UserError
 
 MANIFEST = "sweep.json"
 SUBDIRS = ("runs", "series", "errors")
@@ -143,19 +144,42 @@ def check_output(plan: SweepPlan, out_dir: Path, resume: bool) -> set[str]:
 def read_sweep_manifest(path: Path) -> dict[str, Any]:
     """A sweep directory's manifest, refused (:class:`SweepError`, naming the file) when it is
     not the JSON object habsburg writes there (damaged, or another program's file)."""
+    return read_resume_record(
+        path,
+        what="sweep manifest",
+        matched_to="the spec",
+        remedy="run the sweep again into another --out",
+        error=SweepError,
+    )
+
+
+def read_resume_record(
+    path: Path,
+    *,
+    what: str,
+    matched_to: str,
+    remedy: str,
+    error: type[UserError] = UserError,
+) -> dict[str, Any]:
+    """The JSON object habsburg keeps at ``path`` to match the finished runs beside it to the
+    command that resumes them (a sweep's manifest, a comparison's record of its kept runs).
+    Refused with ``error`` naming the file when it cannot be read, is not UTF-8 JSON (cut short:
+    damaged) or is not an object (another program's file): ``what`` names the record,
+    ``matched_to`` what the runs would be matched to, ``remedy`` what the user can do."""
     try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise SweepError(
-            f"--resume: {str(path)!r} is not a readable sweep manifest ({err}); the runs beside "
-            "it cannot be matched to the spec: run the sweep again into another --out"
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:  # (UnicodeDecodeError and JSONDecodeError included)
+        problem = getattr(err, "strerror", None) or str(err)
+        raise error(
+            f"--resume: {str(path)!r} is not a readable {what} ({problem}); the runs beside it "
+            f"cannot be matched to {matched_to}: {remedy}"
         ) from None
-    if not isinstance(manifest, dict):
-        raise SweepError(
-            f"--resume: {str(path)!r} holds a JSON {type(manifest).__name__}, not the object of a "
-            "sweep manifest habsburg writes; choose another --out"
+    if not isinstance(record, dict):
+        raise error(
+            f"--resume: {str(path)!r} holds a JSON {type(record).__name__}, not the {what} "
+            f"habsburg writes; {remedy}"
         )
-    return manifest
+    return record
 
 
 def check_run_files(out_dir: Path, finished: set[str]) -> None:
