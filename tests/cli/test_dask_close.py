@@ -54,3 +54,53 @@ def test_a_comparison_whose_cluster_fails_to_close_writes_its_results(workdir, c
     assert "closing the Dask local cluster failed (TimeoutError)" in err
     for name in ("runs.parquet", "differences.parquet", "report.md", "manifest.json"):
         assert (workdir / "cmp" / name).is_file(), name
+
+
+def test_a_failed_close_kills_the_worker_processes_it_left(capsys, monkeypatch):
+    """A close that fails before the workers are stopped (the close itself raising at once)
+    left their processes running after the command, and in a Python session after the call."""
+    import time
+
+    import distributed
+
+    from habsburg.experiments.sweep.executors import connect
+
+    client = connect(workers=1)
+    cluster = client.cluster
+    assert cluster is not None
+    pids = [w.process.process.pid for w in cluster.workers.values()]
+    real = distributed.LocalCluster.close
+
+    def fail_at_once(self, *args, **kwargs):
+        raise TimeoutError
+
+    monkeypatch.setattr(distributed.LocalCluster, "close", fail_at_once)
+    try:
+        close_client(client)
+        err = capsys.readouterr().err
+        assert "closing the Dask local cluster failed (TimeoutError)" in err
+        assert "1 Dask worker process the failed close left running were killed" in err
+        deadline = time.monotonic() + 30
+        alive = pids
+        while alive and time.monotonic() < deadline:
+            alive = [p for p in pids if _running(p)]
+            time.sleep(0.1)
+        assert pids and not alive, alive
+    finally:
+        monkeypatch.setattr(distributed.LocalCluster, "close", real)
+        cluster.close()
+
+
+def _running(pid: int) -> bool:
+    """Whether process ``pid`` runs (not gone, not a zombie waiting to be reaped)."""
+    import os
+
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False

@@ -338,14 +338,21 @@ def close_client(client: Any) -> None:
     workers of two 100× runs let go of ~15 GB of mapped pages with CI running beside them,
     ended a 44-minute comparison whose four runs had all finished, before its tables were
     written. (The close is not tried again: a cluster left "closing" by a failed close waits
-    for itself.)"""
+    for itself.) The worker processes a failed close leaves running are killed, so that none
+    outlives the command, nor the call in a Python session."""
     cluster = client.cluster
     _close_quietly(client.close, "client")
-    if cluster is not None:
-        _close_quietly(cluster.close, "local cluster")
+    if cluster is not None and not _close_quietly(cluster.close, "local cluster"):
+        if stopped := stop_worker_processes(cluster):
+            print(
+                f"habsburg: note: {stopped} Dask worker process{'' if stopped == 1 else 'es'} "
+                "the failed close left running were killed",
+                file=sys.stderr,
+            )
 
 
-def _close_quietly(close: Callable[[], object], what: str) -> None:
+def _close_quietly(close: Callable[[], object], what: str) -> bool:
+    """Call ``close``; False (with a note on stderr) if it failed."""
     try:
         close()
     except (OSError, RuntimeError) as err:  # (TimeoutError is an OSError)
@@ -355,6 +362,25 @@ def _close_quietly(close: Callable[[], object], what: str) -> None:
             "its runs were over, habsburg goes on",
             file=sys.stderr,
         )
+        return False
+    return True
+
+
+def stop_worker_processes(cluster: Any) -> int:
+    """Kill (SIGKILL) the worker processes of local cluster ``cluster`` that are still alive, as
+    after a failed close; returns how many. Each is a nanny's process (``distributed``'s
+    ``Nanny.process.process``, whose ``pid`` and ``is_alive()`` are public)."""
+    import signal
+
+    stopped = 0
+    for worker in list(getattr(cluster, "workers", {}).values()):
+        process = getattr(getattr(worker, "process", None), "process", None)
+        if process is None or process.pid is None or not process.is_alive():
+            continue
+        with contextlib.suppress(ProcessLookupError):  # (gone since)
+            os.kill(process.pid, signal.SIGKILL)
+            stopped += 1
+    return stopped
 
 
 @contextlib.contextmanager

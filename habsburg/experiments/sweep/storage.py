@@ -34,7 +34,7 @@ from habsburg.experiments.sweep.executors import RunOutput
 from habsburg.experiments.sweep.plan import RunTask, SweepPlan
 from habsburg.experiments.sweep.spec import SweepError
 from habsburg.experiments.versions import package_versions, version_changes
-from habsburg.scenarios.errors import UserError
+from habsburg.scenarios.errors import HabsburgError, UserError
 
 MANIFEST = "sweep.json"
 SUBDIRS = ("runs", "series", "errors")
@@ -159,7 +159,7 @@ def read_resume_record(
     what: str,
     matched_to: str,
     remedy: str,
-    error: type[UserError] = UserError,
+    error: type[HabsburgError] = UserError,
 ) -> dict[str, Any]:
     """The JSON object habsburg keeps at ``path`` to match the finished runs beside it to the
     command that resumes them (a sweep's manifest, a comparison's record of its kept runs).
