@@ -27,6 +27,7 @@ import json
 import os
 import shutil
 import signal
+import sys
 import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -529,15 +530,18 @@ def save_outputs(
     """Write a few files into ``out`` (checked beforehand by :func:`prepare_output_dir`), each
     atomically through ``writers[name](tmp_path)``, and record them in the manifest; a file of
     the same name is replaced only if habsburg wrote it. For commands that add files to a
-    shared directory (the example scripts, ``validate``) rather than own a results directory."""
+    shared directory (the example scripts, ``validate``) rather than own a results directory.
+    The manifest records what wrote the files last: the package versions and model code
+    (:func:`~habsburg.experiments.versions.package_versions`) and the command line."""
     out = Path(out)
     refuse_clashes(out, writers, command)
+    record = {"versions": package_versions(), "command": " ".join(sys.argv)}
     paths = []
     with deferred_signals():
         for name, write in writers.items():
             (out / name).parent.mkdir(parents=True, exist_ok=True)
             paths.append(atomic_write(out / name, write))
-        add_to_manifest(out, list(writers), command=command)
+        add_to_manifest(out, list(writers), command=command, record=record)
     return paths
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -24,6 +25,7 @@ from habsburg.experiments.files import (
 )
 from habsburg.experiments.limits import check_limits, project
 from habsburg.experiments.results_check import check_results_dir, read_table
+from habsburg.experiments.versions import MODEL_CODE, model_code
 from habsburg.scenarios.errors import (
     LimitError,
     OutputPathError,
@@ -293,6 +295,9 @@ def test_save_outputs_records_its_files_and_keeps_others(tmp_path):
     save_outputs(out, {"a.csv": lambda p: p.write_text("1")}, command="examples")
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["written_by"] == "habsburg" and manifest["files"] == ["a.csv"]
+    # what wrote them: the example scripts' and EMA's outputs recorded none of it
+    assert manifest["versions"][MODEL_CODE] == model_code() and manifest["versions"]["numpy"]
+    assert manifest["command"] == " ".join(sys.argv)
     # another script adds its files beside; a rerun replaces its own
     prepare_output_dir(out, command="examples", expect=["b.png"])
     save_outputs(out, {"b.png": lambda p: p.write_bytes(b"png")}, command="examples")
