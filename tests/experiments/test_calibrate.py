@@ -30,7 +30,11 @@ from habsburg.experiments.calibrate import (
     largest_particle,
     result_files,
 )
-from habsburg.experiments.calibration.outputs import posterior_settings, scenario_toml
+from habsburg.experiments.calibration.outputs import (
+    posterior_settings,
+    prediction_table,
+    scenario_toml,
+)
 from habsburg.experiments.calibration.simulator import Simulator, target_key
 from habsburg.experiments.calibration.spec import CalibrationError, load_spec, spec_from_dict
 from habsburg.experiments.limits import project
@@ -38,6 +42,7 @@ from habsburg.experiments.sweep import SweepError, point_scenario
 from habsburg.experiments.versions import MODEL_CODE, installed_version, package_versions
 from habsburg.scenarios.errors import LimitError
 from habsburg.scenarios.library import load_scenario
+from habsburg.scenarios.measurements import calibration_targets
 from habsburg.scenarios.schema import from_dict, load_text
 
 pytest.importorskip("pyabc")
@@ -266,6 +271,25 @@ def test_default_targets_are_the_published_points_up_to_2024():
     assert spec.targets and all(m.month <= "2024-12" for m in spec.targets)
     assert {m.study for m in spec.targets} == {"graphite", "graphite-2025b", "liang"}
     assert spec.end == "2024-12"  # last target (2024-11) plus the averaging window
+
+
+def test_the_prediction_table_labels_the_points_fitted_not_their_statistics():
+    """Fitting only Graphite's first analysis: its second analysis (graphite-2025b) measured the
+    same statistic in 2023-11 but was not fitted; it was labelled "calibrated" (by statistic)
+    and judged by the fitted points' rule."""
+    sc = load_scenario("baseline")
+    fitted = [m for m in calibration_targets() if m.study == "graphite"]
+    months = sc.month_to_step("2025-12", "2025-12") + 1
+    runs = [pd.DataFrame({"graphite_ai_share": np.full(months, v)}) for v in (0.37, 0.38, 0.39)]
+    table = prediction_table(runs, sc, 1, fitted).set_index(["study", "month"])
+    assert table.loc[("graphite", "2023-11"), "role"] == "calibrated"
+    assert table.loc[("graphite", "2024-11"), "role"] == "calibrated"
+    assert table.loc[("graphite-2025b", "2023-11"), "role"] == "not fitted"
+    assert table.loc[("graphite", "2025-05"), "role"] == "out-of-sample"
+    # one statistic, one simulated value: only the label and the rule that judges it differ
+    same = table.loc[[("graphite", "2023-11"), ("graphite-2025b", "2023-11")]]
+    assert same.simulated_median.nunique() == 1
+    assert set(table.role) == {"calibrated", "not fitted", "out-of-sample"}
 
 
 def test_scenario_toml_reads_back_to_the_same_scenario():

@@ -183,8 +183,11 @@ def prediction_table(
     runs: Sequence[pd.DataFrame], scenario: Scenario, window: int, fitted: Sequence[Measurement]
 ) -> pd.DataFrame:
     """Every published point within the runs' months against the posterior-predictive runs:
-    median and 90% interval, the published value and interval, and the row's role."""
-    fitted_keys = {target_key(m) for m in fitted}
+    median and 90% interval, the published value and interval, and the row's role: "calibrated"
+    for the points fitted (a point, not its statistic: another study's point of the same series
+    and month, e.g. Graphite's second analysis of 2023-11 when only the first was fitted, is
+    "not fitted"), "not fitted" for other points up to the cutoff, "out-of-sample" after it."""
+    fitted_points = set(fitted)
     last = min(len(r) for r in runs) - 1 if runs else -1
     rows = []
     for m in MEASUREMENTS:
@@ -196,7 +199,7 @@ def prediction_table(
         plo, phi = m.interval
         role = (
             "calibrated"
-            if target_key(m) in fitted_keys
+            if m in fitted_points
             else ("out-of-sample" if not m.calibration_target else "not fitted")
         )
         rows.append(
