@@ -535,7 +535,7 @@ def save_outputs(
     (:func:`~habsburg.experiments.versions.package_versions`) and the command line."""
     out = Path(out)
     refuse_clashes(out, writers, command)
-    record = {"versions": package_versions(), "command": " ".join(sys.argv)}
+    record = writer_record()
     paths = []
     with deferred_signals():
         for name, write in writers.items():
@@ -543,6 +543,13 @@ def save_outputs(
             paths.append(atomic_write(out / name, write))
         add_to_manifest(out, list(writers), command=command, record=record)
     return paths
+
+
+def writer_record() -> dict[str, Any]:
+    """What wrote files into a shared directory, for its manifest (:func:`add_to_manifest`'s
+    ``record``): the package versions with the model code
+    (:func:`~habsburg.experiments.versions.package_versions`) and the command line."""
+    return {"versions": package_versions(), "command": " ".join(sys.argv)}
 
 
 # --------------------------------------------------------------------------- signals

@@ -3,7 +3,9 @@ watermark scheme is broken on purpose."""
 
 from __future__ import annotations
 
+import json
 import math
+import sys
 
 import numpy as np
 import pytest
@@ -13,6 +15,7 @@ from habsburg.ecosystem.learners import ConceptLearner, StyleLearner
 from habsburg.ecosystem.watermark import WatermarkScheme
 from habsburg.experiments.validation import checks, closedforms, output, runner
 from habsburg.experiments.validation import framework as FW
+from habsburg.experiments.versions import MODEL_CODE, model_code
 
 
 def failed(report: FW.Report) -> set[str]:
@@ -115,6 +118,10 @@ def test_tables_show_the_kind_of_every_row(tmp_path) -> None:
     assert "| check | kind |" in md and "| calibration |" in md
     assert "shows the fit (calibration is not evidence)" in md
     assert csv_path.read_text().splitlines()[0].startswith("check,kind,")
+    # what wrote them (the manifest named only the files)
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert manifest["versions"][MODEL_CODE] == model_code()
+    assert manifest["command"] == " ".join(sys.argv)
 
 
 # --- the suite on the real code ------------------------------------------------------------------

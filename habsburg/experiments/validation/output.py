@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from habsburg.experiments.files import add_to_manifest, atomic_write_text
+from habsburg.experiments.files import add_to_manifest, atomic_write_text, writer_record
 from habsburg.experiments.validation.framework import CALIBRATION, EVIDENCE, PREDICTION, Report
 
 COLUMNS = ("check", "kind", "source", "setting", "expected", "measured", "tolerance", "pass")
@@ -121,9 +121,10 @@ OUTPUT_FILES = ("validation.md", "validation.csv")
 
 def write_outputs(report: Report, out: Path) -> list[Path]:
     """``validation.md`` and ``validation.csv`` in ``out`` (each written atomically, and recorded
-    in the directory's manifest so a later run may replace them)."""
+    in the directory's manifest so a later run may replace them, with what wrote them:
+    :func:`~habsburg.experiments.files.writer_record`)."""
     out.mkdir(parents=True, exist_ok=True)
     csv = atomic_write_text(out / "validation.csv", report.frame().to_csv(index=False))
     paths = [write_markdown(report, out / "validation.md"), csv]
-    add_to_manifest(out, OUTPUT_FILES, command="validate")
+    add_to_manifest(out, OUTPUT_FILES, command="validate", record=writer_record())
     return paths
