@@ -77,7 +77,9 @@ def test_a_run_that_fails_before_writing_leaves_no_output_directory(
     assert list(tmp_path.iterdir()) == []
 
 
-def test_a_checkpointed_run_makes_its_output_directory_at_its_first_checkpoint(tmp_path):
+def test_a_checkpointed_run_into_a_new_path_makes_it_to_checkpoint(tmp_path):
+    """The first checkpoint (month 1) is written into the ``--out`` nobody made yet: its writer
+    makes it, so the run goes on to write its results there."""
     out = tmp_path / "new" / "run"
     run_scenario(tiny_scenario(), out=out, steps=3, checkpoint_every=1)
     assert (out / "manifest.json").is_file()
