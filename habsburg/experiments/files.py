@@ -531,8 +531,7 @@ def save_outputs(
     atomically through ``writers[name](tmp_path)``, and record them in the manifest; a file of
     the same name is replaced only if habsburg wrote it. For commands that add files to a
     shared directory (the example scripts, ``validate``) rather than own a results directory.
-    The manifest records what wrote the files last: the package versions and model code
-    (:func:`~habsburg.experiments.versions.package_versions`) and the command line."""
+    The manifest records what wrote the files last (:func:`writer_record`)."""
     out = Path(out)
     refuse_clashes(out, writers, command)
     record = writer_record()

@@ -16,6 +16,7 @@ import logging
 import os
 import re
 import shutil
+import signal
 import sys
 import time
 import traceback
@@ -370,8 +371,6 @@ def stop_worker_processes(cluster: Any) -> int:
     """Kill (SIGKILL) the worker processes of local cluster ``cluster`` that are still alive, as
     after a failed close; returns how many. Each is a nanny's process (``distributed``'s
     ``Nanny.process.process``, whose ``pid`` and ``is_alive()`` are public)."""
-    import signal
-
     stopped = 0
     for worker in list(getattr(cluster, "workers", {}).values()):
         process = getattr(getattr(worker, "process", None), "process", None)
