@@ -454,7 +454,9 @@ def add_to_manifest(
     """Record ``files`` (relative paths habsburg wrote into ``directory`` outside
     :func:`write_results_dir`: a report added to a run, the examples' figures) in the directory's
     manifest, so later writes may replace them, and forget ``dropped`` (files of its that it
-    removed); ``record``: fields to set in the manifest besides. Without a habsburg manifest,
+    removed); ``record``: fields to set in the manifest besides. The manifest's ``writers``
+    says what last wrote each of these files (:func:`credit_writer`), so a directory several
+    commands or versions wrote into keeps each one's record. Without a habsburg manifest,
     ``manifest.json`` is created (naming ``command``) -- check the directory first with
     :func:`prepare_output_dir`."""
     directory = Path(directory)
@@ -469,6 +471,7 @@ def add_to_manifest(
                 listed = data.get("files") if isinstance(data.get("files"), list) else []
                 data["files"] = sorted((set(listed) - set(dropped)) | set(files))
                 data.update(record or {})
+                data["writers"] = credit_writer(data.get("writers"), data["files"], files)
                 atomic_write_json(path, data)
                 return
     if (directory / "manifest.json").exists():
@@ -485,8 +488,33 @@ def add_to_manifest(
             "complete": True,
             "files": sorted(set(files)),
             **(record or {}),
+            "writers": credit_writer(None, sorted(set(files)), files),
         },
     )
+
+
+def credit_writer(
+    writers: object, listed: Iterable[str], files: Iterable[str]
+) -> list[dict[str, Any]]:
+    """The manifest's ``writers`` after this process (:func:`writer_record`: its command line
+    and versions) wrote ``files``: each entry names the files it wrote last, among ``listed``
+    (the manifest's files); an entry left with none goes, and this process's files join an
+    entry of the same command and versions. Entries that are not such records (a manifest
+    edited by hand) are dropped rather than trusted."""
+    listed, files = set(listed), set(files)
+    me = writer_record()
+    kept: list[dict[str, Any]] = []
+    for entry in writers if isinstance(writers, list) else []:
+        if not (isinstance(entry, dict) and isinstance(entry.get("files"), list)):
+            continue
+        own = {f for f in entry["files"] if isinstance(f, str)} & listed - files
+        if {k: entry.get(k) for k in me} == me:
+            files |= own  # the same writer again: one entry
+        elif own:
+            kept.append({**entry, "files": sorted(own)})
+    if files:
+        kept.append({**me, "files": sorted(files)})
+    return kept
 
 
 def add_results(

@@ -13,6 +13,7 @@ from tinyscenario import tiny_scenario
 
 from habsburg.experiments import files
 from habsburg.experiments.files import (
+    add_results,
     add_to_manifest,
     atomic_write_parquet,
     atomic_write_text,
@@ -308,6 +309,67 @@ def test_save_outputs_records_its_files_and_keeps_others(tmp_path):
     with pytest.raises(OutputPathError, match=r"mine\.csv"):
         save_outputs(out, {"mine.csv": lambda p: p.write_text("x")}, command="examples")
     assert (out / "mine.csv").read_text() == "user"
+
+
+def test_a_shared_directory_keeps_what_wrote_each_file(tmp_path, monkeypatch):
+    """Scripts of different command lines (or versions) writing into one directory: the
+    manifest's ``writers`` keeps each one's record beside the files it wrote last (the top-level
+    ``versions``/``command`` name only the last writer)."""
+    out = prepare_output_dir(tmp_path / "shared", command="examples", expect=["a.csv", "b.csv"])
+    monkeypatch.setattr(sys, "argv", ["examples/one.py"])
+    save_outputs(out, {"a.csv": lambda p: p.write_text("1")}, command="examples")
+    save_outputs(out, {"b.csv": lambda p: p.write_text("1")}, command="examples")
+    monkeypatch.setattr(sys, "argv", ["examples/two.py", "--seeds", "3"])
+    save_outputs(out, {"c.png": lambda p: p.write_bytes(b"png")}, command="examples")
+
+    def writers() -> dict[str, list[str]]:
+        data = json.loads((out / "manifest.json").read_text())
+        assert all(w["versions"][MODEL_CODE] == model_code() for w in data["writers"])
+        return {w["command"]: w["files"] for w in data["writers"]}
+
+    # the same writer twice is one entry; the second its own
+    assert writers() == {
+        "examples/one.py": ["a.csv", "b.csv"],
+        "examples/two.py --seeds 3": ["c.png"],
+    }
+    # a file written again moves to its new writer; a writer left with none goes
+    save_outputs(out, {"a.csv": lambda p: p.write_text("2")}, command="examples")
+    assert writers() == {
+        "examples/one.py": ["b.csv"],
+        "examples/two.py --seeds 3": ["a.csv", "c.png"],
+    }
+    save_outputs(out, {"b.csv": lambda p: p.write_text("2")}, command="examples")
+    assert writers() == {"examples/two.py --seeds 3": ["a.csv", "b.csv", "c.png"]}
+    # another version of the model code is another writer, though the command line is the same
+    data = json.loads((out / "manifest.json").read_text())
+    data["writers"][0]["versions"][MODEL_CODE] = "0000000000000000"
+    (out / "manifest.json").write_text(json.dumps(data))
+    save_outputs(out, {"c.png": lambda p: p.write_bytes(b"png2")}, command="examples")
+    data = json.loads((out / "manifest.json").read_text())
+    assert [(w["versions"][MODEL_CODE], w["files"]) for w in data["writers"]] == [
+        ("0000000000000000", ["a.csv", "b.csv"]),
+        (model_code(), ["c.png"]),
+    ]
+    # entries that are not writer records (a hand-edited manifest) are dropped, not trusted
+    data["writers"] = [{"command": "x"}, "junk", {"files": "a.csv"}]
+    (out / "manifest.json").write_text(json.dumps(data))
+    save_outputs(out, {"a.csv": lambda p: p.write_text("3")}, command="examples")
+    assert writers() == {"examples/two.py --seeds 3": ["a.csv"]}
+
+
+def test_a_report_added_to_a_run_names_its_writer_beside_the_runs_versions(tmp_path, monkeypatch):
+    out = prepare_output_dir(tmp_path / "out", command="run")
+    write_results_dir(out, _fill, {"versions": {"habsburg": "0.0.1"}}, command="run")
+    monkeypatch.setattr(sys, "argv", ["habsburg", "report", str(out)])
+    add_results(out, lambda t: (t / "report.md").write_text("# r"), command="report")
+    data = json.loads((out / "manifest.json").read_text())
+    assert data["versions"] == {"habsburg": "0.0.1"}  # what made the numbers, kept
+    [writer] = data["writers"]
+    assert writer["files"] == ["report.md"] and writer["command"] == f"habsburg report {out}"
+    assert writer["versions"][MODEL_CODE] == model_code()
+    # the run written again (its report not among its files) leaves no writer of the old report
+    write_results_dir(out, _fill, {}, command="run")
+    assert "writers" not in json.loads((out / "manifest.json").read_text())
 
 
 def test_a_users_file_in_the_way_of_a_results_folder_is_kept(tmp_path):
