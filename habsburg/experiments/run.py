@@ -30,9 +30,9 @@ from habsburg.experiments.files import (
     prepare_output_dir,
     writable_directory,
     write_results_dir,
+    writer_record,
 )
 from habsburg.experiments.limits import check_limits
-from habsburg.experiments.versions import package_versions
 from habsburg.model import export
 from habsburg.model.export import write_tables
 from habsburg.model.model import EcosystemModel
@@ -326,9 +326,8 @@ def run_scenario(
                 "seconds": round(seconds, 3),
                 "documents": len(model.internet.store),
                 "store_on_disk": store_dir is not None,
-                "versions": package_versions(),
                 "habsburg_command": "run",
-                "command": " ".join(sys.argv),
+                **writer_record(),
             }
 
             def fill(tmp: Path) -> None:

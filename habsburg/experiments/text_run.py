@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,8 +30,7 @@ from habsburg.ecosystem.text.corpus import (
 )
 from habsburg.ecosystem.text.ngram import flatten
 from habsburg.ecosystem.text.watermark import paraphrase
-from habsburg.experiments.files import prepare_output_dir, write_results_dir
-from habsburg.experiments.versions import package_versions
+from habsburg.experiments.files import prepare_output_dir, write_results_dir, writer_record
 from habsburg.model.text_model import TextEcosystemModel
 from habsburg.scenarios.text_schema import TextScenario, load_text_scenario
 
@@ -155,9 +153,8 @@ def run_text_scenario(
                 "communities": corpus.community_names,
             },
             "seconds": round(seconds, 3),
-            "versions": package_versions(),
             "habsburg_command": "run",
-            "command": " ".join(sys.argv),
+            **writer_record(),
         }
 
         def fill(tmp: Path) -> None:

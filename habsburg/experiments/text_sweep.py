@@ -21,7 +21,6 @@ import dataclasses
 import difflib
 import itertools
 import re
-import sys
 import time
 import tomllib
 from dataclasses import dataclass
@@ -33,7 +32,12 @@ import pandas as pd
 from tqdm import tqdm
 
 from habsburg.ecosystem.text.corpus import Corpus
-from habsburg.experiments.files import atomic_write_parquet, prepare_output_dir, write_results_dir
+from habsburg.experiments.files import (
+    atomic_write_parquet,
+    prepare_output_dir,
+    write_results_dir,
+    writer_record,
+)
 from habsburg.experiments.seeds import replicate_seeds
 from habsburg.experiments.sweep.spec import check_distinct
 from habsburg.experiments.text_compare import corpus_for
@@ -288,7 +292,7 @@ def run_text_sweep(
             "seeds": spec.seeds,
             "outcomes": spec.outcomes,
             "seconds": round(seconds, 3),
-            "command": " ".join(sys.argv),
+            **writer_record(),
         }
         write_results_dir(
             out_dir,

@@ -9,7 +9,6 @@ statistics of its own beyond the figures' bands.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from habsburg.experiments.files import (
     atomic_write_parquet,
     prepare_output_dir,
     write_results_dir,
+    writer_record,
 )
 from habsburg.experiments.versions import package_versions
 from habsburg.reports import plots
@@ -59,7 +59,7 @@ def write_comparison(
         "seeds": result.seeds,
         "steps": result.steps,
         "confidence": confidence,
-        "command": " ".join(sys.argv),
+        **writer_record(),
     }
     write_results_dir(out, fill, manifest, command="compare")
     return out / "report.md"

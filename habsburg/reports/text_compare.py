@@ -7,13 +7,17 @@ the differences table, in one results directory. It runs nothing and computes no
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from habsburg.experiments.files import atomic_write_parquet, prepare_output_dir, write_results_dir
+from habsburg.experiments.files import (
+    atomic_write_parquet,
+    prepare_output_dir,
+    write_results_dir,
+    writer_record,
+)
 from habsburg.experiments.versions import package_versions
 from habsburg.reports.compare import add_differences, pairing_phrase, runs_table, seed_count
 from habsburg.reports.document import Document, provenance, write_document
@@ -71,7 +75,7 @@ def write_text_comparison(
         "seeds": result.seeds,
         "generations": result.generations,
         "confidence": confidence,
-        "command": " ".join(sys.argv),
+        **writer_record(),
     }
     write_results_dir(out, fill, manifest, command="compare")
     return out / "report.md"

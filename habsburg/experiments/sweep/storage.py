@@ -16,7 +16,6 @@ filesystem, and a resumed sweep skips every run whose ``runs/`` file exists.
 from __future__ import annotations
 
 import json
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -28,12 +27,13 @@ from habsburg.experiments.files import (
     atomic_write_json,
     atomic_write_parquet,
     prepare_output_dir,
+    writer_record,
 )
 from habsburg.experiments.outcomes import OUTCOMES, SCALAR
 from habsburg.experiments.sweep.executors import RunOutput
 from habsburg.experiments.sweep.plan import RunTask, SweepPlan
 from habsburg.experiments.sweep.spec import SweepError
-from habsburg.experiments.versions import package_versions, version_changes
+from habsburg.experiments.versions import version_changes
 from habsburg.scenarios.errors import HabsburgError, UserError
 
 MANIFEST = "sweep.json"
@@ -239,8 +239,7 @@ def write_manifest(plan: SweepPlan, out_dir: Path) -> None:
         "scale": plan.scale,
         "scenario": plan.base.to_dict(),
         "runs": [{**_identity(t), "settings": dict(t.settings)} for t in plan.tasks],
-        "versions": package_versions(),
-        "command": " ".join(sys.argv),
+        **writer_record(),
         "started": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     if plan.scenarios:
