@@ -85,14 +85,36 @@ class Tolerance:
         passed, allowed = self._judge(expected, est, quick)
         return bool(passed), allowed  # a plain bool, whichever numpy/scipy computed it
 
-    def _judge(self, expected: float, est: Estimate, quick: bool) -> tuple[bool, str]:
-        widen = QUICK_WIDENING_SE * est.se if quick else 0.0
-        diff = abs(est.value - expected)
+    def bound(self, expected: float, est: Estimate, quick: bool) -> float:
+        """The largest ``|measured - expected|`` the ``se``, ``relative`` and ``absolute`` rules
+        allow (in quick mode, the fixed ones widened by 3 SE); NaN for the other rules."""
         if self.rule == "se":
-            bound = self.value * est.se
+            return self.value * est.se
+        if self.rule in ("relative", "absolute"):
+            widen = QUICK_WIDENING_SE * est.se if quick else 0.0
+            return (self.value * abs(expected) if self.rule == "relative" else self.value) + widen
+        return math.nan
+
+    def false_failure_rate(self, expected: float, est: Estimate, quick: bool) -> float:
+        """How often a correct simulator fails this check on a seed: with a bound of ``b``
+        standard errors, ``2 (1 - Φ(b))`` (the estimate normal about ``expected``); a binomial
+        interval at level ``L``, at most ``1 - L`` (Clopper–Pearson intervals are conservative);
+        ``at_least`` and ``never``, 0 (they state what a correct simulator always does, so any
+        failure is a bug), and a prediction's ``interval`` 0 (it never fails a run)."""
+        if self.rule == "binomial_ci":
+            return 1.0 - self.value
+        bound = self.bound(expected, est, quick)
+        if math.isnan(bound) or est.se <= 0:
+            return 0.0
+        return float(2.0 * stats.norm.sf(bound / est.se))
+
+    def _judge(self, expected: float, est: Estimate, quick: bool) -> tuple[bool, str]:
+        diff = abs(est.value - expected)
+        bound = self.bound(expected, est, quick)
+        if self.rule == "se":
             return diff <= bound, f"±{self.value:g} SE = ±{fmt(bound)}"
         if self.rule in ("relative", "absolute"):
-            bound = (self.value * abs(expected) if self.rule == "relative" else self.value) + widen
+            widen = quick and est.se > 0
             text = f"±{self.value:.0%}" if self.rule == "relative" else f"±{fmt(self.value)}"
             if widen:
                 text += f" + 3 SE = ±{fmt(bound)}"
