@@ -8,6 +8,7 @@ from pathlib import Path
 from habsburg.cli.flags import integer
 from habsburg.cli.run import check_seed
 from habsburg.experiments.files import prepare_output_dir
+from habsburg.scenarios.errors import UserError
 
 #: the most seeds ``--seeds`` runs (full mode takes ~10 s a seed without V5)
 MAX_SEEDS = 10_000
@@ -50,6 +51,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         "the seed, left out) and test whether any row fails more often than its level allows "
         "by chance; writes validation_seeds.md and validation_seeds.csv, exit 1 if one does",
     )
+    p.add_argument(
+        "--workers",
+        type=integer(1),
+        default=None,
+        metavar="W",
+        help="with --seeds: run the seeds on a local Dask cluster of W processes (the 'sweep' "
+        "extra; the same table as a serial run)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument(
         "--force",
@@ -71,6 +80,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
     check_seed(args.seed)
     if args.seeds is not None:
         return repeat(args, groups)
+    if args.workers is not None:
+        raise UserError("--workers runs the seeds of --seeds N in parallel; add --seeds N")
     out = Path(args.out)
     # before any work
     prepare_output_dir(out, command="validate", force=args.force, expect=OUTPUT_FILES)
@@ -93,10 +104,16 @@ def repeat(args: argparse.Namespace, groups: list[str]) -> int:
 
     groups = repeat_groups(groups)
     check_seed(args.seed + args.seeds - 1)  # the last seed too
+    if args.workers is not None and args.workers > 1:
+        from habsburg.experiments.sweep.executors import check_dask_installed
+
+        check_dask_installed()
     out = Path(args.out)
     prepare_output_dir(out, command="validate", force=args.force, expect=REPEAT_FILES)
     seeds = range(args.seed, args.seed + args.seeds)
-    report = repeat_validation(groups, seeds, quick=args.quick, progress=not args.quiet)
+    report = repeat_validation(
+        groups, seeds, quick=args.quick, progress=not args.quiet, workers=args.workers
+    )
     print(format_repeat(report))
     paths = write_repeat(report, out)
     print(f"written: {', '.join(str(p) for p in paths)}")

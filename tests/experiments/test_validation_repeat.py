@@ -7,6 +7,7 @@ import json
 import math
 import sys
 
+import pandas as pd
 import pytest
 from scipy import stats
 
@@ -121,6 +122,28 @@ def test_the_command_writes_its_tables_and_exits_1_on_a_flagged_row(
     assert "1 fail more often than chance: V3 miss q=0.02 (M=100, one generation)" in printed
     assert "5 (1000, 1001, 1002, 1003, 1004)" in printed
     assert "more often than chance" in (out / "validation_seeds.md").read_text()
+
+
+def test_seeds_on_a_local_dask_cluster_give_the_serial_table() -> None:
+    import multiprocessing
+
+    pytest.importorskip("distributed")  # the 'sweep' extra (installed by `make test`)
+    seeds = range(1000, 1006)
+    serial = repeat_validation(["V3", "V4"], seeds, quick=True)
+    parallel = repeat_validation(["V3", "V4"], seeds, quick=True, workers=2)
+    pd.testing.assert_frame_equal(parallel.frame(), serial.frame())
+    assert parallel.runs_failing == serial.runs_failing
+    assert parallel.runs_failing_expected == serial.runs_failing_expected
+    assert multiprocessing.active_children() == []  # the cluster's processes are gone
+
+
+def test_workers_without_seeds_is_refused(tmp_path, capsys) -> None:
+    out = tmp_path / "never"
+    assert main(["validate", "--quiet", "--workers", "2", "--out", str(out)]) == 2
+    assert "--workers runs the seeds of --seeds N in parallel; add --seeds N" in (
+        capsys.readouterr().err
+    )
+    assert not out.exists()
 
 
 @pytest.mark.parametrize("seeds", ["1", "x", "10001"])

@@ -19,7 +19,7 @@ scenario's own seed) are left out: repeating them would repeat one run.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -132,15 +132,23 @@ def repeat_validation(
     quick: bool = False,
     progress: bool = False,
     checks: Iterable[Check] | None = None,
+    workers: int | None = None,
 ) -> RepeatReport:
     """Run the suite's ``groups`` (none seed-free) once per seed and count each row's failures
-    (predictions, which never fail, are left out)."""
+    (predictions, which never fail, are left out). ``workers``: the seeds run on a local Dask
+    cluster of that many processes (:func:`~habsburg.experiments.sweep.executors.connect`);
+    each seed's run is the same wherever it runs, and the runs are counted in seed order, so
+    the report is the same as a serial one."""
     groups = list(groups)
     rows: dict[Check, RowRepeat] = {}
     report = RepeatReport([], list(seeds), quick, groups)
     checks = None if checks is None else tuple(checks)
-    for seed in tqdm(seeds, desc="validate", unit="seed", disable=not progress):
-        one: Report = run_validation(groups, quick=quick, seed=seed, checks=checks)
+    runs = _runs(groups, report.seeds, quick, checks, workers)
+    for seed, one in zip(
+        report.seeds,
+        tqdm(runs, desc="validate", unit="seed", total=len(report.seeds), disable=not progress),
+        strict=True,
+    ):
         report.seconds += sum(one.seconds.values())
         chance_clean = 1.0
         for result in one.checks:
@@ -156,6 +164,34 @@ def repeat_validation(
         report.runs_failing_expected += 1.0 - chance_clean
     report.rows = list(rows.values())
     return report
+
+
+def _runs(
+    groups: list[str],
+    seeds: list[int],
+    quick: bool,
+    checks: tuple[Check, ...] | None,
+    workers: int | None,
+) -> Iterator[Report]:
+    """Each seed's :class:`Report`, in seed order: here, or on a local Dask cluster."""
+    if workers is None or workers == 1:
+        for seed in seeds:
+            yield run_validation(groups, quick=quick, seed=seed, checks=checks)
+        return
+    from habsburg.experiments.sweep.executors import close_client, connect
+
+    client = connect(None, workers)
+    futures = []
+    try:
+        futures = [
+            client.submit(run_validation, groups, quick=quick, seed=s, checks=checks, pure=False)
+            for s in seeds
+        ]
+        for future in futures:
+            yield future.result()
+    finally:
+        client.cancel(futures)
+        close_client(client)
 
 
 def _listed(seeds: list[int]) -> str:
