@@ -84,7 +84,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         raise UserError("--workers runs the seeds of --seeds N in parallel; add --seeds N")
     out = Path(args.out)
     # before any work
-    prepare_output_dir(out, command="validate", force=args.force, expect=OUTPUT_FILES)
+    prepare_output_dir(out, command="validate", force=args.force, expect=OUTPUT_FILES, create=False)
     report = run_validation(groups, quick=args.quick, seed=args.seed, progress=not args.quiet)
     print(format_table(report))
     paths = write_outputs(report, out)
@@ -109,7 +109,7 @@ def repeat(args: argparse.Namespace, groups: list[str]) -> int:
 
         check_dask_installed()
     out = Path(args.out)
-    prepare_output_dir(out, command="validate", force=args.force, expect=REPEAT_FILES)
+    prepare_output_dir(out, command="validate", force=args.force, expect=REPEAT_FILES, create=False)
     seeds = range(args.seed, args.seed + args.seeds)
     report = repeat_validation(
         groups, seeds, quick=args.quick, progress=not args.quiet, workers=args.workers

@@ -171,3 +171,26 @@ def test_bad_seeds_are_refused_before_any_work(argv, message, tmp_path, capsys) 
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
     assert not out.exists()
+
+
+@pytest.mark.parametrize("seeds", [[], ["--seeds", "3"]])
+def test_a_validation_that_fails_before_writing_leaves_no_directory(
+    seeds, tmp_path, capsys, monkeypatch
+) -> None:
+    """``--out`` is checked before the work and made only when the files are written, so an
+    interrupted (or failing) validation leaves nothing behind, with or without ``--seeds``."""
+    from habsburg.experiments.validation import repeat
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runner, "run_validation", interrupted)
+    monkeypatch.setattr(repeat, "run_validation", interrupted)
+    out = tmp_path / "new" / "validation"
+    code = main(["validate", "--quick", "--quiet", "--only", "V3", *seeds, "--out", str(out)])
+    assert code == 130 and "interrupted" in capsys.readouterr().err
+    assert not (tmp_path / "new").exists()
+    # and a directory that did not exist is made, with its parents, once there are files
+    monkeypatch.undo()
+    assert main(["validate", "--quick", "--quiet", "--only", "V3", *seeds, "--out", str(out)]) == 0
+    assert {p.name for p in out.iterdir()} >= {"manifest.json"}
