@@ -14,7 +14,12 @@ from scipy import stats
 from habsburg.cli import main
 from habsburg.experiments.validation import checks, runner
 from habsburg.experiments.validation.framework import Estimate, Tolerance
-from habsburg.experiments.validation.repeat import ALPHA, RowRepeat, repeat_validation
+from habsburg.experiments.validation.repeat import (
+    ALPHA,
+    RowRepeat,
+    format_repeat,
+    repeat_validation,
+)
 
 SEEDS = range(1000, 1020)
 
@@ -96,6 +101,12 @@ def test_a_bias_one_seed_may_miss_is_caught_over_seeds() -> None:
     frame = report.frame().set_index("check")
     assert report.flagged == ["V3 miss q=0.02 (M=100, one generation)"]
     assert frame.loc["V3 miss q=0.02", "failures"] == single.count(False)
+    # the table lists every failing seed (the printed one the first five)
+    failing = [s for s, ok in zip(SEEDS, single, strict=True) if not ok]
+    assert frame.loc["V3 miss q=0.02", "failing seeds"] == " ".join(map(str, failing))
+    assert f"{', '.join(map(str, failing[:5]))} and {len(failing) - 5} more" in format_repeat(
+        report
+    )
     assert frame.loc["V3 miss q=0.02", "p (BH)"] < ALPHA
     assert (frame.drop(index="V3 miss q=0.02")["verdict"] == "chance").all()
 

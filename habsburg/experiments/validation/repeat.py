@@ -106,7 +106,7 @@ class RepeatReport:
                 "expected failures": [r.rate * r.seeds for r in self.rows],
                 "failures": [len(r.failed_at) for r in self.rows],
                 "seeds": [r.seeds for r in self.rows],
-                "failing seeds": [_listed(r.failed_at) for r in self.rows],
+                "failing seeds": [" ".join(map(str, r.failed_at)) for r in self.rows],
                 "p": p,
                 "p (BH)": adjusted,
                 "verdict": ["more often than chance" if q < ALPHA else "chance" for q in adjusted],
@@ -238,7 +238,7 @@ def shown_frame(report: RepeatReport) -> pd.DataFrame:
     for column in ("false-failure rate", "expected failures", "p (BH)"):
         shown[column] = [fmt(x) for x in f[column]]
     shown["failures"] = [
-        f"{k} ({s})" if k else "0" for k, s in zip(f["failures"], f["failing seeds"], strict=True)
+        f"{len(r.failed_at)} ({_listed(r.failed_at)})" if r.failed_at else "0" for r in report.rows
     ]
     return shown
 
