@@ -7,6 +7,7 @@ parameters were fitted to, so passing them shows the fit, not that the model is 
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from habsburg.experiments.files import add_to_manifest, atomic_write_text, writer_record
@@ -67,11 +68,17 @@ def format_table(report: Report) -> str:
     return "\n".join(lines)
 
 
+def markdown_rows(columns: Sequence[str], rows: Iterable[Iterable[object]]) -> list[str]:
+    """The lines of a Markdown table: the header, the rule and one line a row (a ``|`` inside a
+    cell escaped). The validation tables and the table over seeds (:mod:`.repeat`) use it."""
+    out = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    out += ["| " + " | ".join(str(v).replace("|", "\\|") for v in row) + " |" for row in rows]
+    return out
+
+
 def markdown_table(report: Report) -> str:
     rows = [r.row() for r in report.results]
-    out = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-    out += ["| " + " | ".join(str(r[c]).replace("|", "\\|") for c in COLUMNS) + " |" for r in rows]
-    return "\n".join(out)
+    return "\n".join(markdown_rows(COLUMNS, ([r[c] for c in COLUMNS] for r in rows)))
 
 
 def write_markdown(report: Report, path: Path) -> Path:

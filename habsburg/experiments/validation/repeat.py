@@ -31,6 +31,7 @@ from tqdm.auto import tqdm
 from habsburg.experiments.files import save_outputs
 from habsburg.experiments.validation.experiments import EXPERIMENTS
 from habsburg.experiments.validation.framework import Check, Report, fmt
+from habsburg.experiments.validation.output import markdown_rows
 from habsburg.experiments.validation.runner import run_validation
 from habsburg.scenarios.errors import UserError
 
@@ -256,12 +257,7 @@ def repeat_markdown(report: RepeatReport) -> str:
         "",
         f"**{summary_line(report)}**",
         "",
-        "| " + " | ".join(shown.columns) + " |",
-        "|" + "---|" * len(shown.columns),
-        *(
-            "| " + " | ".join(str(v).replace("|", "\\|") for v in row) + " |"
-            for row in shown.itertuples(index=False)
-        ),
+        *markdown_rows(list(shown.columns), shown.itertuples(index=False)),
         "",
         "Each row's *false-failure rate* is how often a correct simulator fails it on one seed "
         "(a bound of b standard errors: 2(1 − Φ(b)), the estimate normal about the expected "
