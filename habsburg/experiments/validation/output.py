@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from habsburg.experiments.files import add_to_manifest, atomic_write_text, writer_record
+from habsburg.experiments.files import save_outputs
 from habsburg.experiments.validation.framework import CALIBRATION, EVIDENCE, PREDICTION, Report
 
 COLUMNS = ("check", "kind", "source", "setting", "expected", "measured", "tolerance", "pass")
@@ -81,7 +81,7 @@ def markdown_table(report: Report) -> str:
     return "\n".join(markdown_rows(COLUMNS, ([r[c] for c in COLUMNS] for r in rows)))
 
 
-def write_markdown(report: Report, path: Path) -> Path:
+def markdown_report(report: Report) -> str:
     """``validation.md``: the table, the timing, why each fixed tolerance is what it is."""
     mode = "quick (`--quick`)" if report.quick else "full"
     failed = [r.check.name for r in report.checks if not r.passed]
@@ -119,7 +119,7 @@ def write_markdown(report: Report, path: Path) -> Path:
         "`habsburg validate --only V1,V3 --out DIR`.",
         "",
     ]
-    return atomic_write_text(path, "\n".join(lines))
+    return "\n".join(lines)
 
 
 #: the files ``habsburg validate`` writes into ``--out``
@@ -127,11 +127,14 @@ OUTPUT_FILES = ("validation.md", "validation.csv")
 
 
 def write_outputs(report: Report, out: Path) -> list[Path]:
-    """``validation.md`` and ``validation.csv`` in ``out`` (each written atomically, and recorded
-    in the directory's manifest so a later run may replace them, with what wrote them:
-    :func:`~habsburg.experiments.files.writer_record`)."""
-    out.mkdir(parents=True, exist_ok=True)
-    csv = atomic_write_text(out / "validation.csv", report.frame().to_csv(index=False))
-    paths = [write_markdown(report, out / "validation.md"), csv]
-    add_to_manifest(out, OUTPUT_FILES, command="validate", record=writer_record())
-    return paths
+    """``validation.md`` and ``validation.csv`` in ``out`` (checked beforehand), as every shared
+    directory's files are written (:func:`~habsburg.experiments.files.save_outputs`): each
+    atomically, recorded in the manifest with what wrote them."""
+    return save_outputs(
+        out,
+        {
+            "validation.md": lambda p: p.write_text(markdown_report(report), "utf-8"),
+            "validation.csv": lambda p: p.write_text(report.frame().to_csv(index=False), "utf-8"),
+        },
+        command="validate",
+    )
