@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import math
 import sys
@@ -75,6 +76,28 @@ def test_a_row_that_never_fails_by_chance_is_flagged_at_its_first_failure() -> N
     assert row.p_value == 0.0
     row = RowRepeat(checks.default_checks()[0], seeds=50, failed_at=[3], rates=[0.0027] * 50)
     assert row.p_value == pytest.approx(1 - (1 - 0.0027) ** 50)
+
+
+def test_the_p_value_is_the_exact_poisson_binomial_tail() -> None:
+    """Seeds failing independently at their own rates: P(at least k failures), enumerated here
+    over every subset of seeds; equal rates give the binomial test's p-value."""
+    rates = [0.9, 0.1, 0.3, 0.0, 0.05]
+    for k in range(1, len(rates) + 1):
+        row = RowRepeat(checks.default_checks()[0], len(rates), list(range(k)), rates)
+        exact = sum(
+            math.prod(r if hit else 1 - r for r, hit in zip(rates, pattern, strict=True))
+            for pattern in itertools.product((False, True), repeat=len(rates))
+            if sum(pattern) >= k
+        )
+        assert row.p_value == pytest.approx(exact, rel=1e-9, abs=1e-15)
+    # not the binomial test at the mean rate (0.5), which finds two failures of two likelier
+    two = RowRepeat(checks.default_checks()[0], 2, [0, 1], [0.9, 0.1])
+    assert two.p_value == pytest.approx(0.09)
+    assert stats.binomtest(2, 2, 0.5, alternative="greater").pvalue == pytest.approx(0.25)
+    same = RowRepeat(checks.default_checks()[0], 40, [1, 5, 9], [0.02] * 40)
+    assert same.p_value == pytest.approx(
+        stats.binomtest(3, 40, 0.02, alternative="greater").pvalue, rel=1e-9
+    )
 
 
 def test_a_correct_simulator_fails_no_row_more_often_than_chance() -> None:

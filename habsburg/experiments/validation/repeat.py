@@ -6,11 +6,11 @@ so on a seed other than the suite's own a correct simulator fails at least one r
 in twelve. A failure on one seed says little; a row that fails on *more* seeds than its level
 allows is a bug (or, as README's "Validation" says of V1's E[W2²], a standard error that
 understates a skewed estimate). This module makes that judgement a test: each row's
-false-failure rate (:meth:`~.framework.Tolerance.false_failure_rate`, averaged over the seeds),
-a one-sided binomial test of its failure count against it (``scipy.stats.binomtest``), and
-Benjamini–Hochberg adjusted p-values over the rows (``scipy.stats.false_discovery_control``): a
-row whose adjusted p-value is below :data:`ALPHA` "fails more often than chance", and the command
-exits 1.
+false-failure rate on each seed (:meth:`~.framework.Tolerance.false_failure_rate`), an exact
+one-sided test of its failure count against those rates (the count of independent failures at
+per-seed rates is Poisson-binomial: ``scipy.stats.poisson_binom``), and Benjamini–Hochberg
+adjusted p-values over the rows (``scipy.stats.false_discovery_control``): a row whose
+adjusted p-value is below :data:`ALPHA` "fails more often than chance", and the command exits 1.
 
 Seeds are ``seed, seed + 1, ...``, so a failing seed reruns alone with ``--seed``. Groups whose
 estimates do not depend on the seed (:data:`SEED_FREE`: V5 runs the calibrated baseline with its
@@ -73,13 +73,15 @@ class RowRepeat:
 
     @property
     def p_value(self) -> float:
-        """One-sided: the chance of at least this many failures at :attr:`rate`."""
+        """One-sided and exact: the chance that a correct simulator fails at least this many of
+        the seeds, each independently at its own rate (Poisson-binomial; binomial when the rates
+        are equal)."""
         k = len(self.failed_at)
         if k == 0:
             return 1.0
         if self.rate <= 0.0:
             return 0.0  # a row that never fails a correct simulator failed
-        return float(stats.binomtest(k, self.seeds, self.rate, alternative="greater").pvalue)
+        return float(stats.poisson_binom(np.asarray(self.rates, dtype=float)).sf(k - 1))
 
 
 @dataclass
@@ -262,8 +264,9 @@ def repeat_markdown(report: RepeatReport) -> str:
         "Each row's *false-failure rate* is how often a correct simulator fails it on one seed "
         "(a bound of b standard errors: 2(1 − Φ(b)), the estimate normal about the expected "
         "value; a 99% binomial interval: at most 1%; a row that states what a correct simulator "
-        "always does: 0), averaged over the seeds. *p (BH)*: a one-sided binomial test of the "
-        "row's failures against that rate, Benjamini–Hochberg adjusted over the rows; below "
+        "always does: 0), averaged over the seeds. *p (BH)*: an exact one-sided test of the "
+        "row's failures against each seed's rate (Poisson-binomial), Benjamini–Hochberg "
+        "adjusted over the rows; below "
         f"{ALPHA:g} the row fails more often than chance: a bug, or a standard error that "
         "understates a skewed estimate. Rerun one seed with `habsburg validate --seed S`. "
         f"{', '.join(SEED_FREE)} does not depend on the seed and is left out.",
