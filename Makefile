@@ -4,6 +4,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 SCENARIO ?= baseline
 OUT ?= results/$(SCENARIO)
+# pytest workers for `make test` (pytest-xdist; at most 4 with auto); 0 runs the suite in one process
+TEST_WORKERS ?= auto
 
 .PHONY: run test fuzz lint format viz validate bench clean
 
@@ -27,7 +29,7 @@ test: $(VENV)/.installed-dev
 	$(BIN)/ruff format --check habsburg tests benchmarks examples
 	$(BIN)/lint-imports
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --maxprocesses 4 --dist loadscope
 
 # Hypothesis fuzzing of every input (make test runs a bounded profile of the same tests: 20 examples
 # a test, about 70 in all)
