@@ -9,11 +9,12 @@ import sys
 
 import numpy as np
 import pytest
+from scipy import stats
 
 from habsburg.cli import main
 from habsburg.ecosystem.learners import ConceptLearner, StyleLearner
 from habsburg.ecosystem.watermark import WatermarkScheme
-from habsburg.experiments.validation import checks, closedforms, output, runner
+from habsburg.experiments.validation import checks, closedforms, experiments, output, runner
 from habsburg.experiments.validation import framework as FW
 from habsburg.experiments.versions import MODEL_CODE, model_code
 
@@ -37,6 +38,51 @@ def test_closed_forms_match_the_published_figures() -> None:
     expected = {c.estimate: c.expected for c in checks.default_checks() if c.experiment == "V3"}
     for q, miss in ((0.02, 0.133), (0.01, 0.366), (0.005, 0.606)):
         assert expected[f"miss_{q}"] == pytest.approx(miss, abs=5e-4)
+
+
+def test_the_exact_loop_draws_the_theorems_law() -> None:
+    """The chains V1's E[W2²] at M = 20, n = 50 is tested against, drawn from the law and not by
+    fitting: log σ_n² is a sum of n i.i.d. log(χ²_{M−1}/(M−1)), of mean n(ψ(k) − log k) and
+    variance n·ψ'(k), k = (M − 1)/2 (light-tailed, so 3 SE from the known variance keep their
+    level); at M = 100, n = 10 its E[W2²], E[σ²] and E[μ²] are the closed forms."""
+    from scipy import special
+
+    rng = np.random.default_rng(7)
+    r = 200_000
+    mu, s = closedforms.exact_refit_loop(20, 50, r, rng)
+    k = 19 / 2
+    log_var = np.log(s**2)
+    assert abs(log_var.mean() - 50 * (special.digamma(k) - math.log(k))) < 3 * math.sqrt(
+        50 * special.polygamma(1, k) / r
+    )
+    assert log_var.var() == pytest.approx(50 * special.polygamma(1, k), rel=0.02)
+    assert s.mean() == pytest.approx(closedforms.c4(20) ** 50, abs=3 * s.std() / math.sqrt(r))
+    mu, s = closedforms.exact_refit_loop(100, 10, r, rng)
+    w2 = mu**2 + (s - 1) ** 2
+    assert abs(w2.mean() - closedforms.expected_w2(100, 10)) < 3 * w2.std() / math.sqrt(r)
+    assert abs((s**2).mean() - 1) < 3 * (s**2).std() / math.sqrt(r)
+    assert abs((mu**2).mean() - 10 / 100) < 3 * (mu**2).std() / math.sqrt(r)
+
+
+def test_the_permutation_test_keeps_its_level_on_a_skewed_law(monkeypatch) -> None:
+    """V1's E[W2²] at M = 20, n = 50 is judged by a permutation test of the means
+    (``experiments.permutation_p``): on pairs of samples of one lognormal law as skewed as σ_n²
+    there (σ = 2.35 on the log scale), a test at 10% rejects about 10% of the pairs (199
+    resamples here, for speed: p-values in steps of 0.01)."""
+    rng = np.random.default_rng(11)
+    with monkeypatch.context() as m:
+        m.setattr(experiments, "PERMUTATIONS", 199)
+        p = [
+            experiments.permutation_p(rng.lognormal(0, 2.35, 200), rng.lognormal(0, 2.35, 200), rng)
+            for _ in range(200)
+        ]
+    rejected = sum(x <= 0.1 for x in p)
+    assert 5 <= rejected <= stats.binom.ppf(0.999, 200, 0.1)
+    # and a mean shifted by a third (z ≈ 25 here) is found at the smallest p it can give
+    shifted = experiments.permutation_p(
+        rng.lognormal(0, 1, 20_000) * 1.33, rng.lognormal(0, 1, 20_000), rng
+    )
+    assert shifted <= 0.001
 
 
 def test_fpr_green_threshold_is_the_smallest_count_at_the_rate() -> None:
@@ -79,6 +125,15 @@ def test_tolerance_rules() -> None:
     assert FW.Tolerance("at_least").judge(0.99, FW.Estimate(0.985), False)[0] is False
     with pytest.raises(ValueError, match="rule"):
         FW.Tolerance("roughly")
+    # an experiment's own test at a level: passes at p ≥ level; an estimate without p is a bug
+    test = FW.Tolerance("test", 0.0027)
+    assert test.judge(3.46, FW.Estimate(3.5, 100, 0.4, p=0.0027), False) == (
+        True,
+        "p = 0.0027 ≥ 0.0027",
+    )
+    assert test.judge(3.46, FW.Estimate(3.5, 100, 0.4, p=0.002), True)[0] is False
+    with pytest.raises(ValueError, match="p-value"):
+        test.judge(3.46, FW.Estimate(3.5, 100, 0.4), False)
 
 
 # --- evidence and calibration ---------------------------------------------------------------------
@@ -151,6 +206,9 @@ def test_mle_variance_where_unbiased_is_configured_fails_v1(monkeypatch, tmp_pat
     monkeypatch.setattr(StyleLearner, "ddof", property(lambda self: 0))
     report = runner.run_validation(["V1"], quick=True)
     assert {"V1 E[σ²] martingale", "V1 E[σ_n]", "V1 Var(μ)+E[σ²]"} <= failed(report)
+    # E[W2²] at M = 20, n = 50: the permutation test against the exact law finds it too
+    w2 = next(r for r in report.results if r.check.estimate == "w2_20_50")
+    assert not w2.passed and w2.estimate.p is not None and w2.estimate.p < checks.SE3_LEVEL
     assert "V1 E[σ²] MLE" not in failed(report)  # the MLE check still holds: it is the MLE
     code = main(["validate", "--quick", "--quiet", "--only", "V1", "--out", str(tmp_path)])
     assert code == 1

@@ -53,6 +53,9 @@ def test_false_failure_rates_follow_each_rule() -> None:
     assert Tolerance("binomial_ci", 0.99).false_failure_rate(0.1, est, False) == pytest.approx(0.01)
     for rule in ("never", "at_least", "interval"):
         assert Tolerance(rule).false_failure_rate(1.0, est, False) == 0.0
+    # an experiment's own test at level α (a valid p-value): at most α, in either mode
+    for quick in (False, True):
+        assert Tolerance("test", 0.0027).false_failure_rate(1.0, est, quick) == 0.0027
     # no Monte Carlo error (one run): nothing to fail by chance
     assert Tolerance("se", 3.0).false_failure_rate(1.0, Estimate(1.0), False) == 0.0
 

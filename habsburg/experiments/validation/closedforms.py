@@ -25,6 +25,23 @@ def expected_w2(m: int, n: int) -> float:
     return n / m + 2.0 * (1.0 - c4(m) ** n)
 
 
+def exact_refit_loop(
+    m: int, n: int, replicates: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """(μ_n, σ_n) of ``replicates`` chains of the refit loop drawn from its law, not by fitting:
+    from μ_0 = 0, σ_0 = 1, each generation's sample mean and unbiased variance of M normal draws
+    are independent, μ_i = μ_{i−1} + σ_{i−1} Z_i / √M and σ_i² = σ_{i−1}² χ²_{M−1} / (M − 1)
+    (Shumailov et al. 2024, Thm 3.1, whose E[W2²] is :func:`expected_w2`)."""
+    mu = np.zeros(replicates)
+    var = np.ones(replicates)
+    for _ in range(n):
+        z = rng.standard_normal(replicates)
+        chi2 = rng.chisquare(m - 1, replicates)
+        mu = mu + np.sqrt(var / m) * z
+        var = var * chi2 / (m - 1)
+    return mu, np.sqrt(var)
+
+
 def accumulate_mu2(m: int, n: int) -> float:
     """E[μ_n²] when every generation's samples are pooled: (1/M) Σ_{i≤n} 1/i²
     (Gerstgrasser et al. 2024; Kazdan et al. 2024)."""

@@ -4,8 +4,8 @@ against how often a correct simulator would fail it by chance.
 A single run judges ~40 rows, each at its own level (3 standard errors, a 99% binomial interval),
 so on a seed other than the suite's own a correct simulator fails at least one row about one run
 in twelve. A failure on one seed says little; a row that fails on *more* seeds than its level
-allows is a bug (or, as README's "Validation" says of V1's E[W2²], a standard error that
-understates a skewed estimate). This module makes that judgement a test: each row's
+allows is a bug (or a rule that does not keep its level, as 3 SE did not for V1's E[W2²] at
+M = 20, n = 50 before it got its own test). This module makes that judgement a test: each row's
 false-failure rate on each seed (:meth:`~.framework.Tolerance.false_failure_rate`), an exact
 one-sided test of its failure count against those rates (the count of independent failures at
 per-seed rates is Poisson-binomial: ``scipy.stats.poisson_binom``), and Benjamini–Hochberg
@@ -263,12 +263,13 @@ def repeat_markdown(report: RepeatReport) -> str:
         "",
         "Each row's *false-failure rate* is how often a correct simulator fails it on one seed "
         "(a bound of b standard errors: 2(1 − Φ(b)), the estimate normal about the expected "
-        "value; a 99% binomial interval: at most 1%; a row that states what a correct simulator "
-        "always does: 0), averaged over the seeds. *p (BH)*: an exact one-sided test of the "
-        "row's failures against each seed's rate (Poisson-binomial), Benjamini–Hochberg "
-        "adjusted over the rows; below "
-        f"{ALPHA:g} the row fails more often than chance: a bug, or a standard error that "
-        "understates a skewed estimate. Rerun one seed with `habsburg validate --seed S`. "
+        "value; a 99% binomial interval: at most 1%; a row judged by its own test at level α "
+        "(V1's E[W2²] at M = 20, n = 50): at most α; a row that states what a correct "
+        "simulator always does: 0); the table shows its mean over the seeds. *p (BH)*: an "
+        "exact one-sided test of the row's failures against each seed's rate "
+        "(Poisson-binomial), Benjamini–Hochberg adjusted over the rows; below "
+        f"{ALPHA:g} the row fails more often than chance: a bug, or a rule that does not keep "
+        "its level. Rerun one seed with `habsburg validate --seed S`. "
         f"{', '.join(SEED_FREE)} does not depend on the seed and is left out.",
         "",
     ]
