@@ -25,6 +25,11 @@ def expected_w2(m: int, n: int) -> float:
     return n / m + 2.0 * (1.0 - c4(m) ** n)
 
 
+def w2_squared(mu: np.ndarray, sigma: np.ndarray) -> np.ndarray:
+    """W2²(N(μ, σ²), N(0, 1)) = μ² + (σ − 1)², per chain: what :func:`expected_w2` averages."""
+    return mu**2 + (sigma - 1) ** 2
+
+
 def exact_refit_loop(
     m: int, n: int, replicates: int, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray]:

@@ -20,6 +20,7 @@ from habsburg.experiments.validation.closedforms import (
     baseline_scheme,
     exact_refit_loop,
     fpr_green_threshold,
+    w2_squared,
 )
 from habsburg.experiments.validation.dilution import experiment_v6
 from habsburg.experiments.validation.framework import Estimate, fmt
@@ -113,12 +114,12 @@ def experiment_v1(quick: bool, rng: np.random.Generator, progress: bool) -> dict
     R = 2_000 if quick else 20_000
     out = {}
     mu, s = recursive_refit(100, 10, R, rng)
-    out["w2_100_10"] = Estimate.mean_of(mu**2 + (s - 1) ** 2)
+    out["w2_100_10"] = Estimate.mean_of(w2_squared(mu, s))
     out["sigma2_100_10"] = Estimate.mean_of(s**2)
     out["var_mu_sigma2_100_10"] = Estimate.mean_of(mu**2 + s**2)  # E[μ_n] = 0 by symmetry
     mu, s = recursive_refit(20, 50, R, rng)
     out["sigma_20_50"] = Estimate.mean_of(s)
-    w2 = mu**2 + (s - 1) ** 2
+    w2 = w2_squared(mu, s)
     mu, s = recursive_refit(100, 10, R, rng, estimator="mle")
     out["mle_sigma2_100_10"] = Estimate.mean_of(s**2)
     R500 = 500 if quick else 5_000
@@ -131,7 +132,7 @@ def experiment_v1(quick: bool, rng: np.random.Generator, progress: bool) -> dict
     # its level, so the learner's chains are tested against as many chains drawn from the
     # loop's exact law (drawn last: the rows above keep their numbers)
     mu, s = exact_refit_loop(20, 50, R, rng)
-    reference = mu**2 + (s - 1) ** 2
+    reference = w2_squared(mu, s)
     out["w2_20_50"] = dataclasses.replace(
         Estimate.mean_of(w2, f"exact law's {R:,}: {fmt(float(reference.mean()))}"),
         p=permutation_p(w2, reference, rng),

@@ -75,12 +75,10 @@ class RowRepeat:
     def p_value(self) -> float:
         """One-sided and exact: the chance that a correct simulator fails at least this many of
         the seeds, each independently at its own rate (Poisson-binomial; binomial when the rates
-        are equal)."""
+        are equal; 0 for a row that never fails a correct simulator and failed)."""
         k = len(self.failed_at)
         if k == 0:
             return 1.0
-        if self.rate <= 0.0:
-            return 0.0  # a row that never fails a correct simulator failed
         return float(stats.poisson_binom(np.asarray(self.rates, dtype=float)).sf(k - 1))
 
 
@@ -214,12 +212,8 @@ def summary_line(report: RepeatReport) -> str:
         f"{len(report.rows)} rows × {n} seeds ({report.seeds[0]}–{report.seeds[-1]}, {mode} "
         f"mode, {', '.join(report.groups)}, {report.seconds:.1f} s): "
     )
-    if report.flagged:
-        return (
-            head
-            + f"{len(report.flagged)} fail more often than chance: "
-            + ("; ".join(report.flagged) + f". {runs}.")
-        )
+    if flagged := report.flagged:
+        return head + f"{len(flagged)} fail more often than chance: {'; '.join(flagged)}. {runs}."
     return head + f"no row fails more often than chance (BH-adjusted p ≥ {ALPHA:g}). {runs}."
 
 
