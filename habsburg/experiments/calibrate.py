@@ -128,6 +128,8 @@ def fingerprint(spec: CalibrationSpec) -> str:
     abc.pop("generations")
     abc.pop("predictive_runs")
     abc.pop("min_epsilon")
+    if abc["quantile"] == 0.5:  # the median, the schedule of every history begun before the key
+        abc.pop("quantile")
     payload = {
         "scenario": data,
         "end": spec.end,
@@ -398,7 +400,9 @@ def calibrate(
                 StandardizedDistance(spec.targets),
                 population_size=spec.abc.population,
                 sampler=sampler,
-                eps=pyabc.epsilon.MedianEpsilon(initial_epsilon=initial),
+                eps=pyabc.epsilon.QuantileEpsilon(
+                    initial_epsilon=initial, alpha=spec.abc.quantile
+                ),
             )
             url = f"sqlite:///{db}"
             if db.exists():

@@ -198,6 +198,7 @@ def _spec(**overrides):
     ("overrides", "message"),
     [
         ({"abc": {"populaton": 10}}, "unknown key 'abc.populaton' (did you mean 'population'?)"),
+        ({"abc": {"quantile": 1.0}}, "abc.quantile: 1.0 is out of range; allowed [0.05, 0.95]"),
         ({"studies": ["ahrefs"]}, "'ahrefs' published only after 2024-12; it is out-of-sample"),
         ({"studies": ["gartner"]}, "unknown study 'gartner'; studies: ['ahrefs', 'graphite'"),
         (
@@ -309,6 +310,31 @@ def test_calibrate_refuses_a_history_of_another_spec(tmp_path):
     with pytest.raises(CalibrationError, match="another spec"):
         calibrate(load_spec(spec_path), out, serial=True)
     assert target_key(load_spec(spec_path).targets[0]) == "graphite_ai_share@2021-10"
+
+
+def test_each_threshold_is_the_specs_quantile_of_the_generation_befores_distances(tmp_path):
+    import pyabc
+    from pyabc.weighted_statistics import weighted_quantile
+
+    spec_path = _spec_file(
+        tmp_path, generations=2, **{**ABC, "population": 8, "predictive_runs": 0, "quantile": 0.8}
+    )
+    out = tmp_path / "out"
+    result = calibrate(load_spec(spec_path), out, serial=True)
+    history = pyabc.History(f"sqlite:///{out / DB_NAME}")
+    first = history.get_weighted_distances(t=0)
+    d, w = first["distance"].to_numpy(), first["w"].to_numpy() / first["w"].sum()
+    slow, median = (weighted_quantile(d, w, alpha=a) for a in (0.8, 0.5))
+    assert median < slow  # (so the median schedule would be told apart)
+    assert result.diagnostics["epsilon"].iloc[1] == pytest.approx(slow)
+
+
+def test_the_median_schedule_keeps_the_fingerprint_of_specs_without_the_quantile_key():
+    base = {"scenario": "baseline", "parameters": [{"path": "demand.adoption.ceiling"}]}
+    without = fingerprint(spec_from_dict(base, "spec.toml"))
+    median = fingerprint(spec_from_dict({**base, "abc": {"quantile": 0.5}}, "spec.toml"))
+    slower = fingerprint(spec_from_dict({**base, "abc": {"quantile": 0.7}}, "spec.toml"))
+    assert without == median != slower
 
 
 def test_an_interrupted_calibration_names_its_generations_and_the_command_that_resumes(

@@ -72,6 +72,13 @@ class AbcDeclaration:
     initial_epsilon: float = param(
         0.0, 0.0, 1e12, "first generation's distance threshold (0: from a prior sample)"
     )
+    quantile: float = param(
+        0.5,
+        0.05,
+        0.95,
+        "each later threshold: this weighted quantile of the generation before's distances "
+        "(0.5: the median; higher: a slower schedule, more generations to the same threshold)",
+    )
     window: int = param(1, 0, 24, "months averaged on each side of a target month")
     predictive_runs: int = param(50, 0, 100_000, "posterior-predictive runs (to the scenario end)")
     seed: int = param(1, 0, 2**32 - 1, "seed of the sampler and of the simulations' seeds")
