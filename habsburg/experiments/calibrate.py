@@ -400,9 +400,7 @@ def calibrate(
                 StandardizedDistance(spec.targets),
                 population_size=spec.abc.population,
                 sampler=sampler,
-                eps=pyabc.epsilon.QuantileEpsilon(
-                    initial_epsilon=initial, alpha=spec.abc.quantile
-                ),
+                eps=pyabc.epsilon.QuantileEpsilon(initial_epsilon=initial, alpha=spec.abc.quantile),
             )
             url = f"sqlite:///{db}"
             if db.exists():
