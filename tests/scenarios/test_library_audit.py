@@ -76,10 +76,10 @@ CHANGES: dict[str, dict[str, Any]] = {
         "models.open-70b.data.scrapers": ["commons-bot"],
     },
     "baseline_calibrated": {
-        "demand.adoption.ceiling": 7741.808828648424,
-        "demand.adoption.midpoint": 10.865863273543,
-        "demand.workflows.edited.weight": 0.6430248515025123,
-        "humans.assistant.ceiling": 0.44323258820783823,
+        "demand.adoption.ceiling": 7194.526119285552,
+        "demand.adoption.midpoint": 10.734155414794245,
+        "demand.workflows.edited.weight": 1.0618728221950782,
+        "humans.assistant.ceiling": 0.49038872298683933,
     },
 }
 MANDATE = [
