@@ -2,8 +2,10 @@
 settings to the published web measurements, with uncertainty (Issue 11).
 
 ABC-SMC (Sisson et al. 2007; Beaumont et al. 2009) with pyabc (Schälte et al. 2022, JOSS): each
-generation's particles are run on its Dask sampler (a local cluster of single-threaded worker
-processes bound to 127.0.0.1 by default, ``scheduler`` for a running one) or serially. The
+generation's particles are run by :class:`~habsburg.experiments.calibration.sampler.SeededSampler`
+on Dask (a local cluster of single-threaded worker processes bound to 127.0.0.1 by default,
+``scheduler`` for a running one) or serially, with the same particles either way and after a
+resume. The
 distance is the root mean square, over the targets, of (simulated − published) / published
 half-width (:mod:`habsburg.experiments.calibration.simulator`), so a distance of 1 is a run at
 the edge of the published uncertainty. pyabc keeps every generation in an SQLite history inside
@@ -380,14 +382,17 @@ def calibrate(
     simulator = Simulator(
         spec.scenario, spec.priors, spec.targets, spec.end_step, spec.abc.window, spec.abc.seed
     )
+    from habsburg.experiments.calibration.sampler import SeededSampler  # (needs pyabc)
+
     opened = None
     if serial:
-        sampler = pyabc.sampler.SingleCoreSampler()
+        sampler = SeededSampler(spec.abc.seed)
     else:
         if client is not None:
             check_workers(client, "the given Dask client")
         opened = None if client is not None else connect(scheduler, workers)
-        sampler = pyabc.sampler.DaskDistributedSampler(dask_client=client or opened, batch_size=1)
+        # the same particles as serially: each proposal seeded from its number
+        sampler = SeededSampler(spec.abc.seed, client or opened)
     sampler.show_progress = progress
     try:
         # (an interrupt lands between pyabc's database calls, never inside one)
@@ -420,6 +425,12 @@ def calibrate(
                 with deferred_signals():  # (creates the history: its first rows)
                     abc.new(url, observed(spec.targets))
                 done = 0
+            if done:  # resumed: the next threshold is the quantile of the last generation's
+                # distances, as it is without the interruption (pyabc starts a run from a
+                # numeric initial threshold at whatever generation it resumes)
+                abc.eps = pyabc.epsilon.QuantileEpsilon(
+                    initial_epsilon="from_sample", alpha=spec.abc.quantile
+                )
             remaining = spec.abc.generations - done
             if remaining > 0:
                 abc.run(minimum_epsilon=spec.abc.min_epsilon, max_nr_populations=remaining)
