@@ -76,10 +76,10 @@ CHANGES: dict[str, dict[str, Any]] = {
         "models.open-70b.data.scrapers": ["commons-bot"],
     },
     "baseline_calibrated": {
-        "demand.adoption.ceiling": 7194.526119285552,
-        "demand.adoption.midpoint": 10.734155414794245,
-        "demand.workflows.edited.weight": 1.0618728221950782,
-        "humans.assistant.ceiling": 0.49038872298683933,
+        "demand.adoption.ceiling": 7008.615160964626,
+        "demand.adoption.midpoint": 10.287211955463855,
+        "demand.workflows.edited.weight": 1.2088277648639179,
+        "humans.assistant.ceiling": 0.5059539842291751,
     },
 }
 MANDATE = [
