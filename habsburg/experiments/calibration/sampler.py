@@ -133,7 +133,7 @@ class SeededSampler(Sampler):
                 if particle.accepted:
                     accepted.append(job)
                     accepted.sort()
-                    bar.update()
+                    bar.update(1 if len(accepted) <= n else 0)  # (one after n replaces one)
                     for other, number in list(running.items()):
                         if number > last():
                             other.cancel()
