@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from habsburg.cli.flags import typed_command
@@ -66,8 +67,19 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
             f"interrupted; the generations finished ({finished_generations(out)}) are kept in "
             f"{out / DB_NAME}; resume with: {how}"
         ) from None
+    from habsburg.experiments.calibration.outputs import THIN_SHARE, last_generation_line
+
+    line, thin = last_generation_line(result.diagnostics)
+    if thin:  # (also with --quiet: it says how far to trust the posterior)
+        print(
+            f"note: {line}, under {THIN_SHARE:.0%}: the posterior's medians and intervals rest on "
+            "a few heavily weighted particles; a higher [abc] quantile (a slower schedule of "
+            "thresholds) or more generations spreads the weights",
+            file=sys.stderr,
+        )
     if not args.quiet:
         print(result.summary.to_string(index=False, float_format=lambda x: f"{x:.4g}"))
+        print(line)
         if len(result.predictions):
             cols = [
                 "study",

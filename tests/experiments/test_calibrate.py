@@ -187,6 +187,9 @@ def test_recovers_known_parameters_and_resumes_after_a_kill(tmp_path, capsys):
     assert main(["calibrate", str(spec_path), "--serial", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "demand.adoption.ceiling" in printed and f"wrote {out}: " in printed
+    ess = diag["effective_sample_size"].iloc[-1]
+    assert f"last generation (3): threshold {diag['epsilon'].iloc[-1]:.3g}, " in printed
+    assert f"effective sample size {ess:.1f} of 16 particles" in printed
     again = pd.read_parquet(out / "posterior.parquet")
     pd.testing.assert_frame_equal(again, posterior)
 
@@ -355,6 +358,43 @@ def test_a_calibration_on_dask_workers_is_the_serial_one(tmp_path):
         pd.testing.assert_frame_equal(other.posterior, serial.posterior)
         pd.testing.assert_frame_equal(other.diagnostics, serial.diagnostics)
     assert serial.posterior.iloc[:, 0].nunique() > 1  # (particles, not one repeated)
+
+
+def test_a_thin_last_generation_is_noted_even_when_quiet(tmp_path, monkeypatch, capsys):
+    import habsburg.experiments.calibrate as calibrate_module
+    from habsburg.experiments.calibrate import CalibrationResult
+    from habsburg.experiments.calibration.outputs import THIN_SHARE, last_generation_line
+
+    def diagnostics(ess):
+        return pd.DataFrame(
+            {
+                "generation": [0, 1],
+                "epsilon": [3.0, 0.6348],
+                "simulations": [65, 119],
+                "particles": [64, 64],
+                "acceptance_rate": [0.98, 0.54],
+                "effective_sample_size": [64.0, ess],
+            }
+        )
+
+    assert last_generation_line(diagnostics(9.07)) == (
+        "last generation (1): threshold 0.635, effective sample size 9.1 of 64 particles",
+        True,
+    )
+    assert not last_generation_line(diagnostics(THIN_SHARE * 64))[1]
+
+    def fake(spec, out, **_):
+        empty = pd.DataFrame()
+        return CalibrationResult(out, empty, empty, diagnostics(9.07), empty, spec.scenario, [])
+
+    monkeypatch.setattr(calibrate_module, "calibrate", fake)
+    spec = Path(__file__).parents[2] / "examples" / "calibration" / "baseline.toml"
+    for quiet in ([], ["--quiet"]):
+        args = ["calibrate", str(spec), "--serial", "--out", str(tmp_path / "out"), *quiet]
+        assert main(args) == 0
+        err = capsys.readouterr().err
+        assert "note: last generation (1): threshold 0.635, effective sample size 9.1" in err
+        assert "a higher [abc] quantile" in err
 
 
 def test_the_median_schedule_keeps_the_fingerprint_of_specs_without_the_quantile_key():

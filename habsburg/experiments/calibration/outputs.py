@@ -54,6 +54,24 @@ def effective_sample_size(weights: np.ndarray) -> float:
     return float(w.sum() ** 2 / (w**2).sum()) if w.size else 0.0
 
 
+#: below this share of the population the last generation's effective sample size is called thin
+THIN_SHARE = 0.25
+
+
+def last_generation_line(diagnostics: pd.DataFrame) -> tuple[str, bool]:
+    """A line on the last generation of a calibration's ``diagnostics`` (threshold, effective
+    sample size of its particles), and whether that effective sample size is thin: below
+    :data:`THIN_SHARE` of the particles, so the posterior's medians and intervals are those of a
+    few heavily weighted particles."""
+    last = diagnostics.iloc[-1]
+    ess, n = float(last["effective_sample_size"]), int(last["particles"])
+    line = (
+        f"last generation ({int(last['generation'])}): threshold {last['epsilon']:.3g}, "
+        f"effective sample size {ess:.1f} of {n} particles"
+    )
+    return line, ess < THIN_SHARE * n
+
+
 def posterior_summary(posterior: pd.DataFrame, priors: Sequence[Prior]) -> pd.DataFrame:
     """Per parameter: prior range, weighted mean, median and 90% credible interval."""
     w = posterior["weight"].to_numpy()
