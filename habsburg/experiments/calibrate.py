@@ -399,13 +399,14 @@ def calibrate(
         with interrupts_between_database_calls(pyabc.History):
             np.random.seed(spec.abc.seed)  # noqa: NPY002  (pyabc samples from the global generator)
             initial = spec.abc.initial_epsilon or "from_sample"
+            schedule = functools.partial(pyabc.epsilon.QuantileEpsilon, alpha=spec.abc.quantile)
             abc = pyabc.ABCSMC(
                 simulator,
                 _prior(pyabc, spec),
                 StandardizedDistance(spec.targets),
                 population_size=spec.abc.population,
                 sampler=sampler,
-                eps=pyabc.epsilon.QuantileEpsilon(initial_epsilon=initial, alpha=spec.abc.quantile),
+                eps=schedule(initial_epsilon=initial),
             )
             url = f"sqlite:///{db}"
             if db.exists():
@@ -428,9 +429,7 @@ def calibrate(
             if done:  # resumed: the next threshold is the quantile of the last generation's
                 # distances, as it is without the interruption (pyabc starts a run from a
                 # numeric initial threshold at whatever generation it resumes)
-                abc.eps = pyabc.epsilon.QuantileEpsilon(
-                    initial_epsilon="from_sample", alpha=spec.abc.quantile
-                )
+                abc.eps = schedule(initial_epsilon="from_sample")
             remaining = spec.abc.generations - done
             if remaining > 0:
                 abc.run(minimum_epsilon=spec.abc.min_epsilon, max_nr_populations=remaining)

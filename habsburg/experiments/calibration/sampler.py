@@ -16,6 +16,7 @@ which it cancels or drops.
 
 from __future__ import annotations
 
+import bisect
 import random
 from typing import TYPE_CHECKING, Any
 
@@ -79,25 +80,24 @@ class SeededSampler(Sampler):
             else:
                 results = self._dask(n, simulate_one, t, bar)
         sample = self._create_empty_sample()
-        for job in range(len(results)):
-            sample.append(results[job])
+        for particle in results:
+            sample.append(particle)
         self.nr_evaluations_ = len(results)
         return sample
 
-    def _serial(self, n: int, simulate_one: Callable[[], Any], t: int, bar: tqdm) -> dict:
-        results: dict[int, Any] = {}
+    def _serial(self, n: int, simulate_one: Callable[[], Any], t: int, bar: tqdm) -> list:
+        results: list[Any] = []
         accepted = 0
         while accepted < n:
-            job = len(results)
-            results[job] = particle = run_proposal(simulate_one, self.seed, t, job)
+            results.append(particle := run_proposal(simulate_one, self.seed, t, len(results)))
             if particle.accepted:
                 accepted += 1
                 bar.update()
         return results
 
-    def _dask(self, n: int, simulate_one: Callable[[], Any], t: int, bar: tqdm) -> dict:
+    def _dask(self, n: int, simulate_one: Callable[[], Any], t: int, bar: tqdm) -> list:
         """Proposals in flight on the client until the ``n``-th accepted one by number is known
-        and every proposal numbered before it has finished; the results up to it."""
+        and every proposal numbered before it has finished; the results up to it, in order."""
         from distributed import as_completed
 
         assert self.client is not None
@@ -122,7 +122,8 @@ class SeededSampler(Sampler):
                     running[future] = submitted
                     done.add(future)
                     submitted += 1
-                if not any(job < last() for job in running.values()):
+                bound = last()
+                if not any(job < bound for job in running.values()):
                     break
                 future = next(done)
                 job = running.pop(future, None)
@@ -131,8 +132,7 @@ class SeededSampler(Sampler):
                 particle = future.result()
                 results[job] = particle
                 if particle.accepted:
-                    accepted.append(job)
-                    accepted.sort()
+                    bisect.insort(accepted, job)
                     bar.update(1 if len(accepted) <= n else 0)  # (one after n replaces one)
                     for other, number in list(running.items()):
                         if number > last():
@@ -143,4 +143,4 @@ class SeededSampler(Sampler):
                 future.cancel()
         end = last()
         assert end < np.inf
-        return {job: particle for job, particle in results.items() if job <= end}
+        return [results[job] for job in range(int(end) + 1)]
