@@ -165,6 +165,8 @@ print(json.dumps({
     # the reference's first repetition alone (how the share was measured until 2026-12-02)
     "share_of_numpy_limit_first_repetition": round(limit_first_cpu / sim_cpu, 3),
     "store_bytes_per_document": round(store.nbytes / n, 1),
+    # the store's column files at the end of the month loop (with ondisk; removed afterwards)
+    "store_disk_gb": round(getattr(store, "disk_bytes", 0) / 2**30, 2),
     "peak_rss_gb_simulate": round(rss_sim / 2**30, 2),
     "peak_rss_gb": round(rss / 2**30, 2),
     "peak_bytes_per_document": round(rss / n, 1),
@@ -403,14 +405,27 @@ def summary(rows: list[dict]) -> str:
         "",
         lambda r: f"{r.get(timed_once, r['share_of_numpy_limit']):.1%}",
     )
+    # how fast this hour's machine was: numpy's reference draws (the limit's denominator)
+    row(
+        "numpy's reference, M draws per CPU s",
+        "",
+        lambda r: f"{r['numpy_limit_draws_per_cpu_s'] / 1e6:.1f}",
+    )
     row("store, B per document", "", lambda r: f"{r['store_bytes_per_document']:.1f}")
     row("peak RSS, GB", "10x <= 3 GB", lambda r: f"{r['peak_rss_gb']:.2f}")
     row(
         "peak RSS, B per document", "<= 100 at 10x", lambda r: f"{r['peak_bytes_per_document']:.0f}"
     )
     row("peak anonymous memory, GB", "", lambda r: f"{r['peak_anon_gb']:.2f}")
+    row(
+        "column files at the end of the months, GB",
+        "",
+        lambda r: f"{r['store_disk_gb']:.1f}" if r.get("store_on_disk") else "",
+    )
     row("Parquet results, MB", "", lambda r: f"{r['parquet_disk_mb']:.0f}")
     row("final mean tail coverage", "", lambda r: f"{r['mean_tail_coverage']:.3f}")
+    row("final mean fact accuracy", "", lambda r: f"{r['mean_fact_accuracy']:.3f}")
+    row("final mean capability, nats", "", lambda r: f"{r['mean_capability']:.3f}")
     for r in rows:
         if "ratio" in r:
             at = f"habsburg at {r.get('habsburg_factor', 1.0):g}x"

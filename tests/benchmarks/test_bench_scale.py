@@ -155,3 +155,32 @@ def test_marginal_cost_of_rows_without_their_limit_or_store_and_of_no_growth():
     cells = bench._marginal(old)
     assert cells[1] == ("5.00", "5.0", "40.0%")  # (6 - 2) s of the limit over 10 s more
     assert cells[2] == ("", "", "")  # no more documents: no line
+
+
+def test_the_summary_gives_the_hours_reference_speed_the_results_and_the_column_files():
+    bench = bench_scale()
+    results = {"mean_tail_coverage": 0.3, "mean_fact_accuracy": 0.912, "mean_capability": 5.08}
+    rows = [
+        _scale_row(1.0, 1_000_000, 5.0, 0.5, numpy_limit_draws_per_cpu_s=18_400_000, **results),
+        _scale_row(
+            100.0,
+            100_000_000,
+            342.0,
+            50.0,
+            store_on_disk=True,
+            store_disk_gb=15.96,
+            numpy_limit_draws_per_cpu_s=17_000_000,
+            **results,
+        ),
+    ]
+    cells = [
+        [cell.strip() for cell in line.strip().strip("|").split("|")]
+        for line in bench.summary(rows).splitlines()
+        if line.startswith("| ")
+    ]
+    table = {label: values for label, _goal, *values in cells}
+    assert table["numpy's reference, M draws per CPU s"] == ["18.4", "17.0"]
+    # only a run with its store on disk has column files
+    assert table["column files at the end of the months, GB"] == ["", "16.0"]
+    assert table["final mean fact accuracy"] == ["0.912", "0.912"]
+    assert table["final mean capability, nats"] == ["5.080", "5.080"]
