@@ -157,11 +157,19 @@ def test_marginal_cost_of_rows_without_their_limit_or_store_and_of_no_growth():
     assert cells[2] == ("", "", "")  # no more documents: no line
 
 
-def test_the_summary_gives_the_hours_reference_speed_the_results_and_the_column_files():
+def test_the_summary_gives_the_hours_speed_the_kernels_time_the_results_and_the_files():
     bench = bench_scale()
     results = {"mean_tail_coverage": 0.3, "mean_fact_accuracy": 0.912, "mean_capability": 5.08}
     rows = [
-        _scale_row(1.0, 1_000_000, 5.0, 0.5, numpy_limit_draws_per_cpu_s=18_400_000, **results),
+        _scale_row(
+            1.0,
+            1_000_000,
+            5.0,
+            0.5,
+            system_cpu_s=0.31,
+            numpy_limit_draws_per_cpu_s=18_400_000,
+            **results,
+        ),
         _scale_row(
             100.0,
             100_000_000,
@@ -169,6 +177,7 @@ def test_the_summary_gives_the_hours_reference_speed_the_results_and_the_column_
             50.0,
             store_on_disk=True,
             store_disk_gb=15.96,
+            system_cpu_s=55.49,
             numpy_limit_draws_per_cpu_s=17_000_000,
             **results,
         ),
@@ -180,6 +189,7 @@ def test_the_summary_gives_the_hours_reference_speed_the_results_and_the_column_
     ]
     table = {label: values for label, _goal, *values in cells}
     assert table["numpy's reference, M draws per CPU s"] == ["18.4", "17.0"]
+    assert table["of which in the kernel (system CPU s)"] == ["0.3", "55.5"]
     # only a run with its store on disk has column files
     assert table["column files at the end of the months, GB"] == ["", "16.0"]
     assert table["final mean fact accuracy"] == ["0.912", "0.912"]
