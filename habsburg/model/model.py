@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import importlib
 import inspect
 import os
 from collections import defaultdict
@@ -116,6 +117,32 @@ def one_blas_thread() -> contextlib.AbstractContextManager[object]:
     if _BLAS is None:
         _BLAS = ThreadpoolController()
     return _BLAS.limit(limits=1, user_api="blas")
+
+
+@contextlib.contextmanager
+def small_pages() -> Iterator[None]:
+    """A context in which numpy backs its large arrays with ordinary 4 KiB pages, restored after.
+
+    numpy asks the kernel for transparent huge pages (``madvise(MADV_HUGEPAGE)``) on every
+    large allocation, and a run allocates and frees large temporaries every month. Measured on
+    the 100× run (``scaled(baseline, 100)`` with its store on disk, 2026-12-06, one run after
+    the other): with huge pages 977.8 CPU s, 295.7 of them in the kernel, which faulted in
+    90,195 huge pages (176 GiB zeroed); without (numpy's ``NUMPY_MADVISE_HUGEPAGE=0``, the
+    switch this context flips) 797.4 CPU s, 174.6 in the kernel, 510 huge pages; the same
+    results. In memory (10×, two runs each way) the difference was within the noise, so only
+    runs with the store on disk use it. With a numpy that lacks the switch it does nothing.
+    """
+    switch = getattr(
+        importlib.import_module("numpy._core.multiarray"), "_set_madvise_hugepage", None
+    )
+    if switch is None:
+        yield
+        return
+    before = switch(False)
+    try:
+        yield
+    finally:
+        switch(before)
 
 
 class EcosystemModel(mesa.Model):
@@ -299,8 +326,12 @@ class EcosystemModel(mesa.Model):
 
     # --- the month ---------------------------------------------------------------------------
     def step(self) -> None:
-        """One month, phase by phase (BLAS single-threaded: see :func:`one_blas_thread`)."""
-        with one_blas_thread():
+        """One month, phase by phase (BLAS single-threaded: see :func:`one_blas_thread`; with
+        the store on disk, numpy's arrays on small pages: see :func:`small_pages`)."""
+        pages = (
+            small_pages if isinstance(self.internet.store, OnDiskStore) else contextlib.nullcontext
+        )
+        with one_blas_thread(), pages():
             self._step()
 
     def _step(self) -> None:

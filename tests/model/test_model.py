@@ -1,6 +1,8 @@
 """End-to-end behaviour of the Mesa model on the tiny scenario, and one test per mechanism that
 fails if the mechanism is removed."""
 
+import importlib
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -249,3 +251,45 @@ def test_errors_nobody_published_have_no_documents_in_the_tables():
     before = errors["documents"].to_numpy()[: model.error_documents.size]
     assert (before == model.error_documents[: before.size]).all()
     assert largest_cascade(model) is not None
+
+
+MULTIARRAY = importlib.import_module("numpy._core.multiarray")
+
+
+def _huge_pages() -> bool:
+    return bool(MULTIARRAY._get_madvise_hugepage())
+
+
+def test_small_pages_turns_numpys_huge_pages_off_and_restores_them():
+    from habsburg.model.model import small_pages
+
+    switch = MULTIARRAY._set_madvise_hugepage
+    for before in (True, False):
+        switch(before)
+        try:
+            with small_pages():
+                assert not _huge_pages()
+            assert _huge_pages() is before
+            with pytest.raises(RuntimeError), small_pages():  # restored after an error too
+                raise RuntimeError
+            assert _huge_pages() is before
+        finally:
+            switch(True)
+
+
+def test_a_month_with_the_store_on_disk_runs_on_small_pages_and_in_memory_does_not(
+    tmp_path, monkeypatch
+):
+    seen = []
+    step = EcosystemModel._step
+
+    def recorded(self):
+        seen.append(_huge_pages())
+        step(self)
+
+    monkeypatch.setattr(EcosystemModel, "_step", recorded)
+    assert _huge_pages()  # numpy's default
+    EcosystemModel(tiny_scenario()).step()
+    EcosystemModel(tiny_scenario(), store_dir=tmp_path).step()
+    assert seen == [True, False]
+    assert _huge_pages()  # restored after the month
