@@ -64,7 +64,7 @@ sc = load_scenario("baseline")
 if factor != 1:
     sc = scaled(sc, factor)
 c0, w0 = time.process_time(), time.perf_counter()
-sys0 = os.times().system  # the kernel's part (page faults of mapped column files, writeback)
+sys0 = os.times().system  # the kernel's part (page faults and zeroing, writeback)
 # with ondisk: columns in files (habsburg run --store-dir), months out of crawl reach dropped
 scratch = tempfile.TemporaryDirectory(prefix="habsburg-store-", dir=ondisk) if ondisk else None
 model = EcosystemModel(sc, store_dir=scratch.name if scratch else None)

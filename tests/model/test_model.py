@@ -264,17 +264,18 @@ def test_small_pages_turns_numpys_huge_pages_off_and_restores_them():
     from habsburg.model.model import small_pages
 
     switch = MULTIARRAY._set_madvise_hugepage
-    for before in (True, False):
-        switch(before)
-        try:
+    original = _huge_pages()
+    try:
+        for before in (True, False):
+            switch(before)
             with small_pages():
                 assert not _huge_pages()
             assert _huge_pages() is before
             with pytest.raises(RuntimeError), small_pages():  # restored after an error too
                 raise RuntimeError
             assert _huge_pages() is before
-        finally:
-            switch(True)
+    finally:
+        switch(original)
 
 
 def test_a_month_with_the_store_on_disk_runs_on_small_pages_and_in_memory_does_not(
@@ -288,8 +289,11 @@ def test_a_month_with_the_store_on_disk_runs_on_small_pages_and_in_memory_does_n
         step(self)
 
     monkeypatch.setattr(EcosystemModel, "_step", recorded)
-    assert _huge_pages()  # numpy's default
-    EcosystemModel(tiny_scenario()).step()
-    EcosystemModel(tiny_scenario(), store_dir=tmp_path).step()
+    original = MULTIARRAY._set_madvise_hugepage(True)  # numpy's default on Linux
+    try:
+        EcosystemModel(tiny_scenario()).step()
+        EcosystemModel(tiny_scenario(), store_dir=tmp_path).step()
+        assert _huge_pages()  # restored after the month
+    finally:
+        MULTIARRAY._set_madvise_hugepage(original)
     assert seen == [True, False]
-    assert _huge_pages()  # restored after the month
