@@ -37,13 +37,14 @@ from habsburg.experiments.files import atomic_write_json, json_output_problem, w
 from habsburg.scenarios.errors import OutputPathError
 
 CHILD = r"""
-import json, os, resource, sys, tempfile, threading, time
+import contextlib, json, os, resource, sys, tempfile, threading, time
 import numpy as np
 from habsburg.scenarios import load_scenario
 from habsburg.scenarios.library import scaled
 from habsburg.model.model import EcosystemModel
 from habsburg.model import export
 from habsburg.ecosystem.store import REPOST
+from habsburg.experiments.allocator import keep_freed_memory
 
 factor = float(sys.argv[1])
 ondisk = sys.argv[2] if len(sys.argv) > 2 else ""
@@ -63,6 +64,11 @@ threading.Thread(target=sample_anon, daemon=True).start()
 sc = load_scenario("baseline")
 if factor != 1:
     sc = scaled(sc, factor)
+# with ondisk, as habsburg run --store-dir: the month loop and the results keep the C heap's
+# freed memory for the next allocations (habsburg.experiments.allocator)
+memory = contextlib.ExitStack()
+if ondisk:
+    memory.enter_context(keep_freed_memory())
 c0, w0 = time.process_time(), time.perf_counter()
 sys0 = os.times().system  # the kernel's part (page faults and zeroing, writeback)
 # with ondisk: columns in files (habsburg run --store-dir), months out of crawl reach dropped
@@ -115,6 +121,7 @@ with tempfile.TemporaryDirectory() as out:
     export.write_tables(model, out)
     write_cpu = time.process_time() - c1
     disk = sum(p.stat().st_size for p in __import__("pathlib").Path(out).iterdir())
+memory.close()
 rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 time.sleep(0.3)  # one more sample: the peak of the simulation and the results, before counting
 anon_write = anon_peak[0]

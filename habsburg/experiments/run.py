@@ -18,6 +18,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from habsburg.ecosystem.ondisk import allocated_bytes
+from habsburg.experiments.allocator import keep_freed_memory
 from habsburg.experiments.checkpoint import (
     check_not_another_runs,
     checkpoint_path,
@@ -114,14 +115,16 @@ def simulate(
         if progress
         else _NoProgress()
     )
-    while model.steps < n:
-        model.step()
-        bar.update(1)
-        bar.set_postfix_str(model.date, refresh=False)
-        if checkpoint_every and checkpoint is not None:
-            # also after the last month, so an interruption while writing loses no simulation
-            if model.steps % checkpoint_every == 0 or model.steps == n:
-                save_checkpoint(model, checkpoint, scenario, seed)
+    # with the store on disk, a month's large arrays come from a heap kept between them
+    with keep_freed_memory() if store_dir is not None else contextlib.nullcontext():
+        while model.steps < n:
+            model.step()
+            bar.update(1)
+            bar.set_postfix_str(model.date, refresh=False)
+            if checkpoint_every and checkpoint is not None:
+                # also after the last month, so an interruption while writing loses no simulation
+                if model.steps % checkpoint_every == 0 or model.steps == n:
+                    save_checkpoint(model, checkpoint, scenario, seed)
     bar.close()
     return model
 
@@ -277,7 +280,11 @@ def run_scenario(
             "--checkpoint-every keeps one); the run starts at its first month",
             file=sys.stderr,
         )
-    with store_scratch(store_dir, kept=kept, keep=ckpt) as scratch:
+    # with the store on disk, the month loop and the results keep the heap's freed memory
+    with (
+        keep_freed_memory() if store_dir is not None else contextlib.nullcontext(),
+        store_scratch(store_dir, kept=kept, keep=ckpt) as scratch,
+    ):
         started = time.time()
         model: EcosystemModel | None
         try:
