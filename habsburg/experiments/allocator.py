@@ -6,14 +6,15 @@ fresh ``mmap`` and returns it with ``munmap`` when it is freed, and it trims the
 once more than its trim threshold is free there. A month of ``scaled(baseline, 100)`` allocates
 and frees arrays of tens to hundreds of MB (a month's claims, crawls, training sets), so every
 one of them was zeroed and faulted in again by the kernel, page by page: measured on that run
-(2026-12-06, Python 3.11, one run after the other), 175 of its 780 CPU s were the kernel's;
-with glibc told to serve every block from its heap and never trim it
+(2026-12-06, Python 3.11, one run after the other), 177 of its 804 CPU s were the kernel's, with
+43.8 M page faults; with glibc told to serve every block from its heap and never trim it
 (``MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=...``, what :func:`keep_freed_memory` sets with
-``mallopt``) 92 of 720 CPU s, writing the results 53 CPU s instead of 73, with the same
-documents, draws and results; the process's anonymous memory peaked at 1.98 GiB instead of 1.64
-(the heap keeps its high-water mark until the run ends). In memory (``scaled(baseline, 10)``, a
-month's arrays under 32 MiB, which glibc's own adjustment already serves from the heap) the
-kernel's part is 2 of ~65 CPU s, so only runs with the store on disk use it.
+``mallopt``) 92 of 720 CPU s and 1.0 M page faults, and writing the results took 53 CPU s
+instead of 80, with the same documents, draws and results; the process's anonymous memory
+peaked at 1.98 GiB instead of 1.60 (the heap keeps its high-water mark until the run ends). In
+memory (``scaled(baseline, 10)``: a month's arrays under 32 MiB, which glibc's own adjustment
+already serves from the heap) the kernel's part is ~2 of ~65 CPU s, so only runs with the store
+on disk use it.
 
 Where the C library is not glibc (musl, macOS) there is no ``mallopt`` to call and the context
 does nothing.

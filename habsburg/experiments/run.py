@@ -93,7 +93,9 @@ def simulate(
     With ``checkpoint`` (a file) the model is pickled there every ``checkpoint_every`` months;
     ``resume=True`` continues from that file when it exists (same tables as an uninterrupted
     run: the checkpoint holds the random generators' state too). ``store_dir`` (an existing
-    directory) holds the document store's column files (see :func:`store_scratch`).
+    directory) holds the document store's column files (see :func:`store_scratch`); the months
+    of such a run keep the memory they free for their next allocations
+    (:func:`~habsburg.experiments.allocator.keep_freed_memory`).
     """
     n = check_steps(scenario, steps)
     if checkpoint_every is not None and checkpoint_every < 1:
@@ -245,7 +247,9 @@ def run_scenario(
 
     ``store_dir`` keeps the document store's columns in files in a private directory inside it
     (removed at the end) instead of in memory: only the months crawls can reach stay in memory,
-    so runs larger than memory (``scaled(baseline, 100)``) fit; the results are the same.
+    so runs larger than memory (``scaled(baseline, 100)``) fit; the results are the same. Such a
+    run, its results and its report keep the memory they free for their next allocations
+    (:func:`~habsburg.experiments.allocator.keep_freed_memory`), given back when it ends.
 
     ``keep_model=False`` lets the finished model go once the results are written, before
     ``finish`` runs (the report then has the memory the model held: 0.75 GiB at 100×); the
