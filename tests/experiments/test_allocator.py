@@ -111,7 +111,7 @@ def test_without_mallopt_the_context_does_nothing(monkeypatch):
 
 @pytest.mark.parametrize("on_disk", [True, False])
 def test_only_a_run_with_its_store_on_disk_uses_it(tmp_path, monkeypatch, on_disk):
-    entered = []
+    entered: list[int] = []
 
     @contextlib.contextmanager
     def recording():
