@@ -24,11 +24,9 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import ctypes.util
-import functools
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
-from habsburg.model.export import trim_heap
+from habsburg.model.export import libc_function, trim_heap
 
 # mallopt's parameters (glibc's <malloc.h>)
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD, M_MMAP_MAX = -1, -3, -4
@@ -47,30 +45,25 @@ AFTER = ((M_MMAP_MAX, 65536), (M_MMAP_THRESHOLD, 32 * 2**20), (M_TRIM_THRESHOLD,
 _state = {"depth": 0, "told": False}
 
 
-@functools.cache
-def _mallopt() -> Callable[[int, int], int] | None:
-    try:
-        call = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").mallopt
-    except (OSError, AttributeError):  # no C library found, or not glibc (musl, macOS)
-        return None
-    call.argtypes, call.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
-    return call
-
-
 def _set(settings: tuple[tuple[int, int], ...]) -> bool:
-    mallopt = _mallopt()
+    mallopt = libc_function("mallopt", ctypes.c_int, ctypes.c_int)
     if mallopt is None:
         return False
     return all(mallopt(param, value) == 1 for param, value in settings)
 
 
 @contextlib.contextmanager
-def keep_freed_memory() -> Iterator[bool]:
+def keep_freed_memory(keep: bool = True) -> Iterator[bool]:
     """A context in which glibc's allocator serves every block from its heap and keeps what is
     freed there for the next allocations (no ``mmap``/``munmap`` of large blocks, no trimming);
     after it, the settings of :data:`AFTER` and the heap's free memory given back to the system
     (``malloc_trim``), also after an error. Yields whether the allocator was told (False where
-    the C library has no ``mallopt``). Nested uses are the outermost one's."""
+    the C library has no ``mallopt``). Nested uses are the outermost one's. With ``keep`` False
+    it does nothing and yields False (``keep_freed_memory(store_dir is not None)``: only runs
+    with their store on disk use it)."""
+    if not keep:
+        yield False
+        return
     if _state["depth"]:
         _state["depth"] += 1
         try:

@@ -118,7 +118,7 @@ def simulate(
         else _NoProgress()
     )
     # with the store on disk, a month's large arrays come from a heap kept between them
-    with keep_freed_memory() if store_dir is not None else contextlib.nullcontext():
+    with keep_freed_memory(store_dir is not None):
         while model.steps < n:
             model.step()
             bar.update(1)
@@ -286,7 +286,7 @@ def run_scenario(
         )
     # with the store on disk, the month loop and the results keep the heap's freed memory
     with (
-        keep_freed_memory() if store_dir is not None else contextlib.nullcontext(),
+        keep_freed_memory(store_dir is not None),
         store_scratch(store_dir, kept=kept, keep=ckpt) as scratch,
     ):
         started = time.time()

@@ -391,18 +391,23 @@ def release_memory() -> None:
 
 
 @functools.cache
-def _malloc_trim() -> Callable[[int], int] | None:
+def libc_function(name: str, *argtypes: type) -> Callable[..., int] | None:
+    """The C library's function *name*, taking *argtypes* and returning a C ``int``; None where
+    there is no C library to load or it has no such function (``malloc_trim`` and ``mallopt``
+    are glibc's: musl and macOS lack them)."""
     try:
-        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
-    except (OSError, AttributeError):  # no C library found, or not glibc (musl, macOS)
+        function = getattr(ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6"), name)
+    except (OSError, AttributeError):
         return None
+    function.argtypes, function.restype = list(argtypes), ctypes.c_int
+    return function
 
 
 def trim_heap() -> bool:
     """Give the C allocator's free heap pages back to the system (glibc's ``malloc_trim(0)``;
     False, doing nothing, where the C library has no such call). pyarrow's system pool does
     not do it: its ``release_unused()`` left the heap as it was here (pyarrow 26)."""
-    trim = _malloc_trim()
+    trim = libc_function("malloc_trim", ctypes.c_size_t)
     if trim is None:
         return False
     trim(0)

@@ -14,6 +14,7 @@ from tinyscenario import tiny_scenario
 from habsburg.experiments import allocator
 from habsburg.experiments import run as run_module
 from habsburg.experiments.allocator import keep_freed_memory
+from habsburg.model.export import libc_function
 
 BLOCK = 64 * 2**20  # above any mmap threshold glibc sets itself (at most 32 MiB)
 
@@ -38,7 +39,7 @@ def _mallinfo2():
 
 MALLINFO2 = _mallinfo2()
 glibc = pytest.mark.skipif(
-    MALLINFO2 is None or allocator._mallopt() is None,
+    MALLINFO2 is None or libc_function("mallopt", ctypes.c_int, ctypes.c_int) is None,
     reason="glibc's mallopt and mallinfo2 (>= 2.33) are what is tested",
 )
 
@@ -119,8 +120,21 @@ def test_an_error_inside_still_restores_and_nested_uses_are_the_outermost_ones()
     assert allocate_and_free(beyond_the_heap())[0] == 1
 
 
+@glibc
+def test_told_not_to_keep_it_does_nothing():
+    with keep_freed_memory(False) as told:
+        assert told is False
+        assert allocate_and_free(beyond_the_heap())[0] == 1  # mapped, as glibc does by itself
+        with keep_freed_memory(False) as inner:  # and it is no outer use for a nested one
+            assert inner is False
+        with keep_freed_memory() as inner:
+            assert inner
+            assert allocate_and_free(beyond_the_heap())[0] == 0
+        assert allocate_and_free(beyond_the_heap())[0] == 1
+
+
 def test_without_mallopt_the_context_does_nothing(monkeypatch):
-    monkeypatch.setattr(allocator, "_mallopt", lambda: None)
+    monkeypatch.setattr(allocator, "libc_function", lambda *args: None)
     with keep_freed_memory() as told:
         assert told is False
         with keep_freed_memory() as inner:
@@ -129,12 +143,12 @@ def test_without_mallopt_the_context_does_nothing(monkeypatch):
 
 @pytest.mark.parametrize("on_disk", [True, False])
 def test_only_a_run_with_its_store_on_disk_uses_it(tmp_path, monkeypatch, on_disk):
-    entered: list[int] = []
+    entered: list[bool] = []
 
     @contextlib.contextmanager
-    def recording():
-        entered.append(len(entered))
-        yield True
+    def recording(keep=True):
+        entered.append(keep)
+        yield keep
 
     monkeypatch.setattr(run_module, "keep_freed_memory", recording)
     run_module.run_scenario(
@@ -144,4 +158,4 @@ def test_only_a_run_with_its_store_on_disk_uses_it(tmp_path, monkeypatch, on_dis
         progress=False,
     )
     # run_scenario around the whole run, simulate around its months
-    assert len(entered) == (2 if on_disk else 0)
+    assert entered == [on_disk, on_disk]
