@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import importlib
 import inspect
 import os
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, cast
 
 import mesa
@@ -119,9 +120,17 @@ def one_blas_thread() -> contextlib.AbstractContextManager[object]:
     return _BLAS.limit(limits=1, user_api="blas")
 
 
+@functools.cache
+def _madvise_hugepage() -> Callable[[bool], bool] | None:
+    """numpy's switch for huge pages (what ``NUMPY_MADVISE_HUGEPAGE`` sets; private, so None
+    where this numpy lacks it)."""
+    return getattr(importlib.import_module("numpy._core.multiarray"), "_set_madvise_hugepage", None)
+
+
 @contextlib.contextmanager
-def small_pages() -> Iterator[None]:
-    """A context in which numpy backs its large arrays with ordinary 4 KiB pages, restored after.
+def small_pages(small: bool = True) -> Iterator[None]:
+    """A context in which numpy backs its large arrays with ordinary 4 KiB pages, restored after
+    (with ``small`` False, or a numpy that lacks the switch, it does nothing).
 
     numpy asks the kernel for transparent huge pages (``madvise(MADV_HUGEPAGE)``) on every
     large allocation, and a run allocates and frees large temporaries every month. Measured on
@@ -130,12 +139,10 @@ def small_pages() -> Iterator[None]:
     90,195 huge pages (176 GiB zeroed); without (numpy's ``NUMPY_MADVISE_HUGEPAGE=0``, the
     switch this context flips) 797.4 CPU s, 174.6 in the kernel, 510 huge pages; the same
     results. In memory (10×, two runs each way) the difference was within the noise, so only
-    runs with the store on disk use it. With a numpy that lacks the switch it does nothing.
+    runs with the store on disk use it.
     """
-    switch = getattr(
-        importlib.import_module("numpy._core.multiarray"), "_set_madvise_hugepage", None
-    )
-    if switch is None:
+    switch = _madvise_hugepage()
+    if switch is None or not small:
         yield
         return
     before = switch(False)
@@ -328,10 +335,7 @@ class EcosystemModel(mesa.Model):
     def step(self) -> None:
         """One month, phase by phase (BLAS single-threaded: see :func:`one_blas_thread`; with
         the store on disk, numpy's arrays on small pages: see :func:`small_pages`)."""
-        pages = (
-            small_pages if isinstance(self.internet.store, OnDiskStore) else contextlib.nullcontext
-        )
-        with one_blas_thread(), pages():
+        with one_blas_thread(), small_pages(isinstance(self.internet.store, OnDiskStore)):
             self._step()
 
     def _step(self) -> None:

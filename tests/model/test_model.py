@@ -271,6 +271,8 @@ def test_small_pages_turns_numpys_huge_pages_off_and_restores_them():
             with small_pages():
                 assert not _huge_pages()
             assert _huge_pages() is before
+            with small_pages(False):  # told not to: numpy's setting as it was
+                assert _huge_pages() is before
             with pytest.raises(RuntimeError), small_pages():  # restored after an error too
                 raise RuntimeError
             assert _huge_pages() is before
