@@ -142,7 +142,8 @@ def build(cls: type[_T], data: dict[str, Any], where: str) -> _T:
 
 #: the most months a run can span and the most [[models]] it can have: the document store keeps
 #: a document's month in 16 bits and its model in 8 (``habsburg.ecosystem.columns``), and refused
-#: more only when the run was built, after its results directory was made
+#: more only when the run was built, after its results directory was made (the scenarios layer
+#: cannot import the store: tests/ecosystem/test_store.py checks that the two agree)
 MAX_MONTHS = 2**15 - 1
 MAX_MODELS = 2**7 - 1
 

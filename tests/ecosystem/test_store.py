@@ -20,6 +20,7 @@ from habsburg.ecosystem.store import Batch, ColumnTypes, DocumentStore, int_type
 from habsburg.model import export
 from habsburg.model.model import EcosystemModel
 from habsburg.scenarios.errors import ScenarioError
+from habsburg.scenarios.schema import MAX_MODELS, MAX_MONTHS
 
 
 def _run(store_factory=None, steps=None):
@@ -78,6 +79,31 @@ def test_a_scenario_too_large_for_the_narrow_types_is_refused(change, setting):
     change(sc)
     with pytest.raises(ScenarioError, match=setting.replace("[", r"\[").replace("]", r"\]")):
         DocumentStore.for_scenario(sc)
+
+
+def test_the_schemas_limits_are_the_stores():
+    """``schema.MAX_MONTHS`` and ``MAX_MODELS`` restate the widest step and model columns (the
+    scenarios layer cannot import the store): the store's types hold a scenario at each limit
+    and refuse one a month or a model past it."""
+    sc = tiny_scenario()
+    year, month = map(int, sc.start.split("-"))
+    for extra in (0, 1):
+        last = year * 12 + month - 1 + MAX_MONTHS - 1 + extra
+        sc.end = f"{last // 12:04d}-{last % 12 + 1:02d}"
+        assert sc.steps == MAX_MONTHS + extra
+        if extra:
+            with pytest.raises(ScenarioError, match="months"):
+                ColumnTypes.for_scenario(sc)
+        else:
+            assert ColumnTypes.for_scenario(sc).step.itemsize == 2
+    sc = tiny_scenario()
+    for extra in (0, 1):
+        sc.models = [copy.deepcopy(sc.models[0]) for _ in range(MAX_MODELS + extra)]
+        if extra:
+            with pytest.raises(ScenarioError, match="models"):
+                ColumnTypes.for_scenario(sc)
+        else:
+            assert ColumnTypes.for_scenario(sc).model.itemsize == 1
 
 
 def test_int_type_is_the_narrowest_that_holds_the_size():
