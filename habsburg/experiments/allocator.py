@@ -16,6 +16,13 @@ memory (``scaled(baseline, 10)``: a month's arrays under 32 MiB, which glibc's o
 already serves from the heap) the kernel's part is ~2 of ~65 CPU s, so only runs with the store
 on disk use it.
 
+The heap is kept for the whole run, not given back between months: giving its free pages back
+at each month's start (``malloc_trim`` before every month, measured on the same run in a fast
+hour, 2026-12-06, one run after the other) took 530.6 CPU s instead of 476.8, 86.5 in the
+kernel instead of 43.8, with 17.0 M page faults instead of 1.1 M, and its anonymous memory
+still peaked at 1.90 GiB (1.95 kept): the peak is a month's own working set, not months of
+freed memory piled up.
+
 Where the C library is not glibc (musl, macOS) there is no ``mallopt`` to call and the context
 does nothing.
 """
