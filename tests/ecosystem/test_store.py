@@ -341,6 +341,41 @@ def test_a_file_column_widens_and_grows_into_new_files(tmp_path):
     ]
 
 
+@settings(max_examples=40, deadline=None)
+@given(
+    chunks=st.lists(
+        st.tuples(st.integers(0, 40), st.integers(-5, 70_000), st.booleans()),
+        min_size=1,
+        max_size=12,
+    ),
+    width=st.sampled_from([None, 3]),
+)
+def test_a_file_column_holds_what_an_in_memory_column_holds(tmp_path_factory, chunks, width):
+    """Appends to a column in a file (casts, broadcast rows, widening into new files, growth
+    past the reservation) give the values and type a :class:`Column` in memory gives."""
+    from habsburg.ecosystem.columns import Column
+    from habsburg.ecosystem.ondisk import FileColumn
+
+    directory = tmp_path_factory.mktemp("col")
+    memory = Column(np.uint8, width, capacity=8, widen=True)
+    disk = FileColumn(directory, "c", np.uint8, width, capacity=8, widen=True)
+    for n, top, broadcast in chunks:
+        shape = (n,) if width is None else (n, width)
+        values = (
+            np.broadcast_to(np.int64(top), shape)
+            if broadcast
+            else np.linspace(0, max(top, 0), num=int(np.prod(shape)))
+            .astype(np.int64)
+            .reshape(shape)
+        )
+        if width is not None and broadcast and n:
+            values = np.broadcast_to(values[:1], shape)  # a row repeated (stride 0)
+        memory.extend(values)
+        disk.extend(values)
+    assert disk.view.dtype == memory.view.dtype
+    np.testing.assert_array_equal(disk.view, memory.view)
+
+
 def test_a_checkpoint_of_an_on_disk_store_refers_to_its_files_and_resumes_exactly(
     narrow_run, tmp_path
 ):
