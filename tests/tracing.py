@@ -1,5 +1,6 @@
-"""The peak of the memory a call allocates, for the tests that bound it (a plain module, imported
-as ``from tracing import traced_peak``, like ``tinyscenario``)."""
+"""The peak of the memory a call allocates, and the process's resident memory, for the tests that
+bound them (a plain module, imported as ``from tracing import traced_peak``, like
+``tinyscenario``)."""
 
 from __future__ import annotations
 
@@ -17,3 +18,12 @@ def traced_peak(fn: Callable[..., Any], *args: Any) -> tuple[Any, int]:
         return out, tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
+
+
+def resident(field: str) -> int:
+    """This process's ``field`` of ``/proc/self/status`` (``VmRSS``, ``RssAnon``, ...), bytes."""
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith(f"{field}:"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError(f"no {field} in /proc/self/status")

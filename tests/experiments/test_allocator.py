@@ -10,6 +10,7 @@ import ctypes.util
 import numpy as np
 import pytest
 from tinyscenario import tiny_scenario
+from tracing import resident
 
 from habsburg.experiments import allocator
 from habsburg.experiments import run as run_module
@@ -60,15 +61,6 @@ def beyond_the_heap() -> int:
     return free_in_heap() + BLOCK
 
 
-def resident_anonymous() -> int:
-    """This process's anonymous resident memory (``RssAnon``), in bytes."""
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith("RssAnon:"):
-                return int(line.split()[1]) * 1024
-    raise AssertionError("no RssAnon in /proc/self/status")
-
-
 def allocate_and_free(nbytes: int = BLOCK) -> tuple[int, int]:
     """(blocks mmapped while an array of ``nbytes`` lives, bytes free in the heap after it)."""
     before = mapped_blocks()
@@ -95,10 +87,10 @@ def test_inside_large_blocks_come_from_the_heap_and_stay_there_when_freed():
 def test_after_it_large_blocks_are_mapped_again_and_the_heap_is_given_back():
     with keep_freed_memory():
         allocate_and_free()  # (its pages written, then kept)
-        kept = resident_anonymous()
+        kept = resident("RssAnon")
     # malloc_trim gave the kept block back (the top of the heap, or the pages of a free chunk
     # in its middle: glibc still counts those as free, so RssAnon is what tells)
-    assert kept - resident_anonymous() >= BLOCK * 3 // 4
+    assert kept - resident("RssAnon") >= BLOCK * 3 // 4
     mapped, _ = allocate_and_free(beyond_the_heap())
     assert mapped == 1  # glibc's usual way for a block over its mmap threshold
     # below the threshold AFTER sets (32 MiB) a block comes from the heap, as glibc's own

@@ -10,6 +10,7 @@ import pytest
 from batches import plain_batch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tracing import resident
 
 from habsburg.ecosystem.registry import ErrorRegistry
 from habsburg.ecosystem.store import DocumentStore
@@ -116,11 +117,6 @@ def test_documents_row_groups_hold_whole_months_or_part_of_one(months, size, lea
             assert g.stop - g.start >= least or g.stop - g.start + first > size
 
 
-def _rss_mb() -> float:
-    with open("/proc/self/status") as fh:
-        return next(int(line.split()[1]) for line in fh if line.startswith("VmRSS:")) / 1024
-
-
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="malloc_trim is glibc's")
 def test_trim_heap_gives_freed_heap_pages_back():
     """Freed memory below a live allocation stays in the C heap (the heap can only shrink from
@@ -130,9 +126,9 @@ def test_trim_heap_gives_freed_heap_pages_back():
     blocks = [bytearray(4000) for _ in range(25_000)]  # ~100 MB of malloc's heap, written
     keep = bytearray(4000)  # allocated after them: the freed blocks lie below it
     del blocks
-    before = _rss_mb()
+    before = resident("VmRSS") / 2**20
     pa.system_memory_pool().release_unused()
-    assert _rss_mb() > before - 20  # (what the export relied on before)
+    assert resident("VmRSS") / 2**20 > before - 20  # (what the export relied on before)
     assert export.trim_heap()
-    assert _rss_mb() < before - 60
+    assert resident("VmRSS") / 2**20 < before - 60
     assert len(keep) == 4000
