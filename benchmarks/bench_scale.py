@@ -14,6 +14,12 @@ repetitions (of at most 2^25 draws a distribution, scaled up to the run's count)
     python benchmarks/bench_scale.py --factors 100 --ondisk /var/tmp/store100   # the 100x run
     python benchmarks/bench_scale.py --naive --sweep --with x100.json   # the README's table
     python benchmarks/bench_scale.py --draws          # also the time of every random draw
+    python benchmarks/bench_scale.py --factors 100 --ondisk DIR --trim-monthly   # heap trimmed
+
+With ``--ondisk`` each month's line on stderr has the CPU seconds so far, the kernel's part and
+the page faults (which is how docs/performance.md follows the kernel's time month by month);
+``--trim-monthly`` gives the C heap's free pages back before every month instead of keeping them
+for the run (measured and not kept: slower, the same peak).
 
 ``--sweep`` also runs ``bench_sweep.py`` (Dask against serial); ``--with FILE`` adds rows an
 earlier invocation wrote with ``--json`` (the 100× run takes most of an hour) to the summary,
@@ -48,7 +54,10 @@ from habsburg.experiments.allocator import keep_freed_memory
 
 factor = float(sys.argv[1])
 ondisk = sys.argv[2] if len(sys.argv) > 2 else ""
-count_draws = len(sys.argv) > 3 and sys.argv[3] == "draws"
+count_draws = "draws" in sys.argv[3:]
+# --trim-monthly: the C heap's free pages given back before every month (the alternative to
+# keeping them for the run that docs/performance.md measured and did not keep)
+trim_monthly = "trim" in sys.argv[3:]
 
 # anonymous memory (RssAnon: what the process itself holds, without the page cache of mapped
 # column files, which the kernel reclaims on demand), sampled every 0.2 s by a thread
@@ -99,11 +108,20 @@ if count_draws:
     rawdraws.raw_draws32 = counted("32-bit draws (edit positions, samples)",
                                    rawdraws.raw_draws32,
                                    lambda out: out[1].size + (out[0] is not None))
+def faults():
+    use = resource.getrusage(resource.RUSAGE_SELF)
+    return use.ru_minflt, use.ru_majflt
+faults0 = faults()
 for _ in range(sc.steps):
+    if trim_monthly:
+        export.trim_heap()
     model.step()
     if ondisk:
         print(json.dumps({"month": model.month, "documents": len(model.internet.store),
             "cpu_s": round(time.process_time() - c0, 1),
+            "system_cpu_s": round(os.times().system - sys0, 1),
+            "page_faults": faults()[0] - faults0[0],
+            "major_page_faults": faults()[1] - faults0[1],
             "wall_s": round(time.perf_counter() - w0, 1),
             "rss_gb": round(int(open("/proc/self/statm").read().split()[1]) * 4096 / 2**30, 2),
             "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
@@ -112,6 +130,7 @@ for _ in range(sc.steps):
             "load": os.getloadavg()[0]}), file=sys.stderr, flush=True)
 sim_cpu, sim_wall = time.process_time() - c0, time.perf_counter() - w0
 sim_system = os.times().system - sys0
+sim_faults = [now - before for now, before in zip(faults(), faults0)]
 store = model.internet.store
 n = len(store)
 rss_sim = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
@@ -165,6 +184,10 @@ print(json.dumps({
     "store_on_disk": bool(ondisk),
     "build_cpu_s": round(build_cpu, 2),
     "system_cpu_s": round(sim_system, 2),
+    # page faults of the month loop (minor: a page first touched or reused; major: read from disk)
+    "page_faults_simulate": sim_faults[0],
+    "major_page_faults_simulate": sim_faults[1],
+    "trim_monthly": trim_monthly,
     "simulate_wall_s": round(sim_wall, 2),
     "write_tables_cpu_s": round(write_cpu, 2),
     "cpu_us_per_document": round(1e6 * sim_cpu / n, 3),
@@ -195,10 +218,13 @@ print(json.dumps({
 """
 
 
-def run_child(factor: float, ondisk: str = "", draws: bool = False) -> dict:
+def run_child(
+    factor: float, ondisk: str = "", draws: bool = False, trim_monthly: bool = False
+) -> dict:
     # with ``ondisk`` the child's per-month progress goes to this process's stderr
+    flags = ["draws"] * draws + ["trim"] * trim_monthly
     proc = subprocess.run(
-        [sys.executable, "-c", CHILD, str(factor), ondisk] + (["draws"] if draws else []),
+        [sys.executable, "-c", CHILD, str(factor), ondisk, *flags],
         stdout=subprocess.PIPE,
         stderr=None if ondisk else subprocess.PIPE,
         text=True,
@@ -252,6 +278,12 @@ def main() -> int:
         help="keep the store's columns in files under DIR (OnDiskStore; for 100x), month by "
         "month progress on stderr",
     )
+    parser.add_argument(
+        "--trim-monthly",
+        action="store_true",
+        help="with --ondisk: give the C heap's free pages back before every month instead of "
+        "keeping them for the run (the alternative docs/performance.md measured; not kept)",
+    )
     parser.add_argument("--sweep", action="store_true", help="also run bench_sweep.py")
     parser.add_argument(
         "--draws",
@@ -269,6 +301,8 @@ def main() -> int:
         help="rows of an earlier --json run to show in the summary (e.g. the 100x run)",
     )
     args = parser.parse_args()
+    if args.trim_monthly and not args.ondisk:
+        parser.error("--trim-monthly: only with --ondisk DIR (a run in memory keeps no heap)")
     # files named on the command line, checked before any run: --json replaces only a file of
     # rows this benchmark wrote; --with reads such files
     earlier = []
@@ -293,7 +327,7 @@ def main() -> int:
             parser.error(f"--factors {factor:g}: {problem}{more}")
     rows = []
     for factor in args.factors:
-        row = run_child(factor, args.ondisk, args.draws)
+        row = run_child(factor, args.ondisk, args.draws, args.trim_monthly)
         print(json.dumps(row), flush=True)
         rows.append(row)
     ok = [r for r in rows if "error" not in r]
@@ -390,6 +424,14 @@ def summary(rows: list[dict]) -> str:
     row("simulation, CPU s", "", lambda r: f"{r['simulate_cpu_s']:.1f}")
     row("of which building the model, CPU s", "", lambda r: f"{r['build_cpu_s']:.1f}")
     row("of which in the kernel (system CPU s)", "", lambda r: f"{r['system_cpu_s']:.1f}")
+    row(
+        "page faults of the month loop, M",
+        "",
+        lambda r: (
+            f"{r['page_faults_simulate'] / 1e6:.2f}"
+            + (" (heap trimmed monthly)" if r.get("trim_monthly") else "")
+        ),
+    )
     row("simulation, wall s", "", lambda r: f"{r['simulate_wall_s']:.0f}")
     row("CPU µs per document", "within 1.2x of 1x", lambda r: f"{r['cpu_us_per_document']:.2f}")
     # the straight line through each factor and the one before it: what one more document costs

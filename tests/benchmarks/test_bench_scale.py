@@ -1,6 +1,7 @@
 """benchmarks/bench_scale.py, which no timed test runs: its child run with the random draws
 counted, and the table of what those draws leave possible."""
 
+import json
 import subprocess
 import sys
 import time
@@ -36,6 +37,32 @@ def test_counting_the_draws_leaves_the_run_unchanged():
     assert sum(g["cpu_s"] for g in made.values()) < counted["simulate_cpu_s"]
     assert counted["limit_cpu_s"] > 0
     assert 0 < plain["build_cpu_s"] < plain["simulate_cpu_s"]
+
+
+def test_a_run_on_disk_counts_its_page_faults_month_by_month_and_may_trim_the_heap(tmp_path, capfd):
+    """--ondisk's month lines carry the kernel's time and the page faults so far; with
+    --trim-monthly the heap is given back before every month, which changes no result."""
+    bench = bench_scale()
+    kept = bench.run_child(0.01, str(tmp_path))
+    months = [json.loads(line) for line in capfd.readouterr().err.splitlines()]
+    trimmed = bench.run_child(0.01, str(tmp_path), trim_monthly=True)
+    assert "error" not in kept, kept
+    assert "error" not in trimmed, trimmed
+    for key in ("documents", "draws", "mean_tail_coverage", "mean_capability"):
+        assert trimmed[key] == kept[key]
+    assert (kept["trim_monthly"], trimmed["trim_monthly"]) == (False, True)
+    assert len(months) == 132 and months[-1]["documents"] == kept["documents"]
+    faults = [m["page_faults"] for m in months]
+    assert faults == sorted(faults) and 0 < faults[-1] <= kept["page_faults_simulate"]
+    assert kept["major_page_faults_simulate"] >= 0
+    assert months[-1]["system_cpu_s"] <= kept["system_cpu_s"] + 0.1
+    assert not any(tmp_path.iterdir())  # the run's column files removed as it ended
+
+
+def test_trim_monthly_needs_a_store_on_disk():
+    proc = _bench("--factors", "1", "--trim-monthly")
+    assert proc.returncode == 2 and "--trim-monthly: only with --ondisk" in proc.stderr
+    assert "Traceback" not in proc.stderr and proc.stdout == ""
 
 
 def test_the_draws_table_bounds_the_share_by_the_draws_besides_uniforms():
@@ -167,6 +194,7 @@ def test_the_summary_gives_the_hours_speed_the_kernels_time_the_results_and_the_
             5.0,
             0.5,
             system_cpu_s=0.31,
+            page_faults_simulate=95_000,
             numpy_limit_draws_per_cpu_s=18_400_000,
             **results,
         ),
@@ -178,6 +206,8 @@ def test_the_summary_gives_the_hours_speed_the_kernels_time_the_results_and_the_
             store_on_disk=True,
             store_disk_gb=15.96,
             system_cpu_s=55.49,
+            page_faults_simulate=17_020_000,
+            trim_monthly=True,
             numpy_limit_draws_per_cpu_s=17_000_000,
             **results,
         ),
@@ -190,6 +220,7 @@ def test_the_summary_gives_the_hours_speed_the_kernels_time_the_results_and_the_
     table = {label: values for label, _goal, *values in cells}
     assert table["numpy's reference, M draws per CPU s"] == ["18.4", "17.0"]
     assert table["of which in the kernel (system CPU s)"] == ["0.3", "55.5"]
+    assert table["page faults of the month loop, M"] == ["0.10", "17.02 (heap trimmed monthly)"]
     # only a run with its store on disk has column files
     assert table["column files at the end of the months, GB"] == ["", "16.0"]
     assert table["final mean fact accuracy"] == ["0.912", "0.912"]
