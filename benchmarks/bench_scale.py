@@ -117,11 +117,12 @@ for _ in range(sc.steps):
         export.trim_heap()
     model.step()
     if ondisk:
+        minor, major = faults()
         print(json.dumps({"month": model.month, "documents": len(model.internet.store),
             "cpu_s": round(time.process_time() - c0, 1),
             "system_cpu_s": round(os.times().system - sys0, 1),
-            "page_faults": faults()[0] - faults0[0],
-            "major_page_faults": faults()[1] - faults0[1],
+            "page_faults": minor - faults0[0],
+            "major_page_faults": major - faults0[1],
             "wall_s": round(time.perf_counter() - w0, 1),
             "rss_gb": round(int(open("/proc/self/statm").read().split()[1]) * 4096 / 2**30, 2),
             "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
