@@ -108,33 +108,30 @@ if count_draws:
     rawdraws.raw_draws32 = counted("32-bit draws (edit positions, samples)",
                                    rawdraws.raw_draws32,
                                    lambda out: out[1].size + (out[0] is not None))
-def faults():
-    use = resource.getrusage(resource.RUSAGE_SELF)
-    return use.ru_minflt, use.ru_majflt
-faults0 = faults()
+use0 = resource.getrusage(resource.RUSAGE_SELF)  # the month loop's page faults count from here
 for _ in range(sc.steps):
     if trim_monthly:
         export.trim_heap()
     model.step()
     if ondisk:
-        minor, major = faults()
+        use = resource.getrusage(resource.RUSAGE_SELF)
         print(json.dumps({"month": model.month, "documents": len(model.internet.store),
             "cpu_s": round(time.process_time() - c0, 1),
             "system_cpu_s": round(os.times().system - sys0, 1),
-            "page_faults": minor - faults0[0],
-            "major_page_faults": major - faults0[1],
+            "page_faults": use.ru_minflt - use0.ru_minflt,
+            "major_page_faults": use.ru_majflt - use0.ru_majflt,
             "wall_s": round(time.perf_counter() - w0, 1),
             "rss_gb": round(int(open("/proc/self/statm").read().split()[1]) * 4096 / 2**30, 2),
-            "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
+            "peak_rss_gb": round(use.ru_maxrss / 2**20, 2),
             "peak_anon_gb": round(anon_peak[0] / 2**30, 2),
             "disk_gb": round(model.internet.store.disk_bytes / 2**30, 2),
             "load": os.getloadavg()[0]}), file=sys.stderr, flush=True)
 sim_cpu, sim_wall = time.process_time() - c0, time.perf_counter() - w0
 sim_system = os.times().system - sys0
-sim_faults = [now - before for now, before in zip(faults(), faults0)]
+use = resource.getrusage(resource.RUSAGE_SELF)
 store = model.internet.store
 n = len(store)
-rss_sim = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+rss_sim = use.ru_maxrss * 1024
 anon_sim = anon_peak[0]
 with tempfile.TemporaryDirectory() as out:
     c1 = time.process_time()
@@ -186,8 +183,8 @@ print(json.dumps({
     "build_cpu_s": round(build_cpu, 2),
     "system_cpu_s": round(sim_system, 2),
     # page faults of the month loop (minor: a page first touched or reused; major: read from disk)
-    "page_faults_simulate": sim_faults[0],
-    "major_page_faults_simulate": sim_faults[1],
+    "page_faults_simulate": use.ru_minflt - use0.ru_minflt,
+    "major_page_faults_simulate": use.ru_majflt - use0.ru_majflt,
     "trim_monthly": trim_monthly,
     "simulate_wall_s": round(sim_wall, 2),
     "write_tables_cpu_s": round(write_cpu, 2),
