@@ -50,7 +50,7 @@ from habsburg.scenarios.library import scaled
 from habsburg.model.model import EcosystemModel
 from habsburg.model import export
 from habsburg.ecosystem.store import REPOST
-from habsburg.experiments.allocator import keep_freed_memory
+from habsburg.model.allocator import keep_freed_memory
 
 factor = float(sys.argv[1])
 ondisk = sys.argv[2] if len(sys.argv) > 2 else ""
@@ -74,7 +74,7 @@ sc = load_scenario("baseline")
 if factor != 1:
     sc = scaled(sc, factor)
 # with ondisk, as habsburg run --store-dir: the month loop and the results keep the C heap's
-# freed memory for the next allocations (habsburg.experiments.allocator)
+# freed memory for the next allocations (habsburg.model.allocator)
 memory = contextlib.ExitStack()
 if ondisk:
     memory.enter_context(keep_freed_memory())

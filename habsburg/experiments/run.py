@@ -18,7 +18,6 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from habsburg.ecosystem.ondisk import allocated_bytes
-from habsburg.experiments.allocator import keep_freed_memory
 from habsburg.experiments.checkpoint import (
     check_not_another_runs,
     checkpoint_path,
@@ -35,6 +34,7 @@ from habsburg.experiments.files import (
 )
 from habsburg.experiments.limits import check_limits
 from habsburg.model import export
+from habsburg.model.allocator import keep_freed_memory
 from habsburg.model.export import write_tables
 from habsburg.model.model import EcosystemModel
 from habsburg.scenarios.errors import CheckpointError, HabsburgError, Interrupted, OutputPathError
@@ -95,7 +95,7 @@ def simulate(
     run: the checkpoint holds the random generators' state too). ``store_dir`` (an existing
     directory) holds the document store's column files (see :func:`store_scratch`); the months
     of such a run keep the memory they free for their next allocations
-    (:func:`~habsburg.experiments.allocator.keep_freed_memory`).
+    (:func:`~habsburg.model.allocator.keep_freed_memory`).
     """
     n = check_steps(scenario, steps)
     if checkpoint_every is not None and checkpoint_every < 1:
@@ -249,7 +249,7 @@ def run_scenario(
     (removed at the end) instead of in memory: only the months crawls can reach stay in memory,
     so runs larger than memory (``scaled(baseline, 100)``) fit; the results are the same. Such a
     run, its results and its report keep the memory they free for their next allocations
-    (:func:`~habsburg.experiments.allocator.keep_freed_memory`), given back when it ends.
+    (:func:`~habsburg.model.allocator.keep_freed_memory`), given back when it ends.
 
     ``keep_model=False`` lets the finished model go once the results are written, before
     ``finish`` runs (the report then has the memory the model held: 0.75 GiB at 100×); the

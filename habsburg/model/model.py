@@ -36,6 +36,7 @@ from habsburg.ecosystem.store import Batch, DocumentStore
 from habsburg.ecosystem.watermark import WatermarkScheme
 from habsburg.ecosystem.world import World
 from habsburg.model import export
+from habsburg.model.allocator import keep_freed_memory
 from habsburg.model.events import EventLog
 from habsburg.model.observation import Observer, observation_rng
 from habsburg.model.reporters import data_collector
@@ -337,6 +338,16 @@ class EcosystemModel(mesa.Model):
         the store on disk, numpy's arrays on small pages: see :func:`small_pages`)."""
         with one_blas_thread(), small_pages(isinstance(self.internet.store, OnDiskStore)):
             self._step()
+
+    def run_model(self) -> None:
+        """Step to the end of the scenario's months (Mesa's ``run_model``: while ``running``). A
+        model with its store on disk (``store_dir``) keeps the memory its months free for their
+        next allocations while it runs, as ``habsburg run --store-dir`` does (see
+        :func:`~habsburg.model.allocator.keep_freed_memory`: a 100× run takes ~10% less CPU time
+        so), and gives it back when it returns; stepping by hand, wrap the loop in that context
+        for the same."""
+        with keep_freed_memory(isinstance(self.internet.store, OnDiskStore)):
+            super().run_model()
 
     def _step(self) -> None:
         t = self.month

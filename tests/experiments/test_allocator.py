@@ -12,9 +12,9 @@ import pytest
 from tinyscenario import tiny_scenario
 from tracing import resident
 
-from habsburg.experiments import allocator
 from habsburg.experiments import run as run_module
-from habsburg.experiments.allocator import keep_freed_memory
+from habsburg.model import allocator
+from habsburg.model.allocator import keep_freed_memory
 from habsburg.model.export import libc_function
 
 BLOCK = 64 * 2**20  # above any mmap threshold glibc sets itself (at most 32 MiB)

@@ -1,6 +1,7 @@
 """End-to-end behaviour of the Mesa model on the tiny scenario, and one test per mechanism that
 fails if the mechanism is removed."""
 
+import contextlib
 import importlib
 
 import numpy as np
@@ -299,3 +300,36 @@ def test_a_month_with_the_store_on_disk_runs_on_small_pages_and_in_memory_does_n
     finally:
         MULTIARRAY._set_madvise_hugepage(original)
     assert seen == [True, False]
+
+
+@pytest.mark.parametrize("on_disk", [True, False])
+def test_run_model_steps_to_the_end_keeping_freed_memory_only_with_the_store_on_disk(
+    run, tmp_path, monkeypatch, on_disk
+):
+    from habsburg.model import model as model_module
+
+    spans: list[tuple[bool, int]] = []
+    months: list[int] = []
+
+    @contextlib.contextmanager
+    def recording(keep=True):
+        spans.append((keep, len(months)))
+        yield keep
+        spans.append((keep, len(months)))
+
+    step = EcosystemModel._step
+
+    def counted(self):
+        months.append(self.month)
+        step(self)
+
+    monkeypatch.setattr(model_module, "keep_freed_memory", recording)
+    monkeypatch.setattr(EcosystemModel, "_step", counted)
+    model = EcosystemModel(tiny_scenario(), store_dir=tmp_path if on_disk else None)
+    model.run_model()
+    # Mesa's loop to the scenario's last month, all of it inside the one context
+    assert model.steps == 48 and not model.running and months == list(range(48))
+    assert spans == [(on_disk, 0), (on_disk, 48)]
+    # the same run as simulate's, in memory or on disk
+    for name in ("model_metrics", "models", "documents"):
+        pd.testing.assert_frame_equal(model.tables()[name], run.tables()[name])
