@@ -85,6 +85,55 @@ def test_the_permutation_test_keeps_its_level_on_a_skewed_law(monkeypatch) -> No
     assert shifted <= 0.001
 
 
+def test_the_law_test_keeps_its_level_and_finds_a_learner_the_mean_test_passes(
+    monkeypatch,
+) -> None:
+    """V1's W2² law at M = 20, n = 50 (``experiments.same_law``, a two-sample KS test): on pairs
+    of chains of the exact law a test at 10% rejects about 10% of the pairs; a learner whose
+    fitted mean is 0.2% too large (so μ_n's spread grows ~10% over 50 generations) fails it at
+    the full suite's 20,000 chains, where its chains' mean W2² stays within the permutation test
+    of the means (the row the law row stands beside)."""
+
+    def law_p(a: np.ndarray, b: np.ndarray) -> float:
+        p = experiments.same_law(a, b).p
+        assert p is not None
+        return p
+
+    rng = np.random.default_rng(3)
+    p = [
+        law_p(
+            closedforms.w2_squared(*closedforms.exact_refit_loop(20, 50, 500, rng)),
+            closedforms.w2_squared(*closedforms.exact_refit_loop(20, 50, 500, rng)),
+        )
+        for _ in range(200)
+    ]
+    rejected = sum(x <= 0.1 for x in p)
+    assert stats.binom.ppf(0.001, 200, 0.1) <= rejected <= stats.binom.ppf(0.999, 200, 0.1)
+
+    def chains(seed: int) -> tuple[np.ndarray, np.ndarray, np.random.Generator]:
+        rng = np.random.default_rng(seed)
+        learner = closedforms.w2_squared(*experiments.recursive_refit(20, 50, 20_000, rng))
+        return (
+            learner,
+            closedforms.w2_squared(*closedforms.exact_refit_loop(20, 50, 20_000, rng)),
+            rng,
+        )
+
+    learner, law, _ = chains(0)
+    assert law_p(learner, law) >= checks.SE3_LEVEL  # the learner as it is
+    fit_batch = StyleLearner.fit_batch
+
+    def mean_too_large(self, x):
+        fitted = fit_batch(self, x)
+        self.mean_ = self.mean_ * 1.002
+        return fitted
+
+    monkeypatch.setattr(StyleLearner, "fit_batch", mean_too_large)
+    learner, law, rng = chains(0)
+    assert law_p(learner, law) < checks.SE3_LEVEL
+    assert experiments.permutation_p(learner, law, rng) >= checks.SE3_LEVEL
+
+
 def test_fpr_green_threshold_is_the_smallest_count_at_the_rate() -> None:
     from scipy import stats
 
@@ -209,6 +258,8 @@ def test_mle_variance_where_unbiased_is_configured_fails_v1(monkeypatch, tmp_pat
     # E[W2²] at M = 20, n = 50: the permutation test against the exact law finds it too
     w2 = next(r for r in report.results if r.check.estimate == "w2_20_50")
     assert not w2.passed and w2.estimate.p is not None and w2.estimate.p < checks.SE3_LEVEL
+    law = next(r for r in report.results if r.check.estimate == "w2_law_20_50")
+    assert not law.passed and law.estimate.p is not None and law.estimate.p < checks.SE3_LEVEL
     assert "V1 E[σ²] MLE" not in failed(report)  # the MLE check still holds: it is the MLE
     code = main(["validate", "--quick", "--quiet", "--only", "V1", "--out", str(tmp_path)])
     assert code == 1

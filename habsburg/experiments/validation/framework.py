@@ -67,7 +67,8 @@ class Tolerance:
     - ``interval``: measured inside the published interval [``low``, ``high``];
     - ``test``: the experiment's own test of the estimate (its ``p``) at level ``value``: for a
       mean too skewed for any standard-error rule to keep its level (V1's E[W2²] at M = 20,
-      n = 50), a permutation test against draws from the exact law.
+      n = 50), a permutation test against draws from the exact law; for that law itself, a
+      two-sample Kolmogorov–Smirnov test against them.
 
     ``why`` says where a fixed tolerance comes from.
     """
