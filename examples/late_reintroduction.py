@@ -34,7 +34,7 @@ from tqdm.auto import tqdm
 from habsburg.cli import run_script
 from habsburg.cli.flags import SEED
 from habsburg.ecosystem.metrics import js_divergence
-from habsburg.experiments.files import prepare_output_dir, save_outputs
+from habsburg.experiments.files import prepare_output_dir, save_figure, save_outputs
 from habsburg.experiments.run import simulate
 from habsburg.scenarios import load_scenario, set_setting
 from habsburg.scenarios.library import scaled
@@ -136,12 +136,8 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
         ax.set(title=column.replace("mean_", "").replace("_", " "))
     axes[0].legend(fontsize=8)
     fig.tight_layout()
-    save_outputs(
-        out,
-        {"late_reintroduction.png": lambda p: fig.savefig(p, dpi=120, format="png")},
-        command="examples",
-    )
-    print(f"\nwrote {out / 'late_reintroduction.csv'} and {out / 'late_reintroduction.png'}")
+    png = save_figure(out, "late_reintroduction.png", fig, command="examples")
+    print(f"\nwrote {out / 'late_reintroduction.csv'} and {png}")
     return table
 
 

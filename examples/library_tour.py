@@ -27,7 +27,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from habsburg.cli import run_script
-from habsburg.experiments.files import prepare_output_dir, save_outputs
+from habsburg.experiments.files import prepare_output_dir, save_figure, save_outputs
 from habsburg.experiments.run import simulate
 from habsburg.scenarios import list_scenarios, load_scenario, set_setting
 from habsburg.scenarios.library import scaled
@@ -97,12 +97,8 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     ax.set(title="Change from the baseline (relative)", xlabel="(scenario - baseline) / baseline")
     ax.legend(fontsize=8)
     plt.tight_layout()
-    save_outputs(
-        out,
-        {"library_tour.png": lambda p: plt.savefig(p, dpi=120, format="png")},
-        command="examples",
-    )
-    print(f"\nwrote {out / 'library_tour.csv'} and {out / 'library_tour.png'}")
+    png = save_figure(out, "library_tour.png", plt.gcf(), command="examples")
+    print(f"\nwrote {out / 'library_tour.csv'} and {png}")
     return table
 
 

@@ -28,7 +28,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from habsburg.cli import run_script
-from habsburg.experiments.files import prepare_output_dir, save_outputs
+from habsburg.experiments.files import prepare_output_dir, save_figure, save_outputs
 from habsburg.experiments.run import simulate
 from habsburg.scenarios import load_scenario, set_setting
 from habsburg.scenarios.library import scaled
@@ -123,12 +123,8 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
         ax.set(title=title)
     axes[0].legend(fontsize=7)
     fig.tight_layout()
-    save_outputs(
-        out,
-        {"reservoir_vs_collapse.png": lambda p: fig.savefig(p, dpi=120, format="png")},
-        command="examples",
-    )
-    print(f"\nwrote {out / 'reservoir_vs_collapse.csv'} and {out / 'reservoir_vs_collapse.png'}")
+    png = save_figure(out, "reservoir_vs_collapse.png", fig, command="examples")
+    print(f"\nwrote {out / 'reservoir_vs_collapse.csv'} and {png}")
     return final
 
 

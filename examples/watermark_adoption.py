@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 
 from habsburg.cli import run_script
 from habsburg.cli.flags import number
-from habsburg.experiments.files import prepare_output_dir, save_outputs
+from habsburg.experiments.files import prepare_output_dir, save_figure, save_outputs
 from habsburg.experiments.run import simulate
 from habsburg.scenarios import load_scenario, set_setting
 from habsburg.scenarios.library import scaled
@@ -154,12 +154,8 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     ax2.set(title="Last 12 months", xlabel="watermark adoption", ylim=(0, 1))
     ax2.legend(fontsize=8)
     fig.tight_layout()
-    save_outputs(
-        out,
-        {"watermark_adoption.png": lambda p: fig.savefig(p, dpi=120, format="png")},
-        command="examples",
-    )
-    print(f"\nwrote {out / 'watermark_adoption.csv'} and {out / 'watermark_adoption.png'}")
+    png = save_figure(out, "watermark_adoption.png", fig, command="examples")
+    print(f"\nwrote {out / 'watermark_adoption.csv'} and {png}")
     return table
 
 

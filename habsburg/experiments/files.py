@@ -572,6 +572,13 @@ def save_outputs(
     return paths
 
 
+def save_figure(out: str | Path, name: str, figure: Any, *, command: str, dpi: int = 120) -> Path:
+    """Save the matplotlib ``figure`` as the PNG file ``name`` in ``out`` with
+    :func:`save_outputs` (atomically, recorded in the manifest); returns its path."""
+    write = {name: lambda path: figure.savefig(path, dpi=dpi, format="png")}
+    return save_outputs(out, write, command=command)[0]
+
+
 def writer_record() -> dict[str, Any]:
     """What wrote files into a shared directory, for its manifest (:func:`add_to_manifest`'s
     ``record``): the package versions with the model code
