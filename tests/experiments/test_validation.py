@@ -90,9 +90,9 @@ def test_the_law_test_keeps_its_level_and_finds_a_learner_the_mean_test_passes(
 ) -> None:
     """V1's W2² law at M = 20, n = 50 (``experiments.same_law``, a two-sample KS test): on pairs
     of chains of the exact law a test at 10% rejects about 10% of the pairs; a learner whose
-    fitted mean is 0.2% too large (so μ_n's spread grows ~10% over 50 generations) fails it at
-    the full suite's 20,000 chains, where its chains' mean W2² stays within the permutation test
-    of the means (the row the law row stands beside)."""
+    fitted mean is 0.2% too large (so μ_n's variance is ~10% larger after 50 generations) fails
+    it at the full suite's 20,000 chains, where its chains' mean W2² stays within the
+    permutation test of the means (the row the law row stands beside)."""
 
     def law_p(a: np.ndarray, b: np.ndarray) -> float:
         p = experiments.same_law(a, b).p
