@@ -43,6 +43,35 @@ def test_unreadable_scenario_files_get_one_clear_line(tmp_path, capsys, content,
     assert not (tmp_path / "out").exists() and not (tmp_path / "results").exists()
 
 
+def test_a_directory_or_an_oversized_file_given_as_a_scenario_is_named(tmp_path, capsys):
+    """A directory named like a scenario file, and a file too large to be one (a data file given
+    by mistake: refused by its size, before a byte is read), get one line naming them."""
+    (tmp_path / "folder.toml").mkdir()
+    with (tmp_path / "big.toml").open("wb") as f:  # sparse: no 9 MiB written
+        f.truncate(9 * 2**20)
+    for name, message in [
+        ("folder.toml", "scenario file 'folder.toml' is a directory, not a file"),
+        ("big.toml", "scenario file 'big.toml' is 9 MiB, too large for a scenario"),
+    ]:
+        status, err = run(["run", name, "--out", "out", "--quiet"], capsys)
+        assert status == 2 and message in err
+        assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()
+
+
+def test_running_out_of_memory_is_one_line_with_what_to_lower(capsys, monkeypatch):
+    def exhausted(*args, **kwargs):
+        raise MemoryError
+
+    monkeypatch.setattr("habsburg.experiments.run.run_scenario", exhausted)
+    status, err = run(["run", "baseline", "--quiet"], capsys)
+    assert status == 2 and "Traceback" not in err
+    assert err.strip() == (
+        "habsburg: error: out of memory; lower the scenario's sizes (authors, AI demand, facts) "
+        "or --steps"
+    )
+
+
 def test_debug_adds_the_traceback(tmp_path, capsys):
     path = tmp_path / "scenario.toml"
     path.write_bytes(b"\xff\xfe")

@@ -141,6 +141,52 @@ def test_an_in_memory_checkpoint_does_not_resume_with_a_store_dir(workdir, capsy
     assert run("--out", "out", "--resume") == 0
 
 
+@pytest.mark.parametrize("damage", ["moved", "truncated"])
+def test_a_checkpoints_column_file_gone_or_cut_is_named_and_nothing_is_removed(
+    workdir, capsys, monkeypatch, damage
+):
+    """A column file the checkpoint refers to, moved away or cut short: ``--resume`` refuses
+    (exit 2, an error naming the file and what to do, no traceback), removes nothing (the checkpoint and every
+    column file stay as they were), and resumes to the uninterrupted run's tables once the file
+    is back."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(workdir / "config"))
+    assert run("--out", "memory") == 0
+    args = ("--out", "disk", "--store-dir", "scratch", "--checkpoint-every", "3")
+    with monkeypatch.context() as m:
+        interrupt_after_month(m, 7)
+        assert run(*args) == 130
+    capsys.readouterr()
+    (kept,) = (workdir / "scratch").iterdir()
+    files = sorted(p for p in kept.iterdir() if p.stat().st_size > 0)
+    victim = files[len(files) // 2]
+    original = victim.read_bytes()
+    if damage == "moved":
+        victim.rename(workdir / "elsewhere.bin")
+    else:
+        victim.write_bytes(original[: len(original) // 2])
+    checkpoint = workdir / "disk" / ".checkpoint.pkl"
+    before = {p: p.read_bytes() for p in [checkpoint, *kept.iterdir()]}
+
+    assert run(*args, "--resume") == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert all(line.startswith("habsburg: ") for line in err.strip().splitlines())
+    assert "error: cannot resume from checkpoint 'disk/.checkpoint.pkl'" in err
+    assert repr(str(victim)) in err and "restore them, or delete the checkpoint" in err
+    assert f"the document store of this run stays in {kept} for --resume" in err
+    if damage == "truncated":
+        assert f"{len(original) // 2:,} bytes, the checkpoint needs" in err
+    assert {p: p.read_bytes() for p in [checkpoint, *kept.iterdir()]} == before
+
+    if damage == "moved":
+        (workdir / "elsewhere.bin").rename(victim)
+    else:
+        victim.write_bytes(original)
+    assert run(*args, "--resume") == 0
+    assert not kept.exists() and not checkpoint.exists()
+    assert_same_tables(workdir / "memory", workdir / "disk")
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -3,8 +3,12 @@ and ``--resume`` loads only checkpoints this user wrote for this scenario, seed 
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 import os
 import pickle
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -256,6 +260,43 @@ def test_a_damaged_checkpoint_or_key_is_named_not_loaded(tiny, tmp_path, private
     with pytest.raises(CheckpointError, match=r"is damaged \(shorter than 32 bytes\)"):
         load_checkpoint(path, tiny, None)
     assert key.read_bytes() == b"short"
+
+
+class RenamedSince:
+    """Stands for a class a checkpoint's pickle names and this code no longer has."""
+
+
+def _signed(path: Path, head: bytes, body: bytes) -> Path:
+    """A checkpoint of ``head`` and ``body`` signed with this user's key (as habsburg writes)."""
+    mac = hmac.new(checkpoint_key(), head + body, hashlib.sha256).digest()
+    path.write_bytes(MAGIC + mac + head + body)
+    return path
+
+
+def test_an_authenticated_checkpoint_that_cannot_be_used_is_named(tiny, tmp_path, monkeypatch):
+    """Written by this user for this run, yet unusable: a pickle naming a class this code no
+    longer has, or a model at another month than its header says. Refused, naming the file and
+    what to do, and left where it is."""
+    model = simulate(tiny, steps=2)
+    path = save_checkpoint(model, tmp_path / "c.pkl", tiny, None)
+    _, _, head, body = ckpt_mod.read_header(path)
+
+    renamed = _signed(tmp_path / "renamed.pkl", head, pickle.dumps(RenamedSince()))
+    monkeypatch.delattr(sys.modules[__name__], "RenamedSince")
+    with pytest.raises(
+        CheckpointError,
+        match=r"cannot resume from checkpoint .*renamed\.pkl'.*RenamedSince.*delete it to start",
+    ):
+        load_checkpoint(renamed, tiny, None)
+    assert renamed.exists()
+
+    header = json.loads(head)
+    header["steps"] += 1
+    moved = json.dumps(header, sort_keys=True).encode() + b"\n"
+    inconsistent = _signed(tmp_path / "inconsistent.pkl", moved, body)
+    with pytest.raises(CheckpointError, match=r"inconsistent\.pkl' is inconsistent; delete it"):
+        load_checkpoint(inconsistent, tiny, None)
+    assert load_checkpoint(path, tiny, None).steps == model.steps  # (the real one loads)
 
 
 def test_checkpoint_settings_are_checked_before_any_work(tiny, tmp_path, capsys):

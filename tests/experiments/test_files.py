@@ -217,6 +217,27 @@ def test_a_failing_fill_leaves_the_directory_as_it_was(tmp_path):
     assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
 
 
+def test_a_killed_writes_temporary_directory_is_removed_by_the_next_write(tmp_path):
+    """A write killed outright (SIGKILL, power loss) leaves its temporary directory in the
+    results directory; the next write of that directory removes it, and nothing of the
+    user's, not even a file whose name starts like a temporary directory's."""
+    out = prepare_output_dir(tmp_path / "out", command="run")
+    write_results_dir(out, _fill, {"seed": 1}, command="run")
+    stale = out / f"{files.TMP_PREFIX}k1ll3d"
+    (stale / "figures").mkdir(parents=True)
+    (stale / "t.parquet").write_bytes(b"half a table")
+    (stale / "figures" / "a.png").write_bytes(b"half a figure")
+    lookalike = out / f"{files.TMP_PREFIX}notes.txt"
+    lookalike.write_text("mine")
+    (out / "user.txt").write_text("also mine")
+
+    write_results_dir(out, _fill, {"seed": 2}, command="run")
+    assert not stale.exists()
+    assert lookalike.read_text() == "mine" and (out / "user.txt").read_text() == "also mine"
+    assert pd.read_parquet(out / "t.parquet")["x"].tolist() == [1, 2]
+    assert not [p for p in out.iterdir() if p.is_dir() and p.name.startswith(files.TMP_PREFIX)]
+
+
 def test_atomic_writers_leave_no_temporary_file(tmp_path):
     atomic_write_text(tmp_path / "a.txt", "héllo")
     assert (tmp_path / "a.txt").read_text(encoding="utf-8") == "héllo"

@@ -518,6 +518,31 @@ def _spec(**changes) -> dict:
             r"bad\.toml: set: 'watermark\.adoption' is also swept \(parameters\[0\]\)",
         ),
         ({"scenario": "no-such-scenario"}, "unknown scenario"),
+        (
+            {"parameters": [{"path": "watermark.adoption", "values": [0.5], "range": [0, 1]}]},
+            r"parameters\[0\]: give either 'values' or 'range' \(\+ 'num'\), not both",
+        ),
+        (
+            {"parameters": [{"path": "watermark.adoption", "range": [0.5, 0.5], "num": 3}]},
+            r"parameters\[0\]: range \[0\.5, 0\.5\] is empty; widen it or set num = 1",
+        ),
+        (
+            {
+                "method": "latin",
+                "samples": 8,
+                "parameters": [{"path": "watermark.adoption", "range": [0, 1], "num": 3}],
+            },
+            r"parameters\[0\]\.num: only a grid takes 'num'",
+        ),
+        (
+            {"parameters": [{"path": "watermark.adoption", "range": [0.9, 0.1], "num": 2}]},
+            r"parameters\[0\]\.range: range \[0\.9, 0\.1\] of 'watermark\.adoption': low is above",
+        ),
+        ({"method": "latin"}, r"bad\.toml: method 'latin' needs 'samples' >= 1"),
+        ({"scale": 0.0}, r"bad\.toml: 'scale' must be a finite number > 0, got 0\.0"),
+        ({"scale": float("nan")}, r"bad\.toml: scale: expected a finite number, got nan"),
+        ({"set": {"watermark.adoptoin": 0.3}}, r"bad\.toml: set: .*did you mean 'adoption'"),
+        ({"set": {"demand.adoption.ceiling": -5.0}}, r"bad\.toml: set: .*out of range"),
     ],
 )
 def test_bad_spec_is_a_named_error(changes, message):

@@ -142,6 +142,39 @@ def test_library_scenarios_load_and_bad_keys_are_named():
         load_text_scenario("text_nope")
 
 
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"corpus": 3}, r"x\.toml: corpus must be a table, got 3"),
+        ({"models": []}, r"x\.toml: models must be a non-empty array of tables"),
+        ({"models": {"name": "a"}}, r"x\.toml: models must be a non-empty array of tables"),
+        ({"models": [{"watermark": "yes"}]}, r"models\[0\]\.watermark: expected true or false"),
+        ({"generations": 2.5}, r"x\.toml: generations: expected an integer, got 2\.5"),
+        ({"generations": True}, r"x\.toml: generations: expected an integer, got True"),
+        ({"models": [{"temperature": "hot"}]}, r"temperature: expected a number, got 'hot'"),
+        ({"models": [{"name": 7}]}, r"models\[0\]\.name: expected a string, got 7"),
+        ({"models": [{"top_p": 1.5}]}, r"models\[0\]\.top_p: 1\.5 is outside \[0\.01, 1\.0\]"),
+        (
+            {"models": [{"name": "a"}, {"name": "a"}]},
+            r"x\.toml: models: duplicate model names \['a', 'a'\]",
+        ),
+    ],
+)
+def test_bad_values_in_a_text_scenario_are_named(data, message):
+    """Each wrong type, shape or range names the file and the key (and what was given)."""
+    with pytest.raises(ScenarioError, match=message):
+        text_scenario_from_dict(data, "x.toml")
+
+
+def test_an_unreadable_text_scenario_file_is_named(tmp_path):
+    with pytest.raises(ScenarioError, match=r"scenario file '.*gone\.toml' does not exist"):
+        load_text_scenario(tmp_path / "gone.toml")
+    broken = tmp_path / "broken.toml"
+    broken.write_text('mode = "text"\nname = \n')
+    with pytest.raises(ScenarioError, match=r"broken\.toml: malformed TOML: .*line 2"):
+        load_text_scenario(broken)
+
+
 def test_text_scenarios_are_recognised(tmp_path):
     assert is_text_scenario("text_baseline") and not is_text_scenario("baseline")
     own = tmp_path / "mine.toml"
