@@ -68,6 +68,18 @@ def interrupt_after_month(monkeypatch, month: int) -> None:
     monkeypatch.setattr(run_module._NoProgress, "update", update)
 
 
+def interrupted_on_disk(workdir, monkeypatch) -> tuple[str, ...]:
+    """Run LONG in memory (to ``memory``), then on disk with checkpoints every 3 months (to
+    ``disk``, its store in ``scratch``) interrupted after month 7; the on-disk run's arguments."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(workdir / "config"))
+    assert run("--out", "memory") == 0
+    args = ("--out", "disk", "--store-dir", "scratch", "--checkpoint-every", "3")
+    with monkeypatch.context() as m:
+        interrupt_after_month(m, 7)
+        assert run(*args) == 130
+    return args
+
+
 def test_a_checkpointed_run_with_its_store_on_disk_resumes_to_the_same_tables(
     workdir, capsys, monkeypatch
 ):
@@ -75,12 +87,7 @@ def test_a_checkpointed_run_with_its_store_on_disk_resumes_to_the_same_tables(
     (the checkpoint refers to them) and says how to resume; starting over without --resume, or
     resuming without the files' --store-dir, is refused before any work; the resumed run gives
     the uninterrupted run's tables and then removes the files."""
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(workdir / "config"))
-    assert run("--out", "memory") == 0
-    args = ("--out", "disk", "--store-dir", "scratch", "--checkpoint-every", "3")
-    with monkeypatch.context() as m:
-        interrupt_after_month(m, 7)
-        assert run(*args) == 130
+    args = interrupted_on_disk(workdir, monkeypatch)
     err = capsys.readouterr().err
     (kept,) = (workdir / "scratch").iterdir()
     assert kept.name.startswith("habsburg-store-run-") and any(kept.iterdir())
@@ -146,15 +153,10 @@ def test_a_checkpoints_column_file_gone_or_cut_is_named_and_nothing_is_removed(
     workdir, capsys, monkeypatch, damage
 ):
     """A column file the checkpoint refers to, moved away or cut short: ``--resume`` refuses
-    (exit 2, an error naming the file and what to do, no traceback), removes nothing (the checkpoint and every
-    column file stay as they were), and resumes to the uninterrupted run's tables once the file
-    is back."""
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(workdir / "config"))
-    assert run("--out", "memory") == 0
-    args = ("--out", "disk", "--store-dir", "scratch", "--checkpoint-every", "3")
-    with monkeypatch.context() as m:
-        interrupt_after_month(m, 7)
-        assert run(*args) == 130
+    (exit 2, an error naming the file and what to do, no traceback), removes nothing (the
+    checkpoint and every column file stay as they were), and resumes to the uninterrupted run's
+    tables once the file is back."""
+    args = interrupted_on_disk(workdir, monkeypatch)
     capsys.readouterr()
     (kept,) = (workdir / "scratch").iterdir()
     files = sorted(p for p in kept.iterdir() if p.stat().st_size > 0)
