@@ -102,6 +102,44 @@ def test_resume_after_interruption_gives_identical_tables(
     assert_same_tables(uninterrupted, out)
 
 
+def test_ctrl_c_while_the_results_are_written_replaces_nothing_and_keeps_the_checkpoint(
+    tiny, uninterrupted, tmp_path, monkeypatch
+):
+    """Ctrl-C while a rerun writes its tables: the results already in the directory stay byte
+    for byte, the message says nothing was replaced and how to resume (the checkpoint after the
+    last month is kept), and the resume writes the uninterrupted run's tables. Without a
+    checkpoint the message says none was written."""
+    out = tmp_path / "run"
+    run_scenario(tiny, steps=STEPS, out=out, seed=5)  # earlier results in the directory
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    real_write = run_mod.write_tables
+
+    def interrupted(*args, **kwargs):
+        real_write(*args, **kwargs)  # (half the files exist in the temporary directory)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(run_mod, "write_tables", interrupted)
+    with pytest.raises(
+        Interrupted,
+        match=rf"interrupted while writing the results \(nothing was replaced\); checkpoint "
+        rf"after month {STEPS} kept in .*; resume with",
+    ):
+        run_scenario(tiny, steps=STEPS, out=out, checkpoint_every=8)
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file() and p.suffix != ".pkl"} == (
+        before
+    )
+    assert checkpoint_path(out).exists()
+    with pytest.raises(
+        Interrupted,
+        match=r"interrupted while writing the results \(nothing was replaced\); no checkpoint",
+    ):
+        run_scenario(tiny, steps=STEPS, out=tmp_path / "plain")
+    monkeypatch.setattr(run_mod, "write_tables", real_write)
+    run_scenario(tiny, steps=STEPS, out=out, checkpoint_every=8, resume=True)
+    assert not checkpoint_path(out).exists()
+    assert_same_tables(uninterrupted, out)
+
+
 def test_a_run_never_removes_another_runs_checkpoint(tiny, tmp_path):
     """A run into a directory holding the checkpoint of an interrupted run of another scenario
     or seed is refused before any work (it removed that checkpoint once its own results were

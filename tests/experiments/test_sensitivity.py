@@ -117,6 +117,35 @@ def test_bad_sensitivity_settings_are_named_errors(tmp_path, extra, message):
         sensitivity_settings(load_spec(path, sampled=True))
 
 
+@pytest.mark.parametrize("method", ["sobol", "morris"])
+def test_an_outcome_missing_from_some_runs_is_named_not_analysed(spec_file, method):
+    """An outcome that is NaN in some design points (no model deployed by the last month) would
+    give SALib NaN indices; it is refused, naming the outcome, how many and what to change."""
+    from habsburg.experiments.sensitivity import analyze
+
+    spec = load_spec(spec_file, sampled=True)
+    settings = sensitivity_settings(spec)
+    X = design(spec, settings, method)
+    Y = pd.DataFrame({o: np.linspace(0.1, 0.9, len(X)) for o in settings.outcomes})
+    assert len(analyze(spec, settings, method, X, Y)) == 2 * len(settings.outcomes)
+    Y.loc[[1, 4], "final_mean_tail_coverage"] = np.nan
+    with pytest.raises(
+        SweepError,
+        match=r"outcome 'final_mean_tail_coverage' is NaN in 2 runs .*choose another outcome",
+    ):
+        analyze(spec, settings, method, X, Y)
+
+
+def test_an_empty_range_is_refused(tmp_path):
+    path = tmp_path / "flat.toml"
+    path.write_text(SPEC.replace("range = [0.0, 0.05]", "range = [0.02, 0.02]"))
+    with pytest.raises(
+        SweepError,
+        match=r"flat\.toml: parameters\[1\] \('humans\.error_rate'\): the range is empty",
+    ):
+        sensitivity_settings(load_spec(path, sampled=True))
+
+
 def test_value_lists_are_refused(tmp_path):
     path = tmp_path / "values.toml"
     path.write_text(SPEC.replace("range = [0.0, 0.05]", "values = [0.0, 0.05]"))
