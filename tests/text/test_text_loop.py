@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from habsburg.experiments.text_run import run_text_scenario
+from habsburg.experiments.text_sweep import load_text_sweep_spec
 from habsburg.model.text_model import TextEcosystemModel
 from habsburg.scenarios.errors import ScenarioError
 from habsburg.scenarios.text_schema import (
@@ -166,13 +167,21 @@ def test_bad_values_in_a_text_scenario_are_named(data, message):
         text_scenario_from_dict(data, "x.toml")
 
 
-def test_an_unreadable_text_scenario_file_is_named(tmp_path):
-    with pytest.raises(ScenarioError, match=r"scenario file '.*gone\.toml' does not exist"):
-        load_text_scenario(tmp_path / "gone.toml")
+@pytest.mark.parametrize(
+    ("load", "missing"),
+    [
+        (load_text_scenario, r"scenario file '.*gone\.toml' does not exist"),
+        (load_text_sweep_spec, r"sweep spec '.*gone\.toml': cannot read: No such"),
+    ],
+    ids=["scenario", "sweep spec"],
+)
+def test_an_unreadable_text_scenario_or_sweep_spec_is_named(tmp_path, load, missing):
+    with pytest.raises(ScenarioError, match=missing):
+        load(tmp_path / "gone.toml")
     broken = tmp_path / "broken.toml"
     broken.write_text('mode = "text"\nname = \n')
     with pytest.raises(ScenarioError, match=r"broken\.toml: malformed TOML: .*line 2"):
-        load_text_scenario(broken)
+        load(broken)
 
 
 def test_text_scenarios_are_recognised(tmp_path):
