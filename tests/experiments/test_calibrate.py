@@ -194,6 +194,30 @@ def test_recovers_known_parameters_and_resumes_after_a_kill(tmp_path, capsys):
     pd.testing.assert_frame_equal(again, posterior)
 
 
+def test_the_prior_is_the_law_and_range_the_spec_names():
+    """pyabc's prior for each parameter has the density the spec declares: uniform on [low,
+    high] (pyabc's ``uniform`` takes loc and scale), or loguniform, whose density is
+    1 / (x log(high / low)) on the same range."""
+    import pyabc
+    from scipy import stats
+
+    from habsburg.experiments.calibrate import _prior
+
+    spec = _spec(
+        parameters=[
+            {"path": "demand.adoption.ceiling", "range": [3000.0, 12000.0]},
+            {"path": "demand.adoption.midpoint", "range": [2.0, 20.0], "prior": "loguniform"},
+        ]
+    )
+    prior = _prior(pyabc, spec)
+    for x in (1000.0, 3000.0, 7500.0, 12000.0, 13000.0):
+        expected = stats.uniform(3000.0, 9000.0).pdf(x)
+        assert prior["demand.adoption.ceiling"].pdf(x) == pytest.approx(expected)
+    for x in (1.0, 2.0, 6.3, 20.0, 25.0):
+        expected = 1 / (x * np.log(10.0)) if 2.0 <= x <= 20.0 else 0.0
+        assert prior["demand.adoption.midpoint"].pdf(x) == pytest.approx(expected)
+
+
 def _spec(**overrides):
     data = {
         "scenario": "baseline",
