@@ -115,7 +115,7 @@ def test_ctrl_c_while_the_results_are_written_replaces_nothing_and_keeps_the_che
     real_write = run_mod.write_tables
 
     def interrupted(*args, **kwargs):
-        real_write(*args, **kwargs)  # (half the files exist in the temporary directory)
+        real_write(*args, **kwargs)  # (the tables are in the temporary directory, not moved)
         raise KeyboardInterrupt
 
     monkeypatch.setattr(run_mod, "write_tables", interrupted)
