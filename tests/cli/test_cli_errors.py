@@ -72,6 +72,40 @@ def test_running_out_of_memory_is_one_line_with_what_to_lower(capsys, monkeypatc
     )
 
 
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["compare", "text_baseline", "text_reservoir", "--resume"],
+            "--resume does not apply to text scenarios (a text comparison keeps no runs",
+        ),
+        (
+            ["compare", "text_baseline", "text_reservoir", "--workers", "2"],
+            "--workers does not apply to text scenarios (they run serially)",
+        ),
+        (
+            ["sweep", "tspec.toml", "--resume"],
+            "--resume does not apply to a text sweep (it writes one results file)",
+        ),
+        (
+            ["run", "baseline", "--posterior", "nowhere", "--workers", "0"],
+            "--workers must be >= 1, got 0",
+        ),
+    ],
+    ids=["compare-text-resume", "compare-text-workers", "sweep-text-resume", "run-workers-0"],
+)
+def test_a_flag_that_does_not_apply_is_refused_before_any_work(tmp_path, capsys, argv, message):
+    (tmp_path / "tspec.toml").write_text(
+        'scenario = "text_baseline"\n[[parameters]]\npath = "generations"\nvalues = [2]\n'
+    )
+    status, err = run(argv, capsys)
+    assert status == 2 and err.startswith(f"habsburg: error: {message}")
+    assert len(err.strip().splitlines()) == 1
+    # no results directory and no checkpoint key (matplotlib may make its own config directory)
+    assert {p.name for p in tmp_path.iterdir()} - {"config"} == {"tspec.toml"}
+    assert not (tmp_path / "config" / "habsburg").exists()
+
+
 def test_debug_adds_the_traceback(tmp_path, capsys):
     path = tmp_path / "scenario.toml"
     path.write_bytes(b"\xff\xfe")
