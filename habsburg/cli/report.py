@@ -259,14 +259,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def _cmd_text_compare(args: argparse.Namespace) -> int:
     """``habsburg compare`` of text scenarios: serial runs over replicate seeds, the text
     outcomes' paired differences, runs.parquet / differences.parquet / report.md."""
-    from habsburg.analysis.compare import paired_differences
-    from habsburg.experiments.text_compare import text_compare
-    from habsburg.reports.compare import format_differences
-    from habsburg.reports.text_compare import prepare_text_comparison_dir, write_text_comparison
     from habsburg.scenarios.errors import UserError
-    from habsburg.scenarios.text_schema import load_text_scenario
 
-    for flag, value in (
+    for flag, value in (  # (before the heavy imports: a refusal is quick and writes nothing)
         ("--steps", args.steps),
         ("--scheduler", args.scheduler),
         ("--posterior", args.posterior),
@@ -284,6 +279,12 @@ def _cmd_text_compare(args: argparse.Namespace) -> int:
         )
     if args.workers is not None:
         raise UserError("--workers does not apply to text scenarios (they run serially)")
+    from habsburg.analysis.compare import paired_differences
+    from habsburg.experiments.text_compare import text_compare
+    from habsburg.reports.compare import format_differences
+    from habsburg.reports.text_compare import prepare_text_comparison_dir, write_text_comparison
+    from habsburg.scenarios.text_schema import load_text_scenario
+
     base = load_text_scenario(args.base)
     alternatives = [load_text_scenario(a) for a in args.alternatives]
     out = (

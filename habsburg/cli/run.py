@@ -118,7 +118,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from habsburg.experiments.run import check_steps, run_scenario
-    from habsburg.reports.report import write_report  # matplotlib: loaded when a run reports
     from habsburg.scenarios.library import load_scenario
     from habsburg.scenarios.text_schema import is_text_scenario
 
@@ -129,6 +128,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     scenario = scale_scenario(load_scenario(args.scenario), args)
     check_steps(scenario, args.steps)
     band_plan = posterior_band_plan(args, scenario)  # a bad --posterior fails before any run
+    # (matplotlib, for the report, only once the flags are checked: a refusal stays quick)
+    from habsburg.reports.report import write_report
+
     out = Path(args.out) if args.out else Path("results") / scenario.name
     try:
         result = run_scenario(
