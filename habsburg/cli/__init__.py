@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import Any, NoReturn
 
 from habsburg.experiments.files import sigterm_as_interrupt
+from habsburg.experiments.locks import output_locks
 from habsburg.scenarios.errors import (  # noqa: F401  (re-exported)
     HabsburgError,
     Interrupted,
@@ -195,9 +196,12 @@ def _exit(status: int) -> NoReturn:
 
 def guarded(command: Callable[[], object], debug: bool = False) -> int:
     """Run ``command`` and turn every failure into a message on stderr and an exit status:
-    0 success, 1 a check failed, 2 bad input, 3 internal error, 130 interrupted."""
+    0 success, 1 a check failed, 2 bad input, 3 internal error, 130 interrupted. The output
+    directories the command writes stay locked until it ends
+    (:func:`~habsburg.experiments.locks.output_locks`): another command writing into one is
+    refused before any work."""
     try:
-        with sigterm_as_interrupt():
+        with sigterm_as_interrupt(), output_locks():
             status = command()
         return status if isinstance(status, int) else 0
     except HabsburgError as err:

@@ -90,10 +90,13 @@ def cmd_report(args: argparse.Namespace) -> int:
     # heavy modules (the simulator, matplotlib, scipy) load when the command runs, not for --help
     from habsburg.analysis.results import COUNTERFACTUAL_TABLE, Run
     from habsburg.experiments.counterfactual import rerun_counterfactual
+    from habsburg.experiments.locks import hold_output_lock
     from habsburg.experiments.results_check import check_results_dir
     from habsburg.reports.report import check_report_files, write_report
 
-    # before any work: a missing, damaged or other-version results directory is a named error
+    # before any work: a run still writing, a missing, damaged or other-version results
+    # directory are named errors
+    hold_output_lock(args.run_dir, f"habsburg report: {args.run_dir!r}", "")
     check_is_run(args.run_dir)
     manifest = check_results_dir(args.run_dir)
     if manifest.get("mode") == "text":

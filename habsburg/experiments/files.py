@@ -12,6 +12,10 @@ Every command that writes results goes through this module:
   directory inside ``out`` and moved into place one by one (replacing only files of the same name
   that habsburg wrote, as listed by the manifest), the manifest last. Files the user keeps beside
   the results are never touched, with or without ``force``.
+* :mod:`habsburg.experiments.locks`: :func:`prepare_output_dir` locks the directory until the
+  command ends (inside :func:`~habsburg.experiments.locks.output_locks`, as the CLI runs every
+  command), and the writers below while they write, so two commands never write into one
+  directory at once.
 * :func:`deferred_signals` holds SIGINT/SIGTERM while files move into place, and
   :func:`sigterm_as_interrupt` turns SIGTERM into ``KeyboardInterrupt`` so both end a command the
   same clean way.
@@ -23,6 +27,7 @@ with ``"written_by": "habsburg"`` or (older results) a ``versions`` entry for ha
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import shutil
@@ -32,8 +37,9 @@ import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
+from habsburg.experiments.locks import hold_output_lock, output_lock
 from habsburg.experiments.versions import package_versions
 from habsburg.scenarios.errors import OutputPathError
 
@@ -169,6 +175,7 @@ def prepare_output_dir(
     """
     out = Path(path)
     flag = f"habsburg {command}: output {str(out)!r}"
+    hold_output_lock(out, flag, "choose another --out")  # (until the command ends)
     if out.exists() and not out.is_dir():
         raise OutputPathError(
             f"{flag} is an existing file; habsburg never replaces a file with a results "
@@ -366,11 +373,27 @@ def atomic_write_parquet(df: Any, path: str | Path) -> Path:
 
 # --------------------------------------------------------------------------- results directories
 
+_Write = TypeVar("_Write", bound=Callable[..., Any])
+
+
+def _locked(write: _Write) -> _Write:
+    """``write(out, ..., command=...)`` holding ``out``'s lock (:mod:`habsburg.experiments.locks`)
+    while it moves files into ``out``: a command holds it already; another process's write is
+    refused (inside a command) or waited for (a library call)."""
+
+    @functools.wraps(write)
+    def locked(out: str | Path, *args: Any, command: str, **kwargs: Any) -> Any:
+        with output_lock(out, f"habsburg {command}: output {str(out)!r}", "choose another --out"):
+            return write(out, *args, command=command, **kwargs)
+
+    return cast("_Write", locked)
+
 
 def _relative_files(root: Path) -> list[str]:
     return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
 
 
+@_locked
 def write_results_dir(
     out: str | Path,
     fill: Callable[[Path], object],
@@ -391,7 +414,7 @@ def write_results_dir(
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    for stale in out.glob(f"{TMP_PREFIX}*"):  # left by an interrupted write
+    for stale in out.glob(f"{TMP_PREFIX}*"):  # left by an interrupted write (ours: locked)
         shutil.rmtree(stale, ignore_errors=True)
     tmp = Path(tempfile.mkdtemp(prefix=TMP_PREFIX, dir=out))
     try:
@@ -517,6 +540,7 @@ def credit_writer(
     return kept
 
 
+@_locked
 def add_results(
     out: str | Path,
     fill: Callable[[Path], object],
@@ -552,6 +576,7 @@ def add_results(
     return files
 
 
+@_locked
 def save_outputs(
     out: str | Path, writers: dict[str, Callable[[Path], object]], *, command: str
 ) -> list[Path]:
