@@ -41,10 +41,13 @@ def num(x: float | None, digits: int = 3) -> str:
 
 
 def ratio(x: float | None) -> str:
-    """A ratio: two decimals, or thousands separators once it is large."""
+    """A ratio to four significant digits up to 1,000 (999.41 as "999.4", which a whole number
+    999 made read like a cap), then whole with thousands separators."""
     if not _ok(x):
         return "n/a"
-    return f"{x:,.0f}" if abs(x) >= 100 else f"{x:.2f}"
+    if abs(round(x, 1)) >= 1000:
+        return f"{x:,.0f}"
+    return f"{x:.1f}" if abs(round(x, 2)) >= 100 else f"{x:.2f}"
 
 
 def count(x: float | None) -> str:

@@ -301,3 +301,23 @@ def test_the_report_never_replaces_or_removes_a_users_files(reported_run, tmp_pa
         err = capsys.readouterr().err
         assert f"already holds {name}, which habsburg did not write" in err, err
         assert target.read_text() == "the user's" and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("x", "shown"),
+    [
+        (40.391, "40.39"),
+        (99.994, "99.99"),
+        (99.996, "100.0"),
+        (999.41, "999.4"),  # the baseline's systemic-failure maximum (was "999")
+        (999.96, "1,000"),
+        (12345.6, "12,346"),
+        (-250.04, "-250.0"),
+        (None, "n/a"),
+        (float("nan"), "n/a"),
+    ],
+)
+def test_a_ratio_keeps_four_significant_digits_up_to_a_thousand(x, shown):
+    from habsburg.reports.document import ratio
+
+    assert ratio(x) == shown
