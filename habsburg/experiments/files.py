@@ -88,6 +88,11 @@ def is_habsburg_manifest(data: Any) -> bool:
     )
 
 
+#: commands whose directory several of their processes write into at once, each adding its own
+#: files (the example scripts' ``results/examples``): it is locked only while one of them moves
+#: files into it, and the others wait for that (:func:`_locked`)
+SHARED_BY = frozenset({"examples"})
+
 #: commands that write into a directory another command owns: a sensitivity analysis runs its
 #: sweep in its own directory
 _WRITES_INTO = {"sweep": {"sensitivity"}}
@@ -175,7 +180,8 @@ def prepare_output_dir(
     """
     out = Path(path)
     flag = f"habsburg {command}: output {str(out)!r}"
-    hold_output_lock(out, flag, "choose another --out")  # (until the command ends)
+    if command not in SHARED_BY:  # (a shared directory is locked only while files move in)
+        hold_output_lock(out, flag, "choose another --out")  # (until the command ends)
     if out.exists() and not out.is_dir():
         raise OutputPathError(
             f"{flag} is an existing file; habsburg never replaces a file with a results "
@@ -379,11 +385,14 @@ _Write = TypeVar("_Write", bound=Callable[..., Any])
 def _locked(write: _Write) -> _Write:
     """``write(out, ..., command=...)`` holding ``out``'s lock (:mod:`habsburg.experiments.locks`)
     while it moves files into ``out``: a command holds it already; another process's write is
-    refused (inside a command) or waited for (a library call)."""
+    refused (inside a command) or waited for (a library call, or a directory :data:`SHARED_BY`
+    the command, whose writers hold nothing else while they wait)."""
 
     @functools.wraps(write)
     def locked(out: str | Path, *args: Any, command: str, **kwargs: Any) -> Any:
-        with output_lock(out, f"habsburg {command}: output {str(out)!r}", "choose another --out"):
+        flag = f"habsburg {command}: output {str(out)!r}"
+        wait = True if command in SHARED_BY else None
+        with output_lock(out, flag, "choose another --out", wait=wait):
             return write(out, *args, command=command, **kwargs)
 
     return cast("_Write", locked)

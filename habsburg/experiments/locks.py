@@ -21,7 +21,10 @@ Scope: the ``habsburg`` command and the example scripts run inside :func:`output
 holds every lock taken during the command until it ends. Library calls outside such a scope
 hold one only while their files move into place (:func:`output_lock`, in
 :func:`~habsburg.experiments.files.write_results_dir` and its siblings), waiting for a command
-that holds it; ``with output_locks(): ...`` gives a script the command's behaviour.
+that holds it; ``with output_locks(): ...`` gives a script the command's behaviour. A directory
+several processes of one command add files to at once (the example scripts' ``results/examples``,
+:data:`~habsburg.experiments.files.SHARED_BY`) is locked only while one of them writes, and the
+others wait.
 """
 
 from __future__ import annotations
@@ -233,11 +236,15 @@ def hold_output_lock(path: str | Path, flag: str, hint: str) -> None:
 
 
 @contextlib.contextmanager
-def output_lock(path: str | Path, flag: str, hint: str) -> Iterator[None]:
-    """Hold the lock of directory ``path`` for the block: refused while another process holds
-    it inside a command's scope (a command never waits, so two cannot wait for each other);
-    outside one, waited for."""
-    key = _acquire(path, wait=_scope() is None, flag=flag, hint=hint)
+def output_lock(
+    path: str | Path, flag: str, hint: str, *, wait: bool | None = None
+) -> Iterator[None]:
+    """Hold the lock of directory ``path`` for the block. While another process holds it:
+    refused inside a command's scope (a command does not wait, so two commands cannot wait for
+    each other), waited for outside one; ``wait`` says which instead (waiting is safe for a
+    writer that holds no other lock meanwhile)."""
+    wait = _scope() is None if wait is None else wait
+    key = _acquire(path, wait=wait, flag=flag, hint=hint)
     try:
         yield
     finally:

@@ -22,7 +22,12 @@ import pytest
 
 from habsburg.cli import main
 from habsburg.experiments import locks
-from habsburg.experiments.files import TMP_PREFIX, prepare_output_dir, write_results_dir
+from habsburg.experiments.files import (
+    TMP_PREFIX,
+    prepare_output_dir,
+    save_outputs,
+    write_results_dir,
+)
 from habsburg.experiments.locks import hold_output_lock, lock_file, output_lock, output_locks
 from habsburg.scenarios.errors import OutputPathError
 
@@ -261,3 +266,21 @@ def test_a_lock_file_that_cannot_be_made_leaves_the_directory_unlocked(
     monkeypatch.undo()
     err = capsys.readouterr().err
     assert "cannot keep its lock files" in err and "(Too many open files)" in err
+
+
+def test_example_scripts_share_their_directory_and_wait_for_each_others_writes(capsys):
+    """Several example scripts may run at once into results/examples: checking the directory
+    takes no lock, and a script's write waits for another's (here a process holding the lock
+    for 1.5 s) instead of being refused, even inside a command."""
+    Path("shared").mkdir()
+    code = _HOLDER.replace("sys.stdin.readline()", "import time; time.sleep(1.5)")
+    with output_locks():
+        prepare_output_dir("shared", command="examples")
+        proc = subprocess.Popen(
+            [sys.executable, "-c", code, "shared"], stdout=subprocess.PIPE, text=True
+        )  # (another script, taking the lock after our check)
+        assert proc.stdout is not None and proc.stdout.readline() == "held\n"
+        save_outputs("shared", {"mine.txt": lambda p: p.write_text("mine")}, command="examples")
+    assert proc.wait(timeout=60) == 0
+    assert f"'shared' is in use by process {proc.pid}" in capsys.readouterr().err
+    assert Path("shared/mine.txt").read_text() == "mine"
