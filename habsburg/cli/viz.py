@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import signal
+import socket
 import subprocess
 import sys
 from typing import TYPE_CHECKING
@@ -83,6 +85,7 @@ def cmd_viz(args: argparse.Namespace) -> int:
         raise UserError(f"--port must be between 1 and 65535, got {args.port}")
     if is_text_scenario(args.scenario):  # text mode: its own page (habsburg.viz.text_app)
         scenario = load_text_scenario(args.scenario)  # a bad file fails here, before the server
+        check_port(args.port)
         print(
             f"habsburg viz: {scenario.name} (text mode) on http://127.0.0.1:{args.port}"
             " — Ctrl-C stops",
@@ -96,6 +99,7 @@ def cmd_viz(args: argparse.Namespace) -> int:
     chosen = pick(scenario_arg, args.authors)
     check_viz_size(chosen.scenario)  # and one the page could not run to its end
     EcosystemModel(**model_kwargs(chosen))  # so does one the model cannot be built from
+    check_port(args.port)  # (last: the port is free when the server starts)
     print(
         f"habsburg viz: {chosen.scenario.name} ({chosen.scenario.humans.authors} authors) on "
         f"http://127.0.0.1:{args.port}"
@@ -126,6 +130,30 @@ def check_viz_size(scenario: Scenario, available: int | None = None) -> None:
         f"--authors (default {VIZ_AUTHORS}): the demand, budgets and crawls of the viz-sized "
         "scenario scale with it"
     )
+
+
+def check_port(port: int, host: str = "127.0.0.1") -> None:
+    """Refuse (:class:`UserError`, naming ``--port`` and a free one) a port the server could not
+    bind: Solara's server would print uvicorn's "address already in use" and exit with status
+    3, which habsburg passed on as its own internal error. Probed as uvicorn binds
+    (``SO_REUSEADDR``), so a port left in TIME_WAIT by a server just stopped is accepted."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+            return
+        except OSError as err:
+            problem = err
+    if problem.errno == errno.EADDRINUSE:
+        why = "is in use by another program (a `habsburg viz` still running?)"
+    elif problem.errno == errno.EACCES:
+        why = "needs privileges this process lacks (ports below 1024)"
+    else:
+        why = f"cannot be used: {problem.strerror or problem}"
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as free:
+        free.bind((host, 0))
+        other = free.getsockname()[1]
+    raise UserError(f"--port {port}: {host}:{port} {why}; choose another, e.g. --port {other}")
 
 
 def _serve(command: list[str], env: dict[str, str]) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
@@ -178,6 +179,7 @@ def test_viz_refuses_a_scenario_too_large_for_the_machine(tmp_path, capsys, monk
         return 0
 
     monkeypatch.setattr(viz_cli, "_serve", serve)
+    monkeypatch.setattr(viz_cli, "check_port", lambda port: None)  # (8765 may be taken here)
     machine = int(0.7 * 2**30)  # 0.56 GiB for a run: the baseline needs ~0.65, the viz's ~0.44
     monkeypatch.setattr(limits, "available_memory", lambda: machine)
     assert main(["viz", "baseline", "--authors", "2000"]) == 2  # the baseline at full size
@@ -193,3 +195,30 @@ def test_viz_refuses_a_scenario_too_large_for_the_machine(tmp_path, capsys, monk
     viz_cli.check_viz_size(sized, available=machine)  # no error
     with pytest.raises(limits.LimitError, match=r"\(400 authors\)"):
         viz_cli.check_viz_size(sized, available=2**20)
+
+
+def test_viz_refuses_a_port_in_use_before_the_server_starts(capsys, monkeypatch):
+    """A port another program listens on: one line naming --port and a free one, exit 2, no
+    server started (Solara's server printed uvicorn's error and exited 3, which habsburg passed
+    on as an internal error)."""
+    from habsburg.cli import viz as viz_cli
+
+    monkeypatch.setattr(viz_cli.subprocess, "Popen", _no_server)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        for scenario in ("baseline", "text_baseline"):
+            assert main(["viz", scenario, "--port", str(port)]) == 2
+            out, err = capsys.readouterr()
+            assert out == ""  # (no "serving on ..." line for a server that never starts)
+            assert err.startswith(f"habsburg: error: --port {port}: 127.0.0.1:{port} is in use")
+            free = int(err.rstrip().rsplit("--port ", 1)[1])
+            assert free != port and err.count("\n") == 1
+            with socket.socket() as probe:  # the port it suggests was free
+                probe.bind(("127.0.0.1", free))
+    viz_cli.check_port(port)  # let go: the port is accepted again
+
+
+def _no_server(*args: object, **kwargs: object) -> None:
+    raise AssertionError("the server started")

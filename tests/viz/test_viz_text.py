@@ -73,6 +73,7 @@ def test_text_page_steps_and_shows_samples(monkeypatch):
 def test_cli_viz_serves_the_text_page_for_text_scenarios(monkeypatch):
     served: dict[str, Any] = {}
     monkeypatch.setattr(viz, "_serve", lambda command, env: served.update(c=command, e=env) or 0)
+    monkeypatch.setattr(viz, "check_port", lambda port: None)  # (8765 may be taken here)
     assert main(["viz", "text_closed_loop", "--port", "8124"]) == 0
     assert viz.TEXT_APP in served["c"] and "habsburg.viz.app" not in served["c"]
     assert served["e"]["HABSBURG_VIZ_SCENARIO"] == "text_closed_loop"
