@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import shutil
@@ -321,3 +322,27 @@ def test_a_ratio_keeps_four_significant_digits_up_to_a_thousand(x, shown):
     from habsburg.reports.document import ratio
 
     assert ratio(x) == shown
+
+
+def test_the_counterfactual_figure_draws_outcomes_undefined_in_a_run():
+    """An outcome undefined (NaN) in one arm or both -- the filters-off run of a very small
+    scenario had no crawl in its last month -- has no dot there and says so; the axis is zoomed
+    on the values there are. Its NaN axis limits ended `habsburg report --counterfactual` (and
+    every later report of that run) in an internal error."""
+    from habsburg.reports.plots.filters import counterfactual
+
+    nan = float("nan")
+    table = pd.DataFrame(
+        {
+            "outcome": ["final_mean_capability", "final_training_synthetic_after", "final_x"],
+            "filters_on": [14.55, 0.34, nan],
+            "filters_off": [14.52, nan, nan],
+            "effect": [0.03, nan, nan],
+        }
+    )
+    fig = counterfactual(table)
+    texts = [[t.get_text() for t in ax.texts] for ax in fig.axes]
+    assert texts == [["on − off: +0.03"], ["off: undefined"], ["on and off: undefined"]]
+    lo, hi = fig.axes[1].get_ylim()
+    assert np.isfinite([lo, hi]).all() and lo < 0.34 < hi and hi - lo < 0.1
+    fig.savefig(io.BytesIO(), format="png")  # (drawing it raised before)

@@ -3,6 +3,7 @@ the watermark z-test's ROC curve, and the filters-off counterfactual."""
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
@@ -97,13 +98,19 @@ def counterfactual(table: pd.DataFrame, n: int = 6) -> Figure:
         ax.scatter([0, 1], [row.filters_on, row.filters_off], color=["C0", "C7"], s=60, zorder=2)
         ax.set_xticks([0, 1], ["on", "off"])
         ax.set_xlim(-0.5, 1.5)
-        lo, hi = sorted((row.filters_on, row.filters_off))
-        pad = max((hi - lo) * 1.5, abs(hi) * 0.02, 1e-6)
-        ax.set_ylim(lo - pad, hi + pad)
+        # an outcome undefined in a run (NaN: e.g. a share of the last month's crawls in a
+        # month without any) has no dot there; the axis is zoomed on the values there are
+        shown = [v for v in (row.filters_on, row.filters_off) if np.isfinite(v)]
+        if shown:
+            lo, hi = min(shown), max(shown)
+            pad = max((hi - lo) * 1.5, abs(hi) * 0.02, 1e-6)
+            ax.set_ylim(lo - pad, hi + pad)
+        arms = (("on", row.filters_on), ("off", row.filters_off))
+        undefined = " and ".join(arm for arm, v in arms if not np.isfinite(v))
         ax.text(
             0.5,
             0.03,
-            f"on − off: {row.effect:+.4g}",
+            f"{undefined}: undefined" if undefined else f"on − off: {row.effect:+.4g}",
             transform=ax.transAxes,
             ha="center",
             fontsize=7,
