@@ -6,15 +6,16 @@ write first removes the temporary directories an interrupted write left behind, 
 the other command's, half-written. Now a command holds a lock on each directory it writes
 (:func:`hold_output_lock`, called by :func:`~habsburg.experiments.files.prepare_output_dir`): a
 second command is refused before any work, with the first's process id, command line and start
-time, and both directories' contents stay as the first command leaves them.
+time, and the directory stays as the first command leaves it.
 
 The lock is an advisory ``flock`` on a file in a private directory of this user's under the
 temporary directory (``habsburg-locks-UID``), one file per directory written, named by a digest
 of its resolved path, so nothing is ever written into the user's directory for it and a
 directory not yet made can be locked too. The kernel releases a lock when its process ends, so
-a killed command leaves no lock behind. Seen by every habsburg process of this user on this
-machine with the same temporary directory (``TMPDIR``); other users, other machines sharing the
-file system, and a different ``TMPDIR`` are not seen. Without ``fcntl`` (Windows) or a usable
+a killed command leaves no lock behind (its file, unlocked, is removed by the next command to
+lock anything). Seen by every habsburg process of this user on this machine with the same
+temporary directory (``TMPDIR``); other users, other machines sharing the file system, and a
+different ``TMPDIR`` are not seen. Without ``fcntl`` (Windows) or a usable
 lock directory, nothing is locked (a note says so once).
 
 Scope: the ``habsburg`` command and the example scripts run inside :func:`output_locks`, which
@@ -68,6 +69,8 @@ _guard = threading.Lock()
 #: the active scopes (:func:`output_locks`): their process id and what they release at the end
 _scopes: list[tuple[int, contextlib.ExitStack]] = []
 _warned: list[str] = []
+#: the lock directory once its stale files are removed (:func:`_prune`, once a process)
+_pruned: list[Path] = []
 
 
 def _key(path: str | Path) -> str:
@@ -101,9 +104,31 @@ def _lock_directory() -> Path | None:
     except OSError as err:
         problem = err.strerror or str(err)
     if not problem:
+        if not _pruned:
+            _pruned.append(base)
+            _prune(base)
         return base
     _note_unlocked(base, problem)
     return None
+
+
+def _prune(base: Path) -> None:
+    """Remove the lock files no process holds (left by killed commands), once a process: each
+    is locked first and removed while held, as a command removes its own at the end, so a
+    process that opened it meanwhile sees it gone and takes a new one."""
+    for file in base.glob("*.lock"):
+        try:
+            fd = os.open(file, os.O_RDWR)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            if os.fstat(fd).st_ino == os.stat(file).st_ino:
+                file.unlink()
+        except OSError:  # (held: a command is running; or removed meanwhile)
+            pass
+        finally:
+            os.close(fd)
 
 
 def _note_unlocked(base: Path, problem: str) -> None:

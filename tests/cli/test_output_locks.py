@@ -82,7 +82,7 @@ def holder():
     yield start
     for h in started:
         if h.proc.poll() is None:
-            h.kill()
+            h.release()  # (as a command ends: its lock file goes with it)
 
 
 def _fill(tmp: Path) -> None:
@@ -284,3 +284,18 @@ def test_example_scripts_share_their_directory_and_wait_for_each_others_writes(c
     assert proc.wait(timeout=60) == 0
     assert f"'shared' is in use by process {proc.pid}" in capsys.readouterr().err
     assert Path("shared/mine.txt").read_text() == "mine"
+
+
+def test_lock_files_a_killed_command_left_are_removed_and_held_ones_kept(holder, monkeypatch):
+    """A killed command's lock file (unlocked) is removed by the next process to lock any
+    directory; a running command's stays, and so does its lock."""
+    running = holder("running")
+    holder("gone").kill()  # (after: a new process removes stale files first)
+    stale, held = lock_file("gone"), lock_file("running")
+    assert stale is not None and stale.exists() and held is not None and held.exists()
+    monkeypatch.setattr(locks, "_pruned", [])  # (as in a new process)
+    with output_locks():
+        prepare_output_dir("other", command="run")
+    assert not stale.exists() and held.exists()
+    with pytest.raises(OutputPathError, match=f"process {running.pid}"):
+        _refused_in_another_process("running")
