@@ -15,8 +15,8 @@ directory not yet made can be locked too. The kernel releases a lock when its pr
 a killed command leaves no lock behind (its file, unlocked, is removed by the next command to
 lock anything). Seen by every habsburg process of this user on this machine with the same
 temporary directory (``TMPDIR``); other users, other machines sharing the file system, and a
-different ``TMPDIR`` are not seen. Without ``fcntl`` (Windows) or a usable
-lock directory, nothing is locked (a note says so once).
+different ``TMPDIR`` are not seen. Without ``fcntl`` (Windows) or a usable lock directory,
+nothing is locked (a note says so once).
 
 Scope: the ``habsburg`` command and the example scripts run inside :func:`output_locks`, which
 holds every lock taken during the command until it ends. Library calls outside such a scope
@@ -252,11 +252,7 @@ def hold_output_lock(path: str | Path, flag: str, hint: str) -> None:
     scope = _scope()
     if scope is None:
         return
-    with _guard:
-        held = _held.get(_key(path))
-        if held is not None and held.pid == os.getpid():
-            return  # (held already, by this command)
-    key = _acquire(path, wait=False, flag=flag, hint=hint)
+    key = _acquire(path, wait=False, flag=flag, hint=hint)  # (held already: one holder more)
     scope.callback(_release, key)
 
 

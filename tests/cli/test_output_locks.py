@@ -299,3 +299,15 @@ def test_lock_files_a_killed_command_left_are_removed_and_held_ones_kept(holder,
     assert not stale.exists() and held.exists()
     with pytest.raises(OutputPathError, match=f"process {running.pid}"):
         _refused_in_another_process("running")
+
+
+def test_a_directory_checked_during_a_write_stays_locked_after_it():
+    """A lock taken for the command while the same process holds it for a write is one holder
+    more, kept when the write lets its hold go."""
+    with output_locks():
+        with output_lock("deep", "w", ""):
+            prepare_output_dir("deep", command="run")
+        with pytest.raises(OutputPathError, match="in use"):
+            _refused_in_another_process("deep")
+    file = lock_file("deep")
+    assert file is not None and not file.exists()
