@@ -104,8 +104,12 @@ def _perplexity_figure(ppl: pd.DataFrame, path: Path) -> None:
                 0.2,
                 0.9 - 0.8 * i / max(len(gens) - 1, 1),
             )
+            values = part.perplexity_gen0[part.generation == g]
+            if not (values <= hi).any():  # (a density of nothing: numpy divides 0 by 0)
+                ax.plot([], [], color=color, label=f"gen {g}: all above {hi:.3g}")
+                continue
             ax.hist(
-                part.perplexity_gen0[part.generation == g],
+                values,
                 bins=bins,
                 histtype="step",
                 density=True,

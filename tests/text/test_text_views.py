@@ -61,3 +61,39 @@ def test_token_store_keeps_per_token_provenance():
     assert len(store) == 42 and store.documents(np.array([0]))[0].tolist() == [5, 6, 7]
     m = store.concept_matrix(vocab_size=12, n_function_words=5)
     assert m.shape == (42, 12) and m[0].sum() == 0 and m[1].sum() == 4
+
+
+def test_perplexity_figure_of_a_generation_above_the_axis_says_so_without_a_warning(
+    tmp_path, monkeypatch
+):
+    """A generation whose every sample lies beyond the axis (the 99th percentile of generation
+    0's; found with one sample a generation) has no density to draw: a legend entry says so
+    instead of numpy's "invalid value encountered in divide" on the user's terminal."""
+    import warnings
+
+    import pandas as pd
+    from matplotlib.figure import Figure
+
+    from habsburg.reports import text_report
+
+    made: list[Figure] = []
+
+    class Kept(Figure):
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            super().__init__(*args, **kwargs)
+            made.append(self)
+
+    monkeypatch.setattr(text_report, "Figure", Kept)
+    values = [1.457, 1.547, 1.2]
+    ppl = pd.DataFrame({"model": ["lab_b"] * 3, "generation": [0, 1, 2], "perplexity_gen0": values})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        text_report._perplexity_figure(ppl, tmp_path / "p.png")
+    legend = made[0].axes[0].get_legend()
+    hi = np.quantile(values, 0.99)
+    assert [t.get_text() for t in legend.get_texts()] == [
+        "gen 0",
+        f"gen 1: all above {hi:.3g}",
+        "gen 2",
+    ]
+    assert (tmp_path / "p.png").stat().st_size > 0
