@@ -70,6 +70,7 @@ def test_perplexity_figure_of_a_generation_above_the_axis_says_so_without_a_warn
     0's; found with one sample a generation) has no density to draw: a legend entry says so
     instead of numpy's "invalid value encountered in divide" on the user's terminal."""
     import warnings
+    from typing import Any
 
     import pandas as pd
     from matplotlib.figure import Figure
@@ -79,7 +80,7 @@ def test_perplexity_figure_of_a_generation_above_the_axis_says_so_without_a_warn
     made: list[Figure] = []
 
     class Kept(Figure):
-        def __init__(self, *args: object, **kwargs: object) -> None:
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
             made.append(self)
 
@@ -90,6 +91,7 @@ def test_perplexity_figure_of_a_generation_above_the_axis_says_so_without_a_warn
         warnings.simplefilter("error")
         text_report._perplexity_figure(ppl, tmp_path / "p.png")
     legend = made[0].axes[0].get_legend()
+    assert legend is not None
     hi = np.quantile(values, 0.99)
     assert [t.get_text() for t in legend.get_texts()] == [
         "gen 0",
