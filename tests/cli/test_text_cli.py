@@ -1,5 +1,7 @@
 """`habsburg run` and `habsburg scenarios` know the text-mode library."""
 
+import pytest
+
 from habsburg.cli import main
 
 
@@ -90,3 +92,22 @@ def test_a_directory_named_like_a_library_scenario_does_not_hide_it(tmp_path, mo
     assert not is_text_scenario("baseline") and load_scenario("baseline").name == "baseline"
     # a path still means a file: a directory given as one is refused as a missing file
     assert not is_text_scenario("./text_closed_loop")
+
+
+@pytest.mark.parametrize("command", [["run"], ["viz"], ["compare", "baseline"]])
+def test_a_mistyped_text_scenario_is_matched_and_listed_with_the_text_library(
+    command, tmp_path, monkeypatch, capsys
+):
+    """``text_basline`` was "did you mean 'baseline'?" with only the abstract scenarios listed,
+    though ``run``, ``viz`` and ``compare`` all take the text ones."""
+    from habsburg.scenarios.text_schema import list_text_scenarios
+
+    monkeypatch.chdir(tmp_path)
+    assert main([*command, "text_basline"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(
+        "habsburg: error: unknown scenario 'text_basline' (did you mean 'text_baseline'?); "
+        "available: baseline, "
+    )
+    assert err.rstrip().endswith(f"; text mode: {', '.join(list_text_scenarios())}")
+    assert err.count("\n") == 1 and not any(tmp_path.iterdir())
