@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from pathlib import Path
 
@@ -222,6 +223,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         if args.out
         else Path("results") / f"compare-{base.name}-vs-{'-'.join(a.name for a in alternatives)}"
     )
+    made = not out.exists()
     prepare_comparison_dir(out, force=args.force)
     kept = out / KEPT_RUNS  # each finished run, until the comparison is written
     if args.resume and not kept.exists() and not args.quiet:
@@ -244,7 +246,13 @@ def cmd_compare(args: argparse.Namespace) -> int:
             keep=kept,
             resume=args.resume,
         )
-    except KeyboardInterrupt:
+    except BaseException as err:
+        # failed before any run was kept (a scheduler out of reach): leave no empty directory
+        for directory in (kept, out) if made else (kept,):
+            with contextlib.suppress(OSError):  # (not empty: runs to resume from)
+                directory.rmdir()
+        if not isinstance(err, KeyboardInterrupt):
+            raise
         from habsburg.experiments.sweep import MANIFEST, finished_runs
 
         if not (kept / MANIFEST).is_file():  # stopped before the first run started

@@ -319,3 +319,24 @@ def test_resuming_over_a_damaged_kept_run_is_refused_naming_it(
     assert f"1 finished run file(s) in 'cut/{K.KEPT_RUNS}/runs' cannot be read" in err
     assert run_file.name in err and "Traceback" not in err
     assert executed == []
+
+
+def test_a_comparison_that_fails_before_any_run_leaves_no_empty_directory(
+    workdir, monkeypatch, capsys
+):
+    """A comparison that fails before its first run (a Dask scheduler out of reach: "cannot
+    reach the Dask scheduler", after its 10 s timeout) left its new, empty --out behind; a
+    directory that was there before stays, and so do kept runs to resume from."""
+    from habsburg.scenarios.errors import UserError
+
+    def unreachable(base, alternatives, *, keep, **kwargs):
+        keep.mkdir(parents=True, exist_ok=True)  # (as run_sweep does before the executor)
+        raise UserError("cannot reach the Dask scheduler at --scheduler tcp://127.0.0.1:1")
+
+    monkeypatch.setattr(K, "compare", unreachable)
+    assert compare("--out", "new", "--quiet") == 2
+    assert "cannot reach the Dask scheduler" in capsys.readouterr().err
+    assert not (workdir / "new").exists()
+    (workdir / "there").mkdir()  # (the user's, empty)
+    assert compare("--out", "there", "--quiet") == 2
+    assert (workdir / "there").is_dir() and not any((workdir / "there").iterdir())
