@@ -28,6 +28,7 @@ from habsburg.experiments.checkpoint import (
 from habsburg.experiments.files import (
     make_directory,
     prepare_output_dir,
+    stop_if_interrupted,
     writable_directory,
     write_results_dir,
     writer_record,
@@ -121,6 +122,7 @@ def simulate(
     with keep_freed_memory(store_dir is not None):
         while model.steps < n:
             model.step()
+            stop_if_interrupted()  # (a Ctrl-C lost in a finalizer: raised here again)
             bar.update(1)
             bar.set_postfix_str(model.date, refresh=False)
             if checkpoint_every and checkpoint is not None:

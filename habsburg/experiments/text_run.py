@@ -30,7 +30,12 @@ from habsburg.ecosystem.text.corpus import (
 )
 from habsburg.ecosystem.text.ngram import flatten
 from habsburg.ecosystem.text.watermark import paraphrase
-from habsburg.experiments.files import prepare_output_dir, write_results_dir, writer_record
+from habsburg.experiments.files import (
+    prepare_output_dir,
+    stop_if_interrupted,
+    write_results_dir,
+    writer_record,
+)
 from habsburg.model.text_model import TextEcosystemModel
 from habsburg.scenarios.text_schema import TextScenario, load_text_scenario
 
@@ -98,6 +103,7 @@ def simulate_text(
         leave=False,
     ):
         model.step()
+        stop_if_interrupted()  # (a Ctrl-C lost in a finalizer: raised here again)
     return model
 
 

@@ -25,6 +25,8 @@ import numpy as np
 from pyabc.sampler import Sampler
 from tqdm.auto import tqdm
 
+from habsburg.experiments.files import stop_if_interrupted
+
 if TYPE_CHECKING:
     from collections.abc import Callable
 
@@ -89,6 +91,7 @@ class SeededSampler(Sampler):
         results: list[Any] = []
         accepted = 0
         while accepted < n:
+            stop_if_interrupted()  # (a Ctrl-C lost in a finalizer: raised here again)
             results.append(particle := run_proposal(simulate_one, self.seed, t, len(results)))
             if particle.accepted:
                 accepted += 1
@@ -126,6 +129,7 @@ class SeededSampler(Sampler):
                 if not any(job < bound for job in running.values()):
                     break
                 future = next(done)
+                stop_if_interrupted()
                 job = running.pop(future, None)
                 if job is None or job > last():  # (cancelled, or no longer needed)
                     continue

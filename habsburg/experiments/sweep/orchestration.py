@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from habsburg.experiments.files import stop_if_interrupted
 from habsburg.experiments.outcomes import OUTCOMES, SCALAR
 from habsburg.experiments.run import store_scratch
 from habsburg.experiments.sweep.executors import (
@@ -60,6 +61,7 @@ def run_tasks(
         dynamic_ncols=True,
     ) as bar:
         for ran_as in executor.outputs(plan, tasks) if tasks else ():
+            stop_if_interrupted()  # (a Ctrl-C lost in a finalizer: raised here again)
             output = from_this_environment(ran_as)
             on_output(output)
             ran += 1
