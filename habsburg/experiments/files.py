@@ -683,7 +683,10 @@ def sigterm_as_interrupt() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    saved = {sig: signal.signal(sig, _raise_interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
+    signals = [signal.SIGTERM]
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # (Python's own: not
+        signals.append(signal.SIGINT)  # where it is ignored, as in a script's background job)
+    saved = {sig: signal.signal(sig, _raise_interrupt) for sig in signals}
     hook, sys.unraisablehook = sys.unraisablehook, _lost_interrupt_hook(sys.unraisablehook)
     try:
         yield

@@ -141,10 +141,12 @@ class _SignalsWhileCollected:
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
-def test_an_interrupt_lost_in_a_finalizer_is_raised_again(signum, capfd):
+def test_an_interrupt_lost_in_a_finalizer_is_raised_again(signum, capfd, monkeypatch):
     """A sensitivity analysis given SIGTERM 8 s in ran all its 572 runs: the signal had landed in
     a weak reference's callback. The interrupt is remembered and raised again between months,
     runs and particles (stop_if_interrupted), and Python's note of the lost one is not shown."""
+    # (Python's own SIGINT handler, which the command's replaces; a test worker may ignore it)
+    monkeypatch.setattr(signal, "getsignal", lambda sig: signal.default_int_handler)
     with sigterm_as_interrupt():
         _SignalsWhileCollected(signum)  # (collected at once: the interrupt is lost in __del__)
         with pytest.raises(KeyboardInterrupt):
@@ -170,3 +172,21 @@ def test_a_run_stops_after_the_month_whose_interrupt_was_lost(tiny, monkeypatch)
     with sigterm_as_interrupt(), pytest.raises(KeyboardInterrupt):
         simulate(tiny, steps=12)
     assert stepped == [1, 2]
+
+
+def test_an_ignored_sigint_stays_ignored_in_a_command():
+    """A background job of a script ignores SIGINT (so Ctrl-C in the script's terminal stops
+    the script, not its jobs); the command keeps that, and handles SIGTERM as always."""
+    saved = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with sigterm_as_interrupt():
+            assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+            os.kill(os.getpid(), signal.SIGINT)  # (ignored)
+            stop_if_interrupted()
+            with pytest.raises(KeyboardInterrupt):
+                os.kill(os.getpid(), signal.SIGTERM)
+                for _ in range(10_000):
+                    pass
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, saved)
