@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from resultdirs import assert_same_tables
@@ -190,3 +191,32 @@ def test_an_ignored_sigint_stays_ignored_in_a_command():
         assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
     finally:
         signal.signal(signal.SIGINT, saved)
+
+
+def test_a_sweep_keeps_the_run_that_ended_then_stops_for_an_interrupt_lost_in_it(monkeypatch):
+    """The run whose month lost the interrupt is kept (written by ``on_output``) before the
+    sweep stops, so ``--resume`` does not run it again."""
+    from types import SimpleNamespace
+
+    from habsburg.experiments.sweep import orchestration
+
+    monkeypatch.setattr(orchestration, "from_this_environment", lambda output: output)
+
+    class Outputs:
+        def outputs(self, plan, tasks):
+            for i in tasks:
+                if i == 1:
+                    _SignalsWhileCollected(signal.SIGTERM)  # (lost inside run 1)
+                yield SimpleNamespace(error=None, run=i)
+
+    kept: list[int] = []
+    run_tasks: Any = orchestration.run_tasks  # (stand-ins for the plan, tasks and outputs)
+    with sigterm_as_interrupt(), pytest.raises(KeyboardInterrupt):
+        run_tasks(
+            SimpleNamespace(name="sweep"),
+            [0, 1, 2, 3],
+            Outputs(),
+            lambda o: kept.append(o.run),
+            progress=False,
+        )
+    assert kept == [0, 1]

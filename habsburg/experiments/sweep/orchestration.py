@@ -61,7 +61,6 @@ def run_tasks(
         dynamic_ncols=True,
     ) as bar:
         for ran_as in executor.outputs(plan, tasks) if tasks else ():
-            stop_if_interrupted()  # (a Ctrl-C lost in a finalizer: raised here again)
             output = from_this_environment(ran_as)
             on_output(output)
             ran += 1
@@ -69,6 +68,7 @@ def run_tasks(
                 failed += 1
                 bar.set_postfix_str(f"{failed} failed", refresh=False)
             bar.update(1)
+            stop_if_interrupted()  # (a Ctrl-C lost in a finalizer, once this run is kept)
     return ran, failed
 
 
