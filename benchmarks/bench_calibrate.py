@@ -29,10 +29,10 @@ from tinyscenario import CALIBRATION_TOY as TOY
 
 from habsburg.cli.flags import COUNT, integer
 from habsburg.experiments.calibrate import calibrate
-from habsburg.experiments.calibration.outputs import scenario_toml
 from habsburg.experiments.calibration.spec import AbcDeclaration, CalibrationSpec, spec_from_dict
 from habsburg.experiments.files import atomic_write_json, json_output_problem
 from habsburg.scenarios.schema import from_dict
+from habsburg.scenarios.writer import scenario_toml
 
 
 def make_spec(directory: Path, population: int, generations: int) -> CalibrationSpec:

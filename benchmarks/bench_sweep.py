@@ -28,7 +28,6 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 from habsburg.cli.flags import COUNT, integer
-from habsburg.experiments.calibration.outputs import scenario_toml
 from habsburg.experiments.files import atomic_write_json, json_output_problem
 from habsburg.experiments.sweep import (
     SweepPlan,
@@ -40,6 +39,7 @@ from habsburg.experiments.sweep import (
     write_run_output,
 )
 from habsburg.scenarios.schema import from_dict
+from habsburg.scenarios.writer import scenario_toml
 
 #: a small world: 600 authors, 2 models, 1 farm, 1 scraper, 96 months (about 1-2 s a run)
 SCENARIO = {

@@ -43,7 +43,6 @@ from habsburg.experiments.calibration.outputs import (
     pairplot,
     posterior_summary,
     prediction_table,
-    scenario_toml,
 )
 from habsburg.experiments.calibration.simulator import (
     Simulator,
@@ -79,6 +78,7 @@ from habsburg.experiments.versions import (
 from habsburg.scenarios.errors import LimitError
 from habsburg.scenarios.measurements import MEASUREMENTS
 from habsburg.scenarios.schema import Scenario
+from habsburg.scenarios.writer import scenario_toml
 
 if TYPE_CHECKING:
     from types import ModuleType

@@ -14,9 +14,9 @@ from tinyscenario import tiny_scenario
 from habsburg.cli import main
 from habsburg.experiments import bands as B
 from habsburg.experiments import compare as K
-from habsburg.experiments.calibration.outputs import scenario_toml
 from habsburg.experiments.seeds import replicate_seeds
 from habsburg.scenarios.errors import HabsburgError
+from habsburg.scenarios.writer import scenario_toml
 
 STEPS = 18
 #: a posterior in the format `habsburg calibrate` writes (setting paths + normalised weight)

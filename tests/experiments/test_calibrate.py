@@ -33,7 +33,6 @@ from habsburg.experiments.calibrate import (
 from habsburg.experiments.calibration.outputs import (
     posterior_settings,
     prediction_table,
-    scenario_toml,
 )
 from habsburg.experiments.calibration.simulator import Simulator, target_key
 from habsburg.experiments.calibration.spec import CalibrationError, load_spec, spec_from_dict
@@ -44,6 +43,7 @@ from habsburg.scenarios.errors import LimitError
 from habsburg.scenarios.library import load_scenario
 from habsburg.scenarios.measurements import calibration_targets
 from habsburg.scenarios.schema import from_dict, load_text
+from habsburg.scenarios.writer import scenario_toml
 
 pytest.importorskip("pyabc")
 

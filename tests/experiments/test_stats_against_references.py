@@ -18,7 +18,6 @@ from habsburg.experiments.calibration.outputs import (
     effective_sample_size,
     posterior_settings,
     posterior_summary,
-    scenario_toml,
     weighted_quantile,
 )
 from habsburg.experiments.calibration.simulator import (
@@ -31,6 +30,7 @@ from habsburg.experiments.calibration.spec import Prior, spec_from_dict
 from habsburg.experiments.seeds import replicate_seeds
 from habsburg.scenarios.measurements import Measurement, calibration_targets
 from habsburg.scenarios.schema import from_dict
+from habsburg.scenarios.writer import scenario_toml
 
 
 # ------------------------------------------------------------------- calibration distance
