@@ -134,7 +134,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser("scenarios", help="list the scenario library")
+    p = sub.add_parser(
+        "scenarios",
+        help="list the scenario library, or print one scenario in full",
+        description="List the scenario library. With NAME|FILE, print that scenario as TOML "
+        "with every setting written out (a file that starts from another, expanded): what a run "
+        "of it is made of, and a starting point for a file of your own.",
+    )
+    p.add_argument(
+        "scenario",
+        nargs="?",
+        metavar="NAME|FILE",
+        help="library scenario name or scenario file to print in full (text-mode scenarios: "
+        "their file as it is)",
+    )
     p.set_defaults(func=cmd_scenarios)
 
 
@@ -318,6 +331,9 @@ def cmd_scenarios(args: argparse.Namespace) -> int:
     from habsburg.scenarios.library import list_scenarios
     from habsburg.scenarios.text_schema import list_text_scenarios, load_text_scenario
 
+    if args.scenario is not None:
+        print(scenario_in_full(args.scenario), end="")
+        return 0
     for name, description in list_scenarios().items():
         print(name)
         print(textwrap.indent(textwrap.fill(description, 96), "    "))
@@ -328,3 +344,30 @@ def cmd_scenarios(args: argparse.Namespace) -> int:
         print(textwrap.indent(textwrap.fill(description, 96), "    "))
         print()
     return 0
+
+
+def scenario_in_full(name: str) -> str:
+    """The TOML ``habsburg scenarios NAME|FILE`` prints: every setting of an abstract scenario
+    written out (:func:`~habsburg.scenarios.writer.scenario_toml`), or a text-mode scenario's
+    file as it is (checked first)."""
+    from habsburg.scenarios.inputs import read_text_file
+    from habsburg.scenarios.text_schema import (
+        is_text_scenario,
+        load_text_scenario,
+        refers_to_file,
+        text_library_file,
+    )
+    from habsburg.scenarios.writer import scenario_toml
+
+    if is_text_scenario(name):
+        load_text_scenario(name)  # (refused here when it does not validate)
+        if refers_to_file(name):
+            return read_text_file(name, "scenario file")
+        return text_library_file(name).read_text(encoding="utf-8")
+    scenario = load_model_scenario(name)
+    where = "the library" if not refers_to_file(name) else scenario.source
+    return scenario_toml(
+        scenario,
+        f"{scenario.name}, every setting written out by `habsburg scenarios {name}` (from "
+        f"{where})\n`habsburg run` of this file runs the same scenario, bit for bit",
+    )

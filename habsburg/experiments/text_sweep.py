@@ -44,6 +44,7 @@ from habsburg.experiments.text_compare import corpus_for
 from habsburg.experiments.text_outcomes import TEXT_OUTCOMES, text_run_outcomes
 from habsburg.experiments.text_run import simulate_text
 from habsburg.scenarios.errors import ScenarioError
+from habsburg.scenarios.schema import setting_table
 from habsburg.scenarios.text_schema import (
     TextScenario,
     load_text_scenario,
@@ -164,7 +165,7 @@ def text_spec_from_dict(data: dict[str, Any], source: str, base_dir: Path) -> Te
         )
     base = load_text_scenario(spec_scenario_ref(data, base_dir))
     raw = dataclasses.asdict(base)
-    fixed = dict(data.get("set", {}))
+    fixed = setting_table(data.get("set", {}), f"{source}: set")  # nested: dotted paths
     for path, value in fixed.items():
         set_path(raw, path, value, f"{source}: set")
     base = text_scenario_from_dict(raw, f"{source} (with [set])")

@@ -10,6 +10,7 @@ it comes from: the file, the key, the allowed values.
 
 from __future__ import annotations
 
+import contextvars
 import copy
 import dataclasses
 import difflib
@@ -322,24 +323,171 @@ def _fixed_at_start(path: str) -> bool:
     return False
 
 
-def load_text(text: str, source: str = "<string>") -> Scenario:
-    """Parse and validate TOML text."""
+def load_text(text: str, source: str = "<string>", base_dir: Path | None = None) -> Scenario:
+    """Parse and validate TOML text (``base_dir``: where a file it starts from is looked for
+    first, as in :func:`from_dict`)."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise ScenarioError(f"{source}: malformed TOML: {err}") from None
-    return from_dict(data, source)
+    return from_dict(data, source, base_dir)
 
 
-def from_dict(data: dict[str, Any], source: str = "<dict>") -> Scenario:
+def from_dict(
+    data: dict[str, Any], source: str = "<dict>", base_dir: Path | None = None
+) -> Scenario:
+    """Build and validate a scenario from a mapping (a TOML file's tables); every error names
+    ``source`` and the key.
+
+    A mapping with a ``scenario`` key starts from that scenario (:data:`DERIVED_KEYS`): a
+    library name, or a file looked for in ``base_dir`` first (a file's own directory), then as
+    given. Its ``[set]`` settings are set from the start, its ``[[interventions]]`` come after
+    the base's (``keep_interventions = false`` drops those), and the result is validated as a
+    whole, as if every setting were written out.
+    """
+    inherited, base = 0, None  # the scenario this one starts from, its interventions (first)
+    if isinstance(data, dict) and "scenario" in data:
+        base = data["scenario"]
+        data, inherited = _derived(data, source, base_dir)
     try:
-        sc = build(Scenario, data, "")
+        try:
+            sc = build(Scenario, data, "")
+            for i, iv in enumerate(sc.interventions):  # nested tables read as dotted paths
+                iv.set = setting_table(iv.set, f"interventions[{i}].set")
+        except ScenarioError as err:
+            raise ScenarioError(f"{source}: {err}") from None
+        sc.source = source
+        check_name(sc.name, f"{source}: name")
+        _validate_references(sc, source)
     except ScenarioError as err:
-        raise ScenarioError(f"{source}: {err}") from None
-    sc.source = source
-    check_name(sc.name, f"{source}: name")
-    _validate_references(sc, source)
+        if inherited and "interventions[" in str(err):
+            raise ScenarioError(
+                f"{err} (interventions[0..{inherited - 1}] are those of the scenario it starts "
+                f"from, {base!r}; the file's own are numbered from {inherited})"
+            ) from None
+        raise
     return sc
+
+
+def setting_table(table: Any, where: str) -> dict[str, Any]:
+    """A ``set`` table's values by setting path. Nested tables are read as dotted paths, so
+    ``set = { watermark.adoption = 0.6 }`` (TOML's dotted keys make a nested table) and
+    ``[set.watermark] adoption = 0.6`` both mean ``"watermark.adoption" = 0.6``; no setting
+    takes a table, so a table is never a value."""
+    if not isinstance(table, dict):
+        raise ScenarioError(f"{where}: expected a table of setting paths, got {table!r}")
+    out: dict[str, Any] = {}
+
+    def walk(items: dict[str, Any], prefix: str) -> None:
+        for key, value in items.items():
+            path = f"{prefix}{key}"
+            if isinstance(value, dict):
+                if not value:
+                    raise ScenarioError(
+                        f"{where}: {path!r} is an empty table; name a setting inside it"
+                    )
+                walk(value, f"{path}.")
+            elif path in out:
+                raise ScenarioError(f"{where}: {path!r} is given twice; give it one value")
+            else:
+                out[path] = value
+
+    walk(table, "")
+    return out
+
+
+#: the keys of a scenario file that starts from another: ``scenario`` (the one it starts from),
+#: its own ``name`` (required: it names the results directory) and ``description``, ``[set]``
+#: (setting path = value, from the start), ``[[interventions]]`` (after the base's) and
+#: ``keep_interventions`` (false: the base's interventions are dropped)
+DERIVED_KEYS = ("scenario", "name", "description", "set", "keep_interventions", "interventions")
+
+#: the scenario files being read, innermost last (a file that starts from itself is refused)
+_READING: contextvars.ContextVar[tuple[Path, ...]] = contextvars.ContextVar(
+    "habsburg_scenario_files", default=()
+)
+
+
+def _derived(
+    data: dict[str, Any], source: str, base_dir: Path | None
+) -> tuple[dict[str, Any], int]:
+    """The whole scenario (as :meth:`Scenario.to_dict` gives it) a file that starts from
+    another describes: the base with the file's settings, name, description and interventions;
+    and how many of its interventions are the base's (listed first)."""
+    unknown = [k for k in data if k not in DERIVED_KEYS]
+    if unknown:
+        key = unknown[0]
+        raise ScenarioError(
+            f"{source}: key {key!r}{_close(key, DERIVED_KEYS)} is not allowed in a scenario that "
+            f"starts from another (scenario = {data['scenario']!r}); allowed: "
+            f'{", ".join(DERIVED_KEYS)}. Change a setting in [set] (e.g. "watermark.adoption" '
+            f"= 0.6), or write the whole scenario without 'scenario' (`habsburg scenarios "
+            f"{data['scenario']}` prints it in full)"
+        )
+    ref = data["scenario"]
+    if not isinstance(ref, str) or not ref.strip():
+        raise ScenarioError(
+            f"{source}: scenario: expected a library scenario name or a scenario file, got {ref!r}"
+        )
+    name = data.get("name")
+    if name is None:
+        raise ScenarioError(
+            f"{source}: name: a scenario that starts from another needs a name of its own: "
+            f"the name picks its results directory, and the base's ({ref!r}) would put its "
+            "runs with the base's"
+        )
+    for key, kind in (("name", str), ("description", str), ("keep_interventions", bool)):
+        if key in data and not isinstance(data[key], kind):
+            expected = "true or false" if kind is bool else "a string"
+            raise ScenarioError(f"{source}: {key}: expected {expected}, got {data[key]!r}")
+    ivs = data.get("interventions", [])
+    if not isinstance(ivs, list):
+        raise ScenarioError(
+            f"{source}: interventions: expected an array of tables ([[interventions]]), got {ivs!r}"
+        )
+    settings = setting_table(data.get("set", {}), f"{source}: set")
+    base = _base(ref, source, base_dir)
+    sc = copy.deepcopy(base)
+    for path, value in settings.items():
+        try:
+            if path in ("source", "interventions") or path.startswith("interventions."):
+                raise ScenarioError(
+                    f"setting path {path!r}: not a setting ([[interventions]] adds interventions)"
+                )
+            set_setting(sc, path, value)
+        except ScenarioError as err:
+            raise ScenarioError(f"{source}: set: {err}") from None
+    out = sc.to_dict()
+    out.pop("source", None)
+    out["name"] = name
+    changed = "; ".join(f"{path} = {value!r}" for path, value in settings.items())
+    out["description"] = data.get(
+        "description", f"{base.name}, with {changed}." if changed else f"{base.name}."
+    )
+    kept = out["interventions"] if data.get("keep_interventions", True) else []
+    out["interventions"] = kept + ivs
+    return out, len(kept)
+
+
+def _base(ref: str, source: str, base_dir: Path | None) -> Scenario:
+    """The scenario a file starts from: a file beside it when one exists, else ``ref`` as
+    :func:`~habsburg.scenarios.library.load_scenario` reads it (a library name or a path)."""
+    # (the library reads files through this module: imported when a file names a base)
+    from habsburg.scenarios.library import load_scenario
+    from habsburg.scenarios.text_schema import is_text_scenario, refers_to_file
+
+    target: str | Path = ref
+    if base_dir is not None and refers_to_file(ref) and (base_dir / ref).is_file():
+        target = base_dir / ref
+    if is_text_scenario(target):
+        raise ScenarioError(
+            f"{source}: scenario: {ref!r} is a text-mode scenario; a scenario file can start "
+            "from an abstract scenario only (copy a text scenario's file to change it)"
+        )
+    try:
+        return load_scenario(target)
+    except ScenarioError as err:
+        raise ScenarioError(f"{source}: scenario: {err}") from None
 
 
 #: a scenario name is a safe slug: it names the default results directory, so it can never steer
@@ -359,8 +507,18 @@ def check_name(name: str, where: str = "name", kind: str = "scenario") -> str:
 
 
 def load_file(path: str | Path) -> Scenario:
+    """A scenario file (one that starts from another included: :func:`from_dict`)."""
     path = Path(path)
-    return load_text(read_text_file(path, "scenario file"), str(path))
+    reading = _READING.get()
+    resolved = path.resolve()
+    if resolved in reading:
+        chain = " -> ".join(str(p) for p in (*reading[reading.index(resolved) :], resolved))
+        raise ScenarioError(f"a scenario file cannot start from itself: {chain}")
+    token = _READING.set((*reading, resolved))
+    try:
+        return load_text(read_text_file(path, "scenario file"), str(path), path.parent)
+    finally:
+        _READING.reset(token)
 
 
 # --------------------------------------------------------------------------------------------
@@ -467,4 +625,5 @@ __all__ = [
     "load_text",
     "set_setting",
     "setting_spec",
+    "setting_table",
 ]

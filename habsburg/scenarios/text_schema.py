@@ -182,6 +182,11 @@ def _library_dir() -> Traversable:
     return resources.files("habsburg.scenarios") / "library" / "text"
 
 
+def text_library_file(name: str) -> Traversable:
+    """The file of the library text scenario ``name``."""
+    return _library_dir() / f"{name}.toml"
+
+
 def list_text_scenarios() -> list[str]:
     """Names of the text scenarios shipped with the package."""
     return sorted(p.name[:-5] for p in _library_dir().iterdir() if p.name.endswith(".toml"))

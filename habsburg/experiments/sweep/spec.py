@@ -41,6 +41,7 @@ from habsburg.scenarios.schema import (
     check_name,
     param,
     set_setting,
+    setting_table,
 )
 
 METHODS = ("grid", "latin", "sobol")
@@ -411,6 +412,7 @@ def spec_from_dict(
     """
     try:
         decl = build(SpecDeclaration, data, "")
+        decl.set = setting_table(decl.set, "set")  # nested tables read as dotted paths
     except ScenarioError as err:
         raise SweepError(f"{source}: {err}") from None
     base = _base_scenario(decl, source, base_dir)

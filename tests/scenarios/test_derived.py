@@ -1,0 +1,310 @@
+"""Scenario files that start from another (``scenario = NAME|FILE``, ``[set]``, interventions
+after the base's): each is the scenario it describes written out in full, and every mistake in
+one is refused with the file and the key; ``[set]`` tables read nested tables as dotted paths."""
+
+from __future__ import annotations
+
+import copy
+import os
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from tinyscenario import MINI, tiny_scenario
+
+from habsburg.cli import main
+from habsburg.experiments.run import simulate
+from habsburg.experiments.sweep.spec import spec_from_dict
+from habsburg.scenarios import list_scenarios, load_scenario
+from habsburg.scenarios.errors import ScenarioError
+from habsburg.scenarios.parameters import parameters
+from habsburg.scenarios.schema import (
+    DERIVED_KEYS,
+    from_dict,
+    load_file,
+    load_text,
+    set_setting,
+    setting_table,
+)
+from habsburg.scenarios.writer import _toml_key, _toml_value, scenario_toml
+
+
+def plain(sc) -> dict:
+    data = sc.to_dict()
+    data.pop("source")
+    return data
+
+
+def item_names(sc) -> dict:
+    """The named items of a scenario (what a derived file cannot add or remove)."""
+    return {
+        "labs": [x.name for x in sc.labs],
+        "models": [x.name for x in sc.models],
+        "farms": [x.name for x in sc.farms],
+        "scrapers": [x.name for x in sc.scrapers],
+        "human workflows": [w.name for w in sc.humans.workflows],
+        "demand workflows": [w.name for w in sc.demand.workflows],
+    }
+
+
+def derived_file(base: str, target) -> str:
+    """A file that starts from ``base`` and describes ``target``: every named setting whose value
+    differs in [set], the target's own interventions instead of the base's."""
+    start = load_scenario(base)
+    mine, theirs = parameters(target), parameters(start)
+    changed = {
+        path: p.default
+        for path, p in mine.items()
+        if "*" not in path and theirs[path].default != p.default
+    }
+    lines = [
+        f"scenario = {_toml_value(base)}",
+        f"name = {_toml_value(target.name)}",
+        f"description = {_toml_value(target.description)}",
+        "keep_interventions = false",
+        "",
+        "[set]",
+        *(f"{_toml_key(path)} = {_toml_value(value)}" for path, value in changed.items()),
+    ]
+    for iv in target.to_dict()["interventions"]:
+        lines += ["", "[[interventions]]"]
+        lines += [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in iv.items()]
+    return "\n".join(lines) + "\n"
+
+
+def test_library_scenarios_written_as_files_that_start_from_the_baseline(tmp_path):
+    """Every library scenario with the baseline's items, written as the baseline plus its
+    changed settings and its interventions, loads to the library scenario itself."""
+    baseline = load_scenario("baseline")
+    derived = 0
+    for name in list_scenarios():
+        target = load_scenario(name)
+        if name == "baseline" or item_names(target) != item_names(baseline):
+            continue
+        path = tmp_path / f"{name}.toml"
+        path.write_text(derived_file("baseline", target))
+        assert plain(load_file(path)) == plain(target), name
+        derived += 1
+    assert derived >= 10  # (most of the library is the baseline with settings changed)
+
+
+#: the what-if of examples/scenarios/ (the README's example of a file that starts from another)
+MANDATE = Path(__file__).parents[2] / "examples" / "scenarios" / "mandate60.toml"
+
+
+def test_the_example_what_if_is_the_baseline_with_its_settings():
+    got = load_scenario(str(MANDATE))
+    want = copy.deepcopy(load_scenario("baseline"))
+    set_setting(want, "farms.*.paraphrase_share", 0.2)
+    want.name = "mandate60"
+    want.description = (
+        "A watermark mandate at 60% compliance from 2025-01 (crawlers filter at z > 3); farms "
+        "paraphrase 20% of their documents."
+    )
+    assert not want.interventions  # (the baseline has none: the file's is the only one)
+    [iv] = got.interventions
+    assert iv.set == {"watermark.adoption": 0.6, "scrapers.*.filters.watermark_threshold": 3.0}
+    assert (iv.at, iv.note) == ("2025-01", "watermark mandate, 60% compliance")
+    got.interventions.pop()
+    assert plain(got) == plain(want)
+    assert got.source == str(MANDATE)
+
+
+def test_the_printed_whole_scenario_loads_back_and_runs_alike(tmp_path, capsys, monkeypatch):
+    """``habsburg scenarios FILE`` writes every setting out: the file it prints is the same
+    scenario, and a run of it the same run."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "tiny.toml").write_text(scenario_toml(tiny_scenario()))
+    (tmp_path / "what_if.toml").write_text(
+        'scenario = "tiny.toml"\nname = "what_if"\n[set]\n"humans.error_rate" = 0.2\n'
+        '[[interventions]]\nat_step = 3\nset = { "models.*.temperature" = 1.3 }\n'
+    )
+    assert main(["scenarios", "what_if.toml"]) == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith("# what_if, every setting written out by")
+    whole = load_text(printed, "whole")
+    derived = load_file(tmp_path / "what_if.toml")
+    assert plain(whole) == plain(derived)
+    assert derived.humans.error_rate == 0.2
+    assert derived.interventions[-1].set == {"models.*.temperature": 1.3}
+    a = simulate(whole, steps=6).datacollector.get_model_vars_dataframe()
+    b = simulate(derived, steps=6).datacollector.get_model_vars_dataframe()
+    pd.testing.assert_frame_equal(a, b)
+    # and the plain tiny scenario runs differently (the [set] and the intervention take effect)
+    c = simulate(tiny_scenario(), steps=6).datacollector.get_model_vars_dataframe()
+    assert not a.equals(c)
+
+
+def test_scenarios_prints_a_library_scenario_and_a_text_scenario(capsys):
+    assert main(["scenarios", "human_reservoir"]) == 0
+    printed = capsys.readouterr().out
+    assert plain(load_text(printed, "printed")) == plain(load_scenario("human_reservoir"))
+    assert main(["scenarios", "text_baseline"]) == 0
+    text = capsys.readouterr().out
+    assert 'mode = "text"' in text and 'name = "text_baseline"' in text
+    assert main(["scenarios", "basline"]) == 2
+    assert "did you mean 'baseline'?" in capsys.readouterr().err
+
+
+def test_the_base_is_looked_for_beside_the_file_first(tmp_path, monkeypatch):
+    here, elsewhere = tmp_path / "study", tmp_path / "elsewhere"
+    here.mkdir()
+    elsewhere.mkdir()
+    (here / "mini.toml").write_text(MINI)
+    (elsewhere / "mini.toml").write_text(MINI.replace('name = "mini"', 'name = "other"'))
+    (here / "alt.toml").write_text('scenario = "mini.toml"\nname = "alt"\n')
+    monkeypatch.chdir(elsewhere)
+    sc = load_scenario(str(here / "alt.toml"))
+    assert sc.description == "mini."  # (the default description names the base)
+    assert plain(sc) | {"name": "mini", "description": ""} == plain(load_file(here / "mini.toml"))
+    # a chain of files, each relative to its own directory
+    (elsewhere / "deeper.toml").write_text(
+        f'scenario = "{os.path.relpath(here / "alt.toml", elsewhere)}"\nname = "deeper"\n'
+        "[set]\nseed = 9\n"
+    )
+    assert load_file(elsewhere / "deeper.toml").seed == 9
+
+
+def test_keep_interventions_false_drops_the_base_ones(tmp_path):
+    path = tmp_path / "no_mandate.toml"
+    path.write_text(
+        'scenario = "watermark_mandate"\nname = "no_mandate"\nkeep_interventions = false\n'
+    )
+    assert load_scenario("watermark_mandate").interventions
+    assert load_file(path).interventions == []
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('scenario = "baseline"\n', "name: a scenario that starts from another needs a name of"),
+        (
+            'scenario = "basline"\nname = "x"\n',
+            "scenario: unknown scenario 'basline' (did you mean",
+        ),
+        (
+            'scenario = "baseline"\nname = "x"\n[watermark]\nadoption = 0.5\n',
+            "key 'watermark' is not allowed in a scenario that starts from another",
+        ),
+        (
+            'scenario = "baseline"\nname = "x"\ndescripton = "y"\n',
+            "key 'descripton' (did you mean 'description'?) is not allowed",
+        ),
+        (
+            'scenario = "baseline"\nname = "x"\n[set]\n"watermark.adopton" = 0.5\n',
+            "set: unknown setting path 'watermark.adopton': no key 'adopton' (did you mean",
+        ),
+        (
+            'scenario = "baseline"\nname = "x"\n[set]\n"watermark.adoption" = 1.5\n',
+            "set: watermark.adoption: 1.5 is out of range; allowed [0.0, 1.0]",
+        ),
+        (
+            'scenario = "baseline"\nname = "x"\n[set]\nname = "y"\n',
+            "set: setting path 'name': names cannot be changed",
+        ),
+        (
+            'scenario = "baseline"\nname = "x"\n[set]\nsource = "y"\n',
+            "set: setting path 'source': not a setting",
+        ),
+        ('scenario = "baseline"\nname = "x"\nset = 3\n', "set: expected a table of setting paths"),
+        (
+            'scenario = "baseline"\nname = "x"\nkeep_interventions = "no"\n',
+            "keep_interventions: expected true or false, got 'no'",
+        ),
+        ('scenario = 3\nname = "x"\n', "scenario: expected a library scenario name or a scenario"),
+        ('scenario = "baseline"\nname = "x y"\n', "'x y' is not a valid scenario name"),
+        (
+            'scenario = "text_baseline"\nname = "x"\n',
+            "scenario: 'text_baseline' is a text-mode scenario",
+        ),
+        ('scenario = "me.toml"\nname = "x"\n', "a scenario file cannot start from itself: "),
+        ('scenario = "missing.toml"\nname = "x"\n', "scenario file 'missing.toml' does not exist"),
+        (
+            'scenario = "watermark_mandate"\nname = "x"\n[[interventions]]\nat = "2025-01"\n'
+            'set = { "watermark.adoption" = 0.5 }\n',
+            "interventions[2].set: 'watermark.adoption' is also set by interventions[0] at the "
+            "same month (2025-01); give each setting one value a month (interventions[0..1] are "
+            "those of the scenario it starts from, 'watermark_mandate'; the file's own are "
+            "numbered from 2)",
+        ),
+    ],
+)
+def test_mistakes_in_a_file_that_starts_from_another_are_refused(
+    tmp_path, monkeypatch, capsys, text, message
+):
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "me.toml").write_text(text)
+    assert main(["run", "me.toml", "--quiet", "--steps", "2"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("habsburg: error: me.toml: ") and message in err, err
+    assert len(err.strip().splitlines()) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["me.toml"]  # (no results directory)
+
+
+def test_a_cycle_through_two_files_names_both(tmp_path):
+    (tmp_path / "a.toml").write_text('scenario = "b.toml"\nname = "a"\n')
+    (tmp_path / "b.toml").write_text('scenario = "a.toml"\nname = "b"\n')
+    with pytest.raises(ScenarioError, match="cannot start from itself") as err:
+        load_file(tmp_path / "a.toml")
+    chain = f"{tmp_path / 'a.toml'} -> {tmp_path / 'b.toml'} -> {tmp_path / 'a.toml'}"
+    assert chain in str(err.value)
+    # (the same file read twice in a row is no cycle)
+    (tmp_path / "c.toml").write_text('scenario = "d.toml"\nname = "c"\n')
+    (tmp_path / "d.toml").write_text(MINI)
+    assert load_file(tmp_path / "c.toml").name == load_file(tmp_path / "c.toml").name == "c"
+
+
+def test_every_derived_key_is_documented_and_allowed():
+    assert set(DERIVED_KEYS) == {
+        "scenario",
+        "name",
+        "description",
+        "set",
+        "keep_interventions",
+        "interventions",
+    }
+
+
+def test_set_tables_read_nested_tables_as_dotted_paths():
+    flat = {"watermark.adoption": 0.6, "farms.*.paraphrase_share": 0.2, "seed": 3}
+    nested = {"watermark": {"adoption": 0.6}, "farms": {"*": {"paraphrase_share": 0.2}}, "seed": 3}
+    assert setting_table(nested, "set") == flat
+    assert setting_table(flat, "set") == flat
+    with pytest.raises(ScenarioError, match=r"'watermark\.adoption' is given twice"):
+        setting_table({"watermark.adoption": 0.6, "watermark": {"adoption": 0.5}}, "set")
+    with pytest.raises(ScenarioError, match="'watermark' is an empty table; name a setting"):
+        setting_table({"watermark": {}}, "set")
+
+
+def test_an_intervention_may_set_settings_with_dotted_keys():
+    """``set = { watermark.adoption = 0.7 }`` (TOML's dotted keys: a nested table) was refused
+    as "setting path 'watermark' names a section"."""
+    dotted = load_text(
+        MINI + "[[interventions]]\nat_step = 2\nset = { watermark.adoption = 0.7 }\n"
+    )
+    quoted = load_text(
+        MINI + '[[interventions]]\nat_step = 2\nset = { "watermark.adoption" = 0.7 }\n'
+    )
+    assert dotted.interventions[0].set == {"watermark.adoption": 0.7}
+    assert plain(dotted) == plain(quoted)
+
+
+def test_a_sweep_spec_set_reads_nested_tables_as_dotted_paths(tmp_path):
+    (tmp_path / "mini.toml").write_text(MINI)
+    spec = {
+        "name": "s",
+        "scenario": "mini.toml",
+        "set": {"humans": {"error_rate": 0.2}},
+        "parameters": [{"path": "watermark.adoption", "values": [0.0, 0.5]}],
+    }
+    got = spec_from_dict(spec, "spec.toml", Path(tmp_path))
+    assert got.base.humans.error_rate == 0.2
+    spec["set"] = {"watermark": {"adoption": 0.3}}
+    with pytest.raises(ScenarioError, match=r"'watermark\.adoption' is also swept"):
+        spec_from_dict(spec, "spec.toml", Path(tmp_path))
+
+
+def test_from_dict_starts_from_a_library_scenario_without_a_file():
+    sc = from_dict({"scenario": "baseline", "name": "x", "set": {"seed": 4}}, "<mine>")
+    assert (sc.name, sc.seed, sc.source) == ("x", 4, "<mine>")
