@@ -176,14 +176,50 @@ def unmarked_differences(base_text: str, derived_text: str) -> list[str]:
     return problems
 
 
+#: the library files that are whole copies of the baseline (they add or remove items: crawlers,
+#: workflows), held to their 'changed' marks below
 DERIVED = [n for n in LIBRARY if DERIVED_CLAIM in _library_text(n)]
+#: the library files that start from the baseline (``scenario = "baseline"`` and a [set]): the
+#: scenario they describe is the baseline with those settings, whatever the baseline becomes
+STARTS = [n for n in LIBRARY if 'scenario = "baseline"' in _library_text(n).splitlines()]
 
 
 def test_the_derived_scenarios_are_found():
-    assert len(DERIVED) >= len(REQUIRED)  # every scenario of the library but the two baselines
-    assert set(LIBRARY) - set(DERIVED) - {"baseline", "baseline_calibrated"} <= {
+    """Every scenario of the library but the two baselines starts from the baseline, or is a
+    whole copy of it that marks what it changes."""
+    assert not set(DERIVED) & set(STARTS)
+    assert len(DERIVED) + len(STARTS) >= len(REQUIRED)
+    assert len(STARTS) >= 10  # (all but those that change the baseline's items)
+    assert set(LIBRARY) - set(DERIVED) - set(STARTS) - {"baseline", "baseline_calibrated"} <= {
         n for n in LIBRARY if n.startswith("text_")
     }
+
+
+def set_lines(text: str) -> list[str]:
+    """The settings of a file's ``[set]`` table (its non-blank, non-comment lines)."""
+    lines, inside = [], False
+    for line in text.splitlines():
+        if line.startswith("["):
+            inside = line.strip() == "[set]"
+        elif inside and line.strip() and not line.lstrip().startswith("#"):
+            lines.append(line)
+    return lines
+
+
+@pytest.mark.parametrize("name", STARTS)
+def test_a_scenario_that_starts_from_the_baseline_says_why_each_setting_changes(name):
+    """Each setting it changes carries a comment (what the 'changed' marks said in the whole
+    copies), and it changes at least one setting or adds an intervention."""
+    text = _library_text(name)
+    lines = set_lines(text)
+    assert lines or "[[interventions]]" in text.splitlines(), f"{name} changes nothing"
+    silent = [line for line in lines if "#" not in line]
+    assert not silent, f"{name}: settings without a comment: {silent}"
+
+
+def test_set_lines_finds_an_uncommented_setting():
+    text = '[set]\n"a.b" = 1  # why\n# a note\n\n"c.d" = 2\n[[interventions]]\nat = "2025-01"\n'
+    assert set_lines(text) == ['"a.b" = 1  # why', '"c.d" = 2']
 
 
 @pytest.mark.parametrize("name", DERIVED)
