@@ -6,11 +6,25 @@ the parser's business (a truncated TOML file is a TOML error naming the line).""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from habsburg.scenarios.errors import InputFileError
 
+if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable
+
 #: larger than any scenario or spec a person writes; refuses e.g. a data file given by mistake
 MAX_BYTES = 8 * 2**20
+
+
+def is_file(path: str | Path | Traversable) -> bool:
+    """Whether ``path`` names a regular file; False, not an error, for a name the system cannot
+    look up (longer than a file name may be, or holding a NUL byte), so that such a name is
+    refused as the library name or the file it was meant as, naming where it came from."""
+    try:
+        return (Path(path) if isinstance(path, str) else path).is_file()
+    except (OSError, ValueError):
+        return False
 
 
 def read_text_file(path: str | Path, what: str = "scenario file") -> str:

@@ -7,6 +7,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from habsburg.scenarios.inputs import is_file
 from habsburg.scenarios.schema import Scenario, ScenarioError, _close, load_file, load_text
 from habsburg.scenarios.text_schema import refers_to_file
 
@@ -36,7 +37,7 @@ def load_scenario(name_or_path: str | os.PathLike[str]) -> Scenario:
     if refers_to_file(text):
         return load_file(Path(text))  # InputFileError when missing, binary, not UTF-8 or empty
     entry = _library_dir() / f"{text}.toml"
-    if not entry.is_file():
+    if not is_file(entry):
         names = list(list_scenarios())
         raise ScenarioError(
             f"unknown scenario {text!r}{_close(text, names)}; available: {', '.join(names)}"

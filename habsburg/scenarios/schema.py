@@ -29,7 +29,7 @@ from habsburg.scenarios.declare import (  # noqa: F401
     parse_month,
 )
 from habsburg.scenarios.errors import ScenarioError
-from habsburg.scenarios.inputs import read_text_file
+from habsburg.scenarios.inputs import is_file, read_text_file
 from habsburg.scenarios.sections import (  # noqa: F401  (the sections, re-exported)
     WORKFLOWS,
     AdoptionCurve,
@@ -477,7 +477,7 @@ def _base(ref: str, source: str, base_dir: Path | None) -> Scenario:
     from habsburg.scenarios.text_schema import is_text_scenario, refers_to_file
 
     target: str | Path = ref
-    if base_dir is not None and refers_to_file(ref) and (base_dir / ref).is_file():
+    if base_dir is not None and refers_to_file(ref) and is_file(base_dir / ref):
         target = base_dir / ref
     if is_text_scenario(target):
         raise ScenarioError(

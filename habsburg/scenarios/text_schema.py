@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from habsburg.scenarios.declare import is_section
 from habsburg.scenarios.errors import ScenarioError, UserError
+from habsburg.scenarios.inputs import is_file
 
 if TYPE_CHECKING:
     from importlib.resources.abc import Traversable
@@ -197,7 +198,7 @@ def refers_to_file(name_or_path: str | Path) -> bool:
     ``.toml``, is a file, or holds a path separator. (A directory named like a library scenario,
     say a run's output, does not hide the library scenario.)"""
     text = str(name_or_path)
-    return text.endswith(".toml") or Path(text).is_file() or "/" in text or "\\" in text
+    return text.endswith(".toml") or is_file(text) or "/" in text or "\\" in text
 
 
 def is_text_scenario(name_or_path: str | Path) -> bool:
@@ -234,7 +235,7 @@ def spec_scenario_ref(data: dict[str, Any], base_dir: Path) -> str:
     beside the spec when one exists, else a library name (default ``baseline``)."""
     ref = str(data.get("scenario", "baseline"))
     candidate = base_dir / ref
-    return str(candidate) if candidate.is_file() else ref
+    return str(candidate) if is_file(candidate) else ref
 
 
 def spec_is_text(path: str | Path) -> bool:
@@ -253,12 +254,12 @@ def load_text_scenario(name_or_path: str | Path) -> TextScenario:
     text = str(name_or_path)
     path = Path(text)
     if refers_to_file(text):
-        if not path.is_file():
+        if not is_file(path):
             raise ScenarioError(f"scenario file {text!r} does not exist")
         source, raw = str(path), path.read_text(encoding="utf-8")
     else:
         entry = _library_dir() / f"{text}.toml"
-        if not entry.is_file():
+        if not is_file(entry):
             raise ScenarioError(
                 f"unknown text scenario {text!r}; available: {', '.join(list_text_scenarios())}"
             )

@@ -221,3 +221,32 @@ def test_report_on_a_damaged_or_foreign_results_directory(tmp_path, capsys):
     manifest.write_text(manifest.read_text().replace('"format": 2', '"format": 7'))
     status, err = run(["report", "out", "--quiet"], capsys)
     assert status == 2 and "results format 7" in err
+
+
+LONG = "a" * 300  # longer than a file name may be (255 bytes on Linux)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["run", LONG], f"unknown scenario '{LONG}'"),
+        (["run", f"{LONG}.toml"], f"cannot read scenario file '{LONG}.toml': File name too long"),
+        (["compare", "baseline", LONG], f"unknown scenario '{LONG}'"),
+        (["scenarios", LONG], f"unknown scenario '{LONG}'"),
+        (["run", "me.toml"], f"me.toml: scenario: cannot read scenario file '{LONG}.toml'"),
+        (["sweep", "spec.toml"], f"spec.toml: scenario: unknown scenario '{LONG}'"),
+    ],
+)
+def test_a_name_longer_than_a_file_name_is_refused_for_what_it_was_meant_as(
+    tmp_path, capsys, argv, message
+):
+    """Such a name was looked up as a file first, and the system's error came out alone:
+    "File name too long: .../library/aaa....toml", naming neither the argument nor the key."""
+    (tmp_path / "me.toml").write_text(f'scenario = "{LONG}.toml"\nname = "me"\n')
+    (tmp_path / "spec.toml").write_text(
+        f'name = "s"\nscenario = "{LONG}"\n[[parameters]]\npath = "seed"\nvalues = [1, 2]\n'
+    )
+    status, err = run([*argv, "--quiet"] if argv[0] != "scenarios" else argv, capsys)
+    assert status == 2
+    assert message in err, err
+    assert "too long: /" not in err

@@ -625,3 +625,13 @@ def test_a_users_file_named_like_a_result_is_refused_before_any_work(tmp_path, c
     err = capsys.readouterr().err
     assert "already holds posterior_summary.csv, which habsburg did not write" in err, err
     assert sorted(p.name for p in out.iterdir()) == ["posterior_summary.csv"]  # no history
+
+
+def test_a_directory_beside_the_spec_named_like_its_scenario_is_not_read(tmp_path):
+    """A spec's ``scenario = "baseline"`` beside a directory ``baseline/`` (a run's results, say)
+    read the directory as the scenario file and was refused: "scenario file '.../baseline' is
+    a directory, not a file"."""
+    spec = tmp_path / "spec.toml"
+    spec.write_text((Path(__file__).parents[2] / "examples/calibration/baseline.toml").read_text())
+    (tmp_path / "baseline").mkdir()
+    assert load_spec(spec).scenario == load_scenario("baseline")

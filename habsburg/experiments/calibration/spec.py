@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from habsburg.model.reporters import MODEL_METRICS
-from habsburg.scenarios.inputs import read_text_file
+from habsburg.scenarios.inputs import is_file, read_text_file
 from habsburg.scenarios.library import load_scenario
 from habsburg.scenarios.measurements import (
     CALIBRATION_CUTOFF,
@@ -210,7 +210,7 @@ def spec_from_dict(
     name = decl.scenario
     candidate = (base / name) if base is not None else None
     try:
-        sc = load_scenario(candidate if candidate is not None and candidate.exists() else name)
+        sc = load_scenario(candidate if candidate is not None and is_file(candidate) else name)
     except ScenarioError as err:  # (named neither the spec file nor its key)
         raise CalibrationError(f"{source}: scenario: {err}") from None
     targets = _targets(decl, source)

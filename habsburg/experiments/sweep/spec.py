@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from habsburg.experiments.outcomes import DEFAULT_OUTCOMES, check_outcomes
-from habsburg.scenarios.inputs import read_text_file
+from habsburg.scenarios.inputs import is_file, read_text_file
 from habsburg.scenarios.library import load_scenario
 from habsburg.scenarios.parameters import (
     INTEGER,
@@ -385,7 +385,7 @@ def _base_scenario(decl: SpecDeclaration, source: str, base_dir: Path | None) ->
     candidate = (base_dir / decl.scenario) if base_dir is not None else None
     try:
         base = load_scenario(
-            candidate if candidate is not None and candidate.is_file() else decl.scenario
+            candidate if candidate is not None and is_file(candidate) else decl.scenario
         )
     except ScenarioError as err:
         raise SweepError(f"{source}: scenario: {err}") from None
