@@ -8,7 +8,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from habsburg.scenarios.inputs import is_file
-from habsburg.scenarios.schema import Scenario, ScenarioError, _close, load_file, load_text
+from habsburg.scenarios.schema import (
+    Scenario,
+    ScenarioError,
+    _close,
+    load_file,
+    load_text,
+    reading,
+)
 from habsburg.scenarios.text_schema import refers_to_file
 
 if TYPE_CHECKING:
@@ -42,7 +49,9 @@ def load_scenario(name_or_path: str | os.PathLike[str]) -> Scenario:
         raise ScenarioError(
             f"unknown scenario {text!r}{_close(text, names)}; available: {', '.join(names)}"
         )
-    return load_text(entry.read_text(), f"library/{text}.toml")
+    source = f"library/{text}.toml"
+    with reading(source):
+        return load_text(entry.read_text(), source)
 
 
 def scaled(scenario: Scenario, factor: float) -> Scenario:

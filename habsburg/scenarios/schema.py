@@ -10,6 +10,7 @@ it comes from: the file, the key, the allowed values.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import copy
 import dataclasses
@@ -55,7 +56,7 @@ from habsburg.scenarios.sections import (  # noqa: F401  (the sections, re-expor
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Iterable, Iterator, Sequence
 
     from _typeshed import DataclassInstance
 
@@ -349,6 +350,14 @@ def from_dict(
     if isinstance(data, dict) and "scenario" in data:
         base = data["scenario"]
         data, inherited = _derived(data, source, base_dir)
+    elif isinstance(data, dict):
+        for key in ("set", "keep_interventions"):
+            if key in data:  # (keys of a file that starts from another, without its scenario)
+                raise ScenarioError(
+                    f"{source}: key {key!r} is for a scenario that starts from another: add "
+                    "scenario = NAME|FILE (the one it starts from), or write the settings in "
+                    "their sections"
+                )
     try:
         try:
             sc = build(Scenario, data, "")
@@ -402,10 +411,27 @@ def setting_table(table: Any, where: str) -> dict[str, Any]:
 #: ``keep_interventions`` (false: the base's interventions are dropped)
 DERIVED_KEYS = ("scenario", "name", "description", "set", "keep_interventions", "interventions")
 
-#: the scenario files being read, innermost last (a file that starts from itself is refused)
-_READING: contextvars.ContextVar[tuple[Path, ...]] = contextvars.ContextVar(
+#: the scenario files (resolved paths) and library scenarios (``library/NAME.toml``) being read,
+#: innermost last: one that starts from itself, directly or through others, is refused
+_READING: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar(
     "habsburg_scenario_files", default=()
 )
+
+
+@contextlib.contextmanager
+def reading(key: str) -> Iterator[None]:
+    """Mark scenario ``key`` (a resolved path, or ``library/NAME.toml``) as being read while the
+    block runs; a ``key`` already being read (a file that starts from itself) is refused with
+    the chain of files."""
+    chain = _READING.get()
+    if key in chain:
+        loop = " -> ".join((*chain[chain.index(key) :], key))
+        raise ScenarioError(f"a scenario file cannot start from itself: {loop}")
+    token = _READING.set((*chain, key))
+    try:
+        yield
+    finally:
+        _READING.reset(token)
 
 
 def _derived(
@@ -509,16 +535,8 @@ def check_name(name: str, where: str = "name", kind: str = "scenario") -> str:
 def load_file(path: str | Path) -> Scenario:
     """A scenario file (one that starts from another included: :func:`from_dict`)."""
     path = Path(path)
-    reading = _READING.get()
-    resolved = path.resolve()
-    if resolved in reading:
-        chain = " -> ".join(str(p) for p in (*reading[reading.index(resolved) :], resolved))
-        raise ScenarioError(f"a scenario file cannot start from itself: {chain}")
-    token = _READING.set((*reading, resolved))
-    try:
+    with reading(str(path.resolve())):
         return load_text(read_text_file(path, "scenario file"), str(path), path.parent)
-    finally:
-        _READING.reset(token)
 
 
 # --------------------------------------------------------------------------------------------

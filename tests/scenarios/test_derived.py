@@ -308,3 +308,27 @@ def test_a_sweep_spec_set_reads_nested_tables_as_dotted_paths(tmp_path):
 def test_from_dict_starts_from_a_library_scenario_without_a_file():
     sc = from_dict({"scenario": "baseline", "name": "x", "set": {"seed": 4}}, "<mine>")
     assert (sc.name, sc.seed, sc.source) == ("x", 4, "<mine>")
+
+
+def test_a_library_scenario_that_starts_from_itself_is_refused(tmp_path, monkeypatch):
+    """Library scenarios start from each other by name, not by file: a loop among them is
+    caught too (it recursed until Python's stack ran out)."""
+    from habsburg.scenarios import library
+
+    (tmp_path / "one.toml").write_text('scenario = "two"\nname = "one"\n')
+    (tmp_path / "two.toml").write_text('scenario = "one"\nname = "two"\n')
+    monkeypatch.setattr(library, "_library_dir", lambda: tmp_path)
+    with pytest.raises(ScenarioError) as err:
+        load_scenario("one")
+    assert "a scenario file cannot start from itself: library/one.toml -> library/two.toml -> " in (
+        str(err.value)
+    )
+
+
+def test_a_set_table_without_a_scenario_to_start_from_says_what_is_missing():
+    with pytest.raises(ScenarioError) as err:
+        load_text(MINI + '[set]\n"seed" = 3\n', "mine.toml")
+    assert str(err.value) == (
+        "mine.toml: key 'set' is for a scenario that starts from another: add scenario = "
+        "NAME|FILE (the one it starts from), or write the settings in their sections"
+    )
