@@ -11,7 +11,6 @@ from habsburg.cli.flags import again_with_resume
 from habsburg.cli.run import (
     add_scale_argument,
     check_seed,
-    load_model_scenario,
     scale_scenario,
     scaled_limit,
 )
@@ -183,9 +182,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
         prepare_comparison_dir,
         write_comparison,
     )
+    from habsburg.scenarios.library import load_scenario
 
-    base = scale_scenario(load_model_scenario(args.base), args)
-    alternatives = [scale_scenario(load_model_scenario(a), args) for a in args.alternatives]
+    base = scale_scenario(load_scenario(args.base), args)
+    alternatives = [scale_scenario(load_scenario(a), args) for a in args.alternatives]
     steps = check_comparison(base, alternatives, args.seeds, args.steps)
     if not args.quiet and args.steps is None:  # cut to the shortest scenario's length
         for line in cut_short(base, alternatives, steps):

@@ -30,28 +30,6 @@ def add_scenario_argument(p: argparse.ArgumentParser) -> None:
     )
 
 
-def load_model_scenario(name: str) -> Scenario:
-    """:func:`~habsburg.scenarios.library.load_scenario` for a command that takes text-mode
-    scenarios too: an unknown name is refused with the text-mode library in its suggestion and
-    list (``text_basline`` was "did you mean 'baseline'?", the text scenarios unlisted)."""
-    from habsburg.scenarios.errors import ScenarioError
-    from habsburg.scenarios.library import list_scenarios, load_scenario
-    from habsburg.scenarios.schema import _close
-    from habsburg.scenarios.text_schema import list_text_scenarios, refers_to_file
-
-    try:
-        return load_scenario(name)
-    except ScenarioError:
-        models = list(list_scenarios())
-        if refers_to_file(name) or name in models:
-            raise
-        texts = list_text_scenarios()
-        raise ScenarioError(
-            f"unknown scenario {name!r}{_close(name, [*models, *texts])}; available: "
-            f"{', '.join(models)}; text mode: {', '.join(texts)}"
-        ) from None
-
-
 def add_scale_argument(p: argparse.ArgumentParser, example: str) -> None:
     """``--scale F`` (``habsburg run``, ``habsburg compare``): the scenarios scaled by F."""
     p.add_argument(
@@ -153,13 +131,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from habsburg.experiments.run import check_steps, run_scenario
+    from habsburg.scenarios.library import load_scenario
     from habsburg.scenarios.text_schema import is_text_scenario
 
     if args.seed is not None:
         check_seed(args.seed)
     if is_text_scenario(args.scenario):
         return run_text(args)
-    scenario = scale_scenario(load_model_scenario(args.scenario), args)
+    scenario = scale_scenario(load_scenario(args.scenario), args)
     check_steps(scenario, args.steps)
     band_plan = posterior_band_plan(args, scenario)  # a bad --posterior fails before any run
     # (matplotlib, for the report, only once the flags are checked: a refusal stays quick)
@@ -351,6 +330,7 @@ def scenario_in_full(name: str) -> str:
     written out (:func:`~habsburg.scenarios.writer.scenario_toml`), or a text-mode scenario's
     file as it is (checked first)."""
     from habsburg.scenarios.inputs import read_text_file
+    from habsburg.scenarios.library import load_scenario
     from habsburg.scenarios.text_schema import (
         is_text_scenario,
         load_text_scenario,
@@ -364,7 +344,7 @@ def scenario_in_full(name: str) -> str:
         if refers_to_file(name):
             return read_text_file(name, "scenario file")
         return text_library_file(name).read_text(encoding="utf-8")
-    scenario = load_model_scenario(name)
+    scenario = load_scenario(name)
     where = "the library" if not refers_to_file(name) else scenario.source
     return scenario_toml(
         scenario,

@@ -11,8 +11,8 @@ import subprocess
 import sys
 from typing import TYPE_CHECKING
 
-from habsburg.cli.run import add_scenario_argument, load_model_scenario
-from habsburg.scenarios.errors import ScenarioError, UserError
+from habsburg.cli.run import add_scenario_argument
+from habsburg.scenarios.errors import UserError
 from habsburg.viz import AUTHORS_ENV, SCENARIO_ENV, VIZ_AUTHORS
 
 if TYPE_CHECKING:
@@ -95,12 +95,7 @@ def cmd_viz(args: argparse.Namespace) -> int:
         return _serve(command, server_env(args.scenario, args.authors))
     if args.authors < 10:
         raise UserError(f"--authors must be at least 10, got {args.authors}")
-    try:  # a bad name or file fails here, before the server
-        scenario_arg = check_choice(args.scenario)
-    except ScenarioError:
-        if args.scenario.strip():  # (a mistyped name: matched against the text library too)
-            load_model_scenario(args.scenario.strip())
-        raise
+    scenario_arg = check_choice(args.scenario)  # a bad name or file fails here, before the server
     chosen = pick(scenario_arg, args.authors)
     check_viz_size(chosen.scenario)  # and one the page could not run to its end
     EcosystemModel(**model_kwargs(chosen))  # so does one the model cannot be built from

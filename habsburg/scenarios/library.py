@@ -16,7 +16,7 @@ from habsburg.scenarios.schema import (
     load_text,
     reading,
 )
-from habsburg.scenarios.text_schema import refers_to_file
+from habsburg.scenarios.text_schema import list_text_scenarios, refers_to_file
 
 if TYPE_CHECKING:
     import os
@@ -45,9 +45,10 @@ def load_scenario(name_or_path: str | os.PathLike[str]) -> Scenario:
         return load_file(Path(text))  # InputFileError when missing, binary, not UTF-8 or empty
     entry = _library_dir() / f"{text}.toml"
     if not is_file(entry):
-        names = list(list_scenarios())
+        names, texts = list(list_scenarios()), list_text_scenarios()
         raise ScenarioError(
-            f"unknown scenario {text!r}{_close(text, names)}; available: {', '.join(names)}"
+            f"unknown scenario {text!r}{_close(text, [*names, *texts])}; available: "
+            f"{', '.join(names)}; text mode: {', '.join(texts)}"
         )
     source = f"library/{text}.toml"
     with reading(source):
