@@ -34,6 +34,7 @@ import secrets
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from habsburg.experiments.changes import describe_changes
 from habsburg.experiments.files import atomic_write_bytes
 from habsburg.experiments.versions import installed_version, result_versions, version_changes
 from habsburg.scenarios.errors import CheckpointError
@@ -93,13 +94,26 @@ def checkpoint_key() -> bytes:
     return key
 
 
-def scenario_hash(scenario: Scenario) -> str:
-    """SHA-256 of the scenario as run (without its seed and source file name)."""
+def _settings(scenario: Scenario) -> dict[str, Any]:
+    """The scenario as run, without its seed (checked apart) and source file name."""
     data = scenario.to_dict()
     data.pop("source", None)
     data.pop("seed", None)
-    text = json.dumps(data, sort_keys=True, default=str)
+    return data
+
+
+def scenario_hash(scenario: Scenario) -> str:
+    """SHA-256 of the scenario as run (without its seed and source file name)."""
+    text = json.dumps(_settings(scenario), sort_keys=True, default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _other_settings(header: dict[str, Any], scenario: Scenario) -> str:
+    """ "scenario NAME with other settings", with the first of them when the checkpoint records
+    its settings (those written before it did say only that)."""
+    changes = describe_changes(header.get("settings"), _settings(scenario))
+    said = f" ({changes})" if "settings" in header and changes else ""
+    return f"{scenario.name!r} with other settings{said}"
 
 
 def _identity(scenario: Scenario, seed: int | None) -> dict[str, Any]:
@@ -124,10 +138,13 @@ def save_checkpoint(
     header = json.dumps(
         {
             **_identity(scenario, seed),
+            # (what a refusal to resume names when the scenario has changed since)
+            "settings": _settings(scenario),
             "steps": model.steps,
             "store_dir": None if store is None else str(Path(store).resolve()),
         },
         sort_keys=True,
+        default=str,
     )
     head = header.encode("utf-8") + b"\n"
     body = pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL)
@@ -179,7 +196,7 @@ def check_not_another_runs(path: str | Path, scenario: Scenario, seed: int | Non
     elif header.get("seed") != want["seed"]:
         other = f"{theirs!r} with seed {header.get('seed')!r}"
     else:
-        other = f"{theirs!r} with other settings"
+        other = _other_settings(header, scenario)
     raise CheckpointError(
         f"{str(path.parent)!r} holds the checkpoint of an interrupted run of {other} (after "
         f"month {header.get('steps', '?')}), which this run would remove: resume it with the "
@@ -215,7 +232,7 @@ def load_checkpoint(
             if key == "scenario_hash":  # names say more than hashes ('baseline-x0.3')
                 theirs, ours = header.get("scenario"), want["scenario"]
                 what = (
-                    f"scenario {ours!r} with other settings"
+                    f"scenario {_other_settings(header, scenario)}"
                     if theirs == ours
                     else f"a different scenario ({theirs!r}, this run has {ours!r})"
                 )

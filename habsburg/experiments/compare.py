@@ -47,6 +47,7 @@ from habsburg.experiments.sweep.storage import (
     check_run_files,
     check_versions,
     read_resume_record,
+    what_differs,
 )
 from habsburg.scenarios.errors import UserError
 from habsburg.scenarios.schema import Scenario
@@ -207,10 +208,15 @@ def check_kept_runs(plan: SweepPlan, kept: str | Path, resume: bool) -> int:
         remedy=f"delete {str(kept)!r} to start over",
     )
     if record.get("fingerprint") != plan.fingerprint:
+        changes = what_differs(record, plan)
+        differ = (
+            changes
+            if changes.startswith(("settings that differ", "other scenarios"))
+            else "its scenarios, seeds, months, scale or posterior draws differ"
+        )
         raise UserError(
-            f"--resume: the runs kept in {str(kept)!r} are of another comparison (its scenarios, "
-            "seeds, months, scale or posterior draws differ): run that comparison with "
-            "--resume, or delete that directory to start over"
+            f"--resume: the runs kept in {str(kept)!r} are of another comparison ({differ}): run "
+            "that comparison with --resume, or delete that directory to start over"
         )
     check_versions(record, f"the comparison whose runs are kept in {str(kept)!r}")
     check_run_files(kept, done)

@@ -132,6 +132,30 @@ def test_resuming_another_comparisons_runs_is_refused_before_any_run(
     assert f"the runs kept in 'cut/{K.KEPT_RUNS}' are of another comparison" in err
     assert "Traceback" not in err
     assert executed == [] and len(list((kept / "runs").glob("*.parquet"))) == 1
+    if flag == "--scale":  # other scenarios (scaled ones are named NAME-xF)
+        assert (
+            "(other scenarios: mini, more were run, this comparison runs mini-x2, more-x2)" in err
+        )
+    else:  # the same scenarios: the kinds of difference a fingerprint covers
+        assert "(its scenarios, seeds, months, scale or posterior draws differ)" in err
+
+
+def test_resuming_after_a_scenario_file_changed_names_the_settings(
+    workdir, monkeypatch, capsys, executed
+):
+    """A scenario file edited (or the base of a file that starts from another recalibrated)
+    since the comparison began: the refusal names what differs, not only that something does."""
+    with monkeypatch.context() as m:
+        interrupt_after_writes(m, 1)
+        assert compare("--out", "cut", "--quiet") == 130
+    capsys.readouterr()
+    (workdir / "more.toml").write_text(MORE.replace("authors = 60", "authors = 70"))
+    assert compare("--out", "cut", "--quiet", "--resume") == 2
+    err = capsys.readouterr().err
+    assert (
+        "are of another comparison (settings that differ: more.humans.authors: 60 → 70): run "
+        "that comparison with --resume" in err
+    ), err
 
 
 @pytest.mark.parametrize(

@@ -23,6 +23,7 @@ from habsburg.experiments.checkpoint import (
     checkpoint_key,
     checkpoint_path,
     load_checkpoint,
+    read_header,
     save_checkpoint,
 )
 from habsburg.experiments.run import run_scenario, simulate
@@ -175,8 +176,22 @@ def test_checkpoint_of_another_scenario_seed_or_version_is_refused(tiny, tmp_pat
         load_checkpoint(path, tiny, 99)
     other = load_file(TINY)
     other.humans.authors += 1
-    with pytest.raises(CheckpointError, match=r"scenario 'sweep-tiny' with other settings"):
-        load_checkpoint(path, other, None)  # the same name, other settings
+    before = tiny.humans.authors
+    with pytest.raises(
+        CheckpointError,
+        match=rf"scenario 'sweep-tiny' with other settings \(humans\.authors: {before} → "
+        rf"{before + 1}\); resume",
+    ):
+        load_checkpoint(path, other, None)  # the same name, other settings (named)
+    # a checkpoint written before the header kept the settings says only that they differ
+    header, _, _, body = read_header(path)
+    del header["settings"]
+    old = tmp_path / "old.pkl"
+    new_head = json.dumps(header, sort_keys=True).encode() + b"\n"
+    mac = hmac.new(checkpoint_key(), new_head + body, hashlib.sha256).digest()
+    old.write_bytes(MAGIC + mac + new_head + body)
+    with pytest.raises(CheckpointError, match=r"'sweep-tiny' with other settings; resume"):
+        load_checkpoint(old, other, None)
     # a scaled run's checkpoint is named by its scenario, not by hashes nobody can read
     with pytest.raises(
         CheckpointError, match=r"different scenario \('sweep-tiny', this run has 'sweep-tiny-x2'\)"

@@ -22,6 +22,7 @@ from typing import Any
 
 import pandas as pd
 
+from habsburg.experiments.changes import describe_changes
 from habsburg.experiments.files import (
     atomic_write,
     atomic_write_json,
@@ -129,7 +130,7 @@ def check_output(plan: SweepPlan, out_dir: Path, resume: bool) -> set[str]:
         if old.get("fingerprint") != plan.fingerprint:
             raise SweepError(
                 f"--resume: the sweep in {str(out_dir)!r} was run from a different spec or "
-                "scenario (settings, seeds, outcomes, steps or scale differ); choose another --out"
+                f"scenario ({what_differs(old, plan)}); choose another --out"
             )
         check_versions(old, f"the sweep in {str(out_dir)!r}")
         check_run_files(out_dir, finished)
@@ -216,6 +217,25 @@ def check_versions(manifest: dict[str, Any], what: str) -> None:
             "only with the same versions, so its table would mix runs of two environments: "
             "finish it in the environment it started in, or run it again into another --out"
         )
+
+
+def what_differs(manifest: dict[str, Any], plan: SweepPlan) -> str:
+    """Which settings of a sweep's scenarios (as its ``manifest`` records them) ``plan`` runs
+    differently, or the kinds of difference a fingerprint covers when none of them does."""
+    if plan.scenarios:  # a comparison: its scenarios by label (the base is the first)
+        kept = manifest.get("scenarios")
+        ours: dict[str, Any] = {k: sc.to_dict() for k, sc in plan.scenarios.items()}
+        if isinstance(kept, dict) and list(kept) != list(ours):  # (scaled: NAME-xF)
+            return (
+                f"other scenarios: {', '.join(map(str, kept))} were run, this comparison runs "
+                f"{', '.join(ours)}"
+            )
+    else:
+        kept, ours = manifest.get("scenario"), plan.base.to_dict()
+    changes = describe_changes(kept, ours) if isinstance(kept, dict) else ""
+    if changes:
+        return f"settings that differ: {changes}"
+    return "settings, seeds, outcomes, steps or scale differ"
 
 
 def write_manifest(plan: SweepPlan, out_dir: Path) -> None:

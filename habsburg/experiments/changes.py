@@ -1,0 +1,61 @@
+"""The settings that differ between the scenario a piece of kept work (a checkpoint, a sweep, a
+comparison's kept runs) was begun with and the scenario a command would resume it with, named in
+the refusal to resume. A file that starts from another changes with its base, so "other
+settings" alone left a user to find which of a few hundred had moved."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+#: the most differences a refusal names (then "and N more")
+SHOWN = 3
+#: a value longer than this (a description) is shown cut short
+WIDTH = 40
+
+
+def flat_settings(data: Any, prefix: str = "") -> dict[str, Any]:
+    """A plain scenario (:meth:`Scenario.to_dict`, or a mapping of them) as setting paths: the
+    items of a list of tables by their ``name`` (``models.nw-chat.temperature``), other items by
+    their index (``interventions.0.at``); ``source`` (where the file was read) left out."""
+    out: dict[str, Any] = {}
+    if isinstance(data, Mapping):
+        for key, value in data.items():
+            if key != "source":
+                out.update(flat_settings(value, f"{prefix}{key}."))
+    elif isinstance(data, list) and data and all(isinstance(x, Mapping) for x in data):
+        for i, item in enumerate(data):
+            name = item.get("name")
+            out.update(flat_settings(item, f"{prefix}{name if isinstance(name, str) else i}."))
+    else:
+        out[prefix[:-1]] = data
+    return out
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= WIDTH else f"{text[: WIDTH - 3]}..."
+
+
+def setting_changes(old: Any, new: Any) -> list[str]:
+    """``path: old → new`` for every setting that differs between ``old`` and ``new`` (plain
+    scenarios, or mappings of them), in ``new``'s order, then those only ``old`` has."""
+    before, after = flat_settings(old), flat_settings(new)
+    missing = object()
+    out = []
+    for path in [*after, *(p for p in before if p not in after)]:
+        a, b = before.get(path, missing), after.get(path, missing)
+        if a != b:
+            shown_a = "(none)" if a is missing else _show(a)
+            shown_b = "(none)" if b is missing else _show(b)
+            out.append(f"{path}: {shown_a} → {shown_b}")
+    return out
+
+
+def describe_changes(old: Any, new: Any) -> str:
+    """The first :data:`SHOWN` of :func:`setting_changes`, joined ("" when none differ)."""
+    changes = setting_changes(old, new)
+    text = "; ".join(changes[:SHOWN])
+    if len(changes) > SHOWN:
+        text += f"; and {len(changes) - SHOWN} more"
+    return text
