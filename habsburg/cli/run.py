@@ -117,14 +117,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="list the scenario library, or print one scenario in full",
         description="List the scenario library. With NAME|FILE, print that scenario as TOML "
         "with every setting written out (a file that starts from another, expanded): what a run "
-        "of it is made of, and a starting point for a file of your own.",
+        "of it is made of, and a starting point for a file of your own. With two, print the "
+        "settings in which the second differs from the first.",
     )
     p.add_argument(
         "scenario",
-        nargs="?",
+        nargs="*",
         metavar="NAME|FILE",
         help="library scenario name or scenario file to print in full (text-mode scenarios: "
-        "their file as it is)",
+        "their file as it is); two: the settings in which the second differs from the first",
     )
     p.set_defaults(func=cmd_scenarios)
 
@@ -310,8 +311,15 @@ def cmd_scenarios(args: argparse.Namespace) -> int:
     from habsburg.scenarios.library import list_scenarios
     from habsburg.scenarios.text_schema import list_text_scenarios, load_text_scenario
 
-    if args.scenario is not None:
-        print(scenario_in_full(args.scenario), end="")
+    if len(args.scenario) > 2:
+        raise UserError(
+            f"scenarios: give one scenario to print, or two to compare; got {len(args.scenario)}"
+        )
+    if len(args.scenario) == 2:
+        print(scenario_differences(*args.scenario), end="")
+        return 0
+    if args.scenario:
+        print(scenario_in_full(args.scenario[0]), end="")
         return 0
     for name, description in list_scenarios().items():
         print(name)
@@ -351,3 +359,19 @@ def scenario_in_full(name: str) -> str:
         f"{scenario.name}, every setting written out by `habsburg scenarios {name}` (from "
         f"{where})\n`habsburg run` of this file runs the same scenario, bit for bit",
     )
+
+
+def scenario_differences(first: str, second: str) -> str:
+    """What ``habsburg scenarios A B`` prints: every setting in which B differs from A, a line
+    each (``path: A's value → B's``), by setting path (items of a list by their name)."""
+    from habsburg.experiments.changes import setting_changes
+    from habsburg.scenarios.library import load_scenario
+
+    a, b = load_scenario(first), load_scenario(second)
+    changes = setting_changes(a.to_dict(), b.to_dict())
+    if not changes:
+        return f"{second} has every setting of {first}\n"
+    head = (
+        f"{len(changes)} setting{'s' if len(changes) != 1 else ''} of {second} differ from {first}"
+    )
+    return "\n".join([f"{head}:", *(f"  {line}" for line in changes)]) + "\n"

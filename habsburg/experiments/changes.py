@@ -45,6 +45,10 @@ def setting_changes(old: Any, new: Any) -> list[str]:
     out = []
     for path in [*after, *(p for p in before if p not in after)]:
         a, b = before.get(path, missing), after.get(path, missing)
+        if (a == [] and b is missing and any(p.startswith(f"{path}.") for p in after)) or (
+            b == [] and a is missing and any(p.startswith(f"{path}.") for p in before)
+        ):
+            continue  # (an empty list of tables against the other side's items, named above)
         if a != b:
             shown_a = "(none)" if a is missing else _show(a)
             shown_b = "(none)" if b is missing else _show(b)

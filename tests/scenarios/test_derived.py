@@ -332,3 +332,19 @@ def test_a_set_table_without_a_scenario_to_start_from_says_what_is_missing():
         "mine.toml: key 'set' is for a scenario that starts from another: add scenario = "
         "NAME|FILE (the one it starts from), or write the settings in their sections"
     )
+
+
+def test_scenarios_with_two_names_prints_the_settings_the_second_changes(capsys):
+    assert main(["scenarios", "baseline", "human_reservoir"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "10 settings of human_reservoir differ from baseline:"
+    assert "  models.nw-pro.data.human_reservoir: 0.1 → 0.4" in lines
+    assert sum("data.human_reservoir" in line for line in lines) == 8  # every model's
+    assert main(["scenarios", "baseline", "watermark_mandate"]) == 0
+    out = capsys.readouterr().out
+    assert "  interventions.1.set.watermark.adoption: (none) → 0.95" in out
+    assert "interventions: [] → (none)" not in out  # (the empty list is not a setting)
+    assert main(["scenarios", "baseline", "baseline"]) == 0
+    assert capsys.readouterr().out == "baseline has every setting of baseline\n"
+    assert main(["scenarios", "a", "b", "c"]) == 2
+    assert "give one scenario to print, or two to compare; got 3" in capsys.readouterr().err
