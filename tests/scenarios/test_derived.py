@@ -348,3 +348,16 @@ def test_scenarios_with_two_names_prints_the_settings_the_second_changes(capsys)
     assert capsys.readouterr().out == "baseline has every setting of baseline\n"
     assert main(["scenarios", "a", "b", "c"]) == 2
     assert "give one scenario to print, or two to compare; got 3" in capsys.readouterr().err
+
+
+def test_an_abstract_loader_given_a_text_scenario_says_so(tmp_path, capsys):
+    """``load_scenario("text_baseline")`` said "unknown scenario", listing text_baseline among
+    the text-mode scenarios; a text scenario's file was "unknown key 'mode'"."""
+    with pytest.raises(ScenarioError, match=r"'text_baseline' is a text-mode scenario, and this"):
+        load_scenario("text_baseline")
+    path = tmp_path / "mine.toml"
+    path.write_text('mode = "text"\nname = "mine"\n')
+    with pytest.raises(ScenarioError, match=r"mine\.toml' is a text-mode scenario"):
+        load_scenario(str(path))
+    assert main(["scenarios", "text_baseline", "baseline"]) == 2
+    assert "is a text-mode scenario" in capsys.readouterr().err
