@@ -109,11 +109,12 @@ def scenario_hash(scenario: Scenario) -> str:
 
 
 def _other_settings(header: dict[str, Any], scenario: Scenario) -> str:
-    """ "scenario NAME with other settings", with the first of them when the checkpoint records
-    its settings (those written before it did say only that)."""
-    changes = describe_changes(header.get("settings"), _settings(scenario))
-    said = f" ({changes})" if "settings" in header and changes else ""
-    return f"{scenario.name!r} with other settings{said}"
+    """The words "NAME with other settings", with the first of them named when the checkpoint
+    records its settings (those written before it did say only that)."""
+    changes = (
+        describe_changes(header["settings"], _settings(scenario)) if "settings" in header else ""
+    )
+    return f"{scenario.name!r} with other settings{f' ({changes})' if changes else ''}"
 
 
 def _identity(scenario: Scenario, seed: int | None) -> dict[str, Any]:

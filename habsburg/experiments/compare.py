@@ -208,11 +208,8 @@ def check_kept_runs(plan: SweepPlan, kept: str | Path, resume: bool) -> int:
         remedy=f"delete {str(kept)!r} to start over",
     )
     if record.get("fingerprint") != plan.fingerprint:
-        changes = what_differs(record, plan)
-        differ = (
-            changes
-            if changes.startswith(("settings that differ", "other scenarios"))
-            else "its scenarios, seeds, months, scale or posterior draws differ"
+        differ = what_differs(
+            record, plan, "its scenarios, seeds, months, scale or posterior draws differ"
         )
         raise UserError(
             f"--resume: the runs kept in {str(kept)!r} are of another comparison ({differ}): run "

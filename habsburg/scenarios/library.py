@@ -15,8 +15,9 @@ from habsburg.scenarios.schema import (
     load_file,
     load_text,
     reading,
+    text_mode_refusal,
 )
-from habsburg.scenarios.text_schema import is_text_scenario, list_text_scenarios, refers_to_file
+from habsburg.scenarios.text_schema import list_text_scenarios, refers_to_file
 
 if TYPE_CHECKING:
     import os
@@ -41,17 +42,13 @@ def list_scenarios() -> dict[str, str]:
 def load_scenario(name_or_path: str | os.PathLike[str]) -> Scenario:
     """A library scenario by name, or a scenario file by path."""
     text = str(name_or_path)
-    if is_text_scenario(text):  # (it was "unknown scenario", or a file's "unknown key 'mode'")
-        raise ScenarioError(
-            f"{text!r} is a text-mode scenario, and this takes an abstract one: text-mode "
-            "scenarios load with habsburg.scenarios.text_schema.load_text_scenario (`habsburg "
-            "run`, `compare` and `viz` take both kinds)"
-        )
-    if refers_to_file(text):
+    if refers_to_file(text):  # (a text-mode file is refused by from_dict)
         return load_file(Path(text))  # InputFileError when missing, binary, not UTF-8 or empty
     entry = _library_dir() / f"{text}.toml"
     if not is_file(entry):
         names, texts = list(list_scenarios()), list_text_scenarios()
+        if text in texts:  # (it was "unknown scenario", listing it among the text-mode ones)
+            raise text_mode_refusal(text)
         raise ScenarioError(
             f"unknown scenario {text!r}{_close(text, [*names, *texts])}; available: "
             f"{', '.join(names)}; text mode: {', '.join(texts)}"

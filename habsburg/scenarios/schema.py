@@ -346,6 +346,8 @@ def from_dict(
     the base's (``keep_interventions = false`` drops those), and the result is validated as a
     whole, as if every setting were written out.
     """
+    if isinstance(data, dict) and data.get("mode") == "text":  # (was "unknown key 'mode'")
+        raise text_mode_refusal(source)
     inherited, base = 0, None  # the scenario this one starts from, its interventions (first)
     if isinstance(data, dict) and "scenario" in data:
         base = data["scenario"]
@@ -376,6 +378,16 @@ def from_dict(
             ) from None
         raise
     return sc
+
+
+def text_mode_refusal(scenario: str) -> ScenarioError:
+    """The refusal of a text-mode ``scenario`` (a library name or a file) where an abstract one
+    is read."""
+    return ScenarioError(
+        f"{scenario!r} is a text-mode scenario, and this takes an abstract one: text-mode "
+        "scenarios load with habsburg.scenarios.text_schema.load_text_scenario (`habsburg "
+        "run`, `compare` and `viz` take both kinds)"
+    )
 
 
 def setting_table(table: Any, where: str) -> dict[str, Any]:
@@ -462,10 +474,10 @@ def _derived(
             f"the name picks its results directory, and the base's ({ref!r}) would put its "
             "runs with the base's"
         )
-    for key, kind in (("name", str), ("description", str), ("keep_interventions", bool)):
-        if key in data and not isinstance(data[key], kind):
-            expected = "true or false" if kind is bool else "a string"
-            raise ScenarioError(f"{source}: {key}: expected {expected}, got {data[key]!r}")
+    # (the name's and description's types are the whole scenario's checks, in from_dict)
+    keep = data.get("keep_interventions", True)
+    if not isinstance(keep, bool):
+        raise ScenarioError(f"{source}: keep_interventions: expected true or false, got {keep!r}")
     ivs = data.get("interventions", [])
     if not isinstance(ivs, list):
         raise ScenarioError(
@@ -490,7 +502,7 @@ def _derived(
     out["description"] = data.get(
         "description", f"{base.name}, with {changed}." if changed else f"{base.name}."
     )
-    kept = out["interventions"] if data.get("keep_interventions", True) else []
+    kept = out["interventions"] if keep else []
     out["interventions"] = kept + ivs
     return out, len(kept)
 
@@ -500,17 +512,12 @@ def _base(ref: str, source: str, base_dir: Path | None) -> Scenario:
     :func:`~habsburg.scenarios.library.load_scenario` reads it (a library name or a path)."""
     # (the library reads files through this module: imported when a file names a base)
     from habsburg.scenarios.library import load_scenario
-    from habsburg.scenarios.text_schema import is_text_scenario, refers_to_file
+    from habsburg.scenarios.text_schema import refers_to_file
 
     target: str | Path = ref
     if base_dir is not None and refers_to_file(ref) and is_file(base_dir / ref):
         target = base_dir / ref
-    if is_text_scenario(target):
-        raise ScenarioError(
-            f"{source}: scenario: {ref!r} is a text-mode scenario; a scenario file can start "
-            "from an abstract scenario only (copy a text scenario's file to change it)"
-        )
-    try:
+    try:  # (a text-mode base is refused there, as wherever an abstract scenario is read)
         return load_scenario(target)
     except ScenarioError as err:
         raise ScenarioError(f"{source}: scenario: {err}") from None

@@ -219,9 +219,14 @@ def check_versions(manifest: dict[str, Any], what: str) -> None:
         )
 
 
-def what_differs(manifest: dict[str, Any], plan: SweepPlan) -> str:
+def what_differs(
+    manifest: dict[str, Any],
+    plan: SweepPlan,
+    otherwise: str = "settings, seeds, outcomes, steps or scale differ",
+) -> str:
     """Which settings of a sweep's scenarios (as its ``manifest`` records them) ``plan`` runs
-    differently, or the kinds of difference a fingerprint covers when none of them does."""
+    differently, or ``otherwise`` (the kinds of difference its fingerprint covers) when none of
+    them does."""
     if plan.scenarios:  # a comparison: its scenarios by label (the base is the first)
         kept = manifest.get("scenarios")
         ours: dict[str, Any] = {k: sc.to_dict() for k, sc in plan.scenarios.items()}
@@ -233,9 +238,7 @@ def what_differs(manifest: dict[str, Any], plan: SweepPlan) -> str:
     else:
         kept, ours = manifest.get("scenario"), plan.base.to_dict()
     changes = describe_changes(kept, ours) if isinstance(kept, dict) else ""
-    if changes:
-        return f"settings that differ: {changes}"
-    return "settings, seeds, outcomes, steps or scale differ"
+    return f"settings that differ: {changes}" if changes else otherwise
 
 
 def write_manifest(plan: SweepPlan, out_dir: Path) -> None:
