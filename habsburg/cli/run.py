@@ -363,7 +363,8 @@ def scenario_in_full(name: str) -> str:
 
 def scenario_differences(first: str, second: str) -> str:
     """What ``habsburg scenarios A B`` prints: every setting in which B differs from A, a line
-    each (``path: A's value → B's``), by setting path (items of a list by their name)."""
+    each (``path: A's value → B's``), by setting path (items of a list by their name); an item
+    only one of them has (a crawler removed, a model added) is one line."""
     from habsburg.experiments.changes import setting_changes
     from habsburg.scenarios.library import load_scenario
 
@@ -371,7 +372,6 @@ def scenario_differences(first: str, second: str) -> str:
     changes = setting_changes(a.to_dict(), b.to_dict())
     if not changes:
         return f"{second} has every setting of {first}\n"
-    head = (
-        f"{len(changes)} setting{'s' if len(changes) != 1 else ''} of {second} differ from {first}"
-    )
+    n = len(changes)
+    head = f"{second} differs from {first} in {n} setting{'s' if n != 1 else ''} or item{'s' if n != 1 else ''}"
     return "\n".join([f"{head}:", *(f"  {line}" for line in changes)]) + "\n"

@@ -32,6 +32,21 @@ def flat_settings(data: Any, prefix: str = "") -> dict[str, Any]:
     return out
 
 
+def items(data: Any, prefix: str = "") -> set[str]:
+    """The paths of the named items of every list of tables in ``data`` (as
+    :func:`flat_settings` names them: ``scrapers.openweb``; interventions, which have no
+    names, are not items here: their settings are few, and each is shown)."""
+    out: set[str] = set()
+    if isinstance(data, Mapping):
+        for key, value in data.items():
+            out |= items(value, f"{prefix}{key}.")
+    elif isinstance(data, list) and data and all(isinstance(x, Mapping) for x in data):
+        for item in data:
+            if isinstance(item.get("name"), str):
+                out |= {f"{prefix}{item['name']}"} | items(item, f"{prefix}{item['name']}.")
+    return out
+
+
 def _show(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= WIDTH else f"{text[: WIDTH - 3]}..."
@@ -41,9 +56,21 @@ def setting_changes(old: Any, new: Any) -> list[str]:
     """``path: old → new`` for every setting that differs between ``old`` and ``new`` (plain
     scenarios, or mappings of them), in ``new``'s order, then those only ``old`` has."""
     before, after = flat_settings(old), flat_settings(new)
+    # an item only one side has (a removed crawler, an added model) is one line, not one a setting
+    old_items, new_items = items(old), items(new)
+    lone = sorted(old_items ^ new_items, key=len)  # (an item before the items inside it)
+    gone = old_items - new_items
     missing = object()
-    out = []
+    out, shown = [], set()
     for path in [*after, *(p for p in before if p not in after)]:
+        item = next((i for i in lone if path.startswith(f"{i}.")), None)
+        if item is not None:
+            if item not in shown:
+                shown.add(item)
+                out.append(
+                    f"{item}: (item) → (none)" if item in gone else f"{item}: (none) → (item)"
+                )
+            continue
         a, b = before.get(path, missing), after.get(path, missing)
         if (a == [] and b is missing and any(p.startswith(f"{path}.") for p in after)) or (
             b == [] and a is missing and any(p.startswith(f"{path}.") for p in before)

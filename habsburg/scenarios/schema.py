@@ -342,15 +342,18 @@ def from_dict(
 
     A mapping with a ``scenario`` key starts from that scenario (:data:`DERIVED_KEYS`): a
     library name, or a file looked for in ``base_dir`` first (a file's own directory), then as
-    given. Its ``[set]`` settings are set from the start, its ``[[interventions]]`` come after
-    the base's (``keep_interventions = false`` drops those), and the result is validated as a
-    whole, as if every setting were written out.
+    given. Its ``[remove]``, ``[times]``, ``[add]`` and ``[set]`` change the base from the
+    start, in that order, its ``[[interventions]]`` come after the base's
+    (``keep_interventions = false`` drops those), and the result is validated as a whole, as if
+    every setting were written out.
     """
     if isinstance(data, dict) and data.get("mode") == "text":  # (was "unknown key 'mode'")
         raise text_mode_refusal(source)
     inherited, base = 0, None  # the scenario this one starts from, its interventions (first)
+    removed: dict[str, Any] = {}  # the items its [remove] takes out, by list
     if isinstance(data, dict) and "scenario" in data:
         base = data["scenario"]
+        removed = setting_table(data.get("remove", {}), f"{source}: remove")
         data, inherited = _derived(data, source, base_dir)
     elif isinstance(data, dict):
         for key in ("set", "keep_interventions"):
@@ -375,6 +378,13 @@ def from_dict(
             raise ScenarioError(
                 f"{err} (interventions[0..{inherited - 1}] are those of the scenario it starts "
                 f"from, {base!r}; the file's own are numbered from {inherited})"
+            ) from None
+        gone = [
+            f"{path} {n}" for path, names in removed.items() for n in names if f"'{n}'" in str(err)
+        ]
+        if gone:  # (a setting of the base still names an item the file takes out)
+            raise ScenarioError(
+                f"{err} ([remove] takes out {', '.join(gone)}: change what names it in [set])"
             ) from None
         raise
     return sc
@@ -418,10 +428,23 @@ def setting_table(table: Any, where: str) -> dict[str, Any]:
 
 
 #: the keys of a scenario file that starts from another: ``scenario`` (the one it starts from),
-#: its own ``name`` (required: it names the results directory) and ``description``, ``[set]``
-#: (setting path = value, from the start), ``[[interventions]]`` (after the base's) and
+#: its own ``name`` (required: it names the results directory) and ``description``; what it
+#: changes from the first month, applied in this order: ``[remove]`` (list path = item names),
+#: ``[times]`` (setting path = factor: the base's value multiplied, so a ``*`` in it matches the
+#: base's items only), ``[add]`` (``[[add.scrapers]]``: whole items) and ``[set]`` (setting path =
+#: value, added items included); ``[[interventions]]`` (after the base's) and
 #: ``keep_interventions`` (false: the base's interventions are dropped)
-DERIVED_KEYS = ("scenario", "name", "description", "set", "keep_interventions", "interventions")
+DERIVED_KEYS = (
+    "scenario",
+    "name",
+    "description",
+    "remove",
+    "times",
+    "add",
+    "set",
+    "keep_interventions",
+    "interventions",
+)
 
 #: the scenario files (resolved paths) and library scenarios (``library/NAME.toml``) being read,
 #: innermost last: one that starts from itself, directly or through others, is refused
@@ -483,28 +506,140 @@ def _derived(
         raise ScenarioError(
             f"{source}: interventions: expected an array of tables ([[interventions]]), got {ivs!r}"
         )
-    settings = setting_table(data.get("set", {}), f"{source}: set")
+    tables = {
+        key: setting_table(data.get(key, {}), f"{source}: {key}")
+        for key in ("remove", "add", "times", "set")
+    }
+    both = [path for path in tables["times"] if path in tables["set"]]
+    if both:
+        raise ScenarioError(
+            f"{source}: {both[0]!r} is in both [times] and [set]; give it in one of them"
+        )
     base = _base(ref, source, base_dir)
     sc = copy.deepcopy(base)
-    for path, value in settings.items():
+    changed = []
+    for key, change in (("remove", _remove_items), ("times", _multiply), ("add", _add_items)):
+        for path, value in tables[key].items():
+            try:
+                changed.append(change(sc, path, value))
+            except ScenarioError as err:
+                raise ScenarioError(f"{source}: {key}: {err}") from None
+    for path, value in tables["set"].items():
         try:
-            if path in ("source", "interventions") or path.startswith("interventions."):
-                raise ScenarioError(
-                    f"setting path {path!r}: not a setting ([[interventions]] adds interventions)"
-                )
+            _not_a_setting(path)
             set_setting(sc, path, value)
         except ScenarioError as err:
             raise ScenarioError(f"{source}: set: {err}") from None
+        changed.append(f"{path} = {value!r}")
     out = sc.to_dict()
     out.pop("source", None)
     out["name"] = name
-    changed = "; ".join(f"{path} = {value!r}" for path, value in settings.items())
     out["description"] = data.get(
-        "description", f"{base.name}, with {changed}." if changed else f"{base.name}."
+        "description",
+        f"{base.name}, changed: {'; '.join(changed)}." if changed else f"{base.name}.",
     )
     kept = out["interventions"] if keep else []
     out["interventions"] = kept + ivs
     return out, len(kept)
+
+
+def _not_a_setting(path: str) -> None:
+    if path in ("source", "interventions") or path.startswith("interventions."):
+        raise ScenarioError(
+            f"setting path {path!r}: not a setting ([[interventions]] adds interventions)"
+        )
+
+
+def item_lists(cls: type | None = None, prefix: str = "") -> dict[str, type]:
+    """The lists of named items a scenario holds, by path (``models``, ``humans.workflows``),
+    and the section each item is; interventions (which have no names) left out."""
+    out: dict[str, type] = {}
+    for key, hint in _hints(cls or Scenario).items():
+        if typing.get_origin(hint) is list and is_section(typing.get_args(hint)[0]):
+            if key != "interventions":
+                out[f"{prefix}{key}"] = typing.get_args(hint)[0]
+        elif is_section(hint):
+            out.update(item_lists(hint, f"{prefix}{key}."))
+    return out
+
+
+def _items(sc: Scenario, path: str) -> tuple[list[Any], type]:
+    """The list of named items at ``path`` (one of :func:`item_lists`) and its item section."""
+    lists = item_lists()
+    if path not in lists:
+        raise ScenarioError(
+            f"{path!r}{_close(path, lists)} is not a list of items; lists: {', '.join(lists)}"
+        )
+    obj: Any = sc
+    for key in path.split("."):
+        obj = getattr(obj, key)
+    return obj, lists[path]
+
+
+def _remove_items(sc: Scenario, path: str, names: Any) -> str:
+    """Remove the items ``names`` (or every item: ``["*"]``) from the list at ``path``."""
+    items, _ = _items(sc, path)
+    if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+        raise ScenarioError(f'{path}: expected a list of item names (or ["*"]), got {names!r}')
+    have = [x.name for x in items]
+    for name in names:
+        if name != "*" and name not in have:
+            raise ScenarioError(
+                f"{path}: no item {name!r}{_close(name, have)} to remove; items: {have}"
+            )
+    gone = have if "*" in names else names
+    items[:] = [x for x in items if x.name not in gone]
+    return f"without {path} {', '.join(gone)}"
+
+
+def _add_items(sc: Scenario, path: str, tables: Any) -> str:
+    """Append the items ``tables`` (whole items, as in a whole file) to the list at ``path``."""
+    items, cls = _items(sc, path)
+    if not isinstance(tables, list) or not tables:
+        raise ScenarioError(f"{path}: expected an array of tables ([[add.{path}]]), got {tables!r}")
+    added = []
+    for i, table in enumerate(tables):
+        item: Any = build(cls, table, f"{path}[{i}]")  # (a table: build refuses anything else)
+        if "name" not in table:
+            raise ScenarioError(f"{path}[{i}]: an added item needs a name")
+        if item.name in [x.name for x in items]:
+            raise ScenarioError(
+                f"{path}[{i}]: the base already has a {path} item {item.name!r}; change its "
+                "settings in [set], or remove it in [remove] first"
+            )
+        items.append(item)
+        added.append(item.name)
+    return f"adding {path} {', '.join(added)}"
+
+
+def _multiply(sc: Scenario, path: str, factor: Any) -> str:
+    """Multiply the number at ``path`` (every match of a ``*``) by ``factor``."""
+    _not_a_setting(path)
+    if isinstance(factor, bool) or not isinstance(factor, (int, float)):
+        raise ScenarioError(f"{path}: expected a factor (a number), got {factor!r}")
+    if not math.isfinite(factor) or factor < 0:
+        raise ScenarioError(f"{path}: the factor must be finite and not negative, got {factor!r}")
+    targets = _resolve(sc, path)
+    new = []
+    for obj, f, hint in targets:
+        value = getattr(obj, f.name)
+        if hint not in (int, float) or isinstance(value, bool):
+            raise ScenarioError(f"{path}: [times] multiplies numbers; this setting is {value!r}")
+        product = value * factor
+        if hint is int:
+            if not float(product).is_integer():
+                raise ScenarioError(
+                    f"{path}: {value!r} times {factor!r} is {product!r}; this setting takes a whole "
+                    "number, so give it in [set] instead"
+                )
+            product = int(product)
+        try:
+            new.append(_check_value(f, hint, product, path))
+        except ScenarioError as err:
+            raise ScenarioError(f"{err} (the base's {value!r} times {factor!r})") from None
+    for (obj, f, _), value in zip(targets, new, strict=True):
+        setattr(obj, f.name, value)
+    return f"{path} times {factor!r}"
 
 
 def _base(ref: str, source: str, base_dir: Path | None) -> Scenario:

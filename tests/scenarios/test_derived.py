@@ -21,6 +21,7 @@ from habsburg.scenarios.parameters import parameters
 from habsburg.scenarios.schema import (
     DERIVED_KEYS,
     from_dict,
+    item_lists,
     load_file,
     load_text,
     set_setting,
@@ -220,6 +221,64 @@ def test_keep_interventions_false_drops_the_base_ones(tmp_path):
         ('scenario = "me.toml"\nname = "x"\n', "a scenario file cannot start from itself: "),
         ('scenario = "missing.toml"\nname = "x"\n', "scenario file 'missing.toml' does not exist"),
         (
+            'scenario = "baseline"\nname = "x"\n[remove]\nscraper = ["openweb"]\n',
+            "remove: 'scraper' (did you mean 'scrapers'?) is not a list of items; lists: ",
+        ),
+        (
+            'scenario = "baseline"\nname = "x"\n[remove]\nscrapers = ["northwnd-bot"]\n',
+            "remove: scrapers: no item 'northwnd-bot' (did you mean 'northwind-bot'?) to remove",
+        ),
+        (
+            'scenario = "baseline"\nname = "x"\n[remove]\nscrapers = "openweb"\n',
+            "remove: scrapers: expected a list of item names (or [\"*\"]), got 'openweb'",
+        ),
+        (
+            'scenario = "baseline"\nname = "x"\n[remove]\nscrapers = ["northwind-bot"]\n',
+            "models[0].data.scrapers names 'northwind-bot'; scrapers: ['meridian-bot', 'openweb'] "
+            "([remove] takes out scrapers northwind-bot: change what names it in [set])",
+        ),
+        (
+            'scenario = "baseline"\nname = "x"\n[[add.scrapers]]\nbudget_sites = 3\n',
+            "add: scrapers[0]: an added item needs a name",
+        ),
+        (
+            'scenario = "baseline"\nname = "x"\n[[add.scrapers]]\nname = "openweb"\n',
+            "add: scrapers[0]: the base already has a scrapers item 'openweb'; change its",
+        ),
+        (
+            'scenario = "baseline"\nname = "x"\n[[add.scrapers]]\nname = "y"\nbudget_site = 3\n',
+            "add: unknown key 'scrapers[0].budget_site' (did you mean 'budget_sites'?)",
+        ),
+        (
+            'scenario = "baseline"\nname = "x"\n[add]\nscrapers = 3\n',
+            "add: scrapers: expected an array of tables ([[add.scrapers]]), got 3",
+        ),
+        (
+            'scenario = "baseline"\nname = "x"\n[times]\n"humans.authors" = 1.0001\n',
+            "times: humans.authors: 2000 times 1.0001 is 2000.2; this setting takes a whole",
+        ),
+        (
+            'scenario = "baseline"\nname = "x"\n[times]\n"farms.*.paraphrase_share" = 1e9\n',
+            "times: farms.*.paraphrase_share: 300000000.0 is out of range; allowed [0.0, 1.0] (the "
+            "base's 0.3 times 1000000000.0)",
+        ),
+        (
+            'scenario = "baseline"\nname = "x"\n[times]\n"farms.*.output.ceiling" = -1\n',
+            "times: farms.*.output.ceiling: the factor must be finite and not negative, got -1",
+        ),
+        (
+            'scenario = "baseline"\nname = "x"\n[times]\n"models.*.data.mode" = 2\n',
+            "times: models.*.data.mode: [times] multiplies numbers; this setting is 'accumulate",
+        ),
+        (
+            'scenario = "baseline"\nname = "x"\n[times]\n"humans.authors" = "2"\n',
+            "times: humans.authors: expected a factor (a number), got '2'",
+        ),
+        (
+            'scenario = "baseline"\nname = "x"\n[times]\n"seed" = 2\n[set]\nseed = 3\n',
+            "'seed' is in both [times] and [set]; give it in one of them",
+        ),
+        (
             'scenario = "watermark_mandate"\nname = "x"\n[[interventions]]\nat = "2025-01"\n'
             'set = { "watermark.adoption" = 0.5 }\n',
             "interventions[2].set: 'watermark.adoption' is also set by interventions[0] at the "
@@ -256,14 +315,117 @@ def test_a_cycle_through_two_files_names_both(tmp_path):
 
 
 def test_every_derived_key_is_documented_and_allowed():
-    assert set(DERIVED_KEYS) == {
+    assert DERIVED_KEYS == (
         "scenario",
         "name",
         "description",
+        "remove",
+        "times",
+        "add",
         "set",
         "keep_interventions",
         "interventions",
+    )
+    assert set(item_lists()) == {  # (what [remove] and [add] take)
+        "labs",
+        "models",
+        "farms",
+        "scrapers",
+        "humans.workflows",
+        "demand.workflows",
     }
+
+
+#: a file that starts from the baseline and changes its items: a crawler and the authors'
+#: workflows removed, a farm added, numbers multiplied, and settings set (of added items too)
+ITEMS = """scenario = "baseline"
+name = "items"
+[remove]
+scrapers = ["northwind-bot"]
+humans.workflows = ["*"]
+[times]
+"farms.*.output.ceiling" = 1.5
+"humans.authors" = 2
+"scrapers.*.budget_sites" = 0.5
+[[add.farms]]
+name = "spamhaus"
+sites = 5
+output = { start = "2024-01", midpoint = 6.0, rate = 0.5, ceiling = 400.0 }
+[[add.humans.workflows]]
+name = "polished"
+weight = 1.0
+[set]
+"models.*.data.scrapers" = ["openweb"]
+"farms.*.paraphrase_share" = 0.25
+"""
+
+
+def test_remove_times_add_and_set_change_the_base_in_that_order(tmp_path):
+    path = tmp_path / "items.toml"
+    path.write_text(ITEMS)
+    got, base = load_file(path), load_scenario("baseline")
+    assert [x.name for x in got.scrapers] == ["openweb", "meridian-bot"]
+    assert [x.budget_sites for x in got.scrapers] == [
+        x.budget_sites // 2 for x in base.scrapers if x.name != "northwind-bot"
+    ]
+    assert got.humans.authors == 2 * base.humans.authors
+    assert [x.name for x in got.farms] == [*(x.name for x in base.farms), "spamhaus"]
+    # [times] multiplies the base's items (the added farm keeps its own 400), [set] sets all
+    assert [x.output.ceiling for x in got.farms] == [
+        *(1.5 * x.output.ceiling for x in base.farms),
+        400.0,
+    ]
+    assert {x.paraphrase_share for x in got.farms} == {0.25}
+    assert got.farms[-1].sites == 5 and got.farms[-1].output.start == "2024-01"
+    assert [(w.name, w.weight) for w in got.humans.workflows] == [("polished", 1.0)]
+    assert {tuple(m.data.scrapers) for m in got.models} == {("openweb",)}
+    # what a whole file of the same scenario would be: everything else is the base's
+    want = copy.deepcopy(base)
+    want.scrapers = [x for x in want.scrapers if x.name != "northwind-bot"]
+    for crawler in want.scrapers:
+        crawler.budget_sites //= 2
+    want.humans.authors *= 2
+    for farm in want.farms:
+        farm.output.ceiling *= 1.5
+    want.farms.append(copy.deepcopy(got.farms[-1]))
+    want.humans.workflows = copy.deepcopy(got.humans.workflows)
+    set_setting(want, "models.*.data.scrapers", ["openweb"])
+    set_setting(want, "farms.*.paraphrase_share", 0.25)
+    want.name, want.description = got.name, got.description
+    assert plain(got) == plain(want)
+    assert got.description == (
+        "baseline, changed: without scrapers northwind-bot; without humans.workflows human, "
+        "polished, extended, edited; farms.*.output.ceiling times 1.5; humans.authors times 2; "
+        "scrapers.*.budget_sites times 0.5; adding farms spamhaus; adding humans.workflows "
+        "polished; models.*.data.scrapers = ['openweb']; farms.*.paraphrase_share = 0.25."
+    )
+
+
+def test_an_added_model_enters_the_run_at_its_launch(tmp_path):
+    """The what-if of a new entrant: a model added by a file that starts from another is
+    built, launched in its month and publishes like the base's models."""
+    (tmp_path / "tiny.toml").write_text(scenario_toml(tiny_scenario()))
+    (tmp_path / "entrant.toml").write_text(
+        'scenario = "tiny.toml"\nname = "entrant"\n[[add.models]]\nname = "d"\n'
+        'lab = "north"\nlaunch = "2021-04"\ndata = { budget = 1500, scrapers = ["crawl-1"] }\n'
+    )
+    model = simulate(load_file(tmp_path / "entrant.toml"), steps=18)
+    entrant = model.model_by_name("d")
+    assert entrant is not None and entrant.deployed and entrant.docs_published > 0
+    assert [m.name for m in model.models][-1] == "d"
+    before = simulate(load_file(tmp_path / "entrant.toml"), steps=15).model_by_name("d")
+    assert (
+        before is not None and not before.deployed and before.docs_published == 0
+    )  # (launched in 2021-04)
+
+
+def test_scenarios_names_an_item_only_one_side_has_once(capsys):
+    assert main(["scenarios", "baseline", "diverse_crawlers"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "  scrapers.openweb: (item) → (none)" in lines
+    assert "  scrapers.lattice-bot: (none) → (item)" in lines
+    assert not [line for line in lines if "scrapers.openweb." in line]
+    assert "  models.lat-base.data.scrapers: ['openweb'] → ['lattice-bot']" in lines
 
 
 def test_set_tables_read_nested_tables_as_dotted_paths():
@@ -337,7 +499,7 @@ def test_a_set_table_without_a_scenario_to_start_from_says_what_is_missing():
 def test_scenarios_with_two_names_prints_the_settings_the_second_changes(capsys):
     assert main(["scenarios", "baseline", "human_reservoir"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0] == "10 settings of human_reservoir differ from baseline:"
+    assert lines[0] == "human_reservoir differs from baseline in 10 settings or items:"
     assert "  models.nw-pro.data.human_reservoir: 0.1 → 0.4" in lines
     assert sum("data.human_reservoir" in line for line in lines) == 8  # every model's
     assert main(["scenarios", "baseline", "watermark_mandate"]) == 0
