@@ -52,6 +52,7 @@ from habsburg.experiments.calibration.simulator import (
     target_key,
 )
 from habsburg.experiments.calibration.spec import CalibrationError, CalibrationSpec
+from habsburg.experiments.changes import describe_changes
 from habsburg.experiments.files import (
     atomic_write_json,
     atomic_write_parquet,
@@ -123,7 +124,13 @@ def require_pyabc() -> ModuleType:
 
 def fingerprint(spec: CalibrationSpec) -> str:
     """What a resumed history must share with the spec: scenario, priors, targets, ABC
-    settings that shape the generations."""
+    settings that shape the generations (:func:`fingerprinted`), hashed."""
+    return hashlib.sha256(json.dumps(fingerprinted(spec), sort_keys=True).encode()).hexdigest()
+
+
+def fingerprinted(spec: CalibrationSpec) -> dict[str, Any]:
+    """What :func:`fingerprint` hashes, as plain JSON data (recorded with a history, so a
+    refusal to resume it can name what moved)."""
     data = spec.scenario.to_dict()
     data.pop("source", None)
     abc = asdict(spec.abc)
@@ -139,7 +146,7 @@ def fingerprint(spec: CalibrationSpec) -> str:
         "targets": [target_key(m) + f"={m.value}" for m in spec.targets],
         "abc": abc,
     }
-    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+    return json.loads(json.dumps(payload, sort_keys=True, default=str))
 
 
 def result_files(spec: CalibrationSpec) -> list[str]:
@@ -162,19 +169,28 @@ def calibration_versions() -> dict[str, str]:
     return package_versions() | {"pyabc": installed_version("pyabc")}
 
 
-def check_history(out: Path, key: str) -> dict[str, Any] | None:
+def check_history(
+    out: Path, key: str, spec: CalibrationSpec | None = None
+) -> dict[str, Any] | None:
     """The versions the history in ``out`` was begun with (None if it records none, from before
     they were kept), after refusing (:class:`CalibrationError`) a history of another spec than
-    the one whose :func:`fingerprint` is ``key``, or one begun with other versions of
-    :data:`MODEL_PACKAGES`."""
+    the one whose :func:`fingerprint` is ``key`` (naming what differs from ``spec`` when the
+    history records it), or one begun with other versions of :data:`MODEL_PACKAGES`."""
     try:
         held = json.loads((out / STATE_NAME).read_text())
     except (OSError, ValueError):
         held = None
     if not isinstance(held, dict) or held.get("fingerprint") != key:
+        kept = held.get("fingerprinted") if isinstance(held, dict) else None
+        moved = (
+            describe_changes(kept, fingerprinted(spec))
+            if isinstance(kept, dict) and spec is not None
+            else ""
+        )
         raise CalibrationError(
-            f"{out} holds a calibration of another spec (or scenario); pass --restart to "
-            "discard it, or choose another --out"
+            f"{out} holds a calibration of another spec (or scenario)"
+            + (f": {moved}" if moved else "")
+            + "; pass --restart to discard it, or choose another --out"
         )
     begun = held.get("versions")
     changes = version_changes(begun, MODEL_PACKAGES)
@@ -369,7 +385,7 @@ def calibrate(
         state.unlink(missing_ok=True)
     begun = None
     if not restart and db.exists():
-        begun = check_history(out, key)
+        begun = check_history(out, key, spec)
         mixed = version_changes(begun, NUMBER_PACKAGES)
         if mixed:  # the same model and sampler: its particles stay draws of the same posterior
             print(
@@ -421,7 +437,13 @@ def calibrate(
             else:
                 begun = calibration_versions()
                 atomic_write_json(
-                    state, {"fingerprint": key, "spec": spec.source, "versions": begun}
+                    state,
+                    {
+                        "fingerprint": key,
+                        "spec": spec.source,
+                        "versions": begun,
+                        "fingerprinted": fingerprinted(spec),
+                    },
                 )
                 with deferred_signals():  # (creates the history: its first rows)
                     abc.new(url, observed(spec.targets))

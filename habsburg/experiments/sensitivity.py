@@ -48,6 +48,7 @@ from habsburg.experiments.sweep import (
     run_sweep,
 )
 from habsburg.experiments.sweep.spec import SENSITIVITY_METHODS as METHODS
+from habsburg.experiments.sweep.storage import what_differs
 from habsburg.scenarios.errors import ScenarioError
 
 if TYPE_CHECKING:
@@ -241,10 +242,16 @@ def check_deployment(plan: SweepPlan, outcomes: Sequence[str], source: str) -> N
         )
 
 
-def check_designs(out_dir: Path, designs: dict[str, str], resume: bool) -> None:
+def check_designs(
+    out_dir: Path,
+    designs: dict[str, str],
+    resume: bool,
+    plans: dict[str, SweepPlan] | None = None,
+) -> None:
     """Refuse (:class:`SweepError`) an output directory that holds the designs of another
     sensitivity analysis (another spec, scenario or methods: its runs would sit beside this
-    one's, or be mistaken for them), or, without ``resume``, this one's finished runs."""
+    one's, or be mistaken for them; the settings that differ from ``plans``, this analysis's
+    designs by method, are named), or, without ``resume``, this one's finished runs."""
     begun = [m for m in METHODS if (out_dir / m / MANIFEST).is_file()]  # its sweeps there
     if not begun:  # (stopped before its first run: nothing to mistake or mix)
         return
@@ -254,9 +261,16 @@ def check_designs(out_dir: Path, designs: dict[str, str], resume: bool) -> None:
     if set(held) != set(designs) or any(
         held[m] is not None and held[m] != designs[m] for m in held
     ):
+        what = ""
+        for method, plan in (plans or {}).items():
+            kept = read_manifest(out_dir / method) if method in begun else None
+            what = what_differs(kept, plan, otherwise="") if kept else ""
+            if what:
+                break
         raise SweepError(
             f"--out {str(out_dir)!r} holds the sensitivity analysis of another spec, scenario or "
-            f"methods ({', '.join(sorted(held))}); choose another --out"
+            f"methods ({', '.join(sorted(held))}{'; ' + what if what else ''}); choose another "
+            "--out"
         )
     if not resume:
         raise SweepError(
@@ -295,7 +309,7 @@ def run_sensitivity(
         out_dir, command="sensitivity", expect=OUTPUT_FILES, can_force=False
     )  # never a user's file
     designs = {m: plan.fingerprint for m, (plan, _) in plans.items()}
-    check_designs(out_dir, designs, resume)
+    check_designs(out_dir, designs, resume, {m: plan for m, (plan, _) in plans.items()})
     # the directory is habsburg's from now on, and this analysis's
     add_to_manifest(out_dir, [], command="sensitivity", record={"designs": designs})
     pending = False

@@ -27,6 +27,7 @@ from habsburg.experiments.calibrate import (
     check_calibration_limits,
     check_history,
     fingerprint,
+    fingerprinted,
     largest_particle,
     result_files,
 )
@@ -343,6 +344,21 @@ def test_calibrate_refuses_a_history_of_another_spec(tmp_path):
     with pytest.raises(CalibrationError, match="another spec"):
         calibrate(load_spec(spec_path), out, serial=True)
     assert target_key(load_spec(spec_path).targets[0]) == "graphite_ai_share@2021-10"
+    # a history that records what its fingerprint was made of: the refusal names what moved
+    (tmp_path / "begun").mkdir()
+    begun = load_spec(_spec_file(tmp_path / "begun", generations=1, **{**ABC, "population": 6}))
+    begun.scenario.humans.error_rate = 0.03
+    (out / ".habsburg-abc.json").write_text(
+        json.dumps({"fingerprint": fingerprint(begun), "fingerprinted": fingerprinted(begun)})
+    )
+    with pytest.raises(CalibrationError) as err:
+        calibrate(load_spec(spec_path), out, serial=True)
+    assert str(err.value) == (
+        f"{out} holds a calibration of another spec (or scenario): "
+        "abc.population: 6 → 4; scenario.humans.error_rate: 0.03 → 0.02; pass --restart to "
+        "discard it, or choose another --out"
+    )
+    assert sorted(p.name for p in out.iterdir()) == [DB_NAME, ".habsburg-abc.json"]
 
 
 def test_each_threshold_is_the_specs_quantile_of_the_generation_befores_distances(tmp_path):

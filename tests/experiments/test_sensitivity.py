@@ -74,6 +74,15 @@ def test_sensitivity_ranks_the_driving_parameter_first(spec_file, tmp_path, caps
             assert main(argv) == 2
             err = capsys.readouterr().err
             assert "holds the sensitivity analysis of another spec, scenario or methods" in err
+    # a scenario whose settings moved (say, a base file edited since): the refusal names them
+    moved = spec_file.with_name("moved_tiny.toml")
+    moved.write_text(TINY.read_text().replace("docs_per_month = 2.0", "docs_per_month = 2.5"))
+    other.write_text(SPEC.replace(TINY.as_posix(), moved.as_posix()))
+    argv = ["sensitivity", str(other), "--serial", "--quiet", "--out", str(out), "--resume"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "another spec, scenario or methods (morris, sobol; settings that differ: " in err, err
+    assert "humans.docs_per_month: 2.0 → 2.5" in err
     assert sorted(p.relative_to(out) for p in out.rglob("*")) == listing
 
 
