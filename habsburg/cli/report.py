@@ -197,11 +197,18 @@ def cmd_compare(args: argparse.Namespace) -> int:
         note_undeployed(comparison_plan(base, alternatives, 1, args.steps), "scenarios")
     posterior = None
     if args.posterior is not None:  # before any work: the directory, its posterior, the settings
-        from habsburg.experiments.bands import draw_settings
+        from habsburg.experiments.bands import draw_settings, own_settings_note
         from habsburg.experiments.compare import comparison_plan
 
-        posterior = draw_settings(args.posterior, base, args.seeds, seed)
+        # each scenario its own draws: the same particles, without the fitted settings it sets
+        posterior = [
+            draw_settings(args.posterior, sc, args.seeds, seed) for sc in (base, *alternatives)
+        ]
         comparison_plan(base, alternatives, args.seeds, args.steps, posterior, seed=seed)
+        for sc in (base, *alternatives):  # (also with --quiet: it changes what runs)
+            note = own_settings_note(args.posterior, sc)
+            if note:
+                print(f"note: --posterior: {note}", file=sys.stderr)
     serial = args.scheduler is None and args.workers is None
     check_executor_options(scheduler=args.scheduler, workers=args.workers, serial=serial)
     store_dir = checked_store_dir(args)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import math
 import shlex
+import sys
 import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -218,7 +219,7 @@ def scaled_limit(err: LimitError, args: argparse.Namespace) -> LimitError:
 def posterior_band_plan(args: argparse.Namespace, scenario: Scenario) -> SweepPlan | None:
     """The posterior draws ``--posterior`` asks for, checked (directory, posterior, settings,
     --draws, --workers) before any run; ``None`` without ``--posterior``."""
-    from habsburg.experiments.bands import draw_settings, posterior_plan
+    from habsburg.experiments.bands import draw_settings, own_settings_note, posterior_plan
 
     if args.posterior is None:
         for flag, value in (("--draws", args.draws), ("--workers", args.workers)):
@@ -232,6 +233,9 @@ def posterior_band_plan(args: argparse.Namespace, scenario: Scenario) -> SweepPl
     seed = scenario.seed if args.seed is None else args.seed
     draws = DEFAULT_DRAWS if args.draws is None else args.draws
     settings = draw_settings(args.posterior, scenario, draws, seed)
+    note = own_settings_note(args.posterior, scenario)
+    if note:  # (also with --quiet: it changes what the draws run)
+        print(f"note: --posterior: {note}", file=sys.stderr)
     return posterior_plan(scenario, settings, seed=seed, steps=args.steps)
 
 

@@ -18,6 +18,7 @@ checking the posterior directory comes first, so a bad ``--posterior`` fails bef
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from habsburg.experiments.calibration.outputs import posterior_settings
+from habsburg.experiments.calibration.outputs import CALIBRATED_FROM, posterior_settings
+from habsburg.experiments.files import read_manifest
 from habsburg.experiments.outcomes import BAND_OUTCOMES
 from habsburg.experiments.seeds import replicate_seeds
 from habsburg.experiments.sweep import (
@@ -33,8 +35,8 @@ from habsburg.experiments.sweep import (
     plan_points,
     run_plan,
 )
-from habsburg.scenarios.errors import UserError
-from habsburg.scenarios.schema import Scenario, ScenarioError, setting_spec
+from habsburg.scenarios.errors import HabsburgError, UserError
+from habsburg.scenarios.schema import Scenario, ScenarioError, get_setting, setting_spec
 
 #: the table a run directory gains (read by the report through ``Run.table``)
 BANDS_TABLE = "bands"
@@ -106,7 +108,85 @@ def draw_settings(
                 f"--posterior {directory}: parameter {key!r} is not a setting of scenario "
                 f"{scenario.name!r} ({err})"
             ) from None
-    return [{k: round(v) if integer[k] else float(v) for k, v in d.items()} for d in draws]
+    own = own_settings(path, scenario)
+    return [
+        {k: round(v) if integer[k] else float(v) for k, v in d.items() if k not in own}
+        for d in draws
+    ]
+
+
+def calibrated_values(directory: str | Path) -> dict[str, list[Any]] | None:
+    """Per fitted setting of the calibration in ``directory``, the values that mean "the
+    calibrated value": the calibrated scenario's own (where the fit started: recorded in its
+    manifest, or read from its spec file for a directory written before that was recorded) and
+    the posterior median (a scenario written at the medians, such as ``baseline_calibrated``).
+    ``None`` when where the fit started cannot be told (an older directory whose spec moved)."""
+    path = Path(directory)
+    manifest = read_manifest(path) or {}
+    start = manifest.get(CALIBRATED_FROM)
+    if not isinstance(start, dict):
+        start = None
+        try:  # (the spec path as the calibration was given it: relative to where it ran)
+            from habsburg.experiments.calibration.spec import load_spec
+
+            spec = load_spec(str(manifest.get("spec", "")))
+            start = {p.path: get_setting(spec.scenario, p.path) for p in spec.priors}
+        except (HabsburgError, OSError, ValueError):
+            return None
+    try:
+        summary = pd.read_csv(path / "posterior_summary.csv").set_index("parameter")["median"]
+    except (OSError, ValueError, KeyError):
+        summary = pd.Series(dtype=float)
+    return {
+        key: [value, *([float(summary[key])] if key in summary else [])]
+        for key, value in start.items()
+    }
+
+
+def own_settings(directory: str | Path, scenario: Scenario) -> dict[str, tuple[Any, list[Any]]]:
+    """The fitted settings ``scenario`` sets itself: its value is none of the calibrated
+    values (:func:`calibrated_values`), so it is the scenario's premise (``assisted_drift``'s
+    assistant ceiling of 0.95, where the calibration fitted the real web's, 0.2-0.8), which a
+    posterior draw must not replace. By path: the scenario's value and the calibrated ones."""
+    values = calibrated_values(directory)
+    if values is None:
+        return {}
+    out = {}
+    for key, calibrated in values.items():
+        try:
+            mine = get_setting(scenario, key)
+        except ScenarioError:
+            continue  # (named by draw_settings: not a setting of the scenario)
+        if isinstance(mine, (int, float)) and not any(
+            isinstance(v, (int, float))
+            and (math.isclose(mine, v, rel_tol=1e-9) or round(v) == mine == int(mine))
+            for v in calibrated
+        ):
+            out[key] = (mine, calibrated)
+    return out
+
+
+def own_settings_note(directory: str | Path, scenario: Scenario) -> str:
+    """A note for the user when ``scenario`` sets fitted settings itself (they keep its values
+    in every draw), or when the directory cannot tell (every draw sets every fitted setting);
+    "" otherwise."""
+    if calibrated_values(directory) is None:
+        return (
+            f"{directory} does not record where its calibration started and its spec cannot "
+            f"be read: every draw sets every fitted setting of {scenario.name}, including any "
+            "it changes itself"
+        )
+    own = own_settings(directory, scenario)
+    if not own:
+        return ""
+    kept = "; ".join(
+        f"{key} = {value!r} (calibrated: {', '.join(f'{v:.6g}' for v in calibrated)})"
+        for key, (value, calibrated) in own.items()
+    )
+    return (
+        f"{scenario.name} sets {kept} itself: its runs keep {'it' if len(own) == 1 else 'them'}, "
+        "and the posterior's draws set the other fitted settings"
+    )
 
 
 def posterior_plan(

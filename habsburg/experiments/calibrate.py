@@ -36,6 +36,7 @@ import pandas as pd
 
 from habsburg.experiments.calibration.outputs import (
     BAND_SERIES,
+    CALIBRATED_FROM,
     band_frame,
     calibrated_scenario,
     effective_sample_size,
@@ -78,7 +79,7 @@ from habsburg.experiments.versions import (
 )
 from habsburg.scenarios.errors import LimitError
 from habsburg.scenarios.measurements import MEASUREMENTS
-from habsburg.scenarios.schema import Scenario
+from habsburg.scenarios.schema import Scenario, get_setting
 from habsburg.scenarios.writer import scenario_toml
 
 if TYPE_CHECKING:
@@ -541,6 +542,9 @@ def _write(
             "spec": spec.source,
             "scenario": spec.scenario.name,
             "parameters": [p.path for p in spec.priors],
+            # the fitted settings' values in the scenario calibrated (where the fit started):
+            # a scenario run with --posterior keeps a fitted setting it sets to another value
+            CALIBRATED_FROM: {p.path: get_setting(spec.scenario, p.path) for p in spec.priors},
             "targets": [target_key(m) for m in spec.targets],
             "versions": calibration_versions(),
             "history_versions": begun,

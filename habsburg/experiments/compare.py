@@ -34,6 +34,7 @@ from habsburg.experiments.outcomes import OUTCOMES, SCALAR, SCALARS, SERIES, run
 from habsburg.experiments.run import check_steps
 from habsburg.experiments.sweep import (
     MANIFEST,
+    SweepError,
     SweepPlan,
     finished_runs,
     load_failures,
@@ -89,6 +90,11 @@ class Comparison:
     months: tuple[str, str] = ("", "")
     #: outcome name -> meaning, for the report
     descriptions: dict[str, str] = field(default_factory=dict)
+
+
+#: posterior settings for a comparison: one dict per seed for every scenario, or one such list
+#: per scenario (the base first)
+Posterior = Sequence[Mapping[str, Any]] | Sequence[Sequence[Mapping[str, Any]]]
 
 
 def labels(scenarios: list) -> list[str]:
@@ -148,25 +154,36 @@ def comparison_plan(
     alternatives: list[Scenario],
     seeds: int = 5,
     steps: int | None = None,
-    posterior: Sequence[Mapping[str, Any]] | None = None,
+    posterior: Posterior | None = None,
     *,
     seed: int | None = None,
 ) -> SweepPlan:
     """The sweep over scenarios a comparison runs (every check first). With ``posterior`` (one
     settings dict per seed, e.g. :func:`habsburg.experiments.bands.draw_settings`), replicate
     ``r`` of every scenario runs on posterior draw ``r``'s settings and replicate seed ``r``, so
-    the paired differences carry calibration uncertainty, not only seed noise. The replicate
-    seeds derive from ``seed`` (default: ``base``'s)."""
+    the paired differences carry calibration uncertainty, not only seed noise; a list of such
+    lists, one per scenario (``base`` first), gives each its own (the draws without the fitted
+    settings a scenario sets itself: :func:`habsburg.experiments.bands.own_settings`). The
+    replicate seeds derive from ``seed`` (default: ``base``'s)."""
     n_steps = check_comparison(base, alternatives, seeds, steps)
     everyone = [base, *alternatives]
+    names = labels(everyone)
+    replicate: Any = posterior
+    if posterior and not isinstance(posterior[0], Mapping):  # one list per scenario
+        if len(posterior) != len(everyone):
+            raise SweepError(
+                f"compare: {len(posterior)} lists of posterior settings for {len(everyone)} "
+                "scenarios"
+            )
+        replicate = dict(zip(names, posterior, strict=True))
     return plan_scenarios(
         "compare",
-        dict(zip(labels(everyone), everyone, strict=True)),
+        dict(zip(names, everyone, strict=True)),
         seeds=seeds,
         seed=seed,
         outcomes=(*SCALARS, *SERIES),
         steps=n_steps,
-        replicate_settings=posterior,
+        replicate_settings=replicate,
     )
 
 
@@ -272,7 +289,7 @@ def compare(
     client: Any = None,
     scheduler: str | None = None,
     workers: int | None = None,
-    posterior: Sequence[Mapping[str, Any]] | None = None,
+    posterior: Posterior | None = None,
     store_dir: str | Path | None = None,
     keep: str | Path | None = None,
     resume: bool = False,
@@ -283,8 +300,8 @@ def compare(
 
     Serial in this process by default; on the Dask ``client``, the scheduler at ``scheduler``
     or a new local cluster of ``workers`` processes when given (the same numbers either way).
-    With ``posterior`` settings (one per seed), replicate ``r`` of every scenario applies
-    ``posterior[r]`` (:func:`comparison_plan`). With ``store_dir`` each run keeps its store in
+    With ``posterior`` settings (one per seed, or one such list per scenario), replicate ``r``
+    of every scenario applies ``posterior[r]`` (its own: :func:`comparison_plan`). With ``store_dir`` each run keeps its store in
     files there (for runs larger than memory; the same numbers).
 
     Each run is written as it finishes into ``keep`` (a sweep directory, created if missing;

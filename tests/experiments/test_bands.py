@@ -212,3 +212,88 @@ def test_compare_cli_with_posterior(tmp_path, scenario_file, calib_dir, capsys):
     assert main([*argv, "--out", str(out), "--quiet", "--posterior", str(calib_dir)]) == 0
     runs = pd.read_parquet(out / "runs.parquet")
     assert sorted(runs["seed"].unique()) == sorted(replicate_seeds(tiny_scenario().seed, 2))
+
+
+def calibrated_dir(calib_dir, start=None):
+    """``calib_dir`` as `habsburg calibrate` leaves it: a manifest that records the fitted
+    settings' values in the scenario calibrated (the tiny scenario's, unless ``start``) and the
+    posterior summary with the medians."""
+    sc = tiny_scenario()
+    start = start or {
+        "demand.adoption.ceiling": sc.demand.adoption.ceiling,
+        "humans.assistant.ceiling": sc.humans.assistant.ceiling,
+        "web.attachment": sc.web.attachment,
+    }
+    manifest = {"written_by": "habsburg", "command": "calibrate", B.CALIBRATED_FROM: start}
+    (calib_dir / "manifest.json").write_text(json.dumps(manifest))
+    pd.DataFrame({"parameter": list(start), "median": [750.0, 0.55, 2.4]}).to_csv(
+        calib_dir / "posterior_summary.csv", index=False
+    )
+    return calib_dir
+
+
+def test_a_scenario_keeps_the_fitted_settings_it_sets_itself(calib_dir):
+    """A fitted setting whose value in the scenario is neither where the calibration started nor
+    the posterior median is the scenario's premise (a what-if): the draws leave it as it is."""
+    d = calibrated_dir(calib_dir)
+    base, medians = tiny_scenario(), tiny_scenario(name="medians")
+    medians.demand.adoption.ceiling, medians.humans.assistant.ceiling = 750.0, 0.55
+    medians.web.attachment = 2  # (an integer setting: the median 2.4, rounded as the draws are)
+    assert B.own_settings(d, base) == {} and B.own_settings(d, medians) == {}
+    assert B.own_settings_note(d, base) == ""
+    what_if = tiny_scenario(name="what_if")
+    what_if.humans.assistant.ceiling = 0.95
+    assert B.own_settings(d, what_if) == {"humans.assistant.ceiling": (0.95, [0.5, 0.55])}
+    assert B.own_settings_note(d, what_if) == (
+        "what_if sets humans.assistant.ceiling = 0.95 (calibrated: 0.5, 0.55) itself: its runs "
+        "keep it, and the posterior's draws set the other fitted settings"
+    )
+    draws = B.draw_settings(d, what_if, 3)
+    assert [set(x) for x in draws] == [{"demand.adoption.ceiling", "web.attachment"}] * 3
+    assert draws == [
+        {k: v for k, v in x.items() if k != "humans.assistant.ceiling"}
+        for x in B.draw_settings(d, base, 3)
+    ]
+    # compared on the posterior: each arm its own draws, the what-if's premise kept in each run
+    settings = [B.draw_settings(d, sc, 3) for sc in (base, what_if)]
+    plan = K.comparison_plan(base, [what_if], seeds=3, steps=STEPS, posterior=settings)
+    for task in plan.tasks:
+        mine = dict(task.settings)
+        assert ("humans.assistant.ceiling" in mine) == (task.scenario == "tiny")
+        assert (
+            mine["demand.adoption.ceiling"]
+            == settings[0][task.replicate]["demand.adoption.ceiling"]
+        )
+    with pytest.raises(HabsburgError, match="1 lists of posterior settings for 2 scenarios"):
+        K.comparison_plan(base, [what_if], seeds=3, steps=STEPS, posterior=settings[:1])
+
+
+def test_a_directory_that_does_not_say_where_its_calibration_started_is_noted(calib_dir):
+    """(written before the manifest recorded it, its spec file gone): every draw sets every
+    fitted setting, as before, and the note says so."""
+    what_if = tiny_scenario(name="what_if")
+    what_if.humans.assistant.ceiling = 0.95
+    assert B.own_settings(calib_dir, what_if) == {}
+    assert "does not record where its calibration started" in B.own_settings_note(
+        calib_dir, what_if
+    )
+    assert all("humans.assistant.ceiling" in x for x in B.draw_settings(calib_dir, what_if, 3))
+
+
+def test_compare_and_run_with_posterior_say_which_settings_a_scenario_keeps(
+    tmp_path, scenario_file, calib_dir, capsys
+):
+    d = calibrated_dir(calib_dir)
+    what_if = tiny_scenario(name="what_if")
+    what_if.humans.assistant.ceiling = 0.95
+    alt = tmp_path / "what_if.toml"
+    alt.write_text(scenario_toml(what_if))
+    out = tmp_path / "cmp"
+    argv = ["compare", str(scenario_file), str(alt), "--seeds", "2", "--steps", "6", "--quiet"]
+    assert main([*argv, "--out", str(out), "--posterior", str(d)]) == 0
+    err = capsys.readouterr().err
+    assert "note: --posterior: what_if sets humans.assistant.ceiling = 0.95" in err, err
+    assert "tiny sets" not in err and "does not record" not in err
+    band = ["run", str(alt), "--steps", "6", "--quiet", "--draws", "2", "--no-report"]
+    assert main([*band, "--out", str(tmp_path / "run"), "--posterior", str(d)]) == 0
+    assert "note: --posterior: what_if sets humans.assistant.ceiling" in capsys.readouterr().err

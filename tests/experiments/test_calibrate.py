@@ -147,6 +147,12 @@ def test_recovers_known_parameters_and_resumes_after_a_kill(tmp_path, capsys):
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["history_versions"] == begun
     assert manifest["versions"]["numpy"] == np.__version__
+    # where the fit started: a scenario run with --posterior keeps a fitted setting it changes
+    toy = from_dict(TOY, "toy")
+    assert manifest["calibrated_from"] == {
+        "demand.adoption.ceiling": toy.demand.adoption.ceiling,
+        "humans.assistant.ceiling": toy.humans.assistant.ceiling,
+    }
     # the files checked for a user's of the same name before any work are the files written
     assert sorted(result.files) == sorted(result_files(load_spec(spec_path)))
     diag = result.diagnostics

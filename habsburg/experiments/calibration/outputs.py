@@ -199,6 +199,11 @@ def band_frame(
     return out
 
 
+#: the key of a calibration's manifest that records the fitted settings' values in the scenario
+#: calibrated (where the fit started; :func:`habsburg.experiments.bands.own_settings`)
+CALIBRATED_FROM = "calibrated_from"
+
+
 def posterior_settings(directory: str | Path, n: int, seed: int = 0) -> list[dict[str, float]]:
     """``n`` settings drawn from a calibration's posterior (by weight), e.g. to run a scenario
     or a policy comparison over the posterior ensemble instead of one point estimate."""

@@ -276,13 +276,16 @@ def plan_scenarios(
     seed: int | None = None,
     outcomes: Sequence[str] = DEFAULT_OUTCOMES,
     steps: int | None = None,
-    replicate_settings: Sequence[Mapping[str, Any]] | None = None,
+    replicate_settings: (
+        Sequence[Mapping[str, Any]] | Mapping[str, Sequence[Mapping[str, Any]]] | None
+    ) = None,
 ) -> SweepPlan:
     """A sweep over scenarios: point ``i`` is the ``i``-th scenario (by label), every scenario
     runs on the same replicate seeds (derived from the first scenario's seed unless ``seed``).
     With ``replicate_settings`` (one settings dict per replicate, e.g. posterior draws),
     replicate ``r`` of every scenario also applies ``replicate_settings[r]``, validated here
-    against every scenario."""
+    against every scenario; given as a mapping (by label: one list of settings per scenario),
+    replicate ``r`` of each scenario applies its own ``r``-th settings."""
     if not scenarios:
         raise SweepError(f"{name}: no scenarios to run")
     labels = list(scenarios)
@@ -291,16 +294,23 @@ def plan_scenarios(
     if replicate_settings is None:
         tasks = [t for i, label in enumerate(labels) for t in _tasks(i, run_seeds, (), label)]
     else:
-        if len(replicate_settings) != seeds:
-            raise SweepError(
-                f"{name}: {len(replicate_settings)} replicate settings for {seeds} seeds"
-            )
-        per = [tuple((p, native(v)) for p, v in s.items()) for s in replicate_settings]
+        own: Mapping[str, Sequence[Mapping[str, Any]]] = (
+            replicate_settings
+            if isinstance(replicate_settings, Mapping)
+            else dict.fromkeys(labels, replicate_settings)
+        )
+        per: dict[str, list[tuple[tuple[str, Any], ...]]] = {}
         for label, sc in scenarios.items():
-            for r, settings in enumerate(per):
+            per[label] = [tuple((p, native(v)) for p, v in s.items()) for s in own[label]]
+            if len(per[label]) != seeds:
+                raise SweepError(
+                    f"{name}: {len(per[label])} replicate settings for {seeds} seeds"
+                    + (f" (scenario {label!r})" if isinstance(replicate_settings, Mapping) else "")
+                )
+            for r, settings in enumerate(per[label]):
                 _with_settings(sc, settings, f"{name}: scenario {label!r}, replicate {r}")
         tasks = [
-            RunTask(f"p{i:05d}-s{r:03d}", i, r, s, per[r], label)
+            RunTask(f"p{i:05d}-s{r:03d}", i, r, s, per[label][r], label)
             for i, label in enumerate(labels)
             for r, s in enumerate(run_seeds)
         ]
