@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import os
+import tomllib
 from pathlib import Path
 
 import pandas as pd
@@ -314,18 +315,23 @@ def test_a_cycle_through_two_files_names_both(tmp_path):
     assert load_file(tmp_path / "c.toml").name == load_file(tmp_path / "c.toml").name == "c"
 
 
-def test_every_derived_key_is_documented_and_allowed():
-    assert DERIVED_KEYS == (
-        "scenario",
-        "name",
-        "description",
-        "remove",
-        "times",
-        "add",
-        "set",
-        "keep_interventions",
-        "interventions",
+def test_every_derived_key_is_documented_and_allowed(tmp_path):
+    """Each key is in the README's paragraph on such files, and a file may give them all."""
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    start = readme.index("**A what-if in a few lines.**")
+    paragraph = readme[start : readme.index("\n\n", start)]
+    for key in DERIVED_KEYS:
+        assert f"`{key}" in paragraph or f"`[{key}]`" in paragraph or f"[[{key}" in paragraph, key
+    path = tmp_path / "every.toml"
+    path.write_text(
+        'scenario = "baseline"\nname = "every"\ndescription = "d"\nkeep_interventions = true\n'
+        '[remove]\nfarms = ["seo-harvest"]\n[times]\n"humans.authors" = 2\n'
+        '[[add.farms]]\nname = "f2"\n[set]\nseed = 4\n'
+        '[[interventions]]\nat = "2025-01"\nset = { "watermark.adoption" = 0.5 }\n'
     )
+    assert set(tomllib.loads(path.read_text())) == set(DERIVED_KEYS)
+    sc = load_file(path)
+    assert [f.name for f in sc.farms] == ["clickmill", "f2"] and sc.seed == 4
     assert set(item_lists()) == {  # (what [remove] and [add] take)
         "labs",
         "models",
