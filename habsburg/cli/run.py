@@ -119,7 +119,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="List the scenario library. With NAME|FILE, print that scenario as TOML "
         "with every setting written out (a file that starts from another, expanded): what a run "
         "of it is made of, and a starting point for a file of your own. With two, print the "
-        "settings in which the second differs from the first.",
+        "settings in which the second differs from the first, or with --as-changes the second "
+        "as a file that starts from the first.",
     )
     p.add_argument(
         "scenario",
@@ -127,6 +128,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="NAME|FILE",
         help="library scenario name or scenario file to print in full (text-mode scenarios: "
         "their file as it is); two: the settings in which the second differs from the first",
+    )
+    p.add_argument(
+        "--as-changes",
+        action="store_true",
+        help="with two scenarios BASE and OTHER: print OTHER as a file that starts from BASE "
+        "(scenario = BASE, [remove], [set], [[add.LIST]] and its own interventions), checked to "
+        "load to OTHER setting for setting: a whole copy of a scenario made into one that "
+        "follows BASE when BASE changes (a relative BASE path is looked for beside the file "
+        "first, then from where it runs)",
     )
     p.set_defaults(func=cmd_scenarios)
 
@@ -319,8 +329,20 @@ def cmd_scenarios(args: argparse.Namespace) -> int:
         raise UserError(
             f"scenarios: give one scenario to print, or two to compare; got {len(args.scenario)}"
         )
+    if args.as_changes and len(args.scenario) != 2:
+        raise UserError(
+            "scenarios --as-changes: give two scenarios, BASE and the one to write as changes "
+            f"from it; got {len(args.scenario)}"
+        )
     if len(args.scenario) == 2:
-        print(scenario_differences(*args.scenario), end="")
+        if args.as_changes:
+            from habsburg.scenarios.diff import changes_toml
+            from habsburg.scenarios.library import load_scenario
+
+            base, other = args.scenario
+            print(changes_toml(base, load_scenario(base), load_scenario(other)), end="")
+        else:
+            print(scenario_differences(*args.scenario), end="")
         return 0
     if args.scenario:
         print(scenario_in_full(args.scenario[0]), end="")

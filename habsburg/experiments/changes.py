@@ -5,46 +5,14 @@ settings" alone left a user to find which of a few hundred had moved."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
+
+from habsburg.scenarios.diff import flat_settings, items
 
 #: the most differences a refusal names (then "and N more")
 SHOWN = 3
 #: a value longer than this (a description) is shown cut short
 WIDTH = 40
-
-
-def flat_settings(data: Any, prefix: str = "") -> dict[str, Any]:
-    """A plain scenario (:meth:`Scenario.to_dict`, or a mapping of them) as setting paths: the
-    items of a list of tables by their ``name`` (``models.nw-chat.temperature``), other items by
-    their index (``interventions.0.at``); ``source`` (where the file was read) left out."""
-    out: dict[str, Any] = {}
-    if isinstance(data, Mapping):
-        for key, value in data.items():
-            if key != "source":
-                out.update(flat_settings(value, f"{prefix}{key}."))
-    elif isinstance(data, list) and data and all(isinstance(x, Mapping) for x in data):
-        for i, item in enumerate(data):
-            name = item.get("name")
-            out.update(flat_settings(item, f"{prefix}{name if isinstance(name, str) else i}."))
-    else:
-        out[prefix[:-1]] = data
-    return out
-
-
-def items(data: Any, prefix: str = "") -> set[str]:
-    """The paths of the named items of every list of tables in ``data`` (as
-    :func:`flat_settings` names them: ``scrapers.openweb``; interventions, which have no
-    names, are not items here: their settings are few, and each is shown)."""
-    out: set[str] = set()
-    if isinstance(data, Mapping):
-        for key, value in data.items():
-            out |= items(value, f"{prefix}{key}.")
-    elif isinstance(data, list) and data and all(isinstance(x, Mapping) for x in data):
-        for item in data:
-            if isinstance(item.get("name"), str):
-                out |= {f"{prefix}{item['name']}"} | items(item, f"{prefix}{item['name']}.")
-    return out
 
 
 def _show(value: Any) -> str:

@@ -16,9 +16,8 @@ from tinyscenario import MINI, tiny_scenario
 from habsburg.cli import main
 from habsburg.experiments.run import simulate
 from habsburg.experiments.sweep.spec import spec_from_dict
-from habsburg.scenarios import list_scenarios, load_scenario
+from habsburg.scenarios import load_scenario
 from habsburg.scenarios.errors import ScenarioError
-from habsburg.scenarios.parameters import parameters
 from habsburg.scenarios.schema import (
     DERIVED_KEYS,
     from_dict,
@@ -28,66 +27,13 @@ from habsburg.scenarios.schema import (
     set_setting,
     setting_table,
 )
-from habsburg.scenarios.writer import _toml_key, _toml_value, scenario_toml
+from habsburg.scenarios.writer import scenario_toml
 
 
 def plain(sc) -> dict:
     data = sc.to_dict()
     data.pop("source")
     return data
-
-
-def item_names(sc) -> dict:
-    """The named items of a scenario (what a derived file cannot add or remove)."""
-    return {
-        "labs": [x.name for x in sc.labs],
-        "models": [x.name for x in sc.models],
-        "farms": [x.name for x in sc.farms],
-        "scrapers": [x.name for x in sc.scrapers],
-        "human workflows": [w.name for w in sc.humans.workflows],
-        "demand workflows": [w.name for w in sc.demand.workflows],
-    }
-
-
-def derived_file(base: str, target) -> str:
-    """A file that starts from ``base`` and describes ``target``: every named setting whose value
-    differs in [set], the target's own interventions instead of the base's."""
-    start = load_scenario(base)
-    mine, theirs = parameters(target), parameters(start)
-    changed = {
-        path: p.default
-        for path, p in mine.items()
-        if "*" not in path and theirs[path].default != p.default
-    }
-    lines = [
-        f"scenario = {_toml_value(base)}",
-        f"name = {_toml_value(target.name)}",
-        f"description = {_toml_value(target.description)}",
-        "keep_interventions = false",
-        "",
-        "[set]",
-        *(f"{_toml_key(path)} = {_toml_value(value)}" for path, value in changed.items()),
-    ]
-    for iv in target.to_dict()["interventions"]:
-        lines += ["", "[[interventions]]"]
-        lines += [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in iv.items()]
-    return "\n".join(lines) + "\n"
-
-
-def test_library_scenarios_written_as_files_that_start_from_the_baseline(tmp_path):
-    """Every library scenario with the baseline's items, written as the baseline plus its
-    changed settings and its interventions, loads to the library scenario itself."""
-    baseline = load_scenario("baseline")
-    derived = 0
-    for name in list_scenarios():
-        target = load_scenario(name)
-        if name == "baseline" or item_names(target) != item_names(baseline):
-            continue
-        path = tmp_path / f"{name}.toml"
-        path.write_text(derived_file("baseline", target))
-        assert plain(load_file(path)) == plain(target), name
-        derived += 1
-    assert derived >= 10  # (most of the library is the baseline with settings changed)
 
 
 #: the what-if of examples/scenarios/ (the README's example of a file that starts from another)

@@ -1,0 +1,99 @@
+"""``habsburg scenarios BASE OTHER --as-changes``: OTHER written as a file that starts from BASE,
+which loads to OTHER setting for setting and follows BASE when BASE changes."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+from tinyscenario import tiny_scenario
+
+from habsburg.cli import main
+from habsburg.scenarios import list_scenarios, load_scenario
+from habsburg.scenarios.diff import changes_toml
+from habsburg.scenarios.errors import ScenarioError
+from habsburg.scenarios.schema import load_file, load_text
+from habsburg.scenarios.writer import scenario_toml
+
+
+def plain(sc) -> dict:
+    data = sc.to_dict()
+    data.pop("source")
+    return data
+
+
+@pytest.mark.parametrize("name", [n for n in list_scenarios() if n != "baseline"])
+def test_every_library_scenario_written_as_changes_from_the_baseline_loads_back(name, tmp_path):
+    target = load_scenario(name)
+    path = tmp_path / f"{name}.toml"
+    path.write_text(changes_toml("baseline", load_scenario("baseline"), target))
+    assert plain(load_file(path)) == plain(target)
+
+
+def test_a_whole_copy_becomes_a_file_that_follows_its_base(tmp_path, capsys, monkeypatch):
+    """The use it is for: a whole copy of a base, edited (as `habsburg scenarios baseline >
+    mine.toml` starts one), is rewritten as its changes; when the base changes afterwards (a
+    recalibration), the file of changes follows and the whole copy does not."""
+    monkeypatch.chdir(tmp_path)
+    base = tiny_scenario()
+    (tmp_path / "base.toml").write_text(scenario_toml(base))
+    mine = copy.deepcopy(base)
+    mine.name, mine.description = "mine", "a what-if\nof two lines"
+    mine.humans.error_rate = 0.2
+    mine.scrapers = mine.scrapers[:1]  # crawl-2 gone
+    for model in mine.models:
+        model.data.scrapers = ["crawl-1"]
+    mine.farms.append(copy.deepcopy(mine.farms[0]))
+    mine.farms[-1].name, mine.farms[-1].sites = "farm-2", 7
+    (tmp_path / "mine.toml").write_text(scenario_toml(mine))
+    assert main(["scenarios", "base.toml", "mine.toml", "--as-changes"]) == 0
+    text = capsys.readouterr().out
+    (tmp_path / "mine_changes.toml").write_text(text)
+    assert plain(load_file(tmp_path / "mine_changes.toml")) == plain(load_file("mine.toml"))
+    assert '[remove]\nscrapers = ["crawl-2"]' in text
+    assert '"humans.error_rate" = 0.2' in text
+    assert '[[add.farms]]\nname = "farm-2"\nsites = 7' in text  # (only what differs from defaults)
+    assert "description = '''\na what-if\nof two lines'''" in text
+    # the base is recalibrated: the file of changes follows it, the whole copy keeps the old value
+    recalibrated = copy.deepcopy(base)
+    recalibrated.demand.adoption.ceiling = 777.0
+    (tmp_path / "base.toml").write_text(scenario_toml(recalibrated))
+    assert load_file(tmp_path / "mine_changes.toml").demand.adoption.ceiling == 777.0
+    assert load_file(tmp_path / "mine.toml").demand.adoption.ceiling == base.demand.adoption.ceiling
+    # and its interventions: a base's kept, the file's own after them
+    assert "[[interventions]]" not in text and "keep_interventions" not in text
+
+
+def test_interventions_come_after_the_bases_or_replace_them():
+    base = load_scenario("watermark_mandate")
+    more = copy.deepcopy(base)
+    more.name = "more"
+    more.interventions.append(copy.deepcopy(more.interventions[-1]))
+    more.interventions[-1].at, more.interventions[-1].note = "2029-01", ""
+    text = changes_toml("watermark_mandate", base, more)
+    assert "keep_interventions" not in text and text.count("[[interventions]]") == 1
+    assert 'at = "2029-01"\nset = ' in text and "note" not in text and "at_step" not in text
+    fewer = copy.deepcopy(base)
+    fewer.name = "fewer"
+    fewer.interventions = fewer.interventions[1:]
+    text = changes_toml("watermark_mandate", base, fewer)
+    assert "keep_interventions = false" in text and text.count("[[interventions]]") == 1
+    assert plain(load_text(text)) == plain(fewer)
+
+
+def test_what_a_file_of_changes_cannot_say_is_refused(capsys):
+    base = load_scenario("baseline")
+    reordered = copy.deepcopy(base)
+    reordered.name = "reordered"
+    reordered.scrapers.reverse()
+    with pytest.raises(ScenarioError, match=r"lists its scrapers as \['meridian-bot'.*write it"):
+        changes_toml("baseline", base, reordered)
+    renamed = copy.deepcopy(base)
+    renamed.name = "renamed"
+    renamed.scrapers[0].filters.classifier_model.name = "other"
+    with pytest.raises(ScenarioError, match="names cannot be changed; write it whole"):
+        changes_toml("baseline", base, renamed)
+    assert main(["scenarios", "baseline", "--as-changes"]) == 2
+    assert "give two scenarios, BASE and the one to write" in capsys.readouterr().err
+    assert main(["scenarios", "baseline", "text_baseline", "--as-changes"]) == 2
+    assert "'text_baseline' is a text-mode scenario" in capsys.readouterr().err
