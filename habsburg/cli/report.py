@@ -269,7 +269,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
             f"{kept}/; finish the comparison with: {again_with_resume(args)}"
         ) from None
     differences = paired_differences(result.runs, result.base, CONFIDENCE, result.descriptions)
-    write_comparison(result, differences, out, CONFIDENCE)
+    write_comparison(result, differences, out, CONFIDENCE, args.posterior)
     discard_kept_runs(kept)  # (the comparison's tables hold them now)
     if not args.quiet:
         print(format_differences(differences, result.base, len(result.seeds), f"{CONFIDENCE:.0%}"))

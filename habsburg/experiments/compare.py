@@ -90,6 +90,9 @@ class Comparison:
     months: tuple[str, str] = ("", "")
     #: outcome name -> meaning, for the report
     descriptions: dict[str, str] = field(default_factory=dict)
+    #: by scenario, the settings each replicate ran with beside the scenario's own (posterior
+    #: draws; empty dicts without them)
+    settings: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
 
 #: posterior settings for a comparison: one dict per seed for every scenario, or one such list
@@ -340,4 +343,7 @@ def compare(
         series=series,
         months=(base.start, base.step_to_month(plan.steps - 1)),
         descriptions={n: OUTCOMES[n].description for n in plan.outcomes},
+        settings={
+            name: [dict(t.settings) for t in plan.tasks if t.scenario == name] for name in names
+        },
     )

@@ -39,18 +39,24 @@ def _months(months: tuple[str, str]) -> str:
 
 
 def write_comparison(
-    result: Any, differences: pd.DataFrame, out: str | Path, confidence: float = 0.95
+    result: Any,
+    differences: pd.DataFrame,
+    out: str | Path,
+    confidence: float = 0.95,
+    posterior: str | Path | None = None,
 ) -> Path:
     """Write a comparison (a :class:`habsburg.experiments.compare.Comparison`) and its paired
     ``differences`` into ``out``: ``runs.parquet``, ``series.parquet``,
-    ``differences.parquet``, ``figures/`` and the report; returns the Markdown report's path."""
+    ``differences.parquet``, ``figures/`` and the report; returns the Markdown report's path.
+    ``posterior``: the calibration directory its replicates drew their settings from (recorded
+    in the manifest with every replicate's settings, and said in the report)."""
     out = Path(out)
 
     def fill(tmp: Path) -> None:
         atomic_write_parquet(result.runs, tmp / "runs.parquet")
         atomic_write_parquet(result.series, tmp / "series.parquet")
         atomic_write_parquet(differences, tmp / "differences.parquet")
-        write_comparison_report(result, differences, tmp, confidence)
+        write_comparison_report(result, differences, tmp, confidence, posterior)
 
     manifest = {
         "habsburg_command": "compare",
@@ -59,14 +65,39 @@ def write_comparison(
         "seeds": result.seeds,
         "steps": result.steps,
         "confidence": confidence,
+        **(
+            {"posterior": {"directory": str(posterior), "settings": result.settings}}
+            if posterior is not None
+            else {}
+        ),
         **writer_record(),
     }
     write_results_dir(out, fill, manifest, command="compare")
     return out / "report.md"
 
 
+def posterior_paragraph(result: Any, posterior: str | Path) -> str:
+    """What a comparison's report says of the posterior its replicates drew from: the
+    directory, and the fitted settings a scenario kept (it sets them itself)."""
+    text = (
+        f"Replicate r of every scenario ran on posterior draw r of `{posterior}` (its settings, "
+        "run by run, are in manifest.json), so the intervals carry calibration uncertainty as "
+        "well as seed noise."
+    )
+    drawn = {key for runs in result.settings.values() for s in runs for key in s}
+    for name, runs in result.settings.items():
+        kept = sorted(drawn - {key for s in runs for key in s})
+        if kept:
+            text += f" {name} sets {', '.join(f'`{k}`' for k in kept)} itself and kept its value."
+    return text
+
+
 def write_comparison_report(
-    result: Any, differences: pd.DataFrame, out: Path, confidence: float = 0.95
+    result: Any,
+    differences: pd.DataFrame,
+    out: Path,
+    confidence: float = 0.95,
+    posterior: str | Path | None = None,
 ) -> Path:
     """``report.md`` / ``report.html`` and the figures of a paired comparison in ``out``."""
     level = f"{confidence:.0%}"
@@ -101,6 +132,8 @@ def write_comparison_report(
         f"{pairing_phrase(len(result.seeds), level)}. Numbers are read from runs.parquet and "
         "differences.parquet."
     )
+    if posterior is not None:
+        doc.paragraph(posterior_paragraph(result, posterior))
     add_differences(doc, differences, result.base, level)
     doc.heading("Outcomes")
     doc.table(

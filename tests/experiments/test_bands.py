@@ -294,6 +294,16 @@ def test_compare_and_run_with_posterior_say_which_settings_a_scenario_keeps(
     err = capsys.readouterr().err
     assert "note: --posterior: what_if sets humans.assistant.ceiling = 0.95" in err, err
     assert "tiny sets" not in err and "does not record" not in err
+    # the results say so: the manifest records every replicate's draw, the report the premise
+    posterior = json.loads((out / "manifest.json").read_text())["posterior"]
+    assert posterior["directory"] == str(d)
+    assert [set(s) for s in posterior["settings"]["what_if"]] == [
+        {"demand.adoption.ceiling", "web.attachment"}
+    ] * 2
+    assert [set(s) for s in posterior["settings"]["tiny"]] == [set(POSTERIOR) - {"weight"}] * 2
+    report = " ".join((out / "report.md").read_text().split())
+    assert f"Replicate r of every scenario ran on posterior draw r of `{d}`" in report
+    assert "what_if sets `humans.assistant.ceiling` itself and kept its value." in report
     band = ["run", str(alt), "--steps", "6", "--quiet", "--draws", "2", "--no-report"]
     assert main([*band, "--out", str(tmp_path / "run"), "--posterior", str(d)]) == 0
     assert "note: --posterior: what_if sets humans.assistant.ceiling" in capsys.readouterr().err
