@@ -251,7 +251,12 @@ def posterior_band_plan(args: argparse.Namespace, scenario: Scenario) -> SweepPl
 
 def write_bands(args: argparse.Namespace, plan: SweepPlan, out: Path) -> None:
     """Run the posterior draws and add their band (``bands.parquet``) to the run directory."""
-    from habsburg.experiments.bands import BANDS_TABLE, band_table, run_posterior_draws
+    from habsburg.experiments.bands import (
+        BANDS_TABLE,
+        band_table,
+        own_settings,
+        run_posterior_draws,
+    )
     from habsburg.experiments.files import save_outputs
 
     if not args.quiet:
@@ -262,6 +267,13 @@ def write_bands(args: argparse.Namespace, plan: SweepPlan, out: Path) -> None:
         out,
         {f"{BANDS_TABLE}.parquet": lambda p: bands.to_parquet(p, index=False)},
         command="run",
+        record={  # the band's provenance: which posterior, each draw's settings, what it kept
+            "posterior": {
+                "directory": str(args.posterior),
+                "settings": [dict(t.settings) for t in plan.tasks],
+                "kept": sorted(own_settings(args.posterior, plan.base)),
+            }
+        },
     )
 
 

@@ -587,16 +587,21 @@ def add_results(
 
 @_locked
 def save_outputs(
-    out: str | Path, writers: dict[str, Callable[[Path], object]], *, command: str
+    out: str | Path,
+    writers: dict[str, Callable[[Path], object]],
+    *,
+    command: str,
+    record: dict[str, Any] | None = None,
 ) -> list[Path]:
     """Write a few files into ``out`` (checked beforehand by :func:`prepare_output_dir`), each
     atomically through ``writers[name](tmp_path)``, and record them in the manifest; a file of
     the same name is replaced only if habsburg wrote it. For commands that add files to a
     shared directory (the example scripts, ``validate``) rather than own a results directory.
-    The manifest records what wrote the files last (:func:`writer_record`)."""
+    The manifest records what wrote the files last (:func:`writer_record`) and ``record`` (what
+    they were made from)."""
     out = Path(out)
     refuse_clashes(out, writers, command)
-    record = writer_record()
+    record = {**(record or {}), **writer_record()}
     paths = []
     with deferred_signals():
         for name, write in writers.items():

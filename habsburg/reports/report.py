@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -115,6 +116,7 @@ def build_report(run: Run, figures: list[tuple[Path, str]], k: dict, a: RunAnaly
             f"{int(bands['draws'].max())} posterior draws (runs of this scenario with settings "
             "drawn from a calibration posterior, each on its own seed; bands.parquet), so they "
             "show calibration uncertainty and seed noise around the single run."
+            + _posterior_source(m.get("posterior"))
         )
     description = (m.get("scenario") or {}).get("description", "")
     if description.strip():  # what the scenario asks (and notes on how its answer changed)
@@ -166,3 +168,15 @@ def write_report(run_dir: Path) -> Path:
     earlier = [f for f in owned_files(run.dir) if f.startswith(f"{FIGURES}/")]
     add_results(run.dir, fill, command="report", supersedes=earlier)
     return run.dir / "report.md"
+
+
+def _posterior_source(posterior: Any) -> str:
+    """The band's posterior as the manifest records it: its directory, and the fitted settings
+    the scenario kept (it sets them itself)."""
+    if not isinstance(posterior, dict):
+        return ""  # (a run directory from before this was recorded)
+    text = f" The draws came from `{posterior.get('directory')}`"
+    kept = posterior.get("kept") or []
+    if kept:
+        text += f"; the scenario sets {', '.join(f'`{k}`' for k in kept)} itself and kept it"
+    return text + "."

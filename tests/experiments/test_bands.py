@@ -304,6 +304,16 @@ def test_compare_and_run_with_posterior_say_which_settings_a_scenario_keeps(
     report = " ".join((out / "report.md").read_text().split())
     assert f"Replicate r of every scenario ran on posterior draw r of `{d}`" in report
     assert "what_if sets `humans.assistant.ceiling` itself and kept its value." in report
-    band = ["run", str(alt), "--steps", "6", "--quiet", "--draws", "2", "--no-report"]
+    band = ["run", str(alt), "--steps", "6", "--quiet", "--draws", "2"]
     assert main([*band, "--out", str(tmp_path / "run"), "--posterior", str(d)]) == 0
     assert "note: --posterior: what_if sets humans.assistant.ceiling" in capsys.readouterr().err
+    recorded = json.loads((tmp_path / "run" / "manifest.json").read_text())["posterior"]
+    assert recorded["directory"] == str(d) and recorded["kept"] == ["humans.assistant.ceiling"]
+    assert [set(s) for s in recorded["settings"]] == [
+        {"demand.adoption.ceiling", "web.attachment"}
+    ] * 2
+    report = " ".join((tmp_path / "run" / "report.md").read_text().split())
+    assert (
+        f"The draws came from `{d}`; the scenario sets `humans.assistant.ceiling` itself and "
+        "kept it." in report
+    )
