@@ -6,13 +6,16 @@ from __future__ import annotations
 import copy
 
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 from tinyscenario import tiny_scenario
 
 from habsburg.cli import main
 from habsburg.scenarios import list_scenarios, load_scenario
 from habsburg.scenarios.diff import changes_toml
 from habsburg.scenarios.errors import ScenarioError
-from habsburg.scenarios.schema import load_file, load_text
+from habsburg.scenarios.parameters import parameters
+from habsburg.scenarios.schema import Scenario, from_dict, load_file, load_text, set_setting
 from habsburg.scenarios.writer import scenario_toml
 
 
@@ -97,3 +100,55 @@ def test_what_a_file_of_changes_cannot_say_is_refused(capsys):
     assert "give two scenarios, BASE and the one to write" in capsys.readouterr().err
     assert main(["scenarios", "baseline", "text_baseline", "--as-changes"]) == 2
     assert "'text_baseline' is a text-mode scenario" in capsys.readouterr().err
+
+
+#: the baseline's own settings a property test may change (item settings by name; numbers with
+#: a declared range)
+BASELINE = load_scenario("baseline")
+NUMERIC = [
+    p
+    for path, p in parameters(BASELINE).items()
+    if "*" not in path
+    and p.kind in ("real", "integer")
+    and p.low is not None
+    and p.high is not None
+]
+
+
+@st.composite
+def what_ifs(draw: st.DrawFn) -> Scenario:
+    """The baseline with random settings changed within their ranges, maybe a farm removed and
+    maybe a farm or a workflow added: a whole scenario as a user might have edited a copy."""
+    target = copy.deepcopy(BASELINE)
+    target.name = "what_if"
+    for p in draw(st.lists(st.sampled_from(NUMERIC), max_size=6, unique_by=lambda p: p.path)):
+        high = min(p.high, p.low + 1e6)
+        value = (
+            draw(st.integers(int(p.low), int(high)))
+            if p.kind == "integer"
+            else draw(st.floats(p.low, high, allow_nan=False))
+        )
+        set_setting(target, p.path, value)
+    if draw(st.booleans()):
+        target.farms = [
+            f for f in target.farms if f.name != draw(st.sampled_from(["clickmill", "seo-harvest"]))
+        ]
+    if draw(st.booleans()):
+        farm = copy.deepcopy(BASELINE.farms[0])
+        farm.name, farm.sites = "added-farm", draw(st.integers(1, 20))
+        target.farms.append(farm)
+    if draw(st.booleans()):
+        target.demand.workflows = target.demand.workflows[:1]
+    try:  # (a change that breaks a rule between settings is not a scenario)
+        return from_dict(target.to_dict(), "what_if")
+    except ScenarioError:
+        assume(False)
+        raise
+
+
+@settings(max_examples=25, deadline=None, derandomize=True, database=None)
+@given(what_ifs())
+def test_any_edited_copy_of_the_baseline_is_written_as_changes_that_give_it_back(target):
+    text = changes_toml("baseline", BASELINE, target)
+    assert plain(load_text(text)) == plain(target)
+    assert text.count("\n") < 120  # (changes, not the whole scenario again)
