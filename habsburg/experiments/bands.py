@@ -155,11 +155,13 @@ def own_settings(directory: str | Path, scenario: Scenario) -> dict[str, tuple[A
     for key, calibrated in values.items():
         try:
             mine = get_setting(scenario, key)
+            integer = setting_spec(scenario, key)["type"] is int
         except ScenarioError:
             continue  # (named by draw_settings: not a setting of the scenario)
         if isinstance(mine, (int, float)) and not any(
             isinstance(v, (int, float))
-            and (math.isclose(mine, v, rel_tol=1e-9) or round(v) == mine == int(mine))
+            # (an integer setting's median counts rounded, as the draws are)
+            and (math.isclose(mine, v, rel_tol=1e-9) or (integer and round(v) == mine))
             for v in calibrated
         ):
             out[key] = (mine, calibrated)

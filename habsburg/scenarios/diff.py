@@ -68,7 +68,7 @@ def _changed(data: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
 
 def _text(value: str) -> str:
     """A string as TOML: a multi-line one as a multi-line literal where it can be one."""
-    if "\n" in value and "'''" not in value:
+    if "\n" in value and "'''" not in value and all(c in "\n\t" or c.isprintable() for c in value):
         return f"'''\n{value}'''"
     return _toml_value(value)
 
@@ -156,7 +156,7 @@ def _check_written(text: str, ref: str, base: Scenario, target: Scenario) -> Non
 
     try:
         got = from_dict(tomllib.loads(text), "the file")
-    except ScenarioError as err:  # (e.g. a renamed detector: names are not settings)
+    except (ScenarioError, tomllib.TOMLDecodeError) as err:  # (a renamed detector, say)
         raise ScenarioError(
             f"{target.name} cannot be written as changes from {base.name}: {err}; write it whole"
         ) from None

@@ -21,8 +21,8 @@ def _toml_value(v: Any) -> str:
         if not math.isfinite(v):
             raise ValueError(f"cannot write {v!r} to TOML")
         return repr(v)
-    if isinstance(v, str):
-        return json.dumps(v, ensure_ascii=False)
+    if isinstance(v, str):  # (JSON escapes the control characters TOML forbids but DEL)
+        return json.dumps(v, ensure_ascii=False).replace("\x7f", "\\u007f")
     if isinstance(v, list):
         return "[" + ", ".join(_toml_value(x) for x in v) + "]"
     if isinstance(v, dict):

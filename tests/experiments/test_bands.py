@@ -240,6 +240,9 @@ def test_a_scenario_keeps_the_fitted_settings_it_sets_itself(calib_dir):
     medians.demand.adoption.ceiling, medians.humans.assistant.ceiling = 750.0, 0.55
     medians.web.attachment = 2  # (an integer setting: the median 2.4, rounded as the draws are)
     assert B.own_settings(d, base) == {} and B.own_settings(d, medians) == {}
+    near = tiny_scenario(name="near")  # (a real setting is not rounded: 1.0 is not 0.55)
+    near.humans.assistant.ceiling = 1.0
+    assert B.own_settings(d, near) == {"humans.assistant.ceiling": (1.0, [0.5, 0.55])}
     assert B.own_settings_note(d, base) == ""
     what_if = tiny_scenario(name="what_if")
     what_if.humans.assistant.ceiling = 0.95

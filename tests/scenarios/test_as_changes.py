@@ -112,7 +112,12 @@ NUMERIC = [
     and p.kind in ("real", "integer")
     and p.low is not None
     and p.high is not None
+    and not path.endswith("classifier_tpr")  # (a deprecated way to set recall: it warns)
 ]
+
+
+#: descriptions that a TOML literal string could not hold as they are
+QUOTED = ["a\nb''", "x'''y\nz", "\x07\n\t", "ends with a quote'\n'"]
 
 
 @st.composite
@@ -121,6 +126,9 @@ def what_ifs(draw: st.DrawFn) -> Scenario:
     maybe a farm or a workflow added: a whole scenario as a user might have edited a copy."""
     target = copy.deepcopy(BASELINE)
     target.name = "what_if"
+    target.description = draw(  # (quotes, control characters, lines: any text comes back)
+        st.one_of(st.text(max_size=60), st.sampled_from(QUOTED))
+    )
     for p in draw(st.lists(st.sampled_from(NUMERIC), max_size=6, unique_by=lambda p: p.path)):
         high = min(p.high, p.low + 1e6)
         value = (
@@ -152,3 +160,12 @@ def test_any_edited_copy_of_the_baseline_is_written_as_changes_that_give_it_back
     text = changes_toml("baseline", BASELINE, target)
     assert plain(load_text(text)) == plain(target)
     assert text.count("\n") < 120  # (changes, not the whole scenario again)
+
+
+def test_the_writer_escapes_every_character_toml_forbids_in_a_string():
+    """JSON escapes the control characters TOML forbids but DEL (U+007F): a description with
+    one (a file may give it as \\u007f) came out of `habsburg scenarios` as a file that does not
+    parse (found by the property test above)."""
+    sc = copy.deepcopy(BASELINE)
+    sc.description = "".join(chr(c) for c in [*range(32), 127]) + "\"'\\ end"
+    assert plain(load_text(scenario_toml(sc))) == plain(sc)
