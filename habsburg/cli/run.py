@@ -410,6 +410,6 @@ def scenario_differences(first: str, second: str) -> str:
     changes = setting_changes(a.to_dict(), b.to_dict())
     if not changes:
         return f"{second} has every setting of {first}\n"
-    n = len(changes)
-    head = f"{second} differs from {first} in {n} setting{'s' if n != 1 else ''} or item{'s' if n != 1 else ''}"
+    s = "s" if len(changes) != 1 else ""
+    head = f"{second} differs from {first} in {len(changes)} setting{s} or item{s}"
     return "\n".join([f"{head}:", *(f"  {line}" for line in changes)]) + "\n"

@@ -9,7 +9,9 @@ executed like any sweep (serially or on Dask). Per month and metric the band is 
 sees how much of a forecast is calibration uncertainty (and seed noise) rather than one curve.
 
 The same posterior ensemble pairs the arms of a comparison: replicate ``r`` of every scenario
-runs on draw ``r``'s settings (:func:`habsburg.experiments.sweep.plan_scenarios`).
+runs on draw ``r``'s settings (:func:`habsburg.experiments.sweep.plan_scenarios`). A draw sets a
+fitted setting only where the scenario has the calibrated value (:func:`own_settings`): a
+scenario that sets one to another value (a what-if's premise) keeps it.
 
 The band computation (:func:`band_table`) is pure numpy/pandas on the draws' series; reading and
 checking the posterior directory comes first, so a bad ``--posterior`` fails before any run.

@@ -304,8 +304,9 @@ def compare(
     Serial in this process by default; on the Dask ``client``, the scheduler at ``scheduler``
     or a new local cluster of ``workers`` processes when given (the same numbers either way).
     With ``posterior`` settings (one per seed, or one such list per scenario), replicate ``r``
-    of every scenario applies ``posterior[r]`` (its own: :func:`comparison_plan`). With ``store_dir`` each run keeps its store in
-    files there (for runs larger than memory; the same numbers).
+    of every scenario applies ``posterior[r]`` (its own: :func:`comparison_plan`). With
+    ``store_dir`` each run keeps its store in files there (for runs larger than memory; the
+    same numbers).
 
     Each run is written as it finishes into ``keep`` (a sweep directory, created if missing;
     by default a temporary one) and the tables are read from there; with ``resume`` the runs

@@ -629,8 +629,8 @@ def _multiply(sc: Scenario, path: str, factor: Any) -> str:
         if hint is int:
             if not float(product).is_integer():
                 raise ScenarioError(
-                    f"{path}: {value!r} times {factor!r} is {product!r}; this setting takes a whole "
-                    "number, so give it in [set] instead"
+                    f"{path}: {value!r} times {factor!r} is {product!r}; this setting takes a "
+                    "whole number, so give it in [set] instead"
                 )
             product = int(product)
         try:

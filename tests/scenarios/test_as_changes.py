@@ -130,11 +130,12 @@ def what_ifs(draw: st.DrawFn) -> Scenario:
         st.one_of(st.text(max_size=60), st.sampled_from(QUOTED))
     )
     for p in draw(st.lists(st.sampled_from(NUMERIC), max_size=6, unique_by=lambda p: p.path)):
-        high = min(p.high, p.low + 1e6)
+        low, high = float(p.low or 0), float(p.high or 0)  # (both declared: NUMERIC)
+        high = min(high, low + 1e6)
         value = (
-            draw(st.integers(int(p.low), int(high)))
+            draw(st.integers(int(low), int(high)))
             if p.kind == "integer"
-            else draw(st.floats(p.low, high, allow_nan=False))
+            else draw(st.floats(low, high, allow_nan=False))
         )
         set_setting(target, p.path, value)
     if draw(st.booleans()):
