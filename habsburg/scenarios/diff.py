@@ -126,6 +126,7 @@ def changes_toml(ref: str, base: Scenario, target: Scenario) -> str:
         and not any(path.startswith(f"{item}.") for item in lone)
         and old.get(path, value) != value
     }
+    changed = _with_stars(changed, b)
     if removed:
         lines += ["", "[remove]"]
         lines += [f"{_toml_key(path)} = {_toml_value(gone)}" for path, gone in removed.items()]
@@ -148,6 +149,33 @@ def changes_toml(ref: str, base: Scenario, target: Scenario) -> str:
     text = "\n".join(lines) + "\n"
     _check_written(text, ref, base, target)
     return text
+
+
+def _with_stars(changed: dict[str, Any], target: dict[str, Any]) -> dict[str, Any]:
+    """``changed`` with the settings that every item of a list has, and two or more items
+    changed, written once with ``*`` (``"models.*.data.mode" = "replace"``), as a person
+    would write them; the rest as they are, in their order."""
+    out: dict[str, Any] = {}
+    lists = item_lists()
+    for path, value in changed.items():
+        head = next((lp for lp in lists if path.startswith(f"{lp}.")), None)
+        if head is None:
+            out[path] = value
+            continue
+        setting = path[len(head) + 1 :].partition(".")[2]  # (after the item's name)
+        star = f"{head}.*.{setting}"
+        if star in out:
+            continue
+        mine = [k for k in changed if k.startswith(f"{head}.") and k.endswith(f".{setting}")]
+        every = flat_settings(_at(target, head), f"{head}.")
+        values = [
+            v for k, v in every.items() if k.partition(f"{head}.")[2].partition(".")[2] == setting
+        ]
+        if len(mine) > 1 and values and all(v == value for v in values):
+            out[star] = value
+        else:
+            out[path] = value
+    return out
 
 
 def _check_written(text: str, ref: str, base: Scenario, target: Scenario) -> None:

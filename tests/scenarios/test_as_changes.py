@@ -170,3 +170,15 @@ def test_the_writer_escapes_every_character_toml_forbids_in_a_string():
     sc = copy.deepcopy(BASELINE)
     sc.description = "".join(chr(c) for c in [*range(32), 127]) + "\"'\\ end"
     assert plain(load_text(scenario_toml(sc))) == plain(sc)
+
+
+def test_a_value_every_item_has_is_written_once_with_a_star():
+    """As a person writes it: the four models moved to the one shared crawl are one line."""
+    text = changes_toml("baseline", BASELINE, load_scenario("monoculture"))
+    assert '"models.*.data.scrapers" = ["openweb"]' in text
+    assert '"models.nw-chat.data.scrapers"' not in text
+    # (only when every item has it: late_reintroduction moves six models to replace, and the
+    # other two were on replace already; one model's reservoir alone stays by name)
+    text = changes_toml("baseline", BASELINE, load_scenario("late_reintroduction"))
+    assert '"models.*.data.mode" = "replace"' in text
+    assert '"models.nw-pro.data.human_reservoir" = 0.0' in text
