@@ -351,9 +351,15 @@ def from_dict(
         raise text_mode_refusal(source)
     inherited, base = 0, None  # the scenario this one starts from, its interventions (first)
     removed: dict[str, Any] = {}  # the items its [remove] takes out, by list
+    given: list[tuple[str, str]] = []  # the settings its [times] and [set] change
     if isinstance(data, dict) and "scenario" in data:
         base = data["scenario"]
         removed = setting_table(data.get("remove", {}), f"{source}: remove")
+        given = [
+            (key, path)
+            for key in ("times", "set")
+            for path in setting_table(data.get(key, {}), f"{source}: {key}")
+        ]
         data, inherited = _derived(data, source, base_dir)
     elif isinstance(data, dict):
         for key in ("set", "keep_interventions"):
@@ -386,8 +392,36 @@ def from_dict(
             raise ScenarioError(
                 f"{err} ([remove] takes out {', '.join(gone)}: change what names it in [set])"
             ) from None
+        notes = [
+            f"from the file's [{key}] {path!r}"
+            for key, path in given
+            if _names(str(err), path, data)
+        ]
+        unknown = re.search(r"; (labs|models|scrapers): \[", str(err))
+        if base is not None and unknown:  # (an item named that neither the base nor the file has)
+            notes.append(f"[[add.{unknown[1]}]] adds one the base lacks")
+        if notes:  # (the whole scenario's check names items by index: which line of the file)
+            raise ScenarioError(f"{err} ({'; '.join(notes)})") from None
         raise
     return sc
+
+
+def _names(message: str, path: str, data: dict[str, Any]) -> bool:
+    """Whether ``message`` (a whole scenario's refusal, which names items by their index:
+    ``models[0].data.scrapers``) is about setting ``path`` (``models.nw-chat.data.scrapers``,
+    or ``models.*.data.scrapers``) of the scenario ``data``."""
+    for lists in item_lists():
+        if path.startswith(f"{lists}."):
+            name, _, rest = path[len(lists) + 1 :].partition(".")
+            items: Any = data
+            for key in lists.split("."):
+                items = items.get(key, []) if isinstance(items, dict) else []
+            names = [x.get("name") for x in items if isinstance(x, dict)]
+            index = r"\d+" if name == "*" else str(names.index(name)) if name in names else None
+            return index is not None and bool(
+                re.search(rf"{re.escape(lists)}\[{index}\]\.{re.escape(rest)}\b", message)
+            )
+    return bool(re.search(rf"(?<![\w.\[]){re.escape(path)}\b", message))
 
 
 def text_mode_refusal(scenario: str) -> ScenarioError:

@@ -185,6 +185,12 @@ def test_keep_interventions_false_drops_the_base_ones(tmp_path):
             "([remove] takes out scrapers northwind-bot: change what names it in [set])",
         ),
         (
+            'scenario = "baseline"\nname = "x"\n[set]\n"models.nw-pro.data.scrapers" = ["ghost"]\n',
+            "models[1].data.scrapers names 'ghost'; scrapers: ['meridian-bot', 'northwind-bot', "
+            "'openweb'] (from the file's [set] 'models.nw-pro.data.scrapers'; [[add.scrapers]] "
+            "adds one the base lacks)",
+        ),
+        (
             'scenario = "baseline"\nname = "x"\n[[add.scrapers]]\nbudget_sites = 3\n',
             "add: scrapers[0]: an added item needs a name",
         ),
