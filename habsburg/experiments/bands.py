@@ -150,7 +150,13 @@ def own_settings(directory: str | Path, scenario: Scenario) -> dict[str, tuple[A
     values (:func:`calibrated_values`), so it is the scenario's premise (``assisted_drift``'s
     assistant ceiling of 0.95, where the calibration fitted the real web's, 0.2-0.8), which a
     posterior draw must not replace. By path: the scenario's value and the calibrated ones."""
-    values = calibrated_values(directory)
+    return _own(scenario, calibrated_values(directory))
+
+
+def _own(
+    scenario: Scenario, values: dict[str, list[Any]] | None
+) -> dict[str, tuple[Any, list[Any]]]:
+    """:func:`own_settings` from the directory's :func:`calibrated_values` (read once)."""
     if values is None:
         return {}
     out = {}
@@ -174,13 +180,14 @@ def own_settings_note(directory: str | Path, scenario: Scenario) -> str:
     """A note for the user when ``scenario`` sets fitted settings itself (they keep its values
     in every draw), or when the directory cannot tell (every draw sets every fitted setting);
     "" otherwise."""
-    if calibrated_values(directory) is None:
+    values = calibrated_values(directory)
+    if values is None:
         return (
             f"{directory} does not record where its calibration started and its spec cannot "
             f"be read: every draw sets every fitted setting of {scenario.name}, including any "
             "it changes itself"
         )
-    own = own_settings(directory, scenario)
+    own = _own(scenario, values)
     if not own:
         return ""
     kept = "; ".join(

@@ -350,17 +350,10 @@ def from_dict(
     if isinstance(data, dict) and data.get("mode") == "text":  # (was "unknown key 'mode'")
         raise text_mode_refusal(source)
     inherited, base = 0, None  # the scenario this one starts from, its interventions (first)
-    removed: dict[str, Any] = {}  # the items its [remove] takes out, by list
-    given: list[tuple[str, str]] = []  # the settings its [times] and [set] change
+    changes: dict[str, dict[str, Any]] = {}  # its [remove], [times], [add] and [set], parsed
     if isinstance(data, dict) and "scenario" in data:
         base = data["scenario"]
-        removed = setting_table(data.get("remove", {}), f"{source}: remove")
-        given = [
-            (key, path)
-            for key in ("times", "set")
-            for path in setting_table(data.get(key, {}), f"{source}: {key}")
-        ]
-        data, inherited = _derived(data, source, base_dir)
+        data, inherited, changes = _derived(data, source, base_dir)
     elif isinstance(data, dict):
         for key in ("set", "keep_interventions"):
             if key in data:  # (keys of a file that starts from another, without its scenario)
@@ -385,16 +378,20 @@ def from_dict(
                 f"{err} (interventions[0..{inherited - 1}] are those of the scenario it starts "
                 f"from, {base!r}; the file's own are numbered from {inherited})"
             ) from None
-        gone = [
-            f"{path} {n}" for path, names in removed.items() for n in names if f"'{n}'" in str(err)
+        gone = [  # (the items its [remove] takes out, by list)
+            f"{path} {n}"
+            for path, names in changes.get("remove", {}).items()
+            for n in names
+            if f"'{n}'" in str(err)
         ]
         if gone:  # (a setting of the base still names an item the file takes out)
             raise ScenarioError(
                 f"{err} ([remove] takes out {', '.join(gone)}: change what names it in [set])"
             ) from None
-        notes = [
+        notes = [  # (the settings its [times] and [set] change)
             f"from the file's [{key}] {path!r}"
-            for key, path in given
+            for key in ("times", "set")
+            for path in changes.get(key, {})
             if _names(str(err), path, data)
         ]
         unknown = re.search(r"; (labs|models|scrapers): \[", str(err))
@@ -505,10 +502,12 @@ def reading(key: str) -> Iterator[None]:
 
 def _derived(
     data: dict[str, Any], source: str, base_dir: Path | None
-) -> tuple[dict[str, Any], int]:
+) -> tuple[dict[str, Any], int, dict[str, dict[str, Any]]]:
     """The whole scenario (as :meth:`Scenario.to_dict` gives it) a file that starts from
     another describes: the base with the file's settings, name, description and interventions;
-    and how many of its interventions are the base's (listed first)."""
+    how many of its interventions are the base's (listed first); and the file's change tables
+    by key (``remove``, ``add``, ``times``, ``set``: path -> value), for the refusals that
+    point back at its lines."""
     unknown = [k for k in data if k not in DERIVED_KEYS]
     if unknown:
         key = unknown[0]
@@ -574,7 +573,7 @@ def _derived(
     )
     kept = out["interventions"] if keep else []
     out["interventions"] = kept + ivs
-    return out, len(kept)
+    return out, len(kept), tables
 
 
 def _not_a_setting(path: str) -> None:
