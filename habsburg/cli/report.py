@@ -195,9 +195,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
         from habsburg.experiments.compare import comparison_plan
 
         note_undeployed(comparison_plan(base, alternatives, 1, args.steps), "scenarios")
-    posterior = None
+    posterior, scaled = None, None
     if args.posterior is not None:  # before any work: the directory, its posterior, the settings
-        from habsburg.experiments.bands import draw_settings, own_settings_note
+        from habsburg.experiments.bands import draw_settings, own_settings_note, scaled_settings
         from habsburg.experiments.compare import comparison_plan
 
         # each scenario its own draws: the same particles, without the fitted settings it sets
@@ -209,6 +209,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
             note = own_settings_note(args.posterior, sc)
             if note:
                 print(f"note: --posterior: {note}", file=sys.stderr)
+        scaled = {sc.name: scaled_settings(args.posterior, sc) for sc in (base, *alternatives)}
     serial = args.scheduler is None and args.workers is None
     check_executor_options(scheduler=args.scheduler, workers=args.workers, serial=serial)
     store_dir = checked_store_dir(args)
@@ -269,7 +270,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
             f"{kept}/; finish the comparison with: {again_with_resume(args)}"
         ) from None
     differences = paired_differences(result.runs, result.base, CONFIDENCE, result.descriptions)
-    write_comparison(result, differences, out, CONFIDENCE, args.posterior)
+    write_comparison(result, differences, out, CONFIDENCE, args.posterior, scaled)
     discard_kept_runs(kept)  # (the comparison's tables hold them now)
     if not args.quiet:
         print(format_differences(differences, result.base, len(result.seeds), f"{CONFIDENCE:.0%}"))

@@ -256,6 +256,7 @@ def write_bands(args: argparse.Namespace, plan: SweepPlan, out: Path) -> None:
         band_table,
         own_settings,
         run_posterior_draws,
+        scaled_settings,
     )
     from habsburg.experiments.files import save_outputs
 
@@ -272,6 +273,7 @@ def write_bands(args: argparse.Namespace, plan: SweepPlan, out: Path) -> None:
                 "directory": str(args.posterior),
                 "settings": [dict(t.settings) for t in plan.tasks],
                 "kept": sorted(own_settings(args.posterior, plan.base)),
+                "scaled": scaled_settings(args.posterior, plan.base),
             }
         },
     )

@@ -11,7 +11,8 @@ sees how much of a forecast is calibration uncertainty (and seed noise) rather t
 The same posterior ensemble pairs the arms of a comparison: replicate ``r`` of every scenario
 runs on draw ``r``'s settings (:func:`habsburg.experiments.sweep.plan_scenarios`). A draw sets a
 fitted setting only where the scenario has the calibrated value (:func:`own_settings`): a
-scenario that sets one to another value (a what-if's premise) keeps it.
+scenario that sets one to another value (a what-if's premise) keeps it, and one that scales it
+(``[times]`` in a file that starts from another) scales each draw (:func:`scaled_settings`).
 
 The band computation (:func:`band_table`) is pure numpy/pandas on the draws' series; reading and
 checking the posterior directory comes first, so a bad ``--posterior`` fails before any run.
@@ -19,6 +20,7 @@ checking the posterior directory comes first, so a bad ``--posterior`` fails bef
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 from collections.abc import Mapping, Sequence
@@ -38,7 +40,16 @@ from habsburg.experiments.sweep import (
     run_plan,
 )
 from habsburg.scenarios.errors import HabsburgError, UserError
-from habsburg.scenarios.schema import Scenario, ScenarioError, get_setting, setting_spec
+from habsburg.scenarios.schema import (
+    Scenario,
+    ScenarioError,
+    _validate_references,
+    changes,
+    check_setting,
+    get_setting,
+    set_setting,
+    setting_spec,
+)
 
 #: the table a run directory gains (read by the report through ``Run.table``)
 BANDS_TABLE = "bands"
@@ -95,8 +106,10 @@ def draw_settings(
     directory: str | Path, scenario: Scenario, n: int, seed: int = 0
 ) -> list[dict[str, Any]]:
     """``n`` settings drawn from the posterior in ``directory`` for ``scenario`` (integer
-    settings rounded, as the calibration ran them); a parameter that is not a setting of the
-    scenario is a :class:`PosteriorError`."""
+    settings rounded, as the calibration ran them): each draw without the fitted settings the
+    scenario sets itself (:func:`own_settings`) and times the factor of those it scales
+    (:func:`scaled_settings`). A parameter that is not a setting of the scenario, and a scaled
+    draw outside its setting's range, are a :class:`PosteriorError`."""
     if n < 1:
         raise PosteriorError(f"--draws must be at least 1, got {n}")
     path = check_posterior_dir(directory)
@@ -110,11 +123,43 @@ def draw_settings(
                 f"--posterior {directory}: parameter {key!r} is not a setting of scenario "
                 f"{scenario.name!r} ({err})"
             ) from None
-    own = own_settings(path, scenario)
-    return [
-        {k: round(v) if integer[k] else float(v) for k, v in d.items() if k not in own}
-        for d in draws
-    ]
+    fitted = _fitted(scenario, calibrated_values(path), directory)
+    out = []
+    for i, d in enumerate(draws):
+        settings = {}
+        for key, v in d.items():
+            rule = fitted.get(key)
+            factor = 1.0 if rule is None else rule.factor
+            if factor is None:
+                continue  # (the scenario's own value)
+            value = round(v) if integer[key] else float(v)
+            if factor != 1.0:  # (as the file scales the base's value, a draw's rounded one)
+                value = round(value * factor) if integer[key] else value * factor
+                try:
+                    check_setting(scenario, key, value)
+                except ScenarioError as err:
+                    raise PosteriorError(
+                        f"--posterior {directory}: {rule.why if rule else key} takes draw {i}'s "
+                        f"{key} = {v:.6g} to {value:.6g}, which the setting does not allow "
+                        f"({err}); give {scenario.name} a smaller factor, or the value itself "
+                        "in [set] (every draw then keeps it)"
+                    ) from None
+            settings[key] = value
+        scaled = [fitted[k].why for k in settings if k in fitted and fitted[k].factor != 1.0]
+        if scaled:  # (a scaled draw may break a check of the whole scenario: a share over 1)
+            trial = copy.deepcopy(scenario)
+            try:
+                for key, value in settings.items():
+                    set_setting(trial, key, value)
+                _validate_references(trial, scenario.name)
+            except ScenarioError as err:
+                raise PosteriorError(
+                    f"--posterior {directory}: {'; '.join(scaled)} takes draw {i} where "
+                    f"{scenario.name} is not valid: {err}; give a smaller factor, or the value "
+                    "itself in [set] (every draw then keeps it)"
+                ) from None
+        out.append(settings)
+    return out
 
 
 def calibrated_values(directory: str | Path) -> dict[str, list[Any]] | None:
@@ -145,18 +190,44 @@ def calibrated_values(directory: str | Path) -> dict[str, list[Any]] | None:
     }
 
 
+@dataclasses.dataclass(frozen=True)
+class Fitted:
+    """How the posterior's draws set one fitted setting of a scenario."""
+
+    #: the scenario's value
+    value: Any
+    #: the values that mean "the calibrated value" (:func:`calibrated_values`)
+    calibrated: list[Any]
+    #: each draw times this; ``None``: the scenario's own value, kept in every draw
+    factor: float | None
+    #: the line of a scenario file that makes it so (``""``: the value says so)
+    why: str = ""
+
+
 def own_settings(directory: str | Path, scenario: Scenario) -> dict[str, tuple[Any, list[Any]]]:
-    """The fitted settings ``scenario`` sets itself: its value is none of the calibrated
-    values (:func:`calibrated_values`), so it is the scenario's premise (``assisted_drift``'s
-    assistant ceiling of 0.95, where the calibration fitted the real web's, 0.2-0.8), which a
-    posterior draw must not replace. By path: the scenario's value and the calibrated ones."""
-    return _own(scenario, calibrated_values(directory))
+    """The fitted settings ``scenario`` sets itself, which a posterior draw must not replace:
+    those a file it was read through sets in ``[set]`` or adds with an item (whatever the
+    value), and those whose value is none of the calibrated values (:func:`calibrated_values`;
+    for a setting a file scales, the base's value), such as a whole copy's premise
+    (``assisted_drift``'s assistant ceiling of 0.95, where the calibration fitted the real
+    web's, 0.2-0.8). By path: the scenario's value and the calibrated ones."""
+    fitted = _fitted(scenario, calibrated_values(directory), directory)
+    return {k: (f.value, f.calibrated) for k, f in fitted.items() if f.factor is None}
 
 
-def _own(
-    scenario: Scenario, values: dict[str, list[Any]] | None
-) -> dict[str, tuple[Any, list[Any]]]:
-    """:func:`own_settings` from the directory's :func:`calibrated_values` (read once)."""
+def scaled_settings(directory: str | Path, scenario: Scenario) -> dict[str, float]:
+    """The fitted settings a file ``scenario`` was read through multiplies (``[times]``) and
+    that are calibrated in its base, by path: the product of the factors, by which each
+    posterior draw is multiplied (a what-if that doubles the AI demand doubles every draw's)."""
+    fitted = _fitted(scenario, calibrated_values(directory), directory)
+    return {k: f.factor for k, f in fitted.items() if f.factor not in (None, 1.0)}
+
+
+def _fitted(
+    scenario: Scenario, values: dict[str, list[Any]] | None, directory: str | Path
+) -> dict[str, Fitted]:
+    """Each fitted setting of ``scenario`` (of :func:`calibrated_values`, read once) and how a
+    draw sets it; ``{}`` when the directory cannot tell (every draw sets every setting)."""
     if values is None:
         return {}
     out = {}
@@ -166,20 +237,85 @@ def _own(
             integer = setting_spec(scenario, key)["type"] is int
         except ScenarioError:
             continue  # (named by draw_settings: not a setting of the scenario)
-        if isinstance(mine, (int, float)) and not any(
+        factor, why = _changed_by_files(scenario, key, directory)
+        if factor is None or not isinstance(mine, (int, float)):
+            out[key] = Fitted(mine, calibrated, None, why)
+            continue
+        base = mine / factor if factor else math.nan  # (the value before the files scale it)
+        if not any(
             isinstance(v, (int, float))
             # (an integer setting's median counts rounded, as the draws are)
-            and (math.isclose(mine, v, rel_tol=1e-9) or (integer and round(v) == mine))
+            and (math.isclose(base, v, rel_tol=1e-9) or (integer and round(v) == base))
             for v in calibrated
         ):
-            out[key] = (mine, calibrated)
+            out[key] = Fitted(mine, calibrated, None)
+        else:
+            out[key] = Fitted(mine, calibrated, factor, why)
     return out
 
 
+def _changed_by_files(
+    scenario: Scenario, key: str, directory: str | Path
+) -> tuple[float | None, str]:
+    """What the files ``scenario`` was read through (:func:`~habsburg.scenarios.schema.changes`)
+    do to fitted setting ``key``: the product of their ``[times]`` factors, or ``None`` when one
+    sets it (``[set]``, or an item added with it); and the last such line. A line that changes
+    only some of the settings ``key`` names (``models.a.x`` where ``models.*.x`` is fitted) is a
+    :class:`PosteriorError`: a draw sets them alike."""
+    factor: float | None = 1.0
+    why = ""
+    for source, tables in changes(scenario):
+        lines = [("times", path, value, path) for path, value in tables["times"].items()]
+        lines += [
+            ("add", path, None, f"{path}.{item.get('name')}")
+            for path, items in tables["add"].items()
+            for item in items
+            if isinstance(item, dict)
+        ]
+        lines += [("set", path, value, path) for path, value in tables["set"].items()]
+        for table, path, value, prefix in lines:
+            covered = _covers(prefix, key, whole=table != "add")
+            if covered is None:
+                raise PosteriorError(
+                    f"--posterior {directory}: {source}: [{table}] {path!r} changes some of the "
+                    f"settings the calibration fits as {key!r}, and a posterior draw sets them "
+                    "alike; change all of them (with '*') or none"
+                )
+            if covered:
+                if table == "times" and factor is not None:
+                    factor *= value
+                    why = f"[times] {path!r} = {value!r} in {source}"
+                else:
+                    factor = None
+                    why = (
+                        f"[set] {path!r} in {source}"
+                        if table == "set"
+                        else f"[[add.{path}]] {prefix.rsplit('.', 1)[1]!r} in {source}"
+                    )
+    return factor, why
+
+
+def _covers(path: str, key: str, whole: bool = True) -> bool | None:
+    """Whether a file's setting path (or, not ``whole``, an item's path ``models.a``) names
+    every setting the fitted path ``key`` names (``True``), none (``False``) or some (``None``:
+    ``models.a.x`` against ``models.*.x``); a ``*`` stands for every item of a list."""
+    mine, theirs = path.split("."), key.split(".")
+    if len(mine) > len(theirs) or (whole and len(mine) != len(theirs)):
+        return False
+    some = False
+    for a, b in zip(mine, theirs, strict=False):
+        if a == b or a == "*":
+            continue
+        if b != "*":
+            return False
+        some = True
+    return None if some else True
+
+
 def own_settings_note(directory: str | Path, scenario: Scenario) -> str:
-    """A note for the user when ``scenario`` sets fitted settings itself (they keep its values
-    in every draw), or when the directory cannot tell (every draw sets every fitted setting);
-    "" otherwise."""
+    """A note for the user on the fitted settings ``scenario`` sets itself (they keep its value
+    in every draw) and those it scales (each draw multiplied), or when the directory cannot
+    tell (every draw sets every fitted setting); "" otherwise."""
     values = calibrated_values(directory)
     if values is None:
         return (
@@ -187,17 +323,26 @@ def own_settings_note(directory: str | Path, scenario: Scenario) -> str:
             f"be read: every draw sets every fitted setting of {scenario.name}, including any "
             "it changes itself"
         )
-    own = _own(scenario, values)
-    if not own:
-        return ""
-    kept = "; ".join(
-        f"{key} = {value!r} (calibrated: {', '.join(f'{v:.6g}' for v in calibrated)})"
-        for key, (value, calibrated) in own.items()
-    )
-    return (
-        f"{scenario.name} sets {kept} itself: its runs keep {'it' if len(own) == 1 else 'them'}, "
-        "and the posterior's draws set the other fitted settings"
-    )
+    fitted = _fitted(scenario, values, directory)
+    own = {k: f for k, f in fitted.items() if f.factor is None}
+    scaled = {k: f for k, f in fitted.items() if f.factor not in (None, 1.0)}
+    notes = []
+    if own:
+        kept = "; ".join(
+            f"{key} = {f.value!r} (calibrated: {', '.join(f'{v:.6g}' for v in f.calibrated)}"
+            + (f"; {f.why}" if f.why else "")
+            + ")"
+            for key, f in own.items()
+        )
+        notes.append(
+            f"{scenario.name} sets {kept} itself: its runs keep "
+            f"{'it' if len(own) == 1 else 'them'}, and the posterior's draws set the other "
+            "fitted settings"
+        )
+    if scaled:
+        times = "; ".join(f"{key} by {f.factor:g} ({f.why})" for key, f in scaled.items())
+        notes.append(f"{scenario.name} multiplies {times}: its runs multiply each draw's value")
+    return ". ".join(notes)
 
 
 def posterior_plan(

@@ -52,7 +52,7 @@ def without_ai_filters(scenario: Scenario) -> Scenario:
             for k, v in iv.set.items()
             if not k.endswith((".watermark_detector", ".classifier"))
         }
-    sc.interventions = [iv for iv in sc.interventions if iv.set]
+    sc.interventions = [iv for iv in sc.interventions if iv.set or iv.times]
     return sc
 
 

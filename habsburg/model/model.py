@@ -42,7 +42,13 @@ from habsburg.model.observation import Observer, observation_rng
 from habsburg.model.reporters import data_collector
 from habsburg.scenarios.errors import ScenarioError
 from habsburg.scenarios.library import load_scenario
-from habsburg.scenarios.schema import Scenario, from_dict, set_setting
+from habsburg.scenarios.schema import (
+    Scenario,
+    from_dict,
+    get_settings,
+    multiply_setting,
+    set_setting,
+)
 
 
 def home_sites(
@@ -238,10 +244,12 @@ class EcosystemModel(mesa.Model):
         for i, s in enumerate(sc.scrapers):
             Scraper(self, s, i)
 
-        self.interventions: dict[int, list[tuple[str, object]]] = defaultdict(list)
+        # by month: (path, value, whether the value is a factor), as the scenario lists them
+        self.interventions: dict[int, list[tuple[str, object, bool]]] = defaultdict(list)
         for iv in sc.interventions:
             at = iv.at_step if iv.at_step >= 0 else sc.month_to_step(iv.at, "interventions.at")
-            self.interventions[at].extend(iv.set.items())
+            self.interventions[at].extend((path, value, False) for path, value in iv.set.items())
+            self.interventions[at].extend((path, f, True) for path, f in iv.times.items())
 
         self.events = EventLog()
         self.observer = Observer(observation_rng(self.rng))
@@ -379,8 +387,13 @@ class EcosystemModel(mesa.Model):
         month opens, before its documents are written: the design's last phase (interventions)
         of month ``t − 1``, except that month ``t − 1``'s metrics were recorded before the
         change, so each month's row describes the settings that month ran under."""
-        for path, value in self.interventions.get(t, []):
-            set_setting(self.config, path, value)
+        for path, value, factor in self.interventions.get(t, []):
+            if factor:  # (times: the setting's value this month, multiplied)
+                multiply_setting(self.config, path, value)
+                now = get_settings(self.config, path)  # (each item's under a *)
+                value = f"times {value!r}: {now[0] if len(now) == 1 else now}"
+            else:
+                set_setting(self.config, path, value)
             if path.startswith("watermark."):
                 self.watermark = self._watermark_scheme()
             self.events.record_intervention(t, self.date, path, value)

@@ -9,7 +9,7 @@ statistics of its own beyond the figures' bands.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -44,19 +44,23 @@ def write_comparison(
     out: str | Path,
     confidence: float = 0.95,
     posterior: str | Path | None = None,
+    scaled: Mapping[str, Mapping[str, float]] | None = None,
 ) -> Path:
     """Write a comparison (a :class:`habsburg.experiments.compare.Comparison`) and its paired
     ``differences`` into ``out``: ``runs.parquet``, ``series.parquet``,
     ``differences.parquet``, ``figures/`` and the report; returns the Markdown report's path.
     ``posterior``: the calibration directory its replicates drew their settings from (recorded
-    in the manifest with every replicate's settings, and said in the report)."""
+    in the manifest with every replicate's settings, and said in the report); ``scaled``: by
+    scenario, the fitted settings whose draws it multiplies, and by what
+    (:func:`habsburg.experiments.bands.scaled_settings`)."""
     out = Path(out)
+    scaled = {k: dict(v) for k, v in (scaled or {}).items() if v}
 
     def fill(tmp: Path) -> None:
         atomic_write_parquet(result.runs, tmp / "runs.parquet")
         atomic_write_parquet(result.series, tmp / "series.parquet")
         atomic_write_parquet(differences, tmp / "differences.parquet")
-        write_comparison_report(result, differences, tmp, confidence, posterior)
+        write_comparison_report(result, differences, tmp, confidence, posterior, scaled)
 
     manifest = {
         "habsburg_command": "compare",
@@ -66,7 +70,13 @@ def write_comparison(
         "steps": result.steps,
         "confidence": confidence,
         **(
-            {"posterior": {"directory": str(posterior), "settings": result.settings}}
+            {
+                "posterior": {
+                    "directory": str(posterior),
+                    "settings": result.settings,
+                    **({"scaled": scaled} if scaled else {}),
+                }
+            }
             if posterior is not None
             else {}
         ),
@@ -76,9 +86,12 @@ def write_comparison(
     return out / "report.md"
 
 
-def posterior_paragraph(result: Any, posterior: str | Path) -> str:
+def posterior_paragraph(
+    result: Any, posterior: str | Path, scaled: Mapping[str, Mapping[str, float]] | None = None
+) -> str:
     """What a comparison's report says of the posterior its replicates drew from: the
-    directory, and the fitted settings a scenario kept (it sets them itself)."""
+    directory, the fitted settings a scenario kept (it sets them itself) and those whose draws
+    it multiplies (``scaled``, by scenario)."""
     text = (
         f"Replicate r of every scenario ran on posterior draw r of `{posterior}` (its settings, "
         "run by run, are in manifest.json), so the intervals carry calibration uncertainty as "
@@ -89,6 +102,10 @@ def posterior_paragraph(result: Any, posterior: str | Path) -> str:
         kept = sorted(drawn - {key for s in runs for key in s})
         if kept:
             text += f" {name} sets {', '.join(f'`{k}`' for k in kept)} itself and kept its value."
+    for name, factors in (scaled or {}).items():
+        if factors:
+            times = ", ".join(f"`{k}` by {v:g}" for k, v in factors.items())
+            text += f" {name} multiplies {times}, so each of its draws was multiplied."
     return text
 
 
@@ -98,6 +115,7 @@ def write_comparison_report(
     out: Path,
     confidence: float = 0.95,
     posterior: str | Path | None = None,
+    scaled: Mapping[str, Mapping[str, float]] | None = None,
 ) -> Path:
     """``report.md`` / ``report.html`` and the figures of a paired comparison in ``out``."""
     level = f"{confidence:.0%}"
@@ -133,7 +151,7 @@ def write_comparison_report(
         "differences.parquet."
     )
     if posterior is not None:
-        doc.paragraph(posterior_paragraph(result, posterior))
+        doc.paragraph(posterior_paragraph(result, posterior, scaled))
     add_differences(doc, differences, result.base, level)
     doc.heading("Outcomes")
     doc.table(

@@ -179,4 +179,8 @@ def _posterior_source(posterior: Any) -> str:
     kept = posterior.get("kept") or []
     if kept:
         text += f"; the scenario sets {', '.join(f'`{k}`' for k in kept)} itself and kept it"
+    scaled = posterior.get("scaled") or {}
+    if isinstance(scaled, dict) and scaled:
+        text += "; it multiplies " + ", ".join(f"`{k}` by {v:g}" for k, v in scaled.items())
+        text += ", so each draw's value was multiplied"
     return text + "."

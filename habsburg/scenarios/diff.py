@@ -144,7 +144,7 @@ def changes_toml(ref: str, base: Scenario, target: Scenario) -> str:
         lines += [
             f"{_toml_key(k)} = {_toml_value(v)}"
             for k, v in iv.items()
-            if k == "set" or v != plain[k]  # (the month, or the step; a note when there is one)
+            if v != plain[k]  # (the month or the step, set or times, a note when there is one)
         ]
     text = "\n".join(lines) + "\n"
     _check_written(text, ref, base, target)

@@ -56,7 +56,7 @@ from habsburg.scenarios.sections import (  # noqa: F401  (the sections, re-expor
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator, Sequence
+    from collections.abc import Callable, Iterable, Iterator, Sequence
 
     from _typeshed import DataclassInstance
 
@@ -190,6 +190,7 @@ def _validate_references(sc: Scenario, where: str) -> None:
             raise ScenarioError(f"{where}: {key}.lab {m.lab!r} is not a lab; labs: {sorted(labs)}")
     _validate_data_policies(sc, where, models, scrapers)
     _validate_mixes(sc, where)
+    _validate_shares(sc, where)
     _validate_interventions(sc, where)
     _validate_after_interventions(sc, where)
 
@@ -222,7 +223,8 @@ def _intervention_step(sc: Scenario, i: int) -> int:
 
 
 def _validate_interventions(sc: Scenario, where: str) -> None:
-    first_set: dict[tuple[int, str], int] = {}  # (step, path) -> the intervention setting it
+    # (step, path) -> the intervention changing it, and how (set, times)
+    first_set: dict[tuple[int, str], tuple[int, str]] = {}
     for i, iv in enumerate(sc.interventions):
         key = f"interventions[{i}]"
         if (iv.at == "") == (iv.at_step < 0):
@@ -232,21 +234,30 @@ def _validate_interventions(sc: Scenario, where: str) -> None:
             raise ScenarioError(
                 f"{where}: {key} applies at step {step}, outside the run (0..{sc.steps - 1})"
             )
-        if not iv.set:
-            raise ScenarioError(f"{where}: {key}.set is empty; name at least one setting")
-        for path, value in iv.set.items():
-            check_setting(sc, path, value, f"{where}: {key}.set")
-            earlier = first_set.setdefault((step, path), i)
-            if earlier != i:  # two values for one setting in one month: which was meant?
+        if not iv.set and not iv.times:
+            raise ScenarioError(
+                f"{where}: {key} changes nothing; name at least one setting in its set (a new "
+                "value) or times (a factor)"
+            )
+        changes = [("set", path, value) for path, value in iv.set.items()]
+        changes += [("times", path, factor) for path, factor in iv.times.items()]
+        for table, path, value in changes:
+            if table == "set":
+                check_setting(sc, path, value, f"{where}: {key}.set")
+            else:
+                check_factor(sc, path, value, f"{where}: {key}.times")
+            earlier, how = first_set.setdefault((step, path), (i, table))
+            if (earlier, how) != (i, table):  # two changes of one setting in one month
+                verb = "set" if how == "set" else "multiplied"
+                other = "its set" if earlier == i else f"interventions[{earlier}]"
                 raise ScenarioError(
-                    f"{where}: {key}.set: {path!r} is also set by interventions[{earlier}] at "
-                    f"the same month ({sc.step_to_month(step)}); give each setting one value "
-                    "a month"
+                    f"{where}: {key}.{table}: {path!r} is also {verb} by {other} at the same "
+                    f"month ({sc.step_to_month(step)}); give each setting one change a month"
                 )
             if _fixed_at_start(path):
                 raise ScenarioError(
-                    f"{where}: {key}.set: {path!r} is fixed when the run starts and cannot be "
-                    f"changed by an intervention (fixed: {', '.join(FIXED_AT_START)})"
+                    f"{where}: {key}.{table}: {path!r} is fixed when the run starts and cannot "
+                    f"be changed by an intervention (fixed: {', '.join(FIXED_AT_START)})"
                 )
 
 
@@ -265,12 +276,33 @@ def _validate_after_interventions(sc: Scenario, where: str) -> None:
         months.setdefault(_intervention_step(sc, i), []).append(i)
     for step in sorted(months):
         for i in months[step]:
-            for path, value in sc.interventions[i].set.items():
+            iv = sc.interventions[i]
+            for path, value in iv.set.items():
                 set_setting(state, path, value)
+            for path, factor in iv.times.items():
+                try:  # (the value it multiplies is that month's: after earlier interventions)
+                    multiply_setting(state, path, factor)
+                except ScenarioError as err:
+                    raise ScenarioError(
+                        f"{where}: interventions[{i}].times ({sc.step_to_month(step)}): {err}"
+                    ) from None
         which = ", ".join(str(i) for i in months[step])
         after = f"{where}: after interventions[{which}] ({sc.step_to_month(step)})"
         _validate_data_policies(state, after, models, scrapers)
         _validate_mixes(state, after)
+        _validate_shares(state, after)
+
+
+def _validate_shares(sc: Scenario, where: str) -> None:
+    """An adoption curve whose level is a share (of authors) saturates at most at 1: the range
+    of a curve's ceiling is a count's (documents a month), so it is checked here."""
+    ceiling = sc.humans.assistant.ceiling
+    if ceiling > 1:
+        raise ScenarioError(
+            f"{where}: humans.assistant.ceiling: {ceiling!r} is more than 1; the curve's level "
+            "is the share of authors using an assistant, so its ceiling is at most 1 (1: all "
+            "of them, in time)"
+        )
 
 
 def _validate_mixes(sc: Scenario, where: str) -> None:
@@ -353,7 +385,7 @@ def from_dict(
     changes: dict[str, dict[str, Any]] = {}  # its [remove], [times], [add] and [set], parsed
     if isinstance(data, dict) and "scenario" in data:
         base = data["scenario"]
-        data, inherited, changes = _derived(data, source, base_dir)
+        data, inherited, changes, chain = _derived(data, source, base_dir)
     elif isinstance(data, dict):
         for key in ("set", "keep_interventions"):
             if key in data:  # (keys of a file that starts from another, without its scenario)
@@ -367,9 +399,12 @@ def from_dict(
             sc = build(Scenario, data, "")
             for i, iv in enumerate(sc.interventions):  # nested tables read as dotted paths
                 iv.set = setting_table(iv.set, f"interventions[{i}].set")
+                iv.times = setting_table(iv.times, f"interventions[{i}].times")
         except ScenarioError as err:
             raise ScenarioError(f"{source}: {err}") from None
         sc.source = source
+        if base is not None:  # (outside the settings: not in to_dict, fingerprints or listings)
+            vars(sc)[_CHAIN] = chain
         check_name(sc.name, f"{source}: name")
         _validate_references(sc, source)
     except ScenarioError as err:
@@ -500,14 +535,35 @@ def reading(key: str) -> Iterator[None]:
         _READING.reset(token)
 
 
+#: where a scenario read from a file that starts from another keeps its :func:`changes`
+_CHAIN = "_habsburg_changes"
+
+
+def changes(sc: Scenario) -> tuple[tuple[str, dict[str, dict[str, Any]]], ...]:
+    """The change tables of the files ``sc`` was read through, the first file's first: per file
+    its source and its ``remove``, ``times``, ``add`` and ``set`` (path -> value); ``()`` for a
+    scenario written whole or built in code. Kept outside the settings (not in
+    :meth:`Scenario.to_dict`, so not in fingerprints, writers or listings; a copy keeps them):
+    a posterior draw reads from them which fitted settings a what-if scales or sets
+    (:mod:`habsburg.experiments.bands`)."""
+    chain: tuple[tuple[str, dict[str, dict[str, Any]]], ...] = vars(sc).get(_CHAIN, ())
+    return chain
+
+
 def _derived(
     data: dict[str, Any], source: str, base_dir: Path | None
-) -> tuple[dict[str, Any], int, dict[str, dict[str, Any]]]:
+) -> tuple[
+    dict[str, Any],
+    int,
+    dict[str, dict[str, Any]],
+    tuple[tuple[str, dict[str, dict[str, Any]]], ...],
+]:
     """The whole scenario (as :meth:`Scenario.to_dict` gives it) a file that starts from
     another describes: the base with the file's settings, name, description and interventions;
-    how many of its interventions are the base's (listed first); and the file's change tables
-    by key (``remove``, ``add``, ``times``, ``set``: path -> value), for the refusals that
-    point back at its lines."""
+    how many of its interventions are the base's (listed first); the file's change tables by
+    key (``remove``, ``add``, ``times``, ``set``: path -> value), for the refusals that point
+    back at its lines; and the :func:`changes` of the scenario it describes (the base's, then
+    this file's)."""
     unknown = [k for k in data if k not in DERIVED_KEYS]
     if unknown:
         key = unknown[0]
@@ -573,7 +629,7 @@ def _derived(
     )
     kept = out["interventions"] if keep else []
     out["interventions"] = kept + ivs
-    return out, len(kept), tables
+    return out, len(kept), tables, (*changes(base), (source, tables))
 
 
 def _not_a_setting(path: str) -> None:
@@ -645,22 +701,53 @@ def _add_items(sc: Scenario, path: str, tables: Any) -> str:
     return f"adding {path} {', '.join(added)}"
 
 
-def _multiply(sc: Scenario, path: str, factor: Any) -> str:
-    """Multiply the number at ``path`` (every match of a ``*``) by ``factor``."""
+def check_factor(sc: Scenario, path: str, factor: Any, where: str = "") -> None:
+    """Validate that ``path`` names numeric settings of ``sc`` and ``factor`` is a factor (a
+    finite number, not negative) they can be multiplied by."""
+    try:
+        _factor_targets(sc, path, factor)
+    except ScenarioError as err:
+        raise ScenarioError(f"{where}: {err}" if where else str(err)) from None
+
+
+def _factor_targets(
+    sc: Scenario, path: str, factor: Any
+) -> list[tuple[Any, dataclasses.Field, Any]]:
     _not_a_setting(path)
     if isinstance(factor, bool) or not isinstance(factor, (int, float)):
         raise ScenarioError(f"{path}: expected a factor (a number), got {factor!r}")
     if not math.isfinite(factor) or factor < 0:
         raise ScenarioError(f"{path}: the factor must be finite and not negative, got {factor!r}")
     targets = _resolve(sc, path)
-    new = []
     for obj, f, hint in targets:
         value = getattr(obj, f.name)
         if hint not in (int, float) or isinstance(value, bool):
-            raise ScenarioError(f"{path}: [times] multiplies numbers; this setting is {value!r}")
+            raise ScenarioError(f"{path}: times multiplies numbers; this setting is {value!r}")
+    return targets
+
+
+def multiply_setting(sc: Scenario, path: str, factor: Any) -> None:
+    """Multiply the number at ``path`` (each match of a ``*`` its own) by ``factor``, as an
+    intervention's ``times`` does: an integer setting is rounded to the nearest whole number
+    (the value it multiplies may be a scaled or posterior-drawn one), and a product out of the
+    setting's range is a :class:`ScenarioError`."""
+    _multiply(sc, path, factor, whole=round)
+
+
+def _multiply(
+    sc: Scenario, path: str, factor: Any, whole: Callable[[float], int] | None = None
+) -> str:
+    """Multiply the number at ``path`` (every match of a ``*``) by ``factor``; an integer
+    setting's product must be whole, or is made so by ``whole``."""
+    targets = _factor_targets(sc, path, factor)
+    new = []
+    for obj, f, hint in targets:
+        value = getattr(obj, f.name)
         product = value * factor
         if hint is int:
-            if not float(product).is_integer():
+            if whole is not None:
+                product = whole(product)
+            elif not float(product).is_integer():
                 raise ScenarioError(
                     f"{path}: {value!r} times {factor!r} is {product!r}; this setting takes a "
                     "whole number, so give it in [set] instead"
@@ -782,6 +869,11 @@ def get_setting(sc: Scenario, path: str) -> Any:
     return getattr(targets[0][0], targets[0][1].name)
 
 
+def get_settings(sc: Scenario, path: str) -> list[Any]:
+    """Every value ``path`` names (one per item where it has a ``*``)."""
+    return [getattr(obj, f.name) for obj, f, _ in _resolve(sc, path)]
+
+
 def setting_spec(sc: Scenario, path: str) -> dict[str, Any]:
     """Declared range, choices, help and type of a setting (for sliders and sweep specs)."""
     obj, f, hint = _resolve(sc, path)[0]
@@ -811,11 +903,15 @@ __all__ = [
     "Workflow",
     "WorldConfig",
     "build",
+    "changes",
+    "check_factor",
     "check_setting",
     "from_dict",
     "get_setting",
+    "get_settings",
     "load_file",
     "load_text",
+    "multiply_setting",
     "set_setting",
     "setting_spec",
     "setting_table",

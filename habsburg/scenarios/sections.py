@@ -404,6 +404,9 @@ class Intervention:
     at: str = param("", help="month the change applies (YYYY-MM); or use at_step")
     at_step: int = param(-1, -1, 10_000_000, "step the change applies")
     set: dict[str, Any] = param(None, help="setting path -> new value", factory=dict)
+    times: dict[str, Any] = param(
+        None, help="setting path -> factor its value that month is multiplied by", factory=dict
+    )
     note: str = param("", help="what this intervention represents")
 
 

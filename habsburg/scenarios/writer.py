@@ -63,5 +63,6 @@ def scenario_toml(scenario: Scenario, header: str = "") -> str:
     for iv in interventions:
         lines += ["", "[[interventions]]"]
         for k, v in iv.items():
-            lines.append(f"{_toml_key(k)} = {_toml_value(v)}")
+            if k != "times" or v:  # (times only where an intervention has one)
+                lines.append(f"{_toml_key(k)} = {_toml_value(v)}")
     return "\n".join(lines) + "\n"

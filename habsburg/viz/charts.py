@@ -115,7 +115,8 @@ def marker_rows(snap: Snapshot) -> pd.DataFrame:
     iv = snap.interventions
     for step, g in iv.groupby("step", sort=True) if len(iv) else []:
         changes = ", ".join(
-            f"{short_name(p)} {fmt(v)}" for p, v in zip(g.path, g.value, strict=False)
+            f"{short_name(p)} {'×' if times else ''}{fmt(v)}"
+            for p, v, times in zip(g.path, g.value, g.times, strict=False)
         )
         rows.append({"step": int(step), "marker": f"{month_label(snap, int(step))}: {changes}"})
     df = pd.DataFrame(rows)

@@ -138,7 +138,12 @@ def overrides(snap: Snapshot) -> list[str]:
         if lever is None:
             continue
         before = snap.built_with.get(lever)
-        if before is not None and charts.fmt(before) != charts.fmt(row.value):
+        if before is not None and row.times and row.value != 1:
+            out.append(
+                f"{row.month}: an intervention multiplied {charts.short_name(row.path)} by "
+                f"{charts.fmt(row.value)} (the run started with {charts.fmt(before)})"
+            )
+        elif before is not None and charts.fmt(before) != charts.fmt(row.value):
             out.append(
                 f"{row.month}: an intervention set {charts.short_name(row.path)} to "
                 f"{charts.fmt(row.value)} (the run started with {charts.fmt(before)})"
@@ -174,8 +179,8 @@ def scenario_html(snap: Snapshot) -> str:
     items = []
     for (_step, month), g in iv.groupby(["step", "month"], sort=True):
         changes = ", ".join(
-            f"{html.escape(p)} = {html.escape(charts.fmt(v))}"
-            for p, v in zip(g.path, g.value, strict=True)
+            f"{html.escape(p)} {'×' if times else '='} {html.escape(charts.fmt(v))}"
+            for p, v, times in zip(g.path, g.value, g.times, strict=True)
         )
         note = str(g.note.iloc[0])
         items.append(

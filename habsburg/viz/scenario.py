@@ -19,7 +19,7 @@ from typing import Any
 from habsburg.scenarios.errors import HabsburgError, ScenarioError
 from habsburg.scenarios.library import list_scenarios, load_scenario, scaled
 from habsburg.scenarios.parameters import CATEGORICAL, INTEGER, Parameter, parameters
-from habsburg.scenarios.schema import Scenario, check_setting
+from habsburg.scenarios.schema import Scenario, check_factor, check_setting
 from habsburg.viz import AUTHORS_ENV, SCENARIO_ENV, VIZ_AUTHORS  # declared there, used here
 
 
@@ -66,13 +66,15 @@ def keep_first_models(sc: Scenario, n: int) -> list[str]:
             dropped.append(f"{m.name} no longer distils from {m.data.distill_from}")
             m.data.distill_from, m.data.distill_fraction = "", 0.0
     for iv in sc.interventions:
-        for path in list(iv.set):
-            try:
-                check_setting(sc, path, iv.set[path])
-            except ScenarioError:
-                dropped.append(f"intervention at {iv.at or iv.at_step} on {path} (model removed)")
-                del iv.set[path]
-    sc.interventions = [iv for iv in sc.interventions if iv.set]
+        for table, check in ((iv.set, check_setting), (iv.times, check_factor)):
+            for path in list(table):
+                try:
+                    check(sc, path, table[path])
+                except ScenarioError:
+                    at = iv.at or iv.at_step
+                    dropped.append(f"intervention at {at} on {path} (model removed)")
+                    del table[path]
+    sc.interventions = [iv for iv in sc.interventions if iv.set or iv.times]
     dropped.insert(0, f"models removed: {', '.join(removed)}")
     return dropped
 

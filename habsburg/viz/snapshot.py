@@ -223,23 +223,26 @@ def site_frame(model: EcosystemModel, positions: np.ndarray) -> pd.DataFrame:
 
 def intervention_frame(model: EcosystemModel) -> pd.DataFrame:
     """The scenario's interventions, one row per setting changed: step, month, path, value,
-    note, and whether the model has applied it yet."""
+    whether the value is a factor (``times``), note, and whether the model has applied it yet."""
     sc = model.config
     rows = []
     for iv in sc.interventions:
         at = iv.at_step if iv.at_step >= 0 else sc.month_to_step(iv.at, "interventions.at")
-        for path, value in iv.set.items():
+        changes = [(p, v, False) for p, v in iv.set.items()]
+        changes += [(p, f, True) for p, f in iv.times.items()]
+        for path, value, times in changes:
             rows.append(
                 {
                     "step": at,
                     "month": sc.step_to_month(at),
                     "path": path,
                     "value": value,
+                    "times": times,  # (value: a factor the setting is multiplied by)
                     "note": iv.note,
                     "applied": at <= model.month,
                 }
             )
-    columns = ["step", "month", "path", "value", "note", "applied"]
+    columns = ["step", "month", "path", "value", "times", "note", "applied"]
     return pd.DataFrame(rows, columns=columns)
 
 

@@ -320,3 +320,177 @@ def test_compare_and_run_with_posterior_say_which_settings_a_scenario_keeps(
         f"The draws came from `{d}`; the scenario sets `humans.assistant.ceiling` itself and "
         "kept it." in report
     )
+
+
+def derived(tmp_path, name, text, base="tiny.toml"):
+    """A scenario file ``name``.toml beside the tiny one that starts from ``base``, read."""
+    from habsburg.scenarios.library import load_scenario
+
+    path = tmp_path / f"{name}.toml"
+    path.write_text(f'scenario = "{base}"\nname = "{name}"\n{text}')
+    return load_scenario(path)
+
+
+def test_draws_follow_what_a_file_that_starts_from_another_scales_or_sets(
+    tmp_path, scenario_file, calib_dir
+):
+    """A file's [times] scales each draw of a fitted setting (a what-if that doubles the AI
+    demand doubles every draw's, where a whole copy held it at twice the start in every draw);
+    its [set] keeps its value even where that is the calibrated one; files chain."""
+    from habsburg.scenarios.library import load_scenario
+
+    d = calibrated_dir(calib_dir)
+    base = load_scenario(scenario_file)
+    doubled = derived(
+        tmp_path,
+        "doubled",
+        '[times]\n"demand.adoption.ceiling" = 2\n"web.attachment" = 2\n'
+        '[set]\n"humans.assistant.ceiling" = 0.5\n',  # (the calibrated start: still its own)
+    )
+    assert doubled.demand.adoption.ceiling == 1200.0 and doubled.web.attachment == 4
+    drawn, mine = B.draw_settings(d, base, 4, seed=3), B.draw_settings(d, doubled, 4, seed=3)
+    assert len({x["demand.adoption.ceiling"] for x in drawn}) > 1  # (the draws differ)
+    for theirs, ours in zip(drawn, mine, strict=True):
+        assert set(ours) == {"demand.adoption.ceiling", "web.attachment"}
+        assert ours["demand.adoption.ceiling"] == 2 * theirs["demand.adoption.ceiling"]
+        assert ours["web.attachment"] == 2 * theirs["web.attachment"]  # (the rounded draw's)
+        assert isinstance(ours["web.attachment"], int)
+    assert B.scaled_settings(d, doubled) == {"demand.adoption.ceiling": 2, "web.attachment": 2}
+    assert B.own_settings(d, doubled) == {"humans.assistant.ceiling": (0.5, [0.5, 0.55])}
+    note = B.own_settings_note(d, doubled)
+    where = tmp_path / "doubled.toml"
+    assert f"(calibrated: 0.5, 0.55; [set] 'humans.assistant.ceiling' in {where})" in note
+    assert (
+        f"multiplies demand.adoption.ceiling by 2 ([times] 'demand.adoption.ceiling' = 2 in {where})"
+        in note
+    )
+    # the results say so: the comparison's and the band's manifests and reports
+    argv = ["compare", str(scenario_file), str(where), "--seeds", "2", "--steps", "6", "--quiet"]
+    assert main([*argv, "--out", str(tmp_path / "cmp"), "--posterior", str(d)]) == 0
+    recorded = json.loads((tmp_path / "cmp" / "manifest.json").read_text())["posterior"]
+    assert recorded["scaled"] == {"doubled": {"demand.adoption.ceiling": 2, "web.attachment": 2}}
+    ceilings = [s["demand.adoption.ceiling"] for s in recorded["settings"]["doubled"]]
+    assert ceilings == [2 * s["demand.adoption.ceiling"] for s in recorded["settings"]["tiny"]]
+    report = " ".join((tmp_path / "cmp" / "report.md").read_text().split())
+    assert (
+        "doubled multiplies `demand.adoption.ceiling` by 2, `web.attachment` by 2, so each of "
+        "its draws was multiplied." in report
+    )
+    band = ["run", str(where), "--steps", "6", "--quiet", "--draws", "2"]
+    assert main([*band, "--out", str(tmp_path / "run"), "--posterior", str(d)]) == 0
+    recorded = json.loads((tmp_path / "run" / "manifest.json").read_text())["posterior"]
+    assert recorded["scaled"] == {"demand.adoption.ceiling": 2, "web.attachment": 2}
+    report = " ".join((tmp_path / "run" / "report.md").read_text().split())
+    assert "it multiplies `demand.adoption.ceiling` by 2, `web.attachment` by 2" in report
+    # a file that starts from that one: the factors multiply
+    tripled = derived(
+        tmp_path, "tripled", '[times]\n"demand.adoption.ceiling" = 1.5\n', base="doubled.toml"
+    )
+    assert B.scaled_settings(d, tripled)["demand.adoption.ceiling"] == 3.0
+    assert [x["demand.adoption.ceiling"] for x in B.draw_settings(d, tripled, 4, seed=3)] == [
+        pytest.approx(3 * x["demand.adoption.ceiling"]) for x in drawn
+    ]
+    # the same scenario written whole: nothing says the ceiling is a multiple, so it is kept
+    # (and the assistant ceiling, at the calibrated value, is drawn)
+    whole = tmp_path / "whole.toml"
+    whole.write_text(scenario_toml(doubled))
+    assert set(B.own_settings(d, load_scenario(whole))) == {
+        "demand.adoption.ceiling",
+        "web.attachment",
+    }
+    # a file scaling a base whose value is its own (not calibrated): kept, as the base's
+    derived(tmp_path, "premise", '[set]\n"demand.adoption.ceiling" = 300.0\n')
+    scaled = derived(
+        tmp_path, "scaled", '[times]\n"demand.adoption.ceiling" = 2\n', base="premise.toml"
+    )
+    assert B.own_settings(d, scaled)["demand.adoption.ceiling"][0] == 600.0
+    assert B.scaled_settings(d, scaled) == {}
+
+
+def fitted_dir(calib_dir, draws, start):
+    """``calib_dir`` as `habsburg calibrate` leaves it, fitting the settings of ``draws`` (path
+    -> four particles, equally weighted) from the values ``start``."""
+    pd.DataFrame({**draws, "weight": [0.25] * 4}).to_parquet(
+        calib_dir / "posterior.parquet", index=False
+    )
+    manifest = {"written_by": "habsburg", "command": "calibrate", B.CALIBRATED_FROM: start}
+    (calib_dir / "manifest.json").write_text(json.dumps(manifest))
+    return calib_dir
+
+
+def test_a_scaled_draw_the_setting_does_not_allow_is_refused_before_any_run(
+    tmp_path, scenario_file, calib_dir, capsys
+):
+    midpoints = {"demand.adoption.midpoint": [350.0, 400.0, 450.0, 500.0]}  # (at most 600)
+    d = fitted_dir(calib_dir, midpoints, {"demand.adoption.midpoint": 6.0})
+    derived(tmp_path, "later", '[times]\n"demand.adoption.midpoint" = 2\n')  # 6 -> 12
+    for argv in (
+        ["compare", str(scenario_file), str(tmp_path / "later.toml"), "--seeds", "2"],
+        ["run", str(tmp_path / "later.toml"), "--draws", "2"],
+    ):
+        out = tmp_path / "out"
+        assert main([*argv, "--out", str(out), "--posterior", str(d), "--quiet"]) == 2
+        err = capsys.readouterr().err
+        assert "[times] 'demand.adoption.midpoint' = 2 in" in err, err
+        assert "takes draw 0's demand.adoption.midpoint = " in err and "600" in err, err
+        assert "Traceback" not in err and not out.exists()
+    # a draw in its setting's range that breaks a check of the whole scenario: a share over 1
+    shares = {"humans.assistant.ceiling": [0.6, 0.7, 0.8, 0.9]}
+    d = fitted_dir(calib_dir, shares, {"humans.assistant.ceiling": 0.5})
+    eager = derived(tmp_path, "eager", '[times]\n"humans.assistant.ceiling" = 1.9\n')  # 0.95
+    with pytest.raises(
+        B.PosteriorError,
+        match=r"\[times\] 'humans\.assistant\.ceiling' = 1\.9 in .*eager\.toml takes draw 0 "
+        r"where eager is not valid: eager: humans\.assistant\.ceiling: 1\.\d+ is more than 1",
+    ):
+        B.draw_settings(d, eager, 2)
+
+
+def test_a_line_that_changes_some_of_the_items_a_fitted_setting_names_is_refused(
+    tmp_path, scenario_file, calib_dir
+):
+    """The calibration fits every farm's ceiling at once (``farms.*``): a file that scales one
+    farm's, or adds a farm with its own, cannot take one draw for all of them."""
+    ceilings = {"farms.*.output.ceiling": [100.0, 150.0, 200.0, 250.0]}
+    d = fitted_dir(calib_dir, ceilings, {"farms.*.output.ceiling": 150.0})
+    one = derived(tmp_path, "one", '[times]\n"farms.farm.output.ceiling" = 2\n')
+    with pytest.raises(B.PosteriorError, match=r"\[times\] 'farms.farm.output.ceiling' changes"):
+        B.draw_settings(d, one, 2)
+    every = derived(tmp_path, "every", '[times]\n"farms.*.output.ceiling" = 2\n')
+    assert B.scaled_settings(d, every) == {"farms.*.output.ceiling": 2}
+    added = derived(
+        tmp_path,
+        "added",
+        '[[add.farms]]\nname = "farm-2"\nsites = 2\n'
+        '[add.farms.output]\nstart = "2021-02"\nceiling = 90.0\n',
+    )
+    with pytest.raises(B.PosteriorError, match=r"\[add\] 'farms' changes some"):
+        B.own_settings(d, added)
+    assert B._covers("farms.*", "farms.*.output.ceiling", whole=False) is True
+    assert B._covers("farms.a", "farms.b.output.ceiling", whole=False) is False
+    assert B._covers("models.*.x", "models.a.x") is True
+    assert B._covers("models.a.x", "models.a.y") is False
+
+
+def test_the_example_what_if_doubles_each_draw_of_the_baselines_demand(calib_dir):
+    """examples/scenarios/demand2x.toml against a calibration of the baseline (its start
+    recorded as `habsburg calibrate examples/calibration/baseline.toml` records it)."""
+    from pathlib import Path
+
+    from habsburg.scenarios.library import load_scenario
+    from habsburg.scenarios.schema import get_setting
+
+    example = Path(__file__).parents[2] / "examples" / "scenarios" / "demand2x.toml"
+    base, what_if = load_scenario("baseline"), load_scenario(str(example))
+    assert what_if.demand.adoption.ceiling == 2 * base.demand.adoption.ceiling
+    draws = {
+        "demand.adoption.ceiling": [5000.0, 6000.0, 7000.0, 8000.0],
+        "demand.adoption.midpoint": [8.0, 9.0, 10.0, 11.0],
+        "humans.assistant.ceiling": [0.4, 0.5, 0.6, 0.7],
+    }
+    d = fitted_dir(calib_dir, draws, {k: get_setting(base, k) for k in draws})
+    assert B.scaled_settings(d, what_if) == {"demand.adoption.ceiling": 2}
+    assert B.own_settings(d, what_if) == {} == B.own_settings(d, base)
+    pairs = zip(B.draw_settings(d, base, 8, 1), B.draw_settings(d, what_if, 8, 1), strict=True)
+    for theirs, ours in pairs:
+        assert ours == theirs | {"demand.adoption.ceiling": 2 * theirs["demand.adoption.ceiling"]}

@@ -19,7 +19,9 @@ def test_without_ai_filters_switches_off_detector_and_classifier_only():
                     "scrapers.*.filters.watermark_detector": True,
                     "watermark.adoption": 0.5,
                 },
-            }
+            },
+            {"at": "2022-06", "set": {"scrapers.*.filters.classifier": True}},
+            {"at": "2023-01", "times": {"watermark.adoption": 1.5}},  # (kept: not a filter)
         ]
     )
     off = CF.without_ai_filters(sc)
@@ -28,6 +30,8 @@ def test_without_ai_filters_switches_off_detector_and_classifier_only():
         assert not s.filters.watermark_detector and not s.filters.classifier
         assert s.filters.dedup  # other filters stay
     assert off.interventions[0].set == {"watermark.adoption": 0.5}
+    assert [iv.at for iv in off.interventions] == ["2022-01", "2023-01"]
+    assert off.interventions[1].times == {"watermark.adoption": 1.5}
 
 
 def test_filter_counterfactual_runs_the_same_seed_without_filters(tiny):

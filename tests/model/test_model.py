@@ -13,7 +13,7 @@ from habsburg.agents.generative import GenerativeModel
 from habsburg.agents.human import HumanPopulation
 from habsburg.agents.scraper import Scraper
 from habsburg.ecosystem.internet import FARM_SITE, HUMAN_SITE
-from habsburg.ecosystem.store import FARM, HYBRID, MODEL, REPOST
+from habsburg.ecosystem.store import FARM, HUMAN, HYBRID, MODEL, REPOST
 from habsburg.experiments.run import simulate
 from habsburg.model.model import EcosystemModel
 from habsburg.scenarios.schema import set_setting
@@ -150,6 +150,35 @@ def test_interventions_change_settings_at_their_month():
     before = model_b & (store.step < 29)
     after = model_b & (store.step >= 29)
     assert np.median(z[before]) < 2 < np.median(z[after])
+
+
+def test_an_intervention_multiplies_a_setting_as_it_stands_that_month():
+    """``times`` multiplies the value the month finds (a posterior draw's, a scaled run's), each
+    item its own; the interventions table records the factor and the value it gave."""
+    sc = tiny_scenario(
+        interventions=[
+            {"at": "2022-01", "times": {"farms.*.output.ceiling": 3, "humans.docs_per_month": 0.5}}
+        ]
+    )
+    sc.farms[0].output.ceiling = 120.0  # (as a draw would set it: the factor follows it)
+    m = EcosystemModel(sc)
+    while m.month < 23:  # (month: the one the last step ran)
+        m.step()
+    assert m.config.farms[0].output.ceiling == 120.0 and m.config.humans.docs_per_month == 4.0
+    m.step()  # 2022-01
+    assert m.config.farms[0].output.ceiling == 360.0 and m.config.humans.docs_per_month == 2.0
+    applied = m.tables()["interventions"]
+    assert list(applied["step"]) == [24, 24]
+    assert list(applied["value"]) == ["times 3: 360.0", "times 0.5: 2.0"]
+    many = tiny_scenario(interventions=[{"at_step": 2, "times": {"models.*.temperature": 0.5}}])
+    each = EcosystemModel(many)
+    for _ in range(3):
+        each.step()
+    assert list(each.tables()["interventions"]["value"]) == ["times 0.5: [0.5, 0.5, 0.5]"]
+    store = m.internet.store
+    written = np.isin(store.kind, [HUMAN, HYBRID])  # (by the authors, with an assistant or not)
+    by_month = np.bincount(store.step[written], minlength=25)
+    assert 0.4 < by_month[24] / by_month[23] < 0.6  # (half as many: Poisson counts of ~600)
 
 
 def test_watermark_scheme_interventions_take_effect():

@@ -84,6 +84,24 @@ def test_interventions_come_after_the_bases_or_replace_them():
     assert plain(load_text(text)) == plain(fewer)
 
 
+def test_an_intervention_that_multiplies_is_written_and_read_back():
+    """An intervention's ``times`` survives both writers; one without it writes no ``times``."""
+    from habsburg.scenarios.sections import Intervention
+
+    base = load_scenario("watermark_mandate")
+    more = copy.deepcopy(base)
+    more.name = "more"
+    more.interventions.append(
+        Intervention(at="2027-01", times={"farms.*.output.ceiling": 2.0}, note="farms double")
+    )
+    text = changes_toml("watermark_mandate", base, more)
+    assert 'times = { "farms.*.output.ceiling" = 2.0 }' in text and "set = " not in text
+    assert plain(load_text(text)) == plain(more)
+    whole = scenario_toml(more)
+    assert whole.count("times = ") == 1
+    assert plain(load_text(whole)) == plain(more)
+
+
 def test_what_a_file_of_changes_cannot_say_is_refused(capsys):
     base = load_scenario("baseline")
     reordered = copy.deepcopy(base)

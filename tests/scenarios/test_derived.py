@@ -221,7 +221,7 @@ def test_keep_interventions_false_drops_the_base_ones(tmp_path):
         ),
         (
             'scenario = "baseline"\nname = "x"\n[times]\n"models.*.data.mode" = 2\n',
-            "times: models.*.data.mode: [times] multiplies numbers; this setting is 'accumulate",
+            "times: models.*.data.mode: times multiplies numbers; this setting is 'accumulate",
         ),
         (
             'scenario = "baseline"\nname = "x"\n[times]\n"humans.authors" = "2"\n',
@@ -235,7 +235,7 @@ def test_keep_interventions_false_drops_the_base_ones(tmp_path):
             'scenario = "watermark_mandate"\nname = "x"\n[[interventions]]\nat = "2025-01"\n'
             'set = { "watermark.adoption" = 0.5 }\n',
             "interventions[2].set: 'watermark.adoption' is also set by interventions[0] at the "
-            "same month (2025-01); give each setting one value a month (interventions[0..1] are "
+            "same month (2025-01); give each setting one change a month (interventions[0..1] are "
             "those of the scenario it starts from, 'watermark_mandate'; the file's own are "
             "numbered from 2)",
         ),

@@ -9,7 +9,7 @@ from tinyscenario import tiny_dict
 
 from habsburg.cli import main
 from habsburg.scenarios import ScenarioError, load_scenario
-from habsburg.scenarios.schema import from_dict, get_setting, load_file, set_setting
+from habsburg.scenarios.schema import from_dict, get_setting, load_file, load_text, set_setting
 
 
 def test_baseline_loads_with_the_required_populations():
@@ -148,6 +148,88 @@ def test_one_setting_gets_one_value_a_month():
     assert len(from_dict(tiny_dict(interventions=other), "t.toml").interventions) == 2
 
 
+def test_an_intervention_multiplies_settings_with_times():
+    """``times`` multiplies a setting's value as it stands that month (after earlier
+    interventions; each item its own under ``*``); an integer setting is rounded."""
+    ivs = [
+        {"at": "2021-06", "set": {"farms.farm.output.ceiling": 200.0}},
+        {
+            "at": "2022-01",
+            "times": {"farms.*.output.ceiling": 1.5, "models.*.data.budget": 1.25},
+            "note": "more of everything",
+        },
+    ]
+    sc = from_dict(tiny_dict(interventions=ivs), "t.toml")
+    assert sc.interventions[1].times == {
+        "farms.*.output.ceiling": 1.5,
+        "models.*.data.budget": 1.25,
+    }
+    assert sc.interventions[1].set == {}
+    from habsburg.scenarios.schema import multiply_setting
+
+    multiply_setting(sc, "models.*.data.budget", 1.3)  # 2500 -> 3250, 2000 -> 2600
+    multiply_setting(sc, "models.c.data.budget", 0.333)  # 2600 -> 865.8: rounded
+    assert [m.data.budget for m in sc.models] == [3250, 3250, 866]
+
+
+@pytest.mark.parametrize(
+    ("intervention", "message"),
+    [
+        ({"at": "2021-06", "times": {"farms.*.output.ceiling": "2"}}, "expected a factor"),
+        ({"at": "2021-06", "times": {"farms.*.output.ceiling": -1}}, "finite and not negative"),
+        ({"at": "2021-06", "times": {"models.*.data.mode": 2}}, "times multiplies numbers"),
+        ({"at": "2021-06", "times": {"world.concepts": 2}}, "'world.concepts' is fixed"),
+        ({"at": "2021-06", "times": {"farms.*.output.cieling": 2}}, "did you mean 'ceiling'"),
+        ({"at": "2021-06"}, r"interventions\[0\] changes nothing; name at least one setting"),
+        (
+            {"at": "2021-06", "set": {"humans.error_rate": 0.1}, "times": {"humans.error_rate": 2}},
+            r"interventions\[0\]\.times: 'humans\.error_rate' is also set by its set",
+        ),
+        (
+            {"at": "2021-06", "times": {"humans.error_rate": 60}},  # 0.02 x 60 = 1.2 > 1
+            r"t\.toml: interventions\[0\]\.times \(2021-06\): humans\.error_rate: 1\.2.* out "
+            r"of range",
+        ),
+    ],
+)
+def test_a_bad_times_in_an_intervention_is_refused(intervention, message):
+    with pytest.raises(ScenarioError, match=message):
+        from_dict(tiny_dict(interventions=[intervention]), "t.toml")
+
+
+def test_the_assistant_ceiling_is_a_share():
+    """Its range is a count's (the curve type serves documents a month too): a ceiling above 1
+    ran as if every author had adopted sooner, without a word. Refused, also where a file's
+    [times] or an intervention takes it there."""
+    too_many = tiny_dict()
+    too_many["humans"]["assistant"]["ceiling"] = 1.5
+    with pytest.raises(ScenarioError, match=r"t\.toml: humans\.assistant\.ceiling: 1\.5 is more"):
+        from_dict(too_many, "t.toml")
+    later = [{"at": "2022-01", "times": {"humans.assistant.ceiling": 2.5}}]  # 0.5 -> 1.25
+    with pytest.raises(ScenarioError, match=r"after interventions\[0\] \(2022-01\): humans"):
+        from_dict(tiny_dict(interventions=later), "t.toml")
+    with pytest.raises(ScenarioError, match=r"humans\.assistant\.ceiling: 1\.5 is more than 1"):
+        load_text('scenario = "baseline"\nname = "x"\n[set]\n"humans.assistant.ceiling" = 1.5\n')
+    everyone = tiny_dict()
+    everyone["humans"]["assistant"]["ceiling"] = 1.0
+    assert from_dict(everyone, "t.toml").humans.assistant.ceiling == 1.0
+
+
+def test_times_multiplies_the_value_earlier_interventions_left():
+    """Checked in the order they apply: a factor fine on the file's value but not on the value
+    an earlier month's intervention left is refused, naming both."""
+    ivs = [
+        {"at": "2021-06", "set": {"watermark.adoption": 0.6}},
+        {"at": "2022-06", "times": {"watermark.adoption": 2}},
+    ]
+    assert from_dict(tiny_dict(interventions=ivs[1:]), "t.toml")  # (the file's 0.0: fine)
+    with pytest.raises(ScenarioError, match=r"interventions\[1\]\.times \(2022-06\)"):
+        from_dict(tiny_dict(interventions=ivs), "t.toml")
+    twice = [ivs[1], {"at": "2022-06", "times": {"watermark.adoption": 1.1}}]
+    with pytest.raises(ScenarioError, match=r"also multiplied by interventions\[0\]"):
+        from_dict(tiny_dict(interventions=twice), "t.toml")
+
+
 def test_setting_paths_with_wildcards(tiny):
     set_setting(tiny, "models.*.temperature", 0.7)
     assert all(m.temperature == 0.7 for m in tiny.models)
@@ -238,7 +320,7 @@ def _set(path: str, value):
         ),
         (
             _set("interventions", [{"at": "2021-01", "set": {}}]),
-            r"interventions\[0\]\.set is empty",
+            r"interventions\[0\] changes nothing; name at least one setting",
         ),
         (
             _set("instruments", {"graphite": {"floor": 0.5, "ceiling": 0.5}}),

@@ -239,3 +239,28 @@ def test_largest_cascade_is_the_error_most_models_believe():
     assert len(believers) == most
     spec = graphs.cascade_chart(snap).to_dict()
     assert f"believed by {most} model" in str(spec["title"])
+
+
+def test_an_intervention_that_multiplies_reads_as_a_factor():
+    """Markers, the status line and the scenario panel say ×, not = (a factor, not a value)."""
+    sc = tiny_scenario()
+    sc.interventions = [
+        Intervention(at="2021-06", set={"watermark.adoption": 0.4}),
+        Intervention(at="2021-08", times={"watermark.adoption": 2.0}, note="twice"),
+    ]
+    model = EcosystemModel(sc)
+    attach(model)
+    while model.config.step_to_month(model.steps) <= "2021-08":
+        model.step()
+    snap = snapshot(model)
+    assert list(charts.marker_rows(snap).marker)[1:] == [
+        "2021-06: watermark adoption 0.4",
+        "2021-08: watermark adoption ×2",
+    ]
+    text = re.sub(r"<[^>]+>", "", components.status_html(snap))
+    assert "watermark adoption 0.8" in text
+    assert (
+        "2021-08: an intervention multiplied watermark adoption by 2 (the run started with 0)"
+        in text
+    )
+    assert "watermark.adoption × 2 twice" in re.sub(r"<[^>]+>", "", components.scenario_html(snap))

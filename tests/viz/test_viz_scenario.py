@@ -79,14 +79,19 @@ def test_keeping_first_models_drops_dangling_references():
             "interventions": [
                 {"at_step": 3, "set": {"models.b.temperature": 0.5}},
                 {"at_step": 4, "set": {"models.*.temperature": 0.6, "models.b.top_p": 0.9}},
+                {"at_step": 5, "times": {"models.b.temperature": 1.1}},
+                {"at_step": 6, "times": {"models.*.temperature": 1.1}},
             ],
         }
     )
     dropped = keep_first_models(sc, 1)
     assert [m.name for m in sc.models] == ["a"]
     assert (sc.models[0].data.distill_from, sc.models[0].data.distill_fraction) == ("", 0.0)
-    assert [iv.set for iv in sc.interventions] == [{"models.*.temperature": 0.6}]
-    assert len(dropped) == 4
+    assert [(iv.set, iv.times) for iv in sc.interventions] == [
+        ({"models.*.temperature": 0.6}, {}),
+        ({}, {"models.*.temperature": 1.1}),
+    ]
+    assert len(dropped) == 5
 
 
 def test_bundled_vega_is_served_under_major_versions(tmp_path, monkeypatch):
