@@ -376,7 +376,9 @@ def cmd_scenarios(args: argparse.Namespace) -> int:
 def scenario_in_full(name: str) -> str:
     """The TOML ``habsburg scenarios NAME|FILE`` prints: every setting of an abstract scenario
     written out (:func:`~habsburg.scenarios.writer.scenario_toml`), or a text-mode scenario's
-    file as it is (checked first)."""
+    file as it is (checked first; one that starts from another, every setting written out)."""
+    import tomllib
+
     from habsburg.scenarios.inputs import read_text_file
     from habsburg.scenarios.library import load_scenario
     from habsburg.scenarios.text_schema import (
@@ -385,13 +387,20 @@ def scenario_in_full(name: str) -> str:
         refers_to_file,
         text_library_file,
     )
-    from habsburg.scenarios.writer import scenario_toml
+    from habsburg.scenarios.writer import scenario_toml, text_scenario_toml
 
     if is_text_scenario(name):
-        load_text_scenario(name)  # (refused here when it does not validate)
-        if refers_to_file(name):
-            return read_text_file(name, "scenario file")
-        return text_library_file(name).read_text(encoding="utf-8")
+        text_scenario = load_text_scenario(name)  # (refused here when it does not validate)
+        if not refers_to_file(name):
+            return text_library_file(name).read_text(encoding="utf-8")
+        text = read_text_file(name, "scenario file")
+        if "scenario" not in tomllib.loads(text):  # (a whole file: as it is, comments and all)
+            return text
+        return text_scenario_toml(  # (one that starts from another: expanded)
+            text_scenario,
+            f"{text_scenario.name}, every setting written out by `habsburg scenarios {name}`\n"
+            "`habsburg run` of this file runs the same scenario",
+        )
     scenario = load_scenario(name)
     where = "the library" if not refers_to_file(name) else scenario.source
     return scenario_toml(

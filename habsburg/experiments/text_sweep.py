@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import difflib
 import itertools
 import re
 import time
@@ -48,6 +47,7 @@ from habsburg.scenarios.schema import setting_table
 from habsburg.scenarios.text_schema import (
     TextScenario,
     load_text_scenario,
+    set_path,
     spec_scenario_ref,
     text_scenario_from_dict,
 )
@@ -72,58 +72,6 @@ class TextSweepSpec:
     @property
     def runs(self) -> int:
         return len(self.points) * len(self.seeds)
-
-
-def _tables(node: dict[str, Any], parts: list[str], path: str, where: str) -> list[dict]:
-    """The tables of a scenario mapping holding the last key of ``path``."""
-    if len(parts) == 1:
-        return [node]
-    key = parts[0]
-    if key not in node:
-        raise ScenarioError(
-            f"{where}: unknown key {key!r} in path {path!r}; allowed: {', '.join(node)}"
-        )
-    child = node[key]
-    if isinstance(child, dict):
-        return _tables(child, parts[1:], path, where)
-    if isinstance(child, list) and len(parts) > 2:
-        sel, names = parts[1], [str(m.get("name")) for m in child]
-        if sel == "*":
-            chosen = child
-        elif sel.isdigit() and int(sel) < len(child):
-            chosen = [child[int(sel)]]
-        elif sel in names:
-            chosen = [child[names.index(sel)]]
-        else:
-            raise ScenarioError(
-                f"{where}: path {path!r}: {sel!r} is not '*', an index below {len(child)} or a "
-                f"name ({', '.join(names)})"
-            )
-        return [t for c in chosen for t in _tables(c, parts[2:], path, where)]
-    raise ScenarioError(
-        f"{where}: path {path!r}: {key!r} is not a table"
-        + (
-            " (name an entry: '*', an index or a name, then a setting)"
-            if isinstance(child, list)
-            else ""
-        )
-    )
-
-
-def set_path(data: dict[str, Any], path: str, value: Any, where: str) -> None:
-    """Set ``path`` (dotted; ``models.*``, ``models.N`` or ``models.NAME`` select models) in a
-    scenario mapping, or raise :class:`ScenarioError` naming ``where`` and the key."""
-    parts = path.split(".")
-    last = parts[-1]
-    for t in _tables(data, parts, path, where):
-        if last not in t or isinstance(t[last], dict | list):
-            allowed = [k for k, v in t.items() if not isinstance(v, dict | list)]
-            match = difflib.get_close_matches(last, allowed, n=1)
-            hint = f" (did you mean {match[0]!r}?)" if match else ""
-            raise ScenarioError(
-                f"{where}: unknown setting {path!r}{hint}; allowed here: {', '.join(allowed)}"
-            )
-        t[last] = value
 
 
 def _axis_values(axis: Any, where: str) -> tuple[str, list[Any]]:

@@ -202,16 +202,27 @@ def refers_to_file(name_or_path: str | Path) -> bool:
 
 
 def is_text_scenario(name_or_path: str | Path) -> bool:
-    """Whether a scenario name or file is a text-mode scenario: a library text scenario, or a
-    TOML file whose top level says ``mode = "text"`` (what the CLI checks to pick the runner)."""
+    """Whether a scenario name or file is a text-mode scenario: a library text scenario, a TOML
+    file whose top level says ``mode = "text"``, or a file that starts from a text scenario
+    (``scenario = NAME|FILE``; what the CLI checks to pick the runner)."""
     text = str(name_or_path)
     path = Path(text)
     if not refers_to_file(text):
         return text in list_text_scenarios()
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8")).get("mode") == "text"
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
-        return False
+    seen: set[Path] = set()
+    while path not in seen:  # (a file that starts from another: the kind of the one it names)
+        seen.add(path)
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+            return False
+        ref = data.get("scenario")
+        if data.get("mode") == "text" or not isinstance(ref, str) or "mode" in data:
+            return data.get("mode") == "text"
+        if not refers_to_file(ref):
+            return ref in list_text_scenarios()
+        path = path.parent / ref if is_file(path.parent / ref) else Path(ref)
+    return False  # (a file that starts from itself: the abstract loader names the loop)
 
 
 def check_text_comparison(names: list[str | Path]) -> bool:
@@ -249,14 +260,29 @@ def spec_is_text(path: str | Path) -> bool:
     return is_text_scenario(spec_scenario_ref(data, path.parent))
 
 
+#: the keys of a text-mode file that starts from another text scenario
+TEXT_DERIVED_KEYS = ("scenario", "name", "description", "set")
+
+
 def load_text_scenario(name_or_path: str | Path) -> TextScenario:
-    """A library text scenario by name (``text_baseline``) or a TOML file by path."""
+    """A library text scenario by name (``text_baseline``) or a TOML file by path; a file that
+    starts from another text scenario (``scenario = "text_baseline"``, a ``name`` and ``[set]``
+    with setting paths, as in text sweep specs) is that scenario with its settings changed."""
+    source, data = _text_data(name_or_path, ())
+    return text_scenario_from_dict(data, source)
+
+
+def _text_data(name_or_path: str | Path, chain: tuple[str, ...]) -> tuple[str, dict[str, Any]]:
+    """Where text scenario ``name_or_path`` is read from and its mapping, a file that starts
+    from another expanded (``chain``: the files being read, to refuse one that starts from
+    itself)."""
     text = str(name_or_path)
     path = Path(text)
     if refers_to_file(text):
         if not is_file(path):
             raise ScenarioError(f"scenario file {text!r} does not exist")
         source, raw = str(path), path.read_text(encoding="utf-8")
+        key = str(path.resolve())
     else:
         entry = _library_dir() / f"{text}.toml"
         if not is_file(entry):
@@ -264,8 +290,126 @@ def load_text_scenario(name_or_path: str | Path) -> TextScenario:
                 f"unknown text scenario {text!r}; available: {', '.join(list_text_scenarios())}"
             )
         source, raw = f"library/text/{text}.toml", entry.read_text(encoding="utf-8")
+        key = source
+    if key in chain:
+        loop = " -> ".join((*chain[chain.index(key) :], key))
+        raise ScenarioError(f"a scenario file cannot start from itself: {loop}")
     try:
         data = tomllib.loads(raw)
     except tomllib.TOMLDecodeError as err:
         raise ScenarioError(f"{source}: malformed TOML: {err}") from None
-    return text_scenario_from_dict(data, source)
+    if "scenario" in data:
+        return source, _derived_text(data, source, path.parent, (*chain, key))
+    return source, data
+
+
+def _derived_text(
+    data: dict[str, Any], source: str, base_dir: Path, chain: tuple[str, ...]
+) -> dict[str, Any]:
+    """The whole mapping a text-mode file that starts from another describes: the base's every
+    setting, its ``[set]`` applied, its name and description."""
+    from habsburg.scenarios.schema import setting_table  # (not on the CLI's start-up path)
+
+    unknown = [k for k in data if k not in TEXT_DERIVED_KEYS]
+    if unknown:
+        raise ScenarioError(
+            f"{source}: key {unknown[0]!r} is not allowed in a text-mode file that starts from "
+            f"another (scenario = {data['scenario']!r}); allowed: {', '.join(TEXT_DERIVED_KEYS)} "
+            "(text scenarios have no interventions, and their lists are changed in [set], e.g. "
+            '"models.*.temperature" = 1.2)'
+        )
+    ref = data["scenario"]
+    if not isinstance(ref, str) or not ref.strip():
+        raise ScenarioError(
+            f"{source}: scenario: expected a text scenario name or file, got {ref!r}"
+        )
+    name = data.get("name")
+    if not isinstance(name, str):
+        raise ScenarioError(
+            f"{source}: name: a scenario that starts from another needs a name of its own (a "
+            f"string): the name picks its results directory, and the base's ({ref!r}) would put "
+            "its runs with the base's"
+        )
+    target: str | Path = ref
+    if refers_to_file(ref) and is_file(base_dir / ref):
+        target = base_dir / ref  # (a file beside this one first)
+    if refers_to_file(target) and not is_file(target):
+        raise ScenarioError(
+            f"{source}: scenario: scenario file {ref!r} does not exist (looked for beside "
+            f"{source}, then as given)"
+        )
+    abstract = refers_to_file(target) or is_file(_library_dir() / ".." / f"{ref}.toml")
+    if not is_text_scenario(target):
+        raise ScenarioError(
+            f"{source}: scenario: "
+            + (f"{ref!r} is an abstract scenario" if abstract else f"no scenario {ref!r}")
+            + f"; a text-mode file starts from a text scenario ({', '.join(list_text_scenarios())}"
+            ', or a file with mode = "text")'
+        )
+    try:
+        base_source, base = _text_data(target, chain)
+        whole = dataclasses.asdict(text_scenario_from_dict(base, base_source))
+    except ScenarioError as err:
+        raise ScenarioError(f"{source}: scenario: {err}") from None
+    changes = setting_table(data.get("set", {}), f"{source}: set")
+    for path, value in changes.items():
+        set_path(whole, path, value, f"{source}: set")
+    changed = "; ".join(f"{path} = {value!r}" for path, value in changes.items())
+    was = base.get("name", ref)
+    whole["name"] = name
+    whole["description"] = data.get(
+        "description", f"{was}, changed: {changed}." if changed else f"{was}."
+    )
+    return whole
+
+
+def _tables(node: dict[str, Any], parts: list[str], path: str, where: str) -> list[dict]:
+    """The tables of a scenario mapping holding the last key of ``path``."""
+    if len(parts) == 1:
+        return [node]
+    key = parts[0]
+    if key not in node:
+        raise ScenarioError(
+            f"{where}: unknown key {key!r} in path {path!r}; allowed: {', '.join(node)}"
+        )
+    child = node[key]
+    if isinstance(child, dict):
+        return _tables(child, parts[1:], path, where)
+    if isinstance(child, list) and len(parts) > 2:
+        sel, names = parts[1], [str(m.get("name")) for m in child]
+        if sel == "*":
+            chosen = child
+        elif sel.isdigit() and int(sel) < len(child):
+            chosen = [child[int(sel)]]
+        elif sel in names:
+            chosen = [child[names.index(sel)]]
+        else:
+            raise ScenarioError(
+                f"{where}: path {path!r}: {sel!r} is not '*', an index below {len(child)} or a "
+                f"name ({', '.join(names)})"
+            )
+        return [t for c in chosen for t in _tables(c, parts[2:], path, where)]
+    raise ScenarioError(
+        f"{where}: path {path!r}: {key!r} is not a table"
+        + (
+            " (name an entry: '*', an index or a name, then a setting)"
+            if isinstance(child, list)
+            else ""
+        )
+    )
+
+
+def set_path(data: dict[str, Any], path: str, value: Any, where: str) -> None:
+    """Set ``path`` (dotted; ``models.*``, ``models.N`` or ``models.NAME`` select models) in a
+    scenario mapping, or raise :class:`ScenarioError` naming ``where`` and the key."""
+    parts = path.split(".")
+    last = parts[-1]
+    for t in _tables(data, parts, path, where):
+        if last not in t or isinstance(t[last], dict | list):
+            allowed = [k for k, v in t.items() if not isinstance(v, dict | list)]
+            match = difflib.get_close_matches(last, allowed, n=1)
+            hint = f" (did you mean {match[0]!r}?)" if match else ""
+            raise ScenarioError(
+                f"{where}: unknown setting {path!r}{hint}; allowed here: {', '.join(allowed)}"
+            )
+        t[last] = value

@@ -3,6 +3,7 @@ writes as the calibrated scenario, and ``habsburg scenarios NAME|FILE`` prints).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from collections.abc import Mapping
@@ -10,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from habsburg.scenarios.sections import Scenario
+    from habsburg.scenarios.text_schema import TextScenario
 
 
 def _toml_value(v: Any) -> str:
@@ -65,4 +67,11 @@ def scenario_toml(scenario: Scenario, header: str = "") -> str:
         for k, v in iv.items():
             if k != "times" or v:  # (times only where an intervention has one)
                 lines.append(f"{_toml_key(k)} = {_toml_value(v)}")
+    return "\n".join(lines) + "\n"
+
+
+def text_scenario_toml(scenario: TextScenario, header: str = "") -> str:
+    """A text-mode scenario as TOML, every setting written out (loads back to an equal one)."""
+    lines = [f"# {line}" if line else "#" for line in header.splitlines()]
+    _toml_table(dataclasses.asdict(scenario), "", lines)
     return "\n".join(lines) + "\n"

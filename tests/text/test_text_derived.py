@@ -1,0 +1,158 @@
+"""Text-mode scenario files that start from another text scenario (``scenario = NAME|FILE``, a
+``name`` and ``[set]`` with setting paths as in text sweep specs)."""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+
+import pandas as pd
+import pytest
+
+import habsburg.experiments.text_compare as text_compare_module
+from habsburg.cli import main
+from habsburg.scenarios.errors import ScenarioError
+from habsburg.scenarios.text_schema import is_text_scenario, load_text_scenario
+
+LOOP = """
+mode = "text"
+name = "loop"
+seed = 3
+generations = 4
+[humans]
+documents = 0
+[[models]]
+name = "m"
+policy = "replace"
+reservoir_fraction = 0.3
+documents = 40
+document_tokens = 30
+[samples]
+prompt = "the farmer"
+continuations = 1
+tokens = 5
+"""
+
+
+@pytest.fixture
+def loop(tmp_path):
+    path = tmp_path / "loop.toml"
+    path.write_text(LOOP)
+    return path
+
+
+def plain(sc) -> dict:
+    data = dataclasses.asdict(sc)
+    data.pop("name"), data.pop("description")
+    return data
+
+
+def test_a_text_file_that_starts_from_another_is_the_base_with_its_settings(tmp_path, loop):
+    (tmp_path / "keep.toml").write_text(
+        'scenario = "loop.toml"\nname = "keep"\n'
+        '[set]\n"models.*.policy" = "accumulate"\n"samples.tokens" = 7\n'
+    )
+    keep = load_text_scenario(tmp_path / "keep.toml")
+    want = load_text_scenario(loop)
+    want.models[0].policy, want.samples.tokens = "accumulate", 7
+    assert plain(keep) == plain(want) and keep.name == "keep"
+    assert keep.description == "loop, changed: models.*.policy = 'accumulate'; samples.tokens = 7."
+    # files chain, and a library text scenario is a base too
+    (tmp_path / "short.toml").write_text(
+        'scenario = "keep.toml"\nname = "short"\ndescription = "two generations"\n'
+        "[set]\ngenerations = 2\n"
+    )
+    short = load_text_scenario(tmp_path / "short.toml")
+    assert (short.generations, short.models[0].policy, short.description) == (
+        2,
+        "accumulate",
+        "two generations",
+    )
+    (tmp_path / "hot.toml").write_text(
+        'scenario = "text_baseline"\nname = "hot"\n[set]\n"models.*.temperature" = 1.5\n'
+    )
+    hot = load_text_scenario(tmp_path / "hot.toml")
+    base = load_text_scenario("text_baseline")
+    assert all(m.temperature == 1.5 for m in hot.models)
+    for m in base.models:
+        m.temperature = 1.5
+    assert plain(hot) == plain(base)
+    for path in ("keep.toml", "short.toml", "hot.toml"):  # (the CLI picks the text runner)
+        assert is_text_scenario(tmp_path / path)
+    (tmp_path / "abstract.toml").write_text('scenario = "baseline"\nname = "a"\n')
+    assert not is_text_scenario(tmp_path / "abstract.toml")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('scenario = "loop.toml"\n', "name: a scenario that starts from another needs a name"),
+        (
+            'scenario = "loop.toml"\nname = "x"\n[times]\ngenerations = 2\n',
+            "key 'times' is not allowed in a text-mode file that starts from another",
+        ),
+        (
+            'scenario = "loop.toml"\nname = "x"\n[set]\n"models.*.temprature" = 2\n',
+            "x.toml: set: unknown setting 'models.*.temprature' (did you mean 'temperature'?)",
+        ),
+        (
+            'scenario = "loop.toml"\nname = "x"\n[set]\n"models.*.temperature" = 50.0\n',
+            "x.toml: models[0].temperature: 50.0 is outside [0.05, 10.0]",
+        ),
+    ],
+)
+def test_mistakes_in_a_text_file_that_starts_from_another_are_refused(
+    tmp_path, loop, capsys, monkeypatch, text, message
+):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "x.toml").write_text(text)
+    with pytest.raises(ScenarioError) as err:
+        load_text_scenario(tmp_path / "x.toml")
+    assert message in str(err.value), err.value
+    assert main(["run", "x.toml", "--quiet", "--out", "out"]) == 2  # (the text runner's check)
+    err_text = capsys.readouterr().err
+    assert message in err_text and "Traceback" not in err_text, err_text
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    ("ref", "message"),
+    [
+        ("nope.toml", "x.toml: scenario: scenario file 'nope.toml' does not exist (looked for"),
+        ("baseline", "x.toml: scenario: 'baseline' is an abstract scenario; a text-mode file"),
+        ("text_baselin", "x.toml: scenario: no scenario 'text_baselin'; a text-mode file starts"),
+    ],
+)
+def test_a_text_file_must_start_from_a_text_scenario(tmp_path, ref, message):
+    """(A file naming no text scenario is an abstract one to the CLI, whose loader refuses the
+    first and last; this is the text loader's own refusal.)"""
+    (tmp_path / "x.toml").write_text(f'scenario = "{ref}"\nname = "x"\n')
+    with pytest.raises(ScenarioError) as err:
+        load_text_scenario(tmp_path / "x.toml")
+    assert message in str(err.value), err.value
+
+
+def test_a_text_file_that_starts_from_itself_is_refused(tmp_path, loop, capsys):
+    (tmp_path / "a.toml").write_text('scenario = "b.toml"\nname = "a"\n')
+    (tmp_path / "b.toml").write_text('scenario = "a.toml"\nname = "b"\n')
+    assert main(["run", str(tmp_path / "a.toml"), "--quiet"]) == 2
+    assert "cannot start from itself" in capsys.readouterr().err
+
+
+def test_printed_in_full_and_compared(tmp_path, loop, small_corpus, monkeypatch, capsys):
+    monkeypatch.setattr(text_compare_module, "load_installed_corpus", lambda **_: small_corpus)
+    keep = tmp_path / "keep.toml"
+    keep.write_text(
+        'scenario = "loop.toml"\nname = "keep"\n[set]\n"models.m.policy" = "accumulate"\n'
+    )
+    assert main(["scenarios", str(keep)]) == 0
+    printed = capsys.readouterr().out
+    assert "scenario" not in tomllib.loads(printed) and 'policy = "accumulate"' in printed
+    whole = tmp_path / "whole.toml"
+    whole.write_text(printed)
+    assert load_text_scenario(whole) == load_text_scenario(keep)
+    out = tmp_path / "cmp"
+    argv = ["compare", str(loop), str(keep), "--seeds", "2", "--out", str(out), "--quiet"]
+    assert main(argv) == 0
+    runs = pd.read_parquet(out / "runs.parquet")
+    assert set(runs["scenario"]) == {"loop", "keep"}
