@@ -161,10 +161,6 @@ def test_keep_interventions_false_drops_the_base_ones(tmp_path):
         ),
         ('scenario = 3\nname = "x"\n', "scenario: expected a library scenario name or a scenario"),
         ('scenario = "baseline"\nname = "x y"\n', "'x y' is not a valid scenario name"),
-        (
-            'scenario = "text_baseline"\nname = "x"\n',
-            "scenario: 'text_baseline' is a text-mode scenario",
-        ),
         ('scenario = "me.toml"\nname = "x"\n', "a scenario file cannot start from itself: "),
         ('scenario = "missing.toml"\nname = "x"\n', "scenario file 'missing.toml' does not exist"),
         (
@@ -481,3 +477,11 @@ def test_an_abstract_loader_given_a_text_scenario_says_so(tmp_path, capsys):
         load_scenario(str(path))
     assert main(["scenarios", "text_baseline", "baseline"]) == 2
     assert "is a text-mode scenario" in capsys.readouterr().err
+
+
+def test_the_abstract_loader_refuses_a_file_that_starts_from_a_text_scenario(tmp_path):
+    """(The CLI runs such a file in text mode: tests/text/test_text_derived.py.)"""
+    path = tmp_path / "x.toml"
+    path.write_text('scenario = "text_baseline"\nname = "x"\n')
+    with pytest.raises(ScenarioError, match=r"scenario: 'text_baseline' is a text-mode scenario"):
+        load_file(path)
