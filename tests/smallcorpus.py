@@ -89,3 +89,25 @@ def make_corpus(seed: int = 0, n_docs: int = 120, n_sentences: int = 12) -> Corp
     comms = [i % 4 for i in range(n_docs)]
     texts = [synthetic_text(rng, c, n_sentences) for c in comms]
     return build_corpus(texts, comms, min_count=2, heldout_fraction=0.15, rng=rng)
+
+
+#: a small text scenario the text tests run on this corpus (``LOOP.format(name=..., policy=...)``):
+#: one model retraining on its own output for four generations, no human writing
+LOOP = """
+mode = "text"
+name = "{name}"
+seed = 3
+generations = 4
+[humans]
+documents = 0
+[[models]]
+name = "m"
+policy = "{policy}"
+reservoir_fraction = 0.3
+documents = 40
+document_tokens = 30
+[samples]
+prompt = "the farmer"
+continuations = 1
+tokens = 5
+"""

@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from smallcorpus import LOOP
 
 import habsburg.experiments.text_compare as text_compare_module
 from habsburg.analysis.compare import paired_differences
@@ -18,25 +19,6 @@ from habsburg.experiments.versions import MODEL_CODE, package_versions
 from habsburg.reports.text_compare import prepare_text_comparison_dir, write_text_comparison
 from habsburg.scenarios.errors import ScenarioError, UserError
 from habsburg.scenarios.text_schema import check_text_comparison, spec_is_text
-
-LOOP = """
-mode = "text"
-name = "{name}"
-seed = 3
-generations = 4
-[humans]
-documents = 0
-[[models]]
-name = "m"
-policy = "{policy}"
-reservoir_fraction = 0.3
-documents = 40
-document_tokens = 30
-[samples]
-prompt = "the farmer"
-continuations = 1
-tokens = 5
-"""
 
 
 @pytest.fixture

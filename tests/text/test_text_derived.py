@@ -8,36 +8,18 @@ import tomllib
 
 import pandas as pd
 import pytest
+from smallcorpus import LOOP
 
 import habsburg.experiments.text_compare as text_compare_module
 from habsburg.cli import main
 from habsburg.scenarios.errors import ScenarioError
 from habsburg.scenarios.text_schema import is_text_scenario, load_text_scenario
 
-LOOP = """
-mode = "text"
-name = "loop"
-seed = 3
-generations = 4
-[humans]
-documents = 0
-[[models]]
-name = "m"
-policy = "replace"
-reservoir_fraction = 0.3
-documents = 40
-document_tokens = 30
-[samples]
-prompt = "the farmer"
-continuations = 1
-tokens = 5
-"""
-
 
 @pytest.fixture
 def loop(tmp_path):
     path = tmp_path / "loop.toml"
-    path.write_text(LOOP)
+    path.write_text(LOOP.format(name="loop", policy="replace"))
     return path
 
 
