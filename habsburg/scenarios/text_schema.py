@@ -338,7 +338,9 @@ def _derived_text(
             f"{source}: scenario: scenario file {ref!r} does not exist (looked for beside "
             f"{source}, then as given)"
         )
-    abstract = refers_to_file(target) or is_file(_library_dir() / ".." / f"{ref}.toml")
+    abstract = refers_to_file(target) or is_file(
+        resources.files("habsburg.scenarios") / "library" / f"{ref}.toml"
+    )
     if not is_text_scenario(target):
         raise ScenarioError(
             f"{source}: scenario: "
