@@ -167,7 +167,10 @@ def _value(f: dataclasses.Field, hint: Any, value: Any, path: str, source: str) 
 
 
 def text_scenario_from_dict(data: dict[str, Any], source: str = "<dict>") -> TextScenario:
+    from habsburg.scenarios.schema import check_name  # (not on the CLI's start-up path)
+
     sc = _build(TextScenario, data, "", source)
+    check_name(sc.name, f"{source}: name")  # (it names the default results directory)
     names = [m.name for m in sc.models]
     if len(set(names)) != len(names):
         raise ScenarioError(f"{source}: models: duplicate model names {names}")

@@ -138,3 +138,17 @@ def test_printed_in_full_and_compared(tmp_path, loop, small_corpus, monkeypatch,
     assert main(argv) == 0
     runs = pd.read_parquet(out / "runs.parquet")
     assert set(runs["scenario"]) == {"loop", "keep"}
+
+
+@pytest.mark.parametrize("body", ['mode = "text"\n', 'scenario = "text_closed_loop"\n'])
+def test_a_text_scenario_name_cannot_steer_its_results_directory(
+    tmp_path, monkeypatch, capsys, body
+):
+    """The name picks ``results/NAME``: ``../evil`` wrote beside ``results/`` (whole text files
+    too, before files could start from another); refused now, as an abstract scenario's is."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "evil.toml").write_text(body + 'name = "../evil"\n')
+    assert main(["run", "evil.toml", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "evil.toml: name: '../evil' is not a valid scenario name" in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["evil.toml"]
