@@ -30,7 +30,7 @@ from habsburg.scenarios.declare import (  # noqa: F401
     parse_month,
 )
 from habsburg.scenarios.errors import ScenarioError
-from habsburg.scenarios.inputs import is_file, read_text_file
+from habsburg.scenarios.inputs import read_text_file
 from habsburg.scenarios.sections import (  # noqa: F401  (the sections, re-exported)
     WORKFLOWS,
     AdoptionCurve,
@@ -767,13 +767,10 @@ def _base(ref: str, source: str, base_dir: Path | None) -> Scenario:
     :func:`~habsburg.scenarios.library.load_scenario` reads it (a library name or a path)."""
     # (the library reads files through this module: imported when a file names a base)
     from habsburg.scenarios.library import load_scenario
-    from habsburg.scenarios.text_schema import refers_to_file
+    from habsburg.scenarios.text_schema import base_file
 
-    target: str | Path = ref
-    if base_dir is not None and refers_to_file(ref) and is_file(base_dir / ref):
-        target = base_dir / ref
     try:  # (a text-mode base is refused there, as wherever an abstract scenario is read)
-        return load_scenario(target)
+        return load_scenario(base_file(ref, base_dir))
     except ScenarioError as err:
         raise ScenarioError(f"{source}: scenario: {err}") from None
 
@@ -865,8 +862,8 @@ def set_setting(sc: Scenario, path: str, value: Any) -> None:
 
 
 def get_setting(sc: Scenario, path: str) -> Any:
-    targets = _resolve(sc, path)
-    return getattr(targets[0][0], targets[0][1].name)
+    """The value ``path`` names (the first item's where it has a ``*``)."""
+    return get_settings(sc, path)[0]
 
 
 def get_settings(sc: Scenario, path: str) -> list[Any]:

@@ -204,6 +204,14 @@ def refers_to_file(name_or_path: str | Path) -> bool:
     return text.endswith(".toml") or is_file(text) or "/" in text or "\\" in text
 
 
+def base_file(ref: str, base_dir: Path | None) -> str | Path:
+    """The scenario a file's ``scenario = ref`` names: the file ``ref`` beside it (in
+    ``base_dir``) when one exists, else ``ref`` as given (a library name, or a path)."""
+    if base_dir is not None and refers_to_file(ref) and is_file(base_dir / ref):
+        return base_dir / ref
+    return ref
+
+
 def is_text_scenario(name_or_path: str | Path) -> bool:
     """Whether a scenario name or file is a text-mode scenario: a library text scenario, a TOML
     file whose top level says ``mode = "text"``, or a file that starts from a text scenario
@@ -224,7 +232,7 @@ def is_text_scenario(name_or_path: str | Path) -> bool:
             return data.get("mode") == "text"
         if not refers_to_file(ref):
             return ref in list_text_scenarios()
-        path = path.parent / ref if is_file(path.parent / ref) else Path(ref)
+        path = Path(base_file(ref, path.parent))
     return False  # (a file that starts from itself: the abstract loader names the loop)
 
 
@@ -271,14 +279,14 @@ def load_text_scenario(name_or_path: str | Path) -> TextScenario:
     """A library text scenario by name (``text_baseline``) or a TOML file by path; a file that
     starts from another text scenario (``scenario = "text_baseline"``, a ``name`` and ``[set]``
     with setting paths, as in text sweep specs) is that scenario with its settings changed."""
-    source, data = _text_data(name_or_path, ())
+    source, data = _text_data(name_or_path)
     return text_scenario_from_dict(data, source)
 
 
-def _text_data(name_or_path: str | Path, chain: tuple[str, ...]) -> tuple[str, dict[str, Any]]:
+def _text_data(name_or_path: str | Path) -> tuple[str, dict[str, Any]]:
     """Where text scenario ``name_or_path`` is read from and its mapping, a file that starts
-    from another expanded (``chain``: the files being read, to refuse one that starts from
-    itself)."""
+    from another expanded (one that starts from itself refused, as an abstract one is:
+    :func:`habsburg.scenarios.schema.reading`)."""
     text = str(name_or_path)
     path = Path(text)
     if refers_to_file(text):
@@ -294,21 +302,19 @@ def _text_data(name_or_path: str | Path, chain: tuple[str, ...]) -> tuple[str, d
             )
         source, raw = f"library/text/{text}.toml", entry.read_text(encoding="utf-8")
         key = source
-    if key in chain:
-        loop = " -> ".join((*chain[chain.index(key) :], key))
-        raise ScenarioError(f"a scenario file cannot start from itself: {loop}")
     try:
         data = tomllib.loads(raw)
     except tomllib.TOMLDecodeError as err:
         raise ScenarioError(f"{source}: malformed TOML: {err}") from None
     if "scenario" in data:
-        return source, _derived_text(data, source, path.parent, (*chain, key))
+        from habsburg.scenarios.schema import reading  # (not on the CLI's start-up path)
+
+        with reading(key):
+            return source, _derived_text(data, source, path.parent)
     return source, data
 
 
-def _derived_text(
-    data: dict[str, Any], source: str, base_dir: Path, chain: tuple[str, ...]
-) -> dict[str, Any]:
+def _derived_text(data: dict[str, Any], source: str, base_dir: Path) -> dict[str, Any]:
     """The whole mapping a text-mode file that starts from another describes: the base's every
     setting, its ``[set]`` applied, its name and description."""
     from habsburg.scenarios.schema import setting_table  # (not on the CLI's start-up path)
@@ -333,9 +339,7 @@ def _derived_text(
             f"string): the name picks its results directory, and the base's ({ref!r}) would put "
             "its runs with the base's"
         )
-    target: str | Path = ref
-    if refers_to_file(ref) and is_file(base_dir / ref):
-        target = base_dir / ref  # (a file beside this one first)
+    target = base_file(ref, base_dir)
     if refers_to_file(target) and not is_file(target):
         raise ScenarioError(
             f"{source}: scenario: scenario file {ref!r} does not exist (looked for beside "
@@ -352,7 +356,7 @@ def _derived_text(
             ', or a file with mode = "text")'
         )
     try:
-        base_source, base = _text_data(target, chain)
+        base_source, base = _text_data(target)
         whole = dataclasses.asdict(text_scenario_from_dict(base, base_source))
     except ScenarioError as err:
         raise ScenarioError(f"{source}: scenario: {err}") from None
