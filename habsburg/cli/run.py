@@ -187,9 +187,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 def check_seed(seed: int) -> int:
     """A ``--seed`` value (``run``, ``compare``, ``validate``), refused outside a scenario's own
     ``seed`` range (0 to 2^63 − 1), so a run's recorded scenario reads back."""
-    top = 2**63 - 1
-    if not 0 <= seed <= top:
-        raise UserError(f"--seed must be between 0 and {top} (a scenario's seed range), got {seed}")
+    from habsburg.scenarios.declare import MAX_SEED
+
+    if not 0 <= seed <= MAX_SEED:
+        raise UserError(
+            f"--seed must be between 0 and {MAX_SEED} (a scenario's seed range), got {seed}"
+        )
     return seed
 
 

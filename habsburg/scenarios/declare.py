@@ -13,6 +13,10 @@ from habsburg.scenarios.errors import ScenarioError
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
 
+#: the largest seed a scenario, a sweep or ``--seed`` takes (numpy seeds any non-negative
+#: integer; a run's tables keep the seed as an int64)
+MAX_SEED = 2**63 - 1
+
 
 def is_section(hint: object) -> TypeGuard[type[DataclassInstance]]:
     """Whether a field's type hint names a section or item (a dataclass; a hint is a class,

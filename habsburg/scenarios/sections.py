@@ -9,7 +9,7 @@ import warnings
 from dataclasses import dataclass
 from typing import Any
 
-from habsburg.scenarios.declare import param, parse_month
+from habsburg.scenarios.declare import MAX_SEED, param, parse_month
 
 
 # --------------------------------------------------------------------------------------------
@@ -416,7 +416,7 @@ class Scenario:
 
     name: str = param("scenario", help="scenario name")
     description: str = param("", help="one paragraph: what it asks")
-    seed: int = param(1, 0, 2**63 - 1, "random seed")
+    seed: int = param(1, 0, MAX_SEED, "random seed")
     start: str = param("2020-01", help="first month (YYYY-MM)")
     end: str = param("2030-12", help="last month (YYYY-MM)")
     chatbot_launch: str = param("2022-11", help="first mass-market chatbot (YYYY-MM)")

@@ -16,9 +16,9 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from habsburg.scenarios.declare import is_section
+from habsburg.scenarios.declare import MAX_SEED, is_section
 from habsburg.scenarios.errors import ScenarioError, UserError
-from habsburg.scenarios.inputs import is_file
+from habsburg.scenarios.inputs import is_file, read_text_file
 
 if TYPE_CHECKING:
     from importlib.resources.abc import Traversable
@@ -109,7 +109,7 @@ class TextScenario:
     mode: str = field(default="text", metadata=_r(choices=("text",), doc="marks a text scenario"))
     name: str = "text"
     description: str = ""
-    seed: int = 0
+    seed: int = field(default=0, metadata=_r(0, MAX_SEED, doc="random seed"))
     generations: int = field(default=8, metadata=_r(1, 200))
     corpus: TextCorpusConfig = field(default_factory=TextCorpusConfig)
     humans: TextHumansConfig = field(default_factory=TextHumansConfig)
@@ -292,7 +292,8 @@ def _text_data(name_or_path: str | Path) -> tuple[str, dict[str, Any]]:
     if refers_to_file(text):
         if not is_file(path):
             raise ScenarioError(f"scenario file {text!r} does not exist")
-        source, raw = str(path), path.read_text(encoding="utf-8")
+        # (binary, not UTF-8, empty, too large: named as an abstract scenario file's are)
+        source, raw = str(path), read_text_file(path, "scenario file")
         key = str(path.resolve())
     else:
         entry = _library_dir() / f"{text}.toml"
@@ -388,7 +389,7 @@ def _tables(node: dict[str, Any], parts: list[str], path: str, where: str) -> li
         sel, names = parts[1], [str(m.get("name")) for m in child]
         if sel == "*":
             chosen = child
-        elif sel.isdigit() and int(sel) < len(child):
+        elif sel.isascii() and sel.isdigit() and int(sel) < len(child):  # (not '²')
             chosen = [child[int(sel)]]
         elif sel in names:
             chosen = [child[names.index(sel)]]

@@ -12,7 +12,7 @@ from smallcorpus import LOOP
 
 import habsburg.experiments.text_compare as text_compare_module
 from habsburg.cli import main
-from habsburg.scenarios.errors import ScenarioError
+from habsburg.scenarios.errors import HabsburgError, ScenarioError
 from habsburg.scenarios.text_schema import is_text_scenario, load_text_scenario
 
 
@@ -80,6 +80,15 @@ def test_a_text_file_that_starts_from_another_is_the_base_with_its_settings(tmp_
         (
             'scenario = "loop.toml"\nname = "x"\n[set]\n"models.*.temperature" = 50.0\n',
             "x.toml: models[0].temperature: 50.0 is outside [0.05, 10.0]",
+        ),
+        (  # (int('²') was an internal error: found by tests/fuzz/test_fuzz_text.py)
+            'scenario = "loop.toml"\nname = "x"\n[set]\n"models.².temperature" = 2.0\n',
+            "x.toml: set: path 'models.².temperature': '²' is not '*', an index below 1 or a "
+            "name (m)",
+        ),
+        (  # (numpy's error for a negative seed was an internal one)
+            'scenario = "loop.toml"\nname = "x"\n[set]\nseed = -1\n',
+            "x.toml: seed: -1 is outside [0, 9223372036854775807]",
         ),
     ],
 )
@@ -152,3 +161,24 @@ def test_a_text_scenario_name_cannot_steer_its_results_directory(
     err = capsys.readouterr().err
     assert "evil.toml: name: '../evil' is not a valid scenario name" in err, err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["evil.toml"]
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"seed = -1\n", "seed: -1 is outside [0, 9223372036854775807]"),
+        (b"seed = 100000000000000000000000\n", "seed: 100000000000000000000000 is outside"),
+        (b'description = "caf\xe9"\n', "is not UTF-8 text (byte 0xe9 on line 3)"),
+    ],
+)
+def test_a_whole_text_file_with_a_bad_seed_or_bytes_is_refused_by_the_text_loader(
+    tmp_path, body, message
+):
+    """A whole text file the CLI gives the text runner (a seed outside a scenario's range was
+    numpy's error, an internal one) or that only ``load_text_scenario`` reads (bytes that are not
+    UTF-8 were a ``UnicodeDecodeError``: the CLI took such a file for an abstract one)."""
+    path = tmp_path / "w.toml"
+    path.write_bytes(b'mode = "text"\nname = "w"\n' + body)
+    with pytest.raises(HabsburgError) as err:
+        load_text_scenario(path)
+    assert message in str(err.value) and str(path) in str(err.value), err.value

@@ -171,7 +171,7 @@ def test_bad_values_in_a_text_scenario_are_named(data, message):
     ("load", "missing"),
     [
         (load_text_scenario, r"scenario file '.*gone\.toml' does not exist"),
-        (load_text_sweep_spec, r"sweep spec '.*gone\.toml': cannot read: No such"),
+        (load_text_sweep_spec, r"sweep spec '.*gone\.toml' does not exist"),
     ],
     ids=["scenario", "sweep spec"],
 )
