@@ -19,7 +19,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import itertools
-import re
+import math
 import time
 import tomllib
 from dataclasses import dataclass
@@ -42,8 +42,10 @@ from habsburg.experiments.sweep.spec import check_distinct
 from habsburg.experiments.text_compare import corpus_for
 from habsburg.experiments.text_outcomes import TEXT_OUTCOMES, text_run_outcomes
 from habsburg.experiments.text_run import simulate_text
+from habsburg.scenarios.declare import MAX_SEED
 from habsburg.scenarios.errors import ScenarioError
-from habsburg.scenarios.schema import setting_table
+from habsburg.scenarios.inputs import read_text_file
+from habsburg.scenarios.schema import check_name, setting_table
 from habsburg.scenarios.text_schema import (
     TextScenario,
     load_text_scenario,
@@ -87,6 +89,11 @@ def _axis_values(axis: Any, where: str) -> tuple[str, list[Any]]:
         values = axis["values"]
         if not isinstance(values, list) or not values:
             raise ScenarioError(f"{where}.values: must be a non-empty array, got {values!r}")
+        if len(values) > MAX_RUNS:
+            raise ScenarioError(
+                f"{where}.values: {len(values):,} values, more than a text sweep runs "
+                f"({MAX_RUNS:,})"
+            )
         check_distinct(values, f"{where}.values")
         return path, values
     rng, num = axis.get("range"), axis.get("num")
@@ -95,8 +102,13 @@ def _axis_values(axis: Any, where: str) -> tuple[str, list[Any]]:
         and len(rng) == 2
         and all(isinstance(v, int | float) and not isinstance(v, bool) for v in rng)
         and isinstance(num, int)
+        and not isinstance(num, bool)
         and num >= 1
     ):
+        if num > MAX_RUNS:  # (before linspace: num = 10**12 asked numpy for 7 TiB)
+            raise ScenarioError(
+                f"{where}.num: {num:,} points, more than a text sweep runs ({MAX_RUNS:,})"
+            )
         points = np.linspace(rng[0], rng[1], num)
         ints = all(isinstance(v, int) for v in rng)
         return path, list(dict.fromkeys(round(v) if ints else float(v) for v in points))
@@ -111,7 +123,11 @@ def text_spec_from_dict(data: dict[str, Any], source: str, base_dir: Path) -> Te
             f"{source}: {unknown[0]!r} is not supported in a text sweep (grid only); allowed: "
             f"{', '.join(SPEC_KEYS)}"
         )
-    base = load_text_scenario(spec_scenario_ref(data, base_dir))
+    ref = spec_scenario_ref(data, base_dir)
+    try:
+        base = load_text_scenario(ref)
+    except ScenarioError as err:  # (named with the spec: "scenario" may be missing, or a typo)
+        raise ScenarioError(f"{source}: scenario: {err}") from None
     raw = dataclasses.asdict(base)
     fixed = setting_table(data.get("set", {}), f"{source}: set")  # nested: dotted paths
     for path, value in fixed.items():
@@ -121,8 +137,11 @@ def text_spec_from_dict(data: dict[str, Any], source: str, base_dir: Path) -> Te
     if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
         raise ScenarioError(f"{source}: seeds: expected an integer >= 1, got {seeds!r}")
     seed = data.get("seed", base.seed)
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ScenarioError(f"{source}: seed: expected an integer >= 0, got {seed!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+        raise ScenarioError(
+            f"{source}: seed: expected an integer in [0, {MAX_SEED}] (a scenario's seed range), "
+            f"got {seed!r}"
+        )
     outcomes = data.get("outcomes", list(TEXT_OUTCOMES))
     bad = [o for o in outcomes if o not in TEXT_OUTCOMES] if isinstance(outcomes, list) else [0]
     if bad:
@@ -144,12 +163,13 @@ def text_spec_from_dict(data: dict[str, Any], source: str, base_dir: Path) -> Te
                 f"{source}: set: {path!r} is also swept (parameters[{i}]), so its [set] value "
                 "would never be used; drop it from one of them"
             )
-    points = list(itertools.product(*(v for _, v in grid)))
-    if len(points) * seeds > MAX_RUNS:
+    runs = math.prod(len(v) for _, v in grid) * seeds  # (before the grid: 2^1000 points)
+    if runs > MAX_RUNS:
+        many = f"{runs:,}" if runs < 10**12 else f"about 10^{len(str(runs)) - 1}"
         raise ScenarioError(
-            f"{source}: parameters × seeds make {len(points) * seeds:,} runs, more than "
-            f"{MAX_RUNS:,}"
+            f"{source}: parameters × seeds make {many} runs, more than {MAX_RUNS:,}"
         )
+    points = list(itertools.product(*(v for _, v in grid)))
     scenarios = []
     base_raw = dataclasses.asdict(base)
     for point in points:
@@ -161,11 +181,11 @@ def text_spec_from_dict(data: dict[str, Any], source: str, base_dir: Path) -> Te
                 d, f"{source}: parameters {dict(zip(paths, point, strict=True))}"
             )
         )
-    name = str(data.get("name") or Path(source).stem)
-    if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
-        raise ScenarioError(
-            f"{source}: 'name' must be letters, digits, '_', '-', '.', got {name!r}"
-        )
+    name = data.get("name") or Path(source).stem
+    if not isinstance(name, str):
+        raise ScenarioError(f"{source}: name: expected a string, got {name!r}")
+    # (it names results/sweeps/NAME: ".." wrote the sweep into results/ itself)
+    check_name(name, f"{source}: name", "sweep")
     return TextSweepSpec(
         name=name,
         source=source,
@@ -180,11 +200,10 @@ def text_spec_from_dict(data: dict[str, Any], source: str, base_dir: Path) -> Te
 
 def load_text_sweep_spec(path: str | Path) -> TextSweepSpec:
     path = Path(path)
+    text = read_text_file(path, "sweep spec")  # missing, binary, not UTF-8, empty: named
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as err:
-        raise ScenarioError(f"sweep spec {str(path)!r}: cannot read: {err.strerror}") from None
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as err:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
         raise ScenarioError(f"{path}: malformed TOML: {err}") from None
     return text_spec_from_dict(data, str(path), path.parent)
 

@@ -149,13 +149,15 @@ def test_text_sweep_bad_spec_names_key_and_file(scenario_files, tmp_path, body, 
     assert str(spec_path) in str(err.value)
 
 
-def test_a_misnamed_text_sweep_spec_is_named(scenario_files, tmp_path):
-    misnamed = write_spec(tmp_path, GRID).read_text().replace('"tsweep"', '"../up"')
+@pytest.mark.parametrize("name", ["../up", "..", ".hidden"])
+def test_a_misnamed_text_sweep_spec_is_named(scenario_files, tmp_path, name):
+    """The name picks ``results/sweeps/NAME``: ``..`` passed the old check and wrote the sweep
+    into ``results/`` itself; refused now as an abstract sweep's name is."""
+    misnamed = write_spec(tmp_path, GRID).read_text().replace('"tsweep"', f'"{name}"')
     (tmp_path / "spec.toml").write_text(misnamed)
-    with pytest.raises(
-        ScenarioError, match=r"spec\.toml: 'name' must be letters, .* got '\.\./up'"
-    ):
+    with pytest.raises(ScenarioError) as err:
         load_text_sweep_spec(tmp_path / "spec.toml")
+    assert f"spec.toml: name: {name!r} is not a valid sweep name" in str(err.value), err.value
 
 
 def test_cli_sweep_text(scenario_files, small_installed, tmp_path, capsys):
@@ -176,7 +178,18 @@ AXIS = '[[parameters]]\npath = "generations"\nvalues = [2, 3]\n'
     [
         ("seeds = 0", AXIS, "seeds: expected an integer >= 1, got 0"),
         ("seeds = true", AXIS, "seeds: expected an integer >= 1, got True"),
-        ("seed = -1", AXIS, "seed: expected an integer >= 0, got -1"),
+        ("seed = -1", AXIS, r"seed: expected an integer in \[0, 9223372036854775807\] .*got -1"),
+        ("seed = 9223372036854775808", AXIS, "seed: expected an integer in "),
+        (
+            "seeds = 1",
+            '[[parameters]]\npath = "generations"\nrange = [2, 4]\nnum = 1000000000000\n',
+            r"parameters\[0\]\.num: 1,000,000,000,000 points, more than a text sweep runs",
+        ),
+        (  # (counted before the grid is made: 1,000 axes of two values never end)
+            "seeds = 1",
+            "".join(f'[[parameters]]\npath = "x{i}"\nvalues = [1, 2]\n' for i in range(1000)),
+            r"parameters × seeds make about 10\^301 runs, more than 10,000",
+        ),
         ('outcomes = ["nope"]', AXIS, "outcomes: 'nope' is not a text outcome; allowed: "),
         ("seeds = 1", "", r"name at least one \[\[parameters\]\]"),
         ("parameters = [1]", "", r"parameters\[0\]: must be a table with path and values"),
