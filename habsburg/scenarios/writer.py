@@ -33,7 +33,9 @@ def _toml_value(v: Any) -> str:
 
 
 def _toml_key(k: str) -> str:
-    return k if k.replace("_", "").replace("-", "").isalnum() else json.dumps(k)
+    """``k`` bare where TOML allows it (ASCII letters, digits, ``_`` and ``-``), else quoted."""
+    bare = k.isascii() and k.replace("_", "").replace("-", "").isalnum()
+    return k if bare else json.dumps(k, ensure_ascii=False).replace("\x7f", "\\u007f")
 
 
 def _is_table_list(v: Any) -> bool:
