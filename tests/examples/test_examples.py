@@ -96,32 +96,34 @@ def test_library_tour(tmp_path):
 
 
 def test_scale_study(tmp_path):
-    stdout = run_example("scale_study.py", tmp_path)
-    runs = pd.read_csv(tmp_path / "scale_study.csv")
-    assert (tmp_path / "scale_study.png").stat().st_size > 1000
+    """The quick study (two factors, both decodings, two seeds), and one arm of it again with
+    each run's store on disk: the same rows (it was a test of its own, which ran the in-memory
+    arm a second time)."""
+    out = tmp_path / "memory"
+    stdout = run_example("scale_study.py", out)
+    runs = pd.read_csv(out / "scale_study.csv")
+    assert (out / "scale_study.png").stat().st_size > 1000
     assert len(runs) == 8  # 2 factors x 2 decodings x 2 seeds
     docs = runs.groupby("factor")["documents"].mean()
     assert docs[0.3] > 2.5 * docs[0.1]  # the scaled web is larger
     # Switching top-p off must reach the tails that the calibrated cut leaves out.
     tail = runs.groupby("decoding")["mean_tail_coverage"].mean()
     assert tail["top-p off"] > tail["calibrated"]
-    table = (tmp_path / "scale_study.md").read_text()
+    table = (out / "scale_study.md").read_text()
     assert "slope per 10×" in table and table.count("| calibrated |") == 2 + 3 + 3
     assert table.count("| 0.1× → 0.3× |") == 6  # the change to the next factor, per arm and outcome
     assert "scale_study.md" in stdout
 
-
-def test_scale_study_keeps_stores_on_disk_with_the_same_results(tmp_path):
-    arm = ("--seeds", "1", "--decoding", "calibrated")
-    run_example("scale_study.py", tmp_path / "memory", *arm)
+    # one arm again (seed 1, calibrated decoding), each run's store on disk: the same rows
     stores = tmp_path / "stores"
     stores.mkdir()
     (stores / "mine.txt").write_text("a user's file")
-    run_example("scale_study.py", tmp_path / "disk", *arm, "--store-dir", str(stores))
-    in_memory = pd.read_csv(tmp_path / "memory" / "scale_study.csv")
+    arm = ("--seeds", "1", "--decoding", "calibrated", "--store-dir", str(stores))
+    run_example("scale_study.py", tmp_path / "disk", *arm)
     on_disk = pd.read_csv(tmp_path / "disk" / "scale_study.csv")
-    assert list(in_memory["decoding"]) == ["calibrated", "calibrated"]
-    pd.testing.assert_frame_equal(on_disk, in_memory)
+    in_memory = runs[(runs["decoding"] == "calibrated") & (runs["seed"] == on_disk["seed"][0])]
+    assert len(on_disk) == 2 and list(on_disk["decoding"]) == ["calibrated", "calibrated"]
+    pd.testing.assert_frame_equal(on_disk, in_memory.reset_index(drop=True))
     # each run's column files were in a private directory inside it, removed at the end
     assert [p.name for p in stores.iterdir()] == ["mine.txt"]
 

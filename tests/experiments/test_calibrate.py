@@ -367,15 +367,25 @@ def test_calibrate_refuses_a_history_of_another_spec(tmp_path):
     assert sorted(p.name for p in out.iterdir()) == [DB_NAME, ".habsburg-abc.json"]
 
 
-def test_each_threshold_is_the_specs_quantile_of_the_generation_befores_distances(tmp_path):
+@pytest.fixture(scope="module")
+def small_serial(tmp_path_factory):
+    """A small serial calibration (two generations of 8, thresholds at the 0.8 quantile) and
+    its spec, which two tests read: each threshold, and the same calibration on Dask workers."""
+    tmp = tmp_path_factory.mktemp("small")
+    spec = load_spec(
+        _spec_file(
+            tmp, generations=2, **{**ABC, "population": 8, "predictive_runs": 0, "quantile": 0.8}
+        )
+    )
+    return spec, calibrate(spec, tmp / "serial", serial=True)
+
+
+def test_each_threshold_is_the_specs_quantile_of_the_generation_befores_distances(small_serial):
     import pyabc
     from pyabc.weighted_statistics import weighted_quantile
 
-    spec_path = _spec_file(
-        tmp_path, generations=2, **{**ABC, "population": 8, "predictive_runs": 0, "quantile": 0.8}
-    )
-    out = tmp_path / "out"
-    result = calibrate(load_spec(spec_path), out, serial=True)
+    _, result = small_serial
+    out = result.out
     history = pyabc.History(f"sqlite:///{out / DB_NAME}")
     first = history.get_weighted_distances(t=0)
     d, w = first["distance"].to_numpy(), first["w"].to_numpy() / first["w"].sum()
@@ -384,16 +394,13 @@ def test_each_threshold_is_the_specs_quantile_of_the_generation_befores_distance
     assert result.diagnostics["epsilon"].iloc[1] == pytest.approx(slow)
 
 
-def test_a_calibration_on_dask_workers_is_the_serial_one(tmp_path):
+def test_a_calibration_on_dask_workers_is_the_serial_one(tmp_path, small_serial):
     """Each proposal is seeded from its number and a generation keeps them in that order, so
     two workers finishing proposals in any order give the serial calibration, particle for
     particle (pyabc's Dask sampler seeds each job from the operating system's entropy)."""
     from habsburg.experiments.sweep.executors import close_client, connect
 
-    spec = load_spec(
-        _spec_file(tmp_path, generations=2, **{**ABC, "population": 8, "predictive_runs": 0})
-    )
-    serial = calibrate(spec, tmp_path / "serial", serial=True)
+    spec, serial = small_serial
     client = connect(workers=2)
     try:
         dask = calibrate(spec, tmp_path / "dask", client=client)
