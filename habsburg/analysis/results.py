@@ -16,7 +16,8 @@ import pandas as pd
 
 from habsburg.analysis.cascades import ActorNames
 from habsburg.experiments.files import add_to_manifest, atomic_write_parquet, refuse_clashes
-from habsburg.experiments.results_check import read_manifest_strict, read_rows, read_table
+from habsburg.experiments.results_check import RERUN, read_manifest_strict, read_rows, read_table
+from habsburg.scenarios.errors import ResultsDirError, ScenarioError
 from habsburg.scenarios.schema import Scenario, from_dict
 
 if TYPE_CHECKING:
@@ -39,7 +40,36 @@ class Run:
         # ResultsDirError / ResultsVersionError naming the path: no directory, no or a damaged
         # manifest, another results format or version, an interrupted write
         self.manifest = read_manifest_strict(self.dir)
+        self._scenario = self._check_manifest()
         self._tables: dict[str, pd.DataFrame] = {}
+
+    def _check_manifest(self) -> dict:
+        """The manifest's fields the analysis reads, as a run writes them: the scenario the run
+        recorded (valid, so every setting the analysis reads has its type), its name, seed and
+        months; a :class:`ResultsDirError` naming the manifest and the field otherwise (a
+        manifest edited by hand, ``"scenario": 5``, was an internal error in the analysis).
+        Returns the recorded scenario with every setting written out (as the run wrote it; a
+        setting left out reads as the schema's default, not as a missing key)."""
+        file = self.dir / "manifest.json"
+        for key, kind, what in (
+            ("scenario", dict, "the run's scenario (an object)"),
+            ("scenario_name", str, "a string"),
+            ("seed", int, "an integer"),
+            ("steps", int, "an integer"),
+            ("documents", int, "an integer"),
+            ("first_month", str, "a month (YYYY-MM)"),
+            ("last_month", str, "a month (YYYY-MM)"),
+        ):
+            value = self.manifest.get(key)
+            if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
+                raise ResultsDirError(f"{file}: {key}: expected {what}, got {value!r:.60}; {RERUN}")
+        if "scenario" not in self.manifest:
+            return {}  # (the analysis reads its defaults)
+        try:
+            recorded = from_dict(self.manifest["scenario"], f"{file}: scenario")
+        except ScenarioError as err:
+            raise ResultsDirError(f"{err} (the scenario the run recorded); {RERUN}") from None
+        return recorded.to_dict()
 
     def path(self, name: str) -> Path:
         """The file of table ``name`` (``name.parquet``)."""
@@ -81,8 +111,8 @@ class Run:
     # --- the manifest ------------------------------------------------------------------------
     @property
     def scenario(self) -> dict:
-        """The scenario as the run recorded it (a plain dict)."""
-        return self.manifest.get("scenario", {})
+        """The scenario as the run recorded it (a plain dict, checked: every setting present)."""
+        return self._scenario
 
     def scenario_config(self) -> Scenario:
         """The run's scenario, validated (errors name the manifest)."""

@@ -32,7 +32,8 @@ from habsburg.scenarios.errors import ResultsDirError, ResultsVersionError
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
 
-_RERUN = "rerun the command that wrote it"
+#: what a results directory's error tells the user to do
+RERUN = "rerun the command that wrote it"
 
 
 def _installed() -> str:
@@ -59,24 +60,25 @@ def read_manifest_strict(path: str | Path, manifest_name: str = "manifest.json")
     try:
         data = json.loads(file.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError) as err:
-        raise ResultsDirError(f"{file}: cannot read the manifest ({err}); {_RERUN}") from None
+        raise ResultsDirError(f"{file}: cannot read the manifest ({err}); {RERUN}") from None
     if not is_habsburg_manifest(data):
         raise ResultsDirError(f"{file}: cannot read the manifest: not one written by habsburg")
     fmt = data.get("format")
-    written = str((data.get("versions") or {}).get("habsburg", "unknown"))
+    versions = data.get("versions")  # (not an object: as unknown as a missing one)
+    written = str(versions.get("habsburg", "unknown") if isinstance(versions, dict) else "unknown")
     if fmt is not None and fmt != RESULTS_FORMAT:
         raise ResultsVersionError(
             f"{str(directory)!r} was written by habsburg {written} (results format {fmt}); this "
-            f"habsburg {_installed()} reads format {RESULTS_FORMAT}: {_RERUN} with this version"
+            f"habsburg {_installed()} reads format {RESULTS_FORMAT}: {RERUN} with this version"
         )
     if fmt is None and _major_minor(written) != _major_minor(_installed()):
         raise ResultsVersionError(
             f"{str(directory)!r} was written by habsburg {written}, not this {_installed()}: "
-            f"{_RERUN} with this version"
+            f"{RERUN} with this version"
         )
     if data.get("complete") is False:
         raise ResultsDirError(
-            f"{str(directory)!r} is incomplete: writing it was interrupted; {_RERUN}"
+            f"{str(directory)!r} is incomplete: writing it was interrupted; {RERUN}"
         )
     return data
 
@@ -108,11 +110,11 @@ def check_results_dir(
     for name in names:
         file = directory / name
         if not file.is_file():
-            raise ResultsDirError(f"{str(directory)!r}: table {name} is missing; {_RERUN}")
+            raise ResultsDirError(f"{str(directory)!r}: table {name} is missing; {RERUN}")
         try:
             schema = pq.read_schema(file)
         except (OSError, pa.ArrowException) as err:
-            raise ResultsDirError(f"{file}: damaged table ({err}); {_RERUN}") from None
+            raise ResultsDirError(f"{file}: damaged table ({err}); {RERUN}") from None
         expected = recorded.get(name)
         if isinstance(expected, list):
             missing = [c for c in expected if c not in schema.names]
@@ -120,7 +122,7 @@ def check_results_dir(
                 shown = ", ".join(map(str, missing[:5])) + (" ..." if len(missing) > 5 else "")
                 raise ResultsDirError(
                     f"{file}: not the table that was written there (it lacks {len(missing)} of "
-                    f"its {len(expected)} columns: {shown}); {_RERUN}"
+                    f"its {len(expected)} columns: {shown}); {RERUN}"
                 )
     return manifest
 
@@ -133,7 +135,7 @@ def read_table(
     only the row groups that can hold them (the table needs a ``step`` column)."""
     file = Path(path)
     if not file.is_file():
-        raise ResultsDirError(f"{str(file.parent)!r}: table {file.name} is missing; {_RERUN}")
+        raise ResultsDirError(f"{str(file.parent)!r}: table {file.name} is missing; {RERUN}")
     filters = None
     if steps is not None:
         first, last = (int(s) for s in steps)
@@ -148,7 +150,7 @@ def read_table(
             raise ResultsDirError(f"{file}: the table has no step column to select months by")
         frame = pd.read_parquet(file, columns=columns, filters=filters)
     except (OSError, ValueError, KeyError, pa.ArrowException) as err:
-        raise ResultsDirError(f"{file}: damaged table ({err}); {_RERUN}") from None
+        raise ResultsDirError(f"{file}: damaged table ({err}); {RERUN}") from None
     return _released(frame)
 
 
@@ -169,7 +171,7 @@ def read_rows(
     every row group read: 0.8 GB for two columns of that table)."""
     file = Path(path)
     if not file.is_file():
-        raise ResultsDirError(f"{str(file.parent)!r}: table {file.name} is missing; {_RERUN}")
+        raise ResultsDirError(f"{str(file.parent)!r}: table {file.name} is missing; {RERUN}")
     wanted = sorted_unique(np.asarray(values).ravel())
     try:
         parquet = pq.ParquetFile(file, pre_buffer=False)
@@ -185,5 +187,5 @@ def read_rows(
                 parts.append(rows.filter(pa.array(found)))
         frame = pa.concat_tables(parts).to_pandas()
     except (OSError, ValueError, KeyError, pa.ArrowException) as err:
-        raise ResultsDirError(f"{file}: damaged table ({err}); {_RERUN}") from None
+        raise ResultsDirError(f"{file}: damaged table ({err}); {RERUN}") from None
     return _released(frame if columns is None else frame[columns])

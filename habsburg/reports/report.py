@@ -177,10 +177,13 @@ def _posterior_source(posterior: Any) -> str:
         return ""  # (a run directory from before this was recorded)
     text = f" The draws came from `{posterior.get('directory')}`"
     kept = posterior.get("kept") or []
-    if kept:
+    if isinstance(kept, list) and kept:
         text += f"; the scenario sets {', '.join(f'`{k}`' for k in kept)} itself and kept it"
     scaled = posterior.get("scaled") or {}
-    if isinstance(scaled, dict) and scaled:
-        text += "; it multiplies " + ", ".join(f"`{k}` by {v:g}" for k, v in scaled.items())
+    if isinstance(scaled, dict) and scaled:  # (a factor as recorded: a number, else as text)
+        text += "; it multiplies " + ", ".join(
+            f"`{k}` by {v:g}" if isinstance(v, int | float) else f"`{k}` by {v}"
+            for k, v in scaled.items()
+        )
         text += ", so each draw's value was multiplied"
     return text + "."

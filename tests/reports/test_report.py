@@ -156,6 +156,34 @@ def test_report_cli_names_bad_run_dirs(kind, tmp_path, capsys):
     assert expected[kind] in err
 
 
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        ({"scenario": 5}, "scenario: expected the run's scenario (an object), got 5"),
+        ({"seed": "x"}, "seed: expected an integer, got 'x'"),
+        ({"steps": 1.5}, "steps: expected an integer, got 1.5"),
+        ({"versions": []}, None),  # (read as unknown: the report is written)
+        (
+            {"scenario": {"chatbot_launch": 7}},
+            "scenario: chatbot_launch: expected a string, got 7 (the scenario the run recorded)",
+        ),
+    ],
+)
+def test_report_names_a_hand_edited_manifest(reported_run, tmp_path, capsys, edit, message):
+    """The manifest is a file users open: a field the analysis reads with another type was an
+    internal error (``AttributeError``); it is named now, before any analysis."""
+    run = copy_run(reported_run, tmp_path / "run")
+    manifest = json.loads((run / "manifest.json").read_text())
+    (run / "manifest.json").write_text(json.dumps({**manifest, **edit}))
+    status = main(["report", str(run), "--quiet"])
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "internal error" not in err, err
+    if message is None:
+        assert status == 0, err
+    else:
+        assert status == 2 and f"{run / 'manifest.json'}: {message}" in err, err
+
+
 @pytest.mark.parametrize("owner", ["compare", "calibrate", "sweep"])
 def test_report_names_the_command_whose_results_it_was_given(owner, tmp_path, capsys):
     """A comparison's, calibration's or sweep's directory is not a run: the error names the
