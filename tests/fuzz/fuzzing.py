@@ -144,6 +144,13 @@ def names_a_key(message: str, path: tuple) -> bool:
     return any(k in message for k in keys) or any(k.rstrip("s") in message for k in keys)
 
 
+def assert_named(err: Exception, source: str, touched: list[tuple]) -> None:
+    """A refusal of a mutated input names its file (``source``, first) and a key it touched."""
+    message = str(err)
+    assert message.startswith(source), message
+    assert any(names_a_key(message, p) for p in touched), f"{message} names none of {touched}"
+
+
 def toml_value(v: Any) -> str:
     """``v`` as a TOML value, the non-finite floats included (``nan``, ``inf``): a file a user
     could have written, to be read back by the loader under test."""

@@ -16,7 +16,16 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from fuzzing import COMMON, EXAMPLES, MUTATION, PROFILE, hang_guard, mutate, names_a_key
+from fuzzing import (
+    COMMON,
+    EXAMPLES,
+    MUTATION,
+    PROFILE,
+    assert_named,
+    hang_guard,
+    mutate,
+    names_a_key,
+)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -114,8 +123,7 @@ def test_mutated_sweep_specs_plan_or_fail_clearly(name, mutations):
             if not sampled and spec.method == "grid":
                 plan_spec(spec)
         except HabsburgError as err:
-            assert str(err).startswith(source), str(err)
-            assert any(names_a_key(str(err), p) for p in touched), f"{err} names none of {touched}"
+            assert_named(err, source, touched)
 
 
 @settings(max_examples=EXAMPLES, **COMMON)

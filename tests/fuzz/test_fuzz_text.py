@@ -22,9 +22,9 @@ from fuzzing import (
     MUTATION,
     ODD_TEXT,
     VALUES,
+    assert_named,
     hang_guard,
     mutate,
-    names_a_key,
     toml_key,
     toml_value,
 )
@@ -131,8 +131,7 @@ def test_mutated_text_scenarios_run_or_fail_clearly(name, mutations):
         try:
             sc = text_scenario_from_dict(data, source)
         except HabsburgError as err:
-            assert str(err).startswith(source), str(err)
-            assert any(names_a_key(str(err), p) for p in touched), f"{err} names none of {touched}"
+            assert_named(err, source, touched)
             return
         run_or_fail_clearly(sc)
 
@@ -154,10 +153,7 @@ def test_text_files_that_start_from_another_run_or_fail_clearly(
         try:
             sc = load_text_scenario(path)
         except HabsburgError as err:
-            message = str(err)
-            assert message.startswith(str(path)), message
-            keys = [tuple(p.split(".")) for p in changes] + [("name",)]
-            assert any(names_a_key(message, k) for k in keys), f"{message} names none of {keys}"
+            assert_named(err, str(path), [tuple(p.split(".")) for p in changes] + [("name",)])
             return
         run_or_fail_clearly(sc)
 
@@ -194,8 +190,7 @@ def test_mutated_calibration_specs_load_or_fail_clearly(name, mutations):
         try:
             spec_from_dict(data, source, CALIBRATION)
         except HabsburgError as err:
-            assert str(err).startswith(source), str(err)
-            assert any(names_a_key(str(err), p) for p in touched), f"{err} names none of {touched}"
+            assert_named(err, source, touched)
 
 
 #: a text sweep spec as the README describes one (there is no example file of one)
@@ -222,5 +217,4 @@ def test_mutated_text_sweep_specs_plan_or_fail_clearly(mutations):
         try:
             text_spec_from_dict(data, "sweep.toml", ROOT)
         except HabsburgError as err:
-            assert str(err).startswith("sweep.toml"), str(err)
-            assert any(names_a_key(str(err), p) for p in touched), f"{err} names none of {touched}"
+            assert_named(err, "sweep.toml", touched)
