@@ -23,7 +23,14 @@ from habsburg.experiments.files import (
 )
 from habsburg.experiments.versions import package_versions
 from habsburg.reports import plots
-from habsburg.reports.document import FIGURES, Document, provenance, sig, write_document
+from habsburg.reports.document import (
+    FIGURES,
+    Document,
+    factors,
+    provenance,
+    sig,
+    write_document,
+)
 
 #: the files a comparison directory holds (besides its manifest)
 FILES = ("runs.parquet", "series.parquet", "differences.parquet", "report.md", "report.html")
@@ -102,10 +109,9 @@ def posterior_paragraph(
         kept = sorted(drawn - {key for s in runs for key in s})
         if kept:
             text += f" {name} sets {', '.join(f'`{k}`' for k in kept)} itself and kept its value."
-    for name, factors in (scaled or {}).items():
-        if factors:
-            times = ", ".join(f"`{k}` by {v:g}" for k, v in factors.items())
-            text += f" {name} multiplies {times}, so each of its draws was multiplied."
+    for name, by in (scaled or {}).items():
+        if by:
+            text += f" {name} multiplies {factors(by)}, so each of its draws was multiplied."
     return text
 
 

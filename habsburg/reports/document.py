@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import html
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeGuard
@@ -63,6 +64,16 @@ def signed_pp(x: float | None) -> str:
 def signed_nats(x: float | None) -> str:
     """A difference in nats, with its sign."""
     return f"{x:+.4f} nats" if _ok(x) else "n/a"
+
+
+def factors(scaled: Mapping[str, object]) -> str:
+    """The settings a what-if file multiplies and by how much (`` `path` by 2 ``), as the run
+    and comparison reports name them; a factor that is not a number (a hand-edited manifest)
+    is shown as it was recorded."""
+    return ", ".join(
+        f"`{k}` by {v:g}" if isinstance(v, int | float) else f"`{k}` by {v}"
+        for k, v in scaled.items()
+    )
 
 
 def provenance(versions: object) -> str | None:

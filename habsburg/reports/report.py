@@ -26,6 +26,7 @@ from habsburg.reports.document import (
     FIGURES,
     Document,
     count,
+    factors,
     num,
     pct,
     provenance,
@@ -180,10 +181,7 @@ def _posterior_source(posterior: Any) -> str:
     if isinstance(kept, list) and kept:
         text += f"; the scenario sets {', '.join(f'`{k}`' for k in kept)} itself and kept it"
     scaled = posterior.get("scaled") or {}
-    if isinstance(scaled, dict) and scaled:  # (a factor as recorded: a number, else as text)
-        text += "; it multiplies " + ", ".join(
-            f"`{k}` by {v:g}" if isinstance(v, int | float) else f"`{k}` by {v}"
-            for k, v in scaled.items()
-        )
+    if isinstance(scaled, dict) and scaled:
+        text += "; it multiplies " + factors(scaled)
         text += ", so each draw's value was multiplied"
     return text + "."
