@@ -16,7 +16,13 @@ import pandas as pd
 
 from habsburg.analysis.cascades import ActorNames
 from habsburg.experiments.files import add_to_manifest, atomic_write_parquet, refuse_clashes
-from habsburg.experiments.results_check import RERUN, read_manifest_strict, read_rows, read_table
+from habsburg.experiments.results_check import (
+    RERUN,
+    check_fields,
+    read_manifest_strict,
+    read_rows,
+    read_table,
+)
 from habsburg.scenarios.errors import ResultsDirError, ScenarioError
 from habsburg.scenarios.schema import Scenario, from_dict
 
@@ -30,6 +36,16 @@ COUNTERFACTUAL_TABLE = "filter_counterfactual"
 BANDS_TABLE = "bands"
 #: the detector threshold scrapers use when a scenario does not set one
 DEFAULT_Z_THRESHOLD = 4.0
+#: the manifest's fields the analysis reads, their types and how an error describes them
+_FIELDS = (
+    ("scenario", dict, "the run's scenario (an object)"),
+    ("scenario_name", str, "a string"),
+    ("seed", int, "an integer"),
+    ("steps", int, "an integer"),
+    ("documents", int, "an integer"),
+    ("first_month", str, "a month (YYYY-MM)"),
+    ("last_month", str, "a month (YYYY-MM)"),
+)
 
 
 class Run:
@@ -51,18 +67,7 @@ class Run:
         Returns the recorded scenario with every setting written out (as the run wrote it; a
         setting left out reads as the schema's default, not as a missing key)."""
         file = self.dir / "manifest.json"
-        for key, kind, what in (
-            ("scenario", dict, "the run's scenario (an object)"),
-            ("scenario_name", str, "a string"),
-            ("seed", int, "an integer"),
-            ("steps", int, "an integer"),
-            ("documents", int, "an integer"),
-            ("first_month", str, "a month (YYYY-MM)"),
-            ("last_month", str, "a month (YYYY-MM)"),
-        ):
-            value = self.manifest.get(key)
-            if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
-                raise ResultsDirError(f"{file}: {key}: expected {what}, got {value!r:.60}; {RERUN}")
+        check_fields(self.manifest, file, _FIELDS)
         if "scenario" not in self.manifest:
             return {}  # (the analysis reads its defaults)
         try:

@@ -83,6 +83,21 @@ def read_manifest_strict(path: str | Path, manifest_name: str = "manifest.json")
     return data
 
 
+def check_fields(
+    data: dict[str, Any], file: Path, fields: Iterable[tuple[str, type, str]], prefix: str = ""
+) -> None:
+    """Each ``(key, type, what)`` of ``fields`` that manifest ``data`` (read from ``file``) holds
+    has that type (a boolean is not an integer), or a :class:`ResultsDirError` naming the file and
+    the key (``prefix`` + key): a manifest edited by hand is refused before it is read, not
+    an internal error where a field is used."""
+    for key, kind, what in fields:
+        value = data.get(key)
+        if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
+            raise ResultsDirError(
+                f"{file}: {prefix}{key}: expected {what}, got {value!r:.60}; {RERUN}"
+            )
+
+
 def check_results_dir(
     path: str | Path,
     *,

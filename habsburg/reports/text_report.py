@@ -22,6 +22,7 @@ from matplotlib.figure import Figure
 from habsburg.ecosystem.rates import auc_text
 from habsburg.ecosystem.text.classifier import auc, roc_curve
 from habsburg.experiments.files import add_results, read_manifest
+from habsburg.experiments.results_check import RERUN, check_fields, read_table
 from habsburg.reports.document import provenance
 from habsburg.scenarios.errors import ResultsDirError
 
@@ -45,7 +46,7 @@ def read_text_tables(run_dir: str | Path) -> dict[str, pd.DataFrame]:
         raise ResultsDirError(
             f"{run_dir} is not a text-mode results directory: missing {', '.join(missing)}"
         )
-    return {t: pd.read_parquet(run_dir / f"{t}.parquet") for t in TABLES}
+    return {t: read_table(run_dir / f"{t}.parquet") for t in TABLES}
 
 
 def markdown_table(df: pd.DataFrame, digits: int = 3) -> str:
@@ -171,10 +172,45 @@ def _roc_figure(wm: pd.DataFrame, clf: pd.DataFrame, path: Path) -> list[tuple[s
     return aucs
 
 
-def _what_ran(run_dir: Path) -> list[str]:
-    """The report's title and opening paragraph: the scenario, seed, generations and corpus,
-    from the run's ``manifest.json`` (the title alone when it has none that is readable)."""
+#: the manifest's fields the report reads (:func:`text_manifest`), and its corpus's
+_FIELDS = (
+    ("scenario_name", str, "a string"),
+    ("seed", int, "an integer"),
+    ("generations", int, "an integer"),
+    ("corpus", dict, "the corpus's description (an object)"),
+)
+_CORPUS = (
+    ("source", str, "a string"),
+    ("documents", int, "an integer"),
+    ("tokens", int, "an integer"),
+    ("vocabulary", int, "an integer"),
+    ("communities", list, "a list of names"),
+)
+
+
+def text_manifest(run_dir: str | Path) -> dict | None:
+    """The manifest of text run ``run_dir`` (None if it has none that is habsburg's), its fields
+    the report reads checked first: a :class:`ResultsDirError` naming the manifest and the key
+    when one has another type (a hand-edited ``"generations": true`` or
+    ``"corpus": {"documents": "many"}`` was an internal error of the report)."""
     m = read_manifest(run_dir)
+    if m is None:
+        return None
+    file = Path(run_dir) / "manifest.json"
+    check_fields(m, file, _FIELDS)
+    corpus = m.get("corpus") or {}
+    check_fields(corpus, file, _CORPUS, "corpus.")
+    names = corpus.get("communities") or []
+    if not all(isinstance(name, str) for name in names):
+        raise ResultsDirError(
+            f"{file}: corpus.communities: expected a list of names, got {names!r:.60}; {RERUN}"
+        )
+    return m
+
+
+def _what_ran(m: dict | None) -> list[str]:
+    """The report's title and opening paragraph: the scenario, seed, generations and corpus,
+    from the run's manifest ``m`` (:func:`text_manifest`; the title alone without one)."""
     if m is None or "scenario_name" not in m:
         return ["# Text-mode run", ""]
     name = m["scenario_name"]
@@ -197,19 +233,21 @@ def write_text_report(run_dir: str | Path) -> Path:
     those names refuses the report before anything is moved:
     :func:`~habsburg.experiments.files.add_results`)."""
     run_dir = Path(run_dir)
+    manifest = text_manifest(run_dir)
     t = read_text_tables(run_dir)
-    add_results(run_dir, lambda tmp: _write(run_dir, t, tmp), command="report")
+    add_results(run_dir, lambda tmp: _write(run_dir, manifest, t, tmp), command="report")
     return run_dir / "text_report.md"
 
 
-def _write(run_dir: Path, t: dict[str, pd.DataFrame], into: Path) -> None:
-    """The text report of the run in ``run_dir`` (tables ``t``) and its figures, in ``into``."""
+def _write(run_dir: Path, manifest: dict | None, t: dict[str, pd.DataFrame], into: Path) -> None:
+    """The text report of the run in ``run_dir`` (its manifest, its tables ``t``) and its figures,
+    in ``into``."""
     gens = t["text_generations"]
     perplexities, collapse, roc = FIGURES
     _perplexity_figure(t["text_perplexities"], into / perplexities)
     _collapse_figure(gens, into / collapse)
     aucs = _roc_figure(t["text_watermark_scores"], t["text_classifier_scores"], into / roc)
-    out = _what_ran(run_dir)
+    out = _what_ran(manifest)
     out += ["## Sample continuations of the same prompt", ""]
     for name in dict.fromkeys(t["text_samples"].model):
         out += [sample_table(t["text_samples"], name), ""]
@@ -241,7 +279,7 @@ def _write(run_dir: Path, t: dict[str, pd.DataFrame], into: Path) -> None:
     # (a curve of one class only has no AUC: left out, as the simulator's report does)
     out += [f"- {label}: AUC {value:.3f}" for label, value in aucs if np.isfinite(value)]
     conv = run_dir / "text_convergence.parquet"
-    if conv.is_file() and len(conv_df := pd.read_parquet(conv)):
+    if conv.is_file() and len(conv_df := read_table(conv)):
         out += [
             "",
             "## Convergence: Jensen–Shannon divergence between models' content words",
@@ -249,6 +287,6 @@ def _write(run_dir: Path, t: dict[str, pd.DataFrame], into: Path) -> None:
             markdown_table(conv_df),
         ]
     out += ["", "## Filters per crawl", "", markdown_table(t["text_crawls"]), ""]
-    if made := provenance((read_manifest(run_dir) or {}).get("versions")):
+    if made := provenance((manifest or {}).get("versions")):
         out += ["## Provenance", "", made, ""]
     (into / "text_report.md").write_text("\n".join(out))

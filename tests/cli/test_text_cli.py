@@ -111,3 +111,34 @@ def test_a_mistyped_text_scenario_is_matched_and_listed_with_the_text_library(
     )
     assert err.rstrip().endswith(f"; text mode: {', '.join(list_text_scenarios())}")
     assert err.count("\n") == 1 and not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "named"),
+    [
+        ("generations", True, "generations: expected an integer, got True"),
+        ("corpus", {"documents": "many"}, "corpus.documents: expected an integer, got 'many'"),
+        ("corpus", {"communities": [1, 2]}, "corpus.communities: expected a list of names"),
+    ],
+)
+def test_report_refuses_a_text_manifest_edited_by_hand(tmp_path, capsys, key, value, named):
+    """A field the text report reads with another type is named (exit 2), not an internal
+    error where the report formats it."""
+    import json
+
+    from smallcorpus import make_corpus
+
+    from habsburg.experiments.text_run import run_text_scenario
+    from habsburg.scenarios.text_schema import load_text_scenario
+
+    out = tmp_path / "run"
+    scenario = load_text_scenario("text_closed_loop")
+    scenario.generations = 2
+    run_text_scenario(scenario, corpus=make_corpus(), out=out)
+    manifest = json.loads((out / "manifest.json").read_text())
+    manifest[key] = {**manifest[key], **value} if isinstance(value, dict) else value
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    assert main(["report", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"{out / 'manifest.json'}: {named}" in err and "Traceback" not in err
+    assert not (out / "text_report.md").exists()
