@@ -55,6 +55,10 @@ from habsburg.scenarios.schema import (
 BANDS_TABLE = "bands"
 #: file of the posterior a calibration writes
 POSTERIOR_FILE = "posterior.parquet"
+#: the posterior's summary a calibration writes (parameter, mean, median, ...)
+SUMMARY_FILE = "posterior_summary.csv"
+#: what a damaged calibration directory's error tells the user to do
+RECALIBRATE = "run `habsburg calibrate` again into another --out"
 #: the series banded (the run's model metrics of the same names)
 BAND_METRICS: tuple[str, ...] = BAND_OUTCOMES
 #: the band's quantiles (a 90% band around the median)
@@ -171,8 +175,15 @@ def calibrated_values(directory: str | Path) -> dict[str, list[Any]] | None:
     path = Path(directory)
     manifest = read_manifest(path) or {}
     start = manifest.get(CALIBRATED_FROM)
-    if not isinstance(start, dict):
-        start = None
+    if start is not None and not (
+        isinstance(start, dict) and all(_is_number(v) for v in start.values())
+    ):
+        raise PosteriorError(
+            f"--posterior {directory}: {path / 'manifest.json'}: {CALIBRATED_FROM}: expected "
+            "each fitted setting's value where the fit started (a setting path and a finite "
+            f"number), got {start!r:.60}: not as `habsburg calibrate` writes it; {RECALIBRATE}"
+        )
+    if start is None:
         try:  # (the spec path as the calibration was given it: relative to where it ran)
             from habsburg.experiments.calibration.spec import load_spec
 
@@ -180,14 +191,41 @@ def calibrated_values(directory: str | Path) -> dict[str, list[Any]] | None:
             start = {p.path: get_setting(spec.scenario, p.path) for p in spec.priors}
         except (HabsburgError, OSError, ValueError):
             return None
-    try:
-        summary = pd.read_csv(path / "posterior_summary.csv").set_index("parameter")["median"]
-    except (OSError, ValueError, KeyError):
-        summary = pd.Series(dtype=float)
+    summary = _medians(path, directory)
     return {
         key: [value, *([float(summary[key])] if key in summary else [])]
         for key, value in start.items()
     }
+
+
+def _is_number(value: object) -> bool:
+    """A finite number (a setting's value as a calibration records it), not a boolean."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _medians(path: Path, directory: str | Path) -> pd.Series:
+    """The posterior median of each fitted setting, by path, from the calibration's
+    ``posterior_summary.csv`` (none without that file); a :class:`PosteriorError` naming the
+    file when it is not the table `habsburg calibrate` writes (no ``parameter`` or ``median``
+    column, a median that is not a number, a parameter named twice): a hand-edited summary was
+    an internal error of ``--posterior``."""
+    file = path / SUMMARY_FILE
+    if not file.is_file():
+        return pd.Series(dtype=float)
+    where = f"--posterior {directory}: {file}"
+    try:
+        table = pd.read_csv(file)
+        medians = table.set_index("parameter")["median"]
+        values = pd.to_numeric(medians, errors="raise").astype(float)
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise PosteriorError(
+            f"{where}: not the summary `habsburg calibrate` writes (a 'parameter' and a numeric "
+            f"'median' column): {err!s:.80}; {RECALIBRATE}"
+        ) from None
+    twice = sorted(map(str, values.index[values.index.duplicated()].unique()))
+    if twice:
+        raise PosteriorError(f"{where}: parameter {twice[0]!r} has two rows; {RECALIBRATE}")
+    return values
 
 
 @dataclasses.dataclass(frozen=True)
@@ -245,7 +283,10 @@ def _fitted(
         if not any(
             isinstance(v, (int, float))
             # (an integer setting's median counts rounded, as the draws are)
-            and (math.isclose(base, v, rel_tol=1e-9) or (integer and round(v) == base))
+            and (
+                math.isclose(base, v, rel_tol=1e-9)
+                or (integer and math.isfinite(v) and round(v) == base)
+            )
             for v in calibrated
         ):
             out[key] = Fitted(mine, calibrated, None)

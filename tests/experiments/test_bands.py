@@ -102,6 +102,24 @@ def test_posterior_plan_draws_settings_with_replicate_seeds(calib_dir):
             "non-numeric parameter columns ['web.attachment']",
         ),
         (lambda d: _damaged_posterior(d), "posterior.parquet is not readable Parquet"),
+        # the calibration's records of where the fit started and of its medians, edited by hand
+        (
+            lambda d: _calibrated_from(d, {"web.attachment": "two"}),
+            "manifest.json: calibrated_from: expected each fitted setting's value",
+        ),
+        (lambda d: _calibrated_from(d, [2]), "calibrated_from: expected"),
+        (
+            lambda d: _summary(d, "parameter,median\nweb.attachment,two\n"),
+            "posterior_summary.csv: not the summary `habsburg calibrate` writes",
+        ),
+        (
+            lambda d: _summary(d, "parameter,mean\nweb.attachment,2.0\n"),
+            "posterior_summary.csv: not the summary",
+        ),
+        (
+            lambda d: _summary(d, "parameter,median\nweb.attachment,2.0\nweb.attachment,3.0\n"),
+            "posterior_summary.csv: parameter 'web.attachment' has two rows",
+        ),
     ],
 )
 def test_run_with_a_bad_posterior_exits_2_before_any_run(
@@ -136,6 +154,21 @@ def test_zero_posterior_draws_are_refused_before_any_run(
         err = capsys.readouterr().err
         assert f"{flag} is for the posterior draws: it needs --posterior CALIB_DIR" in err
         assert not out.exists()
+
+
+def _calibrated_from(directory, value):
+    """A posterior whose calibration manifest records ``value`` as where the fit started."""
+    _posterior(directory, POSTERIOR)
+    manifest = {"written_by": "habsburg", "command": "calibrate", "calibrated_from": value}
+    (directory / "manifest.json").write_text(json.dumps(manifest))
+    return directory
+
+
+def _summary(directory, text):
+    """A calibration's posterior beside a ``posterior_summary.csv`` of ``text``."""
+    _calibrated_from(directory, {"web.attachment": 2})
+    (directory / "posterior_summary.csv").write_text(text)
+    return directory
 
 
 def _posterior(directory, frame):
