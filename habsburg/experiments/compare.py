@@ -48,6 +48,7 @@ from habsburg.experiments.sweep.storage import (
     check_run_files,
     check_versions,
     read_resume_record,
+    records_series,
     what_differs,
 )
 from habsburg.scenarios.errors import UserError
@@ -236,7 +237,7 @@ def check_kept_runs(plan: SweepPlan, kept: str | Path, resume: bool) -> int:
             "that comparison with --resume, or delete that directory to start over"
         )
     check_versions(record, f"the comparison whose runs are kept in {str(kept)!r}")
-    check_run_files(kept, done)
+    check_run_files(kept, done, records_series(plan))
     return finished
 
 

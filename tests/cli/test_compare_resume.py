@@ -325,23 +325,25 @@ def test_scenarios_that_end_before_any_model_is_deployed_are_named_before_any_ru
     assert "end before any model is deployed" not in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("kind", ["runs", "series"])
 def test_resuming_over_a_damaged_kept_run_is_refused_naming_it(
-    workdir, monkeypatch, capsys, executed
+    workdir, monkeypatch, capsys, executed, kind
 ):
     """A kept run's file cut short after it was written counted as finished: the other runs
-    ran and the comparison's tables failed at the end (exit 3). It is refused first."""
+    ran and the comparison's tables failed at the end (exit 3; its series file too). It is
+    refused first."""
     with monkeypatch.context() as m:
         interrupt_after_writes(m, 1)
         assert compare("--out", "cut", "--quiet") == 130
     capsys.readouterr()
     kept = workdir / "cut" / K.KEPT_RUNS
-    (run_file,) = (kept / "runs").glob("*.parquet")
+    (run_file,) = (kept / kind).glob("*.parquet")
     run_file.write_bytes(run_file.read_bytes()[:100])
     executed.clear()
     assert compare("--out", "cut", "--resume", "--quiet") == 2
     err = capsys.readouterr().err
-    assert f"1 finished run file(s) in 'cut/{K.KEPT_RUNS}/runs' cannot be read" in err
-    assert run_file.name in err and "Traceback" not in err
+    assert f"1 file(s) of finished runs in 'cut/{K.KEPT_RUNS}' are missing or cannot" in err
+    assert f"{kind}/{run_file.name}" in err and "Traceback" not in err
     assert executed == []
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
 from habsburg.cli import main
@@ -671,12 +672,43 @@ def test_resume_refuses_a_damaged_manifest_or_run_file_naming_it(plan, tmp_path)
         check_output(plan, out, resume=True)
     (out / "sweep.json").write_text(good)
     first = plan.tasks[0].run_id
-    pd.DataFrame({"x": [1.0]}).to_parquet(out / "runs" / f"{first}.parquet")
+    run, series = (out / kind / f"{first}.parquet" for kind in ("runs", "series"))
+    pd.DataFrame({"x": [1.0]}).to_parquet(run)
+    pd.DataFrame({"month": ["2020-01"]}).to_parquet(series)
     assert check_output(plan, out, resume=True) == {first}  # whole: finished
-    data = (out / "runs" / f"{first}.parquet").read_bytes()
-    (out / "runs" / f"{first}.parquet").write_bytes(data[: len(data) // 2])
-    with pytest.raises(SweepError, match=rf"1 finished run file\(s\) .* \({first}.parquet\)"):
+    whole = run.read_bytes()
+    run.write_bytes(whole[: len(whole) // 2])
+    refused = r"1 file\(s\) of finished runs in .* are missing or cannot be read"
+    with pytest.raises(SweepError, match=rf"{refused} \(runs/{first}.parquet\)"):
         check_output(plan, out, resume=True)
+    # the run's series (the plan records one), written before its runs/ file: cut or missing
+    run.write_bytes(whole)
+    series.write_bytes(series.read_bytes()[:-20])
+    with pytest.raises(SweepError, match=rf"{refused} \(series/{first}.parquet\)"):
+        check_output(plan, out, resume=True)
+    series.unlink()
+    with pytest.raises(SweepError, match=rf"{refused} \(series/{first}.parquet\)"):
+        check_output(plan, out, resume=True)
+
+
+def test_a_run_file_damaged_inside_its_data_is_named_when_the_table_is_read(tmp_path):
+    """Damage past the footer the resume check reads (a data page) was an internal error when
+    the sweep's table was read at its end; it names the file and how to run that run again."""
+    out = tmp_path / "sweep"
+    (out / "runs").mkdir(parents=True)
+    pd.DataFrame({"x": [1.0, 2.0]}).to_parquet(out / "runs" / "p00000-s000.parquet")
+    file = out / "runs" / "p00001-s000.parquet"
+    pd.DataFrame({"x": [3.0, 4.0]}).to_parquet(file)
+    assert load_results(out)["x"].tolist() == [1.0, 2.0, 3.0, 4.0]
+    column = pq.read_metadata(file).row_group(0).column(0)
+    data = bytearray(file.read_bytes())
+    start = column.data_page_offset
+    data[start : start + column.total_compressed_size] = b"\xff" * column.total_compressed_size
+    file.write_bytes(bytes(data))
+    with pytest.raises(SweepError, match=r"p00001-s000.parquet' cannot be read .*damaged") as err:
+        load_results(out)
+    assert "delete runs/p00001-s000.parquet (and series/p00001-s000.parquet)" in str(err.value)
+    assert "with --resume to run that run again" in str(err.value)
 
 
 @pytest.mark.timeout(60)  # (a hang guard, not a speed goal: the pairwise scan took minutes)

@@ -30,7 +30,7 @@ from habsburg.experiments.files import (
     prepare_output_dir,
     writer_record,
 )
-from habsburg.experiments.outcomes import OUTCOMES, SCALAR
+from habsburg.experiments.outcomes import OUTCOMES, SCALAR, TIMESERIES
 from habsburg.experiments.sweep.executors import RunOutput
 from habsburg.experiments.sweep.plan import RunTask, SweepPlan
 from habsburg.experiments.sweep.spec import SweepError
@@ -95,12 +95,36 @@ def finished_runs(out_dir: str | Path) -> set[str]:
 
 def load_results(out_dir: str | Path, kind: str = "runs") -> pd.DataFrame:
     """All finished runs of a sweep directory (``kind="series"`` for the time series), in run
-    order."""
+    order. A file that cannot be read (damaged after it was written: inside its data, which
+    :func:`check_run_files` does not read) is a :class:`SweepError` naming it and saying how to
+    run that run again."""
     folder = Path(out_dir) / kind
     files = sorted(folder.glob("*.parquet")) if folder.is_dir() else []
     if not files:
         return pd.DataFrame()
-    return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
+    return pd.concat([_read_run_file(f) for f in files], ignore_index=True)
+
+
+def _read_run_file(file: Path) -> pd.DataFrame:
+    try:
+        return pd.read_parquet(file)
+    except (OSError, ValueError) as err:  # (pyarrow's ArrowInvalid is a ValueError)
+        raise SweepError(
+            f"{str(file)!r} cannot be read ({err!s:.100}): damaged after it was written; "
+            f"{_RUN_AGAIN.format(run=file.stem)}"
+        ) from None
+
+
+#: how to run a run whose files are damaged again (its ``runs/`` file marks it finished)
+_RUN_AGAIN = (
+    "delete runs/{run}.parquet (and series/{run}.parquet) beside it and give the same command "
+    "with --resume to run that run again"
+)
+
+
+def records_series(plan: SweepPlan) -> bool:
+    """Whether each run of ``plan`` writes a ``series/`` file (it has a time-series outcome)."""
+    return any(OUTCOMES[o].kind == TIMESERIES for o in plan.outcomes)
 
 
 def load_failures(out_dir: str | Path) -> pd.DataFrame:
@@ -133,7 +157,7 @@ def check_output(plan: SweepPlan, out_dir: Path, resume: bool) -> set[str]:
                 f"scenario ({what_differs(old, plan)}); choose another --out"
             )
         check_versions(old, f"the sweep in {str(out_dir)!r}")
-        check_run_files(out_dir, finished)
+        check_run_files(out_dir, finished, records_series(plan))
     elif out_dir.is_dir() and any(out_dir.iterdir()):
         raise SweepError(
             f"--out {str(out_dir)!r} exists and is not a sweep directory (no {MANIFEST}); "
@@ -183,26 +207,29 @@ def read_resume_record(
     return record
 
 
-def check_run_files(out_dir: Path, finished: set[str]) -> None:
+def check_run_files(out_dir: Path, finished: set[str], series: bool = False) -> None:
     """Refuse to resume over ``finished`` runs (:func:`finished_runs` of the plan) whose
-    ``runs/`` file cannot be read (every file is written whole, so only damage from outside
-    makes one): it would count as finished and the sweep's table fail when its runs were done.
-    Each file's Parquet footer is read."""
+    ``runs/`` file, or ``series/`` file (which each run writes before its ``runs/`` file when
+    ``series``: :func:`records_series`), is missing or cannot be read (every file is written
+    whole, so only damage from outside makes one): the run would count as finished and the
+    sweep's tables fail, or lack its series, when its runs were done. Each file's Parquet footer
+    and the pandas metadata in it are read."""
     import pyarrow.parquet as pq
 
     damaged = []
     for run_id in sorted(finished):
-        path = out_dir / "runs" / f"{run_id}.parquet"
-        try:
-            pq.read_metadata(path)
-        except (OSError, ValueError):  # (pyarrow's ArrowInvalid is a ValueError)
-            damaged.append(path.name)
+        for kind in ("runs", "series") if series else ("runs",):
+            path = out_dir / kind / f"{run_id}.parquet"
+            try:
+                _ = pq.read_schema(path).pandas_metadata  # (parses its JSON too)
+            except (OSError, ValueError):  # (pyarrow's ArrowInvalid is a ValueError)
+                damaged.append(f"{kind}/{path.name}")
     if damaged:
         more = f" and {len(damaged) - 3} more" if len(damaged) > 3 else ""
         raise SweepError(
-            f"--resume: {len(damaged)} finished run file(s) in {str(out_dir / 'runs')!r} cannot "
-            f"be read ({', '.join(damaged[:3])}{more}): damaged after they were written; "
-            "delete them to run those runs again"
+            f"--resume: {len(damaged)} file(s) of finished runs in {str(out_dir)!r} are missing "
+            f"or cannot be read ({', '.join(damaged[:3])}{more}): damaged after they were "
+            "written; delete those runs' runs/ and series/ files to run them again"
         )
 
 
