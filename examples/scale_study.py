@@ -121,6 +121,10 @@ def _worker_init() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
+#: the fields of a kept row that name its job
+JOB = ("factor", "decoding", "seed", "end")
+
+
 def job_file(kept: Path, job: tuple) -> Path:
     """The file a finished run of ``job`` (factor, decoding, seed, end) is kept in."""
     factor, decoding, seed, end = job
@@ -145,8 +149,15 @@ def kept_runs(kept: Path, jobs: list[tuple], resume: bool) -> dict[tuple, dict]:
             row = json.loads(path.read_text())
         except (OSError, ValueError) as err:
             raise UserError(f"--resume: cannot read the kept run {path}: {err}") from None
-        if [row.get(k) for k in ("factor", "decoding", "seed", "end")] != list(job):
+        if not isinstance(row, dict) or [row.get(k) for k in JOB] != list(job):
             raise UserError(f"--resume: {path} is not the row of its run; delete it to redo it")
+        for key in ("documents", *OUTCOMES):  # (a row edited by hand: a string fails the table)
+            value = row.get(key)
+            if not isinstance(value, int | float) or isinstance(value, bool):
+                raise UserError(
+                    f"--resume: {path}: {key} is {value!r:.40}, not a number: not the row of its "
+                    "run; delete it to redo it"
+                )
         changes = version_changes(row.get("versions"))
         if changes:
             raise UserError(

@@ -243,6 +243,7 @@ def test_scale_study_resumes_only_runs_made_with_the_same_versions(tmp_path):
     kept = tmp_path / study.KEPT
     kept.mkdir()
     row = {"factor": 0.1, "decoding": "calibrated", "seed": 1, "end": "2025-06", "documents": 5}
+    row |= dict.fromkeys(study.OUTCOMES, 0.5)
     versions = study.package_versions()
     study.job_file(kept, job).write_text(json.dumps({**row, "versions": versions}))
     (got,) = study.kept_runs(kept, [job], resume=True).values()
@@ -253,6 +254,17 @@ def test_scale_study_resumes_only_runs_made_with_the_same_versions(tmp_path):
     study.job_file(kept, job).write_text(json.dumps({**row, "versions": other}))
     with pytest.raises(UserError, match=rf"made with numpy 1.26.4 \(here {versions['numpy']}\)"):
         study.kept_runs(kept, [job], resume=True)
+    # a row edited by hand: not an object, an outcome that is not a number, one missing
+    outcome = next(iter(study.OUTCOMES))
+    for edited, message in (
+        ([row], "is not the row of its run"),
+        ({**row, outcome: "high"}, f"{outcome} is 'high', not a number"),
+        ({k: v for k, v in row.items() if k != outcome}, f"{outcome} is None, not a number"),
+        ({**row, "documents": True}, "documents is True, not a number"),
+    ):
+        study.job_file(kept, job).write_text(json.dumps(edited))
+        with pytest.raises(UserError, match=message):
+            study.kept_runs(kept, [job], resume=True)
 
 
 def test_scale_study_refuses_runs_too_large_for_the_machine_before_work(tmp_path, monkeypatch):
