@@ -138,10 +138,12 @@ def hang_guard(seconds: int = HANG) -> Iterator[None]:
 
 def names_a_key(message: str, path: tuple) -> bool:
     """Whether ``message`` names a key of ``path`` (as written, in the singular, or as its
-    ``repr`` shows a control character: ``'\\x1f'``)."""
-    keys = [str(k) for k in path if isinstance(k, str)]
-    keys += [repr(k)[1:-1] for k in keys]
-    return any(k in message for k in keys) or any(k.rstrip("s") in message for k in keys)
+    ``repr`` shows a control character: ``'\\x1f'``; the empty key quoted, ``''``: as a
+    substring it would be in every message, as would ``"s"`` in the singular)."""
+    forms = set()
+    for key in (k for k in path if isinstance(k, str)):
+        forms |= {key, repr(key)[1:-1], key.rstrip("s")} if key else {"''", '""'}
+    return any(form in message for form in forms if form)
 
 
 def assert_named(err: Exception, source: str, touched: list[tuple]) -> None:

@@ -84,7 +84,7 @@ def test_an_edited_manifest_is_read_or_refused_clearly(
         read_or_refuse_clearly(run, lambda d: analyse(Run(d)))
 
 
-@settings(max_examples=max(20, EXAMPLES // 4), **COMMON)  # (an example draws 3 figures: ~1 s)
+@settings(max_examples=max(10, EXAMPLES // 4), **COMMON)  # (an example draws 3 figures: ~0.6 s)
 @given(mutations=st.lists(MUTATION, min_size=1, max_size=3), corpus_only=st.booleans())
 def test_an_edited_text_manifest_is_reported_or_refused_clearly(
     text_run, tmp_path_factory, mutations, corpus_only
