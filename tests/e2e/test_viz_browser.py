@@ -273,6 +273,58 @@ def test_pick_a_scenario_see_interventions_and_the_last_month(first):
 
 
 SIZES = [(1024, 768), (1440, 900), (1920, 1080)]
+#: true once tab ``tab`` (its index) is the open one, each of its panels has its chart drawn,
+#: and panels and charts have kept their boxes for ``still`` polls in a row with no window
+#: transition (the tab's slide-in) running: the layout a user sees, settled
+SETTLED = """({tab, still}) => {
+    const active = document.querySelector('.v-window-item--active');
+    if (!active || [...active.parentElement.children].indexOf(active) !== tab) return false;
+    const panels = [...active.querySelectorAll('.habsburg-panel')];
+    const charts = [...active.querySelectorAll('.habsburg-panel svg.marks')];
+    const boxes = JSON.stringify([...panels, ...charts].map(e => {
+        const r = e.getBoundingClientRect();
+        return [r.x, r.y, r.width, r.height];
+    }));
+    const moving = document.querySelector('[class*="-transition-enter-active"], '
+        + '[class*="-transition-leave-active"]');
+    const w = window.__habsburgSettled ??= {boxes: '', polls: 0};
+    w.polls = boxes === w.boxes && !moving ? w.polls + 1 : 0;
+    w.boxes = boxes;
+    return panels.length > 0 && charts.length === panels.length && w.polls >= still;
+}"""
+#: polls 150 ms apart that must see the same layout
+STILL = 3
+#: the boxes of the open tab's panel area, and of each panel, its chart and its chart's legends
+BOXES = """() => {
+    const box = (e) => {
+        const r = e.getBoundingClientRect();
+        return {x: r.x, y: r.y, width: r.width, height: r.height};
+    };
+    const active = document.querySelector('.v-window-item--active');
+    return {
+        area: box(active.querySelector('.habsburg-panels')),
+        panels: [...active.querySelectorAll('.habsburg-panel')].map(p => {
+            const chart = p.querySelector('svg.marks');
+            return {
+                box: box(p),
+                chart: chart && box(chart),
+                legends: [...p.querySelectorAll('svg.marks g.role-legend')].map(box),
+            };
+        }),
+    };
+}"""
+#: the viz's tabs, in their order on the page
+TABS = ("Web", "Models", "Convergence", "Web studies")
+
+
+def wait_settled(page, tab: str, still: int = STILL) -> None:
+    """Until tab ``tab``'s layout has settled (:data:`SETTLED`; a loaded machine draws Vega
+    slowly): the fixed waits this replaced (22.8 s of the layout test) were too long on an
+    idle machine and could be too short on a loaded one."""
+    page.evaluate("() => { window.__habsburgSettled = undefined; }")
+    page.wait_for_function(
+        SETTLED, arg={"tab": TABS.index(tab), "still": still}, polling=150, timeout=120_000
+    )
 
 
 def test_layout_fits_the_window(first):
@@ -294,39 +346,31 @@ def test_layout_fits_the_window(first):
     ARTIFACTS.mkdir(exist_ok=True)
     for width, height in SIZES:
         page.set_viewport_size({"width": width, "height": height})
-        for tab in ("Web", "Models", "Convergence", "Web studies"):
+        for tab in TABS:
             page.get_by_role("tab", name=tab, exact=True).click()
-            page.wait_for_timeout(1200)  # the tab's slide-in
-            panels = page.locator(".v-window-item--active .habsburg-panel")
-            charts = page.locator(".v-window-item--active .habsburg-panel svg.marks")
-            deadline = time.monotonic() + 120  # a loaded machine draws Vega slowly
-            while (not panels.count() or charts.count() < panels.count()) and (
-                time.monotonic() < deadline
-            ):
-                page.wait_for_timeout(500)
-            count = panels.count()
-            assert count >= 2 and charts.count() == count, (tab, count, charts.count())
-            page.wait_for_timeout(500)  # Vega resizes to the new width
+            wait_settled(page, tab)  # the slide-in, every chart drawn at the new width
             name = tab.split()[-1].lower()
             page.screenshot(path=ARTIFACTS / f"viz-{width}-{name}.png")
-            # every row of panels fills the width: no empty quarter
-            area = page.locator(".v-window-item--active .habsburg-panels").bounding_box()
-            rows: dict[int, list] = {}
-            for i in range(count):
-                b = panels.nth(i).bounding_box()
-                rows.setdefault(round(b["y"]), []).append(b)
-            for row in rows.values():
-                right = max(b["x"] + b["width"] for b in row)
-                assert right >= area["x"] + area["width"] - 2, (width, tab, row, area)
             # measured unscrolled: what the window shows without scrolling
             scrolled = page.evaluate(
                 "() => [document.scrollingElement, ...document.querySelectorAll('*')]"
                 ".filter(e => e.scrollTop > 0).map(e => (e.scrollTop = 0, e.className))"
             )
             print(f"{width}x{height} {tab}: scrolled back to top: {scrolled}")
-            page.wait_for_timeout(200)
-            for i in range(count):
-                box = panels.nth(i).bounding_box()
+            wait_settled(page, tab, still=1)
+            shown = page.evaluate(BOXES)  # (one call: a locator's box is a round trip each)
+            panels = shown["panels"]
+            assert len(panels) >= 2 and all(p["chart"] for p in panels), (tab, panels)
+            # every row of panels fills the width: no empty quarter
+            area = shown["area"]
+            rows: dict[int, list] = {}
+            for p in panels:
+                rows.setdefault(round(p["box"]["y"]), []).append(p["box"])
+            for row in rows.values():
+                right = max(b["x"] + b["width"] for b in row)
+                assert right >= area["x"] + area["width"] - 2, (width, tab, row, area)
+            for i, p in enumerate(panels):
+                box, chart = p["box"], p["chart"]
                 print(f"{width}x{height} {tab} panel {i}: {box}")
                 assert box["x"] >= 0 and box["x"] + box["width"] <= width + 1, (tab, i, box)
                 assert box["y"] >= 0 and box["y"] + box["height"] <= height + 1, (
@@ -335,7 +379,6 @@ def test_layout_fits_the_window(first):
                     i,
                     box,
                 )
-                chart = charts.nth(i).bounding_box()
                 assert chart["x"] >= box["x"] - 1, (width, tab, i, chart, box)
                 assert chart["x"] + chart["width"] <= box["x"] + box["width"] + 1, (width, tab, i)
                 assert chart["width"] >= 0.85 * (box["width"] - 24), (width, tab, i, chart, box)
@@ -345,9 +388,7 @@ def test_layout_fits_the_window(first):
                 assert chart["height"] >= 0.7 * (box["height"] - 40), (width, tab, i, chart, box)
                 # legends (e.g. the site graph's: colour scale and who runs the sites) are drawn
                 # whole, not cut off at the chart's edge
-                legends = panels.nth(i).locator("svg.marks g.role-legend")
-                for k in range(legends.count()):
-                    lb = legends.nth(k).bounding_box()
+                for lb in p["legends"]:
                     assert lb["y"] + lb["height"] <= chart["y"] + chart["height"] + 1, (
                         width,
                         tab,
