@@ -707,7 +707,10 @@ def test_a_run_file_damaged_inside_its_data_is_named_when_the_table_is_read(tmp_
     file.write_bytes(bytes(data))
     with pytest.raises(SweepError, match=r"p00001-s000.parquet' cannot be read .*damaged") as err:
         load_results(out)
-    assert "delete runs/p00001-s000.parquet (and series/p00001-s000.parquet)" in str(err.value)
+    assert (
+        f"delete runs/p00001-s000.parquet (and series/p00001-s000.parquet, if any) in {str(out)!r}"
+        in str(err.value)
+    )
     assert "with --resume to run that run again" in str(err.value)
 
 

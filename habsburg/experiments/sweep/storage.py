@@ -109,17 +109,12 @@ def _read_run_file(file: Path) -> pd.DataFrame:
     try:
         return pd.read_parquet(file)
     except (OSError, ValueError) as err:  # (pyarrow's ArrowInvalid is a ValueError)
+        run, directory = file.stem, str(file.parent.parent)
         raise SweepError(
-            f"{str(file)!r} cannot be read ({err!s:.100}): damaged after it was written; "
-            f"{_RUN_AGAIN.format(run=file.stem)}"
+            f"{str(file)!r} cannot be read ({err!s:.100}): damaged after it was written; delete "
+            f"runs/{run}.parquet (and series/{run}.parquet, if any) in {directory!r} and give "
+            "the same command with --resume to run that run again"
         ) from None
-
-
-#: how to run a run whose files are damaged again (its ``runs/`` file marks it finished)
-_RUN_AGAIN = (
-    "delete runs/{run}.parquet (and series/{run}.parquet) beside it and give the same command "
-    "with --resume to run that run again"
-)
 
 
 def records_series(plan: SweepPlan) -> bool:
