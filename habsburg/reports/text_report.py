@@ -191,8 +191,8 @@ _CORPUS = (
 def text_manifest(run_dir: str | Path) -> dict | None:
     """The manifest of text run ``run_dir`` (None if it has none that is habsburg's), its fields
     the report reads checked first: a :class:`ResultsDirError` naming the manifest and the key
-    when one has another type (a hand-edited ``"generations": true`` or
-    ``"corpus": {"documents": "many"}`` was an internal error of the report)."""
+    when one has another type (a hand-edited corpus with ``"communities": true`` or
+    ``"documents": "many"`` was an internal error of the report)."""
     m = read_manifest(run_dir)
     if m is None:
         return None

@@ -118,12 +118,14 @@ def test_a_mistyped_text_scenario_is_matched_and_listed_with_the_text_library(
     [
         ("generations", True, "generations: expected an integer, got True"),
         ("corpus", {"documents": "many"}, "corpus.documents: expected an integer, got 'many'"),
+        ("corpus", {"communities": True}, "corpus.communities: expected a list of names, got True"),
         ("corpus", {"communities": [1, 2]}, "corpus.communities: expected a list of names"),
     ],
 )
 def test_report_refuses_a_text_manifest_edited_by_hand(tmp_path, capsys, key, value, named):
     """A field the text report reads with another type is named (exit 2), not an internal
-    error where the report formats it."""
+    error where the report formats it (a corpus's ``communities`` of ``true``, ``len()`` of a
+    bool; ``documents`` as a string) or a title that reads "True generations"."""
     import json
 
     from smallcorpus import make_corpus

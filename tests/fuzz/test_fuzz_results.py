@@ -3,8 +3,8 @@ run's ``manifest.json`` mutated as the scenario files are (``fuzzing.mutate``), 
 the scenario it records, is either read and analysed or refused with a
 :class:`~habsburg.scenarios.errors.HabsburgError` naming the manifest -- never another exception
 (``"scenario": 5`` and ``"versions": []`` were internal errors of ``habsburg report``); and a text
-run's, whose report is written or refused the same way (``"generations": true`` and a corpus
-whose ``documents`` was a string were internal errors of its report)."""
+run's, whose report is written or refused the same way (a corpus whose ``communities`` was
+``true`` or whose ``documents`` was a string were internal errors of its report)."""
 
 from __future__ import annotations
 
