@@ -5,8 +5,9 @@ the parser's business (a truncated TOML file is a TOML error naming the line).""
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from habsburg.scenarios.errors import InputFileError
 
@@ -40,7 +41,15 @@ def read_text_file(path: str | Path, what: str = "scenario file") -> str:
                 f"{label} is {size / 2**20:.0f} MiB, too large for a {what} "
                 f"(at most {MAX_BYTES // 2**20} MiB); is it the right file?"
             )
-        data = path.read_bytes()
+        # at most one byte past the limit: a device or a pipe has no size to check first
+        # (`/dev/zero` was read until memory ran out); `<(...)` still reads as a file
+        with path.open("rb") as stream:
+            data = stream.read(MAX_BYTES + 1)
+        if len(data) > MAX_BYTES:
+            raise InputFileError(
+                f"{label} holds more than {MAX_BYTES // 2**20} MiB, too much for a {what}; is "
+                "it the right file?"
+            )
     except FileNotFoundError:
         raise InputFileError(f"{label} does not exist") from None
     except OSError as err:
@@ -58,3 +67,20 @@ def read_text_file(path: str | Path, what: str = "scenario file") -> str:
     if not text.strip():
         raise InputFileError(f"{label} is empty")
     return text
+
+
+def sniff_toml(path: str | Path) -> dict[str, Any] | None:
+    """The TOML mapping of regular file ``path``, for a look before it is loaded (which loader
+    reads it), or None when it is not a regular file, is too large, or cannot be read, decoded or
+    parsed: the loader then names the problem. A device or a pipe is never read here (`/dev/zero`
+    was read until memory ran out, and a pipe read here was empty for the loader)."""
+    if not is_file(path):
+        return None
+    try:
+        with Path(path).open("rb") as stream:
+            data = stream.read(MAX_BYTES + 1)
+        if len(data) > MAX_BYTES:
+            return None
+        return tomllib.loads(data.decode("utf-8-sig"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return None

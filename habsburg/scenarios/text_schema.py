@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from habsburg.scenarios.declare import MAX_SEED, is_section
 from habsburg.scenarios.errors import ScenarioError, UserError
-from habsburg.scenarios.inputs import is_file, read_text_file
+from habsburg.scenarios.inputs import is_file, read_text_file, sniff_toml
 
 if TYPE_CHECKING:
     from importlib.resources.abc import Traversable
@@ -223,9 +223,8 @@ def is_text_scenario(name_or_path: str | Path) -> bool:
     seen: set[Path] = set()
     while path not in seen:  # (a file that starts from another: the kind of the one it names)
         seen.add(path)
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        data = sniff_toml(path)
+        if data is None:
             return False
         ref = data.get("scenario")
         if data.get("mode") == "text" or not isinstance(ref, str) or "mode" in data:
@@ -264,9 +263,8 @@ def spec_is_text(path: str | Path) -> bool:
     """Whether a sweep spec file's scenario is a text scenario (unreadable specs: False, so the
     abstract loader reports their errors). Loads nothing of the simulator."""
     path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+    data = sniff_toml(path)
+    if data is None:
         return False
     return is_text_scenario(spec_scenario_ref(data, path.parent))
 

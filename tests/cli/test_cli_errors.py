@@ -3,6 +3,12 @@ says what happened (2 bad input, 1 a failed check, 3 a bug)."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
 import pytest
 from tinyscenario import MINI
 
@@ -57,6 +63,53 @@ def test_a_directory_or_an_oversized_file_given_as_a_scenario_is_named(tmp_path,
         assert status == 2 and message in err
         assert "Traceback" not in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.skipif(not Path("/dev/zero").exists(), reason="no /dev/zero")
+@pytest.mark.parametrize(
+    ("argv", "what"),
+    [
+        (["run", "/dev/zero"], "scenario file"),
+        (["compare", "/dev/zero", "baseline"], "scenario file"),
+        (["sweep", "/dev/zero"], "sweep spec"),
+    ],
+)
+def test_a_device_given_as_a_file_is_refused_without_reading_it_all(tmp_path, argv, what):
+    """A device has no size to check first: ``/dev/zero`` was read (once to see whether it is a
+    text-mode scenario, once to load it) until memory ran out. At most one byte past the limit
+    is read now. Run with its address space limited to 2 GiB, so a regression is an "out of
+    memory" refusal here, not the machine's."""
+    limit = "import resource; resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30)); "
+    code = f"{limit}import sys; from habsburg.cli import main; sys.exit(main({argv!r}))"
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip() == (
+        f"habsburg: error: {what} '/dev/zero' holds more than 8 MiB, too much for a {what}; is "
+        "it the right file?"
+    )
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes")
+@pytest.mark.timeout(60)  # (a hang guard: a pipe read twice waits for a writer that is gone)
+def test_a_scenario_read_from_a_pipe_is_read_once(tmp_path, capsys):
+    """A pipe (``habsburg run <(...)``) is read by the loader only: the look at whether it is
+    a text-mode scenario read it first, and the loader then found it empty."""
+    fifo = tmp_path / "scenario.toml"
+    os.mkfifo(fifo)
+
+    def write() -> None:
+        with fifo.open("w") as f:
+            f.write(MINI)
+
+    writer = threading.Thread(target=write, daemon=True)
+    writer.start()
+    out = tmp_path / "out"
+    status, err = run(["run", str(fifo), "--steps", "2", "--out", str(out), "--quiet"], capsys)
+    writer.join(timeout=10)
+    assert status == 0, err
+    assert (out / "manifest.json").is_file()
 
 
 def test_running_out_of_memory_is_one_line_with_what_to_lower(capsys, monkeypatch):
