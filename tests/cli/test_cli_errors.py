@@ -112,6 +112,20 @@ def test_a_scenario_read_from_a_pipe_is_read_once(tmp_path, capsys):
     assert (out / "manifest.json").is_file()
 
 
+def test_a_text_scenario_with_a_byte_order_mark_is_read_as_text(tmp_path, capsys):
+    """The look at a file's mode decodes it as the loaders do (a byte-order mark allowed): it
+    read the mark as text, failed to parse, and sent a text-mode file to the abstract loader,
+    which refused it as "a text-mode scenario"."""
+    from habsburg.scenarios.text_schema import is_text_scenario
+
+    path = tmp_path / "bom.toml"
+    path.write_bytes('\ufeffscenario = "text_closed_loop"\nname = "bom"\n'.encode())
+    assert is_text_scenario(path)
+    assert main(["scenarios", str(path)]) == 0  # (the text scenario printed in full)
+    printed = capsys.readouterr()
+    assert 'name = "bom"' in printed.out and 'mode = "text"' in printed.out, printed.err
+
+
 def test_running_out_of_memory_is_one_line_with_what_to_lower(capsys, monkeypatch):
     def exhausted(*args, **kwargs):
         raise MemoryError
