@@ -70,17 +70,14 @@ def read_text_file(path: str | Path, what: str = "scenario file") -> str:
 
 
 def sniff_toml(path: str | Path) -> dict[str, Any] | None:
-    """The TOML mapping of regular file ``path``, for a look before it is loaded (which loader
-    reads it), or None when it is not a regular file, is too large, or cannot be read, decoded or
-    parsed: the loader then names the problem. A device or a pipe is never read here (`/dev/zero`
-    was read until memory ran out, and a pipe read here was empty for the loader)."""
+    """The TOML mapping of regular file ``path``, read as :func:`read_text_file` reads it, for a
+    look before it is loaded (which loader reads it); None when it is not a regular file or is
+    refused there or by the parser: the loader then names the problem. A device or a pipe is
+    never read here (`/dev/zero` was read until memory ran out, and a pipe read here was empty
+    for the loader)."""
     if not is_file(path):
         return None
     try:
-        with Path(path).open("rb") as stream:
-            data = stream.read(MAX_BYTES + 1)
-        if len(data) > MAX_BYTES:
-            return None
-        return tomllib.loads(data.decode("utf-8-sig"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return tomllib.loads(read_text_file(path))
+    except (InputFileError, tomllib.TOMLDecodeError):
         return None
