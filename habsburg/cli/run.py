@@ -269,7 +269,11 @@ def write_bands(args: argparse.Namespace, plan: SweepPlan, out: Path) -> None:
     bands = band_table(series)
     save_outputs(
         out,
-        {f"{BANDS_TABLE}.parquet": lambda p: bands.to_parquet(p, index=False)},
+        {
+            f"{BANDS_TABLE}.parquet": lambda p: bands.to_parquet(
+                p, index=False, write_page_checksum=True
+            )
+        },
         command="run",
         record={  # the band's provenance: which posterior, each draw's settings, what it kept
             "posterior": {

@@ -87,7 +87,7 @@ def check_posterior_dir(directory: str | Path) -> Path:
             "`habsburg calibrate` run"
         )
     try:
-        posterior = pd.read_parquet(file)
+        posterior = pd.read_parquet(file, page_checksum_verification=True)
     except Exception as err:  # pyarrow raises several types for damaged files
         raise PosteriorError(f"{where}: {POSTERIOR_FILE} is not readable Parquet ({err})") from None
     if "weight" not in posterior:

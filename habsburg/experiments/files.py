@@ -373,8 +373,9 @@ def atomic_write_json(path: str | Path, data: Any) -> Path:
 
 
 def atomic_write_parquet(df: Any, path: str | Path) -> Path:
-    """Write the DataFrame ``df`` as Parquet (no index) to ``path`` atomically."""
-    return atomic_write(path, lambda p: df.to_parquet(p, index=False))
+    """Write the DataFrame ``df`` as Parquet (no index, a CRC32 checksum on every page, which
+    habsburg's readers verify) to ``path`` atomically."""
+    return atomic_write(path, lambda p: df.to_parquet(p, index=False, write_page_checksum=True))
 
 
 # --------------------------------------------------------------------------- results directories

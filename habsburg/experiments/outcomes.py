@@ -56,9 +56,13 @@ def outcome_tables(model: EcosystemModel) -> OutcomeTables:
 def read_outcome_tables(run_dir: str | Path) -> OutcomeTables:
     """The outcome tables of a results directory written by ``habsburg run``."""
     run_dir = Path(run_dir)
-    mm = pd.read_parquet(run_dir / "model_metrics.parquet")
+    mm = pd.read_parquet(run_dir / "model_metrics.parquet", page_checksum_verification=True)
     models = run_dir / "models.parquet"
-    md = pd.read_parquet(models) if models.exists() else pd.DataFrame(columns=["step", "deployed"])
+    md = (
+        pd.read_parquet(models, page_checksum_verification=True)
+        if models.exists()
+        else pd.DataFrame(columns=["step", "deployed"])
+    )
     return OutcomeTables(mm, md)
 
 

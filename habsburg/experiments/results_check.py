@@ -163,7 +163,9 @@ def read_table(
     try:
         if filters and "step" not in pq.read_schema(file).names:
             raise ResultsDirError(f"{file}: the table has no step column to select months by")
-        frame = pd.read_parquet(file, columns=columns, filters=filters)
+        frame = pd.read_parquet(
+            file, columns=columns, filters=filters, page_checksum_verification=True
+        )
     except (OSError, ValueError, KeyError, pa.ArrowException) as err:
         raise ResultsDirError(f"{file}: damaged table ({err}); {RERUN}") from None
     return _released(frame)
@@ -189,7 +191,7 @@ def read_rows(
         raise ResultsDirError(f"{str(file.parent)!r}: table {file.name} is missing; {RERUN}")
     wanted = sorted_unique(np.asarray(values).ravel())
     try:
-        parquet = pq.ParquetFile(file, pre_buffer=False)
+        parquet = pq.ParquetFile(file, pre_buffer=False, page_checksum_verification=True)
         if key not in parquet.schema_arrow.names:
             raise ResultsDirError(f"{file}: the table has no {key} column to select rows by")
         read = None if columns is None else list(dict.fromkeys([key, *columns]))

@@ -165,7 +165,7 @@ def run_text_scenario(
 
         def fill(tmp: Path) -> None:
             for name, df in tables.items():
-                df.to_parquet(tmp / f"{name}.parquet", index=False)
+                df.to_parquet(tmp / f"{name}.parquet", index=False, write_page_checksum=True)
             (tmp / "samples").mkdir()
             samples = tables["text_samples"]
             for g, part in samples.groupby("generation"):

@@ -303,7 +303,9 @@ def write_tables(
     Parquet in row groups of :data:`ROW_GROUP` documents and :data:`CLAIM_ROW_GROUP` claims
     (no DataFrame of the whole store), and first: ``small``, the other tables, are built only
     after them (by :func:`tables` when None, or by calling ``small``), so they are not held
-    while the store streams; a dict of them already built is written as it is."""
+    while the store streams; a dict of them already built is written as it is. Every page has
+    a CRC32 checksum, which habsburg's readers verify (damage inside a table's values is named,
+    not read as other numbers)."""
     release_memory()  # (what the month loop freed)
     out_dir = Path(out_dir)
     for name in STORE_TABLES:
@@ -316,7 +318,12 @@ def write_tables(
         if name in small and name not in STORE_TABLES:
             frame = small[name]
             path = out_dir / f"{name}.parquet"
-            frame.to_parquet(path, index=False, use_dictionary=_dictionary_columns(frame))
+            frame.to_parquet(
+                path,
+                index=False,
+                use_dictionary=_dictionary_columns(frame),
+                write_page_checksum=True,
+            )
             release_memory()
     return [f"{name}.parquet" for name in TABLE_ORDER if name in STORE_TABLES or name in small]
 
@@ -371,7 +378,9 @@ def _stream_store_table(store: Any, name: str, path: Path) -> None:
             batch = _arrow_batch(columns)
             if writer is None:
                 coded = [c for c in batch.schema.names if c not in _DISTINCT]
-                writer = pq.ParquetWriter(path, batch.schema, use_dictionary=coded)
+                writer = pq.ParquetWriter(
+                    path, batch.schema, use_dictionary=coded, write_page_checksum=True
+                )
             writer.write_batch(batch)
     finally:
         if writer is not None:

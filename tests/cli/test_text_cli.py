@@ -1,6 +1,7 @@
 """`habsburg run` and `habsburg scenarios` know the text-mode library."""
 
 import pytest
+from checksums import assert_checksummed
 
 from habsburg.cli import main
 
@@ -36,6 +37,8 @@ def test_a_text_run_on_the_installed_corpus_writes_its_results_and_report(tmp_pa
     assert main(["run", str(scenario), "--out", str(out), "--quiet"]) == 0
     generations = pd.read_parquet(out / "text_generations.parquet")
     assert sorted(generations["generation"].unique()) == [0, 1]  # generations = 2
+    tables = sorted(out.glob("*.parquet"))  # each page with its checksum
+    assert len(tables) >= 4 and sum(assert_checksummed(f) for f in tables) >= 20  # chunks
     report = (out / "text_report.md").read_text()
     assert report.startswith("# habsburg text-mode report: tiny_text\n")
     assert "Scenario tiny_text, seed 3, 2 generations, on the New Heart English Bible" in report

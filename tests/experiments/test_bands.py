@@ -9,6 +9,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from checksums import assert_checksummed
 from tinyscenario import tiny_scenario
 
 from habsburg.cli import main
@@ -185,6 +186,7 @@ def test_run_with_posterior_writes_bands_and_the_report_draws_them(
     assert main([*argv, "--posterior", str(calib_dir), "--draws", "3"]) == 0
     bands = pd.read_parquet(out / "bands.parquet")
     mm = pd.read_parquet(out / "model_metrics.parquet")
+    assert assert_checksummed(out / "bands.parquet")  # each page with its checksum
     assert list(bands.columns) == B.COLUMNS
     assert {"synthetic_share_new", "synthetic_share_new_measured", "mean_fact_accuracy"} <= set(
         bands["metric"]

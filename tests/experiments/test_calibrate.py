@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from checksums import assert_checksummed
 from signals import signal_when_ready
 from tinyscenario import CALIBRATION_TOY as TOY
 
@@ -184,6 +185,8 @@ def test_recovers_known_parameters_and_resumes_after_a_kill(tmp_path, capsys, un
 
     posterior = pd.read_parquet(out / "posterior.parquet")
     assert len(posterior) == 16 and posterior["weight"].sum() == pytest.approx(1.0)
+    for table in out.glob("*.parquet"):  # each page with its checksum
+        assert assert_checksummed(table), table
     assert (out / "posterior_pairs.png").stat().st_size > 1000
     calibrated = load_text((out / "tiny-calibrated.toml").read_text(), "calibrated")
     assert calibrated.demand.adoption.ceiling == pytest.approx(demand["median"])

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+from checksums import assert_checksummed, chunk_ends, flip_bit
 
 from habsburg.cli import main
 from habsburg.experiments.sweep import (
@@ -712,6 +713,31 @@ def test_a_run_file_damaged_inside_its_data_is_named_when_the_table_is_read(tmp_
         in str(err.value)
     )
     assert "with --resume to run that run again" in str(err.value)
+
+
+def test_resume_refuses_a_finished_run_whose_values_fail_their_checksums(plan, tmp_path):
+    """A bit flipped inside a finished run's values was read as another number (it passed the
+    footer check, and its table held the wrong value); its pages now carry checksums, which the
+    check before resuming verifies, so the run is named before any other run starts."""
+    from habsburg.experiments.files import atomic_write_parquet
+
+    out = tmp_path / "sweep"
+    write_manifest(plan, out)
+    first = plan.tasks[0].run_id
+    run, series = (out / kind / f"{first}.parquet" for kind in ("runs", "series"))
+    atomic_write_parquet(pd.DataFrame({"run_id": [first], "outcome": [0.25]}), run)
+    atomic_write_parquet(pd.DataFrame({"step": [0, 1], "outcome": [0.5, 0.75]}), series)
+    assert assert_checksummed(run) == 2 and assert_checksummed(series) == 2
+    assert check_output(plan, out, resume=True) == {first}
+    refused = r"1 file\(s\) of finished runs in .* are missing or cannot be read"
+    for file in (run, series):
+        before = flip_bit(file, dict(chunk_ends(file))["outcome"])
+        with pytest.raises(SweepError, match=rf"{refused} \({file.parent.name}/{first}.parquet\)"):
+            check_output(plan, out, resume=True)
+        with pytest.raises(SweepError, match=rf"{first}.parquet' cannot be read \(.*CRC"):
+            load_results(out, file.parent.name)
+        file.write_bytes(before)
+    assert load_results(out)["outcome"].tolist() == [0.25]
 
 
 @pytest.mark.timeout(60)  # (a hang guard, not a speed goal: the pairwise scan took minutes)

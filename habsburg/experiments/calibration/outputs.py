@@ -207,7 +207,9 @@ CALIBRATED_FROM = "calibrated_from"
 def posterior_settings(directory: str | Path, n: int, seed: int = 0) -> list[dict[str, float]]:
     """``n`` settings drawn from a calibration's posterior (by weight), e.g. to run a scenario
     or a policy comparison over the posterior ensemble instead of one point estimate."""
-    posterior = pd.read_parquet(Path(directory) / "posterior.parquet")
+    posterior = pd.read_parquet(
+        Path(directory) / "posterior.parquet", page_checksum_verification=True
+    )
     rng = np.random.default_rng(seed)
     w = posterior["weight"].to_numpy()
     picks = rng.choice(len(posterior), size=n, p=w / w.sum())

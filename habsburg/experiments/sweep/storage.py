@@ -95,9 +95,9 @@ def finished_runs(out_dir: str | Path) -> set[str]:
 
 def load_results(out_dir: str | Path, kind: str = "runs") -> pd.DataFrame:
     """All finished runs of a sweep directory (``kind="series"`` for the time series), in run
-    order. A file that cannot be read (damaged after it was written: inside its data, which
-    :func:`check_run_files` does not read) is a :class:`SweepError` naming it and saying how to
-    run that run again."""
+    order. A file that cannot be read, or whose pages fail their checksums (damaged after it was
+    written, or after :func:`check_run_files` read it), is a :class:`SweepError` naming it and
+    saying how to run that run again."""
     folder = Path(out_dir) / kind
     files = sorted(folder.glob("*.parquet")) if folder.is_dir() else []
     if not files:
@@ -107,7 +107,7 @@ def load_results(out_dir: str | Path, kind: str = "runs") -> pd.DataFrame:
 
 def _read_run_file(file: Path) -> pd.DataFrame:
     try:
-        return pd.read_parquet(file)
+        return pd.read_parquet(file, page_checksum_verification=True)
     except (OSError, ValueError) as err:  # (pyarrow's ArrowInvalid is a ValueError)
         run, directory = file.stem, str(file.parent.parent)
         raise SweepError(
@@ -207,8 +207,9 @@ def check_run_files(out_dir: Path, finished: set[str], series: bool = False) -> 
     ``runs/`` file, or ``series/`` file (which each run writes before its ``runs/`` file when
     ``series``: :func:`records_series`), is missing or cannot be read (every file is written
     whole, so only damage from outside makes one): the run would count as finished and the
-    sweep's tables fail, or lack its series, when its runs were done. Each file's Parquet footer
-    and the pandas metadata in it are read."""
+    sweep's tables fail, or lack its series, when its runs were done. Each file is read whole,
+    its pages checked against their checksums (written since 2026-12-07; an older file's pages
+    have none, and only its decoding is checked), and the pandas metadata in it parsed."""
     import pyarrow.parquet as pq
 
     damaged = []
@@ -216,7 +217,8 @@ def check_run_files(out_dir: Path, finished: set[str], series: bool = False) -> 
         for kind in ("runs", "series") if series else ("runs",):
             path = out_dir / kind / f"{run_id}.parquet"
             try:
-                _ = pq.read_schema(path).pandas_metadata  # (parses its JSON too)
+                with pq.ParquetFile(path, page_checksum_verification=True, pre_buffer=False) as f:
+                    _ = f.read(use_threads=False).schema.pandas_metadata  # (~1 ms a file)
             except (OSError, ValueError):  # (pyarrow's ArrowInvalid is a ValueError)
                 damaged.append(f"{kind}/{path.name}")
     if damaged:
