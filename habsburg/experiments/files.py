@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
 import json
 import os
 import shutil
@@ -437,6 +438,7 @@ def write_results_dir(
         record = {**manifest, "written_by": "habsburg", "format": RESULTS_FORMAT}
         record.setdefault("versions", package_versions())  # what made the numbers
         record["columns"] = table_columns(tmp, files)  # what a reader can check a table by
+        record["footers"] = table_footers(tmp, files)
         with deferred_signals():
             # a manifest listing old and new files while they move: an interruption here leaves a
             # directory habsburg still recognises (marked incomplete), never an orphaned one
@@ -459,6 +461,38 @@ def write_results_dir(
     return files
 
 
+def footer_digest(file: str | Path) -> str:
+    """The first 16 hex digits of the SHA-256 of Parquet file ``file``'s footer (its schema,
+    row counts, byte offsets and each column's statistics in each row group): two tables with
+    one footer are the same table, barring a collision. A ``ValueError`` when ``file`` does not
+    end like a Parquet file; an ``OSError`` when it cannot be read."""
+    with Path(file).open("rb") as stream:
+        size = stream.seek(0, os.SEEK_END)
+        if size < 12:
+            raise ValueError(f"{file}: too short for a Parquet file")
+        stream.seek(size - 8)
+        tail = stream.read(8)
+        length = int.from_bytes(tail[:4], "little")
+        if tail[4:] != b"PAR1" or length > size - 12:
+            raise ValueError(f"{file}: not a Parquet file's end")
+        stream.seek(size - 8 - length)
+        return hashlib.sha256(stream.read(length)).hexdigest()[:16]
+
+
+def table_footers(directory: Path, files: Iterable[str]) -> dict[str, str]:
+    """:func:`footer_digest` of each Parquet table among ``files``: the manifest records them, so
+    a table replaced after it was written, even by one with the same columns (another run's),
+    is refused by name before a report reads it (``results_check``)."""
+    footers = {}
+    for name in sorted(files):
+        if name.endswith(".parquet") and (directory / name).is_file():
+            try:
+                footers[name] = footer_digest(directory / name)
+            except (OSError, ValueError):  # not a table (a caller's own file): no record
+                continue
+    return footers
+
+
 def table_columns(directory: Path, files: Iterable[str]) -> dict[str, list[str]]:
     """The column names of each Parquet table among ``files`` (read from their footers): the
     manifest records them, so a table replaced after it was written (another table under its
@@ -474,6 +508,22 @@ def table_columns(directory: Path, files: Iterable[str]) -> dict[str, list[str]]
             except (OSError, pa.ArrowException):  # not a table (a caller's own file): no record
                 continue
     return columns
+
+
+def _record_tables(
+    directory: Path, manifest: dict[str, Any], files: Iterable[str], dropped: Iterable[str]
+) -> None:
+    """Bring the manifest's records of its tables' columns and footers (:func:`table_columns`,
+    :func:`table_footers`; written since 2026-12-05 and 2026-12-07) up to date for ``files``,
+    just written into ``directory``, and ``dropped``, just removed: a table a report adds (or
+    writes again) is checked like the run's own."""
+    written = [f for f in files if f.endswith(".parquet")]
+    for key, read in (("columns", table_columns), ("footers", table_footers)):
+        kept = manifest.get(key)
+        if not isinstance(kept, dict):  # (a manifest from before it was recorded: none)
+            continue
+        gone = set(dropped) | set(written)
+        manifest[key] = {k: v for k, v in kept.items() if k not in gone} | read(directory, written)
 
 
 def add_to_manifest(
@@ -504,6 +554,7 @@ def add_to_manifest(
                 listed = data.get("files") if isinstance(data.get("files"), list) else []
                 data["files"] = sorted((set(listed) - set(dropped)) | set(files))
                 data.update(record or {})
+                _record_tables(directory, data, files, dropped)
                 data["writers"] = credit_writer(data.get("writers"), data["files"], files)
                 atomic_write_json(path, data)
                 return

@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from habsburg.ecosystem.sampling import sorted_unique
-from habsburg.experiments.files import RESULTS_FORMAT, is_habsburg_manifest
+from habsburg.experiments.files import RESULTS_FORMAT, footer_digest, is_habsburg_manifest
 from habsburg.experiments.versions import installed_version
 from habsburg.scenarios.errors import ResultsDirError, ResultsVersionError
 
@@ -107,7 +107,9 @@ def check_results_dir(
     """Check results directory ``path`` before reading it and return its manifest.
 
     ``tables`` names the Parquet tables the reader needs (default: every ``.parquet`` file the
-    manifest lists); each must exist with a readable footer and schema.
+    manifest lists); each must exist with a readable footer and schema, have the columns the
+    manifest records for it and, since 2026-12-07, the footer
+    (:func:`~habsburg.experiments.files.footer_digest`): the table that was written there.
     """
     directory = Path(path)
     manifest = read_manifest_strict(directory, manifest_name)
@@ -122,13 +124,16 @@ def check_results_dir(
         names = [t if t.endswith(".parquet") else f"{t}.parquet" for t in tables]
     recorded = manifest.get("columns")
     recorded = recorded if isinstance(recorded, dict) else {}  # (none before 2026-12-05)
+    footers = manifest.get("footers")
+    footers = footers if isinstance(footers, dict) else {}  # (none before 2026-12-07)
     for name in names:
         file = directory / name
         if not file.is_file():
             raise ResultsDirError(f"{str(directory)!r}: table {name} is missing; {RERUN}")
         try:
             schema = pq.read_schema(file)
-        except (OSError, pa.ArrowException) as err:
+            footer = footer_digest(file)
+        except (OSError, ValueError, pa.ArrowException) as err:
             raise ResultsDirError(f"{file}: damaged table ({err}); {RERUN}") from None
         expected = recorded.get(name)
         if isinstance(expected, list):
@@ -139,6 +144,13 @@ def check_results_dir(
                     f"{file}: not the table that was written there (it lacks {len(missing)} of "
                     f"its {len(expected)} columns: {shown}); {RERUN}"
                 )
+        expected = footers.get(name)
+        if isinstance(expected, str) and footer != expected:
+            raise ResultsDirError(
+                f"{file}: not the table that was written there (its footer, which holds its row "
+                f"counts and each column's statistics, is not the one {manifest_name} recorded: "
+                f"another run's table, or one edited since); {RERUN}"
+            )
     return manifest
 
 

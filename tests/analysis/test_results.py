@@ -11,6 +11,8 @@ from checksums import assert_checksummed, chunk_ends, flip_bit
 from tinyscenario import tiny_scenario
 
 from habsburg.analysis.results import COUNTERFACTUAL_TABLE, Run
+from habsburg.experiments.files import footer_digest
+from habsburg.experiments.results_check import check_results_dir
 from habsburg.scenarios.errors import ResultsDirError, UserError
 
 
@@ -97,6 +99,16 @@ def test_written_tables_replace_what_was_read(run_copy):
     assert run.table(COUNTERFACTUAL_TABLE)["effect"].tolist() == [1.0]
     run.write_table(COUNTERFACTUAL_TABLE, pd.DataFrame({"outcome": ["x"], "effect": [2.0]}))
     assert run.table(COUNTERFACTUAL_TABLE)["effect"].tolist() == [2.0]
+    # recorded like the run's own tables (its columns and footer), as last written
+    name = f"{COUNTERFACTUAL_TABLE}.parquet"
+    manifest = check_results_dir(run_copy)
+    assert manifest["columns"][name] == ["outcome", "effect"]
+    assert manifest["footers"][name] == footer_digest(run_copy / name)
+    first = run_copy / "first.parquet"
+    pd.DataFrame({"outcome": ["x"], "effect": [1.0]}).to_parquet(first, index=False)
+    first.replace(run_copy / name)  # (the first one back: its columns, not its footer)
+    with pytest.raises(ResultsDirError, match=rf"{name}: not the table that was written there"):
+        check_results_dir(run_copy)
     assert not list(run_copy.glob(".*tmp*"))  # the atomic writer leaves no temporary file
 
 

@@ -274,6 +274,36 @@ def test_report_on_a_table_replaced_by_another_names_it(tmp_path, capsys):
     assert "step" in err
 
 
+def test_report_on_another_runs_table_with_the_same_columns_names_it(tmp_path, capsys):
+    """Another run's table under a table's name (the same scenario's, another seed: the same
+    columns) was read as this run's, and the report described a mixture of two runs; the
+    manifest records each table's footer (its row counts and column statistics) and the report
+    refuses the table by name."""
+    import json
+
+    from habsburg.experiments.files import footer_digest
+
+    (tmp_path / "mini.toml").write_text(MINI)
+    for seed, out in (("1", "out"), ("2", "other")):
+        argv = ["run", "mini.toml", "--seed", seed, "--out", out, "--quiet", "--no-report"]
+        assert main(argv) == 0
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    tables = sorted(p.name for p in (tmp_path / "out").glob("*.parquet"))
+    assert sorted(manifest["footers"]) == tables
+    assert all(manifest["footers"][t] == footer_digest(tmp_path / "out" / t) for t in tables)
+    assert main(["report", "out", "--quiet"]) == 0  # (its own files recorded beside them)
+    assert main(["report", "out", "--quiet"]) == 0
+    capsys.readouterr()
+    mine, theirs = (tmp_path / d / "model_metrics.parquet" for d in ("out", "other"))
+    kept = mine.read_bytes()
+    mine.write_bytes(theirs.read_bytes())
+    status, err = run(["report", "out", "--quiet"], capsys)
+    assert status == 2 and "Traceback" not in err
+    assert "model_metrics.parquet: not the table that was written there (its footer" in err
+    mine.write_bytes(kept)
+    assert main(["report", "out", "--quiet"]) == 0
+
+
 def test_report_on_a_damaged_or_foreign_results_directory(tmp_path, capsys):
     (tmp_path / "mini.toml").write_text(MINI)
     assert main(["run", "mini.toml", "--out", "out", "--quiet", "--no-report"]) == 0
