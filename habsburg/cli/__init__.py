@@ -35,6 +35,7 @@ COMMAND_MODULES = [
     "habsburg.cli.viz",
     "habsburg.cli.report",
     "habsburg.cli.calibrate",
+    "habsburg.cli.verify",
 ]
 
 #: exit status of an unexpected error (a bug in habsburg, not bad input)
@@ -47,6 +48,7 @@ TABLE_DIRECTORIES = {
     "store_dir": "--store-dir",
     "run_dir": "RUN_DIR",
     "posterior": "--posterior",
+    "results_dir": "RESULTS_DIR",
 }
 
 

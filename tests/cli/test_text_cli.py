@@ -39,6 +39,7 @@ def test_a_text_run_on_the_installed_corpus_writes_its_results_and_report(tmp_pa
     assert sorted(generations["generation"].unique()) == [0, 1]  # generations = 2
     tables = sorted(out.glob("*.parquet"))  # each page with its checksum
     assert len(tables) >= 4 and sum(assert_checksummed(f) for f in tables) >= 20  # chunks
+    assert main(["verify", str(out), "--quiet"]) == 0
     report = (out / "text_report.md").read_text()
     assert report.startswith("# habsburg text-mode report: tiny_text\n")
     assert "Scenario tiny_text, seed 3, 2 generations, on the New Heart English Bible" in report

@@ -187,6 +187,7 @@ def test_recovers_known_parameters_and_resumes_after_a_kill(tmp_path, capsys, un
     assert len(posterior) == 16 and posterior["weight"].sum() == pytest.approx(1.0)
     for table in out.glob("*.parquet"):  # each page with its checksum
         assert assert_checksummed(table), table
+    assert main(["verify", str(out), "--quiet"]) == 0
     assert (out / "posterior_pairs.png").stat().st_size > 1000
     calibrated = load_text((out / "tiny-calibrated.toml").read_text(), "calibrated")
     assert calibrated.demand.adoption.ceiling == pytest.approx(demand["median"])

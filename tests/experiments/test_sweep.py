@@ -740,6 +740,24 @@ def test_resume_refuses_a_finished_run_whose_values_fail_their_checksums(plan, t
     assert load_results(out)["outcome"].tolist() == [0.25]
 
 
+def test_habsburg_verify_reads_a_sweeps_run_files_and_tables(serial, tmp_path, capsys):
+    """`habsburg verify` of a sweep: its runs/ and series/ files and its tables read whole;
+    a finished run's file damaged inside its values is named (exit 1)."""
+    import shutil
+
+    out = tmp_path / "sweep"
+    shutil.copytree(serial, out)
+    files = sorted(out.rglob("*.parquet"))
+    assert main(["verify", str(out)]) == 0
+    report = capsys.readouterr().out
+    assert report.startswith(f"{out}: habsburg sweep of tiny-sweep, started ")
+    assert f"  {len(files)} tables, " in report and "every page checked" in report
+    run = sorted((out / "runs").glob("*.parquet"))[-1]
+    flip_bit(run, dict(chunk_ends(run))["final_mean_tail_coverage"])
+    assert main(["verify", str(out), "--quiet"]) == 1
+    assert f"{run}: damaged (" in capsys.readouterr().err
+
+
 @pytest.mark.timeout(60)  # (a hang guard, not a speed goal: the pairwise scan took minutes)
 def test_a_grids_values_are_checked_for_repeats_in_one_pass():
     """``1`` and ``1.0`` are one value, ``true`` and ``1`` two; a list value is compared with

@@ -23,9 +23,11 @@ from tinyscenario import tiny_scenario
 
 from habsburg.analysis.results import Run
 from habsburg.analysis.run_analysis import analyse
+from habsburg.cli.verify import summary
 from habsburg.experiments.bands import PosteriorError, draw_settings, own_settings, scaled_settings
 from habsburg.experiments.run import run_scenario
 from habsburg.experiments.text_run import run_text_scenario
+from habsburg.experiments.verify import verify_results_dir
 from habsburg.reports.text_report import write_text_report
 from habsburg.scenarios.errors import HabsburgError
 from habsburg.scenarios.text_schema import load_text_scenario
@@ -82,6 +84,8 @@ def test_an_edited_manifest_is_read_or_refused_clearly(
     run = edited_copy(tiny_run, tmp_path_factory, mutations, "scenario" if scenario_only else None)
     if run is not None:
         read_or_refuse_clearly(run, lambda d: analyse(Run(d)))
+        # `habsburg verify` reads what the manifest says of the directory's files and origin
+        read_or_refuse_clearly(run, lambda d: summary(verify_results_dir(d)))
 
 
 @settings(max_examples=max(10, EXAMPLES // 4), **COMMON)  # (an example draws 3 figures: ~0.6 s)

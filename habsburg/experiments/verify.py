@@ -1,0 +1,251 @@
+"""Verifying a results directory habsburg wrote, whole (``habsburg verify``): before results are
+cited, archived or handed on, and after they were copied or downloaded.
+
+Every Parquet file under the directory is read, a row group at a time, with each page checked
+against its CRC32 checksum (habsburg writes one on every page since 2026-12-07; an older file's
+pages are decoded only), and its footer compared with the digest the manifest recorded
+(:func:`~habsburg.experiments.files.footer_digest`; runs written since 2026-12-07). Every other
+file the manifest lists must exist, and a JSON file must parse. The manifest's provenance (the
+command, the scenario, the seed, and the versions that made the numbers) is returned with what
+differs in this environment (:func:`~habsburg.experiments.versions.version_changes`). Nothing
+is written.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from habsburg.experiments.files import (
+    MANIFEST_NAMES,
+    TMP_PREFIX,
+    footer_digest,
+    is_habsburg_manifest,
+)
+from habsburg.experiments.versions import describe, version_changes
+from habsburg.scenarios.errors import ResultsDirError
+
+__all__ = ["FileCheck", "Verification", "page_checksums", "verify_results_dir"]
+
+#: Parquet's page header (Thrift compact protocol) begins with its ``type`` (field 1), its
+#: uncompressed and compressed sizes (2, 3), each an i32: a field header byte of delta 1, type 5
+_I32_NEXT_FIELD = 0x15
+
+
+@dataclass(frozen=True)
+class FileCheck:
+    """What verifying one file found: ``rows`` and ``checksums`` (whether its pages carry them)
+    for a Parquet table, ``problem`` (None when it is whole)."""
+
+    name: str
+    size: int
+    rows: int | None = None
+    checksums: bool | None = None
+    problem: str | None = None
+
+
+@dataclass
+class Verification:
+    """The result of :func:`verify_results_dir`."""
+
+    directory: Path
+    manifest_name: str
+    manifest: dict[str, Any]
+    files: list[FileCheck] = field(default_factory=list)
+    #: files in the directory that no manifest lists (not habsburg's, or left by a write that
+    #: was interrupted): named, not verified
+    unlisted: list[str] = field(default_factory=list)
+
+    @property
+    def problems(self) -> list[FileCheck]:
+        return [f for f in self.files if f.problem]
+
+    @property
+    def tables(self) -> list[FileCheck]:
+        return [f for f in self.files if f.rows is not None]
+
+    @property
+    def versions(self) -> str | None:
+        """The versions that made the directory's numbers, in one line."""
+        return describe(self.manifest.get("versions"))
+
+    def version_changes(self) -> list[str]:
+        """The packages whose versions here differ from the manifest's (a seed gives the same
+        numbers only with the same ones)."""
+        return version_changes(self.manifest.get("versions"))
+
+    def provenance(self) -> str:
+        """What wrote the directory: its command, scenario, seed and when, from the manifest."""
+        m = self.manifest
+        command = m.get("habsburg_command") or (
+            "sweep" if self.manifest_name == "sweep.json" else ""
+        )
+        what = [f"habsburg {command}" if command else "habsburg"]
+        name = m.get("scenario_name") or m.get("name")
+        scenarios = m.get("scenarios")  # (a comparison's, by name)
+        if isinstance(scenarios, list) and scenarios and all(isinstance(s, str) for s in scenarios):
+            name = " vs ".join(scenarios)
+        if isinstance(name, str) and name:
+            what.append(f"of {name}")
+        if isinstance(m.get("seed"), int) and not isinstance(m.get("seed"), bool):
+            what.append(f"seed {m['seed']}")
+        when = m.get("started") or m.get("written")
+        if isinstance(when, str) and when:
+            what.append(f"started {when}")
+        return ", ".join([" ".join(what[:2]), *what[2:]])
+
+
+def verify_results_dir(
+    path: str | Path, progress: Callable[[int, int], None] | None = None
+) -> Verification:
+    """Verify results directory ``path`` (a run, a text run, a sweep, a sensitivity analysis, a
+    comparison, a calibration: any directory with a habsburg manifest) and return what was
+    found; a :class:`ResultsDirError` naming it when it is not one. ``progress(done, total)``
+    is called with the bytes verified so far and in all, first with none done, then as each
+    file is done."""
+    directory = Path(path)
+    if directory.exists() and not directory.is_dir():
+        raise ResultsDirError(f"{str(directory)!r} is a file, not a results directory")
+    if not directory.is_dir():
+        raise ResultsDirError(f"results directory {str(directory)!r} does not exist")
+    manifest_name, manifest = _manifest(directory)
+    listed = manifest.get("files")
+    listed = sorted({f for f in listed if isinstance(f, str)}) if isinstance(listed, list) else []
+    found = sorted(_files(directory))
+    footers = manifest.get("footers")
+    footers = footers if isinstance(footers, dict) else {}
+    result = Verification(directory, manifest_name, manifest)
+    if manifest.get("complete") is False:
+        result.files.append(
+            FileCheck(manifest_name, 0, problem="its writing was interrupted (it says so)")
+        )
+    names = sorted(set(listed) | {f for f in found if f.endswith(".parquet")})
+    inside = [n for n in names if not Path(n).is_absolute() and ".." not in Path(n).parts]
+    total = sum((directory / n).stat().st_size for n in inside if (directory / n).is_file())
+    done = 0
+    if progress is not None:
+        progress(done, total)
+    for name in names:
+        file = directory / name
+        if Path(name).is_absolute() or ".." in Path(name).parts:
+            result.files.append(FileCheck(name, 0, problem="listed, but not inside the directory"))
+            continue
+        if not file.is_file():
+            result.files.append(FileCheck(name, 0, problem="listed in the manifest, missing"))
+            continue
+        size = file.stat().st_size
+        if name.endswith(".parquet"):
+            result.files.append(_check_table(file, name, size, footers.get(name)))
+        elif name.endswith(".json"):
+            result.files.append(_check_json(file, name, size))
+        else:
+            result.files.append(FileCheck(name, size))
+        done += size
+        if progress is not None:
+            progress(done, total)
+    if isinstance(manifest.get("files"), list):  # (a sweep's manifest lists none)
+        mine = set(listed) | set(MANIFEST_NAMES) | {f.name for f in result.files}
+        result.unlisted = [f for f in found if f not in mine]
+    return result
+
+
+def _manifest(directory: Path) -> tuple[str, dict[str, Any]]:
+    for name in MANIFEST_NAMES:
+        file = directory / name
+        if not file.is_file():
+            continue
+        try:
+            data = json.loads(file.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError) as err:
+            raise ResultsDirError(f"{file}: cannot read the manifest ({err})") from None
+        if is_habsburg_manifest(data):
+            return name, data
+        raise ResultsDirError(f"{file}: not a manifest habsburg wrote")
+    raise ResultsDirError(
+        f"{str(directory)!r} is not a habsburg results directory: it has none of "
+        f"{', '.join(MANIFEST_NAMES)}"
+    )
+
+
+def _files(directory: Path) -> Iterator[str]:
+    """Relative paths of the files under ``directory``, but the temporary ones of a write."""
+    for file in directory.rglob("*"):
+        parts = file.relative_to(directory).parts
+        if any(p.startswith(TMP_PREFIX) or (p.startswith(".") and ".tmp-" in p) for p in parts):
+            continue
+        if file.is_file():
+            yield "/".join(parts)
+
+
+def _check_table(file: Path, name: str, size: int, footer: object) -> FileCheck:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        with pq.ParquetFile(file, page_checksum_verification=True, pre_buffer=False) as table:
+            rows = 0
+            for group in range(table.metadata.num_row_groups):
+                rows += table.read_row_group(group, use_threads=False).num_rows
+            if rows != table.metadata.num_rows:
+                raise ValueError(f"{rows} rows read of the {table.metadata.num_rows} it holds")
+        checksums = page_checksums(file)
+        digest = footer_digest(file)
+    except (OSError, ValueError, pa.ArrowException) as err:
+        return FileCheck(name, size, problem=f"damaged ({str(err).strip():.160})")
+    if isinstance(footer, str) and digest != footer:
+        return FileCheck(
+            name,
+            size,
+            rows,
+            checksums,
+            problem="not the table that was written there (its footer is not the one the "
+            "manifest recorded: another run's table, or one edited since)",
+        )
+    return FileCheck(name, size, rows, checksums)
+
+
+def _check_json(file: Path, name: str, size: int) -> FileCheck:
+    try:
+        json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        return FileCheck(name, size, problem=f"not readable JSON ({err!s:.120})")
+    return FileCheck(name, size)
+
+
+def page_checksums(file: str | Path) -> bool | None:
+    """Whether the pages of Parquet file ``file`` carry CRC32 checksums: read from the header of
+    the first page of each column of its first row group (Parquet's ``PageHeader``: ``type``,
+    the two sizes, then the optional ``crc`` as field 4). None for a table of no rows (no page
+    to tell by); False when any column's first page has none."""
+    import pyarrow.parquet as pq
+
+    metadata = pq.read_metadata(file)
+    if not metadata.num_row_groups or not metadata.row_group(0).num_rows:
+        return None
+    group = metadata.row_group(0)
+    with Path(file).open("rb") as stream:
+        for i in range(group.num_columns):
+            chunk = group.column(i)
+            dictionary = chunk.has_dictionary_page and chunk.dictionary_page_offset
+            stream.seek(chunk.dictionary_page_offset if dictionary else chunk.data_page_offset)
+            if not _has_crc(stream.read(32)):
+                return False
+    return True
+
+
+def _has_crc(header: bytes) -> bool:
+    """Whether the compact-Thrift ``PageHeader`` starting ``header`` has its field 4 (``crc``):
+    fields 1-3 are i32 (a byte ``0x15``, then a varint), and the crc, when present, follows as
+    one more."""
+    at = 0
+    for _ in range(3):
+        if at >= len(header) or header[at] != _I32_NEXT_FIELD:
+            raise ValueError("not a Parquet page header")
+        at += 1
+        while at < len(header) and header[at] & 0x80:  # the varint's continuation bytes
+            at += 1
+        at += 1
+    return at < len(header) and header[at] == _I32_NEXT_FIELD
