@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from habsburg.experiments.files import (
+    INTERNAL_PREFIXES,
     MANIFEST_NAMES,
     TMP_PREFIX,
     footer_digest,
@@ -148,7 +149,10 @@ def verify_results_dir(
             progress(done, total)
     if isinstance(manifest.get("files"), list):  # (a sweep's manifest lists none)
         mine = set(listed) | set(MANIFEST_NAMES) | {f.name for f in result.files}
-        result.unlisted = [f for f in found if f not in mine]
+        # (habsburg's own files no manifest lists, a checkpoint or a lock, are not named)
+        result.unlisted = [
+            f for f in found if f not in mine and not f.startswith(INTERNAL_PREFIXES)
+        ]
     return result
 
 

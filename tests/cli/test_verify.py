@@ -61,6 +61,7 @@ def test_damage_is_a_failed_check_naming_each_file(run_copy, capsys):
     other = pd.read_parquet(run_copy / "sites.parquet").iloc[:-1]  # the same columns
     other.to_parquet(run_copy / "sites.parquet", index=False, write_page_checksum=True)
     (run_copy / "notes.txt").write_text("mine")
+    (run_copy / ".checkpoint-0001").write_text("habsburg's own, listed nowhere")
     assert main(["verify", str(run_copy), "--quiet"]) == 1
     captured = capsys.readouterr()
     assert captured.out == ""  # --quiet: the problems only
