@@ -5,6 +5,7 @@ the parser's business (a truncated TOML file is a TOML error naming the line).""
 
 from __future__ import annotations
 
+import stat
 import tomllib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,6 +17,11 @@ if TYPE_CHECKING:
 
 #: larger than any scenario or spec a person writes; refuses e.g. a data file given by mistake
 MAX_BYTES = 8 * 2**20
+
+#: what was read of each pipe given as an input (``habsburg run <(...)``), by its path and
+#: identity: a pipe can be read once, and both the look at a scenario's mode and its loader
+#: read it (at most ``MAX_BYTES + 1`` bytes each)
+_PIPES: dict[tuple[str, int, int], bytes] = {}
 
 
 def is_file(path: str | Path | Traversable) -> bool:
@@ -43,8 +49,7 @@ def read_text_file(path: str | Path, what: str = "scenario file") -> str:
             )
         # at most one byte past the limit: a device or a pipe has no size to check first
         # (`/dev/zero` was read until memory ran out); `<(...)` still reads as a file
-        with path.open("rb") as stream:
-            data = stream.read(MAX_BYTES + 1)
+        data = _read_bytes(path)
         if len(data) > MAX_BYTES:
             raise InputFileError(
                 f"{label} holds more than {MAX_BYTES // 2**20} MiB, too much for a {what}; is "
@@ -69,13 +74,35 @@ def read_text_file(path: str | Path, what: str = "scenario file") -> str:
     return text
 
 
+def _read_bytes(path: Path) -> bytes:
+    """At most ``MAX_BYTES + 1`` bytes of ``path``; a pipe's are kept (:data:`_PIPES`) and
+    given again to the next read of it."""
+    key = _pipe(path)
+    if key is not None and key in _PIPES:
+        return _PIPES[key]
+    with path.open("rb") as stream:
+        data = stream.read(MAX_BYTES + 1)
+    if key is not None:
+        _PIPES[key] = data
+    return data
+
+
+def _pipe(path: str | Path) -> tuple[str, int, int] | None:
+    """``path``'s key in :data:`_PIPES` when it is a pipe (None otherwise)."""
+    try:
+        status = Path(path).stat()
+    except (OSError, ValueError):
+        return None
+    return (str(path), status.st_dev, status.st_ino) if stat.S_ISFIFO(status.st_mode) else None
+
+
 def sniff_toml(path: str | Path) -> dict[str, Any] | None:
-    """The TOML mapping of regular file ``path``, read as :func:`read_text_file` reads it, for a
-    look before it is loaded (which loader reads it); None when it is not a regular file or is
-    refused there or by the parser: the loader then names the problem. A device or a pipe is
-    never read here (`/dev/zero` was read until memory ran out, and a pipe read here was empty
-    for the loader)."""
-    if not is_file(path):
+    """The TOML mapping of regular file or pipe ``path``, read as :func:`read_text_file` reads
+    it, for a look before it is loaded (which loader reads it); None when it is neither or is
+    refused there or by the parser: the loader then names the problem. A device is never read
+    here (`/dev/zero` was read until memory ran out); a pipe's text is kept for its loader (a
+    text-mode scenario from ``<(...)`` was sent to the abstract loader, which refused it)."""
+    if not is_file(path) and _pipe(path) is None:
         return None
     try:
         return tomllib.loads(read_text_file(path))

@@ -288,9 +288,8 @@ def _text_data(name_or_path: str | Path) -> tuple[str, dict[str, Any]]:
     text = str(name_or_path)
     path = Path(text)
     if refers_to_file(text):
-        if not is_file(path):
-            raise ScenarioError(f"scenario file {text!r} does not exist")
-        # (binary, not UTF-8, empty, too large: named as an abstract scenario file's are)
+        # (missing, a directory, binary, not UTF-8, empty, too large: named as an abstract
+        # scenario file's are; a pipe, `<(...)`, is read as the look at its mode read it)
         source, raw = str(path), read_text_file(path, "scenario file")
         key = str(path.resolve())
     else:

@@ -112,6 +112,27 @@ def test_a_scenario_read_from_a_pipe_is_read_once(tmp_path, capsys):
     assert (out / "manifest.json").is_file()
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes")
+@pytest.mark.timeout(60)  # (a hang guard: a pipe read twice waits for a writer that is gone)
+def test_a_text_scenario_read_from_a_pipe_is_loaded_as_text(tmp_path, capsys):
+    """A text-mode scenario from a pipe (``habsburg run <(...)``) was sent to the abstract
+    loader, which refused it as text-mode (the look at its mode read regular files only); the
+    pipe is read once and its text kept for the text loader."""
+    fifo = tmp_path / "text.toml"
+    os.mkfifo(fifo)
+
+    def write() -> None:
+        with fifo.open("w") as f:
+            f.write('scenario = "text_closed_loop"\nname = "piped"\n\n[set]\ngenerations = 3\n')
+
+    writer = threading.Thread(target=write, daemon=True)
+    writer.start()
+    assert main(["scenarios", str(fifo)]) == 0  # (prints the text scenario in full)
+    writer.join(timeout=10)
+    printed = capsys.readouterr().out
+    assert 'name = "piped"' in printed and "generations = 3" in printed
+
+
 def test_a_text_scenario_with_a_byte_order_mark_is_read_as_text(tmp_path, capsys):
     """The look at a file's mode decodes it as the loaders do (a byte-order mark allowed): it
     read the mark as text, failed to parse, and sent a text-mode file to the abstract loader,
