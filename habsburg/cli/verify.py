@@ -103,11 +103,19 @@ def summary(result: Verification) -> str:
         lines.append(
             f"  {_count(len(result.unlisted), 'file')} no manifest lists (not verified): {shown}"
         )
+    if result.runs is not None:
+        finished, failed, total = result.runs
+        line = f"  runs: {finished:,} of {total:,} finished"
+        if failed:
+            line += f", {failed:,} failed (errors/)"
+        if finished < total:
+            line += "; the rest run with the same command and --resume"
+        lines.append(line)
     changes = result.version_changes()
     lines.append(
         "  this environment: "
         + (
-            f"differs ({'; '.join(changes)}): a seed gives other numbers here"
+            f"differs ({'; '.join(changes)}): a seed need not give the same numbers here"
             if changes
             else "the same versions (a seed gives the same numbers here)"
         )

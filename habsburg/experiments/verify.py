@@ -59,6 +59,9 @@ class Verification:
     #: files in the directory that no manifest lists (not habsburg's, or left by a write that
     #: was interrupted): named, not verified
     unlisted: list[str] = field(default_factory=list)
+    #: a sweep's runs (its manifest's ``runs``): those finished (a ``runs/`` file), those that
+    #: failed (an ``errors/`` record) and all; None for other directories
+    runs: tuple[int, int, int] | None = None
 
     @property
     def problems(self) -> list[FileCheck]:
@@ -147,6 +150,16 @@ def verify_results_dir(
         done += size
         if progress is not None:
             progress(done, total)
+    planned = manifest.get("runs")
+    if manifest_name == "sweep.json" and isinstance(planned, list):
+        ids = {r.get("run_id") for r in planned if isinstance(r, dict)}
+        ids = {i for i in ids if isinstance(i, str)}
+        present = set(found)
+        result.runs = (
+            sum(f"runs/{i}.parquet" in present for i in ids),
+            sum(f"errors/{i}.json" in present for i in ids),
+            len(planned),
+        )
     if isinstance(manifest.get("files"), list):  # (a sweep's manifest lists none)
         mine = set(listed) | set(MANIFEST_NAMES) | {f.name for f in result.files}
         # (habsburg's own files no manifest lists, a checkpoint or a lock, are not named)
