@@ -150,16 +150,7 @@ def verify_results_dir(
         done += size
         if progress is not None:
             progress(done, total)
-    planned = manifest.get("runs")
-    if manifest_name == "sweep.json" and isinstance(planned, list):
-        ids = {r.get("run_id") for r in planned if isinstance(r, dict)}
-        ids = {i for i in ids if isinstance(i, str)}
-        present = set(found)
-        result.runs = (
-            sum(f"runs/{i}.parquet" in present for i in ids),
-            sum(f"errors/{i}.json" in present for i in ids),
-            len(planned),
-        )
+    result.runs = _sweep_runs(directory, manifest_name, manifest, found, result)
     if isinstance(manifest.get("files"), list):  # (a sweep's manifest lists none)
         mine = set(listed) | set(MANIFEST_NAMES) | {f.name for f in result.files}
         # (habsburg's own files no manifest lists, a checkpoint or a lock, are not named)
@@ -167,6 +158,42 @@ def verify_results_dir(
             f for f in found if f not in mine and not f.startswith(INTERNAL_PREFIXES)
         ]
     return result
+
+
+def _sweep_runs(
+    directory: Path,
+    manifest_name: str,
+    manifest: dict[str, Any],
+    found: list[str],
+    result: Verification,
+) -> tuple[int, int, int] | None:
+    """The runs finished, failed and planned of the directory's sweeps: itself, when it is one,
+    or those in its subdirectories (a sensitivity analysis's, one a method); None without any.
+    A subdirectory's ``sweep.json`` that cannot be read is one of ``result``'s problems."""
+    present = set(found)
+    counts = [0, 0, 0]
+    sweeps = [f for f in found if f.split("/")[-1] == "sweep.json" and f.count("/") <= 1]
+    if not sweeps:
+        return None
+    for name in sweeps:
+        prefix = name[: -len("sweep.json")]
+        if name == manifest_name:
+            record: Any = manifest
+        else:
+            try:
+                record = json.loads((directory / name).read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, ValueError) as err:
+                result.files.append(FileCheck(name, 0, problem=f"not readable JSON ({err!s:.120})"))
+                continue
+        planned = record.get("runs") if isinstance(record, dict) else None
+        if not isinstance(planned, list):
+            continue
+        ids = {r.get("run_id") for r in planned if isinstance(r, dict)}
+        ids = {i for i in ids if isinstance(i, str)}
+        counts[0] += sum(f"{prefix}runs/{i}.parquet" in present for i in ids)
+        counts[1] += sum(f"{prefix}errors/{i}.json" in present for i in ids)
+        counts[2] += len(planned)
+    return (counts[0], counts[1], counts[2])
 
 
 def _manifest(directory: Path) -> tuple[str, dict[str, Any]]:

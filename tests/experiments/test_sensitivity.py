@@ -39,6 +39,11 @@ def test_sensitivity_ranks_the_driving_parameter_first(spec_file, tmp_path, caps
     # the model evaluations are sweeps: N·(D+2) Sobol points and r·(D+1) Morris points
     assert len(load_results(out / "sobol")) == 8 * (2 + 2)
     assert len(load_results(out / "morris")) == 4 * (2 + 1)
+    # `habsburg verify`: its sweeps' runs counted, every table read whole
+    capsys.readouterr()
+    assert main(["verify", str(out)]) == 0
+    runs = 8 * (2 + 2) + 4 * (2 + 1)
+    assert f"  runs: {runs} of {runs} finished\n" in capsys.readouterr().out
 
     # AI demand, not the human error rate, drives the synthetic share of new documents
     share = table[table["outcome"] == "final_synthetic_share_new"].set_index("parameter")
