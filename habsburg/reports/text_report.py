@@ -214,7 +214,11 @@ def _what_ran(m: dict | None) -> list[str]:
     if m is None or "scenario_name" not in m:
         return ["# Text-mode run", ""]
     name = m["scenario_name"]
-    what = f"Scenario {name}, seed {m.get('seed')}, {m.get('generations')} generations"
+    what = f"Scenario {name}"  # (with what the manifest records: an edited one may lack some)
+    if m.get("seed") is not None:
+        what += f", seed {m['seed']}"
+    if m.get("generations") is not None:
+        what += f", {m['generations']} generations"
     c = m.get("corpus")
     if isinstance(c, dict) and {"documents", "tokens", "vocabulary"} <= c.keys():
         what += (

@@ -148,3 +148,27 @@ def test_report_refuses_a_text_manifest_edited_by_hand(tmp_path, capsys, key, va
     err = capsys.readouterr().err
     assert f"{out / 'manifest.json'}: {named}" in err and "Traceback" not in err
     assert not (out / "text_report.md").exists()
+
+
+def test_a_text_manifest_without_seed_or_generations_leaves_them_out_of_the_title(tmp_path):
+    """The text report's opening says what the manifest records: without its seed and
+    generations (an edited manifest) it said "seed None, None generations"."""
+    import json
+
+    from smallcorpus import make_corpus
+
+    from habsburg.experiments.text_run import run_text_scenario
+    from habsburg.reports.text_report import write_text_report
+    from habsburg.scenarios.text_schema import load_text_scenario
+
+    out = tmp_path / "run"
+    scenario = load_text_scenario("text_closed_loop")
+    scenario.generations = 2
+    run_text_scenario(scenario, corpus=make_corpus(), out=out)
+    assert "Scenario text_closed_loop, seed " in write_text_report(out).read_text()
+    manifest = json.loads((out / "manifest.json").read_text())
+    for key in ("seed", "generations"):
+        del manifest[key]
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    report = write_text_report(out).read_text()
+    assert "Scenario text_closed_loop, on " in report and "None" not in report
