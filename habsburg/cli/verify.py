@@ -112,14 +112,13 @@ def summary(result: Verification) -> str:
             line += "; the rest run with the same command and --resume"
         lines.append(line)
     changes = result.version_changes()
-    lines.append(
-        "  this environment: "
-        + (
-            f"differs ({'; '.join(changes)}): a seed need not give the same numbers here"
-            if changes
-            else "the same versions (a seed gives the same numbers here)"
-        )
-    )
+    if not isinstance(result.manifest.get("versions"), dict):
+        here = "not comparable (the manifest records no versions)"
+    elif changes:
+        here = f"differs ({'; '.join(changes)}): a seed need not give the same numbers here"
+    else:
+        here = "the same versions (a seed gives the same numbers here)"
+    lines.append(f"  this environment: {here}")
     problems = len(result.problems)
     lines.append("  damaged or missing: " + (_count(problems, "file") if problems else "none"))
     return "\n".join(lines)

@@ -464,8 +464,10 @@ def write_results_dir(
 def footer_digest(file: str | Path) -> str:
     """The first 16 hex digits of the SHA-256 of Parquet file ``file``'s footer (its schema,
     row counts, byte offsets and each column's statistics in each row group): two tables with
-    one footer are the same table, barring a collision. A ``ValueError`` when ``file`` does not
-    end like a Parquet file; an ``OSError`` when it cannot be read."""
+    one footer have the same layout and statistics, so another run's table, or one edited,
+    has another (the values inside the pages are the page checksums' to vouch for). A
+    ``ValueError`` when ``file`` does not end like a Parquet file; an ``OSError`` when it
+    cannot be read."""
     with Path(file).open("rb") as stream:
         size = stream.seek(0, os.SEEK_END)
         if size < 12:

@@ -15,6 +15,7 @@ from checksums import chunk_ends, flip_bit
 from habsburg.cli import main
 from habsburg.experiments.files import footer_digest
 from habsburg.experiments.verify import page_checksums, verify_results_dir
+from habsburg.experiments.versions import MODEL_CODE
 
 
 @pytest.fixture
@@ -98,6 +99,15 @@ def test_tables_from_before_page_checksums_are_read_and_said_so(run_copy, capsys
     out = capsys.readouterr().out
     assert "1 of them written without page checksums (before 2026-12-07" in out
     assert "footers as the manifest recorded them" not in out
+    # versions: another model code, or none recorded
+    versions = manifest["versions"]
+    for recorded, said in (
+        ({**versions, MODEL_CODE: "0" * 16}, f"differs (habsburg model code {'0' * 16} ("),
+        (None, "not comparable (the manifest records no versions)"),
+    ):
+        (run_copy / "manifest.json").write_text(json.dumps({**manifest, "versions": recorded}))
+        assert main(["verify", str(run_copy)]) == 0
+        assert f"  this environment: {said}" in capsys.readouterr().out
 
 
 def test_page_checksums_are_read_from_the_page_headers(tmp_path):
