@@ -261,7 +261,7 @@ def write_bands(args: argparse.Namespace, plan: SweepPlan, out: Path) -> None:
         run_posterior_draws,
         scaled_settings,
     )
-    from habsburg.experiments.files import save_outputs
+    from habsburg.experiments.files import save_outputs, write_parquet
 
     if not args.quiet:
         print(f"posterior band: {len(plan.tasks)} draws from {args.posterior}")
@@ -269,11 +269,7 @@ def write_bands(args: argparse.Namespace, plan: SweepPlan, out: Path) -> None:
     bands = band_table(series)
     save_outputs(
         out,
-        {
-            f"{BANDS_TABLE}.parquet": lambda p: bands.to_parquet(
-                p, index=False, write_page_checksum=True
-            )
-        },
+        {f"{BANDS_TABLE}.parquet": lambda p: write_parquet(bands, p)},
         command="run",
         record={  # the band's provenance: which posterior, each draw's settings, what it kept
             "posterior": {

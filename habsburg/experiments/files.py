@@ -373,10 +373,16 @@ def atomic_write_json(path: str | Path, data: Any) -> Path:
     return atomic_write_text(path, json.dumps(data, indent=2, default=str))
 
 
+def write_parquet(df: Any, path: str | Path) -> None:
+    """Write the DataFrame ``df`` as Parquet to ``path`` as habsburg writes its tables: no index,
+    a CRC32 checksum on every page (which habsburg's readers verify). Not atomic: for a file in
+    a directory that is moved into place whole, or a writer :func:`save_outputs` calls."""
+    df.to_parquet(path, index=False, write_page_checksum=True)
+
+
 def atomic_write_parquet(df: Any, path: str | Path) -> Path:
-    """Write the DataFrame ``df`` as Parquet (no index, a CRC32 checksum on every page, which
-    habsburg's readers verify) to ``path`` atomically."""
-    return atomic_write(path, lambda p: df.to_parquet(p, index=False, write_page_checksum=True))
+    """:func:`write_parquet` ``df`` to ``path`` atomically."""
+    return atomic_write(path, lambda p: write_parquet(df, p))
 
 
 # --------------------------------------------------------------------------- results directories

@@ -33,6 +33,7 @@ from habsburg.ecosystem.text.watermark import paraphrase
 from habsburg.experiments.files import (
     prepare_output_dir,
     stop_if_interrupted,
+    write_parquet,
     write_results_dir,
     writer_record,
 )
@@ -165,7 +166,7 @@ def run_text_scenario(
 
         def fill(tmp: Path) -> None:
             for name, df in tables.items():
-                df.to_parquet(tmp / f"{name}.parquet", index=False, write_page_checksum=True)
+                write_parquet(df, tmp / f"{name}.parquet")
             (tmp / "samples").mkdir()
             samples = tables["text_samples"]
             for g, part in samples.groupby("generation"):
