@@ -119,7 +119,13 @@ def output_owners(directory: str | Path) -> set[str]:
 
 
 def _internal(name: str) -> bool:
-    return name.startswith(INTERNAL_PREFIXES) or (name.startswith(".") and ".tmp-" in name)
+    return name.startswith(INTERNAL_PREFIXES) or is_temporary(name)
+
+
+def is_temporary(name: str) -> bool:
+    """Whether file or directory ``name`` is a temporary one of a write that was never moved
+    into place (:data:`TMP_PREFIX`, or an :func:`atomic_write`'s ``.NAME.tmp-*``)."""
+    return name.startswith(TMP_PREFIX) or (name.startswith(".") and ".tmp-" in name)
 
 
 def owned_files(directory: str | Path) -> set[str]:

@@ -17,17 +17,20 @@ import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from habsburg.experiments.files import (
     INTERNAL_PREFIXES,
     MANIFEST_NAMES,
-    TMP_PREFIX,
     footer_digest,
     is_habsburg_manifest,
+    is_temporary,
 )
 from habsburg.experiments.versions import describe, version_changes
 from habsburg.scenarios.errors import ResultsDirError
+
+if TYPE_CHECKING:
+    from pyarrow.parquet import FileMetaData
 
 __all__ = ["FileCheck", "Verification", "page_checksums", "verify_results_dir"]
 
@@ -218,7 +221,7 @@ def _files(directory: Path) -> Iterator[str]:
     """Relative paths of the files under ``directory``, but the temporary ones of a write."""
     for file in directory.rglob("*"):
         parts = file.relative_to(directory).parts
-        if any(p.startswith(TMP_PREFIX) or (p.startswith(".") and ".tmp-" in p) for p in parts):
+        if any(is_temporary(p) for p in parts):
             continue
         if file.is_file():
             yield "/".join(parts)
@@ -235,7 +238,7 @@ def _check_table(file: Path, name: str, size: int, footer: object) -> FileCheck:
                 rows += table.read_row_group(group, use_threads=False).num_rows
             if rows != table.metadata.num_rows:
                 raise ValueError(f"{rows} rows read of the {table.metadata.num_rows} it holds")
-        checksums = page_checksums(file)
+            checksums = page_checksums(file, table.metadata)
         digest = footer_digest(file)
     except (OSError, ValueError, pa.ArrowException) as err:
         return FileCheck(name, size, problem=f"damaged ({str(err).strip():.160})")
@@ -259,14 +262,16 @@ def _check_json(file: Path, name: str, size: int) -> FileCheck:
     return FileCheck(name, size)
 
 
-def page_checksums(file: str | Path) -> bool | None:
+def page_checksums(file: str | Path, metadata: FileMetaData | None = None) -> bool | None:
     """Whether the pages of Parquet file ``file`` carry CRC32 checksums: read from the header of
     the first page of each column of its first row group (Parquet's ``PageHeader``: ``type``,
     the two sizes, then the optional ``crc`` as field 4). None for a table of no rows (no page
-    to tell by); False when any column's first page has none."""
+    to tell by); False when any column's first page has none. ``metadata``: the file's, if
+    already read."""
     import pyarrow.parquet as pq
 
-    metadata = pq.read_metadata(file)
+    if metadata is None:
+        metadata = pq.read_metadata(file)
     if not metadata.num_row_groups or not metadata.row_group(0).num_rows:
         return None
     group = metadata.row_group(0)
