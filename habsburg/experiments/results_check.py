@@ -44,25 +44,39 @@ def _major_minor(version: str) -> tuple[str, ...]:
     return tuple(version.split(".")[:2])
 
 
-def read_manifest_strict(path: str | Path, manifest_name: str = "manifest.json") -> dict[str, Any]:
-    """The manifest of results directory ``path``; a :class:`ResultsDirError` or
-    :class:`ResultsVersionError` naming the path if it is missing, damaged or incompatible."""
+def read_manifest_file(
+    path: str | Path, names: tuple[str, ...] = ("manifest.json",)
+) -> tuple[str, dict[str, Any]]:
+    """``(name, manifest)`` of results directory ``path``: the first of ``names`` there, read
+    and habsburg's; a :class:`ResultsDirError` naming the path if the directory or the manifest
+    is missing or the manifest damaged or another program's. Its version is not checked
+    (:func:`read_manifest_strict` does)."""
     directory = Path(path)
     if directory.exists() and not directory.is_dir():
         raise ResultsDirError(f"{str(directory)!r} is a file, not a results directory")
     if not directory.is_dir():
         raise ResultsDirError(f"results directory {str(directory)!r} does not exist")
-    file = directory / manifest_name
-    if not file.is_file():
+    name = next((n for n in names if (directory / n).is_file()), None)
+    if name is None:
+        has = f"no {names[0]}" if len(names) == 1 else f"none of {', '.join(names)}"
         raise ResultsDirError(
-            f"{str(directory)!r} is not a habsburg results directory: it has no {manifest_name}"
+            f"{str(directory)!r} is not a habsburg results directory: it has {has}"
         )
+    file = directory / name
     try:
         data = json.loads(file.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError) as err:
         raise ResultsDirError(f"{file}: cannot read the manifest ({err}); {RERUN}") from None
     if not is_habsburg_manifest(data):
         raise ResultsDirError(f"{file}: cannot read the manifest: not one written by habsburg")
+    return name, data
+
+
+def read_manifest_strict(path: str | Path, manifest_name: str = "manifest.json") -> dict[str, Any]:
+    """The manifest of results directory ``path``; a :class:`ResultsDirError` or
+    :class:`ResultsVersionError` naming the path if it is missing, damaged or incompatible."""
+    directory = Path(path)
+    _, data = read_manifest_file(directory, (manifest_name,))
     fmt = data.get("format")
     versions = data.get("versions")  # (not an object: as unknown as a missing one)
     written = str(versions.get("habsburg", "unknown") if isinstance(versions, dict) else "unknown")

@@ -23,11 +23,10 @@ from habsburg.experiments.files import (
     INTERNAL_PREFIXES,
     MANIFEST_NAMES,
     footer_digest,
-    is_habsburg_manifest,
     is_temporary,
 )
+from habsburg.experiments.results_check import read_manifest_file
 from habsburg.experiments.versions import describe, version_changes
-from habsburg.scenarios.errors import ResultsDirError
 
 if TYPE_CHECKING:
     from pyarrow.parquet import FileMetaData
@@ -110,15 +109,12 @@ def verify_results_dir(
 ) -> Verification:
     """Verify results directory ``path`` (a run, a text run, a sweep, a sensitivity analysis, a
     comparison, a calibration: any directory with a habsburg manifest) and return what was
-    found; a :class:`ResultsDirError` naming it when it is not one. ``progress(done, total)``
-    is called with the bytes verified so far and in all, first with none done, then as each
-    file is done."""
+    found; a :class:`~habsburg.scenarios.errors.ResultsDirError` naming it when it is not one
+    (:func:`~habsburg.experiments.results_check.read_manifest_file`). ``progress(done,
+    total)`` is called with the bytes verified so far and in all, first with none done, then as
+    each file is done."""
     directory = Path(path)
-    if directory.exists() and not directory.is_dir():
-        raise ResultsDirError(f"{str(directory)!r} is a file, not a results directory")
-    if not directory.is_dir():
-        raise ResultsDirError(f"results directory {str(directory)!r} does not exist")
-    manifest_name, manifest = _manifest(directory)
+    manifest_name, manifest = read_manifest_file(directory, MANIFEST_NAMES)
     listed = manifest.get("files")
     listed = sorted({f for f in listed if isinstance(f, str)}) if isinstance(listed, list) else []
     found = sorted(_files(directory))
@@ -197,24 +193,6 @@ def _sweep_runs(
         counts[1] += sum(f"{prefix}errors/{i}.json" in present for i in ids)
         counts[2] += len(planned)
     return (counts[0], counts[1], counts[2])
-
-
-def _manifest(directory: Path) -> tuple[str, dict[str, Any]]:
-    for name in MANIFEST_NAMES:
-        file = directory / name
-        if not file.is_file():
-            continue
-        try:
-            data = json.loads(file.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, ValueError) as err:
-            raise ResultsDirError(f"{file}: cannot read the manifest ({err})") from None
-        if is_habsburg_manifest(data):
-            return name, data
-        raise ResultsDirError(f"{file}: not a manifest habsburg wrote")
-    raise ResultsDirError(
-        f"{str(directory)!r} is not a habsburg results directory: it has none of "
-        f"{', '.join(MANIFEST_NAMES)}"
-    )
 
 
 def _files(directory: Path) -> Iterator[str]:

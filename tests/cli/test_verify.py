@@ -128,7 +128,10 @@ def test_page_checksums_are_read_from_the_page_headers(tmp_path):
         (lambda d: _file(d / "f.txt"), "'{d}/f.txt' is a file, not a results directory"),
         (lambda d: _dir(d / "e"), "'{d}/e' is not a habsburg results directory: it has none of"),
         (lambda d: _manifest(d / "m", "{"), "manifest.json: cannot read the manifest"),
-        (lambda d: _manifest(d / "o", '{"a": 1}'), "manifest.json: not a manifest habsburg wrote"),
+        (
+            lambda d: _manifest(d / "o", '{"a": 1}'),
+            "manifest.json: cannot read the manifest: not one written by habsburg",
+        ),
     ],
 )
 def test_bad_input_is_refused_naming_it(tmp_path, capsys, make, message):
