@@ -111,6 +111,11 @@ def summary(result: Verification) -> str:
         if finished < total:
             line += "; the rest run with the same command and --resume"
         lines.append(line)
+    for name, held, finished in result.out_of_date:
+        lines.append(
+            f"  {name}: {held:,} of the {finished:,} finished runs (written before the others "
+            "finished); the sweep's command with --resume writes it again"
+        )
     changes = result.version_changes()
     if not isinstance(result.manifest.get("versions"), dict):
         here = "not comparable (the manifest records no versions)"

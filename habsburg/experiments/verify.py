@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +36,9 @@ __all__ = ["FileCheck", "Verification", "page_checksums", "verify_results_dir"]
 #: Parquet's page header (Thrift compact protocol) begins with its ``type`` (field 1), its
 #: uncompressed and compressed sizes (2, 3), each an i32: a field header byte of delta 1, type 5
 _I32_NEXT_FIELD = 0x15
+
+#: a sweep's manifest (its directory's, or each of a sensitivity analysis's methods')
+SWEEP = "sweep.json"
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,9 @@ class Verification:
     #: a sweep's runs (its manifest's ``runs``): those finished (a ``runs/`` file), those that
     #: failed (an ``errors/`` record) and all; None for other directories
     runs: tuple[int, int, int] | None = None
+    #: a sweep's tables written before its last runs finished: (name, the runs it holds, the
+    #: runs finished)
+    out_of_date: list[tuple[str, int, int]] = field(default_factory=list)
 
     @property
     def problems(self) -> list[FileCheck]:
@@ -86,9 +92,7 @@ class Verification:
     def provenance(self) -> str:
         """What wrote the directory: its command, scenario, seed and when, from the manifest."""
         m = self.manifest
-        command = m.get("habsburg_command") or (
-            "sweep" if self.manifest_name == "sweep.json" else ""
-        )
+        command = m.get("habsburg_command") or ("sweep" if self.manifest_name == SWEEP else "")
         what = [f"habsburg {command}" if command else "habsburg"]
         name = m.get("scenario_name") or m.get("name")
         scenarios = m.get("scenarios")  # (a comparison's, by name)
@@ -149,7 +153,10 @@ def verify_results_dir(
         done += size
         if progress is not None:
             progress(done, total)
-    result.runs = _sweep_runs(directory, manifest_name, manifest, found, result)
+    sweeps = _sweeps(found)
+    result.runs = _sweep_runs(directory, manifest_name, manifest, sweeps, found, result)
+    for prefix in sweeps:
+        _check_summaries(directory, prefix, result)
     if isinstance(manifest.get("files"), list):  # (a sweep's manifest lists none)
         mine = set(listed) | set(MANIFEST_NAMES) | {f.name for f in result.files}
         # (habsburg's own files no manifest lists, a checkpoint or a lock, are not named)
@@ -159,23 +166,29 @@ def verify_results_dir(
     return result
 
 
+def _sweeps(found: list[str]) -> list[str]:
+    """The directory's sweeps, each as the prefix of its files' names: ``""`` when the
+    directory is one, ``"<method>/"`` for each of a sensitivity analysis's."""
+    return [f[: -len(SWEEP)] for f in found if f.split("/")[-1] == SWEEP and f.count("/") <= 1]
+
+
 def _sweep_runs(
     directory: Path,
     manifest_name: str,
     manifest: dict[str, Any],
+    sweeps: list[str],
     found: list[str],
     result: Verification,
 ) -> tuple[int, int, int] | None:
-    """The runs finished, failed and planned of the directory's sweeps: itself, when it is one,
-    or those in its subdirectories (a sensitivity analysis's, one a method); None without any.
-    A subdirectory's ``sweep.json`` that cannot be read is one of ``result``'s problems."""
+    """The runs finished, failed and planned of the directory's ``sweeps`` (:func:`_sweeps`);
+    None without any. A subdirectory's ``sweep.json`` that cannot be read is one of
+    ``result``'s problems."""
     present = set(found)
     counts = [0, 0, 0]
-    sweeps = [f for f in found if f.split("/")[-1] == "sweep.json" and f.count("/") <= 1]
     if not sweeps:
         return None
-    for name in sweeps:
-        prefix = name[: -len("sweep.json")]
+    for prefix in sweeps:
+        name = prefix + SWEEP
         if name == manifest_name:
             record: Any = manifest
         else:
@@ -193,6 +206,46 @@ def _sweep_runs(
         counts[1] += sum(f"{prefix}errors/{i}.json" in present for i in ids)
         counts[2] += len(planned)
     return (counts[0], counts[1], counts[2])
+
+
+def _check_summaries(directory: Path, prefix: str, result: Verification) -> None:
+    """A sweep's ``results.parquet`` and ``series.parquet`` against its run files: each is the
+    table of every finished run (``runs/``, ``series/``), as the end of the sweep's last session
+    wrote it (:func:`~habsburg.experiments.sweep.storage.write_summary`). A table of only some
+    of them, each row as its run file has it, is out of date (the sweep was stopped in a later
+    session after more runs finished): noted in ``result.out_of_date``. Any other difference
+    (a run file deleted or changed, the table replaced) is a problem: the table would be read,
+    and cited, as the sweep's results. Not compared when a side is damaged (named already)."""
+    import pandas as pd
+
+    from habsburg.experiments.sweep.storage import load_results
+
+    checked = {f.name: i for i, f in enumerate(result.files)}
+    for table, kind in (("results.parquet", "runs"), ("series.parquet", "series")):
+        at = checked.get(prefix + table)
+        if at is None or result.files[at].problem:
+            continue
+        files = [i for n, i in checked.items() if n.startswith(f"{prefix}{kind}/")]
+        if any(result.files[i].problem for i in files):
+            continue
+        written = pd.read_parquet(directory / prefix / table)
+        expected = load_results(directory / prefix, kind)
+        if written.equals(expected):
+            continue
+        if "run_id" in written and "run_id" in expected:
+            runs = pd.unique(written["run_id"])
+            some = expected[expected["run_id"].isin(runs)].reset_index(drop=True)
+            if some.equals(written):
+                result.out_of_date.append((prefix + table, len(runs), len(files)))
+                continue
+        result.files[at] = replace(
+            result.files[at],
+            problem=f"not the table of the sweep's finished runs ({len(written):,} rows, where "
+            f"the {len(files):,} files in {kind}/ hold {len(expected):,}"
+            f"{' with other values' if len(written) == len(expected) else ''}): changed since "
+            "the sweep wrote it, or a run file was; if the run files are the sweep's, the "
+            "sweep's command with --resume writes it again from them",
+        )
 
 
 def _files(directory: Path) -> Iterator[str]:

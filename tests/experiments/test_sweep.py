@@ -36,6 +36,7 @@ from habsburg.experiments.sweep import (
     with_scale,
     write_manifest,
 )
+from habsburg.experiments.sweep.storage import write_summary
 from habsburg.experiments.versions import COMMIT, MODEL_CODE, model_code, result_versions
 from habsburg.scenarios.library import load_scenario
 
@@ -740,9 +741,10 @@ def test_resume_refuses_a_finished_run_whose_values_fail_their_checksums(plan, t
     assert load_results(out)["outcome"].tolist() == [0.25]
 
 
-def test_habsburg_verify_reads_a_sweeps_run_files_and_tables(serial, tmp_path, capsys):
+def test_habsburg_verify_reads_a_sweeps_run_files_and_tables(plan, serial, tmp_path, capsys):
     """`habsburg verify` of a sweep: its runs/ and series/ files and its tables read whole;
-    a finished run's file damaged inside its values is named (exit 1)."""
+    a finished run's file damaged inside its values is named (exit 1); its results.parquet
+    and series.parquet compared with its run files (out of date, or not theirs)."""
     import shutil
 
     out = tmp_path / "sweep"
@@ -754,15 +756,48 @@ def test_habsburg_verify_reads_a_sweeps_run_files_and_tables(serial, tmp_path, c
     assert f"  {len(files)} tables, " in report and "every page checked" in report
     runs = sorted((out / "runs").glob("*.parquet"))
     assert f"  runs: {len(runs)} of {len(runs)} finished\n" in report
-    flip_bit(runs[-1], dict(chunk_ends(runs[-1]))["final_mean_tail_coverage"])
+    whole = flip_bit(runs[-1], dict(chunk_ends(runs[-1]))["final_mean_tail_coverage"])
     assert main(["verify", str(out), "--quiet"]) == 1
     assert f"{runs[-1]}: damaged (" in capsys.readouterr().err
-    # a run not finished yet is not damage: it is counted, and how to finish it said
+    runs[-1].write_bytes(whole)
+    # a finished run's files gone: the tables that hold it are no longer the runs' own
+    last, series = runs[-1].read_bytes(), (out / "series" / runs[-1].name).read_bytes()
+    runs[-1].unlink()
+    (out / "series" / runs[-1].name).unlink()
+    assert main(["verify", str(out), "--quiet"]) == 1
+    err = capsys.readouterr().err
+    n = len(runs)
+    assert (
+        f"{out / 'results.parquet'}: not the table of the sweep's finished runs ({n} rows, where "
+        f"the {n - 1} files in runs/ hold {n - 1}): changed since" in err
+    )
+    assert f"{out / 'series.parquet'}: not the table of the sweep's finished runs (" in err
+    # a sweep stopped after its last session's tables were written, with a run finished since:
+    # out of date, not damage (the tables are the runs' own but one)
+    write_summary(plan, out, 0.0)
+    runs[-1].write_bytes(last)
+    (out / "series" / runs[-1].name).write_bytes(series)
+    assert main(["verify", str(out)]) == 0
+    report = capsys.readouterr().out
+    assert f"  results.parquet: {n - 1} of the {n} finished runs (written before the" in report
+    assert f"  series.parquet: {n - 1} of the {n} finished runs" in report
+    # a value changed in the table: a problem, not out of date
+    table = pd.read_parquet(out / "results.parquet")
+    table.loc[0, "final_mean_tail_coverage"] += 0.5
+    table.to_parquet(out / "results.parquet", index=False)
+    assert main(["verify", str(out), "--quiet"]) == 1
+    assert (
+        "results.parquet: not the table of the sweep's finished runs (" in capsys.readouterr().err
+    )
+    # a run not finished yet, in a sweep stopped before its first tables: not damage; counted,
+    # and how to finish it said
+    for name in ("results.parquet", "results.csv", "series.parquet"):
+        (out / name).unlink()
     runs[-1].unlink()
     (out / "series" / runs[-1].name).unlink()
     assert main(["verify", str(out)]) == 0
     report = capsys.readouterr().out
-    assert f"runs: {len(runs) - 1} of {len(runs)} finished; the rest run with the" in report
+    assert f"runs: {n - 1} of {n} finished; the rest run with the" in report
 
 
 @pytest.mark.timeout(60)  # (a hang guard, not a speed goal: the pairwise scan took minutes)
