@@ -97,7 +97,15 @@ def summary(result: Verification) -> str:
         lines.append(f"  {_count(len(matched), 'footer')} as the manifest recorded them")
     others = [f for f in result.files if f.rows is None and not f.problem]
     if others:
-        lines.append(f"  {_count(len(others), 'other file')} the manifest lists: present")
+        digests = sum(f.digest for f in others)
+        same = (
+            ", each as written (its digest as recorded)"
+            if digests == len(others)
+            else f", {digests:,} of them as written (their digests; none recorded for the rest)"
+            if digests
+            else " (no digests recorded: written before 2026-12-07)"
+        )
+        lines.append(f"  {_count(len(others), 'other file')} the manifest lists: present{same}")
     if result.unlisted:
         shown = ", ".join(result.unlisted[:3]) + (" ..." if len(result.unlisted) > 3 else "")
         lines.append(

@@ -451,6 +451,7 @@ def write_results_dir(
         record.setdefault("versions", package_versions())  # what made the numbers
         record["columns"] = table_columns(tmp, files)  # what a reader can check a table by
         record["footers"] = table_footers(tmp, files)
+        record["digests"] = file_digests(tmp, files)  # (the other files' contents)
         with deferred_signals():
             # a manifest listing old and new files while they move: an interruption here leaves a
             # directory habsburg still recognises (marked incomplete), never an orphaned one
@@ -507,6 +508,27 @@ def table_footers(directory: Path, files: Iterable[str]) -> dict[str, str]:
     return footers
 
 
+def file_digest(file: str | Path) -> str:
+    """The first 16 hex digits of the SHA-256 of file ``file``'s bytes."""
+    with Path(file).open("rb") as stream:
+        return hashlib.file_digest(stream, "sha256").hexdigest()[:16]
+
+
+def file_digests(directory: Path, files: Iterable[str]) -> dict[str, str]:
+    """:func:`file_digest` of each file among ``files`` that is not a Parquet table (a table's
+    pages carry their own checksums and its footer is recorded, :func:`table_footers`): the
+    manifest records them, so ``habsburg verify`` can tell a report, a figure or a CSV changed
+    since habsburg wrote it."""
+    digests = {}
+    for name in sorted(files):
+        if not name.endswith(".parquet") and (directory / name).is_file():
+            try:
+                digests[name] = file_digest(directory / name)
+            except OSError:  # (unreadable: no record, and verify will say it cannot read it)
+                continue
+    return digests
+
+
 def table_columns(directory: Path, files: Iterable[str]) -> dict[str, list[str]]:
     """The column names of each Parquet table among ``files`` (read from their footers): the
     manifest records them, so a table replaced after it was written (another table under its
@@ -528,16 +550,21 @@ def _record_tables(
     directory: Path, manifest: dict[str, Any], files: Iterable[str], dropped: Iterable[str]
 ) -> None:
     """Bring the manifest's records of its tables' columns and footers (:func:`table_columns`,
-    :func:`table_footers`; written since 2026-12-05 and 2026-12-07) up to date for ``files``,
-    just written into ``directory``, and ``dropped``, just removed: a table a report adds (or
-    writes again) is checked like the run's own."""
-    written = [f for f in files if f.endswith(".parquet")]
-    for key, read in (("columns", table_columns), ("footers", table_footers)):
+    :func:`table_footers`; written since 2026-12-05 and 2026-12-07) and of its other files'
+    digests (:func:`file_digests`, since 2026-12-07) up to date for ``files``, just written into
+    ``directory``, and ``dropped``, just removed: a table or figure a report adds (or writes
+    again) is checked like the run's own."""
+    records = (
+        ("columns", table_columns),
+        ("footers", table_footers),
+        ("digests", file_digests),
+    )
+    for key, read in records:
         kept = manifest.get(key)
         if not isinstance(kept, dict):  # (a manifest from before it was recorded: none)
             continue
-        gone = set(dropped) | set(written)
-        manifest[key] = {k: v for k, v in kept.items() if k not in gone} | read(directory, written)
+        gone = set(dropped) | set(files)
+        manifest[key] = {k: v for k, v in kept.items() if k not in gone} | read(directory, files)
 
 
 def add_to_manifest(
@@ -577,18 +604,20 @@ def add_to_manifest(
             f"{str(directory / 'manifest.json')!r} was not written by habsburg; habsburg will not "
             "replace it: choose another --out"
         )
-    atomic_write_json(
-        directory / "manifest.json",
-        {
-            "written_by": "habsburg",
-            "format": RESULTS_FORMAT,
-            "habsburg_command": command,
-            "complete": True,
-            "files": sorted(set(files)),
-            **(record or {}),
-            "writers": credit_writer(None, sorted(set(files)), files),
-        },
-    )
+    data = {
+        "written_by": "habsburg",
+        "format": RESULTS_FORMAT,
+        "habsburg_command": command,
+        "complete": True,
+        "files": sorted(set(files)),
+        **(record or {}),
+        "writers": credit_writer(None, sorted(set(files)), files),
+        "columns": {},
+        "footers": {},
+        "digests": {},
+    }
+    _record_tables(directory, data, files, ())
+    atomic_write_json(directory / "manifest.json", data)
 
 
 def credit_writer(

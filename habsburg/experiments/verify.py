@@ -5,7 +5,9 @@ Every Parquet file under the directory is read, a row group at a time, with each
 against its CRC32 checksum (habsburg writes one on every page since 2026-12-07; an older file's
 pages are decoded only), and its footer compared with the digest the manifest recorded
 (:func:`~habsburg.experiments.files.footer_digest`; runs written since 2026-12-07). Every other
-file the manifest lists must exist, and a JSON file must parse. The manifest's provenance (the
+file the manifest lists must exist, with the bytes whose digest the manifest recorded
+(:func:`~habsburg.experiments.files.file_digest`; since 2026-12-07), and a JSON file must parse.
+A sweep's ``results.parquet`` and ``series.parquet`` must gather its run files. The manifest's provenance (the
 command, the scenario, the seed, and the versions that made the numbers) is returned with what
 differs in this environment (:func:`~habsburg.experiments.versions.version_changes`). Nothing
 is written.
@@ -22,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from habsburg.experiments.files import (
     INTERNAL_PREFIXES,
     MANIFEST_NAMES,
+    file_digest,
     footer_digest,
     is_temporary,
 )
@@ -51,6 +54,8 @@ class FileCheck:
     rows: int | None = None
     checksums: bool | None = None
     problem: str | None = None
+    #: whether the file's bytes were compared with a digest its manifest recorded (not a table)
+    digest: bool = False
 
 
 @dataclass
@@ -124,6 +129,8 @@ def verify_results_dir(
     found = sorted(_files(directory))
     footers = manifest.get("footers")
     footers = footers if isinstance(footers, dict) else {}
+    digests = manifest.get("digests")
+    digests = digests if isinstance(digests, dict) else {}
     result = Verification(directory, manifest_name, manifest)
     if manifest.get("complete") is False:
         result.files.append(
@@ -146,10 +153,8 @@ def verify_results_dir(
         size = file.stat().st_size
         if name.endswith(".parquet"):
             result.files.append(_check_table(file, name, size, footers.get(name)))
-        elif name.endswith(".json"):
-            result.files.append(_check_json(file, name, size))
         else:
-            result.files.append(FileCheck(name, size))
+            result.files.append(_check_file(file, name, size, digests.get(name)))
         done += size
         if progress is not None:
             progress(done, total)
@@ -285,12 +290,25 @@ def _check_table(file: Path, name: str, size: int, footer: object) -> FileCheck:
     return FileCheck(name, size, rows, checksums)
 
 
-def _check_json(file: Path, name: str, size: int) -> FileCheck:
+def _check_file(file: Path, name: str, size: int, digest: object) -> FileCheck:
+    """A file other than a table: its bytes against the digest the manifest recorded (written
+    since 2026-12-07), and a JSON file parsed."""
     try:
-        json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as err:
+        if isinstance(digest, str) and file_digest(file) != digest:
+            return FileCheck(
+                name,
+                size,
+                problem="changed since habsburg wrote it (its SHA-256 is not the one the "
+                "manifest recorded)",
+                digest=True,
+            )
+        if name.endswith(".json"):
+            json.loads(file.read_text(encoding="utf-8"))
+    except OSError as err:
+        return FileCheck(name, size, problem=f"cannot be read ({err.strerror or err})")
+    except (UnicodeDecodeError, ValueError) as err:
         return FileCheck(name, size, problem=f"not readable JSON ({err!s:.120})")
-    return FileCheck(name, size)
+    return FileCheck(name, size, digest=isinstance(digest, str))
 
 
 def page_checksums(file: str | Path, metadata: FileMetaData | None = None) -> bool | None:

@@ -1,6 +1,7 @@
 """``habsburg verify``: every table of a results directory read whole against its page checksums
-and its recorded footer, every listed file present, what made the directory printed; damage is
-a failed check (exit 1) naming each file, bad input a refusal (exit 2), and nothing is written."""
+and its recorded footer, every listed file present with its recorded digest, what made the
+directory printed; damage is a failed check (exit 1) naming each file, bad input a refusal
+(exit 2), and nothing is written."""
 
 from __future__ import annotations
 
@@ -46,10 +47,35 @@ def test_a_whole_run_is_verified_and_what_made_it_printed(run_copy, capsys):
     assert f"  {len(tables)} tables, {rows:,} rows, " in out
     assert "read whole: every page checked against its checksum" in out
     assert f"  {len(tables)} footers as the manifest recorded them" in out
-    assert f"  {len(others)} other files the manifest lists: present" in out
+    assert (
+        f"  {len(others)} other files the manifest lists: present, each as written (its digest "
+        "as recorded)" in out
+    )
     assert "this environment: the same versions" in out
     assert out.rstrip().endswith("damaged or missing: none")
     assert snapshot(run_copy) == before  # nothing written, nothing touched
+
+    # a report edited and a figure replaced since the report wrote them: each named (exit 1)
+    with (run_copy / "report.md").open("a") as report:
+        report.write("\nA line of mine.\n")
+    figures = sorted((run_copy / "figures").glob("*.png"))
+    figures[0].write_bytes(figures[1].read_bytes())
+    assert main(["verify", str(run_copy), "--quiet"]) == 1
+    err = capsys.readouterr().err
+    changed = "changed since habsburg wrote it (its SHA-256 is not the one the manifest recorded)"
+    assert f"{run_copy / 'report.md'}: {changed}" in err
+    assert f"{figures[0]}: {changed}" in err and str(figures[1]) not in err
+    # the report written again: recorded as written again
+    assert main(["report", str(run_copy), "--quiet"]) == 0
+    assert main(["verify", str(run_copy), "--quiet"]) == 0
+    # a manifest from before digests were recorded: the files present, said so
+    manifest = json.loads((run_copy / "manifest.json").read_text())
+    del manifest["digests"]
+    (run_copy / "manifest.json").write_text(json.dumps(manifest))
+    figures[0].write_bytes(b"not a figure")
+    assert main(["verify", str(run_copy)]) == 0
+    out = capsys.readouterr().out
+    assert "other files the manifest lists: present (no digests recorded: written before" in out
 
 
 def test_damage_is_a_failed_check_naming_each_file(run_copy, capsys):
