@@ -105,7 +105,7 @@ def summary(result: Verification) -> str:
             if digests
             else " (no digests recorded: written before 2026-12-07)"
         )
-        lines.append(f"  {_count(len(others), 'other file')} the manifest lists: present{same}")
+        lines.append(f"  {_count(len(others), 'other file')}: present{same}")
     if result.unlisted:
         shown = ", ".join(result.unlisted[:3]) + (" ..." if len(result.unlisted) > 3 else "")
         lines.append(

@@ -158,10 +158,10 @@ def verify_results_dir(
         done += size
         if progress is not None:
             progress(done, total)
-    sweeps = _sweeps(found)
-    result.runs = _sweep_runs(directory, manifest_name, manifest, sweeps, found, result)
-    for prefix in sweeps:
-        _check_summaries(directory, prefix, result)
+    sweeps = _sweep_records(directory, manifest_name, manifest, found, result)
+    result.runs = _sweep_runs(sweeps, found)
+    for prefix, record in sweeps.items():
+        _check_summaries(directory, prefix, record, result)
     if isinstance(manifest.get("files"), list):  # (a sweep's manifest lists none)
         mine = set(listed) | set(MANIFEST_NAMES) | {f.name for f in result.files}
         # (habsburg's own files no manifest lists, a checkpoint or a lock, are not named)
@@ -171,29 +171,20 @@ def verify_results_dir(
     return result
 
 
-def _sweeps(found: list[str]) -> list[str]:
-    """The directory's sweeps, each as the prefix of its files' names: ``""`` when the
-    directory is one, ``"<method>/"`` for each of a sensitivity analysis's."""
-    return [f[: -len(SWEEP)] for f in found if f.split("/")[-1] == SWEEP and f.count("/") <= 1]
-
-
-def _sweep_runs(
+def _sweep_records(
     directory: Path,
     manifest_name: str,
     manifest: dict[str, Any],
-    sweeps: list[str],
     found: list[str],
     result: Verification,
-) -> tuple[int, int, int] | None:
-    """The runs finished, failed and planned of the directory's ``sweeps`` (:func:`_sweeps`);
-    None without any. A subdirectory's ``sweep.json`` that cannot be read is one of
-    ``result``'s problems."""
-    present = set(found)
-    counts = [0, 0, 0]
-    if not sweeps:
-        return None
-    for prefix in sweeps:
-        name = prefix + SWEEP
+) -> dict[str, dict[str, Any]]:
+    """The directory's sweeps, by the prefix of their files' names (``""`` when the directory
+    is one, ``"<method>/"`` for each of a sensitivity analysis's), each with its manifest. A
+    subdirectory's ``sweep.json`` that cannot be read is one of ``result``'s problems."""
+    records = {}
+    for name in found:
+        if name.split("/")[-1] != SWEEP or name.count("/") > 1:
+            continue
         if name == manifest_name:
             record: Any = manifest
         else:
@@ -202,7 +193,20 @@ def _sweep_runs(
             except (OSError, UnicodeDecodeError, ValueError) as err:
                 result.files.append(FileCheck(name, 0, problem=f"not readable JSON ({err!s:.120})"))
                 continue
-        planned = record.get("runs") if isinstance(record, dict) else None
+        if isinstance(record, dict):
+            records[name[: -len(SWEEP)]] = record
+    return records
+
+
+def _sweep_runs(sweeps: dict[str, dict[str, Any]], found: list[str]) -> tuple[int, int, int] | None:
+    """The runs finished, failed and planned of the directory's ``sweeps``
+    (:func:`_sweep_records`); None without any."""
+    if not sweeps:
+        return None
+    present = set(found)
+    counts = [0, 0, 0]
+    for prefix, record in sweeps.items():
+        planned = record.get("runs")
         if not isinstance(planned, list):
             continue
         ids = {r.get("run_id") for r in planned if isinstance(r, dict)}
@@ -213,8 +217,12 @@ def _sweep_runs(
     return (counts[0], counts[1], counts[2])
 
 
-def _check_summaries(directory: Path, prefix: str, result: Verification) -> None:
-    """A sweep's ``results.parquet`` and ``series.parquet`` against its run files: each is the
+def _check_summaries(
+    directory: Path, prefix: str, record: dict[str, Any], result: Verification
+) -> None:
+    """A sweep's ``results.csv`` against the digest its manifest (``record``) took of it when
+    it was written (since 2026-12-07), and its ``results.parquet`` and ``series.parquet``
+    against its run files: each is the
     table of every finished run (``runs/``, ``series/``), as the end of the sweep's last session
     wrote it (:func:`~habsburg.experiments.sweep.storage.write_summary`). A table of only some
     of them, each row as its run file has it, is out of date (the sweep was stopped in a later
@@ -225,6 +233,13 @@ def _check_summaries(directory: Path, prefix: str, result: Verification) -> None
 
     from habsburg.experiments.sweep.storage import load_results
 
+    csv = f"{prefix}results.csv"
+    if (directory / csv).is_file() and csv not in {f.name for f in result.files}:
+        digests = record.get("digests")
+        digest = digests.get("results.csv") if isinstance(digests, dict) else None
+        result.files.append(
+            _check_file(directory / csv, csv, (directory / csv).stat().st_size, digest)
+        )
     checked = {f.name: i for i, f in enumerate(result.files)}
     for table, kind in (("results.parquet", "runs"), ("series.parquet", "series")):
         at = checked.get(prefix + table)

@@ -47,10 +47,7 @@ def test_a_whole_run_is_verified_and_what_made_it_printed(run_copy, capsys):
     assert f"  {len(tables)} tables, {rows:,} rows, " in out
     assert "read whole: every page checked against its checksum" in out
     assert f"  {len(tables)} footers as the manifest recorded them" in out
-    assert (
-        f"  {len(others)} other files the manifest lists: present, each as written (its digest "
-        "as recorded)" in out
-    )
+    assert f"  {len(others)} other files: present, each as written (its digest as recorded)" in out
     assert "this environment: the same versions" in out
     assert out.rstrip().endswith("damaged or missing: none")
     assert snapshot(run_copy) == before  # nothing written, nothing touched
@@ -75,7 +72,7 @@ def test_a_whole_run_is_verified_and_what_made_it_printed(run_copy, capsys):
     figures[0].write_bytes(b"not a figure")
     assert main(["verify", str(run_copy)]) == 0
     out = capsys.readouterr().out
-    assert "other files the manifest lists: present (no digests recorded: written before" in out
+    assert "other files: present (no digests recorded: written before" in out
 
 
 def test_damage_is_a_failed_check_naming_each_file(run_copy, capsys):

@@ -756,6 +756,7 @@ def test_habsburg_verify_reads_a_sweeps_run_files_and_tables(plan, serial, tmp_p
     assert f"  {len(files)} tables, " in report and "every page checked" in report
     runs = sorted((out / "runs").glob("*.parquet"))
     assert f"  runs: {len(runs)} of {len(runs)} finished\n" in report
+    assert "  1 other file: present, each as written (its digest as recorded)\n" in report
     whole = flip_bit(runs[-1], dict(chunk_ends(runs[-1]))["final_mean_tail_coverage"])
     assert main(["verify", str(out), "--quiet"]) == 1
     assert f"{runs[-1]}: damaged (" in capsys.readouterr().err
@@ -785,10 +786,13 @@ def test_habsburg_verify_reads_a_sweeps_run_files_and_tables(plan, serial, tmp_p
     table = pd.read_parquet(out / "results.parquet")
     table.loc[0, "final_mean_tail_coverage"] += 0.5
     table.to_parquet(out / "results.parquet", index=False)
+    # and results.csv, whose digest the sweep's manifest took as it wrote it, changed too
+    csv = out / "results.csv"
+    csv.write_text(csv.read_text().replace(",", ";", 1))
     assert main(["verify", str(out), "--quiet"]) == 1
-    assert (
-        "results.parquet: not the table of the sweep's finished runs (" in capsys.readouterr().err
-    )
+    err = capsys.readouterr().err
+    assert "results.parquet: not the table of the sweep's finished runs (" in err
+    assert f"{csv}: changed since habsburg wrote it (its SHA-256 is not the one" in err
     # a run not finished yet, in a sweep stopped before its first tables: not damage; counted,
     # and how to finish it said
     for name in ("results.parquet", "results.csv", "series.parquet"):

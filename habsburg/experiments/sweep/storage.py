@@ -27,6 +27,7 @@ from habsburg.experiments.files import (
     atomic_write,
     atomic_write_json,
     atomic_write_parquet,
+    file_digest,
     prepare_output_dir,
     writer_record,
 )
@@ -298,9 +299,11 @@ def write_summary(plan: SweepPlan, out_dir: Path, seconds: float) -> None:
     """``results.parquet`` / ``.csv`` (and ``series.parquet``) of every finished run, and the
     manifest's completion record."""
     results = load_results(out_dir)
+    digests = {}
     if len(results):
         atomic_write_parquet(results, out_dir / "results.parquet")
         atomic_write(out_dir / "results.csv", lambda p: results.to_csv(p, index=False))
+        digests["results.csv"] = file_digest(out_dir / "results.csv")  # (for `habsburg verify`)
     series = load_results(out_dir, "series")
     if len(series):
         atomic_write_parquet(series, out_dir / "series.parquet")
@@ -313,4 +316,5 @@ def write_summary(plan: SweepPlan, out_dir: Path, seconds: float) -> None:
         "runs_total": len(plan.tasks),
         "failed": sorted(p.stem for p in (out_dir / "errors").glob("*.json")),
     }
+    manifest["digests"] = digests
     atomic_write_json(manifest_path, manifest)
