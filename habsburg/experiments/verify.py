@@ -7,10 +7,10 @@ pages are decoded only), and its footer compared with the digest the manifest re
 (:func:`~habsburg.experiments.files.footer_digest`; runs written since 2026-12-07). Every other
 file the manifest lists must exist, with the bytes whose digest the manifest recorded
 (:func:`~habsburg.experiments.files.file_digest`; since 2026-12-07), and a JSON file must parse.
-A sweep's ``results.parquet`` and ``series.parquet`` must gather its run files. The manifest's provenance (the
-command, the scenario, the seed, and the versions that made the numbers) is returned with what
-differs in this environment (:func:`~habsburg.experiments.versions.version_changes`). Nothing
-is written.
+A sweep's ``results.parquet`` and ``series.parquet`` must gather its run files. The manifest's
+provenance (the command, the scenario, the seed, and the versions that made the numbers) is
+returned with what differs in this environment
+(:func:`~habsburg.experiments.versions.version_changes`). Nothing is written.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from habsburg.experiments.files import (
 )
 from habsburg.experiments.results_check import read_manifest_file
 from habsburg.experiments.versions import describe, version_changes
+from habsburg.scenarios.errors import HabsburgError
 
 if TYPE_CHECKING:
     from pyarrow.parquet import FileMetaData
@@ -222,13 +223,13 @@ def _check_summaries(
 ) -> None:
     """A sweep's ``results.csv`` against the digest its manifest (``record``) took of it when
     it was written (since 2026-12-07), and its ``results.parquet`` and ``series.parquet``
-    against its run files: each is the
-    table of every finished run (``runs/``, ``series/``), as the end of the sweep's last session
-    wrote it (:func:`~habsburg.experiments.sweep.storage.write_summary`). A table of only some
-    of them, each row as its run file has it, is out of date (the sweep was stopped in a later
-    session after more runs finished): noted in ``result.out_of_date``. Any other difference
-    (a run file deleted or changed, the table replaced) is a problem: the table would be read,
-    and cited, as the sweep's results. Not compared when a side is damaged (named already)."""
+    against its run files: each is the table of every finished run (``runs/``, ``series/``),
+    as the end of the sweep's last session wrote it
+    (:func:`~habsburg.experiments.sweep.storage.write_summary`). A table of only some of them,
+    each row as its run file has it, is out of date (the sweep was stopped in a later session
+    after more runs finished): noted in ``result.out_of_date``. Any other difference (a run
+    file deleted or changed, the table replaced) is a problem: the table would be read, and
+    cited, as the sweep's results. Not compared when a side is damaged (named already)."""
     import pandas as pd
 
     from habsburg.experiments.sweep.storage import load_results
@@ -248,8 +249,14 @@ def _check_summaries(
         files = [i for n, i in checked.items() if n.startswith(f"{prefix}{kind}/")]
         if any(result.files[i].problem for i in files):
             continue
-        written = pd.read_parquet(directory / prefix / table)
-        expected = load_results(directory / prefix, kind)
+        try:
+            written = pd.read_parquet(directory / prefix / table)
+            expected = load_results(directory / prefix, kind)
+        except (HabsburgError, OSError, ValueError) as err:  # (a run file that is no file)
+            result.files[at] = replace(
+                result.files[at], problem=f"cannot be compared with its run files ({err!s:.160})"
+            )
+            continue
         if written.equals(expected):
             continue
         if "run_id" in written and "run_id" in expected:
