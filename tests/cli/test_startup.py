@@ -55,6 +55,23 @@ def test_the_scenarios_package_loads_its_schema_when_first_named():
     )
 
 
+def test_a_run_without_a_report_imports_no_plotting(tmp_path):
+    """`habsburg run --no-report` does not import the report's stack (matplotlib, scipy.stats:
+    ~0.8 s of a tiny run's 2.6 s), which it imported before the run whether or not it drew."""
+    code = (
+        "import sys\n"
+        "from habsburg.cli import main\n"
+        f"assert main(['run', {str(TESTS / 'experiments' / 'data' / 'sweep_tiny.toml')!r}, "
+        f"'--steps', '2', '--no-report', '--quiet', '--out', {str(tmp_path / 'run')!r}]) == 0\n"
+        "print([m for m in ('matplotlib', 'scipy.stats', 'habsburg.reports.report') "
+        "if m in sys.modules])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+    assert (tmp_path / "run" / "model_metrics.parquet").is_file()
+    assert not (tmp_path / "run" / "report.md").exists()
+
+
 def test_a_quiet_run_starts_no_resource_tracker():
     code = (
         "import sys\n"
