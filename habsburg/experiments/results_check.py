@@ -15,7 +15,7 @@ pages is caught when it is read (:func:`read_table` gives the same error).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -166,6 +166,20 @@ def check_results_dir(
                 f"another run's table, or one edited since); {RERUN}"
             )
     return manifest
+
+
+def read_run_files(
+    folder: Path, read: Callable[[Path], pd.DataFrame] | None = None
+) -> pd.DataFrame:
+    """Every Parquet file in ``folder`` (a sweep's ``runs/`` or ``series/``: one a run), in the
+    order of their names, as one table (an empty one without any). Each is read by ``read``;
+    by default with its page checksums verified, its errors (an ``OSError`` or a ``ValueError``)
+    raised as they are. Imports nothing of the simulator, so ``habsburg verify`` stays quick."""
+    files = sorted(folder.glob("*.parquet")) if folder.is_dir() else []
+    if not files:
+        return pd.DataFrame()
+    read = read or (lambda file: pd.read_parquet(file, page_checksum_verification=True))
+    return pd.concat([read(f) for f in files], ignore_index=True)
 
 
 def read_table(

@@ -28,9 +28,8 @@ from habsburg.experiments.files import (
     footer_digest,
     is_temporary,
 )
-from habsburg.experiments.results_check import read_manifest_file
+from habsburg.experiments.results_check import read_manifest_file, read_run_files
 from habsburg.experiments.versions import describe, version_changes
-from habsburg.scenarios.errors import HabsburgError
 
 if TYPE_CHECKING:
     from pyarrow.parquet import FileMetaData
@@ -232,8 +231,6 @@ def _check_summaries(
     cited, as the sweep's results. Not compared when a side is damaged (named already)."""
     import pandas as pd
 
-    from habsburg.experiments.sweep.storage import load_results
-
     csv = f"{prefix}results.csv"
     if (directory / csv).is_file() and csv not in {f.name for f in result.files}:
         digests = record.get("digests")
@@ -251,8 +248,8 @@ def _check_summaries(
             continue
         try:
             written = pd.read_parquet(directory / prefix / table)
-            expected = load_results(directory / prefix, kind)
-        except (HabsburgError, OSError, ValueError) as err:  # (a run file that is no file)
+            expected = read_run_files(directory / prefix / kind)
+        except (OSError, ValueError) as err:  # (a run file that is no file)
             result.files[at] = replace(
                 result.files[at], problem=f"cannot be compared with its run files ({err!s:.160})"
             )

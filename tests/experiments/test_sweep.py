@@ -804,6 +804,24 @@ def test_habsburg_verify_reads_a_sweeps_run_files_and_tables(plan, serial, tmp_p
     assert f"runs: {n - 1} of {n} finished; the rest run with the" in report
 
 
+def test_habsburg_verify_of_a_sweep_loads_no_simulator(serial, tmp_path):
+    """Comparing a sweep's tables with its run files reads them without the sweep package,
+    which loads the simulator (Mesa, networkx: ~0.6 s of a small sweep's 1.2 s `verify`)."""
+    import shutil
+
+    out = tmp_path / "sweep"
+    shutil.copytree(serial, out)
+    code = (
+        "import sys\n"
+        "from habsburg.cli import main\n"
+        f"assert main(['verify', {str(out)!r}, '--quiet']) == 0\n"
+        "print([m for m in ('mesa', 'networkx', 'habsburg.experiments.sweep') "
+        "if m in sys.modules])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
 @pytest.mark.timeout(60)  # (a hang guard, not a speed goal: the pairwise scan took minutes)
 def test_a_grids_values_are_checked_for_repeats_in_one_pass():
     """``1`` and ``1.0`` are one value, ``true`` and ``1`` two; a list value is compared with

@@ -32,6 +32,7 @@ from habsburg.experiments.files import (
     writer_record,
 )
 from habsburg.experiments.outcomes import OUTCOMES, SCALAR, TIMESERIES
+from habsburg.experiments.results_check import read_run_files
 from habsburg.experiments.sweep.executors import RunOutput
 from habsburg.experiments.sweep.plan import RunTask, SweepPlan
 from habsburg.experiments.sweep.spec import SweepError
@@ -99,11 +100,7 @@ def load_results(out_dir: str | Path, kind: str = "runs") -> pd.DataFrame:
     order. A file that cannot be read, or whose pages fail their checksums (damaged after it was
     written, or after :func:`check_run_files` read it), is a :class:`SweepError` naming it and
     saying how to run that run again."""
-    folder = Path(out_dir) / kind
-    files = sorted(folder.glob("*.parquet")) if folder.is_dir() else []
-    if not files:
-        return pd.DataFrame()
-    return pd.concat([_read_run_file(f) for f in files], ignore_index=True)
+    return read_run_files(Path(out_dir) / kind, _read_run_file)
 
 
 def _read_run_file(file: Path) -> pd.DataFrame:
