@@ -38,6 +38,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
+    from habsburg.scenarios.inputs import read_text_file
+
+    # a spec missing or unreadable: refused before the fork server starts or anything loads
+    read_text_file(args.spec, "calibration spec")
     start_workers_early(args)
     from habsburg.experiments.calibrate import calibrate  # heavy: loaded when it runs
     from habsburg.experiments.calibration.spec import load_spec

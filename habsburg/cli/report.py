@@ -93,20 +93,20 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    # heavy modules (the simulator, matplotlib, scipy) load when the command runs, not for --help
-    from habsburg.analysis.results import COUNTERFACTUAL_TABLE, Run
-    from habsburg.experiments.counterfactual import rerun_counterfactual
     from habsburg.experiments.locks import hold_output_lock
     from habsburg.experiments.results_check import check_results_dir
-    from habsburg.reports.report import check_report_files, write_report
 
-    # before any work: a run still writing, a missing, damaged or other-version results
-    # directory are named errors
+    # before any work, and before the simulator and the plotting stack load (~1.4 s): a run
+    # still writing, a missing, damaged or other-version results directory are named errors
     hold_output_lock(args.run_dir, f"habsburg report: {args.run_dir!r}", "")
     check_is_run(args.run_dir)
     manifest = check_results_dir(args.run_dir)
     if manifest.get("mode") == "text":
         return _text_report(args)
+    from habsburg.analysis.results import COUNTERFACTUAL_TABLE, Run
+    from habsburg.experiments.counterfactual import rerun_counterfactual
+    from habsburg.reports.report import check_report_files, write_report
+
     run = Run(args.run_dir)
     more = [f"{COUNTERFACTUAL_TABLE}.parquet"] if args.counterfactual else []
     check_report_files(run.dir, more)  # before the analysis (and the counterfactual's run)
@@ -165,6 +165,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     if check_text_comparison([args.base, *args.alternatives]):  # text mode: its own runner
         return _cmd_text_compare(args)
+    from habsburg.scenarios.library import load_scenario
+
+    # the scenarios and --scale before anything loads the simulator: a misspelt name is quick
+    base = scale_scenario(load_scenario(args.base), args)
+    alternatives = [scale_scenario(load_scenario(a), args) for a in args.alternatives]
     if args.workers is not None:
         start_workers_early(args)  # a local cluster: its fork server imports while we do
     from habsburg.analysis.compare import paired_differences
@@ -182,10 +187,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         prepare_comparison_dir,
         write_comparison,
     )
-    from habsburg.scenarios.library import load_scenario
 
-    base = scale_scenario(load_scenario(args.base), args)
-    alternatives = [scale_scenario(load_scenario(a), args) for a in args.alternatives]
     steps = check_comparison(base, alternatives, args.seeds, args.steps)
     if not args.quiet and args.steps is None:  # cut to the shortest scenario's length
         for line in cut_short(base, alternatives, steps):

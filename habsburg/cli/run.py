@@ -143,7 +143,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from habsburg.experiments.run import check_steps, run_scenario
+    # the scenario and the flags are checked before the simulator loads (~1 s): a refusal of
+    # a misspelt name, a missing file or a bad flag is quick
+    from habsburg.experiments.limits import check_steps
     from habsburg.scenarios.library import load_scenario
     from habsburg.scenarios.text_schema import is_text_scenario
 
@@ -154,6 +156,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     scenario = scale_scenario(load_scenario(args.scenario), args)
     check_steps(scenario, args.steps)
     band_plan = posterior_band_plan(args, scenario)  # a bad --posterior fails before any run
+    from habsburg.experiments.run import run_scenario
+
     report: Callable[[Path], Path] | None = None
     if not args.no_report:
         # (matplotlib, for the report, only once the flags are checked: a refusal stays quick;
@@ -203,7 +207,7 @@ def check_seed(seed: int) -> int:
 def scale_scenario(scenario: Scenario, args: argparse.Namespace) -> Scenario:
     """``scenario`` scaled by ``--scale`` (as :func:`~habsburg.scenarios.library.scaled` does;
     unchanged without it or at 1), the flag checked first."""
-    from habsburg.experiments.sweep.spec import MAX_SCALE
+    from habsburg.experiments.limits import MAX_SCALE
     from habsburg.scenarios.library import scaled
 
     factor = args.scale
@@ -236,8 +240,6 @@ def scaled_limit(err: LimitError, args: argparse.Namespace) -> LimitError:
 def posterior_band_plan(args: argparse.Namespace, scenario: Scenario) -> SweepPlan | None:
     """The posterior draws ``--posterior`` asks for, checked (directory, posterior, settings,
     --draws, --workers) before any run; ``None`` without ``--posterior``."""
-    from habsburg.experiments.bands import draw_settings, own_settings_note, posterior_plan
-
     if args.posterior is None:
         for flag, value in (("--draws", args.draws), ("--workers", args.workers)):
             if value is not None:
@@ -245,6 +247,8 @@ def posterior_band_plan(args: argparse.Namespace, scenario: Scenario) -> SweepPl
                     f"{flag} is for the posterior draws: it needs --posterior CALIB_DIR"
                 )
         return None
+    from habsburg.experiments.bands import draw_settings, own_settings_note, posterior_plan
+
     if args.workers is not None and args.workers < 1:
         raise UserError(f"--workers must be >= 1, got {args.workers}")
     seed = scenario.seed if args.seed is None else args.seed

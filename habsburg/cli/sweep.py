@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from habsburg.cli.flags import again_with_resume
 from habsburg.experiments.files import add_to_manifest
 from habsburg.scenarios.errors import Interrupted
+from habsburg.scenarios.inputs import read_text_file
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -252,6 +253,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if spec_is_text(args.spec):  # text mode: its own (serial) runner
         return _cmd_text_sweep(args)
 
+    read_text_file(args.spec, "sweep spec")  # missing or unreadable: quick, before any loading
     start_workers_early(args)
     from habsburg.experiments.sweep import (
         load_spec,
@@ -324,6 +326,7 @@ def _cmd_text_sweep(args: argparse.Namespace) -> int:
 
 
 def cmd_sensitivity(args: argparse.Namespace) -> int:
+    read_text_file(args.spec, "sweep spec")  # missing or unreadable: quick, before any loading
     start_workers_early(args)
     from habsburg.experiments.sensitivity import format_table, run_sensitivity
     from habsburg.experiments.sweep import load_spec, with_scale

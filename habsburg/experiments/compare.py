@@ -30,8 +30,8 @@ from typing import Any
 import pandas as pd
 
 from habsburg.experiments import files
+from habsburg.experiments.limits import check_steps
 from habsburg.experiments.outcomes import OUTCOMES, SCALAR, SCALARS, SERIES, run_outcomes
-from habsburg.experiments.run import check_steps
 from habsburg.experiments.sweep import (
     MANIFEST,
     SweepError,

@@ -33,8 +33,8 @@ import numpy as np
 import pandas as pd
 
 from habsburg.experiments.files import make_directory, writable_directory
+from habsburg.experiments.limits import check_steps
 from habsburg.experiments.outcomes import DEFAULT_OUTCOMES, OUTCOMES, SCALAR, check_outcomes
-from habsburg.experiments.run import check_steps
 from habsburg.experiments.seeds import replicate_seeds
 from habsburg.experiments.sweep import RunTask, execute_run, native, point_scenario
 from habsburg.experiments.sweep.spec import scale_factor

@@ -34,6 +34,25 @@ from habsburg.scenarios.schema import Scenario
 if TYPE_CHECKING:
     from habsburg.scenarios.sections import AdoptionCurve
 
+#: the largest scale factor a spec, ``--scale`` or a sweep's ``scale`` may ask for (the memory
+#: check refuses far smaller ones)
+MAX_SCALE = 1e6
+
+
+def check_steps(scenario: Scenario, steps: int | None) -> int:
+    """The months a run of ``scenario`` lasts: ``steps`` (``--steps``), checked against the
+    scenario's length, or the whole scenario without it."""
+    total = scenario.steps
+    if steps is None:
+        return total
+    if steps < 1 or steps > total:
+        raise ScenarioError(
+            f"--steps must be between 1 and {total} for scenario {scenario.name!r} "
+            f"({scenario.start}..{scenario.end}), got {steps}"
+        )
+    return steps
+
+
 #: headroom over the store for retrain peaks, crawl arrays and the final tables (measured at
 #: ``scaled(baseline, 10)``: peak 1.3x the store, 2.31 GB for 1.76 GB, with the interpreter)
 OVERHEAD = 1.6

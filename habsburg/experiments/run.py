@@ -33,7 +33,7 @@ from habsburg.experiments.files import (
     write_results_dir,
     writer_record,
 )
-from habsburg.experiments.limits import check_limits
+from habsburg.experiments.limits import check_limits, check_steps
 from habsburg.model import export
 from habsburg.model.allocator import keep_freed_memory
 from habsburg.model.export import write_tables
@@ -51,18 +51,6 @@ class RunResult:
     seconds: float
     #: the plain-text summary of the run's end (:func:`summary_table`; ``habsburg run`` prints it)
     summary: str = ""
-
-
-def check_steps(scenario: Scenario, steps: int | None) -> int:
-    total = scenario.steps
-    if steps is None:
-        return total
-    if steps < 1 or steps > total:
-        raise ScenarioError(
-            f"--steps must be between 1 and {total} for scenario {scenario.name!r} "
-            f"({scenario.start}..{scenario.end}), got {steps}"
-        )
-    return steps
 
 
 class _NoProgress:

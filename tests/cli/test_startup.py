@@ -55,6 +55,39 @@ def test_the_scenarios_package_loads_its_schema_when_first_named():
     )
 
 
+#: what loading the simulator or the plotting stack brings in (~1-2 s a command)
+SIMULATOR = ("mesa", "networkx", "matplotlib", "habsburg.model.model")
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["run", "nosuch"], "unknown scenario 'nosuch'"),
+        (["run", "baseline", "--steps", "0"], "--steps must be between 1 and"),
+        (["run", "baseline", "--scale", "0"], "--scale must be a finite number > 0"),
+        (["run", "baseline", "--draws", "3"], "--draws is for the posterior draws"),
+        (["compare", "baseline", "nosuch"], "unknown scenario 'nosuch'"),
+        (["sweep", "{d}/none.toml"], "sweep spec '{d}/none.toml' does not exist"),
+        (["sensitivity", "{d}/none.toml"], "sweep spec '{d}/none.toml' does not exist"),
+        (["calibrate", "{d}/none.toml"], "calibration spec '{d}/none.toml' does not exist"),
+        (["report", "{d}/none"], "results directory '{d}/none' does not exist"),
+    ],
+)
+def test_a_refusal_comes_before_the_simulator_loads(tmp_path, argv, message):
+    """A misspelt scenario, a missing spec or results directory and a bad flag are refused
+    before the simulator or the plotting stack loads (they were refused after it, in 1-2 s)."""
+    argv = [a.format(d=tmp_path) for a in argv]
+    code = (
+        "import sys\n"
+        "from habsburg.cli import main\n"
+        f"code = main({argv!r})\n"
+        f"print(code, [m for m in {SIMULATOR!r} if m in sys.modules])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.stdout.strip() == "2 []", out.stderr[-2000:]
+    assert message.format(d=tmp_path) in out.stderr and "Traceback" not in out.stderr
+
+
 def test_a_run_without_a_report_imports_no_plotting(tmp_path):
     """`habsburg run --no-report` does not import the report's stack (matplotlib, scipy.stats:
     ~0.8 s of a tiny run's 2.6 s), which it imported before the run whether or not it drew."""

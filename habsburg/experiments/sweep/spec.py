@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from habsburg.experiments.limits import MAX_SCALE
 from habsburg.experiments.outcomes import DEFAULT_OUTCOMES, check_outcomes
 from habsburg.scenarios.declare import MAX_SEED
 from habsburg.scenarios.inputs import is_file, read_text_file
@@ -49,8 +50,6 @@ METHODS = ("grid", "latin", "sobol")
 #: the most runs (points × seeds) one sweep may plan: more is a typo, not a study
 MAX_RUNS = 1_000_000
 SENSITIVITY_METHODS = ("sobol", "morris")
-#: the largest scale factor a spec may ask for (the memory check refuses far smaller ones)
-MAX_SCALE = 1e6
 #: the smallest factor of a swept ``scale`` (any factor > 0 runs; a smaller one is a typo, not
 #: a study: the baseline's 2,000 authors are down to their floor of one from 0.00025 on)
 MIN_SCALE = 1e-6
