@@ -133,6 +133,32 @@ def test_a_text_scenario_read_from_a_pipe_is_loaded_as_text(tmp_path, capsys):
     assert 'name = "piped"' in printed and "generations = 3" in printed
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes")
+@pytest.mark.timeout(60)  # (a hang guard: a pipe read twice waits for a writer that is gone)
+def test_a_sweep_spec_read_from_a_pipe_is_read_once(tmp_path, capsys):
+    """A sweep spec from a pipe (``habsburg sweep <(...)``) is read three times, by the look
+    at its mode, by the check that it is readable (before the simulator loads) and by the
+    loader: once from the pipe, then from what was kept."""
+    scenario = Path(__file__).resolve().parents[1] / "experiments" / "data" / "sweep_tiny.toml"
+    fifo = tmp_path / "spec.toml"
+    os.mkfifo(fifo)
+
+    def write() -> None:
+        with fifo.open("w") as f:
+            f.write(
+                f'name = "piped"\nscenario = "{scenario.as_posix()}"\nseeds = 1\nsteps = 2\n'
+                '[[parameters]]\npath = "watermark.adoption"\nvalues = [0.0]\n'
+            )
+
+    writer = threading.Thread(target=write, daemon=True)
+    writer.start()
+    out = tmp_path / "sweep"
+    status, err = run(["sweep", str(fifo), "--serial", "--out", str(out), "--quiet"], capsys)
+    writer.join(timeout=10)
+    assert status == 0, err
+    assert len(list((out / "runs").glob("*.parquet"))) == 1
+
+
 def test_a_text_scenario_with_a_byte_order_mark_is_read_as_text(tmp_path, capsys):
     """The look at a file's mode decodes it as the loaders do (a byte-order mark allowed): it
     read the mark as text, failed to parse, and sent a text-mode file to the abstract loader,
