@@ -209,8 +209,10 @@ def _sweep_runs(sweeps: dict[str, dict[str, Any]], found: list[str]) -> tuple[in
         planned = record.get("runs")
         if not isinstance(planned, list):
             continue
-        ids = {r.get("run_id") for r in planned if isinstance(r, dict)}
-        ids = {i for i in ids if isinstance(i, str)}
+        # (only names: an id edited into a list or a mapping cannot be a file's name)
+        ids = {
+            r["run_id"] for r in planned if isinstance(r, dict) and isinstance(r.get("run_id"), str)
+        }
         counts[0] += sum(f"{prefix}runs/{i}.parquet" in present for i in ids)
         counts[1] += sum(f"{prefix}errors/{i}.json" in present for i in ids)
         counts[2] += len(planned)

@@ -2,7 +2,8 @@
 run's ``manifest.json`` mutated as the scenario files are (``fuzzing.mutate``), the whole of it or
 the scenario it records, is either read and analysed or refused with a
 :class:`~habsburg.scenarios.errors.HabsburgError` naming the manifest -- never another exception
-(``"scenario": 5`` and ``"versions": []`` were internal errors of ``habsburg report``); and a text
+(``"scenario": 5`` and ``"versions": []`` were internal errors of ``habsburg report``); a
+sweep's ``sweep.json``, which ``habsburg verify`` reads the same way; and a text
 run's, whose report is written or refused the same way (a corpus whose ``communities`` was
 ``true`` or whose ``documents`` was a string were internal errors of its report)."""
 
@@ -49,13 +50,15 @@ def text_run(tmp_path_factory):
     return out
 
 
-def edited_copy(run: Path, tmp_path_factory, mutations: list, part: str | None) -> Path | None:
-    """A copy of results directory ``run`` whose manifest has ``mutations`` (in its ``part``
-    only, if given); None if the edited manifest cannot be a JSON file."""
-    manifest = json.loads((run / "manifest.json").read_text())
-    if part is not None:
-        edited, _ = mutate(manifest[part], mutations)
-        data = {**manifest, part: edited}
+def edited_copy(
+    run: Path, tmp_path_factory, mutations: list, part: str | None, name: str = "manifest.json"
+) -> Path | None:
+    """A copy of results directory ``run`` whose manifest (``name``) has ``mutations`` (in its
+    ``part`` only, if given); None if the edited manifest cannot be a JSON file."""
+    manifest = json.loads((run / name).read_text())
+    if part is not None:  # (wrapped: a list such as a sweep's runs has paths only inside a table)
+        edited, _ = mutate({part: manifest[part]}, mutations)
+        data = {k: v for k, v in manifest.items() if k != part} | edited
     else:
         data, _ = mutate(manifest, mutations)
     try:
@@ -63,7 +66,7 @@ def edited_copy(run: Path, tmp_path_factory, mutations: list, part: str | None) 
     except ValueError:  # (a circular value cannot be a file)
         return None
     copy = shutil.copytree(run, tmp_path_factory.mktemp("edited") / run.name)
-    (copy / "manifest.json").write_text(text)
+    (copy / name).write_text(text)
     return copy
 
 
@@ -86,6 +89,38 @@ def test_an_edited_manifest_is_read_or_refused_clearly(
         read_or_refuse_clearly(run, lambda d: analyse(Run(d)))
         # `habsburg verify` reads what the manifest says of the directory's files and origin
         read_or_refuse_clearly(run, lambda d: summary(verify_results_dir(d)))
+
+
+@pytest.fixture(scope="module")
+def tiny_sweep(tmp_path_factory):
+    """A finished sweep of two points of the tiny scenario (its tables and results.csv)."""
+    from habsburg.cli import main
+
+    root = tmp_path_factory.mktemp("sweep")
+    scenario = Path(__file__).resolve().parents[1] / "experiments" / "data" / "sweep_tiny.toml"
+    spec = root / "spec.toml"
+    spec.write_text(
+        f'name = "tiny"\nscenario = "{scenario.as_posix()}"\nseeds = 1\nsteps = 2\n'
+        '[[parameters]]\npath = "watermark.adoption"\nvalues = [0.0, 0.5]\n'
+    )
+    assert main(["sweep", str(spec), "--serial", "--out", str(root / "sweep"), "--quiet"]) == 0
+    return root / "sweep"
+
+
+@settings(max_examples=max(20, EXAMPLES // 4), **COMMON)  # (an example verifies a sweep: ~30 ms)
+@given(
+    mutations=st.lists(MUTATION, min_size=1, max_size=3),
+    part=st.sampled_from([None, "runs", "digests", "last_session"]),
+)
+def test_an_edited_sweep_manifest_is_verified_or_refused_clearly(
+    tiny_sweep, tmp_path_factory, mutations, part
+):
+    """`habsburg verify` of a sweep whose sweep.json was edited (the whole of it, or only its
+    runs, its digests or its last session): verified, or a HabsburgError naming the directory;
+    never another error (a run id edited into a list was an internal error)."""
+    sweep = edited_copy(tiny_sweep, tmp_path_factory, mutations, part, "sweep.json")
+    if sweep is not None:
+        read_or_refuse_clearly(sweep, lambda d: summary(verify_results_dir(d)))
 
 
 @settings(max_examples=max(10, EXAMPLES // 4), **COMMON)  # (an example draws 3 figures: ~0.6 s)
