@@ -83,7 +83,10 @@ def test_a_refusal_comes_before_the_simulator_loads(tmp_path, argv, message):
         f"code = main({argv!r})\n"
         f"print(code, [m for m in {SIMULATOR!r} if m in sys.modules])\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    # (in tmp_path: a refusal that regressed into a run writes its results/ there)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=120
+    )
     assert out.stdout.strip() == "2 []", out.stderr[-2000:]
     assert message.format(d=tmp_path) in out.stderr and "Traceback" not in out.stderr
 
