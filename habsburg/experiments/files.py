@@ -553,7 +553,8 @@ def _record_tables(
     :func:`table_footers`; written since 2026-12-05 and 2026-12-07) and of its other files'
     digests (:func:`file_digests`, since 2026-12-07) up to date for ``files``, just written into
     ``directory``, and ``dropped``, just removed: a table or figure a report adds (or writes
-    again) is checked like the run's own."""
+    again) is checked like the run's own. A manifest from before digests were recorded gets
+    those of the files written now; one from before columns or footers were, none of them."""
     records = (
         ("columns", table_columns),
         ("footers", table_footers),
@@ -561,6 +562,8 @@ def _record_tables(
     )
     for key, read in records:
         kept = manifest.get(key)
+        if key == "digests" and key not in manifest:  # (the files written now, at least)
+            kept = {}
         if not isinstance(kept, dict):  # (a manifest from before it was recorded: none)
             continue
         gone = set(dropped) | set(files)

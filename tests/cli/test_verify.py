@@ -73,6 +73,10 @@ def test_a_whole_run_is_verified_and_what_made_it_printed(run_copy, capsys):
     assert main(["verify", str(run_copy)]) == 0
     out = capsys.readouterr().out
     assert "other files: present (no digests recorded: written before" in out
+    # a report written into it now records the digests of its own files
+    assert main(["report", str(run_copy), "--quiet"]) == 0
+    assert main(["verify", str(run_copy)]) == 0
+    assert "other files: present, each as written (its digest" in capsys.readouterr().out
 
 
 def test_damage_is_a_failed_check_naming_each_file(run_copy, capsys):
