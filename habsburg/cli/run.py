@@ -292,8 +292,6 @@ def write_bands(args: argparse.Namespace, plan: SweepPlan, out: Path) -> None:
 
 def run_text(args: argparse.Namespace) -> int:
     """``habsburg run`` of a text-mode scenario (real n-gram models on real text)."""
-    from habsburg.experiments.text_run import run_text_scenario
-    from habsburg.reports.text_report import write_text_report
     from habsburg.scenarios.text_schema import load_text_scenario
 
     unsupported = [
@@ -314,6 +312,14 @@ def run_text(args: argparse.Namespace) -> int:
             f"{args.scenario!r} (it runs its generations in one go)"
         )
     scenario = load_text_scenario(args.scenario)
+    # (the text runner, and the report's plotting only for a report, once the flags and the
+    # scenario are checked: a refusal is quick)
+    from habsburg.experiments.text_run import run_text_scenario
+
+    report: Callable[[str | Path], Path] | None = None
+    if not args.no_report:
+        from habsburg.reports.text_report import write_text_report as report
+
     out = Path(args.out) if args.out else Path("results") / scenario.name
     result = run_text_scenario(
         scenario,
@@ -321,7 +327,7 @@ def run_text(args: argparse.Namespace) -> int:
         out=out,
         progress=not args.quiet,
         force=args.force,
-        finish=None if args.no_report else write_text_report,
+        finish=report,
     )
     if not args.quiet:
         print(f"{scenario.name}: {scenario.generations} generations (text mode)")

@@ -77,9 +77,7 @@ def server_env(scenario: str, authors: int) -> dict[str, str]:
 
 
 def cmd_viz(args: argparse.Namespace) -> int:
-    from habsburg.model.model import EcosystemModel
     from habsburg.scenarios.text_schema import is_text_scenario, load_text_scenario
-    from habsburg.viz.scenario import check_choice, model_kwargs, pick
 
     if not 1 <= args.port <= 65535:
         raise UserError(f"--port must be between 1 and 65535, got {args.port}")
@@ -95,6 +93,10 @@ def cmd_viz(args: argparse.Namespace) -> int:
         return _serve(command, server_env(args.scenario, args.authors))
     if args.authors < 10:
         raise UserError(f"--authors must be at least 10, got {args.authors}")
+    # (the simulator only once the flags are checked: a refusal of one is quick)
+    from habsburg.model.model import EcosystemModel
+    from habsburg.viz.scenario import check_choice, model_kwargs, pick
+
     scenario_arg = check_choice(args.scenario)  # a bad name or file fails here, before the server
     chosen = pick(scenario_arg, args.authors)
     check_viz_size(chosen.scenario)  # and one the page could not run to its end

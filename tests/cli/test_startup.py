@@ -71,6 +71,9 @@ SIMULATOR = ("mesa", "networkx", "matplotlib", "habsburg.model.model")
         (["sensitivity", "{d}/none.toml"], "sweep spec '{d}/none.toml' does not exist"),
         (["calibrate", "{d}/none.toml"], "calibration spec '{d}/none.toml' does not exist"),
         (["report", "{d}/none"], "results directory '{d}/none' does not exist"),
+        (["run", "text_closed_loop", "--steps", "3"], "--steps: not available for the text-mode"),
+        (["viz", "--port", "-1"], "--port must be between 1 and 65535, got -1"),
+        (["viz", "baseline", "--authors", "5"], "--authors must be at least 10, got 5"),
     ],
 )
 def test_a_refusal_comes_before_the_simulator_loads(tmp_path, argv, message):
