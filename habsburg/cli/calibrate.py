@@ -42,12 +42,13 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
     # a spec missing or unreadable: refused before the fork server starts or anything loads
     read_text_file(args.spec, "calibration spec")
+    from habsburg.experiments.options import check_executor_options  # (light)
+
+    check_executor_options(scheduler=args.scheduler, workers=args.workers, serial=args.serial)
     start_workers_early(args)
     from habsburg.experiments.calibrate import calibrate  # heavy: loaded when it runs
     from habsburg.experiments.calibration.spec import load_spec
-    from habsburg.experiments.sweep import check_executor_options
 
-    check_executor_options(scheduler=args.scheduler, workers=args.workers, serial=args.serial)
     spec = load_spec(args.spec)
     out = Path(args.out) if args.out else Path("results") / "calibration" / spec.name
     try:

@@ -170,29 +170,31 @@ def cmd_compare(args: argparse.Namespace) -> int:
     # the scenarios and --scale before anything loads the simulator: a misspelt name is quick
     base = scale_scenario(load_scenario(args.base), args)
     alternatives = [scale_scenario(load_scenario(a), args) for a in args.alternatives]
+    from habsburg.experiments.options import check_comparison, check_executor_options  # (light)
+
+    steps = check_comparison(base, alternatives, args.seeds, args.steps)
+    serial = args.scheduler is None and args.workers is None
+    check_executor_options(scheduler=args.scheduler, workers=args.workers, serial=serial)
+    seed = base.seed if args.seed is None else check_seed(args.seed)
     if args.workers is not None:
         start_workers_early(args)  # a local cluster: its fork server imports while we do
     from habsburg.analysis.compare import paired_differences
     from habsburg.experiments.compare import (
         KEPT_RUNS,
-        check_comparison,
         compare,
         cut_short,
         discard_kept_runs,
     )
     from habsburg.experiments.limits import check_limits
-    from habsburg.experiments.sweep import check_executor_options
     from habsburg.reports.compare import (
         format_differences,
         prepare_comparison_dir,
         write_comparison,
     )
 
-    steps = check_comparison(base, alternatives, args.seeds, args.steps)
     if not args.quiet and args.steps is None:  # cut to the shortest scenario's length
         for line in cut_short(base, alternatives, steps):
             print(f"note: {line}", file=sys.stderr)
-    seed = base.seed if args.seed is None else check_seed(args.seed)
     if not args.quiet:  # scenarios whose runs end before a model is deployed (one seed suffices)
         from habsburg.experiments.compare import comparison_plan
 
@@ -212,8 +214,6 @@ def cmd_compare(args: argparse.Namespace) -> int:
             if note:
                 print(f"note: --posterior: {note}", file=sys.stderr)
         scaled = {sc.name: scaled_settings(args.posterior, sc) for sc in (base, *alternatives)}
-    serial = args.scheduler is None and args.workers is None
-    check_executor_options(scheduler=args.scheduler, workers=args.workers, serial=serial)
     store_dir = checked_store_dir(args)
     runs = 1 if serial or args.scheduler else args.workers
     for scenario in (base, *alternatives):  # before any work

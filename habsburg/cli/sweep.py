@@ -145,8 +145,9 @@ def start_workers_early(args: argparse.Namespace) -> None:
 
 
 def _check_executor(args: argparse.Namespace) -> None:
-    """The executor options of the command line, checked before the spec is read."""
-    from habsburg.experiments.sweep import check_executor_options
+    """The executor options of the command line, checked before the spec is loaded and before
+    anything heavy is imported (:mod:`habsburg.experiments.options` is light)."""
+    from habsburg.experiments.options import check_executor_options
 
     check_executor_options(scheduler=args.scheduler, workers=args.workers, serial=args.serial)
 
@@ -254,6 +255,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         return _cmd_text_sweep(args)
 
     read_text_file(args.spec, "sweep spec")  # missing or unreadable: quick, before any loading
+    _check_executor(args)
     start_workers_early(args)
     from habsburg.experiments.sweep import (
         load_spec,
@@ -263,7 +265,6 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         with_scale,
     )
 
-    _check_executor(args)
     spec = with_scale(load_spec(args.spec), args.scale)
     plan = plan_spec(spec)
     options = _run_options(args)
@@ -327,12 +328,12 @@ def _cmd_text_sweep(args: argparse.Namespace) -> int:
 
 def cmd_sensitivity(args: argparse.Namespace) -> int:
     read_text_file(args.spec, "sweep spec")  # missing or unreadable: quick, before any loading
+    _check_executor(args)
     start_workers_early(args)
     from habsburg.experiments.sensitivity import format_table, run_sensitivity
     from habsburg.experiments.sweep import load_spec, with_scale
     from habsburg.reports.sensitivity import write_sensitivity_figure
 
-    _check_executor(args)
     spec = with_scale(load_spec(args.spec, sampled=True), args.scale)
     options = _run_options(args)
     out = _out_dir(args, "sensitivity", spec.name, spec.scale)

@@ -105,7 +105,7 @@ def repeat(args: argparse.Namespace, groups: list[str]) -> int:
     groups = repeat_groups(groups)
     check_seed(args.seed + args.seeds - 1)  # the last seed too
     if args.workers is not None and args.workers > 1:
-        from habsburg.experiments.sweep.executors import check_dask_installed
+        from habsburg.experiments.options import check_dask_installed
 
         check_dask_installed()
     out = Path(args.out)

@@ -61,9 +61,9 @@ from habsburg.experiments.files import (
     prepare_output_dir,
     write_results_dir,
 )
+from habsburg.experiments.options import check_executor_options
 from habsburg.experiments.seeds import replicate_seeds
 from habsburg.experiments.sweep.executors import (
-    check_executor_options,
     check_workers,
     close_client,
     connect,

@@ -30,7 +30,7 @@ from typing import Any
 import pandas as pd
 
 from habsburg.experiments import files
-from habsburg.experiments.limits import check_steps
+from habsburg.experiments.options import check_comparison
 from habsburg.experiments.outcomes import OUTCOMES, SCALAR, SCALARS, SERIES, run_outcomes
 from habsburg.experiments.sweep import (
     MANIFEST,
@@ -42,7 +42,6 @@ from habsburg.experiments.sweep import (
     plan_scenarios,
     run_sweep,
 )
-from habsburg.experiments.sweep.spec import MAX_RUNS
 from habsburg.experiments.sweep.storage import (
     SUBDIRS,
     check_run_files,
@@ -110,35 +109,6 @@ def labels(scenarios: list) -> list[str]:
         seen[sc.name] = seen.get(sc.name, 0) + 1
         out.append(sc.name if seen[sc.name] == 1 else f"{sc.name}-{seen[sc.name]}")
     return out
-
-
-def check_comparison(
-    base: Scenario, alternatives: list[Scenario], seeds: int, steps: int | None
-) -> int:
-    """Validate a comparison before any run starts; returns the months every run simulates."""
-    if not alternatives:
-        raise UserError("compare needs a base scenario and at least one alternative")
-    if seeds < 1:
-        raise UserError(
-            f"--seeds must be at least 1 (2 or more for confidence intervals), got {seeds}"
-        )
-    runs = seeds * (1 + len(alternatives))
-    if runs > MAX_RUNS:  # (a typo, not a study: it hung building the plan)
-        raise UserError(
-            f"--seeds {seeds}: {runs:,} runs of {1 + len(alternatives)} scenarios; a comparison "
-            f"may plan at most {MAX_RUNS:,} runs, as a sweep"
-        )
-    everyone = [base, *alternatives]
-    for sc in everyone:
-        check_steps(sc, steps)
-    other = [sc for sc in alternatives if sc.start != base.start]
-    if other:  # month N of each run would be another calendar month
-        raise UserError(
-            f"{other[0].name!r} starts in {other[0].start} and the base {base.name!r} in "
-            f"{base.start}: a paired comparison reads every scenario at the same month of "
-            "its run, so they must start in the same month"
-        )
-    return steps if steps is not None else min(sc.steps for sc in everyone)
 
 
 def cut_short(base: Scenario, alternatives: list[Scenario], steps: int) -> list[str]:

@@ -10,6 +10,7 @@ import psutil
 import pytest
 
 TESTS = Path(__file__).resolve().parents[1]
+EXAMPLES = TESTS.parent / "examples"
 
 #: the scenario schema and library are not heavy, but --help has no use for them (~45 ms)
 HEAVY = (
@@ -74,12 +75,28 @@ SIMULATOR = ("mesa", "networkx", "matplotlib", "habsburg.model.model")
         (["run", "text_closed_loop", "--steps", "3"], "--steps: not available for the text-mode"),
         (["viz", "--port", "-1"], "--port must be between 1 and 65535, got -1"),
         (["viz", "baseline", "--authors", "5"], "--authors must be at least 10, got 5"),
+        # the executor options and --seeds, of a spec or scenarios that are fine
+        (["sweep", "{x}/sweeps/watermark_sweep.toml", "--workers", "0"], "--workers must be >= 1"),
+        (
+            ["sensitivity", "{x}/sweeps/collapse_sensitivity.toml", "--scheduler", "nohost"],
+            "--scheduler 'nohost' is not a Dask scheduler address",
+        ),
+        (
+            ["calibrate", "{x}/calibration/baseline.toml", "--serial", "--workers", "2"],
+            "--serial runs in this process",
+        ),
+        (
+            ["compare", "baseline", "watermark_mandate", "--seeds", "0"],
+            "--seeds must be at least 1",
+        ),
+        (["compare", "baseline", "watermark_mandate", "--workers", "0"], "--workers must be >= 1"),
+        (["compare", "baseline", "watermark_mandate", "--seed", "-1"], "--seed"),
     ],
 )
 def test_a_refusal_comes_before_the_simulator_loads(tmp_path, argv, message):
     """A misspelt scenario, a missing spec or results directory and a bad flag are refused
     before the simulator or the plotting stack loads (they were refused after it, in 1-2 s)."""
-    argv = [a.format(d=tmp_path) for a in argv]
+    argv = [a.format(d=tmp_path, x=EXAMPLES) for a in argv]
     code = (
         "import sys\n"
         "from habsburg.cli import main\n"
@@ -143,10 +160,12 @@ def _spec(tmp_path: Path, path: str = "watermark.adoption") -> Path:
     return spec
 
 
-COMPARE = [
-    (TESTS / "experiments" / "data" / f).as_posix()
-    for f in ("compare_tiny.toml", "sweep_tiny.toml")
-]
+def _comparison(tmp_path: Path) -> list[str]:
+    """Two tiny scenarios a comparison takes (they start in the same month)."""
+    base = TESTS / "experiments" / "data" / "compare_tiny.toml"
+    other = tmp_path / "other.toml"
+    other.write_text(base.read_text().replace('name = "compare-tiny"', 'name = "other-tiny"'))
+    return [base.as_posix(), other.as_posix()]
 
 
 @pytest.mark.parametrize(
@@ -168,7 +187,7 @@ def test_a_local_cluster_command_starts_its_fork_server_before_loading_the_simul
     if command == "sweep":
         argv = ["sweep", str(_spec(tmp_path))]
     else:
-        argv = ["compare", *COMPARE, "--seeds", "1", "--steps", "2"]
+        argv = ["compare", *_comparison(tmp_path), "--seeds", "1", "--steps", "2"]
     argv += ["--out", str(tmp_path / "o"), "--quiet", *flags]
     code = (
         "import sys\n"

@@ -14,13 +14,17 @@ cluster, or on any worker of a remote one. One module per concern:
 ``orchestration``  running a plan on an executor into storage
 """
 
+from habsburg.experiments.options import (
+    MAX_RUNS,
+    SweepError,
+    check_executor_options,
+    check_scheduler_address,
+)
 from habsburg.experiments.seeds import replicate_seeds
 from habsburg.experiments.sweep.executors import (
     DaskExecutor,
     RunOutput,
     SerialExecutor,
-    check_executor_options,
-    check_scheduler_address,
     check_workers,
     close_client,
     connect,
@@ -45,7 +49,6 @@ from habsburg.experiments.sweep.plan import (
 )
 from habsburg.experiments.sweep.spec import (
     Axis,
-    SweepError,
     SweepSpec,
     load_spec,
     spec_from_dict,
@@ -63,6 +66,7 @@ from habsburg.experiments.sweep.storage import (
 
 __all__ = [
     "MANIFEST",
+    "MAX_RUNS",
     "Axis",
     "DaskExecutor",
     "RunOutput",

@@ -11,10 +11,8 @@ options and closes what it opened.
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import logging
 import os
-import re
 import shutil
 import signal
 import sys
@@ -28,10 +26,14 @@ from typing import TYPE_CHECKING, Any, Protocol
 import pandas as pd
 
 from habsburg.experiments.forkserver import start_fork_server
+from habsburg.experiments.options import (
+    SweepError,
+    check_dask_installed,
+    check_scheduler_address,
+)
 from habsburg.experiments.outcomes import OUTCOMES, TIMESERIES, evaluate_outcomes, outcome_tables
 from habsburg.experiments.run import simulate
 from habsburg.experiments.sweep.plan import RunTask, SweepPlan, point_scenario
-from habsburg.experiments.sweep.spec import SweepError
 from habsburg.experiments.versions import result_versions, version_changes
 from habsburg.scenarios.schema import Scenario
 
@@ -40,7 +42,6 @@ if TYPE_CHECKING:
 
     from distributed import Client
 
-SCHEDULER_RE = re.compile(r"^(tcp|tls|ws|wss|ucx)://[^\s/:]+:(?P<port>\d{1,5})/?$|^inproc://\S+$")
 #: Dask settings of the local cluster a sweep starts. Runs are long CPU-bound tasks (seconds), so
 #: the statistical profiler (a stack sample every 10 ms) and the fast health checks (event-loop
 #: tick every 20 ms, system monitor every 0.5 s, memory monitor every 0.1 s) only take CPU from
@@ -192,28 +193,6 @@ class DaskExecutor:
                 self.client.cancel(list(futures))
 
 
-def check_scheduler_address(address: str) -> str:
-    """Validate the form of a Dask scheduler address (``tcp://HOST:PORT``, a port in 1..65535:
-    Dask took an address without one for an internal error, and waited out the connection
-    timeout on an impossible one)."""
-    form = SCHEDULER_RE.match(address.strip()) if isinstance(address, str) else None
-    port = form and form.group("port")
-    if form is None or (port is not None and not 1 <= int(port) <= 65535):
-        raise SweepError(
-            f"--scheduler {address!r} is not a Dask scheduler address; expected tcp://HOST:PORT "
-            "with a port in 1..65535 (the address `dask scheduler` prints)"
-        )
-    return address.strip()
-
-
-def check_dask_installed() -> None:
-    """Refuse a Dask executor without the 'sweep' extra (without importing Dask: ~1 s)."""
-    if importlib.util.find_spec("distributed") is None:
-        raise SweepError(
-            "sweeps on Dask need the 'sweep' extra: pip install 'habsburg[sweep]' (or run serially)"
-        )
-
-
 def require_dask() -> ModuleType:
     try:
         import distributed
@@ -222,26 +201,6 @@ def require_dask() -> ModuleType:
             "sweeps on Dask need the 'sweep' extra: pip install 'habsburg[sweep]' (or run serially)"
         ) from None
     return distributed
-
-
-def check_executor_options(
-    *,
-    scheduler: str | None = None,
-    workers: int | None = None,
-    serial: bool = False,
-    client: Any = None,
-) -> None:
-    """Every check of the executor options, before any work starts."""
-    if workers is not None and workers < 1:
-        raise SweepError(f"--workers must be >= 1, got {workers}")
-    if serial and (scheduler or workers):
-        raise SweepError("--serial runs in this process; drop --scheduler / --workers")
-    if scheduler and workers:
-        raise SweepError("--workers sizes a local cluster; a --scheduler has its own workers")
-    if scheduler is not None:
-        check_scheduler_address(scheduler)
-    if not serial and client is None:
-        check_dask_installed()
 
 
 def default_workers() -> int:

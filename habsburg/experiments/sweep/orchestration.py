@@ -20,12 +20,12 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from habsburg.experiments.files import stop_if_interrupted
+from habsburg.experiments.options import check_executor_options
 from habsburg.experiments.outcomes import OUTCOMES, SCALAR
 from habsburg.experiments.run import store_scratch
 from habsburg.experiments.sweep.executors import (
     Executor,
     RunOutput,
-    check_executor_options,
     open_executor,
 )
 from habsburg.experiments.sweep.plan import RunTask, SweepPlan

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from habsburg.experiments.limits import MAX_SCALE
+from habsburg.experiments.options import MAX_RUNS, SweepError
 from habsburg.experiments.outcomes import DEFAULT_OUTCOMES, check_outcomes
 from habsburg.scenarios.declare import MAX_SEED
 from habsburg.scenarios.inputs import is_file, read_text_file
@@ -47,8 +48,6 @@ from habsburg.scenarios.schema import (
 )
 
 METHODS = ("grid", "latin", "sobol")
-#: the most runs (points × seeds) one sweep may plan: more is a typo, not a study
-MAX_RUNS = 1_000_000
 SENSITIVITY_METHODS = ("sobol", "morris")
 #: the smallest factor of a swept ``scale`` (any factor > 0 runs; a smaller one is a typo, not
 #: a study: the baseline's 2,000 authors are down to their floor of one from 0.00025 on)
@@ -57,10 +56,6 @@ MIN_SCALE = 1e-6
 #: :func:`~habsburg.scenarios.library.scaled` applies to each point's scenario after its
 #: settings, as the spec's own ``scale`` does for every point
 SCALE_PATH = "scale"
-
-
-class SweepError(ScenarioError):
-    """A user error in a sweep spec or its options (printed without a traceback, exit 2)."""
 
 
 # --------------------------------------------------------------------------------------------
