@@ -38,11 +38,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    from habsburg.scenarios.inputs import read_text_file
+    from habsburg.experiments.options import check_executor_options, read_spec  # (light)
 
-    # a spec missing or unreadable: refused before the fork server starts or anything loads
-    read_text_file(args.spec, "calibration spec")
-    from habsburg.experiments.options import check_executor_options  # (light)
+    # a spec missing, unreadable or not TOML: refused before the fork server starts or anything
+    # loads (as its loader refuses it, CalibrationError's message without importing it)
+    read_spec(args.spec, "calibration spec")
 
     check_executor_options(scheduler=args.scheduler, workers=args.workers, serial=args.serial)
     start_workers_early(args)

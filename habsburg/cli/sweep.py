@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING
 from habsburg.cli.flags import again_with_resume
 from habsburg.experiments.files import add_to_manifest
 from habsburg.scenarios.errors import Interrupted
-from habsburg.scenarios.inputs import read_text_file
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -144,6 +143,14 @@ def start_workers_early(args: argparse.Namespace) -> None:
     atexit.register(stop_fork_server)  # runs after Dask's own exit handlers (registered later)
 
 
+def _check_spec(args: argparse.Namespace) -> None:
+    """The spec file, refused when it is missing, unreadable or not TOML before anything heavy
+    is imported (its loader reads it again: a pipe's text is kept for it)."""
+    from habsburg.experiments.options import SweepError, read_spec
+
+    read_spec(args.spec, "sweep spec", SweepError)
+
+
 def _check_executor(args: argparse.Namespace) -> None:
     """The executor options of the command line, checked before the spec is loaded and before
     anything heavy is imported (:mod:`habsburg.experiments.options` is light)."""
@@ -254,7 +261,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if spec_is_text(args.spec):  # text mode: its own (serial) runner
         return _cmd_text_sweep(args)
 
-    read_text_file(args.spec, "sweep spec")  # missing or unreadable: quick, before any loading
+    _check_spec(args)
     _check_executor(args)
     start_workers_early(args)
     from habsburg.experiments.sweep import (
@@ -327,7 +334,7 @@ def _cmd_text_sweep(args: argparse.Namespace) -> int:
 
 
 def cmd_sensitivity(args: argparse.Namespace) -> int:
-    read_text_file(args.spec, "sweep spec")  # missing or unreadable: quick, before any loading
+    _check_spec(args)
     _check_executor(args)
     start_workers_early(args)
     from habsburg.experiments.sensitivity import format_table, run_sensitivity

@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import importlib.util
 import re
+import tomllib
+from pathlib import Path
 from typing import Any
 
 from habsburg.experiments.limits import check_steps
 from habsburg.scenarios.errors import ScenarioError, UserError
+from habsburg.scenarios.inputs import read_text_file
 from habsburg.scenarios.schema import Scenario
 
 __all__ = [
@@ -26,6 +29,7 @@ __all__ = [
     "check_dask_installed",
     "check_executor_options",
     "check_scheduler_address",
+    "read_spec",
 ]
 
 #: the most runs (points × seeds) one sweep may plan, or scenarios × seeds one comparison: more
@@ -36,6 +40,22 @@ SCHEDULER_RE = re.compile(r"^(tcp|tls|ws|wss|ucx)://[^\s/:]+:(?P<port>\d{1,5})/?
 
 class SweepError(ScenarioError):
     """A user error in a sweep spec or its options (printed without a traceback, exit 2)."""
+
+
+def read_spec(
+    path: str | Path, what: str, error: type[ScenarioError] = ScenarioError
+) -> dict[str, Any]:
+    """The TOML mapping of spec file ``path`` (``what``: "sweep spec", "calibration spec"); a
+    file that is missing, binary, not UTF-8 or empty is refused by
+    :func:`~habsburg.scenarios.inputs.read_text_file` naming it, malformed TOML by ``error``
+    naming the file and the line. The spec loaders read their files with it, and the commands
+    call it before loading anything heavy, so a typo in a spec is refused in a tenth of a second
+    (a pipe's text is kept for the loader)."""
+    text = read_text_file(path, what)
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise error(f"{path}: malformed TOML: {err}") from None
 
 
 def check_scheduler_address(address: str) -> str:

@@ -21,7 +21,6 @@ import dataclasses
 import itertools
 import math
 import time
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,6 +36,7 @@ from habsburg.experiments.files import (
     write_results_dir,
     writer_record,
 )
+from habsburg.experiments.options import read_spec
 from habsburg.experiments.seeds import replicate_seeds
 from habsburg.experiments.sweep.spec import check_distinct
 from habsburg.experiments.text_compare import corpus_for
@@ -44,7 +44,6 @@ from habsburg.experiments.text_outcomes import TEXT_OUTCOMES, text_run_outcomes
 from habsburg.experiments.text_run import simulate_text
 from habsburg.scenarios.declare import MAX_SEED
 from habsburg.scenarios.errors import ScenarioError
-from habsburg.scenarios.inputs import read_text_file
 from habsburg.scenarios.schema import check_name, setting_table
 from habsburg.scenarios.text_schema import (
     TextScenario,
@@ -200,11 +199,8 @@ def text_spec_from_dict(data: dict[str, Any], source: str, base_dir: Path) -> Te
 
 def load_text_sweep_spec(path: str | Path) -> TextSweepSpec:
     path = Path(path)
-    text = read_text_file(path, "sweep spec")  # missing, binary, not UTF-8, empty: named
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as err:
-        raise ScenarioError(f"{path}: malformed TOML: {err}") from None
+    # missing, binary, not UTF-8, empty, not TOML: named
+    data = read_spec(path, "sweep spec", ScenarioError)
     return text_spec_from_dict(data, str(path), path.parent)
 
 

@@ -91,11 +91,16 @@ SIMULATOR = ("mesa", "networkx", "matplotlib", "habsburg.model.model")
         ),
         (["compare", "baseline", "watermark_mandate", "--workers", "0"], "--workers must be >= 1"),
         (["compare", "baseline", "watermark_mandate", "--seed", "-1"], "--seed"),
+        # a spec that is not TOML (the message its loader gives)
+        (["sweep", "{d}/bad.toml"], "{d}/bad.toml: malformed TOML: Expected ']]'"),
+        (["sensitivity", "{d}/bad.toml"], "{d}/bad.toml: malformed TOML: Expected ']]'"),
+        (["calibrate", "{d}/bad.toml"], "{d}/bad.toml: malformed TOML: Expected ']]'"),
     ],
 )
 def test_a_refusal_comes_before_the_simulator_loads(tmp_path, argv, message):
     """A misspelt scenario, a missing spec or results directory and a bad flag are refused
     before the simulator or the plotting stack loads (they were refused after it, in 1-2 s)."""
+    (tmp_path / "bad.toml").write_text('name = "x"\nscenario = "baseline"\n[[parameters]\n')
     argv = [a.format(d=tmp_path, x=EXAMPLES) for a in argv]
     code = (
         "import sys\n"

@@ -12,13 +12,13 @@ target).
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from habsburg.experiments.options import read_spec
 from habsburg.model.reporters import MODEL_METRICS
-from habsburg.scenarios.inputs import is_file, read_text_file
+from habsburg.scenarios.inputs import is_file
 from habsburg.scenarios.library import load_scenario
 from habsburg.scenarios.measurements import (
     CALIBRATION_CUTOFF,
@@ -246,9 +246,6 @@ def spec_from_dict(
 def load_spec(path: str | Path) -> CalibrationSpec:
     """Read and validate a calibration spec file."""
     path = Path(path)
-    text = read_text_file(path, "calibration spec")
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as err:
-        raise CalibrationError(f"{path}: malformed TOML: {err}") from None
+    # missing, binary, not UTF-8, empty, not TOML: named
+    data = read_spec(path, "calibration spec", CalibrationError)
     return spec_from_dict(data, str(path), path.parent)

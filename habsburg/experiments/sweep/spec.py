@@ -14,7 +14,6 @@ from __future__ import annotations
 import inspect
 import itertools
 import math
-import tomllib
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -24,10 +23,10 @@ from typing import Any
 import numpy as np
 
 from habsburg.experiments.limits import MAX_SCALE
-from habsburg.experiments.options import MAX_RUNS, SweepError
+from habsburg.experiments.options import MAX_RUNS, SweepError, read_spec
 from habsburg.experiments.outcomes import DEFAULT_OUTCOMES, check_outcomes
 from habsburg.scenarios.declare import MAX_SEED
-from habsburg.scenarios.inputs import is_file, read_text_file
+from habsburg.scenarios.inputs import is_file
 from habsburg.scenarios.library import load_scenario
 from habsburg.scenarios.parameters import (
     INTEGER,
@@ -522,9 +521,6 @@ def _scale(factor: float | None) -> float | None:
 def load_spec(path: str | Path, *, sampled: bool = False) -> SweepSpec:
     """Read and validate a sweep spec TOML file (see :func:`spec_from_dict`)."""
     path = Path(path)
-    text = read_text_file(path, "sweep spec")  # missing, binary, not UTF-8, empty: named
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as err:
-        raise SweepError(f"{path}: malformed TOML: {err}") from None
+    # missing, binary, not UTF-8, empty, not TOML: named
+    data = read_spec(path, "sweep spec", SweepError)
     return spec_from_dict(data, str(path), path.parent, sampled=sampled)
