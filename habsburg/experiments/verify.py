@@ -16,6 +16,7 @@ returned with what differs in this environment
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -32,6 +33,7 @@ from habsburg.experiments.results_check import read_manifest_file, read_run_file
 from habsburg.experiments.versions import describe, version_changes
 
 if TYPE_CHECKING:
+    import pyarrow as pa
     from pyarrow.parquet import FileMetaData
 
 __all__ = ["FileCheck", "Verification", "page_checksums", "verify_results_dir"]
@@ -42,6 +44,8 @@ _I32_NEXT_FIELD = 0x15
 
 #: a sweep's manifest (its directory's, or each of a sensitivity analysis's methods')
 SWEEP = "sweep.json"
+#: a sweep's run files and the tables that gather them (its own, or a sensitivity method's)
+_GATHERED = re.compile(r"^((?:[^/]+/)?)(?:(?:runs|series)/[^/]+|results|series)\.parquet$")
 
 
 @dataclass(frozen=True)
@@ -142,6 +146,8 @@ def verify_results_dir(
     done = 0
     if progress is not None:
         progress(done, total)
+    read: dict[str, pa.Table] = {}  # a sweep's run files and tables, as read whole
+    sweeps = {n[: -len(SWEEP)] for n in found if n.split("/")[-1] == SWEEP and n.count("/") < 2}
     for name in names:
         file = directory / name
         if Path(name).is_absolute() or ".." in Path(name).parts:
@@ -152,16 +158,18 @@ def verify_results_dir(
             continue
         size = file.stat().st_size
         if name.endswith(".parquet"):
-            result.files.append(_check_table(file, name, size, footers.get(name)))
+            gathered = _GATHERED.match(name)  # a sweep's (for the comparison with its runs)
+            keep = read if gathered and gathered.group(1) in sweeps else None
+            result.files.append(_check_table(file, name, size, footers.get(name), keep))
         else:
             result.files.append(_check_file(file, name, size, digests.get(name)))
         done += size
         if progress is not None:
             progress(done, total)
-    sweeps = _sweep_records(directory, manifest_name, manifest, found, result)
-    result.runs = _sweep_runs(sweeps, found)
-    for prefix, record in sweeps.items():
-        _check_summaries(directory, prefix, record, result)
+    records = _sweep_records(directory, manifest_name, manifest, found, result)
+    result.runs = _sweep_runs(records, found)
+    for prefix, record in records.items():
+        _check_summaries(directory, prefix, record, result, read)
     if isinstance(manifest.get("files"), list):  # (a sweep's manifest lists none)
         mine = set(listed) | set(MANIFEST_NAMES) | {f.name for f in result.files}
         # (habsburg's own files no manifest lists, a checkpoint or a lock, are not named)
@@ -220,7 +228,11 @@ def _sweep_runs(sweeps: dict[str, dict[str, Any]], found: list[str]) -> tuple[in
 
 
 def _check_summaries(
-    directory: Path, prefix: str, record: dict[str, Any], result: Verification
+    directory: Path,
+    prefix: str,
+    record: dict[str, Any],
+    result: Verification,
+    read: dict[str, pa.Table] | None = None,
 ) -> None:
     """A sweep's ``results.csv`` against the digest its manifest (``record``) took of it when
     it was written (since 2026-12-07), and its ``results.parquet`` and ``series.parquet``
@@ -230,7 +242,12 @@ def _check_summaries(
     each row as its run file has it, is out of date (the sweep was stopped in a later session
     after more runs finished): noted in ``result.out_of_date``. Any other difference (a run
     file deleted or changed, the table replaced) is a problem: the table would be read, and
-    cited, as the sweep's results. Not compared when a side is damaged (named already)."""
+    cited, as the sweep's results. Not compared when a side is damaged (named already).
+
+    ``read``: the tables :func:`_check_table` read (by name): when the table equals its run
+    files concatenated as read there, nothing more is read (0.7 s of a 200-run sweep's 0.9 s
+    went to reading every run file again through pandas); otherwise the run files are read as
+    the sweep's ``load_results`` reads them and compared row for row."""
     import pandas as pd
 
     csv = f"{prefix}results.csv"
@@ -247,6 +264,8 @@ def _check_summaries(
             continue
         files = [i for n, i in checked.items() if n.startswith(f"{prefix}{kind}/")]
         if any(result.files[i].problem for i in files):
+            continue
+        if _gathers(prefix + table, sorted(result.files[i].name for i in files), read or {}):
             continue
         try:
             written = pd.read_parquet(directory / prefix / table)
@@ -274,6 +293,27 @@ def _check_summaries(
         )
 
 
+def _gathers(table: str, parts: list[str], read: dict[str, pa.Table]) -> bool:
+    """Whether table ``table`` holds the rows of ``parts`` (its run files, in the order of
+    their names), values and types alike, from the tables already read (``read``, by name);
+    False when it does not or cannot be told from them (then the caller compares the frames the
+    sweep itself reads). The pandas metadata is left out on both sides (the table's index runs
+    over every row, each run file's over its own)."""
+    import pyarrow as pa
+
+    if table not in read or not parts or any(p not in read for p in parts):
+        return False
+    try:
+        gathered = pa.concat_tables([read[p] for p in parts])
+    except (pa.ArrowException, ValueError):  # (other columns or types: the slow comparison)
+        return False
+    plain = read[table].replace_schema_metadata(None)
+    gathered = gathered.replace_schema_metadata(None)
+    if plain.schema != gathered.schema or plain.num_rows != gathered.num_rows:
+        return False
+    return bool(plain.to_pandas().equals(gathered.to_pandas()))  # (NaN equal to NaN)
+
+
 def _files(directory: Path) -> Iterator[str]:
     """Relative paths of the files under ``directory``, but the temporary ones of a write."""
     for file in directory.rglob("*"):
@@ -284,18 +324,29 @@ def _files(directory: Path) -> Iterator[str]:
             yield "/".join(parts)
 
 
-def _check_table(file: Path, name: str, size: int, footer: object) -> FileCheck:
+def _check_table(
+    file: Path, name: str, size: int, footer: object, keep: dict[str, pa.Table] | None = None
+) -> FileCheck:
+    """A Parquet table read whole, a row group at a time, each page against its checksum, and
+    its footer against the manifest's digest. ``keep``: where to keep the table read (by
+    ``name``) when it is whole (a sweep's run files and tables, small, for
+    :func:`_check_summaries`)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     try:
         with pq.ParquetFile(file, page_checksum_verification=True, pre_buffer=False) as table:
             rows = 0
+            groups = []
             for group in range(table.metadata.num_row_groups):
-                rows += table.read_row_group(group, use_threads=False).num_rows
+                groups.append(table.read_row_group(group, use_threads=False))
+                rows += groups[-1].num_rows
+                if keep is None:
+                    groups.clear()  # (a run's tables may be GBs: one row group at a time)
             if rows != table.metadata.num_rows:
                 raise ValueError(f"{rows} rows read of the {table.metadata.num_rows} it holds")
             checksums = page_checksums(file, table.metadata)
+            schema = table.schema_arrow
         digest = footer_digest(file)
     except (OSError, ValueError, pa.ArrowException) as err:
         return FileCheck(name, size, problem=f"damaged ({str(err).strip():.160})")
@@ -308,6 +359,8 @@ def _check_table(file: Path, name: str, size: int, footer: object) -> FileCheck:
             problem="not the table that was written there (its footer is not the one the "
             "manifest recorded: another run's table, or one edited since)",
         )
+    if keep is not None:
+        keep[name] = pa.Table.from_batches([], schema) if not groups else pa.concat_tables(groups)
     return FileCheck(name, size, rows, checksums)
 
 
