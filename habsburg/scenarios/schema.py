@@ -195,6 +195,10 @@ def _validate_references(sc: Scenario, where: str) -> None:
     _validate_after_interventions(sc, where)
 
 
+#: a data policy's shares of its training budget (at most 1 together)
+BUDGET_SHARES = ("human_reservoir", "sensor_fraction", "distill_fraction")
+
+
 def _validate_data_policies(sc: Scenario, where: str, models: set[str], scrapers: set[str]) -> None:
     """Each model's data policy names existing scrapers and models and asks for at most its
     whole budget."""
@@ -209,10 +213,13 @@ def _validate_data_policies(sc: Scenario, where: str, models: set[str], scrapers
             raise ScenarioError(
                 f"{where}: {key}.data.distill_from {m.data.distill_from!r} is not a model; models: {sorted(models)}"
             )
-        fractions = m.data.human_reservoir + m.data.sensor_fraction + m.data.distill_fraction
-        if fractions > 1.0 + 1e-9:
+        shares = {f: getattr(m.data, f) for f in BUDGET_SHARES}
+        total = sum(shares.values())
+        if total > 1.0 + 1e-9:  # (each share named by its path, so a [set] note can find it)
             raise ScenarioError(
-                f"{where}: {key}.data: human_reservoir + sensor_fraction + distill_fraction = {fractions:g} > 1"
+                f"{where}: {' + '.join(f'{key}.data.{f}' for f in shares)} = "
+                f"{' + '.join(f'{v:g}' for v in shares.values())} = {total:g} > 1 "
+                f"(model {m.name!r}: shares of its training budget)"
             )
 
 

@@ -130,7 +130,9 @@ def test_a_sweep_point_with_too_many_months_is_refused_before_any_run(workdir, c
         ),
         (
             '"models.*.data.human_reservoir" = 0.8, "models.*.data.sensor_fraction" = 0.8',
-            "models[0].data: human_reservoir + sensor_fraction + distill_fraction = 1.6 > 1",
+            "models[0].data.human_reservoir + models[0].data.sensor_fraction + "
+            "models[0].data.distill_fraction = 0.8 + 0.8 + 0 = 1.6 > 1 (model 'm': shares of its "
+            "training budget)",
         ),
         (
             '"instruments.liang.floor" = 0.5, "instruments.liang.ceiling" = 0.5',

@@ -186,6 +186,12 @@ def test_keep_interventions_false_drops_the_base_ones(tmp_path):
             "'openweb'] (from the file's [set] 'models.nw-pro.data.scrapers'; [[add.scrapers]] "
             "adds one the base lacks)",
         ),
+        (  # a whole policy's check names each share by its path, so the [set] note finds it
+            'scenario = "baseline"\nname = "x"\n[set]\n"models.*.data.human_reservoir" = 1\n',
+            "models[6].data.human_reservoir + models[6].data.sensor_fraction + "
+            "models[6].data.distill_fraction = 1 + 0 + 0.2 = 1.2 > 1 (model 'open-7b': shares of "
+            "its training budget) (from the file's [set] 'models.*.data.human_reservoir')",
+        ),
         (
             'scenario = "baseline"\nname = "x"\n[[add.scrapers]]\nbudget_sites = 3\n',
             "add: scrapers[0]: an added item needs a name",

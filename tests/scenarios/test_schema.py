@@ -312,7 +312,8 @@ def _set(path: str, value):
         (_set("models.0.data.distill_from", "zz"), r"distill_from 'zz' is not a model; models: "),
         (
             lambda d: d["models"][0]["data"].update(human_reservoir=0.6, sensor_fraction=0.6),
-            r"human_reservoir \+ sensor_fraction \+ distill_fraction = 1\.2 > 1",
+            r"models\[0\]\.data\.human_reservoir \+ models\[0\]\.data\.sensor_fraction \+ "
+            r"models\[0\]\.data\.distill_fraction = 0\.6 \+ 0\.6 \+ 0 = 1\.2 > 1 \(model '",
         ),
         (
             _set("interventions", [{"at": "2021-01", "at_step": 3, "set": {"seed": 1}}]),
