@@ -180,7 +180,7 @@ def check_plan_limits(plan: SweepPlan, args: argparse.Namespace) -> None:
     at most 256 of them, else the first 256 and the corner of the swept values that needs the
     most memory (a grid's corner is one of its points; a sample's bounds its points)."""
     from habsburg.experiments.limits import LimitError, check_limits, worst_corner
-    from habsburg.experiments.sweep.executors import default_workers
+    from habsburg.experiments.options import default_workers
     from habsburg.experiments.sweep.plan import point_scenario
     from habsburg.experiments.sweep.spec import SCALE_PATH
 
@@ -264,13 +264,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     _check_spec(args)
     _check_executor(args)
     start_workers_early(args)
-    from habsburg.experiments.sweep import (
-        load_spec,
-        plan_spec,
-        point_summary,
-        run_sweep,
-        with_scale,
-    )
+    # the spec, its plan and the limits, before the executors load the simulator
+    from habsburg.experiments.sweep import load_spec, plan_spec, with_scale
 
     spec = with_scale(load_spec(args.spec), args.scale)
     plan = plan_spec(spec)
@@ -279,6 +274,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if not args.quiet:
         note_undeployed(plan, "design points")
     out = _out_dir(args, "sweeps", spec.name, spec.scale)
+    from habsburg.experiments.sweep import point_summary, run_sweep
+
     try:
         result = run_sweep(plan, out, **options)
     except KeyboardInterrupt:
@@ -337,13 +334,14 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
     _check_spec(args)
     _check_executor(args)
     start_workers_early(args)
-    from habsburg.experiments.sensitivity import format_table, run_sensitivity
     from habsburg.experiments.sweep import load_spec, with_scale
-    from habsburg.reports.sensitivity import write_sensitivity_figure
 
-    spec = with_scale(load_spec(args.spec, sampled=True), args.scale)
+    spec = with_scale(load_spec(args.spec, sampled=True), args.scale)  # (before the simulator)
     options = _run_options(args)
     out = _out_dir(args, "sensitivity", spec.name, spec.scale)
+    from habsburg.experiments.sensitivity import format_table, run_sensitivity
+    from habsburg.reports.sensitivity import write_sensitivity_figure
+
     try:
         result = run_sensitivity(  # experiments: the designs and the indices
             spec, out, check_plan=lambda plan: check_plan_limits(plan, args), **options

@@ -61,13 +61,12 @@ from habsburg.experiments.files import (
     prepare_output_dir,
     write_results_dir,
 )
-from habsburg.experiments.options import check_executor_options
+from habsburg.experiments.options import check_executor_options, default_workers
 from habsburg.experiments.seeds import replicate_seeds
 from habsburg.experiments.sweep.executors import (
     check_workers,
     close_client,
     connect,
-    default_workers,
 )
 from habsburg.experiments.sweep.plan import point_scenario
 from habsburg.experiments.versions import (

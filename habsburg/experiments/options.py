@@ -11,6 +11,7 @@ line can check its options without importing either.
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
 import tomllib
 from pathlib import Path
@@ -29,6 +30,7 @@ __all__ = [
     "check_dask_installed",
     "check_executor_options",
     "check_scheduler_address",
+    "default_workers",
     "read_spec",
 ]
 
@@ -98,6 +100,14 @@ def check_executor_options(
         check_scheduler_address(scheduler)
     if not serial and client is None:
         check_dask_installed()
+
+
+def default_workers() -> int:
+    """The workers of a local cluster without ``--workers``: the cores this process may use."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 def check_comparison(

@@ -11,14 +11,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final, Literal
+from typing import TYPE_CHECKING, Final, Literal
 
 import numpy as np
 import pandas as pd
 
-from habsburg.model.export import collected_frames
-from habsburg.model.model import EcosystemModel
 from habsburg.scenarios.schema import ScenarioError, _close
+
+if TYPE_CHECKING:  # (the simulator loads where a run is read, not where outcomes are named)
+    from habsburg.model.model import EcosystemModel
 
 SCALAR: Final = "scalar"
 TIMESERIES: Final = "timeseries"
@@ -48,6 +49,8 @@ def outcome_tables(model: EcosystemModel) -> OutcomeTables:
     """The outcome tables of a model, read from its DataCollector (through the model's own
     :func:`~habsburg.model.export.collected_frames`) without building the heavier
     document-level tables."""
+    from habsburg.model.export import collected_frames
+
     frames = collected_frames(model)
     models = frames.get("models", pd.DataFrame(columns=["step", "agent_id", "name", "deployed"]))
     return OutcomeTables(frames["model_metrics"], models)

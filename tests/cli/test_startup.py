@@ -95,12 +95,22 @@ SIMULATOR = ("mesa", "networkx", "matplotlib", "habsburg.model.model")
         (["sweep", "{d}/bad.toml"], "{d}/bad.toml: malformed TOML: Expected ']]'"),
         (["sensitivity", "{d}/bad.toml"], "{d}/bad.toml: malformed TOML: Expected ']]'"),
         (["calibrate", "{d}/bad.toml"], "{d}/bad.toml: malformed TOML: Expected ']]'"),
+        # a spec that names a setting that does not exist (checked with the scenario schema)
+        (["sweep", "{d}/typo.toml"], "parameters[0].path: unknown setting path 'watermark.adopt'"),
+        (
+            ["sensitivity", "{d}/typo.toml", "--serial"],
+            "parameters[0].path: unknown setting path 'watermark.adopt'",
+        ),
     ],
 )
 def test_a_refusal_comes_before_the_simulator_loads(tmp_path, argv, message):
     """A misspelt scenario, a missing spec or results directory and a bad flag are refused
     before the simulator or the plotting stack loads (they were refused after it, in 1-2 s)."""
     (tmp_path / "bad.toml").write_text('name = "x"\nscenario = "baseline"\n[[parameters]\n')
+    (tmp_path / "typo.toml").write_text(
+        'name = "x"\nscenario = "baseline"\n[[parameters]]\npath = "watermark.adopt"\n'
+        "range = [0.0, 1.0]\n"
+    )
     argv = [a.format(d=tmp_path, x=EXAMPLES) for a in argv]
     code = (
         "import sys\n"
@@ -214,8 +224,9 @@ def test_a_local_cluster_command_starts_its_fork_server_before_loading_the_simul
     reason="no fork server on this platform",
 )
 def test_a_sweep_refused_after_its_fork_server_started_leaves_no_process(tmp_path):
-    """A bad spec is found after the fork server was started early (checking it loads the
-    simulator): the command exits 2 and the fork server is gone with it, not left importing."""
+    """A bad spec is found after the fork server was started early (the spec's settings are
+    checked after the executor options): the command exits 2 and the fork server is gone with
+    it, not left importing."""
     spec = _spec(tmp_path, "watermark.adoptoin")
     # output to a file, not a pipe: a pipe stays open while the fork server (which inherits it)
     # lives, and waiting for its end would hide a fork server outliving the command

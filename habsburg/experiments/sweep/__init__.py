@@ -12,57 +12,107 @@ cluster, or on any worker of a remote one. One module per concern:
 ``executors``      one run, and where runs execute (serial, Dask)
 ``storage``        the sweep directory: one file per run, the manifest, the summary tables
 ``orchestration``  running a plan on an executor into storage
+
+The package's names load their module when first named (PEP 562): a spec is read and checked
+without the executors, which load the simulator (Mesa, networkx), so a spec with an error in it
+is refused before they load.
 """
 
-from habsburg.experiments.options import (
-    MAX_RUNS,
-    SweepError,
-    check_executor_options,
-    check_scheduler_address,
-)
-from habsburg.experiments.seeds import replicate_seeds
-from habsburg.experiments.sweep.executors import (
-    DaskExecutor,
-    RunOutput,
-    SerialExecutor,
-    check_workers,
-    close_client,
-    connect,
-    execute_run,
-    open_executor,
-)
-from habsburg.experiments.sweep.orchestration import (
-    SweepResult,
-    point_summary,
-    run_plan,
-    run_sweep,
-    run_tasks,
-)
-from habsburg.experiments.sweep.plan import (
-    RunTask,
-    SweepPlan,
-    native,
-    plan_points,
-    plan_scenarios,
-    plan_spec,
-    point_scenario,
-)
-from habsburg.experiments.sweep.spec import (
-    Axis,
-    SweepSpec,
-    load_spec,
-    spec_from_dict,
-    with_scale,
-)
-from habsburg.experiments.sweep.storage import (
-    MANIFEST,
-    check_output,
-    finished_runs,
-    load_failures,
-    load_results,
-    write_manifest,
-    write_run_output,
-)
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from habsburg.experiments.options import (
+        MAX_RUNS,
+        SweepError,
+        check_executor_options,
+        check_scheduler_address,
+    )
+    from habsburg.experiments.seeds import replicate_seeds
+    from habsburg.experiments.sweep.executors import (
+        DaskExecutor,
+        RunOutput,
+        SerialExecutor,
+        check_workers,
+        close_client,
+        connect,
+        execute_run,
+        open_executor,
+    )
+    from habsburg.experiments.sweep.orchestration import (
+        SweepResult,
+        point_summary,
+        run_plan,
+        run_sweep,
+        run_tasks,
+    )
+    from habsburg.experiments.sweep.plan import (
+        RunTask,
+        SweepPlan,
+        native,
+        plan_points,
+        plan_scenarios,
+        plan_spec,
+        point_scenario,
+    )
+    from habsburg.experiments.sweep.spec import (
+        Axis,
+        SweepSpec,
+        load_spec,
+        spec_from_dict,
+        with_scale,
+    )
+    from habsburg.experiments.sweep.storage import (
+        MANIFEST,
+        check_output,
+        finished_runs,
+        load_failures,
+        load_results,
+        write_manifest,
+        write_run_output,
+    )
+
+_LAZY = {
+    "MAX_RUNS": "habsburg.experiments.options",
+    "SweepError": "habsburg.experiments.options",
+    "check_executor_options": "habsburg.experiments.options",
+    "check_scheduler_address": "habsburg.experiments.options",
+    "replicate_seeds": "habsburg.experiments.seeds",
+    "DaskExecutor": "habsburg.experiments.sweep.executors",
+    "RunOutput": "habsburg.experiments.sweep.executors",
+    "SerialExecutor": "habsburg.experiments.sweep.executors",
+    "check_workers": "habsburg.experiments.sweep.executors",
+    "close_client": "habsburg.experiments.sweep.executors",
+    "connect": "habsburg.experiments.sweep.executors",
+    "execute_run": "habsburg.experiments.sweep.executors",
+    "open_executor": "habsburg.experiments.sweep.executors",
+    "SweepResult": "habsburg.experiments.sweep.orchestration",
+    "point_summary": "habsburg.experiments.sweep.orchestration",
+    "run_plan": "habsburg.experiments.sweep.orchestration",
+    "run_sweep": "habsburg.experiments.sweep.orchestration",
+    "run_tasks": "habsburg.experiments.sweep.orchestration",
+    "RunTask": "habsburg.experiments.sweep.plan",
+    "SweepPlan": "habsburg.experiments.sweep.plan",
+    "native": "habsburg.experiments.sweep.plan",
+    "plan_points": "habsburg.experiments.sweep.plan",
+    "plan_scenarios": "habsburg.experiments.sweep.plan",
+    "plan_spec": "habsburg.experiments.sweep.plan",
+    "point_scenario": "habsburg.experiments.sweep.plan",
+    "Axis": "habsburg.experiments.sweep.spec",
+    "SweepSpec": "habsburg.experiments.sweep.spec",
+    "load_spec": "habsburg.experiments.sweep.spec",
+    "spec_from_dict": "habsburg.experiments.sweep.spec",
+    "with_scale": "habsburg.experiments.sweep.spec",
+    "MANIFEST": "habsburg.experiments.sweep.storage",
+    "check_output": "habsburg.experiments.sweep.storage",
+    "finished_runs": "habsburg.experiments.sweep.storage",
+    "load_failures": "habsburg.experiments.sweep.storage",
+    "load_results": "habsburg.experiments.sweep.storage",
+    "write_manifest": "habsburg.experiments.sweep.storage",
+    "write_run_output": "habsburg.experiments.sweep.storage",
+}
 
 __all__ = [
     "MANIFEST",
@@ -103,3 +153,16 @@ __all__ = [
     "write_manifest",
     "write_run_output",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups find it without this hook
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

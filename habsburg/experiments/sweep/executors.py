@@ -30,6 +30,7 @@ from habsburg.experiments.options import (
     SweepError,
     check_dask_installed,
     check_scheduler_address,
+    default_workers,
 )
 from habsburg.experiments.outcomes import OUTCOMES, TIMESERIES, evaluate_outcomes, outcome_tables
 from habsburg.experiments.run import simulate
@@ -201,13 +202,6 @@ def require_dask() -> ModuleType:
             "sweeps on Dask need the 'sweep' extra: pip install 'habsburg[sweep]' (or run serially)"
         ) from None
     return distributed
-
-
-def default_workers() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 def check_workers(client: Client, where: str) -> None:
