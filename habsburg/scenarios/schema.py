@@ -322,14 +322,16 @@ def _validate_mixes(sc: Scenario, where: str) -> None:
         names = [w.name for w in mix]
         if len(set(names)) != len(names):
             raise ScenarioError(f"{where}: {key} names a workflow twice: {names}")
-        if mix and sum(w.weight for w in mix) <= 0:
-            raise ScenarioError(f"{where}: {key}: the weights sum to 0; give one a weight > 0")
-    for name in ("graphite", "ahrefs", "liang"):
-        d = getattr(sc.instruments, name)
-        if d.floor >= d.ceiling:
+        if mix and sum(w.weight for w in mix) <= 0:  # (each weight by its path: see below)
+            weights = ", ".join(f"{key}[{i}].weight" for i in range(len(mix)))
             raise ScenarioError(
-                f"{where}: instruments.{name}: floor ({d.floor:g}) must be below ceiling "
-                f"({d.ceiling:g})"
+                f"{where}: {key}: the weights sum to 0 ({weights}); give one a weight > 0"
+            )
+    for name in ("graphite", "ahrefs", "liang"):
+        d, at = getattr(sc.instruments, name), f"instruments.{name}"
+        if d.floor >= d.ceiling:  # (both named by their paths, so a [set] note can find them)
+            raise ScenarioError(
+                f"{where}: {at}.floor ({d.floor:g}) must be below {at}.ceiling ({d.ceiling:g})"
             )
 
 

@@ -136,7 +136,7 @@ def test_a_sweep_point_with_too_many_months_is_refused_before_any_run(workdir, c
         ),
         (
             '"instruments.liang.floor" = 0.5, "instruments.liang.ceiling" = 0.5',
-            "instruments.liang: floor (0.5) must be below ceiling (0.5)",
+            "instruments.liang.floor (0.5) must be below instruments.liang.ceiling (0.5)",
         ),
     ],
 )

@@ -186,6 +186,19 @@ def test_keep_interventions_false_drops_the_base_ones(tmp_path):
             "'openweb'] (from the file's [set] 'models.nw-pro.data.scrapers'; [[add.scrapers]] "
             "adds one the base lacks)",
         ),
+        (  # the whole scenario's checks name settings by their paths: the [set] note finds them
+            'scenario = "baseline"\nname = "x"\n[set]\n"humans.workflows.*.weight" = 0\n',
+            "humans.workflows: the weights sum to 0 (humans.workflows[0].weight, "
+            "humans.workflows[1].weight, humans.workflows[2].weight, humans.workflows[3].weight); "
+            "give one a weight > 0 (from the file's [set] 'humans.workflows.*.weight')",
+        ),
+        (
+            'scenario = "baseline"\nname = "x"\n[set]\n"instruments.liang.floor" = 0.5\n'
+            '"instruments.liang.ceiling" = 0.5\n',
+            "instruments.liang.floor (0.5) must be below instruments.liang.ceiling (0.5) (from the "
+            "file's [set] 'instruments.liang.floor'; from the file's [set] "
+            "'instruments.liang.ceiling')",
+        ),
         (  # a whole policy's check names each share by its path, so the [set] note finds it
             'scenario = "baseline"\nname = "x"\n[set]\n"models.*.data.human_reservoir" = 1\n',
             "models[6].data.human_reservoir + models[6].data.sensor_fraction + "

@@ -325,7 +325,8 @@ def _set(path: str, value):
         ),
         (
             _set("instruments", {"graphite": {"floor": 0.5, "ceiling": 0.5}}),
-            r"instruments\.graphite: floor \(0\.5\) must be below ceiling \(0\.5\)",
+            r"instruments\.graphite\.floor \(0\.5\) must be below instruments\.graphite\.ceiling "
+            r"\(0\.5\)",
         ),
     ],
 )
