@@ -6,9 +6,9 @@ a module that needs only an error type (the command line's parser) does not load
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from habsburg import lazy_names
 from habsburg.scenarios.errors import HabsburgError, ScenarioError, UserError
 
 if TYPE_CHECKING:
@@ -34,15 +34,4 @@ __all__ = [
     "set_setting",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value  # later lookups find it without this hook
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_names(__name__, _LAZY, __all__)
