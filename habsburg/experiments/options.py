@@ -1,7 +1,8 @@
-"""The checks of a command's executor options and run counts, light enough to run before the
-simulator loads (the standard library, the schema's errors and :mod:`~habsburg.experiments.limits`):
-a ``--workers 0``, a malformed ``--scheduler`` or a ``--seeds 0`` is refused in a tenth of a
-second instead of after Mesa, networkx and pandas have loaded.
+"""The checks of a command's executor options, run counts and spec file, light enough to run
+before the simulator loads (the standard library, numpy, the scenario schema and
+:mod:`~habsburg.experiments.limits`): a ``--workers 0``, a malformed ``--scheduler``, a
+``--seeds 0`` or a spec that is not TOML is refused in 0.2–0.3 s as a whole command, where it
+was refused after Mesa, networkx and pandas had loaded (1.7–3 s).
 
 The sweep package (:mod:`habsburg.experiments.sweep`) and the comparison
 (:mod:`habsburg.experiments.compare`) re-export these names; they are defined here so the command
@@ -51,8 +52,8 @@ def read_spec(
     file that is missing, binary, not UTF-8 or empty is refused by
     :func:`~habsburg.scenarios.inputs.read_text_file` naming it, malformed TOML by ``error``
     naming the file and the line. The spec loaders read their files with it, and the commands
-    call it before loading anything heavy, so a typo in a spec is refused in a tenth of a second
-    (a pipe's text is kept for the loader)."""
+    call it before loading anything heavy, so a spec that is not TOML is refused before the
+    simulator loads (a pipe's text is kept for the loader)."""
     text = read_text_file(path, what)
     try:
         return tomllib.loads(text)

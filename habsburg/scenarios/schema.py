@@ -322,7 +322,7 @@ def _validate_mixes(sc: Scenario, where: str) -> None:
         names = [w.name for w in mix]
         if len(set(names)) != len(names):
             raise ScenarioError(f"{where}: {key} names a workflow twice: {names}")
-        if mix and sum(w.weight for w in mix) <= 0:  # (each weight by its path: see below)
+        if mix and sum(w.weight for w in mix) <= 0:  # (each weight by its path: a [set] note)
             weights = ", ".join(f"{key}[{i}].weight" for i in range(len(mix)))
             raise ScenarioError(
                 f"{where}: {key}: the weights sum to 0 ({weights}); give one a weight > 0"
