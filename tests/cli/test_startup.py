@@ -90,7 +90,7 @@ SIMULATOR = ("mesa", "networkx", "matplotlib", "habsburg.model.model")
             "--seeds must be at least 1",
         ),
         (["compare", "baseline", "watermark_mandate", "--workers", "0"], "--workers must be >= 1"),
-        (["compare", "baseline", "watermark_mandate", "--seed", "-1"], "--seed"),
+        (["compare", "baseline", "watermark_mandate", "--seed", "-1"], "--seed must be between 0"),
         # a spec that is not TOML (the message its loader gives)
         (["sweep", "{d}/bad.toml"], "{d}/bad.toml: malformed TOML: Expected ']]'"),
         (["sensitivity", "{d}/bad.toml"], "{d}/bad.toml: malformed TOML: Expected ']]'"),
