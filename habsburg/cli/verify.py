@@ -118,6 +118,10 @@ def summary(result: Verification) -> str:
             line += f", {failed:,} failed (errors/)"
         if finished < total:
             line += "; the rest run with the same command and --resume"
+            if result.unfinished:  # (which: the first few, in the plan's order)
+                shown = ", ".join(result.unfinished[:3])
+                more = len(result.unfinished) - 3
+                line += f" (not finished: {shown}{f' and {more:,} more' if more > 0 else ''})"
         lines.append(line)
     for name, held, finished in result.out_of_date:
         lines.append(

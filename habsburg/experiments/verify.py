@@ -76,6 +76,9 @@ class Verification:
     #: a sweep's runs (its manifest's ``runs``): those finished (a ``runs/`` file), those that
     #: failed (an ``errors/`` record) and all; None for other directories
     runs: tuple[int, int, int] | None = None
+    #: the planned runs of a sweep without a ``runs/`` file (failed or not run yet), in the
+    #: plan's order (a sensitivity analysis's prefixed by their method: ``sobol/p00003-s000``)
+    unfinished: list[str] = field(default_factory=list)
     #: a sweep's tables written before its last runs finished: (name, the runs it holds, the
     #: runs finished)
     out_of_date: list[tuple[str, int, int]] = field(default_factory=list)
@@ -167,7 +170,7 @@ def verify_results_dir(
         if progress is not None:
             progress(done, total)
     records = _sweep_records(directory, manifest_name, manifest, found, result)
-    result.runs = _sweep_runs(records, found)
+    result.runs, result.unfinished = _sweep_runs(records, found)
     for prefix, record in records.items():
         _check_summaries(directory, prefix, record, result, read)
     if isinstance(manifest.get("files"), list):  # (a sweep's manifest lists none)
@@ -206,25 +209,32 @@ def _sweep_records(
     return records
 
 
-def _sweep_runs(sweeps: dict[str, dict[str, Any]], found: list[str]) -> tuple[int, int, int] | None:
+def _sweep_runs(
+    sweeps: dict[str, dict[str, Any]], found: list[str]
+) -> tuple[tuple[int, int, int] | None, list[str]]:
     """The runs finished, failed and planned of the directory's ``sweeps``
-    (:func:`_sweep_records`); None without any."""
+    (:func:`_sweep_records`; None without any), and the planned runs not finished, in the
+    plan's order (named by their method's prefix and id)."""
     if not sweeps:
-        return None
+        return None, []
     present = set(found)
     counts = [0, 0, 0]
+    unfinished: list[str] = []
     for prefix, record in sweeps.items():
         planned = record.get("runs")
         if not isinstance(planned, list):
             continue
         # (only names: an id edited into a list or a mapping cannot be a file's name)
-        ids = {
+        ids = [
             r["run_id"] for r in planned if isinstance(r, dict) and isinstance(r.get("run_id"), str)
-        }
-        counts[0] += sum(f"{prefix}runs/{i}.parquet" in present for i in ids)
-        counts[1] += sum(f"{prefix}errors/{i}.json" in present for i in ids)
+        ]
+        counts[0] += sum(f"{prefix}runs/{i}.parquet" in present for i in set(ids))
+        counts[1] += sum(f"{prefix}errors/{i}.json" in present for i in set(ids))
         counts[2] += len(planned)
-    return (counts[0], counts[1], counts[2])
+        unfinished += [
+            prefix + i for i in dict.fromkeys(ids) if f"{prefix}runs/{i}.parquet" not in present
+        ]
+    return (counts[0], counts[1], counts[2]), unfinished
 
 
 def _check_summaries(

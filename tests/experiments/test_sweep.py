@@ -802,6 +802,7 @@ def test_habsburg_verify_reads_a_sweeps_run_files_and_tables(plan, serial, tmp_p
     assert main(["verify", str(out)]) == 0
     report = capsys.readouterr().out
     assert f"runs: {n - 1} of {n} finished; the rest run with the" in report
+    assert report.count(f"(not finished: {runs[-1].stem})") == 1  # (which one, by its id)
 
 
 def test_habsburg_verify_reads_an_intact_sweeps_run_files_once(serial, tmp_path, monkeypatch):
