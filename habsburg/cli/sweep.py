@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import atexit
-import importlib.util
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -127,14 +126,12 @@ def start_workers_early(args: argparse.Namespace) -> None:
     when the options ask for a local cluster (neither ``--serial`` nor ``--scheduler``; whether
     no option means one is the caller's to decide: ``compare`` runs serially then). The fork
     server imports habsburg on one core while this process does the same on the other, instead
-    of after it (a small sweep on 2 cores measured 5.2 -> 4.0 s). Bad options are left to the
-    options check; the fork server is stopped when this process exits, so a command that fails
-    before its cluster starts leaves no process behind."""
+    of after it (a small sweep on 2 cores measured 5.2 -> 4.0 s). The fork server is stopped
+    when this process exits, so a command that fails before its cluster starts leaves no
+    process behind. Call it after the options check
+    (:func:`~habsburg.experiments.options.check_executor_options`), which refuses a bad
+    ``--workers`` and a local cluster without Dask installed."""
     if getattr(args, "serial", False) or args.scheduler is not None:
-        return
-    if args.workers is not None and args.workers < 1:
-        return
-    if importlib.util.find_spec("distributed") is None:  # the options check says what to install
         return
     from habsburg.experiments.forkserver import start_fork_server, stop_fork_server
 

@@ -150,7 +150,7 @@ def verify_results_dir(
     if progress is not None:
         progress(done, total)
     read: dict[str, pa.Table] = {}  # a sweep's run files and tables, as read whole
-    sweeps = {n[: -len(SWEEP)] for n in found if n.split("/")[-1] == SWEEP and n.count("/") < 2}
+    sweeps = _sweep_manifests(found)
     for name in names:
         file = directory / name
         if Path(name).is_absolute() or ".." in Path(name).parts:
@@ -169,7 +169,7 @@ def verify_results_dir(
         done += size
         if progress is not None:
             progress(done, total)
-    records = _sweep_records(directory, manifest_name, manifest, found, result)
+    records = _sweep_records(directory, manifest_name, manifest, sweeps, result)
     result.runs, result.unfinished = _sweep_runs(records, found)
     for prefix, record in records.items():
         _check_summaries(directory, prefix, record, result, read)
@@ -182,20 +182,25 @@ def verify_results_dir(
     return result
 
 
+def _sweep_manifests(found: list[str]) -> dict[str, str]:
+    """The sweep manifests among the directory's files ``found``, by the prefix of their
+    sweep's files' names (``""`` when the directory is one, ``"<method>/"`` for each of a
+    sensitivity analysis's)."""
+    return {n[: -len(SWEEP)]: n for n in found if n.split("/")[-1] == SWEEP and n.count("/") < 2}
+
+
 def _sweep_records(
     directory: Path,
     manifest_name: str,
     manifest: dict[str, Any],
-    found: list[str],
+    sweeps: dict[str, str],
     result: Verification,
 ) -> dict[str, dict[str, Any]]:
-    """The directory's sweeps, by the prefix of their files' names (``""`` when the directory
-    is one, ``"<method>/"`` for each of a sensitivity analysis's), each with its manifest. A
-    subdirectory's ``sweep.json`` that cannot be read is one of ``result``'s problems."""
+    """The directory's sweeps (``sweeps``: :func:`_sweep_manifests`), each with its manifest,
+    by prefix. A subdirectory's ``sweep.json`` that cannot be read is one of ``result``'s
+    problems."""
     records = {}
-    for name in found:
-        if name.split("/")[-1] != SWEEP or name.count("/") > 1:
-            continue
+    for prefix, name in sweeps.items():
         if name == manifest_name:
             record: Any = manifest
         else:
@@ -205,7 +210,7 @@ def _sweep_records(
                 result.files.append(FileCheck(name, 0, problem=f"not readable JSON ({err!s:.120})"))
                 continue
         if isinstance(record, dict):
-            records[name[: -len(SWEEP)]] = record
+            records[prefix] = record
     return records
 
 
@@ -228,12 +233,12 @@ def _sweep_runs(
         ids = [
             r["run_id"] for r in planned if isinstance(r, dict) and isinstance(r.get("run_id"), str)
         ]
-        counts[0] += sum(f"{prefix}runs/{i}.parquet" in present for i in set(ids))
-        counts[1] += sum(f"{prefix}errors/{i}.json" in present for i in set(ids))
+        unique = dict.fromkeys(ids)  # (once each, in the plan's order)
+        missing = [i for i in unique if f"{prefix}runs/{i}.parquet" not in present]
+        counts[0] += len(unique) - len(missing)
+        counts[1] += sum(f"{prefix}errors/{i}.json" in present for i in unique)
         counts[2] += len(planned)
-        unfinished += [
-            prefix + i for i in dict.fromkeys(ids) if f"{prefix}runs/{i}.parquet" not in present
-        ]
+        unfinished += [prefix + i for i in missing]
     return (counts[0], counts[1], counts[2]), unfinished
 
 

@@ -137,7 +137,7 @@ def test_a_text_scenario_read_from_a_pipe_is_loaded_as_text(tmp_path, capsys):
 @pytest.mark.timeout(60)  # (a hang guard: a pipe read twice waits for a writer that is gone)
 def test_a_sweep_spec_read_from_a_pipe_is_read_once(tmp_path, capsys):
     """A sweep spec from a pipe (``habsburg sweep <(...)``) is read three times, by the look
-    at its mode, by the check that it is readable (before the simulator loads) and by the
+    at its mode, by the check that it is TOML (before the simulator loads) and by the
     loader: once from the pipe, then from what was kept."""
     scenario = Path(__file__).resolve().parents[1] / "experiments" / "data" / "sweep_tiny.toml"
     fifo = tmp_path / "spec.toml"
