@@ -46,10 +46,13 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
     check_executor_options(scheduler=args.scheduler, workers=args.workers, serial=args.serial)
     start_workers_early(args)
-    from habsburg.experiments.calibrate import calibrate  # heavy: loaded when it runs
+    # the spec's settings, priors and targets, before the simulator loads (the spec module is
+    # light: it loads the model's metrics only for a spec's own [[targets]])
     from habsburg.experiments.calibration.spec import load_spec
 
     spec = load_spec(args.spec)
+    from habsburg.experiments.calibrate import calibrate  # heavy: loaded when it runs
+
     out = Path(args.out) if args.out else Path("results") / "calibration" / spec.name
     try:
         result = calibrate(

@@ -101,6 +101,11 @@ SIMULATOR = ("mesa", "networkx", "matplotlib", "habsburg.model.model")
             ["sensitivity", "{d}/typo.toml", "--serial"],
             "parameters[0].path: unknown setting path 'watermark.adopt'",
         ),
+        (["calibrate", "{d}/typo.toml"], "parameters[0]: unknown setting path 'watermark.adopt'"),
+        (
+            ["calibrate", "{d}/typo.toml", "--serial"],
+            "parameters[0]: unknown setting path 'watermark.adopt'",
+        ),
     ],
 )
 def test_a_refusal_comes_before_the_simulator_loads(tmp_path, argv, message):

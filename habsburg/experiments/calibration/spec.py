@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 from habsburg.experiments.options import read_spec
-from habsburg.model.reporters import MODEL_METRICS
 from habsburg.scenarios.inputs import is_file
 from habsburg.scenarios.library import load_scenario
 from habsburg.scenarios.measurements import (
@@ -138,6 +137,8 @@ def _targets(decl: SpecDeclaration, where: str) -> tuple[Measurement, ...]:
     if decl.targets:
         if decl.studies:
             raise CalibrationError(f"{where}: give either 'studies' or [[targets]], not both")
+        from habsburg.model.reporters import MODEL_METRICS  # (the simulator: only for [[targets]])
+
         out = []
         for i, t in enumerate(decl.targets):
             key = f"{where}: targets[{i}]"
