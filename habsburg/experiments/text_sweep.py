@@ -23,13 +23,12 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from habsburg.ecosystem.text.corpus import Corpus
 from habsburg.experiments.files import (
     atomic_write_parquet,
     prepare_output_dir,
@@ -39,9 +38,7 @@ from habsburg.experiments.files import (
 from habsburg.experiments.options import read_spec
 from habsburg.experiments.seeds import replicate_seeds
 from habsburg.experiments.sweep.spec import check_distinct
-from habsburg.experiments.text_compare import corpus_for
 from habsburg.experiments.text_outcomes import TEXT_OUTCOMES, text_run_outcomes
-from habsburg.experiments.text_run import simulate_text
 from habsburg.scenarios.declare import MAX_SEED
 from habsburg.scenarios.errors import ScenarioError
 from habsburg.scenarios.schema import check_name, setting_table
@@ -52,6 +49,9 @@ from habsburg.scenarios.text_schema import (
     spec_scenario_ref,
     text_scenario_from_dict,
 )
+
+if TYPE_CHECKING:  # (the runner and its corpus load when a sweep runs: a spec is checked first)
+    from habsburg.ecosystem.text.corpus import Corpus
 
 SPEC_KEYS = ("name", "description", "scenario", "seeds", "seed", "set", "parameters", "outcomes")
 AXIS_KEYS = ("path", "values", "range", "num")
@@ -221,6 +221,9 @@ def run_text_sweep(
 ) -> TextSweepResult:
     """Run every point × seed serially; with ``out``, write ``results.parquet`` and a manifest
     (the directory is checked before any run). ``corpus`` replaces the installed one (tests)."""
+    from habsburg.experiments.text_compare import corpus_for
+    from habsburg.experiments.text_run import simulate_text
+
     out_dir = Path(out) if out is not None else None
     if out_dir is not None:
         prepare_output_dir(out_dir, command="sweep", force=force, expect=("results.parquet",))

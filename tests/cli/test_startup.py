@@ -102,6 +102,7 @@ SIMULATOR = ("mesa", "networkx", "matplotlib", "habsburg.model.model")
             "parameters[0].path: unknown setting path 'watermark.adopt'",
         ),
         (["calibrate", "{d}/typo.toml"], "parameters[0]: unknown setting path 'watermark.adopt'"),
+        (["sweep", "{d}/text.toml"], "parameters[0]: unknown setting 'models.*.temprature'"),
         (
             ["calibrate", "{d}/typo.toml", "--serial"],
             "parameters[0]: unknown setting path 'watermark.adopt'",
@@ -115,6 +116,10 @@ def test_a_refusal_comes_before_the_simulator_loads(tmp_path, argv, message):
     (tmp_path / "typo.toml").write_text(
         'name = "x"\nscenario = "baseline"\n[[parameters]]\npath = "watermark.adopt"\n'
         "range = [0.0, 1.0]\n"
+    )
+    (tmp_path / "text.toml").write_text(  # a text-mode sweep
+        'name = "x"\nscenario = "text_closed_loop"\n[[parameters]]\n'
+        'path = "models.*.temprature"\nvalues = [0.7, 1.3]\n'
     )
     argv = [a.format(d=tmp_path, x=EXAMPLES) for a in argv]
     code = (
