@@ -436,7 +436,7 @@ def from_dict(
             f"from the file's [{key}] {path!r}"
             for key in ("times", "set")
             for path in changes.get(key, {})
-            if _names(str(err), path, data)
+            if names_setting(str(err), path, data)
         ]
         unknown = re.search(r"; (labs|models|scrapers): \[", str(err))
         if base is not None and unknown:  # (an item named that neither the base nor the file has)
@@ -447,18 +447,28 @@ def from_dict(
     return sc
 
 
-def _names(message: str, path: str, data: dict[str, Any]) -> bool:
+def names_setting(
+    message: str, path: str, data: dict[str, Any], cls: type | None = None, by_index: bool = False
+) -> bool:
     """Whether ``message`` (a whole scenario's refusal, which names items by their index:
     ``models[0].data.scrapers``) is about setting ``path`` (``models.nw-chat.data.scrapers``,
-    or ``models.*.data.scrapers``) of the scenario ``data``."""
-    for lists in item_lists():
+    or ``models.*.data.scrapers``) of the scenario ``data``, whose sections are ``cls``'s
+    (default: an abstract :class:`Scenario`'s); ``by_index``: a path may pick an item by its
+    index, as a text scenario's does (``models.0.top_p``, before a model named ``0``)."""
+    for lists in item_lists(cls):
         if path.startswith(f"{lists}."):
             name, _, rest = path[len(lists) + 1 :].partition(".")
             items: Any = data
             for key in lists.split("."):
                 items = items.get(key, []) if isinstance(items, dict) else []
             names = [x.get("name") for x in items if isinstance(x, dict)]
-            index = r"\d+" if name == "*" else str(names.index(name)) if name in names else None
+            index = None
+            if name == "*":
+                index = r"\d+"
+            elif by_index and name.isascii() and name.isdigit() and int(name) < len(items):
+                index = name
+            elif name in names:
+                index = str(names.index(name))
             return index is not None and bool(
                 re.search(rf"{re.escape(lists)}\[{index}\]\.{re.escape(rest)}\b", message)
             )

@@ -177,7 +177,8 @@ def text_scenario_from_dict(data: dict[str, Any], source: str = "<dict>") -> Tex
     for i, m in enumerate(sc.models):
         if m.policy == "distillation" and m.teacher not in names:
             raise ScenarioError(
-                f"{source}: models[{i}].teacher: {m.teacher!r} must name another model ({', '.join(names)})"
+                f"{source}: models[{i}].teacher: {m.teacher!r} must name another model "
+                f"({', '.join(names)}): models[{i}].policy is 'distillation'"
             )
     return sc
 
@@ -367,7 +368,30 @@ def _derived_text(data: dict[str, Any], source: str, base_dir: Path) -> dict[str
     whole["description"] = data.get(
         "description", f"{was}, changed: {changed}." if changed else f"{was}."
     )
+    text_scenario_changed(whole, changes, source)  # (refused here: the [set] keys named)
     return whole
+
+
+def text_scenario_changed(
+    whole: dict[str, Any], changes: dict[str, Any], source: str
+) -> TextScenario:
+    """:func:`text_scenario_from_dict` of ``whole``, a scenario mapping with the ``[set]`` of
+    ``changes`` applied; a refusal ends with the ``[set]`` keys it is about (a value refused in
+    ``models[0].top_p`` was given as ``"models.*.top_p"``, ``models.NAME...`` or
+    ``models.0...``)."""
+    from habsburg.scenarios.schema import names_setting  # (not on the CLI's start-up path)
+
+    try:
+        return text_scenario_from_dict(whole, source)
+    except ScenarioError as err:
+        notes = [
+            f"from the file's [set] {path!r}"
+            for path in changes
+            if names_setting(str(err), path, whole, TextScenario, by_index=True)
+        ]
+        if notes:
+            raise ScenarioError(f"{err} ({'; '.join(notes)})") from None
+        raise
 
 
 def _tables(node: dict[str, Any], parts: list[str], path: str, where: str) -> list[dict]:

@@ -79,7 +79,26 @@ def test_a_text_file_that_starts_from_another_is_the_base_with_its_settings(tmp_
         ),
         (
             'scenario = "loop.toml"\nname = "x"\n[set]\n"models.*.temperature" = 50.0\n',
-            "x.toml: models[0].temperature: 50.0 is outside [0.05, 10.0]",
+            "x.toml: models[0].temperature: 50.0 is outside [0.05, 10.0] (from the file's [set] "
+            "'models.*.temperature')",
+        ),
+        # the [set] key a refusal is about, named however it picks the model (and only it)
+        (
+            'scenario = "text_baseline"\nname = "x"\n[set]\n"models.lab_a.top_p" = 0.5\n'
+            '"models.lab_b.top_p" = 2.0\n',
+            "x.toml: models[1].top_p: 2.0 is outside [0.01, 1.0] (from the file's [set] "
+            "'models.lab_b.top_p')",
+        ),
+        (
+            'scenario = "text_baseline"\nname = "x"\n[set]\n"models.0.top_p" = 0.5\n'
+            '"models.1.top_p" = 2.0\n',
+            "x.toml: models[1].top_p: 2.0 is outside [0.01, 1.0] (from the file's [set] "
+            "'models.1.top_p')",
+        ),
+        (  # (a whole-scenario check names both settings, so the note finds the one changed)
+            'scenario = "loop.toml"\nname = "x"\n[set]\n"models.m.policy" = "distillation"\n',
+            "x.toml: models[0].teacher: '' must name another model (m): models[0].policy is "
+            "'distillation' (from the file's [set] 'models.m.policy')",
         ),
         (  # (int('²') was an internal error: found by tests/fuzz/test_fuzz_text.py)
             'scenario = "loop.toml"\nname = "x"\n[set]\n"models.².temperature" = 2.0\n',
