@@ -19,18 +19,16 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
-
-from habsburg.ecosystem.sampling import sorted_unique
 from habsburg.experiments.files import RESULTS_FORMAT, footer_digest, is_habsburg_manifest
 from habsburg.experiments.versions import installed_version
 from habsburg.scenarios.errors import ResultsDirError, ResultsVersionError
 
 if TYPE_CHECKING:
+    import pandas as pd
     from numpy.typing import ArrayLike
+
+# (numpy, pandas and pyarrow load in the functions that read tables: a directory that is
+# missing, or whose manifest is refused, is named before them, ~0.6 s sooner)
 
 #: what a results directory's error tells the user to do
 RERUN = "rerun the command that wrote it"
@@ -127,6 +125,9 @@ def check_results_dir(
     """
     directory = Path(path)
     manifest = read_manifest_strict(directory, manifest_name)
+    import pyarrow as pa  # (after the manifest: a directory refused by it is named sooner)
+    import pyarrow.parquet as pq
+
     if tables is None:
         listed = manifest.get("files")
         names = (
@@ -175,6 +176,8 @@ def read_run_files(
     order of their names, as one table (an empty one without any). Each is read by ``read``;
     by default with its page checksums verified, its errors (an ``OSError`` or a ``ValueError``)
     raised as they are. Imports nothing of the simulator, so ``habsburg verify`` stays quick."""
+    import pandas as pd
+
     files = sorted(folder.glob("*.parquet")) if folder.is_dir() else []
     if not files:
         return pd.DataFrame()
@@ -188,6 +191,10 @@ def read_table(
     """A Parquet table of a results directory, or a :class:`ResultsDirError` naming the file.
     ``steps = (first, last)`` keeps the rows of those month indices only (inclusive), reading
     only the row groups that can hold them (the table needs a ``step`` column)."""
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     file = Path(path)
     if not file.is_file():
         raise ResultsDirError(f"{str(file.parent)!r}: table {file.name} is missing; {RERUN}")
@@ -214,6 +221,8 @@ def read_table(
 def _released(frame: pd.DataFrame) -> pd.DataFrame:
     """``frame``, once Arrow's allocator has returned the memory reading it freed: mimalloc keeps
     it otherwise (0.5 GB after reading a 100× run's error claims, a 0.3 GB frame)."""
+    import pyarrow as pa
+
     pa.default_memory_pool().release_unused()
     return frame
 
@@ -226,6 +235,12 @@ def read_rows(
     read a row group at a time, so memory follows the rows kept, not the table: looking up the
     documents a report samples in a 100× run's 200 M (pyarrow's pre-buffering, off here, keeps
     every row group read: 0.8 GB for two columns of that table)."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from habsburg.ecosystem.sampling import sorted_unique
+
     file = Path(path)
     if not file.is_file():
         raise ResultsDirError(f"{str(file.parent)!r}: table {file.name} is missing; {RERUN}")
