@@ -1,7 +1,6 @@
 """The checks of a command's executor options, run counts and spec file, light enough to run
-before the simulator loads (the standard library, numpy, the scenario schema and
-:mod:`~habsburg.experiments.limits`): a ``--workers 0``, a malformed ``--scheduler``, a
-``--seeds 0`` or a spec that is not TOML is refused in 0.2–0.3 s as a whole command, where it
+before the simulator loads (the standard library and the scenario errors and input reader): a ``--workers 0``, a malformed ``--scheduler``, a
+``--seeds 0`` or a spec that is not TOML is refused in 0.15–0.3 s as a whole command, where it
 was refused after Mesa, networkx and pandas had loaded (1.7–3 s).
 
 The sweep package (:mod:`habsburg.experiments.sweep`) and the comparison
@@ -16,12 +15,13 @@ import os
 import re
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from habsburg.experiments.limits import check_steps
 from habsburg.scenarios.errors import ScenarioError, UserError
 from habsburg.scenarios.inputs import read_text_file
-from habsburg.scenarios.schema import Scenario
+
+if TYPE_CHECKING:  # (the schema loads where a scenario is read)
+    from habsburg.scenarios.schema import Scenario
 
 __all__ = [
     "MAX_RUNS",
@@ -127,6 +127,8 @@ def check_comparison(
             f"--seeds {seeds}: {runs:,} runs of {1 + len(alternatives)} scenarios; a comparison "
             f"may plan at most {MAX_RUNS:,} runs, as a sweep"
         )
+    from habsburg.experiments.limits import check_steps  # (numpy, the store: scenarios read)
+
     everyone = [base, *alternatives]
     for sc in everyone:
         check_steps(sc, steps)

@@ -36,6 +36,19 @@ def test_the_parser_imports_no_heavy_module():
     assert out.stdout.strip() == "[]"
 
 
+def test_the_options_checks_load_neither_numpy_nor_the_schema():
+    """The executor options and a spec file are checked first by every command that runs many
+    runs: with the standard library and the scenario errors only (numpy and the schema took
+    ~0.1 s of a refusal's 0.3 s)."""
+    code = (
+        "import sys\n"
+        "import habsburg.experiments.options\n"
+        "print([m for m in ('numpy', 'habsburg.scenarios.schema') if m in sys.modules])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
 def test_the_scenarios_package_loads_its_schema_when_first_named():
     code = (
         "import sys\n"
