@@ -90,7 +90,8 @@ def scaled(scenario: Scenario, factor: float) -> Scenario:
     def grow_optional(x: int) -> int:  # none stays none (a crawler that runs no aggregators)
         return grow_sites(x) if x else 0
 
-    #: an intervention's value of a scaled setting (path without the item name) -> scaled value
+    #: a scaled setting (path without the item name) -> its scaled value, in the scenario and
+    #: where an intervention sets it
     rules: dict[tuple[str, ...], Callable[[Any], Any]] = {
         ("demand", "adoption", "ceiling"): lambda x: x * factor,
         ("farms", "output", "ceiling"): lambda x: x * factor,
@@ -108,17 +109,17 @@ def scaled(scenario: Scenario, factor: float) -> Scenario:
     sc.name = f"{scenario.name}-x{factor:g}"
     sc.humans.authors = grow(sc.humans.authors)
     sc.web.sites = grow_sites(sc.web.sites)
-    sc.demand.adoption.ceiling *= factor
     for farm in sc.farms:
-        farm.output.ceiling *= factor
         farm.link_farm_size = farm.link_farm_size or farm.sites
         farm.sites = grow_sites(farm.sites)
     for scraper in sc.scrapers:
-        scraper.docs_per_crawl = grow(scraper.docs_per_crawl)
-        scraper.budget_sites = grow_sites(scraper.budget_sites)
         scraper.aggregator_sites = grow_optional(scraper.aggregator_sites)
-    for model in sc.models:
-        model.data.budget = grow(model.data.budget)
+    for (section, *inner, setting), change in rules.items():  # (in each item of a list)
+        parts = getattr(sc, section)
+        for part in parts if isinstance(parts, list) else [parts]:
+            for key in inner:
+                part = getattr(part, key)
+            setattr(part, setting, change(getattr(part, setting)))
     for iv in sc.interventions:
         iv.set = {
             path: value if (scale := rule(path)) is None else scale(value)
