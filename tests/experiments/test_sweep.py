@@ -547,6 +547,18 @@ def _spec(**changes) -> dict:
         ({"scale": float("nan")}, r"bad\.toml: scale: expected a finite number, got nan"),
         ({"set": {"watermark.adoptoin": 0.3}}, r"bad\.toml: set: .*did you mean 'adoption'"),
         ({"set": {"demand.adoption.ceiling": -5.0}}, r"bad\.toml: set: .*out of range"),
+        (  # a whole-scenario check names models by index; the note names the [set] key
+            {
+                "set": {
+                    "humans.authors": 50,
+                    "models.*.data.human_reservoir": 0.7,
+                    "models.m2.data.sensor_fraction": 0.5,
+                }
+            },
+            r"bad\.toml: set: .*models\[1\]\.data\.human_reservoir \+ .* > 1 \(model 'm2'.*\) "
+            r"\(from the spec's \[set\] 'models\.\*\.data\.human_reservoir'; from the spec's "
+            r"\[set\] 'models\.m2\.data\.sensor_fraction'\)$",
+        ),
     ],
 )
 def test_bad_spec_is_a_named_error(changes, message):

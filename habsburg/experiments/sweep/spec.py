@@ -41,6 +41,7 @@ from habsburg.scenarios.schema import (
     _validate_references,
     build,
     check_name,
+    names_setting,
     param,
     set_setting,
     setting_table,
@@ -398,10 +399,19 @@ def _base_scenario(decl: SpecDeclaration, source: str, base_dir: Path | None) ->
     try:
         for path, value in decl.set.items():
             set_setting(base, path, value)
-        _validate_references(base, f"{base.source} (with the spec's [set])")
-        return base
     except ScenarioError as err:
         raise SweepError(f"{source}: set: {err}") from None
+    try:
+        _validate_references(base, f"{base.source} (with the spec's [set])")
+    except ScenarioError as err:  # (a whole-scenario check names items by index: which key)
+        data = base.to_dict()
+        notes = [
+            f"from the spec's [set] {p!r}" for p in decl.set if names_setting(str(err), p, data)
+        ]
+        raise SweepError(
+            f"{source}: set: {err}" + (f" ({'; '.join(notes)})" if notes else "")
+        ) from None
+    return base
 
 
 def spec_from_dict(
