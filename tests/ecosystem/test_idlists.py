@@ -4,7 +4,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from habsburg.ecosystem.idlists import GapList, joined
+from habsburg.ecosystem.idlists import GapList, decode, joined
 
 _dtypes = st.sampled_from([np.int32, np.int64])
 
@@ -38,6 +38,25 @@ def test_gap_lists_give_back_their_ids(arrays):
     together = np.concatenate(arrays)  # (a run's crawls widen to 64 bits past 2**31 rows)
     back = joined(lists)
     assert back.dtype == together.dtype and np.array_equal(back, together)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(id_arrays(), st.integers(0, 7)), max_size=8))
+def test_lists_decoded_at_once_are_their_ids_one_after_another(arrays_and_pads):
+    """``decode`` (one sum over every list's gaps, in the ids' type) gives what each list
+    gives, one after another, in the type :func:`joined` gives them, with ``pad`` copies of the
+    last id so far after each list: for lists of gaps, lists kept as they are (not increasing,
+    or gaps past 32 bits), empty ones and ids near the top of their type."""
+    lists = [GapList(a) for a, _ in arrays_and_pads]
+    pad = [p for _, p in arrays_and_pads]
+    expected: list[int] = []
+    for a, p in arrays_and_pads:
+        expected += a.tolist()
+        expected += [expected[-1] if expected else 0] * p
+    got, plain = decode(lists, pad), decode(lists)
+    together = joined(lists) if lists else np.zeros(0, np.int64)
+    assert got.dtype == plain.dtype == together.dtype and got.tolist() == expected
+    assert np.array_equal(plain, together)
 
 
 def test_gaps_wider_than_16_bits_take_32_and_unsorted_ids_are_kept_as_they_are():

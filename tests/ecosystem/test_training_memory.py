@@ -16,7 +16,7 @@ from habsburg.agents.generative import GenerativeModel
 from habsburg.agents.scraper import Scraper
 from habsburg.ecosystem import training
 from habsburg.ecosystem.columns import REPOST, Column
-from habsburg.ecosystem.idlists import GapList, joined
+from habsburg.ecosystem.idlists import GapList, decode, joined
 from habsburg.ecosystem.training import (
     FirstCopies,
     build_training_set,
@@ -237,12 +237,68 @@ def test_first_copies_kept_crawl_by_crawl_deduplicate_like_the_whole_pool(run, m
     assert np.intersect1d(first, second).size > 0
 
 
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.lists(st.booleans(), max_size=40), max_size=10), st.data())
+def test_first_copies_masks_of_several_crawls_line_up_with_their_padding(crawls, data):
+    """``padded_masks(a, b)`` is each crawl's :meth:`FirstCopies.mask` one after another, each
+    followed by the false bits that pad it to a whole byte, as many as it says."""
+    firsts = FirstCopies()
+    for bits in crawls:  # (as extend keeps them)
+        mask = np.array(bits, dtype=bool)
+        firsts._masks.append(np.packbits(mask, bitorder="little"))
+        firsts._sizes.append(mask.size)
+        firsts.kept.append(int(mask.sum()))
+    a = data.draw(st.integers(0, len(crawls)))
+    b = data.draw(st.integers(a, len(crawls)))
+    got, padding = firsts.padded_masks(a, b)
+    expected: list[bool] = []
+    for c, extra in zip(range(a, b), padding, strict=True):
+        assert 0 <= extra < 8 and (len(crawls[c]) + extra) % 8 == 0
+        expected += firsts.mask(c).tolist() + [False] * extra
+    assert got.dtype == bool and got.tolist() == expected
+
+
+@pytest.mark.parametrize("group", [1 << 12, 1 << 10])
+def test_a_history_is_decoded_a_group_of_crawls_at_a_time(run, monkeypatch, group):
+    """A retrain on all crawls ever decodes small crawls in groups of up to ``_GROUP`` ids,
+    not one by one (40 crawls of ~300 ids: a few groups at 2**12), and a crawl of more than a
+    quarter of that alone, as its list decodes it (every crawl at 2**10); the same result."""
+    monkeypatch.setattr(training, "_GROUP", group)
+    store = run.internet.store
+    rng = np.random.default_rng(5)
+    crawls, firsts = [], FirstCopies()
+    for _ in range(40):
+        crawls.append(_increasing_crawl(store, rng))
+        firsts.extend(store, crawls[-1].ids())
+    raw = joined(crawls, dtype=np.int32)
+    sizes = [len(c) for c in crawls]
+    groups = training._groups(sizes)
+    assert [i for a, b in groups for i in range(a, b)] == list(range(40))  # in order, each once
+    together = [(a, b) for a, b in groups if b - a > 1]
+    assert all(sum(sizes[a:b]) <= group and 4 * max(sizes[a:b]) <= group for a, b in together)
+    if group == 1 << 12:
+        assert 0 < len(groups) <= 3 + sum(sizes) // group
+    else:  # (every crawl alone but empty ones, which may fall together)
+        assert all(sum(sizes[a:b]) == 0 for a, b in together)
+        assert all(4 * size > group for size in sizes if size)
+    decoded = []
+
+    def counted(*args):
+        decoded.append(args)
+        return decode(*args)
+
+    monkeypatch.setattr(training, "decode", counted)
+    got = dedup_histories(store, [(crawls, firsts)], np.int32)
+    assert len(decoded) == len(together) and got.tolist() == dedup_roots(store, raw).tolist()
+
+
 def test_histories_deduplicate_into_one_array_without_a_root_of_every_id(run, monkeypatch):
     """The pool of all crawls ever is built in one array of the row type, later histories'
     first copies compacted in place a chunk at a time: the peak is that array plus a crawl's
     and a chunk's temporaries. An int64 root of each of a later history's ids and a final
     concatenation of the parts (what it did before) took twice the array and more."""
     monkeypatch.setattr(training, "_CHUNK", chunk := 1 << 9)
+    monkeypatch.setattr(training, "_GROUP", 4 * chunk)  # (crawls decoded a few at a time)
     store = run.internet.store
     rng = np.random.default_rng(11)
     histories: list[tuple[list[GapList], FirstCopies]] = [([], FirstCopies()) for _ in range(3)]
