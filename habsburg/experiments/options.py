@@ -1,7 +1,8 @@
 """The checks of a command's executor options, run counts and spec file, light enough to run
-before the simulator loads (the standard library and the scenario errors and input reader): a ``--workers 0``, a malformed ``--scheduler``, a
-``--seeds 0`` or a spec that is not TOML is refused in 0.15–0.3 s as a whole command, where it
-was refused after Mesa, networkx and pandas had loaded (1.7–3 s).
+before the simulator loads (the standard library, the scenario errors and the input reader):
+a ``--workers 0``, a malformed ``--scheduler``, a ``--seeds 0`` or a spec that is not TOML is
+refused in 0.15–0.3 s as a whole command, where it was refused after Mesa, networkx and
+pandas had loaded (1.7–3 s).
 
 The sweep package (:mod:`habsburg.experiments.sweep`) and the comparison
 (:mod:`habsburg.experiments.compare`) re-export these names; they are defined here so the command
