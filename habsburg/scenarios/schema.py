@@ -432,12 +432,8 @@ def from_dict(
             raise ScenarioError(
                 f"{err} ([remove] takes out {', '.join(gone)}: change what names it in [set])"
             ) from None
-        notes = [  # (the settings its [times] and [set] change)
-            f"from the file's [{key}] {path!r}"
-            for key in ("times", "set")
-            for path in changes.get(key, {})
-            if names_setting(str(err), path, data)
-        ]
+        # (the settings its [times] and [set] change)
+        notes = setting_notes(str(err), {k: changes.get(k, {}) for k in ("times", "set")}, data)
         unknown = re.search(r"; (labs|models|scrapers): \[", str(err))
         if base is not None and unknown:  # (an item named that neither the base nor the file has)
             notes.append(f"[[add.{unknown[1]}]] adds one the base lacks")
@@ -447,7 +443,27 @@ def from_dict(
     return sc
 
 
-def names_setting(
+def setting_notes(
+    message: str,
+    tables: dict[str, Iterable[str]],
+    data: dict[str, Any],
+    whose: str = "the file's",
+    cls: type | None = None,
+    by_index: bool = False,
+) -> list[str]:
+    """The notes that name which keys of a file's tables (``{"set": paths, ...}``) a whole
+    scenario's refusal ``message`` is about (``from the file's [set] 'models.*.top_p'``), for
+    the scenario ``data`` the tables changed (:func:`_names_setting` for ``cls`` and
+    ``by_index``); ``whose``: the file's or the spec's."""
+    return [
+        f"from {whose} [{table}] {path!r}"
+        for table, paths in tables.items()
+        for path in paths
+        if _names_setting(message, path, data, cls, by_index)
+    ]
+
+
+def _names_setting(
     message: str, path: str, data: dict[str, Any], cls: type | None = None, by_index: bool = False
 ) -> bool:
     """Whether ``message`` (a whole scenario's refusal, which names items by their index:

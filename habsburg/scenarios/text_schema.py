@@ -379,16 +379,12 @@ def text_scenario_changed(
     ``changes`` applied; a refusal ends with the ``[set]`` keys it is about (a value refused in
     ``models[0].top_p`` was given as ``"models.*.top_p"``, ``models.NAME...`` or
     ``models.0...``)."""
-    from habsburg.scenarios.schema import names_setting  # (not on the CLI's start-up path)
+    from habsburg.scenarios.schema import setting_notes  # (not on the CLI's start-up path)
 
     try:
         return text_scenario_from_dict(whole, source)
     except ScenarioError as err:
-        notes = [
-            f"from the file's [set] {path!r}"
-            for path in changes
-            if names_setting(str(err), path, whole, TextScenario, by_index=True)
-        ]
+        notes = setting_notes(str(err), {"set": changes}, whole, cls=TextScenario, by_index=True)
         if notes:
             raise ScenarioError(f"{err} ({'; '.join(notes)})") from None
         raise

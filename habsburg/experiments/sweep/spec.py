@@ -41,9 +41,9 @@ from habsburg.scenarios.schema import (
     _validate_references,
     build,
     check_name,
-    names_setting,
     param,
     set_setting,
+    setting_notes,
     setting_table,
 )
 
@@ -404,10 +404,7 @@ def _base_scenario(decl: SpecDeclaration, source: str, base_dir: Path | None) ->
     try:
         _validate_references(base, f"{base.source} (with the spec's [set])")
     except ScenarioError as err:  # (a whole-scenario check names items by index: which key)
-        data = base.to_dict()
-        notes = [
-            f"from the spec's [set] {p!r}" for p in decl.set if names_setting(str(err), p, data)
-        ]
+        notes = setting_notes(str(err), {"set": decl.set}, base.to_dict(), "the spec's")
         raise SweepError(
             f"{source}: set: {err}" + (f" ({'; '.join(notes)})" if notes else "")
         ) from None
