@@ -132,7 +132,7 @@ def text_spec_from_dict(data: dict[str, Any], source: str, base_dir: Path) -> Te
     fixed = setting_table(data.get("set", {}), f"{source}: set")  # nested: dotted paths
     for path, value in fixed.items():
         set_path(raw, path, value, f"{source}: set")
-    base = text_scenario_changed(raw, fixed, f"{source} (with [set])")
+    base = text_scenario_changed(raw, fixed, source, "the spec's")
     seeds = data.get("seeds", 1)
     if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
         raise ScenarioError(f"{source}: seeds: expected an integer >= 1, got {seeds!r}")

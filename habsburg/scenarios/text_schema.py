@@ -177,8 +177,8 @@ def text_scenario_from_dict(data: dict[str, Any], source: str = "<dict>") -> Tex
     for i, m in enumerate(sc.models):
         if m.policy == "distillation" and m.teacher not in names:
             raise ScenarioError(
-                f"{source}: models[{i}].teacher: {m.teacher!r} must name another model "
-                f"({', '.join(names)}): models[{i}].policy is 'distillation'"
+                f"{source}: models[{i}].teacher: {m.teacher!r} must name one of the scenario's "
+                f"models ({', '.join(names)}): models[{i}].policy is 'distillation'"
             )
     return sc
 
@@ -373,18 +373,18 @@ def _derived_text(data: dict[str, Any], source: str, base_dir: Path) -> dict[str
 
 
 def text_scenario_changed(
-    whole: dict[str, Any], changes: dict[str, Any], source: str
+    whole: dict[str, Any], changes: dict[str, Any], source: str, whose: str = "the file's"
 ) -> TextScenario:
     """:func:`text_scenario_from_dict` of ``whole``, a scenario mapping with the ``[set]`` of
     ``changes`` applied; a refusal ends with the ``[set]`` keys it is about (a value refused in
     ``models[0].top_p`` was given as ``"models.*.top_p"``, ``models.NAME...`` or
-    ``models.0...``)."""
+    ``models.0...``), as ``whose`` (the file's or the spec's) ``[set]``."""
     from habsburg.scenarios.schema import setting_notes  # (not on the CLI's start-up path)
 
     try:
         return text_scenario_from_dict(whole, source)
     except ScenarioError as err:
-        notes = setting_notes(str(err), {"set": changes}, whole, cls=TextScenario, by_index=True)
+        notes = setting_notes(str(err), {"set": changes}, whole, whose, TextScenario, True)
         if notes:
             raise ScenarioError(f"{err} ({'; '.join(notes)})") from None
         raise

@@ -140,8 +140,8 @@ def test_text_sweep_grid(scenario_files, small_corpus, tmp_path):
         ('[[parameters]]\npath = "models.*.top_p"\nvalues = [2.0]\n', r"models\[0\].top_p"),
         (  # a [set] value refused names the [set] key it came from
             '[set]\n"models.m.top_p" = 2.0\n[[parameters]]\npath = "generations"\nvalues = [2]\n',
-            r"\(with \[set\]\): models\[0\].top_p: 2.0 is outside \[0.01, 1.0\] \(from the "
-            r"file's \[set\] 'models.m.top_p'\)",
+            r"spec\.toml: models\[0\].top_p: 2.0 is outside \[0.01, 1.0\] \(from the "
+            r"spec's \[set\] 'models.m.top_p'\)$",
         ),
         ('[[parameters]]\npath = "models.*.policy"\nvalues = ["copy"]\n', "not one of"),
         ('method = "sobol"\n[[parameters]]\npath = "generations"\nvalues = [2]\n', "method"),

@@ -97,8 +97,8 @@ def test_a_text_file_that_starts_from_another_is_the_base_with_its_settings(tmp_
         ),
         (  # (a whole-scenario check names both settings, so the note finds the one changed)
             'scenario = "loop.toml"\nname = "x"\n[set]\n"models.m.policy" = "distillation"\n',
-            "x.toml: models[0].teacher: '' must name another model (m): models[0].policy is "
-            "'distillation' (from the file's [set] 'models.m.policy')",
+            "x.toml: models[0].teacher: '' must name one of the scenario's models (m): "
+            "models[0].policy is 'distillation' (from the file's [set] 'models.m.policy')",
         ),
         (  # (int('²') was an internal error: found by tests/fuzz/test_fuzz_text.py)
             'scenario = "loop.toml"\nname = "x"\n[set]\n"models.².temperature" = 2.0\n',

@@ -129,6 +129,34 @@ def test_ecosystem_run_writes_tables_and_filters(tmp_path, small_corpus):
     assert (tmp_path / "out" / "samples" / "generation_01.txt").read_text().count("[a #") == 3
 
 
+def test_a_model_may_distil_from_itself(small_corpus):
+    """A distillation model that names itself as its teacher trains on its own published
+    samples of the generation before (Shumailov et al.'s self-consuming loop), every token of
+    its training set its own."""
+    sc = text_scenario_from_dict(
+        {
+            "name": "self",
+            "generations": 3,
+            "humans": {"documents": 40, "document_tokens": 30},
+            "models": [
+                {"name": "a", "documents": 30, "document_tokens": 30},
+                {"name": "s", "policy": "distillation", "teacher": "s", "documents": 20},
+            ],
+            "demand": {"documents": 60},
+        }
+    )
+    model = TextEcosystemModel(sc, corpus=small_corpus)
+    s = next(a for a in model.generative_models if a.config.name == "s")
+    for generation in range(1, sc.generations):
+        model.step()  # each model publishes, then retrains on its policy's documents
+        assert s.generation == generation
+        assert s.training_stats["train_synthetic_share"] == 1.0
+        off = model.store.offsets
+        own = np.concatenate([np.arange(off[i], off[i + 1]) for i in s.published])
+        assert s.published.size and s.training_stats["train_tokens"] == own.size
+        assert set(model.store.author[own].tolist()) == {s.index}
+
+
 def test_library_scenarios_load_and_bad_keys_are_named():
     assert {"text_baseline", "text_closed_loop", "text_reservoir"} <= set(list_text_scenarios())
     for name in list_text_scenarios():
