@@ -384,7 +384,9 @@ def text_scenario_changed(
     try:
         return text_scenario_from_dict(whole, source)
     except ScenarioError as err:
-        notes = setting_notes(str(err), {"set": changes}, whole, whose, TextScenario, True)
+        notes = setting_notes(
+            str(err), {"set": changes}, whole, whose, cls=TextScenario, by_index=True
+        )
         if notes:
             raise ScenarioError(f"{err} ({'; '.join(notes)})") from None
         raise
