@@ -546,6 +546,34 @@ def test_budget_parts_and_their_shortfalls(recorded):
     assert data.stats["web_documents"] == 700 and data.stats["documents"] == 700
 
 
+def test_a_model_may_distil_from_its_own_deployed_generation():
+    """``distill_from`` may name the model itself (the schema accepts any model): its first
+    training has no teacher (nothing deployed yet) and leaves that share out, and every later
+    one draws the share from the generation it replaces, counted among the model's own
+    sources."""
+    data = tiny_dict()
+    data["models"][2]["data"].update(distill_from="c", distill_fraction=0.25)
+    model = EcosystemModel(from_dict(data, "tiny"), seed=7)
+    c = next(a for a in model.models if a.name == "c")
+    distilled = []
+    for _ in range(30):
+        generation = c.generation
+        model.step()
+        if c.generation != generation:
+            distilled.append(c.training_stats["distilled_documents"])
+            own = sum(
+                r["share"]
+                for r in model.events.training_sources
+                if r["model"] == "c"
+                and r["generation"] == c.generation
+                and r["source_model"] == "c"
+            )
+            # its own samples are synthetic and its own: at least the distilled share
+            assert own >= distilled[-1] / c.training_stats["documents"] - 1e-12
+    assert len(distilled) >= 3 and distilled[0] == 0
+    assert distilled[1:] == [round(0.25 * 2000)] * (len(distilled) - 1)
+
+
 # --- the laws of the random draws ---------------------------------------------------------------
 
 
