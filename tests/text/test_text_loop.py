@@ -131,8 +131,8 @@ def test_ecosystem_run_writes_tables_and_filters(tmp_path, small_corpus):
 
 def test_a_model_may_distil_from_itself(small_corpus):
     """A distillation model that names itself as its teacher trains on its own published
-    samples of the generation before (Shumailov et al.'s self-consuming loop), every token of
-    its training set its own."""
+    samples (the fully synthetic loop of Shumailov et al. 2024 and Alemohammad et al. 2024), every
+    token of its training set its own."""
     sc = text_scenario_from_dict(
         {
             "name": "self",
