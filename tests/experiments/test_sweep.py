@@ -555,7 +555,8 @@ def _spec(**changes) -> dict:
                     "models.m2.data.sensor_fraction": 0.5,
                 }
             },
-            r"bad\.toml: set: .*models\[1\]\.data\.human_reservoir \+ .* > 1 \(model 'm2'.*\) "
+            # (the spec's set named once before the base scenario's source, once in the note)
+            r"bad\.toml: set: [^()]+: models\[1\]\.data\.human_reservoir \+ .* > 1 \(model 'm2'.*\) "
             r"\(from the spec's \[set\] 'models\.\*\.data\.human_reservoir'; from the spec's "
             r"\[set\] 'models\.m2\.data\.sensor_fraction'\)$",
         ),

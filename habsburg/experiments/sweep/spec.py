@@ -402,7 +402,7 @@ def _base_scenario(decl: SpecDeclaration, source: str, base_dir: Path | None) ->
     except ScenarioError as err:
         raise SweepError(f"{source}: set: {err}") from None
     try:
-        _validate_references(base, f"{base.source} (with the spec's [set])")
+        _validate_references(base, base.source)  # (the spec's "set:" comes first)
     except ScenarioError as err:  # (a whole-scenario check names items by index: which key)
         notes = setting_notes(str(err), {"set": decl.set}, base.to_dict(), "the spec's")
         raise SweepError(
