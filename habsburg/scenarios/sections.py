@@ -149,7 +149,7 @@ class DataPolicy:
     )
     smoothing: float = param(0.0, 0.0, 1e6, "additive smoothing of the concept fit")
     distill_from: str = param(
-        "", help="model whose outputs are distilled into this one ('' for none)"
+        "", help="model whose outputs are distilled into this one, possibly itself ('' for none)"
     )
     distill_fraction: float = param(
         0.0, 0.0, 1.0, "share of the budget distilled from distill_from"
