@@ -18,9 +18,9 @@ command waits for: there the fork server imports habsburg while the command does
 
 On a shared machine the numbers are noisy: ``--repeat`` (three rounds unless told otherwise)
 alternates the variants and reports the best time of each, and each round's speed-up; the load
-average is printed with them. Single rounds on the 2-core machines here have fallen short of
-1.7× at fast and slow hours alike while the best of three met it (docs/performance.md,
-"Sweeps, round by round"), so the goal is read on the best of the rounds.
+average is printed with them. Rounds on the 2-core machines here differ by up to ~25% (the
+serial reference alone moved by 16% between rounds at an unsteady hour: docs/performance.md,
+"Sweeps, round by round"), so the headline is the best of the rounds, each round's beside it.
 """
 
 from __future__ import annotations
